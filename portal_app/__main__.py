@@ -1,0 +1,3 @@
+from portal_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Command line: `python -m portal_app init | create-staff | demo | outbox`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import sys
+import time
+
+from sqlmodel import select
+
+from portal_app import db
+from portal_app.models import StaffUser
+from portal_app.notify import outbox
+from portal_app.services import demo, permissions, settings, staff_auth
+from portal_app.services.errors import DomainError
+
+
+def _create_staff(args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            print("The passwords do not match.", file=sys.stderr)
+            return 2
+    with db.session_scope() as session:
+        try:
+            user = staff_auth.create_staff(session=session, username=args.username, full_name=args.name,
+                                           password=password, role=args.role,
+                                           must_change_password=args.must_change)
+        except DomainError as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
+    print(f"Created staff user {user.username} ({args.role}).")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        count = demo.generate(session=session, count=args.patients)
+    print(f"Added {count} demo patients in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    with db.session_scope() as session:
+        for message in reversed(outbox.latest(session=session, limit=args.last)):
+            print(f"--- #{message.id} {message.channel} {message.status.value} to {message.to_address}"
+                  f" at {message.created_at:%Y-%m-%d %H:%M}")
+            print(f"Subject: {message.subject}")
+            if message.error:
+                print(f"Error: {message.error}")
+            print(message.body_text)
+            print()
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Migrate; on an empty database load demo data and create the first administrator."""
+    db.migrate()
+    with db.session_scope() as session:
+        permissions.ensure_built_in_roles(session=session)
+        config = settings.get(session=session)
+        if args.base_url and config.portal_base_url != args.base_url:
+            config.portal_base_url = args.base_url.rstrip("/")
+            session.add(config)
+        session.commit()
+        if args.demo_patients and demo.patient_count(session=session) == 0:
+            demo.generate(session=session, count=args.demo_patients)
+            print(f"Loaded {args.demo_patients} demo patients.")
+        if session.exec(select(StaffUser)).first() is None:
+            password = args.admin_password or secrets.token_urlsafe(12)
+            staff_auth.create_staff(session=session, username=args.admin_username,
+                                    full_name="Practice Administrator", password=password,
+                                    must_change_password=args.admin_password is None,
+                                    check_strength=False)
+            print("=" * 64)
+            print("First administrator created. This password is shown only once:")
+            print(f"  username: {args.admin_username}")
+            print(f"  password: {password}")
+            if args.admin_password is None:
+                print("You will be asked to choose a new password at first sign-in.")
+            print("=" * 64)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal_app")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="migrate, load demo data and create the first admin")
+    init.add_argument("--demo-patients", type=int, default=300)
+    init.add_argument("--admin-username", default="admin")
+    init.add_argument("--admin-password", default=None, help=argparse.SUPPRESS)
+    init.add_argument("--base-url", default=None, help="the portal's public address")
+    init.set_defaults(run=_init)
+
+    staff = commands.add_parser("create-staff", help="create a staff user")
+    staff.add_argument("--username", required=True)
+    staff.add_argument("--name", required=True)
+    staff.add_argument("--password", default=None, help="omit to be prompted")
+    staff.add_argument("--role", default=permissions.ADMINISTRATOR,
+                       choices=sorted(permissions.BUILT_IN_ROLES))
+    staff.add_argument("--must-change", action="store_true")
+    staff.set_defaults(run=_create_staff)
+
+    demo_cmd = commands.add_parser("demo", help="add fake patients")
+    demo_cmd.add_argument("--patients", type=int, default=300)
+    demo_cmd.set_defaults(run=_demo)
+
+    box = commands.add_parser("outbox", help="print recent messages with their links")
+    box.add_argument("--last", type=int, default=10)
+    box.set_defaults(run=_outbox)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "patients", 0) and not 0 < args.patients <= 500_000:
+        parser.error("--patients must be between 1 and 500000")
+    return args.run(args)

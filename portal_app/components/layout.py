@@ -1,0 +1,75 @@
+"""Page frames for staff and patients."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.state.base import PortalSessionState, StaffSessionState
+
+
+def _nav_link(text: str, href: str) -> rx.Component:
+    return rx.el.a(text, href=href, style={"color": "#0b4f94", "font_weight": "600",
+                                           "text_decoration": "underline", "margin_right": "1.2em"})
+
+
+def staff_layout(title: str, *children: rx.Component) -> rx.Component:
+    """Header with navigation, the signed-in user, last sign-in and failed attempts since."""
+    return rx.el.div(
+        rx.el.a("Skip to content", href="#main", class_name="skip-link",
+                style={"position": "absolute", "left": "-999px"}),
+        rx.el.header(
+            rx.hstack(
+                rx.heading("Portal Admin", size="4", as_="p"),
+                rx.el.nav(
+                    _nav_link("Patient Portal Onboarding", routes.ONBOARDING),
+                    rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
+                    rx.cond(StaffSessionState.can_outbox, _nav_link("Outbox", routes.OUTBOX)),
+                    rx.cond(StaffSessionState.can_audit, _nav_link("Audit Log", routes.AUDIT)),
+                    aria_label="Staff",
+                ),
+                rx.spacer(),
+                rx.cond(
+                    StaffSessionState.staff_name != "",
+                    rx.hstack(
+                        rx.vstack(
+                            rx.text("Signed in as ", rx.el.strong(StaffSessionState.staff_name), size="2"),
+                            rx.text("Last sign-in: ", StaffSessionState.staff_last_sign_in,
+                                    " · Failed attempts since: ", StaffSessionState.staff_failed_since,
+                                    size="1", color="#444"),
+                            spacing="0", align="end",
+                        ),
+                        rx.button("Sign out", on_click=StaffSessionState.sign_out, variant="outline"),
+                        align="center",
+                    ),
+                ),
+                align="center", width="100%", wrap="wrap",
+            ),
+            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f6f8fa"},
+        ),
+        rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
+                   id="main", style={"padding": "1.2em 1.5em"}),
+    )
+
+
+def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -> rx.Component:
+    return rx.el.div(
+        rx.el.header(
+            rx.hstack(
+                rx.heading("Patient Portal", size="4", as_="p"),
+                rx.spacer(),
+                rx.cond(
+                    PortalSessionState.account_user_id != "",
+                    rx.hstack(
+                        rx.text("Signed in as ", rx.el.strong(PortalSessionState.account_user_id), size="2"),
+                        rx.button("Sign out", on_click=PortalSessionState.portal_sign_out, variant="outline"),
+                        align="center",
+                    ),
+                ) if signed_in else rx.fragment(),
+                align="center", width="100%",
+            ),
+            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f3f7f4"},
+        ),
+        rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
+                   id="main", style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto"}),
+    )

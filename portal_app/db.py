@@ -1,0 +1,59 @@
+"""Database URL, engine and migrations, shared by the app, the CLI and the tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, create_engine
+
+from portal_app import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB_URL = "sqlite:///portal.db"
+
+_engines: dict[str, Engine] = {}
+
+
+def database_url() -> str:
+    return os.environ.get("REFLEX_DB_URL") or DEFAULT_DB_URL
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the list page read while a bulk job writes; foreign keys are off by default.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def engine(url: str | None = None) -> Engine:
+    url = url or database_url()
+    if url not in _engines:
+        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        _engines[url] = create_engine(url, connect_args=connect_args)
+    return _engines[url]
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    with Session(engine(url)) as session:
+        yield session
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the schema to the newest migration (never drops data)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.set_main_option("sqlalchemy.url", url or database_url())
+    command.upgrade(config, "head")

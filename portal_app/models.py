@@ -1,0 +1,269 @@
+"""Database tables. Tables only: rules live in `portal_app.services`.
+
+Secret columns (password hashes, hashed tokens) live here and nowhere else: state
+classes hold small view objects built by the services, never these rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AccountState(str, enum.Enum):
+    """The portal account state shown beside a patient's status rectangle."""
+
+    NONE = "none"
+    INVITED = "invited"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class AccountStatus(str, enum.Enum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class AccessType(str, enum.Enum):
+    SELF = "self"
+    REPRESENTATIVE = "representative"
+
+
+class SecretPurpose(str, enum.Enum):
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"
+    CONNECT_TOKEN = "connect_token"
+    CONNECTION_KEY = "connection_key"
+    CONTACT_VERIFICATION = "contact_verification"
+
+
+class SessionKind(str, enum.Enum):
+    STAFF = "staff"
+    PORTAL = "portal"
+
+
+class MessageStatus(str, enum.Enum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class PracticeSettings(SQLModel, table=True):
+    """One row (id 1): the practice's portal configuration."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    portal_active: bool = True
+    practice_name: str = Field(default="Riverside Family Practice", max_length=200)
+    practice_phone: str = Field(default="(555) 010-0100", max_length=40)
+    portal_base_url: str = Field(default="http://localhost:3000", max_length=300)
+    sender_address: str = Field(default="portal@example.org", max_length=254)
+    invitation_hours: int = 72
+    reset_minutes: int = 60
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Patient(SQLModel, table=True):
+    """A chart. `sort_key` ("last\\x1ffirst", lower-cased) drives name order and search."""
+
+    __table_args__ = (
+        Index("ix_patient_sort", "sort_key", "id"),
+        Index("ix_patient_enabled_sort", "portal_enabled", "sort_key", "id"),
+        Index("ix_patient_state_sort", "account_state", "sort_key", "id"),
+        Index("ix_patient_dob_sort", "dob", "sort_key", "id"),
+        Index("ix_patient_email_sort", "email_lower", "sort_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chart_number: str = Field(max_length=20, unique=True, index=True)
+    first_name: str = Field(max_length=100)
+    middle_name: str = Field(default="", max_length=100)
+    last_name: str = Field(max_length=100)
+    preferred_name: str = Field(default="", max_length=100)
+    sex: str = Field(default="", max_length=20)
+    dob: date
+    email: str = Field(default="", max_length=254)
+    email_lower: str = Field(default="", max_length=254)
+    mobile_phone: str = Field(default="", max_length=20)
+    home_phone: str = Field(default="", max_length=20)
+    address_line1: str = Field(default="", max_length=200)
+    city: str = Field(default="", max_length=100)
+    region: str = Field(default="", max_length=50)
+    postal_code: str = Field(default="", max_length=20)
+    allow_email: bool = True
+    allow_sms: bool = False
+    portal_enabled: bool = False
+    account_state: AccountState = AccountState.NONE
+    sort_key: str = Field(default="", max_length=210)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PortalAccount(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str | None = None
+    status: AccountStatus = AccountStatus.PENDING
+    must_change_password: bool = False
+    temp_password_expires_at: datetime | None = None
+    verified_at: datetime | None = None
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    last_sign_in_at: datetime | None = None
+    password_changed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PortalConnection(SQLModel, table=True):
+    """Which charts an account may see, as whom, and which areas."""
+
+    __table_args__ = (Index("ix_connection_patient_account", "patient_id", "account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="portalaccount.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    access_type: AccessType = AccessType.SELF
+    relationship: str = Field(default="", max_length=40)
+    permissions: str = Field(default="", max_length=300)
+    requested_by: str = Field(default="", max_length=200)
+    connected_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    connected_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class OneTimeSecret(SQLModel, table=True):
+    """A link token, connect token or key. Only its SHA-256 is kept."""
+
+    __table_args__ = (Index("ix_secret_patient_purpose", "patient_id", "purpose"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: SecretPurpose
+    secret_hash: str = Field(max_length=64, unique=True, index=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id")
+    account_id: int | None = Field(default=None, foreign_key="portalaccount.id", index=True)
+    channel: str = Field(default="email", max_length=10)
+    destination: str = Field(default="", max_length=254)
+    requested_by: str = Field(default="", max_length=200)
+    created_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    attempts: int = 0
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class StaffUser(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True, index=True)
+    full_name: str = Field(max_length=200)
+    password_hash: str
+    active: bool = True
+    must_change_password: bool = False
+    failed_logins: int = 0
+    failed_since_last_sign_in: int = 0
+    locked_until: datetime | None = None
+    last_sign_in_at: datetime | None = None
+    # What the header shows after a sign-in: the one before it, and failures in between.
+    previous_sign_in_at: datetime | None = None
+    failures_before_sign_in: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Role(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    built_in: bool = False
+
+
+class RolePermission(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("role_id", "permission"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    role_id: int = Field(foreign_key="role.id", index=True)
+    permission: str = Field(max_length=60)
+    level: int = 0
+
+
+class StaffUserRole(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("staff_user_id", "role_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_user_id: int = Field(foreign_key="staffuser.id", index=True)
+    role_id: int = Field(foreign_key="role.id", index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Every email, text and letter, written here before any transport sees it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(default="email", max_length=10)
+    kind: str = Field(default="", max_length=40)
+    to_address: str = Field(max_length=254)
+    subject: str = Field(default="", max_length=300)
+    body_text: str = ""
+    body_html: str = ""
+    status: MessageStatus = Field(default=MessageStatus.QUEUED, index=True)
+    transport: str = Field(default="", max_length=20)
+    provider_id: str = Field(default="", max_length=200)
+    error: str = Field(default="", max_length=1000)
+    attempts: int = 0
+    idempotency_key: str = Field(max_length=80, unique=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    sent_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only. Never holds a secret value."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_type: str = Field(max_length=10)  # staff, portal, system, anonymous
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    portal_account_id: int | None = Field(default=None, foreign_key="portalaccount.id")
+    actor_label: str = Field(default="", max_length=254)
+    action: str = Field(max_length=60)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="portalaccount.id")
+    ip: str = Field(default="", max_length=64)
+    detail: str = Field(default="", max_length=2000)
+
+
+class AuthSession(SQLModel, table=True):
+    """Our own sign-in session (Reflex's client token is not one). Id kept hashed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: SessionKind
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    portal_account_id: int | None = Field(default=None, foreign_key="portalaccount.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    ip: str = Field(default="", max_length=64)
+
+
+class BulkJob(SQLModel, table=True):
+    """A long staff job ("Enable and invite"), tracked so it outlives the page."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    staff_user_id: int = Field(foreign_key="staffuser.id", index=True)
+    status: str = Field(default="running", max_length=20)  # running, done, failed
+    total: int = 0
+    processed: int = 0
+    invited: int = 0
+    skipped_no_email: int = 0
+    skipped_email_not_allowed: int = 0
+    skipped_has_account: int = 0
+    error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None

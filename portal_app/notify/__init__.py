@@ -1,0 +1,1 @@
+"""Outbound messages: the outbox table first, then a transport."""

@@ -1,0 +1,100 @@
+"""Every message is written here first; delivery updates its status; failures stay for retry."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from portal_app.models import MessageStatus, OutboxMessage
+from portal_app.notify import transports
+from portal_app.notify.templates import Rendered
+from portal_app.services import audit, clock, settings
+from portal_app.services.errors import InvalidInput, NotFound
+
+PAGE_SIZE = 50
+
+
+def send(*, session: Session, channel: str, kind: str, to: str, rendered: Rendered,
+         patient_id: int | None = None) -> OutboxMessage:
+    """Store the message, then try to deliver it. A failure is kept, never raised."""
+    message = OutboxMessage(channel=channel, kind=kind, to_address=to, subject=rendered.subject,
+                            body_text=rendered.text, body_html=rendered.html,
+                            idempotency_key=f"{kind}-{secrets.token_hex(16)}",
+                            patient_id=patient_id, created_at=clock.now())
+    session.add(message)
+    session.flush()
+    deliver(session=session, message=message)
+    return message
+
+
+def deliver(*, session: Session, message: OutboxMessage) -> None:
+    transport = transports.for_channel(message.channel)
+    sender = settings.get(session=session).sender_address
+    message.attempts += 1
+    message.transport = transport.name
+    try:
+        message.provider_id = transport.send(message, sender=sender)[:200]
+    except transports.SendFailed as exc:
+        message.status = MessageStatus.FAILED
+        message.error = str(exc)[:1000]
+    else:
+        message.status = MessageStatus.SENT
+        message.error = ""
+        message.sent_at = clock.now()
+    session.add(message)
+
+
+def retry(*, session: Session, message_id: int, actor_id: int) -> OutboxMessage:
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("That message no longer exists.")
+    if message.status != MessageStatus.FAILED:
+        raise InvalidInput("Only a failed message can be retried.")
+    deliver(session=session, message=message)
+    audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.retry",
+                 patient_id=message.patient_id, detail=f"message #{message.id}: {message.status.value}")
+    session.commit()
+    return message
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    created: str
+    channel: str
+    kind: str
+    to: str
+    subject: str
+    status: str
+    error: str
+    attempts: int
+
+
+def _row(message: OutboxMessage) -> MessageRow:
+    return MessageRow(id=message.id, created=clock.aware(message.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+                      channel=message.channel, kind=message.kind, to=message.to_address,
+                      subject=message.subject, status=message.status.value, error=message.error,
+                      attempts=message.attempts)
+
+
+def list_messages(*, session: Session, status: str = "", before_id: int | None = None,
+                  limit: int = PAGE_SIZE) -> list[MessageRow]:
+    query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
+    if status in {s.value for s in MessageStatus}:
+        query = query.where(OutboxMessage.status == MessageStatus(status))
+    if before_id is not None:
+        query = query.where(col(OutboxMessage.id) < before_id)
+    return [_row(message) for message in session.exec(query)]
+
+
+def body(*, session: Session, message_id: int) -> str:
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("That message no longer exists.")
+    return message.body_text
+
+
+def latest(*, session: Session, limit: int = 10) -> list[OutboxMessage]:
+    return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)))

@@ -1,0 +1,59 @@
+"""Message texts. Plain and HTML bodies; no password ever appears in one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def _html(paragraphs: list[str], link: str, button: str) -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return (f"<div style=\"font-family:sans-serif;font-size:16px;color:#1a1a1a\">{body}"
+            f"<p><a href=\"{escape(link, quote=True)}\" style=\"background:#0b5cad;color:#fff;"
+            f"padding:10px 16px;border-radius:6px;text-decoration:none\">{escape(button)}</a></p>"
+            f"<p style=\"font-size:13px;color:#444\">Or paste this address into your browser: "
+            f"{escape(link)}</p></div>")
+
+
+def invitation(*, practice: str, phone: str, first_name: str, link: str, valid_for: str) -> Rendered:
+    lines = [
+        f"Hello {first_name},",
+        f"{practice} invites you to its patient portal, where you can see your health "
+        "information and contact the practice.",
+        f"Use the link below to choose your username and password. It works once and "
+        f"expires in {valid_for}.",
+        f"If you did not expect this message, call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [link] + lines[3:])
+    return Rendered(subject=f"Set up your {practice} patient portal account", text=text,
+                    html=_html(lines, link, "Set up my account"))
+
+
+def password_reset(*, practice: str, phone: str, first_name: str, link: str, valid_for: str) -> Rendered:
+    lines = [
+        f"Hello {first_name},",
+        f"We received a request to reset the password of your {practice} patient portal account.",
+        f"Use the link below to choose a new password. It works once and expires in {valid_for}.",
+        f"If you did not ask for this, you can ignore this message, or call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [link] + lines[3:])
+    return Rendered(subject=f"Reset your {practice} patient portal password", text=text,
+                    html=_html(lines, link, "Choose a new password"))
+
+
+def describe_lifetime(hours: float) -> str:
+    if hours < 1:
+        minutes = round(hours * 60)
+        return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    if hours < 48:
+        whole = round(hours)
+        return f"{whole} hour" + ("s" if whole != 1 else "")
+    days = round(hours / 24)
+    return f"{days} days"

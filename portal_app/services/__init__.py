@@ -1,0 +1,1 @@
+"""Every rule and every query. Plain Python: nothing here imports Reflex."""

@@ -1,0 +1,90 @@
+"""Staff setting a patient's portal username and password by hand (chart > Patient Portal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection
+from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
+from portal_app.services.errors import InvalidInput
+from portal_app.services.invitations import ALL_AREAS
+from portal_app.services.validation import normalize_user_id
+
+
+@dataclass(frozen=True)
+class UsernameCheck:
+    ok: bool
+    message: str
+    normalized: str = ""
+
+
+def check_username(*, session: Session, username: str, patient_id: int) -> UsernameCheck:
+    """Live answer for the username field: valid and unused (or already this patient's)."""
+    if not (username or "").strip():
+        return UsernameCheck(False, "Enter an email address or a mobile phone number.")
+    try:
+        normalized = normalize_user_id(username)
+    except InvalidInput as exc:
+        return UsernameCheck(False, exc.message)
+    owner = session.exec(select(PortalAccount).where(PortalAccount.user_id == normalized)).first()
+    mine = onboarding.self_account(session=session, patient_id=patient_id)
+    if owner is not None and (mine is None or owner.id != mine.id):
+        return UsernameCheck(False, "That username is already used by another account.", normalized)
+    return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
+
+
+def set_manually(*, session: Session, patient_id: int, username: str, password: str | None,
+                 force_change: bool, actor: audit.Actor) -> PortalAccount:
+    """Create or update the chart's `self` account with a username and, optionally, a password.
+
+    With no password, a new account waits (pending) until the patient sets one from a
+    reset link or the sign-in screen.
+    """
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    if not patient.portal_enabled:
+        raise InvalidInput("Enable portal access for this patient first.")
+    check = check_username(session=session, username=username, patient_id=patient_id)
+    if not check.ok:
+        raise InvalidInput(check.message, field="username")
+    if password is not None:
+        passwords.check_password(password, personal=(
+            patient.first_name, patient.last_name, patient.email_lower, check.normalized,
+            settings.get(session=session).practice_name))
+    account = onboarding.self_account(session=session, patient_id=patient_id)
+    now = clock.now()
+    changes: list[str] = []
+    if account is None:
+        account = PortalAccount(user_id=check.normalized, status=AccountStatus.PENDING, created_at=now)
+        session.add(account)
+        session.flush()
+        session.add(PortalConnection(account_id=account.id, patient_id=patient.id,
+                                     access_type=AccessType.SELF, permissions=ALL_AREAS,
+                                     requested_by="staff (manual setup)",
+                                     connected_by_staff_id=actor.staff_user_id, connected_at=now))
+        changes.append(f"account created with username {check.normalized}")
+        action = "account.create_manual"
+    else:
+        if account.user_id != check.normalized:
+            changes.append(f"username {account.user_id} -> {check.normalized}")
+            account.user_id = check.normalized
+        action = "account.update_manual"
+    if password is not None:
+        account.password_hash = passwords.hash_password(password)
+        account.password_changed_at = now
+        account.must_change_password = force_change
+        account.failed_logins = 0
+        account.locked_until = None
+        if account.status == AccountStatus.PENDING:
+            account.status = AccountStatus.ACTIVE
+        tokens.revoke_live(session=session, account_id=account.id)
+        changes.append("password set by staff" + (" (change required at sign-in)" if force_change else ""))
+    session.add(account)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+    audit.record(session=session, actor=actor, action=action, patient_id=patient.id,
+                 account_id=account.id, detail="; ".join(changes) or "no change")
+    session.commit()
+    session.refresh(account)
+    return account

@@ -1,0 +1,37 @@
+"""The small set of domain errors services raise; messages are fit to show a user."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule was not met. `field` names the form field the message belongs beside."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class PortalUnavailable(DomainError):
+    def __init__(self) -> None:
+        super().__init__("The patient portal is not available right now.")
+
+
+class FormInvalid(InvalidInput):
+    """Several fields can be wrong at once; `errors` maps field -> message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values()), "Some fields need attention."))
+        self.errors = errors

@@ -1,0 +1,261 @@
+"""Invitation and password-reset links: sending, redeeming, and asking for a fresh one."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from portal_app import routes
+from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeSecret, Patient,
+                               PortalAccount, PortalConnection, SecretPurpose, SessionKind)
+from portal_app.notify import outbox, templates
+from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
+from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
+
+# A second click within this window re-uses the link just sent instead of sending another.
+RESEND_WINDOW = timedelta(seconds=60)
+ALL_AREAS = "messages,appointments,documents,forms,health_summary,billing"
+LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
+
+
+class LinkInvalid(DomainError):
+    def __init__(self) -> None:
+        super().__init__("This link has expired or has already been used.")
+
+
+class SendKind(str, enum.Enum):
+    INVITATION = "invitation"
+    RESET = "reset"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    kind: SendKind
+    to: str
+    status: str  # sent, failed, already_sent
+    message: str
+
+
+def _patient_for_link(session: Session, patient_id: int) -> Patient:
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    if not patient.portal_enabled:
+        raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
+    if not patient.email:
+        raise InvalidInput("No email on file.", field="email")
+    if not patient.allow_email:
+        raise InvalidInput("The patient has not agreed to email (Allow email is off).", field="email")
+    return patient
+
+
+def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.Actor) -> SendResult:
+    """Send an invitation (no account yet) or a reset link (account exists) to the email on file.
+
+    Raises:
+        PortalUnavailable: the practice has switched the portal off.
+        InvalidInput: access not enabled, no email, email not allowed, account disabled.
+    """
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    patient = _patient_for_link(session, patient_id)
+    account = onboarding.self_account(session=session, patient_id=patient.id)
+    if account is not None and account.status == AccountStatus.DISABLED:
+        raise InvalidInput("This patient's portal account is disabled.")
+    kind = SendKind.RESET if account is not None else SendKind.INVITATION
+    purpose = SecretPurpose.PASSWORD_RESET if account else SecretPurpose.INVITATION
+    recent = session.exec(select(OneTimeSecret).where(
+        OneTimeSecret.patient_id == patient.id, OneTimeSecret.purpose == purpose,
+        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
+        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first()
+    label = "Invitation" if kind == SendKind.INVITATION else "Password reset email"
+    if recent is not None:
+        return SendResult(kind, patient.email, "already_sent",
+                          f"{label} was just sent to {patient.email}.")
+    if kind == SendKind.INVITATION:
+        lifetime = timedelta(hours=config.invitation_hours)
+        step = routes.SetupStep.INVITE
+        render = templates.invitation
+    else:
+        lifetime = timedelta(minutes=config.reset_minutes)
+        step = routes.SetupStep.RESET
+        render = templates.password_reset
+    plain, secret = tokens.issue(session=session, purpose=purpose, lifetime=lifetime,
+                                 patient_id=patient.id, account_id=account.id if account else None,
+                                 destination=patient.email_lower, staff_id=actor.staff_user_id)
+    rendered = render(practice=config.practice_name, phone=config.practice_phone,
+                      first_name=patient.first_name,
+                      link=routes.setup_url(config.portal_base_url, step, token=plain),
+                      valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
+    message = outbox.send(session=session, channel="email", kind=kind.value, to=patient.email,
+                          rendered=rendered, patient_id=patient.id)
+    if kind == SendKind.INVITATION and patient.account_state == AccountState.NONE:
+        patient.account_state = AccountState.INVITED
+        session.add(patient)
+    audit.record(session=session, actor=actor, action=f"{kind.value}.send", patient_id=patient.id,
+                 account_id=account.id if account else None,
+                 detail=f"message #{message.id} {message.status.value}; link #{secret.id}")
+    session.commit()
+    if message.status.value == "failed":
+        return SendResult(kind, patient.email, "failed",
+                          f"{label} to {patient.email} could not be sent; it is in the outbox to retry.")
+    return SendResult(kind, patient.email, "sent", f"{label} sent to {patient.email}.")
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    purpose: str  # invitation or reset
+    first_name: str
+    suggested_user_id: str
+
+
+def inspect_link(*, session: Session, token: str | None, purpose: SecretPurpose) -> LinkInfo:
+    row = tokens.find_live(session=session, plain=token, purposes=(purpose,))
+    if row is None or row.patient_id is None:
+        raise LinkInvalid()
+    patient = session.get(Patient, row.patient_id)
+    if patient is None or not patient.portal_enabled:
+        raise LinkInvalid()
+    account = session.get(PortalAccount, row.account_id) if row.account_id else None
+    return LinkInfo(purpose=purpose.value, first_name=patient.first_name,
+                    suggested_user_id=account.user_id if account else patient.email_lower)
+
+
+def _personal(patient: Patient, practice: str, *extra: str) -> tuple[str, ...]:
+    return (patient.first_name, patient.last_name, patient.email_lower, practice, *extra)
+
+
+def redeem_invitation(*, session: Session, token: str | None, user_id: str, password: str,
+                      confirm: str, ip: str = "") -> str:
+    """Create the account from an invitation, connect it as `self`, and sign it in.
+
+    Returns:
+        The new portal session id.
+    """
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    row = tokens.find_live(session=session, plain=token, purposes=(SecretPurpose.INVITATION,))
+    patient = session.get(Patient, row.patient_id) if row and row.patient_id else None
+    if row is None or patient is None or not patient.portal_enabled:
+        raise LinkInvalid()
+    if onboarding.self_account(session=session, patient_id=patient.id) is not None:
+        raise LinkInvalid()
+    user_id = normalize_user_id(user_id)
+    if session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first():
+        raise InvalidInput("That username is already in use. Choose another.", field="user_id")
+    passwords.check_password(password, confirm=confirm,
+                             personal=_personal(patient, config.practice_name, user_id))
+    now = clock.now()
+    account = PortalAccount(user_id=user_id, password_hash=passwords.hash_password(password),
+                            status=AccountStatus.ACTIVE, created_at=now, password_changed_at=now,
+                            verified_at=now if user_id == patient.email_lower else None,
+                            last_sign_in_at=now)
+    session.add(account)
+    session.flush()
+    session.add(PortalConnection(account_id=account.id, patient_id=patient.id,
+                                 access_type=AccessType.SELF, permissions=ALL_AREAS,
+                                 requested_by="patient (invitation)", connected_at=now))
+    tokens.consume(session=session, row=row)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+    actor = audit.Actor.portal(account.id, ip)
+    audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
+                 account_id=account.id, detail=f"user ID {user_id}; from invitation link #{row.id}")
+    plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
+    audit.record(session=session, actor=actor, action="portal.sign_in", patient_id=patient.id,
+                 account_id=account.id)
+    session.commit()
+    return plain
+
+
+def redeem_reset(*, session: Session, token: str | None, password: str, confirm: str,
+                 ip: str = "") -> str:
+    """Set a new password from a reset link; every other session of the account ends."""
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    row = tokens.find_live(session=session, plain=token, purposes=(SecretPurpose.PASSWORD_RESET,))
+    account = session.get(PortalAccount, row.account_id) if row and row.account_id else None
+    patient = session.get(Patient, row.patient_id) if row and row.patient_id else None
+    if row is None or account is None or account.status == AccountStatus.DISABLED or (
+            patient is not None and not patient.portal_enabled):
+        raise LinkInvalid()
+    personal = _personal(patient, config.practice_name, account.user_id) if patient else (account.user_id,)
+    passwords.check_password(password, confirm=confirm, personal=personal)
+    if passwords.verify_password(password, account.password_hash):
+        raise InvalidInput("Choose a password different from your current one.", field="password")
+    now = clock.now()
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = now
+    account.must_change_password = False
+    account.temp_password_expires_at = None
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_sign_in_at = now
+    if account.status == AccountStatus.PENDING:
+        account.status = AccountStatus.ACTIVE
+    session.add(account)
+    tokens.consume(session=session, row=row)
+    tokens.revoke_live(session=session, account_id=account.id)
+    ended = sessions.end_all(session=session, portal_account_id=account.id)
+    if patient is not None:
+        onboarding.refresh_account_state(session=session, patient=patient)
+    actor = audit.Actor.portal(account.id, ip)
+    audit.record(session=session, actor=actor, action="account.password_reset",
+                 patient_id=row.patient_id, account_id=account.id,
+                 detail=f"reset link #{row.id}; other sessions ended={ended}")
+    plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
+    audit.record(session=session, actor=actor, action="portal.sign_in", patient_id=row.patient_id,
+                 account_id=account.id)
+    session.commit()
+    return plain
+
+
+def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str = "") -> None:
+    """"Forgot password" / "Set up or reset my account": same outcome on screen in every case.
+
+    Sends an invitation or reset to the address on file when a chart with portal access
+    enabled has that email and date of birth. Format errors are raised (they reveal nothing).
+    """
+    errors: dict[str, str] = {}
+    try:
+        email = normalize_email(email, field="email")
+    except InvalidInput as exc:
+        errors["email"] = exc.message
+    try:
+        birth = parse_dob(dob, field="dob")
+    except InvalidInput as exc:
+        errors["dob"] = exc.message
+    if errors:
+        raise FormInvalid(errors)
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    matches = list(session.exec(select(Patient).where(
+        Patient.email_lower == email, Patient.dob == birth,
+        col(Patient.portal_enabled).is_(True)).limit(5)))
+    actor = audit.Actor.anonymous(email, ip)
+    for patient in matches:
+        try:
+            send_invitation_or_reset(session=session, patient_id=patient.id, actor=actor)
+        except DomainError:
+            session.rollback()
+    audit.record(session=session, actor=actor, action="portal.self_service_request",
+                 detail=f"charts matched={len(matches)}")
+    session.commit()
+
+
+def request_fresh_link(*, session: Session, token: str | None, ip: str = "") -> None:
+    """From a dead link's page: send a fresh one to the contact on file, if that is possible."""
+    row = tokens.find_any(session=session, plain=token)
+    if row is None or row.patient_id is None or row.purpose not in LINK_PURPOSES:
+        return
+    try:
+        send_invitation_or_reset(session=session, patient_id=row.patient_id,
+                                 actor=audit.Actor.anonymous("expired link", ip))
+    except DomainError:
+        session.rollback()
+

@@ -1,0 +1,236 @@
+"""The onboarding list and portal access switches.
+
+The list pages on the server by keyset over (sort_key, id), with one composite index per
+search/filter shape, so the 10,000th row costs what the first does.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import tuple_
+from sqlmodel import Session, col, select
+
+from portal_app.models import AccessType, AccountState, AccountStatus, Patient, PortalAccount, PortalConnection
+from portal_app.services import audit, clock, sessions, tokens
+from portal_app.services.errors import NotFound
+from portal_app.services.validation import parse_dob
+
+PAGE_SIZE = 50
+_SEP = "\x1f"
+
+
+class StatusFilter(str, enum.Enum):
+    ALL = "all"
+    ENABLED = "enabled"
+    NOT_ENABLED = "not_enabled"
+    NO_ACCOUNT = "none"
+    INVITED = "invited"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+STATUS_LABELS = {
+    StatusFilter.ALL: "All patients",
+    StatusFilter.ENABLED: "Access enabled (green)",
+    StatusFilter.NOT_ENABLED: "Access not enabled (red)",
+    StatusFilter.NO_ACCOUNT: "No account",
+    StatusFilter.INVITED: "Invited",
+    StatusFilter.ACTIVE: "Active account",
+    StatusFilter.DISABLED: "Account disabled",
+}
+
+ACCOUNT_STATE_LABELS = {
+    AccountState.NONE: "No account",
+    AccountState.INVITED: "Invited",
+    AccountState.ACTIVE: "Active",
+    AccountState.DISABLED: "Disabled",
+}
+
+
+def sort_key(last_name: str, first_name: str) -> str:
+    return f"{last_name.strip().lower()}{_SEP}{first_name.strip().lower()}"[:210]
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One line of the list, as state holds it."""
+
+    id: int
+    chart_number: str
+    name: str
+    dob: str
+    email: str
+    enabled: bool
+    account_state: str
+    account_label: str
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort_key: str
+    id: int
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[PatientRow]
+    first: Cursor | None
+    last: Cursor | None
+    has_next: bool
+    has_prev: bool
+
+
+def row_of(patient: Patient) -> PatientRow:
+    return PatientRow(
+        id=patient.id, chart_number=patient.chart_number,
+        name=f"{patient.last_name}, {patient.first_name}", dob=patient.dob.strftime("%m/%d/%Y"),
+        email=patient.email, enabled=patient.portal_enabled,
+        account_state=patient.account_state.value,
+        account_label=ACCOUNT_STATE_LABELS[patient.account_state],
+    )
+
+
+def _filtered(query, *, search: str, status: StatusFilter):
+    """Apply a search and a status filter to a select over Patient."""
+    text = " ".join((search or "").split())[:100]
+    if text:
+        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}", text):
+            try:
+                query = query.where(Patient.dob == parse_dob(text, today=date.max))
+            except Exception:  # an impossible date matches nobody
+                query = query.where(Patient.id == -1)
+        elif "@" in text:
+            prefix = text.lower()
+            query = query.where(col(Patient.email_lower) >= prefix,
+                                col(Patient.email_lower) < prefix + "\uffff")
+        elif re.fullmatch(r"[A-Za-z]{0,3}\d[\w-]*", text):
+            query = query.where(Patient.chart_number == text.upper())
+        else:
+            if "," in text:
+                last, _, first = text.partition(",")
+            else:
+                parts = text.split(" ")
+                last, first = (parts[-1], " ".join(parts[:-1])) if len(parts) > 1 else (text, "")
+            prefix = last.strip().lower()
+            if first.strip():
+                prefix += _SEP + first.strip().lower()
+            query = query.where(col(Patient.sort_key) >= prefix,
+                                col(Patient.sort_key) < prefix + "\uffff")
+    if status == StatusFilter.ENABLED:
+        query = query.where(col(Patient.portal_enabled).is_(True))
+    elif status == StatusFilter.NOT_ENABLED:
+        query = query.where(col(Patient.portal_enabled).is_(False))
+    elif status != StatusFilter.ALL:
+        query = query.where(Patient.account_state == AccountState(status.value))
+    return query
+
+
+def list_page(*, session: Session, search: str = "", status: StatusFilter = StatusFilter.ALL,
+              after: Cursor | None = None, before: Cursor | None = None,
+              limit: int = PAGE_SIZE) -> Page:
+    """One page of patients in name order, after or before a cursor."""
+    query = _filtered(select(Patient), search=search, status=status)
+    key = tuple_(Patient.sort_key, Patient.id)
+    if before is not None:
+        query = query.where(key < (before.sort_key, before.id)).order_by(
+            col(Patient.sort_key).desc(), col(Patient.id).desc())
+    else:
+        if after is not None:
+            query = query.where(key > (after.sort_key, after.id))
+        query = query.order_by(Patient.sort_key, Patient.id)
+    patients = list(session.exec(query.limit(limit + 1)))
+    more = len(patients) > limit
+    patients = patients[:limit]
+    if before is not None:
+        patients.reverse()
+    rows = [row_of(p) for p in patients]
+    first = Cursor(patients[0].sort_key, patients[0].id) if patients else None
+    last = Cursor(patients[-1].sort_key, patients[-1].id) if patients else None
+    return Page(rows=rows, first=first, last=last,
+                has_next=more if before is None else True,
+                has_prev=(after is not None) if before is None else more)
+
+
+def iter_matching_ids(*, session: Session, search: str, status: StatusFilter,
+                      chunk: int = 500) -> Iterator[list[int]]:
+    """Every id matching a filter, in chunks, without holding them all."""
+    cursor: tuple[str, int] | None = None
+    while True:
+        query = _filtered(select(Patient.sort_key, Patient.id), search=search, status=status)
+        if cursor is not None:
+            query = query.where(tuple_(Patient.sort_key, Patient.id) > cursor)
+        rows = list(session.exec(query.order_by(Patient.sort_key, Patient.id).limit(chunk)))
+        if not rows:
+            return
+        yield [row[1] for row in rows]
+        cursor = (rows[-1][0], rows[-1][1])
+
+
+def get_patient(*, session: Session, patient_id: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("That patient does not exist.")
+    return patient
+
+
+def self_account(*, session: Session, patient_id: int) -> PortalAccount | None:
+    """The account connected to this chart as `self`, if any."""
+    return session.exec(
+        select(PortalAccount).join(PortalConnection, col(PortalConnection.account_id) == PortalAccount.id)
+        .where(PortalConnection.patient_id == patient_id,
+               PortalConnection.access_type == AccessType.SELF,
+               col(PortalConnection.revoked_at).is_(None))
+    ).first()
+
+
+def refresh_account_state(*, session: Session, patient: Patient) -> None:
+    """Recompute the denormalized state shown beside the rectangle (and filtered on)."""
+    account = self_account(session=session, patient_id=patient.id)
+    if account is not None:
+        state = {AccountStatus.DISABLED: AccountState.DISABLED,
+                 AccountStatus.PENDING: AccountState.INVITED}.get(account.status, AccountState.ACTIVE)
+    elif patient.account_state == AccountState.INVITED:
+        state = AccountState.INVITED
+    else:
+        state = AccountState.NONE
+    if state != patient.account_state:
+        patient.account_state = state
+        session.add(patient)
+
+
+def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
+    """Turn portal access on. Already on: nothing changes, nothing is logged."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    if not patient.portal_enabled:
+        patient.portal_enabled = True
+        patient.updated_at = clock.now()
+        session.add(patient)
+        audit.record(session=session, actor=actor, action="portal.enable", patient_id=patient.id)
+        session.commit()
+    return row_of(patient)
+
+
+def connected_account_ids(*, session: Session, patient_id: int) -> list[int]:
+    return list(session.exec(select(PortalConnection.account_id).where(
+        PortalConnection.patient_id == patient_id, col(PortalConnection.revoked_at).is_(None))))
+
+
+def disable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
+    """Turn portal access off: end the sessions of connected accounts, void open links."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    if patient.portal_enabled:
+        patient.portal_enabled = False
+        patient.updated_at = clock.now()
+        session.add(patient)
+        ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
+                    for account_id in connected_account_ids(session=session, patient_id=patient.id))
+        voided = tokens.revoke_live(session=session, patient_id=patient.id)
+        audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
+                     detail=f"sessions ended={ended}; links voided={voided}")
+        session.commit()
+    return row_of(patient)

@@ -1,0 +1,89 @@
+"""Password hashing (argon2 via libpass) and the password rules used everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from passlib.context import CryptContext
+from zxcvbn import zxcvbn
+
+from portal_app.services.errors import InvalidInput
+
+MIN_LENGTH = 10
+MAX_LENGTH = 128
+
+# OWASP's argon2id floor: 19 MiB, 2 passes, 1 lane.
+_context = CryptContext(
+    schemes=["argon2"],
+    deprecated="auto",
+    argon2__type="ID",
+    argon2__memory_cost=19 * 1024,
+    argon2__rounds=2,
+    argon2__parallelism=1,
+)
+# Verified against when the account does not exist, so both paths cost the same.
+_DUMMY_HASH = _context.hash("not-a-real-password-only-for-timing")
+
+
+def hash_password(password: str) -> str:
+    return _context.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant-cost check: an absent hash still pays for one verification."""
+    if not password_hash:
+        _context.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _context.verify(password, password_hash)
+    except (ValueError, TypeError):
+        return False
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, password_hash: str | None) -> bool:
+    return await asyncio.to_thread(verify_password, password, password_hash)
+
+
+def _words(*values: str) -> list[str]:
+    words: list[str] = []
+    for value in values:
+        for word in re.split(r"[^a-z0-9]+", (value or "").lower()):
+            if len(word) >= 3:
+                words.append(word)
+    return words
+
+
+def check_password(password: str, *, confirm: str | None = None, personal: tuple[str, ...] = (),
+                   field: str = "password") -> None:
+    """Raise InvalidInput with the reason when `password` may not be used.
+
+    Args:
+        password: the new password.
+        confirm: the repeated entry, when the form has one.
+        personal: the user's names, email, user ID and the practice name; a password
+            built from them is refused.
+        field: the form field the message belongs to.
+    """
+    if len(password) < MIN_LENGTH:
+        raise InvalidInput(f"Use at least {MIN_LENGTH} characters.", field=field)
+    if len(password) > MAX_LENGTH:
+        raise InvalidInput(f"Use at most {MAX_LENGTH} characters.", field=field)
+    if "\x00" in password:
+        raise InvalidInput("The password contains a character that is not allowed.", field=field)
+    lowered = password.lower()
+    for word in _words(*personal):
+        if len(word) >= 4 and word in lowered:
+            raise InvalidInput("Do not build the password from your name, email or the "
+                               "practice's name.", field=field)
+    result = zxcvbn(password[:100], user_inputs=_words(*personal))
+    if result["score"] < 3:
+        hint = result["feedback"].get("warning") or "It would be easy to guess."
+        raise InvalidInput(f"This password is too weak. {hint} Try a longer phrase of "
+                           "unrelated words.".replace("..", "."), field=field)
+    if confirm is not None and confirm != password:
+        raise InvalidInput("The two passwords do not match.", field="confirm")

@@ -1,0 +1,76 @@
+"""Staff permissions, levels and role resolution (a user's level is the highest over roles)."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlmodel import Session, col, func, select
+
+from portal_app.models import Role, RolePermission, StaffUserRole
+
+
+class Level(enum.IntEnum):
+    OFF = 0
+    READ = 1
+    UPDATE = 2
+    WRITE = 3
+
+
+class Permission(str, enum.Enum):
+    TASK_PORTAL_LIST = "Task - Patient Portal - List"
+    TASK_PORTAL = "Task - Patient Portal"
+    PORTAL_ADMIN = "Patient Portal Administration"
+    ACCOUNT_SETUP = "Portal Account Setup"
+    USER_MANAGEMENT = "Portal User Management"
+    ROLES = "Roles Setup"
+    SETTINGS = "Portal Settings"
+    OUTBOX = "Outbox"
+    AUDIT = "Audit Log"
+
+
+ADMINISTRATOR = "Administrator"
+FRONT_DESK = "Front Desk"
+
+BUILT_IN_ROLES: dict[str, dict[Permission, Level]] = {
+    ADMINISTRATOR: {permission: Level.WRITE for permission in Permission},
+    FRONT_DESK: {
+        Permission.PORTAL_ADMIN: Level.WRITE,
+        Permission.ACCOUNT_SETUP: Level.WRITE,
+        Permission.USER_MANAGEMENT: Level.UPDATE,
+        Permission.OUTBOX: Level.READ,
+    },
+}
+
+
+def levels_for(*, session: Session, staff_user_id: int) -> dict[str, int]:
+    """Permission name -> highest level over the user's roles (absent means Off)."""
+    rows = session.exec(
+        select(RolePermission.permission, func.max(RolePermission.level))
+        .join(StaffUserRole, col(StaffUserRole.role_id) == RolePermission.role_id)
+        .where(StaffUserRole.staff_user_id == staff_user_id)
+        .group_by(RolePermission.permission)
+    ).all()
+    return {name: int(level) for name, level in rows if level}
+
+
+def ensure_built_in_roles(*, session: Session) -> None:
+    """Create the built-in roles and their grants if missing (idempotent)."""
+    for name, grants in BUILT_IN_ROLES.items():
+        role = session.exec(select(Role).where(Role.name == name)).first()
+        if role is None:
+            role = Role(name=name, built_in=True)
+            session.add(role)
+            session.flush()
+            for permission, level in grants.items():
+                session.add(RolePermission(role_id=role.id, permission=permission.value,
+                                           level=int(level)))
+    session.flush()
+
+
+def assign_role(*, session: Session, staff_user_id: int, role_name: str) -> None:
+    role = session.exec(select(Role).where(Role.name == role_name)).one()
+    exists = session.exec(select(StaffUserRole).where(
+        StaffUserRole.staff_user_id == staff_user_id, StaffUserRole.role_id == role.id)).first()
+    if exists is None:
+        session.add(StaffUserRole(staff_user_id=staff_user_id, role_id=role.id))
+        session.flush()

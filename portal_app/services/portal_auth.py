@@ -1,0 +1,163 @@
+"""Patient sign-in, the signed-in portal principal, password change, sign-out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind
+from portal_app.services import audit, clock, passwords, sessions, settings, tokens
+from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+
+MAX_FAILURES = 10
+LOCKOUT = timedelta(minutes=15)
+SIGN_IN_FAILED = "That user ID and password do not match an account that can sign in."
+
+
+class SignInFailed(DomainError):
+    def __init__(self) -> None:
+        super().__init__(SIGN_IN_FAILED)
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """A chart the signed-in account may open (only what the portal home shows)."""
+
+    patient_id: int
+    name: str
+    dob: str
+    access_type: str
+    email: str
+    mobile_phone: str
+    home_phone: str
+    address: str
+
+
+@dataclass(frozen=True)
+class PortalPrincipal:
+    account_id: int
+    user_id: str
+    must_change_password: bool
+    charts: tuple[ChartView, ...]
+
+
+def _lookup_key(user_id: str) -> str:
+    """Best-effort normalization for lookup; a malformed ID simply matches nothing."""
+    from portal_app.services.validation import normalize_user_id
+
+    try:
+        return normalize_user_id(user_id)
+    except InvalidInput:
+        return (user_id or "").strip().lower()[:254]
+
+
+def _live_charts(session: Session, account_id: int) -> list[tuple[PortalConnection, Patient]]:
+    return list(session.exec(
+        select(PortalConnection, Patient).join(Patient, col(PortalConnection.patient_id) == Patient.id)
+        .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
+               col(Patient.portal_enabled).is_(True))
+        .order_by(PortalConnection.id)))
+
+
+def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> str:
+    """Check credentials; returns a new session id. One answer for every kind of failure."""
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    key = _lookup_key(user_id)
+    account = session.exec(select(PortalAccount).where(PortalAccount.user_id == key)).first() if key else None
+    ok = passwords.verify_password(password or "", account.password_hash if account else None)
+    now = clock.now()
+    reason = ""
+    if account is None:
+        reason = "unknown user ID"
+    elif account.locked_until is not None and clock.aware(account.locked_until) > now:
+        reason = "locked"
+    elif not ok:
+        reason = "wrong password"
+    elif account.status != AccountStatus.ACTIVE:
+        reason = f"account {account.status.value}"
+    elif account.must_change_password and account.temp_password_expires_at is not None and \
+            clock.aware(account.temp_password_expires_at) <= now:
+        reason = "temporary password expired"
+    elif not _live_charts(session, account.id):
+        reason = "no chart with portal access"
+    if reason:
+        if account is not None and reason == "wrong password":
+            account.failed_logins += 1
+            if account.failed_logins >= MAX_FAILURES:
+                account.locked_until = now + LOCKOUT
+                account.failed_logins = 0
+            session.add(account)
+        audit.record(session=session, actor=audit.Actor.anonymous(key, ip), action="portal.sign_in_failed",
+                     account_id=account.id if account else None, detail=reason)
+        session.commit()
+        raise SignInFailed()
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_sign_in_at = now
+    session.add(account)
+    plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
+    audit.record(session=session, actor=audit.Actor.portal(account.id, ip), action="portal.sign_in",
+                 account_id=account.id)
+    session.commit()
+    return plain
+
+
+def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
+    address = ", ".join(part for part in (patient.address_line1, patient.city,
+                                          f"{patient.region} {patient.postal_code}".strip()) if part)
+    return ChartView(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
+                     dob=patient.dob.strftime("%m/%d/%Y"), access_type=connection.access_type.value,
+                     email=patient.email, mobile_phone=patient.mobile_phone,
+                     home_phone=patient.home_phone, address=address)
+
+
+def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipal | None:
+    """The signed-in account for a cookie value, or None (also when the portal is off)."""
+    row = sessions.resolve(session=session, kind=SessionKind.PORTAL, plain=session_id)
+    if row is None or row.portal_account_id is None:
+        return None
+    account = session.get(PortalAccount, row.portal_account_id)
+    if account is None or account.status != AccountStatus.ACTIVE:
+        return None
+    if not settings.get(session=session).portal_active:
+        return None
+    charts = tuple(_chart(c, p) for c, p in _live_charts(session, account.id))
+    if not charts:
+        return None
+    return PortalPrincipal(account_id=account.id, user_id=account.user_id,
+                           must_change_password=account.must_change_password, charts=charts)
+
+
+def change_password(*, session: Session, account_id: int, current: str, new: str, confirm: str,
+                    session_id: str | None) -> None:
+    """Change the password; other sessions end and outstanding links die."""
+    account = session.get(PortalAccount, account_id)
+    if account is None or not passwords.verify_password(current or "", account.password_hash):
+        raise InvalidInput("Your current password is not right.", field="current")
+    if new == current:
+        raise InvalidInput("Choose a password different from the current one.", field="password")
+    names: list[str] = [account.user_id, settings.get(session=session).practice_name]
+    for _connection, patient in _live_charts(session, account.id):
+        names += [patient.first_name, patient.last_name]
+    passwords.check_password(new, confirm=confirm, personal=tuple(names))
+    account.password_hash = passwords.hash_password(new)
+    account.password_changed_at = clock.now()
+    account.must_change_password = False
+    account.temp_password_expires_at = None
+    session.add(account)
+    tokens.revoke_live(session=session, account_id=account.id)
+    ended = sessions.end_all(session=session, portal_account_id=account.id, keep_plain=session_id)
+    audit.record(session=session, actor=audit.Actor.portal(account.id), action="account.password_change",
+                 account_id=account.id, detail=f"other sessions ended={ended}")
+    session.commit()
+
+
+def sign_out(*, session: Session, session_id: str | None) -> None:
+    row = sessions.end(session=session, plain=session_id)
+    if row is not None and row.portal_account_id is not None:
+        audit.record(session=session, actor=audit.Actor.portal(row.portal_account_id),
+                     action="portal.sign_out", account_id=row.portal_account_id)
+    session.commit()

@@ -1,0 +1,78 @@
+"""Sign-in sessions: our own random ids, stored hashed, idle and absolute limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from portal_app.models import AuthSession, SessionKind
+from portal_app.services import clock, tokens
+
+IDLE = timedelta(minutes=15)
+ABSOLUTE = timedelta(hours=12)
+# Writing last_seen on every event would make each click a write; a minute is precise enough.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def start(*, session: Session, kind: SessionKind, staff_user_id: int | None = None,
+          portal_account_id: int | None = None, ip: str = "") -> str:
+    """Open a session and return its plain id (for the cookie; only its hash is stored)."""
+    plain = tokens.new_session_token()
+    now = clock.now()
+    session.add(AuthSession(kind=kind, token_hash=tokens.digest(plain), staff_user_id=staff_user_id,
+                            portal_account_id=portal_account_id, created_at=now, last_seen_at=now,
+                            expires_at=now + ABSOLUTE, ip=ip[:64]))
+    return plain
+
+
+def resolve(*, session: Session, kind: SessionKind, plain: str | None) -> AuthSession | None:
+    """The live session for a cookie value, touched; None when unknown, ended or idle."""
+    if not plain or len(plain) > 100:
+        return None
+    row = session.exec(select(AuthSession).where(
+        AuthSession.token_hash == tokens.digest(plain))).first()
+    if row is None or row.kind != kind or row.revoked_at is not None:
+        return None
+    now = clock.now()
+    if clock.aware(row.expires_at) <= now or now - clock.aware(row.last_seen_at) > IDLE:
+        row.revoked_at = now
+        session.add(row)
+        session.commit()
+        return None
+    if now - clock.aware(row.last_seen_at) >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.add(row)
+        session.commit()
+    return row
+
+
+def end(*, session: Session, plain: str | None) -> AuthSession | None:
+    if not plain:
+        return None
+    row = session.exec(select(AuthSession).where(
+        AuthSession.token_hash == tokens.digest(plain))).first()
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = clock.now()
+        session.add(row)
+    return row
+
+
+def end_all(*, session: Session, staff_user_id: int | None = None,
+            portal_account_id: int | None = None, keep_plain: str | None = None) -> int:
+    """End every live session of a user (optionally all but the caller's own)."""
+    query = select(AuthSession).where(AuthSession.revoked_at.is_(None))
+    if staff_user_id is not None:
+        query = query.where(AuthSession.staff_user_id == staff_user_id)
+    elif portal_account_id is not None:
+        query = query.where(AuthSession.portal_account_id == portal_account_id)
+    else:
+        return 0
+    keep = tokens.digest(keep_plain) if keep_plain else None
+    count = 0
+    for row in session.exec(query):
+        if row.token_hash != keep:
+            row.revoked_at = clock.now()
+            session.add(row)
+            count += 1
+    return count

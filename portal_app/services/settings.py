@@ -1,0 +1,104 @@
+"""The practice's portal settings (one row)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+
+from portal_app.models import PracticeSettings
+from portal_app.services import audit, clock
+from portal_app.services.errors import FormInvalid, InvalidInput
+from portal_app.services.validation import clean_text, normalize_email
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    portal_active: bool
+    practice_name: str
+    practice_phone: str
+    portal_base_url: str
+    sender_address: str
+    invitation_hours: int
+    reset_minutes: int
+
+
+def get(*, session: Session) -> PracticeSettings:
+    row = session.get(PracticeSettings, 1)
+    if row is None:
+        row = PracticeSettings(id=1)
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return row
+
+
+def view(*, session: Session) -> SettingsView:
+    row = get(session=session)
+    return SettingsView(
+        portal_active=row.portal_active, practice_name=row.practice_name,
+        practice_phone=row.practice_phone, portal_base_url=row.portal_base_url,
+        sender_address=row.sender_address, invitation_hours=row.invitation_hours,
+        reset_minutes=row.reset_minutes,
+    )
+
+
+def _base_url(value: str) -> str:
+    value = clean_text(value, field="portal_base_url", label="Portal URL", max_length=300,
+                       required=True).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidInput("Enter the portal's address, like https://portal.example.org.",
+                           field="portal_base_url")
+    return value
+
+
+def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{label} must be a whole number.", field=field) from None
+    if not low <= number <= high:
+        raise InvalidInput(f"{label} must be between {low} and {high}.", field=field)
+    return number
+
+
+def update(*, session: Session, actor_id: int, portal_active: bool, practice_name: str,
+           practice_phone: str, portal_base_url: str, sender_address: str,
+           invitation_hours: str | int, reset_minutes: str | int) -> SettingsView:
+    """Validate every field first (so one bad field changes nothing), then save and audit."""
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {"portal_active": bool(portal_active)}
+    checks = {
+        "practice_name": lambda: clean_text(practice_name, field="practice_name",
+                                            label="Practice name", required=True),
+        "practice_phone": lambda: clean_text(practice_phone, field="practice_phone",
+                                             label="Practice phone", max_length=40, required=True),
+        "portal_base_url": lambda: _base_url(portal_base_url),
+        "sender_address": lambda: normalize_email(sender_address, field="sender_address"),
+        "invitation_hours": lambda: _whole(invitation_hours, field="invitation_hours",
+                                           label="Invitation lifetime", low=1, high=336),
+        "reset_minutes": lambda: _whole(reset_minutes, field="reset_minutes",
+                                        label="Reset lifetime", low=5, high=1440),
+    }
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except InvalidInput as exc:
+            errors[name] = exc.message
+    if errors:
+        raise FormInvalid(errors)
+    row = get(session=session)
+    changes = [f"{name}: {getattr(row, name)!r} -> {value!r}" for name, value in values.items()
+               if getattr(row, name) != value]
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = clock.now()
+    session.add(row)
+    if changes:
+        audit.record(session=session, actor=audit.Actor.staff(actor_id), action="settings.update",
+                     detail="; ".join(changes))
+    session.commit()
+    return view(session=session)
+

@@ -1,0 +1,160 @@
+"""Staff users: creation, sign-in with lockout, the signed-in principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from portal_app.models import SessionKind, StaffUser
+from portal_app.services import audit, clock, passwords, permissions, sessions
+from portal_app.services.errors import DomainError, Forbidden, InvalidInput
+from portal_app.services.permissions import Level, Permission
+from portal_app.services.validation import clean_text
+
+MAX_FAILURES = 10
+LOCKOUT = timedelta(minutes=15)
+SIGN_IN_FAILED = "That username and password do not match an active account, or it is locked."
+
+
+class SignInFailed(DomainError):
+    def __init__(self) -> None:
+        super().__init__(SIGN_IN_FAILED)
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """Who is signed in, as state may hold it (no hash, no session id)."""
+
+    id: int
+    username: str
+    full_name: str
+    must_change_password: bool
+    levels: dict[str, int] = field(default_factory=dict)
+    last_sign_in: str = ""
+    failed_since_last_sign_in: int = 0
+
+    def level(self, permission: Permission) -> Level:
+        return Level(self.levels.get(permission.value, 0))
+
+    def can(self, permission: Permission, level: Level = Level.READ) -> bool:
+        return self.level(permission) >= level
+
+
+def require(principal: StaffPrincipal | None, permission: Permission, level: Level) -> StaffPrincipal:
+    if principal is None:
+        raise Forbidden("Your session has ended. Please sign in again.")
+    if principal.must_change_password:
+        raise Forbidden("Choose a new password before doing anything else.")
+    if not principal.can(permission, level):
+        raise Forbidden("You do not have permission to do that.")
+    return principal
+
+
+def normalize_username(value: str) -> str:
+    value = clean_text(value, field="username", label="Username", max_length=100, required=True)
+    return value.lower()
+
+
+def create_staff(*, session: Session, username: str, full_name: str, password: str,
+                 role: str = permissions.ADMINISTRATOR, must_change_password: bool = False,
+                 actor: audit.Actor | None = None, check_strength: bool = True) -> StaffUser:
+    username = normalize_username(username)
+    full_name = clean_text(full_name, field="full_name", label="Name", required=True)
+    if session.exec(select(StaffUser).where(StaffUser.username == username)).first():
+        raise InvalidInput("That username is taken.", field="username")
+    if check_strength:
+        passwords.check_password(password, personal=(username, full_name))
+    permissions.ensure_built_in_roles(session=session)
+    user = StaffUser(username=username, full_name=full_name,
+                     password_hash=passwords.hash_password(password),
+                     must_change_password=must_change_password, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    permissions.assign_role(session=session, staff_user_id=user.id, role_name=role)
+    audit.record(session=session, actor=actor or audit.Actor.system(), action="staff.create",
+                 detail=f"username={username}; role={role}")
+    session.commit()
+    session.refresh(user)
+    return user
+
+
+def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> str:
+    """Check credentials and open a session; returns the session id for the cookie.
+
+    Raises:
+        SignInFailed: the same error for an unknown user, a wrong password, an inactive
+            or a locked account. The hash check runs in every case.
+    """
+    name = (username or "").strip().lower()[:100]
+    user = session.exec(select(StaffUser).where(StaffUser.username == name)).first() if name else None
+    ok = passwords.verify_password(password or "", user.password_hash if user else None)
+    now = clock.now()
+    locked = user is not None and user.locked_until is not None and clock.aware(user.locked_until) > now
+    if user is None or not ok or not user.active or locked:
+        if user is not None:
+            user.failed_logins += 1
+            user.failed_since_last_sign_in += 1
+            if user.failed_logins >= MAX_FAILURES and not locked:
+                user.locked_until = now + LOCKOUT
+                user.failed_logins = 0
+            session.add(user)
+        reason = "unknown user" if user is None else (
+            "locked" if locked else ("inactive" if not user.active else "wrong password"))
+        audit.record(session=session, actor=audit.Actor.anonymous(name, ip), action="staff.sign_in_failed",
+                     detail=reason)
+        session.commit()
+        raise SignInFailed()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.previous_sign_in_at = user.last_sign_in_at
+    user.last_sign_in_at = now
+    user.failures_before_sign_in = user.failed_since_last_sign_in
+    user.failed_since_last_sign_in = 0
+    session.add(user)
+    plain = sessions.start(session=session, kind=SessionKind.STAFF, staff_user_id=user.id, ip=ip)
+    audit.record(session=session, actor=audit.Actor.staff(user.id, ip), action="staff.sign_in")
+    session.commit()
+    return plain
+
+
+def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal | None:
+    """The signed-in staff user for a cookie value, with current permissions, or None."""
+    row = sessions.resolve(session=session, kind=SessionKind.STAFF, plain=session_id)
+    if row is None or row.staff_user_id is None:
+        return None
+    user = session.get(StaffUser, row.staff_user_id)
+    if user is None or not user.active:
+        return None
+    last = clock.aware(user.previous_sign_in_at)
+    return StaffPrincipal(
+        id=user.id, username=user.username, full_name=user.full_name,
+        must_change_password=user.must_change_password,
+        levels=permissions.levels_for(session=session, staff_user_id=user.id),
+        last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else "first sign-in",
+        failed_since_last_sign_in=user.failures_before_sign_in,
+    )
+
+
+def sign_out(*, session: Session, session_id: str | None) -> None:
+    row = sessions.end(session=session, plain=session_id)
+    if row is not None and row.staff_user_id is not None:
+        audit.record(session=session, actor=audit.Actor.staff(row.staff_user_id), action="staff.sign_out")
+    session.commit()
+
+
+def change_password(*, session: Session, staff_user_id: int, current: str, new: str,
+                    confirm: str, session_id: str | None) -> None:
+    user = session.get(StaffUser, staff_user_id)
+    if user is None or not passwords.verify_password(current, user.password_hash):
+        raise InvalidInput("Your current password is not right.", field="current")
+    if new == current:
+        raise InvalidInput("Choose a password different from the current one.", field="password")
+    passwords.check_password(new, confirm=confirm, personal=(user.username, user.full_name))
+    user.password_hash = passwords.hash_password(new)
+    user.must_change_password = False
+    session.add(user)
+    sessions.end_all(session=session, staff_user_id=user.id, keep_plain=session_id)
+    audit.record(session=session, actor=audit.Actor.staff(user.id), action="staff.password_change")
+    session.commit()

@@ -1,0 +1,94 @@
+"""Cleaning and checking what people type. Raises InvalidInput with the field's name."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from portal_app.services.errors import InvalidInput
+
+MAX_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: str | None, *, field: str, label: str, max_length: int = MAX_TEXT,
+               required: bool = False) -> str:
+    """Trim a one-line text value; refuse control characters and over-long input."""
+    value = unicodedata.normalize("NFC", value or "").strip()
+    if len(value) > max_length:
+        raise InvalidInput(f"{label} must be at most {max_length} characters.", field=field)
+    if _CONTROL.search(value) or "\n" in value or "\r" in value:
+        raise InvalidInput(f"{label} contains characters that are not allowed.", field=field)
+    if required and not value:
+        raise InvalidInput(f"{label} is required.", field=field)
+    return value
+
+
+def normalize_email(value: str | None, *, field: str = "email", required: bool = True) -> str:
+    """Return the lower-cased, validated address, or '' when optional and empty."""
+    raw = (value or "").strip()
+    if not raw:
+        if required:
+            raise InvalidInput("Enter an email address.", field=field)
+        return ""
+    if len(raw) > 254 or _CONTROL.search(raw) or any(c in raw for c in "\r\n,;<>"):
+        raise InvalidInput("Enter a single, valid email address.", field=field)
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"That email address is not valid: {exc}", field=field) from None
+    return result.normalized.lower()
+
+
+def normalize_phone(value: str | None, *, field: str = "phone", region: str = "US",
+                    required: bool = True) -> str:
+    """Return the number in E.164 (+15550100), or '' when optional and empty."""
+    raw = (value or "").strip()
+    if not raw:
+        if required:
+            raise InvalidInput("Enter a phone number.", field=field)
+        return ""
+    if len(raw) > 32 or _CONTROL.search(raw):
+        raise InvalidInput("Enter a valid phone number.", field=field)
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("Enter a valid phone number.", field=field) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("That phone number is not valid.", field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_user_id(value: str | None, *, field: str = "user_id") -> str:
+    """A portal user ID is an email address or a phone number; both normalized."""
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidInput("Enter your email address or phone number.", field=field)
+    if "@" in raw:
+        return normalize_email(raw, field=field)
+    if re.fullmatch(r"[\d\s()+.\-]{7,32}", raw):
+        return normalize_phone(raw, field=field)
+    raise InvalidInput("Enter an email address or a phone number.", field=field)
+
+
+def parse_dob(value: str | None, *, field: str = "dob", today: date | None = None) -> date:
+    """Accept YYYY-MM-DD (the date input's format) or MM/DD/YYYY."""
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidInput("Enter a date of birth.", field=field)
+    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            parsed = datetime.strptime(raw, fmt).date()
+            break
+        except ValueError:
+            continue
+    else:
+        raise InvalidInput("Enter the date of birth as MM/DD/YYYY.", field=field)
+    today = today or date.today()
+    if parsed > today or parsed.year < 1880:
+        raise InvalidInput("That date of birth is not possible.", field=field)
+    return parsed

@@ -1,0 +1,1 @@
+"""Reflex state: thin handlers that check access and call services."""
