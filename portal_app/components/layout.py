@@ -20,7 +20,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                 style={"position": "absolute", "left": "-999px"}),
         rx.el.header(
             rx.hstack(
-                rx.heading("Portal Admin", size="4", as_="p"),
+                rx.text("Portal Admin", size="4", weight="bold"),
                 rx.el.nav(
                     _nav_link("Patient Portal Onboarding", routes.ONBOARDING),
                     rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
@@ -56,7 +56,7 @@ def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -
     return rx.el.div(
         rx.el.header(
             rx.hstack(
-                rx.heading("Patient Portal", size="4", as_="p"),
+                rx.text("Patient Portal", size="4", weight="bold"),
                 rx.spacer(),
                 rx.cond(
                     PortalSessionState.account_user_id != "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -215,15 +215,16 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     return plain
 
 
-def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str = "") -> None:
-    """"Forgot password" / "Set up or reset my account": same outcome on screen in every case.
+def check_self_service_request(*, email: str, dob: str) -> tuple[str, date]:
+    """Format checks for the self-service form (they reveal nothing about accounts).
 
-    Sends an invitation or reset to the address on file when a chart with portal access
-    enabled has that email and date of birth. Format errors are raised (they reveal nothing).
+    Raises:
+        FormInvalid: with a message per field.
     """
     errors: dict[str, str] = {}
+    normalized, birth = "", date.min
     try:
-        email = normalize_email(email, field="email")
+        normalized = normalize_email(email, field="email")
     except InvalidInput as exc:
         errors["email"] = exc.message
     try:
@@ -232,6 +233,17 @@ def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str 
         errors["dob"] = exc.message
     if errors:
         raise FormInvalid(errors)
+    return normalized, birth
+
+
+def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str = "") -> None:
+    """"Forgot password" / "Set up or reset my account": same outcome on screen in every case.
+
+    Sends an invitation or reset to the address on file when a chart with portal access
+    enabled has that email and date of birth. Callers answer the user before this runs,
+    so its duration tells nothing either.
+    """
+    email, birth = check_self_service_request(email=email, dob=dob)
     if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
     matches = list(session.exec(select(Patient).where(

@@ -33,7 +33,10 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant-cost check: an absent hash still pays for one verification."""
     if not password_hash:
-        _context.verify(password, _DUMMY_HASH)
+        try:
+            _context.verify(password, _DUMMY_HASH)
+        except (ValueError, TypeError):  # e.g. over-long input: refused before hashing either way
+            pass
         return False
     try:
         return _context.verify(password, password_hash)
@@ -80,7 +83,8 @@ def check_password(password: str, *, confirm: str | None = None, personal: tuple
         if len(word) >= 4 and word in lowered:
             raise InvalidInput("Do not build the password from your name, email or the "
                                "practice's name.", field=field)
-    result = zxcvbn(password[:100], user_inputs=_words(*personal))
+    # zxcvbn refuses more than 72 characters (ValueError); the first 72 decide the score.
+    result = zxcvbn(password[:72], user_inputs=_words(*personal))
     if result["score"] < 3:
         hint = result["feedback"].get("warning") or "It would be easy to guess."
         raise InvalidInput(f"This password is too weak. {hint} Try a longer phrase of "

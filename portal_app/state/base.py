@@ -8,6 +8,7 @@ disabled account, an ended session or a changed role takes effect on the next ev
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from portal_app.services.portal_auth import PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 SESSION_MAX_AGE = 12 * 60 * 60
 
@@ -36,6 +38,22 @@ async def call(fn: Callable[..., T], /, **kwargs: Any) -> T:
             return fn(session=session, **kwargs)
 
     return await asyncio.to_thread(work)
+
+
+_detached: set[asyncio.Task] = set()
+
+
+def detach(coroutine) -> None:
+    """Run work after the answer has gone out (so its duration reveals nothing)."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _detached.add(task)
+
+    def done(finished: asyncio.Task) -> None:
+        _detached.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            logger.error("Detached task failed", exc_info=finished.exception())
+
+    task.add_done_callback(done)
 
 
 class SessionState(rx.State):
@@ -138,3 +156,9 @@ class PortalSessionState(SessionState):
         self.portal_sid = ""
         self.account_user_id = ""
         return rx.redirect(routes.LOGIN)
+
+
+async def drain_detached() -> None:
+    """Wait until detached work has finished (tests, and a clean shutdown)."""
+    while _detached:
+        await asyncio.gather(*list(_detached), return_exceptions=True)

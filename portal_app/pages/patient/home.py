@@ -1,0 +1,119 @@
+"""Portal home (`/portal`) and change password (`/portal/password`). UI only."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.layout import portal_layout
+from portal_app.pages.patient.login import invalid_flag, loading, page_link, submit_button
+from portal_app.pages.patient.setup import PASSWORD_HINT
+from portal_app.state.patient_home import HomeState, PasswordState
+
+
+
+def _detail(term: str, value: rx.Var) -> rx.Component:
+    return rx.fragment(
+        rx.el.dt(term, style={"font_weight": "600", "margin_top": "0.6em"}),
+        rx.el.dd(rx.cond(value != "", value, "Not on file"), style={"margin_left": "0"}),
+    )
+
+
+def _chart_picker() -> rx.Component:
+    return rx.cond(
+        HomeState.chart_choices.length() > 1,
+        rx.el.div(
+            rx.el.label("Viewing:", html_for="viewing", style={"font_weight": "600",
+                                                               "margin_right": "0.5em"}),
+            rx.el.select(
+                rx.foreach(HomeState.chart_choices,
+                           lambda c: rx.el.option(c["label"], value=c["value"])),
+                id="viewing", value=HomeState.selected, on_change=HomeState.view_chart,
+                style={"padding": "0.4em", "border": "1px solid #767676", "border_radius": "6px"},
+            ),
+            style={"margin_bottom": "1em"},
+        ),
+    )
+
+
+def home_page() -> rx.Component:
+    return portal_layout(
+        "Your patient portal",
+        rx.cond(
+            HomeState.chart_name != "",
+            rx.fragment(
+                form_notice(HomeState.notice),
+                _chart_picker(),
+                rx.el.section(
+                    rx.heading("Whose chart this is", as_="h2", size="4"),
+                    rx.el.p(rx.el.strong(HomeState.chart_name), ", born ", HomeState.chart_dob,
+                            rx.cond(HomeState.is_representative,
+                                    " (you are an authorized representative)", "")),
+                    aria_label="Whose chart this is",
+                    style={"margin_bottom": "1.5em"},
+                ),
+                rx.el.section(
+                    rx.heading("Contact details on file", as_="h2", size="4"),
+                    rx.el.dl(
+                        _detail("Email", HomeState.email),
+                        _detail("Mobile phone", HomeState.mobile_phone),
+                        _detail("Home phone", HomeState.home_phone),
+                        _detail("Address", HomeState.address),
+                    ),
+                    rx.el.p("Something wrong? Call the practice at ",
+                            rx.el.strong(HomeState.practice_phone), ".",
+                            style={"margin_top": "0.8em", "color": "#333"}),
+                    aria_label="Contact details on file",
+                    style={"margin_bottom": "1.5em"},
+                ),
+                rx.el.section(
+                    rx.heading("Your account", as_="h2", size="4"),
+                    rx.el.p(page_link("Change password", routes.PORTAL_PASSWORD)),
+                    aria_label="Your account",
+                ),
+            ),
+            loading(),
+        ),
+    )
+
+
+def password_page() -> rx.Component:
+    return portal_layout(
+        "Change your password",
+        rx.cond(PasswordState.ready, _password_form(), loading()),
+    )
+
+
+def _password_form() -> rx.Component:
+    return rx.fragment(
+        rx.cond(PasswordState.must_change,
+                rx.callout("Please choose a new password before you continue.", icon="info",
+                           color_scheme="blue", role="status", margin_bottom="1em")),
+        rx.el.form(
+            form_alert(PasswordState.form_error),
+            text_field("Current password", "current", input_type="password",
+                       error=PasswordState.current_error, auto_complete="current-password",
+                       max_length=1024, aria_invalid=invalid_flag(PasswordState.current_error)),
+            text_field("New password", "password", input_type="password", hint=PASSWORD_HINT,
+                       error=PasswordState.password_error, auto_complete="new-password",
+                       max_length=1024, aria_invalid=invalid_flag(PasswordState.password_error)),
+            text_field("Confirm new password", "confirm", input_type="password",
+                       error=PasswordState.confirm_error, auto_complete="new-password",
+                       max_length=1024, aria_invalid=invalid_flag(PasswordState.confirm_error)),
+            submit_button("Change password"),
+            on_submit=PasswordState.change_password,
+            aria_label="Change password",
+        ),
+        rx.cond(~PasswordState.must_change,
+                rx.el.p(page_link("Back to your portal", routes.PORTAL_HOME),
+                        style={"margin_top": "1.5em"})),
+    )
+
+
+def add_pages(app: rx.App) -> None:
+    """Register this module's pages (with their on_load guards) on the app."""
+    app.add_page(home_page, route=routes.PORTAL_HOME, title="Your patient portal",
+                 on_load=HomeState.load)
+    app.add_page(password_page, route=routes.PORTAL_PASSWORD, title="Change password | Patient Portal",
+                 on_load=PasswordState.load)

@@ -1,0 +1,126 @@
+"""Patient sign-in (`/login`) and "Forgot password" (`/forgot`). UI only."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.layout import portal_layout
+from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
+
+UNAVAILABLE_TITLE = "Patient portal unavailable"
+LINK_STYLE = {"color": "#0b4f94", "text_decoration": "underline", "font_weight": "600"}
+
+
+def portal_unavailable(phone: rx.Var | str) -> rx.Component:
+    """Shown instead of any form while the practice has the portal switched off."""
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("info")),
+        rx.callout.text("The patient portal is not available right now. For help, call the "
+                        "practice at ", rx.el.strong(phone), "."),
+        color_scheme="amber", role="status",
+    )
+
+
+def loading() -> rx.Component:
+    return rx.el.p("Loading…", role="status", style={"color": "#444"})
+
+
+def invalid_flag(error: rx.Var) -> rx.Var:
+    return rx.cond(error != "", "true", "false")
+
+
+def page_link(text: str, href: str) -> rx.Component:
+    return rx.link(text, href=href, style=LINK_STYLE)
+
+
+def submit_button(text: str) -> rx.Component:
+    return rx.button(text, type="submit", size="3", margin_top="0.5em")
+
+
+def _login_form() -> rx.Component:
+    return rx.fragment(
+        rx.el.form(
+            form_alert(LoginState.form_error),
+            text_field("Email or phone number", "user_id", error=LoginState.user_id_error,
+                       auto_complete="username", max_length=254,
+                       aria_invalid=invalid_flag(LoginState.user_id_error)),
+            text_field("Password", "password", input_type="password",
+                       error=LoginState.password_error, auto_complete="current-password",
+                       max_length=1024, aria_invalid=invalid_flag(LoginState.password_error)),
+            submit_button("Sign in"),
+            on_submit=LoginState.sign_in,
+            aria_label="Sign in",
+        ),
+        rx.el.p(page_link("Forgot password?", routes.FORGOT), style={"margin_top": "1.5em"}),
+        rx.el.p(page_link("Set up or reset my account", routes.FORGOT),
+                " (with your email and date of birth)", style={"margin_top": "0.5em"}),
+    )
+
+
+def login_page() -> rx.Component:
+    return portal_layout(
+        rx.cond(LoginState.portal_off, UNAVAILABLE_TITLE, "Sign in"),
+        rx.cond(
+            LoginState.ready,
+            rx.cond(LoginState.portal_off, portal_unavailable(LoginState.practice_phone),
+                    _login_form()),
+            loading(),
+        ),
+        signed_in=False,
+    )
+
+
+def _forgot_form() -> rx.Component:
+    return rx.fragment(
+        rx.el.p("Enter the email address and date of birth on file at the practice. If they "
+                "match a chart with portal access, we will email a link to set up your account "
+                "or choose a new password.", style={"margin_bottom": "1em", "max_width": "36em"}),
+        rx.el.form(
+            text_field("Email", "email", input_type="email", error=ForgotState.email_error,
+                       auto_complete="email", max_length=254,
+                       aria_invalid=invalid_flag(ForgotState.email_error)),
+            text_field("Date of birth", "dob", input_type="date", error=ForgotState.dob_error,
+                       auto_complete="bday", aria_invalid=invalid_flag(ForgotState.dob_error)),
+            submit_button("Send me a link"),
+            on_submit=ForgotState.request_link,
+            no_validate=True,
+            aria_label="Send me a link",
+        ),
+    )
+
+
+def _forgot_sent() -> rx.Component:
+    return rx.fragment(
+        form_notice(f"{FORGOT_CONFIRMATION} If nothing arrives, call the practice at "
+                    f"{ForgotState.practice_phone}."),
+        rx.el.p(page_link("Back to sign in", routes.LOGIN)),
+    )
+
+
+def forgot_page() -> rx.Component:
+    return portal_layout(
+        rx.cond(ForgotState.portal_off, UNAVAILABLE_TITLE, "Set up or reset your account"),
+        rx.cond(
+            ForgotState.ready,
+            rx.cond(
+                ForgotState.portal_off,
+                portal_unavailable(ForgotState.practice_phone),
+                rx.cond(ForgotState.sent, _forgot_sent(),
+                        rx.fragment(_forgot_form(),
+                                    rx.el.p(page_link("Back to sign in", routes.LOGIN),
+                                            style={"margin_top": "1.5em"}))),
+            ),
+            loading(),
+        ),
+        signed_in=False,
+    )
+
+
+def add_pages(app: rx.App) -> None:
+    """Register this module's pages (with their on_load guards) on the app."""
+    app.add_page(login_page, route=routes.LOGIN, title="Sign in | Patient Portal",
+                 on_load=LoginState.load)
+    app.add_page(forgot_page, route=routes.FORGOT, title="Set up or reset | Patient Portal",
+                 on_load=ForgotState.load)

@@ -1,0 +1,144 @@
+"""Portal home (`/portal`) and change password (`/portal/password`).
+
+Both re-check the portal session in every handler. State holds only the fields the page
+shows (strings), never the account or patient rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import portal_auth, settings
+from portal_app.services.errors import InvalidInput
+from portal_app.services.portal_auth import ChartView, PortalPrincipal
+from portal_app.state.base import PortalSessionState, call
+
+PASSWORD_CHANGED = ("Your password has been changed. Any other device signed in to your account "
+                    "was signed out.")
+
+
+def form_text(form_data: dict[str, Any], name: str) -> str:
+    """A submitted field as text; anything else a client sends counts as empty."""
+    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+class HomeState(PortalSessionState):
+    # Chart choices for "Viewing:" (value = patient id as text, label = name).
+    chart_choices: list[dict[str, str]] = []
+    selected: str = ""
+    chart_name: str = ""
+    chart_dob: str = ""
+    is_representative: bool = False
+    email: str = ""
+    mobile_phone: str = ""
+    home_phone: str = ""
+    address: str = ""
+    practice_phone: str = ""
+    notice: str = ""
+    # Set by the password page; shown once on the next visit of the home page.
+    _pending_notice: str = ""
+
+    def clear_view(self) -> None:
+        """Forget everything shown about a chart (sign-out, session ended)."""
+        self.chart_choices = []
+        self.selected = ""
+        self.chart_name = ""
+        self.chart_dob = ""
+        self.is_representative = False
+        self.email = ""
+        self.mobile_phone = ""
+        self.home_phone = ""
+        self.address = ""
+        self.notice = ""
+
+    def _show(self, principal: PortalPrincipal, patient_id: int | None) -> None:
+        chart: ChartView = next((c for c in principal.charts if c.patient_id == patient_id),
+                                principal.charts[0])
+        self.chart_choices = [{"value": str(c.patient_id), "label": c.name} for c in principal.charts]
+        self.selected = str(chart.patient_id)
+        self.chart_name = chart.name
+        self.chart_dob = chart.dob
+        self.is_representative = chart.access_type != "self"
+        self.email = chart.email
+        self.mobile_phone = chart.mobile_phone
+        self.home_phone = chart.home_phone
+        self.address = chart.address
+
+    @rx.event
+    async def load(self):
+        """on_load: signed in with a current password, or away to sign-in / change password."""
+        principal, redirect = await self._portal_guard()
+        if redirect is not None:
+            self.clear_view()
+            return redirect
+        self.practice_phone = (await call(settings.view)).practice_phone
+        current = int(self.selected) if self.selected.isdigit() else None
+        self._show(principal, current)
+        self.notice, self._pending_notice = self._pending_notice, ""
+        return None
+
+    @rx.event
+    async def view_chart(self, patient_id: str):
+        """Switch to another chart of this account (only one the session may see)."""
+        principal, redirect = await self._portal_guard()
+        if redirect is not None:
+            self.clear_view()
+            return redirect
+        wanted = int(patient_id) if isinstance(patient_id, str) and patient_id.isdigit() else None
+        self.notice = ""
+        self._show(principal, wanted)
+        return None
+
+
+class PasswordState(PortalSessionState):
+    # True once on_load has found a session; until then the page shows no form.
+    ready: bool = False
+    must_change: bool = False
+    current_error: str = ""
+    password_error: str = ""
+    confirm_error: str = ""
+    form_error: str = ""
+
+    def _clear_errors(self) -> None:
+        self.current_error = ""
+        self.password_error = ""
+        self.confirm_error = ""
+        self.form_error = ""
+
+    @rx.event
+    async def load(self):
+        self._clear_errors()
+        principal, redirect = await self._portal_guard(allow_must_change=True)
+        if redirect is not None:
+            self.ready = False
+            return redirect
+        self.must_change = principal.must_change_password
+        self.ready = True
+        return None
+
+    @rx.event
+    async def change_password(self, form_data: dict[str, Any]):
+        """Check the current password, set the new one, end the account's other sessions."""
+        self._clear_errors()
+        principal = await self._portal_principal()
+        if principal is None:
+            return rx.redirect(routes.LOGIN)
+        try:
+            await call(portal_auth.change_password, account_id=principal.account_id,
+                       current=form_text(form_data, "current"),
+                       new=form_text(form_data, "password"),
+                       confirm=form_text(form_data, "confirm"), session_id=self.portal_sid)
+        except InvalidInput as exc:
+            if exc.field in ("current", "password", "confirm"):
+                setattr(self, f"{exc.field}_error", exc.message)
+            else:
+                self.form_error = exc.message
+            return None
+        self.must_change = False
+        home = await self.get_state(HomeState)
+        home._pending_notice = PASSWORD_CHANGED
+        return rx.redirect(routes.PORTAL_HOME)

@@ -1,0 +1,133 @@
+"""Patient sign-in (`/login`) and "Forgot password" / "Set up or reset my account" (`/forgot`).
+
+Passwords arrive in the form's submit data and are dropped after the service call: no
+public var ever holds one. Every answer that could tell whether an account exists is the
+same for every case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import invitations, portal_auth, settings
+from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.state.base import PortalSessionState, call, detach
+from portal_app.state.patient_home import HomeState, form_text
+
+
+class PatientPageState(PortalSessionState):
+    """What every public patient page needs: is the portal on, and whom to call."""
+
+    # False until on_load has checked the settings, so no form flashes on a switched-off portal.
+    ready: bool = False
+    portal_off: bool = False
+    practice_name: str = ""
+    practice_phone: str = ""
+
+    async def _load_practice(self) -> bool:
+        """Read the practice settings; returns whether the portal is on."""
+        view = await call(settings.view)
+        self.portal_off = not view.portal_active
+        self.practice_name = view.practice_name
+        self.practice_phone = view.practice_phone
+        return view.portal_active
+
+    async def _forget_signed_in_view(self) -> None:
+        # The portal home's chart data must not linger in this tab's state after sign-out:
+        # a reconnecting client is sent the whole state again.
+        home = await self.get_state(HomeState)
+        home.clear_view()
+
+
+class LoginState(PatientPageState):
+    user_id_error: str = ""
+    password_error: str = ""
+    form_error: str = ""
+
+    def _clear_errors(self) -> None:
+        self.user_id_error = ""
+        self.password_error = ""
+        self.form_error = ""
+
+    @rx.event
+    async def load(self):
+        """on_load: check the portal switch; someone already signed in goes to the portal."""
+        self._clear_errors()
+        if not await self._load_practice():
+            self.ready = True
+            return None
+        principal = await self._portal_principal()
+        if principal is not None:
+            return rx.redirect(routes.PORTAL_PASSWORD if principal.must_change_password
+                               else routes.PORTAL_HOME)
+        await self._forget_signed_in_view()
+        self.ready = True
+        return None
+
+    @rx.event
+    async def sign_in(self, form_data: dict[str, Any]):
+        """Check the user ID and password; one answer for every kind of failure."""
+        user_id = form_text(form_data, "user_id")
+        password = form_text(form_data, "password")
+        self._clear_errors()
+        if not user_id.strip():
+            self.user_id_error = "Enter your email address or phone number."
+        if not password:
+            self.password_error = "Enter your password."
+        if self.user_id_error or self.password_error:
+            return None
+        try:
+            plain = await call(portal_auth.sign_in, user_id=user_id, password=password, ip=self._ip())
+        except PortalUnavailable:
+            self.portal_off = True
+            return None
+        except portal_auth.SignInFailed:
+            self.form_error = portal_auth.SIGN_IN_FAILED
+            return None
+        self.portal_sid = plain
+        principal = await self._portal_principal()
+        if principal is not None and principal.must_change_password:
+            return rx.redirect(routes.PORTAL_PASSWORD)
+        return rx.redirect(routes.PORTAL_HOME)
+
+
+FORGOT_CONFIRMATION = ("If that email and date of birth match a chart with portal access, we have "
+                       "sent a link to the email on file. It may take a few minutes.")
+
+
+class ForgotState(PatientPageState):
+    email_error: str = ""
+    dob_error: str = ""
+    sent: bool = False
+
+    @rx.event
+    async def load(self):
+        """on_load: a fresh form each visit."""
+        self.ready = False
+        self.sent = False
+        self.email_error = ""
+        self.dob_error = ""
+        yield  # unmount the old form so its fields start empty
+        await self._load_practice()
+        self.ready = True
+
+    @rx.event
+    async def request_link(self, form_data: dict[str, Any]):
+        """Send an invitation or reset when a chart matches; say the same thing in every case."""
+        self.email_error = ""
+        self.dob_error = ""
+        email, dob = form_text(form_data, "email"), form_text(form_data, "dob")
+        try:
+            invitations.check_self_service_request(email=email, dob=dob)
+        except FormInvalid as exc:
+            self.email_error = exc.errors.get("email", "")
+            self.dob_error = exc.errors.get("dob", "")
+            return
+        if not await self._load_practice():
+            return
+        # Whether a chart matched must not show in how long the answer takes.
+        detach(call(invitations.request_by_email_and_dob, email=email, dob=dob, ip=self._ip()))
+        self.sent = True

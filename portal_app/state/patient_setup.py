@@ -1,0 +1,140 @@
+"""`/setup?p=...`: invitation and reset links, and the page a dead link lands on.
+
+The link's token comes from the URL (`self.router.url.query_parameters`) and is kept in a
+backend-only var; public vars hold only what the page shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.models import SecretPurpose
+from portal_app.services import invitations
+from portal_app.services.errors import DomainError, PortalUnavailable
+from portal_app.state.base import call
+from portal_app.state.patient_home import form_text
+from portal_app.state.patient_login import PatientPageState
+
+FRESH_LINK_SENT = "If we can, we have sent a new link to the email on file."
+
+
+class SetupStep:
+    """What the setup page shows (values of `SetupState.step`)."""
+
+    CHECKING = ""
+    INVITE = "invite"
+    RESET = "reset"
+    INVALID = "invalid"
+    CREATE_ACCOUNT = "create_account"
+
+
+class SetupState(PatientPageState):
+    step: str = SetupStep.CHECKING
+    first_name: str = ""
+    suggested_user_id: str = ""
+    user_id_error: str = ""
+    password_error: str = ""
+    confirm_error: str = ""
+    form_error: str = ""
+    fresh_link_sent: bool = False
+    # The link's secret, from the URL; never sent back to the browser.
+    _token: str = ""
+
+    def _clear_errors(self) -> None:
+        self.user_id_error = ""
+        self.password_error = ""
+        self.confirm_error = ""
+        self.form_error = ""
+
+    def _link_dead(self) -> None:
+        self._clear_errors()
+        self.step = SetupStep.INVALID
+        self.first_name = ""
+        self.suggested_user_id = ""
+
+    def _show_error(self, exc: DomainError) -> None:
+        if exc.field in ("user_id", "password", "confirm"):
+            setattr(self, f"{exc.field}_error", exc.message)
+        else:
+            self.form_error = exc.message
+
+    @rx.event
+    async def load(self):
+        """on_load: read `p` and `token`, and check the link before showing a form."""
+        params = self.router.url.query_parameters
+        requested = params.get("p", "")
+        self._token = params.get("token", "")[:200]
+        self.step = SetupStep.CHECKING
+        self.ready = False
+        self.first_name = ""
+        self.suggested_user_id = ""
+        self.fresh_link_sent = False
+        self._clear_errors()
+        yield  # unmount a previous visit's form, so the new one starts from its defaults
+        if not await self._load_practice():
+            self.ready = True
+            return
+        purposes = {routes.SetupStep.INVITE.value: SecretPurpose.INVITATION,
+                    routes.SetupStep.RESET.value: SecretPurpose.PASSWORD_RESET}
+        if requested == routes.SetupStep.CREATE_ACCOUNT.value:
+            self.step = SetupStep.CREATE_ACCOUNT
+        elif requested in purposes:
+            try:
+                info = await call(invitations.inspect_link, token=self._token,
+                                  purpose=purposes[requested])
+            except invitations.LinkInvalid:
+                self._link_dead()
+            else:
+                self.step = (SetupStep.INVITE if requested == routes.SetupStep.INVITE.value
+                             else SetupStep.RESET)
+                self.first_name = info.first_name
+                self.suggested_user_id = info.suggested_user_id
+        else:
+            self._link_dead()
+        self.ready = True
+
+    async def _redeem(self, fn, **kwargs: Any):
+        """Call a redeem service; signed in and on to the portal, or the reason shown."""
+        self._clear_errors()
+        try:
+            plain = await call(fn, token=self._token, ip=self._ip(), **kwargs)
+        except PortalUnavailable:
+            self.portal_off = True
+            return None
+        except invitations.LinkInvalid:
+            self._link_dead()
+            return None
+        except DomainError as exc:  # a password rule, a taken username, ...
+            self._show_error(exc)
+            return None
+        self._token = ""
+        self.portal_sid = plain
+        await self._portal_principal()
+        return rx.redirect(routes.PORTAL_HOME)
+
+    @rx.event
+    async def create_account(self, form_data: dict[str, Any]):
+        """Invitation: create the account with the chosen username and password, signed in."""
+        return await self._redeem(invitations.redeem_invitation,
+                                  user_id=form_text(form_data, "user_id"),
+                                  password=form_text(form_data, "password"),
+                                  confirm=form_text(form_data, "confirm"))
+
+    @rx.event
+    async def save_password(self, form_data: dict[str, Any]):
+        """Reset link: set the new password (other sessions end), signed in."""
+        return await self._redeem(invitations.redeem_reset,
+                                  password=form_text(form_data, "password"),
+                                  confirm=form_text(form_data, "confirm"))
+
+    @rx.event
+    async def send_new_link(self):
+        """From a dead link: a fresh one to the contact on file. The same answer whatever happens."""
+        try:
+            await call(invitations.request_fresh_link, token=self._token, ip=self._ip())
+        except DomainError:
+            pass
+        self.fresh_link_sent = True
