@@ -26,7 +26,7 @@ config = rx.Config(
     # Radix Themes: rx.button/rx.text/... are Radix Themes components; the app theme
     # is configured here (App(theme=...) is deprecated in 0.10).
     plugins=[
-        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="blue")),
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo")),
     ],
     # No sitemap.xml: the portal's pages are not for search engines.
     disable_plugins=[rx.plugins.SitemapPlugin],

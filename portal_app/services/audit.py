@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, Patient, StaffUser
 from portal_app.services import clock
+from portal_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50
 
@@ -104,3 +105,39 @@ def list_events(*, session: Session, patient_id: int | None = None,
                              action=event_row.action, patient=patient, detail=event_row.detail,
                              ip=event_row.ip))
     return rows
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    id: int
+    label: str
+
+
+@dataclass(frozen=True)
+class StaffRef:
+    id: int
+    username: str
+
+
+def find_patient(*, session: Session, text: str) -> PatientRef:
+    """Resolve what staff typed in the audit filter: a chart number, or a patient id.
+
+    Raises:
+        InvalidInput: nothing typed, or no chart matches.
+    """
+    value = " ".join((text or "").split())[:40]
+    if not value:
+        raise InvalidInput("Enter a chart number or a patient ID.", field="patient")
+    patient = session.exec(select(Patient).where(Patient.chart_number == value.upper())).first()
+    if patient is None and value.isascii() and value.isdigit() and len(value) <= 12:
+        patient = session.get(Patient, int(value))
+    if patient is None:
+        raise InvalidInput(f"No patient has chart number or ID {value}.", field="patient")
+    return PatientRef(id=patient.id,
+                      label=f"{patient.last_name}, {patient.first_name} ({patient.chart_number})")
+
+
+def list_staff_users(*, session: Session) -> list[StaffRef]:
+    """Every staff user (id, username), for the audit log's staff filter."""
+    rows = session.exec(select(StaffUser.id, StaffUser.username).order_by(StaffUser.username))
+    return [StaffRef(id=user_id, username=username) for user_id, username in rows]

@@ -1,0 +1,255 @@
+"""Staff chart page: demographics and the Patient Portal tab (UI only)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
+from portal_app.components.layout import staff_layout
+from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
+
+OK_COLOR = "#1a7f37"  # 5.0:1 on white
+SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
+           "margin_bottom": "1.2em", "max_width": "46em"}
+CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.8em"}
+
+
+def _fact(label: str, value: rx.Var | str) -> rx.Component:
+    return rx.el.div(
+        rx.el.dt(label, style={"font_weight": "600", "color": "#333"}),
+        rx.el.dd(rx.cond(value != "", value, "\u2014"), style={"margin": "0 0 0.6em 0"}),
+    )
+
+
+def _summary() -> rx.Component:
+    chart = ChartState.chart
+    return rx.el.section(
+        rx.heading(chart.name, as_="h2", size="5"),
+        rx.text("Chart ", chart.chart_number, " \u00b7 DOB ", chart.dob,
+                rx.cond(chart.sex != "", rx.fragment(" \u00b7 ", chart.sex)), color="#333"),
+        aria_label="Patient",
+        style={"margin_bottom": "1em"},
+    )
+
+
+def _demographics() -> rx.Component:
+    chart = ChartState.chart
+    return rx.el.dl(
+        _fact("Name", chart.name),
+        _fact("Date of birth", chart.dob),
+        _fact("Sex", chart.sex),
+        _fact("Chart number", chart.chart_number),
+        _fact("Email", chart.email),
+        _fact("Mobile phone", chart.mobile_phone),
+        _fact("Home phone", chart.home_phone),
+        _fact("Address", chart.address),
+        _fact("Allow email", rx.cond(chart.allow_email, "Yes", "No")),
+        style={"display": "grid", "grid_template_columns": "repeat(auto-fill, minmax(14em, 1fr))",
+               "gap": "0 1.5em", "max_width": "46em"},
+    )
+
+
+def _access_section() -> rx.Component:
+    chart = ChartState.chart
+    disable_dialog = rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button("Disable portal access", color_scheme="red", variant="outline",
+                      disabled=~ChartState.can_admin_portal),
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Disable portal access for ", chart.name, "?"),
+            rx.alert_dialog.description(
+                "The patient's portal sessions end at once and any invitation or reset link "
+                "stops working. You can enable access again later."),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(rx.button("Disable access", color_scheme="red",
+                                                 on_click=ChartState.disable_access)),
+                gap="0.8em", justify="end", margin_top="1em",
+            ),
+        ),
+    )
+    return rx.el.section(
+        rx.heading("Portal access", as_="h3", size="4", margin_bottom="0.5em"),
+        rx.cond(~chart.portal_active, rx.callout(
+            "The patient portal is switched off for the whole practice (Portal Settings): "
+            "patients cannot sign in and no portal email is sent.",
+            icon="info", color_scheme="amber", margin_bottom="0.8em")),
+        rx.hstack(
+            rx.el.span(
+                rx.cond(chart.portal_enabled, "Access enabled", "Access not enabled"),
+                style={"display": "inline-block", "padding": "0.3em 0.8em", "border_radius": "4px",
+                       "color": "#fff", "font_weight": "600",
+                       "background": rx.cond(chart.portal_enabled, OK_COLOR, ERROR_COLOR)},
+            ),
+            rx.text("Account: ", chart.account_label),
+            align="center", gap="1em", margin_bottom="0.8em",
+        ),
+        rx.cond(chart.portal_enabled, disable_dialog,
+                rx.button("Enable portal access", on_click=ChartState.enable_access,
+                          disabled=~ChartState.can_admin_portal)),
+        rx.box(form_notice(ChartState.access_notice), form_alert(ChartState.access_error),
+               margin_top="0.8em"),
+        style=SECTION, aria_label="Portal access",
+    )
+
+
+def _send_section() -> rx.Component:
+    chart = ChartState.chart
+    return rx.el.section(
+        rx.heading("Invitation / password reset email", as_="h3", size="4", margin_bottom="0.5em"),
+        rx.cond(
+            chart.email != "",
+            rx.text("Email on file: ", rx.el.strong(chart.email),
+                    rx.cond(~chart.allow_email, rx.fragment(" (the patient has not agreed to email)"))),
+            rx.text("No email on file. Set a username and password by hand below instead."),
+        ),
+        rx.text(rx.cond(chart.has_account,
+                        "The patient has an account: this sends a link to choose a new password.",
+                        "The patient has no account yet: this sends a link to set one up."),
+                size="2", color="#444", margin_bottom="0.6em"),
+        rx.button(
+            rx.cond(chart.has_account, "Send password reset email", "Send invitation email"),
+            on_click=ChartState.send_email,
+            disabled=(~ChartState.can_admin_portal) | (chart.email == "") | (~chart.portal_enabled)
+            | (~chart.allow_email),
+        ),
+        rx.cond(~chart.portal_enabled & (chart.email != ""),
+                rx.text("Enable portal access first.", size="2", color="#444", margin_top="0.4em")),
+        rx.box(form_notice(ChartState.send_notice), form_alert(ChartState.send_error),
+               margin_top="0.8em"),
+        style=SECTION, aria_label="Invitation or password reset email",
+    )
+
+
+def _account_summary() -> rx.Component:
+    chart = ChartState.chart
+    return rx.cond(
+        chart.has_account,
+        rx.el.dl(
+            _fact("Current user ID", chart.account_user_id),
+            _fact("Account status", chart.account_status_label),
+            _fact("Last sign-in", chart.account_last_sign_in),
+            _fact("Must choose a new password", rx.cond(chart.account_must_change, "Yes", "No")),
+            style={"display": "grid", "grid_template_columns": "repeat(auto-fill, minmax(12em, 1fr))",
+                   "gap": "0 1.5em"},
+            aria_label="Current portal account",
+        ),
+        rx.text("No portal account yet.", margin_bottom="0.6em"),
+    )
+
+
+def _username_field() -> rx.Component:
+    return rx.el.div(
+        rx.el.label("Patient's Username", html_for="portal-username",
+                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+        rx.debounce_input(
+            rx.el.input(id="portal-username", name="username", type="text",
+                        value=ChartState.username, on_change=ChartState.check_username,
+                        autocomplete="off", spell_check=False, max_length=254,
+                        aria_describedby="portal-username-hint portal-username-status",
+                        aria_invalid=rx.cond((ChartState.username_message != "") & ~ChartState.username_ok,
+                                             "true", "false"),
+                        style={"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
+                               "border_radius": "6px", "font_size": "1em"}),
+            debounce_timeout=350,
+        ),
+        rx.el.p("An email address (preferred) or a mobile phone number.", id="portal-username-hint",
+                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+        rx.el.p(ChartState.username_message, id="portal-username-status", aria_live="polite",
+                style={"color": rx.cond(ChartState.username_ok, OK_COLOR, ERROR_COLOR),
+                       "font_weight": "600", "font_size": "0.9em", "margin": "0.2em 0 0",
+                       "min_height": "1.2em"}),
+        style={"margin_bottom": "1em", "max_width": "28em"},
+    )
+
+
+def _checkbox(label: str, field_id: str, checked: rx.Var, on_change) -> rx.Component:
+    return rx.el.div(
+        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
+                    style={"width": "1.1em", "height": "1.1em"}),
+        rx.el.label(label, html_for=field_id),
+        style=CHECK_ROW,
+    )
+
+
+def _account_section() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Portal username and password", as_="h3", size="4", margin_bottom="0.5em"),
+        _account_summary(),
+        rx.cond(~ChartState.chart.portal_enabled,
+                rx.text("Enable portal access before setting a username or password.",
+                        size="2", color="#444", margin_bottom="0.6em")),
+        rx.form(
+            rx.el.fieldset(
+                rx.el.legend("Set the username and password by hand", style={"font_weight": "600",
+                                                                             "margin_bottom": "0.6em"}),
+                _username_field(),
+                _checkbox("Manually set patient's portal password", "manual-set-password",
+                          ChartState.set_password, ChartState.toggle_set_password),
+                rx.cond(
+                    ChartState.set_password,
+                    text_field("Password", PASSWORD_FIELD_ID, name="password", input_type="password",
+                               error=ChartState.password_error, autocomplete="new-password",
+                               max_length=128,
+                               hint="At least 10 characters; a phrase of unrelated words works well."),
+                ),
+                _checkbox("Require a new password at first sign-in", "force-change",
+                          ChartState.force_change, ChartState.toggle_force_change),
+                form_alert(ChartState.account_error),
+                form_notice(ChartState.account_notice),
+                rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),
+                disabled=~ChartState.can_admin_portal,
+                style={"border": "none", "padding": "0", "margin": "0",
+                       "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+            ),
+            on_submit=ChartState.save_account,
+            reset_on_submit=False,
+        ),
+        style=SECTION, aria_label="Portal username and password",
+    )
+
+
+def _portal_tab() -> rx.Component:
+    return rx.box(_access_section(), _send_section(), _account_section(), padding_top="1em")
+
+
+def _chart() -> rx.Component:
+    return rx.fragment(
+        rx.el.p(rx.el.a("\u2190 Patient Portal Onboarding", href=routes.ONBOARDING,
+                        style={"color": "#0b4f94", "text_decoration": "underline"}),
+                style={"margin_bottom": "0.8em"}),
+        _summary(),
+        rx.cond(~ChartState.can_admin_portal,
+                rx.callout("You can view this chart's portal settings; changing them needs "
+                           "Update access to Patient Portal Administration.",
+                           icon="info", color_scheme="gray", margin_bottom="1em")),
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("Patient Portal", value="portal"),
+                rx.tabs.trigger("Demographics", value="demographics"),
+            ),
+            rx.tabs.content(_portal_tab(), value="portal"),
+            rx.tabs.content(rx.box(_demographics(), padding_top="1em"), value="demographics"),
+            default_value="portal",
+        ),
+    )
+
+
+def chart_page() -> rx.Component:
+    return staff_layout(
+        "Patient chart",
+        rx.cond(
+            ChartState.loaded,
+            _chart(),
+            rx.cond(ChartState.load_error != "", form_alert(ChartState.load_error),
+                    rx.text("Loading\u2026", role="status")),
+        ),
+    )
+
+
+def add_pages(app: rx.App) -> None:
+    """Register this module's pages (with their on_load guards) on the app."""
+    app.add_page(chart_page, route=routes.PATIENT_CHART, title="Patient chart",
+                 on_load=ChartState.load)

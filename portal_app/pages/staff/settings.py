@@ -1,0 +1,90 @@
+"""Portal settings page (UI only): OpenEMR's global portal switch and the practice's details."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.layout import staff_layout
+from portal_app.state.settings import SettingsState
+
+
+def _field(label: str, name: str, *, hint: str = "", **props) -> rx.Component:
+    return text_field(label, name, name=name, error=SettingsState.errors.get(name, ""),
+                      default_value=getattr(SettingsState, name), hint=hint, **props)
+
+
+def _switch() -> rx.Component:
+    return rx.el.div(
+        rx.el.div(
+            rx.el.input(type="checkbox", role="switch", id="portal_active", name="portal_active",
+                        default_checked=SettingsState.portal_active,
+                        aria_describedby="portal_active-hint",
+                        style={"width": "1.2em", "height": "1.2em"}),
+            rx.el.label("Patient portal active", html_for="portal_active",
+                        style={"font_weight": "600"}),
+            style={"display": "flex", "align_items": "center", "gap": "0.5em"},
+        ),
+        rx.el.p("When off, patient pages say the portal is unavailable and no portal message "
+                "is sent.", id="portal_active-hint",
+                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+        style={"margin_bottom": "1.2em"},
+    )
+
+
+def _form() -> rx.Component:
+    return rx.form(
+        rx.el.fieldset(
+            rx.el.legend("Portal settings", class_name="visually-hidden",
+                         style={"position": "absolute", "left": "-999px"}),
+            _switch(),
+            _field("Practice name", "practice_name", max_length=200),
+            _field("Practice phone", "practice_phone", max_length=40,
+                   hint="Shown to patients on expired links and in messages."),
+            _field("Portal base URL", "portal_base_url", max_length=300, input_type="url",
+                   hint="Every link in a message is built from this address, e.g. "
+                        "https://portal.example.org."),
+            _field("Sender address", "sender_address", max_length=254, input_type="email",
+                   hint="The From address of portal email."),
+            _field("Invitation link lifetime (hours)", "invitation_hours", input_mode="numeric",
+                   max_length=6, hint="1 to 336 hours (default 72)."),
+            _field("Reset link lifetime (minutes)", "reset_minutes", input_mode="numeric",
+                   max_length=6, hint="5 to 1440 minutes (default 60)."),
+            form_alert(SettingsState.form_error),
+            form_notice(SettingsState.notice),
+            rx.button("Save settings", type="submit", disabled=~SettingsState.can_edit),
+            disabled=~SettingsState.can_edit,
+            style={"border": "none", "padding": "0", "margin": "0",
+                   "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+        ),
+        on_submit=SettingsState.save,
+        reset_on_submit=False,
+        # A new key after a save re-mounts the inputs with the saved (normalized) values.
+        key=SettingsState.form_version,
+        no_validate=True,
+    )
+
+
+def settings_page() -> rx.Component:
+    return staff_layout(
+        "Portal Settings",
+        rx.cond(
+            SettingsState.loaded,
+            rx.fragment(
+                rx.cond(~SettingsState.can_edit,
+                        rx.callout("You can view these settings; changing them needs Update "
+                                   "access to Portal Settings.", icon="info", color_scheme="gray",
+                                   margin_bottom="1em")),
+                _form(),
+            ),
+            rx.cond(SettingsState.form_error != "", form_alert(SettingsState.form_error),
+                    rx.text("Loading\u2026", role="status")),
+        ),
+    )
+
+
+def add_pages(app: rx.App) -> None:
+    """Register this module's pages (with their on_load guards) on the app."""
+    app.add_page(settings_page, route=routes.PORTAL_SETTINGS, title="Portal Settings",
+                 on_load=SettingsState.load)

@@ -1,0 +1,100 @@
+"""The staff chart view: demographics and the chart's portal status, as state may hold them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from sqlmodel import Session
+
+from portal_app.models import AccountStatus
+from portal_app.services import audit, clock, onboarding, settings
+
+ACCOUNT_STATUS_LABELS = {
+    AccountStatus.PENDING: "Pending (no password set yet)",
+    AccountStatus.ACTIVE: "Active",
+    AccountStatus.DISABLED: "Disabled",
+}
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """One chart for the staff chart page. No hashes, no secrets, no table rows."""
+
+    patient_id: int = 0
+    chart_number: str = ""
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    dob: str = ""
+    sex: str = ""
+    email: str = ""
+    mobile_phone: str = ""
+    home_phone: str = ""
+    address: str = ""
+    allow_email: bool = False
+    portal_enabled: bool = False
+    portal_active: bool = True
+    account_label: str = ""
+    has_account: bool = False
+    account_user_id: str = ""
+    account_status: str = ""
+    account_status_label: str = ""
+    account_last_sign_in: str = ""
+    account_must_change: bool = False
+
+
+def _phone(value: str) -> str:
+    """E.164 as people read it: (555) 010-0100 for US numbers, +44 20 ... for others."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        return value
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 1
+             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(number, style)
+
+
+def _address(line1: str, city: str, region: str, postal: str) -> str:
+    place = " ".join(part for part in (region, postal) if part)
+    return ", ".join(part for part in (line1, city, place) if part)
+
+
+def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None = None) -> ChartView:
+    """The chart's demographics, portal access and `self` account summary.
+
+    Args:
+        session: database session.
+        patient_id: the chart.
+        actor: when given, the view is recorded in the audit log (a staff user opened the chart).
+
+    Raises:
+        NotFound: no such chart.
+    """
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    account = onboarding.self_account(session=session, patient_id=patient.id)
+    last = clock.aware(account.last_sign_in_at) if account is not None else None
+    view = ChartView(
+        patient_id=patient.id, chart_number=patient.chart_number,
+        name=f"{patient.last_name}, {patient.first_name}",
+        first_name=patient.first_name, last_name=patient.last_name,
+        dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
+        mobile_phone=_phone(patient.mobile_phone), home_phone=_phone(patient.home_phone),
+        address=_address(patient.address_line1, patient.city, patient.region, patient.postal_code),
+        allow_email=patient.allow_email, portal_enabled=patient.portal_enabled,
+        portal_active=settings.get(session=session).portal_active,
+        account_label=onboarding.ACCOUNT_STATE_LABELS[patient.account_state],
+        has_account=account is not None,
+        account_user_id=account.user_id if account is not None else "",
+        account_status=account.status.value if account is not None else "",
+        account_status_label=ACCOUNT_STATUS_LABELS[account.status] if account is not None else "",
+        account_last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else (
+            "never" if account is not None else ""),
+        account_must_change=bool(account and account.must_change_password),
+    )
+    if actor is not None:
+        audit.record(session=session, actor=actor, action="chart.view", patient_id=patient.id)
+        session.commit()
+    return view

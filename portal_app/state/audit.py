@@ -1,0 +1,157 @@
+"""The audit log (`/staff/audit`): newest first, filtered by patient and by staff user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import audit
+from portal_app.services.audit import AuditRow, StaffRef
+from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Permission
+from portal_app.state.base import StaffSessionState, call
+
+PAGE_SIZE = 50
+
+
+def _page(*, session, patient_id: int | None, staff_user_id: int | None,
+          before_id: int | None) -> tuple[list[AuditRow], bool]:
+    """One page plus whether an older one exists."""
+    rows = audit.list_events(session=session, patient_id=patient_id, staff_user_id=staff_user_id,
+                             before_id=before_id, limit=PAGE_SIZE + 1)
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+class AuditState(StaffSessionState):
+    rows: list[AuditRow] = []
+    has_older: bool = False
+    has_newer: bool = False
+    error: str = ""
+
+    patient_query: str = ""
+    patient_error: str = ""
+    patient_label: str = ""
+    staff_options: list[StaffRef] = []
+    staff_filter: str = ""
+
+    _patient_id: int | None = None
+    _before_stack: list[int | None] = []
+    _before_id: int | None = None
+
+    def _clear(self) -> None:
+        self.rows = []
+        self.has_older = self.has_newer = False
+        self.staff_options = []
+        self._before_stack = []
+        self._before_id = None
+
+    def _reset_filters(self) -> None:
+        self.patient_query = self.patient_error = self.patient_label = ""
+        self.staff_filter = ""
+        self._patient_id = None
+
+    def _staff_id(self) -> int | None:
+        return int(self.staff_filter) if self.staff_filter.isdigit() else None
+
+    async def _read(self) -> None:
+        self.rows, self.has_older = await call(
+            _page, patient_id=self._patient_id, staff_user_id=self._staff_id(),
+            before_id=self._before_id)
+        self.has_newer = bool(self._before_stack)
+
+    async def _first_page(self) -> None:
+        self._before_stack = []
+        self._before_id = None
+        await self._read()
+
+    async def _allowed(self):
+        """The principal, or a refusal (and the page forgotten)."""
+        staff = await self._require(Permission.AUDIT)
+        if staff is not None:
+            return staff, None
+        self._clear()
+        if not self.staff_name:
+            return None, rx.redirect(routes.STAFF_LOGIN)
+        self.error = "You do not have permission to see the audit log."
+        return None, None
+
+    @rx.event
+    async def load(self):
+        self._clear()
+        self._reset_filters()
+        self.error = ""
+        staff, redirect = await self._guard(Permission.AUDIT)
+        if staff is None:
+            if self.staff_name:
+                self.error = "You do not have permission to see the audit log."
+            return redirect
+        self.staff_options = await call(audit.list_staff_users)
+        await self._first_page()
+        return None
+
+    @rx.event
+    async def filter_patient(self, form_data: dict[str, Any]):
+        """Resolve a chart number or patient ID, then show only that patient's events."""
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        raw = form_data.get("patient", "")
+        text = (raw if isinstance(raw, str) else "")[:100]
+        self.patient_query = text
+        self.patient_error = ""
+        try:
+            ref = await call(audit.find_patient, text=text)
+        except DomainError as exc:
+            self.patient_error = exc.message
+            return None
+        self._patient_id = ref.id
+        self.patient_label = ref.label
+        await self._first_page()
+        return None
+
+    @rx.event
+    async def clear_patient(self):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        self.patient_query = self.patient_error = self.patient_label = ""
+        self._patient_id = None
+        await self._first_page()
+        return rx.set_value("audit-patient", "")
+
+    @rx.event
+    async def set_staff_filter(self, value: str):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        known = {str(option.id) for option in self.staff_options}
+        self.staff_filter = value if value in known else ""
+        await self._first_page()
+        return None
+
+    @rx.event
+    async def older(self):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        if not self.rows or not self.has_older:
+            return None
+        self._before_stack = [*self._before_stack, self._before_id]
+        self._before_id = self.rows[-1].id
+        await self._read()
+        return None
+
+    @rx.event
+    async def newer(self):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        if not self._before_stack:
+            return None
+        *rest, previous = self._before_stack
+        self._before_stack = rest
+        self._before_id = previous
+        await self._read()
+        return None

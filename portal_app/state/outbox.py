@@ -1,0 +1,191 @@
+"""The outbox (`/staff/outbox`): every message, newest first, its text, and retry of failed ones.
+
+Message bodies hold live links: showing them to staff with Outbox access is what the outbox
+transport is for (no email provider). Only one page of rows and one open body live in state.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+from sqlmodel import Session
+
+from portal_app import routes
+from portal_app.models import MessageStatus
+from portal_app.notify import outbox
+from portal_app.notify.outbox import MessageRow
+from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.base import StaffSessionState, call
+
+PAGE_SIZE = 25
+STATUSES = tuple(status.value for status in MessageStatus)
+
+
+def _page(*, session: Session, status: str, before_id: int | None) -> tuple[list[MessageRow], bool]:
+    """One page plus whether an older one exists (one extra row is read to know)."""
+    rows = outbox.list_messages(session=session, status=status, before_id=before_id,
+                                limit=PAGE_SIZE + 1)
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def _retry(*, session: Session, message_id: int, actor_id: int) -> tuple[str, str, str]:
+    """Retry, and read the outcome while the session is open: (status, to, error)."""
+    message = outbox.retry(session=session, message_id=message_id, actor_id=actor_id)
+    return message.status.value, message.to_address, message.error
+
+
+class OutboxState(StaffSessionState):
+    rows: list[MessageRow] = []
+    status_filter: str = ""
+    has_older: bool = False
+    has_newer: bool = False
+    notice: str = ""
+    error: str = ""
+
+    body_open: bool = False
+    body_subject: str = ""
+    body_to: str = ""
+    body_text: str = ""
+
+    # Keyset paging: the `before_id` of each page above the current one, and the current one.
+    _before_stack: list[int | None] = []
+    _before_id: int | None = None
+
+    @rx.var
+    def can_retry(self) -> bool:
+        return self.staff_levels.get(Permission.OUTBOX.value, 0) >= Level.UPDATE
+
+    def _clear(self) -> None:
+        self.rows = []
+        self.has_older = self.has_newer = False
+        self._before_stack = []
+        self._before_id = None
+        self._close_body()
+
+    async def _read(self) -> None:
+        self.rows, self.has_older = await call(_page, status=self.status_filter,
+                                               before_id=self._before_id)
+        self.has_newer = bool(self._before_stack)
+
+    async def _allowed(self, level: Level = Level.READ):
+        """The principal, or a refusal event (and the page forgotten)."""
+        staff = await self._require(Permission.OUTBOX, level)
+        if staff is not None:
+            return staff, None
+        if not self.staff_name:
+            self._clear()
+            return None, rx.redirect(routes.STAFF_LOGIN)
+        if level > Level.READ and await self._require(Permission.OUTBOX, Level.READ) is not None:
+            self.error = "You do not have permission to retry messages."
+            return None, None
+        self._clear()
+        self.error = "You do not have permission to see the outbox."
+        return None, None
+
+    @rx.event
+    async def load(self):
+        self._clear()
+        self.notice = self.error = ""
+        staff, redirect = await self._guard(Permission.OUTBOX)
+        if staff is None:
+            if self.staff_name:
+                self.error = "You do not have permission to see the outbox."
+            return redirect
+        await self._read()
+        return None
+
+    @rx.event
+    async def set_status_filter(self, value: str):
+        self.notice = self.error = ""
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        self.status_filter = value if value in STATUSES else ""
+        self._before_stack = []
+        self._before_id = None
+        await self._read()
+        return None
+
+    @rx.event
+    async def older(self):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        if not self.rows or not self.has_older:
+            return None
+        self._before_stack = [*self._before_stack, self._before_id]
+        self._before_id = self.rows[-1].id
+        await self._read()
+        return None
+
+    @rx.event
+    async def newer(self):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        if not self._before_stack:
+            return None
+        *rest, previous = self._before_stack
+        self._before_stack = rest
+        self._before_id = previous
+        await self._read()
+        return None
+
+    @rx.event
+    async def refresh(self):
+        self.notice = self.error = ""
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        self._before_stack = []
+        self._before_id = None
+        await self._read()
+        return None
+
+    @rx.event
+    async def view_body(self, message_id: int):
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        try:
+            text = await call(outbox.body, message_id=int(message_id))
+        except (DomainError, ValueError, TypeError) as exc:
+            self.error = getattr(exc, "message", "That message no longer exists.")
+            return None
+        row = next((row for row in self.rows if row.id == int(message_id)), None)
+        self.body_subject = row.subject if row else f"Message #{message_id}"
+        self.body_to = row.to if row else ""
+        self.body_text = text
+        self.body_open = True
+        return None
+
+    def _close_body(self) -> None:
+        self.body_open = False
+        self.body_subject = self.body_to = self.body_text = ""
+
+    @rx.event
+    def close_body(self):
+        self._close_body()
+
+    @rx.event
+    def set_body_open(self, value: bool):
+        if not value:
+            self._close_body()
+
+    @rx.event
+    async def retry(self, message_id: int):
+        self.notice = self.error = ""
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return refusal
+        try:
+            status, to, error = await call(_retry, message_id=int(message_id), actor_id=staff.id)
+        except (DomainError, ValueError, TypeError) as exc:
+            self.error = getattr(exc, "message", "That message cannot be retried.")
+            return None
+        await self._read()
+        if status == MessageStatus.SENT.value:
+            self.notice = f"Message #{message_id} to {to} was sent."
+        else:
+            self.error = f"Message #{message_id} to {to} failed again: {error}"
+        return None

@@ -1,0 +1,108 @@
+"""Portal settings (`/staff/setup/portal`): Read shows the form disabled; Update saves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import settings
+from portal_app.services.errors import DomainError, FormInvalid
+from portal_app.services.permissions import Level, Permission
+from portal_app.services.settings import SettingsView
+from portal_app.state.base import StaffSessionState, call
+
+FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
+          "invitation_hours", "reset_minutes")
+# What was typed is kept after an error; more than this is never valid anyway.
+MAX_KEPT = 400
+
+
+def _text(form_data: dict[str, Any], name: str) -> str:
+    value = form_data.get(name, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def _checked(form_data: dict[str, Any], name: str) -> bool:
+    return form_data.get(name) in ("on", True, "true", "1")
+
+
+class SettingsState(StaffSessionState):
+    loaded: bool = False
+    can_edit: bool = False
+    # Bumped after a successful save so the form shows the saved (normalized) values.
+    form_version: int = 0
+
+    portal_active: bool = True
+    practice_name: str = ""
+    practice_phone: str = ""
+    portal_base_url: str = ""
+    sender_address: str = ""
+    invitation_hours: str = ""
+    reset_minutes: str = ""
+
+    errors: dict[str, str] = {}
+    notice: str = ""
+    form_error: str = ""
+
+    def _show(self, view: SettingsView) -> None:
+        self.portal_active = view.portal_active
+        self.practice_name = view.practice_name
+        self.practice_phone = view.practice_phone
+        self.portal_base_url = view.portal_base_url
+        self.sender_address = view.sender_address
+        self.invitation_hours = str(view.invitation_hours)
+        self.reset_minutes = str(view.reset_minutes)
+
+    def _clear_messages(self) -> None:
+        self.errors = {}
+        self.notice = ""
+        self.form_error = ""
+
+    @rx.event
+    async def load(self):
+        self._clear_messages()
+        self.loaded = False
+        staff, redirect = await self._guard(Permission.SETTINGS)
+        if staff is None:
+            if self.staff_name:
+                self.form_error = "You do not have permission to open the portal settings."
+            return redirect
+        self._show(await call(settings.view))
+        self.can_edit = staff.can(Permission.SETTINGS, Level.UPDATE)
+        self.form_version += 1
+        self.loaded = True
+        return None
+
+    @rx.event
+    async def save(self, form_data: dict[str, Any]):
+        """Validate and save; a bad field gets its message and nothing typed is lost."""
+        self._clear_messages()
+        staff = await self._require(Permission.SETTINGS, Level.UPDATE)
+        if staff is None:
+            if not self.staff_name:
+                self.loaded = False
+                return rx.redirect(routes.STAFF_LOGIN)
+            self.can_edit = False
+            self.form_error = "You do not have permission to change the portal settings."
+            return None
+        values = {name: _text(form_data, name) for name in FIELDS}
+        active = _checked(form_data, "portal_active")
+        try:
+            view = await call(settings.update, actor_id=staff.id, portal_active=active, **values)
+        except FormInvalid as exc:
+            self.errors = {name: message for name, message in exc.errors.items()}
+            self.form_error = "Some settings need attention; nothing was saved."
+            # Keep what was typed (the inputs keep it too; this keeps it across re-renders).
+            self.portal_active = active
+            for name, value in values.items():
+                setattr(self, name, value[:MAX_KEPT])
+            return None
+        except DomainError as exc:
+            self.form_error = exc.message
+            return None
+        self._show(view)
+        self.form_version += 1
+        self.notice = "Portal settings saved."
+        return None

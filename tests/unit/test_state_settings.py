@@ -1,0 +1,111 @@
+"""SettingsState handlers, called directly (no browser)."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from portal_app import routes
+from portal_app.models import AuditEvent, PracticeSettings
+from portal_app.services import settings
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.settings import SettingsState
+from tests.unit.state_support import sign_in_admin, staff_with, state_for
+
+FORM = {"portal_active": "on", "practice_name": "Hillside Clinic", "practice_phone": "(555) 010-0200",
+        "portal_base_url": "https://portal.hillside.example", "sender_address": "portal@hillside.example",
+        "invitation_hours": "48", "reset_minutes": "30"}
+
+
+async def open_settings(session_id: str):
+    root, state = await state_for(SettingsState, session_id=session_id, path=routes.PORTAL_SETTINGS)
+    result = await state.load()
+    return state, result
+
+
+def _stored(session) -> PracticeSettings:
+    session.expire_all()
+    return settings.get(session=session)
+
+
+async def test_load_shows_the_current_settings(session, admin):
+    state, result = await open_settings(sign_in_admin(session))
+    assert result is None and state.loaded and state.can_edit
+    assert state.practice_name == "Riverside Family Practice"
+    assert state.invitation_hours == "72" and state.reset_minutes == "60"
+    assert state.portal_active is True
+
+
+async def test_save_stores_every_field_and_audits(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "portal_base_url": "https://portal.hillside.example/"})
+    assert state.errors == {} and state.notice == "Portal settings saved."
+    row = _stored(session)
+    assert (row.practice_name, row.portal_base_url, row.invitation_hours, row.reset_minutes) == (
+        "Hillside Clinic", "https://portal.hillside.example", 48, 30)
+    assert state.portal_base_url == "https://portal.hillside.example"  # normalized back into the form
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "settings.update")).first()
+
+
+async def test_unchecked_switch_turns_the_portal_off(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    form = {key: value for key, value in FORM.items() if key != "portal_active"}
+    await state.save(form)
+    assert _stored(session).portal_active is False
+    assert state.portal_active is False
+
+
+async def test_bad_url_is_shown_on_that_field_and_the_rest_is_kept(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "portal_base_url": "ftp://portal.example?x=1"})
+    assert set(state.errors) == {"portal_base_url"}
+    assert "portal" in state.errors["portal_base_url"].lower()
+    assert state.notice == ""
+    # What was typed stays, in every field, and nothing was saved.
+    assert state.practice_name == "Hillside Clinic"
+    assert state.portal_base_url == "ftp://portal.example?x=1"
+    assert state.invitation_hours == "48"
+    assert _stored(session).practice_name == "Riverside Family Practice"
+
+
+async def test_several_bad_fields_each_get_their_message(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "sender_address": "not an email", "invitation_hours": "lots",
+                      "practice_name": ""})
+    assert set(state.errors) == {"sender_address", "invitation_hours", "practice_name"}
+    assert state.errors["invitation_hours"] == "Invitation lifetime must be a whole number."
+
+
+async def test_without_session_nothing_shows_and_nothing_saves(session, admin):
+    state, result = await open_settings("")
+    assert result is not None and not state.loaded
+    result = await state.save(FORM)
+    assert result is not None  # sent to sign in
+    assert _stored(session).practice_name == "Riverside Family Practice"
+
+
+async def test_without_permission_the_page_does_not_open(session, admin):
+    sid = staff_with(session, "desk", {Permission.PORTAL_ADMIN: Level.WRITE})
+    state, _ = await open_settings(sid)
+    assert not state.loaded and state.practice_name == ""
+    assert state.form_error == "You do not have permission to open the portal settings."
+    await state.save(FORM)
+    assert state.form_error == "You do not have permission to change the portal settings."
+    assert _stored(session).practice_name == "Riverside Family Practice"
+
+
+async def test_read_level_sees_the_form_disabled_and_cannot_save(session, admin):
+    sid = staff_with(session, "reader", {Permission.SETTINGS: Level.READ})
+    state, _ = await open_settings(sid)
+    assert state.loaded and state.can_edit is False
+    assert state.practice_name == "Riverside Family Practice"
+    await state.save(FORM)
+    assert state.form_error == "You do not have permission to change the portal settings."
+    assert _stored(session).practice_name == "Riverside Family Practice"
+
+
+async def test_update_level_may_save(session, admin):
+    sid = staff_with(session, "editor", {Permission.SETTINGS: Level.UPDATE})
+    state, _ = await open_settings(sid)
+    assert state.can_edit
+    await state.save(FORM)
+    assert _stored(session).practice_name == "Hillside Clinic"
