@@ -39,6 +39,8 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                                     size="1", color="#444"),
                             spacing="0", align="end",
                         ),
+                        rx.el.a("Change password", href=routes.STAFF_PASSWORD,
+                                style={"color": "#0b4f94", "text_decoration": "underline"}),
                         rx.button("Sign out", on_click=StaffSessionState.sign_out, variant="outline"),
                         align="center",
                     ),

@@ -1,0 +1,40 @@
+"""The app: every page registered explicitly, module by module."""
+
+import asyncio
+
+import reflex as rx
+
+from portal_app import db, routes
+from portal_app.pages.patient import home as patient_home
+from portal_app.pages.patient import login as patient_login
+from portal_app.pages.patient import setup as patient_setup
+from portal_app.pages.staff import audit, chart, onboarding, outbox, settings
+from portal_app.pages.staff import login as staff_login
+from portal_app.services import bulk
+
+
+def index() -> rx.Component:
+    return rx.el.main(
+        rx.heading("Patient Portal", as_="h1"),
+        rx.el.p(rx.el.a("Patients: sign in", href=routes.LOGIN)),
+        rx.el.p(rx.el.a("Practice staff: sign in", href=routes.STAFF_LOGIN)),
+        style={"padding": "2em"},
+    )
+
+
+app = rx.App()
+app.add_page(index, route="/", title="Patient Portal")
+for module in (staff_login, onboarding, chart, settings, outbox, audit,
+               patient_login, patient_setup, patient_home):
+    module.add_pages(app)
+
+
+@app.register_lifespan_task
+async def close_interrupted_jobs() -> None:
+    """A bulk job left "running" by the last process was cut off: mark it on its row."""
+
+    def work() -> int:
+        with db.session_scope() as session:
+            return bulk.mark_interrupted(session=session)
+
+    await asyncio.to_thread(work)

@@ -1,0 +1,244 @@
+"""Bulk "Enable and invite": a job row that outlives the page, worked through in chunks.
+
+The job row is the source of truth for progress: the page that started it, a page opened
+later, or another tab all read the same counts. Work is committed chunk by chunk, so a
+stopped job keeps what it did and its counts say how far it got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, func, select
+
+from portal_app.models import BulkJob, Patient
+from portal_app.services import audit, clock, onboarding, settings
+from portal_app.services.errors import DomainError, InvalidInput, NotFound, PortalUnavailable
+from portal_app.services.invitations import send_invitation_or_reset
+from portal_app.services.onboarding import StatusFilter
+
+KIND_ENABLE_INVITE = "enable_invite"
+# Small enough that the progress bar moves several times a second (about 10 ms a patient).
+CHUNK = 20
+# Selections come from the browser: a page is 50 rows, so this is generous, and bounded.
+MAX_SELECTED = 5000
+# A finished job is still shown on the onboarding page for this long.
+RECENT = timedelta(minutes=30)
+
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job's progress, as state may hold it."""
+
+    id: int
+    status: str
+    total: int
+    processed: int
+    invited: int
+    skipped_no_email: int
+    skipped_email_not_allowed: int
+    skipped_has_account: int
+    error: str
+    percent: int
+    summary: str
+
+
+def summary_of(job: BulkJob) -> str:
+    """E.g. "Invited 41 · skipped 7 without email · 2 email not allowed · 3 already have accounts"."""
+    skips = [(job.skipped_no_email, "without email"),
+             (job.skipped_email_not_allowed, "email not allowed"),
+             (job.skipped_has_account,
+              "already has an account" if job.skipped_has_account == 1 else "already have accounts")]
+    parts = [f"Invited {job.invited}"]
+    for count, why in skips:
+        if count:
+            parts.append(f"{'skipped ' if len(parts) == 1 else ''}{count} {why}")
+    return " · ".join(parts)
+
+
+def view_of(job: BulkJob) -> JobView:
+    percent = 100 if job.total == 0 else min(100, job.processed * 100 // job.total)
+    return JobView(id=job.id, status=job.status, total=job.total, processed=job.processed,
+                   invited=job.invited, skipped_no_email=job.skipped_no_email,
+                   skipped_email_not_allowed=job.skipped_email_not_allowed,
+                   skipped_has_account=job.skipped_has_account, error=job.error,
+                   percent=percent, summary=summary_of(job))
+
+
+def _clean_ids(patient_ids: Iterable[int]) -> list[int]:
+    seen: dict[int, None] = {}
+    for value in patient_ids:
+        number = int(value)
+        if number > 0:
+            seen.setdefault(number, None)
+    if len(seen) > MAX_SELECTED:
+        raise InvalidInput(f"Select at most {MAX_SELECTED} patients at a time, or use "
+                           "“Enable and invite all matching”.")
+    return list(seen)
+
+
+def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | None = None,
+              search: str = "", status: StatusFilter = StatusFilter.ALL) -> JobView:
+    """Create the job row (and its one audit event) before any patient is touched.
+
+    Args:
+        patient_ids: the selected charts; None means every patient matching search+status.
+
+    Raises:
+        PortalUnavailable: the portal is switched off (nothing would be sent).
+        InvalidInput: nothing selected, or too many.
+    """
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    if patient_ids is not None:
+        ids = _clean_ids(patient_ids)
+        total = len(ids)
+        scope = f"{total} selected"
+    else:
+        total = onboarding.count_matching(session=session, search=search, status=status)
+        scope = f"all {total} matching search={search[:100]!r} status={status.value}"
+    if total == 0:
+        raise InvalidInput("No patients are selected.")
+    job = BulkJob(kind=KIND_ENABLE_INVITE, staff_user_id=actor.staff_user_id, status=RUNNING,
+                  total=total, created_at=clock.now())
+    session.add(job)
+    session.flush()
+    audit.record(session=session, actor=actor, action="bulk.enable_invite",
+                 detail=f"job #{job.id}: {scope}")
+    session.commit()
+    session.refresh(job)
+    return view_of(job)
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def _process_one(session: Session, patient_id: int, actor: audit.Actor) -> str:
+    """Enable one chart and invite it when that is possible; returns the outcome."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return "missing"
+    onboarding.enable_access(session=session, patient_id=patient_id, actor=actor)
+    if onboarding.self_account(session=session, patient_id=patient_id) is not None:
+        return "has_account"
+    if not patient.email:
+        return "no_email"
+    if not patient.allow_email:
+        return "email_not_allowed"
+    result = send_invitation_or_reset(session=session, patient_id=patient_id, actor=actor)
+    return "failed" if result.status == "failed" else "invited"
+
+
+def run_job(*, session: Session, job_id: int, actor: audit.Actor,
+            patient_ids: list[int] | None = None, search: str = "",
+            status: StatusFilter = StatusFilter.ALL, chunk: int = CHUNK) -> JobView:
+    """Work through a job made by `start_job`, committing counts after every chunk.
+
+    Each patient's enable and invitation are the ordinary services, so each writes its own
+    audit event. The job ends `done`, or `failed` with the reason (what was done stays done).
+    """
+    job = session.get(BulkJob, job_id)
+    if job is None or job.staff_user_id != actor.staff_user_id:
+        raise NotFound("That job does not exist.")
+    if job.status != RUNNING or job.processed:
+        return view_of(job)  # already worked (a repeated request must not run it twice)
+    source = (_chunks(_clean_ids(patient_ids), chunk) if patient_ids is not None
+              else onboarding.iter_matching_ids(session=session, search=search, status=status,
+                                                chunk=chunk))
+    # Counted here and written to the row once per chunk: the services commit per patient,
+    # and a rollback after a refused patient must not lose the chunk's counts.
+    counts = {"invited": job.invited, "no_email": job.skipped_no_email,
+              "email_not_allowed": job.skipped_email_not_allowed,
+              "has_account": job.skipped_has_account, "failed": 0, "missing": 0}
+    processed = job.processed
+    try:
+        for ids in source:
+            for patient_id in ids:
+                try:
+                    outcome = _process_one(session, patient_id, actor)
+                except PortalUnavailable:
+                    raise
+                except DomainError:
+                    session.rollback()
+                    outcome = "failed"
+                counts[outcome] += 1
+            processed += len(ids)
+            job = session.get(BulkJob, job_id)
+            job.processed = processed
+            # "All matching" can grow while it runs (a chart added): never show over 100 %.
+            job.total = max(job.total, processed)
+            job.invited = counts["invited"]
+            job.skipped_no_email = counts["no_email"]
+            job.skipped_email_not_allowed = counts["email_not_allowed"]
+            job.skipped_has_account = counts["has_account"]
+            if counts["failed"]:
+                job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
+                             "messages wait in the Outbox to be retried.")
+            session.add(job)
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 (the job row must say it stopped, whatever the cause)
+        session.rollback()
+        job = session.get(BulkJob, job_id)
+        job.status = FAILED
+        message = exc.message if isinstance(exc, DomainError) else "An unexpected error stopped it."
+        job.error = f"Stopped after {job.processed} of {job.total}: {message}"[:500]
+        job.finished_at = clock.now()
+        session.add(job)
+        audit.record(session=session, actor=actor, action="bulk.enable_invite.failed",
+                     detail=f"job #{job.id}: {type(exc).__name__}; {summary_of(job)}")
+        session.commit()
+        return view_of(job)
+    job.status = DONE
+    job.total = job.processed
+    job.finished_at = clock.now()
+    session.add(job)
+    audit.record(session=session, actor=actor, action="bulk.enable_invite.done",
+                 detail=f"job #{job.id}: {job.processed} processed; {summary_of(job)}")
+    session.commit()
+    return view_of(job)
+
+
+def mark_interrupted(*, session: Session) -> int:
+    """At start-up: a job still "running" was cut off by a restart; say so on its row."""
+    count = 0
+    for job in session.exec(select(BulkJob).where(BulkJob.status == RUNNING)):
+        job.status = FAILED
+        job.error = (f"Interrupted by a server restart after {job.processed} of {job.total}; "
+                     "what was done stays done. Start it again for the rest.")[:500]
+        job.finished_at = clock.now()
+        session.add(job)
+        audit.record(session=session, actor=audit.Actor.system("server start"),
+                     action="bulk.enable_invite.interrupted", detail=f"job #{job.id}")
+        count += 1
+    session.commit()
+    return count
+
+
+def job_view(*, session: Session, job_id: int, staff_user_id: int) -> JobView | None:
+    """A job's progress, only for the staff user who started it."""
+    job = session.get(BulkJob, job_id)
+    if job is None or job.staff_user_id != staff_user_id:
+        return None
+    session.refresh(job)  # another thread's commits
+    return view_of(job)
+
+
+def latest_job(*, session: Session, staff_user_id: int) -> JobView | None:
+    """The user's newest job when it is still running or finished recently."""
+    job = session.exec(select(BulkJob).where(BulkJob.staff_user_id == staff_user_id,
+                                             BulkJob.kind == KIND_ENABLE_INVITE)
+                       .order_by(col(BulkJob.id).desc()).limit(1)).first()
+    if job is None:
+        return None
+    if job.status != RUNNING and (job.finished_at is None
+                                  or clock.now() - clock.aware(job.finished_at) > RECENT):
+        return None
+    return view_of(job)

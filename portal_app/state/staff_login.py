@@ -1,0 +1,126 @@
+"""Staff sign-in and password change.
+
+Passwords arrive in the form's submit data and are never kept in state. Every failure of
+sign-in shows the same message (unknown user, wrong password, locked, inactive).
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import staff_auth
+from portal_app.services.errors import DomainError, FormInvalid
+from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed
+from portal_app.state.base import StaffSessionState, call
+
+# Long enough for any real password or passphrase; anything longer is refused unread.
+MAX_FIELD = 1024
+PASSWORD_FIELDS = ("current", "password", "confirm")
+
+
+def _field(form_data: dict, name: str) -> str:
+    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+def _after_sign_in(must_change_password: bool) -> str:
+    return routes.STAFF_PASSWORD if must_change_password else routes.STAFF_HOME
+
+
+class StaffLoginState(StaffSessionState):
+    """State of /staff/login."""
+
+    error: str = ""
+
+    @rx.event
+    async def check_signed_in(self):
+        """on_load: a signed-in staff user goes on to their work."""
+        self.error = ""
+        principal = await self._principal()
+        if principal is not None:
+            return rx.redirect(_after_sign_in(principal.must_change_password))
+        return None
+
+    @rx.event
+    async def sign_in(self, form_data: dict):
+        username = _field(form_data, "username")
+        password = _field(form_data, "password")
+        self.error = ""
+        if len(username) > MAX_FIELD or len(password) > MAX_FIELD or "\x00" in username + password:
+            self.error = SIGN_IN_FAILED
+            return rx.set_value("staff-password", "")
+        try:
+            session_id = await call(staff_auth.sign_in, username=username, password=password,
+                                    ip=self._ip())
+        except SignInFailed:
+            self.error = SIGN_IN_FAILED
+            # The username stays as typed; the password is cleared for the next try.
+            return [rx.set_value("staff-password", ""), rx.set_focus("staff-password")]
+        self.staff_sid = session_id
+        principal = await self._principal()
+        if principal is None:  # e.g. deactivated between the two calls
+            self.staff_sid = ""
+            self.error = SIGN_IN_FAILED
+            return None
+        return rx.redirect(_after_sign_in(principal.must_change_password))
+
+
+class StaffPasswordState(StaffSessionState):
+    """State of /staff/password (required at first sign-in when the password was issued)."""
+
+    must_change: bool = False
+    current_error: str = ""
+    password_error: str = ""
+    confirm_error: str = ""
+    form_error: str = ""
+
+    def _clear_errors(self) -> None:
+        self.current_error = self.password_error = self.confirm_error = self.form_error = ""
+
+    @rx.event
+    async def load(self):
+        self._clear_errors()
+        principal = await self._principal()
+        if principal is None:
+            return rx.redirect(routes.STAFF_LOGIN)
+        self.must_change = principal.must_change_password
+        return None
+
+    @rx.event
+    async def change_password(self, form_data: dict):
+        self._clear_errors()
+        principal = await self._principal()
+        if principal is None:
+            return rx.redirect(routes.STAFF_LOGIN)
+        values = {name: _field(form_data, name) for name in PASSWORD_FIELDS}
+        if any(len(value) > MAX_FIELD for value in values.values()):
+            self.password_error = "Use at most 128 characters."
+            return None
+        if not values["current"]:
+            self.current_error = "Enter your current password."
+            return None
+        try:
+            await call(staff_auth.change_password, staff_user_id=principal.id,
+                       current=values["current"], new=values["password"],
+                       confirm=values["confirm"], session_id=self.staff_sid)
+        except FormInvalid as exc:
+            for field, message in exc.errors.items():
+                self._set_error(field, message)
+            return None
+        except DomainError as exc:
+            self._set_error(exc.field, exc.message)
+            return None
+        self.must_change = False
+        await self._principal()
+        return [rx.toast.success("Your password has been changed."), rx.redirect(routes.STAFF_HOME)]
+
+    def _set_error(self, field: str, message: str) -> None:
+        if field == "current":
+            self.current_error = message
+        elif field == "confirm":
+            self.confirm_error = message
+        elif field == "password":
+            self.password_error = message
+        else:
+            self.form_error = message

@@ -1,0 +1,185 @@
+"""Bulk "Enable and invite": the job row, its counts, and what it skips."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from portal_app.models import AuditEvent, BulkJob, OutboxMessage, Patient
+from portal_app.services import accounts, audit, bulk, onboarding, settings
+from portal_app.services.errors import InvalidInput, PortalUnavailable
+from portal_app.services.onboarding import StatusFilter
+from tests.unit.conftest import make_patient
+
+
+def _mixed(session: Session) -> dict[str, list[Patient]]:
+    """Three invitable charts and one of each kind the job must skip."""
+    invitable = [make_patient(session, first=f"Ann{i}", last="Able", email=f"ann{i}@example.com",
+                              chart=f"B10{i}") for i in range(3)]
+    no_email = make_patient(session, first="Ned", last="Baker", email="", chart="B200")
+    not_allowed = make_patient(session, first="Nora", last="Cole", email="nora@example.com",
+                               allow_email=False, chart="B300")
+    has_account = make_patient(session, first="Hal", last="Dunn", email="hal@example.com",
+                               enabled=True, chart="B400")
+    accounts.set_manually(session=session, patient_id=has_account.id, username="hal@example.com",
+                          password=None, force_change=False, actor=audit.Actor.system("test"))
+    session.commit()
+    return {"invitable": invitable, "no_email": [no_email], "not_allowed": [not_allowed],
+            "has_account": [has_account]}
+
+
+def _run(session: Session, admin, **kwargs) -> bulk.JobView:
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, **kwargs)
+    return bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2,
+                        **{k: v for k, v in kwargs.items() if k in ("patient_ids", "search", "status")})
+
+
+def test_job_counts_each_skip_and_invites_the_rest(session, admin):
+    charts = _mixed(session)
+    ids = [p.id for group in charts.values() for p in group]
+
+    view = _run(session, admin, patient_ids=ids)
+
+    assert (view.status, view.total, view.processed) == ("done", 6, 6)
+    assert (view.invited, view.skipped_no_email, view.skipped_email_not_allowed,
+            view.skipped_has_account) == (3, 1, 1, 1)
+    assert view.summary == ("Invited 3 · skipped 1 without email · 1 email not allowed · "
+                            "1 already has an account")
+    session.expire_all()
+    # Everyone selected is enabled; only the three invitable charts got an email.
+    assert all(session.get(Patient, i).portal_enabled for i in ids)
+    sent = session.exec(select(OutboxMessage)).all()
+    assert sorted(m.to_address for m in sent) == ["ann0@example.com", "ann1@example.com",
+                                                  "ann2@example.com"]
+    assert all(m.kind == "invitation" for m in sent)
+    assert session.get(Patient, charts["invitable"][0].id).account_state.value == "invited"
+
+
+def test_job_writes_one_bulk_audit_event_plus_the_per_patient_ones(session, admin):
+    charts = _mixed(session)
+    _run(session, admin, patient_ids=[p.id for p in charts["invitable"]])
+
+    actions = [e.action for e in session.exec(select(AuditEvent).where(
+        AuditEvent.staff_user_id == admin.id))]
+    assert actions.count("bulk.enable_invite") == 1
+    assert actions.count("portal.enable") == 3
+    assert actions.count("invitation.send") == 3
+
+
+def test_job_over_a_filter_touches_only_matching_patients(session, admin):
+    charts = _mixed(session)
+    view = _run(session, admin, patient_ids=None, search="Able", status=StatusFilter.ALL)
+
+    assert (view.total, view.invited) == (3, 3)
+    session.expire_all()
+    assert not session.get(Patient, charts["no_email"][0].id).portal_enabled
+    assert not session.get(Patient, charts["not_allowed"][0].id).portal_enabled
+
+
+def test_filter_job_over_not_enabled_keeps_its_place_while_rows_leave_the_filter(session, admin):
+    for i in range(7):
+        make_patient(session, first=f"P{i}", last="Zed", email=f"p{i}@example.com", chart=f"Z{i}")
+    view = _run(session, admin, patient_ids=None, search="", status=StatusFilter.NOT_ENABLED)
+
+    assert (view.processed, view.invited) == (7, 7)
+    assert onboarding.count_matching(session=session, search="", status=StatusFilter.NOT_ENABLED) == 0
+
+
+def test_progress_is_committed_chunk_by_chunk(session, admin, db_url, monkeypatch):
+    for i in range(5):
+        make_patient(session, first=f"C{i}", last="Chunk", email=f"c{i}@example.com", chart=f"K{i}")
+    ids = [p.id for p in session.exec(select(Patient))]
+    seen: list[int] = []
+    original = bulk._process_one
+
+    def spy(db_session, patient_id, actor):
+        # What another reader (the page's progress poll) sees while the job runs.
+        from portal_app import db
+        with db.session_scope(db_url) as other:
+            seen.append(other.exec(select(BulkJob)).one().processed)
+        return original(db_session, patient_id, actor)
+
+    monkeypatch.setattr(bulk, "_process_one", spy)
+    _run(session, admin, patient_ids=ids)
+
+    assert seen == [0, 0, 2, 2, 4]
+
+
+def test_portal_switched_off_starts_nothing(session, admin, patient):
+    config = settings.get(session=session)
+    config.portal_active = False
+    session.add(config)
+    session.commit()
+
+    with pytest.raises(PortalUnavailable):
+        bulk.start_job(session=session, actor=audit.Actor.staff(admin.id), patient_ids=[patient.id])
+    assert session.exec(select(BulkJob)).first() is None
+
+
+def test_empty_or_oversized_selection_is_refused(session, admin):
+    actor = audit.Actor.staff(admin.id)
+    with pytest.raises(InvalidInput):
+        bulk.start_job(session=session, actor=actor, patient_ids=[])
+    with pytest.raises(InvalidInput):
+        bulk.start_job(session=session, actor=actor, patient_ids=list(range(1, bulk.MAX_SELECTED + 2)))
+
+
+def test_a_job_runs_once(session, admin):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    ids = [p.id for p in charts["invitable"]]
+    job = bulk.start_job(session=session, actor=actor, patient_ids=ids)
+    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
+    again = bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
+
+    assert again.invited == 3
+    assert len(session.exec(select(OutboxMessage)).all()) == 3
+
+
+def test_latest_job_is_shown_while_running_and_for_a_while_after(session, admin, frozen_clock):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    ids = [p.id for p in charts["invitable"]]
+    job = bulk.start_job(session=session, actor=actor, patient_ids=ids)
+    assert bulk.latest_job(session=session, staff_user_id=admin.id).status == "running"
+
+    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
+    assert bulk.latest_job(session=session, staff_user_id=admin.id).status == "done"
+
+    frozen_clock(bulk.clock.now() + bulk.RECENT + timedelta(seconds=1))
+    assert bulk.latest_job(session=session, staff_user_id=admin.id) is None
+
+
+def test_job_view_is_private_to_its_owner(session, admin, patient):
+    job = bulk.start_job(session=session, actor=audit.Actor.staff(admin.id), patient_ids=[patient.id])
+    assert bulk.job_view(session=session, job_id=job.id, staff_user_id=admin.id) is not None
+    assert bulk.job_view(session=session, job_id=job.id, staff_user_id=admin.id + 1) is None
+
+
+def test_summary_wording():
+    job = BulkJob(kind="enable_invite", staff_user_id=1, invited=41, skipped_no_email=7,
+                  skipped_email_not_allowed=2, skipped_has_account=3)
+    assert bulk.summary_of(job) == ("Invited 41 · skipped 7 without email · 2 email not allowed · "
+                                    "3 already have accounts")
+    assert bulk.summary_of(BulkJob(kind="enable_invite", staff_user_id=1, invited=5)) == "Invited 5"
+    assert onboarding.PAGE_SIZE == 50
+
+
+def test_start_up_marks_a_job_cut_off_by_a_restart(session, admin):
+    patients = [make_patient(session, first=f"P{i}", last="Restart", email=f"p{i}@example.com",
+                             chart=f"R{i:04d}") for i in range(3)]
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients])
+    finished = bulk.start_job(session=session, actor=actor, patient_ids=[patients[0].id])
+    bulk.run_job(session=session, job_id=finished.id, actor=actor, patient_ids=[patients[0].id])
+
+    assert bulk.mark_interrupted(session=session) == 1
+
+    row = session.get(BulkJob, job.id)
+    session.refresh(row)
+    assert row.status == bulk.FAILED and "Interrupted" in row.error
+    assert session.get(BulkJob, finished.id).status == bulk.DONE
+    assert bulk.mark_interrupted(session=session) == 0

@@ -1,0 +1,409 @@
+"""OnboardingState handlers, called directly (no browser, no server).
+
+The state is built the way Reflex builds it (root state, then `get_state`), the session
+cookie is set by hand, and services run against the per-test database.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import reflex as rx
+from sqlmodel import Session, select
+
+from portal_app.models import (AuditEvent, AuthSession, OutboxMessage, Patient, Role, RolePermission,
+                               SessionKind)
+from portal_app.services import accounts, audit, bulk, portal_auth, staff_auth
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.onboarding import NO_ACCESS, OnboardingState
+from tests.unit.conftest import ADMIN_PASSWORD, make_patient
+
+OTHER_PASSWORD = "violet lantern orbit canyon 77"
+
+
+async def _state(sid: str = "") -> OnboardingState:
+    root = rx.State(_reflex_internal_init=True)
+    state = await root.get_state(OnboardingState)
+    state.staff_sid = sid
+    return state
+
+
+def _sign_in(session: Session, username: str, password: str) -> str:
+    return staff_auth.sign_in(session=session, username=username, password=password)
+
+
+def _staff_with(session: Session, username: str, grants: dict[Permission, Level]) -> str:
+    """A staff user whose only role has `grants`; returns a signed-in session id."""
+    role = Role(name=f"role for {username}")
+    session.add(role)
+    session.flush()
+    for permission, level in grants.items():
+        session.add(RolePermission(role_id=role.id, permission=permission.value, level=int(level)))
+    session.commit()
+    staff_auth.create_staff(session=session, username=username, full_name=f"{username} Staff",
+                            password=OTHER_PASSWORD, role=role.name)
+    return _sign_in(session, username, OTHER_PASSWORD)
+
+
+@pytest.fixture
+def admin_sid(session, admin) -> str:
+    return _sign_in(session, "admin", ADMIN_PASSWORD)
+
+
+def _is_error_toast(result) -> bool:
+    return "error" in str(result)
+
+
+def _redirect_target(result) -> str:
+    text = str(result)
+    for path in ("/staff/login", "/staff/password", "/staff/onboarding"):
+        if path in text:
+            return path
+    return ""
+
+
+def _names(state: OnboardingState) -> list[str]:
+    return [row.name for row in state.rows]
+
+
+def _fresh(session: Session, patient_id: int) -> Patient:
+    session.expire_all()
+    return session.get(Patient, patient_id)
+
+
+# ---- access ---------------------------------------------------------------------------
+
+
+async def test_load_without_session_redirects_and_shows_nothing(session, patient):
+    state = await _state("")
+    result = await state.load_page()
+    assert _redirect_target(result) == "/staff/login"
+    assert state.rows == [] and state.allowed is False
+
+
+async def test_handlers_refuse_without_a_session(session, patient):
+    enabled = make_patient(session, first="Eve", last="Green", email="eve@example.com", enabled=True)
+    state = await _state("not-a-real-session-id")
+
+    assert _is_error_toast(await state.toggle_access(patient.id))
+    assert _is_error_toast(await state.send_email(enabled.id))
+    state.confirm_id = enabled.id  # a forged dialog state must not bypass the check
+    assert _is_error_toast(await state.confirm_disable())
+    assert _is_error_toast(await state.next_page())
+
+    assert _fresh(session, patient.id).portal_enabled is False
+    assert _fresh(session, enabled.id).portal_enabled is True
+    assert session.exec(select(OutboxMessage)).first() is None
+
+
+async def test_handlers_refuse_without_the_permission(session, admin, patient):
+    sid = _staff_with(session, "clerk", {Permission.OUTBOX: Level.WRITE})
+    state = await _state(sid)
+
+    result = await state.load_page()
+    assert state.allowed is False and state.rows == []
+    assert _is_error_toast(result)
+    # Even with rows forged into state, the handler checks again and changes nothing.
+    state.rows = [bulk.onboarding.row_of(patient)]
+    assert _is_error_toast(await state.toggle_access(patient.id))
+    assert _is_error_toast(await state.send_email(patient.id))
+    assert _fresh(session, patient.id).portal_enabled is False
+
+
+async def test_read_level_may_list_but_not_change(session, admin, patient):
+    sid = _staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    state = await _state(sid)
+
+    await state.load_page()
+    assert state.allowed is True and _names(state) == ["Lopez, Maria"]
+    result = await state.toggle_access(patient.id)
+    assert str(NO_ACCESS) in str(result)
+    assert _fresh(session, patient.id).portal_enabled is False
+
+
+async def test_must_change_password_blocks_changes(session, admin, patient):
+    admin.must_change_password = True
+    session.add(admin)
+    session.commit()
+    state = await _state(_sign_in(session, "admin", ADMIN_PASSWORD))
+
+    assert _redirect_target(await state.load_page()) == "/staff/password"
+    state.rows = [bulk.onboarding.row_of(patient)]
+    assert _is_error_toast(await state.toggle_access(patient.id))
+    assert _fresh(session, patient.id).portal_enabled is False
+
+
+# ---- rectangles -------------------------------------------------------------------------
+
+
+async def test_clicking_red_turns_that_row_green_and_only_that_row(session, admin_sid):
+    for first in ("Ana", "Ben", "Cy"):
+        make_patient(session, first=first, last="Lopez", email=f"{first.lower()}@example.com")
+    state = await _state(admin_sid)
+    await state.load_page()
+    before = list(state.rows)
+    target = before[1]
+
+    result = await state.toggle_access(target.id)
+
+    assert not _is_error_toast(result)
+    assert state.rows[1].enabled is True and state.rows[1].id == target.id
+    assert state.rows[0] == before[0] and state.rows[2] == before[2]
+    assert [r.enabled for r in state.rows] == [False, True, False]
+    assert _fresh(session, target.id).portal_enabled is True
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "portal.enable")).all()
+    assert [e.patient_id for e in events] == [target.id]
+
+
+async def test_clicking_green_asks_first_and_cancel_changes_nothing(session, admin_sid):
+    patient = make_patient(session, enabled=True)
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    await state.toggle_access(patient.id)
+    assert (state.confirm_id, state.confirm_name) == (patient.id, "Lopez, Maria")
+    assert _fresh(session, patient.id).portal_enabled is True
+
+    state.set_confirm_open(False)  # Cancel or Escape
+    assert state.confirm_id == 0
+    assert await state.confirm_disable() is None
+    assert _fresh(session, patient.id).portal_enabled is True
+
+
+async def test_confirmed_disable_turns_red_and_ends_portal_sessions(session, admin, admin_sid):
+    patient = make_patient(session, enabled=True)
+    account = accounts.set_manually(session=session, patient_id=patient.id,
+                                    username="maria.lopez@example.com",
+                                    password="quiet meadow copper kettle 9", force_change=False,
+                                    actor=audit.Actor.system("test"))
+    session.commit()
+    portal_sid = portal_auth.sign_in(session=session, user_id="maria.lopez@example.com",
+                                     password="quiet meadow copper kettle 9")
+    assert portal_auth.principal_for(session=session, session_id=portal_sid) is not None
+
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.toggle_access(patient.id)
+    await state.confirm_disable()
+
+    assert state.rows[0].enabled is False and state.confirm_id == 0
+    session.expire_all()
+    assert session.get(Patient, patient.id).portal_enabled is False
+    assert portal_auth.principal_for(session=session, session_id=portal_sid) is None
+    live = session.exec(select(AuthSession).where(AuthSession.kind == SessionKind.PORTAL,
+                                                  AuthSession.portal_account_id == account.id,
+                                                  AuthSession.revoked_at.is_(None))).all()
+    assert live == []
+
+
+# ---- the email link -------------------------------------------------------------------
+
+
+def _kinds(session: Session) -> list[str]:
+    session.expire_all()
+    return [m.kind for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+async def test_email_click_sends_invitation_then_reset_once_an_account_exists(session, admin_sid):
+    patient = make_patient(session, enabled=True)
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    result = await state.send_email(patient.id)
+    assert "Invitation sent to maria.lopez@example.com" in str(result)
+    assert _kinds(session) == ["invitation"]
+    assert state.rows[0].account_label == "Invited"
+
+    accounts.set_manually(session=session, patient_id=patient.id, username="maria.lopez@example.com",
+                          password=None, force_change=False, actor=audit.Actor.system("test"))
+    session.commit()
+    result = await state.send_email(patient.id)
+    assert "Password reset email sent to maria.lopez@example.com" in str(result)
+    assert _kinds(session) == ["invitation", "reset"]
+
+
+async def test_double_click_on_the_email_sends_one(session, admin_sid):
+    patient = make_patient(session, enabled=True)
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    await state.send_email(patient.id)
+    second = await state.send_email(patient.id)
+
+    assert _kinds(session) == ["invitation"]
+    assert "just sent" in str(second)
+
+
+async def test_email_click_for_a_red_or_emailless_patient_says_why(session, admin_sid):
+    red = make_patient(session)
+    no_email = make_patient(session, first="Ned", last="Nomail", email="", enabled=True)
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    assert "Enable it first" in str(await state.send_email(red.id))
+    assert "No email on file" in str(await state.send_email(no_email.id))
+    assert _kinds(session) == []
+
+
+# ---- search, filter, paging -----------------------------------------------------------
+
+
+async def _many(session: Session, count: int) -> list[str]:
+    for i in range(count):
+        make_patient(session, first=f"First{i:03d}", last=f"Last{i:03d}", email=f"p{i}@example.com",
+                     chart=f"N{i:05d}", dob=date(1970, 1, 1))
+    return [f"Last{i:03d}, First{i:03d}" for i in range(count)]
+
+
+async def test_paging_next_and_previous_return_the_right_rows(session, admin_sid):
+    names = await _many(session, 120)
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert _names(state) == names[:50]
+    assert (state.has_prev, state.has_next, state.page_number) == (False, True, 1)
+
+    await state.next_page()
+    assert _names(state) == names[50:100] and state.page_number == 2
+    await state.next_page()
+    assert _names(state) == names[100:]
+    assert (state.has_next, state.page_number) == (False, 3)
+    await state.next_page()  # nothing further: stays put
+    assert _names(state) == names[100:]
+
+    await state.prev_page()
+    assert _names(state) == names[50:100] and state.page_number == 2
+    await state.prev_page()
+    assert _names(state) == names[:50]
+    assert (state.has_prev, state.page_number) == (False, 1)
+
+
+async def test_search_and_status_filter(session, admin_sid):
+    await _many(session, 5)
+    make_patient(session, first="Maria", last="Lopez", enabled=True, chart="L1")
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    await state.set_search("lopez")
+    assert _names(state) == ["Lopez, Maria"]
+    await state.set_search("")
+    await state.set_status("enabled")
+    assert _names(state) == ["Lopez, Maria"]
+    await state.set_status("not_enabled")
+    assert len(state.rows) == 5
+    await state.set_status("'; drop table patient; --")
+    assert state.status == "all" and len(state.rows) == 6
+    await state.set_search("x" * 1_000_000 + "\x00")
+    assert len(state.search) <= 200 and state.rows == []
+
+
+# ---- selection and bulk ---------------------------------------------------------------
+
+
+async def test_select_page_and_bulk_enable_and_invite(session, admin, admin_sid, monkeypatch):
+    monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
+    make_patient(session, first="Ann", last="Able", email="ann@example.com")
+    make_patient(session, first="Ned", last="Baker", email="")
+    state = await _state(admin_sid)
+    await state.load_page()
+
+    state.toggle_page(True)
+    assert sorted(state.selected_ids) == sorted(r.id for r in state.rows)
+    assert state.page_all_selected is True
+    await state.ask_bulk_selected()
+    assert (state.bulk_dialog_open, state.bulk_scope, state.bulk_count) == (True, "selected", 2)
+
+    assert "run_bulk" in str(await state.start_bulk())
+    await OnboardingState.event_handlers["run_bulk"].fn(state)
+
+    assert state.job_status == "done" and state.job_percent == 100
+    assert state.job_summary == "Invited 1 · skipped 1 without email"
+    assert state.selected_ids == [] and state.bulk_dialog_open is False
+    assert [r.enabled for r in state.rows] == [True, True]  # the page was re-read
+    assert _kinds(session) == ["invitation"]
+
+
+async def test_bulk_all_matching_uses_the_current_filter(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
+    await _many(session, 3)
+    make_patient(session, first="Maria", last="Lopez", chart="L1")
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.set_search("Lopez")
+
+    await state.ask_bulk_matching()
+    assert (state.bulk_scope, state.bulk_count) == ("matching", 1)
+    assert "run_bulk" in str(await state.start_bulk())
+    await OnboardingState.event_handlers["run_bulk"].fn(state)
+
+    assert state.job_summary == "Invited 1"
+    session.expire_all()
+    assert [p.portal_enabled for p in session.exec(select(Patient).order_by(Patient.sort_key))] == \
+        [False, False, False, True]
+
+
+async def test_rows_are_not_reread_when_the_session_ended_during_the_job(session, admin_sid,
+                                                                          monkeypatch):
+    monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
+    make_patient(session)
+    state = await _state(admin_sid)
+    await state.load_page()
+    state.toggle_page(True)
+    await state.ask_bulk_selected()
+    await state.start_bulk()
+    original = bulk._process_one
+
+    def sign_out_then_process(db_session, patient_id, actor):
+        # The user signs out (or idles out) while the job is still working.
+        staff_auth.sign_out(session=db_session, session_id=admin_sid)
+        return original(db_session, patient_id, actor)
+
+    monkeypatch.setattr(bulk, "_process_one", sign_out_then_process)
+    await OnboardingState.event_handlers["run_bulk"].fn(state)
+
+    assert state.job_status == "done"
+    assert [r.enabled for r in state.rows] == [False]  # the page was not re-read
+    assert _fresh(session, state.rows[0].id).portal_enabled is True
+
+
+async def test_bulk_refuses_without_permission(session, admin, patient):
+    sid = _staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    state = await _state(sid)
+    state.selected_ids = [patient.id]
+    state.bulk_scope = "selected"
+
+    assert _is_error_toast(await state.start_bulk())
+    # Called directly, the background half checks again (and has nothing to run).
+    state._bulk_request = {"patient_ids": [patient.id], "search": "", "status": "all"}
+    assert _is_error_toast(await OnboardingState.event_handlers["run_bulk"].fn(state))
+    assert state.job_id == 0
+    assert _fresh(session, patient.id).portal_enabled is False
+
+
+async def test_reopened_page_shows_a_running_job_and_follows_it(session, admin, admin_sid, monkeypatch):
+    monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
+    patient = make_patient(session)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[patient.id])
+
+    state = await _state(admin_sid)  # a new tab: knows nothing of the job
+    follow = await state.load_page()
+    assert state.job_id == job.id and state.job_status == "running"
+    assert "follow_job" in str(follow)
+
+    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=[patient.id])
+    await OnboardingState.event_handlers["follow_job"].fn(state)
+    assert state.job_status == "done" and state.job_summary == "Invited 1"
+    assert state.rows[0].enabled is True
+
+
+async def test_public_vars_hold_no_secrets(session, admin_sid):
+    make_patient(session, enabled=True)
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.send_email(state.rows[0].id)
+
+    public = state.dict()[state.get_full_name()]
+    text = repr(public)
+    assert "argon2" not in text and "token" not in text.lower()
+    assert not any(key.startswith("_") for key in public)

@@ -1,0 +1,155 @@
+"""Staff sign-in and password-change handlers, called directly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import reflex as rx
+from sqlmodel import select
+
+from portal_app.models import AuditEvent, AuthSession, StaffUser
+from portal_app.services import clock, passwords, staff_auth
+from portal_app.services.staff_auth import SIGN_IN_FAILED
+from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
+from tests.unit.conftest import ADMIN_PASSWORD
+
+NEW_PASSWORD = "amber walrus gallops quietly 31"
+
+
+async def _state(cls, sid: str = ""):
+    root = rx.State(_reflex_internal_init=True)
+    state = await root.get_state(cls)
+    state.staff_sid = sid
+    return state
+
+
+def _target(result) -> str:
+    text = str(result)
+    for path in ("/staff/password", "/staff/onboarding", "/staff/login"):
+        if path in text:
+            return path
+    return ""
+
+
+async def test_sign_in_sets_the_cookie_and_goes_to_onboarding(session, admin):
+    state = await _state(StaffLoginState)
+
+    result = await state.sign_in({"username": "Admin ", "password": ADMIN_PASSWORD})
+
+    assert state.error == ""
+    assert _target(result) == "/staff/onboarding"
+    assert len(state.staff_sid) >= 40
+    assert staff_auth.principal_for(session=session, session_id=state.staff_sid).username == "admin"
+    # Only a hash of the cookie value is stored.
+    assert session.exec(select(AuthSession).where(AuthSession.token_hash == state.staff_sid)).first() is None
+
+
+async def test_every_failure_gets_the_same_message(session, admin, frozen_clock):
+    state = await _state(StaffLoginState)
+    answers = []
+    for form in ({"username": "admin", "password": "wrong password entirely"},
+                 {"username": "nobody", "password": ADMIN_PASSWORD},
+                 {"username": "", "password": ""},
+                 {"username": "admin", "password": "x" * 1_000_000},
+                 {"username": "admin\x00", "password": ADMIN_PASSWORD},
+                 {}):
+        await state.sign_in(form)
+        answers.append(state.error)
+        assert state.staff_sid == ""
+    assert answers == [SIGN_IN_FAILED] * len(answers)
+
+    # Locked after ten failures: the right password gets the same answer.
+    for _ in range(staff_auth.MAX_FAILURES):
+        await state.sign_in({"username": "admin", "password": "still the wrong one"})
+    await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+    assert state.error == SIGN_IN_FAILED and state.staff_sid == ""
+    frozen_clock(clock.now() + staff_auth.LOCKOUT + timedelta(seconds=1))
+    await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+    assert state.error == "" and state.staff_sid != ""
+
+
+async def test_failed_sign_in_is_audited(session, admin):
+    state = await _state(StaffLoginState)
+    await state.sign_in({"username": "admin", "password": "wrong password entirely"})
+    actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert "staff.sign_in_failed" in actions
+
+
+async def test_must_change_password_goes_to_the_password_page(session, admin):
+    admin.must_change_password = True
+    session.add(admin)
+    session.commit()
+    state = await _state(StaffLoginState)
+
+    result = await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+
+    assert _target(result) == "/staff/password"
+
+
+async def test_signed_in_user_opening_login_goes_on(session, admin):
+    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    assert _target(await (await _state(StaffLoginState, sid)).check_signed_in()) == "/staff/onboarding"
+    assert await (await _state(StaffLoginState, "")).check_signed_in() is None
+
+
+async def test_password_page_needs_a_session(session, admin):
+    state = await _state(StaffPasswordState, "")
+    assert _target(await state.load()) == "/staff/login"
+    result = await state.change_password({"current": ADMIN_PASSWORD, "password": NEW_PASSWORD,
+                                          "confirm": NEW_PASSWORD})
+    assert _target(result) == "/staff/login"
+    session.expire_all()
+    assert passwords.verify_password(ADMIN_PASSWORD, session.get(StaffUser, admin.id).password_hash)
+
+
+async def test_change_password_errors_go_next_to_their_field(session, admin):
+    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    state = await _state(StaffPasswordState, sid)
+    await state.load()
+
+    await state.change_password({"current": "not it", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert state.current_error and not state.password_error
+
+    await state.change_password({"current": ADMIN_PASSWORD, "password": "password1", "confirm": "password1"})
+    assert state.password_error and not state.current_error
+
+    await state.change_password({"current": ADMIN_PASSWORD, "password": NEW_PASSWORD,
+                                 "confirm": NEW_PASSWORD + "x"})
+    assert state.confirm_error and not state.password_error
+
+    await state.change_password({"current": "", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert state.current_error
+
+
+async def test_first_admin_changes_password_then_reaches_onboarding(session, admin):
+    admin.must_change_password = True
+    session.add(admin)
+    session.commit()
+    other_sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    state = await _state(StaffPasswordState, sid)
+    await state.load()
+    assert state.must_change is True
+
+    result = await state.change_password({"current": ADMIN_PASSWORD, "password": NEW_PASSWORD,
+                                          "confirm": NEW_PASSWORD})
+
+    assert _target(result) == "/staff/onboarding"
+    assert state.must_change is False
+    session.expire_all()
+    user = session.get(StaffUser, admin.id)
+    assert user.must_change_password is False
+    assert passwords.verify_password(NEW_PASSWORD, user.password_hash)
+    # This session goes on; the other one ended with the old password.
+    assert staff_auth.principal_for(session=session, session_id=sid) is not None
+    assert staff_auth.principal_for(session=session, session_id=other_sid) is None
+
+
+async def test_no_password_is_kept_in_state(session, admin):
+    state = await _state(StaffLoginState)
+    await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+    pw_state = await _state(StaffPasswordState, state.staff_sid)
+    await pw_state.change_password({"current": ADMIN_PASSWORD, "password": "short", "confirm": "short"})
+
+    everything = repr(state.dict()) + repr(pw_state.dict())
+    assert ADMIN_PASSWORD not in everything and "short'" not in everything
