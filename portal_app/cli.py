@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import secrets
 import sys
 import time
@@ -11,7 +12,7 @@ import time
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import StaffUser
+from portal_app.models import PracticeSettings, StaffUser
 from portal_app.notify import outbox
 from portal_app.services import demo, permissions, settings, staff_auth
 from portal_app.services.errors import DomainError
@@ -62,9 +63,15 @@ def _init(args: argparse.Namespace) -> int:
     db.migrate()
     with db.session_scope() as session:
         permissions.ensure_built_in_roles(session=session)
+        fresh = session.get(PracticeSettings, 1) is None
         config = settings.get(session=session)
-        if args.base_url and config.portal_base_url != args.base_url:
-            config.portal_base_url = args.base_url.rstrip("/")
+        # The address links in messages are built from. A new database starts from the
+        # PORTAL_BASE_URL the app runs with (rxconfig.py); staff may change it later in
+        # Portal Settings, and only an explicit --base-url overrides that afterwards.
+        base_url = args.base_url or (os.environ.get("PORTAL_BASE_URL", "") if fresh else "")
+        base_url = base_url.strip().rstrip("/")
+        if base_url and config.portal_base_url != base_url:
+            config.portal_base_url = base_url
             session.add(config)
         session.commit()
         if args.demo_patients and demo.patient_count(session=session) == 0:
@@ -115,6 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     box.set_defaults(run=_outbox)
 
     args = parser.parse_args(argv)
-    if getattr(args, "patients", 0) and not 0 < args.patients <= 500_000:
+    if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
         parser.error("--patients must be between 1 and 500000")
     return args.run(args)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection
-from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
+from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection, SecretPurpose
+from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput
 from portal_app.services.invitations import ALL_AREAS
 from portal_app.services.validation import normalize_user_id
@@ -63,6 +63,8 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
                                      access_type=AccessType.SELF, permissions=ALL_AREAS,
                                      requested_by="staff (manual setup)",
                                      connected_by_staff_id=actor.staff_user_id, connected_at=now))
+        # The chart now has an account: an outstanding invitation link must not stay live.
+        tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
         changes.append(f"account created with username {check.normalized}")
         action = "account.create_manual"
     else:
@@ -79,6 +81,8 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
         if account.status == AccountStatus.PENDING:
             account.status = AccountStatus.ACTIVE
         tokens.revoke_live(session=session, account_id=account.id)
+        # A new password ends every session that signed in with the old one.
+        sessions.end_all(session=session, portal_account_id=account.id)
         changes.append("password set by staff" + (" (change required at sign-in)" if force_change else ""))
     session.add(account)
     session.flush()

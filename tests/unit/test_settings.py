@@ -1,0 +1,95 @@
+"""Portal settings: one row, every field validated before anything is saved, changes audited."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from portal_app.models import AuditEvent, PracticeSettings
+from portal_app.services import settings
+from portal_app.services.errors import FormInvalid
+
+GOOD = dict(portal_active=True, practice_name="Riverside Family Practice", practice_phone="(555) 010-0100",
+            portal_base_url="http://localhost:3000", sender_address="portal@example.org",
+            invitation_hours=72, reset_minutes=60)
+
+
+def _update(session, admin, **changes):
+    return settings.update(session=session, actor_id=admin.id, **{**GOOD, **changes})
+
+
+def _events(session):
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == "settings.update")))
+
+
+def test_defaults_are_created_once(session):
+    first = settings.get(session=session)
+    second = settings.get(session=session)
+    assert first.id == second.id == 1
+    assert len(session.exec(select(PracticeSettings)).all()) == 1
+    view = settings.view(session=session)
+    assert (view.portal_active, view.invitation_hours, view.reset_minutes) == (True, 72, 60)
+
+
+def test_update_saves_normalized_values_and_audits_old_to_new(session, admin):
+    view = _update(session, admin, practice_name="  Lakeside Clinic ", portal_base_url="https://portal.lakeside.example/",
+                   sender_address="Portal@Lakeside.Example", invitation_hours="48", reset_minutes=" 30 ",
+                   portal_active=False)
+    assert (view.practice_name, view.portal_base_url, view.sender_address) == (
+        "Lakeside Clinic", "https://portal.lakeside.example", "portal@lakeside.example")
+    assert (view.invitation_hours, view.reset_minutes, view.portal_active) == (48, 30, False)
+    [event] = _events(session)
+    assert event.staff_user_id == admin.id
+    assert "practice_name: 'Riverside Family Practice' -> 'Lakeside Clinic'" in event.detail
+    assert "invitation_hours: 72 -> 48" in event.detail
+    assert "portal_active: True -> False" in event.detail
+    assert "practice_phone" not in event.detail  # unchanged fields are not listed
+
+
+def test_saving_without_changes_writes_no_audit(session, admin):
+    _update(session, admin)
+    assert _events(session) == []
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("practice_name", "", "required"),
+    ("practice_name", "x" * (1024 * 1024), "at most 200"),
+    ("practice_name", "Clinic\x00", "not allowed"),
+    ("practice_phone", "", "required"),
+    ("practice_phone", "1" * 41, "at most 40"),
+    ("portal_base_url", "portal.example.org", "portal's address"),
+    ("portal_base_url", "javascript:alert(1)", "portal's address"),
+    ("portal_base_url", "ftp://portal.example.org", "portal's address"),
+    ("portal_base_url", "https://portal.example.org/?next=evil", "portal's address"),
+    ("portal_base_url", "https://portal.example.org/\r\nX: y", "not allowed"),
+    ("sender_address", "a@b.com\r\nBcc: x@y.com", "single, valid"),
+    ("sender_address", "not an email", "not valid"),
+    ("invitation_hours", "0", "between 1 and 336"),
+    ("invitation_hours", "337", "between 1 and 336"),
+    ("invitation_hours", "three", "whole number"),
+    ("reset_minutes", "4", "between 5 and 1440"),
+    ("reset_minutes", "1441", "between 5 and 1440"),
+    ("reset_minutes", "1.5", "whole number"),
+])
+def test_each_bad_field_gets_its_own_message_and_nothing_changes(session, admin, field, value, fragment):
+    with pytest.raises(FormInvalid) as info:
+        # practice_name changes too, to show a single bad field saves nothing.
+        _update(session, admin, **{"practice_name": "Changed Name", field: value})
+    assert list(info.value.errors) == [field]
+    assert fragment in info.value.errors[field]
+    session.expire_all()
+    assert settings.get(session=session).practice_name == "Riverside Family Practice"
+    assert _events(session) == []
+
+
+def test_several_bad_fields_are_reported_together(session, admin):
+    with pytest.raises(FormInvalid) as info:
+        _update(session, admin, practice_name="", sender_address="nope", reset_minutes="x")
+    assert set(info.value.errors) == {"practice_name", "sender_address", "reset_minutes"}
+
+
+def test_boundaries_are_allowed(session, admin):
+    view = _update(session, admin, invitation_hours=1, reset_minutes=1440)
+    assert (view.invitation_hours, view.reset_minutes) == (1, 1440)
+    view = _update(session, admin, invitation_hours=336, reset_minutes=5)
+    assert (view.invitation_hours, view.reset_minutes) == (336, 5)
