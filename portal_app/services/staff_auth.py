@@ -94,11 +94,13 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
     locked = user is not None and user.locked_until is not None and clock.aware(user.locked_until) > now
     if user is None or not ok or not user.active or locked:
         if user is not None:
-            user.failed_logins += 1
             user.failed_since_last_sign_in += 1
-            if user.failed_logins >= MAX_FAILURES and not locked:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
+            # Tries during a lock are refused unchecked; they must not start the next lock.
+            if not locked:
+                user.failed_logins += 1
+                if user.failed_logins >= MAX_FAILURES:
+                    user.locked_until = now + LOCKOUT
+                    user.failed_logins = 0
             session.add(user)
         reason = "unknown user" if user is None else (
             "locked" if locked else ("inactive" if not user.active else "wrong password"))

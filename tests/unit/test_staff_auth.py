@@ -181,3 +181,13 @@ def test_change_password_errors_go_to_their_fields(session, admin):
     assert info.value.field == "password"
     session.refresh(admin)
     assert staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+
+
+def test_tries_during_a_lock_do_not_count_toward_the_next(session, admin, frozen_clock):
+    for _ in range(10):
+        _fail(session, "admin", "wrong password guess")
+    for _ in range(12):  # an attacker keeps trying while locked
+        _fail(session, "admin", "wrong password guess")
+    frozen_clock(START + timedelta(minutes=15, seconds=1))
+    _fail(session, "admin", "one honest typo")  # lock over: a single typo must not re-lock
+    assert staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
