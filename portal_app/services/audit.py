@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event
+from sqlalchemy import DDL, event
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, Patient, StaffUser
@@ -50,6 +50,16 @@ def record(*, session: Session, actor: Actor, action: str, patient_id: int | Non
     )
     session.add(row)
     return row
+
+
+# The same triggers as the migration "audit log append-only", for schemas made by create_all.
+for _statement in (
+    "CREATE TRIGGER auditevent_no_update BEFORE UPDATE ON auditevent "
+    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+    "CREATE TRIGGER auditevent_no_delete BEFORE DELETE ON auditevent "
+    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+):
+    event.listen(AuditEvent.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
 
 
 @event.listens_for(AuditEvent, "before_update")

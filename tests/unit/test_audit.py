@@ -122,3 +122,17 @@ def test_list_staff_users_in_username_order(session, admin):
                             password="velvet harbor compass 58 ridge")
     assert [u.username for u in audit.list_staff_users(session=session)] == ["admin", "bea", "zoe"]
     assert audit.list_staff_users(session=session)[0].id == admin.id
+
+
+def test_raw_sql_cannot_change_or_remove_audit_rows(session, admin):
+    """Beyond the ORM: the database itself refuses (triggers)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    audit.record(session=session, actor=audit.Actor.staff(admin.id), action="test.event")
+    session.commit()
+    for statement in ("UPDATE auditevent SET action = 'forged'", "DELETE FROM auditevent"):
+        with pytest.raises(DatabaseError, match="append-only"):
+            session.exec(text(statement))
+        session.rollback()
+    assert session.exec(text("SELECT count(*) FROM auditevent WHERE action = 'test.event'")).one()[0] == 1

@@ -53,3 +53,18 @@ def test_list_indexes_exist_after_migration(empty_db):
         names = {index["name"] for index in inspect(connection).get_indexes("patient")}
     assert {"ix_patient_sort", "ix_patient_enabled_sort", "ix_patient_state_sort", "ix_patient_dob_sort",
             "ix_patient_email_sort"} <= names
+
+
+def test_migrated_audit_table_refuses_updates_and_deletes(empty_db):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    db.migrate(empty_db)
+    with db.engine(empty_db).connect() as connection:
+        connection.execute(text("INSERT INTO auditevent (at, actor_type, actor_label, action, ip, detail) "
+                                "VALUES ('2026-11-23 00:00:00', 'system', '', 'x', '', '')"))
+        connection.commit()
+        for statement in ("UPDATE auditevent SET action = 'y'", "DELETE FROM auditevent"):
+            with pytest.raises(DatabaseError, match="append-only"):
+                connection.execute(text(statement))
+            connection.rollback()
