@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from portal_app.services import audit, clock, settings
 from portal_app.services.errors import InvalidInput, NotFound
 
 PAGE_SIZE = 50
+# A delivered link's secret has no business staying readable in the outbox.
+_LINK_SECRET = re.compile(r"(token=)[A-Za-z0-9_\-]+")
+REDACTED = "removed-after-delivery"
 
 
 def send(*, session: Session, channel: str, kind: str, to: str, rendered: Rendered,
@@ -43,6 +47,11 @@ def deliver(*, session: Session, message: OutboxMessage) -> None:
         message.status = MessageStatus.SENT
         message.error = ""
         message.sent_at = clock.now()
+        if transport.name != transports.OutboxTransport.name:
+            # Delivered elsewhere: keep the record, drop the secret. (With the outbox
+            # transport the stored body is the delivery, so its link must stay.)
+            message.body_text = _LINK_SECRET.sub(rf"\g<1>{REDACTED}", message.body_text)
+            message.body_html = _LINK_SECRET.sub(rf"\g<1>{REDACTED}", message.body_html)
     session.add(message)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import resend
 from sqlmodel import select
@@ -216,3 +218,35 @@ def test_templates_escape_html_from_chart_fields():
                                          (24, "24 hours"), (47, "47 hours"), (72, "3 days"), (336, "14 days")])
 def test_describe_lifetime(hours, text):
     assert templates.describe_lifetime(hours) == text
+
+
+def _invite_through(session, admin, transport):
+    transports.use("email", transport)
+    patient = make_patient(session, enabled=True)
+    invitations.send_invitation_or_reset(session=session, patient_id=patient.id,
+                                         actor=audit.Actor.staff(admin.id))
+    return session.exec(select(OutboxMessage)).one()
+
+
+def test_a_link_delivered_by_a_provider_is_not_kept_readable(session, admin):
+    message = _invite_through(session, admin, Recording())
+    assert message.status == MessageStatus.SENT
+    for body in (message.body_text, message.body_html):
+        assert f"token={outbox.REDACTED}" in body
+        assert not re.search(r"token=(?!" + outbox.REDACTED + r")", body)
+
+
+def test_the_outbox_transport_keeps_the_link_it_delivers_by(session, admin):
+    message = _invite_through(session, admin, transports.OutboxTransport())
+    assert outbox.REDACTED not in message.body_text
+    assert re.search(r"token=[A-Za-z0-9_-]{20,}", message.body_text)
+
+
+def test_a_failed_message_keeps_its_link_until_a_retry_delivers_it(session, admin):
+    failing = Failing()
+    message = _invite_through(session, admin, failing)
+    assert re.search(r"token=[A-Za-z0-9_-]{20,}", message.body_text)
+    transports.use("email", Recording())
+    outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
+    session.refresh(message)
+    assert message.status == MessageStatus.SENT and f"token={outbox.REDACTED}" in message.body_text
