@@ -1,0 +1,126 @@
+"""The onboarding journey end to end: staff enable a patient and invite them from the
+onboarding list; the patient follows the invitation, sets a password, signs out and in."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import AppServer, goto, wait_hydrated
+from tests.e2e.helpers import (GREEN_RGB, PASSPHRASE, RED_RGB, account_of, create_patient,
+                               create_patients_bulk, expect_portal_home, find_in_onboarding,
+                               list_rows, newest_link, patient_count, patient_sign_in,
+                               portal_enabled, search_onboarding, staff_sign_in, unique_tag)
+
+PAGE_SIZE = 50
+
+
+def test_staff_enable_and_invite_then_patient_sets_up_and_signs_in(
+        app_server: AppServer, page: Page, new_context) -> None:
+    patient = create_patient(app_server, first_name="Beatriz", last_name=f"Quintero-{unique_tag()}")
+
+    staff_sign_in(page)
+    page.get_by_role("link", name="Patient Portal Onboarding").click()
+    expect(page.get_by_role("heading", name="Patient Portal Onboarding", level=1)).to_be_visible()
+    wait_hydrated(page)  # the list's on_load has run: what is typed next is not lost
+    row = find_in_onboarding(page, patient)
+    expect(row).to_contain_text(patient.dob.strftime("%m/%d/%Y"))
+    expect(row).to_contain_text(patient.chart_number)
+    expect(row).to_contain_text("No account")
+
+    # Red: not enabled. One click turns it green, in the same page (no reload).
+    red = row.get_by_role("button", name=f"Enable portal access for {patient.list_name}")
+    expect(red).to_have_css("background-color", RED_RGB)
+    expect(row).to_contain_text("Not enabled")
+    page.evaluate("window.__marker = 1")
+    red.click()
+    green = row.get_by_role("button", name=f"Disable portal access for {patient.list_name}")
+    expect(green).to_have_css("background-color", GREEN_RGB)
+    expect(row.get_by_text("Enabled", exact=True)).to_be_visible()
+    expect(row).not_to_contain_text("Not enabled")
+    assert page.evaluate("window.__marker") == 1
+    assert portal_enabled(app_server, patient) is True
+
+    # The email on file is a link that sends the invitation, and says so.
+    row.get_by_role("button", name=patient.email).click()
+    expect(page.get_by_text(f"Invitation sent to {patient.email}")).to_be_visible()
+    expect(row).to_contain_text("Invited")
+    assert page.evaluate("window.__marker") == 1
+    link = newest_link(app_server, patient.email, kind="invitation")
+    assert link.startswith(app_server.base_url + "/setup?p=invite&token=")
+
+    # The patient, in a browser of their own, follows the link from the email.
+    patient_page = new_context().new_page()
+    goto(patient_page, link)
+    expect(patient_page.get_by_role("heading", name="Set up your portal account")).to_be_visible()
+    expect(patient_page.get_by_text("Hello Beatriz.")).to_be_visible()
+    expect(patient_page.get_by_label("Username (email or phone)")).to_have_value(patient.email)
+    patient_page.get_by_label("Password", exact=True).fill(PASSPHRASE)
+    patient_page.get_by_label("Confirm password").fill(PASSPHRASE)
+    patient_page.get_by_role("button", name="Create account").click()
+    expect_portal_home(patient_page, patient)
+    expect(patient_page.get_by_role("region", name="Contact details on file")).to_contain_text(patient.email)
+    account = account_of(app_server, patient.email)
+    assert account is not None and account.status.value == "active"
+
+    # The link was single-use.
+    used = new_context().new_page()
+    goto(used, link)
+    expect(used.get_by_role("heading", name="This link cannot be used")).to_be_visible()
+
+    # Sign out, and in again with the email and the new password.
+    patient_page.get_by_role("button", name="Sign out").click()
+    expect(patient_page).to_have_url(re.compile(r"/login/?$"))
+    goto(patient_page, "/portal")
+    expect(patient_page).to_have_url(re.compile(r"/login/?$"))  # signed out for real
+    patient_sign_in(patient_page, patient.email, PASSPHRASE)
+    expect_portal_home(patient_page, patient)
+
+    # Staff see the account as active.
+    goto(page, "/staff/onboarding")
+    expect(find_in_onboarding(page, patient)).to_contain_text("Active")
+
+
+def test_onboarding_list_pages_on_the_server(app_server: AppServer, page: Page) -> None:
+    last_name = f"Pagina-{unique_tag()}"
+    names = create_patients_bulk(app_server, last_name=last_name, count=PAGE_SIZE + 5)
+    total = patient_count(app_server)  # the 30 demo patients, these, and other tests' patients
+    assert total > PAGE_SIZE
+
+    staff_sign_in(page)
+    pager = page.get_by_role("navigation", name="Pages")
+    previous = pager.get_by_role("button", name="Previous page")
+    following = pager.get_by_role("button", name="Next page")
+    body_rows = list_rows(page)
+
+    # The whole list: 50 on the first page, the rest after "Next page".
+    expect(pager).to_contain_text(f"Page 1 · Showing {PAGE_SIZE} patients")
+    expect(body_rows).to_have_count(PAGE_SIZE)
+    expect(previous).to_be_disabled()
+    expect(following).to_be_enabled()
+    first_on_page_1 = body_rows.first.get_by_role("link").inner_text()
+    following.click()
+    expect(pager).to_contain_text(f"Page 2 · Showing {min(total - PAGE_SIZE, PAGE_SIZE)} patients")
+    expect(body_rows.first.get_by_role("link")).not_to_have_text(first_on_page_1)
+    expect(previous).to_be_enabled()
+    previous.click()
+    expect(pager).to_contain_text(f"Page 1 · Showing {PAGE_SIZE} patients")
+    expect(body_rows.first.get_by_role("link")).to_have_text(first_on_page_1)
+
+    # A search that matches 55: pages of 50 and 5, in name order.
+    search_onboarding(page, last_name)
+    expect(pager).to_contain_text(f"Page 1 · Showing {PAGE_SIZE} patients")
+    expect(body_rows.first.get_by_role("link")).to_have_text(names[0])
+    expect(body_rows.last.get_by_role("link")).to_have_text(names[PAGE_SIZE - 1])
+    expect(following).to_be_enabled()
+    following.click()
+    expect(pager).to_contain_text("Page 2 · Showing 5 patients")
+    expect(body_rows).to_have_count(5)
+    expect(body_rows.first.get_by_role("link")).to_have_text(names[PAGE_SIZE])
+    expect(body_rows.last.get_by_role("link")).to_have_text(names[-1])
+    expect(following).to_be_disabled()
+    previous.click()
+    expect(pager).to_contain_text(f"Page 1 · Showing {PAGE_SIZE} patients")
+    expect(body_rows.first.get_by_role("link")).to_have_text(names[0])
+    expect(previous).to_be_disabled()
