@@ -12,6 +12,7 @@ from portal_app.services.audit import AuditRow, StaffRef
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Permission
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.paging import NewestFirstPaging
 
 PAGE_SIZE = 50
 
@@ -24,10 +25,8 @@ def _page(*, session, patient_id: int | None, staff_user_id: int | None,
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-class AuditState(StaffSessionState):
+class AuditState(NewestFirstPaging, StaffSessionState):
     rows: list[AuditRow] = []
-    has_older: bool = False
-    has_newer: bool = False
     error: str = ""
 
     patient_query: str = ""
@@ -37,15 +36,12 @@ class AuditState(StaffSessionState):
     staff_filter: str = ""
 
     _patient_id: int | None = None
-    _before_stack: list[int | None] = []
-    _before_id: int | None = None
 
     def _clear(self) -> None:
         self.rows = []
         self.has_older = self.has_newer = False
         self.staff_options = []
-        self._before_stack = []
-        self._before_id = None
+        self._reset_paging()
 
     def _reset_filters(self) -> None:
         self.patient_query = self.patient_error = self.patient_label = ""
@@ -62,8 +58,7 @@ class AuditState(StaffSessionState):
         self.has_newer = bool(self._before_stack)
 
     async def _first_page(self) -> None:
-        self._before_stack = []
-        self._before_id = None
+        self._reset_paging()
         await self._read()
 
     async def _allowed(self):
@@ -131,27 +126,3 @@ class AuditState(StaffSessionState):
         await self._first_page()
         return None
 
-    @rx.event
-    async def older(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        if not self.rows or not self.has_older:
-            return None
-        self._before_stack = [*self._before_stack, self._before_id]
-        self._before_id = self.rows[-1].id
-        await self._read()
-        return None
-
-    @rx.event
-    async def newer(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        if not self._before_stack:
-            return None
-        *rest, previous = self._before_stack
-        self._before_stack = rest
-        self._before_id = previous
-        await self._read()
-        return None

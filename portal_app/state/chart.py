@@ -107,8 +107,7 @@ class ChartState(StaffSessionState):
         self.loaded = True
         return None
 
-    @rx.event
-    async def enable_access(self):
+    async def _change_access(self, change, notice: str):
         self._clear_messages()
         staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
         if staff is None:
@@ -117,34 +116,23 @@ class ChartState(StaffSessionState):
             self.access_error = STALE
             return None
         try:
-            await call(onboarding.enable_access, patient_id=self._chart_id,
-                       actor=audit.Actor.staff(staff.id, self._ip()))
+            await call(change, patient_id=self._chart_id, actor=audit.Actor.staff(staff.id, self._ip()))
         except DomainError as exc:
             self.access_error = exc.message
             return None
         await self._refresh()
-        self.access_notice = "Portal access enabled."
+        self.access_notice = notice
         return None
+
+    @rx.event
+    async def enable_access(self):
+        return await self._change_access(onboarding.enable_access, "Portal access enabled.")
 
     @rx.event
     async def disable_access(self):
         """Confirmed in the page's dialog; ends the patient's portal sessions and open links."""
-        self._clear_messages()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            return self._refuse("access_error", "change portal access")
-        if not self._chart_id:
-            self.access_error = STALE
-            return None
-        try:
-            await call(onboarding.disable_access, patient_id=self._chart_id,
-                       actor=audit.Actor.staff(staff.id, self._ip()))
-        except DomainError as exc:
-            self.access_error = exc.message
-            return None
-        await self._refresh()
-        self.access_notice = "Portal access disabled. The patient's portal sessions have ended."
-        return None
+        return await self._change_access(
+            onboarding.disable_access, "Portal access disabled. The patient's portal sessions have ended.")
 
     @rx.event
     async def send_email(self):

@@ -16,6 +16,7 @@ from portal_app.notify.outbox import MessageRow
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.paging import NewestFirstPaging
 
 PAGE_SIZE = 25
 STATUSES = tuple(status.value for status in MessageStatus)
@@ -34,11 +35,9 @@ def _retry(*, session: Session, message_id: int, actor_id: int) -> tuple[str, st
     return message.status.value, message.to_address, message.error
 
 
-class OutboxState(StaffSessionState):
+class OutboxState(NewestFirstPaging, StaffSessionState):
     rows: list[MessageRow] = []
     status_filter: str = ""
-    has_older: bool = False
-    has_newer: bool = False
     notice: str = ""
     error: str = ""
 
@@ -48,8 +47,6 @@ class OutboxState(StaffSessionState):
     body_text: str = ""
 
     # Keyset paging: the `before_id` of each page above the current one, and the current one.
-    _before_stack: list[int | None] = []
-    _before_id: int | None = None
 
     @rx.var
     def can_retry(self) -> bool:
@@ -58,8 +55,7 @@ class OutboxState(StaffSessionState):
     def _clear(self) -> None:
         self.rows = []
         self.has_older = self.has_newer = False
-        self._before_stack = []
-        self._before_id = None
+        self._reset_paging()
         self._close_body()
 
     async def _read(self) -> None:
@@ -101,33 +97,7 @@ class OutboxState(StaffSessionState):
         if staff is None:
             return refusal
         self.status_filter = value if value in STATUSES else ""
-        self._before_stack = []
-        self._before_id = None
-        await self._read()
-        return None
-
-    @rx.event
-    async def older(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        if not self.rows or not self.has_older:
-            return None
-        self._before_stack = [*self._before_stack, self._before_id]
-        self._before_id = self.rows[-1].id
-        await self._read()
-        return None
-
-    @rx.event
-    async def newer(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        if not self._before_stack:
-            return None
-        *rest, previous = self._before_stack
-        self._before_stack = rest
-        self._before_id = previous
+        self._reset_paging()
         await self._read()
         return None
 
@@ -137,8 +107,7 @@ class OutboxState(StaffSessionState):
         staff, refusal = await self._allowed()
         if staff is None:
             return refusal
-        self._before_stack = []
-        self._before_id = None
+        self._reset_paging()
         await self._read()
         return None
 
