@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -67,6 +67,12 @@ class PracticeSettings(SQLModel, table=True):
     sender_address: str = Field(default="portal@example.org", max_length=254)
     invitation_hours: int = 72
     reset_minutes: int = 60
+    # Connect Patient: the read-back token and connection keys.
+    token_length: int = 4
+    connect_token_days: int = 3
+    key_days: int = 3
+    letter_key_days: int = 21
+    verification_minutes: int = 30
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -146,6 +152,9 @@ class OneTimeSecret(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     purpose: SecretPurpose
     secret_hash: str = Field(max_length=64, unique=True, index=True)
+    # Short secrets (a 4-digit token) are hashed with a per-row salt and found by patient,
+    # never by hash: without it two patients' equal tokens would collide.
+    salt: str = Field(default="", max_length=32)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
     account_id: int | None = Field(default=None, foreign_key="portalaccount.id", index=True)
     channel: str = Field(default="email", max_length=10)
@@ -215,6 +224,8 @@ class OutboxMessage(SQLModel, table=True):
     error: str = Field(default="", max_length=1000)
     attempts: int = 0
     idempotency_key: str = Field(max_length=80, unique=True)
+    # A printed letter's PDF (channel "letter").
+    attachment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     sent_at: datetime | None = None

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.pages.staff import chart_connect, chart_connections
 from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
 
 OK_COLOR = "#1a7f37"  # 5.0:1 on white
@@ -212,7 +213,8 @@ def _account_section() -> rx.Component:
 
 
 def _portal_tab() -> rx.Component:
-    return rx.box(_access_section(), _send_section(), _account_section(), padding_top="1em")
+    return rx.box(_access_section(), chart_connect.section(), _send_section(), _account_section(),
+                  chart_connections.section(), padding_top="1em")
 
 
 def _chart() -> rx.Component:
@@ -252,4 +254,4 @@ def chart_page() -> rx.Component:
 def add_pages(app: rx.App) -> None:
     """Register this module's pages (with their on_load guards) on the app."""
     app.add_page(chart_page, route=routes.PATIENT_CHART, title="Patient chart",
-                 on_load=ChartState.load)
+                 on_load=[ChartState.load, *chart_connect.ON_LOAD, *chart_connections.ON_LOAD])
