@@ -56,6 +56,14 @@ CITIES = (("Springfield", "IL", "627"), ("Riverton", "WY", "825"), ("Fairview", 
 DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 
 
+AREA_CODES = ("201", "312", "415", "512", "617", "702", "919", "971")
+
+
+def _fictional_phone(rng: random.Random) -> str:
+    # 555-0100..0199 is reserved for fiction in the North American plan, yet passes validation.
+    return f"+1{rng.choice(AREA_CODES)}5550{rng.randint(100, 199)}"
+
+
 def patient_count(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(Patient)).one()
 
@@ -82,8 +90,8 @@ def generate(*, session: Session, count: int, seed: int = 20261123, batch: int =
             "middle_name": rng.choice("ABCDEFGHJKLMNPRSTW") if rng.random() < 0.4 else "",
             "preferred_name": "", "sex": rng.choice(("Female", "Male")), "dob": dob,
             "email": email, "email_lower": email,
-            "mobile_phone": f"+1555{rng.randint(2000000, 9999999)}" if rng.random() < 0.8 else "",
-            "home_phone": f"+1555{rng.randint(2000000, 9999999)}" if rng.random() < 0.3 else "",
+            "mobile_phone": _fictional_phone(rng) if rng.random() < 0.8 else "",
+            "home_phone": _fictional_phone(rng) if rng.random() < 0.3 else "",
             "address_line1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)} St",
             "city": city, "region": region, "postal_code": f"{zip_prefix}{rng.randint(10, 99)}",
             "allow_email": has_email and rng.random() > 0.05, "allow_sms": rng.random() < 0.5,

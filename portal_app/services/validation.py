@@ -92,3 +92,15 @@ def parse_dob(value: str | None, *, field: str = "dob", today: date | None = Non
     if parsed > today or parsed.year < 1880:
         raise InvalidInput("That date of birth is not possible.", field=field)
     return parsed
+
+
+_TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def normalize_mobile(value: str | None, *, field: str = "phone", region: str = "US") -> str:
+    """A number that can receive text messages, in E.164; a landline gets a clear error."""
+    number = normalize_phone(value, field=field, region=region)
+    if phonenumbers.number_type(phonenumbers.parse(number)) not in _TEXTABLE:
+        raise InvalidInput("That number cannot receive text messages. Enter a mobile number.",
+                           field=field)
+    return number

@@ -6,6 +6,8 @@ from datetime import date
 
 import pytest
 
+from sqlmodel import select
+
 from portal_app.services import validation
 from portal_app.services.errors import InvalidInput
 
@@ -112,3 +114,24 @@ def test_clean_text_required():
     with pytest.raises(InvalidInput, match="Name is required"):
         validation.clean_text("   ", field="name", label="Name", required=True)
     assert validation.clean_text("", field="name", label="Name") == ""
+
+
+def test_normalize_mobile_accepts_textable_numbers_and_refuses_landlines_and_toll_free():
+    from portal_app.services.validation import normalize_mobile
+
+    assert normalize_mobile("(201) 555-0123") == "+12015550123"
+    with pytest.raises(InvalidInput, match="cannot receive text messages") as caught:
+        normalize_mobile("+44 20 7946 0958", field="sms")  # a London landline
+    assert caught.value.field == "sms"
+    with pytest.raises(InvalidInput, match="cannot receive text messages"):
+        normalize_mobile("+1 800 555 0199")  # toll-free
+
+
+def test_demo_phone_numbers_are_valid_mobile_numbers(session):
+    from portal_app.models import Patient
+    from portal_app.services import demo
+    from portal_app.services.validation import normalize_mobile
+
+    demo.generate(session=session, count=40)
+    numbers = [p.mobile_phone for p in session.exec(select(Patient)) if p.mobile_phone]
+    assert numbers and all(normalize_mobile(n) == n for n in numbers)
