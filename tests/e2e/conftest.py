@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-E2E_WEB_DIR = REPO_ROOT / ".web-e2e"
+# E2E_WEB_DIR lets parallel runs on one checkout build in separate folders.
+E2E_WEB_DIR = Path(os.environ.get("E2E_WEB_DIR") or REPO_ROOT / ".web-e2e")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 ADMIN_USERNAME = "admin"
