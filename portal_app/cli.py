@@ -48,7 +48,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         for message in reversed(outbox.latest(session=session, limit=args.last)):
-            print(f"--- #{message.id} {message.channel} {message.status.value} to {message.to_address}"
+            channel = "letter (PDF attached)" if message.channel == "letter" else message.channel
+            print(f"--- #{message.id} {channel} {message.status.value} to {message.to_address}"
                   f" at {message.created_at:%Y-%m-%d %H:%M}")
             print(f"Subject: {message.subject}")
             if message.error:

@@ -224,6 +224,9 @@ class OutboxMessage(SQLModel, table=True):
     error: str = Field(default="", max_length=1000)
     attempts: int = 0
     idempotency_key: str = Field(max_length=80, unique=True)
+    # The secret(s) the body carries while it may still need sending (unit-separated);
+    # removed from the bodies, and from here, once a provider has delivered the message.
+    pending_secrets: str = Field(default="", max_length=400)
     # A printed letter's PDF (channel "letter").
     attachment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)

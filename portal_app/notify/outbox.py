@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,16 +14,22 @@ from portal_app.services import audit, clock, settings
 from portal_app.services.errors import InvalidInput, NotFound
 
 PAGE_SIZE = 50
-# A delivered link's secret has no business staying readable in the outbox.
-_LINK_SECRET = re.compile(r"(token=)[A-Za-z0-9_\-]+")
+# What a delivered secret is replaced with in the stored copy.
 REDACTED = "removed-after-delivery"
+_SEP = "\x1f"
 
 
 def send(*, session: Session, channel: str, kind: str, to: str, rendered: Rendered,
-         patient_id: int | None = None) -> OutboxMessage:
-    """Store the message, then try to deliver it. A failure is kept, never raised."""
+         patient_id: int | None = None, secrets_in_body: tuple[str, ...] = ()) -> OutboxMessage:
+    """Store the message, then try to deliver it. A failure is kept, never raised.
+
+    Args:
+        secrets_in_body: the link token, key or code the message carries; once a provider
+            has delivered it (now or on a retry) they are cut from the stored copy.
+    """
     message = OutboxMessage(channel=channel, kind=kind, to_address=to, subject=rendered.subject,
                             body_text=rendered.text, body_html=rendered.html,
+                            pending_secrets=_SEP.join(s for s in secrets_in_body if s),
                             idempotency_key=f"{kind}-{secrets.token_hex(16)}",
                             patient_id=patient_id, created_at=clock.now())
     session.add(message)
@@ -49,9 +54,11 @@ def deliver(*, session: Session, message: OutboxMessage) -> None:
         message.sent_at = clock.now()
         if transport.name != transports.OutboxTransport.name:
             # Delivered elsewhere: keep the record, drop the secret. (With the outbox
-            # transport the stored body is the delivery, so its link must stay.)
-            message.body_text = _LINK_SECRET.sub(rf"\g<1>{REDACTED}", message.body_text)
-            message.body_html = _LINK_SECRET.sub(rf"\g<1>{REDACTED}", message.body_html)
+            # transport the stored body is the delivery, so the secret must stay.)
+            for secret in filter(None, message.pending_secrets.split(_SEP)):
+                message.body_text = message.body_text.replace(secret, REDACTED)
+                message.body_html = message.body_html.replace(secret, REDACTED)
+            message.pending_secrets = ""
     session.add(message)
 
 
@@ -79,13 +86,15 @@ class MessageRow:
     status: str
     error: str
     attempts: int
+    has_pdf: bool = False
 
 
 def _row(message: OutboxMessage) -> MessageRow:
     return MessageRow(id=message.id, created=clock.aware(message.created_at).strftime("%Y-%m-%d %H:%M UTC"),
                       channel=message.channel, kind=message.kind, to=message.to_address,
                       subject=message.subject, status=message.status.value, error=message.error,
-                      attempts=message.attempts)
+                      attempts=message.attempts,
+                      has_pdf=message.channel == "letter" and message.attachment is not None)
 
 
 def list_messages(*, session: Session, status: str = "", before_id: int | None = None,
@@ -103,6 +112,21 @@ def body(*, session: Session, message_id: int) -> str:
     if message is None:
         raise NotFound("That message no longer exists.")
     return message.body_text
+
+
+def letter_pdf(*, session: Session, message_id: int, actor_id: int) -> tuple[str, bytes]:
+    """A letter's PDF for printing, as (file name, bytes); the download is audited.
+
+    Raises:
+        NotFound: no such message, or it is not a letter with a PDF.
+    """
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.channel != "letter" or not message.attachment:
+        raise NotFound("That letter has no PDF to download.")
+    audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.download_letter",
+                 patient_id=message.patient_id, detail=f"message #{message.id} ({message.kind})")
+    session.commit()
+    return f"letter-{message.id}.pdf", bytes(message.attachment)
 
 
 def latest(*, session: Session, limit: int = 10) -> list[OutboxMessage]:

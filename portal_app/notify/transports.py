@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+import httpx
+
 from portal_app.models import OutboxMessage
 
 
@@ -50,6 +52,63 @@ class ResendTransport:
         return str(response.get("id", "")) if isinstance(response, dict) else str(response)
 
 
+class TwilioTransport:
+    """Text messages through Twilio's Messages REST endpoint (plain httpx, no SDK)."""
+
+    name = "twilio"
+    API = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Messages.json"
+    TIMEOUT = httpx.Timeout(10.0)
+
+    def __init__(self, account_sid: str, auth_token: str, from_number: str,
+                 client: httpx.Client | None = None) -> None:
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.from_number = from_number
+        self._client = client  # tests pass one with an httpx.MockTransport
+
+    def __repr__(self) -> str:  # never show the auth token
+        return f"TwilioTransport(account_sid={self.account_sid!r}, from={self.from_number!r})"
+
+    def _post(self, url: str, data: dict[str, str]) -> httpx.Response:
+        auth = (self.account_sid, self._auth_token)
+        if self._client is not None:
+            return self._client.post(url, data=data, auth=auth, timeout=self.TIMEOUT)
+        with httpx.Client(timeout=self.TIMEOUT) as client:
+            return client.post(url, data=data, auth=auth)
+
+    def send(self, message: OutboxMessage, *, sender: str) -> str:
+        url = self.API.format(sid=self.account_sid)
+        data = {"To": message.to_address, "From": self.from_number, "Body": message.body_text}
+        try:
+            response = self._post(url, data)
+        except httpx.TimeoutException:
+            raise SendFailed("Twilio did not answer within 10 seconds.") from None
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"Could not reach Twilio: {type(exc).__name__}.") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        if response.status_code >= 400:
+            detail = str(payload.get("message") or response.reason_phrase or "no detail")
+            code = payload.get("code")
+            detail = detail.replace(self._auth_token, "***") if self._auth_token else detail
+            raise SendFailed(f"Twilio refused the message (HTTP {response.status_code}"
+                             f"{f', code {code}' if code else ''}): {detail}"[:900])
+        return str(payload.get("sid", ""))
+
+
+def _twilio_from_env() -> TwilioTransport | None:
+    sid = os.environ.get("TWILIO_ACCOUNT_SID", "")
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    sender = os.environ.get("TWILIO_FROM", "")
+    if sid and token and sender:
+        return TwilioTransport(sid, token, sender)
+    return None
+
+
 _override: dict[str, Transport] = {}
 
 
@@ -62,8 +121,13 @@ def use(channel: str, transport: Transport | None) -> None:
 
 
 def for_channel(channel: str) -> Transport:
+    """The transport of a channel. Letters always stay in the outbox: staff print them."""
     if channel in _override:
         return _override[channel]
     if channel == "email" and os.environ.get("RESEND_API_KEY"):
         return ResendTransport(os.environ["RESEND_API_KEY"])
+    if channel == "sms":
+        twilio = _twilio_from_env()
+        if twilio is not None:
+            return twilio
     return OutboxTransport()

@@ -91,7 +91,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
                       link=routes.setup_url(config.portal_base_url, step, token=plain),
                       valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
     message = outbox.send(session=session, channel="email", kind=kind.value, to=patient.email,
-                          rendered=rendered, patient_id=patient.id)
+                          rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
     if kind == SendKind.INVITATION and patient.account_state == AccountState.NONE:
         patient.account_state = AccountState.INVITED
         session.add(patient)

@@ -22,6 +22,21 @@ class SettingsView:
     sender_address: str
     invitation_hours: int
     reset_minutes: int
+    token_length: int = 4
+    connect_token_days: int = 3
+    key_days: int = 3
+    letter_key_days: int = 21
+    verification_minutes: int = 30
+
+
+# Connect Patient's numbers: field -> (label as the form shows it, lowest, highest).
+CONNECT_RANGES: dict[str, tuple[str, int, int]] = {
+    "token_length": ("Token length", 4, 8),
+    "connect_token_days": ("Connect token lifetime", 1, 14),
+    "key_days": ("Connection key lifetime (email or text)", 1, 14),
+    "letter_key_days": ("Connection key lifetime (letter)", 1, 60),
+    "verification_minutes": ("Verification link lifetime", 5, 1440),
+}
 
 
 def get(*, session: Session) -> PracticeSettings:
@@ -40,7 +55,9 @@ def view(*, session: Session) -> SettingsView:
         portal_active=row.portal_active, practice_name=row.practice_name,
         practice_phone=row.practice_phone, portal_base_url=row.portal_base_url,
         sender_address=row.sender_address, invitation_hours=row.invitation_hours,
-        reset_minutes=row.reset_minutes,
+        reset_minutes=row.reset_minutes, token_length=row.token_length,
+        connect_token_days=row.connect_token_days, key_days=row.key_days,
+        letter_key_days=row.letter_key_days, verification_minutes=row.verification_minutes,
     )
 
 
@@ -66,8 +83,15 @@ def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> 
 
 def update(*, session: Session, actor_id: int, portal_active: bool, practice_name: str,
            practice_phone: str, portal_base_url: str, sender_address: str,
-           invitation_hours: str | int, reset_minutes: str | int) -> SettingsView:
-    """Validate every field first (so one bad field changes nothing), then save and audit."""
+           invitation_hours: str | int, reset_minutes: str | int,
+           token_length: str | int | None = None, connect_token_days: str | int | None = None,
+           key_days: str | int | None = None, letter_key_days: str | int | None = None,
+           verification_minutes: str | int | None = None) -> SettingsView:
+    """Validate every field first (so one bad field changes nothing), then save and audit.
+
+    The Connect Patient numbers (token length and lifetimes) keep their stored value when
+    None is passed.
+    """
     errors: dict[str, str] = {}
     values: dict[str, object] = {"portal_active": bool(portal_active)}
     checks = {
@@ -82,6 +106,14 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
         "reset_minutes": lambda: _whole(reset_minutes, field="reset_minutes",
                                         label="Reset lifetime", low=5, high=1440),
     }
+    connect = {"token_length": token_length, "connect_token_days": connect_token_days,
+               "key_days": key_days, "letter_key_days": letter_key_days,
+               "verification_minutes": verification_minutes}
+    for name, raw in connect.items():
+        if raw is not None:
+            label, low, high = CONNECT_RANGES[name]
+            checks[name] = (lambda raw=raw, name=name, label=label, low=low, high=high:
+                            _whole(raw, field=name, label=label, low=low, high=high))
     for name, check in checks.items():
         try:
             values[name] = check()

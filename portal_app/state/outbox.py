@@ -142,6 +142,20 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
             self._close_body()
 
     @rx.event
+    async def download_pdf(self, message_id: int):
+        """A letter's PDF, for staff to print and mail (Outbox Read; audited)."""
+        self.notice = self.error = ""
+        staff, refusal = await self._allowed()
+        if staff is None:
+            return refusal
+        try:
+            filename, data = await call(outbox.letter_pdf, message_id=int(message_id), actor_id=staff.id)
+        except (DomainError, ValueError, TypeError) as exc:
+            self.error = getattr(exc, "message", "That letter has no PDF to download.")
+            return None
+        return rx.download(data=data, filename=filename, mime_type="application/pdf")
+
+    @rx.event
     async def retry(self, message_id: int):
         self.notice = self.error = ""
         staff, refusal = await self._allowed(Level.UPDATE)

@@ -14,7 +14,8 @@ from portal_app.services.settings import SettingsView
 from portal_app.state.base import StaffSessionState, call
 
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
-          "invitation_hours", "reset_minutes")
+          "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
+          "letter_key_days", "verification_minutes")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
 
@@ -41,6 +42,11 @@ class SettingsState(StaffSessionState):
     sender_address: str = ""
     invitation_hours: str = ""
     reset_minutes: str = ""
+    token_length: str = ""
+    connect_token_days: str = ""
+    key_days: str = ""
+    letter_key_days: str = ""
+    verification_minutes: str = ""
 
     errors: dict[str, str] = {}
     notice: str = ""
@@ -54,6 +60,11 @@ class SettingsState(StaffSessionState):
         self.sender_address = view.sender_address
         self.invitation_hours = str(view.invitation_hours)
         self.reset_minutes = str(view.reset_minutes)
+        self.token_length = str(view.token_length)
+        self.connect_token_days = str(view.connect_token_days)
+        self.key_days = str(view.key_days)
+        self.letter_key_days = str(view.letter_key_days)
+        self.verification_minutes = str(view.verification_minutes)
 
     def _clear_messages(self) -> None:
         self.errors = {}

@@ -150,3 +150,17 @@ def test_outbox_prints_recent_messages_with_their_links(cli_db, capsys):
     assert "Subject: Set up your Riverside Family Practice patient portal account" in out
     assert cli.main(["outbox"]) == 0
     assert len(re.findall(r"^--- #", capsys.readouterr().out, flags=re.M)) == 3
+
+
+def test_outbox_says_a_letter_has_its_pdf_attached(cli_db, capsys):
+    from portal_app.models import OutboxMessage
+
+    cli.main(["init", "--demo-patients", "0", "--admin-password", "velvet harbor compass 58 ridge"])
+    capsys.readouterr()
+    with db.session_scope(cli_db) as session:
+        session.add(OutboxMessage(channel="letter", kind="connection_key_letter", to_address="1 Elm St",
+                                  subject="Letter", body_text="(printed)", idempotency_key="l-1",
+                                  attachment=b"%PDF-1.4"))
+        session.commit()
+    assert cli.main(["outbox"]) == 0
+    assert "letter (PDF attached) queued to 1 Elm St" in capsys.readouterr().out

@@ -250,3 +250,4 @@ def test_a_failed_message_keeps_its_link_until_a_retry_delivers_it(session, admi
     outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
     session.refresh(message)
     assert message.status == MessageStatus.SENT and f"token={outbox.REDACTED}" in message.body_text
+    assert message.pending_secrets == ""  # the secret is not kept anywhere else either

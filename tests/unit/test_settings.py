@@ -93,3 +93,56 @@ def test_boundaries_are_allowed(session, admin):
     assert (view.invitation_hours, view.reset_minutes) == (1, 1440)
     view = _update(session, admin, invitation_hours=336, reset_minutes=5)
     assert (view.invitation_hours, view.reset_minutes) == (336, 5)
+
+
+CONNECT_DEFAULTS = dict(token_length=4, connect_token_days=3, key_days=3, letter_key_days=21,
+                        verification_minutes=30)
+
+
+def test_connect_patient_numbers_default_and_are_kept_when_not_given(session, admin):
+    view = settings.view(session=session)
+    assert {name: getattr(view, name) for name in CONNECT_DEFAULTS} == CONNECT_DEFAULTS
+    _update(session, admin, practice_name="Other Name")
+    view = settings.view(session=session)
+    assert {name: getattr(view, name) for name in CONNECT_DEFAULTS} == CONNECT_DEFAULTS
+
+
+def test_connect_patient_numbers_save_and_audit(session, admin):
+    view = _update(session, admin, token_length="8", connect_token_days=" 14 ", key_days=1,
+                   letter_key_days="60", verification_minutes="5")
+    assert (view.token_length, view.connect_token_days, view.key_days, view.letter_key_days,
+            view.verification_minutes) == (8, 14, 1, 60, 5)
+    [event] = _events(session)
+    assert "token_length: 4 -> 8" in event.detail
+    assert "letter_key_days: 21 -> 60" in event.detail
+    assert "verification_minutes: 30 -> 5" in event.detail
+    view = _update(session, admin, token_length=4, connect_token_days=1, key_days=14,
+                   letter_key_days=1, verification_minutes=1440)
+    assert (view.token_length, view.connect_token_days, view.key_days, view.letter_key_days,
+            view.verification_minutes) == (4, 1, 14, 1, 1440)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("token_length", "3", "Token length must be between 4 and 8."),
+    ("token_length", "9", "Token length must be between 4 and 8."),
+    ("token_length", "4.5", "Token length must be a whole number."),
+    ("connect_token_days", "0", "Connect token lifetime must be between 1 and 14."),
+    ("connect_token_days", "15", "Connect token lifetime must be between 1 and 14."),
+    ("key_days", "0", "Connection key lifetime (email or text) must be between 1 and 14."),
+    ("key_days", "15", "Connection key lifetime (email or text) must be between 1 and 14."),
+    ("letter_key_days", "0", "Connection key lifetime (letter) must be between 1 and 60."),
+    ("letter_key_days", "61", "Connection key lifetime (letter) must be between 1 and 60."),
+    ("verification_minutes", "4", "Verification link lifetime must be between 5 and 1440."),
+    ("verification_minutes", "1441", "Verification link lifetime must be between 5 and 1440."),
+    ("verification_minutes", "", "Verification link lifetime must be a whole number."),
+    ("verification_minutes", "9" * 5000, "Verification link lifetime must be a whole number."),
+])
+def test_connect_patient_numbers_out_of_range_change_nothing(session, admin, field, value, message):
+    with pytest.raises(FormInvalid) as info:
+        _update(session, admin, **{"practice_name": "Changed Name", field: value})
+    assert info.value.errors == {field: message}
+    session.expire_all()
+    row = settings.get(session=session)
+    assert row.practice_name == "Riverside Family Practice"
+    assert getattr(row, field) == CONNECT_DEFAULTS[field]
+    assert _events(session) == []

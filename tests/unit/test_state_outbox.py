@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from sqlmodel import select
 
 from portal_app import routes
@@ -142,3 +144,51 @@ async def test_view_shows_the_rendered_text_and_close_forgets_it(session, admin)
     assert state.body_open and state.body_text == "Body 0" and state.body_subject == "Message 0"
     state.set_body_open(False)
     assert not state.body_open and state.body_text == ""
+
+
+PDF = b"%PDF-1.4 letter with key ABCD-EFGH"
+
+
+def _letter(session) -> int:
+    patient = make_patient(session, first="Lena", email="lena@example.com")
+    message = OutboxMessage(channel="letter", kind="connection_key_letter", to_address="12 Oak St, Salem",
+                            subject="Connection key letter", body_text="(printed letter)",
+                            idempotency_key="letter-test-1", attachment=PDF, patient_id=patient.id)
+    session.add(message)
+    session.commit()
+    return message.id
+
+
+async def test_channel_is_shown_and_letters_download_their_pdf(session, admin):
+    _messages(session, 1)
+    letter_id = _letter(session)
+    sid = staff_with(session, "desk", {Permission.OUTBOX: Level.READ})
+    state, _ = await open_outbox(sid)
+    assert [(row.channel, row.has_pdf) for row in state.rows] == [("letter", True), ("email", False)]
+    event = await state.download_pdf(letter_id)
+    assert state.error == ""
+    args = {str(name): str(value).strip('"') for name, value in event.args}
+    assert event.handler.fn.__qualname__ == "_download"
+    assert args["filename"] == f"letter-{letter_id}.pdf"
+    assert args["url"] == "data:application/pdf;base64," + base64.b64encode(PDF).decode()
+    [audit_row] = session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.download_letter")).all()
+    assert audit_row.detail == f"message #{letter_id} (connection_key_letter)"
+    assert "ABCD-EFGH" not in audit_row.detail
+
+
+async def test_download_of_a_non_letter_or_without_permission_is_refused(session, admin):
+    _messages(session, 1)
+    letter_id = _letter(session)
+    state, _ = await open_outbox(sign_in_admin(session))
+    email_id = state.rows[1].id
+    assert await state.download_pdf(email_id) is None
+    assert state.error == "That letter has no PDF to download."
+
+    sid = staff_with(session, "nobody", {Permission.AUDIT: Level.READ})
+    state, _ = await open_outbox(sid)
+    assert await state.download_pdf(letter_id) is None
+    assert state.error == "You do not have permission to see the outbox."
+    state, result = await open_outbox("")
+    assert await state.download_pdf(letter_id) is not None  # a redirect to sign in, not the PDF
+    assert "letter-" not in repr(await state.download_pdf(letter_id))
+    assert not session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.download_letter")).all()

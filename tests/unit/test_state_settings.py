@@ -13,7 +13,9 @@ from tests.unit.state_support import sign_in_admin, staff_with, state_for
 
 FORM = {"portal_active": "on", "practice_name": "Hillside Clinic", "practice_phone": "(555) 010-0200",
         "portal_base_url": "https://portal.hillside.example", "sender_address": "portal@hillside.example",
-        "invitation_hours": "48", "reset_minutes": "30"}
+        "invitation_hours": "48", "reset_minutes": "30", "token_length": "6",
+        "connect_token_days": "5", "key_days": "4", "letter_key_days": "30",
+        "verification_minutes": "45"}
 
 
 async def open_settings(session_id: str):
@@ -109,3 +111,27 @@ async def test_update_level_may_save(session, admin):
     assert state.can_edit
     await state.save(FORM)
     assert _stored(session).practice_name == "Hillside Clinic"
+
+
+async def test_connect_patient_numbers_load_and_save(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    assert (state.token_length, state.connect_token_days, state.key_days, state.letter_key_days,
+            state.verification_minutes) == ("4", "3", "3", "21", "30")
+    await state.save(FORM)
+    row = _stored(session)
+    assert (row.token_length, row.connect_token_days, row.key_days, row.letter_key_days,
+            row.verification_minutes) == (6, 5, 4, 30, 45)
+    assert state.token_length == "6" and state.letter_key_days == "30"
+
+
+async def test_out_of_range_connect_numbers_get_their_own_messages(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "token_length": "3", "letter_key_days": "61", "key_days": "many"})
+    assert state.errors == {
+        "token_length": "Token length must be between 4 and 8.",
+        "letter_key_days": "Connection key lifetime (letter) must be between 1 and 60.",
+        "key_days": "Connection key lifetime (email or text) must be a whole number.",
+    }
+    assert state.token_length == "3" and state.practice_name == "Hillside Clinic"  # kept as typed
+    row = _stored(session)
+    assert (row.token_length, row.letter_key_days, row.practice_name) == (4, 21, "Riverside Family Practice")

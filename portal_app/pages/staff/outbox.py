@@ -49,6 +49,10 @@ def _row(row: MessageRow) -> rx.Component:
             rx.hstack(
                 rx.button("View", size="1", variant="outline", aria_label="View message #" + row.id.to_string(),
                           on_click=OutboxState.view_body(row.id)),
+                rx.cond(row.has_pdf,
+                        rx.button("Download PDF", size="1", variant="outline",
+                                  aria_label="Download PDF of letter #" + row.id.to_string(),
+                                  on_click=OutboxState.download_pdf(row.id))),
                 rx.cond((row.status == "failed") & OutboxState.can_retry,
                         rx.button("Retry", size="1", color_scheme="red",
                                   aria_label="Retry message #" + row.id.to_string(),
@@ -106,8 +110,9 @@ def _body_dialog() -> rx.Component:
 def outbox_page() -> rx.Component:
     return staff_layout(
         "Outbox",
-        rx.text("Every email and text message is stored here first. Without an email provider, "
-                "messages stay here (status \u201csent\u201d) for staff to read.",
+        rx.text("Every email, text message (sms) and letter is stored here first. Without an "
+                "email or text provider, messages stay here (status \u201csent\u201d) for staff "
+                "to read; letters are printed from their PDF.",
                 color="#444", margin_bottom="1em"),
         _filter(),
         form_notice(OutboxState.notice),
