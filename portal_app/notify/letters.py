@@ -1,0 +1,71 @@
+"""Print-ready PDF letters (fpdf2): the connection-key letter."""
+
+from __future__ import annotations
+
+from fpdf import FPDF
+
+
+def _latin1(text: str) -> str:
+    # The core fonts are Latin-1; anything else prints as "?" instead of failing the letter.
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def connection_key_letter(*, practice: str, phone: str, letter_date: str, patient_name: str,
+                          address_lines: list[str], key: str, link: str, expires: str) -> bytes:
+    """A one-page letter carrying a connection key. Returns the PDF bytes.
+
+    Page streams are left uncompressed: the letter is tiny, and its text stays searchable
+    (tests and staff tools can find the key in it).
+    """
+    pdf = FPDF(format="Letter", unit="mm")
+    pdf.set_compression(False)
+    pdf.set_title(_latin1(f"{practice}: patient portal connection key"))
+    pdf.set_author(_latin1(practice))
+    pdf.set_margins(25, 25, 25)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(width, 8, _latin1(practice), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.cell(width, 6, _latin1(f"Phone: {phone}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.cell(width, 6, _latin1(letter_date), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(8)
+    for line in [patient_name, *address_lines]:
+        pdf.cell(width, 6, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.cell(width, 8, "Your patient portal connection key", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(width, 6, _latin1(
+        f"{practice} has made a connection key for you. With it you can create your patient "
+        "portal account and connect it to your chart."), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+    pdf.set_font("Courier", "B", 28)
+    pdf.cell(width, 16, _latin1(key), border=1, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    pdf.cell(width, 6, _latin1(f"This key works once and expires on {expires}."), align="C",
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(width, 7, "How to use it", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    steps = [
+        f"1. Go to {link}",
+        "2. Enter your email address or mobile phone number and click Create Account.",
+        "3. Open the message we send you and follow its link.",
+        "4. When asked \"Do you have a connection key from the practice?\", choose Yes and enter "
+        "the key above (capital or small letters both work).",
+        "5. Confirm your last name and date of birth, choose a password, and click Finish.",
+    ]
+    for step in steps:
+        pdf.multi_cell(width, 6, _latin1(step), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+    pdf.multi_cell(width, 6, _latin1(
+        f"Questions, or did you not expect this letter? Call {practice} at {phone}. Keep this key "
+        "private: anyone who has it, and knows your name and date of birth, could connect to "
+        "your chart."), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

@@ -1,0 +1,75 @@
+"""Message texts for Connect Patient's create-and-connect flow.
+
+The read-back token is the one temporary secret that travels (by design, and it expires);
+the welcome message sent after connecting never repeats it.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from portal_app.notify.templates import Rendered, _html
+
+
+def _plain_html(paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f"<div style=\"font-family:sans-serif;font-size:16px;color:#1a1a1a\">{body}</div>"
+
+
+def connect_token_email(*, practice: str, phone: str, token: str, expires: str) -> Rendered:
+    lines = [
+        "Hello,",
+        f"Your {practice} portal token is {token}.",
+        "Read it to the staff member helping you. It expires on "
+        f"{expires}.",
+        f"If you did not ask for this, do not share the token, and call {practice} at {phone}.",
+    ]
+    return Rendered(subject=f"Your {practice} portal token", text="\n\n".join(lines),
+                    html=_plain_html(lines))
+
+
+def connect_token_sms(*, practice: str, token: str, expires: str) -> Rendered:
+    text = (f"Your {practice} portal token is {token}. Read it to the staff member helping you. "
+            f"It expires {expires}.")
+    return Rendered(subject="", text=text, html="")
+
+
+def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, days: int) -> Rendered:
+    lines = [
+        "Hello,",
+        f"Your {practice} patient portal account is ready and connected to your chart.",
+        f"Sign in at the link below with the user ID {user_id}. Your temporary password is the "
+        f"token you read to our staff member; it works for {days} days. After signing in you "
+        "will choose a new password.",
+        "If the token has expired, use \"Forgot password\" on the sign-in page to set a password.",
+        f"If you did not expect this message, call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [login_url] + lines[3:])
+    return Rendered(subject=f"Welcome to the {practice} patient portal", text=text,
+                    html=_html(lines, login_url, "Sign in"))
+
+
+def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int) -> Rendered:
+    text = (f"{practice} patient portal: your account is ready. Sign in at {login_url} with user ID "
+            f"{user_id} and the token you read to us as temporary password (valid {days} days), "
+            "then choose a new password. Token expired? Use \"Forgot password\" on the sign-in page.")
+    return Rendered(subject="", text=text, html="")
+
+
+def connected_email(*, practice: str, phone: str, user_id: str, login_url: str) -> Rendered:
+    lines = [
+        "Hello,",
+        f"Your chart at {practice} is now connected to your patient portal account {user_id}.",
+        "Sign in at the link below with your usual password. If you do not remember it, use "
+        "\"Forgot password\" on the sign-in page.",
+        f"If you did not expect this message, call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [login_url] + lines[3:])
+    return Rendered(subject=f"Your chart is connected to the {practice} patient portal", text=text,
+                    html=_html(lines, login_url, "Sign in"))
+
+
+def connected_sms(*, practice: str, user_id: str, login_url: str) -> Rendered:
+    text = (f"{practice} patient portal: your chart is now connected to your account {user_id}. "
+            f"Sign in at {login_url} with your usual password.")
+    return Rendered(subject="", text=text, html="")

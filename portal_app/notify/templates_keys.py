@@ -1,0 +1,68 @@
+"""Message texts for connection keys and the create-account verification. No password ever."""
+
+from __future__ import annotations
+
+from portal_app.notify.templates import Rendered, _html
+
+
+def connection_key_email(*, practice: str, phone: str, first_name: str, key: str, link: str,
+                         expires: str) -> Rendered:
+    lines = [
+        f"Hello {first_name},",
+        f"{practice} has made a connection key for you, so you can connect your chart to its "
+        "patient portal.",
+        f"Your connection key: {key}",
+        "Follow the link below, enter your email address or mobile number, click Create Account, "
+        "and follow the verification message we send you. When asked, enter the key above.",
+        f"The key works once and expires on {expires}.",
+        f"If you did not ask for this, call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:4] + [link] + lines[4:])
+    return Rendered(subject=f"Your {practice} patient portal connection key", text=text,
+                    html=_html(lines, link, "Create my account"))
+
+
+def connection_key_sms(*, practice: str, key: str, link: str, expires: str) -> Rendered:
+    text = (f"{practice}: your patient portal connection key is {key} (expires {expires}). "
+            f"Create your account at {link}")
+    return Rendered(subject="", text=text, html="")
+
+
+def verification_email(*, practice: str, phone: str, link: str, valid_for: str) -> Rendered:
+    lines = [
+        "Hello,",
+        f"Someone (we hope you) started creating a {practice} patient portal account with this "
+        "email address.",
+        f"Follow the link below to continue. It works once and expires in {valid_for}.",
+        f"If this was not you, ignore this message, or call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [link] + lines[3:])
+    return Rendered(subject=f"Confirm your email for the {practice} patient portal", text=text,
+                    html=_html(lines, link, "Continue creating my account"))
+
+
+def verification_sms(*, practice: str, link: str, valid_for: str) -> Rendered:
+    text = (f"{practice} patient portal: to continue creating your account, open {link} "
+            f"(expires in {valid_for}). Not you? Ignore this text.")
+    return Rendered(subject="", text=text, html="")
+
+
+def account_exists_email(*, practice: str, phone: str, sign_in_link: str,
+                         forgot_link: str) -> Rendered:
+    lines = [
+        "Hello,",
+        f"Someone (we hope you) tried to create a {practice} patient portal account with this "
+        "email address, but an account with it already exists.",
+        "Sign in with it at the link below. If you do not remember the password, use "
+        f"\"Forgot password\": {forgot_link}",
+        f"If this was not you, ignore this message, or call {practice} at {phone}.",
+    ]
+    text = "\n\n".join(lines[:3] + [sign_in_link] + lines[3:])
+    return Rendered(subject=f"You already have a {practice} patient portal account", text=text,
+                    html=_html(lines, sign_in_link, "Sign in"))
+
+
+def account_exists_sms(*, practice: str, sign_in_link: str, forgot_link: str) -> Rendered:
+    text = (f"{practice} patient portal: you already have an account with this number. Sign in at "
+            f"{sign_in_link} or reset your password at {forgot_link}. Not you? Ignore this text.")
+    return Rendered(subject="", text=text, html="")

@@ -1,0 +1,305 @@
+"""Connect Patient, "Create and Connect Account": a read-back token creates and connects an account.
+
+Staff send a short numeric token to the patient's email or mobile; the patient reads it back;
+staff type it. The account's user ID is that address and its temporary password is the token
+(valid `connect_token_days`, changed at first sign-in). An existing account with that user ID
+is connected instead, its password untouched.
+
+Short tokens collide between patients, so each row is hashed with its own salt and found by
+patient, never by hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from portal_app import routes
+from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient,
+                               PortalAccount, PortalConnection, PracticeSettings, SecretPurpose)
+from portal_app.notify import outbox, templates_connect
+from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
+from portal_app.services.errors import InvalidInput, PortalUnavailable
+from portal_app.services.invitations import ALL_AREAS
+from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
+
+CHANNELS = ("email", "sms")
+MIN_LENGTH, MAX_LENGTH = 4, 8
+MAX_ATTEMPTS = tokens.MAX_ATTEMPTS
+# Longer typed input is refused before any work (a token is at most 8 digits plus spaces).
+MAX_TYPED = 32
+
+TOO_MANY = "Too many wrong tokens. Send a new token."
+ADDRESS_CHANGED = "The address has changed since the token was sent. Send a new token to this address."
+
+
+@dataclass(frozen=True)
+class TokenSent:
+    channel: str
+    destination: str
+    expires: str
+    status: str  # sent, failed
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    user_id: str
+    created: bool
+    welcome_status: str = "sent"
+
+
+def token_length(config: PracticeSettings) -> int:
+    """The practice's token length, kept within 4..8 whatever the row says."""
+    return min(MAX_LENGTH, max(MIN_LENGTH, int(config.token_length or MIN_LENGTH)))
+
+
+def salted_digest(salt: str, token: str) -> str:
+    return hashlib.sha256(f"{salt}:{token}".encode()).hexdigest()
+
+
+def normalize_token(value: str | None, *, length: int) -> str:
+    """ASCII digits of exactly `length`, or '' (whitespace dropped; full-width digits folded).
+
+    "0042" stays "0042": leading zeros count, so "42" is not a 4-digit token.
+    """
+    raw = value or ""
+    if len(raw) > MAX_TYPED:
+        return ""
+    digits = []
+    for char in "".join(raw.split()):
+        number = unicodedata.decimal(char, None)  # ０-９, Arabic-Indic, ...; not superscripts
+        if number is None:
+            return ""
+        digits.append(str(number))
+    text = "".join(digits)
+    return text if len(text) == length else ""
+
+
+def _format_expiry(when: datetime) -> str:
+    when = clock.aware(when)
+    return f"{when:%B} {when.day}, {when.year} at {when:%H:%M} UTC"
+
+
+def _destination(channel: str, address: str) -> str:
+    if channel == "email":
+        return normalize_email(address, field="address")
+    if channel == "sms":
+        return normalize_mobile(address, field="address")
+    raise InvalidInput("Choose Email Address or Phone Number.", field="channel")
+
+
+def _active_config(session: Session) -> PracticeSettings:
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    return config
+
+
+def _enabled_patient(session: Session, patient_id: int) -> Patient:
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    if not patient.portal_enabled:
+        raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
+    return patient
+
+
+def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
+    """A chart has one `self` account: connecting another address as self would give two."""
+    current = onboarding.self_account(session=session, patient_id=patient.id)
+    if current is not None and current.user_id != destination:
+        raise InvalidInput(
+            f"This chart is already connected to the account {current.user_id} as self. "
+            "Disconnect it first, or use that address.", field="address")
+
+
+def send_connect_token(*, session: Session, patient_id: int, channel: str, address: str,
+                       requested_by: str, actor: audit.Actor) -> TokenSent:
+    """Send a new numeric token to the address; older live connect tokens of the chart die.
+
+    Raises:
+        PortalUnavailable: the portal is switched off (nothing is sent).
+        InvalidInput: access not enabled, bad channel or address (a landline for a text),
+            missing Requested By, or the chart is connected as self to another account.
+    """
+    config = _active_config(session)
+    patient = _enabled_patient(session, patient_id)
+    requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
+                              required=True)
+    destination = _destination(channel, address)
+    _check_self_conflict(session, patient, destination)
+
+    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECT_TOKEN,
+                                patient_id=patient.id)
+    length = token_length(config)
+    token = f"{secrets.randbelow(10 ** length):0{length}d}"
+    salt = secrets.token_hex(16)
+    now = clock.now()
+    row = OneTimeSecret(purpose=SecretPurpose.CONNECT_TOKEN, secret_hash=salted_digest(salt, token),
+                        salt=salt, patient_id=patient.id, channel=channel, destination=destination,
+                        requested_by=requested_by, created_by_staff_id=actor.staff_user_id,
+                        created_at=now, expires_at=now + timedelta(days=config.connect_token_days))
+    session.add(row)
+    session.flush()
+    expires = _format_expiry(row.expires_at)
+    if voided:
+        audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
+                     detail=f"{voided} older connect token(s) replaced by token #{row.id}")
+    audit.record(session=session, actor=actor, action="token.issue", patient_id=patient.id,
+                 detail=f"connect token #{row.id} by {channel} to {destination}; expires {expires}; "
+                        f"requested by {requested_by}")
+    if channel == "email":
+        rendered = templates_connect.connect_token_email(
+            practice=config.practice_name, phone=config.practice_phone, token=token, expires=expires)
+    else:
+        rendered = templates_connect.connect_token_sms(practice=config.practice_name, token=token,
+                                                       expires=expires)
+    message = outbox.send(session=session, channel=channel, kind="connect_token", to=destination,
+                          rendered=rendered, patient_id=patient.id, secrets_in_body=(token,))
+    status = message.status.value
+    audit.record(session=session, actor=actor, action="token.failed" if status == "failed" else "token.sent",
+                 patient_id=patient.id, detail=f"connect token #{row.id}; message #{message.id} {status}")
+    session.commit()
+    return TokenSent(channel=channel, destination=destination, expires=expires,
+                     status="failed" if status == "failed" else "sent")
+
+
+def _newest_token(session: Session, patient_id: int) -> OneTimeSecret | None:
+    return session.exec(select(OneTimeSecret).where(
+        OneTimeSecret.patient_id == patient_id, OneTimeSecret.purpose == SecretPurpose.CONNECT_TOKEN)
+        .order_by(col(OneTimeSecret.id).desc())).first()
+
+
+def _live_token(session: Session, patient_id: int) -> OneTimeSecret:
+    row = _newest_token(session, patient_id)
+    if row is None:
+        raise InvalidInput("No token has been sent for this patient. Send a token first.", field="token")
+    if row.used_at is not None:
+        raise InvalidInput("That token has already been used. Send a new token to connect again.",
+                           field="token")
+    if row.revoked_at is not None:
+        raise InvalidInput("That token is no longer valid. Send a new token.", field="token")
+    if clock.aware(row.expires_at) <= clock.now():
+        raise InvalidInput("That token has expired. Send a new token.", field="token")
+    return row
+
+
+def connect_with_token(*, session: Session, patient_id: int, channel: str, address: str, token: str,
+                       actor: audit.Actor) -> ConnectResult:
+    """Check the typed token; create (or find) the account and connect the chart as `self`.
+
+    Raises:
+        PortalUnavailable: the portal is switched off.
+        InvalidInput: field "address" (bad or changed address) or "token" (wrong, expired,
+            used, voided, badly formed); wrong tokens count, and the fifth voids it.
+    """
+    config = _active_config(session)
+    patient = _enabled_patient(session, patient_id)
+    destination = _destination(channel, address)
+    row = _live_token(session, patient.id)
+    if row.channel != channel or row.destination != destination:
+        raise InvalidInput(ADDRESS_CHANGED, field="address")
+    length = token_length(config)
+    typed = normalize_token(token, length=length)
+    if not typed:
+        raise InvalidInput(f"Enter the {length}-digit token the patient reads to you.", field="token")
+
+    if not hmac.compare_digest(salted_digest(row.salt, typed), row.secret_hash):
+        row.attempts += 1
+        session.add(row)
+        if row.attempts >= MAX_ATTEMPTS:
+            row.revoked_at = clock.now()
+            audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
+                         detail=f"connect token #{row.id} voided after {row.attempts} wrong tries")
+            session.commit()
+            raise InvalidInput(TOO_MANY, field="token")
+        audit.record(session=session, actor=actor, action="token.redeem_failed", patient_id=patient.id,
+                     detail=f"connect token #{row.id}: wrong token (try {row.attempts} of {MAX_ATTEMPTS})")
+        session.commit()
+        left = MAX_ATTEMPTS - row.attempts
+        raise InvalidInput(f"That token is not right. {left} {'try' if left == 1 else 'tries'} left.",
+                           field="token")
+
+    account = session.exec(select(PortalAccount).where(PortalAccount.user_id == destination)).first()
+    if account is not None and account.status == AccountStatus.DISABLED:
+        raise InvalidInput(f"The portal account {destination} is disabled. Enable it before "
+                           "connecting this chart.", field="address")
+    _check_self_conflict(session, patient, destination)
+
+    # Spend the token with a guarded UPDATE: of two simultaneous submits only one wins.
+    now = clock.now()
+    spent = session.exec(update(OneTimeSecret).where(
+        OneTimeSecret.id == row.id, col(OneTimeSecret.used_at).is_(None),
+        col(OneTimeSecret.revoked_at).is_(None)).values(used_at=now))
+    if spent.rowcount != 1:
+        session.rollback()
+        raise InvalidInput("That token has already been used. Send a new token to connect again.",
+                           field="token")
+    audit.record(session=session, actor=actor, action="token.redeem", patient_id=patient.id,
+                 detail=f"connect token #{row.id} by {row.channel} to {destination}")
+
+    created = account is None
+    if created:
+        days = config.connect_token_days
+        account = PortalAccount(user_id=destination, status=AccountStatus.ACTIVE,
+                                password_hash=passwords.hash_password(typed),
+                                must_change_password=True,
+                                temp_password_expires_at=now + timedelta(days=days),
+                                verified_at=now,  # reading the token back proved the address
+                                created_at=now)
+        session.add(account)
+        session.flush()
+        audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
+                     account_id=account.id,
+                     detail=f"user ID {destination}; temporary password expires "
+                            f"{_format_expiry(account.temp_password_expires_at)}")
+    live = session.exec(select(PortalConnection).where(
+        PortalConnection.account_id == account.id, PortalConnection.patient_id == patient.id,
+        col(PortalConnection.revoked_at).is_(None))).first()
+    if live is None:
+        connection = PortalConnection(account_id=account.id, patient_id=patient.id,
+                                      access_type=AccessType.SELF, permissions=ALL_AREAS,
+                                      requested_by=row.requested_by,
+                                      connected_by_staff_id=actor.staff_user_id, connected_at=now)
+        session.add(connection)
+        session.flush()
+        audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
+                     account_id=account.id,
+                     detail=f"connection #{connection.id} as self; requested by {row.requested_by}")
+    else:
+        audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
+                     account_id=account.id, detail=f"already connected (connection #{live.id})")
+    # The chart has an account now: an outstanding invitation link must not stay live.
+    tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+
+    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
+    if created and channel == "email":
+        rendered = templates_connect.welcome_email(
+            practice=config.practice_name, phone=config.practice_phone, user_id=destination,
+            login_url=login_url, days=config.connect_token_days)
+    elif created:
+        rendered = templates_connect.welcome_sms(practice=config.practice_name, user_id=destination,
+                                                 login_url=login_url, days=config.connect_token_days)
+    elif channel == "email":
+        rendered = templates_connect.connected_email(
+            practice=config.practice_name, phone=config.practice_phone, user_id=destination,
+            login_url=login_url)
+    else:
+        rendered = templates_connect.connected_sms(practice=config.practice_name, user_id=destination,
+                                                   login_url=login_url)
+    message = outbox.send(session=session, channel=channel, kind="connect_welcome", to=destination,
+                          rendered=rendered, patient_id=patient.id)
+    status = message.status.value
+    audit.record(session=session, actor=actor, action="welcome.failed" if status == "failed" else "welcome.sent",
+                 patient_id=patient.id, account_id=account.id,
+                 detail=f"message #{message.id} {status}")
+    session.commit()
+    return ConnectResult(user_id=destination, created=created,
+                         welcome_status="failed" if status == "failed" else "sent")

@@ -1,0 +1,145 @@
+"""Chart > Patient Portal > Connect Patient: create and connect with a read-back token (the
+patient then signs in with it and must choose a new password), and a connection-key letter."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.conftest import AppServer, goto
+from tests.e2e.helpers import (OTHER_PASSPHRASE, SeededPatient, account_of, audit_events,
+                               create_patient, expect_portal_home, messages_to, patient_sign_in,
+                               staff_sign_in, unique_tag, wait_until)
+
+_TOKEN = re.compile(r"portal token is (\d{4})\.")
+_KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
+
+
+def _open_wizard(page: Page, patient: SeededPatient, requested_by: str) -> Locator:
+    """Staff open the chart, start Connect Patient, verify the patient, say who asked."""
+    goto(page, f"/staff/patients/{patient.id}")
+    expect(page.get_by_role("heading", name=patient.list_name, level=2)).to_be_visible()
+    page.get_by_role("tab", name="Patient Portal").click()
+    page.get_by_role("region", name="Connect Patient").get_by_role(
+        "button", name="Connect Patient").click()
+    dialog = page.get_by_role("dialog", name="Connect Patient")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("definition").first).to_have_text(patient.list_name)
+    expect(dialog).to_contain_text(patient.dob.strftime("%m/%d/%Y"))
+    ok = dialog.get_by_role("button", name="OK")
+    expect(ok).to_be_disabled()
+    # Controlled by the server: click, then wait for the round trip to tick it.
+    verify = dialog.get_by_label("I verify that I am on the correct patient")
+    verify.click()
+    expect(verify).to_be_checked()
+    expect(ok).to_be_enabled()
+    ok.click()
+    next_button = dialog.get_by_role("button", name="Next")
+    next_button.click()
+    expect(dialog.get_by_text("Enter who requested access")).to_be_visible()
+    dialog.get_by_label("Requested By").fill(requested_by)
+    next_button.click()
+    expect(dialog.get_by_text(f"Requested By: {requested_by}")).to_be_visible()
+    return dialog
+
+
+def _token_sent_to(app_server: AppServer, address: str) -> str:
+    def find() -> str:
+        found = [m for m in messages_to(app_server, address) if m.kind == "connect_token"]
+        return _TOKEN.search(found[-1].body_text).group(1) if found else ""
+
+    return wait_until(find, what=f"a token message to {address}")
+
+
+def test_create_and_connect_then_sign_in_with_the_token(app_server: AppServer, page: Page,
+                                                        new_context) -> None:
+    patient = create_patient(app_server, first_name="Beatriz", last_name=f"Quillon-{unique_tag()}",
+                             portal_enabled=True)
+    staff_sign_in(page)
+    dialog = _open_wizard(page, patient, "Mother - Jane Doe")
+
+    create = dialog.get_by_role("region", name="Create and Connect Account")
+    expect(create.get_by_role("radio", name="Email Address")).to_be_checked()
+    address = create.get_by_label("Email address (user ID)")
+    expect(address).to_have_value(patient.email)
+    create.get_by_role("button", name="Send Token").click()
+    expect(create.get_by_text(re.compile(rf"Token sent to {re.escape(patient.email)} \(expires "))
+           ).to_be_visible()
+    token = _token_sent_to(app_server, patient.email)
+
+    # A wrong token is refused next to the field; the right one connects.
+    token_field = create.get_by_label("Token", exact=True)
+    token_field.fill("0000" if token != "0000" else "1111")
+    create.get_by_role("button", name="Connect Patient").click()
+    expect(token_field).to_have_accessible_description(re.compile("That token is not right. 4 tries left."))
+    token_field.fill(token)
+    create.get_by_role("button", name="Connect Patient").click()
+    expect(create.get_by_text(f"Patient connected. A new portal account was created with user ID "
+                              f"{patient.email}")).to_be_visible()
+    account = account_of(app_server, patient.email)
+    assert account is not None and account.must_change_password
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("definition").filter(has_text=patient.email).first).to_be_visible()
+
+    welcome = [m for m in messages_to(app_server, patient.email) if m.kind == "connect_welcome"]
+    assert len(welcome) == 1 and token not in welcome[0].body_text
+    assert f"{app_server.base_url}/login" in welcome[0].body_text
+    for action in ("token.issue", "token.sent", "token.redeem", "account.create", "chart.connect"):
+        events = [e for e in audit_events(app_server, action=action) if e.patient_id == patient.id]
+        assert events, action
+        assert all(token not in e.detail for e in events)
+
+    # The patient signs in with the token as the temporary password and must change it.
+    patient_page = new_context().new_page()
+    patient_sign_in(patient_page, patient.email, token)
+    expect(patient_page).to_have_url(re.compile(r"/portal/password/?$"))
+    patient_page.get_by_label("Current password").fill(token)
+    patient_page.get_by_label("New password", exact=True).fill(OTHER_PASSPHRASE)
+    patient_page.get_by_label("Confirm new password").fill(OTHER_PASSPHRASE)
+    patient_page.get_by_role("button", name="Change password").click()
+    expect_portal_home(patient_page, patient)
+
+
+def _pdf_text(data: bytes) -> bytes:
+    """The PDF's content streams, inflated (fpdf2 compresses them with FlateDecode)."""
+    parts = [data]
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            parts.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(parts)
+
+
+def test_connection_key_letter_downloads_with_the_key(app_server: AppServer, page: Page) -> None:
+    patient = create_patient(app_server, first_name="Ignatius", last_name=f"Pellow-{unique_tag()}",
+                             portal_enabled=True)
+    staff_sign_in(page)
+    dialog = _open_wizard(page, patient, "The patient, by phone")
+
+    section = dialog.get_by_role("region", name="Generate Connection Key")
+    letter = section.get_by_role("radio", name="Letter")
+    letter.click()
+    expect(letter).to_be_checked()
+    expect(section.get_by_text("12 Orchard Lane, Fairview, TN 37062")).to_be_visible()
+    with page.expect_download() as download_info:
+        section.get_by_role("button", name="Print").click()
+    download = download_info.value
+    assert download.suggested_filename == f"connection-key-{patient.chart_number}.pdf"
+    data = Path(download.path()).read_bytes()
+    assert data.startswith(b"%PDF")
+
+    shown = section.get_by_text("Connection key (shown once):")
+    expect(shown).to_have_text(re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$"))
+    key = shown.inner_text().rsplit(" ", 1)[-1]
+    assert key.encode() in _KEY.findall(_pdf_text(data))
+    assert audit_events(app_server, action="key.printed")
+
+    # Closing the dialog forgets the key: opening it again does not show it.
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_text(key)).to_have_count(0)
