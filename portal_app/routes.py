@@ -19,12 +19,14 @@ FORGOT = "/forgot"
 SETUP = "/setup"
 PORTAL_HOME = "/portal"
 PORTAL_PASSWORD = "/portal/password"
+PORTAL_CONNECT = "/portal/connect"
 
 
 class SetupStep(str, enum.Enum):
     INVITE = "invite"
     RESET = "reset"
     CREATE_ACCOUNT = "createAccount"
+    VERIFY = "verify"
 
 
 def patient_chart(patient_id: int) -> str:

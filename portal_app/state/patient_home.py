@@ -11,8 +11,8 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import portal_auth, settings
-from portal_app.services.errors import InvalidInput
+from portal_app.services import keys, portal_auth, settings
+from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.state.base import PortalSessionState, call
 
@@ -141,4 +141,56 @@ class PasswordState(PortalSessionState):
         self.must_change = False
         home = await self.get_state(HomeState)
         home._pending_notice = PASSWORD_CHANGED
+        return rx.redirect(routes.PORTAL_HOME)
+
+
+class ConnectChartState(PortalSessionState):
+    """`/portal/connect`: a signed-in patient connects another chart with a connection key."""
+
+    ready: bool = False
+    key_error: str = ""
+    last_name_error: str = ""
+    dob_error: str = ""
+    details_error: str = ""
+    form_error: str = ""
+
+    def _clear_errors(self) -> None:
+        self.key_error = ""
+        self.last_name_error = ""
+        self.dob_error = ""
+        self.details_error = ""
+        self.form_error = ""
+
+    @rx.event
+    async def load(self):
+        self._clear_errors()
+        self.ready = False
+        yield  # a fresh, empty form on every visit
+        principal, redirect = await self._portal_guard()
+        if redirect is not None:
+            yield redirect
+            return
+        self.ready = True
+
+    @rx.event
+    async def connect_chart(self, form_data: dict[str, Any]):
+        """Key + last name + date of birth -> the chart is connected to this account as self."""
+        self._clear_errors()
+        principal = await self._portal_principal()
+        if principal is None or principal.must_change_password:
+            return rx.redirect(routes.LOGIN)
+        key = form_text(form_data, "key")
+        if not key.strip():
+            self.key_error = "Enter the connection key from the practice."
+            return None
+        try:
+            name = await call(keys.connect_another_chart, account_id=principal.account_id,
+                              key=key, last_name=form_text(form_data, "last_name"),
+                              dob=form_text(form_data, "dob"), ip=self._ip())
+        except DomainError as exc:
+            field = exc.field if exc.field in ("key", "last_name", "dob", "details") else "form"
+            setattr(self, f"{field}_error", exc.message)
+            return None
+        home = await self.get_state(HomeState)
+        home._pending_notice = f"{name}'s chart is now connected to your account."
         return rx.redirect(routes.PORTAL_HOME)

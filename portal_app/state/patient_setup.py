@@ -79,7 +79,8 @@ class SetupState(PatientPageState):
             return
         purposes = {routes.SetupStep.INVITE.value: SecretPurpose.INVITATION,
                     routes.SetupStep.RESET.value: SecretPurpose.PASSWORD_RESET}
-        if requested == routes.SetupStep.CREATE_ACCOUNT.value:
+        if requested in (routes.SetupStep.CREATE_ACCOUNT.value, routes.SetupStep.VERIFY.value):
+            # The steps of creating an account with a key: CreateAccountState (its own on_load).
             self.step = SetupStep.CREATE_ACCOUNT
         elif requested in purposes:
             try:

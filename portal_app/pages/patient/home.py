@@ -9,7 +9,7 @@ from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import invalid_flag, loading, page_link, submit_button
 from portal_app.pages.patient.setup import PASSWORD_HINT
-from portal_app.state.patient_home import HomeState, PasswordState
+from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
 
 
 
@@ -70,6 +70,9 @@ def home_page() -> rx.Component:
                 rx.el.section(
                     rx.heading("Your account", as_="h2", size="4"),
                     rx.el.p(page_link("Change password", routes.PORTAL_PASSWORD)),
+                    rx.el.p(page_link("Connect another chart", routes.PORTAL_CONNECT),
+                            " (with a connection key from the practice)",
+                            style={"margin_top": "0.5em"}),
                     aria_label="Your account",
                 ),
             ),
@@ -111,9 +114,44 @@ def _password_form() -> rx.Component:
     )
 
 
+def connect_page() -> rx.Component:
+    return portal_layout(
+        "Connect another chart",
+        rx.cond(ConnectChartState.ready, _connect_form(), loading()),
+    )
+
+
+def _connect_form() -> rx.Component:
+    return rx.fragment(
+        rx.el.p("With a connection key from the practice you can add another of your charts (for "
+                "example a second practice record) to this account. Enter the key and the "
+                "details on that chart.", style={"margin_bottom": "1em"}),
+        rx.el.form(
+            form_alert(ConnectChartState.details_error),
+            form_alert(ConnectChartState.form_error),
+            text_field("Connection key", "key", error=ConnectChartState.key_error,
+                       hint="12 letters and digits, like ABCD-EFGH-JKMN. Capital or small "
+                            "letters both work.", auto_complete="off", spell_check=False,
+                       max_length=64, aria_invalid=invalid_flag(ConnectChartState.key_error)),
+            text_field("Last name", "last_name", error=ConnectChartState.last_name_error,
+                       auto_complete="family-name", max_length=100,
+                       aria_invalid=invalid_flag(ConnectChartState.last_name_error)),
+            text_field("Date of birth", "dob", input_type="date",
+                       error=ConnectChartState.dob_error,
+                       aria_invalid=invalid_flag(ConnectChartState.dob_error)),
+            submit_button("Connect chart"),
+            on_submit=ConnectChartState.connect_chart,
+            aria_label="Connect another chart",
+        ),
+        rx.el.p(page_link("Back to your portal", routes.PORTAL_HOME), style={"margin_top": "1.5em"}),
+    )
+
+
 def add_pages(app: rx.App) -> None:
     """Register this module's pages (with their on_load guards) on the app."""
     app.add_page(home_page, route=routes.PORTAL_HOME, title="Your patient portal",
                  on_load=HomeState.load)
     app.add_page(password_page, route=routes.PORTAL_PASSWORD, title="Change password | Patient Portal",
                  on_load=PasswordState.load)
+    app.add_page(connect_page, route=routes.PORTAL_CONNECT,
+                 title="Connect another chart | Patient Portal", on_load=ConnectChartState.load)

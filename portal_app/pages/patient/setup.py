@@ -9,6 +9,7 @@ from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import (UNAVAILABLE_TITLE, invalid_flag, loading, page_link,
                                             portal_unavailable, submit_button)
+from portal_app.state.patient_create import FRESH_VERIFICATION_SENT, CreateAccountState, Stage
 from portal_app.state.patient_setup import FRESH_LINK_SENT, SetupState, SetupStep
 
 PASSWORD_HINT = ("At least 10 characters. A phrase of three or four unrelated words is easy to "
@@ -74,12 +75,151 @@ def _dead_link() -> rx.Component:
     )
 
 
-def _create_account() -> rx.Component:
+def _create_call_us() -> rx.Component:
+    return rx.el.p("Need help? Call the practice at ", rx.el.strong(SetupState.practice_phone), ".",
+                   style={"margin_top": "1em"})
+
+
+def _enter_user_id() -> rx.Component:
     return rx.fragment(
-        rx.el.p("Creating an account with a connection key is not available yet; please use the "
-                "invitation link from your practice or call ", rx.el.strong(SetupState.practice_phone),
-                ".", style={"margin_bottom": "1em"}),
-        rx.el.p(page_link("Sign in", routes.LOGIN), " if you already have an account."),
+        rx.el.p("Enter the email address or mobile phone number you want to sign in with. We will "
+                "send a message to it to check that it is yours.", style={"margin_bottom": "1em"}),
+        rx.el.form(
+            form_alert(CreateAccountState.form_error),
+            text_field("Email or mobile phone number", "user_id",
+                       error=CreateAccountState.user_id_error,
+                       hint="This becomes your user ID.", auto_complete="username",
+                       max_length=254, aria_invalid=invalid_flag(CreateAccountState.user_id_error)),
+            submit_button("Create Account"),
+            on_submit=CreateAccountState.create_account,
+            aria_label="Create account",
+        ),
+        rx.el.p(page_link("Sign in", routes.LOGIN), " if you already have an account.",
+                style={"margin_top": "1.5em"}),
+    )
+
+
+def _sent() -> rx.Component:
+    return rx.fragment(
+        rx.callout(f"We sent a message to {CreateAccountState.sent_to}. Follow its link within "
+                   f"{CreateAccountState.valid_minutes} minutes.",
+                   icon="info", color_scheme="green", role="status", margin_bottom="1em"),
+        rx.el.p("Nothing arrived after a few minutes? Check the address and try again.",
+                style={"margin_bottom": "1em"}),
+        rx.button("Use a different email or phone", on_click=CreateAccountState.start_over,
+                  variant="outline", size="3"),
+        _create_call_us(),
+    )
+
+
+def _has_key() -> rx.Component:
+    return rx.fragment(
+        rx.el.p("Thank you: ", rx.el.strong(CreateAccountState.sent_to), " is confirmed.",
+                style={"margin_bottom": "1em"}),
+        rx.heading("Do you have a connection key from the practice?", as_="h2", size="4",
+                   margin_bottom="0.8em"),
+        rx.hstack(
+            rx.button("Yes", on_click=CreateAccountState.answer_has_key("yes"), size="3"),
+            rx.button("No", on_click=CreateAccountState.answer_has_key("no"), size="3",
+                      variant="outline"),
+        ),
+    )
+
+
+def _enter_key() -> rx.Component:
+    return rx.el.form(
+        form_alert(CreateAccountState.form_error),
+        text_field("Connection key", "key", error=CreateAccountState.key_error,
+                   hint="12 letters and digits, like ABCD-EFGH-JKMN, from the practice's email, "
+                        "text or letter. Capital or small letters both work.",
+                   auto_complete="off", spell_check=False, max_length=64,
+                   aria_invalid=invalid_flag(CreateAccountState.key_error)),
+        submit_button("Next"),
+        on_submit=CreateAccountState.submit_key,
+        aria_label="Enter your connection key",
+    )
+
+
+def _no_key() -> rx.Component:
+    return rx.fragment(
+        rx.el.p("You need a connection key to connect your account to your chart. Call the "
+                "practice at ", rx.el.strong(SetupState.practice_phone),
+                " and ask for a patient portal connection key. They can email it, text it, or "
+                "mail you a letter.", style={"margin_bottom": "1em"}),
+        rx.el.p("When you have it, come back here (or start again from the link in the "
+                "practice's message).", style={"margin_bottom": "1em"}),
+        rx.button("I have a key now", on_click=CreateAccountState.answer_has_key("yes"), size="3"),
+    )
+
+
+def _details() -> rx.Component:
+    return rx.fragment(
+        rx.heading("Verify your details", as_="h2", size="4", margin_bottom="0.5em"),
+        rx.el.p("They must match what the practice has on file.", style={"margin_bottom": "1em"}),
+        rx.el.form(
+            form_alert(CreateAccountState.details_error),
+            form_alert(CreateAccountState.form_error),
+            text_field("Last name", "last_name", error=CreateAccountState.last_name_error,
+                       auto_complete="family-name", max_length=100,
+                       aria_invalid=invalid_flag(CreateAccountState.last_name_error)),
+            text_field("Date of birth", "dob", input_type="date",
+                       error=CreateAccountState.dob_error, auto_complete="bday",
+                       aria_invalid=invalid_flag(CreateAccountState.dob_error)),
+            submit_button("Connect"),
+            on_submit=CreateAccountState.submit_details,
+            aria_label="Verify your details",
+        ),
+    )
+
+
+def _create_password() -> rx.Component:
+    return rx.fragment(
+        rx.heading("Create a password", as_="h2", size="4", margin_bottom="0.5em"),
+        rx.el.p("You will sign in with ", rx.el.strong(CreateAccountState.sent_to),
+                " and this password.", style={"margin_bottom": "1em"}),
+        rx.el.form(
+            form_alert(CreateAccountState.form_error),
+            text_field("Password", "password", input_type="password", hint=PASSWORD_HINT,
+                       error=CreateAccountState.password_error, auto_complete="new-password",
+                       max_length=1024, aria_invalid=invalid_flag(CreateAccountState.password_error)),
+            text_field("Confirm password", "confirm", input_type="password",
+                       error=CreateAccountState.confirm_error, auto_complete="new-password",
+                       max_length=1024, aria_invalid=invalid_flag(CreateAccountState.confirm_error)),
+            submit_button("Finish"),
+            on_submit=CreateAccountState.finish,
+            aria_label="Create a password",
+        ),
+    )
+
+
+def _verification_dead() -> rx.Component:
+    return rx.fragment(
+        rx.el.p("This link has expired or has already been used.", style={"margin_bottom": "1em"}),
+        rx.cond(
+            CreateAccountState.fresh_sent,
+            form_notice(FRESH_VERIFICATION_SENT),
+            rx.button("Send me a new link", on_click=CreateAccountState.send_fresh_verification,
+                      size="3"),
+        ),
+        _create_call_us(),
+        rx.el.p(page_link("Start again", routes.setup_path(routes.SetupStep.CREATE_ACCOUNT)),
+                " or ", page_link("sign in", routes.LOGIN), " if you already have an account.",
+                style={"margin_top": "1em"}),
+    )
+
+
+def _create_account() -> rx.Component:
+    return rx.match(
+        CreateAccountState.stage,
+        (Stage.ENTER_ID, _enter_user_id()),
+        (Stage.SENT, _sent()),
+        (Stage.HAS_KEY, _has_key()),
+        (Stage.KEY, _enter_key()),
+        (Stage.NO_KEY, _no_key()),
+        (Stage.DETAILS, _details()),
+        (Stage.PASSWORD, _create_password()),
+        (Stage.DEAD, _verification_dead()),
+        loading(),
     )
 
 
@@ -115,4 +255,4 @@ def setup_page() -> rx.Component:
 def add_pages(app: rx.App) -> None:
     """Register this module's pages (with their on_load guards) on the app."""
     app.add_page(setup_page, route=routes.SETUP, title="Account setup | Patient Portal",
-                 on_load=SetupState.load)
+                 on_load=[SetupState.load, CreateAccountState.load])

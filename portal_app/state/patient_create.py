@@ -1,0 +1,232 @@
+"""`/setup?p=createAccount` and `/setup?p=verify&token=...`: create an account with a key.
+
+The verification link's token, the key, and the last name / date of birth typed on the way
+are kept in backend-only vars (never sent to the browser); every step re-checks them on the
+server. Passwords come from the form's submit data and are dropped after the service call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import invitations, keys
+from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+from portal_app.state.base import PortalSessionState, call, detach
+from portal_app.state.patient_home import form_text
+from portal_app.state.patient_setup import SetupState
+
+FRESH_VERIFICATION_SENT = ("If we can, we have sent a new message to the same address. Follow "
+                           "its link soon: it works for a short time only.")
+
+
+class Stage:
+    """What the create-account part of the setup page shows (`CreateAccountState.stage`)."""
+
+    NONE = ""
+    ENTER_ID = "enter_id"
+    SENT = "sent"
+    HAS_KEY = "has_key"
+    KEY = "key"
+    NO_KEY = "no_key"
+    DETAILS = "details"
+    PASSWORD = "password"
+    DEAD = "dead"
+
+
+class CreateAccountState(PortalSessionState):
+    stage: str = Stage.NONE
+    sent_to: str = ""
+    valid_minutes: int = 30
+    user_id_error: str = ""
+    key_error: str = ""
+    last_name_error: str = ""
+    dob_error: str = ""
+    details_error: str = ""
+    password_error: str = ""
+    confirm_error: str = ""
+    form_error: str = ""
+    fresh_sent: bool = False
+    # Between steps; never sent to the browser.
+    _token: str = ""
+    _key: str = ""
+    _last_name: str = ""
+    _dob: str = ""
+
+    def _clear_errors(self) -> None:
+        for name in ("user_id", "key", "last_name", "dob", "details", "password", "confirm",
+                     "form"):
+            setattr(self, f"{name}_error", "")
+
+    def _forget(self) -> None:
+        self._token = ""
+        self._key = ""
+        self._last_name = ""
+        self._dob = ""
+
+    def _dead(self) -> None:
+        # The token stays: "send me a new link" needs it to find the user ID.
+        self._key = ""
+        self._last_name = ""
+        self._dob = ""
+        self._clear_errors()
+        self.stage = Stage.DEAD
+
+    async def _portal_off(self) -> None:
+        setup = await self.get_state(SetupState)
+        setup.portal_off = True
+
+    def _show(self, exc: DomainError) -> None:
+        field = exc.field if exc.field in ("user_id", "key", "last_name", "dob", "details",
+                                           "password", "confirm") else "form"
+        setattr(self, f"{field}_error", exc.message)
+
+    @rx.event
+    async def load(self):
+        """on_load (after SetupState.load): set up the create-account steps from the URL."""
+        params = self.router.url.query_parameters
+        requested = params.get("p", "")
+        self._forget()
+        self._clear_errors()
+        self.stage = Stage.NONE
+        self.sent_to = ""
+        self.fresh_sent = False
+        if requested == routes.SetupStep.CREATE_ACCOUNT.value:
+            self.valid_minutes = await call(keys.verification_minutes)
+            self.stage = Stage.ENTER_ID
+        elif requested == routes.SetupStep.VERIFY.value:
+            self._token = params.get("token", "")[:200]
+            try:
+                self.sent_to = await call(keys.inspect_verification, token=self._token)
+            except PortalUnavailable:
+                await self._portal_off()
+                return
+            except invitations.LinkInvalid:
+                self._dead()
+                return
+            self.stage = Stage.HAS_KEY
+
+    @rx.event
+    async def create_account(self, form_data: dict[str, Any]):
+        """"Create Account": send the verification message. The same answer whether or not an
+        account with that user ID exists."""
+        self._clear_errors()
+        raw = form_text(form_data, "user_id")
+        try:
+            user_id = keys.contact_user_id(raw)
+        except InvalidInput as exc:
+            self.user_id_error = exc.message
+            return
+        setup = await self.get_state(SetupState)
+        if not await setup._load_practice():
+            return
+        # What was sent (link or "you have an account") must not show in how long it takes.
+        detach(call(keys.start_create_account, user_id=user_id, ip=self._ip()))
+        self.sent_to = user_id
+        self.stage = Stage.SENT
+
+    @rx.event
+    def start_over(self):
+        """From "We sent a message": enter a different user ID (it must be verified anew)."""
+        self._forget()
+        self._clear_errors()
+        self.sent_to = ""
+        self.stage = Stage.ENTER_ID
+
+    @rx.event
+    def answer_has_key(self, answer: str):
+        """"Do you have a connection key from the practice?" Yes / No."""
+        if self.stage not in (Stage.HAS_KEY, Stage.NO_KEY) or not self._token:
+            return
+        self._clear_errors()
+        self.stage = Stage.KEY if answer == "yes" else Stage.NO_KEY
+
+    @rx.event
+    async def submit_key(self, form_data: dict[str, Any]):
+        """"Next": the key must be live; wrong keys count against the verification link."""
+        self._clear_errors()
+        key = form_text(form_data, "key")
+        if not key.strip():
+            self.key_error = "Enter the connection key from the practice."
+            return
+        try:
+            await call(keys.check_key, token=self._token, key=key, ip=self._ip())
+        except PortalUnavailable:
+            await self._portal_off()
+            return
+        except invitations.LinkInvalid:
+            self._dead()
+            return
+        except DomainError as exc:
+            self._show(exc)
+            return
+        self._key = key
+        self.stage = Stage.DETAILS
+
+    @rx.event
+    async def submit_details(self, form_data: dict[str, Any]):
+        """"Connect": last name and date of birth must match the key's chart."""
+        self._clear_errors()
+        last_name, dob = form_text(form_data, "last_name"), form_text(form_data, "dob")
+        try:
+            await call(keys.verify_details, token=self._token, key=self._key,
+                       last_name=last_name, dob=dob, ip=self._ip())
+        except PortalUnavailable:
+            await self._portal_off()
+            return
+        except invitations.LinkInvalid:
+            self._dead()
+            return
+        except keys.KeyInvalid as exc:  # used up, expired, or voided by too many tries
+            self._key = ""
+            self.stage = Stage.KEY
+            self.key_error = exc.message
+            return
+        except DomainError as exc:
+            self._show(exc)
+            return
+        self._last_name = last_name
+        self._dob = dob
+        self.stage = Stage.PASSWORD
+
+    @rx.event
+    async def finish(self, form_data: dict[str, Any]):
+        """"Finish": everything is checked again, the account is made, and the patient signed in."""
+        self._clear_errors()
+        try:
+            plain = await call(keys.finish_create_account, token=self._token, key=self._key,
+                               last_name=self._last_name, dob=self._dob,
+                               password=form_text(form_data, "password"),
+                               confirm=form_text(form_data, "confirm"), ip=self._ip())
+        except PortalUnavailable:
+            await self._portal_off()
+            return None
+        except invitations.LinkInvalid:
+            self._dead()
+            return None
+        except keys.KeyInvalid as exc:
+            self._key = ""
+            self.stage = Stage.KEY
+            self.key_error = exc.message
+            return None
+        except keys.DetailsMismatch as exc:
+            self.stage = Stage.DETAILS
+            self.details_error = exc.message
+            return None
+        except DomainError as exc:
+            self._show(exc)
+            return None
+        self._forget()
+        self.stage = Stage.NONE
+        self.portal_sid = plain
+        await self._portal_principal()
+        return rx.redirect(routes.PORTAL_HOME)
+
+    @rx.event
+    async def send_fresh_verification(self):
+        """From a dead verification link: a fresh one to the same user ID. Same answer always."""
+        if self._token:
+            detach(call(keys.request_fresh_verification, token=self._token, ip=self._ip()))
+        self.fresh_sent = True
