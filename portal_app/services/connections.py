@@ -1,0 +1,176 @@
+"""Existing connections of a chart: who is connected, what is pending, disconnect and void.
+
+Views hold what staff may see: never a secret's value, hash or salt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
+                               PortalConnection, SecretPurpose, StaffUser)
+from portal_app.services import audit, clock, onboarding, sessions, tokens
+from portal_app.services.errors import NotFound
+
+ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
+STATUS_LABELS = {AccountStatus.PENDING: "Pending (no password yet)", AccountStatus.ACTIVE: "Active",
+                 AccountStatus.DISABLED: "Disabled"}
+PURPOSE_LABELS = {
+    SecretPurpose.INVITATION: "Invitation",
+    SecretPurpose.PASSWORD_RESET: "Password reset",
+    SecretPurpose.CONNECT_TOKEN: "Connect token",
+    SecretPurpose.CONNECTION_KEY: "Connection key",
+    SecretPurpose.CONTACT_VERIFICATION: "Contact verification",
+}
+CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "letter": "Letter"}
+# Links that "Resend" can replace from the chart (a new token or key is made in the wizard).
+RESENDABLE = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """One account connected to the chart, as the chart's Patient Portal tab lists it."""
+
+    id: int
+    user_id: str
+    access_type: str
+    relationship: str
+    connected_on: str
+    requested_by: str
+    connected_by: str
+    last_sign_in: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """An outstanding token, key or link: what it is, where it went, when it dies. No value."""
+
+    id: int
+    purpose: str
+    purpose_label: str
+    channel: str
+    destination: str
+    created: str
+    expires: str
+    attempts: int
+    can_resend: bool
+
+
+def _when(value: datetime | None, *, empty: str = "") -> str:
+    return clock.aware(value).strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
+
+
+def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow]:
+    """The chart's live connections, oldest first.
+
+    Raises:
+        NotFound: no such chart.
+    """
+    onboarding.get_patient(session=session, patient_id=patient_id)
+    query = (select(PortalConnection, PortalAccount, StaffUser.username)
+             .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
+             .join(StaffUser, col(PortalConnection.connected_by_staff_id) == StaffUser.id, isouter=True)
+             .where(PortalConnection.patient_id == patient_id,
+                    col(PortalConnection.revoked_at).is_(None))
+             .order_by(col(PortalConnection.id)))
+    return [ConnectionRow(
+        id=connection.id, user_id=account.user_id,
+        access_type=ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
+        relationship=connection.relationship, connected_on=_when(connection.connected_at),
+        requested_by=connection.requested_by, connected_by=username or "",
+        last_sign_in=_when(account.last_sign_in_at, empty="never"),
+        status=STATUS_LABELS.get(account.status, account.status.value),
+    ) for connection, account, username in session.exec(query)]
+
+
+def _live_secrets_query(patient_id: int):
+    return select(OneTimeSecret).where(
+        OneTimeSecret.patient_id == patient_id, col(OneTimeSecret.used_at).is_(None),
+        col(OneTimeSecret.revoked_at).is_(None), col(OneTimeSecret.expires_at) > clock.now())
+
+
+def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
+    """The chart's usable one-time secrets (not used, voided or expired), newest first.
+
+    Raises:
+        NotFound: no such chart.
+    """
+    onboarding.get_patient(session=session, patient_id=patient_id)
+    rows = session.exec(_live_secrets_query(patient_id).order_by(col(OneTimeSecret.id).desc()))
+    return [PendingRow(
+        id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
+        channel=CHANNEL_LABELS.get(row.channel, row.channel), destination=row.destination,
+        created=_when(row.created_at), expires=_when(row.expires_at), attempts=row.attempts,
+        can_resend=row.purpose in RESENDABLE,
+    ) for row in rows]
+
+
+def _other_enabled_charts(session: Session, account_id: int) -> int:
+    return len(session.exec(
+        select(PortalConnection.id).join(Patient, col(PortalConnection.patient_id) == Patient.id)
+        .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
+               col(Patient.portal_enabled).is_(True))).all())
+
+
+def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: audit.Actor) -> None:
+    """End an account's access to this chart at once.
+
+    Sign-in and every portal event only use live connections, so the chart disappears from
+    the account's portal on its next event. When the account has no other live connection to
+    a chart with portal access, its sessions end too, and its reset links for this chart die.
+
+    Raises:
+        NotFound: no live connection with that id on this chart.
+    """
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    connection = session.get(PortalConnection, connection_id)
+    if connection is None or connection.patient_id != patient.id or connection.revoked_at is not None:
+        raise NotFound("That connection no longer exists. Reload the chart to see the current list.")
+    account = session.get(PortalAccount, connection.account_id)
+    connection.revoked_at = clock.now()
+    session.add(connection)
+    session.flush()
+    ended = 0
+    if not _other_enabled_charts(session, connection.account_id):
+        ended = sessions.end_all(session=session, portal_account_id=connection.account_id)
+    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.PASSWORD_RESET,
+                                patient_id=patient.id, account_id=connection.account_id)
+    onboarding.refresh_account_state(session=session, patient=patient)
+    access = ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
+    audit.record(session=session, actor=actor, action="chart.disconnect", patient_id=patient.id,
+                 account_id=connection.account_id,
+                 detail=f"{account.user_id if account else connection.account_id} ({access}): "
+                        f"connected -> disconnected; sessions ended={ended}; reset links voided={voided}")
+    session.commit()
+
+
+def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: audit.Actor) -> PendingRow:
+    """Void one outstanding token, key or link of this chart (never another chart's).
+
+    Returns:
+        What was voided (for the confirmation message).
+
+    Raises:
+        NotFound: no usable secret with that id belongs to this chart.
+    """
+    onboarding.get_patient(session=session, patient_id=patient_id)
+    row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
+    if row is None:
+        raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
+                       "the current list.")
+    row.revoked_at = clock.now()
+    session.add(row)
+    label = PURPOSE_LABELS.get(row.purpose, row.purpose.value)
+    channel = CHANNEL_LABELS.get(row.channel, row.channel)
+    audit.record(session=session, actor=actor, action="secret.void", patient_id=patient_id,
+                 account_id=row.account_id,
+                 detail=f"{row.purpose.value} #{row.id} by {row.channel}: pending -> void")
+    session.commit()
+    return PendingRow(id=row.id, purpose=row.purpose.value, purpose_label=label, channel=channel,
+                      destination=row.destination, created=_when(row.created_at),
+                      expires=_when(row.expires_at), attempts=row.attempts,
+                      can_resend=row.purpose in RESENDABLE)
