@@ -13,7 +13,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import invitations, portal_auth, settings
-from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.services.errors import FormInvalid, PortalUnavailable
 from portal_app.state.base import PortalSessionState, call, detach
 from portal_app.state.patient_home import HomeState, form_text
 

@@ -233,3 +233,31 @@ def expect_portal_home(page: Page, patient: SeededPatient) -> None:
     chart = page.get_by_role("region", name="Whose chart this is")
     expect(chart).to_contain_text(patient.portal_name)
     expect(chart).to_contain_text(patient.dob.strftime("%m/%d/%Y"))
+
+
+def open_connect_wizard(page: Page, patient: SeededPatient, requested_by: str) -> Locator:
+    """Staff open the chart, start Connect Patient, verify the patient, say who asked."""
+    goto(page, f"/staff/patients/{patient.id}")
+    expect(page.get_by_role("heading", name=patient.list_name, level=2)).to_be_visible()
+    page.get_by_role("tab", name="Patient Portal").click()
+    page.get_by_role("region", name="Connect Patient").get_by_role(
+        "button", name="Connect Patient").click()
+    dialog = page.get_by_role("dialog", name="Connect Patient")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("definition").first).to_have_text(patient.list_name)
+    expect(dialog).to_contain_text(patient.dob.strftime("%m/%d/%Y"))
+    ok = dialog.get_by_role("button", name="OK")
+    expect(ok).to_be_disabled()
+    # Controlled by the server: click, then wait for the round trip to tick it.
+    verify = dialog.get_by_label("I verify that I am on the correct patient")
+    verify.click()
+    expect(verify).to_be_checked()
+    expect(ok).to_be_enabled()
+    ok.click()
+    next_button = dialog.get_by_role("button", name="Next")
+    next_button.click()
+    expect(dialog.get_by_text("Enter who requested access")).to_be_visible()
+    dialog.get_by_label("Requested By").fill(requested_by)
+    next_button.click()
+    expect(dialog.get_by_text(f"Requested By: {requested_by}")).to_be_visible()
+    return dialog

@@ -7,43 +7,15 @@ import re
 import zlib
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (OTHER_PASSPHRASE, SeededPatient, account_of, audit_events,
+from tests.e2e.conftest import AppServer
+from tests.e2e.helpers import (OTHER_PASSPHRASE, open_connect_wizard, account_of, audit_events,
                                create_patient, expect_portal_home, messages_to, patient_sign_in,
                                staff_sign_in, unique_tag, wait_until)
 
 _TOKEN = re.compile(r"portal token is (\d{4})\.")
 _KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
-
-
-def _open_wizard(page: Page, patient: SeededPatient, requested_by: str) -> Locator:
-    """Staff open the chart, start Connect Patient, verify the patient, say who asked."""
-    goto(page, f"/staff/patients/{patient.id}")
-    expect(page.get_by_role("heading", name=patient.list_name, level=2)).to_be_visible()
-    page.get_by_role("tab", name="Patient Portal").click()
-    page.get_by_role("region", name="Connect Patient").get_by_role(
-        "button", name="Connect Patient").click()
-    dialog = page.get_by_role("dialog", name="Connect Patient")
-    expect(dialog).to_be_visible()
-    expect(dialog.get_by_role("definition").first).to_have_text(patient.list_name)
-    expect(dialog).to_contain_text(patient.dob.strftime("%m/%d/%Y"))
-    ok = dialog.get_by_role("button", name="OK")
-    expect(ok).to_be_disabled()
-    # Controlled by the server: click, then wait for the round trip to tick it.
-    verify = dialog.get_by_label("I verify that I am on the correct patient")
-    verify.click()
-    expect(verify).to_be_checked()
-    expect(ok).to_be_enabled()
-    ok.click()
-    next_button = dialog.get_by_role("button", name="Next")
-    next_button.click()
-    expect(dialog.get_by_text("Enter who requested access")).to_be_visible()
-    dialog.get_by_label("Requested By").fill(requested_by)
-    next_button.click()
-    expect(dialog.get_by_text(f"Requested By: {requested_by}")).to_be_visible()
-    return dialog
 
 
 def _token_sent_to(app_server: AppServer, address: str) -> str:
@@ -59,7 +31,7 @@ def test_create_and_connect_then_sign_in_with_the_token(app_server: AppServer, p
     patient = create_patient(app_server, first_name="Beatriz", last_name=f"Quillon-{unique_tag()}",
                              portal_enabled=True)
     staff_sign_in(page)
-    dialog = _open_wizard(page, patient, "Mother - Jane Doe")
+    dialog = open_connect_wizard(page, patient, "Mother - Jane Doe")
 
     create = dialog.get_by_role("region", name="Create and Connect Account")
     expect(create.get_by_role("radio", name="Email Address")).to_be_checked()
@@ -119,7 +91,7 @@ def test_connection_key_letter_downloads_with_the_key(app_server: AppServer, pag
     patient = create_patient(app_server, first_name="Ignatius", last_name=f"Pellow-{unique_tag()}",
                              portal_enabled=True)
     staff_sign_in(page)
-    dialog = _open_wizard(page, patient, "The patient, by phone")
+    dialog = open_connect_wizard(page, patient, "The patient, by phone")
 
     section = dialog.get_by_role("region", name="Generate Connection Key")
     letter = section.get_by_role("radio", name="Letter")

@@ -1,7 +1,8 @@
 """A connection key by email, then the patient's whole `/setup?p=createAccount` journey.
 
-The key is generated through the same service the staff wizard calls, straight into the e2e
-server's database; the patient reads it (and every link) from the outbox, like an email.
+The main journey starts with staff sending the key from the Connect Patient wizard; the other
+tests make keys with the same service the wizard calls. The patient reads the key (and every
+link) from the outbox, like an email.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from portal_app.services import audit, keys
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import (PASSPHRASE, SeededPatient, audit_events, create_patient,
                                expect_portal_home, give_account, messages_to, newest_link,
-                               patient_sign_in, unique_tag, wait_until)
+                               open_connect_wizard, patient_sign_in, staff_sign_in, unique_tag,
+                               wait_until)
 
 KEY_INVALID = "That key is not valid or has expired."
 _KEY = re.compile(r"connection key: ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})")
@@ -45,13 +47,35 @@ def _verified_link(page: Page, app_server: AppServer, start: str, user_id: str) 
     return link
 
 
+def _staff_send_key_by_email(page: Page, patient: SeededPatient) -> str:
+    """Staff: Connect Patient > Generate Connection Key > Email Address > Send; returns the key
+    the dialog shows once."""
+    staff_sign_in(page)
+    dialog = open_connect_wizard(page, patient, "The patient, at the front desk")
+    section = dialog.get_by_role("region", name="Generate Connection Key")
+    expect(section.get_by_role("radio", name="Email Address")).to_be_checked()
+    section.get_by_role("button", name="Send").click()
+    expect(section.get_by_text(re.compile(rf"sent to {re.escape(patient.email)}"))).to_be_visible()
+    shown = section.get_by_text("Connection key (shown once):")
+    key = shown.inner_text().rsplit(" ", 1)[-1]
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    return key
+
+
 def test_patient_creates_an_account_with_a_key_and_lands_signed_in(
-        app_server: AppServer, page: Page) -> None:
+        app_server: AppServer, page: Page, new_context) -> None:
     patient = create_patient(app_server, first_name="Rosalind", last_name=f"Okafor-{unique_tag()}",
                              portal_enabled=True)
-    key, start = _key_by_email(app_server, patient)
+    shown_to_staff = _staff_send_key_by_email(page, patient)
+    message = [m for m in messages_to(app_server, patient.email) if m.kind == "connection_key"][-1]
+    key = _KEY.search(message.body_text).group(1)
+    assert key == shown_to_staff
+    start = newest_link(app_server, patient.email, kind="connection_key")
     assert start == app_server.base_url + "/setup?p=createAccount"
     user_id = f"rosalind.{unique_tag().lower()}@example.net"
+
+    page = new_context().new_page()  # the patient, in their own browser
 
     goto(page, _verified_link(page, app_server, start, user_id))
     expect(page.get_by_role("heading", name="Do you have a connection key from the practice?")
