@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
                                PortalConnection, SecretPurpose, StaffUser)
-from portal_app.services import audit, clock, onboarding, sessions, tokens
-from portal_app.services.errors import NotFound
+from portal_app.services import audit, clock, connect, invitations, keys, onboarding, sessions, tokens
+from portal_app.services.errors import InvalidInput, NotFound
 
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
 STATUS_LABELS = {AccountStatus.PENDING: "Pending (no password yet)", AccountStatus.ACTIVE: "Active",
@@ -26,8 +26,15 @@ PURPOSE_LABELS = {
     SecretPurpose.CONTACT_VERIFICATION: "Contact verification",
 }
 CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "letter": "Letter"}
-# Links that "Resend" can replace from the chart (a new token or key is made in the wizard).
+# What "Resend" can replace from the chart: links, and tokens or keys that went by email or
+# text. (A letter must be printed, so a new one is made in the Connect Patient wizard.)
 RESENDABLE = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
+RESENDABLE_BY_MESSAGE = (SecretPurpose.CONNECT_TOKEN, SecretPurpose.CONNECTION_KEY)
+
+
+def _can_resend(row: OneTimeSecret) -> bool:
+    return row.purpose in RESENDABLE or (
+        row.purpose in RESENDABLE_BY_MESSAGE and row.channel in ("email", "sms"))
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
         channel=CHANNEL_LABELS.get(row.channel, row.channel), destination=row.destination,
         created=_when(row.created_at), expires=_when(row.expires_at), attempts=row.attempts,
-        can_resend=row.purpose in RESENDABLE,
+        can_resend=_can_resend(row),
     ) for row in rows]
 
 
@@ -173,4 +180,49 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
     return PendingRow(id=row.id, purpose=row.purpose.value, purpose_label=label, channel=channel,
                       destination=row.destination, created=_when(row.created_at),
                       expires=_when(row.expires_at), attempts=row.attempts,
-                      can_resend=row.purpose in RESENDABLE)
+                      can_resend=_can_resend(row))
+
+
+@dataclass(frozen=True)
+class Resent:
+    sent: bool  # False: stored as failed in the outbox, to retry
+    message: str
+
+
+def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Actor) -> Resent:
+    """Replace a pending secret of this chart with a fresh one sent the same way.
+
+    The old one dies (each sender voids the older secret of its kind).
+
+    Raises:
+        NotFound: not a pending secret of this chart.
+        InvalidInput: a letter, or another kind that cannot be resent from here.
+    """
+    onboarding.get_patient(session=session, patient_id=patient_id)
+    row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
+    if row is None:
+        raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
+                       "the current list.")
+    if not _can_resend(row):
+        raise InvalidInput("A letter cannot be resent from here: print a new one with Connect "
+                           "Patient.")
+    if row.purpose in RESENDABLE:
+        result = invitations.send_invitation_or_reset(session=session, patient_id=patient_id,
+                                                      actor=actor)
+        return Resent(result.status != "failed", result.message)
+    channel, address, requested_by = row.channel, row.destination, row.requested_by or "resent by staff"
+    if row.purpose == SecretPurpose.CONNECT_TOKEN:
+        sent = connect.send_connect_token(session=session, patient_id=patient_id, channel=channel,
+                                          address=address, requested_by=requested_by, actor=actor)
+        if sent.status == "failed":
+            return Resent(False, f"A new token to {sent.destination} could not be sent; it is in the "
+                                 "outbox to retry.")
+        return Resent(True, f"A new token was sent to {sent.destination}; the old one no longer "
+                            "works. Enter it in Connect Patient when the patient reads it back.")
+    issued = keys.generate_key(session=session, patient_id=patient_id, channel=channel,
+                               address=address, requested_by=requested_by, actor=actor)
+    if issued.message_status == "failed":
+        return Resent(False, f"A new key to {issued.destination} could not be sent; it is in the "
+                             "outbox to retry.")
+    return Resent(True, f"A new connection key was sent to {issued.destination}; the old one no "
+                        "longer works.")

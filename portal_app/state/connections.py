@@ -12,7 +12,7 @@ import re
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, connections, invitations
+from portal_app.services import audit, connections
 from portal_app.services.connections import ConnectionRow, PendingRow
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
@@ -211,7 +211,7 @@ class ConnectionsState(StaffSessionState):
 
     @rx.event
     async def resend(self, secret_id: int):
-        """Invitation or reset link: send a fresh one to the email on file (the old one dies)."""
+        """A fresh link, token or key sent the same way as this one (the old one dies)."""
         self.notice = self.error = ""
         staff, refusal = await self._allowed(Level.UPDATE)
         if staff is None:
@@ -219,21 +219,17 @@ class ConnectionsState(StaffSessionState):
         if not self._chart_id:
             self.error = STALE
             return None
-        row = next((row for row in self.pending if row.id == _as_id(secret_id)), None)
-        if row is None or not row.can_resend:
-            self.error = ("Only invitation and password reset links can be resent here; make a "
-                          "new token or key with Connect Patient.")
-            return None
         try:
-            result = await call(invitations.send_invitation_or_reset, patient_id=self._chart_id,
-                                actor=audit.Actor.staff(staff.id, self._ip()))
+            result = await call(connections.resend, patient_id=self._chart_id,
+                                 secret_id=_as_id(secret_id),
+                                 actor=audit.Actor.staff(staff.id, self._ip()))
         except DomainError as exc:
             self.error = exc.message
         else:
-            if result.status == "failed":
-                self.error = result.message
-            else:
+            if result.sent:
                 self.notice = result.message
+            else:
+                self.error = result.message
         await self._read()
         await self._refresh_chart()
         return None

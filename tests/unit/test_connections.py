@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from portal_app.models import (AccessType, AccountState, AuditEvent, AuthSession, OneTimeSecret,
-                               Patient, PortalConnection, SecretPurpose)
+                               OutboxMessage, Patient, PortalConnection, SecretPurpose)
 from portal_app.services import accounts, audit, connections, invitations, portal_auth, tokens
-from portal_app.services.errors import NotFound
+from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
 
 PASSWORD = "quiet lantern orbit 73 meadow"
@@ -167,7 +167,7 @@ def test_pending_lists_live_secrets_without_values(session, admin, frozen_clock)
     rows = connections.list_pending(session=session, patient_id=patient.id)
     assert [(r.purpose_label, r.channel, r.destination, r.expires, r.can_resend) for r in rows] == [
         ("Invitation", "Email", "maria.lopez@example.com", "2026-11-26 15:00 UTC", True),
-        ("Connection key", "Text message", "+15555550123", "2026-11-26 15:00 UTC", False),
+        ("Connection key", "Text message", "+15555550123", "2026-11-26 15:00 UTC", True),
     ]
     fields = {field.name for field in dataclasses.fields(connections.PendingRow)}
     assert not fields & {"secret_hash", "salt", "value", "secret"}
@@ -209,3 +209,46 @@ def test_voided_key_no_longer_works(session, admin):
                             actor=audit.Actor.staff(admin.id))
     assert tokens.find_live(session=session, plain=plain, purposes=(SecretPurpose.INVITATION,)) is None
     assert plain not in "".join(e.detail for e in session.exec(select(AuditEvent)))
+
+
+def _live(session, patient_id, purpose):
+    session.expire_all()
+    return session.exec(select(OneTimeSecret).where(
+        OneTimeSecret.patient_id == patient_id, OneTimeSecret.purpose == purpose,
+        OneTimeSecret.revoked_at.is_(None), OneTimeSecret.used_at.is_(None))).all()
+
+
+def test_resend_replaces_a_token_or_key_sent_by_email_the_same_way(session, admin):
+    from portal_app.services import connect, keys
+
+    patient = make_patient(session, enabled=True)
+    actor = audit.Actor.staff(admin.id)
+    connect.send_connect_token(session=session, patient_id=patient.id, channel="email",
+                               address=patient.email, requested_by="Maria", actor=actor)
+    keys.generate_key(session=session, patient_id=patient.id, channel="email",
+                      address=patient.email, requested_by="Maria", actor=actor)
+    for purpose, kind in ((SecretPurpose.CONNECT_TOKEN, "connect_token"),
+                          (SecretPurpose.CONNECTION_KEY, "connection_key")):
+        [old] = _live(session, patient.id, purpose)
+        before = len([m for m in session.exec(select(OutboxMessage)) if m.kind == kind])
+        result = connections.resend(session=session, patient_id=patient.id, secret_id=old.id,
+                                    actor=actor)
+        assert result.sent and "no longer works" in result.message
+        [new] = _live(session, patient.id, purpose)
+        assert new.id != old.id
+        assert (new.channel, new.destination, new.requested_by) == ("email", patient.email, "Maria")
+        assert len([m for m in session.exec(select(OutboxMessage)) if m.kind == kind]) == before + 1
+
+
+def test_resend_refuses_letters_and_other_charts_secrets(session, admin):
+    patient = make_patient(session, enabled=True)
+    other = make_patient(session, first="Ana", last="Diaz", email="ana@example.com", enabled=True)
+    _, letter = _secret(session, patient.id, channel="letter", destination="1 Main St")
+    _, theirs = _secret(session, other.id, SecretPurpose.INVITATION, channel="email",
+                        destination="ana@example.com")
+    actor = audit.Actor.staff(admin.id)
+    with pytest.raises(InvalidInput, match="print a new one"):
+        connections.resend(session=session, patient_id=patient.id, secret_id=letter.id, actor=actor)
+    with pytest.raises(NotFound):
+        connections.resend(session=session, patient_id=patient.id, secret_id=theirs.id, actor=actor)
+    assert session.get(OneTimeSecret, letter.id).revoked_at is None

@@ -52,7 +52,7 @@ async def test_load_lists_connections_and_pending_without_secret_values(session,
     assert [(c.user_id, c.access_type, c.connected_by) for c in state.connections] == [
         ("maria.lopez@example.com", "Self", "admin")]
     assert [(p.purpose_label, p.channel, p.destination, p.can_resend) for p in state.pending] == [
-        ("Connection key", "Text message", "+15555550123", False)]
+        ("Connection key", "Text message", "+15555550123", True)]
     everything = everything_in_state(root)
     assert plain not in everything and key.secret_hash not in everything
 
@@ -131,13 +131,26 @@ async def test_resend_of_an_invitation_replaces_the_link(session, admin):
     assert session.get(OneTimeSecret, old.id).revoked_at is not None
 
 
-async def test_resend_is_refused_for_keys(session, admin):
+async def test_resend_of_a_key_sends_a_new_one_and_a_letter_is_refused(session, admin):
     patient = make_patient(session, enabled=True)
-    _, key = _key(session, patient.id)
+    _, emailed = tokens.issue(session=session, purpose=SecretPurpose.CONNECTION_KEY,
+                              lifetime=timedelta(days=3), patient_id=patient.id, channel="email",
+                              destination=patient.email, requested_by="Maria")
+    session.commit()
     _, state, _ = await open_section(sign_in_admin(session), patient.id)
-    await state.resend(key.id)
-    assert "Connect Patient" in state.error
-    assert [p.id for p in state.pending] == [key.id]
+    await state.resend(emailed.id)
+    assert state.error == "" and "A new connection key was sent to" in state.notice
+    assert [p.id for p in state.pending] != [emailed.id] and len(state.pending) == 1
+
+    _, letter = tokens.issue(session=session, purpose=SecretPurpose.CONNECTION_KEY,
+                             lifetime=timedelta(days=21), patient_id=patient.id, channel="letter",
+                             destination="1 Main St", requested_by="Maria")
+    session.commit()
+    await state.refresh()
+    await state.resend(letter.id)
+    assert "print a new one" in state.error
+    session.expire_all()
+    assert session.get(OneTimeSecret, letter.id).revoked_at is None
 
 
 async def test_read_level_lists_but_cannot_change(session, admin):
