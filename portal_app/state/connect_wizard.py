@@ -21,6 +21,7 @@ from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart import STALE, ChartState
+from portal_app.state.connections import ConnectionsState
 
 MAX_ADDRESS = 254
 MAX_TOKEN_INPUT = 64
@@ -131,10 +132,14 @@ class ConnectWizardState(StaffSessionState):
         """The dialog's open/close (Escape, the close button): closing forgets everything."""
         if not value:
             self._reset()
+            # What the wizard sent or connected shows in the chart's connections list.
+            return ConnectionsState.refresh
+        return None
 
     @rx.event
     def close_wizard(self):
         self._reset()
+        return ConnectionsState.refresh
 
     @rx.event
     def set_verified(self, checked: bool):

@@ -115,3 +115,5 @@ def test_connection_key_letter_downloads_with_the_key(app_server: AppServer, pag
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_have_count(0)
     expect(page.get_by_text(key)).to_have_count(0)
+    # The chart's list shows the printed key as pending, without its value, and needs no reload.
+    expect(page.get_by_role("button", name="Void Connection key by Letter")).to_be_visible()
