@@ -76,3 +76,14 @@ def end_all(*, session: Session, staff_user_id: int | None = None,
             session.add(row)
             count += 1
     return count
+
+
+def end_all_portal(*, session: Session) -> int:
+    """End every live patient session (the portal was switched off)."""
+    count = 0
+    for row in session.exec(select(AuthSession).where(AuthSession.kind == SessionKind.PORTAL,
+                                                      AuthSession.revoked_at.is_(None))):
+        row.revoked_at = clock.now()
+        session.add(row)
+        count += 1
+    return count

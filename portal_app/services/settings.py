@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session
 
 from portal_app.models import PracticeSettings
-from portal_app.services import audit, clock
+from portal_app.services import audit, clock, sessions
 from portal_app.services.errors import FormInvalid, InvalidInput
 from portal_app.services.validation import clean_text, normalize_email
 
@@ -124,6 +124,10 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
     row = get(session=session)
     changes = [f"{name}: {getattr(row, name)!r} -> {value!r}" for name, value in values.items()
                if getattr(row, name) != value]
+    if row.portal_active and not values["portal_active"]:
+        # Switched off: patients are signed out now, not merely refused until it is back on.
+        ended = sessions.end_all_portal(session=session)
+        changes.append(f"patient sessions ended={ended}")
     for name, value in values.items():
         setattr(row, name, value)
     row.updated_at = clock.now()

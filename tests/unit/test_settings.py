@@ -146,3 +146,19 @@ def test_connect_patient_numbers_out_of_range_change_nothing(session, admin, fie
     assert row.practice_name == "Riverside Family Practice"
     assert getattr(row, field) == CONNECT_DEFAULTS[field]
     assert _events(session) == []
+
+
+def test_switching_the_portal_off_signs_patients_out_but_not_staff(session, admin):
+    from portal_app.models import SessionKind
+    from portal_app.services import sessions
+
+    patient_sid = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=None)
+    staff_sid = sessions.start(session=session, kind=SessionKind.STAFF, staff_user_id=admin.id)
+    session.commit()
+
+    _update(session, admin, portal_active=False)
+    _update(session, admin, portal_active=True)  # back on within minutes: still signed out
+
+    assert sessions.resolve(session=session, kind=SessionKind.PORTAL, plain=patient_sid) is None
+    assert sessions.resolve(session=session, kind=SessionKind.STAFF, plain=staff_sid) is not None
+    assert "patient sessions ended=1" in _events(session)[0].detail
