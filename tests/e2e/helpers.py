@@ -261,3 +261,17 @@ def open_connect_wizard(page: Page, patient: SeededPatient, requested_by: str) -
     next_button.click()
     expect(dialog.get_by_text(f"Requested By: {requested_by}")).to_be_visible()
     return dialog
+
+
+def signed_in_elsewhere(app_server: AppServer, new_context, patient: SeededPatient) -> tuple[Page, str]:
+    """The patient gets an account and signs in, in a browser of their own.
+
+    Returns:
+        The patient's page and user ID.
+    """
+    user_id = give_account(app_server, patient)
+    patient_page = new_context().new_page()
+    patient_sign_in(patient_page, user_id, PASSPHRASE)
+    expect_portal_home(patient_page, patient)
+    assert open_sessions(app_server, user_id) == 1
+    return patient_page, user_id

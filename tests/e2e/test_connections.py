@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from portal_app import db, routes
 from portal_app.models import OutboxMessage
 from portal_app.services import audit, invitations
 
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (PASSPHRASE, audit_events, create_patient, expect_portal_home,
-                               give_account, open_sessions, patient_sign_in, staff_sign_in,
-                               unique_tag, wait_until)
+from tests.e2e.helpers import (audit_events, create_patient, give_account, open_sessions,
+                               signed_in_elsewhere, staff_sign_in, unique_tag, wait_until)
 
 
 def _section(page: Page):
@@ -29,14 +28,7 @@ def test_staff_disconnect_ends_the_patients_portal_session(
         app_server: AppServer, page: Page, new_context) -> None:
     patient = create_patient(app_server, first_name="Philippa", last_name=f"Okonkwo-{unique_tag()}",
                              portal_enabled=True)
-    user_id = give_account(app_server, patient)
-
-    # The patient is signed in, in a browser of their own.
-    patient_context: BrowserContext = new_context()
-    patient_page = patient_context.new_page()
-    patient_sign_in(patient_page, user_id, PASSPHRASE)
-    expect_portal_home(patient_page, patient)
-    assert open_sessions(app_server, user_id) == 1
+    patient_page, user_id = signed_in_elsewhere(app_server, new_context, patient)
 
     staff_sign_in(page)
     goto(page, routes.patient_chart(patient.id))

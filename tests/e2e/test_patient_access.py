@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import (GREEN_RGB, PASSPHRASE, RED_RGB, audit_events, create_patient,
-                               expect_portal_home, give_account, messages_to, open_sessions,
-                               find_in_onboarding, patient_sign_in, portal_enabled, staff_sign_in,
+                               find_in_onboarding, give_account, messages_to, open_sessions,
+                               patient_sign_in, portal_enabled, signed_in_elsewhere, staff_sign_in,
                                unique_tag, wait_until)
 
 FORGOT_SENT = ("If that email and date of birth match a chart with portal access, we have sent a "
@@ -57,14 +57,7 @@ def test_disabled_patient_is_signed_out_and_cannot_sign_in(
         app_server: AppServer, page: Page, new_context) -> None:
     patient = create_patient(app_server, first_name="Leocadia", last_name=f"Brannigan-{unique_tag()}",
                              portal_enabled=True)
-    user_id = give_account(app_server, patient)
-
-    # The patient is signed in, in a browser of their own.
-    patient_context: BrowserContext = new_context()
-    patient_page = patient_context.new_page()
-    patient_sign_in(patient_page, user_id, PASSPHRASE)
-    expect_portal_home(patient_page, patient)
-    assert open_sessions(app_server, user_id) == 1
+    patient_page, user_id = signed_in_elsewhere(app_server, new_context, patient)
 
     # Staff click the green rectangle and confirm.
     staff_sign_in(page)
