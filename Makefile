@@ -15,6 +15,8 @@ export REFLEX_CHECK_LATEST_VERSION := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 PORT ?= 3000
+# The one origin the websocket accepts, and the base of every link in a message.
+export PORTAL_BASE_URL ?= http://localhost:$(PORT)
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
 
