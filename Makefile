@@ -61,7 +61,12 @@ run: install
 	@echo
 	$(VENV)/bin/reflex run --env prod --single-port --backend-port $(PORT) --backend-host $(HOST)
 
-test: install-dev chromium
+# axe-core (npm) for the accessibility tests, installed with the venv's own npm.
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+$(AXE): $(VENV)/.stamp-requirements-dev
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@4.14.1
+
+test: install-dev chromium $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -37,9 +37,9 @@ def text_field(label: str, field_id: str, *, error: rx.Var | str = "", input_typ
 def form_alert(message: rx.Var | str) -> rx.Component:
     """A message for the whole form (e.g. a failed sign-in), announced to screen readers."""
     return rx.cond(message != "", rx.callout(message, icon="triangle_alert", color_scheme="red",
-                                             role="alert", margin_bottom="1em"))
+                                             role="alert", margin_bottom="1em", high_contrast=True))
 
 
 def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(message != "", rx.callout(message, icon="info", color_scheme="green",
-                                             role="status", margin_bottom="1em"))
+                                             role="status", margin_bottom="1em", high_contrast=True))

@@ -92,7 +92,7 @@ def _password_form() -> rx.Component:
     return rx.fragment(
         rx.cond(PasswordState.must_change,
                 rx.callout("Please choose a new password before you continue.", icon="info",
-                           color_scheme="blue", role="status", margin_bottom="1em")),
+                           color_scheme="blue", role="status", margin_bottom="1em", high_contrast=True)),
         rx.el.form(
             form_alert(PasswordState.form_error),
             text_field("Current password", "current", input_type="password",

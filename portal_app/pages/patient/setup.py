@@ -103,7 +103,7 @@ def _sent() -> rx.Component:
     return rx.fragment(
         rx.callout(f"We sent a message to {CreateAccountState.sent_to}. Follow its link within "
                    f"{CreateAccountState.valid_minutes} minutes.",
-                   icon="info", color_scheme="green", role="status", margin_bottom="1em"),
+                   icon="info", color_scheme="green", role="status", margin_bottom="1em", high_contrast=True),
         rx.el.p("Nothing arrived after a few minutes? Check the address and try again.",
                 style={"margin_bottom": "1em"}),
         rx.button("Use a different email or phone", on_click=CreateAccountState.start_over,

@@ -76,7 +76,7 @@ def _access_section() -> rx.Component:
         rx.cond(~chart.portal_active, rx.callout(
             "The patient portal is switched off for the whole practice (Portal Settings): "
             "patients cannot sign in and no portal email is sent.",
-            icon="info", color_scheme="amber", margin_bottom="0.8em")),
+            icon="info", color_scheme="amber", margin_bottom="0.8em", high_contrast=True)),
         rx.hstack(
             rx.el.span(
                 rx.cond(chart.portal_enabled, "Access enabled", "Access not enabled"),
@@ -226,7 +226,7 @@ def _chart() -> rx.Component:
         rx.cond(~ChartState.can_admin_portal,
                 rx.callout("You can view this chart's portal settings; changing them needs "
                            "Update access to Patient Portal Administration.",
-                           icon="info", color_scheme="gray", margin_bottom="1em")),
+                           icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),

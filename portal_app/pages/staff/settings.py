@@ -88,7 +88,7 @@ def settings_page() -> rx.Component:
                 rx.cond(~SettingsState.can_edit,
                         rx.callout("You can view these settings; changing them needs Update "
                                    "access to Portal Settings.", icon="info", color_scheme="gray",
-                                   margin_bottom="1em")),
+                                   margin_bottom="1em", high_contrast=True)),
                 _form(),
             ),
             rx.cond(SettingsState.form_error != "", form_alert(SettingsState.form_error),

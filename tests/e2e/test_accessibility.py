@@ -1,0 +1,61 @@
+"""axe-core finds no WCAG 2 A/AA violation on the main staff and patient pages.
+
+axe-core comes from npm (`make test` installs it into .venv/axe); without it these tests
+fail with a message saying how to get it, rather than silently passing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import REPO_ROOT, AppServer, goto
+from tests.e2e.helpers import create_patient, staff_sign_in, unique_tag
+
+AXE = Path(os.environ.get("AXE_JS") or REPO_ROOT / ".venv/axe/node_modules/axe-core/axe.min.js")
+
+
+def _violations(page: Page) -> list[str]:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `make test` (it installs it with npm).")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}))
+        .violations.map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3)
+        .map(n => n.target.join(' ')).join(', ')}`)""")
+    return found
+
+
+def test_patient_pages_have_no_wcag_violations(app_server: AppServer, page: Page) -> None:
+    problems = {}
+    for path, heading in (("/login", "Sign in"), ("/forgot", None),
+                          ("/setup?p=createAccount", "Create your portal account")):
+        goto(page, path)
+        if heading:
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        problems[path] = _violations(page)
+    assert problems == {path: [] for path in problems}
+
+
+def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) -> None:
+    patient = create_patient(app_server, first_name="Axel", last_name=f"Audit-{unique_tag()}",
+                             portal_enabled=True)
+    problems = {}
+    goto(page, "/staff/login")
+    problems["/staff/login"] = _violations(page)
+    staff_sign_in(page)
+    for path, heading in (("/staff/onboarding", "Patient Portal Onboarding"),
+                          ("/staff/setup/portal", None), ("/staff/outbox", "Outbox"),
+                          ("/staff/audit", None), (f"/staff/patients/{patient.id}", "Patient chart")):
+        goto(page, path)
+        if heading:
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        problems[path] = _violations(page)
+    # The chart's Connect Patient dialog, open.
+    page.get_by_role("region", name="Connect Patient").get_by_role(
+        "button", name="Connect Patient").click()
+    expect(page.get_by_role("dialog", name="Connect Patient")).to_be_visible()
+    problems["Connect Patient dialog"] = _violations(page)
+    assert problems == {path: [] for path in problems}
