@@ -195,17 +195,18 @@ class ChartState(StaffSessionState):
         raw_username = form_data.get("username", self.username)
         username = (raw_username if isinstance(raw_username, str) else "")[:MAX_USERNAME]
         self.username = username
-        password: str | None = None
+        # A local from the form, never a state var.
+        chosen = None
         if self.set_password:
             raw_password = form_data.get("password")
-            password = raw_password if isinstance(raw_password, str) else ""
-            if not password:
+            chosen = raw_password if isinstance(raw_password, str) else ""
+            if not chosen:
                 self.password_error = ("Type the password to set, or untick "
                                        "\u201cManually set patient's portal password\u201d.")
                 return None
         try:
             await call(accounts.set_manually, patient_id=self._chart_id, username=username,
-                       password=password, force_change=self.force_change,
+                       password=chosen, force_change=self.force_change,
                        actor=audit.Actor.staff(staff.id, self._ip()))
         except InvalidInput as exc:
             if exc.field == "username":
