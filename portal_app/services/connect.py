@@ -210,10 +210,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
         raise InvalidInput(f"Enter the {length}-digit token the patient reads to you.", field="token")
 
     if not hmac.compare_digest(salted_digest(row.salt, typed), row.secret_hash):
-        row.attempts += 1
-        session.add(row)
-        if row.attempts >= MAX_ATTEMPTS:
-            row.revoked_at = clock.now()
+        if tokens.count_wrong_try(session=session, row=row):
             audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
                          detail=f"connect token #{row.id} voided after {row.attempts} wrong tries")
             session.commit()

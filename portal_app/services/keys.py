@@ -314,16 +314,14 @@ def check_key(*, session: Session, token: str | None, key: str, ip: str = "") ->
     link = _live_verification(session, token)
     if _live_key(session, key) is not None:
         return
-    link.attempts += 1
+    voided = tokens.count_wrong_try(session=session, row=link)
     detail = f"wrong key on verification link #{link.id} ({link.attempts} of {MAX_ATTEMPTS})"
-    if link.attempts >= MAX_ATTEMPTS:
-        link.revoked_at = clock.now()
+    if voided:
         detail += "; link voided"
-    session.add(link)
     audit.record(session=session, actor=audit.Actor.anonymous(link.destination, ip),
                  action="key.failed", detail=detail)
     session.commit()
-    if link.revoked_at is not None:
+    if voided:
         raise invitations.LinkInvalid()
     raise KeyInvalid()
 
@@ -351,19 +349,17 @@ def _check_details(session: Session, row: OneTimeSecret, patient: Patient, *, la
         raise InvalidInput(message, field=field)
     if _names_match(last, patient.last_name) and birth == patient.dob:
         return
-    row.attempts += 1
+    voided = tokens.count_wrong_try(session=session, row=row)
     detail = f"details did not match for key #{row.id} ({row.attempts} of {MAX_ATTEMPTS})"
-    if row.attempts >= MAX_ATTEMPTS:
-        row.revoked_at = clock.now()
+    if voided:
         detail += "; key voided"
-    session.add(row)
     audit.record(session=session, actor=actor, action="key.details_failed",
                  patient_id=patient.id, detail=detail)
-    if row.revoked_at is not None:
+    if voided:
         audit.record(session=session, actor=actor, action="key.void", patient_id=patient.id,
                      detail=f"key #{row.id}: too many wrong details")
     session.commit()
-    if row.revoked_at is not None:
+    if voided:
         raise KeyInvalid(KEY_VOIDED)
     raise DetailsMismatch()
 

@@ -92,6 +92,16 @@ def find_any(*, session: Session, plain: str | None) -> OneTimeSecret | None:
         OneTimeSecret.secret_hash == digest(plain.strip()))).first()
 
 
+def count_wrong_try(*, session: Session, row: OneTimeSecret) -> bool:
+    """Count one wrong try against a secret; at MAX_ATTEMPTS it is void. Returns whether it
+    is void now. (The caller audits and commits.)"""
+    row.attempts += 1
+    if row.attempts >= MAX_ATTEMPTS and row.revoked_at is None:
+        row.revoked_at = clock.now()
+    session.add(row)
+    return row.revoked_at is not None
+
+
 def consume(*, session: Session, row: OneTimeSecret) -> None:
     row.used_at = clock.now()
     session.add(row)

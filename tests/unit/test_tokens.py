@@ -106,3 +106,11 @@ def test_revoke_live_counts_and_needs_an_owner(session, patient):
     session.commit()
     live = session.exec(select(OneTimeSecret).where(OneTimeSecret.revoked_at.is_(None))).all()
     assert live == []
+
+
+def test_wrong_tries_void_a_secret_at_the_limit(session, frozen_clock):
+    _, row = tokens.issue(session=session, purpose=SecretPurpose.INVITATION,
+                          lifetime=timedelta(hours=1), patient_id=None, account_id=None)
+    results = [tokens.count_wrong_try(session=session, row=row) for _ in range(tokens.MAX_ATTEMPTS)]
+    assert results == [False] * (tokens.MAX_ATTEMPTS - 1) + [True]
+    assert row.attempts == tokens.MAX_ATTEMPTS and row.revoked_at is not None
