@@ -12,14 +12,14 @@ import pytest
 import reflex as rx
 from sqlmodel import Session, select
 
-from portal_app.models import (AuditEvent, AuthSession, OutboxMessage, Patient, Role, RolePermission,
+from portal_app.models import (AuditEvent, AuthSession, OutboxMessage, Patient,
                                SessionKind)
 from portal_app.services import accounts, audit, bulk, portal_auth, staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
+from tests.unit.state_support import staff_with
 
-OTHER_PASSWORD = "violet lantern orbit canyon 77"
 
 
 async def _state(sid: str = "") -> OnboardingState:
@@ -31,19 +31,6 @@ async def _state(sid: str = "") -> OnboardingState:
 
 def _sign_in(session: Session, username: str, password: str) -> str:
     return staff_auth.sign_in(session=session, username=username, password=password)
-
-
-def _staff_with(session: Session, username: str, grants: dict[Permission, Level]) -> str:
-    """A staff user whose only role has `grants`; returns a signed-in session id."""
-    role = Role(name=f"role for {username}")
-    session.add(role)
-    session.flush()
-    for permission, level in grants.items():
-        session.add(RolePermission(role_id=role.id, permission=permission.value, level=int(level)))
-    session.commit()
-    staff_auth.create_staff(session=session, username=username, full_name=f"{username} Staff",
-                            password=OTHER_PASSWORD, role=role.name)
-    return _sign_in(session, username, OTHER_PASSWORD)
 
 
 @pytest.fixture
@@ -98,7 +85,7 @@ async def test_handlers_refuse_without_a_session(session, patient):
 
 
 async def test_handlers_refuse_without_the_permission(session, admin, patient):
-    sid = _staff_with(session, "clerk", {Permission.OUTBOX: Level.WRITE})
+    sid = staff_with(session, "clerk", {Permission.OUTBOX: Level.WRITE})
     state = await _state(sid)
 
     result = await state.load_page()
@@ -112,7 +99,7 @@ async def test_handlers_refuse_without_the_permission(session, admin, patient):
 
 
 async def test_read_level_may_list_but_not_change(session, admin, patient):
-    sid = _staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
     state = await _state(sid)
 
     await state.load_page()
@@ -367,7 +354,7 @@ async def test_rows_are_not_reread_when_the_session_ended_during_the_job(session
 
 
 async def test_bulk_refuses_without_permission(session, admin, patient):
-    sid = _staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
     state = await _state(sid)
     state.selected_ids = [patient.id]
     state.bulk_scope = "selected"
