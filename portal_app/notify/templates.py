@@ -13,13 +13,26 @@ class Rendered:
     html: str
 
 
-def _html(paragraphs: list[str], link: str, button: str) -> str:
+def _html(paragraphs: list[str], link: str = "", button: str = "") -> str:
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return (f"<div style=\"font-family:sans-serif;font-size:16px;color:#1a1a1a\">{body}"
-            f"<p><a href=\"{escape(link, quote=True)}\" style=\"background:#0b5cad;color:#fff;"
-            f"padding:10px 16px;border-radius:6px;text-decoration:none\">{escape(button)}</a></p>"
-            f"<p style=\"font-size:13px;color:#444\">Or paste this address into your browser: "
-            f"{escape(link)}</p></div>")
+    if link:
+        body += (f"<p><a href=\"{escape(link, quote=True)}\" style=\"background:#0b5cad;color:#fff;"
+                 f"padding:10px 16px;border-radius:6px;text-decoration:none\">{escape(button)}</a></p>"
+                 f"<p style=\"font-size:13px;color:#444\">Or paste this address into your browser: "
+                 f"{escape(link)}</p>")
+    return f"<div style=\"font-family:sans-serif;font-size:16px;color:#1a1a1a\">{body}</div>"
+
+
+def email(*, subject: str, lines: list[str], link: str = "", button: str = "",
+          link_after: int = 3) -> Rendered:
+    """An email of paragraphs; a link stands after `link_after` of them in the text and as a
+    button (with the address spelled out) in the HTML."""
+    parts = lines[:link_after] + [link] + lines[link_after:] if link else lines
+    return Rendered(subject=subject, text="\n\n".join(parts), html=_html(lines, link, button))
+
+
+def sms(text: str) -> Rendered:
+    return Rendered(subject="", text=text, html="")
 
 
 def invitation(*, practice: str, phone: str, first_name: str, link: str, valid_for: str) -> Rendered:
@@ -31,9 +44,7 @@ def invitation(*, practice: str, phone: str, first_name: str, link: str, valid_f
         f"expires in {valid_for}.",
         f"If you did not expect this message, call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [link] + lines[3:])
-    return Rendered(subject=f"Set up your {practice} patient portal account", text=text,
-                    html=_html(lines, link, "Set up my account"))
+    return email(subject=f"Set up your {practice} patient portal account", lines=lines, link=link, button="Set up my account")
 
 
 def password_reset(*, practice: str, phone: str, first_name: str, link: str, valid_for: str) -> Rendered:
@@ -43,9 +54,7 @@ def password_reset(*, practice: str, phone: str, first_name: str, link: str, val
         f"Use the link below to choose a new password. It works once and expires in {valid_for}.",
         f"If you did not ask for this, you can ignore this message, or call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [link] + lines[3:])
-    return Rendered(subject=f"Reset your {practice} patient portal password", text=text,
-                    html=_html(lines, link, "Choose a new password"))
+    return email(subject=f"Reset your {practice} patient portal password", lines=lines, link=link, button="Choose a new password")
 
 
 def describe_lifetime(hours: float) -> str:

@@ -6,14 +6,7 @@ the welcome message sent after connecting never repeats it.
 
 from __future__ import annotations
 
-from html import escape
-
-from portal_app.notify.templates import Rendered, _html
-
-
-def _plain_html(paragraphs: list[str]) -> str:
-    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return f"<div style=\"font-family:sans-serif;font-size:16px;color:#1a1a1a\">{body}</div>"
+from portal_app.notify.templates import Rendered, email, sms
 
 
 def connect_token_email(*, practice: str, phone: str, token: str, expires: str) -> Rendered:
@@ -24,14 +17,13 @@ def connect_token_email(*, practice: str, phone: str, token: str, expires: str) 
         f"{expires}.",
         f"If you did not ask for this, do not share the token, and call {practice} at {phone}.",
     ]
-    return Rendered(subject=f"Your {practice} portal token", text="\n\n".join(lines),
-                    html=_plain_html(lines))
+    return email(subject=f"Your {practice} portal token", lines=lines)
 
 
 def connect_token_sms(*, practice: str, token: str, expires: str) -> Rendered:
     text = (f"Your {practice} portal token is {token}. Read it to the staff member helping you. "
             f"It expires {expires}.")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)
 
 
 def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, days: int) -> Rendered:
@@ -44,16 +36,14 @@ def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, da
         "If the token has expired, use \"Forgot password\" on the sign-in page to set a password.",
         f"If you did not expect this message, call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [login_url] + lines[3:])
-    return Rendered(subject=f"Welcome to the {practice} patient portal", text=text,
-                    html=_html(lines, login_url, "Sign in"))
+    return email(subject=f"Welcome to the {practice} patient portal", lines=lines, link=login_url, button="Sign in")
 
 
 def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int) -> Rendered:
     text = (f"{practice} patient portal: your account is ready. Sign in at {login_url} with user ID "
             f"{user_id} and the token you read to us as temporary password (valid {days} days), "
             "then choose a new password. Token expired? Use \"Forgot password\" on the sign-in page.")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)
 
 
 def connected_email(*, practice: str, phone: str, user_id: str, login_url: str) -> Rendered:
@@ -64,12 +54,10 @@ def connected_email(*, practice: str, phone: str, user_id: str, login_url: str) 
         "\"Forgot password\" on the sign-in page.",
         f"If you did not expect this message, call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [login_url] + lines[3:])
-    return Rendered(subject=f"Your chart is connected to the {practice} patient portal", text=text,
-                    html=_html(lines, login_url, "Sign in"))
+    return email(subject=f"Your chart is connected to the {practice} patient portal", lines=lines, link=login_url, button="Sign in")
 
 
 def connected_sms(*, practice: str, user_id: str, login_url: str) -> Rendered:
     text = (f"{practice} patient portal: your chart is now connected to your account {user_id}. "
             f"Sign in at {login_url} with your usual password.")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal_app.notify.templates import Rendered, _html
+from portal_app.notify.templates import Rendered, email, sms
 
 
 def connection_key_email(*, practice: str, phone: str, first_name: str, key: str, link: str,
@@ -17,15 +17,13 @@ def connection_key_email(*, practice: str, phone: str, first_name: str, key: str
         f"The key works once and expires on {expires}.",
         f"If you did not ask for this, call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:4] + [link] + lines[4:])
-    return Rendered(subject=f"Your {practice} patient portal connection key", text=text,
-                    html=_html(lines, link, "Create my account"))
+    return email(subject=f"Your {practice} patient portal connection key", lines=lines, link=link, button="Create my account", link_after=4)
 
 
 def connection_key_sms(*, practice: str, key: str, link: str, expires: str) -> Rendered:
     text = (f"{practice}: your patient portal connection key is {key} (expires {expires}). "
             f"Create your account at {link}")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)
 
 
 def verification_email(*, practice: str, phone: str, link: str, valid_for: str) -> Rendered:
@@ -36,15 +34,13 @@ def verification_email(*, practice: str, phone: str, link: str, valid_for: str) 
         f"Follow the link below to continue. It works once and expires in {valid_for}.",
         f"If this was not you, ignore this message, or call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [link] + lines[3:])
-    return Rendered(subject=f"Confirm your email for the {practice} patient portal", text=text,
-                    html=_html(lines, link, "Continue creating my account"))
+    return email(subject=f"Confirm your email for the {practice} patient portal", lines=lines, link=link, button="Continue creating my account")
 
 
 def verification_sms(*, practice: str, link: str, valid_for: str) -> Rendered:
     text = (f"{practice} patient portal: to continue creating your account, open {link} "
             f"(expires in {valid_for}). Not you? Ignore this text.")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)
 
 
 def account_exists_email(*, practice: str, phone: str, sign_in_link: str,
@@ -57,12 +53,10 @@ def account_exists_email(*, practice: str, phone: str, sign_in_link: str,
         f"\"Forgot password\": {forgot_link}",
         f"If this was not you, ignore this message, or call {practice} at {phone}.",
     ]
-    text = "\n\n".join(lines[:3] + [sign_in_link] + lines[3:])
-    return Rendered(subject=f"You already have a {practice} patient portal account", text=text,
-                    html=_html(lines, sign_in_link, "Sign in"))
+    return email(subject=f"You already have a {practice} patient portal account", lines=lines, link=sign_in_link, button="Sign in")
 
 
 def account_exists_sms(*, practice: str, sign_in_link: str, forgot_link: str) -> Rendered:
     text = (f"{practice} patient portal: you already have an account with this number. Sign in at "
             f"{sign_in_link} or reset your password at {forgot_link}. Not you? Ignore this text.")
-    return Rendered(subject="", text=text, html="")
+    return sms(text)
