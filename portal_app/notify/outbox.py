@@ -107,6 +107,18 @@ def list_messages(*, session: Session, status: str = "", before_id: int | None =
     return [_row(message) for message in session.exec(query)]
 
 
+def page_of_messages(*, session: Session, status: str = "", before_id: int | None = None,
+                     size: int = PAGE_SIZE) -> tuple[list[MessageRow], bool]:
+    """One page, newest first, and whether an older page exists (one extra row tells)."""
+    rows = list_messages(session=session, status=status, before_id=before_id, limit=size + 1)
+    return rows[:size], len(rows) > size
+
+
+def retry_view(*, session: Session, message_id: int, actor_id: int) -> MessageRow:
+    """`retry`, answered as the view row (the table row is not for state)."""
+    return _row(retry(session=session, message_id=message_id, actor_id=actor_id))
+
+
 def body(*, session: Session, message_id: int) -> str:
     message = session.get(OutboxMessage, message_id)
     if message is None:

@@ -117,6 +117,15 @@ def list_events(*, session: Session, patient_id: int | None = None,
     return rows
 
 
+def page_of_events(*, session: Session, patient_id: int | None = None,
+                   staff_user_id: int | None = None, before_id: int | None = None,
+                   size: int = PAGE_SIZE) -> tuple[list[AuditRow], bool]:
+    """One page, newest first, and whether an older page exists (one extra row tells)."""
+    rows = list_events(session=session, patient_id=patient_id, staff_user_id=staff_user_id,
+                       before_id=before_id, limit=size + 1)
+    return rows[:size], len(rows) > size
+
+
 @dataclass(frozen=True)
 class PatientRef:
     id: int

@@ -17,14 +17,6 @@ from portal_app.state.paging import NewestFirstPaging
 PAGE_SIZE = 50
 
 
-def _page(*, session, patient_id: int | None, staff_user_id: int | None,
-          before_id: int | None) -> tuple[list[AuditRow], bool]:
-    """One page plus whether an older one exists."""
-    rows = audit.list_events(session=session, patient_id=patient_id, staff_user_id=staff_user_id,
-                             before_id=before_id, limit=PAGE_SIZE + 1)
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
 class AuditState(NewestFirstPaging, StaffSessionState):
     rows: list[AuditRow] = []
     error: str = ""
@@ -53,8 +45,8 @@ class AuditState(NewestFirstPaging, StaffSessionState):
 
     async def _read(self) -> None:
         self.rows, self.has_older = await call(
-            _page, patient_id=self._patient_id, staff_user_id=self._staff_id(),
-            before_id=self._before_id)
+            audit.page_of_events, patient_id=self._patient_id, staff_user_id=self._staff_id(),
+            before_id=self._before_id, size=PAGE_SIZE)
         self.has_newer = bool(self._before_stack)
 
     async def _first_page(self) -> None:

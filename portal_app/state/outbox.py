@@ -7,7 +7,6 @@ transport is for (no email provider). Only one page of rows and one open body li
 from __future__ import annotations
 
 import reflex as rx
-from sqlmodel import Session
 
 from portal_app import routes
 from portal_app.models import MessageStatus
@@ -20,19 +19,6 @@ from portal_app.state.paging import NewestFirstPaging
 
 PAGE_SIZE = 25
 STATUSES = tuple(status.value for status in MessageStatus)
-
-
-def _page(*, session: Session, status: str, before_id: int | None) -> tuple[list[MessageRow], bool]:
-    """One page plus whether an older one exists (one extra row is read to know)."""
-    rows = outbox.list_messages(session=session, status=status, before_id=before_id,
-                                limit=PAGE_SIZE + 1)
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
-def _retry(*, session: Session, message_id: int, actor_id: int) -> tuple[str, str, str]:
-    """Retry, and read the outcome while the session is open: (status, to, error)."""
-    message = outbox.retry(session=session, message_id=message_id, actor_id=actor_id)
-    return message.status.value, message.to_address, message.error
 
 
 class OutboxState(NewestFirstPaging, StaffSessionState):
@@ -59,8 +45,8 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         self._close_body()
 
     async def _read(self) -> None:
-        self.rows, self.has_older = await call(_page, status=self.status_filter,
-                                               before_id=self._before_id)
+        self.rows, self.has_older = await call(outbox.page_of_messages, status=self.status_filter,
+                                               before_id=self._before_id, size=PAGE_SIZE)
         self.has_newer = bool(self._before_stack)
 
     async def _allowed(self, level: Level = Level.READ):
@@ -162,13 +148,13 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         if staff is None:
             return refusal
         try:
-            status, to, error = await call(_retry, message_id=int(message_id), actor_id=staff.id)
+            row = await call(outbox.retry_view, message_id=int(message_id), actor_id=staff.id)
         except (DomainError, ValueError, TypeError) as exc:
             self.error = getattr(exc, "message", "That message cannot be retried.")
             return None
         await self._read()
-        if status == MessageStatus.SENT.value:
-            self.notice = f"Message #{message_id} to {to} was sent."
+        if row.status == MessageStatus.SENT.value:
+            self.notice = f"Message #{message_id} to {row.to} was sent."
         else:
-            self.error = f"Message #{message_id} to {to} failed again: {error}"
+            self.error = f"Message #{message_id} to {row.to} failed again: {row.error}"
         return None

@@ -136,3 +136,14 @@ def test_raw_sql_cannot_change_or_remove_audit_rows(session, admin):
             session.exec(text(statement))
         session.rollback()
     assert session.exec(text("SELECT count(*) FROM auditevent WHERE action = 'test.event'")).one()[0] == 1
+
+
+def test_page_of_events_tells_whether_an_older_page_exists(session, admin):
+    for number in range(3):
+        audit.record(session=session, actor=audit.Actor.staff(admin.id), action=f"test.{number}")
+    session.commit()
+    rows, older = audit.page_of_events(session=session, staff_user_id=admin.id, size=2)
+    assert [r.action for r in rows] == ["test.2", "test.1"] and older
+    rest, older = audit.page_of_events(session=session, staff_user_id=admin.id, size=2,
+                                       before_id=rows[-1].id)
+    assert not older and rest[0].action == "test.0"

@@ -251,3 +251,21 @@ def test_a_failed_message_keeps_its_link_until_a_retry_delivers_it(session, admi
     session.refresh(message)
     assert message.status == MessageStatus.SENT and f"token={outbox.REDACTED}" in message.body_text
     assert message.pending_secrets == ""  # the secret is not kept anywhere else either
+
+
+def test_page_of_messages_tells_whether_an_older_page_exists(session):
+    for _ in range(3):
+        _send(session)
+    rows, older = outbox.page_of_messages(session=session, size=2)
+    assert len(rows) == 2 and older
+    rest, older = outbox.page_of_messages(session=session, size=2, before_id=rows[-1].id)
+    assert len(rest) == 1 and not older
+
+
+def test_retry_view_answers_with_the_view_row(session, admin):
+    transports.use("email", Failing())
+    message = _send(session)
+    transports.use("email", Recording())
+    row = outbox.retry_view(session=session, message_id=message.id, actor_id=admin.id)
+    assert isinstance(row, outbox.MessageRow)
+    assert (row.id, row.status, row.to, row.error) == (message.id, "sent", "maria@example.com", "")
