@@ -203,6 +203,11 @@ def get_patient(*, session: Session, patient_id: int) -> Patient:
     return patient
 
 
+def patient_row(*, session: Session, patient_id: int) -> PatientRow:
+    """One list row, fresh from the database."""
+    return row_of(get_patient(session=session, patient_id=patient_id))
+
+
 def self_account(*, session: Session, patient_id: int) -> PortalAccount | None:
     """The account connected to this chart as `self`, if any."""
     return session.exec(

@@ -272,7 +272,7 @@ class OnboardingState(StaffSessionState):
                                 actor=self._actor(staff))
             if self._row(patient_id) is not None:
                 # An invitation moves the account state to "Invited": show it.
-                self._replace_row(await call(_row_by_id, patient_id=patient_id))
+                self._replace_row(await call(onboarding.patient_row, patient_id=patient_id))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         if result.status == "failed":
@@ -477,8 +477,3 @@ class OnboardingState(StaffSessionState):
                 if job is not None and job.status != bulk.RUNNING and \
                         await self._require(Permission.PORTAL_ADMIN, Level.READ) is not None:
                     await self._refresh_in_place()
-
-
-def _row_by_id(*, session, patient_id: int) -> PatientRow:
-    """One list row, fresh from the database."""
-    return onboarding.row_of(onboarding.get_patient(session=session, patient_id=patient_id))
