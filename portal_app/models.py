@@ -105,6 +105,11 @@ class Patient(SQLModel, table=True):
     postal_code: str = Field(default="", max_length=20)
     allow_email: bool = True
     allow_sms: bool = False
+    # What the portal's intake form shows and may update (free text, merged by staff).
+    emergency_contact_name: str = Field(default="", max_length=200)
+    emergency_contact_phone: str = Field(default="", max_length=40)
+    pharmacy: str = Field(default="", max_length=300)
+    allergies: str = Field(default="", max_length=2000)
     portal_enabled: bool = False
     account_state: AccountState = AccountState.NONE
     sort_key: str = Field(default="", max_length=210)
@@ -115,6 +120,9 @@ class Patient(SQLModel, table=True):
 class PortalAccount(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(max_length=254, unique=True, index=True)
+    # The person who signs in (a representative's own name, not the patient's).
+    first_name: str = Field(default="", max_length=100)
+    last_name: str = Field(default="", max_length=100)
     password_hash: str | None = None
     status: AccountStatus = AccountStatus.PENDING
     must_change_password: bool = False
@@ -281,3 +289,138 @@ class BulkJob(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+
+class TaskKind(str, enum.Enum):
+    """What a patient sent through the portal (the queue's "Arranged By: Request" groups)."""
+
+    DOCUMENT_SHARE = "document_share"
+    INTAKE_FORM = "intake_form"
+    MESSAGE = "message"
+    APPOINTMENT_REQUEST = "appointment_request"
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    REVIEWED = "reviewed"
+
+
+class PortalTask(SQLModel, table=True):
+    """One item in My Tasks > Patient Portal. Its detail lives in the kind's own table."""
+
+    __table_args__ = (
+        Index("ix_task_status_kind_created", "status", "kind", "created_at"),
+        Index("ix_task_status_created", "status", "created_at"),
+        Index("ix_task_patient_created", "patient_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: TaskKind
+    status: TaskStatus = TaskStatus.PENDING
+    patient_id: int = Field(foreign_key="patient.id")
+    # Who sent it: the signed-in account, as self or as the patient's representative.
+    account_id: int | None = Field(default=None, foreign_key="portalaccount.id", index=True)
+    submitted_by: str = Field(default="", max_length=254)
+    access_type: AccessType = AccessType.SELF
+    subject: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    # The newest post of the thread (messages): sorts the patient's list, marks unread.
+    last_activity_at: datetime = Field(default_factory=utcnow)
+    reviewed_at: datetime | None = None
+    reviewed_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+
+
+class TaskPost(SQLModel, table=True):
+    """A post in an item's thread: the patient's message, a staff reply, a note back."""
+
+    __table_args__ = (Index("ix_post_task_created", "task_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="portaltask.id")
+    author_type: str = Field(max_length=10)  # patient, staff
+    account_id: int | None = Field(default=None, foreign_key="portalaccount.id")
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    author_label: str = Field(default="", max_length=254)
+    body: str = Field(default="", max_length=20000)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Unread markers: set when the other side first opens the thread after this post.
+    read_by_patient_at: datetime | None = None
+    read_by_staff_at: datetime | None = None
+
+
+class TaskForward(SQLModel, table=True):
+    """An item sent to a staff user's Communication queue."""
+
+    __table_args__ = (Index("ix_forward_to_done", "to_staff_id", "done_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="portaltask.id", index=True)
+    from_staff_id: int = Field(foreign_key="staffuser.id")
+    to_staff_id: int = Field(foreign_key="staffuser.id")
+    note: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    opened_at: datetime | None = None
+    done_at: datetime | None = None
+
+
+class IntakeChange(SQLModel, table=True):
+    """One changed field of a submitted form: the chart's value then, and the new one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="portaltask.id", index=True)
+    form: str = Field(default="intake", max_length=20)
+    field_name: str = Field(max_length=40)
+    chart_value: str = Field(default="", max_length=2000)
+    new_value: str = Field(default="", max_length=2000)
+    merged_at: datetime | None = None
+    merged_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+
+
+class FormRequest(SQLModel, table=True):
+    """A form staff asked a patient to fill in; a to-do on the portal until submitted."""
+
+    __table_args__ = (Index("ix_formrequest_patient_open", "patient_id", "submitted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    form: str = Field(max_length=20)  # intake, consent, history
+    requested_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    requested_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime | None = None
+    task_id: int | None = Field(default=None, foreign_key="portaltask.id")
+    cancelled_at: datetime | None = None
+
+
+class PortalDocument(SQLModel, table=True):
+    """A file a patient shared (with its Document Share item) or the practice shared."""
+
+    __table_args__ = (Index("ix_document_patient_created", "patient_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    task_id: int | None = Field(default=None, foreign_key="portaltask.id", index=True)
+    from_practice: bool = False
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=60)
+    size: int = 0
+    sha256: str = Field(default="", max_length=64)
+    note: str = Field(default="", max_length=1000)
+    account_id: int | None = Field(default=None, foreign_key="portalaccount.id")
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AppointmentRequest(SQLModel, table=True):
+    """The detail of an Appointment Request item."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="portaltask.id", unique=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    reason: str = Field(default="", max_length=2000)
+    # Preferred slots as the patient gave them: "YYYY-MM-DD|morning" lines (unit-separated).
+    preferred: str = Field(default="", max_length=1000)
+    status: str = Field(default="requested", max_length=20)  # requested, scheduled, declined
+    decided_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    decided_at: datetime | None = None
+    staff_note: str = Field(default="", max_length=2000)

@@ -5,10 +5,16 @@ import asyncio
 import reflex as rx
 
 from portal_app import db, routes
+from portal_app.pages.patient import appointments as patient_appointments
+from portal_app.pages.patient import documents as patient_documents
+from portal_app.pages.patient import forms as patient_forms
 from portal_app.pages.patient import home as patient_home
 from portal_app.pages.patient import login as patient_login
+from portal_app.pages.patient import messages as patient_messages
 from portal_app.pages.patient import setup as patient_setup
-from portal_app.pages.staff import audit, chart, onboarding, outbox, settings
+from portal_app.pages.patient import summary as patient_summary
+from portal_app.pages.staff import (audit, chart, onboarding, outbox, portal_accounts, portal_users, roles,
+                                    settings, tasks)
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
 
@@ -24,8 +30,9 @@ def index() -> rx.Component:
 
 app = rx.App()
 app.add_page(index, route="/", title="Patient Portal")
-for module in (staff_login, onboarding, chart, settings, outbox, audit,
-               patient_login, patient_setup, patient_home):
+for module in (staff_login, onboarding, chart, settings, outbox, audit, tasks, portal_accounts,
+               portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
+               patient_appointments, patient_documents, patient_forms, patient_summary):
     module.add_pages(app)
 
 

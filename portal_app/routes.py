@@ -13,6 +13,13 @@ PORTAL_SETTINGS = "/staff/setup/portal"
 OUTBOX = "/staff/outbox"
 AUDIT = "/staff/audit"
 STAFF_PASSWORD = "/staff/password"
+PORTAL_ACCOUNTS = "/staff/portal-accounts"
+PORTAL_USERS = "/staff/portal-users"
+ROLES = "/staff/setup/roles"
+STAFF_USERS = "/staff/setup/users"
+TASKS = "/staff/tasks"
+TASK_ITEM = "/staff/tasks/[task_id]"
+COMMUNICATION = "/staff/communication"
 
 LOGIN = "/login"
 FORGOT = "/forgot"
@@ -20,6 +27,11 @@ SETUP = "/setup"
 PORTAL_HOME = "/portal"
 PORTAL_PASSWORD = "/portal/password"
 PORTAL_CONNECT = "/portal/connect"
+PORTAL_MESSAGES = "/portal/messages"
+PORTAL_FORMS = "/portal/forms"
+PORTAL_DOCUMENTS = "/portal/documents"
+PORTAL_APPOINTMENTS = "/portal/appointments"
+PORTAL_SUMMARY = "/portal/summary"
 
 
 class SetupStep(str, enum.Enum):
@@ -31,6 +43,14 @@ class SetupStep(str, enum.Enum):
 
 def patient_chart(patient_id: int) -> str:
     return f"/staff/patients/{patient_id}"
+
+
+def task_item(task_id: int) -> str:
+    return f"/staff/tasks/{task_id}"
+
+
+def portal_accounts(patient_id: int | None = None) -> str:
+    return f"{PORTAL_ACCOUNTS}?patient={patient_id}" if patient_id else PORTAL_ACCOUNTS
 
 
 def setup_path(step: SetupStep, **query: str) -> str:

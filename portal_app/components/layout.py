@@ -22,7 +22,13 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
             rx.hstack(
                 rx.text("Portal Admin", size="4", weight="bold"),
                 rx.el.nav(
+                    rx.cond(StaffSessionState.can_tasks, _nav_link("My Tasks", routes.TASKS)),
                     _nav_link("Patient Portal Onboarding", routes.ONBOARDING),
+                    rx.cond(StaffSessionState.can_account_setup,
+                            _nav_link("Portal Account Setup", routes.PORTAL_ACCOUNTS)),
+                    rx.cond(StaffSessionState.can_user_management,
+                            _nav_link("User Management", routes.PORTAL_USERS)),
+                    rx.cond(StaffSessionState.can_roles, _nav_link("Roles", routes.ROLES)),
                     rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
                     rx.cond(StaffSessionState.can_outbox, _nav_link("Outbox", routes.OUTBOX)),
                     rx.cond(StaffSessionState.can_audit, _nav_link("Audit Log", routes.AUDIT)),
@@ -54,8 +60,49 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     )
 
 
+# The portal areas with a page, in menu order (billing has none yet: its permission is kept).
+PORTAL_AREA_LINKS: tuple[tuple[str, str, str], ...] = (
+    ("messages", "Messages", routes.PORTAL_MESSAGES),
+    ("appointments", "Appointments", routes.PORTAL_APPOINTMENTS),
+    ("documents", "Documents", routes.PORTAL_DOCUMENTS),
+    ("forms", "Forms", routes.PORTAL_FORMS),
+    ("health_summary", "Health summary", routes.PORTAL_SUMMARY),
+)
+
+
+def _viewing() -> rx.Component:
+    """Whose chart is open; a switcher when the account may open more than one."""
+    return rx.cond(
+        PortalSessionState.chart_choices.length() > 1,
+        rx.el.div(
+            rx.el.label("Viewing:", html_for="viewing", style={"font_weight": "600", "margin_right": "0.5em"}),
+            rx.el.select(
+                rx.foreach(PortalSessionState.chart_choices,
+                           lambda c: rx.el.option(c["label"], value=c["value"])),
+                id="viewing", value=PortalSessionState.viewing_id,
+                on_change=PortalSessionState.switch_chart,
+                style={"padding": "0.3em", "border": "1px solid #767676", "border_radius": "6px"},
+            ),
+            style={"display": "flex", "align_items": "center"},
+        ),
+        rx.text("Viewing: ", rx.el.strong(PortalSessionState.viewing_name), size="2"),
+    )
+
+
+def _portal_nav() -> rx.Component:
+    return rx.el.nav(
+        _nav_link("Home", routes.PORTAL_HOME),
+        *[rx.cond(PortalSessionState.viewing_areas.contains(area), _nav_link(label, href))
+          for area, label, href in PORTAL_AREA_LINKS],
+        aria_label="Portal",
+        style={"padding": "0.5em 1.5em", "border_bottom": "1px solid #ddd"},
+    )
+
+
 def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -> rx.Component:
     return rx.el.div(
+        rx.el.a("Skip to content", href="#main", class_name="skip-link",
+                style={"position": "absolute", "left": "-999px"}),
         rx.el.header(
             rx.hstack(
                 rx.text("Patient Portal", size="4", weight="bold"),
@@ -63,15 +110,17 @@ def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -
                 rx.cond(
                     PortalSessionState.account_user_id != "",
                     rx.hstack(
+                        _viewing(),
                         rx.text("Signed in as ", rx.el.strong(PortalSessionState.account_user_id), size="2"),
                         rx.button("Sign out", on_click=PortalSessionState.portal_sign_out, variant="outline"),
-                        align="center",
+                        align="center", wrap="wrap",
                     ),
                 ) if signed_in else rx.fragment(),
-                align="center", width="100%",
+                align="center", width="100%", wrap="wrap",
             ),
             style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f3f7f4"},
         ),
+        rx.cond(PortalSessionState.viewing_name != "", _portal_nav()) if signed_in else rx.fragment(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto"}),
     )

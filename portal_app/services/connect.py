@@ -27,7 +27,7 @@ from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient
 from portal_app.notify import outbox, templates_connect
 from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
-from portal_app.services.invitations import ALL_AREAS
+from portal_app.services.areas import ALL_AREAS
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
 CHANNELS = ("email", "sms")

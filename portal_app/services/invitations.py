@@ -13,12 +13,12 @@ from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeS
                                PortalAccount, PortalConnection, SecretPurpose, SessionKind)
 from portal_app.notify import outbox, templates
 from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
+from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
 # A second click within this window re-uses the link just sent instead of sending another.
 RESEND_WINDOW = timedelta(seconds=60)
-ALL_AREAS = "messages,appointments,documents,forms,health_summary,billing"
 LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
 
 

@@ -21,7 +21,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, Patient,
                                PortalAccount, PortalConnection, SecretPurpose, SessionKind)
 from portal_app.notify import letters, outbox, templates, templates_keys
-from portal_app.services import (audit, clock, invitations, onboarding, passwords, sessions,
+from portal_app.services import (areas, audit, clock, invitations, onboarding, passwords, sessions,
                                  settings, tokens)
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.services.validation import (clean_text, normalize_email, normalize_mobile,
@@ -415,7 +415,7 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
     session.add(account)
     session.flush()
     connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=invitations.ALL_AREAS,
+                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
                                   requested_by=row.requested_by or "patient (connection key)",
                                   connected_at=now)
     session.add(connection)
@@ -489,7 +489,7 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
     _refuse_second_self(session, patient.id)
     now = clock.now()
     connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=invitations.ALL_AREAS,
+                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
                                   requested_by=row.requested_by or "patient (connection key)",
                                   connected_at=now)
     session.add(connection)

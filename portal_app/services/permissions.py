@@ -30,6 +30,12 @@ class Permission(str, enum.Enum):
 
 ADMINISTRATOR = "Administrator"
 FRONT_DESK = "Front Desk"
+CLINICAL = "Clinical"
+COMMUNICATIONS_ONLY = "Patient Portal Communications Only"
+
+# The two queue permissions ignore the Read / Update / Write distinction: any level above
+# Off behaves as Write (the seed's rule). Every other permission: Read = view only.
+QUEUE_PERMISSIONS = (Permission.TASK_PORTAL_LIST, Permission.TASK_PORTAL)
 
 BUILT_IN_ROLES: dict[str, dict[Permission, Level]] = {
     ADMINISTRATOR: {permission: Level.WRITE for permission in Permission},
@@ -38,8 +44,41 @@ BUILT_IN_ROLES: dict[str, dict[Permission, Level]] = {
         Permission.ACCOUNT_SETUP: Level.WRITE,
         Permission.USER_MANAGEMENT: Level.UPDATE,
         Permission.OUTBOX: Level.READ,
+        Permission.TASK_PORTAL_LIST: Level.WRITE,
+        Permission.TASK_PORTAL: Level.WRITE,
+    },
+    CLINICAL: {
+        Permission.TASK_PORTAL_LIST: Level.WRITE,
+        Permission.TASK_PORTAL: Level.WRITE,
+        Permission.PORTAL_ADMIN: Level.READ,
+    },
+    # Limited access: answers forwarded portal items, cannot open the queue itself.
+    COMMUNICATIONS_ONLY: {
+        Permission.TASK_PORTAL: Level.WRITE,
     },
 }
+
+
+class QueueAccess(str, enum.Enum):
+    """What a user may do with My Tasks > Patient Portal."""
+
+    NONE = "none"        # neither permission: the queue is not shown at all
+    LIMITED = "limited"  # "Task - Patient Portal" only: shown, opening it gives a security message
+    LIST_ONLY = "list_only"  # the list without "Task - Patient Portal": rows, but items do not open
+    FULL = "full"        # both: list, open, answer
+
+
+def queue_access(levels: dict[str, int]) -> QueueAccess:
+    """The seed's rule: any level above Off on a queue permission counts as Write."""
+    can_list = levels.get(Permission.TASK_PORTAL_LIST.value, 0) > Level.OFF
+    can_answer = levels.get(Permission.TASK_PORTAL.value, 0) > Level.OFF
+    if can_list and can_answer:
+        return QueueAccess.FULL
+    if can_list:
+        return QueueAccess.LIST_ONLY
+    if can_answer:
+        return QueueAccess.LIMITED
+    return QueueAccess.NONE
 
 
 def levels_for(*, session: Session, staff_user_id: int) -> dict[str, int]:

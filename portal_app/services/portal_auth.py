@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind
-from portal_app.services import audit, clock, passwords, sessions, settings, tokens
+from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 
 MAX_FAILURES = 10
@@ -33,6 +33,12 @@ class ChartView:
     mobile_phone: str
     home_phone: str
     address: str
+    # The areas this connection grants (see services.areas), and the representative's relationship.
+    areas: tuple[str, ...] = ()
+    relationship: str = ""
+
+    def allows(self, area: str) -> bool:
+        return area in self.areas
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,10 @@ class PortalPrincipal:
     user_id: str
     must_change_password: bool
     charts: tuple[ChartView, ...]
+
+    def chart(self, patient_id: int | None) -> ChartView:
+        """The chart with this id if the account may open it, else the first one."""
+        return next((c for c in self.charts if c.patient_id == patient_id), self.charts[0])
 
 
 def _lookup_key(user_id: str) -> str:
@@ -111,7 +121,8 @@ def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
     return ChartView(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
                      dob=patient.dob.strftime("%m/%d/%Y"), access_type=connection.access_type.value,
                      email=patient.email, mobile_phone=patient.mobile_phone,
-                     home_phone=patient.home_phone, address=address)
+                     home_phone=patient.home_phone, address=address,
+                     areas=areas.parse(connection.permissions), relationship=connection.relationship)
 
 
 def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipal | None:

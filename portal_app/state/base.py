@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import reflex as rx
 
 from portal_app import db, routes
-from portal_app.services import portal_auth, staff_auth
+from portal_app.services import areas, permissions, portal_auth, staff_auth
+from portal_app.services.areas import Area
 from portal_app.services.permissions import Level, Permission
-from portal_app.services.portal_auth import PortalPrincipal
+from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
 
 T = TypeVar("T")
@@ -111,6 +112,23 @@ class StaffSessionState(SessionState):
         return self.staff_levels.get(Permission.PORTAL_ADMIN.value, 0) >= Level.UPDATE
 
     @rx.var
+    def can_tasks(self) -> bool:
+        """My Tasks shows for either queue permission (Communication holds forwarded items)."""
+        return permissions.queue_access(self.staff_levels) != permissions.QueueAccess.NONE
+
+    @rx.var
+    def can_account_setup(self) -> bool:
+        return self.staff_levels.get(Permission.ACCOUNT_SETUP.value, 0) >= Level.READ
+
+    @rx.var
+    def can_user_management(self) -> bool:
+        return self.staff_levels.get(Permission.USER_MANAGEMENT.value, 0) >= Level.READ
+
+    @rx.var
+    def can_roles(self) -> bool:
+        return self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ
+
+    @rx.var
     def can_settings(self) -> bool:
         return self.staff_levels.get(Permission.SETTINGS.value, 0) >= Level.READ
 
@@ -132,14 +150,77 @@ class StaffSessionState(SessionState):
 
 
 class PortalSessionState(SessionState):
-    """Base of every patient page state."""
+    """Base of every patient page state.
+
+    Also holds whose chart is open ("Viewing: NAME") and which areas that connection grants;
+    both are re-read from the database on every event, so a revoked connection or a changed
+    permission takes effect at once.
+    """
 
     account_user_id: str = ""
+    # Chart choices for the "Viewing:" switcher (value = patient id as text, label = name).
+    chart_choices: list[dict[str, str]] = []
+    viewing_id: str = ""
+    viewing_name: str = ""
+    viewing_areas: list[str] = []
+
+    def _show_viewing(self, principal: PortalPrincipal | None) -> ChartView | None:
+        if principal is None:
+            self.chart_choices = []
+            self.viewing_id = ""
+            self.viewing_name = ""
+            self.viewing_areas = []
+            return None
+        current = int(self.viewing_id) if self.viewing_id.isdigit() else None
+        chart = principal.chart(current)
+        self.chart_choices = [{"value": str(c.patient_id), "label": c.name} for c in principal.charts]
+        self.viewing_id = str(chart.patient_id)
+        self.viewing_name = chart.name
+        self.viewing_areas = list(chart.areas)
+        return chart
 
     async def _portal_principal(self) -> PortalPrincipal | None:
         principal = await call(portal_auth.principal_for, session_id=self.portal_sid)
         self.account_user_id = principal.user_id if principal else ""
+        self._show_viewing(principal)
         return principal
+
+    async def _area_principal(self, area: Area, action: str = "") -> tuple[PortalPrincipal, ChartView] | None:
+        """For an area's handlers: the signed-in account and the open chart, if it grants `area`.
+
+        A refusal is audited. None means: do nothing (the caller may show a message).
+        """
+        principal = await self._portal_principal()
+        if principal is None or principal.must_change_password:
+            return None
+        chart = self._show_viewing(principal)
+        if not chart.allows(area.value):
+            await call(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
+                       area=area.value, action=action, ip=self._ip())
+            return None
+        return principal, chart
+
+    async def _area_guard(self, area: Area):
+        """For an area page's on_load: ((principal, chart), None) or (None, a redirect)."""
+        principal, redirect = await self._portal_guard()
+        if redirect is not None:
+            return None, redirect
+        chart = self._show_viewing(principal)
+        if not chart.allows(area.value):
+            await call(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
+                       area=area.value, action="open", ip=self._ip())
+            return None, [rx.redirect(routes.PORTAL_HOME),
+                          rx.toast.error(f"{areas.AREA_LABELS[area]} is not available for {chart.name}.")]
+        return (principal, chart), None
+
+    @rx.event
+    async def switch_chart(self, patient_id: str):
+        """Open another chart of this account (only one the session may see), on the home page."""
+        self.viewing_id = patient_id if isinstance(patient_id, str) and patient_id.isdigit() else ""
+        principal = await self._portal_principal()
+        if principal is None:
+            return rx.redirect(routes.LOGIN)
+        return rx.redirect(routes.PORTAL_HOME)
 
     async def _portal_guard(self, *, allow_must_change: bool = False):
         """For on_load: (principal, None) or (None, redirect)."""
@@ -155,6 +236,7 @@ class PortalSessionState(SessionState):
         await call(portal_auth.sign_out, session_id=self.portal_sid)
         self.portal_sid = ""
         self.account_user_id = ""
+        self._show_viewing(None)
         return rx.redirect(routes.LOGIN)
 
 

@@ -30,6 +30,10 @@ class ChartState(StaffSessionState):
 
     chart: ChartView = ChartView()
     loaded: bool = False
+
+    @rx.var
+    def account_setup_href(self) -> str:
+        return routes.portal_accounts(self.chart.patient_id or None)
     load_error: str = ""
 
     access_notice: str = ""

@@ -13,7 +13,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import keys, portal_auth, settings
 from portal_app.services.errors import DomainError, InvalidInput
-from portal_app.services.portal_auth import ChartView, PortalPrincipal
+from portal_app.services.portal_auth import ChartView
 from portal_app.state.base import PortalSessionState, call
 
 PASSWORD_CHANGED = ("Your password has been changed. Any other device signed in to your account "
@@ -27,9 +27,8 @@ def form_text(form_data: dict[str, Any], name: str) -> str:
 
 
 class HomeState(PortalSessionState):
-    # Chart choices for "Viewing:" (value = patient id as text, label = name).
-    chart_choices: list[dict[str, str]] = []
-    selected: str = ""
+    """The open chart ("Viewing:" in the layout picks it) and what the home page shows of it."""
+
     chart_name: str = ""
     chart_dob: str = ""
     is_representative: bool = False
@@ -44,8 +43,7 @@ class HomeState(PortalSessionState):
 
     def clear_view(self) -> None:
         """Forget everything shown about a chart (sign-out, session ended)."""
-        self.chart_choices = []
-        self.selected = ""
+        self._show_viewing(None)
         self.chart_name = ""
         self.chart_dob = ""
         self.is_representative = False
@@ -55,11 +53,7 @@ class HomeState(PortalSessionState):
         self.address = ""
         self.notice = ""
 
-    def _show(self, principal: PortalPrincipal, patient_id: int | None) -> None:
-        chart: ChartView = next((c for c in principal.charts if c.patient_id == patient_id),
-                                principal.charts[0])
-        self.chart_choices = [{"value": str(c.patient_id), "label": c.name} for c in principal.charts]
-        self.selected = str(chart.patient_id)
+    def _show(self, chart: ChartView) -> None:
         self.chart_name = chart.name
         self.chart_dob = chart.dob
         self.is_representative = chart.access_type != "self"
@@ -76,21 +70,8 @@ class HomeState(PortalSessionState):
             self.clear_view()
             return redirect
         self.practice_phone = (await call(settings.view)).practice_phone
-        current = int(self.selected) if self.selected.isdigit() else None
-        self._show(principal, current)
+        self._show(self._show_viewing(principal))
         self.notice, self._pending_notice = self._pending_notice, ""
-        return None
-
-    @rx.event
-    async def view_chart(self, patient_id: str):
-        """Switch to another chart of this account (only one the session may see)."""
-        principal, redirect = await self._portal_guard()
-        if redirect is not None:
-            self.clear_view()
-            return redirect
-        wanted = int(patient_id) if isinstance(patient_id, str) and patient_id.isdigit() else None
-        self.notice = ""
-        self._show(principal, wanted)
         return None
 
 

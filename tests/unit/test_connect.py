@@ -14,7 +14,7 @@ from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSec
 from portal_app.notify import transports
 from portal_app.services import (accounts, audit, connect, passwords, portal_auth, settings, tokens)
 from portal_app.services.errors import InvalidInput, PortalUnavailable
-from portal_app.services.invitations import ALL_AREAS
+from portal_app.services.areas import ALL_AREAS
 from tests.unit.conftest import START, make_patient
 
 EMAIL = "maria.lopez@example.com"

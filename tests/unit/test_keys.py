@@ -15,7 +15,7 @@ from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSec
                                SecretPurpose)
 from portal_app.notify import outbox as notify_outbox
 from portal_app.notify import transports
-from portal_app.services import audit, invitations, keys, passwords, portal_auth
+from portal_app.services import areas, audit, invitations, keys, passwords, portal_auth
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
 
@@ -252,7 +252,7 @@ def test_whole_flow_creates_connects_and_signs_in(session, chart, frozen_clock):
     connection = session.exec(select(PortalConnection).where(
         PortalConnection.account_id == account.id)).one()
     assert connection.patient_id == chart.id and connection.access_type == AccessType.SELF
-    assert connection.permissions == invitations.ALL_AREAS
+    assert connection.permissions == areas.ALL_AREAS
     assert connection.requested_by == "Maria herself"
     principal = portal_auth.principal_for(session=session, session_id=sid)
     assert principal.account_id == account.id

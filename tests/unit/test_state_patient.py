@@ -358,7 +358,7 @@ async def test_home_requires_a_session_and_shows_the_chart(session):
     patient, _ = make_account(session)
     _, anonymous = await state_at(routes.PORTAL_HOME, HomeState)
     assert redirect_path(await run(anonymous.load())) == routes.LOGIN
-    assert redirect_path(await run(anonymous.view_chart(str(patient.id)))) == routes.LOGIN
+    assert redirect_path(await run(anonymous.switch_chart(str(patient.id)))) == routes.LOGIN
     assert anonymous.chart_name == ""
 
     root, login = await state_at(routes.LOGIN, LoginState)
@@ -371,8 +371,9 @@ async def test_home_requires_a_session_and_shows_the_chart(session):
 
     # Another chart's id from the client changes nothing.
     other = make_patient(session, first="Zed", last="Quill", email="zed@example.com", enabled=True)
-    await run(home.view_chart(str(other.id)))
-    assert home.chart_name == "Maria Lopez"
+    await run(home.switch_chart(str(other.id)))
+    await run(home.load())
+    assert (home.chart_name, home.viewing_name) == ("Maria Lopez", "Maria Lopez")
 
     # After sign-out the login page forgets what the home page showed.
     await run(login.portal_sign_out())
@@ -435,16 +436,19 @@ async def test_representative_picks_among_the_charts_of_the_account_only(session
     await run(home.load())
     assert [c["label"] for c in home.chart_choices] == ["Maria Lopez", "Lucia Lopez"]
 
-    await run(home.view_chart(str(child.id)))
+    assert redirect_path(await run(home.switch_chart(str(child.id)))) == routes.PORTAL_HOME
+    await run(home.load())
     assert (home.chart_name, home.chart_dob, home.is_representative, home.email) == (
         "Lucia Lopez", "06/01/2015", True, "")
+    assert home.viewing_name == "Lucia Lopez"
     await run(home.load())  # coming back keeps the chart being viewed
-    assert home.selected == str(child.id)
+    assert home.viewing_id == str(child.id)
 
     child.portal_enabled = False  # access to the child's chart switched off by the practice
     session.add(child)
     session.commit()
-    await run(home.view_chart(str(child.id)))
+    await run(home.switch_chart(str(child.id)))
+    await run(home.load())
     assert home.chart_name == "Maria Lopez"
 
 

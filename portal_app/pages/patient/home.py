@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import portal_layout
+from portal_app.pages.patient import home_todos
 from portal_app.pages.patient.login import invalid_flag, loading, page_link, submit_button
 from portal_app.pages.patient.setup import PASSWORD_HINT
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
@@ -20,23 +21,6 @@ def _detail(term: str, value: rx.Var) -> rx.Component:
     )
 
 
-def _chart_picker() -> rx.Component:
-    return rx.cond(
-        HomeState.chart_choices.length() > 1,
-        rx.el.div(
-            rx.el.label("Viewing:", html_for="viewing", style={"font_weight": "600",
-                                                               "margin_right": "0.5em"}),
-            rx.el.select(
-                rx.foreach(HomeState.chart_choices,
-                           lambda c: rx.el.option(c["label"], value=c["value"])),
-                id="viewing", value=HomeState.selected, on_change=HomeState.view_chart,
-                style={"padding": "0.4em", "border": "1px solid #767676", "border_radius": "6px"},
-            ),
-            style={"margin_bottom": "1em"},
-        ),
-    )
-
-
 def home_page() -> rx.Component:
     return portal_layout(
         "Your patient portal",
@@ -44,7 +28,7 @@ def home_page() -> rx.Component:
             HomeState.chart_name != "",
             rx.fragment(
                 form_notice(HomeState.notice),
-                _chart_picker(),
+                home_todos.todos(),
                 rx.el.section(
                     rx.heading("Whose chart this is", as_="h2", size="4"),
                     rx.el.p(rx.el.strong(HomeState.chart_name), ", born ", HomeState.chart_dob,

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.pages.staff import chart_connect, chart_connections
+from portal_app.pages.staff import chart_connect, chart_connections, chart_documents
 from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
 
 OK_COLOR = "#1a7f37"  # 5.0:1 on white
@@ -179,6 +179,11 @@ def _account_section() -> rx.Component:
     return rx.el.section(
         rx.heading("Portal username and password", as_="h3", size="4", margin_bottom="0.5em"),
         _account_summary(),
+        rx.cond(ChartState.can_account_setup,
+                rx.el.p(rx.el.a("Configure accounts and representatives in Portal Account Setup",
+                                href=ChartState.account_setup_href,
+                                style={"color": "#0b4f94", "text_decoration": "underline"}),
+                        style={"margin_bottom": "0.6em"})),
         rx.cond(~ChartState.chart.portal_enabled,
                 rx.text("Enable portal access before setting a username or password.",
                         size="2", color="#444", margin_bottom="0.6em")),
@@ -214,7 +219,7 @@ def _account_section() -> rx.Component:
 
 def _portal_tab() -> rx.Component:
     return rx.box(_access_section(), chart_connect.section(), _send_section(), _account_section(),
-                  chart_connections.section(), padding_top="1em")
+                  chart_connections.section(), chart_documents.section(), padding_top="1em")
 
 
 def _chart() -> rx.Component:
@@ -254,4 +259,5 @@ def chart_page() -> rx.Component:
 def add_pages(app: rx.App) -> None:
     """Register this module's pages (with their on_load guards) on the app."""
     app.add_page(chart_page, route=routes.PATIENT_CHART, title="Patient chart",
-                 on_load=[ChartState.load, *chart_connect.ON_LOAD, *chart_connections.ON_LOAD])
+                 on_load=[ChartState.load, *chart_connect.ON_LOAD, *chart_connections.ON_LOAD,
+                          *chart_documents.ON_LOAD])

@@ -1,0 +1,50 @@
+"""The portal areas a connection may be granted, and the check every area handler makes."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlmodel import Session
+
+from portal_app.services import audit
+
+
+class Area(str, enum.Enum):
+    MESSAGES = "messages"
+    APPOINTMENTS = "appointments"
+    DOCUMENTS = "documents"
+    FORMS = "forms"
+    HEALTH_SUMMARY = "health_summary"
+    BILLING = "billing"
+
+
+AREA_LABELS: dict[Area, str] = {
+    Area.MESSAGES: "Messages",
+    Area.APPOINTMENTS: "Appointments",
+    Area.DOCUMENTS: "Documents",
+    Area.FORMS: "Forms",
+    Area.HEALTH_SUMMARY: "Health summary",
+    Area.BILLING: "Billing",
+}
+
+ALL_AREAS = ",".join(area.value for area in Area)
+
+
+def parse(permissions: str) -> tuple[str, ...]:
+    """A connection's stored permissions (comma-separated) as known area names, in catalog order."""
+    granted = {part.strip() for part in (permissions or "").split(",")}
+    return tuple(area.value for area in Area if area.value in granted)
+
+
+def serialize(chosen: list[str] | tuple[str, ...]) -> str:
+    """Chosen area names -> the stored form; unknown names are dropped."""
+    return ",".join(parse(",".join(chosen)))
+
+
+def record_refusal(*, session: Session, account_id: int, patient_id: int, area: str,
+                   action: str = "", ip: str = "") -> None:
+    """Audit a refused call of an area this connection was not granted."""
+    audit.record(session=session, actor=audit.Actor.portal(account_id, ip), action="portal.area_refused",
+                 patient_id=patient_id, account_id=account_id,
+                 detail=f"area={area}" + (f"; handler={action}" if action else ""))
+    session.commit()
