@@ -190,10 +190,14 @@ class PortalSessionState(SessionState):
 
         A refusal is audited. None means: do nothing (the caller may show a message).
         """
+        requested = self.viewing_id
         principal = await self._portal_principal()
         if principal is None or principal.must_change_password:
             return None
         chart = self._show_viewing(principal)
+        if requested and requested != str(chart.patient_id):
+            # The chart being viewed is no longer open to this account: never act on another one.
+            return None
         if not chart.allows(area.value):
             await call(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
                        area=area.value, action=action, ip=self._ip())
