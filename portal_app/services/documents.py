@@ -1,0 +1,211 @@
+"""Documents on the portal: files a patient shares with the practice (a Document Share item) and
+files the practice shares with the patient. Kinds are told by content, never by name alone."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from portal_app.models import PortalDocument, TaskKind
+from portal_app.services import audit, clock, onboarding, queue
+from portal_app.services.errors import InvalidInput, NotFound
+from portal_app.services.portal_auth import ChartView
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_NOTE = 1000
+PAGE_SIZE = 20
+
+# kind -> (content type, magic bytes, extensions the name may end in)
+KINDS: dict[str, tuple[str, bytes, tuple[str, ...]]] = {
+    "PDF": ("application/pdf", b"%PDF-", (".pdf",)),
+    "PNG": ("image/png", b"\x89PNG\r\n\x1a\n", (".png",)),
+    "JPEG": ("image/jpeg", b"\xff\xd8\xff", (".jpg", ".jpeg")),
+}
+# Programs and scripts, whatever their name says.
+_EXECUTABLE = (b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
+               b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"#!")
+ALLOWED = "Only PDF, PNG and JPEG files can be shared."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    filename: str
+    content_type: str
+    size_label: str
+    note: str
+    when: str
+    from_practice: bool
+
+
+@dataclass(frozen=True)
+class DocumentContent:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+
+
+def kind_of(data: bytes) -> str | None:
+    """"PDF", "PNG" or "JPEG" by the file's first bytes; None for anything else."""
+    for kind, (_type, magic, _ext) in KINDS.items():
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def clean_filename(filename: str | None) -> str:
+    """The name without any folder part or control characters, at most 200 characters."""
+    name = unicodedata.normalize("NFC", filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _CONTROL.sub("", name).strip().strip(".") if name.strip(".") else ""
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 199 - len(ext)] + dot + ext) if dot and len(ext) <= 10 else name[:200]
+    return name
+
+
+def check_file(filename: str | None, data: bytes | None) -> CheckedFile:
+    """Refuse an empty, too large, unknown or mis-named file; raises InvalidInput(field="file")."""
+    data = data or b""
+    name = clean_filename(filename)
+    if not name:
+        raise InvalidInput("Choose a file to share.", field="file")
+    if not data:
+        raise InvalidInput("That file is empty. Choose a file that has content.", field="file")
+    if len(data) > MAX_BYTES:
+        raise InvalidInput(f"That file is larger than {MAX_BYTES // (1024 * 1024)} MB. "
+                           "Choose a smaller file.", field="file")
+    kind = kind_of(data)
+    if kind is None:
+        if data.startswith(_EXECUTABLE):
+            raise InvalidInput(f"That file is a program, not a document, so it cannot be shared. {ALLOWED}",
+                               field="file")
+        raise InvalidInput(f"That file is not a PDF, PNG or JPEG. {ALLOWED}", field="file")
+    content_type, _magic, extensions = KINDS[kind]
+    if not name.lower().endswith(extensions):
+        raise InvalidInput(f"The file's content is a {kind} but its name does not end in "
+                           f"{' or '.join(extensions)}. Rename it or choose another file.", field="file")
+    return CheckedFile(filename=name, content_type=content_type, data=data,
+                       sha256=hashlib.sha256(data).hexdigest())
+
+
+def clean_note(note: str | None) -> str:
+    value = unicodedata.normalize("NFC", note or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(value) > MAX_NOTE:
+        raise InvalidInput(f"The note must be at most {MAX_NOTE} characters.", field="note")
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+        raise InvalidInput("The note contains characters that are not allowed.", field="note")
+    return value
+
+
+def size_label(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def upload(*, session: Session, account_id: int, chart: ChartView, filename: str, data: bytes, note: str,
+           ip: str = "") -> int:
+    """A patient (or representative) shares a file with the practice: files a Document Share item.
+
+    Returns the item's id.
+
+    Raises:
+        InvalidInput: field "file" (empty, too large, not PDF/PNG/JPEG, a program, name and content
+            disagree) or "note" (too long).
+    """
+    checked = check_file(filename, data)
+    note = clean_note(note)
+    task = queue.file_item(session=session, kind=TaskKind.DOCUMENT_SHARE, account_id=account_id, chart=chart,
+                           subject=f"Document: {checked.filename}", ip=ip)
+    session.add(PortalDocument(patient_id=chart.patient_id, task_id=task.id, from_practice=False,
+                               filename=checked.filename, content_type=checked.content_type,
+                               size=len(checked.data), sha256=checked.sha256, note=note,
+                               account_id=account_id, data=checked.data, created_at=clock.now()))
+    session.commit()
+    return task.id
+
+
+def share_with_patient(*, session: Session, patient_id: int, filename: str, data: bytes, note: str,
+                       actor: audit.Actor) -> int:
+    """The practice shares a file with the patient (shown in the portal's Documents). Audited.
+
+    Returns the document's id.
+
+    Raises:
+        InvalidInput: as `upload`.
+        NotFound: no such chart.
+    """
+    onboarding.get_patient(session=session, patient_id=patient_id)
+    checked = check_file(filename, data)
+    note = clean_note(note)
+    document = PortalDocument(patient_id=patient_id, from_practice=True, filename=checked.filename,
+                              content_type=checked.content_type, size=len(checked.data), sha256=checked.sha256,
+                              note=note, staff_user_id=actor.staff_user_id, data=checked.data,
+                              created_at=clock.now())
+    session.add(document)
+    session.flush()
+    audit.record(session=session, actor=actor, action="document.share", patient_id=patient_id,
+                 detail=f"document={document.id}; file={checked.filename}; size={len(checked.data)}; "
+                        f"sha256={checked.sha256}")
+    session.commit()
+    return document.id
+
+
+# Every column but the file itself: lists never load the data.
+_ROW_COLUMNS = (PortalDocument.id, PortalDocument.filename, PortalDocument.content_type, PortalDocument.size,
+                PortalDocument.note, PortalDocument.created_at, PortalDocument.from_practice)
+
+
+def _rows(results) -> list[DocumentRow]:
+    return [DocumentRow(id=r[0], filename=r[1], content_type=r[2], size_label=size_label(r[3]), note=r[4],
+                        when=clock.aware(r[5]).strftime("%m/%d/%Y %H:%M UTC"), from_practice=r[6])
+            for r in results]
+
+
+def patient_documents(*, session: Session, patient_id: int, offset: int = 0,
+                      limit: int = PAGE_SIZE) -> list[DocumentRow]:
+    """One page of the chart's documents (the patient's and the practice's), newest first."""
+    return _rows(session.exec(
+        select(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
+        .order_by(col(PortalDocument.created_at).desc(), col(PortalDocument.id).desc())
+        .offset(max(0, offset)).limit(max(1, min(limit, 100)))))
+
+
+def count_documents(*, session: Session, patient_id: int) -> int:
+    return session.exec(select(func.count()).select_from(PortalDocument)
+                        .where(PortalDocument.patient_id == patient_id)).one()
+
+
+def documents_for_task(*, session: Session, task_id: int) -> list[DocumentRow]:
+    """The files of one Document Share item."""
+    return _rows(session.exec(select(*_ROW_COLUMNS).where(PortalDocument.task_id == task_id)
+                              .order_by(PortalDocument.id)))
+
+
+def document_content(*, session: Session, document_id: int, patient_id: int | None = None) -> DocumentContent:
+    """A document's bytes. With `patient_id`, only a document of that chart (else NotFound).
+
+    Raises:
+        NotFound: no such document, or it belongs to another chart.
+    """
+    document = session.get(PortalDocument, document_id) if isinstance(document_id, int) else None
+    if document is None or (patient_id is not None and document.patient_id != patient_id):
+        raise NotFound("That document is not available.")
+    return DocumentContent(filename=document.filename, content_type=document.content_type, data=document.data)
+
