@@ -1,0 +1,24 @@
+"""Notices about items in the Patient Portal queue (a staff reply, a decided appointment request).
+
+They carry no health information at all: only that something is waiting in the portal, and the
+sign-in link. What was written stays behind the sign-in.
+"""
+
+from __future__ import annotations
+
+from portal_app.notify.templates import Rendered, email, sms
+
+
+def new_message_email(*, practice: str, phone: str, login_url: str) -> Rendered:
+    lines = [
+        "Hello,",
+        f"You have a new message from {practice} in your portal.",
+        "Sign in to read it.",
+        f"If you have questions about this notice, call {practice} at {phone}.",
+    ]
+    return email(subject=f"New message from {practice}", lines=lines, link=login_url,
+                 button="Sign in to the portal")
+
+
+def new_message_sms(*, practice: str, login_url: str) -> Rendered:
+    return sms(f"You have a new message from {practice} in your portal. Sign in to read it: {login_url}")

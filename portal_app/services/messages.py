@@ -1,0 +1,290 @@
+"""Secure messages between a patient's portal and the practice.
+
+A message thread is a Patient Portal queue item of kind MESSAGE; each post is a TaskPost
+(author_type "patient" or "staff"). Every post moves the item's `last_activity_at`.
+
+Unread markers, both sides:
+- the patient sees "Unread" on a thread with staff posts not yet read by the patient
+  (`read_by_patient_at` is set when the patient opens the thread);
+- staff see patient posts with no `read_by_staff_at` (set by `mark_read_by_staff`).
+
+A new patient post on a reviewed item puts it back to pending, so staff see it in the queue.
+
+Every function here commits its own change, except where noted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from portal_app import routes
+from portal_app.models import PortalAccount, PortalTask, StaffUser, TaskKind, TaskPost, TaskStatus
+from portal_app.notify import outbox, templates_queue
+from portal_app.services import audit, clock, queue, settings
+from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
+from portal_app.services.portal_auth import ChartView
+
+MAX_BODY_CHARS = 10_000
+MAX_SUBJECT_CHARS = 200
+PAGE_SIZE = 20
+PATIENT = "patient"
+STAFF = "staff"
+
+
+def _when(value: datetime | None) -> str:
+    return clock.aware(value).strftime("%m/%d/%Y %I:%M %p UTC") if value is not None else ""
+
+
+def check_body(body: str, *, field: str = "body", what: str = "message") -> str:
+    """The trimmed text of a post, or InvalidInput beside `field`."""
+    text = (body or "").strip()
+    if not text:
+        raise InvalidInput(f"Write your {what}.", field=field)
+    if len(text) > MAX_BODY_CHARS:
+        raise InvalidInput(f"A {what} can be at most {MAX_BODY_CHARS:,} characters; this one has "
+                           f"{len(text):,}. Shorten it or split it into several messages.", field=field)
+    return text
+
+
+def _check_subject(subject: str) -> str:
+    text = " ".join((subject or "").split())
+    if not text:
+        raise InvalidInput("Enter a subject.", field="subject")
+    if len(text) > MAX_SUBJECT_CHARS:
+        raise InvalidInput(f"A subject can be at most {MAX_SUBJECT_CHARS} characters; this one has "
+                           f"{len(text):,}.", field="subject")
+    return text
+
+
+def _add_post(*, session: Session, task: PortalTask, author_type: str, body: str, label: str,
+              account_id: int | None = None, staff_user_id: int | None = None) -> TaskPost:
+    now = clock.now()
+    post = TaskPost(task_id=task.id, author_type=author_type, account_id=account_id,
+                    staff_user_id=staff_user_id, author_label=label[:254], body=body, created_at=now)
+    task.last_activity_at = now
+    session.add(post)
+    session.add(task)
+    session.flush()
+    return post
+
+
+def _patient_task(session: Session, task_id: int, patient_id: int) -> PortalTask:
+    """The message thread `task_id` if it belongs to `patient_id`; NotFound otherwise (same
+    answer for another chart's thread as for one that does not exist)."""
+    task = session.get(PortalTask, task_id) if isinstance(task_id, int) else None
+    if task is None or task.patient_id != patient_id or task.kind != TaskKind.MESSAGE:
+        raise NotFound("That conversation was not found.")
+    return task
+
+
+# --- patient side ---------------------------------------------------------------------------
+
+def start_thread(*, session: Session, account_id: int, chart: ChartView, subject: str, body: str,
+                 ip: str = "") -> int:
+    """A new message from the portal: a pending MESSAGE item with the first patient post.
+
+    Raises FormInvalid with every wrong field ("subject", "body") at once.
+    """
+    errors: dict[str, str] = {}
+    clean_subject = clean_body = ""
+    try:
+        clean_subject = _check_subject(subject)
+    except InvalidInput as exc:
+        errors[exc.field] = exc.message
+    try:
+        clean_body = check_body(body)
+    except InvalidInput as exc:
+        errors[exc.field] = exc.message
+    if errors:
+        raise FormInvalid(errors)
+    account = session.get(PortalAccount, account_id)
+    task = queue.file_item(session=session, kind=TaskKind.MESSAGE, account_id=account_id, chart=chart,
+                           subject=clean_subject, ip=ip)
+    _add_post(session=session, task=task, author_type=PATIENT, body=clean_body,
+              label=account.user_id if account else "", account_id=account_id)
+    task_id = task.id
+    session.commit()
+    return task_id
+
+
+def patient_reply(*, session: Session, account_id: int, chart: ChartView, task_id: int, body: str,
+                  ip: str = "") -> None:
+    """A patient (or their representative) posts in a thread of the chart they are viewing.
+
+    A reviewed thread goes back to pending so staff see the new post.
+    """
+    task = _patient_task(session, task_id, chart.patient_id)
+    text = check_body(body)
+    account = session.get(PortalAccount, account_id)
+    post = _add_post(session=session, task=task, author_type=PATIENT, body=text,
+                     label=account.user_id if account else "", account_id=account_id)
+    reopened = task.status == TaskStatus.REVIEWED
+    if reopened:
+        task.status = TaskStatus.PENDING
+        task.reviewed_at = None
+        task.reviewed_by_staff_id = None
+        session.add(task)
+    audit.record(session=session, actor=audit.Actor.portal(account_id, ip), action="portal.message_reply",
+                 patient_id=chart.patient_id, account_id=account_id,
+                 detail=f"item={task.id}; post={post.id}; as={chart.access_type}"
+                        + ("; reviewed -> pending" if reopened else ""))
+    session.commit()
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    """One line of the patient's message list."""
+
+    id: int
+    subject: str
+    last_activity: str
+    unread: bool
+    unread_count: int
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    rows: list[ThreadRow]
+    page: int
+    pages: int
+    total: int
+
+
+def threads(*, session: Session, patient_id: int, page: int = 1) -> ThreadPage:
+    """The chart's message threads, newest activity first, PAGE_SIZE per page (page from 1)."""
+    total = session.exec(select(func.count()).select_from(PortalTask).where(
+        PortalTask.patient_id == patient_id, PortalTask.kind == TaskKind.MESSAGE)).one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, int(page or 1)), pages)
+    unread = (select(func.count()).select_from(TaskPost)
+              .where(TaskPost.task_id == PortalTask.id, TaskPost.author_type == STAFF,
+                     col(TaskPost.read_by_patient_at).is_(None))
+              .correlate(PortalTask).scalar_subquery())
+    found = session.exec(
+        select(PortalTask.id, PortalTask.subject, PortalTask.last_activity_at, unread)
+        .where(PortalTask.patient_id == patient_id, PortalTask.kind == TaskKind.MESSAGE)
+        .order_by(col(PortalTask.last_activity_at).desc(), col(PortalTask.id).desc())
+        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    rows = [ThreadRow(id=task_id, subject=subject or "(no subject)", last_activity=_when(at),
+                      unread=bool(count), unread_count=int(count or 0))
+            for task_id, subject, at, count in found]
+    return ThreadPage(rows=rows, page=page, pages=pages, total=total)
+
+
+@dataclass(frozen=True)
+class PostRow:
+    id: int
+    author_type: str
+    author_label: str
+    body: str
+    when: str
+    unread_by_staff: bool
+    unread_by_patient: bool = False
+
+
+@dataclass(frozen=True)
+class ThreadView:
+    id: int
+    subject: str
+    posts: list[PostRow]
+
+
+def _rows(session: Session, task_id: int) -> list[PostRow]:
+    posts = session.exec(select(TaskPost).where(TaskPost.task_id == task_id)
+                         .order_by(col(TaskPost.created_at), col(TaskPost.id))).all()
+    return [PostRow(id=p.id, author_type=p.author_type, author_label=p.author_label, body=p.body,
+                    when=_when(p.created_at),
+                    unread_by_staff=p.author_type == PATIENT and p.read_by_staff_at is None,
+                    unread_by_patient=p.author_type == STAFF and p.read_by_patient_at is None)
+            for p in posts]
+
+
+def open_thread(*, session: Session, patient_id: int, task_id: int) -> ThreadView:
+    """A thread of the chart being viewed, oldest post first; marks the staff posts read by the
+    patient (the returned rows still say which were unread). Another chart's thread: NotFound."""
+    task = _patient_task(session, task_id, patient_id)
+    rows = _rows(session, task.id)
+    now = clock.now()
+    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task.id, TaskPost.author_type == STAFF,
+                                                    col(TaskPost.read_by_patient_at).is_(None))).all():
+        post.read_by_patient_at = now
+        session.add(post)
+    session.commit()
+    return ThreadView(id=task.id, subject=task.subject or "(no subject)", posts=rows)
+
+
+# --- staff side (the queue) -------------------------------------------------------------------
+
+def _task(session: Session, task_id: int) -> PortalTask:
+    task = session.get(PortalTask, task_id) if isinstance(task_id, int) else None
+    if task is None:
+        raise NotFound("That item no longer exists.")
+    return task
+
+
+def thread_posts(*, session: Session, task_id: int) -> list[PostRow]:
+    """Every post of an item (any kind), oldest first. Reads only; marks nothing."""
+    return _rows(session, _task(session, task_id).id)
+
+
+def mark_read_by_staff(*, session: Session, task_id: int) -> None:
+    """Staff have seen the item: its patient posts are no longer unread for staff."""
+    task = _task(session, task_id)
+    now = clock.now()
+    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task.id, TaskPost.author_type == PATIENT,
+                                                    col(TaskPost.read_by_staff_at).is_(None))).all():
+        post.read_by_staff_at = now
+        session.add(post)
+    session.commit()
+
+
+def notify_patient(*, session: Session, task: PortalTask) -> str:
+    """Tell the account that sent the item that something waits in the portal (no content).
+
+    Email when its user ID is an email address, a text otherwise. Returns a short note for the
+    audit detail ("notice #12 sent", "no account"). Does not commit.
+    """
+    account = session.get(PortalAccount, task.account_id) if task.account_id else None
+    if account is None or not account.user_id:
+        return "no account to notify"
+    config = settings.get(session=session)
+    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
+    if "@" in account.user_id:
+        channel = "email"
+        rendered = templates_queue.new_message_email(practice=config.practice_name, phone=config.practice_phone,
+                                                     login_url=login_url)
+    else:
+        channel = "sms"
+        rendered = templates_queue.new_message_sms(practice=config.practice_name, login_url=login_url)
+    message = outbox.send(session=session, channel=channel, kind="portal_notice", to=account.user_id,
+                          rendered=rendered, patient_id=task.patient_id)
+    return f"notice #{message.id} {message.status.value}"
+
+
+def add_staff_post(*, session: Session, task: PortalTask, staff_user_id: int, body: str) -> TaskPost:
+    """A staff post on `task` (checked body), read by staff already. Does not commit."""
+    staff = session.get(StaffUser, staff_user_id)
+    post = _add_post(session=session, task=task, author_type=STAFF, body=body,
+                     label=staff.full_name if staff else "The practice", staff_user_id=staff_user_id)
+    post.read_by_staff_at = post.created_at
+    session.add(post)
+    return post
+
+
+def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str, actor: audit.Actor) -> None:
+    """A staff reply in an item's thread; the patient gets a content-free notice; audited.
+
+    Raises InvalidInput(field="body") for an empty or too long reply, NotFound for a gone item.
+    The item's status is left as it is (the queue decides when it is reviewed).
+    """
+    task = _task(session, task_id)
+    text = check_body(body, what="reply")
+    post = add_staff_post(session=session, task=task, staff_user_id=staff_user_id, body=text)
+    notice = notify_patient(session=session, task=task)
+    audit.record(session=session, actor=actor, action="task.reply", patient_id=task.patient_id,
+                 account_id=task.account_id, detail=f"item={task.id}; post={post.id}; {notice}")
+    session.commit()
