@@ -1,7 +1,125 @@
-"""Slot: filled in by the helper that owns this page."""
+"""`/portal/appointments`: request an appointment, see the chart's requests. UI only."""
+
+from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.layout import portal_layout
+from portal_app.pages.patient.login import invalid_flag, loading, submit_button
+from portal_app.pages.patient.messages import textarea_field
+from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
+from portal_app.state.patient_appointments import PatientAppointmentsState as S
+
+MUTED = "#444"
+
+
+def _time_select(number: int, error: rx.Var) -> rx.Component:
+    field_id = f"time_{number}"
+    return rx.el.div(
+        rx.el.label(f"Time of day {number}", html_for=field_id,
+                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+        rx.el.select(
+            *[rx.el.option(label, value=value) for value, label in TIMES_OF_DAY.items()],
+            id=field_id, name=field_id, default_value="any",
+            aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error),
+            style={"padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px", "font_size": "1em"},
+        ),
+        field_error(field_id, error),
+        style={"margin_bottom": "1em"},
+    )
+
+
+def _slot(number: int, date_error: rx.Var, time_error: rx.Var, optional: bool) -> rx.Component:
+    return rx.el.fieldset(
+        rx.el.legend(f"Choice {number}" + (" (optional)" if optional else ""),
+                     style={"font_weight": "600", "padding": "0 0.3em"}),
+        rx.hstack(
+            text_field(f"Preferred date {number}", f"date_{number}", error=date_error, input_type="date",
+                       min=S.min_date, max=S.max_date, aria_invalid=invalid_flag(date_error)),
+            _time_select(number, time_error),
+            spacing="5", wrap="wrap", align="start",
+        ),
+        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.6em 1em 0", "margin_bottom": "1em"},
+    )
+
+
+def _form() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Request an appointment", as_="h2", size="4", margin_bottom="0.5em"),
+        rx.el.p("Give up to three dates and times that suit you. The practice confirms the time.",
+                style={"margin_bottom": "0.8em", "color": MUTED}),
+        rx.el.form(
+            form_alert(S.form_error),
+            _slot(1, S.date_1_error, S.time_1_error, optional=False),
+            _slot(2, S.date_2_error, S.time_2_error, optional=True),
+            _slot(3, S.date_3_error, S.time_3_error, optional=True),
+            textarea_field("Reason for visit", "reason", error=S.reason_error, max_length=MAX_REASON_CHARS,
+                           rows=4, hint=f"Up to {MAX_REASON_CHARS:,} characters. For an emergency call 911."),
+            submit_button("Request appointment"),
+            on_submit=S.request_appointment,
+            aria_label="Request an appointment",
+            key=S.form_version,
+        ),
+        style={"margin_bottom": "2em"},
+    )
+
+
+def _status_badge(row) -> rx.Component:
+    return rx.badge(row.status_label, high_contrast=True, variant="surface",
+                    color_scheme=rx.match(row.status, ("scheduled", "green"), ("declined", "red"), "gray"))
+
+
+def _row(row) -> rx.Component:
+    return rx.el.tr(
+        rx.el.td(row.requested_on),
+        rx.el.td(row.preferred),
+        rx.el.td(row.reason, style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"}),
+        rx.el.td(_status_badge(row)),
+        rx.el.td(rx.cond(row.staff_note != "", row.staff_note, "—"),
+                 style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"}),
+        class_name="request-row",
+    )
+
+
+CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "2px solid #767676"}
+
+
+def _list() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Your requests", as_="h2", size="4", margin_bottom="0.5em"),
+        rx.cond(
+            S.total > 0,
+            rx.el.table(
+                rx.el.thead(rx.el.tr(*[rx.el.th(t, scope="col", style=CELL) for t in
+                                       ("Requested", "Preferred times", "Reason", "Status", "Practice's note")])),
+                rx.el.tbody(rx.foreach(S.rows, _row)),
+                style={"width": "100%", "border_collapse": "collapse"},
+            ),
+            rx.el.p("No requests yet.", style={"color": MUTED}),
+        ),
+        rx.cond(
+            S.pages > 1,
+            rx.el.nav(
+                rx.button("Newer", on_click=S.prev_page, disabled=S.page <= 1, variant="outline"),
+                rx.text("Page ", S.page, " of ", S.pages, size="2"),
+                rx.button("Older", on_click=S.next_page, disabled=S.page >= S.pages, variant="outline"),
+                aria_label="Request pages",
+                style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "1em"},
+            ),
+        ),
+        aria_label="Your requests",
+    )
+
+
+def appointments_page() -> rx.Component:
+    return portal_layout(
+        "Appointments",
+        rx.cond(S.ready, rx.fragment(form_notice(S.notice), _form(), _list()), loading()),
+    )
+
 
 def add_pages(app: rx.App) -> None:
-    """Register this module's pages (none yet)."""
+    app.add_page(appointments_page, route=routes.PORTAL_APPOINTMENTS, title="Appointments | Patient Portal",
+                 on_load=S.load)

@@ -1,0 +1,132 @@
+"""`/portal/appointments`: request an appointment for the open chart; see its requests.
+
+Every handler checks the session and the Appointments area of the chart being viewed itself
+(`_area_principal`, which audits a refusal). Only the visible page of requests lives in state.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import reflex as rx
+
+from portal_app.services import appointments
+from portal_app.services.appointments import RequestRow
+from portal_app.services.areas import Area
+from portal_app.services.errors import DomainError, FormInvalid
+from portal_app.state.base import PortalSessionState, call
+from portal_app.state.patient_home import form_text
+
+REFUSED = "Appointments are not available for this chart."
+SENT = "Your request was sent. The practice will confirm a time; its answer appears below."
+FIELDS = ("date_1", "time_1", "date_2", "time_2", "date_3", "time_3", "reason")
+
+
+class PatientAppointmentsState(PortalSessionState):
+    ready: bool = False
+    rows: list[RequestRow] = []
+    page: int = 1
+    pages: int = 1
+    total: int = 0
+    # The date inputs' min and max (tomorrow, a year ahead), as YYYY-MM-DD.
+    min_date: str = ""
+    max_date: str = ""
+
+    date_1_error: str = ""
+    time_1_error: str = ""
+    date_2_error: str = ""
+    time_2_error: str = ""
+    date_3_error: str = ""
+    time_3_error: str = ""
+    reason_error: str = ""
+    form_error: str = ""
+    notice: str = ""
+    form_version: int = 0
+
+    def _clear_errors(self) -> None:
+        for name in FIELDS:
+            setattr(self, f"{name}_error", "")
+        self.form_error = ""
+
+    def _forget(self) -> None:
+        self.ready = False
+        self.rows = []
+        self.page, self.pages, self.total = 1, 1, 0
+        self.notice = ""
+        self._clear_errors()
+
+    async def _read(self, patient_id: int) -> None:
+        found = await call(appointments.requests_for, patient_id=patient_id, page=self.page)
+        self.rows, self.page, self.pages, self.total = found.rows, found.page, found.pages, found.total
+
+    async def _allowed(self, action: str):
+        got = await self._area_principal(Area.APPOINTMENTS, action)
+        if got is None:
+            self._forget()
+        return got
+
+    @rx.event
+    async def load(self):
+        """on_load: the Appointments area of the open chart, and its requests."""
+        self._forget()
+        target, redirect = await self._area_guard(Area.APPOINTMENTS)
+        if redirect is not None:
+            return redirect
+        today = appointments.today()
+        self.min_date = (today + timedelta(days=1)).isoformat()
+        self.max_date = (today + timedelta(days=appointments.HORIZON_DAYS)).isoformat()
+        await self._read(target[1].patient_id)
+        self.ready = True
+        return None
+
+    @rx.event
+    async def next_page(self):
+        got = await self._allowed("next_page")
+        if got is None:
+            return rx.toast.error(REFUSED)
+        if self.page < self.pages:
+            self.page += 1
+        await self._read(got[1].patient_id)
+        return None
+
+    @rx.event
+    async def prev_page(self):
+        got = await self._allowed("prev_page")
+        if got is None:
+            return rx.toast.error(REFUSED)
+        self.page = max(1, self.page - 1)
+        await self._read(got[1].patient_id)
+        return None
+
+    @rx.event
+    async def request_appointment(self, form_data: dict[str, Any]):
+        """Preferred date(s) and time(s) of day plus a reason -> an Appointment Request item."""
+        self._clear_errors()
+        self.notice = ""
+        got = await self._allowed("request_appointment")
+        if got is None:
+            return rx.toast.error(REFUSED)
+        principal, chart = got
+        preferred = [(form_text(form_data, f"date_{n}"), form_text(form_data, f"time_{n}")) for n in (1, 2, 3)]
+        try:
+            await call(appointments.request_appointment, account_id=principal.account_id, chart=chart,
+                       preferred=preferred, reason=form_text(form_data, "reason"), ip=self._ip())
+        except FormInvalid as exc:
+            for field, message in exc.errors.items():
+                if field in FIELDS:
+                    setattr(self, f"{field}_error", message)
+                else:
+                    self.form_error = message
+            return None
+        except DomainError as exc:
+            if exc.field in FIELDS:
+                setattr(self, f"{exc.field}_error", exc.message)
+            else:
+                self.form_error = exc.message
+            return None
+        self.form_version += 1
+        self.notice = SENT
+        self.page = 1
+        await self._read(chart.patient_id)
+        return None
