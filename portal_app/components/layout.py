@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
 
 
@@ -13,8 +14,42 @@ def _nav_link(text: str, href: str) -> rx.Component:
                                            "text_decoration": "underline", "margin_right": "1.2em"})
 
 
+def _setup_group() -> rx.Component:
+    """The seed's "Setup" entries, grouped: Roles, Staff users, Portal Settings."""
+    return rx.cond(
+        StaffSessionState.can_roles | StaffSessionState.can_settings,
+        rx.el.span(
+            rx.el.span("Setup:", style={"font_weight": "600", "margin_right": "0.5em", "color": "#333"}),
+            rx.cond(StaffSessionState.can_roles, _nav_link("Roles", routes.ROLES)),
+            rx.cond(StaffSessionState.can_roles, _nav_link("Staff users", routes.STAFF_USERS)),
+            rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
+            role="group", aria_label="Setup",
+            style={"border_left": "1px solid #bbb", "padding_left": "0.8em", "margin_right": "0.4em"},
+        ),
+    )
+
+
+def _signed_in_as() -> rx.Component:
+    """The seed's footer line: current user, last sign-in with failed tries since, session time."""
+    return rx.vstack(
+        rx.text("Current user: ", rx.el.strong(StaffSessionState.staff_name), size="2"),
+        rx.text(
+            "Last sign-in: ", StaffSessionState.staff_last_sign_in, " with ",
+            rx.cond(StaffSessionState.staff_failed_since == 0, "no",
+                    StaffSessionState.staff_failed_since.to_string()),
+            rx.cond(StaffSessionState.staff_failed_since == 1, " failed sign-in attempt",
+                    " failed sign-in attempts"),
+            " since · Session: ",
+            rx.el.span(StaffSessionState.staff_session_time, id="staff-session-time"),
+            size="1", color="#333",
+        ),
+        spacing="0", align="end",
+    )
+
+
 def staff_layout(title: str, *children: rx.Component) -> rx.Component:
-    """Header with navigation, the signed-in user, last sign-in and failed attempts since."""
+    """Header with navigation (only what the user's roles allow), the signed-in user, their
+    last sign-in, failed attempts since, and how long this session has lasted."""
     return rx.el.div(
         rx.el.a("Skip to content", href="#main", class_name="skip-link",
                 style={"position": "absolute", "left": "-999px"}),
@@ -23,28 +58,24 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                 rx.text("Portal Admin", size="4", weight="bold"),
                 rx.el.nav(
                     rx.cond(StaffSessionState.can_tasks, _nav_link("My Tasks", routes.TASKS)),
-                    _nav_link("Patient Portal Onboarding", routes.ONBOARDING),
+                    rx.cond(StaffSessionState.staff_levels.contains(Permission.PORTAL_ADMIN.value),
+                            _nav_link("Patient Portal Onboarding", routes.ONBOARDING)),
                     rx.cond(StaffSessionState.can_account_setup,
                             _nav_link("Portal Account Setup", routes.PORTAL_ACCOUNTS)),
                     rx.cond(StaffSessionState.can_user_management,
                             _nav_link("User Management", routes.PORTAL_USERS)),
-                    rx.cond(StaffSessionState.can_roles, _nav_link("Roles", routes.ROLES)),
-                    rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
                     rx.cond(StaffSessionState.can_outbox, _nav_link("Outbox", routes.OUTBOX)),
                     rx.cond(StaffSessionState.can_audit, _nav_link("Audit Log", routes.AUDIT)),
+                    _setup_group(),
                     aria_label="Staff",
+                    style={"display": "flex", "flex_wrap": "wrap", "align_items": "center",
+                           "row_gap": "0.3em"},
                 ),
                 rx.spacer(),
                 rx.cond(
                     StaffSessionState.staff_name != "",
                     rx.hstack(
-                        rx.vstack(
-                            rx.text("Signed in as ", rx.el.strong(StaffSessionState.staff_name), size="2"),
-                            rx.text("Last sign-in: ", StaffSessionState.staff_last_sign_in,
-                                    " · Failed attempts since: ", StaffSessionState.staff_failed_since,
-                                    size="1", color="#444"),
-                            spacing="0", align="end",
-                        ),
+                        _signed_in_as(),
                         rx.el.a("Change password", href=routes.STAFF_PASSWORD,
                                 style={"color": "#0b4f94", "text_decoration": "underline"}),
                         rx.button("Sign out", on_click=StaffSessionState.sign_out, variant="outline"),

@@ -34,6 +34,7 @@ class StaffPrincipal:
     levels: dict[str, int] = field(default_factory=dict)
     last_sign_in: str = ""
     failed_since_last_sign_in: int = 0
+    session_time: str = ""  # how long this sign-in has lasted, h:mm:ss
 
     def level(self, permission: Permission) -> Level:
         return Level(self.levels.get(permission.value, 0))
@@ -136,7 +137,13 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
         levels=permissions.levels_for(session=session, staff_user_id=user.id),
         last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
+        session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
     )
+
+
+def _elapsed(span: timedelta) -> str:
+    seconds = max(0, int(span.total_seconds()))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def sign_out(*, session: Session, session_id: str | None) -> None:

@@ -75,6 +75,7 @@ class StaffSessionState(SessionState):
     staff_name: str = ""
     staff_last_sign_in: str = ""
     staff_failed_since: int = 0
+    staff_session_time: str = ""
     staff_levels: dict[str, int] = {}
 
     async def _principal(self) -> StaffPrincipal | None:
@@ -86,6 +87,7 @@ class StaffSessionState(SessionState):
             self.staff_name = principal.full_name
             self.staff_last_sign_in = principal.last_sign_in
             self.staff_failed_since = principal.failed_since_last_sign_in
+            self.staff_session_time = principal.session_time
             self.staff_levels = dict(principal.levels)
         return principal
 

@@ -1,0 +1,211 @@
+"""Staff users (`/staff/setup/users`): Read on Roles Setup views, Update or Write changes.
+
+A generated temporary password is shown once, right after create or reset, and forgotten on
+the next event of this page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import audit, roles, staff_users
+from portal_app.services.errors import DomainError, FormInvalid
+from portal_app.services.permissions import Level, Permission
+from portal_app.services.roles import RoleRow
+from portal_app.services.staff_users import StaffRow
+from portal_app.state.base import StaffSessionState, call
+from portal_app.state.roles import _as_id, _text
+
+NO_PERMISSION = "You do not have permission to manage staff users."
+NO_CHANGE = "You can view staff users; changing them needs Update or Write on Roles Setup."
+
+
+class StaffUsersState(StaffSessionState):
+    loaded: bool = False
+    can_edit: bool = False
+    error: str = ""
+    notice: str = ""
+
+    search: str = ""
+    rows: list[StaffRow] = []
+    page: int = 1
+    pages: int = 1
+    total: int = 0
+
+    role_options: list[RoleRow] = []
+    new_username: str = ""
+    new_full_name: str = ""
+    new_role_ids: list[str] = []
+    errors: dict[str, str] = {}
+    form_version: int = 0
+
+    # Shown once, then cleared by the next event.
+    temp_password: str = ""
+    temp_for: str = ""
+
+    def _clear_messages(self) -> None:
+        self.error = self.notice = ""
+        self.errors = {}
+        self.temp_password = self.temp_for = ""
+
+    def _forget(self) -> None:
+        self.loaded = False
+        self.rows = []
+        self.role_options = []
+        self.total = 0
+        self.page = self.pages = 1
+
+    async def _allowed(self, level: Level):
+        staff = await self._require(Permission.ROLES, level)
+        if staff is not None:
+            return staff, None
+        if not self.staff_name:
+            self._forget()
+            return None, rx.redirect(routes.STAFF_LOGIN)
+        if level > Level.READ and self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ:
+            self.can_edit = False
+            self.error = NO_CHANGE
+            return None, None
+        self._forget()
+        self.error = NO_PERMISSION
+        return None, None
+
+    async def _read(self) -> None:
+        result = await call(staff_users.list_staff, search=self.search, page=self.page)
+        self.rows = result.rows
+        self.page, self.pages, self.total = result.page, result.pages, result.total
+
+    def _actor(self, staff) -> audit.Actor:
+        return audit.Actor.staff(staff.id, self._ip())
+
+    @rx.event
+    async def load(self):
+        self._clear_messages()
+        self._forget()
+        self.search = ""
+        staff, redirect = await self._guard(Permission.ROLES)
+        if staff is None:
+            if self.staff_name:
+                self.error = NO_PERMISSION
+            return redirect
+        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
+        self.role_options = await call(roles.list_roles)
+        await self._read()
+        self.loaded = True
+        return None
+
+    @rx.event
+    async def run_search(self, form_data: dict[str, Any]):
+        self._clear_messages()
+        staff, refusal = await self._allowed(Level.READ)
+        if staff is None:
+            return refusal
+        self.search = _text(form_data, "search", 100)
+        self.page = 1
+        await self._read()
+        return None
+
+    @rx.event
+    async def go_page(self, page: int):
+        self._clear_messages()
+        staff, refusal = await self._allowed(Level.READ)
+        if staff is None:
+            return refusal
+        wanted = _as_id(page)
+        self.page = wanted if wanted else 1
+        await self._read()
+        return None
+
+    @rx.event
+    async def create(self, form_data: dict[str, Any]):
+        self._clear_messages()
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return refusal
+        self.new_username = _text(form_data, "username", 200)
+        self.new_full_name = _text(form_data, "full_name", 300)
+        known = {str(role.id) for role in self.role_options}
+        chosen = [key[len("role-"):] for key, value in form_data.items()
+                  if isinstance(key, str) and key.startswith("role-") and value in ("on", True, "true")]
+        self.new_role_ids = [value for value in chosen if value in known]
+        try:
+            created = await call(staff_users.create_staff_user, username=self.new_username,
+                                 full_name=self.new_full_name,
+                                 role_ids=[int(value) for value in self.new_role_ids],
+                                 actor=self._actor(staff))
+        except FormInvalid as exc:
+            self.errors = dict(exc.errors)
+            self.error = "The new staff user needs attention; nothing was saved."
+            return None
+        except DomainError as exc:
+            self.error = exc.message
+            return None
+        self.temp_password = created.password
+        self.temp_for = created.username
+        self.notice = (f"Staff user {created.username} created. Give them the temporary password "
+                       f"below; they must choose their own at first sign-in.")
+        self.new_username = self.new_full_name = ""
+        self.new_role_ids = []
+        self.form_version += 1
+        await self._read()
+        return None
+
+    async def _act(self, user_id: Any, work, done: str):
+        self._clear_messages()
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return None, refusal
+        target = _as_id(user_id)
+        username = next((row.username for row in self.rows if row.id == target), "")
+        if target is None or not username:
+            self.error = "That staff user is not on this page any more."
+            return None, None
+        try:
+            result = await work(staff, target)
+        except DomainError as exc:
+            self.error = exc.message
+            await self._read()
+            return None, None
+        self.notice = done.format(username=username)
+        await self._read()
+        return result, None
+
+    @rx.event
+    async def deactivate(self, user_id: int):
+        async def work(staff, target):
+            await call(staff_users.set_active, staff_user_id=target, active=False, actor=self._actor(staff))
+        _, refusal = await self._act(user_id, work, "{username} deactivated; their sessions have ended.")
+        return refusal
+
+    @rx.event
+    async def reactivate(self, user_id: int):
+        async def work(staff, target):
+            await call(staff_users.set_active, staff_user_id=target, active=True, actor=self._actor(staff))
+        _, refusal = await self._act(user_id, work, "{username} can sign in again.")
+        return refusal
+
+    @rx.event
+    async def unlock(self, user_id: int):
+        async def work(staff, target):
+            await call(staff_users.unlock, staff_user_id=target, actor=self._actor(staff))
+        _, refusal = await self._act(user_id, work, "{username} unlocked.")
+        return refusal
+
+    @rx.event
+    async def reset_password(self, user_id: int):
+        async def work(staff, target):
+            return await call(staff_users.reset_password, staff_user_id=target, actor=self._actor(staff))
+        result, refusal = await self._act(
+            user_id, work, "New temporary password for {username}; their sessions have ended and "
+                           "they must choose their own at next sign-in.")
+        if result is not None:
+            self.temp_password = result.password
+            self.temp_for = result.username
+        return refusal
+
+    @rx.event
+    def forget_password(self):
+        self.temp_password = self.temp_for = ""
