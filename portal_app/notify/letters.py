@@ -1,4 +1,4 @@
-"""Print-ready PDF letters (fpdf2): the connection-key letter."""
+"""Print-ready PDF letters (fpdf2): the connection-key letter and the credential sheet."""
 
 from __future__ import annotations
 
@@ -68,4 +68,64 @@ def connection_key_letter(*, practice: str, phone: str, letter_date: str, patien
         f"Questions, or did you not expect this letter? Call {practice} at {phone}. Keep this key "
         "private: anyone who has it, and knows your name and date of birth, could connect to "
         "your chart."), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name: str,
+                     patient_name: str, portal_url: str, user_id: str, password: str,
+                     must_change: bool, expires: str = "") -> bytes:
+    """A one-page sheet with new portal credentials, to hand to the patient. Returns PDF bytes.
+
+    Made on request and never stored: the password exists only in this PDF and on the
+    staff member's screen.
+    """
+    pdf = FPDF(format="Letter", unit="mm")
+    pdf.set_compression(False)
+    pdf.set_title(_latin1(f"{practice}: patient portal sign-in"))
+    pdf.set_author(_latin1(practice))
+    pdf.set_margins(25, 25, 25)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(width, 8, _latin1(practice), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.cell(width, 6, _latin1(f"Phone: {phone}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 6, _latin1(sheet_date), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(8)
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.cell(width, 8, "Your patient portal sign-in", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    intro = f"Prepared for {person_name}" if person_name else "Prepared for you"
+    if patient_name and patient_name != person_name:
+        intro += f", for the chart of {patient_name}"
+    pdf.multi_cell(width, 6, _latin1(intro + "."), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+    rows = (("Portal address", portal_url), ("Username", user_id), ("Password", password))
+    for label, value in rows:
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.cell(40, 10, _latin1(label), border=1)
+        pdf.set_font("Courier", "B", 13)
+        pdf.cell(width - 40, 10, _latin1(value), border=1, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(width, 7, "How to sign in", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    steps = [f"1. Go to {portal_url}", "2. Enter the username and password above and click Sign in."]
+    if must_change:
+        steps.append("3. You will be asked to choose a new password of your own. Use at least 10 "
+                     "characters; a phrase of unrelated words works well.")
+    for step in steps:
+        pdf.multi_cell(width, 6, _latin1(step), new_x="LMARGIN", new_y="NEXT")
+    if expires:
+        pdf.ln(2)
+        pdf.multi_cell(width, 6, _latin1(f"This password works until {expires}. After that, use "
+                                         "\"Forgot password\" on the sign-in page."),
+                       new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+    pdf.multi_cell(width, 6, _latin1(
+        f"Keep this sheet private, or destroy it once you have signed in. Questions? Call "
+        f"{practice} at {phone}."), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

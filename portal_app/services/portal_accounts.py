@@ -1,0 +1,809 @@
+"""Portal Account Setup (staff): the accounts connected to one chart, as Self or as an
+Authorized Representative, with their permissions; new credentials; delete; reset.
+
+Rules:
+- A chart has at most one live Self connection. A new Self account gets a generated password,
+  shown to staff once (the caller shows it; nothing here stores or logs it).
+- A new representative account has no password: an email with a link to choose one goes to
+  its username, which must therefore be an email address.
+- An existing account (a username already taken) is connected only when staff ask for it
+  explicitly, and only as a representative; an account already connected to the chart is
+  refused (select its row instead).
+- A representative needs a relationship and at least one permitted area; Self defaults to all.
+- Delete removes this connection; the account itself only when it has no other connection
+  (it is closed: sessions end, links die, the username becomes free again).
+- Every change is audited with old -> new values; never a password or link.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from portal_app import routes
+from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection,
+                               SecretPurpose)
+from portal_app.notify import letters, outbox, templates, templates_accounts
+from portal_app.services import (areas, audit, clock, form_requests, onboarding, passwords, sessions,
+                                 settings, tokens)
+from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
+from portal_app.services.onboarding import PatientRow
+from portal_app.services.validation import clean_text, normalize_email, normalize_phone
+
+RELATIONSHIPS: dict[str, str] = {
+    "parent": "Parent",
+    "guardian": "Guardian",
+    "spouse": "Spouse",
+    "caregiver": "Caregiver",
+    "other": "Other",
+}
+ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized Representative"}
+STATUS_LABELS = {AccountStatus.PENDING: "Waiting for a password", AccountStatus.ACTIVE: "Active",
+                 AccountStatus.DISABLED: "Disabled"}
+MAX_NAME = 100
+SEARCH_ROWS = 8
+REQUESTED_BY = "staff (Portal Account Setup)"
+# A plain username (the numbered variant of an email's local part, e.g. "maria.lopez2").
+_PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+_PHONE = re.compile(r"[\d\s()+.\-]{7,32}")
+# No look-alikes (0/O, 1/l/I): the password may be read aloud or typed from paper.
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+DELETED_PREFIX = "deleted-"
+
+
+# ---- views ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartSummary:
+    patient_id: int = 0
+    name: str = ""
+    list_name: str = ""
+    chart_number: str = ""
+    dob: str = ""
+    email: str = ""
+    portal_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectionItem:
+    """One account connected to the chart (no password, hash or link)."""
+
+    id: int
+    user_id: str
+    first_name: str
+    last_name: str
+    access_type: str  # self, representative
+    access_label: str
+    relationship: str
+    relationship_label: str
+    permissions: str  # stored form: comma-separated area names
+    permission_labels: str
+    must_change: bool
+    status_label: str
+    last_sign_in: str
+    connected_on: str
+
+
+@dataclass(frozen=True)
+class UsernameCheck:
+    ok: bool
+    message: str
+    normalized: str = ""
+    # Taken by an account that may be connected as a representative if staff choose so.
+    connectable: bool = False
+    suggestion: str = ""
+
+
+@dataclass(frozen=True)
+class ChartFill:
+    username: str
+    first_name: str
+    last_name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AccountForm:
+    """What staff submitted."""
+
+    username: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    access_type: str = AccessType.SELF.value
+    relationship: str = ""
+    force_change: bool = True
+    permissions: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+    connect_existing: bool = False
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A newly generated password, for the one screen (and sheet) that shows it."""
+
+    user_id: str
+    password: str = field(repr=False)
+    must_change: bool
+    expires: str
+    portal_url: str
+    person_name: str
+    patient_name: str
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    connection_id: int
+    message: str
+    credentials: Credentials | None = None
+    email_failed: bool = False
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    connection_id: int
+    label: str
+    deletes_account: bool
+    signed_in: bool
+
+
+# ---- small helpers ----------------------------------------------------------------------
+
+
+def _when(value: datetime | None, *, empty: str = "") -> str:
+    return clock.aware(value).strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
+
+
+def _expiry(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    value = clock.aware(value)
+    return f"{value:%B} {value.day}, {value.year} at {value:%H:%M} UTC"
+
+
+def normalize_username(value: str | None, *, field: str = "username") -> str:
+    """An email address (preferred), a phone number (E.164), or a plain username."""
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidInput("Enter a username (an email address is preferred).", field=field)
+    if "@" in raw:
+        return normalize_email(raw, field=field)
+    if _PHONE.fullmatch(raw):
+        return normalize_phone(raw, field=field)
+    lowered = raw.lower()
+    if _PLAIN.fullmatch(lowered):
+        return lowered
+    raise InvalidInput("Use an email address, a phone number, or 3 to 64 letters, digits, dots, "
+                       "dashes or underscores.", field=field)
+
+
+def generate_password(personal: tuple[str, ...] = ()) -> str:
+    """A random password (about 95 bits) in four groups, e.g. "Kx7m-Pq9r-Tz3w-Hn4b"."""
+    while True:
+        plain = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(4))
+        try:
+            passwords.check_password(plain, personal=personal)
+        except InvalidInput:  # astronomically rare: a name inside the random text
+            continue
+        return plain
+
+
+def _account_by_user_id(session: Session, user_id: str) -> PortalAccount | None:
+    return session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
+
+
+def suggest_username(*, session: Session, email: str) -> str:
+    """The email when free, else the first free numbered variant of its local part
+    (maria.lopez2, maria.lopez3, ...). '' when there is no usable email."""
+    try:
+        email = normalize_email(email, field="username")
+    except InvalidInput:
+        return ""
+    if _account_by_user_id(session, email) is None:
+        return email
+    local = re.sub(r"[^a-z0-9._-]", "", email.split("@", 1)[0].lower()).strip("._-")[:60] or "patient"
+    for start in range(2, 10_000, 50):
+        candidates = [f"{local}{n}" for n in range(start, start + 50)]
+        taken = set(session.exec(select(PortalAccount.user_id).where(
+            col(PortalAccount.user_id).in_(candidates))).all())
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+    return ""
+
+
+def _patient(session: Session, patient_id: int) -> Patient:
+    return onboarding.get_patient(session=session, patient_id=patient_id)
+
+
+def _summary(patient: Patient) -> ChartSummary:
+    return ChartSummary(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
+                        list_name=f"{patient.last_name}, {patient.first_name}",
+                        chart_number=patient.chart_number, dob=patient.dob.strftime("%m/%d/%Y"),
+                        email=patient.email, portal_enabled=patient.portal_enabled)
+
+
+def _live_connection(session: Session, patient_id: int, connection_id: int) -> PortalConnection:
+    connection = session.get(PortalConnection, connection_id) if connection_id else None
+    if connection is None or connection.patient_id != patient_id or connection.revoked_at is not None:
+        raise NotFound("That connection no longer exists. Choose it again from the list.")
+    return connection
+
+
+def _live_connections_of_account(session: Session, account_id: int) -> list[PortalConnection]:
+    return list(session.exec(select(PortalConnection).where(
+        PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None))))
+
+
+def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> PortalConnection | None:
+    return session.exec(select(PortalConnection).where(
+        PortalConnection.patient_id == patient_id, PortalConnection.account_id == account_id,
+        col(PortalConnection.revoked_at).is_(None))).first()
+
+
+def _labels(permissions: str) -> str:
+    return ", ".join(areas.AREA_LABELS[areas.Area(name)] for name in areas.parse(permissions)) or "None"
+
+
+def _personal(patient: Patient, *extra: str) -> tuple[str, ...]:
+    return (patient.first_name, patient.last_name, patient.email_lower, *extra)
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+def find_patients(*, session: Session, search: str, limit: int = SEARCH_ROWS) -> list[PatientRow]:
+    """A few charts matching a name ("Lopez, Maria" or "Maria Lopez"), chart number, DOB or
+    email, in name order (the onboarding list's indexed search)."""
+    text = " ".join((search or "").split())[:100]
+    if len(text) < 2:
+        return []
+    return onboarding.list_page(session=session, search=text, limit=max(1, min(limit, 20))).rows
+
+
+def open_chart(*, session: Session, patient_id: int, actor: audit.Actor) -> ChartSummary:
+    """The chart the form works on; the opening is audited (staff saw who is connected).
+
+    Raises:
+        NotFound: no such chart.
+    """
+    patient = _patient(session, patient_id)
+    audit.record(session=session, actor=actor, action="account_setup.open", patient_id=patient.id)
+    session.commit()
+    return _summary(patient)
+
+
+def chart_summary(*, session: Session, patient_id: int) -> ChartSummary:
+    return _summary(_patient(session, patient_id))
+
+
+def list_connections(*, session: Session, patient_id: int) -> list[ConnectionItem]:
+    """The chart's live connections, oldest first."""
+    _patient(session, patient_id)
+    rows = session.exec(
+        select(PortalConnection, PortalAccount)
+        .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
+        .where(PortalConnection.patient_id == patient_id, col(PortalConnection.revoked_at).is_(None))
+        .order_by(col(PortalConnection.id)))
+    return [ConnectionItem(
+        id=connection.id, user_id=account.user_id, first_name=account.first_name,
+        last_name=account.last_name, access_type=connection.access_type.value,
+        access_label=ACCESS_LABELS[connection.access_type], relationship=connection.relationship,
+        relationship_label=RELATIONSHIPS.get(connection.relationship, connection.relationship),
+        permissions=",".join(areas.parse(connection.permissions)),
+        permission_labels=_labels(connection.permissions), must_change=account.must_change_password,
+        status_label=STATUS_LABELS.get(account.status, account.status.value),
+        last_sign_in=_when(account.last_sign_in_at, empty="never"),
+        connected_on=_when(connection.connected_at),
+    ) for connection, account in rows]
+
+
+def fill_from_chart(*, session: Session, patient_id: int) -> ChartFill:
+    """The chart's names, and its email as username (or a numbered variant when taken)."""
+    patient = _patient(session, patient_id)
+    username = suggest_username(session=session, email=patient.email) if patient.email else ""
+    if not patient.email:
+        message = "The chart has no email: type a username."
+    elif username == patient.email_lower:
+        message = f"{username} is valid and available."
+    elif username:
+        message = (f"{patient.email_lower} is already used by another account, so the username "
+                   f"{username} is suggested.")
+    else:
+        message = "The chart's email cannot be used as a username: type one."
+    return ChartFill(username=username, first_name=patient.first_name, last_name=patient.last_name,
+                     message=message)
+
+
+def check_username(*, session: Session, patient_id: int, username: str,
+                   connection_id: int = 0) -> UsernameCheck:
+    """The live answer for the Username field of a new connection (or the selected one)."""
+    try:
+        normalized = normalize_username(username)
+    except InvalidInput as exc:
+        return UsernameCheck(False, exc.message)
+    owner = _account_by_user_id(session, normalized)
+    if connection_id:
+        connection = session.get(PortalConnection, connection_id)
+        if connection is not None and owner is not None and owner.id == connection.account_id:
+            return UsernameCheck(True, f"{normalized} is this connection's username.", normalized)
+    if owner is None:
+        return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
+    if _chart_connection_of(session, patient_id, owner.id) is not None:
+        return UsernameCheck(False, f"{normalized} is already connected to this chart: select it in "
+                                    "the list to change it.", normalized)
+    suggestion = suggest_username(session=session, email=normalized) if "@" in normalized else ""
+    if owner.status == AccountStatus.DISABLED:
+        return UsernameCheck(False, f"{normalized} belongs to a disabled account."
+                             + (f" Suggested username: {suggestion}." if suggestion else ""),
+                             normalized, suggestion=suggestion)
+    return UsernameCheck(
+        False, f"{normalized} is already used by another account. To give that account access to "
+               "this chart, choose Authorized Representative and tick \u201cConnect the existing "
+               "account\u201d." + (f" Otherwise use a new username, such as {suggestion}."
+                                   if suggestion else ""),
+        normalized, connectable=True, suggestion=suggestion)
+
+
+# ---- saving -----------------------------------------------------------------------------
+
+
+def _validated(form: AccountForm, errors: dict[str, str]) -> tuple[AccessType, str, str, str, str]:
+    """(access type, first, last, relationship, permissions) with problems put in `errors`."""
+    try:
+        access = AccessType(form.access_type)
+    except ValueError:
+        errors["access_type"] = "Choose Self or Authorized Representative."
+        access = AccessType.SELF
+    first = last = ""
+    for name, label in (("first_name", "First Name"), ("last_name", "Last Name")):
+        try:
+            value = clean_text(getattr(form, name), field=name, label=label, max_length=MAX_NAME,
+                               required=True)
+        except InvalidInput as exc:
+            errors[name] = exc.message
+            value = ""
+        if name == "first_name":
+            first = value
+        else:
+            last = value
+    relationship = ""
+    if access == AccessType.REPRESENTATIVE:
+        relationship = form.relationship if form.relationship in RELATIONSHIPS else ""
+        if not relationship:
+            errors["relationship"] = "Choose the representative's relationship to the patient."
+    permissions = areas.serialize(list(form.permissions))
+    if access == AccessType.REPRESENTATIVE and not permissions:
+        errors["permissions"] = "Choose at least one area this representative may use."
+    known = {form_.value for form_ in form_requests.PortalForm}
+    if any(name not in known for name in form.forms):
+        errors["forms"] = "Choose forms from the list."
+    return access, first, last, relationship, permissions
+
+
+def _credentials(session: Session, account: PortalAccount, password: str, patient: Patient) -> Credentials:
+    config = settings.get(session=session)
+    person = f"{account.first_name} {account.last_name}".strip()
+    return Credentials(user_id=account.user_id, password=password,
+                       must_change=account.must_change_password,
+                       expires=_expiry(account.temp_password_expires_at) if account.must_change_password else "",
+                       portal_url=config.portal_base_url.rstrip("/") + routes.LOGIN,
+                       person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
+
+
+def _set_generated_password(session: Session, account: PortalAccount, patient: Patient,
+                            force_change: bool) -> str:
+    config = settings.get(session=session)
+    password = generate_password(_personal(patient, account.user_id, account.first_name,
+                                           account.last_name, config.practice_name))
+    now = clock.now()
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = now
+    account.must_change_password = force_change
+    # A password staff have seen is temporary: it stops working if never replaced.
+    account.temp_password_expires_at = (now + timedelta(days=config.connect_token_days)
+                                        if force_change else None)
+    account.failed_logins = 0
+    account.locked_until = None
+    if account.status == AccountStatus.PENDING:
+        account.status = AccountStatus.ACTIVE
+    session.add(account)
+    return password
+
+
+def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
+                     actor: audit.Actor) -> bool:
+    """Email the representative a link to choose a password. Returns False when it failed."""
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    lifetime = timedelta(hours=config.invitation_hours)
+    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
+                                 lifetime=lifetime, patient_id=patient.id, account_id=account.id,
+                                 destination=account.user_id, staff_id=actor.staff_user_id,
+                                 requested_by=REQUESTED_BY)
+    rendered = templates_accounts.representative_setup(
+        practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
+        link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
+        valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
+    message = outbox.send(session=session, channel="email", kind="representative_setup",
+                          to=account.user_id, rendered=rendered, patient_id=patient.id,
+                          secrets_in_body=(plain,))
+    audit.record(session=session, actor=actor, action="account_setup.setup_link", patient_id=patient.id,
+                 account_id=account.id,
+                 detail=f"to {account.user_id}; message #{message.id} {message.status.value}; link #{secret.id}")
+    return message.status.value != "failed"
+
+
+def _send_connected_notice(session: Session, patient: Patient, account: PortalAccount,
+                           actor: audit.Actor) -> bool:
+    config = settings.get(session=session)
+    if not config.portal_active or "@" not in account.user_id:
+        return True
+    rendered = templates_accounts.representative_connected(
+        practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
+        user_id=account.user_id, login_url=config.portal_base_url.rstrip("/") + routes.LOGIN)
+    message = outbox.send(session=session, channel="email", kind="representative_connected",
+                          to=account.user_id, rendered=rendered, patient_id=patient.id)
+    audit.record(session=session, actor=actor, action="account_setup.connected_notice",
+                 patient_id=patient.id, account_id=account.id,
+                 detail=f"to {account.user_id}; message #{message.id} {message.status.value}")
+    return message.status.value != "failed"
+
+
+def _request_forms(session: Session, patient: Patient, forms: tuple[str, ...], actor: audit.Actor) -> str:
+    added = form_requests.request_forms(session=session, patient_id=patient.id, forms=list(forms),
+                                        actor=actor) if forms else []
+    if not added:
+        return ""
+    labels = [form_requests.FORM_LABELS[form_requests.PortalForm(name)] for name in added]
+    return " Requested: " + ", ".join(labels) + "."
+
+
+def save(*, session: Session, patient_id: int, connection_id: int, form: AccountForm,
+         actor: audit.Actor) -> SaveResult:
+    """Create a connection (`connection_id` 0) or change the selected one.
+
+    Raises:
+        FormInvalid: field -> message for every field that is wrong.
+        InvalidInput: a rule about the whole form (portal access not enabled, a second Self).
+        NotFound: the chart, or the selected connection, no longer exists.
+        PortalUnavailable: a representative's email cannot go out while the portal is off.
+    """
+    patient = _patient(session, patient_id)
+    if connection_id:
+        return _update(session, patient, _live_connection(session, patient.id, connection_id), form, actor)
+    if not patient.portal_enabled:
+        raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
+    errors: dict[str, str] = {}
+    access, first, last, relationship, permissions = _validated(form, errors)
+    username = form.username
+    if not (username or "").strip() and access == AccessType.SELF and patient.email:
+        username = suggest_username(session=session, email=patient.email)
+    existing: PortalAccount | None = None
+    normalized = ""
+    try:
+        normalized = normalize_username(username)
+    except InvalidInput as exc:
+        errors["username"] = exc.message
+    if normalized:
+        existing = _account_by_user_id(session, normalized)
+        check = check_username(session=session, patient_id=patient.id, username=normalized)
+        if existing is not None:
+            if not check.connectable:
+                errors["username"] = check.message
+            elif not form.connect_existing or access != AccessType.REPRESENTATIVE:
+                # An existing account joins a chart only when staff say so, as a representative.
+                errors["username"] = check.message
+        elif access == AccessType.REPRESENTATIVE and "@" not in normalized:
+            errors["username"] = ("A new representative's username must be their email address: the "
+                                  "link to choose a password is sent there.")
+    if access == AccessType.SELF and "access_type" not in errors:
+        current = onboarding.self_account(session=session, patient_id=patient.id)
+        if current is not None:
+            errors["access_type"] = (f"This chart already has a Self account ({current.user_id}). "
+                                     "Select it in the list to change it.")
+    if errors:
+        raise FormInvalid(errors)
+
+    now = clock.now()
+    notes: list[str] = []
+    credentials = None
+    email_failed = False
+    if existing is None:
+        account = PortalAccount(user_id=normalized, first_name=first, last_name=last,
+                                status=AccountStatus.PENDING, created_at=now)
+        session.add(account)
+        session.flush()
+        password = ""
+        if access == AccessType.SELF:
+            password = _set_generated_password(session, account, patient, form.force_change)
+        else:
+            account.must_change_password = False
+        session.flush()
+        audit.record(session=session, actor=actor, action="account_setup.create", patient_id=patient.id,
+                     account_id=account.id,
+                     detail=f"user ID {normalized}; name {first} {last}; "
+                            + ("password generated and shown to staff; must change at sign-in="
+                               + ("yes" if form.force_change else "no") if password
+                               else "no password yet (set-up link emailed)"))
+    else:
+        account = existing
+        name_changes = []
+        if (account.first_name, account.last_name) != (first, last):
+            name_changes.append(f"name {account.first_name} {account.last_name} -> {first} {last}")
+            account.first_name, account.last_name = first, last
+            session.add(account)
+        notes.extend(name_changes)
+        password = ""
+    connection = PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
+                                  relationship=relationship, permissions=permissions,
+                                  requested_by=REQUESTED_BY, connected_by_staff_id=actor.staff_user_id,
+                                  connected_at=now)
+    session.add(connection)
+    session.flush()
+    if access == AccessType.SELF:
+        # The chart has an account now: an outstanding invitation must not stay live.
+        tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
+    audit.record(session=session, actor=actor, action="account_setup.connect", patient_id=patient.id,
+                 account_id=account.id,
+                 detail="; ".join([f"connection #{connection.id}: none -> {ACCESS_LABELS[access]}"
+                                   + (f" ({relationship})" if relationship else ""),
+                                   f"permissions none -> {_labels(permissions)}",
+                                   "existing account" if existing is not None else "new account",
+                                   *notes]))
+    forms_note = _request_forms(session, patient, form.forms, actor)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+
+    label = ACCESS_LABELS[access]
+    if existing is None and access == AccessType.SELF:
+        credentials = _credentials(session, account, password, patient)
+        message = (f"Account {normalized} created ({label}). Give the patient the credentials "
+                   "below: they are shown only now.")
+    elif existing is None:
+        email_failed = not _send_setup_link(session, patient, account, actor)
+        message = (f"Account {normalized} created ({label}). "
+                   + (f"The email with a link to choose a password could not be sent; it is in "
+                      "the outbox to retry." if email_failed
+                      else f"An email with a link to choose a password was sent to {normalized}."))
+    else:
+        if account.status == AccountStatus.PENDING or not account.password_hash:
+            email_failed = not _send_setup_link(session, patient, account, actor)
+        else:
+            email_failed = not _send_connected_notice(session, patient, account, actor)
+        message = (f"The existing account {normalized} is now connected to this chart ({label}). "
+                   "Its password is unchanged.")
+    session.commit()
+    return SaveResult(connection_id=connection.id, message=message + forms_note,
+                      credentials=credentials, email_failed=email_failed)
+
+
+def _update(session: Session, patient: Patient, connection: PortalConnection, form: AccountForm,
+            actor: audit.Actor) -> SaveResult:
+    errors: dict[str, str] = {}
+    access, first, last, relationship, permissions = _validated(form, errors)
+    account = session.get(PortalAccount, connection.account_id)
+    if access == AccessType.SELF and connection.access_type != AccessType.SELF:
+        current = onboarding.self_account(session=session, patient_id=patient.id)
+        if current is not None and current.id != account.id:
+            errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
+    if errors:
+        raise FormInvalid(errors)
+    changes: list[str] = []
+    if (account.first_name, account.last_name) != (first, last):
+        changes.append(f"name {account.first_name} {account.last_name} -> {first} {last}")
+        account.first_name, account.last_name = first, last
+    if connection.access_type != access:
+        changes.append(f"access {ACCESS_LABELS[connection.access_type]} -> {ACCESS_LABELS[access]}")
+        connection.access_type = access
+    if connection.relationship != relationship:
+        changes.append(f"relationship {connection.relationship or 'none'} -> {relationship or 'none'}")
+        connection.relationship = relationship
+    if areas.parse(connection.permissions) != areas.parse(permissions):
+        changes.append(f"permissions {_labels(connection.permissions)} -> {_labels(permissions)}")
+        connection.permissions = permissions
+    if account.must_change_password != form.force_change and account.password_hash:
+        changes.append(f"must change password {'yes' if account.must_change_password else 'no'} -> "
+                       f"{'yes' if form.force_change else 'no'}")
+        account.must_change_password = form.force_change
+        if not form.force_change:
+            account.temp_password_expires_at = None
+    session.add(account)
+    session.add(connection)
+    if changes:
+        audit.record(session=session, actor=actor, action="account_setup.update", patient_id=patient.id,
+                     account_id=account.id, detail=f"connection #{connection.id}: " + "; ".join(changes))
+    forms_note = _request_forms(session, patient, form.forms, actor)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+    session.commit()
+    if not changes and not forms_note:
+        return SaveResult(connection_id=connection.id, message="Nothing to save: no change.")
+    message = f"Saved {account.user_id}." if changes else f"No change to {account.user_id}."
+    return SaveResult(connection_id=connection.id, message=message + forms_note)
+
+
+# ---- delete -----------------------------------------------------------------------------
+
+
+def _signed_in(session: Session, account_id: int) -> bool:
+    return session.exec(select(AuthSession.id).where(
+        AuthSession.portal_account_id == account_id, col(AuthSession.revoked_at).is_(None),
+        AuthSession.expires_at > clock.now())).first() is not None
+
+
+def delete_preview(*, session: Session, patient_id: int, connection_id: int) -> DeletePreview:
+    """What Delete would do, for the confirmation dialog."""
+    connection = _live_connection(session, patient_id, connection_id)
+    account = session.get(PortalAccount, connection.account_id)
+    others = [c for c in _live_connections_of_account(session, account.id) if c.id != connection.id]
+    return DeletePreview(connection_id=connection.id,
+                         label=f"{account.user_id} ({ACCESS_LABELS[connection.access_type]})",
+                         deletes_account=not others, signed_in=_signed_in(session, account.id))
+
+
+def delete_connection(*, session: Session, patient_id: int, connection_id: int,
+                      actor: audit.Actor) -> str:
+    """Remove the connection; close the account too when it has no other connection.
+
+    An account losing its last chart with portal access is signed out at once.
+
+    Returns:
+        A sentence for staff saying what happened.
+    """
+    patient = _patient(session, patient_id)
+    connection = _live_connection(session, patient.id, connection_id)
+    account = session.get(PortalAccount, connection.account_id)
+    now = clock.now()
+    connection.revoked_at = now
+    session.add(connection)
+    session.flush()
+    others = _live_connections_of_account(session, account.id)
+    enabled_others = [c for c in others if (p := session.get(Patient, c.patient_id)) and p.portal_enabled]
+    ended = 0
+    if not enabled_others:
+        ended = sessions.end_all(session=session, portal_account_id=account.id)
+    voided = tokens.revoke_live(session=session, patient_id=patient.id, account_id=account.id)
+    user_id = account.user_id
+    access = ACCESS_LABELS[connection.access_type]
+    parts = [f"connection #{connection.id} {user_id} ({access}): connected -> removed"]
+    if not others:
+        voided += tokens.revoke_live(session=session, account_id=account.id)
+        # The row stays (the audit log points at it) but can never sign in again, and the
+        # username is free for a new account.
+        account.status = AccountStatus.DISABLED
+        account.password_hash = None
+        account.must_change_password = False
+        account.temp_password_expires_at = None
+        account.user_id = f"{DELETED_PREFIX}{account.id}-{user_id}"[:254]
+        session.add(account)
+        parts.append("account deleted (no other connection; username freed)")
+    parts.append(f"sessions ended={ended}; links voided={voided}")
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+    audit.record(session=session, actor=actor, action="account_setup.delete", patient_id=patient.id,
+                 account_id=account.id, detail="; ".join(parts))
+    session.commit()
+    if not others:
+        return (f"Removed {user_id} from this chart and deleted the account (it had no other "
+                "connection)." + (" Its portal sessions have ended." if ended else ""))
+    return (f"Removed {user_id} from this chart. The account stays connected to its other "
+            f"chart{'s' if len(others) > 1 else ''}." + (" Its portal sessions have ended." if ended else ""))
+
+
+# ---- passwords --------------------------------------------------------------------------
+
+
+def reset_password(*, session: Session, patient_id: int, connection_id: int, force_change: bool,
+                   actor: audit.Actor) -> Credentials:
+    """Replace the password of the selected connection's account with a generated one.
+
+    Every session of the account ends and its outstanding links die. The old password is
+    never shown (nobody can see it); the new one is returned to be shown once.
+    """
+    patient = _patient(session, patient_id)
+    connection = _live_connection(session, patient.id, connection_id)
+    account = session.get(PortalAccount, connection.account_id)
+    if account.status == AccountStatus.DISABLED:
+        raise InvalidInput("This account is disabled. Enable it in User Management first.")
+    password = _set_generated_password(session, account, patient, force_change)
+    voided = tokens.revoke_live(session=session, account_id=account.id)
+    ended = sessions.end_all(session=session, portal_account_id=account.id)
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+    audit.record(session=session, actor=actor, action="account_setup.password_reset",
+                 patient_id=patient.id, account_id=account.id,
+                 detail=f"{account.user_id}: new password generated and shown to staff; must change "
+                        f"at sign-in={'yes' if force_change else 'no'}; sessions ended={ended}; "
+                        f"links voided={voided}")
+    session.commit()
+    return _credentials(session, account, password, patient)
+
+
+def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
+                    actor: audit.Actor) -> str:
+    """Email the account a link to choose a new password (instead of a generated one).
+
+    Returns:
+        A sentence for staff. Raises InvalidInput when the username is not an email address
+        or the account is disabled; PortalUnavailable when the portal is off.
+    """
+    patient = _patient(session, patient_id)
+    connection = _live_connection(session, patient.id, connection_id)
+    account = session.get(PortalAccount, connection.account_id)
+    if account.status == AccountStatus.DISABLED:
+        raise InvalidInput("This account is disabled. Enable it in User Management first.")
+    if "@" not in account.user_id:
+        raise InvalidInput(f"{account.user_id} is not an email address, so no link can be sent. "
+                           "Use Reset Pwd to generate a password instead.")
+    if not patient.portal_enabled:
+        raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
+    config = settings.get(session=session)
+    if not config.portal_active:
+        raise PortalUnavailable()
+    if account.status == AccountStatus.PENDING or not account.password_hash:
+        ok = _send_setup_link(session, patient, account, actor)
+    else:
+        lifetime = timedelta(minutes=config.reset_minutes)
+        plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
+                                     lifetime=lifetime, patient_id=patient.id, account_id=account.id,
+                                     destination=account.user_id, staff_id=actor.staff_user_id,
+                                     requested_by=REQUESTED_BY)
+        rendered = templates.password_reset(
+            practice=config.practice_name, phone=config.practice_phone,
+            first_name=account.first_name or "there",
+            link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
+            valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
+        message = outbox.send(session=session, channel="email", kind="reset", to=account.user_id,
+                              rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
+        audit.record(session=session, actor=actor, action="account_setup.reset_link",
+                     patient_id=patient.id, account_id=account.id,
+                     detail=f"to {account.user_id}; message #{message.id} {message.status.value}; "
+                            f"link #{secret.id}")
+        ok = message.status.value != "failed"
+    session.commit()
+    if not ok:
+        return f"The email to {account.user_id} could not be sent; it is in the outbox to retry."
+    return f"A link to choose a new password was sent to {account.user_id}."
+
+
+def credential_text(credentials: Credentials) -> str:
+    """The whole credential message, as "Copy" puts it on the clipboard."""
+    lines = [f"Patient portal: {credentials.portal_url}", f"Username: {credentials.user_id}",
+             f"Password: {credentials.password}"]
+    if credentials.must_change:
+        lines.append("You will choose a new password when you first sign in"
+                     + (f" (this one works until {credentials.expires})." if credentials.expires else "."))
+    return "\n".join(lines)
+
+
+def credential_sheet(*, session: Session, patient_id: int, user_id: str, password: str,
+                     actor: audit.Actor) -> tuple[str, bytes]:
+    """The printable sheet for credentials just shown: (file name, PDF bytes). Audited
+    (without the password). Only for an account connected to this chart.
+
+    Raises:
+        NotFound: the username is not connected to this chart.
+    """
+    patient = _patient(session, patient_id)
+    account = _account_by_user_id(session, user_id) if user_id else None
+    if account is None or _chart_connection_of(session, patient.id, account.id) is None or not password:
+        raise NotFound("Those credentials are no longer shown. Use Reset Pwd to make new ones.")
+    config = settings.get(session=session)
+    credentials = _credentials(session, account, password, patient)
+    data = letters.credential_sheet(
+        practice=config.practice_name, phone=config.practice_phone,
+        sheet_date=f"{clock.now():%B} {clock.now().day}, {clock.now().year}",
+        person_name=credentials.person_name, patient_name=credentials.patient_name,
+        portal_url=credentials.portal_url, user_id=account.user_id, password=password,
+        must_change=credentials.must_change, expires=credentials.expires)
+    audit.record(session=session, actor=actor, action="account_setup.sheet_printed",
+                 patient_id=patient.id, account_id=account.id, detail=f"credential sheet for {account.user_id}")
+    session.commit()
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", patient.chart_number)
+    return f"portal-credentials-{safe}.pdf", data
