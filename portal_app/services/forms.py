@@ -384,3 +384,57 @@ def merge_all(*, session: Session, task_id: int, actor: audit.Actor) -> MergeRes
         merged += 1
     session.commit()
     return MergeResult(merged=merged, conflicts=conflicts, invalid=invalid)
+
+
+# ---- what the portal pages show ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FormListRow:
+    form: str
+    label: str
+    requested: bool
+    requested_on: str
+
+
+def form_list(*, session: Session, patient_id: int) -> list[FormListRow]:
+    """The three forms, each marked when the practice asked for it and it is still open."""
+    open_ = {row.form: row for row in form_requests.open_requests(session=session, patient_id=patient_id)}
+    return [FormListRow(form=form.value, label=label, requested=form.value in open_,
+                        requested_on=open_[form.value].requested_on if form.value in open_ else "")
+            for form, label in form_requests.FORM_LABELS.items()]
+
+
+@dataclass(frozen=True)
+class HealthSummary:
+    name: str = ""
+    dob: str = ""
+    sex: str = ""
+    email: str = ""
+    mobile_phone: str = ""
+    home_phone: str = ""
+    address: str = ""
+    emergency_contact: str = ""
+    pharmacy: str = ""
+    allergies: str = ""
+
+
+def health_summary(*, session: Session, patient_id: int) -> HealthSummary:
+    """The chart as the portal's Health summary shows it (read-only).
+
+    Raises:
+        NotFound: no such chart.
+    """
+    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    names = [patient.first_name, patient.middle_name, patient.last_name]
+    name = " ".join(part for part in names if part)
+    if patient.preferred_name:
+        name += f" (prefers {patient.preferred_name})"
+    emergency = patient.emergency_contact_name
+    if patient.emergency_contact_phone:
+        phone = charts._phone(patient.emergency_contact_phone)
+        emergency = f"{emergency}, {phone}" if emergency else phone
+    return HealthSummary(
+        name=name, dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
+        mobile_phone=charts._phone(patient.mobile_phone), home_phone=charts._phone(patient.home_phone),
+        address=charts._address(patient.address_line1, patient.city, patient.region, patient.postal_code),
+        emergency_contact=emergency, pharmacy=patient.pharmacy, allergies=patient.allergies)

@@ -1,7 +1,211 @@
-"""Slot: filled in by the helper that owns this page."""
+"""Portal Forms (`/portal/forms`): the list, the intake form, consent and health history. UI only."""
+
+from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.layout import portal_layout
+from portal_app.pages.patient.login import LINK_STYLE, invalid_flag, loading, submit_button
+from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
+
+INPUT_STYLE = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
+               "font_size": "1em"}
+# Autofill purposes (WCAG 1.3.5) for the fields that have one.
+AUTOCOMPLETE = {
+    "first_name": "given-name", "middle_name": "additional-name", "last_name": "family-name",
+    "preferred_name": "nickname", "sex": "sex", "email": "email", "mobile_phone": "tel",
+    "home_phone": "tel", "address_line1": "street-address", "city": "address-level2",
+    "region": "address-level1", "postal_code": "postal-code",
+}
+GROUPS = (
+    ("About you", ("first_name", "middle_name", "last_name", "preferred_name", "sex")),
+    ("Contact details", ("email", "mobile_phone", "home_phone", "address_line1", "city", "region",
+                         "postal_code")),
+    ("Emergency contact", ("emergency_contact_name", "emergency_contact_phone")),
+    ("Pharmacy and allergies", ("pharmacy", "allergies")),
+)
+MAX_LENGTH = {"first_name": 100, "middle_name": 100, "last_name": 100, "preferred_name": 100, "email": 254,
+              "mobile_phone": 32, "home_phone": 32, "emergency_contact_phone": 32, "address_line1": 200,
+              "city": 100, "region": 50, "postal_code": 20, "emergency_contact_name": 200, "pharmacy": 300}
+LABEL_STYLE = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
+
+
+def _textarea(label: str, field_id: str, name: str, default, error, hint: str = "",
+              max_length: int = 2000) -> rx.Component:
+    return rx.el.div(
+        rx.el.label(label, html_for=field_id, style=LABEL_STYLE),
+        rx.el.textarea(id=field_id, name=name, default_value=default, rows=4, max_length=max_length,
+                       aria_describedby=f"{field_id}-error {field_id}-hint", aria_invalid=invalid_flag(error),
+                       style=INPUT_STYLE),
+        rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
+                                                    "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+        field_error(field_id, error),
+        style={"margin_bottom": "1em", "max_width": "36em"},
+    )
+
+
+def _intake_field(field: str) -> rx.Component:
+    field_id = f"intake-{field}"
+    label = INTAKE_LABELS[field]
+    error = FormsState.errors[field]
+    if field == "sex":
+        return rx.el.div(
+            rx.el.label(label, html_for=field_id, style=LABEL_STYLE),
+            rx.el.select(
+                rx.el.option("Not given", value=""),
+                rx.foreach(FormsState.sex_options, lambda option: rx.el.option(option, value=option)),
+                id=field_id, name=field, default_value=FormsState.intake[field], auto_complete="sex",
+                aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error), style=INPUT_STYLE,
+            ),
+            field_error(field_id, error),
+            style={"margin_bottom": "1em", "max_width": "28em"},
+        )
+    if field == "allergies":
+        return _textarea(label, field_id, field, FormsState.intake[field], error,
+                         hint="List each allergy and what happens, or write \"None known\".")
+    hints = {"mobile_phone": "A number that can receive text messages.",
+             "region": "Two letters, like IL.", "postal_code": "5 digits, like 62701."}
+    input_type = {"email": "email", "mobile_phone": "tel", "home_phone": "tel",
+                  "emergency_contact_phone": "tel"}.get(field, "text")
+    extra = {"auto_complete": AUTOCOMPLETE[field]} if field in AUTOCOMPLETE else {}
+    return text_field(label, field_id, name=field, input_type=input_type, error=error,
+                      hint=hints.get(field, ""), default_value=FormsState.intake[field],
+                      max_length=MAX_LENGTH[field], aria_invalid=invalid_flag(error), **extra)
+
+
+def _fieldset(legend: str, fields: tuple[str, ...]) -> rx.Component:
+    return rx.el.fieldset(
+        rx.el.legend(legend, style={"font_weight": "700", "font_size": "1.1em", "padding": "0 0.3em"}),
+        *[_intake_field(field) for field in fields],
+        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
+               "margin_bottom": "1.2em"},
+    )
+
+
+def _messages() -> rx.Component:
+    return rx.fragment(
+        form_alert(FormsState.form_error),
+        rx.cond(FormsState.info != "",
+                rx.callout(FormsState.info, icon="info", color_scheme="blue", role="status",
+                           margin_bottom="1em", high_contrast=True)),
+    )
+
+
+def _back() -> rx.Component:
+    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, on_click=FormsState.open(""),
+                           style=LINK_STYLE), style={"margin_top": "1.5em"})
+
+
+def _intake_form() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Intake form", as_="h2", size="5", margin_bottom="0.5em"),
+        rx.el.p("These answers come from your chart. Change anything that is wrong or missing; the "
+                "practice checks the changes before they update your chart.", style={"margin_bottom": "1em"}),
+        _messages(),
+        rx.el.form(
+            *[_fieldset(legend, fields) for legend, fields in GROUPS],
+            submit_button("Submit form"),
+            on_submit=FormsState.submit_intake,
+            aria_label="Intake form",
+            key=FormsState.form_key,
+        ),
+        _back(),
+        aria_label="Intake form",
+    )
+
+
+def _consent_form() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Consent to treatment", as_="h2", size="5", margin_bottom="0.5em"),
+        rx.el.div(rx.el.p(CONSENT_TEXT), tab_index=0, aria_label="Consent text",
+                  style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
+                         "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
+        _messages(),
+        rx.el.form(
+            text_field("Your full name (signature)", "consent-signature", name="signature",
+                       default_value=FormsState.signature, error=FormsState.errors["signature"],
+                       auto_complete="name", max_length=200,
+                       hint="Type your full name to sign. A representative types their own name.",
+                       aria_invalid=invalid_flag(FormsState.errors["signature"])),
+            rx.el.div(
+                rx.el.input(type="checkbox", id="consent-agreed", name="agreed",
+                            aria_describedby="consent-agreed-error",
+                            aria_invalid=invalid_flag(FormsState.errors["agreed"]),
+                            style={"width": "1.2em", "height": "1.2em", "margin_right": "0.5em"}),
+                rx.el.label("I agree", html_for="consent-agreed", style={"font_weight": "600"}),
+                style={"display": "flex", "align_items": "center"},
+            ),
+            field_error("consent-agreed", FormsState.errors["agreed"]),
+            rx.box(submit_button("Submit form"), margin_top="1em"),
+            on_submit=FormsState.submit_consent,
+            aria_label="Consent to treatment",
+            key=FormsState.form_key,
+        ),
+        _back(),
+        aria_label="Consent to treatment",
+    )
+
+
+def _history_form() -> rx.Component:
+    hints = {"conditions": "Illnesses you have or have had.",
+             "medications": "Name, dose and how often.",
+             "surgeries": "What and when.",
+             "family_history": "Illnesses of parents, brothers and sisters."}
+    return rx.el.section(
+        rx.heading("Health history", as_="h2", size="5", margin_bottom="0.5em"),
+        _messages(),
+        rx.el.form(
+            *[_textarea(label, f"history-{field}", field, FormsState.history[field], FormsState.errors[field],
+                        hint=hints[field]) for field, label in HISTORY_LABELS.items()],
+            submit_button("Submit form"),
+            on_submit=FormsState.submit_history,
+            aria_label="Health history",
+            key=FormsState.form_key,
+        ),
+        _back(),
+        aria_label="Health history",
+    )
+
+
+def _list_row(row) -> rx.Component:
+    return rx.el.li(
+        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str),
+                on_click=FormsState.open(row.form), style=LINK_STYLE),
+        rx.cond(row.requested,
+                rx.el.span(" Requested by the practice on ", row.requested_on,
+                           style={"margin_left": "0.6em", "color": "#7a3e00", "font_weight": "600"})),
+        style={"margin_bottom": "0.6em"},
+    )
+
+
+def _list() -> rx.Component:
+    return rx.el.section(
+        rx.heading("Your forms", as_="h2", size="4", margin_bottom="0.5em"),
+        rx.el.ul(rx.foreach(FormsState.forms_list, _list_row), style={"padding_left": "1.2em"}),
+        aria_label="Your forms",
+    )
+
+
+def forms_page() -> rx.Component:
+    return portal_layout(
+        "Forms",
+        rx.cond(
+            FormsState.ready,
+            rx.fragment(
+                form_notice(FormsState.notice),
+                rx.match(FormsState.open_form,
+                         ("intake", _intake_form()),
+                         ("consent", _consent_form()),
+                         ("history", _history_form()),
+                         _list()),
+            ),
+            loading(),
+        ),
+    )
+
 
 def add_pages(app: rx.App) -> None:
-    """Register this module's pages (none yet)."""
+    app.add_page(forms_page, route=routes.PORTAL_FORMS, title="Forms | Patient Portal", on_load=FormsState.load)
+

@@ -134,7 +134,7 @@ def _connect_form() -> rx.Component:
 def add_pages(app: rx.App) -> None:
     """Register this module's pages (with their on_load guards) on the app."""
     app.add_page(home_page, route=routes.PORTAL_HOME, title="Your patient portal",
-                 on_load=HomeState.load)
+                 on_load=[HomeState.load, *home_todos.ON_LOAD])
     app.add_page(password_page, route=routes.PORTAL_PASSWORD, title="Change password | Patient Portal",
                  on_load=PasswordState.load)
     app.add_page(connect_page, route=routes.PORTAL_CONNECT,

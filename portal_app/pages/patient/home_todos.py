@@ -1,7 +1,31 @@
-"""Slot: the to-dos (requested forms) on the portal home."""
+"""The to-dos on the portal home: forms the practice asked for, until they are sent. UI only."""
 
 import reflex as rx
 
+from portal_app.pages.patient.login import LINK_STYLE
+from portal_app.state.patient_forms import FormTodosState
+
+# The home page runs this after HomeState.load (see pages/patient/home.py).
+ON_LOAD = [FormTodosState.load]
+
+
+def _todo(row) -> rx.Component:
+    return rx.el.li(
+        rx.link(row["label"], href=row["href"], style=LINK_STYLE),
+        rx.el.span(" (requested ", row["requested_on"], ")", style={"color": "#333"}),
+        style={"margin_bottom": "0.4em"},
+    )
+
 
 def todos() -> rx.Component:
-    return rx.fragment()
+    return rx.cond(
+        FormTodosState.todos.length() > 0,
+        rx.el.section(
+            rx.heading("Forms to fill in", as_="h2", size="4", margin_bottom="0.4em"),
+            rx.el.p("The practice asked you to fill in these forms:", style={"margin_bottom": "0.4em"}),
+            rx.el.ul(rx.foreach(FormTodosState.todos, _todo), style={"padding_left": "1.2em"}),
+            aria_label="Forms to fill in",
+            style={"margin_bottom": "1.5em", "padding": "0.8em 1em", "border": "1px solid #b58900",
+                   "border_radius": "8px", "background": "#fff8e1"},
+        ),
+    )

@@ -1,0 +1,171 @@
+"""Portal Documents (`/portal/documents`): share a file with the practice; see and download the
+chart's documents (the patient's own and those the practice shared).
+
+Every handler checks the session and the Documents area of the open chart again. The list holds
+small view rows of one page; a file's bytes are read only for a download, from the open chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import documents
+from portal_app.services.areas import Area
+from portal_app.services.documents import DocumentRow
+from portal_app.services.errors import DomainError
+from portal_app.state.base import PortalSessionState, call
+
+UPLOAD_ID = "portal_document"
+NOT_ALLOWED = "Documents are not available for this chart."
+SHARED = "Thank you. Your document was sent to the practice."
+
+
+def as_id(value) -> int:
+    """An id sent by the client, or 0 (any client can send anything)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return number if 0 < number < 10**12 else 0
+
+
+async def read_upload(files) -> tuple[str, bytes]:
+    """The first uploaded file's name and at most MAX_BYTES + 1 of its bytes (enough to refuse)."""
+    if not isinstance(files, list) or not files:
+        return "", b""
+    upload = files[0]
+    name = getattr(upload, "filename", None) or getattr(upload, "name", None) or ""
+    data = await asyncio.to_thread(upload.file.read, documents.MAX_BYTES + 1)
+    return str(name), data if isinstance(data, bytes) else b""
+
+
+class DocumentsState(PortalSessionState):
+    ready: bool = False
+    rows: list[DocumentRow] = []
+    total: int = 0
+    offset: int = 0
+    note: str = ""
+    file_error: str = ""
+    note_error: str = ""
+    form_error: str = ""
+    notice: str = ""
+    # Changes after a share, so the note field starts empty again.
+    form_key: int = 0
+
+    @rx.var
+    def page_label(self) -> str:
+        if not self.total:
+            return ""
+        last = min(self.offset + documents.PAGE_SIZE, self.total)
+        return f"{self.offset + 1}–{last} of {self.total}"
+
+    @rx.var
+    def has_next(self) -> bool:
+        return self.offset + documents.PAGE_SIZE < self.total
+
+    @rx.var
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    def _clear_errors(self) -> None:
+        self.file_error = self.note_error = self.form_error = ""
+
+    def _forget(self) -> None:
+        self.ready = False
+        self.rows = []
+        self.total = 0
+        self.offset = 0
+        self.note = ""
+        self.notice = ""
+        self._clear_errors()
+
+    def _refused(self):
+        self._forget()
+        if not self.account_user_id:
+            return rx.redirect(routes.LOGIN)
+        return rx.toast.error(NOT_ALLOWED)
+
+    async def _list(self, patient_id: int) -> None:
+        self.total = await call(documents.count_documents, patient_id=patient_id)
+        if self.offset >= self.total:
+            self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
+        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset)
+
+    @rx.event
+    async def load(self):
+        target, redirect = await self._area_guard(Area.DOCUMENTS)
+        if redirect is not None:
+            self._forget()
+            return redirect
+        self._clear_errors()
+        self.notice = ""
+        self.offset = 0
+        await self._list(target[1].patient_id)
+        self.ready = True
+        return None
+
+    @rx.event
+    def set_note(self, value: str):
+        self.note = (value if isinstance(value, str) else "")[: documents.MAX_NOTE + 100]
+
+    @rx.event
+    async def share(self, files: list[rx.UploadFile]):
+        """Send the chosen file (and the note) to the practice as a Document Share item."""
+        self._clear_errors()
+        self.notice = ""
+        got = await self._area_principal(Area.DOCUMENTS, "share_document")
+        if got is None:
+            return self._refused()
+        principal, chart = got
+        filename, data = await read_upload(files)
+        if not filename and not data:
+            self.file_error = "Choose a file to share."
+            return None
+        try:
+            await call(documents.upload, account_id=principal.account_id, chart=chart, filename=filename,
+                       data=data, note=self.note, ip=self._ip())
+        except DomainError as exc:
+            if exc.field == "note":
+                self.note_error = exc.message
+            elif exc.field == "file":
+                self.file_error = exc.message
+            else:
+                self.form_error = exc.message
+            return None
+        self.note = ""
+        self.form_key += 1
+        self.notice = SHARED
+        self.offset = 0
+        await self._list(chart.patient_id)
+        return rx.clear_selected_files(UPLOAD_ID)
+
+    @rx.event
+    async def download(self, document_id: str):
+        got = await self._area_principal(Area.DOCUMENTS, "download_document")
+        if got is None:
+            return self._refused()
+        try:
+            content = await call(documents.document_content, document_id=as_id(document_id),
+                                 patient_id=got[1].patient_id)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
+
+    async def _page(self, offset: int):
+        got = await self._area_principal(Area.DOCUMENTS, "list_documents")
+        if got is None:
+            return self._refused()
+        self.offset = max(0, offset)
+        await self._list(got[1].patient_id)
+        return None
+
+    @rx.event
+    async def next_page(self):
+        return await self._page(self.offset + documents.PAGE_SIZE)
+
+    @rx.event
+    async def previous_page(self):
+        return await self._page(self.offset - documents.PAGE_SIZE)
