@@ -1,0 +1,466 @@
+"""One queue item (`/staff/tasks/[task_id]`): header, detail by kind, and the queue actions.
+
+The item id comes only from the page's own URL (set by `load`); every handler asks the
+service, which checks the user's access to this item again (full access, or an open forward
+to them for a limited user). What state holds: small view rows, the body being typed, and at
+most one document preview (a data URL of the document the user chose to view).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import reflex as rx
+
+from portal_app import routes
+from portal_app.services import audit, tasks
+from portal_app.services.errors import DomainError, Forbidden, NotFound
+from portal_app.services.tasks import ItemView, StaffOption
+from portal_app.state.base import StaffSessionState, call
+
+_ITEM_PATH = re.compile(r"/staff/tasks/(\d{1,12})/?$")
+STALE = "This item is no longer open here. Reload the page and try again."
+PREVIEW_TYPES = ("application/pdf", "image/png", "image/jpeg")
+
+
+def _id_of(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class TaskItemState(StaffSessionState):
+    item: ItemView = ItemView()
+    loaded: bool = False
+    load_error: str = ""
+    # A limited user answered a forwarded item: shown, but it no longer opens for them.
+    closed: bool = False
+    notice: str = ""
+    error: str = ""
+
+    # Message
+    posts: list[dict[str, str]] = []
+    reply_text: str = ""
+    reply_error: str = ""
+
+    # Intake form
+    changes: list[dict[str, str]] = []
+    conflict_id: int = 0
+    conflict_text: str = ""
+
+    # Document share
+    documents: list[dict[str, str]] = []
+    preview_id: int = 0
+    preview_name: str = ""
+    preview_type: str = ""
+    preview_url: str = ""
+
+    # Appointment request
+    appt_reason: str = ""
+    appt_preferred: list[str] = []
+    appt_status: str = ""
+    appt_status_label: str = ""
+    appt_note: str = ""
+    appt_decided: str = ""
+    decision_note: str = ""
+    decision_error: str = ""
+
+    # Forward
+    forward_open: bool = False
+    forward_options: list[StaffOption] = []
+    forward_to: str = ""
+    forward_note: str = ""
+    forward_error: str = ""
+
+    _task_id: int = 0
+
+    # ---- derived ------------------------------------------------------------------------
+
+    @rx.var
+    def unmerged_count(self) -> int:
+        return sum(1 for c in self.changes if c.get("mergeable") == "1" and c.get("merged") != "1")
+
+    @rx.var
+    def has_mergeable(self) -> bool:
+        return any(c.get("mergeable") == "1" for c in self.changes)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _route_task_id(self) -> int:
+        match = _ITEM_PATH.search(self.router.url.path or "")
+        return int(match.group(1)) if match else 0
+
+    def _clear(self) -> None:
+        self.item = ItemView()
+        self.loaded = False
+        self.closed = False
+        self.load_error = self.notice = self.error = ""
+        self.posts, self.changes, self.documents = [], [], []
+        self.reply_text = self.reply_error = ""
+        self.conflict_id, self.conflict_text = 0, ""
+        self._clear_preview()
+        self.appt_reason = self.appt_status = self.appt_status_label = self.appt_note = self.appt_decided = ""
+        self.appt_preferred = []
+        self.decision_note = self.decision_error = ""
+        self.forward_open = False
+        self.forward_options = []
+        self.forward_to = self.forward_note = self.forward_error = ""
+        self._task_id = 0
+
+    def _clear_preview(self) -> None:
+        self.preview_id, self.preview_name, self.preview_type, self.preview_url = 0, "", "", ""
+
+    def _messages(self) -> None:
+        self.notice = self.error = ""
+
+    async def _who(self):
+        """(principal, None) for a live session on an open item; else (None, an answer)."""
+        principal = await self._principal()
+        if principal is None:
+            self._clear()
+            return None, rx.redirect(routes.STAFF_LOGIN)
+        if principal.must_change_password:
+            self._clear()
+            return None, rx.redirect(routes.STAFF_PASSWORD)
+        if not self._task_id:
+            self.error = STALE
+            return None, None
+        return principal, None
+
+    def _actor(self, principal) -> audit.Actor:
+        return audit.Actor.staff(principal.id, self._ip())
+
+    def _lost(self, exc: DomainError):
+        """The service refused: access gone (role changed, forward done) or the item vanished."""
+        if isinstance(exc, (Forbidden, NotFound)):
+            self._clear()
+            self.load_error = exc.message
+            return None
+        self.error = exc.message
+        return None
+
+    async def _detail(self, principal) -> None:
+        """Read the item's header and its kind's detail."""
+        kind = self.item.kind
+        staff_id, task_id = principal.id, self._task_id
+        if kind == "message":
+            posts = await call(tasks.item_posts, staff_user_id=staff_id, task_id=task_id)
+            self.posts = [{"id": str(p.id), "author_type": p.author_type, "author": p.author_label,
+                           "body": p.body, "when": p.when} for p in posts]
+        elif kind == "intake_form":
+            rows = await call(tasks.item_changes, staff_user_id=staff_id, task_id=task_id)
+            self.changes = [{"id": str(c.id), "label": c.label, "chart_value": c.chart_value,
+                             "current": c.current_value, "new": c.new_value,
+                             "merged": "1" if c.merged else "", "conflict": "1" if c.conflict else "",
+                             "mergeable": "1" if c.mergeable else ""} for c in rows]
+        elif kind == "document_share":
+            rows = await call(tasks.item_documents, staff_user_id=staff_id, task_id=task_id)
+            self.documents = [{"id": str(d.id), "filename": d.filename, "content_type": d.content_type,
+                               "size": d.size_label, "note": d.note, "when": d.when} for d in rows]
+        elif kind == "appointment_request":
+            view = await call(tasks.item_appointment, staff_user_id=staff_id, task_id=task_id)
+            self.appt_reason = view.reason
+            self.appt_preferred = list(view.preferred)
+            self.appt_status = view.status
+            self.appt_status_label = getattr(view, "status_label", "") or view.status.title()
+            self.appt_note = view.staff_note
+            self.appt_decided = (f"{view.decided_by}, {view.decided_at}" if view.decided_by else view.decided_at)
+
+    async def _refresh(self, principal) -> None:
+        self.item = await call(tasks.item_view, staff_user_id=principal.id, task_id=self._task_id)
+        await self._detail(principal)
+
+    # ---- load ---------------------------------------------------------------------------
+
+    @rx.event
+    async def load(self):
+        """on_load: open the item named by the URL (audited), or say why not."""
+        self._clear()
+        principal = await self._principal()
+        if principal is None:
+            return rx.redirect(routes.STAFF_LOGIN)
+        if principal.must_change_password:
+            return rx.redirect(routes.STAFF_PASSWORD)
+        task_id = self._route_task_id()
+        if not task_id:
+            self.load_error = tasks.GONE
+            return None
+        try:
+            self.item = await call(tasks.open_item, staff_user_id=principal.id, task_id=task_id,
+                                   actor=self._actor(principal))
+            self._task_id = task_id
+            await self._detail(principal)
+        except DomainError as exc:
+            self._clear()
+            self.load_error = exc.message
+            return None
+        self.loaded = True
+        return None
+
+    # ---- message --------------------------------------------------------------------------
+
+    @rx.event
+    def set_reply_text(self, value: str):
+        self.reply_text = str(value or "")[:20_000]
+
+    @rx.event
+    async def send_reply(self):
+        self._messages()
+        self.reply_error = ""
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            await call(tasks.reply, staff_user_id=principal.id, task_id=self._task_id, body=self.reply_text,
+                       actor=self._actor(principal))
+        except DomainError as exc:
+            if exc.field == "body":
+                self.reply_error = exc.message
+                return None
+            return self._lost(exc)
+        sent, self.reply_text = self.reply_text, ""
+        self.notice = "Reply sent. The patient was told a new message is waiting in the portal."
+        return await self._after_answer(principal, sent.strip())
+
+    async def _after_answer(self, principal, post: str = ""):
+        """Re-read after answering. A limited user's forward is now done, so the item no longer
+        opens for them: the page keeps what it showed (plus their answer), without actions."""
+        try:
+            await self._refresh(principal)
+        except DomainError:
+            if post:
+                self.posts = [*self.posts, {"id": "new", "author_type": "staff", "author": self.staff_name,
+                                            "body": post, "when": "just now"}]
+            self.closed = True
+            self._task_id = 0
+            self.notice += " This item has left your Communication queue."
+        return None
+
+    # ---- intake form ----------------------------------------------------------------------
+
+    @rx.event
+    async def merge(self, change_id):
+        self._messages()
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        change_id = _id_of(change_id)
+        from portal_app.services import forms
+
+        try:
+            await call(tasks.merge_change, staff_user_id=principal.id, task_id=self._task_id,
+                       change_id=change_id, actor=self._actor(principal))
+        except forms.MergeConflict as exc:
+            self.conflict_id = change_id
+            self.conflict_text = exc.message
+            await self._refresh(principal)
+            return None
+        except DomainError as exc:
+            return self._lost(exc)
+        self.conflict_id, self.conflict_text = 0, ""
+        self.notice = "Merged into the chart."
+        await self._refresh(principal)
+        return None
+
+    @rx.event
+    async def overwrite(self, change_id):
+        """"Use the patient's value anyway" after a conflict was shown."""
+        self._messages()
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        change_id = _id_of(change_id)
+        try:
+            await call(tasks.merge_change, staff_user_id=principal.id, task_id=self._task_id,
+                       change_id=change_id, actor=self._actor(principal), overwrite=True)
+        except DomainError as exc:
+            return self._lost(exc)
+        self.conflict_id, self.conflict_text = 0, ""
+        self.notice = "The patient's value replaced the chart's value."
+        await self._refresh(principal)
+        return None
+
+    @rx.event
+    def keep_chart_value(self):
+        self.conflict_id, self.conflict_text = 0, ""
+
+    @rx.event
+    async def merge_everything(self):
+        self._messages()
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            result = await call(tasks.merge_all, staff_user_id=principal.id, task_id=self._task_id,
+                                actor=self._actor(principal))
+        except DomainError as exc:
+            return self._lost(exc)
+        parts = [f"Merged {result.merged} change{'s' if result.merged != 1 else ''}."]
+        if result.conflicts:
+            parts.append(f"{result.conflicts} changed in the chart since submission and were left for you "
+                         "to decide (Merge on each shows both values).")
+        if getattr(result, "invalid", 0):
+            parts.append(f"{result.invalid} could not be merged because the value is no longer valid.")
+        self.notice = " ".join(parts)
+        await self._refresh(principal)
+        return None
+
+    # ---- documents ------------------------------------------------------------------------
+
+    async def _content(self, document_id):
+        principal, answer = await self._who()
+        if principal is None:
+            return None, answer
+        try:
+            content = await call(tasks.item_document_content, staff_user_id=principal.id, task_id=self._task_id,
+                                 document_id=_id_of(document_id))
+        except NotFound as exc:  # this item has no such document: say so, keep the page
+            self.error = exc.message
+            return None, None
+        except DomainError as exc:
+            return None, self._lost(exc)
+        return content, None
+
+    @rx.event
+    async def preview(self, document_id):
+        self._messages()
+        content, answer = await self._content(document_id)
+        if content is None:
+            return answer
+        if content.content_type not in PREVIEW_TYPES:
+            self.error = "This file cannot be previewed; use Download."
+            return None
+        self.preview_id = _id_of(document_id)
+        self.preview_name = content.filename
+        self.preview_type = content.content_type
+        self.preview_url = f"data:{content.content_type};base64,{base64.b64encode(content.data).decode()}"
+        return None
+
+    @rx.event
+    def close_preview(self):
+        self._clear_preview()
+
+    @rx.event
+    async def download(self, document_id):
+        self._messages()
+        content, answer = await self._content(document_id)
+        if content is None:
+            return answer
+        return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
+
+    # ---- appointment request --------------------------------------------------------------
+
+    @rx.event
+    def set_decision_note(self, value: str):
+        self.decision_note = str(value or "")[:5000]
+
+    async def _decide(self, decision: str, notice: str):
+        self._messages()
+        self.decision_error = ""
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            await call(tasks.decide_appointment, staff_user_id=principal.id, task_id=self._task_id,
+                       decision=decision, note=self.decision_note, actor=self._actor(principal))
+        except DomainError as exc:
+            if exc.field in ("note", "decision"):
+                self.decision_error = exc.message
+                return None
+            return self._lost(exc)
+        self.decision_note = ""
+        self.notice = notice
+        return await self._after_answer(principal)
+
+    @rx.event
+    async def mark_scheduled(self):
+        return await self._decide("scheduled", "Marked scheduled; the patient was notified.")
+
+    @rx.event
+    async def decline(self):
+        return await self._decide("declined", "Declined; the patient was notified with your message.")
+
+    # ---- reviewed, done ------------------------------------------------------------------
+
+    @rx.event
+    async def mark_reviewed(self):
+        self._messages()
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            await call(tasks.mark_reviewed, staff_user_id=principal.id, task_id=self._task_id,
+                       actor=self._actor(principal))
+        except DomainError as exc:
+            return self._lost(exc)
+        self.notice = "Marked reviewed. It now shows under Reviewed."
+        await self._refresh(principal)
+        return None
+
+    @rx.event
+    async def mark_done(self):
+        self._messages()
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            await call(tasks.mark_done, staff_user_id=principal.id, task_id=self._task_id,
+                       actor=self._actor(principal))
+        except DomainError as exc:
+            return self._lost(exc)
+        self.notice = "Done. The item left your Communication queue."
+        return await self._after_answer(principal)
+
+    # ---- forward --------------------------------------------------------------------------
+
+    @rx.event
+    async def ask_forward(self):
+        self._messages()
+        self.forward_error = ""
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            self.forward_options = await call(tasks.forward_targets, staff_user_id=principal.id)
+        except DomainError as exc:
+            return self._lost(exc)
+        self.forward_to = str(self.forward_options[0].id) if self.forward_options else ""
+        self.forward_note = ""
+        self.forward_open = True
+        return None
+
+    @rx.event
+    def cancel_forward(self):
+        self.forward_open = False
+        self.forward_error = ""
+
+    @rx.event
+    def set_forward_to(self, value: str):
+        self.forward_to = str(value or "")[:20]
+
+    @rx.event
+    def set_forward_note(self, value: str):
+        self.forward_note = str(value or "")[:5000]
+
+    @rx.event
+    async def send_forward(self):
+        self._messages()
+        self.forward_error = ""
+        principal, answer = await self._who()
+        if principal is None:
+            return answer
+        try:
+            await call(tasks.forward, staff_user_id=principal.id, task_id=self._task_id,
+                       to_staff_id=_id_of(self.forward_to), note=self.forward_note, actor=self._actor(principal))
+        except DomainError as exc:
+            if exc.field in ("to_staff", "note"):
+                self.forward_error = exc.message
+                return None
+            return self._lost(exc)
+        label = next((o.label for o in self.forward_options if str(o.id) == self.forward_to), "them")
+        self.forward_open = False
+        self.forward_note = ""
+        self.notice = f"Forwarded to {label}. It is in their Communication queue."
+        return None

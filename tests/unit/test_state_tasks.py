@@ -1,0 +1,203 @@
+"""TasksState, CommunicationState and TaskItemState handlers, called directly."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from portal_app import routes
+from portal_app.models import (AuditEvent, IntakeChange, PortalDocument, Role, RolePermission, StaffUser, TaskForward,
+                               TaskKind, TaskPost, TaskStatus)
+from portal_app.services import permissions, staff_auth, tasks
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.task_item import TaskItemState
+from portal_app.state.tasks import CommunicationState, TasksState
+from tests.unit.conftest import START, make_patient
+from tests.unit.state_support import PASSWORD, everything_in_state, sign_in_admin, staff_with, state_for
+from tests.unit.test_tasks import PNG, forward_row, task
+
+L, A = Permission.TASK_PORTAL_LIST, Permission.TASK_PORTAL
+
+
+def _limited(session, username="lee"):
+    staff_auth.create_staff(session=session, username=username, full_name=f"{username.title()} Limited",
+                            password=PASSWORD, role=permissions.COMMUNICATIONS_ONLY)
+    user = session.exec(select(StaffUser).where(StaffUser.username == username)).one()
+    return user, staff_auth.sign_in(session=session, username=username, password=PASSWORD)
+
+
+async def my_tasks(sid):
+    root, state = await state_for(TasksState, session_id=sid, path=routes.TASKS)
+    result = await state.load()
+    return root, state, result
+
+
+async def item(sid, task_id):
+    root, state = await state_for(TaskItemState, session_id=sid, path=routes.task_item(task_id),
+                                  route=routes.TASK_ITEM)
+    result = await state.load()
+    return root, state, result
+
+
+async def test_full_user_sees_counts_and_the_first_page(session, admin, frozen_clock):
+    patient = make_patient(session)
+    for kind in (TaskKind.MESSAGE, TaskKind.DOCUMENT_SHARE, TaskKind.INTAKE_FORM):
+        task(session, patient, kind)
+    root, state, result = await my_tasks(sign_in_admin(session))
+    assert result is None and state.access == "full" and state.portal_open
+    assert (state.portal_count, state.communication_count, state.pending, state.total) == (3, 0, 3, 3)
+    assert [r.kind_label for r in state.rows] == ["Document Share", "Intake Form", "Message"]
+    await state.set_arrange("date")
+    assert state.arrange == "date"
+    await state.set_arrange("nonsense")
+    assert state.arrange == "request"
+    await state.set_status("reviewed")
+    assert state.rows == [] and state.total == 0
+    everything = everything_in_state(root)
+    assert "sort_key" not in everything and "maria.lopez@example.com" not in everything
+
+
+async def test_limited_user_gets_the_security_message_not_rows(session, admin, frozen_clock):
+    patient = make_patient(session)
+    task(session, patient)
+    _, sid = _limited(session)
+    _, state, _ = await my_tasks(sid)
+    assert state.access == "limited" and state.portal_count == 1 and not state.portal_open
+    await state.open_portal()
+    assert state.queue_message == tasks.QUEUE_REFUSED and state.rows == [] and not state.portal_open
+    await state.next_page()
+    assert state.rows == []
+
+
+async def test_no_queue_permission_sees_nothing(session, admin):
+    sid = staff_with(session, "nobody", {Permission.OUTBOX: Level.WRITE})
+    _, state, result = await my_tasks(sid)
+    assert state.access == "" and state.refused == tasks.NO_QUEUE and result is not None
+    await state.open_portal()
+    assert state.rows == [] and not state.portal_open
+    _, comm = await state_for(CommunicationState, session_id=sid, path=routes.COMMUNICATION)
+    await comm.load()
+    assert comm.rows == [] and comm.refused == tasks.NO_QUEUE
+    patient = make_patient(session)
+    item_row = task(session, patient)
+    _, page, _ = await item(sid, item_row.id)
+    assert not page.loaded and page.load_error == tasks.NO_QUEUE and page.item.patient == ""
+
+
+async def test_signed_out_goes_to_sign_in(session):
+    _, state, result = await my_tasks("")
+    assert state.access == "" and result is not None
+
+
+async def test_a_role_change_applies_to_the_open_page(session, admin, frozen_clock):
+    patient = make_patient(session)
+    task(session, patient)
+    sid = staff_with(session, "fay", {L: Level.WRITE, A: Level.WRITE})
+    _, state, _ = await my_tasks(sid)
+    assert len(state.rows) == 1
+    role = session.exec(select(Role).where(Role.name == "role for fay")).one()
+    grant = session.exec(select(RolePermission).where(RolePermission.role_id == role.id,
+                                                      RolePermission.permission == L.value)).one()
+    grant.level = 0
+    session.add(grant)
+    session.commit()
+    await state.set_status("pending")
+    assert state.rows == [] and state.queue_message == tasks.QUEUE_REFUSED
+
+
+async def test_limited_user_answers_a_forwarded_message_from_communication(session, admin, frozen_clock):
+    patient = make_patient(session)
+    item_row = task(session, patient, subject="Refill")
+    session.add(TaskPost(task_id=item_row.id, author_type="patient", author_label="Maria", body="Refill please",
+                         created_at=START))
+    session.commit()
+    lee, sid = _limited(session)
+    _, page, _ = await item(sid, item_row.id)
+    assert not page.loaded and page.load_error == tasks.ITEM_REFUSED
+    forward_row(session, item_row, lee, admin)
+    _, comm = await state_for(CommunicationState, session_id=sid, path=routes.COMMUNICATION)
+    await comm.load()
+    assert [(r.href, r.kind_label) for r in comm.rows] == [(routes.task_item(item_row.id), "Message")]
+    assert comm.communication_count == 1
+    _, page, _ = await item(sid, item_row.id)
+    assert page.loaded and page.item.forwarded_to_me and not page.item.can_manage
+    assert [p["body"] for p in page.posts] == ["Refill please"]
+    page.set_reply_text("")
+    await page.send_reply()
+    assert page.reply_error != "" and page.loaded
+    page.set_reply_text("Sent to your pharmacy.")
+    await page.send_reply()
+    assert page.reply_error == "" and page.notice.startswith("Reply sent")
+    assert page.closed and page.posts[-1]["body"] == "Sent to your pharmacy."
+    page.set_reply_text("One more thing")
+    await page.send_reply()  # closed: nothing more goes out, and the page keeps what it showed
+    assert page.error == "This item is no longer open here. Reload the page and try again."
+    assert page.posts[-1]["body"] == "Sent to your pharmacy."
+    assert len(session.exec(select(TaskPost).where(TaskPost.author_type == "staff")).all()) == 1
+    forward = session.exec(select(TaskForward)).one()
+    session.refresh(forward)
+    assert forward.opened_at is not None and forward.done_at is not None
+    await page.mark_reviewed()
+    session.refresh(item_row)
+    assert item_row.status == TaskStatus.PENDING
+
+
+async def test_full_user_merges_with_a_conflict_then_overwrites(session, admin, frozen_clock):
+    patient = make_patient(session, city="Springfield", pharmacy="Main St")
+    form = task(session, patient, TaskKind.INTAKE_FORM)
+    city = IntakeChange(task_id=form.id, field_name="city", chart_value="Springfield", new_value="Shelbyville")
+    pharmacy = IntakeChange(task_id=form.id, field_name="pharmacy", chart_value="Old", new_value="New Rx")
+    session.add(city)
+    session.add(pharmacy)
+    session.commit()
+    _, page, _ = await item(sign_in_admin(session), form.id)
+    assert page.loaded and page.unmerged_count == 2
+    await page.merge(str(city.id))
+    assert page.notice == "Merged into the chart." and page.unmerged_count == 1
+    await page.merge(str(pharmacy.id))
+    assert page.conflict_id == pharmacy.id and "changed in the chart" in page.conflict_text
+    session.refresh(patient)
+    assert patient.pharmacy == "Main St"
+    await page.overwrite(page.conflict_id)
+    session.refresh(patient)
+    assert patient.pharmacy == "New Rx" and page.unmerged_count == 0 and page.has_mergeable
+    await page.mark_reviewed()
+    assert page.item.reviewed and page.item.status_label == "Reviewed"
+
+
+async def test_forward_refuses_an_inactive_user_beside_the_field(session, admin):
+    patient = make_patient(session)
+    item_row = task(session, patient)
+    lee, _ = _limited(session)
+    _, page, _ = await item(sign_in_admin(session), item_row.id)
+    await page.ask_forward()
+    assert page.forward_open and page.forward_to == str(lee.id)
+    lee.active = False
+    session.add(lee)
+    session.commit()
+    await page.send_forward()
+    assert "not an active user" in page.forward_error and page.forward_open
+    lee.active = True
+    session.add(lee)
+    session.commit()
+    page.set_forward_note("Please call her")
+    await page.send_forward()
+    assert page.forward_error == "" and not page.forward_open and page.notice.startswith("Forwarded to Lee")
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "task.forward")).one()
+
+
+async def test_document_preview_and_download(session, admin):
+    patient = make_patient(session)
+    share = task(session, patient, TaskKind.DOCUMENT_SHARE)
+    doc = PortalDocument(patient_id=patient.id, task_id=share.id, filename="card.png", content_type="image/png",
+                         size=len(PNG), data=PNG)
+    session.add(doc)
+    session.commit()
+    _, page, _ = await item(sign_in_admin(session), share.id)
+    assert [d["filename"] for d in page.documents] == ["card.png"]
+    await page.preview(str(doc.id))
+    assert page.preview_url.startswith("data:image/png;base64,") and page.preview_name == "card.png"
+    result = await page.download(str(doc.id))
+    assert result is not None and page.error == ""
+    await page.preview("999")
+    assert page.error == "That document is not part of this item." and page.loaded
+    assert page.preview_name == "card.png"  # the open preview stays
