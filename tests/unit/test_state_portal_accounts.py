@@ -1,0 +1,200 @@
+"""PortalAccountsState handlers (/staff/portal-accounts), called directly."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from portal_app import routes
+from portal_app.models import AuditEvent, PortalAccount, PortalConnection
+from portal_app.services import portal_auth
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.portal_accounts import PortalAccountsState
+from tests.unit.conftest import make_patient
+from tests.unit.state_support import everything_in_state, sign_in_admin, staff_with, state_for
+
+
+async def open_page(session_id: str, patient_id: int | None = None):
+    path = routes.portal_accounts(patient_id)
+    root, state = await state_for(PortalAccountsState, session_id=session_id, path=path,
+                                  route=routes.PORTAL_ACCOUNTS)
+    result = await state.load()
+    return root, state, result
+
+
+async def _fill_self(state):
+    await state.fill_from_chart()
+    state.set_access_type("self")
+
+
+async def test_opening_from_the_chart_loads_the_patient_and_audits_it(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, result = await open_page(sign_in_admin(session), patient.id)
+    assert result is None and state.loaded and state.has_chart
+    assert state.chart.list_name == "Lopez, Maria" and state.connections == []
+    assert state.permissions == ["messages", "appointments", "documents", "forms", "health_summary",
+                                 "billing"]
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.open")).one()
+
+
+async def test_the_menu_opens_a_picker_with_a_few_server_side_results(session, admin):
+    patient = make_patient(session, enabled=True)
+    make_patient(session, first="Zed", last="Other", email="z@example.com")
+    _, state, _ = await open_page(sign_in_admin(session))
+    assert not state.has_chart
+    await state.search_patients("Lopez")
+    assert [row.id for row in state.results] == [patient.id]
+    await state.choose_patient(patient.id)
+    assert state.has_chart and state.chart.patient_id == patient.id and state.results == []
+    # A chart that was not offered cannot be chosen by a forged call.
+    await state.change_patient()
+    await state.choose_patient(patient.id)
+    assert not state.has_chart and "no longer in the list" in state.error
+
+
+async def test_create_self_shows_credentials_once_and_any_other_action_forgets_them(session, admin):
+    patient = make_patient(session, enabled=True)
+    root, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    assert (state.username, state.first_name, state.last_name) == ("maria.lopez@example.com", "Maria", "Lopez")
+    assert state.username_ok
+    await state.save({"username": state.username, "first_name": "Maria", "last_name": "Lopez"})
+    assert state.error == "" and state.has_credentials, state.error
+    password = state.cred_password
+    assert state.cred_user_id == "maria.lopez@example.com"
+    assert password in state.credential_message and "Username: maria.lopez@example.com" in state.credential_message
+    assert [c.user_id for c in state.connections] == ["maria.lopez@example.com"]
+    # Printing keeps them (the sheet needs them); it is a download of the PDF.
+    download = await state.print_sheet()
+    assert download is not None and state.has_credentials
+    # Any other action takes them off the screen and out of the state.
+    await state.new_form()
+    assert not state.has_credentials
+    assert password not in everything_in_state(root)
+    account = session.exec(select(PortalAccount)).one()
+    assert portal_auth.sign_in(session=session, user_id=account.user_id, password=password)
+    audit_text = "\n".join(e.detail for e in session.exec(select(AuditEvent)))
+    assert password not in audit_text
+
+
+async def test_credentials_are_gone_after_done_and_after_reloading(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = sign_in_admin(session)
+    root, state, _ = await open_page(sid, patient.id)
+    await _fill_self(state)
+    await state.save({})
+    password = state.cred_password
+    assert password
+    state.done_credentials()
+    assert password not in everything_in_state(root)
+    await state.save({})  # fails (the chart now has a Self account) and shows nothing secret
+    state.cred_password = "leftover"
+    await state.load()
+    assert state.cred_password == "" and "leftover" not in everything_in_state(root)
+
+
+async def test_representative_without_permissions_is_refused_beside_the_field(session, admin):
+    child = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), child.id)
+    state.set_access_type("representative")
+    assert state.permissions == []  # none preselected for a representative
+    state.set_relationship("parent")
+    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    assert state.permissions_error == "Choose at least one area this representative may use."
+    assert state.first_name == "Pat" and state.username == "pat.parent@example.com"  # nothing typed lost
+    assert session.exec(select(PortalConnection)).first() is None
+    state.flip_permission("messages")
+    state.flip_permission("not-an-area")
+    assert state.permissions == ["messages"]
+    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    assert state.permissions_error == "" and "link to choose a password was sent" in state.notice
+    assert not state.has_credentials
+    assert state.selected_id == state.connections[0].id  # the saved connection stays selected
+
+
+async def test_existing_username_needs_the_explicit_connect_box(session, admin):
+    first = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
+    second = make_patient(session, first="Mia", last="Parent", email="", enabled=True)
+    sid = sign_in_admin(session)
+    _, state, _ = await open_page(sid, first.id)
+    state.set_access_type("representative")
+    state.set_relationship("parent")
+    state.flip_permission("messages")
+    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    _, state, _ = await open_page(sid, second.id)
+    state.set_access_type("representative")
+    state.set_relationship("parent")
+    state.flip_permission("appointments")
+    await state.check_username("pat.parent@example.com")
+    assert not state.username_ok and state.username_connectable
+    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    assert "Connect the existing account" in state.username_error
+    state.toggle_connect_existing(True)
+    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    assert "existing account pat.parent@example.com is now connected" in state.notice
+    assert len(session.exec(select(PortalConnection)).all()) == 2
+
+
+async def test_edit_then_delete_after_confirmation(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    await state.save({})
+    connection_id = state.connections[0].id
+    await state.select_connection(connection_id)
+    assert state.selected_id == connection_id and not state.has_credentials
+    state.flip_permission("billing")
+    await state.save({})
+    assert state.notice.startswith("Saved")
+    detail = session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.update")).one().detail
+    assert detail.endswith("permissions Messages, Appointments, Documents, Forms, Health summary, Billing -> "
+                           "Messages, Appointments, Documents, Forms, Health summary")
+    await state.ask_delete()
+    assert state.delete_open and "deleted too" in state.delete_detail
+    state.set_delete_open(False)  # Cancel forgets the choice
+    await state.delete()
+    assert len(state.connections) == 1
+    await state.ask_delete()
+    await state.delete()
+    assert state.connections == [] and "deleted the account" in state.notice
+    assert state.selected_id == 0
+
+
+async def test_reset_pwd_needs_confirmation_and_shows_a_new_password(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    await state.save({})
+    first = state.cred_password
+    await state.select_connection(state.connections[0].id)
+    await state.reset_password()  # not confirmed: refused
+    assert not state.has_credentials and state.error
+    await state.ask_reset()
+    assert state.reset_open
+    await state.reset_password()
+    assert state.has_credentials and state.cred_password != first
+
+
+async def test_read_only_staff_can_view_but_not_change(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = staff_with(session, "viewer", {Permission.ACCOUNT_SETUP: Level.READ})
+    _, state, _ = await open_page(sid, patient.id)
+    assert state.has_chart and not state.can_change
+    await state.fill_from_chart()
+    assert state.error == "You do not have permission to change portal accounts." and state.first_name == ""
+    await state.save({"username": "x@example.com", "first_name": "X", "last_name": "Y"})
+    assert state.error == "You do not have permission to change portal accounts."
+    assert session.exec(select(PortalAccount)).first() is None
+
+
+async def test_without_the_permission_or_a_session_nothing_is_shown(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = staff_with(session, "nobody", {Permission.OUTBOX: Level.READ})
+    root, state, result = await open_page(sid, patient.id)
+    assert result is not None and not state.has_chart and state.load_error
+    await state.search_patients("Lopez")
+    assert state.results == [] and state.error == "You do not have permission to open Portal Account Setup."
+    # No session at all: every handler sends the tab to sign in and drops what it held.
+    _, anon, _ = await open_page("", patient.id)
+    assert await anon.save({}) is not None
+    assert not anon.has_chart
+    assert "Maria" not in everything_in_state(root)
