@@ -1,7 +1,191 @@
-"""Slot: filled in by the helper that owns this page."""
+"""/staff/portal-users ("User Management"): every portal account, its status and actions. UI only."""
+
+from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components.forms import form_alert, form_notice
+from portal_app.components.layout import staff_layout
+from portal_app.components.status import RED
+from portal_app.services.portal_users import AccountRow
+from portal_app.state.portal_users import FILTER_OPTIONS, action_button_id, row_header_id
+from portal_app.state.portal_users import PortalUsersState as S
+
+TITLE = "User Management"
+LINK = "#0b4f94"
+MUTED = "#4a4a4a"  # 8.9:1 on white
+WARN = "#8a4b00"   # 6.4:1 on white
+CELL = {"padding": "0.45em 0.7em", "border_bottom": "1px solid #ddd", "text_align": "left",
+        "vertical_align": "top"}
+HEAD = {**CELL, "background": "#f0f3f6", "font_weight": "700", "border_bottom": "2px solid #999",
+        "white_space": "nowrap"}
+CONTROL = {"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px",
+           "font_size": "1em", "background": "white"}
+LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
+LIST = {"margin": "0", "padding_left": "1.1em"}
+
+
+def _filters() -> rx.Component:
+    return rx.el.div(
+        rx.el.div(
+            rx.el.label("Search", html_for="portal-users-search", style=LABEL),
+            rx.debounce_input(
+                rx.el.input(id="portal-users-search", type="search", value=S.search,
+                            on_change=S.set_search, autocomplete="off", max_length=200,
+                            placeholder="User ID, name or a connected patient's name",
+                            aria_describedby="portal-users-search-hint",
+                            style={**CONTROL, "width": "26em", "max_width": "100%"}),
+                debounce_timeout=300,
+            ),
+            rx.el.p("The start of an email or phone number, a name last name first "
+                    "(\u201cLopez, Ma\u201d), or a connected chart's number.",
+                    id="portal-users-search-hint",
+                    style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}),
+            style={"margin_right": "1.5em"},
+        ),
+        rx.el.div(
+            rx.el.label("Show", html_for="portal-users-filter", style=LABEL),
+            rx.el.select(
+                *[rx.el.option(label, value=value) for value, label in FILTER_OPTIONS],
+                id="portal-users-filter", value=S.status, on_change=S.set_status, style=CONTROL,
+            ),
+        ),
+        style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
+               "gap": "0.5em", "margin_bottom": "1em"},
+    )
+
+
+def _action(text: str, action: str, row: rx.Var[AccountRow], name: rx.Var | str,
+            outline: bool = True) -> rx.Component:
+    return rx.button(text, on_click=S.ask(action, row.id), id=action_button_id(action, row.id),
+                     aria_label=name, disabled=~S.can_act, size="1",
+                     variant="outline" if outline else "solid")
+
+
+def _actions(row: rx.Var[AccountRow]) -> rx.Component:
+    return rx.el.div(
+        rx.cond(row.disabled,
+                _action("Enable", "enable", row, "Enable " + row.user_id),
+                _action("Disable", "disable", row, "Disable " + row.user_id)),
+        rx.cond(row.has_password & ~row.must_change & ~row.disabled,
+                _action("Force password change", "force_change", row,
+                        "Force password change for " + row.user_id)),
+        rx.cond(~row.disabled,
+                _action("Send reset link", "reset_link", row, "Send reset link to " + row.user_id)),
+        rx.cond(row.locked, _action("Unlock", "unlock", row, "Unlock " + row.user_id)),
+        style={"display": "flex", "flex_wrap": "wrap", "gap": "0.4em"},
+    )
+
+
+def _status(row: rx.Var[AccountRow]) -> rx.Component:
+    return rx.el.ul(
+        rx.el.li(row.status_label,
+                 style={"font_weight": "600", "color": rx.cond(row.disabled, RED, "inherit")}),
+        rx.cond(row.locked, rx.el.li(row.locked_label, style={"color": WARN})),
+        rx.cond(row.must_change, rx.el.li("Must change password")),
+        style={**LIST, "list_style": "none", "padding_left": "0"},
+    )
+
+
+def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
+    return rx.el.tr(
+        rx.el.th(row.user_id, scope="row", id=row_header_id(row.id), tab_index=-1,
+                 style={**CELL, "font_weight": "600", "word_break": "break-all"}),
+        rx.el.td(rx.cond(row.name != "", row.name,
+                         rx.el.span("No name", style={"color": MUTED, "font_style": "italic"})),
+                 style=CELL),
+        rx.el.td(rx.cond(row.charts.length() > 0,
+                         rx.el.ul(rx.foreach(row.charts, lambda chart: rx.el.li(chart)), style=LIST),
+                         rx.el.span("None", style={"color": MUTED, "font_style": "italic"})),
+                 style=CELL),
+        rx.el.td(_status(row), style=CELL),
+        rx.el.td(row.last_sign_in, style={**CELL, "white_space": "nowrap"}),
+        rx.el.td(_actions(row), style=CELL),
+        key=row.id,
+    )
+
+
+def _table() -> rx.Component:
+    return rx.el.div(
+        rx.el.table(
+            rx.el.caption("Portal accounts, in user ID order.",
+                          style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"}),
+            rx.el.thead(rx.el.tr(
+                rx.el.th("User ID", scope="col", style=HEAD),
+                rx.el.th("Name", scope="col", style=HEAD),
+                rx.el.th("Connected charts", scope="col", style=HEAD),
+                rx.el.th("Status", scope="col", style=HEAD),
+                rx.el.th("Last sign-in", scope="col", style=HEAD),
+                rx.el.th("Actions", scope="col", style=HEAD),
+            )),
+            rx.el.tbody(rx.foreach(S.rows, _account_row)),
+            style={"border_collapse": "collapse", "width": "100%", "min_width": "60em"},
+        ),
+        style={"overflow_x": "auto"},
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.el.nav(
+        rx.button("Previous page", on_click=S.prev_page, disabled=~S.has_prev, variant="outline"),
+        rx.el.span("Page ", S.page_number, " · Showing ", S.rows.length(), " accounts",
+                   aria_live="polite", style={"margin": "0 1em"}),
+        rx.button("Next page", on_click=S.next_page, disabled=~S.has_next, variant="outline"),
+        aria_label="Pages",
+        style={"display": "flex", "align_items": "center", "margin": "1em 0"},
+    )
+
+
+def _confirm_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(S.confirm_title),
+            rx.alert_dialog.description(S.confirm_text),
+            rx.hstack(
+                # No on_click here: Radix focuses Cancel on open only when it is a plain
+                # button, and closing is reported through on_open_change anyway.
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(rx.button(
+                    S.confirm_button, on_click=S.confirm,
+                    style=rx.cond(S.confirm_danger, {"background": RED, "color": "white"},
+                                  {"background": LINK, "color": "white"}))),
+                spacing="3", justify="end", margin_top="1em",
+            ),
+        ),
+        open=S.confirm_action != "",
+        on_open_change=S.set_confirm_open,
+    )
+
+
+def portal_users_page() -> rx.Component:
+    return staff_layout(
+        TITLE,
+        rx.cond(
+            S.allowed,
+            rx.fragment(
+                rx.el.p("Every patient portal account, enabled or not. Disabling an account signs it "
+                        "out at once and voids links already sent to it.",
+                        style={"max_width": "52em", "margin_bottom": "1em"}),
+                rx.cond(~S.can_act,
+                        rx.el.p("You can view these accounts; changing them needs the Update level "
+                                "of Portal User Management.", style={"color": MUTED})),
+                _filters(),
+                form_notice(S.notice),
+                form_alert(S.error),
+                _table(),
+                rx.cond(S.loaded & (S.rows.length() == 0),
+                        rx.el.p("No portal accounts match this search and filter.", role="status",
+                                style={"margin": "1em 0"})),
+                _pager(),
+                _confirm_dialog(),
+            ),
+            rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
+                    style={"color": MUTED}),
+        ),
+    )
+
 
 def add_pages(app: rx.App) -> None:
-    """Register this module's pages (none yet)."""
+    """Register this module's pages (with their on_load guards) on the app."""
+    app.add_page(portal_users_page, route=routes.PORTAL_USERS, title=TITLE, on_load=S.load_page)

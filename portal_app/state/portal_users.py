@@ -1,0 +1,269 @@
+"""/staff/portal-users: every portal account, with disable, enable, force a password change,
+send a reset link and unlock.
+
+Only the visible page (50 rows) lives in state; the keyset cursors stay on the server. Every
+handler checks the session and the permission itself: Read may look, Update or Write may act.
+An action is asked for (one confirmation dialog for the page) and then confirmed; the account
+it acts on is the one the server put in the dialog, taken from the server's copy of the page.
+"""
+
+from __future__ import annotations
+
+import json
+
+import reflex as rx
+
+from portal_app.services import audit, portal_users
+from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Level, Permission
+from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult, Page
+from portal_app.services.staff_auth import StaffPrincipal
+from portal_app.state.base import StaffSessionState, call
+
+NO_ACCESS = "You do not have permission to change portal accounts. Sign in again or ask an administrator."
+NO_VIEW = "You do not have permission to view portal accounts. Sign in again or ask an administrator."
+NOT_ON_PAGE = "That account is not on this page any more. Search again."
+FILTER_OPTIONS: list[tuple[str, str]] = [(key.value, label) for key, label in portal_users.FILTER_LABELS.items()]
+MAX_SEARCH = 200
+
+# action -> (service, dialog title start, dialog text, confirm button)
+ACTIONS: dict[str, tuple] = {
+    "disable": (portal_users.disable, "Disable",
+                "The account can no longer sign in. It is signed out everywhere at once, and "
+                "invitation or reset links already sent to it stop working.",
+                "Disable account"),
+    "enable": (portal_users.enable, "Enable",
+               "The account can sign in again with its current password.", "Enable account"),
+    "force_change": (portal_users.force_password_change, "Require a new password for",
+                     "At the next sign-in, and on the next page if it is signed in now, the user "
+                     "must choose a new password before going on.",
+                     "Require password change"),
+    "reset_link": (portal_users.send_reset_link, "Send a password-reset link to",
+                   "A link to choose a new password goes to the account's user ID: by email, or "
+                   "by text message for a phone number. It works once and expires.",
+                   "Send reset link"),
+    "unlock": (portal_users.unlock, "Unlock",
+               "The lockout after too many wrong passwords ends now, and the count of wrong tries "
+               "starts again.",
+               "Unlock account"),
+}
+
+
+def action_button_id(action: str, account_id) -> str:
+    """The DOM id of a row's action button (the page and the state agree on it)."""
+    # Disable and Enable are one button that changes: focus finds it after either.
+    kind = "toggle" if action in ("disable", "enable") else action
+    return f"{kind}-{account_id}"
+
+
+def row_header_id(account_id) -> str:
+    return f"account-{account_id}"
+
+
+def _focus_later(*element_ids: str) -> rx.event.EventSpec:
+    # One dialog for the page (no trigger for Radix to hand focus back to): put focus back on
+    # the button that asked, or on the row when that button is gone after the action.
+    lookups = " || ".join(f"document.getElementById({json.dumps(i)})" for i in element_ids)
+    return rx.call_script(f"setTimeout(() => ({lookups})?.focus(), 50)")
+
+
+def _id_of(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class PortalUsersState(StaffSessionState):
+    """State of /staff/portal-users."""
+
+    rows: list[AccountRow] = []
+    search: str = ""
+    status: str = AccountFilter.ALL.value
+    page_number: int = 1
+    has_next: bool = False
+    has_prev: bool = False
+    loaded: bool = False
+    allowed: bool = False
+    notice: str = ""
+    error: str = ""
+
+    # The confirmation: which action, on which account (its user ID for the title).
+    confirm_action: str = ""
+    confirm_id: int = 0
+    confirm_user_id: str = ""
+
+    # Backend only: how the visible page was fetched.
+    _first: str | None = None
+    _last: str | None = None
+    _anchor: tuple[str, str | None] = ("after", None)
+    _focus_after_dialog: tuple[str, ...] = ()
+
+    # ---- guards -------------------------------------------------------------
+
+    async def _viewer(self) -> StaffPrincipal | None:
+        return await self._require(Permission.USER_MANAGEMENT, Level.READ)
+
+    async def _changer(self) -> StaffPrincipal | None:
+        return await self._require(Permission.USER_MANAGEMENT, Level.UPDATE)
+
+    @rx.var
+    def can_act(self) -> bool:
+        """Update or Write: the action buttons work (the handlers check again)."""
+        return self.staff_levels.get(Permission.USER_MANAGEMENT.value, 0) >= Level.UPDATE
+
+    @rx.var
+    def confirm_title(self) -> str:
+        spec = ACTIONS.get(self.confirm_action)
+        return f"{spec[1]} {self.confirm_user_id}?" if spec else ""
+
+    @rx.var
+    def confirm_text(self) -> str:
+        spec = ACTIONS.get(self.confirm_action)
+        return spec[2] if spec else ""
+
+    @rx.var
+    def confirm_button(self) -> str:
+        spec = ACTIONS.get(self.confirm_action)
+        return spec[3] if spec else ""
+
+    @rx.var
+    def confirm_danger(self) -> bool:
+        return self.confirm_action == "disable"
+
+    # ---- the list -----------------------------------------------------------
+
+    def _show(self, page: Page, anchor: tuple[str, str | None]) -> None:
+        self.rows = page.rows
+        self._first, self._last = page.first, page.last
+        self._anchor = anchor
+        self.has_next, self.has_prev = page.has_next, page.has_prev
+        if not self.has_prev:
+            self.page_number = 1
+        self.loaded = True
+
+    async def _fetch(self, direction: str = "after", cursor: str | None = None) -> None:
+        kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
+        page = await call(portal_users.list_page, search=self.search,
+                          status=portal_users.parse_filter(self.status), **kwargs)
+        self._show(page, (direction, cursor))
+
+    def _replace_row(self, row: AccountRow) -> None:
+        """Swap one row in place: the page keeps its order, search, filter and other rows."""
+        self.rows = [row if existing.id == row.id else existing for existing in self.rows]
+
+    def _row(self, account_id: int) -> AccountRow | None:
+        return next((row for row in self.rows if row.id == account_id), None)
+
+    def _clear_messages(self) -> None:
+        self.notice, self.error = "", ""
+
+    @rx.event
+    async def load_page(self):
+        """on_load: check access, show the first page."""
+        staff, redirect = await self._guard(Permission.USER_MANAGEMENT, Level.READ)
+        self._clear_messages()
+        self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
+        if staff is None:
+            self.allowed, self.loaded = False, True
+            self.rows = []
+            return redirect
+        self.allowed = True
+        self.page_number = 1
+        await self._fetch()
+        return None
+
+    async def _reload(self):
+        if await self._viewer() is None:
+            self.rows = []
+            return rx.toast.error(NO_VIEW)
+        self._clear_messages()
+        self.page_number = 1
+        await self._fetch()
+        return None
+
+    @rx.event
+    async def set_search(self, value: str):
+        """The search box (debounced in the browser)."""
+        self.search = str(value or "").replace("\x00", "")[:MAX_SEARCH]
+        return await self._reload()
+
+    @rx.event
+    async def set_status(self, value: str):
+        """The filter; anything unknown from the browser means "all"."""
+        self.status = portal_users.parse_filter(str(value or "")).value
+        return await self._reload()
+
+    @rx.event
+    async def next_page(self):
+        if await self._viewer() is None:
+            return rx.toast.error(NO_VIEW)
+        if not self.has_next or self._last is None:
+            return None
+        self._clear_messages()
+        await self._fetch("after", self._last)
+        self.page_number += 1
+        return None
+
+    @rx.event
+    async def prev_page(self):
+        if await self._viewer() is None:
+            return rx.toast.error(NO_VIEW)
+        if not self.has_prev or self._first is None:
+            return None
+        self._clear_messages()
+        self.page_number = max(1, self.page_number - 1)
+        await self._fetch("before", self._first)
+        return None
+
+    # ---- actions -------------------------------------------------------------
+
+    @rx.event
+    async def ask(self, action: str, account_id: int):
+        """A row's action button: open the confirmation for that account."""
+        self._clear_messages()
+        if await self._changer() is None:
+            self.error = NO_ACCESS
+            return None
+        row = self._row(_id_of(account_id))
+        if action not in ACTIONS or row is None:
+            self.error = NOT_ON_PAGE
+            return None
+        self.confirm_action, self.confirm_id, self.confirm_user_id = action, row.id, row.user_id
+        self._focus_after_dialog = (action_button_id(action, row.id), row_header_id(row.id))
+        return None
+
+    @rx.event
+    def set_confirm_open(self, is_open: bool):
+        """The dialog closed (Cancel, Escape, or after the confirm button)."""
+        if not is_open:
+            self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
+            if self._focus_after_dialog:
+                return _focus_later(*self._focus_after_dialog)
+        return None
+
+    @rx.event
+    async def confirm(self):
+        """The dialog's confirm button: do what it named, to the account it named."""
+        action, account_id = self.confirm_action, self.confirm_id
+        self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
+        self._clear_messages()
+        staff = await self._changer()
+        if staff is None:
+            self.error = NO_ACCESS
+            return None
+        if action not in ACTIONS or not account_id:
+            return None
+        service = ACTIONS[action][0]
+        try:
+            result: ActionResult = await call(service, account_id=account_id,
+                                              actor=audit.Actor.staff(staff.id, self._ip()))
+        except DomainError as exc:
+            self.error = exc.message
+            return None
+        self._replace_row(result.row)
+        if result.ok:
+            self.notice = result.message
+        else:
+            self.error = result.message
+        return None
