@@ -15,6 +15,8 @@ LABEL_STYLE = {"display": "block", "font_weight": "600", "margin_bottom": "0.25e
 INPUT_STYLE = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
                "font_size": "1em"}
 FILE_HINT = "PDF, PNG or JPEG, up to 10 MB."
+CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "1px solid #ccc",
+        "vertical_align": "top"}
 
 
 def file_picker(upload_id: str, field_id: str, error) -> rx.Component:
@@ -61,17 +63,14 @@ def note_field(field_id: str, value, on_blur, error, key) -> rx.Component:
 
 def _row(row) -> rx.Component:
     return rx.el.tr(
-        rx.el.td(row.filename),
-        rx.el.td(rx.cond(row.from_practice, "The practice", "You")),
-        rx.el.td(row.when),
-        rx.el.td(row.size_label),
-        rx.el.td(row.note, style={"white_space": "pre-wrap"}),
+        rx.el.th(row.filename, scope="row", style={**CELL, "font_weight": "600"}),
+        rx.el.td(rx.cond(row.from_practice, "The practice", "You"), style=CELL),
+        rx.el.td(row.when, style=CELL),
+        rx.el.td(row.size_label, style=CELL),
+        rx.el.td(row.note, style={**CELL, "white_space": "pre-wrap"}),
         rx.el.td(rx.button("Download", aria_label="Download " + row.filename.to(str), variant="outline",
-                           on_click=DocumentsState.download(row.id))),
+                           on_click=DocumentsState.download(row.id)), style=CELL),
     )
-
-
-CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "1px solid #ccc"}
 
 
 def _list() -> rx.Component:

@@ -119,7 +119,7 @@ def _intake_form() -> rx.Component:
 def _consent_form() -> rx.Component:
     return rx.el.section(
         rx.heading("Consent to treatment", as_="h2", size="5", margin_bottom="0.5em"),
-        rx.el.div(rx.el.p(CONSENT_TEXT), tab_index=0, aria_label="Consent text",
+        rx.el.div(rx.el.p(CONSENT_TEXT),
                   style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
                          "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
         _messages(),
