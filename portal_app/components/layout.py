@@ -29,6 +29,22 @@ def _setup_group() -> rx.Component:
     )
 
 
+# Counts the session time up once a second in the browser, between server answers (each
+# answer sets the true value again). It changes only the text node React rendered, so React's
+# next update still lands; one interval per tab, whatever page mounts the header.
+_SESSION_TICK = """(() => {
+  if (window.__staffSessionTick) return;
+  const pad = (n) => String(n).padStart(2, "0");
+  window.__staffSessionTick = setInterval(() => {
+    const node = document.getElementById("staff-session-time")?.firstChild;
+    const m = node && /^(\\d+):(\\d\\d):(\\d\\d)$/.exec(node.nodeValue || "");
+    if (!m) return;
+    const s = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) + 1;
+    node.nodeValue = `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+  }, 1000);
+})()"""
+
+
 def _signed_in_as() -> rx.Component:
     """The seed's footer line: current user, last sign-in with failed tries since, session time."""
     return rx.vstack(
@@ -40,7 +56,8 @@ def _signed_in_as() -> rx.Component:
             rx.cond(StaffSessionState.staff_failed_since == 1, " failed sign-in attempt",
                     " failed sign-in attempts"),
             " since · Session: ",
-            rx.el.span(StaffSessionState.staff_session_time, id="staff-session-time"),
+            rx.el.span(StaffSessionState.staff_session_time, id="staff-session-time",
+                       on_mount=rx.call_script(_SESSION_TICK)),
             size="1", color="#333",
         ),
         spacing="0", align="end",

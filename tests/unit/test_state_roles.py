@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from portal_app import routes
@@ -42,6 +44,7 @@ async def test_admin_searches_and_sees_both_queue_permissions(session, admin):
     _, state, result = await open_roles(sign_in_admin(session))
     assert result is None and state.loaded and state.can_edit
     assert ADMINISTRATOR in [row.name for row in state.role_rows]
+    assert re.fullmatch(r"\d+:\d\d:\d\d", state.staff_session_time)  # the header's session time
     await state.run_search({"search": "Patient Portal"})
     names = [info.name for info in state.matching_permissions]
     assert TASK in names and Permission.TASK_PORTAL_LIST.value in names
