@@ -194,7 +194,8 @@ class PortalAccountsState(StaffSessionState):
         self.error = NO_CHANGE if level > Level.READ else NO_VIEW
         if level == Level.READ:
             self._clear()
-            self.error = NO_VIEW
+            self.loaded = True
+            self.load_error = NO_VIEW
         return None, None
 
     async def _read(self) -> None:
@@ -629,6 +630,11 @@ class PortalAccountsState(StaffSessionState):
             self.error = exc.message
             return None
         return rx.download(data=data, filename=filename, mime_type="application/pdf")
+
+    @rx.event
+    def forget_credentials(self):
+        """The credentials left the screen (the page was left): forget them here too."""
+        self._forget_credentials()
 
     @rx.event
     def done_credentials(self):

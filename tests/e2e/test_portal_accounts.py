@@ -97,6 +97,20 @@ def test_self_account_with_generated_credentials(app_server: AppServer, page: Pa
     patient_page.get_by_role("button", name="Change password").click()
     expect_portal_home(patient_page, patient)
 
+    # Staff delete the account's only connection while it is signed in: its session ends.
+    page.get_by_role("button", name=f"Select {patient.email}").click()
+    expect(page.get_by_role("heading", name="Edit connection", level=2)).to_be_visible()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("the account itself is deleted too")
+    expect(dialog).to_contain_text("It is signed in now: its sessions end at once.")
+    assert _violations(page) == []
+    dialog.get_by_role("button", name="Delete connection").click()
+    expect(page.get_by_text(f"Removed {patient.email} from this chart and deleted the account")).to_be_visible()
+    expect(page.get_by_text("No portal account is connected to this chart yet.")).to_be_visible()
+    patient_page.reload()
+    expect(patient_page).to_have_url(re.compile(r"/login/?$"))
+
 
 def _representative(page: Page, child: SeededPatient, *, email: str, areas: tuple[str, ...],
                     existing: bool) -> None:

@@ -192,7 +192,7 @@ async def test_without_the_permission_or_a_session_nothing_is_shown(session, adm
     root, state, result = await open_page(sid, patient.id)
     assert result is not None and not state.has_chart and state.load_error
     await state.search_patients("Lopez")
-    assert state.results == [] and state.error == "You do not have permission to open Portal Account Setup."
+    assert state.results == [] and state.load_error == "You do not have permission to open Portal Account Setup."
     # No session at all: every handler sends the tab to sign in and drops what it held.
     _, anon, _ = await open_page("", patient.id)
     assert await anon.save({}) is not None

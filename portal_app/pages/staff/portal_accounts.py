@@ -159,6 +159,7 @@ def _credentials() -> rx.Component:
             rx.text("Leaving this page, or any other action here, removes them from the screen.",
                     size="2", color="#444", margin_top="0.6em"),
             style={**SECTION, "border": "2px solid #1a7f37"}, aria_label="New credentials",
+            on_unmount=S.forget_credentials,
         ),
     )
 
@@ -337,7 +338,8 @@ def _dialogs() -> rx.Component:
                 rx.alert_dialog.description(*description),
                 rx.flex(
                     rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                    rx.alert_dialog.action(rx.button(action, color_scheme="red", on_click=on_confirm)),
+                    rx.alert_dialog.action(rx.button(action, color_scheme="red", high_contrast=True,
+                                                     on_click=on_confirm)),
                     gap="0.8em", justify="end", margin_top="1em",
                 ),
             ),
