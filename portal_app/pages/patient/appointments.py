@@ -59,6 +59,9 @@ def _form() -> rx.Component:
                            rows=4, hint=f"Up to {MAX_REASON_CHARS:,} characters. For an emergency call 911."),
             submit_button("Request appointment"),
             on_submit=S.request_appointment,
+            # The server checks every field and says what is wrong beside it (browser bubbles
+            # for min/max are easy to miss and not announced the same way everywhere).
+            no_validate=True,
             aria_label="Request an appointment",
             key=S.form_version,
         ),
