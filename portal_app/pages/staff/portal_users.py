@@ -23,7 +23,7 @@ HEAD = {**CELL, "background": "#f0f3f6", "font_weight": "700", "border_bottom": 
 CONTROL = {"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px",
            "font_size": "1em", "background": "white"}
 LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
-LIST = {"margin": "0", "padding_left": "1.1em"}
+LIST = {"margin": "0", "padding_left": "0", "list_style": "none"}
 
 
 def _filters() -> rx.Component:
@@ -84,7 +84,7 @@ def _status(row: rx.Var[AccountRow]) -> rx.Component:
                  style={"font_weight": "600", "color": rx.cond(row.disabled, RED, "inherit")}),
         rx.cond(row.locked, rx.el.li(row.locked_label, style={"color": WARN})),
         rx.cond(row.must_change, rx.el.li("Must change password")),
-        style={**LIST, "list_style": "none", "padding_left": "0"},
+        style=LIST,
     )
 
 
@@ -96,7 +96,8 @@ def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
                          rx.el.span("No name", style={"color": MUTED, "font_style": "italic"})),
                  style=CELL),
         rx.el.td(rx.cond(row.charts.length() > 0,
-                         rx.el.ul(rx.foreach(row.charts, lambda chart: rx.el.li(chart)), style=LIST),
+                         rx.el.ul(rx.foreach(row.charts, lambda chart: rx.el.li(chart, style={"margin_bottom": "0.2em"})),
+                                  style=LIST),
                          rx.el.span("None", style={"color": MUTED, "font_style": "italic"})),
                  style=CELL),
         rx.el.td(_status(row), style=CELL),
@@ -129,7 +130,8 @@ def _table() -> rx.Component:
 def _pager() -> rx.Component:
     return rx.el.nav(
         rx.button("Previous page", on_click=S.prev_page, disabled=~S.has_prev, variant="outline"),
-        rx.el.span("Page ", S.page_number, " · Showing ", S.rows.length(), " accounts",
+        rx.el.span("Page ", S.page_number, " · Showing ", S.rows.length(),
+                   rx.cond(S.rows.length() == 1, " account", " accounts"),
                    aria_live="polite", style={"margin": "0 1em"}),
         rx.button("Next page", on_click=S.next_page, disabled=~S.has_next, variant="outline"),
         aria_label="Pages",
