@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import PortalAccount, PortalTask, StaffUser, TaskKind, TaskPost, TaskStatus
+from portal_app.models import AccountStatus, PortalAccount, PortalTask, StaffUser, TaskKind, TaskPost, TaskStatus
 from portal_app.notify import outbox, templates_queue
 from portal_app.services import audit, clock, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
@@ -251,6 +251,8 @@ def notify_patient(*, session: Session, task: PortalTask) -> str:
     account = session.get(PortalAccount, task.account_id) if task.account_id else None
     if account is None or not account.user_id:
         return "no account to notify"
+    if account.status == AccountStatus.DISABLED:
+        return "account disabled, not notified"
     config = settings.get(session=session)
     login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
     if "@" in account.user_id:

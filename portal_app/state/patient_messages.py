@@ -117,6 +117,8 @@ class PatientMessagesState(PortalSessionState):
 
     @rx.event
     async def cancel_new(self):
+        if await self._allowed("cancel_new") is None:
+            return rx.toast.error(REFUSED)
         self._clear_errors()
         self.composing = False
         return None

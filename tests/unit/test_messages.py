@@ -243,3 +243,18 @@ def test_a_patient_post_on_a_reviewed_item_puts_it_back_to_pending(session, mari
     task = session.get(PortalTask, task_id)
     assert (task.status, task.reviewed_at, task.reviewed_by_staff_id) == (TaskStatus.PENDING, None, None)
     assert _events(session, "portal.message_reply")[0].detail.endswith("reviewed -> pending")
+
+
+def test_a_disabled_account_is_not_notified(session, maria, admin):
+    from portal_app.models import AccountStatus
+
+    patient, account = maria
+    task_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
+                                    subject="Hi", body="Question")
+    account.status = AccountStatus.DISABLED
+    session.add(account)
+    session.commit()
+    messages.staff_reply(session=session, task_id=task_id, staff_user_id=admin.id, body="Answer",
+                         actor=audit.Actor.staff(admin.id))
+    assert session.exec(select(OutboxMessage)).all() == []
+    assert "not notified" in _events(session, "task.reply")[0].detail
