@@ -50,12 +50,15 @@ def _signed_in_as() -> rx.Component:
     return rx.vstack(
         rx.text("Current user: ", rx.el.strong(StaffSessionState.staff_name), size="2"),
         rx.text(
-            "Last sign-in: ", StaffSessionState.staff_last_sign_in, " with ",
+            rx.cond(StaffSessionState.staff_last_sign_in == "first sign-in", "First sign-in",
+                    "Last sign-in: " + StaffSessionState.staff_last_sign_in),
+            " with ",
             rx.cond(StaffSessionState.staff_failed_since == 0, "no",
                     StaffSessionState.staff_failed_since.to_string()),
             rx.cond(StaffSessionState.staff_failed_since == 1, " failed sign-in attempt",
                     " failed sign-in attempts"),
-            " since · Session: ",
+            rx.cond(StaffSessionState.staff_last_sign_in == "first sign-in", " before it", " since"),
+            " · Session: ",
             rx.el.span(StaffSessionState.staff_session_time, id="staff-session-time",
                        on_mount=rx.call_script(_SESSION_TICK)),
             size="1", color="#333",

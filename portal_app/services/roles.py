@@ -62,8 +62,8 @@ class RoleHeld(DomainError):
     """Deleting a role that staff still hold needs a confirmation."""
 
     def __init__(self, name: str, holders: int) -> None:
-        users = "staff user" if holders == 1 else "staff users"
-        super().__init__(f"{holders} {users} hold the role {name}. Deleting it takes its "
+        users = "staff user holds" if holders == 1 else "staff users hold"
+        super().__init__(f"{holders} {users} the role {name}. Deleting it takes its "
                          f"permissions away from them.")
         self.holders = holders
 

@@ -68,6 +68,7 @@ class RolesState(StaffSessionState):
     form_version: int = 0
 
     _all_permission_rows: list[PermissionRow] = []
+    _delete_holders: int = 0
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -227,16 +228,38 @@ class RolesState(StaffSessionState):
         self.notice = f"Role renamed to {self.selected_name}."
         return None
 
-    async def _delete(self, confirmed: bool):
+    @rx.event
+    async def delete_role(self):
+        """Ask first, saying how many staff users hold the role (the service checks again)."""
+        self._clear_messages()
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return refusal
+        if self.locked_levels:
+            self.detail_error = "The Administrator role cannot be deleted."
+            return None
+        holders = next((row.holders for row in self.role_rows if row.id == self.selected_id), None)
+        if holders is None:
+            holders = len(self.members)
+        self._delete_holders = holders
+        self.delete_confirm = (str(roles.RoleHeld(self.selected_name, holders)) if holders
+                               else f"No staff user holds the role {self.selected_name}.")
+        return None
+
+    @rx.event
+    async def confirm_delete(self):
+        held = self._delete_holders
         self._clear_messages()
         staff, refusal = await self._allowed(Level.UPDATE)
         if staff is None:
             return refusal
         name = self.selected_name
         try:
+            # Confirmed for the holders the question named; more since then asks again.
             await call(roles.delete_role, role_id=self.selected_id, actor=self._actor(staff),
-                       confirmed=confirmed)
+                       confirmed=held > 0)
         except roles.RoleHeld as exc:
+            self._delete_holders = exc.holders
             self.delete_confirm = exc.message
             return None
         except DomainError as exc:
@@ -246,15 +269,6 @@ class RolesState(StaffSessionState):
         await self._read_lists()
         self.notice = f"Role {name} deleted."
         return None
-
-    @rx.event
-    async def delete_role(self):
-        """Deletes at once when no one holds the role; otherwise asks first."""
-        return await self._delete(False)
-
-    @rx.event
-    async def confirm_delete(self):
-        return await self._delete(True)
 
     @rx.event
     def cancel_delete(self):

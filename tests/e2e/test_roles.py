@@ -91,6 +91,7 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     user_page = new_context().new_page()
     _staff_password_change(user_page, username, password)
     expect(_nav(user_page).get_by_role("link", name="My Tasks")).to_be_visible()
+    expect(user_page.get_by_text("First sign-in with no failed sign-in attempts before it")).to_be_visible()
     expect(_nav(user_page).get_by_role("link", name="Roles")).to_have_count(0)
     goto(user_page, "/staff/setup/roles")
     expect(user_page.get_by_text("You do not have permission to open Roles setup.")).to_be_visible()
@@ -106,3 +107,12 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     goto(user_page, "/staff/onboarding")
     expect(user_page.get_by_text("Current user:")).to_be_visible()
     expect(_nav(user_page).get_by_role("link", name="My Tasks")).to_have_count(0)
+
+    # Deleting a role someone holds asks first, naming how many hold it.
+    page.get_by_role("button", name="Delete role").click()
+    question = page.get_by_role("alertdialog")
+    expect(question).to_contain_text(f"1 staff user holds the role {ROLE}")
+    question.get_by_role("button", name="Delete anyway").click()
+    expect(page.get_by_text(f"Role {ROLE} deleted.")).to_be_visible()
+    goto(page, "/staff/setup/users")
+    expect(page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=username))).to_contain_text("No role")

@@ -101,6 +101,27 @@ async def test_a_held_role_asks_before_it_is_deleted(session, admin):
     assert _role(session, "role for nora") is None and state.selected_id == 0
 
 
+async def test_an_unheld_role_is_also_deleted_only_after_a_question(session, admin):
+    _, state, _ = await open_roles(sign_in_admin(session))
+    await state.create_role({"name": "Spare"})
+    await state.delete_role()
+    assert state.delete_confirm == "No staff user holds the role Spare."
+    state.cancel_delete()
+    assert state.delete_confirm == "" and _role(session, "Spare") is not None
+    await state.delete_role()
+    await state.confirm_delete()
+    assert _role(session, "Spare") is None and state.notice == "Role Spare deleted."
+
+
+async def test_the_administrator_role_offers_no_delete(session, admin):
+    _, state, _ = await open_roles(sign_in_admin(session))
+    await state.select_role(_role(session, ADMINISTRATOR).id)
+    await state.delete_role()
+    assert state.delete_confirm == "" and state.detail_error
+    await state.confirm_delete()
+    assert _role(session, ADMINISTRATOR) is not None
+
+
 async def test_read_only_user_sees_but_cannot_change(session, admin):
     sid = staff_with(session, "rita", {Permission.ROLES: Level.READ})
     _, state, _ = await open_roles(sid)
