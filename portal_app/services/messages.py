@@ -254,6 +254,9 @@ def notify_patient(*, session: Session, task: PortalTask) -> str:
     if account.status == AccountStatus.DISABLED:
         return "account disabled, not notified"
     config = settings.get(session=session)
+    if not config.portal_active:
+        # With the portal off nothing is sent (the patient could not sign in to read it).
+        return "portal off, not notified"
     login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
     if "@" in account.user_id:
         channel = "email"

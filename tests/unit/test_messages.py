@@ -258,3 +258,17 @@ def test_a_disabled_account_is_not_notified(session, maria, admin):
                          actor=audit.Actor.staff(admin.id))
     assert session.exec(select(OutboxMessage)).all() == []
     assert "not notified" in _events(session, "task.reply")[0].detail
+
+
+def test_with_the_portal_off_no_notice_is_sent(session, maria, admin):
+    from tests.unit.test_state_patient import switch_portal
+
+    patient, account = maria
+    task_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
+                                    subject="Hi", body="Question")
+    switch_portal(session, False)
+    messages.staff_reply(session=session, task_id=task_id, staff_user_id=admin.id, body="Answer",
+                         actor=audit.Actor.staff(admin.id))
+    assert session.exec(select(OutboxMessage)).all() == []
+    assert "portal off" in _events(session, "task.reply")[0].detail
+    assert [p.body for p in messages.thread_posts(session=session, task_id=task_id)] == ["Question", "Answer"]
