@@ -120,6 +120,7 @@ def test_patient_sends_a_message_and_requests_an_appointment(app_server, page: P
     expect(row).to_contain_text("Follow-up on my asthma")
     expect(row).to_contain_text(first.strftime("%m/%d/%Y") + ", morning")
     expect(page.get_by_label("Reason for visit")).to_have_value("")
+    assert _violations(page) == []
 
     request = wait_until(lambda: next((t for t in _tasks(app_server, patient.id)
                                        if t.kind == TaskKind.APPOINTMENT_REQUEST), None), what="the request item")
