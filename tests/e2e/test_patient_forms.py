@@ -73,11 +73,29 @@ def test_patient_fills_in_the_intake_form_shares_a_pdf_and_reads_the_summary(
     expect(page.get_by_role("link", name="Intake form")).to_be_visible()  # back on the list
     problems["/portal/forms"] = _violations(page)
 
-    changes = wait_until(lambda: _rows(app_server, IntakeChange), what="the intake changes")
+    # Consent and health history open from the list and are sent the same way.
+    page.get_by_role("link", name="Consent to treatment").click()
+    expect(page.get_by_role("heading", name="Consent to treatment", level=2)).to_be_visible()
+    page.get_by_label("Your full name (signature)").fill(patient.portal_name)
+    page.get_by_role("button", name="Submit form").click()
+    expect(page.locator("#consent-agreed-error")).to_contain_text("I agree")
+    page.get_by_label("I agree").check()
+    problems["/portal/forms?form=consent"] = _violations(page)
+    page.get_by_role("button", name="Submit form").click()
+    expect(page.get_by_text("Your signed consent to treatment was sent")).to_be_visible()
+    page.get_by_role("link", name="Health history").click()
+    page.get_by_label("Conditions").fill("Mild asthma")
+    problems["/portal/forms?form=history"] = _violations(page)
+    page.get_by_role("button", name="Submit form").click()
+    expect(page.get_by_text("Your health history was sent")).to_be_visible()
+
+    changes = wait_until(lambda: _rows(app_server, IntakeChange, form="intake"), what="the intake changes")
     assert sorted((c.field_name, c.chart_value, c.new_value) for c in changes) == [
         ("city", "Fairview", "Nashville"), ("pharmacy", "", "Corner Drugs, 5th Ave")]
-    [task] = _rows(app_server, PortalTask, patient_id=patient.id)
-    assert task.kind == TaskKind.INTAKE_FORM
+    tasks = _rows(app_server, PortalTask, patient_id=patient.id)
+    assert [(t.kind, t.subject) for t in tasks] == [(TaskKind.INTAKE_FORM, "Intake form"),
+                                                    (TaskKind.INTAKE_FORM, "Consent to treatment"),
+                                                    (TaskKind.INTAKE_FORM, "Health history")]
 
     # The to-do is gone from the home page.
     goto(page, "/portal")
