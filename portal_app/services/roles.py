@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, func, select
 
 from portal_app.models import Role, RolePermission, StaffUser, StaffUserRole
-from portal_app.services import audit, permissions
+from portal_app.services import audit
 from portal_app.services.errors import DomainError, InvalidInput, NotFound
 from portal_app.services.permissions import ADMINISTRATOR, QUEUE_PERMISSIONS, Level, Permission
 from portal_app.services.validation import clean_text
@@ -174,7 +174,8 @@ def member_row(user: StaffUser) -> MemberRow:
 def role_detail(*, session: Session, role_id: int) -> RoleDetail:
     role = _role(session, role_id)
     levels = _levels(session, role.id)
-    rows = [PermissionRow(name=p.value, key=permission_key(p), explanation=PERMISSION_HELP[p], queue=p in QUEUE_PERMISSIONS,
+    rows = [PermissionRow(name=p.value, key=permission_key(p), explanation=PERMISSION_HELP[p],
+                          queue=p in QUEUE_PERMISSIONS,
                           level=int(levels.get(p.value, 0))) for p in Permission]
     return RoleDetail(id=role.id, name=role.name, built_in=role.built_in,
                       locked_levels=_is_administrator(role), permissions=rows,
@@ -342,13 +343,3 @@ def save_role(*, session: Session, role_id: int, levels: dict[str, int], member_
     keep_an_administrator(session=session)
     session.commit()
     return SaveResult(level_changes=len(changes), added=added, removed=removed)
-
-
-def role_choices(*, session: Session) -> list[RoleRow]:
-    return list_roles(session=session)
-
-
-def ensure_defaults(*, session: Session) -> None:
-    """The built-in roles exist (a fresh database may have none before the first staff user)."""
-    permissions.ensure_built_in_roles(session=session)
-    session.commit()

@@ -32,6 +32,10 @@ def _staff_password_change(page: Page, username: str, temporary: str) -> None:
     expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
 
 
+def _user_row(page: Page, username: str):
+    return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=username, exact=True))
+
+
 def _open_role(page: Page, name: str) -> None:
     roles = page.get_by_role("region", name="Roles", exact=True)
     roles.get_by_role("button", name=re.compile(rf"^{re.escape(name)}\b")).click()
@@ -83,7 +87,7 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     expect(temporary).to_be_visible()
     password = temporary.inner_text().strip()
     assert len(password) >= 20
-    expect(page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=username))).to_contain_text(ROLE)
+    expect(_user_row(page, username)).to_contain_text(ROLE)
     assert _violations(page) == []
     assert audit_events(app_server, action="staff.create")
 
@@ -115,4 +119,4 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     question.get_by_role("button", name="Delete anyway").click()
     expect(page.get_by_text(f"Role {ROLE} deleted.")).to_be_visible()
     goto(page, "/staff/setup/users")
-    expect(page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=username))).to_contain_text("No role")
+    expect(_user_row(page, username)).to_contain_text("No role")

@@ -139,7 +139,8 @@ def test_save_sets_levels_and_holders_and_audits_old_to_new(session, admin):
     assert _events(session, "role.member_add") == ["role=Portal Limited; staff=nora"]
     roles.save_role(session=session, role_id=role_id, levels={Permission.TASK_PORTAL.value: 1},
                     member_ids=[], actor=_actor(admin))
-    assert _events(session, "role.permission")[-1] == "role=Portal Limited; Task - Patient Portal: Write -> Read"
+    assert _events(session, "role.permission")[-1] == (
+        "role=Portal Limited; Task - Patient Portal: Write -> Read")
     assert _events(session, "role.member_remove") == ["role=Portal Limited; staff=nora"]
     detail = roles.role_detail(session=session, role_id=role_id)
     assert detail.members == []
