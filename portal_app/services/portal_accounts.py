@@ -22,6 +22,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_app import routes
@@ -518,7 +519,12 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         account = PortalAccount(user_id=normalized, first_name=first, last_name=last,
                                 status=AccountStatus.PENDING, created_at=now)
         session.add(account)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # another staff member took the username a moment ago
+            session.rollback()
+            raise FormInvalid({"username": f"{normalized} was just taken by another account. "
+                                           "Choose another username."}) from None
         password = ""
         if access == AccessType.SELF:
             password = _set_generated_password(session, account, patient, form.force_change)

@@ -389,3 +389,15 @@ def test_find_patients_returns_a_few_rows_by_name(session):
     rows = portal_accounts.find_patients(session=session, search="Searchy")
     assert len(rows) == portal_accounts.SEARCH_ROWS and all("Searchy" in r.name for r in rows)
     assert portal_accounts.find_patients(session=session, search="s") == []
+
+
+def test_a_username_taken_at_the_same_moment_is_reported_beside_the_field(session, admin, monkeypatch):
+    patient = make_patient(session, enabled=True)
+    session.add(PortalAccount(user_id="maria.lopez@example.com"))
+    session.commit()
+    # As if another staff member saved the same username between our check and our insert.
+    monkeypatch.setattr(portal_accounts, "_account_by_user_id", lambda *_args: None)
+    with pytest.raises(FormInvalid) as caught:
+        _save(session, admin, patient, _self_form())
+    assert "just taken" in caught.value.errors["username"]
+    assert session.exec(select(PortalConnection)).first() is None

@@ -369,6 +369,8 @@ def _chart_header() -> rx.Component:
             ),
             rx.spacer(),
             rx.el.a("Open the chart", href=S.chart_href, style=LINK),
+            rx.cond(S.can_user_management,
+                    rx.el.a("All portal users (User Management)", href=routes.PORTAL_USERS, style=LINK)),
             rx.button("Change patient", variant="outline", on_click=S.change_patient),
             align="center", gap="1em", wrap="wrap",
         ),
