@@ -58,6 +58,8 @@ QUEUE_REFUSED = ("Security: you do not have access to the Patient Portal queue. 
 NO_QUEUE = "You do not have access to My Tasks."
 ITEM_REFUSED = ("You do not have access to this item. It opens for you only while it is forwarded "
                 "to you in your Communication queue.")
+LIST_ONLY_REFUSED = ("You can see the Patient Portal list, but opening its items needs \u201cTask - Patient "
+                     "Portal\u201d. Ask an administrator if you need it.")
 MANAGE_REFUSED = "Only users with full access to the Patient Portal queue can do that."
 GONE = "That item does not exist."
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -104,7 +106,7 @@ def _item_grant(session: Session, staff_user_id: int, task_id: int) -> _Grant:
     forward = _open_forward(session, task.id, staff_user_id)
     if access == QueueAccess.FULL or (access == QueueAccess.LIMITED and forward is not None):
         return _Grant(access, task, forward)
-    raise Forbidden(ITEM_REFUSED)
+    raise Forbidden(LIST_ONLY_REFUSED if access == QueueAccess.LIST_ONLY else ITEM_REFUSED)
 
 
 def _full_grant(session: Session, staff_user_id: int, task_id: int) -> _Grant:
@@ -431,8 +433,17 @@ def _item_view(session: Session, grant: _Grant) -> ItemView:
 
 
 def open_item(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor) -> ItemView:
-    """Open an item (audited "task.open"); an open forward to this user is marked opened."""
-    grant = _item_grant(session, staff_user_id, task_id)
+    """Open an item (audited "task.open"); an open forward to this user is marked opened.
+
+    A refusal is audited too ("task.open_refused"), then raised.
+    """
+    try:
+        grant = _item_grant(session, staff_user_id, task_id)
+    except (Forbidden, NotFound) as exc:
+        audit.record(session=session, actor=actor, action="task.open_refused",
+                     detail=f"item={task_id}; {type(exc).__name__}")
+        session.commit()
+        raise
     if grant.forward is not None and grant.forward.opened_at is None:
         grant.forward.opened_at = clock.now()
         session.add(grant.forward)

@@ -117,7 +117,7 @@ class TasksState(MyTasksCounts):
         self.queue_message = ""
         self.loaded = True
         if not await self._counts():
-            return self._signed_out() or (rx.toast.error(self.refused) if self.refused else None)
+            return self._signed_out()  # no access: the page says so (refused)
         if self.access in (QueueAccess.FULL.value, QueueAccess.LIST_ONLY.value):
             self.page = 1
             await self._read()
@@ -196,7 +196,7 @@ class CommunicationState(MyTasksCounts):
         self.rows, self.total, self.page, self.pages = [], 0, 1, 1
         self.loaded = True
         if not await self._counts():
-            return self._signed_out() or (rx.toast.error(self.refused) if self.refused else None)
+            return self._signed_out()  # no access: the page says so (refused)
         await self._read()
         return None
 

@@ -71,7 +71,7 @@ async def test_limited_user_gets_the_security_message_not_rows(session, admin, f
 async def test_no_queue_permission_sees_nothing(session, admin):
     sid = staff_with(session, "nobody", {Permission.OUTBOX: Level.WRITE})
     _, state, result = await my_tasks(sid)
-    assert state.access == "" and state.refused == tasks.NO_QUEUE and result is not None
+    assert state.access == "" and state.refused == tasks.NO_QUEUE and result is None
     await state.open_portal()
     assert state.rows == [] and not state.portal_open
     _, comm = await state_for(CommunicationState, session_id=sid, path=routes.COMMUNICATION)

@@ -210,8 +210,10 @@ def test_limited_list_only_and_none(session, admin):
     assert refused.value.message == tasks.QUEUE_REFUSED
     page = tasks.review_page(session=session, staff_user_id=lister.id)
     assert len(page.rows) == 1 and not page.can_open
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as list_only:
         tasks.open_item(session=session, staff_user_id=lister.id, task_id=item.id, actor=actor(lister))
+    assert list_only.value.message == tasks.LIST_ONLY_REFUSED
+    assert actions(session)[-1] == "task.open_refused"
     forward_row(session, item, lister, admin)  # even forwarded: no "Task - Patient Portal"
     with pytest.raises(Forbidden):
         tasks.open_item(session=session, staff_user_id=lister.id, task_id=item.id, actor=actor(lister))
