@@ -201,3 +201,20 @@ async def test_document_preview_and_download(session, admin):
     await page.preview("999")
     assert page.error == "That document is not part of this item." and page.loaded
     assert page.preview_name == "card.png"  # the open preview stays
+
+
+async def test_the_list_pages_on_the_server(session, admin, frozen_clock):
+    from datetime import timedelta
+
+    patient = make_patient(session)
+    for i in range(27):
+        task(session, patient, at=START - timedelta(minutes=i))
+    _, state, _ = await my_tasks(sign_in_admin(session))
+    assert (len(state.rows), state.page, state.pages, state.total) == (25, 1, 2, 27)
+    first_ids = [r.id for r in state.rows]
+    await state.next_page()
+    assert (len(state.rows), state.page) == (2, 2)
+    await state.next_page()  # no page 3
+    assert state.page == 2
+    await state.prev_page()
+    assert [r.id for r in state.rows] == first_ids
