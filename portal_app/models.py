@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 
@@ -118,6 +118,14 @@ class Patient(SQLModel, table=True):
 
 
 class PortalAccount(SQLModel, table=True):
+    # User Management's filters and name search (see services/portal_users.py).
+    __table_args__ = (
+        Index("ix_account_status_user", "status", "user_id"),
+        Index("ix_account_mustchange_user", "must_change_password", "user_id"),
+        Index("ix_account_locked", "locked_until"),
+        Index("ix_account_last_lower", func.lower(text("last_name"))),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(max_length=254, unique=True, index=True)
     # The person who signs in (a representative's own name, not the patient's).
@@ -132,6 +140,9 @@ class PortalAccount(SQLModel, table=True):
     locked_until: datetime | None = None
     last_sign_in_at: datetime | None = None
     password_changed_at: datetime | None = None
+    # Deleted from Portal Account Setup: the row stays for the audit log, never signs in again,
+    # and its username was released (renamed "deleted-<id>-...").
+    deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

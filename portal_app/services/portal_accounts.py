@@ -687,6 +687,7 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
         account.must_change_password = False
         account.temp_password_expires_at = None
         account.user_id = f"{DELETED_PREFIX}{account.id}-{user_id}"[:254]
+        account.deleted_at = now
         session.add(account)
         parts.append("account deleted (no other connection; username freed)")
     parts.append(f"sessions ended={ended}; links voided={voided}")

@@ -2,7 +2,7 @@
 
 The list pages on the server by keyset over the unique `user_id`, like the onboarding list:
 only the visible page is read, and the cursor is the first or last user ID of the page.
-Searches and filters are written so that an index can serve them (see `PROPOSED_INDEXES`).
+Searches and filters are written so that an index can serve them (the indexes on PortalAccount in models.py).
 
 Staff actions (disable, enable, force a password change, send a reset link, unlock) each
 audit the old and new values and answer with the account's fresh list row.
@@ -34,14 +34,6 @@ _HIGH = "\uffff"
 # What the list's queries want from the database beyond the unique index on user_id. The
 # queries are correct without them; these keep the rare filters and name searches from
 # walking the whole table. (For the lead's migration; nothing creates them from here.)
-PROPOSED_INDEXES = (
-    "CREATE INDEX ix_account_status_user ON portalaccount (status, user_id)",
-    "CREATE INDEX ix_account_mustchange_user ON portalaccount (must_change_password, user_id)",
-    "CREATE INDEX ix_account_locked ON portalaccount (locked_until)",
-    "CREATE INDEX ix_account_last_lower ON portalaccount (lower(last_name))",
-)
-
-
 class AccountFilter(str, enum.Enum):
     ALL = "all"
     ENABLED = "enabled"
@@ -146,7 +138,7 @@ def _prefix(column, prefix: str):
 
 def _search_terms(text: str):
     """The WHERE clause for a search, or None for no search. Each OR term has its own index:
-    user_id (unique), lower(last_name) (proposed), and a connected chart's name (sort_key)
+    user_id (unique), lower(last_name), and a connected chart's name (sort_key)
     or chart number, reached through the connection's (patient_id, account_id) index."""
     text = " ".join((text or "").replace("\x00", "").split())[:MAX_SEARCH]
     if not text:
@@ -176,6 +168,8 @@ def _search_terms(text: str):
 
 
 def _filtered(query, *, search: str, status: AccountFilter):
+    # Accounts deleted in Portal Account Setup stay only for the audit log.
+    query = query.where(col(PortalAccount.deleted_at).is_(None))
     terms = _search_terms(search)
     if terms is not None:
         query = query.where(terms)

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from portal_app.models import (AccessType, AccountStatus, AuditEvent, FormRequest, OutboxMessage,
                                PortalAccount, PortalConnection, SecretPurpose)
-from portal_app.services import audit, invitations, passwords, portal_accounts, portal_auth, tokens
+from portal_app.services import portal_users, audit, invitations, passwords, portal_accounts, portal_auth, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_accounts import AccountForm
@@ -290,6 +290,9 @@ def test_deleting_the_last_connection_ends_sessions_and_deletes_the_account(sess
     assert portal_auth.principal_for(session=session, session_id=sid) is None
     account = session.exec(select(PortalAccount)).one()
     assert account.status == AccountStatus.DISABLED and account.password_hash is None
+    assert account.deleted_at is not None
+    # User Management no longer lists it.
+    assert portal_users.list_page(session=session).rows == []
     # The username is free again, and the old password can never sign in.
     assert portal_accounts.check_username(session=session, patient_id=patient.id,
                                           username="maria.lopez@example.com").ok
