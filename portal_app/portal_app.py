@@ -5,6 +5,7 @@ import asyncio
 import reflex as rx
 
 from portal_app import db, routes
+from portal_app.api import files_api
 from portal_app.pages.patient import appointments as patient_appointments
 from portal_app.pages.patient import documents as patient_documents
 from portal_app.pages.patient import forms as patient_forms
@@ -28,7 +29,9 @@ def index() -> rx.Component:
     )
 
 
-app = rx.App()
+# Sonner's "rich colours" put red text on pink, below WCAG AA contrast: plain toasts instead
+# (dark text on white), with a close button so a message can be dismissed from the keyboard.
+app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
 app.add_page(index, route="/", title="Patient Portal")
 for module in (staff_login, onboarding, chart, settings, outbox, audit, tasks, portal_accounts,
                portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,

@@ -20,6 +20,8 @@ STAFF_USERS = "/staff/setup/users"
 TASKS = "/staff/tasks"
 TASK_ITEM = "/staff/tasks/[task_id]"
 COMMUNICATION = "/staff/communication"
+# Served by portal_app/api.py (not a page): a queue item's document, for preview.
+TASK_DOCUMENT_FILE = "/files/tasks/{task_id:int}/documents/{document_id:int}"
 
 LOGIN = "/login"
 FORGOT = "/forgot"
@@ -47,6 +49,10 @@ def patient_chart(patient_id: int) -> str:
 
 def task_item(task_id: int) -> str:
     return f"/staff/tasks/{task_id}"
+
+
+def task_document_file(task_id: int, document_id: int) -> str:
+    return f"/files/tasks/{task_id}/documents/{document_id}"
 
 
 def portal_accounts(patient_id: int | None = None) -> str:

@@ -11,7 +11,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import staff_auth
 from portal_app.services.errors import DomainError, FormInvalid
-from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed
+from portal_app.services.permissions import Permission
+from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
 
 # Long enough for any real password or passphrase; anything longer is refused unread.
@@ -24,8 +25,25 @@ def _field(form_data: dict, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _after_sign_in(must_change_password: bool) -> str:
-    return routes.STAFF_PASSWORD if must_change_password else routes.STAFF_HOME
+# Where a signed-in user starts: the first of these pages their roles open.
+LANDING_PAGES = (
+    (Permission.PORTAL_ADMIN, routes.ONBOARDING),
+    (Permission.TASK_PORTAL_LIST, routes.TASKS),
+    (Permission.TASK_PORTAL, routes.TASKS),
+    (Permission.ACCOUNT_SETUP, routes.PORTAL_ACCOUNTS),
+    (Permission.USER_MANAGEMENT, routes.PORTAL_USERS),
+    (Permission.ROLES, routes.ROLES),
+    (Permission.SETTINGS, routes.PORTAL_SETTINGS),
+    (Permission.OUTBOX, routes.OUTBOX),
+    (Permission.AUDIT, routes.AUDIT),
+)
+
+
+def _after_sign_in(principal: StaffPrincipal) -> str:
+    if principal.must_change_password:
+        return routes.STAFF_PASSWORD
+    # A user with no role at all lands on onboarding, which says they have no access.
+    return next((page for permission, page in LANDING_PAGES if principal.can(permission)), routes.STAFF_HOME)
 
 
 class StaffLoginState(StaffSessionState):
@@ -39,7 +57,7 @@ class StaffLoginState(StaffSessionState):
         self.error = ""
         principal = await self._principal()
         if principal is not None:
-            return rx.redirect(_after_sign_in(principal.must_change_password))
+            return rx.redirect(_after_sign_in(principal))
         return None
 
     @rx.event
@@ -63,7 +81,7 @@ class StaffLoginState(StaffSessionState):
             self.staff_sid = ""
             self.error = SIGN_IN_FAILED
             return None
-        return rx.redirect(_after_sign_in(principal.must_change_password))
+        return rx.redirect(_after_sign_in(principal))
 
 
 class StaffPasswordState(StaffSessionState):
@@ -112,8 +130,9 @@ class StaffPasswordState(StaffSessionState):
             self._set_error(exc.field, exc.message)
             return None
         self.must_change = False
-        await self._principal()
-        return [rx.toast.success("Your password has been changed."), rx.redirect(routes.STAFF_HOME)]
+        principal = await self._principal()
+        landing = _after_sign_in(principal) if principal is not None else routes.STAFF_LOGIN
+        return [rx.toast.success("Your password has been changed."), rx.redirect(landing)]
 
     def _set_error(self, field: str, message: str) -> None:
         if field == "current":

@@ -8,7 +8,6 @@ most one document preview (a data URL of the document the user chose to view).
 
 from __future__ import annotations
 
-import base64
 import re
 
 import reflex as rx
@@ -325,17 +324,27 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def preview(self, document_id):
+        """Show a document of this item; the browser loads its bytes from the checked file route."""
         self._messages()
-        content, answer = await self._content(document_id)
-        if content is None:
+        principal, answer = await self._who()
+        if principal is None:
             return answer
-        if content.content_type not in PREVIEW_TYPES:
+        wanted = _id_of(document_id)
+        try:
+            rows = await call(tasks.item_documents, staff_user_id=principal.id, task_id=self._task_id)
+        except DomainError as exc:
+            return self._lost(exc)
+        row = next((r for r in rows if r.id == wanted), None)
+        if row is None:
+            self.error = "That document is not part of this item."
+            return None
+        if row.content_type not in PREVIEW_TYPES:
             self.error = "This file cannot be previewed; use Download."
             return None
-        self.preview_id = _id_of(document_id)
-        self.preview_name = content.filename
-        self.preview_type = content.content_type
-        self.preview_url = f"data:{content.content_type};base64,{base64.b64encode(content.data).decode()}"
+        self.preview_id = row.id
+        self.preview_name = row.filename
+        self.preview_type = row.content_type
+        self.preview_url = routes.task_document_file(self._task_id, row.id)
         return None
 
     @rx.event

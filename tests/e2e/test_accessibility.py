@@ -59,3 +59,26 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
     expect(page.get_by_role("dialog", name="Connect Patient")).to_be_visible()
     problems["Connect Patient dialog"] = _violations(page)
     assert problems == {path: [] for path in problems}
+
+
+def test_an_error_toast_is_readable(app_server: AppServer, page: Page) -> None:
+    """A refusal toast (a staff user with no role at all) meets the contrast rules too."""
+    from portal_app import db
+    from portal_app.models import Role
+    from portal_app.services import staff_auth
+
+    username = f"norole{unique_tag().lower()}"
+    password = "granite sparrow velvet orbit 27"
+    with db.session_scope(app_server.db_url) as session:
+        session.add(Role(name=f"Empty {username}"))
+        session.commit()
+        staff_auth.create_staff(session=session, username=username, full_name="No Role",
+                                password=password, role=f"Empty {username}")
+    goto(page, "/staff/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("You do not have permission to open that page.")).to_be_visible()
+    # Once it has faded in (axe would measure the half-transparent first frames otherwise).
+    page.wait_for_function("() => getComputedStyle(document.querySelector('[data-sonner-toast]')).opacity === '1'")
+    assert _violations(page) == []

@@ -6,7 +6,11 @@ message from Communication; a user with neither queue permission sees no My Task
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from playwright.sync_api import Page, expect
 from sqlmodel import col, func, select
@@ -201,7 +205,15 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     # The document: preview and download.
     goto(page, f"/staff/tasks/{items[TaskKind.DOCUMENT_SHARE].id}")
     page.get_by_role("button", name="Preview lab-results.pdf").click()
-    expect(page.locator("#document-preview object[type='application/pdf']")).to_have_count(1)
+    preview = page.locator("#document-preview object[type='application/pdf']")
+    expect(preview).to_have_count(1)
+    # The preview's bytes come from the file route, for this signed-in user only.
+    source = app_server.url(preview.get_attribute("data"))
+    served = page.request.get(source)
+    assert served.ok and served.body().startswith(b"%PDF") and served.headers["cache-control"] == "no-store"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # no session cookie: nothing
+        urllib.request.urlopen(source, timeout=10)
+    assert refused.value.code == 404
     with page.expect_download() as download:
         page.get_by_role("button", name="Download lab-results.pdf").click()
     assert download.value.suggested_filename == "lab-results.pdf"

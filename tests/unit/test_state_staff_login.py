@@ -7,11 +7,15 @@ from datetime import timedelta
 import reflex as rx
 from sqlmodel import select
 
+from portal_app import routes
 from portal_app.models import AuditEvent, AuthSession, StaffUser
 from portal_app.services import clock, passwords, staff_auth
+from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED
 from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 from tests.unit.conftest import ADMIN_PASSWORD
+from tests.unit.state_support import PASSWORD, staff_with, state_for
+from tests.unit.test_state_patient import redirect_path
 
 NEW_PASSWORD = "amber walrus gallops quietly 31"
 
@@ -153,3 +157,12 @@ async def test_no_password_is_kept_in_state(session, admin):
 
     everything = repr(state.dict()) + repr(pw_state.dict())
     assert ADMIN_PASSWORD not in everything and "short'" not in everything
+
+
+async def test_staff_land_on_the_first_page_their_roles_open(session):
+    staff_with(session, "nina", {Permission.TASK_PORTAL: Level.WRITE, Permission.AUDIT: Level.READ})
+    staff_with(session, "omar", {Permission.OUTBOX: Level.READ})
+    for username, landing in (("nina", routes.TASKS), ("omar", routes.OUTBOX)):
+        _, login = await state_for(StaffLoginState)
+        event = await login.sign_in({"username": username, "password": PASSWORD})
+        assert redirect_path(event) == landing, username
