@@ -109,3 +109,11 @@ async def test_async_hashing_runs_off_the_loop():
     hashed = await passwords.hash_password_async(STRONG)
     assert await passwords.verify_password_async(STRONG, hashed)
     assert not await passwords.verify_password_async("wrong one entirely", hashed)
+
+
+def test_generated_passwords_are_random_strong_and_free_of_look_alikes():
+    made = {passwords.generate(personal=("maria", "lopez")) for _ in range(20)}
+    assert len(made) == 20
+    for plain in made:
+        passwords.check_password(plain, personal=("maria", "lopez"))
+        assert len(plain) == 19 and not set(plain) & set("0O1lI")
