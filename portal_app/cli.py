@@ -14,7 +14,7 @@ from sqlmodel import select
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
 from portal_app.notify import outbox
-from portal_app.services import demo, permissions, settings, staff_auth
+from portal_app.services import demo, demo_portal, permissions, settings, staff_auth
 from portal_app.services.errors import DomainError
 
 
@@ -78,6 +78,9 @@ def _init(args: argparse.Namespace) -> int:
         if args.demo_patients and demo.patient_count(session=session) == 0:
             demo.generate(session=session, count=args.demo_patients)
             print(f"Loaded {args.demo_patients} demo patients.")
+            if args.demo_activity:
+                filed = demo_portal.generate(session=session)
+                print(f"Added demo portal accounts, a family, and {filed} items in the Patient Portal queue.")
         if session.exec(select(StaffUser)).first() is None:
             password = args.admin_password or secrets.token_urlsafe(12)
             staff_auth.create_staff(session=session, username=args.admin_username,
@@ -100,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     init = commands.add_parser("init", help="migrate, load demo data and create the first admin")
     init.add_argument("--demo-patients", type=int, default=300)
+    init.add_argument("--no-demo-activity", dest="demo_activity", action="store_false",
+                      help="demo patients only: no portal accounts or queue items")
     init.add_argument("--admin-username", default="admin")
     init.add_argument("--admin-password", default=None, help=argparse.SUPPRESS)
     init.add_argument("--base-url", default=None, help="the portal's public address")

@@ -125,6 +125,11 @@ def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
                      areas=areas.parse(connection.permissions), relationship=connection.relationship)
 
 
+def chart_for(*, session: Session, account_id: int, patient_id: int) -> ChartView | None:
+    """One chart as this account sees it (a live connection to an enabled chart), or None."""
+    return next((_chart(c, p) for c, p in _live_charts(session, account_id) if p.id == patient_id), None)
+
+
 def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipal | None:
     """The signed-in account for a cookie value, or None (also when the portal is off)."""
     row = sessions.resolve(session=session, kind=SessionKind.PORTAL, plain=session_id)

@@ -119,6 +119,7 @@ def _run_init(env: dict[str, str], log_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "portal_app", "init",
         "--demo-patients", str(DEMO_PATIENTS),
+        "--no-demo-activity",  # each test makes the accounts and queue items it needs
         "--admin-username", ADMIN_USERNAME,
         "--admin-password", ADMIN_PASSWORD,
     ]  # fmt: skip

@@ -8,7 +8,8 @@ import pytest
 from sqlmodel import select
 
 from portal_app import cli, db
-from portal_app.models import StaffUser
+from portal_app.models import (AccessType, IntakeChange, PortalAccount, PortalConnection, PortalTask,
+                               StaffUser)
 from portal_app.services import audit, demo, invitations, onboarding, settings, staff_auth
 from tests.unit.conftest import make_patient
 
@@ -45,6 +46,24 @@ def test_init_migrates_loads_demo_and_creates_the_admin_once(cli_db, capsys):
         assert admin.must_change_password and password not in admin.password_hash
         sid = staff_auth.sign_in(session=session, username="admin", password=password)
         assert staff_auth.principal_for(session=session, session_id=sid).must_change_password
+
+
+def test_init_fills_the_demo_queue_through_the_real_services(cli_db, capsys):
+    assert cli.main(["init", "--demo-patients", "25"]) == 0
+    assert "Added demo portal accounts, a family, and 5 items" in capsys.readouterr().out
+    with db.session_scope(cli_db) as session:
+        kinds = sorted(task.kind.value for task in session.exec(select(PortalTask)))
+        assert kinds == ["appointment_request", "document_share", "intake_form", "message", "message"]
+        representatives = session.exec(select(PortalConnection).where(
+            PortalConnection.access_type == AccessType.REPRESENTATIVE)).all()
+        assert sorted(c.permissions for c in representatives) == ["appointments", "messages,appointments,forms"]
+        assert len(session.exec(select(IntakeChange)).all()) == 2
+
+
+def test_init_without_demo_activity_leaves_the_portal_empty(cli_db, capsys):
+    assert cli.main(["init", "--demo-patients", "25", "--no-demo-activity"]) == 0
+    with db.session_scope(cli_db) as session:
+        assert session.exec(select(PortalTask)).all() == [] and session.exec(select(PortalAccount)).all() == []
 
 
 def test_init_sets_the_base_url(cli_db, capsys):

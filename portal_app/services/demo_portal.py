@@ -1,0 +1,100 @@
+"""Demo portal activity on top of the demo patients: accounts, a family, and a filled queue.
+
+Everything goes through the same services patients and staff use, so the demo shows real
+items (a message thread, an intake form with changes, a shared PDF, an appointment request).
+Accounts are created without a password: staff give one out from Portal Account Setup.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fpdf import FPDF
+from sqlmodel import Session, select
+
+from portal_app.models import AccessType, AccountStatus, Patient, PortalAccount, PortalConnection
+from portal_app.services import (appointments, areas, audit, clock, documents, form_requests, forms, messages,
+                                 onboarding, portal_auth)
+
+DEMO_ACTOR = audit.Actor.system("demo data")
+
+
+def _lab_letter_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=14)
+    pdf.cell(0, 10, "Outside lab results (demo document)")
+    return bytes(pdf.output())
+
+
+def _connect(session: Session, account: PortalAccount, patient: Patient, access: AccessType,
+             permissions: str, relationship: str = "") -> None:
+    patient.portal_enabled = True
+    session.add(patient)
+    session.add(PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
+                                 relationship=relationship, permissions=permissions,
+                                 requested_by="demo data", connected_at=clock.now()))
+    session.flush()
+    onboarding.refresh_account_state(session=session, patient=patient)
+
+
+def _account(session: Session, user_id: str, first: str, last: str) -> PortalAccount:
+    account = PortalAccount(user_id=user_id, first_name=first, last_name=last, status=AccountStatus.PENDING,
+                            created_at=clock.now())
+    session.add(account)
+    session.flush()
+    return account
+
+
+def generate(*, session: Session) -> int:
+    """Add the demo activity to the first demo patients; returns the number of queue items filed.
+
+    Does nothing (returns 0) when there are fewer than six patients or portal accounts exist.
+    """
+    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(6)))
+    if len(patients) < 6 or session.exec(select(PortalAccount)).first() is not None:
+        return 0
+    adult, other, parent, child_a, child_b, invited = patients
+
+    own = _account(session, f"demo.{adult.first_name}.{adult.last_name}@example.org".lower(),
+                   adult.first_name, adult.last_name)
+    _connect(session, own, adult, AccessType.SELF, areas.ALL_AREAS)
+    second = _account(session, f"demo.{other.first_name}.{other.last_name}@example.org".lower(),
+                      other.first_name, other.last_name)
+    _connect(session, second, other, AccessType.SELF, areas.ALL_AREAS)
+    family = _account(session, f"demo.{parent.first_name}.{parent.last_name}@example.org".lower(),
+                      parent.first_name, parent.last_name)
+    _connect(session, family, parent, AccessType.SELF, areas.ALL_AREAS)
+    _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms", "parent")
+    _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", "parent")
+    form_requests.request_forms(session=session, patient_id=invited.id, forms=["intake", "consent"],
+                                actor=DEMO_ACTOR)
+    form_requests.request_forms(session=session, patient_id=child_a.id, forms=["history"], actor=DEMO_ACTOR)
+    session.commit()
+
+    def chart(account: PortalAccount, patient: Patient):
+        return portal_auth.chart_for(session=session, account_id=account.id, patient_id=patient.id)
+
+    filed = 0
+    messages.start_thread(session=session, account_id=own.id, chart=chart(own, adult),
+                          subject="Question about my prescription",
+                          body="Can the refill be sent to the pharmacy on Main Street instead?")
+    filed += 1
+    values = forms.intake_values(session=session, patient_id=other.id)
+    values.update(city="Lakeside", pharmacy="Main Street Pharmacy")
+    filed += forms.submit_intake(session=session, account_id=second.id, chart=chart(second, other),
+                                 values=values) is not None
+    documents.upload(session=session, account_id=second.id, chart=chart(second, other),
+                     filename="outside-lab-results.pdf", data=_lab_letter_pdf(),
+                     note="Results from the lab near my work.")
+    filed += 1
+    soon = clock.now().date() + timedelta(days=7)
+    appointments.request_appointment(session=session, account_id=family.id, chart=chart(family, child_b),
+                                     preferred=[(soon.isoformat(), "morning"),
+                                                ((soon + timedelta(days=1)).isoformat(), "any")],
+                                     reason="School sports physical.")
+    filed += 1
+    messages.start_thread(session=session, account_id=family.id, chart=chart(family, child_a),
+                          subject="Vaccination record", body="Could you share the updated vaccination record?")
+    filed += 1
+    return filed
