@@ -44,7 +44,7 @@ class ChartView:
     account_must_change: bool = False
 
 
-def _phone(value: str) -> str:
+def phone_label(value: str) -> str:
     """E.164 as people read it: (555) 010-0100 for US numbers, +44 20 ... for others."""
     if not value:
         return ""
@@ -57,7 +57,8 @@ def _phone(value: str) -> str:
     return phonenumbers.format_number(number, style)
 
 
-def _address(line1: str, city: str, region: str, postal: str) -> str:
+def address_label(line1: str, city: str, region: str, postal: str) -> str:
+    """An address on one line: street, city, state ZIP (empty parts left out)."""
     place = " ".join(part for part in (region, postal) if part)
     return ", ".join(part for part in (line1, city, place) if part)
 
@@ -81,8 +82,8 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         name=f"{patient.last_name}, {patient.first_name}",
         first_name=patient.first_name, last_name=patient.last_name,
         dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
-        mobile_phone=_phone(patient.mobile_phone), home_phone=_phone(patient.home_phone),
-        address=_address(patient.address_line1, patient.city, patient.region, patient.postal_code),
+        mobile_phone=phone_label(patient.mobile_phone), home_phone=phone_label(patient.home_phone),
+        address=address_label(patient.address_line1, patient.city, patient.region, patient.postal_code),
         allow_email=patient.allow_email, portal_enabled=patient.portal_enabled,
         portal_active=settings.get(session=session).portal_active,
         account_label=onboarding.ACCOUNT_STATE_LABELS[patient.account_state],

@@ -150,7 +150,7 @@ def _same(field: str, a: str, b: str) -> bool:
 
 def _shown(field: str, stored: str) -> str:
     """How the form shows a stored value (phones as people read them)."""
-    return charts._phone(stored) if field in _PHONES else stored
+    return charts.phone_label(stored) if field in _PHONES else stored
 
 
 # ---- the patient's side ---------------------------------------------------------------------
@@ -431,10 +431,12 @@ def health_summary(*, session: Session, patient_id: int) -> HealthSummary:
         name += f" (prefers {patient.preferred_name})"
     emergency = patient.emergency_contact_name
     if patient.emergency_contact_phone:
-        phone = charts._phone(patient.emergency_contact_phone)
+        phone = charts.phone_label(patient.emergency_contact_phone)
         emergency = f"{emergency}, {phone}" if emergency else phone
     return HealthSummary(
         name=name, dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
-        mobile_phone=charts._phone(patient.mobile_phone), home_phone=charts._phone(patient.home_phone),
-        address=charts._address(patient.address_line1, patient.city, patient.region, patient.postal_code),
+        mobile_phone=charts.phone_label(patient.mobile_phone),
+        home_phone=charts.phone_label(patient.home_phone),
+        address=charts.address_label(patient.address_line1, patient.city, patient.region,
+                                     patient.postal_code),
         emergency_contact=emergency, pharmacy=patient.pharmacy, allergies=patient.allergies)
