@@ -22,7 +22,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import AccountStatus, PortalAccount, PortalTask, StaffUser, TaskKind, TaskPost, TaskStatus
+from portal_app.models import (AccessType, AccountStatus, Patient, PortalAccount, PortalConnection, PortalTask,
+                               StaffUser, TaskKind, TaskPost, TaskStatus)
 from portal_app.notify import outbox, templates_queue
 from portal_app.services import audit, clock, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
@@ -193,21 +194,53 @@ class ThreadView:
     posts: list[PostRow]
 
 
-def _rows(session: Session, task_id: int) -> list[PostRow]:
+def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
+    """The item's posts, oldest first; `label(post)` names the author (default: as stored)."""
     posts = session.exec(select(TaskPost).where(TaskPost.task_id == task_id)
                          .order_by(col(TaskPost.created_at), col(TaskPost.id))).all()
-    return [PostRow(id=p.id, author_type=p.author_type, author_label=p.author_label, body=p.body,
+    return [PostRow(id=p.id, author_type=p.author_type, author_label=label(p) if label else p.author_label,
+                    body=p.body,
                     when=_when(p.created_at),
                     unread_by_staff=p.author_type == PATIENT and p.read_by_staff_at is None,
                     unread_by_patient=p.author_type == STAFF and p.read_by_patient_at is None)
             for p in posts]
 
 
-def open_thread(*, session: Session, patient_id: int, task_id: int) -> ThreadView:
+def _portal_author(session: Session, account_id: int | None, patient_id: int, viewer_account_id: int) -> str:
+    """Who wrote a portal post, as the person reading the portal sees it: "You" for their own
+    posts, otherwise the writer's name (never their user ID), marked when a representative."""
+    if account_id is not None and account_id == viewer_account_id:
+        return "You"
+    account = session.get(PortalAccount, account_id) if account_id is not None else None
+    name = " ".join(part for part in ((account.first_name, account.last_name) if account else ()) if part)
+    link = session.exec(select(PortalConnection).where(PortalConnection.account_id == account_id,
+                                                       PortalConnection.patient_id == patient_id)).first()
+    if link is not None and link.access_type == AccessType.REPRESENTATIVE:
+        what = link.relationship or "representative"
+        return f"{name} ({what})" if name else f"The patient's {what}"
+    patient = session.get(Patient, patient_id)
+    return " ".join(part for part in (patient.first_name, patient.last_name) if part) if patient else "The patient"
+
+
+def open_thread(*, session: Session, patient_id: int, task_id: int,
+                viewer_account_id: int | None = None) -> ThreadView:
     """A thread of the chart being viewed, oldest post first; marks the staff posts read by the
-    patient (the returned rows still say which were unread). Another chart's thread: NotFound."""
+    patient (the returned rows still say which were unread). Another chart's thread: NotFound.
+
+    With `viewer_account_id` (the signed-in account), portal posts are labelled for that reader:
+    "You" for their own, the writer's name for another account's (see `_portal_author`).
+    """
     task = _patient_task(session, task_id, patient_id)
-    rows = _rows(session, task.id)
+    labels: dict[int | None, str] = {}
+
+    def label(post: TaskPost) -> str:
+        if viewer_account_id is None or post.author_type != PATIENT:
+            return post.author_label
+        if post.account_id not in labels:
+            labels[post.account_id] = _portal_author(session, post.account_id, patient_id, viewer_account_id)
+        return labels[post.account_id]
+
+    rows = _rows(session, task.id, label)
     now = clock.now()
     for post in session.exec(select(TaskPost).where(TaskPost.task_id == task.id, TaskPost.author_type == STAFF,
                                                     col(TaskPost.read_by_patient_at).is_(None))).all():

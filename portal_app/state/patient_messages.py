@@ -159,7 +159,8 @@ class PatientMessagesState(PortalSessionState):
         chart = got[1]
         try:
             thread = await call(messages.open_thread, patient_id=chart.patient_id,
-                                task_id=task_id if isinstance(task_id, int) else -1)
+                                task_id=task_id if isinstance(task_id, int) else -1,
+                                viewer_account_id=got[0].account_id)
         except NotFound as exc:
             self._close()
             return rx.toast.error(exc.message)
@@ -198,7 +199,8 @@ class PatientMessagesState(PortalSessionState):
         except DomainError as exc:
             self.reply_error = exc.message
             return None
-        thread = await call(messages.open_thread, patient_id=chart.patient_id, task_id=self.open_id)
+        thread = await call(messages.open_thread, patient_id=chart.patient_id, task_id=self.open_id,
+                            viewer_account_id=principal.account_id)
         self.posts = thread.posts
         self.form_version += 1
         await self._read(chart.patient_id)

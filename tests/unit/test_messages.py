@@ -272,3 +272,29 @@ def test_with_the_portal_off_no_notice_is_sent(session, maria, admin):
     assert session.exec(select(OutboxMessage)).all() == []
     assert "portal off" in _events(session, "task.reply")[0].detail
     assert [p.body for p in messages.thread_posts(session=session, task_id=task_id)] == ["Question", "Answer"]
+
+
+def test_the_portal_shows_you_for_your_own_posts_and_a_name_for_another_accounts(session, maria, admin):
+    """Never the user ID: "You" for the reader's posts; the patient's or representative's name otherwise."""
+    parent = maria[1]
+    parent.first_name, parent.last_name = "Maria", "Lopez"
+    session.add(parent)
+    child, child_account = make_account(session, email="lucia.lopez@example.com", first="Lucia", last="Lopez")
+    session.add(PortalConnection(account_id=parent.id, patient_id=child.id, permissions="messages",
+                                 access_type=AccessType.REPRESENTATIVE, relationship="parent"))
+    session.commit()
+    task_id = messages.start_thread(session=session, account_id=parent.id, chart=chart_of(child, "representative"),
+                                    subject="School note", body="Please send a school note.")
+    messages.staff_reply(session=session, task_id=task_id, staff_user_id=admin.id, body="Sent.",
+                         actor=audit.Actor.staff(admin.id))
+    messages.patient_reply(session=session, account_id=child_account.id, chart=chart_of(child), task_id=task_id,
+                           body="Thanks!")
+
+    def authors(viewer):
+        thread = messages.open_thread(session=session, patient_id=child.id, task_id=task_id, viewer_account_id=viewer)
+        return [p.author_label for p in thread.posts]
+
+    assert authors(parent.id) == ["You", "Ada Admin", "Lucia Lopez"]
+    assert authors(child_account.id) == ["Maria Lopez (parent)", "Ada Admin", "You"]
+    # Without a reader (the staff queue), the stored label.
+    assert authors(None) == [parent.user_id, "Ada Admin", child_account.user_id]

@@ -74,12 +74,15 @@ async def test_open_thread_marks_staff_posts_read_and_reply_adds_a_post(session,
     assert state.open_id == task_id and state.open_subject == "Q"
     assert [(p.author_type, p.body, p.unread_by_patient) for p in state.posts] == [
         ("patient", "Question", False), ("staff", "Answer", True)]
+    assert [p.author_label for p in state.posts] == ["You", "Ada Admin"]
     assert state.rows[0].unread is False
 
     await run(state.send_reply({"reply": ""}))
     assert state.reply_error == "Write your message."
     await run(state.send_reply({"reply": "Thank you"}))
     assert state.reply_error == "" and [p.body for p in state.posts] == ["Question", "Answer", "Thank you"]
+    # The patient reads "You" on their own posts, never their user ID.
+    assert [p.author_label for p in state.posts] == ["You", "Ada Admin", "You"]
     await run(state.close_thread())
     assert state.open_id == 0 and state.posts == []
 

@@ -107,7 +107,7 @@ def _post(post) -> rx.Component:
     return rx.el.article(
         rx.el.p(
             rx.cond(post.unread_by_patient, _unread_badge("New")),
-            rx.el.strong(rx.cond(is_staff, "From the practice: ", "From "), post.author_label),
+            rx.el.strong(rx.cond(is_staff, "The practice: ", ""), post.author_label, class_name="post-author"),
             rx.el.span(" — ", post.when, style={"color": MUTED, "font_size": "0.9em"}),
             style={"margin": "0 0 0.4em"},
         ),
