@@ -276,7 +276,8 @@ def account_row(*, session: Session, account_id: int) -> AccountRow:
     Raises:
         NotFound: no such account.
     """
-    values = session.exec(select(*_COLUMNS).where(PortalAccount.id == account_id)).first()
+    values = session.exec(select(*_COLUMNS).where(
+        PortalAccount.id == account_id, col(PortalAccount.deleted_at).is_(None))).first()
     if values is None:
         raise NotFound("That portal account no longer exists.")
     return _row(values, _charts_of(session, [account_id]).get(account_id, []))
@@ -287,7 +288,8 @@ def account_row(*, session: Session, account_id: int) -> AccountRow:
 
 def _account(session: Session, account_id: int) -> PortalAccount:
     account = session.get(PortalAccount, account_id) if isinstance(account_id, int) else None
-    if account is None:
+    # A deleted account (Portal Account Setup) stays only for the audit log: no action revives it.
+    if account is None or account.deleted_at is not None:
         raise NotFound("That portal account no longer exists.")
     return account
 

@@ -471,3 +471,18 @@ def test_a_failed_send_stays_in_the_outbox_and_says_so(session, admin, frozen_cl
     result = portal_users.send_reset_link(session=session, account_id=parent.id, actor=staff_actor(admin))
     assert not result.ok and "could not be sent" in result.message
     assert session.exec(select(OutboxMessage.status)).one().value == "failed"
+
+
+def test_a_deleted_account_is_not_listed_and_no_action_reaches_it(session, admin, frozen_clock):
+    # Deleted in Portal Account Setup: the row stays for the audit log, closed for good.
+    account = make_account(session, "deleted-7-gone@example.com", status=AccountStatus.DISABLED,
+                           password=False, deleted_at=START)
+    assert "deleted-7-gone@example.com" not in user_ids(portal_users.list_page(session=session))
+    for action in (portal_users.enable, portal_users.disable, portal_users.force_password_change,
+                   portal_users.send_reset_link, portal_users.unlock):
+        with pytest.raises(NotFound):
+            action(session=session, account_id=account.id, actor=staff_actor(admin))
+    with pytest.raises(NotFound):
+        portal_users.account_row(session=session, account_id=account.id)
+    assert fresh(session, account.id).status == AccountStatus.DISABLED
+    assert not events(session, "account.enable")
