@@ -49,12 +49,20 @@ def _account(session: Session, user_id: str, first: str, last: str) -> PortalAcc
 def generate(*, session: Session) -> int:
     """Add the demo activity to the first demo patients; returns the number of queue items filed.
 
-    Does nothing (returns 0) when there are fewer than six patients or portal accounts exist.
+    Does nothing (returns 0) when portal accounts exist or there are too few adult patients.
     """
-    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(6)))
-    if len(patients) < 6 or session.exec(select(PortalAccount)).first() is not None:
+    if session.exec(select(PortalAccount)).first() is not None:
         return 0
-    adult, other, parent, child_a, child_b, invited = patients
+    # Adults hold their own accounts; the family's children are minors where the demo has some.
+    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(200)))
+    adult_before = clock.now().date() - timedelta(days=18 * 365 + 5)
+    adults = [p for p in patients if p.dob <= adult_before]
+    minors = sorted((p for p in patients if p.dob > adult_before), key=lambda p: p.dob, reverse=True)
+    if len(adults) < 4 or len(patients) < 6:
+        return 0
+    adult, other, parent, invited = adults[:4]
+    child_a, child_b = (minors + adults[4:])[:2]
+    relationship = {p.id: "parent" if p.dob > adult_before else "caregiver" for p in (child_a, child_b)}
 
     own = _account(session, f"demo.{adult.first_name}.{adult.last_name}@example.org".lower(),
                    adult.first_name, adult.last_name)
@@ -65,8 +73,9 @@ def generate(*, session: Session) -> int:
     family = _account(session, f"demo.{parent.first_name}.{parent.last_name}@example.org".lower(),
                       parent.first_name, parent.last_name)
     _connect(session, family, parent, AccessType.SELF, areas.ALL_AREAS)
-    _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms", "parent")
-    _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", "parent")
+    _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms",
+             relationship[child_a.id])
+    _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", relationship[child_b.id])
     form_requests.request_forms(session=session, patient_id=invited.id, forms=["intake", "consent"],
                                 actor=DEMO_ACTOR)
     form_requests.request_forms(session=session, patient_id=child_a.id, forms=["history"], actor=DEMO_ACTOR)
