@@ -29,14 +29,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, func, select
 
+from portal_app import routes
 from portal_app.models import (AccessType, Patient, PortalTask, StaffUser, TaskForward, TaskKind,
                                TaskStatus)
-from portal_app.services import audit, clock, permissions
+from portal_app.services import appointments, audit, clock, documents, forms, messages, permissions
+from portal_app.services import settings as practice_settings
 from portal_app.services.errors import Forbidden, InvalidInput, NotFound
 from portal_app.services.permissions import Permission, QueueAccess
 
 PAGE_SIZE = 25
 MAX_NOTE = 2000
+PREVIEW_TYPES = ("application/pdf", "image/png", "image/jpeg")
 
 # "Arranged By: Request" groups, in the seed's order.
 KIND_ORDER: tuple[TaskKind, ...] = (TaskKind.DOCUMENT_SHARE, TaskKind.INTAKE_FORM, TaskKind.MESSAGE,
@@ -120,8 +123,6 @@ def _full_grant(session: Session, staff_user_id: int, task_id: int) -> _Grant:
 
 def practice_zone(*, session: Session) -> ZoneInfo | timezone:
     """The practice's time zone: settings' `time_zone` when it has one, else UTC."""
-    from portal_app.services import settings as practice_settings
-
     name = getattr(practice_settings.get(session=session), "time_zone", "") or ""
     try:
         return ZoneInfo(name) if name else timezone.utc
@@ -285,8 +286,6 @@ def _page_tasks(session: Session, status: TaskStatus, arrange: str, offset: int)
 def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatus.PENDING.value,
                 arrange: str = ARRANGE_REQUEST, page: int = 1) -> ReviewPage:
     """One page (25 rows) of the Patient Portal Review list, with its counts."""
-    from portal_app import routes
-
     access = access_for(session=session, staff_user_id=staff_user_id)
     if access == QueueAccess.NONE:
         raise Forbidden(NO_QUEUE)
@@ -353,8 +352,6 @@ class CommunicationPage:
 
 def communication_page(*, session: Session, staff_user_id: int, page: int = 1) -> CommunicationPage:
     """Open items forwarded to this user, newest first (index ix_forward_to_done)."""
-    from portal_app import routes
-
     if access_for(session=session, staff_user_id=staff_user_id) == QueueAccess.NONE:
         raise Forbidden(NO_QUEUE)
     total = _count_open_forwards(session, staff_user_id)
@@ -451,8 +448,6 @@ def open_item(*, session: Session, staff_user_id: int, task_id: int, actor: audi
                  detail=f"item={grant.task.id}; kind={grant.task.kind.value}; "
                         f"via={'forward' if grant.forward is not None and not grant.full else 'queue'}")
     if grant.task.kind == TaskKind.MESSAGE:
-        from portal_app.services import messages
-
         messages.mark_read_by_staff(session=session, task_id=grant.task.id)
     session.commit()
     return _item_view(session, grant)
@@ -464,41 +459,66 @@ def item_view(*, session: Session, staff_user_id: int, task_id: int) -> ItemView
 
 
 def item_posts(*, session: Session, staff_user_id: int, task_id: int) -> list:
-    from portal_app.services import messages
-
     grant = _item_grant(session, staff_user_id, task_id)
     return list(messages.thread_posts(session=session, task_id=grant.task.id))
 
 
 def item_changes(*, session: Session, staff_user_id: int, task_id: int) -> list:
-    from portal_app.services import forms
-
     grant = _item_grant(session, staff_user_id, task_id)
     return list(forms.intake_changes(session=session, task_id=grant.task.id))
 
 
 def item_documents(*, session: Session, staff_user_id: int, task_id: int) -> list:
-    from portal_app.services import documents
-
     grant = _item_grant(session, staff_user_id, task_id)
     return list(documents.documents_for_task(session=session, task_id=grant.task.id))
 
 
-def item_document_content(*, session: Session, staff_user_id: int, task_id: int, document_id: int):
-    """A document of this item (only one attached to it), for preview or download."""
-    from portal_app.services import documents
-
-    grant = _item_grant(session, staff_user_id, task_id)
-    allowed = {row.id for row in documents.documents_for_task(session=session, task_id=grant.task.id)}
-    if document_id not in allowed:
+def _document_row(session: Session, grant: _Grant, document_id: int) -> documents.DocumentRow:
+    row = next((row for row in documents.documents_for_task(session=session, task_id=grant.task.id)
+                if row.id == document_id), None)
+    if row is None:
         raise NotFound("That document is not part of this item.")
+    return row
+
+
+def item_document_content(*, session: Session, staff_user_id: int, task_id: int, document_id: int):
+    """A document of this item (only one attached to it): the bytes the file route serves for
+    a preview that `preview_document` has checked and audited."""
+    grant = _item_grant(session, staff_user_id, task_id)
+    _document_row(session, grant, document_id)
     return documents.document_content(session=session, document_id=document_id,
                                       patient_id=grant.task.patient_id)
 
 
-def item_appointment(*, session: Session, staff_user_id: int, task_id: int):
-    from portal_app.services import appointments
+def _audit_document(session: Session, grant: _Grant, row: documents.DocumentRow, action: str,
+                    actor: audit.Actor) -> None:
+    audit.record(session=session, actor=actor, action=action, patient_id=grant.task.patient_id,
+                 detail=f"item={grant.task.id}; document={row.id}")
+    session.commit()
 
+
+def preview_document(*, session: Session, staff_user_id: int, task_id: int, document_id: int,
+                     actor: audit.Actor) -> documents.DocumentRow:
+    """Staff view a document of this item in the page (audited "task.document_view")."""
+    grant = _item_grant(session, staff_user_id, task_id)
+    row = _document_row(session, grant, document_id)
+    if row.content_type not in PREVIEW_TYPES:
+        raise InvalidInput("This file cannot be previewed; use Download.")
+    _audit_document(session, grant, row, "task.document_view", actor)
+    return row
+
+
+def download_document(*, session: Session, staff_user_id: int, task_id: int, document_id: int,
+                      actor: audit.Actor) -> documents.DocumentContent:
+    """A document of this item to save (audited "task.document_download")."""
+    grant = _item_grant(session, staff_user_id, task_id)
+    row = _document_row(session, grant, document_id)
+    content = documents.document_content(session=session, document_id=row.id, patient_id=grant.task.patient_id)
+    _audit_document(session, grant, row, "task.document_download", actor)
+    return content
+
+
+def item_appointment(*, session: Session, staff_user_id: int, task_id: int):
     grant = _item_grant(session, staff_user_id, task_id)
     return appointments.request_view(session=session, task_id=grant.task.id)
 
@@ -512,8 +532,6 @@ def _answered(session: Session, grant: _Grant) -> None:
 
 def reply(*, session: Session, staff_user_id: int, task_id: int, body: str, actor: audit.Actor) -> None:
     """Reply in a message thread (messages.staff_reply audits "task.reply" and notifies)."""
-    from portal_app.services import messages
-
     grant = _item_grant(session, staff_user_id, task_id)
     if grant.task.kind != TaskKind.MESSAGE:
         raise InvalidInput("Only a message can be answered with a reply.", field="body")
@@ -530,8 +548,6 @@ def reply(*, session: Session, staff_user_id: int, task_id: int, body: str, acto
 def decide_appointment(*, session: Session, staff_user_id: int, task_id: int, decision: str, note: str,
                        actor: audit.Actor) -> None:
     """"Mark scheduled" / "Decline" with a note to the patient (appointments.decide audits)."""
-    from portal_app.services import appointments
-
     grant = _item_grant(session, staff_user_id, task_id)
     if grant.task.kind != TaskKind.APPOINTMENT_REQUEST:
         raise InvalidInput("Only an appointment request can be scheduled or declined.")
@@ -550,8 +566,6 @@ def merge_change(*, session: Session, staff_user_id: int, task_id: int, change_i
                  overwrite: bool = False) -> None:
     """Merge one intake change into the chart (full access; forms.merge_change audits, may raise
     forms.MergeConflict)."""
-    from portal_app.services import forms
-
     grant = _full_grant(session, staff_user_id, task_id)
     forms.merge_change(session=session, task_id=grant.task.id, change_id=change_id, actor=actor,
                        overwrite=overwrite)
@@ -560,8 +574,6 @@ def merge_change(*, session: Session, staff_user_id: int, task_id: int, change_i
 
 def merge_all(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor):
     """Merge every mergeable change; conflicts are skipped (returns forms.MergeResult)."""
-    from portal_app.services import forms
-
     grant = _full_grant(session, staff_user_id, task_id)
     result = forms.merge_all(session=session, task_id=grant.task.id, actor=actor)
     session.commit()

@@ -3,7 +3,7 @@
 The item id comes only from the page's own URL (set by `load`); every handler asks the
 service, which checks the user's access to this item again (full access, or an open forward
 to them for a limited user). What state holds: small view rows, the body being typed, and at
-most one document preview (a data URL of the document the user chose to view).
+most one document preview (the checked file route's URL, never the bytes).
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import re
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, tasks
-from portal_app.services.errors import DomainError, Forbidden, NotFound
+from portal_app.services import audit, forms, tasks
+from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound
 from portal_app.services.tasks import ItemView, StaffOption
 from portal_app.state.base import StaffSessionState, call
 
 _ITEM_PATH = re.compile(r"/staff/tasks/(\d{1,12})/?$")
 STALE = "This item is no longer open here. Reload the page and try again."
-PREVIEW_TYPES = ("application/pdf", "image/png", "image/jpeg")
 
 
 def _id_of(value) -> int:
@@ -246,8 +245,6 @@ class TaskItemState(StaffSessionState):
         if principal is None:
             return answer
         change_id = _id_of(change_id)
-        from portal_app.services import forms
-
         try:
             await call(tasks.merge_change, staff_user_id=principal.id, task_id=self._task_id,
                        change_id=change_id, actor=self._actor(principal))
@@ -308,39 +305,28 @@ class TaskItemState(StaffSessionState):
 
     # ---- documents ------------------------------------------------------------------------
 
-    async def _content(self, document_id):
+    async def _document(self, service, document_id):
+        """Ask `service` (preview or download, both audited) for a document of this item."""
         principal, answer = await self._who()
         if principal is None:
             return None, answer
         try:
-            content = await call(tasks.item_document_content, staff_user_id=principal.id, task_id=self._task_id,
-                                 document_id=_id_of(document_id))
-        except NotFound as exc:  # this item has no such document: say so, keep the page
+            found = await call(service, staff_user_id=principal.id, task_id=self._task_id,
+                               document_id=_id_of(document_id), actor=self._actor(principal))
+        except (NotFound, InvalidInput) as exc:  # not this item's, or not previewable: keep the page
             self.error = exc.message
             return None, None
         except DomainError as exc:
             return None, self._lost(exc)
-        return content, None
+        return found, None
 
     @rx.event
     async def preview(self, document_id):
         """Show a document of this item; the browser loads its bytes from the checked file route."""
         self._messages()
-        principal, answer = await self._who()
-        if principal is None:
-            return answer
-        wanted = _id_of(document_id)
-        try:
-            rows = await call(tasks.item_documents, staff_user_id=principal.id, task_id=self._task_id)
-        except DomainError as exc:
-            return self._lost(exc)
-        row = next((r for r in rows if r.id == wanted), None)
+        row, answer = await self._document(tasks.preview_document, document_id)
         if row is None:
-            self.error = "That document is not part of this item."
-            return None
-        if row.content_type not in PREVIEW_TYPES:
-            self.error = "This file cannot be previewed; use Download."
-            return None
+            return answer
         self.preview_id = row.id
         self.preview_name = row.filename
         self.preview_type = row.content_type
@@ -354,7 +340,7 @@ class TaskItemState(StaffSessionState):
     @rx.event
     async def download(self, document_id):
         self._messages()
-        content, answer = await self._content(document_id)
+        content, answer = await self._document(tasks.download_document, document_id)
         if content is None:
             return answer
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)

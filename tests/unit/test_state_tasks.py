@@ -199,6 +199,8 @@ async def test_document_preview_and_download(session, admin):
     assert page.preview_url == routes.task_document_file(share.id, doc.id) and page.preview_name == "card.png"
     result = await page.download(str(doc.id))
     assert result is not None and page.error == ""
+    assert [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.action.startswith(
+        "task.document")).order_by(AuditEvent.id))] == ["task.document_view", "task.document_download"]
     await page.preview("999")
     assert page.error == "That document is not part of this item." and page.loaded
     assert page.preview_name == "card.png"  # the open preview stays

@@ -388,3 +388,41 @@ def test_a_document_opens_only_through_its_own_item(session, admin):
     with pytest.raises(NotFound):
         tasks.item_document_content(session=session, staff_user_id=admin.id, task_id=share.id,
                                     document_id=theirs.id)
+
+
+def test_viewing_or_saving_a_document_is_audited_and_checked(session, admin):
+    patient = make_patient(session)
+    share = task(session, patient, TaskKind.DOCUMENT_SHARE)
+    other = task(session, patient, TaskKind.DOCUMENT_SHARE)
+    mine = PortalDocument(patient_id=patient.id, task_id=share.id, filename="card.png", content_type="image/png",
+                          size=len(PNG), data=PNG)
+    odd = PortalDocument(patient_id=patient.id, task_id=share.id, filename="notes.txt", content_type="text/plain",
+                         size=2, data=b"hi")
+    theirs = PortalDocument(patient_id=patient.id, task_id=other.id, filename="x.png", content_type="image/png",
+                            size=len(PNG), data=PNG)
+    for row in (mine, odd, theirs):
+        session.add(row)
+    session.commit()
+    row = tasks.preview_document(session=session, staff_user_id=admin.id, task_id=share.id, document_id=mine.id,
+                                 actor=actor(admin))
+    assert row.filename == "card.png"
+    saved = tasks.download_document(session=session, staff_user_id=admin.id, task_id=share.id, document_id=mine.id,
+                                    actor=actor(admin))
+    assert saved.data == PNG
+    assert actions(session)[-2:] == ["task.document_view", "task.document_download"]
+    events = session.exec(select(AuditEvent).where(AuditEvent.action.startswith("task.document"))).all()
+    assert {e.patient_id for e in events} == {patient.id}
+    assert all(f"document={mine.id}" in e.detail for e in events)
+    with pytest.raises(InvalidInput):  # not a PDF or image: Download only, nothing audited
+        tasks.preview_document(session=session, staff_user_id=admin.id, task_id=share.id, document_id=odd.id,
+                               actor=actor(admin))
+    for service in (tasks.preview_document, tasks.download_document):
+        with pytest.raises(NotFound):  # another item's document
+            service(session=session, staff_user_id=admin.id, task_id=share.id, document_id=theirs.id,
+                    actor=actor(admin))
+    lee = limited(session)
+    with pytest.raises(Forbidden):  # limited, and not forwarded to them
+        tasks.download_document(session=session, staff_user_id=lee.id, task_id=share.id, document_id=mine.id,
+                                actor=actor(lee))
+    assert actions(session).count("task.document_view") == 1
+    assert actions(session).count("task.document_download") == 1
