@@ -116,8 +116,11 @@ class RolesState(StaffSessionState):
         self.permission_rows = [row for row in self._all_permission_rows if needle in row.name.lower()]
 
     async def _read_lists(self) -> None:
-        self.role_rows = await call(roles.list_roles, search=self.search)
         self.matching_permissions = await call(roles.search_permissions, search=self.search)
+        # A search that names permissions ("Patient Portal") is for setting them on some role:
+        # every role stays listed. Otherwise it looks for roles by name.
+        role_search = "" if self.matching_permissions else self.search
+        self.role_rows = await call(roles.list_roles, search=role_search)
         self._filter_rows()
 
     async def _open(self, role_id: int) -> None:

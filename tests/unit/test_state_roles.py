@@ -48,7 +48,14 @@ async def test_admin_searches_and_sees_both_queue_permissions(session, admin):
     await state.run_search({"search": "Patient Portal"})
     names = [info.name for info in state.matching_permissions]
     assert TASK in names and Permission.TASK_PORTAL_LIST.value in names
-    assert [row.name for row in state.role_rows] == ["Patient Portal Communications Only"]
+    # Every role stays listed, so the found permissions can be set on any of them.
+    assert {ADMINISTRATOR, "Front Desk", "Clinical", "Patient Portal Communications Only"} <= {
+        row.name for row in state.role_rows}
+    await state.select_role(next(row.id for row in state.role_rows if row.name == "Front Desk"))
+    assert [row.name for row in state.permission_rows] == [Permission.TASK_PORTAL_LIST.value, TASK,
+                                                           Permission.PORTAL_ADMIN.value]
+    await state.run_search({"search": "desk"})  # no permission matches: roles by name
+    assert state.matching_permissions == [] and [row.name for row in state.role_rows] == ["Front Desk"]
 
 
 async def test_create_set_level_add_holder_and_save(session, admin):
