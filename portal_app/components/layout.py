@@ -10,8 +10,11 @@ from portal_app.state.base import PortalSessionState, StaffSessionState
 
 
 def _nav_link(text: str, href: str) -> rx.Component:
+    # nowrap + inline-block: on a phone a link moves to the next line whole, never split mid-word.
     return rx.el.a(text, href=href, style={"color": "#0b4f94", "font_weight": "600",
-                                           "text_decoration": "underline", "margin_right": "1.2em"})
+                                           "text_decoration": "underline", "margin_right": "1.2em",
+                                           "white_space": "nowrap", "display": "inline-block",
+                                           "padding": "0.15em 0"})
 
 
 def _setup_group() -> rx.Component:
