@@ -162,8 +162,13 @@ def set_active(*, session: Session, staff_user_id: int, active: bool, actor: aud
 
 
 def reset_password(*, session: Session, staff_user_id: int, actor: audit.Actor) -> TemporaryPassword:
-    """A new temporary password (must be changed at next sign-in); their sessions end; unlocks."""
+    """A new temporary password (must be changed at next sign-in); their sessions end; unlocks.
+
+    Not for one's own account: it would end the session showing the password (use Change password).
+    """
     user = _user(session, staff_user_id)
+    if actor.staff_user_id == user.id:
+        raise DomainError("To change your own password, use Change password at the top of the page.")
     plain = temporary_password((user.username, user.full_name))
     user.password_hash = passwords.hash_password(plain)
     user.must_change_password = True

@@ -13,6 +13,7 @@ from portal_app.services import audit, passwords, permissions, staff_auth, staff
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import SignInFailed
+from tests.unit.conftest import ADMIN_PASSWORD
 from tests.unit.state_support import staff_with
 
 NEW_PASSWORD = "velvet tractor orbit canyon 58"
@@ -97,6 +98,14 @@ def test_you_cannot_deactivate_yourself(session, admin):
     with pytest.raises(DomainError, match="your own account"):
         staff_users.set_active(session=session, staff_user_id=admin.id, active=False,
                                actor=audit.Actor.staff(admin.id))
+
+
+def test_you_cannot_reset_your_own_password_here(session, admin):
+    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    with pytest.raises(DomainError, match="Change password"):
+        staff_users.reset_password(session=session, staff_user_id=admin.id, actor=audit.Actor.staff(admin.id))
+    assert staff_auth.principal_for(session=session, session_id=sid) is not None  # still signed in
+    assert _details(session, "staff.password_reset") == []
 
 
 def test_reset_gives_a_new_temporary_password_and_ends_sessions(session, admin):

@@ -284,6 +284,8 @@ def _temp_password() -> rx.Component:
                 margin_top="0.5em",
             ),
             role="status",
+            # Leaving the page forgets it on the server too (it would come back with the page).
+            on_unmount=StaffUsersState.forget_password,
             style={"border": "2px solid #0b4f94", "background": "#eef5fc", "color": "#111",
                    "padding": "0.8em 1em", "border_radius": "6px", "margin_bottom": "1em"},
         ),
