@@ -18,7 +18,6 @@ Rules:
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -51,8 +50,6 @@ REQUESTED_BY = "staff (Portal Account Setup)"
 # A plain username (the numbered variant of an email's local part, e.g. "maria.lopez2").
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 _PHONE = re.compile(r"[\d\s()+.\-]{7,32}")
-# No look-alikes (0/O, 1/l/I): the password may be read aloud or typed from paper.
-_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 DELETED_PREFIX = "deleted-"
 
 
@@ -182,17 +179,6 @@ def normalize_username(value: str | None, *, field: str = "username") -> str:
                        "dashes or underscores.", field=field)
 
 
-def generate_password(personal: tuple[str, ...] = ()) -> str:
-    """A random password (about 95 bits) in four groups, e.g. "Kx7m-Pq9r-Tz3w-Hn4b"."""
-    while True:
-        plain = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(4))
-        try:
-            passwords.check_password(plain, personal=personal)
-        except InvalidInput:  # astronomically rare: a name inside the random text
-            continue
-        return plain
-
-
 def _account_by_user_id(session: Session, user_id: str) -> PortalAccount | None:
     return session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
 
@@ -303,9 +289,22 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
     ) for connection, account in rows]
 
 
-def fill_from_chart(*, session: Session, patient_id: int) -> ChartFill:
-    """The chart's names, and its email as username (or a numbered variant when taken)."""
+def fill_from_chart(*, session: Session, patient_id: int,
+                    access_type: str = AccessType.SELF.value) -> ChartFill:
+    """The chart's names, and its email as username (or a numbered variant when taken).
+
+    For a representative the chart's names are the patient's, not theirs: only the chart's
+    email is offered (often a parent's on a child's chart), as it is, to connect or to use.
+    """
     patient = _patient(session, patient_id)
+    if access_type == AccessType.REPRESENTATIVE.value:
+        if not patient.email:
+            return ChartFill(username="", first_name="", last_name="",
+                             message="The chart has no email: type the representative's email "
+                                     "address and name.")
+        return ChartFill(username=patient.email_lower, first_name="", last_name="",
+                         message="The chart's email was filled in; type the representative's own "
+                                 "name (the chart's name is the patient's).")
     username = suggest_username(session=session, email=patient.email) if patient.email else ""
     if not patient.email:
         message = "The chart has no email: type a username."
@@ -320,9 +319,13 @@ def fill_from_chart(*, session: Session, patient_id: int) -> ChartFill:
                      message=message)
 
 
-def check_username(*, session: Session, patient_id: int, username: str,
-                   connection_id: int = 0) -> UsernameCheck:
-    """The live answer for the Username field of a new connection (or the selected one)."""
+def check_username(*, session: Session, patient_id: int, username: str, connection_id: int = 0,
+                   access_type: str = AccessType.SELF.value) -> UsernameCheck:
+    """The live answer for the Username field of a new connection (or the selected one).
+
+    A numbered variant is suggested only for Self: a new representative's username must be
+    their email address (the link to choose a password goes there).
+    """
     try:
         normalized = normalize_username(username)
     except InvalidInput as exc:
@@ -337,16 +340,21 @@ def check_username(*, session: Session, patient_id: int, username: str,
     if _chart_connection_of(session, patient_id, owner.id) is not None:
         return UsernameCheck(False, f"{normalized} is already connected to this chart: select it in "
                                     "the list to change it.", normalized)
-    suggestion = suggest_username(session=session, email=normalized) if "@" in normalized else ""
+    representative = access_type == AccessType.REPRESENTATIVE.value
+    suggestion = (suggest_username(session=session, email=normalized)
+                  if "@" in normalized and not representative else "")
     if owner.status == AccountStatus.DISABLED:
         return UsernameCheck(False, f"{normalized} belongs to a disabled account."
                              + (f" Suggested username: {suggestion}." if suggestion else ""),
                              normalized, suggestion=suggestion)
+    if representative:
+        otherwise = " Otherwise type the representative's own email address."
+    else:
+        otherwise = f" Otherwise use a new username, such as {suggestion}." if suggestion else ""
     return UsernameCheck(
         False, f"{normalized} is already used by another account. To give that account access to "
                "this chart, choose Authorized Representative and tick \u201cConnect the existing "
-               "account\u201d." + (f" Otherwise use a new username, such as {suggestion}."
-                                   if suggestion else ""),
+               "account\u201d." + otherwise,
         normalized, connectable=True, suggestion=suggestion)
 
 
@@ -399,7 +407,7 @@ def _credentials(session: Session, account: PortalAccount, password: str, patien
 def _set_generated_password(session: Session, account: PortalAccount, patient: Patient,
                             force_change: bool) -> str:
     config = settings.get(session=session)
-    password = generate_password(_personal(patient, account.user_id, account.first_name,
+    password = passwords.generate(_personal(patient, account.user_id, account.first_name,
                                            account.last_name, config.practice_name))
     now = clock.now()
     account.password_hash = passwords.hash_password(password)
@@ -493,7 +501,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         errors["username"] = exc.message
     if normalized:
         existing = _account_by_user_id(session, normalized)
-        check = check_username(session=session, patient_id=patient.id, username=normalized)
+        check = check_username(session=session, patient_id=patient.id, username=normalized,
+                               access_type=access.value)
         if existing is not None:
             if not check.connectable:
                 errors["username"] = check.message
@@ -569,8 +578,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     label = ACCESS_LABELS[access]
     if existing is None and access == AccessType.SELF:
         credentials = _credentials(session, account, password, patient)
-        message = (f"Account {normalized} created ({label}). Give the patient the credentials "
-                   "below: they are shown only now.")
+        message = (f"Account {normalized} created ({label}). Give the patient the new credentials "
+                   "now (at the top of the page): they are shown only once.")
     elif existing is None:
         email_failed = not _send_setup_link(session, patient, account, actor)
         message = (f"Account {normalized} created ({label}). "
@@ -643,14 +652,21 @@ def _signed_in(session: Session, account_id: int) -> bool:
         AuthSession.expires_at > clock.now())).first() is not None
 
 
+def _enabled(session: Session, connections: list[PortalConnection]) -> list[PortalConnection]:
+    """The connections whose chart has portal access (an account with none is signed out)."""
+    return [c for c in connections if (p := session.get(Patient, c.patient_id)) and p.portal_enabled]
+
+
 def delete_preview(*, session: Session, patient_id: int, connection_id: int) -> DeletePreview:
-    """What Delete would do, for the confirmation dialog."""
+    """What Delete would do, for the confirmation dialog. `signed_in` is true when the account
+    is signed in now and Delete will end its sessions (no other chart with portal access)."""
     connection = _live_connection(session, patient_id, connection_id)
     account = session.get(PortalAccount, connection.account_id)
     others = [c for c in _live_connections_of_account(session, account.id) if c.id != connection.id]
     return DeletePreview(connection_id=connection.id,
                          label=f"{account.user_id} ({ACCESS_LABELS[connection.access_type]})",
-                         deletes_account=not others, signed_in=_signed_in(session, account.id))
+                         deletes_account=not others,
+                         signed_in=not _enabled(session, others) and _signed_in(session, account.id))
 
 
 def delete_connection(*, session: Session, patient_id: int, connection_id: int,
@@ -670,9 +686,8 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
     session.add(connection)
     session.flush()
     others = _live_connections_of_account(session, account.id)
-    enabled_others = [c for c in others if (p := session.get(Patient, c.patient_id)) and p.portal_enabled]
     ended = 0
-    if not enabled_others:
+    if not _enabled(session, others):
         ended = sessions.end_all(session=session, portal_account_id=account.id)
     voided = tokens.revoke_live(session=session, patient_id=patient.id, account_id=account.id)
     user_id = account.user_id

@@ -148,14 +148,17 @@ class PortalAccountsState(StaffSessionState):
         self.notice = self.error = ""
 
     def _blank_form(self) -> None:
+        """A new connection. Once the chart has its Self account, the only new connection it
+        can take is a representative, so the form starts as one (with no area chosen)."""
         self.selected_id = 0
         self.username = self.username_message = self.username_suggestion = ""
         self.username_ok = self.username_connectable = self.connect_existing = False
         self.first_name = self.last_name = self.relationship = ""
-        self.access_type = AccessType.SELF.value
+        has_self = any(row.access_type == AccessType.SELF.value for row in self.connections)
+        self.access_type = (AccessType.REPRESENTATIVE if has_self else AccessType.SELF).value
         self.force_change = True
         self.forms = []
-        self.permissions = list(ALL_AREAS)
+        self.permissions = [] if has_self else list(ALL_AREAS)
         self._close_dialogs()
 
     def _close_dialogs(self) -> None:
@@ -210,8 +213,8 @@ class PortalAccountsState(StaffSessionState):
             self.load_error = exc.message
             return
         self._patient_id = patient_id
-        self._blank_form()
         await self._read()
+        self._blank_form()
 
     def _show_form_errors(self, exc: DomainError) -> None:
         errors = exc.errors if isinstance(exc, FormInvalid) else (
@@ -300,16 +303,16 @@ class PortalAccountsState(StaffSessionState):
             self.error = "That connection is no longer listed. Reload the page."
             return None
         self._blank_form()
+        self._load_row(row)
+        return None
+
+    def _load_row(self, row: ConnectionItem) -> None:
         self.selected_id = row.id
-        self.username = row.user_id
-        self.username_ok = True
-        self.username_message = ""
+        self.username, self.username_ok = row.user_id, True
         self.first_name, self.last_name = row.first_name, row.last_name
-        self.access_type = row.access_type
-        self.relationship = row.relationship
+        self.access_type, self.relationship = row.access_type, row.relationship
         self.force_change = row.must_change
         self.permissions = [name for name in row.permissions.split(",") if name]
-        return None
 
     @rx.event
     async def new_form(self):
@@ -330,9 +333,13 @@ class PortalAccountsState(StaffSessionState):
         if not self._patient_id:
             self.error = STALE
             return None
-        fill = await call(portal_accounts.fill_from_chart, patient_id=self._patient_id)
-        self.first_name, self.last_name = fill.first_name, fill.last_name
-        self.first_name_error = self.last_name_error = ""
+        fill = await call(portal_accounts.fill_from_chart, patient_id=self._patient_id,
+                          access_type=self.access_type)
+        if fill.first_name or fill.last_name:  # a representative's own name is typed, not filled
+            self.first_name, self.last_name = fill.first_name, fill.last_name
+            self.first_name_error = self.last_name_error = ""
+        if self.is_representative:
+            self.notice = fill.message
         if not self.selected_id:
             self.username = fill.username
             await self._check(fill.username)
@@ -347,7 +354,8 @@ class PortalAccountsState(StaffSessionState):
             self.username_message = self.username_suggestion = ""
             return
         result = await call(portal_accounts.check_username, patient_id=self._patient_id,
-                            username=value, connection_id=self.selected_id)
+                            username=value, connection_id=self.selected_id,
+                            access_type=self.access_type)
         self.username_ok = result.ok
         self.username_message = result.message
         self.username_connectable = result.connectable
@@ -388,18 +396,25 @@ class PortalAccountsState(StaffSessionState):
         self.last_name = (value if isinstance(value, str) else "")[:MAX_TEXT]
 
     @rx.event
-    def set_access_type(self, value: str):
-        """Self defaults to every area; a representative starts with none chosen."""
-        self._forget_credentials()
+    async def set_access_type(self, value: str):
+        """Self defaults to every area; a representative starts with none chosen. The
+        username's answer depends on it (no numbered username for a representative)."""
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return refusal
         if value not in (AccessType.SELF.value, AccessType.REPRESENTATIVE.value):
-            return
-        if value != self.access_type and not self.selected_id:
+            return None
+        changed = value != self.access_type
+        if changed and not self.selected_id:
             self.permissions = list(ALL_AREAS) if value == AccessType.SELF.value else []
         self.access_type = value
         self.access_type_error = self.permissions_error = ""
         if value == AccessType.SELF.value:
             self.relationship = ""
             self.connect_existing = False
+        if changed and self._patient_id and not self.selected_id and self.username.strip():
+            await self._check(self.username)
+        return None
 
     @rx.event
     def set_relationship(self, value: str):
@@ -460,19 +475,12 @@ class PortalAccountsState(StaffSessionState):
             self._show_form_errors(exc)
             return None
         await self._read()
+        self._blank_form()
+        row = next((row for row in self.connections if row.id == result.connection_id), None)
+        if row is not None:  # keep the saved connection open in the form (Reset Pwd, Delete)
+            self._load_row(row)
         if result.credentials is not None:
-            self._blank_form()
             self._show_credentials(result.credentials)
-        else:
-            row = next((row for row in self.connections if row.id == result.connection_id), None)
-            self._blank_form()
-            if row is not None:  # keep the saved connection open in the form
-                self.selected_id = row.id
-                self.username, self.username_ok = row.user_id, True
-                self.first_name, self.last_name = row.first_name, row.last_name
-                self.access_type, self.relationship = row.access_type, row.relationship
-                self.force_change = row.must_change
-                self.permissions = [name for name in row.permissions.split(",") if name]
         if result.email_failed:
             self.error = result.message
         else:
@@ -508,7 +516,7 @@ class PortalAccountsState(StaffSessionState):
         detail = ("This account has no other connection, so the account itself is deleted too."
                   if preview.deletes_account
                   else "The account stays connected to its other charts.")
-        if preview.signed_in and preview.deletes_account:
+        if preview.signed_in:
             detail += " It is signed in now: its sessions end at once."
         self.delete_detail = detail
         self.delete_open = True
@@ -536,10 +544,11 @@ class PortalAccountsState(StaffSessionState):
                                  connection_id=connection_id, actor=self._actor(staff))
         except DomainError as exc:
             self.error = exc.message
+            await self._read()
         else:
             self.notice = message
+            await self._read()
             self._blank_form()
-        await self._read()
         return None
 
     # ---- passwords -------------------------------------------------------------------------

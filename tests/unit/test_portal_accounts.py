@@ -93,6 +93,33 @@ def test_check_username_says_taken_connected_or_free(session, admin):
     assert not there.ok and there.connectable and there.suggestion == "maria.lopez2"
 
 
+
+def test_a_representative_is_never_offered_a_plain_numbered_username(session, admin):
+    # A new representative's username must be an email (the link goes there): a suggested
+    # "maria.lopez2" would only be refused at Save.
+    patient = make_patient(session, enabled=True)
+    _save(session, admin, patient, _self_form())
+    child = make_patient(session, first="Leo", last="Lopez", email="", enabled=True)
+    check = portal_accounts.check_username(session=session, patient_id=child.id,
+                                           username="maria.lopez@example.com", access_type="representative")
+    assert check.connectable and check.suggestion == ""
+    assert "maria.lopez2" not in check.message and "representative's own email address" in check.message
+    with pytest.raises(FormInvalid) as caught:
+        _save(session, admin, child, _rep_form(username="maria.lopez@example.com"))
+    assert "maria.lopez2" not in caught.value.errors["username"]
+
+
+def test_fill_from_chart_for_a_representative_leaves_the_names_to_type(session):
+    # The chart's names are the patient's; the representative signs in under their own.
+    child = make_patient(session, first="Leo", last="Lopez", email="Family.Lopez@example.com", enabled=True)
+    fill = portal_accounts.fill_from_chart(session=session, patient_id=child.id, access_type="representative")
+    assert (fill.username, fill.first_name, fill.last_name) == ("family.lopez@example.com", "", "")
+    assert "representative's own name" in fill.message
+    bare = make_patient(session, first="Mia", last="Lopez", email="", enabled=True)
+    fill = portal_accounts.fill_from_chart(session=session, patient_id=bare.id, access_type="representative")
+    assert (fill.username, fill.first_name) == ("", "") and "has no email" in fill.message
+
+
 # ---- a new Self account --------------------------------------------------------------------
 
 
@@ -121,6 +148,22 @@ def test_new_self_account_gets_a_generated_password_shown_once(session, admin, f
     assert _events(session, "account_setup.create") and _events(session, "account_setup.connect")
     assert {r.form for r in session.exec(select(FormRequest))} == {"intake", "consent"}
 
+
+
+def test_the_generated_password_comes_from_the_shared_generator(session, admin, monkeypatch):
+    # One generator for every password staff hand over (services.passwords.generate).
+    seen: list[tuple[str, ...]] = []
+
+    def fake_generate(personal=()):
+        seen.append(personal)
+        return "Abcd-Efgh-Jkmn-Pqrs"
+
+    monkeypatch.setattr(passwords, "generate", fake_generate)
+    patient = make_patient(session, enabled=True)
+    result = _save(session, admin, patient, _self_form())
+    assert result.credentials.password == "Abcd-Efgh-Jkmn-Pqrs"
+    assert "Maria" in seen[0] and "maria.lopez@example.com" in seen[0]  # never built from names
+    assert not hasattr(portal_accounts, "generate_password")
 
 def test_new_self_without_username_defaults_to_a_numbered_variant_when_email_is_taken(session, admin):
     session.add(PortalAccount(user_id="maria.lopez@example.com"))
@@ -322,6 +365,32 @@ def test_deleting_one_of_two_connections_keeps_the_account_and_its_session(sessi
     assert principal is not None and [c.patient_id for c in principal.charts] == [second.id]
     session.refresh(account)
     assert account.status == AccountStatus.ACTIVE and account.user_id == "pat.parent@example.com"
+
+
+
+def test_delete_warns_that_sessions_end_when_no_other_chart_has_portal_access(session, admin):
+    # The dialog says what Delete will do: the other chart is off, so the parent is signed out.
+    first = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
+    second = make_patient(session, first="Mia", last="Parent", email="", enabled=True)
+    first_id = _save(session, admin, first, _rep_form()).connection_id
+    _save(session, admin, second, _rep_form(connect_existing=True))
+    account = session.exec(select(PortalAccount)).one()
+    account.password_hash = passwords.hash_password(PARENT_PASSWORD)
+    account.status = AccountStatus.ACTIVE
+    session.add(account)
+    session.commit()
+    sid = portal_auth.sign_in(session=session, user_id=account.user_id, password=PARENT_PASSWORD)
+    kept = portal_accounts.delete_preview(session=session, patient_id=first.id, connection_id=first_id)
+    assert not kept.signed_in  # the second chart keeps the session going: nothing to warn of
+    second.portal_enabled = False
+    session.add(second)
+    session.commit()
+    preview = portal_accounts.delete_preview(session=session, patient_id=first.id, connection_id=first_id)
+    assert not preview.deletes_account and preview.signed_in
+    message = portal_accounts.delete_connection(session=session, patient_id=first.id, connection_id=first_id,
+                                                actor=audit.Actor.staff(admin.id))
+    assert "sessions have ended" in message
+    assert portal_auth.principal_for(session=session, session_id=sid) is None
 
 
 # ---- reset -----------------------------------------------------------------------------------

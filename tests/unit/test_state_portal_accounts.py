@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import AuditEvent, PortalAccount, PortalConnection
-from portal_app.services import portal_auth
+from portal_app.models import AccountStatus, AuditEvent, PortalAccount, PortalConnection
+from portal_app.services import passwords, portal_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.portal_accounts import PortalAccountsState
 from tests.unit.conftest import make_patient
@@ -23,7 +23,7 @@ async def open_page(session_id: str, patient_id: int | None = None):
 
 async def _fill_self(state):
     await state.fill_from_chart()
-    state.set_access_type("self")
+    await state.set_access_type("self")
 
 
 async def test_opening_from_the_chart_loads_the_patient_and_audits_it(session, admin):
@@ -95,7 +95,7 @@ async def test_credentials_are_gone_after_done_and_after_reloading(session, admi
 async def test_representative_without_permissions_is_refused_beside_the_field(session, admin):
     child = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
     _, state, _ = await open_page(sign_in_admin(session), child.id)
-    state.set_access_type("representative")
+    await state.set_access_type("representative")
     assert state.permissions == []  # none preselected for a representative
     state.set_relationship("parent")
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
@@ -116,12 +116,12 @@ async def test_existing_username_needs_the_explicit_connect_box(session, admin):
     second = make_patient(session, first="Mia", last="Parent", email="", enabled=True)
     sid = sign_in_admin(session)
     _, state, _ = await open_page(sid, first.id)
-    state.set_access_type("representative")
+    await state.set_access_type("representative")
     state.set_relationship("parent")
     state.flip_permission("messages")
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     _, state, _ = await open_page(sid, second.id)
-    state.set_access_type("representative")
+    await state.set_access_type("representative")
     state.set_relationship("parent")
     state.flip_permission("appointments")
     await state.check_username("pat.parent@example.com")
@@ -184,6 +184,8 @@ async def test_read_only_staff_can_view_but_not_change(session, admin):
     await state.save({"username": "x@example.com", "first_name": "X", "last_name": "Y"})
     assert state.error == "You do not have permission to change portal accounts."
     assert session.exec(select(PortalAccount)).first() is None
+    await state.set_access_type("representative")
+    assert state.access_type == "self" and state.error == "You do not have permission to change portal accounts."
 
 
 async def test_without_the_permission_or_a_session_nothing_is_shown(session, admin):
@@ -198,3 +200,69 @@ async def test_without_the_permission_or_a_session_nothing_is_shown(session, adm
     assert await anon.save({}) is not None
     assert not anon.has_chart
     assert "Maria" not in everything_in_state(root)
+
+
+async def test_after_the_self_account_the_form_keeps_it_open_and_new_starts_a_representative(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    await state.save({})
+    assert state.has_credentials and "top of the page" in state.notice
+    # The new account stays selected, so Reset Pwd and Delete are at hand.
+    assert state.selected_id == state.connections[0].id and state.username == "maria.lopez@example.com"
+    await state.new_form()
+    # The chart has its Self account: the only new connection it can take is a representative.
+    assert state.access_type == "representative" and state.permissions == []
+    _, again, _ = await open_page(sign_in_admin(session), patient.id)
+    assert again.access_type == "representative" and again.permissions == []
+
+
+async def test_a_representative_gets_no_numbered_username_and_keeps_their_typed_name(session, admin):
+    patient = make_patient(session, enabled=True)
+    child = make_patient(session, first="Leo", last="Lopez", email="maria.lopez@example.com", enabled=True)
+    sid = sign_in_admin(session)
+    _, state, _ = await open_page(sid, patient.id)
+    await _fill_self(state)
+    await state.save({})
+    _, state, _ = await open_page(sid, child.id)
+    await state.check_username("maria.lopez@example.com")
+    assert state.username_suggestion == "maria.lopez2"  # Self: a numbered variant is offered
+    await state.set_access_type("representative")
+    assert state.username_suggestion == "" and "maria.lopez2" not in state.username_message
+    state.set_first_name("Maria")
+    state.set_last_name("Lopez-Ruiz")
+    await state.fill_from_chart()
+    # The chart's names are the child's: the representative's typed name stays.
+    assert (state.first_name, state.last_name) == ("Maria", "Lopez-Ruiz")
+    assert state.username == "maria.lopez@example.com" and state.username_connectable
+    assert "representative's own name" in state.notice
+
+
+async def test_delete_dialog_warns_when_a_representative_will_be_signed_out(session, admin):
+    first = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
+    second = make_patient(session, first="Mia", last="Parent", email="", enabled=False)
+    sid = sign_in_admin(session)
+    for child in (first, second):
+        child.portal_enabled = True
+        session.add(child)
+        session.commit()
+        _, state, _ = await open_page(sid, child.id)
+        await state.set_access_type("representative")
+        state.set_relationship("parent")
+        state.flip_permission("messages")
+        await state.check_username("pat.parent@example.com")
+        state.toggle_connect_existing(True)
+        await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+        assert state.error == "", state.error
+    account = session.exec(select(PortalAccount)).one()
+    account.password_hash = passwords.hash_password("quiet lantern orbit 73 meadow")
+    account.status = AccountStatus.ACTIVE
+    session.add(account)
+    second.portal_enabled = False  # the other child's portal access is off
+    session.add(second)
+    session.commit()
+    portal_auth.sign_in(session=session, user_id=account.user_id, password="quiet lantern orbit 73 meadow")
+    _, state, _ = await open_page(sid, first.id)
+    await state.select_connection(state.connections[0].id)
+    await state.ask_delete()
+    assert "stays connected" in state.delete_detail and "sessions end at once" in state.delete_detail
