@@ -477,7 +477,7 @@ def _document_row(session: Session, grant: _Grant, document_id: int) -> document
     row = next((row for row in documents.documents_for_task(session=session, task_id=grant.task.id)
                 if row.id == document_id), None)
     if row is None:
-        raise NotFound("That document is not part of this item.")
+        raise NotFound("That document is not part of this item.", field="document")
     return row
 
 
@@ -503,7 +503,7 @@ def preview_document(*, session: Session, staff_user_id: int, task_id: int, docu
     grant = _item_grant(session, staff_user_id, task_id)
     row = _document_row(session, grant, document_id)
     if row.content_type not in PREVIEW_TYPES:
-        raise InvalidInput("This file cannot be previewed; use Download.")
+        raise InvalidInput("This file cannot be previewed; use Download.", field="document")
     _audit_document(session, grant, row, "task.document_view", actor)
     return row
 

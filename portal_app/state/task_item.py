@@ -14,12 +14,13 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import audit, forms, tasks
-from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound
+from portal_app.services.errors import DomainError, Forbidden, NotFound
 from portal_app.services.tasks import ItemView, StaffOption
 from portal_app.state.base import StaffSessionState, call
 
 _ITEM_PATH = re.compile(r"/staff/tasks/(\d{1,12})/?$")
 STALE = "This item is no longer open here. Reload the page and try again."
+SHOWN = object()  # _act's result when the refusal was shown beside its field
 
 
 def _id_of(value) -> int:
@@ -197,6 +198,34 @@ class TaskItemState(StaffSessionState):
         self.loaded = True
         return None
 
+    # ---- one action ---------------------------------------------------------------------
+
+    async def _act(self, service, beside: dict[str, str] | None = None, **kwargs):
+        """Run a queue `service` on this item as the signed-in user (the service checks access).
+
+        Returns (principal, result, answer); principal None means: return `answer`. A refusal
+        for a field named in `beside` (service field -> state var) is shown there and gives
+        result `SHOWN`; any other refusal is `_lost` (access gone, item gone, or a page error).
+        """
+        self._messages()
+        for var in (beside or {}).values():
+            setattr(self, var, "")
+        principal, answer = await self._who()
+        if principal is None:
+            return None, None, answer
+        try:
+            result = await call(service, staff_user_id=principal.id, task_id=self._task_id,
+                                actor=self._actor(principal), **kwargs)
+        except forms.MergeConflict as exc:
+            self.conflict_id, self.conflict_text = kwargs.get("change_id", 0), exc.message
+            return principal, SHOWN, None
+        except DomainError as exc:
+            if beside and exc.field in beside:
+                setattr(self, beside[exc.field], exc.message)
+                return principal, SHOWN, None
+            return None, None, self._lost(exc)
+        return principal, result, None
+
     # ---- message --------------------------------------------------------------------------
 
     @rx.event
@@ -205,19 +234,9 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def send_reply(self):
-        self._messages()
-        self.reply_error = ""
-        principal, answer = await self._who()
-        if principal is None:
+        principal, result, answer = await self._act(tasks.reply, {"body": "reply_error"}, body=self.reply_text)
+        if principal is None or result is SHOWN:
             return answer
-        try:
-            await call(tasks.reply, staff_user_id=principal.id, task_id=self._task_id, body=self.reply_text,
-                       actor=self._actor(principal))
-        except DomainError as exc:
-            if exc.field == "body":
-                self.reply_error = exc.message
-                return None
-            return self._lost(exc)
         sent, self.reply_text = self.reply_text, ""
         self.notice = "Reply sent. The patient was told a new message is waiting in the portal."
         return await self._after_answer(principal, sent.strip())
@@ -238,45 +257,28 @@ class TaskItemState(StaffSessionState):
 
     # ---- intake form ----------------------------------------------------------------------
 
-    @rx.event
-    async def merge(self, change_id):
-        self._messages()
-        principal, answer = await self._who()
+    async def _merge(self, change_id, *, overwrite: bool, notice: str):
+        """Merge one change; a chart value changed since submission is shown (conflict), not
+        overwritten, unless `overwrite` (the user saw both values)."""
+        principal, result, answer = await self._act(tasks.merge_change, change_id=_id_of(change_id),
+                                                    overwrite=overwrite)
         if principal is None:
             return answer
-        change_id = _id_of(change_id)
-        try:
-            await call(tasks.merge_change, staff_user_id=principal.id, task_id=self._task_id,
-                       change_id=change_id, actor=self._actor(principal))
-        except forms.MergeConflict as exc:
-            self.conflict_id = change_id
-            self.conflict_text = exc.message
-            await self._refresh(principal)
-            return None
-        except DomainError as exc:
-            return self._lost(exc)
-        self.conflict_id, self.conflict_text = 0, ""
-        self.notice = "Merged into the chart."
+        if result is not SHOWN:
+            self.conflict_id, self.conflict_text = 0, ""
+            self.notice = notice
         await self._refresh(principal)
         return None
 
     @rx.event
+    async def merge(self, change_id):
+        return await self._merge(change_id, overwrite=False, notice="Merged into the chart.")
+
+    @rx.event
     async def overwrite(self, change_id):
         """"Use the patient's value anyway" after a conflict was shown."""
-        self._messages()
-        principal, answer = await self._who()
-        if principal is None:
-            return answer
-        change_id = _id_of(change_id)
-        try:
-            await call(tasks.merge_change, staff_user_id=principal.id, task_id=self._task_id,
-                       change_id=change_id, actor=self._actor(principal), overwrite=True)
-        except DomainError as exc:
-            return self._lost(exc)
-        self.conflict_id, self.conflict_text = 0, ""
-        self.notice = "The patient's value replaced the chart's value."
-        await self._refresh(principal)
-        return None
+        return await self._merge(change_id, overwrite=True,
+                                 notice="The patient's value replaced the chart's value.")
 
     @rx.event
     def keep_chart_value(self):
@@ -284,20 +286,14 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def merge_everything(self):
-        self._messages()
-        principal, answer = await self._who()
+        principal, result, answer = await self._act(tasks.merge_all)
         if principal is None:
             return answer
-        try:
-            result = await call(tasks.merge_all, staff_user_id=principal.id, task_id=self._task_id,
-                                actor=self._actor(principal))
-        except DomainError as exc:
-            return self._lost(exc)
         parts = [f"Merged {result.merged} change{'s' if result.merged != 1 else ''}."]
         if result.conflicts:
             parts.append(f"{result.conflicts} changed in the chart since submission and were left for you "
                          "to decide (Merge on each shows both values).")
-        if getattr(result, "invalid", 0):
+        if result.invalid:
             parts.append(f"{result.invalid} could not be merged because the value is no longer valid.")
         self.notice = " ".join(parts)
         await self._refresh(principal)
@@ -305,27 +301,13 @@ class TaskItemState(StaffSessionState):
 
     # ---- documents ------------------------------------------------------------------------
 
-    async def _document(self, service, document_id):
-        """Ask `service` (preview or download, both audited) for a document of this item."""
-        principal, answer = await self._who()
-        if principal is None:
-            return None, answer
-        try:
-            found = await call(service, staff_user_id=principal.id, task_id=self._task_id,
-                               document_id=_id_of(document_id), actor=self._actor(principal))
-        except (NotFound, InvalidInput) as exc:  # not this item's, or not previewable: keep the page
-            self.error = exc.message
-            return None, None
-        except DomainError as exc:
-            return None, self._lost(exc)
-        return found, None
-
     @rx.event
     async def preview(self, document_id):
-        """Show a document of this item; the browser loads its bytes from the checked file route."""
-        self._messages()
-        row, answer = await self._document(tasks.preview_document, document_id)
-        if row is None:
+        """Show a document of this item (audited); the browser loads its bytes from the checked
+        file route. Another item's document, or one that cannot be previewed: said on the page."""
+        _, row, answer = await self._act(tasks.preview_document, {"document": "error"},
+                                         document_id=_id_of(document_id))
+        if row is None or row is SHOWN:
             return answer
         self.preview_id = row.id
         self.preview_name = row.filename
@@ -339,9 +321,9 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def download(self, document_id):
-        self._messages()
-        content, answer = await self._document(tasks.download_document, document_id)
-        if content is None:
+        _, content, answer = await self._act(tasks.download_document, {"document": "error"},
+                                             document_id=_id_of(document_id))
+        if content is None or content is SHOWN:
             return answer
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
 
@@ -352,19 +334,11 @@ class TaskItemState(StaffSessionState):
         self.decision_note = str(value or "")[:5000]
 
     async def _decide(self, decision: str, notice: str):
-        self._messages()
-        self.decision_error = ""
-        principal, answer = await self._who()
-        if principal is None:
+        principal, result, answer = await self._act(tasks.decide_appointment,
+                                                    {"note": "decision_error", "decision": "decision_error"},
+                                                    decision=decision, note=self.decision_note)
+        if principal is None or result is SHOWN:
             return answer
-        try:
-            await call(tasks.decide_appointment, staff_user_id=principal.id, task_id=self._task_id,
-                       decision=decision, note=self.decision_note, actor=self._actor(principal))
-        except DomainError as exc:
-            if exc.field in ("note", "decision"):
-                self.decision_error = exc.message
-                return None
-            return self._lost(exc)
         self.decision_note = ""
         self.notice = notice
         return await self._after_answer(principal)
@@ -381,30 +355,18 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def mark_reviewed(self):
-        self._messages()
-        principal, answer = await self._who()
+        principal, _, answer = await self._act(tasks.mark_reviewed)
         if principal is None:
             return answer
-        try:
-            await call(tasks.mark_reviewed, staff_user_id=principal.id, task_id=self._task_id,
-                       actor=self._actor(principal))
-        except DomainError as exc:
-            return self._lost(exc)
         self.notice = "Marked reviewed. It now shows under Reviewed."
         await self._refresh(principal)
         return None
 
     @rx.event
     async def mark_done(self):
-        self._messages()
-        principal, answer = await self._who()
+        principal, _, answer = await self._act(tasks.mark_done)
         if principal is None:
             return answer
-        try:
-            await call(tasks.mark_done, staff_user_id=principal.id, task_id=self._task_id,
-                       actor=self._actor(principal))
-        except DomainError as exc:
-            return self._lost(exc)
         self.notice = "Done. The item left your Communication queue."
         return await self._after_answer(principal)
 
@@ -441,19 +403,11 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     async def send_forward(self):
-        self._messages()
-        self.forward_error = ""
-        principal, answer = await self._who()
-        if principal is None:
+        principal, result, answer = await self._act(tasks.forward, {"to_staff": "forward_error",
+                                                                    "note": "forward_error"},
+                                                    to_staff_id=_id_of(self.forward_to), note=self.forward_note)
+        if principal is None or result is SHOWN:
             return answer
-        try:
-            await call(tasks.forward, staff_user_id=principal.id, task_id=self._task_id,
-                       to_staff_id=_id_of(self.forward_to), note=self.forward_note, actor=self._actor(principal))
-        except DomainError as exc:
-            if exc.field in ("to_staff", "note"):
-                self.forward_error = exc.message
-                return None
-            return self._lost(exc)
         label = next((o.label for o in self.forward_options if str(o.id) == self.forward_to), "them")
         self.forward_open = False
         self.forward_note = ""
