@@ -48,6 +48,16 @@ class MyTasksCounts(StaffSessionState):
         self.refused = ""
         return True
 
+    async def _reload(self):
+        """Counts first (access may have changed since the last event), then the list."""
+        if not await self._counts():
+            return self._signed_out()
+        await self._read()
+        return None
+
+    async def _read(self) -> None:
+        raise NotImplementedError
+
     async def _require_any(self):
         principal = await self._principal()
         return None if principal is None or principal.must_change_password else principal
@@ -64,7 +74,27 @@ class MyTasksCounts(StaffSessionState):
         return None
 
 
-class TasksState(MyTasksCounts):
+class QueuePaging(rx.State, mixin=True):
+    """Previous / Next page over a queue list (a MyTasksCounts state's `_reload`)."""
+
+    page: int = 1
+    pages: int = 1
+    total: int = 0
+
+    async def _turn(self, step: int):
+        self.page = min(max(1, self.page + step), self.pages)
+        return await self._reload()
+
+    @rx.event
+    async def next_page(self):
+        return await self._turn(1)
+
+    @rx.event
+    async def prev_page(self):
+        return await self._turn(-1)
+
+
+class TasksState(QueuePaging, MyTasksCounts):
     """State of /staff/tasks: the counts and the Patient Portal Review list."""
 
     portal_open: bool = False
@@ -72,9 +102,6 @@ class TasksState(MyTasksCounts):
     rows: list[ReviewRow] = []
     status: str = "pending"
     arrange: str = tasks.ARRANGE_REQUEST
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     pending: int = 0
     reviewed_month: int = 0
     month_label: str = ""
@@ -126,56 +153,26 @@ class TasksState(MyTasksCounts):
     @rx.event
     async def open_portal(self):
         """"Patient Portal (N)": the list, or the security message for a limited user."""
-        if not await self._counts():
-            return self._signed_out()
         self.page = 1
-        await self._read()
-        return None
+        return await self._reload()
 
     @rx.event
     async def set_status(self, value: str):
         self.status = "reviewed" if value == "reviewed" else "pending"
         self.page = 1
-        if not await self._counts():
-            return self._signed_out()
-        await self._read()
-        return None
+        return await self._reload()
 
     @rx.event
     async def set_arrange(self, value: str):
         self.arrange = value if value in tasks.ARRANGEMENTS else tasks.ARRANGE_REQUEST
         self.page = 1
-        if not await self._counts():
-            return self._signed_out()
-        await self._read()
-        return None
-
-    @rx.event
-    async def next_page(self):
-        if not await self._counts():
-            return self._signed_out()
-        if self.page < self.pages:
-            self.page += 1
-        await self._read()
-        return None
-
-    @rx.event
-    async def prev_page(self):
-        if not await self._counts():
-            return self._signed_out()
-        if self.page > 1:
-            self.page -= 1
-        await self._read()
-        return None
+        return await self._reload()
 
 
-class CommunicationState(MyTasksCounts):
+class CommunicationState(QueuePaging, MyTasksCounts):
     """State of /staff/communication: items forwarded to this user."""
 
     rows: list[CommunicationRow] = []
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     loaded: bool = False
 
     async def _read(self) -> None:
@@ -195,25 +192,4 @@ class CommunicationState(MyTasksCounts):
     async def load(self):
         self.rows, self.total, self.page, self.pages = [], 0, 1, 1
         self.loaded = True
-        if not await self._counts():
-            return self._signed_out()  # no access: the page says so (refused)
-        await self._read()
-        return None
-
-    @rx.event
-    async def next_page(self):
-        if not await self._counts():
-            return self._signed_out()
-        if self.page < self.pages:
-            self.page += 1
-        await self._read()
-        return None
-
-    @rx.event
-    async def prev_page(self):
-        if not await self._counts():
-            return self._signed_out()
-        if self.page > 1:
-            self.page -= 1
-        await self._read()
-        return None
+        return await self._reload()  # no access: the page says so (refused)

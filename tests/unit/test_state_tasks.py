@@ -221,3 +221,19 @@ async def test_the_list_pages_on_the_server(session, admin, frozen_clock):
     assert state.page == 2
     await state.prev_page()
     assert [r.id for r in state.rows] == first_ids
+
+
+async def test_communication_pages_on_the_server(session, admin, frozen_clock):
+    patient = make_patient(session)
+    lee, sid = _limited(session)
+    for _ in range(26):
+        forward_row(session, task(session, patient), lee, admin)
+    _, comm = await state_for(CommunicationState, session_id=sid, path=routes.COMMUNICATION)
+    await comm.load()
+    assert (len(comm.rows), comm.page, comm.pages, comm.total, comm.communication_count) == (25, 1, 2, 26, 26)
+    await comm.next_page()
+    assert (len(comm.rows), comm.page) == (1, 2)
+    await comm.next_page()  # no page 3
+    assert comm.page == 2
+    await comm.prev_page()
+    assert (len(comm.rows), comm.page) == (25, 1)
