@@ -6,7 +6,7 @@ transaction in the service). Every handler checks the permission itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -37,13 +37,55 @@ def _as_id(value: Any) -> int | None:
     return None
 
 
-class RolesState(StaffSessionState):
+class SetupGuard(rx.State, mixin=True):
+    """Shared by Roles and Staff users: Read on Roles Setup views, Update or Write changes.
+
+    The using state defines `_clear_messages`, `_forget` and its two refusal texts.
+    """
+
     loaded: bool = False
     can_edit: bool = False
     error: str = ""
     notice: str = ""
-
     search: str = ""
+
+    _no_permission: ClassVar[str] = NO_PERMISSION
+    _no_change: ClassVar[str] = NO_CHANGE
+
+    async def _allowed(self, level: Level):
+        """(principal, None), or (None, what to return) with the page told why."""
+        staff = await self._require(Permission.ROLES, level)
+        if staff is not None:
+            return staff, None
+        if not self.staff_name:
+            self._forget()
+            return None, rx.redirect(routes.STAFF_LOGIN)
+        if level > Level.READ and self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ:
+            self.can_edit = False
+            self.error = self._no_change
+            return None, None
+        self._forget()
+        self.error = self._no_permission
+        return None, None
+
+    async def _open_page(self):
+        """on_load's guard: (principal, None), or (None, a redirect) with the page told why."""
+        self._clear_messages()
+        self._forget()
+        self.search = ""
+        staff, redirect = await self._guard(Permission.ROLES)
+        if staff is None:
+            if self.staff_name:
+                self.error = self._no_permission
+            return None, redirect
+        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
+        return staff, None
+
+    def _actor(self, staff) -> audit.Actor:
+        return audit.Actor.staff(staff.id, self._ip())
+
+
+class RolesState(SetupGuard, StaffSessionState):
     role_rows: list[RoleRow] = []
     matching_permissions: list[PermissionInfo] = []
 
@@ -95,22 +137,6 @@ class RolesState(StaffSessionState):
         self.rename_value = ""
         self.dirty = False
 
-    async def _allowed(self, level: Level):
-        """(principal, None), or (None, what to return) with the page told why."""
-        staff = await self._require(Permission.ROLES, level)
-        if staff is not None:
-            return staff, None
-        if not self.staff_name:
-            self._forget()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if level > Level.READ and self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ:
-            self.can_edit = False
-            self.error = NO_CHANGE
-            return None, None
-        self._forget()
-        self.error = NO_PERMISSION
-        return None, None
-
     def _filter_rows(self) -> None:
         needle = self.search.strip().lower()
         self.permission_rows = [row for row in self._all_permission_rows if needle in row.name.lower()]
@@ -138,22 +164,13 @@ class RolesState(StaffSessionState):
         self.form_version += 1
         self._filter_rows()
 
-    def _actor(self, staff) -> audit.Actor:
-        return audit.Actor.staff(staff.id, self._ip())
-
     # --- page -------------------------------------------------------------------------------
 
     @rx.event
     async def load(self):
-        self._clear_messages()
-        self._forget()
-        self.search = ""
-        staff, redirect = await self._guard(Permission.ROLES)
+        staff, redirect = await self._open_page()
         if staff is None:
-            if self.staff_name:
-                self.error = NO_PERMISSION
             return redirect
-        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
         await self._read_lists()
         self.loaded = True
         return None

@@ -6,30 +6,26 @@ the next event of this page.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
-from portal_app import routes
-from portal_app.services import audit, roles, staff_users
+from portal_app.services import roles, staff_users
 from portal_app.services.errors import DomainError, FormInvalid
-from portal_app.services.permissions import Level, Permission
+from portal_app.services.permissions import Level
 from portal_app.services.roles import RoleRow
 from portal_app.services.staff_users import StaffRow
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.roles import _as_id, _text
+from portal_app.state.roles import SetupGuard, _as_id, _text
 
 NO_PERMISSION = "You do not have permission to manage staff users."
 NO_CHANGE = "You can view staff users; changing them needs Update or Write on Roles Setup."
 
 
-class StaffUsersState(StaffSessionState):
-    loaded: bool = False
-    can_edit: bool = False
-    error: str = ""
-    notice: str = ""
+class StaffUsersState(SetupGuard, StaffSessionState):
+    _no_permission: ClassVar[str] = NO_PERMISSION
+    _no_change: ClassVar[str] = NO_CHANGE
 
-    search: str = ""
     rows: list[StaffRow] = []
     page: int = 1
     pages: int = 1
@@ -58,40 +54,16 @@ class StaffUsersState(StaffSessionState):
         self.total = 0
         self.page = self.pages = 1
 
-    async def _allowed(self, level: Level):
-        staff = await self._require(Permission.ROLES, level)
-        if staff is not None:
-            return staff, None
-        if not self.staff_name:
-            self._forget()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if level > Level.READ and self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ:
-            self.can_edit = False
-            self.error = NO_CHANGE
-            return None, None
-        self._forget()
-        self.error = NO_PERMISSION
-        return None, None
-
     async def _read(self) -> None:
         result = await call(staff_users.list_staff, search=self.search, page=self.page)
         self.rows = result.rows
         self.page, self.pages, self.total = result.page, result.pages, result.total
 
-    def _actor(self, staff) -> audit.Actor:
-        return audit.Actor.staff(staff.id, self._ip())
-
     @rx.event
     async def load(self):
-        self._clear_messages()
-        self._forget()
-        self.search = ""
-        staff, redirect = await self._guard(Permission.ROLES)
+        staff, redirect = await self._open_page()
         if staff is None:
-            if self.staff_name:
-                self.error = NO_PERMISSION
             return redirect
-        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
         self.role_options = await call(roles.list_roles)
         await self._read()
         self.loaded = True

@@ -215,3 +215,16 @@ async def test_staff_users_deactivate_reset_and_refusal(session, admin):
     assert reader.loaded and not reader.can_edit
     await reader.reactivate(nora.id)
     assert reader.error and not session.get(StaffUser, nora.id).active
+
+
+async def test_staff_users_refusals_name_their_own_page(session, admin):
+    from portal_app.state import staff_users as page_texts
+
+    nobody = staff_with(session, "otto", {Permission.OUTBOX: Level.READ})
+    _, state, _ = await open_users(nobody)
+    assert not state.loaded and state.error == page_texts.NO_PERMISSION and state.rows == []
+    reader = staff_with(session, "rita", {Permission.ROLES: Level.READ})
+    _, state, _ = await open_users(reader)
+    await state.create({"username": "zed", "full_name": "Zed", "role-1": "on"})
+    assert state.error == page_texts.NO_CHANGE and state.loaded
+    assert session.exec(select(StaffUser).where(StaffUser.username == "zed")).first() is None
