@@ -125,7 +125,8 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         await self._read()
         return None
 
-    async def _act(self, user_id: Any, work, done: str):
+    async def _act(self, user_id: Any, service, done: str, **kwargs):
+        """Run `service` on a staff user of this page (Update needed); (result, refusal)."""
         self._clear_messages()
         staff, refusal = await self._allowed(Level.UPDATE)
         if staff is None:
@@ -136,7 +137,7 @@ class StaffUsersState(SetupGuard, StaffSessionState):
             self.error = "That staff user is not on this page any more."
             return None, None
         try:
-            result = await work(staff, target)
+            result = await call(service, staff_user_id=target, actor=self._actor(staff), **kwargs)
         except DomainError as exc:
             self.error = exc.message
             await self._read()
@@ -147,32 +148,25 @@ class StaffUsersState(SetupGuard, StaffSessionState):
 
     @rx.event
     async def deactivate(self, user_id: int):
-        async def work(staff, target):
-            await call(staff_users.set_active, staff_user_id=target, active=False, actor=self._actor(staff))
-        _, refusal = await self._act(user_id, work, "{username} deactivated; their sessions have ended.")
+        _, refusal = await self._act(user_id, staff_users.set_active,
+                                     "{username} deactivated; their sessions have ended.", active=False)
         return refusal
 
     @rx.event
     async def reactivate(self, user_id: int):
-        async def work(staff, target):
-            await call(staff_users.set_active, staff_user_id=target, active=True, actor=self._actor(staff))
-        _, refusal = await self._act(user_id, work, "{username} can sign in again.")
+        _, refusal = await self._act(user_id, staff_users.set_active, "{username} can sign in again.", active=True)
         return refusal
 
     @rx.event
     async def unlock(self, user_id: int):
-        async def work(staff, target):
-            await call(staff_users.unlock, staff_user_id=target, actor=self._actor(staff))
-        _, refusal = await self._act(user_id, work, "{username} unlocked.")
+        _, refusal = await self._act(user_id, staff_users.unlock, "{username} unlocked.")
         return refusal
 
     @rx.event
     async def reset_password(self, user_id: int):
-        async def work(staff, target):
-            return await call(staff_users.reset_password, staff_user_id=target, actor=self._actor(staff))
         result, refusal = await self._act(
-            user_id, work, "New temporary password for {username}; their sessions have ended and "
-                           "they must choose their own at next sign-in.")
+            user_id, staff_users.reset_password, "New temporary password for {username}; their sessions "
+                                                 "have ended and they must choose their own at next sign-in.")
         if result is not None:
             self.temp_password = result.password
             self.temp_for = result.username
