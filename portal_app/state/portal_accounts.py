@@ -26,6 +26,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_accounts import AccountForm, ChartSummary, ConnectionItem, Credentials
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.patient_documents import as_id
 
 ALL_AREAS = [area.value for area in Area]
 FORM_NAMES = [form.value for form in form_requests.PortalForm]
@@ -34,15 +35,7 @@ MAX_TEXT = 300
 NO_CHANGE = "You do not have permission to change portal accounts."
 NO_VIEW = "You do not have permission to open Portal Account Setup."
 STALE = "Choose a patient first."
-
-
-def _as_id(value) -> int:
-    """An id sent by the client, or 0 (any client can send anything)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return number if 0 < number < 10**12 else 0
+PICK_FIRST = "Select a connection in the list first."
 
 
 def _text(form_data: Any, name: str, fallback: str) -> str:
@@ -201,6 +194,20 @@ class PortalAccountsState(StaffSessionState):
             self.load_error = NO_VIEW
         return None, None
 
+    async def _for_selected(self, *, close_dialogs: bool = False):
+        """(principal, None) for Update access with a connection of the open chart selected;
+        else (None, refusal or None) with the reason shown. The selection buttons start here."""
+        self._clear_errors()
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if close_dialogs:
+            self._close_dialogs()
+        if staff is None:
+            return None, refusal
+        if not self._patient_id or not self.selected_id:
+            self.error = PICK_FIRST
+            return None, None
+        return staff, None
+
     async def _read(self) -> None:
         self.connections = await call(portal_accounts.list_connections, patient_id=self._patient_id)
         self.open_forms = await call(form_requests.open_requests, patient_id=self._patient_id)
@@ -241,7 +248,7 @@ class PortalAccountsState(StaffSessionState):
             if self.staff_name:
                 self.load_error = NO_VIEW
             return redirect
-        patient_id = _as_id(self.router.url.query_parameters.get("patient", ""))
+        patient_id = as_id(self.router.url.query_parameters.get("patient", ""))
         if patient_id:
             await self._open(staff, patient_id)
         self.loaded = True
@@ -270,7 +277,7 @@ class PortalAccountsState(StaffSessionState):
         if staff is None:
             return refusal
         self._clear_errors()
-        chosen = _as_id(patient_id)
+        chosen = as_id(patient_id)
         if not any(row.id == chosen for row in self.results):
             self.error = "That patient is no longer in the list. Search again."
             return None
@@ -298,7 +305,7 @@ class PortalAccountsState(StaffSessionState):
         if staff is None:
             return refusal
         self._clear_errors()
-        row = next((row for row in self.connections if row.id == _as_id(connection_id)), None)
+        row = next((row for row in self.connections if row.id == as_id(connection_id)), None)
         if row is None:
             self.error = "That connection is no longer listed. Reload the page."
             return None
@@ -498,13 +505,9 @@ class PortalAccountsState(StaffSessionState):
 
     @rx.event
     async def ask_delete(self):
-        self._clear_errors()
-        staff, refusal = await self._allowed(Level.UPDATE)
+        staff, refusal = await self._for_selected()
         if staff is None:
             return refusal
-        if not self._patient_id or not self.selected_id:
-            self.error = "Select a connection in the list first."
-            return None
         try:
             preview = await call(portal_accounts.delete_preview, patient_id=self._patient_id,
                                  connection_id=self.selected_id)
@@ -523,20 +526,19 @@ class PortalAccountsState(StaffSessionState):
         return None
 
     @rx.event
-    def set_delete_open(self, value: bool):
+    def set_dialog_open(self, value: bool):
+        """Either confirmation closed (Cancel, Escape): forget what it was about."""
         if not value:
             self._close_dialogs()
 
     @rx.event
     async def delete(self):
         """Confirmed in the dialog."""
-        self._clear_errors()
         connection_id = self._delete_id
-        staff, refusal = await self._allowed(Level.UPDATE)
-        self._close_dialogs()
+        staff, refusal = await self._for_selected(close_dialogs=True)
         if staff is None:
             return refusal
-        if not self._patient_id or not connection_id:
+        if not connection_id:
             self.error = "Nothing to delete: select a connection and try again."
             return None
         try:
@@ -545,42 +547,31 @@ class PortalAccountsState(StaffSessionState):
         except DomainError as exc:
             self.error = exc.message
             await self._read()
-        else:
-            self.notice = message
-            await self._read()
-            self._blank_form()
+            return None
+        self.notice = message
+        await self._read()
+        self._blank_form()
         return None
 
     # ---- passwords -------------------------------------------------------------------------
 
     @rx.event
     async def ask_reset(self):
-        self._clear_errors()
-        staff, refusal = await self._allowed(Level.UPDATE)
+        staff, refusal = await self._for_selected()
         if staff is None:
             return refusal
-        if not self.selected_id:
-            self.error = "Select a connection in the list first."
-            return None
         self.reset_open = True
         return None
 
     @rx.event
-    def set_reset_open(self, value: bool):
-        if not value:
-            self._close_dialogs()
-
-    @rx.event
     async def reset_password(self):
         """Confirmed: a new generated password, shown once; the old one stops working."""
-        self._clear_errors()
         was_open = self.reset_open
-        staff, refusal = await self._allowed(Level.UPDATE)
-        self._close_dialogs()
+        staff, refusal = await self._for_selected(close_dialogs=True)
         if staff is None:
             return refusal
-        if not self._patient_id or not self.selected_id or not was_open:
-            self.error = "Select a connection and confirm the reset."
+        if not was_open:
+            self.error = "Confirm the reset in its dialog first."
             return None
         try:
             credentials = await call(portal_accounts.reset_password, patient_id=self._patient_id,
@@ -598,14 +589,9 @@ class PortalAccountsState(StaffSessionState):
     @rx.event
     async def send_reset_link(self):
         """Instead of a generated password: email a link to choose one."""
-        self._clear_errors()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        self._close_dialogs()
+        staff, refusal = await self._for_selected(close_dialogs=True)
         if staff is None:
             return refusal
-        if not self._patient_id or not self.selected_id:
-            self.error = "Select a connection in the list first."
-            return None
         try:
             message = await call(portal_accounts.send_reset_link, patient_id=self._patient_id,
                                  connection_id=self.selected_id, actor=self._actor(staff))

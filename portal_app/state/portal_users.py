@@ -19,6 +19,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult, Page
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.patient_documents import as_id
 
 NO_ACCESS = "You do not have permission to change portal accounts. Sign in again or ask an administrator."
 NO_VIEW = "You do not have permission to view portal accounts. Sign in again or ask an administrator."
@@ -65,13 +66,6 @@ def _focus_later(*element_ids: str) -> rx.event.EventSpec:
     # the button that asked, or on the row when that button is gone after the action.
     lookups = " || ".join(f"document.getElementById({json.dumps(i)})" for i in element_ids)
     return rx.call_script(f"setTimeout(() => ({lookups})?.focus(), 50)")
-
-
-def _id_of(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 class PortalUsersState(StaffSessionState):
@@ -225,7 +219,7 @@ class PortalUsersState(StaffSessionState):
         if await self._changer() is None:
             self.error = NO_ACCESS
             return None
-        row = self._row(_id_of(account_id))
+        row = self._row(as_id(account_id))
         if action not in ACTIONS or row is None:
             self.error = NOT_ON_PAGE
             return None

@@ -39,6 +39,20 @@ def _save(session, admin, patient, form, connection_id=0):
                                 form=form, actor=audit.Actor.staff(admin.id))
 
 
+def _signed_in_parent_of(session, admin, first, second):
+    """A parent connected to both charts, with a password, signed in: (first connection id,
+    account, session id)."""
+    first_id = _save(session, admin, first, _rep_form()).connection_id
+    _save(session, admin, second, _rep_form(connect_existing=True))
+    account = session.exec(select(PortalAccount)).one()
+    account.password_hash = passwords.hash_password(PARENT_PASSWORD)
+    account.status = AccountStatus.ACTIVE
+    session.add(account)
+    session.commit()
+    sid = portal_auth.sign_in(session=session, user_id=account.user_id, password=PARENT_PASSWORD)
+    return first_id, account, sid
+
+
 def _events(session, action):
     return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
 
@@ -348,14 +362,7 @@ def test_deleting_the_last_connection_ends_sessions_and_deletes_the_account(sess
 def test_deleting_one_of_two_connections_keeps_the_account_and_its_session(session, admin):
     first = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
     second = make_patient(session, first="Mia", last="Parent", email="", enabled=True)
-    first_id = _save(session, admin, first, _rep_form()).connection_id
-    _save(session, admin, second, _rep_form(connect_existing=True))
-    account = session.exec(select(PortalAccount)).one()
-    account.password_hash = passwords.hash_password(PARENT_PASSWORD)
-    account.status = AccountStatus.ACTIVE
-    session.add(account)
-    session.commit()
-    sid = portal_auth.sign_in(session=session, user_id=account.user_id, password=PARENT_PASSWORD)
+    first_id, account, sid = _signed_in_parent_of(session, admin, first, second)
     preview = portal_accounts.delete_preview(session=session, patient_id=first.id, connection_id=first_id)
     assert not preview.deletes_account
     message = portal_accounts.delete_connection(session=session, patient_id=first.id, connection_id=first_id,
@@ -372,14 +379,7 @@ def test_delete_warns_that_sessions_end_when_no_other_chart_has_portal_access(se
     # The dialog says what Delete will do: the other chart is off, so the parent is signed out.
     first = make_patient(session, first="Leo", last="Parent", email="", enabled=True)
     second = make_patient(session, first="Mia", last="Parent", email="", enabled=True)
-    first_id = _save(session, admin, first, _rep_form()).connection_id
-    _save(session, admin, second, _rep_form(connect_existing=True))
-    account = session.exec(select(PortalAccount)).one()
-    account.password_hash = passwords.hash_password(PARENT_PASSWORD)
-    account.status = AccountStatus.ACTIVE
-    session.add(account)
-    session.commit()
-    sid = portal_auth.sign_in(session=session, user_id=account.user_id, password=PARENT_PASSWORD)
+    first_id, account, sid = _signed_in_parent_of(session, admin, first, second)
     kept = portal_accounts.delete_preview(session=session, patient_id=first.id, connection_id=first_id)
     assert not kept.signed_in  # the second chart keeps the session going: nothing to warn of
     second.portal_enabled = False

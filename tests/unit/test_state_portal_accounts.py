@@ -150,7 +150,7 @@ async def test_edit_then_delete_after_confirmation(session, admin):
                            "Messages, Appointments, Documents, Forms, Health summary")
     await state.ask_delete()
     assert state.delete_open and "deleted too" in state.delete_detail
-    state.set_delete_open(False)  # Cancel forgets the choice
+    state.set_dialog_open(False)  # Cancel forgets the choice
     await state.delete()
     assert len(state.connections) == 1
     await state.ask_delete()

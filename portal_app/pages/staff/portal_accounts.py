@@ -167,8 +167,8 @@ def _credentials() -> rx.Component:
 # ---- the form -------------------------------------------------------------------------------
 
 
-def _text_input(label: str, field_id: str, value, on_change, error, *, hint: str = "",
-                read_only=False, extra: rx.Component | None = None) -> rx.Component:
+def _text_input(label: str, field_id: str, value, on_change, error, *, hint="",
+                read_only=False, extra: rx.Component | None = None, wide: bool = False) -> rx.Component:
     described = f"{field_id}-error {field_id}-hint {field_id}-status"
     return rx.el.div(
         rx.el.label(label, html_for=field_id, style=LABEL),
@@ -177,16 +177,18 @@ def _text_input(label: str, field_id: str, value, on_change, error, *, hint: str
                 rx.el.input(id=field_id, name=field_id, type="text", value=value, on_change=on_change,
                             autocomplete="off", spell_check=False, max_length=254,
                             read_only=read_only, aria_describedby=described,
-                            aria_invalid=_invalid(error), style=INPUT),
+                            aria_invalid=_invalid(error),
+                            style={**INPUT, "flex": "1", "min_width": "12em",
+                                   "background": rx.cond(read_only, "#f0f0f0", "white")}),
                 debounce_timeout=350,
             ),
             extra or rx.fragment(),
-            align="center", gap="0.5em", width="100%",
+            align="center", gap="0.5em", width="100%", wrap="wrap",
         ),
         rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
-                                                    "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+                                                    "margin": "0.2em 0 0"}) if isinstance(hint, rx.Var) or hint else rx.fragment(),
         field_error(field_id, error),
-        style=FIELD,
+        style={**FIELD, "max_width": "36em"} if wide else FIELD,
     )
 
 
@@ -197,8 +199,14 @@ def _username() -> rx.Component:
                      style={"white_space": "nowrap"})
     return rx.el.div(
         _text_input("Username", "username", S.username, S.check_username, S.username_error,
-                    hint="An email address is preferred; a phone number or a plain username also works.",
-                    read_only=S.selected_id > 0, extra=wand),
+                    hint=rx.cond(S.selected_id > 0,
+                                 "The username of an existing account cannot be changed here.",
+                                 rx.cond(S.is_representative,
+                                         "The representative's email address: the link to choose "
+                                         "a password is sent there.",
+                                         "An email address is preferred; a phone number or a plain "
+                                         "username also works.")),
+                    read_only=S.selected_id > 0, extra=wand, wide=True),
         rx.el.p(S.username_message, id="username-status", aria_live="polite",
                 style={"color": rx.cond(S.username_ok, OK_COLOR, ERROR_COLOR), "font_weight": "600",
                        "font_size": "0.9em", "margin": "-0.8em 0 0.6em", "min_height": "1.2em",
@@ -216,9 +224,6 @@ def _username() -> rx.Component:
                                 html_for="connect-existing"),
                     style=CHECK_ROW,
                 )),
-        rx.cond(S.selected_id > 0,
-                rx.text("The username of an existing account cannot be changed here.", size="2",
-                        color="#444", margin_bottom="0.6em")),
     )
 
 
@@ -313,8 +318,12 @@ def _form() -> rx.Component:
                         _select("Relationship", "relationship", S.relationship, S.set_relationship,
                                 list(RELATIONSHIPS.items()), S.relationship_error,
                                 placeholder="Choose\u2026")),
-                _checkbox("force-change", "Force Password Change on Next Login", S.force_change,
-                          S.toggle_force_change),
+                rx.cond(S.is_representative & (S.selected_id == 0),
+                        rx.el.p("A new representative has no password to change: they choose their "
+                                "own from the emailed link.", id="force-change-note",
+                                style={"color": "#444", "font_size": "0.9em", "margin": "0 0 0.4em"}),
+                        _checkbox("force-change", "Force Password Change on Next Login", S.force_change,
+                                  S.toggle_force_change)),
                 rx.box(height="0.6em"),
                 _forms(),
                 _permissions(),
@@ -347,12 +356,15 @@ def _dialogs() -> rx.Component:
         )
 
     return rx.fragment(
-        confirm(S.delete_open, S.set_delete_open, ("Delete ", S.delete_label, "?"),
+        confirm(S.delete_open, S.set_dialog_open, ("Delete ", S.delete_label, "?"),
                 ("This account loses access to this chart at once. ", S.delete_detail),
                 "Delete connection", S.delete),
-        confirm(S.reset_open, S.set_reset_open, ("Reset the password of ", S.username, "?"),
+        confirm(S.reset_open, S.set_dialog_open, ("Reset the password of ", S.username, "?"),
                 ("The current password stops working and every portal session of this account "
-                 "ends. A new password is shown once.",),
+                 "ends. A new password is shown once; ",
+                 rx.cond(S.force_change, "they must replace it at their next sign-in.",
+                         "they may keep it (Force Password Change on Next Login is off)."),
+                 " To let them choose their own instead, cancel and use Send reset link."),
                 "Reset password", S.reset_password),
     )
 

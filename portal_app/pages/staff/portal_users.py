@@ -41,7 +41,8 @@ def _filters() -> rx.Component:
             rx.el.p("The start of an email or phone number, a name last name first "
                     "(\u201cLopez, Ma\u201d), or a connected chart's number.",
                     id="portal-users-search-hint",
-                    style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                    style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0",
+                           "max_width": "26em"}),
             style={"margin_right": "1.5em"},
         ),
         rx.el.div(
