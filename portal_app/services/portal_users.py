@@ -58,13 +58,21 @@ STATUS_LABELS = {
 
 
 @dataclass(frozen=True)
+class ChartLink:
+    """A connected chart, as what, and its Portal Account Setup page (to change permissions)."""
+
+    label: str
+    href: str
+
+
+@dataclass(frozen=True)
 class AccountRow:
     """One line of the list, as state holds it (no hash, no secret, no table row)."""
 
     id: int
     user_id: str
     name: str
-    charts: list[str]
+    charts: list[ChartLink]
     status: str
     status_label: str
     disabled: bool
@@ -203,23 +211,24 @@ def _charts_of(session: Session, account_ids: list[int]) -> dict[int, list[tuple
         return {}
     query = (select(PortalConnection.account_id, PortalConnection.access_type,
                     PortalConnection.relationship, Patient.first_name, Patient.last_name,
-                    Patient.chart_number)
+                    Patient.chart_number, Patient.id)
              .join(Patient, col(PortalConnection.patient_id) == Patient.id)
              .where(col(PortalConnection.account_id).in_(account_ids),
                     col(PortalConnection.revoked_at).is_(None))
              .order_by(PortalConnection.account_id, PortalConnection.id))
     found: dict[int, list[tuple]] = {}
-    for account_id, access, relationship, first, last, chart in session.exec(query):
-        found.setdefault(account_id, []).append((access, relationship, first, last, chart))
+    for account_id, *chart in session.exec(query):
+        found.setdefault(account_id, []).append(tuple(chart))
     return found
 
 
-def _chart_label(access: AccessType, relationship: str, first: str, last: str, chart: str) -> str:
+def _chart_link(access: AccessType, relationship: str, first: str, last: str, chart: str,
+                patient_id: int) -> ChartLink:
     if access == AccessType.SELF:
         role = "Self"
     else:
         role = "Authorized representative" + (f" ({relationship})" if relationship else "")
-    return f"{last}, {first} ({chart}): {role}"
+    return ChartLink(label=f"{last}, {first} ({chart}): {role}", href=routes.portal_accounts(patient_id))
 
 
 def _row(values, charts: list[tuple]) -> AccountRow:
@@ -233,7 +242,7 @@ def _row(values, charts: list[tuple]) -> AccountRow:
     locked = locked_until is not None and clock.aware(locked_until) > now
     return AccountRow(
         id=account_id, user_id=user_id, name=name,
-        charts=[_chart_label(*c) for c in charts],
+        charts=[_chart_link(*c) for c in charts],
         status=status.value, status_label=STATUS_LABELS.get(status, status.value),
         disabled=status == AccountStatus.DISABLED, locked=locked,
         locked_label=f"Locked until {_when(locked_until)}" if locked else "",

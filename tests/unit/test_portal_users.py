@@ -17,7 +17,8 @@ from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEve
 from portal_app.notify import transports
 from portal_app.services import audit, invitations, passwords, portal_auth, portal_users, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
-from portal_app.services.portal_users import AccountFilter
+from portal_app import routes
+from portal_app.services.portal_users import AccountFilter, ChartLink
 from tests.unit.conftest import START, make_patient
 
 PASSWORD = "quiet lantern orbit 73 meadow"
@@ -85,7 +86,7 @@ def fresh(session, account_id: int) -> PortalAccount:
 
 
 def test_rows_show_user_id_names_charts_as_what_status_and_last_sign_in(session, frozen_clock):
-    parent, _, _, own, _ = family(session)
+    parent, kid1, kid2, own, maria_chart = family(session)
     own.last_sign_in_at = START - timedelta(days=1)
     session.add(own)
     session.commit()
@@ -93,14 +94,18 @@ def test_rows_show_user_id_names_charts_as_what_status_and_last_sign_in(session,
     by_id = {row.user_id: row for row in page.rows}
     assert by_id["pat.brook@example.com"] == portal_users.AccountRow(
         id=parent.id, user_id="pat.brook@example.com", name="Brook, Pat",
-        charts=["Brook, Tom (C101): Authorized representative (parent)",
-                "Brook, Ann (C102): Authorized representative (guardian)"],
+        charts=[ChartLink("Brook, Tom (C101): Authorized representative (parent)",
+                          f"/staff/portal-accounts?patient={kid1.id}"),
+                ChartLink("Brook, Ann (C102): Authorized representative (guardian)",
+                          f"/staff/portal-accounts?patient={kid2.id}")],
         status="active", status_label="Active", disabled=False, locked=False, locked_label="",
         must_change=False, has_password=True, last_sign_in="Never")
     maria = by_id["maria@example.com"]
     # No name on the account: the name of its own chart stands in.
-    assert (maria.name, maria.charts, maria.last_sign_in) == (
+    assert (maria.name, [c.label for c in maria.charts], maria.last_sign_in) == (
         "Lopez, Maria", ["Lopez, Maria (C100): Self"], "2026-11-22 15:00 UTC")
+    # Each chart leads to its Portal Account Setup (to change permissions or remove it).
+    assert maria.charts[0].href == routes.portal_accounts(maria_chart.id)
     assert user_ids(page) == ["maria@example.com", "pat.brook@example.com"]
 
 
@@ -112,7 +117,7 @@ def test_a_revoked_connection_is_not_listed(session, frozen_clock):
     session.add(connection)
     session.commit()
     row = portal_users.account_row(session=session, account_id=parent.id)
-    assert row.charts == ["Brook, Ann (C102): Authorized representative (guardian)"]
+    assert [c.label for c in row.charts] == ["Brook, Ann (C102): Authorized representative (guardian)"]
 
 
 def test_rows_hold_no_secret(session, frozen_clock):

@@ -8,7 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
 from portal_app.components.status import RED
-from portal_app.services.portal_users import AccountRow
+from portal_app.services.portal_users import AccountRow, ChartLink
 from portal_app.state.portal_users import FILTER_OPTIONS, action_button_id, row_header_id
 from portal_app.state.portal_users import PortalUsersState as S
 
@@ -89,6 +89,12 @@ def _status(row: rx.Var[AccountRow]) -> rx.Component:
     )
 
 
+def _chart(chart: rx.Var[ChartLink]) -> rx.Component:
+    # To Portal Account Setup of that chart: where its permissions are changed or it is removed.
+    return rx.el.li(rx.el.a(chart.label, href=chart.href, style={"color": LINK, "text_decoration": "underline"}),
+                    style={"margin_bottom": "0.2em"})
+
+
 def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
     return rx.el.tr(
         rx.el.th(row.user_id, scope="row", id=row_header_id(row.id), tab_index=-1,
@@ -97,8 +103,7 @@ def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
                          rx.el.span("No name", style={"color": MUTED, "font_style": "italic"})),
                  style=CELL),
         rx.el.td(rx.cond(row.charts.length() > 0,
-                         rx.el.ul(rx.foreach(row.charts, lambda chart: rx.el.li(chart, style={"margin_bottom": "0.2em"})),
-                                  style=LIST),
+                         rx.el.ul(rx.foreach(row.charts, _chart), style=LIST),
                          rx.el.span("None", style={"color": MUTED, "font_style": "italic"})),
                  style=CELL),
         rx.el.td(_status(row), style=CELL),
