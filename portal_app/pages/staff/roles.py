@@ -26,6 +26,14 @@ def _loading(state) -> rx.Component:
     return rx.cond(state.error != "", form_alert(state.error), rx.text("Loading\u2026", role="status"))
 
 
+def _plain_list(rows, item, empty: str) -> rx.Component:
+    """An unbulleted list of `item(row)`, or `empty` when there are no rows."""
+    return rx.cond(rows.length() > 0,
+                   rx.el.ul(rx.foreach(rows, item), style={"list_style": "none", "padding": "0",
+                                                           "margin": "0 0 1em"}),
+                   rx.text(empty, color=MUTED, margin_bottom="1em"))
+
+
 def _read_only(state) -> rx.Component:
     return rx.cond(~state.can_edit,
                    rx.callout("You can view this page; changing it needs Update or Write on "
@@ -95,10 +103,7 @@ def _role_item(role: RoleRow) -> rx.Component:
 def _roles_list() -> rx.Component:
     return rx.el.section(
         rx.heading("Roles", as_="h2", size="4", margin_bottom="0.3em"),
-        rx.cond(RolesState.role_rows.length() > 0,
-                rx.el.ul(rx.foreach(RolesState.role_rows, _role_item),
-                         style={"list_style": "none", "padding": "0", "margin": "0 0 1em"}),
-                rx.text("No role name matches.", color=MUTED, margin_bottom="1em")),
+        _plain_list(RolesState.role_rows, _role_item, "No role name matches."),
         rx.form(
             text_field("New role name", "new-role-name", name="name", max_length=100,
                        error=RolesState.new_name_error, default_value=RolesState.new_name),
@@ -164,10 +169,7 @@ def _member(row: MemberRow) -> rx.Component:
 def _members() -> rx.Component:
     return rx.el.section(
         rx.heading("Staff users with this role", as_="h3", size="3", margin_bottom="0.3em"),
-        rx.cond(RolesState.members.length() > 0,
-                rx.el.ul(rx.foreach(RolesState.members, _member),
-                         style={"list_style": "none", "padding": "0", "margin": "0 0 0.8em"}),
-                rx.text("No staff user holds this role.", color=MUTED, margin_bottom="0.8em")),
+        _plain_list(RolesState.members, _member, "No staff user holds this role."),
         rx.form(
             text_field("Add staff user (username)", "add-member", name="username", max_length=100,
                        error=RolesState.add_error, default_value=RolesState.add_username,

@@ -38,6 +38,30 @@ def _security(message) -> rx.Component:
                                              margin_bottom="1em", high_contrast=True))
 
 
+def _table(headers: tuple[str, ...], rows, row, *caption) -> rx.Component:
+    """A full-width table that scrolls sideways on a narrow screen, one `row(item)` per item."""
+    return rx.el.div(rx.el.table(
+        *([rx.el.caption(*caption, style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"})]
+          if caption else []),
+        rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in headers])),
+        rx.el.tbody(rx.foreach(rows, row)),
+        style={"border_collapse": "collapse", "width": "100%"},
+    ), style={"overflow_x": "auto"})
+
+
+def _my_tasks_page(title: str, state, content: rx.Component, *, on_tasks_page: bool) -> rx.Component:
+    """My Tasks and Communication: the queues with their counts beside the open queue."""
+    return staff_layout(
+        title,
+        form_alert(state.refused),
+        rx.el.div(
+            _queues(state, on_tasks_page=on_tasks_page),
+            content,
+            style={"display": "flex", "gap": "1.5em", "flex_wrap": "wrap"},
+        ),
+    )
+
+
 # ---- My Tasks list of queues ----------------------------------------------------------------
 
 def _queues(state, *, on_tasks_page: bool) -> rx.Component:
@@ -133,14 +157,8 @@ def _review() -> rx.Component:
                         "Portal\u201d.", style={"color": MUTED})),
         rx.cond(
             TasksState.rows.length() > 0,
-            rx.el.div(rx.el.table(
-                rx.el.caption(rx.cond(TasksState.status == "reviewed", "Reviewed items", "Items pending review"),
-                              style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"}),
-                rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in
-                                       ("Patient", "Sex", "Age", "Date of birth", "Item", "Received")])),
-                rx.el.tbody(rx.foreach(TasksState.rows, _review_row)),
-                style={"border_collapse": "collapse", "width": "100%"},
-            ), style={"overflow_x": "auto"}),
+            _table(("Patient", "Sex", "Age", "Date of birth", "Item", "Received"), TasksState.rows, _review_row,
+                   rx.cond(TasksState.status == "reviewed", "Reviewed items", "Items pending review")),
             rx.el.p(rx.cond(TasksState.status == "reviewed", "No reviewed items.", "Nothing is waiting for review."),
                     style={"color": MUTED}),
         ),
@@ -151,19 +169,11 @@ def _review() -> rx.Component:
 
 
 def tasks_page() -> rx.Component:
-    return staff_layout(
-        "My Tasks",
-        form_alert(TasksState.refused),
-        rx.el.div(
-            _queues(TasksState, on_tasks_page=True),
-            rx.el.div(
-                _security(TasksState.queue_message),
-                rx.cond(TasksState.portal_open, _review()),
-                style={"flex": "1", "min_width": "0"},
-            ),
-            style={"display": "flex", "gap": "1.5em", "flex_wrap": "wrap"},
-        ),
-    )
+    return _my_tasks_page("My Tasks", TasksState, rx.el.div(
+        _security(TasksState.queue_message),
+        rx.cond(TasksState.portal_open, _review()),
+        style={"flex": "1", "min_width": "0"},
+    ), on_tasks_page=True)
 
 
 # ---- Communication --------------------------------------------------------------------------
@@ -182,31 +192,18 @@ def _communication_row(row: rx.Var[CommunicationRow]) -> rx.Component:
 
 def communication_page() -> rx.Component:
     S = CommunicationState
-    return staff_layout(
-        "Communication",
-        form_alert(S.refused),
-        rx.el.div(
-            _queues(S, on_tasks_page=False),
-            rx.el.section(
-                rx.el.h2("Forwarded to you", id="communication-heading",
-                         style={"font_size": "1.25em", "font_weight": "700", "margin": "0 0 0.6em"}),
-                rx.cond(
-                    S.rows.length() > 0,
-                    rx.el.div(rx.el.table(
-                        rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in
-                                               ("Patient", "Item", "Forwarded by", "Forwarded", "Note")])),
-                        rx.el.tbody(rx.foreach(S.rows, _communication_row)),
-                        style={"border_collapse": "collapse", "width": "100%"},
-                    ), style={"overflow_x": "auto"}),
-                    rx.cond(S.access != "", rx.el.p("Nothing has been forwarded to you.", style={"color": MUTED})),
-                ),
-                rx.cond(S.access != "", _pager(S)),
-                aria_labelledby="communication-heading",
-                style={"flex": "1", "min_width": "0"},
-            ),
-            style={"display": "flex", "gap": "1.5em", "flex_wrap": "wrap"},
+    return _my_tasks_page("Communication", S, rx.el.section(
+        rx.el.h2("Forwarded to you", id="communication-heading",
+                 style={"font_size": "1.25em", "font_weight": "700", "margin": "0 0 0.6em"}),
+        rx.cond(
+            S.rows.length() > 0,
+            _table(("Patient", "Item", "Forwarded by", "Forwarded", "Note"), S.rows, _communication_row),
+            rx.cond(S.access != "", rx.el.p("Nothing has been forwarded to you.", style={"color": MUTED})),
         ),
-    )
+        rx.cond(S.access != "", _pager(S)),
+        aria_labelledby="communication-heading",
+        style={"flex": "1", "min_width": "0"},
+    ), on_tasks_page=False)
 
 
 # ---- one item -------------------------------------------------------------------------------
@@ -295,8 +292,9 @@ def _change_row(change) -> rx.Component:
         rx.el.th(change["label"], scope="row", style={**CELL, "font_weight": "600"}),
         rx.el.td(change["current"],
                  rx.cond(change["conflict"] == "1",
-                         rx.el.span(rx.el.br(), "Changed in the chart since the patient sent this form "
-                                    "(it was \u201c", change["chart_value"], "\u201d).",
+                         rx.el.span(rx.el.br(), "Changed in the chart since the patient sent this form ",
+                                    rx.cond(change["chart_value"] == "", "(it was empty).",
+                                            "(it was \u201c" + change["chart_value"] + "\u201d)."),
                                     style={"color": ERROR_COLOR, "font_size": "0.9em"})),
                  style={**CELL, "white_space": "pre-wrap"}),
         rx.el.td(change["new"], style={**CELL, "white_space": "pre-wrap"}),
@@ -316,18 +314,14 @@ def _intake() -> rx.Component:
         rx.cond(I.conflict_id != 0, rx.el.div(
             rx.el.p(I.conflict_text, role="alert", style={"color": ERROR_COLOR, "font_weight": "600"}),
             rx.el.div(
-                rx.button("Use the patient's value anyway", on_click=I.overwrite(I.conflict_id), color_scheme="red"),
+                rx.button("Use the patient's value anyway", on_click=I.overwrite(I.conflict_id), color_scheme="red",
+                          high_contrast=True),
                 rx.button("Keep the chart's value", on_click=I.keep_chart_value, variant="outline"),
                 style={"display": "flex", "gap": "0.6em", "flex_wrap": "wrap"},
             ),
             style={**SECTION, "border_color": ERROR_COLOR},
         )),
-        rx.el.div(rx.el.table(
-            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD)
-                                   for h in ("Field Name", "Current Value", "New Value", "Action")])),
-            rx.el.tbody(rx.foreach(I.changes, _change_row)),
-            style={"border_collapse": "collapse", "width": "100%"},
-        ), style={"overflow_x": "auto"}),
+        _table(("Field Name", "Current Value", "New Value", "Action"), I.changes, _change_row),
         rx.cond(I.item.can_manage & (I.unmerged_count > 0),
                 rx.button("Merge all", on_click=I.merge_everything, margin_top="0.8em")),
         aria_labelledby="form-heading", style=SECTION,
