@@ -348,13 +348,14 @@ def check_username(*, session: Session, patient_id: int, username: str, connecti
                              + (f" Suggested username: {suggestion}." if suggestion else ""),
                              normalized, suggestion=suggestion)
     if representative:
+        how = "tick \u201cConnect the existing account\u201d"
         otherwise = " Otherwise type the representative's own email address."
     else:
+        how = "choose Authorized Representative and tick \u201cConnect the existing account\u201d"
         otherwise = f" Otherwise use a new username, such as {suggestion}." if suggestion else ""
     return UsernameCheck(
         False, f"{normalized} is already used by another account. To give that account access to "
-               "this chart, choose Authorized Representative and tick \u201cConnect the existing "
-               "account\u201d." + otherwise,
+               f"this chart, {how}." + otherwise,
         normalized, connectable=True, suggestion=suggestion)
 
 

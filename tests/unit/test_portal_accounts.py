@@ -118,6 +118,7 @@ def test_a_representative_is_never_offered_a_plain_numbered_username(session, ad
                                            username="maria.lopez@example.com", access_type="representative")
     assert check.connectable and check.suggestion == ""
     assert "maria.lopez2" not in check.message and "representative's own email address" in check.message
+    assert "choose Authorized Representative" not in check.message  # it is chosen already
     with pytest.raises(FormInvalid) as caught:
         _save(session, admin, child, _rep_form(username="maria.lopez@example.com"))
     assert "maria.lopez2" not in caught.value.errors["username"]
