@@ -19,7 +19,8 @@ def _nav(page: Page):
 
 
 def _staff_password_change(page: Page, username: str, temporary: str) -> None:
-    """First sign-in with a temporary password: the app insists on a new one."""
+    """First sign-in with a temporary password: the app insists on a new one, then opens My Tasks
+    (the only page the user's role opens)."""
     goto(page, "/staff/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(temporary)
@@ -29,7 +30,7 @@ def _staff_password_change(page: Page, username: str, temporary: str) -> None:
     page.get_by_label("New password").fill(OTHER_PASSPHRASE)
     page.get_by_label("Confirm password").fill(OTHER_PASSPHRASE)
     page.get_by_role("button", name="Change password").click()
-    expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
+    expect(page).to_have_url(re.compile(r"/staff/tasks/?$"))  # the first page their role opens
 
 
 def _user_row(page: Page, username: str):
@@ -58,8 +59,12 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     found = page.get_by_role("region", name="Matching permissions")
     expect(found.get_by_text("Task - Patient Portal - List", exact=True)).to_be_visible()
     expect(found.get_by_text("Task - Patient Portal", exact=True)).to_be_visible()
-    expect(page.get_by_role("region", name="Roles", exact=True).get_by_role(
-        "button", name=re.compile(r"^Patient Portal Communications Only"))).to_be_visible()
+    role_list = page.get_by_role("region", name="Roles", exact=True)
+    expect(role_list.get_by_role("button", name=re.compile(r"^Patient Portal Communications Only"))).to_be_visible()
+    # Every role stays listed, so the found permissions can be set on any of them.
+    _open_role(page, "Front Desk")
+    expect(page.get_by_label("Task - Patient Portal level", exact=True)).to_have_value("3")
+    expect(page.get_by_label("Outbox level", exact=True)).to_have_count(0)  # only the matching rows
 
     # A new role with Write on "Task - Patient Portal" only.
     page.get_by_label("New role name").fill(ROLE)
@@ -86,7 +91,7 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     temporary = page.locator("#temp-password")
     expect(temporary).to_be_visible()
     password = temporary.inner_text().strip()
-    assert len(password) >= 20
+    assert re.fullmatch(r"[A-Za-z2-9]{4}(-[A-Za-z2-9]{4}){3}", password)  # passwords.generate
     expect(_user_row(page, username)).to_contain_text(ROLE)
     assert _violations(page) == []
     assert audit_events(app_server, action="staff.create")

@@ -172,6 +172,9 @@ def tasks_page() -> rx.Component:
     return _my_tasks_page("My Tasks", TasksState, rx.el.div(
         _security(TasksState.queue_message),
         rx.cond(TasksState.portal_open, _review()),
+        rx.cond(~TasksState.portal_open & (TasksState.queue_message == "") & (TasksState.access != ""),
+                rx.el.p("Choose a queue. Communication holds the items colleagues forwarded to you.",
+                        style={"color": MUTED, "margin": "0.6em 0 0"})),
         style={"flex": "1", "min_width": "0"},
     ), on_tasks_page=True)
 
