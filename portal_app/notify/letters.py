@@ -71,6 +71,21 @@ def connection_key_letter(*, practice: str, phone: str, letter_date: str, patien
     return bytes(pdf.output())
 
 
+VALUE_SIZES = (13, 12, 11, 10, 9, 8)
+
+
+def _boxed_value(pdf: FPDF, value: str, box: float) -> None:
+    """`value` in a bordered box `box` mm wide: the largest size at which it fits on one line
+    (a long email or portal address must not run past the box), wrapped at the smallest."""
+    room = box - 2 * pdf.c_margin
+    for size in VALUE_SIZES:
+        pdf.set_font("Courier", "B", size)
+        if pdf.get_string_width(value) <= room:
+            pdf.cell(box, 10, value, border=1, new_x="LMARGIN", new_y="NEXT")
+            return
+    pdf.multi_cell(box, 5, value, border=1, new_x="LMARGIN", new_y="NEXT")
+
+
 def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name: str,
                      patient_name: str, portal_url: str, user_id: str, password: str,
                      must_change: bool, expires: str = "") -> bytes:
@@ -106,8 +121,7 @@ def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name:
     for label, value in rows:
         pdf.set_font("Helvetica", "B", 11)
         pdf.cell(40, 10, _latin1(label), border=1)
-        pdf.set_font("Courier", "B", 13)
-        pdf.cell(width - 40, 10, _latin1(value), border=1, new_x="LMARGIN", new_y="NEXT")
+        _boxed_value(pdf, _latin1(value), width - 40)
     pdf.ln(6)
 
     pdf.set_font("Helvetica", "B", 11)

@@ -455,6 +455,28 @@ def test_credential_sheet_carries_the_credentials_and_is_audited_without_them(se
                                          password=creds.password, actor=audit.Actor.staff(admin.id))
 
 
+
+def test_a_long_username_or_portal_address_stays_inside_its_box_on_the_sheet():
+    from fpdf import FPDF
+
+    from portal_app.notify import letters
+
+    long_id = "maria.lopez-hernandez.family@example-clinic.org"
+    url = "https://portal.fairview-family-practice.example.org/login"
+    data = letters.credential_sheet(
+        practice="Fairview", phone="555-0100", sheet_date="November 29, 2026", person_name="Maria",
+        patient_name="Leo", portal_url=url, user_id=long_id, password="Kx7m-Pq9r-Tz3w-Hn4b",
+        must_change=True)
+    measure = FPDF(format="Letter", unit="mm")
+    measure.add_page()
+    box = measure.w - 2 * 25 - 40 - 2 * measure.c_margin
+    for text in (long_id, url):
+        # The size the text was set in: the last font chosen before it (pages are uncompressed).
+        size = float(re.findall(rb"/F\d+ ([\d.]+) Tf", data[:data.index(f"({text})".encode())])[-1])
+        measure.set_font("Courier", "B", size)
+        assert measure.get_string_width(text) <= box, (text, size)
+    assert b"(Kx7m-Pq9r-Tz3w-Hn4b)" in data
+
 def test_find_patients_returns_a_few_rows_by_name(session):
     for i in range(12):
         make_patient(session, first=f"Ann{chr(97 + i)}", last="Searchy", email=f"s{i}@example.com")
