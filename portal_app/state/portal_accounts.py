@@ -163,10 +163,10 @@ class PortalAccountsState(StaffSessionState):
         """Forget the chart and everything typed (a failed check, or a new visit)."""
         self._forget_credentials()
         self._clear_errors()
-        self._blank_form()
         self.chart = ChartSummary()
         self.connections = []
         self.open_forms = []
+        self._blank_form()
         self.results = []
         self.search = self.search_message = ""
         self._patient_id = 0

@@ -85,6 +85,8 @@ def test_self_account_with_generated_credentials(app_server: AppServer, page: Pa
     expect(shown).to_have_count(0)
     _open_setup(page, patient)
     expect(page.get_by_text(password)).to_have_count(0)
+    # The chart has its Self account now: a new connection can only be a representative.
+    expect(page.get_by_label("Access Type")).to_have_value("representative")
     assert problems == {name: [] for name in problems}
 
     # The patient signs in with it and must choose a new password.

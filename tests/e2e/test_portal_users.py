@@ -107,3 +107,9 @@ def test_disabling_a_signed_in_parent_ends_the_session_and_enabling_lets_them_ba
     assert [e.detail for e in audit_events(app_server, action="account.enable")
             if e.account_id == account_id] == ["status disabled -> active"]
     assert problems == {name: [] for name in problems}
+
+    # A connected chart leads to its Portal Account Setup, where the parent's permissions change.
+    row.get_by_role("link", name=re.compile(re.escape(f"{last}, Milo"))).click()
+    expect(page).to_have_url(re.compile(rf"/staff/portal-accounts\?patient={first_child.id}$"))
+    expect(page.get_by_role("heading", name=first_child.list_name, level=2)).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text=user_id)).to_contain_text("Authorized Representative (Parent)")
