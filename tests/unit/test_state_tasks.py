@@ -237,3 +237,14 @@ async def test_communication_pages_on_the_server(session, admin, frozen_clock):
     assert comm.page == 2
     await comm.prev_page()
     assert (len(comm.rows), comm.page) == (25, 1)
+
+
+async def test_a_one_megabyte_reply_is_refused_beside_the_field(session, admin):
+    patient = make_patient(session)
+    item_row = task(session, patient, subject="Refill")
+    _, page, _ = await item(sign_in_admin(session), item_row.id)
+    page.set_reply_text("x" * 1_000_000)
+    await page.send_reply()
+    assert "at most 10,000 characters" in page.reply_error and page.loaded and page.error == ""
+    assert len(page.reply_text) <= 20_000  # what was typed stays (bounded), for shortening
+    assert session.exec(select(TaskPost).where(TaskPost.author_type == "staff")).first() is None
