@@ -137,6 +137,14 @@ class RolesState(SetupGuard, StaffSessionState):
         self.rename_value = ""
         self.dirty = False
 
+    def _unsaved(self, next_role_id: int | None) -> bool:
+        """True (and said beside Save) when opening another role would drop unsaved edits."""
+        if not self.dirty or next_role_id == self.selected_id:
+            return False
+        self.detail_error = (f"{self.selected_name} has unsaved changes: choose Save or Discard "
+                             "changes first.")
+        return True
+
     def _filter_rows(self) -> None:
         needle = self.search.strip().lower()
         self.permission_rows = [row for row in self._all_permission_rows if needle in row.name.lower()]
@@ -200,6 +208,8 @@ class RolesState(SetupGuard, StaffSessionState):
         if staff is None:
             return refusal
         role_id = _as_id(role_id)
+        if self._unsaved(role_id):
+            return None
         try:
             await self._open(role_id if role_id is not None else -1)
         except NotFound as exc:
@@ -218,6 +228,9 @@ class RolesState(SetupGuard, StaffSessionState):
             return refusal
         name = _text(form_data, "name", 300)
         self.new_name = name
+        if self._unsaved(None):
+            self.new_name_error = self.detail_error
+            return None
         try:
             role_id = await call(roles.create_role, name=name, actor=self._actor(staff))
         except DomainError as exc:

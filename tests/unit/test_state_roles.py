@@ -228,3 +228,21 @@ async def test_staff_users_refusals_name_their_own_page(session, admin):
     await state.create({"username": "zed", "full_name": "Zed", "role-1": "on"})
     assert state.error == page_texts.NO_CHANGE and state.loaded
     assert session.exec(select(StaffUser).where(StaffUser.username == "zed")).first() is None
+
+
+async def test_unsaved_changes_are_not_dropped_by_opening_another_role(session, admin):
+    _, state, _ = await open_roles(sign_in_admin(session))
+    clinical = next(row.id for row in state.role_rows if row.name == "Clinical")
+    front = next(row.id for row in state.role_rows if row.name == "Front Desk")
+    await state.select_role(clinical)
+    await state.set_level(Permission.OUTBOX.value, "1")
+    assert state.dirty
+    await state.select_role(front)
+    assert state.selected_name == "Clinical" and state.levels[Permission.OUTBOX.value] == "1"
+    assert "unsaved changes" in state.detail_error
+    await state.create_role({"name": "Another"})
+    assert _role(session, "Another") is None and state.new_name == "Another"
+    assert "unsaved changes" in state.new_name_error
+    await state.discard()
+    await state.select_role(front)
+    assert state.selected_name == "Front Desk" and state.detail_error == ""
