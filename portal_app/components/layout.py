@@ -75,7 +75,10 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     last sign-in, failed attempts since, and how long this session has lasted."""
     return rx.el.div(
         rx.el.a("Skip to content", href="#main", class_name="skip-link",
-                style={"position": "absolute", "left": "-999px"}),
+                # Off screen until focused by keyboard, then shown where it can be seen.
+                style={"position": "absolute", "left": "-999px", "_focus": {
+                    "left": "1em", "top": "0.5em", "z_index": "10", "background": "white", "color": "#0b4f94",
+                    "padding": "0.4em 0.8em", "border": "2px solid #0b4f94", "border_radius": "6px"}}),
         rx.el.header(
             rx.hstack(
                 rx.text("Portal Admin", size="4", weight="bold"),

@@ -54,6 +54,10 @@ def test_limited_role_for_a_new_staff_user(app_server: AppServer, page: Page, ne
     # Search: both queue permissions are found.
     goto(page, "/staff/setup/roles")
     expect(page.get_by_role("heading", name="Roles", level=1)).to_be_visible()
+    page.keyboard.press("Tab")  # the header's skip link shows itself when focused
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["x"] >= 0
     page.get_by_label("Search roles and permissions").fill("Patient Portal")
     page.get_by_role("button", name="Search").click()
     found = page.get_by_role("region", name="Matching permissions")
