@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app.models import PortalDocument, TaskKind
-from portal_app.services import audit, clock, onboarding, queue
+from portal_app.services import audit, clock, messages, onboarding, queue
 from portal_app.services.errors import InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -42,6 +42,8 @@ class DocumentRow:
     note: str
     when: str
     from_practice: bool
+    # Who shared it, as the reader sees it: "The practice", "You", or a portal user's name.
+    from_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,22 +171,36 @@ def share_with_patient(*, session: Session, patient_id: int, filename: str, data
 
 # Every column but the file itself: lists never load the data.
 _ROW_COLUMNS = (PortalDocument.id, PortalDocument.filename, PortalDocument.content_type, PortalDocument.size,
-                PortalDocument.note, PortalDocument.created_at, PortalDocument.from_practice)
+                PortalDocument.note, PortalDocument.created_at, PortalDocument.from_practice,
+                PortalDocument.account_id)
 
 
-def _rows(results) -> list[DocumentRow]:
+def _rows(results, label=None) -> list[DocumentRow]:
+    """View rows; `label(account_id)` names a portal user's upload (default "The patient")."""
     return [DocumentRow(id=r[0], filename=r[1], content_type=r[2], size_label=size_label(r[3]), note=r[4],
-                        when=clock.aware(r[5]).strftime("%m/%d/%Y %H:%M UTC"), from_practice=r[6])
+                        when=clock.aware(r[5]).strftime("%m/%d/%Y %H:%M UTC"), from_practice=r[6],
+                        from_label="The practice" if r[6] else (label(r[7]) if label else "The patient"))
             for r in results]
 
 
-def patient_documents(*, session: Session, patient_id: int, offset: int = 0,
-                      limit: int = PAGE_SIZE) -> list[DocumentRow]:
-    """One page of the chart's documents (the patient's and the practice's), newest first."""
+def patient_documents(*, session: Session, patient_id: int, offset: int = 0, limit: int = PAGE_SIZE,
+                      viewer_account_id: int | None = None) -> list[DocumentRow]:
+    """One page of the chart's documents (the patient's and the practice's), newest first.
+
+    With `viewer_account_id` (the portal's reader), their own uploads say "You" and another
+    account's its name (as messages.portal_author).
+    """
+    names: dict[int | None, str] = {}
+
+    def label(account_id: int | None) -> str:
+        if account_id not in names:
+            names[account_id] = messages.portal_author(session, account_id, patient_id, viewer_account_id)
+        return names[account_id]
+
     return _rows(session.exec(
         select(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
         .order_by(col(PortalDocument.created_at).desc(), col(PortalDocument.id).desc())
-        .offset(max(0, offset)).limit(max(1, min(limit, 100)))))
+        .offset(max(0, offset)).limit(max(1, min(limit, 100)))), label if viewer_account_id is not None else None)
 
 
 def count_documents(*, session: Session, patient_id: int) -> int:

@@ -206,7 +206,7 @@ def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
             for p in posts]
 
 
-def _portal_author(session: Session, account_id: int | None, patient_id: int, viewer_account_id: int) -> str:
+def portal_author(session: Session, account_id: int | None, patient_id: int, viewer_account_id: int | None) -> str:
     """Who wrote a portal post, as the person reading the portal sees it: "You" for their own
     posts, otherwise the writer's name (never their user ID), marked when a representative."""
     if account_id is not None and account_id == viewer_account_id:
@@ -237,7 +237,7 @@ def open_thread(*, session: Session, patient_id: int, task_id: int,
         if viewer_account_id is None or post.author_type != PATIENT:
             return post.author_label
         if post.account_id not in labels:
-            labels[post.account_id] = _portal_author(session, post.account_id, patient_id, viewer_account_id)
+            labels[post.account_id] = portal_author(session, post.account_id, patient_id, viewer_account_id)
         return labels[post.account_id]
 
     rows = _rows(session, task.id, label)

@@ -88,11 +88,12 @@ class DocumentsState(PortalSessionState):
             return rx.redirect(routes.LOGIN)
         return rx.toast.error(NOT_ALLOWED)
 
-    async def _list(self, patient_id: int) -> None:
+    async def _list(self, patient_id: int, account_id: int) -> None:
         self.total = await call(documents.count_documents, patient_id=patient_id)
         if self.offset >= self.total:
             self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
-        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset)
+        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset,
+                               viewer_account_id=account_id)
 
     @rx.event
     async def load(self):
@@ -103,7 +104,7 @@ class DocumentsState(PortalSessionState):
         self._clear_errors()
         self.notice = ""
         self.offset = 0
-        await self._list(target[1].patient_id)
+        await self._list(target[1].patient_id, target[0].account_id)
         self.ready = True
         return None
 
@@ -139,7 +140,7 @@ class DocumentsState(PortalSessionState):
         self.form_key += 1
         self.notice = SHARED
         self.offset = 0
-        await self._list(chart.patient_id)
+        await self._list(chart.patient_id, principal.account_id)
         return rx.clear_selected_files(UPLOAD_ID)
 
     @rx.event
@@ -159,7 +160,7 @@ class DocumentsState(PortalSessionState):
         if got is None:
             return self._refused()
         self.offset = max(0, offset)
-        await self._list(got[1].patient_id)
+        await self._list(got[1].patient_id, got[0].account_id)
         return None
 
     @rx.event

@@ -135,3 +135,29 @@ def test_another_charts_document_is_not_reachable(session):
     with pytest.raises(NotFound):
         documents.document_content(session=session, document_id=9999)
     assert documents.patient_documents(session=session, patient_id=mine.id) == []
+
+
+def test_the_list_names_who_shared_each_file_for_its_reader(session, admin):
+    """"You" for the reader's own upload, a name (and relationship) for another account's, never a user ID."""
+    from portal_app.models import AccessType, PortalConnection
+
+    patient = make_patient(session, first="Lucia", last="Lopez", enabled=True)
+    parent = account_for(session)
+    teen = account_for(session, user_id="lucia@example.com")
+    session.add(PortalConnection(account_id=parent.id, patient_id=patient.id, permissions="documents",
+                                 access_type=AccessType.REPRESENTATIVE, relationship="parent"))
+    session.add(PortalConnection(account_id=teen.id, patient_id=patient.id, permissions="documents"))
+    session.commit()
+    documents.upload(session=session, account_id=parent.id, chart=chart_of(patient, "representative"),
+                     filename="a.pdf", data=PDF, note="")
+    documents.upload(session=session, account_id=teen.id, chart=chart_of(patient), filename="b.pdf", data=PDF,
+                     note="")
+    documents.share_with_patient(session=session, patient_id=patient.id, filename="c.pdf", data=PDF, note="",
+                                 actor=audit.Actor.staff(admin.id))
+
+    def labels(viewer):
+        rows = documents.patient_documents(session=session, patient_id=patient.id, viewer_account_id=viewer)
+        return sorted((r.filename, r.from_label) for r in rows)
+
+    assert labels(parent.id) == [("a.pdf", "You"), ("b.pdf", "Lucia Lopez"), ("c.pdf", "The practice")]
+    assert labels(teen.id) == [("a.pdf", "Maria Lopez (parent)"), ("b.pdf", "You"), ("c.pdf", "The practice")]

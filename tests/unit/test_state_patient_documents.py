@@ -34,6 +34,7 @@ async def test_patient_shares_a_pdf_with_a_note(session):
     await run(state.share([upload_file("labs.pdf", PDF)]))
     assert state.notice == SHARED and state.note == "" and state.file_error == ""
     assert [(r.filename, r.note, r.from_practice) for r in state.rows] == [("labs.pdf", "Lab results from June", False)]
+    assert [r.from_label for r in state.rows] == ["You"]
     task = session.exec(select(PortalTask)).one()
     assert task.kind == TaskKind.DOCUMENT_SHARE and task.patient_id == patient.id
     # A download of one's own document gives the bytes.

@@ -9,6 +9,7 @@ from portal_app.components.forms import field_error, form_alert, form_notice, te
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import invalid_flag, loading, submit_button
 from portal_app.pages.patient.messages import textarea_field
+from portal_app.pages.patient.tables import cell, table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
 
@@ -75,18 +76,15 @@ def _status_badge(row) -> rx.Component:
 
 
 def _row(row) -> rx.Component:
+    wrap = {"white_space": "pre-wrap", "overflow_wrap": "anywhere"}
     return rx.el.tr(
-        rx.el.td(row.requested_on),
-        rx.el.td(row.preferred),
-        rx.el.td(row.reason, style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"}),
-        rx.el.td(_status_badge(row)),
-        rx.el.td(rx.cond(row.staff_note != "", row.staff_note, "—"),
-                 style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"}),
+        cell("Requested", row.requested_on),
+        cell("Preferred times", row.preferred),
+        cell("Reason", row.reason, style=wrap),
+        cell("Status", _status_badge(row)),
+        cell("Practice's note", rx.cond(row.staff_note != "", row.staff_note, "—"), style=wrap),
         class_name="request-row",
     )
-
-
-CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "2px solid #767676"}
 
 
 def _list() -> rx.Component:
@@ -94,12 +92,7 @@ def _list() -> rx.Component:
         rx.heading("Your requests", as_="h2", size="4", margin_bottom="0.5em"),
         rx.cond(
             S.total > 0,
-            rx.el.table(
-                rx.el.thead(rx.el.tr(*[rx.el.th(t, scope="col", style=CELL) for t in
-                                       ("Requested", "Preferred times", "Reason", "Status", "Practice's note")])),
-                rx.el.tbody(rx.foreach(S.rows, _row)),
-                style={"width": "100%", "border_collapse": "collapse"},
-            ),
+            table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"), rx.foreach(S.rows, _row)),
             rx.el.p("No requests yet.", style={"color": MUTED}),
         ),
         rx.cond(

@@ -9,14 +9,13 @@ from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import loading
+from portal_app.pages.patient.tables import CELL, cell, row_header, table
 from portal_app.state.patient_documents import UPLOAD_ID, DocumentsState
 
 LABEL_STYLE = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
 INPUT_STYLE = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
                "font_size": "1em"}
 FILE_HINT = "PDF, PNG or JPEG, up to 10 MB."
-CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "1px solid #ccc",
-        "vertical_align": "top"}
 
 
 def file_picker(upload_id: str, field_id: str, error) -> rx.Component:
@@ -63,11 +62,11 @@ def note_field(field_id: str, value, on_blur, error, key) -> rx.Component:
 
 def _row(row) -> rx.Component:
     return rx.el.tr(
-        rx.el.th(row.filename, scope="row", style={**CELL, "font_weight": "600"}),
-        rx.el.td(rx.cond(row.from_practice, "The practice", "You"), style=CELL),
-        rx.el.td(row.when, style=CELL),
-        rx.el.td(row.size_label, style=CELL),
-        rx.el.td(row.note, style={**CELL, "white_space": "pre-wrap"}),
+        row_header(row.filename),
+        cell("From", row.from_label),
+        cell("Date", row.when),
+        cell("Size", row.size_label),
+        cell("Note", row.note, style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"}),
         rx.el.td(rx.button("Download", aria_label="Download " + row.filename.to(str), variant="outline",
                            on_click=DocumentsState.download(row.id)), style=CELL),
     )
@@ -79,21 +78,19 @@ def _list() -> rx.Component:
         rx.cond(
             DocumentsState.total > 0,
             rx.fragment(
-                rx.el.table(
-                    rx.el.caption("Documents you shared and documents the practice shared with you",
-                                  style={"text_align": "left", "color": "#333", "margin_bottom": "0.3em"}),
-                    rx.el.thead(rx.el.tr(*[rx.el.th(title, scope="col", style=CELL) for title in
-                                           ("File", "From", "Date", "Size", "Note", "Action")])),
-                    rx.el.tbody(rx.foreach(DocumentsState.rows, _row)),
-                    style={"border_collapse": "collapse", "width": "100%"},
-                ),
-                rx.hstack(
-                    rx.button("Previous", on_click=DocumentsState.previous_page,
-                              disabled=~DocumentsState.has_previous, variant="outline"),
-                    rx.text(DocumentsState.page_label, size="2"),
-                    rx.button("Next", on_click=DocumentsState.next_page,
-                              disabled=~DocumentsState.has_next, variant="outline"),
-                    align="center", margin_top="0.8em",
+                table(("File", "From", "Date", "Size", "Note", "Action"), rx.foreach(DocumentsState.rows, _row),
+                      caption="Documents you shared and documents the practice shared with you"),
+                rx.cond(
+                    DocumentsState.has_previous | DocumentsState.has_next,
+                    rx.el.nav(
+                        rx.button("Previous", on_click=DocumentsState.previous_page,
+                                  disabled=~DocumentsState.has_previous, variant="outline"),
+                        rx.text(DocumentsState.page_label, size="2"),
+                        rx.button("Next", on_click=DocumentsState.next_page,
+                                  disabled=~DocumentsState.has_next, variant="outline"),
+                        aria_label="Pages of documents",
+                        style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "0.8em"},
+                    ),
                 ),
             ),
             rx.el.p("No documents yet."),
