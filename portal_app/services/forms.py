@@ -165,8 +165,9 @@ def intake_values(*, session: Session, patient_id: int) -> dict[str, str]:
     return {field: _shown(field, getattr(patient, field) or "") for field in INTAKE_FIELDS}
 
 
-def _form_task(session: Session, account_id: int, chart: ChartView, form: str, ip: str) -> PortalTask:
-    subject = form_requests.FORM_LABELS[form_requests.PortalForm(form)]
+def _form_task(session: Session, account_id: int, chart: ChartView, form: str, ip: str,
+               note: str = "") -> PortalTask:
+    subject = form_requests.FORM_LABELS[form_requests.PortalForm(form)] + (f" ({note})" if note else "")
     return queue.file_item(session=session, kind=TaskKind.INTAKE_FORM, account_id=account_id, chart=chart,
                            subject=subject, ip=ip)
 
@@ -176,8 +177,9 @@ def submit_intake(*, session: Session, account_id: int, chart: ChartView, values
     """File the intake form: one item listing only the fields that differ from the chart.
 
     A field left as the form showed it is unchanged and not checked again (so an odd value already
-    in the chart never blocks the form). Returns the item's id, or None when nothing changed (no
-    item is filed and the open request stays open).
+    in the chart never blocks the form). When nothing changed: if the practice asked for the form,
+    an item "Intake form (no changes)" with no changes is filed (the patient confirmed the chart;
+    the request closes); otherwise nothing is filed and None is returned.
 
     Raises:
         FormInvalid: {field: message} for every field that fails its check.
@@ -202,9 +204,11 @@ def submit_intake(*, session: Session, account_id: int, chart: ChartView, values
             changes.append((field, stored, new))
     if errors:
         raise FormInvalid(errors)
-    if not changes:
+    requested = any(row.form == "intake" for row in form_requests.open_requests(session=session,
+                                                                                patient_id=chart.patient_id))
+    if not changes and not requested:
         return None
-    task = _form_task(session, account_id, chart, "intake", ip)
+    task = _form_task(session, account_id, chart, "intake", ip, note="" if changes else "no changes")
     for field, stored, new in changes:
         session.add(IntakeChange(task_id=task.id, form="intake", field_name=field, chart_value=stored,
                                  new_value=new))

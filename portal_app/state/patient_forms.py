@@ -24,7 +24,7 @@ NOTHING_CHANGED = ("Nothing changed: every answer is the same as in your chart, 
                    "Change a field, or go back if everything is correct.")
 FIX_BELOW = "Some answers need attention. Check the messages beside the fields."
 SENT = {
-    "intake": "Thank you. Your intake form was sent to the practice. Staff review the changes before "
+    "intake": "Thank you. Your intake form was sent to the practice. Staff check any changes before "
               "they update your chart.",
     "consent": "Thank you. Your signed consent to treatment was sent to the practice.",
     "history": "Thank you. Your health history was sent to the practice.",

@@ -65,15 +65,27 @@ def test_only_changed_fields_are_filed_with_the_chart_value_then(session, chart_
     assert chart_patient.city == "Springfield"
 
 
-def test_nothing_changed_files_nothing_and_keeps_the_request_open(session, chart_patient, admin):
+def test_nothing_changed_and_not_requested_files_nothing(session, chart_patient):
+    account = account_for(session)
+    assert submit(session, chart_patient, account) is None
+    assert submit(session, chart_patient, account, city="  Springfield ") is None
+    assert session.exec(select(PortalTask)).all() == []
+
+
+def test_a_requested_intake_with_nothing_changed_is_a_confirmation_and_closes_the_to_do(
+        session, chart_patient, admin):
+    """A patient whose chart is right must be able to clear the practice's request."""
     account = account_for(session)
     form_requests.request_forms(session=session, patient_id=chart_patient.id, forms=["intake"],
                                 actor=audit.Actor.staff(admin.id))
     session.commit()
+    task_id = submit(session, chart_patient, account, city="  Springfield ")
+    task = session.get(PortalTask, task_id)
+    assert (task.kind, task.subject) == (TaskKind.INTAKE_FORM, "Intake form (no changes)")
+    assert forms.intake_changes(session=session, task_id=task_id) == []
+    assert form_requests.open_requests(session=session, patient_id=chart_patient.id) == []
+    # The next time, with no request open, nothing is filed.
     assert submit(session, chart_patient, account) is None
-    assert submit(session, chart_patient, account, city="  Springfield ") is None
-    assert session.exec(select(PortalTask)).all() == []
-    assert [r.form for r in form_requests.open_requests(session=session, patient_id=chart_patient.id)] == ["intake"]
 
 
 def test_submitting_closes_the_open_intake_request(session, chart_patient, admin):

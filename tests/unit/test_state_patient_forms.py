@@ -70,6 +70,18 @@ async def test_nothing_changed_says_so_and_files_nothing(session):
     assert session.exec(select(PortalTask)).all() == []
 
 
+async def test_a_requested_intake_sent_unchanged_clears_the_to_do(session):
+    patient, root, state = await signed_in(session, FormsState, f"{routes.PORTAL_FORMS}?form=intake",
+                                           request=("intake",))
+    await run(state.load())
+    await run(state.submit_intake(form_data(state)))
+    assert state.notice == SENT["intake"] and state.info == "" and state.open_form == ""
+    assert session.exec(select(PortalTask)).one().subject == "Intake form (no changes)"
+    todos = await root.get_state(FormTodosState)
+    await run(todos.load())
+    assert todos.todos == []
+
+
 async def test_bad_input_is_shown_beside_the_field_and_nothing_typed_is_lost(session):
     patient, root, state = await signed_in(session, FormsState, f"{routes.PORTAL_FORMS}?form=intake")
     await run(state.load())
