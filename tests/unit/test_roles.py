@@ -204,6 +204,19 @@ def _second_admin(session, admin):
     return session.get(StaffUser, created.staff_user_id)
 
 
+def _only_bea_administers(session, admin):
+    """Nobody left in Administrator: bea keeps Write on Roles Setup through "Setup people" only.
+    Returns (that role's id, bea)."""
+    role_id = roles.create_role(session=session, name="Setup people", actor=_actor(admin))
+    bea = _second_admin(session, admin)
+    roles.save_role(session=session, role_id=role_id, levels={Permission.ROLES.value: 3},
+                    member_ids=[bea.id], actor=_actor(admin))
+    roles.save_role(session=session, role_id=_role_id(session, ADMINISTRATOR), levels={},
+                    member_ids=[], actor=_actor(admin))
+    assert roles.administrators(session=session) == 1
+    return role_id, bea
+
+
 def test_the_last_administrator_cannot_leave_the_administrator_role(session, admin):
     role_id = _role_id(session, ADMINISTRATOR)
     with pytest.raises(roles.LastAdministrator):
@@ -224,14 +237,7 @@ def test_an_inactive_administrator_does_not_count(session, admin):
 
 
 def test_lowering_roles_setup_in_the_only_admin_granting_role_is_refused(session, admin):
-    role_id = roles.create_role(session=session, name="Setup people", actor=_actor(admin))
-    bea = _second_admin(session, admin)
-    roles.save_role(session=session, role_id=role_id, levels={Permission.ROLES.value: 3},
-                    member_ids=[bea.id], actor=_actor(admin))
-    # Nobody in Administrator any more: bea keeps the right through "Setup people" only.
-    roles.save_role(session=session, role_id=_role_id(session, ADMINISTRATOR), levels={},
-                    member_ids=[], actor=_actor(admin))
-    assert roles.administrators(session=session) == 1
+    role_id, bea = _only_bea_administers(session, admin)
     with pytest.raises(roles.LastAdministrator):
         roles.save_role(session=session, role_id=role_id, levels={Permission.ROLES.value: 2},
                         member_ids=[bea.id], actor=_actor(admin))
@@ -241,14 +247,7 @@ def test_lowering_roles_setup_in_the_only_admin_granting_role_is_refused(session
 
 
 def test_deleting_the_role_of_the_last_administrator_is_refused(session, admin):
-    role_id = roles.create_role(session=session, name="Setup people", actor=_actor(admin))
-    bea = _second_admin(session, admin)
-    roles.save_role(session=session, role_id=role_id, levels={Permission.ROLES.value: 3},
-                    member_ids=[bea.id], actor=_actor(admin))
-    # Take admin and bea out of Administrator: only "Setup people" (bea) grants the right now.
-    roles.save_role(session=session, role_id=_role_id(session, ADMINISTRATOR), levels={},
-                    member_ids=[], actor=_actor(admin))
-    assert roles.administrators(session=session) == 1
+    role_id, _ = _only_bea_administers(session, admin)
     with pytest.raises(roles.LastAdministrator):
         roles.delete_role(session=session, role_id=role_id, actor=_actor(admin), confirmed=True)
     session.expire_all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import (AuditEvent, IntakeChange, PortalDocument, Role, RolePermission, StaffUser, TaskForward,
+from portal_app.models import (AuditEvent, PortalDocument, Role, RolePermission, StaffUser, TaskForward,
                                TaskKind, TaskPost, TaskStatus)
 from portal_app.services import permissions, staff_auth, tasks
 from portal_app.services.permissions import Level, Permission
@@ -13,7 +13,7 @@ from portal_app.state.task_item import TaskItemState
 from portal_app.state.tasks import CommunicationState, TasksState
 from tests.unit.conftest import START, make_patient
 from tests.unit.state_support import PASSWORD, everything_in_state, sign_in_admin, staff_with, state_for
-from tests.unit.test_tasks import PNG, forward_row, task
+from tests.unit.test_tasks import PNG, forward_row, intake_with_a_conflict, task
 
 L, A = Permission.TASK_PORTAL_LIST, Permission.TASK_PORTAL
 
@@ -142,13 +142,7 @@ async def test_limited_user_answers_a_forwarded_message_from_communication(sessi
 
 
 async def test_full_user_merges_with_a_conflict_then_overwrites(session, admin, frozen_clock):
-    patient = make_patient(session, city="Springfield", pharmacy="Main St")
-    form = task(session, patient, TaskKind.INTAKE_FORM)
-    city = IntakeChange(task_id=form.id, field_name="city", chart_value="Springfield", new_value="Shelbyville")
-    pharmacy = IntakeChange(task_id=form.id, field_name="pharmacy", chart_value="Old", new_value="New Rx")
-    session.add(city)
-    session.add(pharmacy)
-    session.commit()
+    patient, form, city, pharmacy = intake_with_a_conflict(session)
     _, page, _ = await item(sign_in_admin(session), form.id)
     assert page.loaded and page.unmerged_count == 2
     await page.merge(str(city.id))

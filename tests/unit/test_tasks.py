@@ -60,6 +60,34 @@ def forward_row(session, item, to, frm, *, done=False) -> TaskForward:
     return row
 
 
+def intake_with_a_conflict(session):
+    """An Intake Form item: city changed plainly; pharmacy changed in the chart since ("Old" then,
+    "Main St" now). Returns (patient, item, city change, pharmacy change)."""
+    patient = make_patient(session, city="Springfield", pharmacy="Main St")
+    form = task(session, patient, TaskKind.INTAKE_FORM)
+    city = IntakeChange(task_id=form.id, field_name="city", chart_value="Springfield", new_value="Shelbyville")
+    pharmacy = IntakeChange(task_id=form.id, field_name="pharmacy", chart_value="Old", new_value="New Rx")
+    session.add(city)
+    session.add(pharmacy)
+    session.commit()
+    return patient, form, city, pharmacy
+
+
+def shared_documents(session):
+    """Two Document Share items of one patient, each with a PNG: (patient, item, its PNG, other item's PNG)."""
+    patient = make_patient(session)
+    share = task(session, patient, TaskKind.DOCUMENT_SHARE)
+    other = task(session, patient, TaskKind.DOCUMENT_SHARE)
+    mine = PortalDocument(patient_id=patient.id, task_id=share.id, filename="card.png", content_type="image/png",
+                          size=len(PNG), data=PNG)
+    theirs = PortalDocument(patient_id=patient.id, task_id=other.id, filename="x.png", content_type="image/png",
+                            size=len(PNG), data=PNG)
+    session.add(mine)
+    session.add(theirs)
+    session.commit()
+    return patient, share, mine, theirs
+
+
 def actions(session) -> list[str]:
     return [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()]
 
@@ -348,13 +376,7 @@ def test_limited_user_decides_a_forwarded_appointment_but_cannot_merge(session, 
 
 
 def test_merges_go_through_the_forms_rules_with_conflicts(session, admin, frozen_clock):
-    patient = make_patient(session, city="Springfield", pharmacy="Main St")
-    form = task(session, patient, TaskKind.INTAKE_FORM)
-    city = IntakeChange(task_id=form.id, field_name="city", chart_value="Springfield", new_value="Shelbyville")
-    pharmacy = IntakeChange(task_id=form.id, field_name="pharmacy", chart_value="Old", new_value="New Rx")
-    session.add(city)
-    session.add(pharmacy)
-    session.commit()
+    patient, form, city, pharmacy = intake_with_a_conflict(session)
     rows = tasks.item_changes(session=session, staff_user_id=admin.id, task_id=form.id)
     assert [(r.label, r.conflict) for r in rows] == [("City", False), ("Pharmacy", True)]
     result = tasks.merge_all(session=session, staff_user_id=admin.id, task_id=form.id, actor=actor(admin))
@@ -370,16 +392,7 @@ def test_merges_go_through_the_forms_rules_with_conflicts(session, admin, frozen
 
 
 def test_a_document_opens_only_through_its_own_item(session, admin):
-    patient = make_patient(session)
-    share = task(session, patient, TaskKind.DOCUMENT_SHARE)
-    other = task(session, patient, TaskKind.DOCUMENT_SHARE)
-    mine = PortalDocument(patient_id=patient.id, task_id=share.id, filename="card.png", content_type="image/png",
-                          size=len(PNG), data=PNG)
-    theirs = PortalDocument(patient_id=patient.id, task_id=other.id, filename="x.png", content_type="image/png",
-                            size=len(PNG), data=PNG)
-    session.add(mine)
-    session.add(theirs)
-    session.commit()
+    _, share, mine, theirs = shared_documents(session)
     docs = tasks.item_documents(session=session, staff_user_id=admin.id, task_id=share.id)
     assert [d.filename for d in docs] == ["card.png"]
     content = tasks.item_document_content(session=session, staff_user_id=admin.id, task_id=share.id,
@@ -391,17 +404,10 @@ def test_a_document_opens_only_through_its_own_item(session, admin):
 
 
 def test_viewing_or_saving_a_document_is_audited_and_checked(session, admin):
-    patient = make_patient(session)
-    share = task(session, patient, TaskKind.DOCUMENT_SHARE)
-    other = task(session, patient, TaskKind.DOCUMENT_SHARE)
-    mine = PortalDocument(patient_id=patient.id, task_id=share.id, filename="card.png", content_type="image/png",
-                          size=len(PNG), data=PNG)
+    patient, share, mine, theirs = shared_documents(session)
     odd = PortalDocument(patient_id=patient.id, task_id=share.id, filename="notes.txt", content_type="text/plain",
                          size=2, data=b"hi")
-    theirs = PortalDocument(patient_id=patient.id, task_id=other.id, filename="x.png", content_type="image/png",
-                            size=len(PNG), data=PNG)
-    for row in (mine, odd, theirs):
-        session.add(row)
+    session.add(odd)
     session.commit()
     row = tasks.preview_document(session=session, staff_user_id=admin.id, task_id=share.id, document_id=mine.id,
                                  actor=actor(admin))
