@@ -27,6 +27,7 @@ from portal_app.services.portal_accounts import AccountForm, ChartSummary, Conne
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.patient_documents import as_id
+from portal_app.state.portal_users import focus_later
 
 ALL_AREAS = [area.value for area in Area]
 FORM_NAMES = [form.value for form in form_requests.PortalForm]
@@ -97,6 +98,8 @@ class PortalAccountsState(StaffSessionState):
 
     _patient_id: int = 0
     _delete_id: int = 0
+    # Where focus goes when a dialog closes (the dialogs have no trigger to hand it back to).
+    _focus_after_dialog: tuple[str, ...] = ()
 
     # ---- what the page shows -----------------------------------------------------------
 
@@ -523,13 +526,17 @@ class PortalAccountsState(StaffSessionState):
             detail += " It is signed in now: its sessions end at once."
         self.delete_detail = detail
         self.delete_open = True
+        self._focus_after_dialog = ("delete-button",)
         return None
 
     @rx.event
     def set_dialog_open(self, value: bool):
-        """Either confirmation closed (Cancel, Escape): forget what it was about."""
-        if not value:
-            self._close_dialogs()
+        """Either confirmation closed (Cancel, Escape, or its action): forget what it was about
+        and put focus back: on new credentials, else the button that asked, else the form."""
+        if value:
+            return None
+        self._close_dialogs()
+        return focus_later("copy-credentials", *self._focus_after_dialog, "username")
 
     @rx.event
     async def delete(self):
@@ -561,6 +568,7 @@ class PortalAccountsState(StaffSessionState):
         if staff is None:
             return refusal
         self.reset_open = True
+        self._focus_after_dialog = ("reset-button",)
         return None
 
     @rx.event

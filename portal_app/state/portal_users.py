@@ -61,7 +61,8 @@ def row_header_id(account_id) -> str:
     return f"account-{account_id}"
 
 
-def _focus_later(*element_ids: str) -> rx.event.EventSpec:
+def focus_later(*element_ids: str) -> rx.event.EventSpec:
+    """Focus the first of these elements that exists, once the page has redrawn."""
     # One dialog for the page (no trigger for Radix to hand focus back to): put focus back on
     # the button that asked, or on the row when that button is gone after the action.
     lookups = " || ".join(f"document.getElementById({json.dumps(i)})" for i in element_ids)
@@ -233,7 +234,7 @@ class PortalUsersState(StaffSessionState):
         if not is_open:
             self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
             if self._focus_after_dialog:
-                return _focus_later(*self._focus_after_dialog)
+                return focus_later(*self._focus_after_dialog)
         return None
 
     @rx.event

@@ -150,7 +150,8 @@ async def test_edit_then_delete_after_confirmation(session, admin):
                            "Messages, Appointments, Documents, Forms, Health summary")
     await state.ask_delete()
     assert state.delete_open and "deleted too" in state.delete_detail
-    state.set_dialog_open(False)  # Cancel forgets the choice
+    closed = state.set_dialog_open(False)  # Cancel forgets the choice
+    assert "delete-button" in str(closed)  # and puts focus back on the button that asked
     await state.delete()
     assert len(state.connections) == 1
     await state.ask_delete()

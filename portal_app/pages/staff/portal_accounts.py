@@ -144,7 +144,7 @@ def _credentials() -> rx.Component:
                                                                        S.cred_expires)), ".",
                             size="2", margin_bottom="0.6em")),
             rx.hstack(
-                rx.button(rx.icon("copy", aria_hidden="true"), "Copy", type="button",
+                rx.button(rx.icon("copy", aria_hidden="true"), "Copy", type="button", id="copy-credentials",
                           on_click=[rx.set_clipboard(S.credential_message),
                                     rx.toast.success("Credential message copied.")]),
                 rx.button(rx.icon("key_round", aria_hidden="true"), "Copy password", type="button",
@@ -286,9 +286,9 @@ def _buttons() -> rx.Component:
     return rx.hstack(
         rx.button("Save", type="submit", disabled=~S.can_change),
         rx.cond(S.selected_id > 0, rx.fragment(
-            rx.button("Delete", type="button", color_scheme="red", variant="outline",
+            rx.button("Delete", type="button", color_scheme="red", variant="outline", id="delete-button",
                       on_click=S.ask_delete, disabled=~S.can_change),
-            rx.button("Reset Pwd", type="button", variant="outline", on_click=S.ask_reset,
+            rx.button("Reset Pwd", type="button", variant="outline", on_click=S.ask_reset, id="reset-button",
                       disabled=~S.can_change),
             rx.button("Send reset link", type="button", variant="outline", on_click=S.send_reset_link,
                       disabled=~S.can_change),
