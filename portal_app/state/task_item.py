@@ -85,6 +85,14 @@ class TaskItemState(StaffSessionState):
     def has_mergeable(self) -> bool:
         return any(c.get("mergeable") == "1" for c in self.changes)
 
+    @rx.var
+    def up_to_date(self) -> bool:
+        """"All information is up to date": every chart change merged, or the patient sent the
+        intake form with nothing changed (consent and history answers are for reading only)."""
+        if self.item.kind != "intake_form" or self.unmerged_count:
+            return False
+        return self.has_mergeable or not self.changes
+
     # ---- helpers ------------------------------------------------------------------------
 
     def _route_task_id(self) -> int:

@@ -242,3 +242,17 @@ async def test_a_one_megabyte_reply_is_refused_beside_the_field(session, admin):
     assert "at most 10,000 characters" in page.reply_error and page.loaded and page.error == ""
     assert len(page.reply_text) <= 20_000  # what was typed stays (bounded), for shortening
     assert session.exec(select(TaskPost).where(TaskPost.author_type == "staff")).first() is None
+
+
+async def test_an_intake_form_sent_without_changes_reads_up_to_date(session, admin):
+    patient = make_patient(session, first="Ana", email="ana@example.com")
+    confirmed = task(session, patient, TaskKind.INTAKE_FORM, subject="Intake form (no changes)")
+    _, page, _ = await item(sign_in_admin(session), confirmed.id)
+    assert page.loaded and page.changes == [] and page.up_to_date and page.unmerged_count == 0
+    _, form, _, pharmacy = intake_with_a_conflict(session)
+    _, page, _ = await item(sign_in_admin(session), form.id)
+    assert not page.up_to_date and page.unmerged_count == 2  # "EMR changes exist" instead
+    await page.merge_everything()
+    assert not page.up_to_date and page.unmerged_count == 1  # the conflict waits for a decision
+    await page.overwrite(str(pharmacy.id))
+    assert page.up_to_date
