@@ -101,18 +101,8 @@ def request_appointment(*, session: Session, account_id: int, chart: ChartView,
     Raises FormInvalid with every wrong field (date_n, time_n, reason).
     """
     errors: dict[str, str] = {}
-    slots: list[tuple[date, str]] = []
-    text = ""
-    try:
-        slots = check_slots(preferred)
-    except FormInvalid as exc:
-        errors.update(exc.errors)
-    except InvalidInput as exc:
-        errors[exc.field] = exc.message
-    try:
-        text = _check_reason(reason)
-    except InvalidInput as exc:
-        errors[exc.field] = exc.message
+    slots = messages.collect_errors(errors, check_slots, preferred)
+    text = messages.collect_errors(errors, _check_reason, reason)
     if errors:
         raise FormInvalid(errors)
     task = queue.file_item(session=session, kind=TaskKind.APPOINTMENT_REQUEST, account_id=account_id,

@@ -61,6 +61,18 @@ def _check_subject(subject: str) -> str:
     return text
 
 
+def collect_errors(errors: dict[str, str], check, *args, **kwargs):
+    """Run one field check; what it refuses (InvalidInput, or FormInvalid's several fields) is
+    added to `errors` and None returned, so a form can name every wrong field at once."""
+    try:
+        return check(*args, **kwargs)
+    except FormInvalid as exc:
+        errors.update(exc.errors)
+    except InvalidInput as exc:
+        errors[exc.field] = exc.message
+    return None
+
+
 def _add_post(*, session: Session, task: PortalTask, author_type: str, body: str, label: str,
               account_id: int | None = None, staff_user_id: int | None = None) -> TaskPost:
     now = clock.now()
@@ -91,15 +103,8 @@ def start_thread(*, session: Session, account_id: int, chart: ChartView, subject
     Raises FormInvalid with every wrong field ("subject", "body") at once.
     """
     errors: dict[str, str] = {}
-    clean_subject = clean_body = ""
-    try:
-        clean_subject = _check_subject(subject)
-    except InvalidInput as exc:
-        errors[exc.field] = exc.message
-    try:
-        clean_body = check_body(body)
-    except InvalidInput as exc:
-        errors[exc.field] = exc.message
+    clean_subject = collect_errors(errors, _check_subject, subject)
+    clean_body = collect_errors(errors, check_body, body)
     if errors:
         raise FormInvalid(errors)
     account = session.get(PortalAccount, account_id)
@@ -206,6 +211,16 @@ def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
             for p in posts]
 
 
+def _mark_read(session: Session, task_id: int, *, author_type: str) -> None:
+    """The other side has read the item: its unread posts by `author_type` are marked (no commit)."""
+    column = TaskPost.read_by_patient_at if author_type == STAFF else TaskPost.read_by_staff_at
+    now = clock.now()
+    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task_id, TaskPost.author_type == author_type,
+                                                    col(column).is_(None))).all():
+        setattr(post, column.key, now)
+        session.add(post)
+
+
 def portal_author(session: Session, account_id: int | None, patient_id: int, viewer_account_id: int | None) -> str:
     """Who wrote a portal post, as the person reading the portal sees it: "You" for their own
     posts, otherwise the writer's name (never their user ID), marked when a representative."""
@@ -241,11 +256,7 @@ def open_thread(*, session: Session, patient_id: int, task_id: int,
         return labels[post.account_id]
 
     rows = _rows(session, task.id, label)
-    now = clock.now()
-    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task.id, TaskPost.author_type == STAFF,
-                                                    col(TaskPost.read_by_patient_at).is_(None))).all():
-        post.read_by_patient_at = now
-        session.add(post)
+    _mark_read(session, task.id, author_type=STAFF)
     session.commit()
     return ThreadView(id=task.id, subject=task.subject or "(no subject)", posts=rows)
 
@@ -266,12 +277,7 @@ def thread_posts(*, session: Session, task_id: int) -> list[PostRow]:
 
 def mark_read_by_staff(*, session: Session, task_id: int) -> None:
     """Staff have seen the item: its patient posts are no longer unread for staff."""
-    task = _task(session, task_id)
-    now = clock.now()
-    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task.id, TaskPost.author_type == PATIENT,
-                                                    col(TaskPost.read_by_staff_at).is_(None))).all():
-        post.read_by_staff_at = now
-        session.add(post)
+    _mark_read(session, _task(session, task_id).id, author_type=PATIENT)
     session.commit()
 
 

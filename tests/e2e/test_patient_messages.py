@@ -47,7 +47,13 @@ def test_patient_sends_a_message_and_requests_an_appointment(app_server, page: P
     page.get_by_role("button", name="New message").click()
     subject = page.get_by_label("Subject")
     body = page.get_by_label("Message", exact=True)
-    expect(body).to_have_attribute("maxlength", "10000")
+    # A pasted text over the limit is not cut short silently: it reaches the server, which says so.
+    body.fill("x" * (1024 * 1024))
+    subject.fill("Too long")
+    page.get_by_role("button", name="Send message").click()
+    expect(page.get_by_text("at most 10,000 characters; this one has 50,000")).to_be_visible()
+    expect(body).to_have_attribute("aria-invalid", "true")
+    subject.fill("")
     # A missing subject: the message says so beside the field, and the text typed stays.
     body.fill("My inhaler is nearly empty. Could you send a refill to my pharmacy?")
     page.get_by_role("button", name="Send message").click()
