@@ -16,6 +16,7 @@ from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.patient_paging import PortalListPaging
 from portal_app.state.patient_home import form_text
 
 REFUSED = "Appointments are not available for this chart."
@@ -23,12 +24,9 @@ SENT = "Your request was sent. The practice will confirm a time; its answer appe
 FIELDS = ("date_1", "time_1", "date_2", "time_2", "date_3", "time_3", "reason")
 
 
-class PatientAppointmentsState(PortalSessionState):
+class PatientAppointmentsState(PortalListPaging, PortalSessionState):
     ready: bool = False
     rows: list[RequestRow] = []
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     # The date inputs' min and max (tomorrow, a year ahead), as YYYY-MM-DD.
     min_date: str = ""
     max_date: str = ""
@@ -56,15 +54,14 @@ class PatientAppointmentsState(PortalSessionState):
         self.notice = ""
         self._clear_errors()
 
-    async def _read(self, patient_id: int) -> None:
-        found = await call(appointments.requests_for, patient_id=patient_id, page=self.page)
-        self.rows, self.page, self.pages, self.total = found.rows, found.page, found.pages, found.total
+    def _area(self) -> Area:
+        return Area.APPOINTMENTS
 
-    async def _allowed(self, action: str):
-        got = await self._area_principal(Area.APPOINTMENTS, action)
-        if got is None:
-            self._forget()
-        return got
+    def _refusal(self) -> str:
+        return REFUSED
+
+    async def _fetch(self, patient_id: int):
+        return await call(appointments.requests_for, patient_id=patient_id, page=self.page)
 
     @rx.event
     async def load(self):
@@ -78,25 +75,6 @@ class PatientAppointmentsState(PortalSessionState):
         self.max_date = (today + timedelta(days=appointments.HORIZON_DAYS)).isoformat()
         await self._read(target[1].patient_id)
         self.ready = True
-        return None
-
-    @rx.event
-    async def next_page(self):
-        got = await self._allowed("next_page")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        if self.page < self.pages:
-            self.page += 1
-        await self._read(got[1].patient_id)
-        return None
-
-    @rx.event
-    async def prev_page(self):
-        got = await self._allowed("prev_page")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        self.page = max(1, self.page - 1)
-        await self._read(got[1].patient_id)
         return None
 
     @rx.event

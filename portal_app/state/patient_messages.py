@@ -16,6 +16,7 @@ from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid, NotFound
 from portal_app.services.messages import PostRow, ThreadRow
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.patient_paging import PortalListPaging
 from portal_app.state.patient_home import form_text
 
 REFUSED = "Messages are not available for this chart."
@@ -23,12 +24,9 @@ SENT = "Your message was sent to the practice. You will see the reply here."
 REPLIED = "Your reply was sent."
 
 
-class PatientMessagesState(PortalSessionState):
+class PatientMessagesState(PortalListPaging, PortalSessionState):
     ready: bool = False
     rows: list[ThreadRow] = []
-    page: int = 1
-    pages: int = 1
-    total: int = 0
 
     composing: bool = False
     subject_error: str = ""
@@ -63,15 +61,14 @@ class PatientMessagesState(PortalSessionState):
         self.open_subject = ""
         self.posts = []
 
-    async def _read(self, patient_id: int) -> None:
-        found = await call(messages.threads, patient_id=patient_id, page=self.page)
-        self.rows, self.page, self.pages, self.total = found.rows, found.page, found.pages, found.total
+    def _area(self) -> Area:
+        return Area.MESSAGES
 
-    async def _allowed(self, action: str):
-        got = await self._area_principal(Area.MESSAGES, action)
-        if got is None:
-            self._forget()
-        return got
+    def _refusal(self) -> str:
+        return REFUSED
+
+    async def _fetch(self, patient_id: int):
+        return await call(messages.threads, patient_id=patient_id, page=self.page)
 
     @rx.event
     async def load(self):
@@ -83,25 +80,6 @@ class PatientMessagesState(PortalSessionState):
         _, chart = target
         await self._read(chart.patient_id)
         self.ready = True
-        return None
-
-    @rx.event
-    async def next_page(self):
-        got = await self._allowed("next_page")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        if self.page < self.pages:
-            self.page += 1
-        await self._read(got[1].patient_id)
-        return None
-
-    @rx.event
-    async def prev_page(self):
-        got = await self._allowed("prev_page")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        self.page = max(1, self.page - 1)
-        await self._read(got[1].patient_id)
         return None
 
     @rx.event

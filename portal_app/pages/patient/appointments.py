@@ -9,7 +9,7 @@ from portal_app.components.forms import field_error, form_alert, form_notice, te
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import invalid_flag, loading, submit_button
 from portal_app.pages.patient.messages import textarea_field
-from portal_app.pages.patient.tables import cell, table
+from portal_app.pages.patient.tables import cell, pager, table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
 
@@ -95,16 +95,7 @@ def _list() -> rx.Component:
             table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"), rx.foreach(S.rows, _row)),
             rx.el.p("No requests yet.", style={"color": MUTED}),
         ),
-        rx.cond(
-            S.pages > 1,
-            rx.el.nav(
-                rx.button("Newer", on_click=S.prev_page, disabled=S.page <= 1, variant="outline"),
-                rx.text("Page ", S.page, " of ", S.pages, size="2"),
-                rx.button("Older", on_click=S.next_page, disabled=S.page >= S.pages, variant="outline"),
-                aria_label="Request pages",
-                style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "1em"},
-            ),
-        ),
+        pager(S, "Request pages"),
         aria_label="Your requests",
     )
 

@@ -8,6 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import portal_layout
 from portal_app.pages.patient.login import invalid_flag, loading, submit_button
+from portal_app.pages.patient.tables import pager
 from portal_app.services.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 from portal_app.state.patient_messages import PatientMessagesState as S
 
@@ -59,19 +60,6 @@ def _thread_row(row) -> rx.Component:
     )
 
 
-def _pager() -> rx.Component:
-    return rx.cond(
-        S.pages > 1,
-        rx.el.nav(
-            rx.button("Newer", on_click=S.prev_page, disabled=S.page <= 1, variant="outline"),
-            rx.text("Page ", S.page, " of ", S.pages, size="2"),
-            rx.button("Older", on_click=S.next_page, disabled=S.page >= S.pages, variant="outline"),
-            aria_label="Pages of conversations",
-            style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "1em"},
-        ),
-    )
-
-
 def _thread_list() -> rx.Component:
     return rx.el.section(
         rx.heading("Your conversations", as_="h2", size="4", margin_bottom="0.5em"),
@@ -80,7 +68,7 @@ def _thread_list() -> rx.Component:
             rx.el.ul(rx.foreach(S.rows, _thread_row), style={"list_style": "none", "padding": "0", "margin": "0"}),
             rx.el.p("No messages yet.", style={"color": MUTED}),
         ),
-        _pager(),
+        pager(S, "Pages of conversations"),
         aria_label="Your conversations",
     )
 

@@ -1,5 +1,5 @@
-"""Portal tables that fit a phone: on a narrow screen each row becomes a card and every cell
-says what it is ("Status: Requested"), so nothing scrolls sideways. UI only."""
+"""Portal lists: tables that fit a phone (on a narrow screen each row becomes a card and every
+cell says what it is, "Status: Requested", so nothing scrolls sideways) and numbered pages. UI only."""
 
 from __future__ import annotations
 
@@ -40,4 +40,18 @@ def table(headers: tuple[str, ...], rows: rx.Component, *, caption: str = "") ->
         rx.el.thead(rx.el.tr(*[rx.el.th(title, scope="col", style=HEAD) for title in headers])),
         rx.el.tbody(rows),
         style={"border_collapse": "collapse", "width": "100%", **_STACK_ON_PHONE},
+    )
+
+
+def pager(state, aria_label: str) -> rx.Component:
+    """Newer / "Page n of m" / Older for a state with PortalListPaging; shown only with 2+ pages."""
+    return rx.cond(
+        state.pages > 1,
+        rx.el.nav(
+            rx.button("Newer", on_click=state.prev_page, disabled=state.page <= 1, variant="outline"),
+            rx.text("Page ", state.page, " of ", state.pages, size="2"),
+            rx.button("Older", on_click=state.next_page, disabled=state.page >= state.pages, variant="outline"),
+            aria_label=aria_label,
+            style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "1em"},
+        ),
     )
