@@ -16,20 +16,21 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from portal_app import db, routes
-from portal_app.services import staff_auth, tasks
+from portal_app.services import audit, staff_auth, tasks
 from portal_app.services.errors import DomainError
 
 STAFF_COOKIE = "portal_staff_session"
 
 
-def _task_document(session_id: str | None, task_id: int, document_id: int):
+def _task_document(session_id: str | None, task_id: int, document_id: int, ip: str = ""):
     with db.session_scope() as session:
         principal = staff_auth.principal_for(session=session, session_id=session_id)
         if principal is None or principal.must_change_password:
             return None
         try:
             return tasks.item_document_content(session=session, staff_user_id=principal.id,
-                                               task_id=task_id, document_id=document_id)
+                                               task_id=task_id, document_id=document_id,
+                                               actor=audit.Actor.staff(principal.id, ip))
         except DomainError:
             return None
 
@@ -37,7 +38,8 @@ def _task_document(session_id: str | None, task_id: int, document_id: int):
 async def task_document(request: Request) -> Response:
     """A queue item's document, inline, for the staff user who may open that item."""
     content = await asyncio.to_thread(_task_document, request.cookies.get(STAFF_COOKIE),
-                                      request.path_params["task_id"], request.path_params["document_id"])
+                                      request.path_params["task_id"], request.path_params["document_id"],
+                                      request.client.host if request.client else "")
     if content is None:
         return PlainTextResponse("This document is not available.", status_code=404,
                                  headers={"Cache-Control": "no-store"})

@@ -481,13 +481,17 @@ def _document_row(session: Session, grant: _Grant, document_id: int) -> document
     return row
 
 
-def item_document_content(*, session: Session, staff_user_id: int, task_id: int, document_id: int):
+def item_document_content(*, session: Session, staff_user_id: int, task_id: int, document_id: int,
+                          actor: audit.Actor | None = None):
     """A document of this item (only one attached to it): the bytes the file route serves for
-    a preview that `preview_document` has checked and audited."""
+    a preview. With `actor`, the fetch is audited ("task.document_fetch"), so a file read by
+    its URL without the page's Preview (audited "task.document_view") is on record too."""
     grant = _item_grant(session, staff_user_id, task_id)
-    _document_row(session, grant, document_id)
-    return documents.document_content(session=session, document_id=document_id,
-                                      patient_id=grant.task.patient_id)
+    row = _document_row(session, grant, document_id)
+    content = documents.document_content(session=session, document_id=row.id, patient_id=grant.task.patient_id)
+    if actor is not None:
+        _audit_document(session, grant, row, "task.document_fetch", actor)
+    return content
 
 
 def _audit_document(session: Session, grant: _Grant, row: documents.DocumentRow, action: str,

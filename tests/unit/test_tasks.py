@@ -397,7 +397,11 @@ def test_a_document_opens_only_through_its_own_item(session, admin):
     assert [d.filename for d in docs] == ["card.png"]
     content = tasks.item_document_content(session=session, staff_user_id=admin.id, task_id=share.id,
                                           document_id=mine.id)
-    assert content.data == PNG
+    assert content.data == PNG and "task.document_fetch" not in actions(session)
+    # The file route passes its request's actor: a fetch by URL is on record.
+    tasks.item_document_content(session=session, staff_user_id=admin.id, task_id=share.id, document_id=mine.id,
+                                actor=actor(admin))
+    assert actions(session)[-1] == "task.document_fetch"
     with pytest.raises(NotFound):
         tasks.item_document_content(session=session, staff_user_id=admin.id, task_id=share.id,
                                     document_id=theirs.id)
