@@ -28,8 +28,8 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection,
                                SecretPurpose)
 from portal_app.notify import letters, outbox, templates, templates_accounts
-from portal_app.services import (areas, audit, clock, form_requests, onboarding, passwords, sessions,
-                                 settings, tokens)
+from portal_app.services import (areas, audit, clock, form_requests, onboarding, passwords,
+                                 portal_users, sessions, settings, tokens)
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.validation import clean_text, normalize_email, normalize_phone
@@ -769,6 +769,8 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     config = settings.get(session=session)
     if not config.portal_active:
         raise PortalUnavailable()
+    if portal_users.link_just_sent(session=session, account_id=account.id):
+        return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:
         ok = _send_setup_link(session, patient, account, actor)
     else:

@@ -415,6 +415,15 @@ def _destination(account: PortalAccount, chart: Patient, own: bool) -> tuple[str
                        "chart has no email that may be used. Set a password in Portal Account Setup.")
 
 
+def link_just_sent(*, session: Session, account_id: int) -> bool:
+    """Whether a live password link went to this account within the last minute: a second
+    click answers with it, since a new link would void the one just sent."""
+    return session.exec(select(OneTimeSecret.id).where(
+        OneTimeSecret.account_id == account_id, OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET,
+        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
+        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first() is not None
+
+
 def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) -> ActionResult:
     """Send a password-reset link to the account's user ID: by email, or by text message.
 
@@ -436,12 +445,8 @@ def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) ->
         raise InvalidInput(f"No chart connected to {account.user_id} has portal access enabled, "
                            "so a reset link would not work.")
     channel, to = _destination(account, chart, own)
-    recent = session.exec(select(OneTimeSecret.id).where(
-        OneTimeSecret.account_id == account.id, OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET,
-        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
-        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first()
     by = "text message" if channel == "sms" else "email"
-    if recent is not None:
+    if link_just_sent(session=session, account_id=account.id):
         return _finish(session, account, f"A reset link was just sent to {to} by {by}.")
     lifetime = timedelta(minutes=config.reset_minutes)
     plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,

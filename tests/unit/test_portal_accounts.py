@@ -425,6 +425,13 @@ def test_send_reset_link_emails_a_link_to_the_account(session, admin):
     token = _LINK_TOKEN.search(sent.body_text).group(1)
     assert tokens.find_live(session=session, plain=token, purposes=(SecretPurpose.PASSWORD_RESET,))
     assert result.credentials.password not in sent.body_text
+    # A second click a moment later sends nothing: a new link would void the one just sent.
+    again = portal_accounts.send_reset_link(session=session, patient_id=patient.id,
+                                            connection_id=result.connection_id,
+                                            actor=audit.Actor.staff(admin.id))
+    assert again == "A link to choose a password was just sent to maria.lopez@example.com."
+    assert len(session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reset")).all()) == 1
+    assert tokens.find_live(session=session, plain=token, purposes=(SecretPurpose.PASSWORD_RESET,))
 
 
 def test_plain_username_cannot_get_a_reset_link(session, admin):
