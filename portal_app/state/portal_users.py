@@ -24,6 +24,8 @@ from portal_app.state.patient_documents import as_id
 NO_ACCESS = "You do not have permission to change portal accounts. Sign in again or ask an administrator."
 NO_VIEW = "You do not have permission to view portal accounts. Sign in again or ask an administrator."
 NOT_ON_PAGE = "That account is not on this page any more. Search again."
+NO_PASSWORD_YET = ("The account can be used again, but it has no password yet: after enabling it, "
+                   "send a reset link so its owner can choose one.")
 FILTER_OPTIONS: list[tuple[str, str]] = [(key.value, label) for key, label in portal_users.FILTER_LABELS.items()]
 MAX_SEARCH = 200
 
@@ -115,7 +117,12 @@ class PortalUsersState(StaffSessionState):
     @rx.var
     def confirm_text(self) -> str:
         spec = ACTIONS.get(self.confirm_action)
-        return spec[2] if spec else ""
+        if not spec:
+            return ""
+        row = self._row(self.confirm_id)
+        if self.confirm_action == "enable" and row is not None and not row.has_password:
+            return NO_PASSWORD_YET
+        return spec[2]
 
     @rx.var
     def confirm_button(self) -> str:

@@ -230,3 +230,14 @@ async def test_list_handlers_refuse_after_the_session_ends(session, admin):
     staff_auth.sign_out(session=session, session_id=sid)
     assert NO_VIEW in str(await state.set_search("Brook"))
     assert state.rows == []
+
+
+async def test_enabling_an_account_without_a_password_says_what_comes_next(session, admin):
+    # "It can sign in with its current password" would be wrong: it has none.
+    pending = make_account(session, "new.parent@example.com", status=AccountStatus.DISABLED, password=False)
+    _, state, _ = await open_page(sign_in_admin(session))
+    await state.ask("enable", pending.id)
+    assert state.confirm_title == "Enable new.parent@example.com?"
+    assert "no password yet" in state.confirm_text and "send a reset link" in state.confirm_text
+    await state.confirm()
+    assert _fresh(session, pending.id).status == AccountStatus.PENDING
