@@ -215,8 +215,9 @@ def _mark_read(session: Session, task_id: int, *, author_type: str) -> None:
     """The other side has read the item: its unread posts by `author_type` are marked (no commit)."""
     column = TaskPost.read_by_patient_at if author_type == STAFF else TaskPost.read_by_staff_at
     now = clock.now()
-    for post in session.exec(select(TaskPost).where(TaskPost.task_id == task_id, TaskPost.author_type == author_type,
-                                                    col(column).is_(None))).all():
+    unread = select(TaskPost).where(TaskPost.task_id == task_id, TaskPost.author_type == author_type,
+                                    col(column).is_(None))
+    for post in session.exec(unread).all():
         setattr(post, column.key, now)
         session.add(post)
 

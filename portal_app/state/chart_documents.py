@@ -12,11 +12,10 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import audit, documents
-from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.patient_documents import as_id, read_upload
+from portal_app.state.patient_documents import DocumentList, as_id
 
 _CHART_PATH = re.compile(r"/staff/patients/(\d{1,12})/?$")
 UPLOAD_ID = "chart_document"
@@ -24,33 +23,12 @@ STALE = "This chart is no longer open here. Reload the page and try again."
 SHARED = "The document is shared. The patient sees it under Documents in the portal."
 
 
-class ChartDocumentsState(StaffSessionState):
+class ChartDocumentsState(DocumentList, StaffSessionState):
     loaded: bool = False
-    rows: list[DocumentRow] = []
-    total: int = 0
-    offset: int = 0
-    note: str = ""
-    form_key: int = 0
-    file_error: str = ""
-    note_error: str = ""
     error: str = ""
     notice: str = ""
 
     _chart_id: int = 0
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.offset + documents.PAGE_SIZE < self.total
-
-    @rx.var
-    def has_previous(self) -> bool:
-        return self.offset > 0
-
-    @rx.var
-    def page_label(self) -> str:
-        if not self.total:
-            return ""
-        return f"{self.offset + 1}–{min(self.offset + documents.PAGE_SIZE, self.total)} of {self.total}"
 
     def _route_patient_id(self) -> int | None:
         match = _CHART_PATH.search(self.router.url.path or "")
@@ -81,10 +59,7 @@ class ChartDocumentsState(StaffSessionState):
         return None, None
 
     async def _read(self) -> None:
-        self.total = await call(documents.count_documents, patient_id=self._chart_id)
-        if self.offset >= self.total:
-            self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
-        self.rows = await call(documents.patient_documents, patient_id=self._chart_id, offset=self.offset)
+        await self._fetch_page(self._chart_id)
         self.loaded = True
 
     @rx.event
@@ -102,10 +77,6 @@ class ChartDocumentsState(StaffSessionState):
         return None
 
     @rx.event
-    def set_note(self, value: str):
-        self.note = (value if isinstance(value, str) else "")[: documents.MAX_NOTE + 100]
-
-    @rx.event
     async def share(self, files: list[rx.UploadFile]):
         self._clear_messages()
         staff, refusal = await self._allowed(Level.UPDATE)
@@ -114,24 +85,16 @@ class ChartDocumentsState(StaffSessionState):
         if not self._chart_id:
             self.error = STALE
             return None
-        filename, data = await read_upload(files)
-        if not filename and not data:
-            self.file_error = "Choose a file to share."
+        chosen = await self._chosen_file(files)
+        if chosen is None:
             return None
         try:
-            await call(documents.share_with_patient, patient_id=self._chart_id, filename=filename, data=data,
-                       note=self.note, actor=audit.Actor.staff(staff.id, self._ip()))
+            await call(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
+                       data=chosen[1], note=self.note, actor=audit.Actor.staff(staff.id, self._ip()))
         except DomainError as exc:
-            if exc.field == "note":
-                self.note_error = exc.message
-            elif exc.field == "file":
-                self.file_error = exc.message
-            else:
-                self.error = exc.message
+            self.error = self._refused_file(exc)
             return None
-        self.note = ""
-        self.form_key += 1
-        self.offset = 0
+        self._after_share()
         await self._read()
         self.notice = SHARED
         return rx.clear_selected_files(UPLOAD_ID)

@@ -42,16 +42,16 @@ async def read_upload(files) -> tuple[str, bytes]:
     return str(name), data if isinstance(data, bytes) else b""
 
 
-class DocumentsState(PortalSessionState):
-    ready: bool = False
+class DocumentList(rx.State, mixin=True):
+    """A chart's documents one page at a time, and the share form's file/note fields; mixed into
+    the portal's Documents state and the staff chart's documents section."""
+
     rows: list[DocumentRow] = []
     total: int = 0
     offset: int = 0
     note: str = ""
     file_error: str = ""
     note_error: str = ""
-    form_error: str = ""
-    notice: str = ""
     # Changes after a share, so the note field starts empty again.
     form_key: int = 0
 
@@ -69,6 +69,47 @@ class DocumentsState(PortalSessionState):
     @rx.var
     def has_previous(self) -> bool:
         return self.offset > 0
+
+    @rx.event
+    def set_note(self, value: str):
+        self.note = (value if isinstance(value, str) else "")[: documents.MAX_NOTE + 100]
+
+    async def _fetch_page(self, patient_id: int, viewer_account_id: int | None = None) -> None:
+        """The page at `offset` (moved back when the list got shorter)."""
+        self.total = await call(documents.count_documents, patient_id=patient_id)
+        if self.offset >= self.total:
+            self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
+        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset,
+                               viewer_account_id=viewer_account_id)
+
+    async def _chosen_file(self, files) -> tuple[str, bytes] | None:
+        """The uploaded file's name and bytes, or None with "Choose a file" beside the field."""
+        filename, data = await read_upload(files)
+        if not filename and not data:
+            self.file_error = "Choose a file to share."
+            return None
+        return filename, data
+
+    def _refused_file(self, exc: DomainError) -> str:
+        """A refused share: its message beside the file or note field; any other is returned."""
+        if exc.field == "note":
+            self.note_error = exc.message
+        elif exc.field == "file":
+            self.file_error = exc.message
+        else:
+            return exc.message
+        return ""
+
+    def _after_share(self) -> None:
+        self.note = ""
+        self.form_key += 1
+        self.offset = 0
+
+
+class DocumentsState(DocumentList, PortalSessionState):
+    ready: bool = False
+    form_error: str = ""
+    notice: str = ""
 
     def _clear_errors(self) -> None:
         self.file_error = self.note_error = self.form_error = ""
@@ -89,11 +130,7 @@ class DocumentsState(PortalSessionState):
         return rx.toast.error(NOT_ALLOWED)
 
     async def _list(self, patient_id: int, account_id: int) -> None:
-        self.total = await call(documents.count_documents, patient_id=patient_id)
-        if self.offset >= self.total:
-            self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
-        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset,
-                               viewer_account_id=account_id)
+        await self._fetch_page(patient_id, account_id)
 
     @rx.event
     async def load(self):
@@ -109,10 +146,6 @@ class DocumentsState(PortalSessionState):
         return None
 
     @rx.event
-    def set_note(self, value: str):
-        self.note = (value if isinstance(value, str) else "")[: documents.MAX_NOTE + 100]
-
-    @rx.event
     async def share(self, files: list[rx.UploadFile]):
         """Send the chosen file (and the note) to the practice as a Document Share item."""
         self._clear_errors()
@@ -121,25 +154,17 @@ class DocumentsState(PortalSessionState):
         if got is None:
             return self._refused()
         principal, chart = got
-        filename, data = await read_upload(files)
-        if not filename and not data:
-            self.file_error = "Choose a file to share."
+        chosen = await self._chosen_file(files)
+        if chosen is None:
             return None
         try:
-            await call(documents.upload, account_id=principal.account_id, chart=chart, filename=filename,
-                       data=data, note=self.note, ip=self._ip())
+            await call(documents.upload, account_id=principal.account_id, chart=chart, filename=chosen[0],
+                       data=chosen[1], note=self.note, ip=self._ip())
         except DomainError as exc:
-            if exc.field == "note":
-                self.note_error = exc.message
-            elif exc.field == "file":
-                self.file_error = exc.message
-            else:
-                self.form_error = exc.message
+            self.form_error = self._refused_file(exc)
             return None
-        self.note = ""
-        self.form_key += 1
+        self._after_share()
         self.notice = SHARED
-        self.offset = 0
         await self._list(chart.patient_id, principal.account_id)
         return rx.clear_selected_files(UPLOAD_ID)
 

@@ -126,19 +126,17 @@ class FormsState(PortalSessionState):
         self.open_form = ""
         await self._list(chart)
 
-    @rx.event
-    async def submit_intake(self, form_data: dict[str, Any]):
-        values = {field: form_text(form_data, field) for field in forms.INTAKE_FIELDS}
-        got = await self._area_principal(Area.FORMS, "submit_intake")
+    async def _submit(self, form: str, service, typed: tuple[str, Any], **answers):
+        """Check the Forms area, keep what was typed on the form (`typed`: state var, value),
+        then file the form; errors go beside their fields."""
+        got = await self._area_principal(Area.FORMS, f"submit_{form}")
         if got is None:
             return self._refused()
         principal, chart = got
-        # What the patient typed stays on the form whatever happens next.
-        self.intake = values
+        setattr(self, *typed)
         self._clear_errors()
         try:
-            task_id = await call(forms.submit_intake, account_id=principal.account_id, chart=chart,
-                                 values=values, ip=self._ip())
+            task_id = await call(service, account_id=principal.account_id, chart=chart, ip=self._ip(), **answers)
         except FormInvalid as exc:
             self.errors = {**self.errors, **exc.errors}
             self.form_error = FIX_BELOW
@@ -149,53 +147,26 @@ class FormsState(PortalSessionState):
         if task_id is None:
             self.info = NOTHING_CHANGED
             return None
-        await self._after_submit(chart, "intake", task_id)
+        await self._after_submit(chart, form, task_id)
         return None
+
+    @rx.event
+    async def submit_intake(self, form_data: dict[str, Any]):
+        values = {field: form_text(form_data, field) for field in forms.INTAKE_FIELDS}
+        # What the patient typed stays on the form whatever happens next.
+        return await self._submit("intake", forms.submit_intake, ("intake", values), values=values)
 
     @rx.event
     async def submit_consent(self, form_data: dict[str, Any]):
         signature = form_text(form_data, "signature")
         agreed = isinstance(form_data, dict) and form_data.get("agreed") in ("on", "true", True)
-        got = await self._area_principal(Area.FORMS, "submit_consent")
-        if got is None:
-            return self._refused()
-        principal, chart = got
-        self.signature = signature
-        self._clear_errors()
-        try:
-            task_id = await call(forms.submit_consent, account_id=principal.account_id, chart=chart,
-                                 full_name=signature, agreed=agreed, ip=self._ip())
-        except FormInvalid as exc:
-            self.errors = {**self.errors, **exc.errors}
-            self.form_error = FIX_BELOW
-            return None
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
-        await self._after_submit(chart, "consent", task_id)
-        return None
+        return await self._submit("consent", forms.submit_consent, ("signature", signature), full_name=signature,
+                                  agreed=agreed)
 
     @rx.event
     async def submit_history(self, form_data: dict[str, Any]):
         values = {field: form_text(form_data, field) for field in forms.HISTORY_FIELDS}
-        got = await self._area_principal(Area.FORMS, "submit_history")
-        if got is None:
-            return self._refused()
-        principal, chart = got
-        self.history = values
-        self._clear_errors()
-        try:
-            task_id = await call(forms.submit_history, account_id=principal.account_id, chart=chart,
-                                 values=values, ip=self._ip())
-        except FormInvalid as exc:
-            self.errors = {**self.errors, **exc.errors}
-            self.form_error = FIX_BELOW
-            return None
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
-        await self._after_submit(chart, "history", task_id)
-        return None
+        return await self._submit("history", forms.submit_history, ("history", values), values=values)
 
 
 class FormTodosState(PortalSessionState):

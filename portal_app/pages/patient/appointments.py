@@ -92,7 +92,8 @@ def _list() -> rx.Component:
         rx.heading("Your requests", as_="h2", size="4", margin_bottom="0.5em"),
         rx.cond(
             S.total > 0,
-            table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"), rx.foreach(S.rows, _row)),
+            table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"),
+                  rx.foreach(S.rows, _row)),
             rx.el.p("No requests yet.", style={"color": MUTED}),
         ),
         pager(S, "Request pages"),
