@@ -82,6 +82,7 @@ class ConnectionItem:
     permissions: str  # stored form: comma-separated area names
     permission_labels: str
     must_change: bool
+    has_password: bool
     status_label: str
     last_sign_in: str
     connected_on: str
@@ -283,6 +284,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
         relationship_label=RELATIONSHIPS.get(connection.relationship, connection.relationship),
         permissions=",".join(areas.parse(connection.permissions)),
         permission_labels=_labels(connection.permissions), must_change=account.must_change_password,
+        has_password=account.password_hash is not None,
         status_label=STATUS_LABELS.get(account.status, account.status.value),
         last_sign_in=_when(account.last_sign_in_at, empty="never"),
         connected_on=_when(connection.connected_at),

@@ -71,6 +71,9 @@ class PortalAccountsState(StaffSessionState):
     access_type: str = AccessType.SELF.value
     relationship: str = ""
     force_change: bool = True
+    # False for a new representative, or a selected account still waiting for its password:
+    # there is no password to force a change of (the emailed link lets them choose one).
+    has_password: bool = True
     forms: list[str] = []
     permissions: list[str] = ALL_AREAS
     username_error: str = ""
@@ -110,6 +113,13 @@ class PortalAccountsState(StaffSessionState):
     @rx.var
     def is_representative(self) -> bool:
         return self.access_type == AccessType.REPRESENTATIVE.value
+
+    @rx.var
+    def force_change_applies(self) -> bool:
+        """Whether "Force Password Change on Next Login" means anything for this form."""
+        if self.selected_id:
+            return self.has_password
+        return self.access_type == AccessType.SELF.value
 
     @rx.var
     def has_chart(self) -> bool:
@@ -153,6 +163,7 @@ class PortalAccountsState(StaffSessionState):
         has_self = any(row.access_type == AccessType.SELF.value for row in self.connections)
         self.access_type = (AccessType.REPRESENTATIVE if has_self else AccessType.SELF).value
         self.force_change = True
+        self.has_password = True
         self.forms = []
         self.permissions = [] if has_self else list(ALL_AREAS)
         self._close_dialogs()
@@ -322,6 +333,7 @@ class PortalAccountsState(StaffSessionState):
         self.first_name, self.last_name = row.first_name, row.last_name
         self.access_type, self.relationship = row.access_type, row.relationship
         self.force_change = row.must_change
+        self.has_password = row.has_password
         self.permissions = [name for name in row.permissions.split(",") if name]
 
     @rx.event

@@ -109,6 +109,12 @@ async def test_representative_without_permissions_is_refused_beside_the_field(se
     assert state.permissions_error == "" and "link to choose a password was sent" in state.notice
     assert not state.has_credentials
     assert state.selected_id == state.connections[0].id  # the saved connection stays selected
+    # No password yet: "Force Password Change" would do nothing, so the form does not offer it.
+    assert not state.force_change_applies
+    await state.new_form()
+    assert state.force_change_applies
+    await state.set_access_type("representative")
+    assert not state.force_change_applies
 
 
 async def test_existing_username_needs_the_explicit_connect_box(session, admin):

@@ -318,12 +318,16 @@ def _form() -> rx.Component:
                         _select("Relationship", "relationship", S.relationship, S.set_relationship,
                                 list(RELATIONSHIPS.items()), S.relationship_error,
                                 placeholder="Choose\u2026")),
-                rx.cond(S.is_representative & (S.selected_id == 0),
-                        rx.el.p("A new representative has no password to change: they choose their "
-                                "own from the emailed link.", id="force-change-note",
-                                style={"color": "#444", "font_size": "0.9em", "margin": "0 0 0.4em"}),
+                rx.cond(S.force_change_applies,
                         _checkbox("force-change", "Force Password Change on Next Login", S.force_change,
-                                  S.toggle_force_change)),
+                                  S.toggle_force_change),
+                        rx.el.p(rx.cond(S.selected_id > 0,
+                                        "This account has no password yet: its owner chooses one from "
+                                        "the emailed link (Send reset link sends a fresh one).",
+                                        "A new representative has no password to change: they choose "
+                                        "their own from the emailed link."),
+                                id="force-change-note",
+                                style={"color": "#444", "font_size": "0.9em", "margin": "0 0 0.4em"})),
                 rx.box(height="0.6em"),
                 _forms(),
                 _permissions(),
