@@ -119,11 +119,3 @@ class ChartDocumentsState(DocumentList, StaffSessionState):
         self.offset = max(0, offset)
         await self._read()
         return None
-
-    @rx.event
-    async def next_page(self):
-        return await self._page(self.offset + documents.PAGE_SIZE)
-
-    @rx.event
-    async def previous_page(self):
-        return await self._page(self.offset - documents.PAGE_SIZE)

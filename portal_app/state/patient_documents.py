@@ -100,6 +100,18 @@ class DocumentList(rx.State, mixin=True):
             return exc.message
         return ""
 
+    async def _page(self, offset: int):
+        """Check access again and show the page at `offset` (each state defines it)."""
+        raise NotImplementedError
+
+    @rx.event
+    async def next_page(self):
+        return await self._page(self.offset + documents.PAGE_SIZE)
+
+    @rx.event
+    async def previous_page(self):
+        return await self._page(self.offset - documents.PAGE_SIZE)
+
     def _after_share(self) -> None:
         self.note = ""
         self.form_key += 1
@@ -187,11 +199,3 @@ class DocumentsState(DocumentList, PortalSessionState):
         self.offset = max(0, offset)
         await self._list(got[1].patient_id, got[0].account_id)
         return None
-
-    @rx.event
-    async def next_page(self):
-        return await self._page(self.offset + documents.PAGE_SIZE)
-
-    @rx.event
-    async def previous_page(self):
-        return await self._page(self.offset - documents.PAGE_SIZE)

@@ -128,3 +128,25 @@ async def test_staff_without_a_session_see_nothing(session):
     await run(state.load())
     assert not state.loaded
     assert redirect_path(await run(state.share([upload_file("results.pdf", PDF)]))) == routes.STAFF_LOGIN
+
+
+async def test_both_document_lists_page_on_the_server(session, admin):
+    """The portal page and the staff chart section page through the same chart's documents."""
+    patient, root, state = await signed_in(session, DocumentsState, routes.PORTAL_DOCUMENTS)
+    for n in range(documents.PAGE_SIZE + 5):
+        documents.share_with_patient(session=session, patient_id=patient.id, filename=f"r{n:02d}.pdf", data=PDF,
+                                     note="", actor=audit.Actor.staff(admin.id))
+    await run(state.load())
+    assert (len(state.rows), state.total, state.has_previous, state.has_next) == (documents.PAGE_SIZE, 25, False, True)
+    await run(state.next_page())
+    assert (len(state.rows), state.offset, state.page_label, state.has_next) == (5, 20, "21–25 of 25", False)
+    await run(state.previous_page())
+    assert state.offset == 0 and len(state.rows) == documents.PAGE_SIZE
+
+    sid = sign_in_admin(session)
+    _, staff = await state_for(ChartDocumentsState, session_id=sid, path=routes.patient_chart(patient.id))
+    await run(staff.load())
+    await run(staff.next_page())
+    assert (len(staff.rows), staff.offset) == (5, 20)
+    await run(staff.previous_page())
+    assert staff.offset == 0 and len(staff.rows) == documents.PAGE_SIZE
