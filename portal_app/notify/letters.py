@@ -10,6 +10,26 @@ def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
+def _letterhead(*, practice: str, phone: str, title: str) -> tuple[FPDF, float]:
+    """A Letter page with the practice's name and phone on top: (pdf, text width in mm).
+
+    Page streams are left uncompressed: the page is tiny, and its text stays searchable
+    (tests and staff tools can find what it carries).
+    """
+    pdf = FPDF(format="Letter", unit="mm")
+    pdf.set_compression(False)
+    pdf.set_title(_latin1(f"{practice}: {title}"))
+    pdf.set_author(_latin1(practice))
+    pdf.set_margins(25, 25, 25)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(width, 8, _latin1(practice), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.cell(width, 6, _latin1(f"Phone: {phone}"), new_x="LMARGIN", new_y="NEXT")
+    return pdf, width
+
+
 def connection_key_letter(*, practice: str, phone: str, letter_date: str, patient_name: str,
                           address_lines: list[str], key: str, link: str, expires: str) -> bytes:
     """A one-page letter carrying a connection key. Returns the PDF bytes.
@@ -17,18 +37,7 @@ def connection_key_letter(*, practice: str, phone: str, letter_date: str, patien
     Page streams are left uncompressed: the letter is tiny, and its text stays searchable
     (tests and staff tools can find the key in it).
     """
-    pdf = FPDF(format="Letter", unit="mm")
-    pdf.set_compression(False)
-    pdf.set_title(_latin1(f"{practice}: patient portal connection key"))
-    pdf.set_author(_latin1(practice))
-    pdf.set_margins(25, 25, 25)
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(width, 8, _latin1(practice), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 11)
-    pdf.cell(width, 6, _latin1(f"Phone: {phone}"), new_x="LMARGIN", new_y="NEXT")
+    pdf, width = _letterhead(practice=practice, phone=phone, title="patient portal connection key")
     pdf.ln(4)
     pdf.cell(width, 6, _latin1(letter_date), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
@@ -94,18 +103,7 @@ def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name:
     Made on request and never stored: the password exists only in this PDF and on the
     staff member's screen.
     """
-    pdf = FPDF(format="Letter", unit="mm")
-    pdf.set_compression(False)
-    pdf.set_title(_latin1(f"{practice}: patient portal sign-in"))
-    pdf.set_author(_latin1(practice))
-    pdf.set_margins(25, 25, 25)
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(width, 8, _latin1(practice), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 11)
-    pdf.cell(width, 6, _latin1(f"Phone: {phone}"), new_x="LMARGIN", new_y="NEXT")
+    pdf, width = _letterhead(practice=practice, phone=phone, title="patient portal sign-in")
     pdf.cell(width, 6, _latin1(sheet_date), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.set_font("Helvetica", "B", 13)
