@@ -70,15 +70,20 @@ def _signed_in_as() -> rx.Component:
     )
 
 
+def _skip_link() -> rx.Component:
+    """Off screen until focused by keyboard, then shown where it can be seen."""
+    return rx.el.a("Skip to content", href="#main", class_name="skip-link",
+                   style={"position": "absolute", "left": "-999px", "_focus": {
+                       "left": "1em", "top": "0.5em", "z_index": "10", "background": "white",
+                       "color": "#0b4f94", "padding": "0.4em 0.8em", "border": "2px solid #0b4f94",
+                       "border_radius": "6px"}})
+
+
 def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     """Header with navigation (only what the user's roles allow), the signed-in user, their
     last sign-in, failed attempts since, and how long this session has lasted."""
     return rx.el.div(
-        rx.el.a("Skip to content", href="#main", class_name="skip-link",
-                # Off screen until focused by keyboard, then shown where it can be seen.
-                style={"position": "absolute", "left": "-999px", "_focus": {
-                    "left": "1em", "top": "0.5em", "z_index": "10", "background": "white", "color": "#0b4f94",
-                    "padding": "0.4em 0.8em", "border": "2px solid #0b4f94", "border_radius": "6px"}}),
+        _skip_link(),
         rx.el.header(
             rx.hstack(
                 rx.text("Portal Admin", size="4", weight="bold"),
@@ -158,8 +163,7 @@ def _portal_nav() -> rx.Component:
 
 def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -> rx.Component:
     return rx.el.div(
-        rx.el.a("Skip to content", href="#main", class_name="skip-link",
-                style={"position": "absolute", "left": "-999px"}),
+        _skip_link(),
         rx.el.header(
             rx.hstack(
                 rx.text("Patient Portal", size="4", weight="bold"),
