@@ -32,7 +32,10 @@ def file_picker(upload_id: str, field_id: str, error) -> rx.Component:
                         rx.el.span("No file chosen.")),
                 aria_live="polite", style={"margin": "0.5em 0 0"}),
         id=upload_id, multiple=False, max_files=1, no_keyboard=True,
-        style={"border": "1px dashed #767676", "border_radius": "8px", "padding": "1em", "text_align": "left"},
+        # As props: rx.upload's own defaults (5em padding, centred) win over `style`, and on a
+        # phone a tall empty box pushes the form down.
+        padding="1em", border="1px dashed #767676", text_align="left",
+        style={"border_radius": "8px"},
     )
     file_input = zone.children[0].children[0]
     file_input.id = field_id

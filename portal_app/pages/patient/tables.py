@@ -19,6 +19,8 @@ _STACK_ON_PHONE = {
                        "padding": "0.5em 0.8em", "margin_bottom": "0.8em"},
         "& tbody th, & tbody td": {"display": "block", "border": "none", "padding": "0.2em 0"},
         "& tbody td[data-label]::before": {"content": "attr(data-label) \": \"", "font_weight": "600"},
+        # An empty cell (a document without a note) is left out of the card.
+        "& tbody td[data-label]:empty": {"display": "none"},
     },
 }
 
