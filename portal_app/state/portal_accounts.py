@@ -11,6 +11,7 @@ shown once and forgotten by every other handler of this page (only Print keeps i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import reflex as rx
@@ -37,6 +38,22 @@ NO_CHANGE = "You do not have permission to change portal accounts."
 NO_VIEW = "You do not have permission to open Portal Account Setup."
 STALE = "Choose a patient first."
 PICK_FIRST = "Select a connection in the list first."
+
+
+def _form_edit(change):
+    """A form control's handler: Update access is checked on the server first (any client can
+    send any event; a session that has ended goes to sign-in), then the typed form changes.
+    Nothing is saved here, and the check forgets credentials on screen (the next action)."""
+
+    @functools.wraps(change)
+    async def handler(self, *args, **kwargs):  # Reflex passes the arguments by name
+        staff, refusal = await self._allowed(Level.UPDATE)
+        if staff is None:
+            return refusal
+        change(self, *args, **kwargs)
+        return None
+
+    return handler
 
 
 def _text(form_data: Any, name: str, fallback: str) -> str:
@@ -408,13 +425,13 @@ class PortalAccountsState(StaffSessionState):
         return None
 
     @rx.event
+    @_form_edit
     def set_first_name(self, value: str):
-        self._forget_credentials()
         self.first_name = (value if isinstance(value, str) else "")[:MAX_TEXT]
 
     @rx.event
+    @_form_edit
     def set_last_name(self, value: str):
-        self._forget_credentials()
         self.last_name = (value if isinstance(value, str) else "")[:MAX_TEXT]
 
     @rx.event
@@ -439,24 +456,24 @@ class PortalAccountsState(StaffSessionState):
         return None
 
     @rx.event
+    @_form_edit
     def set_relationship(self, value: str):
-        self._forget_credentials()
         self.relationship = value if value in portal_accounts.RELATIONSHIPS else ""
         self.relationship_error = ""
 
     @rx.event
+    @_form_edit
     def toggle_force_change(self, checked: bool):
-        self._forget_credentials()
         self.force_change = bool(checked)
 
     @rx.event
+    @_form_edit
     def toggle_connect_existing(self, checked: bool):
-        self._forget_credentials()
         self.connect_existing = bool(checked) and self.username_connectable
 
     @rx.event
+    @_form_edit
     def flip_permission(self, area: str):
-        self._forget_credentials()
         if area not in ALL_AREAS:
             return
         chosen = set(self.permissions) ^ {area}
@@ -464,8 +481,8 @@ class PortalAccountsState(StaffSessionState):
         self.permissions_error = ""
 
     @rx.event
+    @_form_edit
     def flip_form(self, name: str):
-        self._forget_credentials()
         if name not in FORM_NAMES:
             return
         chosen = set(self.forms) ^ {name}

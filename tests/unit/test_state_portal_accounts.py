@@ -97,13 +97,13 @@ async def test_representative_without_permissions_is_refused_beside_the_field(se
     _, state, _ = await open_page(sign_in_admin(session), child.id)
     await state.set_access_type("representative")
     assert state.permissions == []  # none preselected for a representative
-    state.set_relationship("parent")
+    await state.set_relationship("parent")
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     assert state.permissions_error == "Choose at least one area this representative may use."
     assert state.first_name == "Pat" and state.username == "pat.parent@example.com"  # nothing typed lost
     assert session.exec(select(PortalConnection)).first() is None
-    state.flip_permission("messages")
-    state.flip_permission("not-an-area")
+    await state.flip_permission("messages")
+    await state.flip_permission("not-an-area")
     assert state.permissions == ["messages"]
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     assert state.permissions_error == "" and "link to choose a password was sent" in state.notice
@@ -123,18 +123,18 @@ async def test_existing_username_needs_the_explicit_connect_box(session, admin):
     sid = sign_in_admin(session)
     _, state, _ = await open_page(sid, first.id)
     await state.set_access_type("representative")
-    state.set_relationship("parent")
-    state.flip_permission("messages")
+    await state.set_relationship("parent")
+    await state.flip_permission("messages")
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     _, state, _ = await open_page(sid, second.id)
     await state.set_access_type("representative")
-    state.set_relationship("parent")
-    state.flip_permission("appointments")
+    await state.set_relationship("parent")
+    await state.flip_permission("appointments")
     await state.check_username("pat.parent@example.com")
     assert not state.username_ok and state.username_connectable
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     assert "Connect the existing account" in state.username_error
-    state.toggle_connect_existing(True)
+    await state.toggle_connect_existing(True)
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     assert "existing account pat.parent@example.com is now connected" in state.notice
     assert len(session.exec(select(PortalConnection)).all()) == 2
@@ -148,7 +148,7 @@ async def test_edit_then_delete_after_confirmation(session, admin):
     connection_id = state.connections[0].id
     await state.select_connection(connection_id)
     assert state.selected_id == connection_id and not state.has_credentials
-    state.flip_permission("billing")
+    await state.flip_permission("billing")
     await state.save({})
     assert state.notice.startswith("Saved")
     detail = session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.update")).one().detail
@@ -179,6 +179,12 @@ async def test_reset_pwd_needs_confirmation_and_shows_a_new_password(session, ad
     assert state.reset_open
     await state.reset_password()
     assert state.has_credentials and state.cred_password != first
+    assert state.cred_must_change
+    # The box decides whether the new one must be replaced (Reflex passes arguments by name).
+    await state.toggle_force_change(checked=False)
+    await state.ask_reset()
+    await state.reset_password()
+    assert state.has_credentials and not state.cred_must_change
 
 
 async def test_read_only_staff_can_view_but_not_change(session, admin):
@@ -193,6 +199,14 @@ async def test_read_only_staff_can_view_but_not_change(session, admin):
     assert session.exec(select(PortalAccount)).first() is None
     await state.set_access_type("representative")
     assert state.access_type == "self" and state.error == "You do not have permission to change portal accounts."
+    # Every control's handler checks on the server too: none changes the form for a viewer.
+    for handler, value in ((state.set_first_name, "X"), (state.set_last_name, "Y"),
+                           (state.set_relationship, "parent"), (state.toggle_force_change, False),
+                           (state.flip_permission, "billing"), (state.flip_form, "intake")):
+        state.error = ""
+        assert await handler(value) is None and state.error == "You do not have permission to change portal accounts."
+    assert (state.first_name, state.relationship, state.force_change, state.forms) == ("", "", True, [])
+    assert "billing" in state.permissions
 
 
 async def test_without_the_permission_or_a_session_nothing_is_shown(session, admin):
@@ -205,6 +219,7 @@ async def test_without_the_permission_or_a_session_nothing_is_shown(session, adm
     # No session at all: every handler sends the tab to sign in and drops what it held.
     _, anon, _ = await open_page("", patient.id)
     assert await anon.save({}) is not None
+    assert await anon.set_first_name("Maria") is not None and anon.first_name == ""  # to sign in
     assert not anon.has_chart
     assert "Maria" not in everything_in_state(root)
 
@@ -236,8 +251,8 @@ async def test_a_representative_gets_no_numbered_username_and_keeps_their_typed_
     assert state.username_suggestion == "maria.lopez2"  # Self: a numbered variant is offered
     await state.set_access_type("representative")
     assert state.username_suggestion == "" and "maria.lopez2" not in state.username_message
-    state.set_first_name("Maria")
-    state.set_last_name("Lopez-Ruiz")
+    await state.set_first_name("Maria")
+    await state.set_last_name("Lopez-Ruiz")
     await state.fill_from_chart()
     # The chart's names are the child's: the representative's typed name stays.
     assert (state.first_name, state.last_name) == ("Maria", "Lopez-Ruiz")
@@ -255,10 +270,10 @@ async def test_delete_dialog_warns_when_a_representative_will_be_signed_out(sess
         session.commit()
         _, state, _ = await open_page(sid, child.id)
         await state.set_access_type("representative")
-        state.set_relationship("parent")
-        state.flip_permission("messages")
+        await state.set_relationship("parent")
+        await state.flip_permission("messages")
         await state.check_username("pat.parent@example.com")
-        state.toggle_connect_existing(True)
+        await state.toggle_connect_existing(True)
         await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
         assert state.error == "", state.error
     account = session.exec(select(PortalAccount)).one()
