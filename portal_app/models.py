@@ -73,6 +73,8 @@ class PracticeSettings(SQLModel, table=True):
     key_days: int = 3
     letter_key_days: int = 21
     verification_minutes: int = 30
+    # IANA name; the queue shows times in it ("2:48PM (CST)") and counts the month by it.
+    time_zone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})
     updated_at: datetime = Field(default_factory=utcnow)
 
 

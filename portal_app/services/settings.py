@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
@@ -27,6 +28,7 @@ class SettingsView:
     key_days: int = 3
     letter_key_days: int = 21
     verification_minutes: int = 30
+    time_zone: str = "UTC"
 
 
 # Connect Patient's numbers: field -> (label as the form shows it, lowest, highest).
@@ -58,6 +60,7 @@ def view(*, session: Session) -> SettingsView:
         reset_minutes=row.reset_minutes, token_length=row.token_length,
         connect_token_days=row.connect_token_days, key_days=row.key_days,
         letter_key_days=row.letter_key_days, verification_minutes=row.verification_minutes,
+        time_zone=row.time_zone,
     )
 
 
@@ -69,6 +72,15 @@ def _base_url(value: str) -> str:
         raise InvalidInput("Enter the portal's address, like https://portal.example.org.",
                            field="portal_base_url")
     return value
+
+
+def _time_zone(value: str) -> str:
+    name = clean_text(value, field="time_zone", label="Time zone", max_length=64, required=True)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("Enter a time zone name like America/Chicago or UTC.", field="time_zone") from None
+    return name
 
 
 def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> int:
@@ -86,11 +98,11 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
            invitation_hours: str | int, reset_minutes: str | int,
            token_length: str | int | None = None, connect_token_days: str | int | None = None,
            key_days: str | int | None = None, letter_key_days: str | int | None = None,
-           verification_minutes: str | int | None = None) -> SettingsView:
+           verification_minutes: str | int | None = None, time_zone: str | None = None) -> SettingsView:
     """Validate every field first (so one bad field changes nothing), then save and audit.
 
-    The Connect Patient numbers (token length and lifetimes) keep their stored value when
-    None is passed.
+    The Connect Patient numbers (token length and lifetimes) and the time zone keep their
+    stored value when None is passed.
     """
     errors: dict[str, str] = {}
     values: dict[str, object] = {"portal_active": bool(portal_active)}
@@ -106,6 +118,8 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
         "reset_minutes": lambda: _whole(reset_minutes, field="reset_minutes",
                                         label="Reset lifetime", low=5, high=1440),
     }
+    if time_zone is not None:
+        checks["time_zone"] = lambda: _time_zone(time_zone)
     connect = {"token_length": token_length, "connect_token_days": connect_token_days,
                "key_days": key_days, "letter_key_days": letter_key_days,
                "verification_minutes": verification_minutes}

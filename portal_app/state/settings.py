@@ -15,7 +15,7 @@ from portal_app.state.base import StaffSessionState, call
 
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
           "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
-          "letter_key_days", "verification_minutes")
+          "letter_key_days", "verification_minutes", "time_zone")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
 
@@ -47,6 +47,7 @@ class SettingsState(StaffSessionState):
     key_days: str = ""
     letter_key_days: str = ""
     verification_minutes: str = ""
+    time_zone: str = ""
 
     errors: dict[str, str] = {}
     notice: str = ""
@@ -65,6 +66,7 @@ class SettingsState(StaffSessionState):
         self.key_days = str(view.key_days)
         self.letter_key_days = str(view.letter_key_days)
         self.verification_minutes = str(view.verification_minutes)
+        self.time_zone = view.time_zone
 
     def _clear_messages(self) -> None:
         self.errors = {}

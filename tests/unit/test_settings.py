@@ -162,3 +162,19 @@ def test_switching_the_portal_off_signs_patients_out_but_not_staff(session, admi
     assert sessions.resolve(session=session, kind=SessionKind.PORTAL, plain=patient_sid) is None
     assert sessions.resolve(session=session, kind=SessionKind.STAFF, plain=staff_sid) is not None
     assert "patient sessions ended=1" in _events(session)[0].detail
+
+
+def test_the_time_zone_is_checked_and_the_queue_shows_times_in_it(session, admin):
+    from datetime import datetime, timezone
+
+    from portal_app.services import tasks
+
+    assert settings.view(session=session).time_zone == "UTC"
+    with pytest.raises(FormInvalid) as refused:
+        _update(session, admin, time_zone="Mars/Olympus_Mons")
+    assert refused.value.errors == {"time_zone": "Enter a time zone name like America/Chicago or UTC."}
+    with pytest.raises(FormInvalid):
+        _update(session, admin, time_zone="../../etc/passwd")
+    assert _update(session, admin, time_zone="America/Chicago").time_zone == "America/Chicago"
+    zone = tasks.practice_zone(session=session)
+    assert tasks.format_when(datetime(2021, 4, 5, 19, 48, tzinfo=timezone.utc), zone) == "04/05/2021 2:48PM (CDT)"

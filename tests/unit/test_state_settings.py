@@ -15,7 +15,7 @@ FORM = {"portal_active": "on", "practice_name": "Hillside Clinic", "practice_pho
         "portal_base_url": "https://portal.hillside.example", "sender_address": "portal@hillside.example",
         "invitation_hours": "48", "reset_minutes": "30", "token_length": "6",
         "connect_token_days": "5", "key_days": "4", "letter_key_days": "30",
-        "verification_minutes": "45"}
+        "verification_minutes": "45", "time_zone": "America/Chicago"}
 
 
 async def open_settings(session_id: str):

@@ -47,6 +47,9 @@ def _form() -> rx.Component:
                         "https://portal.example.org."),
             _field("Sender address", "sender_address", max_length=254, input_type="email",
                    hint="The From address of portal email."),
+            _field("Time zone", "time_zone", max_length=64, auto_complete="off",
+                   hint="The practice's time zone, e.g. America/Chicago or America/New_York; "
+                        "My Tasks shows times in it."),
             _field("Invitation link lifetime (hours)", "invitation_hours", input_mode="numeric",
                    max_length=6, hint="1 to 336 hours (default 72)."),
             _field("Reset link lifetime (minutes)", "reset_minutes", input_mode="numeric",
