@@ -96,6 +96,9 @@ class UsernameCheck:
     # Taken by an account that may be connected as a representative if staff choose so.
     connectable: bool = False
     suggestion: str = ""
+    # That account's own name, to fill the form when staff connect it (names only, no row).
+    first_name: str = ""
+    last_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,8 @@ def check_username(*, session: Session, patient_id: int, username: str, connecti
     return UsernameCheck(
         False, f"{normalized} is already used by another account. To give that account access to "
                f"this chart, {how}." + otherwise,
-        normalized, connectable=True, suggestion=suggestion)
+        normalized, connectable=True, suggestion=suggestion, first_name=owner.first_name,
+        last_name=owner.last_name)
 
 
 # ---- saving -----------------------------------------------------------------------------

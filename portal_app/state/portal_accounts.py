@@ -118,6 +118,8 @@ class PortalAccountsState(StaffSessionState):
 
     _patient_id: int = 0
     _delete_id: int = 0
+    # The name of the existing account the username belongs to (filled in when connecting it).
+    _owner_name: tuple[str, str] = ("", "")
     # Where focus goes when a dialog closes (the dialogs have no trigger to hand it back to).
     _focus_after_dialog: tuple[str, ...] = ()
 
@@ -399,6 +401,7 @@ class PortalAccountsState(StaffSessionState):
         self.username_message = result.message
         self.username_connectable = result.connectable
         self.username_suggestion = result.suggestion
+        self._owner_name = (result.first_name, result.last_name) if result.connectable else ("", "")
         if not result.connectable:
             self.connect_existing = False
 
@@ -469,7 +472,12 @@ class PortalAccountsState(StaffSessionState):
     @rx.event
     @_form_edit
     def toggle_connect_existing(self, checked: bool):
+        """Connecting an existing account: its own name fills empty name fields (Save would
+        otherwise rename it to whatever is typed)."""
         self.connect_existing = bool(checked) and self.username_connectable
+        if self.connect_existing and not (self.first_name.strip() or self.last_name.strip()):
+            self.first_name, self.last_name = self._owner_name
+            self.first_name_error = self.last_name_error = ""
 
     @rx.event
     @_form_edit

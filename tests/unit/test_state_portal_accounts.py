@@ -132,9 +132,11 @@ async def test_existing_username_needs_the_explicit_connect_box(session, admin):
     await state.flip_permission("appointments")
     await state.check_username("pat.parent@example.com")
     assert not state.username_ok and state.username_connectable
-    await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
+    await state.save({"username": "pat.parent@example.com", "first_name": "", "last_name": ""})
     assert "Connect the existing account" in state.username_error
     await state.toggle_connect_existing(True)
+    # The account's own name fills the empty name fields (not retyped, not overwritten).
+    assert (state.first_name, state.last_name) == ("Pat", "Parent")
     await state.save({"username": "pat.parent@example.com", "first_name": "Pat", "last_name": "Parent"})
     assert "existing account pat.parent@example.com is now connected" in state.notice
     assert len(session.exec(select(PortalConnection)).all()) == 2
