@@ -94,8 +94,10 @@ def _messages() -> rx.Component:
 
 
 def _back() -> rx.Component:
-    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, on_click=FormsState.open(""),
-                           style=LINK_STYLE), style={"margin_top": "1.5em"})
+    # A link only: the page's on_load opens what the URL says. (An on_click open as well ran a
+    # second open after the first, which could empty fields the patient had started to fill.)
+    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, style=LINK_STYLE),
+                   style={"margin_top": "1.5em"})
 
 
 def _intake_form() -> rx.Component:
@@ -171,8 +173,7 @@ def _history_form() -> rx.Component:
 
 def _list_row(row) -> rx.Component:
     return rx.el.li(
-        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str),
-                on_click=FormsState.open(row.form), style=LINK_STYLE),
+        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str), style=LINK_STYLE),
         rx.cond(row.requested,
                 rx.el.span(" Requested by the practice on ", row.requested_on,
                            style={"margin_left": "0.6em", "color": "#7a3e00", "font_weight": "600"})),
