@@ -317,7 +317,8 @@ class PortalAccountsState(StaffSessionState):
         self.results = []
         self.search = self.search_message = ""
         await self._open(staff, chosen)
-        return None
+        # The button pressed is gone: a keyboard user goes on from the patient's name.
+        return focus_later("chart-heading")
 
     @rx.event
     async def change_patient(self):
@@ -327,7 +328,7 @@ class PortalAccountsState(StaffSessionState):
             return refusal
         self._clear()
         self.loaded = True
-        return None
+        return focus_later("patient-search")
 
     # ---- the form --------------------------------------------------------------------------
 

@@ -43,10 +43,11 @@ async def test_the_menu_opens_a_picker_with_a_few_server_side_results(session, a
     assert not state.has_chart
     await state.search_patients("Lopez")
     assert [row.id for row in state.results] == [patient.id]
-    await state.choose_patient(patient.id)
+    moved = await state.choose_patient(patient.id)
     assert state.has_chart and state.chart.patient_id == patient.id and state.results == []
+    assert "chart-heading" in str(moved)  # focus goes on from the patient's name
     # A chart that was not offered cannot be chosen by a forged call.
-    await state.change_patient()
+    assert "patient-search" in str(await state.change_patient())
     await state.choose_patient(patient.id)
     assert not state.has_chart and "no longer in the list" in state.error
 

@@ -378,7 +378,7 @@ def _chart_header() -> rx.Component:
     return rx.el.section(
         rx.hstack(
             rx.vstack(
-                rx.heading(chart.list_name, as_="h2", size="5"),
+                rx.heading(chart.list_name, as_="h2", size="5", id="chart-heading", tab_index=-1),
                 rx.text("Chart ", chart.chart_number, " \u00b7 DOB ", chart.dob,
                         rx.cond(chart.email != "", rx.fragment(" \u00b7 ", chart.email)), color="#333"),
                 spacing="1",
