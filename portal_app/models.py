@@ -325,12 +325,20 @@ class PortalTask(SQLModel, table=True):
         Index("ix_task_status_kind_created", "status", "kind", "created_at"),
         Index("ix_task_status_created", "status", "created_at"),
         Index("ix_task_patient_created", "patient_id", "created_at"),
+        # "Reviewed (month)" and the Reviewed list: a range on the review time.
+        Index("ix_task_status_reviewed", "status", "reviewed_at"),
+        Index("ix_task_status_kind_reviewed", "status", "kind", "reviewed_at"),
+        # "Arranged By: Patient" in name order without joining and sorting every item.
+        Index("ix_task_status_patient_sort", "status", "patient_sort_key", "patient_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: TaskKind
     status: TaskStatus = TaskStatus.PENDING
     patient_id: int = Field(foreign_key="patient.id")
+    # The chart's Patient.sort_key, copied so the patient arrangement pages on one index; kept in
+    # step when a merge changes the chart's name (services/forms.py).
+    patient_sort_key: str = Field(default="", max_length=210)
     # Who sent it: the signed-in account, as self or as the patient's representative.
     account_id: int | None = Field(default=None, foreign_key="portalaccount.id", index=True)
     submitted_by: str = Field(default="", max_length=254)

@@ -334,6 +334,7 @@ def _apply(session: Session, task: PortalTask, change: IntakeChange, actor: audi
         patient.email_lower = new.lower()
     if field in ("first_name", "last_name"):
         patient.sort_key = onboarding.sort_key(patient.last_name, patient.first_name)
+        queue.follow_chart_name(session=session, patient_id=patient.id, sort_key=patient.sort_key)
     now = clock.now()
     patient.updated_at = now
     change.merged_at = now

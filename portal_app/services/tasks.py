@@ -252,11 +252,36 @@ def _status_of(value: str) -> TaskStatus:
         return TaskStatus.PENDING
 
 
-def _page_tasks(session: Session, status: TaskStatus, arrange: str, offset: int) -> list[PortalTask]:
+def _scope(session: Session, status: TaskStatus) -> tuple:
+    """What a status lists: every pending item; the items reviewed this month ("Reviewed (month)").
+
+    Bounding Reviewed to the month keeps every count and page a short index range however much
+    history the practice has.
+    """
+    if status == TaskStatus.REVIEWED:
+        start, _ = _month_start(session)
+        return PortalTask.status == status, col(PortalTask.reviewed_at) >= start
+    return (PortalTask.status == status,)
+
+
+def _newest_first(status: TaskStatus) -> tuple:
+    """Pending: newest sent first. Reviewed: most recently reviewed first (its index order)."""
+    at = PortalTask.reviewed_at if status == TaskStatus.REVIEWED else PortalTask.created_at
+    return col(at).desc(), col(PortalTask.id).desc()
+
+
+def _kind_counts(session: Session, status: TaskStatus) -> dict[TaskKind, int]:
+    """One index range count per kind ((status, kind, ...) indexes), in group order."""
+    scope = _scope(session, status)
+    return {kind: session.exec(select(func.count()).select_from(PortalTask)
+                               .where(*scope, PortalTask.kind == kind)).one() for kind in KIND_ORDER}
+
+
+def _page_tasks(session: Session, status: TaskStatus, arrange: str, offset: int,
+                counts: dict[TaskKind, int]) -> list[PortalTask]:
+    scope = _scope(session, status)
     if arrange == ARRANGE_REQUEST:
-        # One indexed count per kind (status, kind), then slices of each kind in group order.
-        counts = dict(session.exec(select(PortalTask.kind, func.count()).where(PortalTask.status == status)
-                                   .group_by(PortalTask.kind)).all())
+        # Slices of each kind in group order, each read along its own index.
         tasks: list[PortalTask] = []
         skip, wanted = offset, PAGE_SIZE
         for kind in KIND_ORDER:
@@ -264,22 +289,21 @@ def _page_tasks(session: Session, status: TaskStatus, arrange: str, offset: int)
             if skip >= n:
                 skip -= n
                 continue
-            chunk = session.exec(select(PortalTask).where(PortalTask.status == status, PortalTask.kind == kind)
-                                 .order_by(col(PortalTask.created_at).desc(), col(PortalTask.id).desc())
-                                 .offset(skip).limit(wanted)).all()
+            chunk = session.exec(select(PortalTask).where(*scope, PortalTask.kind == kind)
+                                 .order_by(*_newest_first(status)).offset(skip).limit(wanted)).all()
             tasks.extend(chunk)
             wanted -= len(chunk)
             skip = 0
             if wanted <= 0:
                 break
         return tasks
-    query = select(PortalTask).where(PortalTask.status == status)
+    query = select(PortalTask).where(*scope)
     if arrange == ARRANGE_PATIENT:
-        query = (query.join(Patient, col(Patient.id) == PortalTask.patient_id)
-                 .order_by(col(Patient.sort_key), col(Patient.id), col(PortalTask.created_at).desc(),
-                           col(PortalTask.id).desc()))
+        # The chart's name order is copied onto the item (patient_sort_key): no join, one index.
+        query = query.order_by(col(PortalTask.patient_sort_key), col(PortalTask.patient_id),
+                               *_newest_first(status))
     else:
-        query = query.order_by(col(PortalTask.created_at).desc(), col(PortalTask.id).desc())
+        query = query.order_by(*_newest_first(status))
     return list(session.exec(query.offset(offset).limit(PAGE_SIZE)).all())
 
 
@@ -294,10 +318,11 @@ def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatu
     wanted = _status_of(status)
     arrange = arrange if arrange in ARRANGEMENTS else ARRANGE_REQUEST
     pending, reviewed_month, month_label = review_counts(session=session)
-    total = _count_status(session, wanted)
+    counts = _kind_counts(session, wanted)
+    total = sum(counts.values())
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, int(page) if str(page).lstrip("-").isdigit() else 1), pages)
-    tasks = _page_tasks(session, wanted, arrange, (page - 1) * PAGE_SIZE)
+    tasks = _page_tasks(session, wanted, arrange, (page - 1) * PAGE_SIZE, counts)
 
     patient_ids = {task.patient_id for task in tasks}
     patients = {p.id: p for p in session.exec(select(Patient).where(col(Patient.id).in_(patient_ids))).all()} \

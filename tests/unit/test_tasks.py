@@ -42,7 +42,7 @@ def limited(session, username="lee"):
 def task(session, patient, kind=TaskKind.MESSAGE, *, at=None, status=TaskStatus.PENDING, reviewed_at=None,
          representative=False, subject="") -> PortalTask:
     at = at or START
-    row = PortalTask(kind=kind, patient_id=patient.id, submitted_by="rep@example.com" if representative
+    row = PortalTask(kind=kind, patient_id=patient.id, patient_sort_key=patient.sort_key, submitted_by="rep@example.com" if representative
                      else "maria.lopez@example.com",
                      access_type=AccessType.REPRESENTATIVE if representative else AccessType.SELF,
                      subject=subject, created_at=at, last_activity_at=at, status=status, reviewed_at=reviewed_at)
@@ -161,15 +161,18 @@ def test_reviewed_this_month_counts_from_the_first_of_the_month(session, admin, 
     patient = make_patient(session)
     november = datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
     task(session, patient, status=TaskStatus.REVIEWED, reviewed_at=november - timedelta(seconds=1))
-    task(session, patient, status=TaskStatus.REVIEWED, reviewed_at=november)
-    task(session, patient, status=TaskStatus.REVIEWED, reviewed_at=START)
+    second = task(session, patient, status=TaskStatus.REVIEWED, reviewed_at=november)
+    third = task(session, patient, status=TaskStatus.REVIEWED, reviewed_at=START)
     task(session, patient)
     page = tasks.review_page(session=session, staff_user_id=admin.id)
     assert (page.pending, page.reviewed_month, page.month_label) == (1, 2, "November 2026")
+    # The Reviewed list holds what the counter counts: this month's, most recently reviewed first.
+    reviewed = tasks.review_page(session=session, staff_user_id=admin.id, status="reviewed", arrange="date")
+    assert reviewed.total == 2 and [r.id for r in reviewed.rows] == [third.id, second.id]
     frozen_clock(datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc))
     page = tasks.review_page(session=session, staff_user_id=admin.id)
     assert (page.reviewed_month, page.month_label) == (0, "December 2026")
-    assert tasks.review_page(session=session, staff_user_id=admin.id, status="reviewed").total == 3
+    assert tasks.review_page(session=session, staff_user_id=admin.id, status="reviewed").total == 0
 
 
 # ---- the list -------------------------------------------------------------------------------
