@@ -100,32 +100,43 @@ def _back() -> rx.Component:
                    style={"margin_top": "1.5em"})
 
 
-def _intake_form() -> rx.Component:
+def _form_section(title: str, intro: rx.Component, fields: list[rx.Component], on_submit,
+                  submit: rx.Component | None = None) -> rx.Component:
+    """One portal form: heading, what it is, messages, the fields and "Submit form", and the
+    way back to the list. The form is re-keyed when (re)opened so it starts from the loaded values."""
     return rx.el.section(
-        rx.heading("Intake form", as_="h2", size="5", margin_bottom="0.5em"),
-        rx.el.p("These answers come from your chart. Change anything that is wrong or missing; the "
-                "practice checks the changes before they update your chart.", style={"margin_bottom": "1em"}),
+        rx.heading(title, as_="h2", size="5", margin_bottom="0.5em"),
+        intro,
         _messages(),
         rx.el.form(
-            *[_fieldset(legend, fields) for legend, fields in GROUPS],
-            submit_button("Submit form"),
-            on_submit=FormsState.submit_intake,
-            aria_label="Intake form",
+            *fields,
+            submit if submit is not None else submit_button("Submit form"),
+            on_submit=on_submit,
+            aria_label=title,
             key=FormsState.form_key,
         ),
         _back(),
-        aria_label="Intake form",
+        aria_label=title,
+    )
+
+
+def _intake_form() -> rx.Component:
+    return _form_section(
+        "Intake form",
+        rx.el.p("These answers come from your chart. Change anything that is wrong or missing; the "
+                "practice checks the changes before they update your chart.", style={"margin_bottom": "1em"}),
+        [_fieldset(legend, fields) for legend, fields in GROUPS],
+        FormsState.submit_intake,
     )
 
 
 def _consent_form() -> rx.Component:
-    return rx.el.section(
-        rx.heading("Consent to treatment", as_="h2", size="5", margin_bottom="0.5em"),
+    return _form_section(
+        "Consent to treatment",
         rx.el.div(rx.el.p(CONSENT_TEXT),
                   style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
                          "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
-        _messages(),
-        rx.el.form(
+        [
             text_field("Your full name (signature)", "consent-signature", name="signature",
                        default_value=FormsState.signature, error=FormsState.errors["signature"],
                        auto_complete="name", max_length=200,
@@ -140,13 +151,9 @@ def _consent_form() -> rx.Component:
                 style={"display": "flex", "align_items": "center"},
             ),
             field_error("consent-agreed", FormsState.errors["agreed"]),
-            rx.box(submit_button("Submit form"), margin_top="1em"),
-            on_submit=FormsState.submit_consent,
-            aria_label="Consent to treatment",
-            key=FormsState.form_key,
-        ),
-        _back(),
-        aria_label="Consent to treatment",
+        ],
+        FormsState.submit_consent,
+        submit=rx.box(submit_button("Submit form"), margin_top="1em"),
     )
 
 
@@ -155,19 +162,12 @@ def _history_form() -> rx.Component:
              "medications": "Name, dose and how often.",
              "surgeries": "What and when.",
              "family_history": "Illnesses of parents, brothers and sisters."}
-    return rx.el.section(
-        rx.heading("Health history", as_="h2", size="5", margin_bottom="0.5em"),
-        _messages(),
-        rx.el.form(
-            *[_textarea(label, f"history-{field}", field, FormsState.history[field], FormsState.errors[field],
-                        hint=hints[field]) for field, label in HISTORY_LABELS.items()],
-            submit_button("Submit form"),
-            on_submit=FormsState.submit_history,
-            aria_label="Health history",
-            key=FormsState.form_key,
-        ),
-        _back(),
-        aria_label="Health history",
+    return _form_section(
+        "Health history",
+        rx.fragment(),
+        [_textarea(label, f"history-{field}", field, FormsState.history[field], FormsState.errors[field],
+                   hint=hints[field]) for field, label in HISTORY_LABELS.items()],
+        FormsState.submit_history,
     )
 
 
