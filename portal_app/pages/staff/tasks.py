@@ -158,8 +158,8 @@ def _review() -> rx.Component:
         rx.cond(
             TasksState.rows.length() > 0,
             _table(("Patient", "Sex", "Age", "Date of birth", "Item", "Received"), TasksState.rows, _review_row,
-                   rx.cond(TasksState.status == "reviewed", "Reviewed items", "Items pending review")),
-            rx.el.p(rx.cond(TasksState.status == "reviewed", "No reviewed items.", "Nothing is waiting for review."),
+                   rx.cond(TasksState.status == "reviewed", "Reviewed in " + TasksState.month_label, "Items pending review")),
+            rx.el.p(rx.cond(TasksState.status == "reviewed", "Nothing has been reviewed this month.", "Nothing is waiting for review."),
                     style={"color": MUTED}),
         ),
         _pager(TasksState),
