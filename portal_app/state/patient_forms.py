@@ -49,6 +49,8 @@ class FormsState(PortalSessionState):
     sex_options: list[str] = list(forms.SEX_CHOICES)
     history: dict[str, str] = {field: "" for field in forms.HISTORY_FIELDS}
     signature: str = ""
+    # The open chart's name when a representative fills in its forms (the consent says so).
+    signing_for: str = ""
     errors: dict[str, str] = {field: "" for field in _ERROR_FIELDS}
     form_error: str = ""
     info: str = ""
@@ -68,6 +70,7 @@ class FormsState(PortalSessionState):
         self.intake = dict(_EMPTY_INTAKE)
         self.history = {field: "" for field in forms.HISTORY_FIELDS}
         self.signature = ""
+        self.signing_for = ""
         self.notice = ""
         self._clear_errors()
 
@@ -82,6 +85,7 @@ class FormsState(PortalSessionState):
     async def _open(self, chart, form: str) -> None:
         self._clear_errors()
         self.open_form = form if form in FORM_NAMES else ""
+        self.signing_for = chart.name if chart.access_type != "self" else ""
         self.form_key += 1
         if self.open_form == "intake":
             self.intake = await call(forms.intake_values, patient_id=chart.patient_id)

@@ -107,6 +107,28 @@ async def test_consent_and_history_close_their_requests(session):
     assert [t.subject for t in session.exec(select(PortalTask))] == ["Consent to treatment", "Health history"]
 
 
+async def test_a_representative_signs_the_consent_for_the_child_and_it_is_recorded_as_theirs(session):
+    from datetime import date
+
+    from portal_app.models import AccessType
+    from tests.unit.conftest import make_patient
+
+    patient, root, state = await signed_in(session, FormsState, f"{routes.PORTAL_FORMS}?form=consent")
+    await run(state.load())
+    assert state.signing_for == ""  # her own chart
+    child = make_patient(session, first="Lucia", last="Lopez", email="", enabled=True, dob=date(2015, 6, 1))
+    account_id = session.exec(select(PortalConnection)).one().account_id
+    session.add(PortalConnection(account_id=account_id, patient_id=child.id, permissions="forms",
+                                 access_type=AccessType.REPRESENTATIVE, relationship="parent"))
+    session.commit()
+    await run(state.switch_chart(str(child.id)))
+    await run(state.load())
+    assert state.viewing_name == "Lucia Lopez" and state.signing_for == "Lucia Lopez"
+    await run(state.submit_consent({"signature": "Maria Lopez", "agreed": "on"}))
+    task = session.exec(select(PortalTask)).one()
+    assert (task.patient_id, task.account_id, task.access_type) == (child.id, account_id, AccessType.REPRESENTATIVE)
+
+
 async def test_without_the_forms_area_handlers_do_nothing_and_are_audited(session):
     patient, root, state = await signed_in(session, FormsState, f"{routes.PORTAL_FORMS}?form=intake",
                                            areas="messages", request=("intake",))

@@ -137,6 +137,9 @@ def _consent_form() -> rx.Component:
                   style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
                          "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
         [
+            rx.cond(FormsState.signing_for != "",
+                    rx.el.p("You are signing for ", rx.el.strong(FormsState.signing_for),
+                            " as their authorized representative.", style={"margin_bottom": "0.8em"})),
             text_field("Your full name (signature)", "consent-signature", name="signature",
                        default_value=FormsState.signature, error=FormsState.errors["signature"],
                        auto_complete="name", max_length=200,
