@@ -50,6 +50,7 @@ REQUESTED_BY = "staff (Portal Account Setup)"
 # A plain username (the numbered variant of an email's local part, e.g. "maria.lopez2").
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 _PHONE = re.compile(r"[\d\s()+.\-]{7,32}")
+_E164 = re.compile(r"\+\d{8,15}")
 DELETED_PREFIX = "deleted-"
 
 
@@ -756,18 +757,20 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
 
 def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
                     actor: audit.Actor) -> str:
-    """Email the account a link to choose a new password (instead of a generated one).
+    """Email the account a link to choose a new password (instead of a generated one); a
+    phone-number username with a password gets it by text message, as User Management sends it.
 
     Returns:
-        A sentence for staff. Raises InvalidInput when the username is not an email address
-        or the account is disabled; PortalUnavailable when the portal is off.
+        A sentence for staff. Raises InvalidInput when the username is neither an email address
+        nor a phone number, or the account is disabled; PortalUnavailable when the portal is off.
     """
     patient = _patient(session, patient_id)
     connection = _live_connection(session, patient.id, connection_id)
     account = session.get(PortalAccount, connection.account_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
-    if "@" not in account.user_id:
+    by_text = _E164.fullmatch(account.user_id) is not None and account.password_hash is not None
+    if "@" not in account.user_id and not by_text:
         raise InvalidInput(f"{account.user_id} is not an email address, so no link can be sent. "
                            "Use Reset Pwd to generate a password instead.")
     if not patient.portal_enabled:
@@ -775,6 +778,8 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     config = settings.get(session=session)
     if not config.portal_active:
         raise PortalUnavailable()
+    if by_text:
+        return portal_users.send_reset_link(session=session, account_id=account.id, actor=actor).message
     if portal_users.link_just_sent(session=session, account_id=account.id):
         return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:

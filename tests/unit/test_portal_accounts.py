@@ -434,6 +434,19 @@ def test_send_reset_link_emails_a_link_to_the_account(session, admin):
     assert tokens.find_live(session=session, plain=token, purposes=(SecretPurpose.PASSWORD_RESET,))
 
 
+
+def test_a_phone_username_gets_its_reset_link_by_text(session, admin):
+    # As User Management sends it: a phone-number user ID is reached by text message.
+    patient = make_patient(session, enabled=True)
+    result = _save(session, admin, patient, _self_form(username="(615) 555-0142"))
+    message = portal_accounts.send_reset_link(session=session, patient_id=patient.id,
+                                              connection_id=result.connection_id,
+                                              actor=audit.Actor.staff(admin.id))
+    assert message == "Reset link sent to +16155550142 by text message."
+    sent = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reset")).one()
+    assert (sent.channel, sent.to_address) == ("sms", "+16155550142")
+    assert result.credentials.password not in sent.body_text
+
 def test_plain_username_cannot_get_a_reset_link(session, admin):
     patient = make_patient(session, enabled=True)
     result = _save(session, admin, patient, _self_form(username="maria.l"))
