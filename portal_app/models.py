@@ -151,7 +151,13 @@ class PortalAccount(SQLModel, table=True):
 class PortalConnection(SQLModel, table=True):
     """Which charts an account may see, as whom, and which areas."""
 
-    __table_args__ = (Index("ix_connection_patient_account", "patient_id", "account_id"),)
+    __table_args__ = (
+        Index("ix_connection_patient_account", "patient_id", "account_id"),
+        # An account is connected to a chart at most once at a time (checked by the services too;
+        # this holds when two staff members save at the same moment).
+        Index("ux_connection_live", "patient_id", "account_id", unique=True,
+              sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="portalaccount.id", index=True)

@@ -568,7 +568,12 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
                                   requested_by=REQUESTED_BY, connected_by_staff_id=actor.staff_user_id,
                                   connected_at=now)
     session.add(connection)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another staff member connected this account a moment ago
+        session.rollback()
+        raise FormInvalid({"username": f"{account.user_id} was just connected to this chart by someone "
+                                       "else. Select it in the list to change it."}) from None
     if access == AccessType.SELF:
         # The chart has an account now: an outstanding invitation must not stay live.
         tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)

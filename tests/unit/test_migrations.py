@@ -68,3 +68,28 @@ def test_migrated_audit_table_refuses_updates_and_deletes(empty_db):
             with pytest.raises(DatabaseError, match="append-only"):
                 connection.execute(text(statement))
             connection.rollback()
+
+
+def test_an_account_is_live_on_a_chart_once(session):
+    """The database itself refuses a second live connection of one account to one chart."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from portal_app.models import PortalAccount, PortalConnection
+    from tests.unit.conftest import make_patient
+
+    patient = make_patient(session)
+    account = PortalAccount(user_id="twice@example.com")
+    session.add(account)
+    session.commit()
+    first = PortalConnection(account_id=account.id, patient_id=patient.id)
+    session.add(first)
+    session.commit()
+    session.add(PortalConnection(account_id=account.id, patient_id=patient.id))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    first.revoked_at = first.connected_at  # once disconnected, the account may be connected again
+    session.add(first)
+    session.add(PortalConnection(account_id=account.id, patient_id=patient.id))
+    session.commit()
