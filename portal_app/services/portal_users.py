@@ -144,6 +144,9 @@ def _prefix(column, prefix: str):
     return and_(column >= prefix, column < prefix + _HIGH)
 
 
+MIN_NAME_SEARCH = 3
+
+
 def _search_terms(text: str):
     """The WHERE clause for a search, or None for no search. Each OR term has its own index:
     user_id (unique), lower(last_name), and a connected chart's name (sort_key)
@@ -156,6 +159,10 @@ def _search_terms(text: str):
     phone = _phone_prefix(text)
     if phone is not None:
         return _prefix(col(PortalAccount.user_id), phone)
+    if len(text) < MIN_NAME_SEARCH:
+        # One or two letters match a large share of every name: only the user ID (one ordered
+        # index range) answers them; names and charts are searched from three letters.
+        return _prefix(col(PortalAccount.user_id), text.lower())
     last, first = _name_parts(text)
     own_name = _prefix(func.lower(PortalAccount.last_name), last)
     if first:

@@ -491,3 +491,12 @@ def test_a_deleted_account_is_not_listed_and_no_action_reaches_it(session, admin
         portal_users.account_row(session=session, account_id=account.id)
     assert fresh(session, account.id).status == AccountStatus.DISABLED
     assert not events(session, "account.enable")
+
+
+def test_one_or_two_letters_search_user_ids_only(session, frozen_clock):
+    """Names need three letters; shorter searches stay one ordered index range on user IDs."""
+    _, _, _, own, maria = family(session)
+    assert [r.user_id for r in portal_users.list_page(session=session, search="ma").rows] == ["maria@example.com"]
+    assert portal_users.list_page(session=session, search="Lo").rows == []  # no user ID starts with "lo"
+    assert "maria@example.com" in [r.user_id for r in portal_users.list_page(session=session, search="Lop").rows]
+    assert "SCAN" not in _plan(session, search="s")

@@ -39,7 +39,7 @@ def _filters() -> rx.Component:
                 debounce_timeout=300,
             ),
             rx.el.p("The start of an email or phone number, a name last name first "
-                    "(\u201cLopez, Ma\u201d), or a connected chart's number.",
+                    "(\u201cLopez, Ma\u201d; three letters or more), or a connected chart's number.",
                     id="portal-users-search-hint",
                     style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0",
                            "max_width": "26em"}),
