@@ -22,18 +22,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('patient_sort_key', sqlmodel.sql.sqltypes.AutoString(length=210), nullable=False,
                                       server_default=''))
         batch_op.create_index('ix_task_status_kind_reviewed', ['status', 'kind', 'reviewed_at'], unique=False)
-        batch_op.create_index('ix_task_status_patient_sort', ['status', 'patient_sort_key', 'patient_id', 'created_at'], unique=False)
         batch_op.create_index('ix_task_status_reviewed', ['status', 'reviewed_at'], unique=False)
 
+    # Newest first inside a chart, as the list orders it (written by hand: autogenerate skips DESC).
+    op.create_index('ix_task_status_patient_sort', 'portaltask',
+                    ['status', 'patient_sort_key', 'patient_id', sa.text('created_at DESC'), sa.text('id DESC')])
     # Items filed before this column existed take their chart's name order now.
     op.execute("UPDATE portaltask SET patient_sort_key = "
                "(SELECT sort_key FROM patient WHERE patient.id = portaltask.patient_id)")
 
 
 def downgrade() -> None:
+    op.drop_index('ix_task_status_patient_sort', table_name='portaltask')
     with op.batch_alter_table('portaltask', schema=None) as batch_op:
         batch_op.drop_index('ix_task_status_reviewed')
-        batch_op.drop_index('ix_task_status_patient_sort')
         batch_op.drop_index('ix_task_status_kind_reviewed')
         batch_op.drop_column('patient_sort_key')
 

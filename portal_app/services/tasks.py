@@ -240,9 +240,12 @@ def _month_start(session: Session) -> tuple[datetime, str]:
 def review_counts(*, session: Session) -> tuple[int, int, str]:
     """(pending, reviewed this calendar month, month name)."""
     start, label = _month_start(session)
-    reviewed = session.exec(select(func.count()).select_from(PortalTask).where(
+    return _count_status(session, TaskStatus.PENDING), _count_reviewed_since(session, start), label
+
+
+def _count_reviewed_since(session: Session, start: datetime) -> int:
+    return session.exec(select(func.count()).select_from(PortalTask).where(
         PortalTask.status == TaskStatus.REVIEWED, col(PortalTask.reviewed_at) >= start)).one()
-    return _count_status(session, TaskStatus.PENDING), reviewed, label
 
 
 def _status_of(value: str) -> TaskStatus:
@@ -317,9 +320,14 @@ def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatu
         raise Forbidden(QUEUE_REFUSED)
     wanted = _status_of(status)
     arrange = arrange if arrange in ARRANGEMENTS else ARRANGE_REQUEST
-    pending, reviewed_month, month_label = review_counts(session=session)
     counts = _kind_counts(session, wanted)
     total = sum(counts.values())
+    # The listed status's total is one of the two counters: count only the other one.
+    start, month_label = _month_start(session)
+    if wanted == TaskStatus.PENDING:
+        pending, reviewed_month = total, _count_reviewed_since(session, start)
+    else:
+        pending, reviewed_month = _count_status(session, TaskStatus.PENDING), total
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, int(page) if str(page).lstrip("-").isdigit() else 1), pages)
     tasks = _page_tasks(session, wanted, arrange, (page - 1) * PAGE_SIZE, counts)
