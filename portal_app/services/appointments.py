@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app.models import AppointmentRequest, PortalTask, StaffUser, TaskKind
-from portal_app.services import audit, clock, messages, queue
+from portal_app.services import audit, clock, messages, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -151,7 +151,7 @@ def request_view(*, session: Session, task_id: int) -> AppointmentView:
     staff = session.get(StaffUser, row.decided_by_staff_id) if row.decided_by_staff_id else None
     return AppointmentView(reason=row.reason, preferred=_slots_of(row), status=row.status,
                            staff_note=row.staff_note, decided_by=staff.full_name if staff else "",
-                           decided_at=messages._when(row.decided_at),
+                           decided_at=clock.display(row.decided_at, settings.zone(session=session)),
                            status_label=STATUS_LABELS.get(row.status, row.status))
 
 

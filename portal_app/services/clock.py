@@ -22,3 +22,14 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
+
+
+def display(value: datetime | None, zone=timezone.utc) -> str:
+    """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)"."""
+    at = aware(value)
+    if at is None:
+        return ""
+    local = at.astimezone(zone)
+    hour = local.hour % 12 or 12
+    label = "UTC" if zone is timezone.utc else (local.tzname() or str(zone))
+    return f"{local:%m/%d/%Y} {hour}:{local:%M%p} ({label})"

@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app.models import PortalDocument, TaskKind
-from portal_app.services import audit, clock, messages, onboarding, queue
+from portal_app.services import audit, clock, messages, onboarding, queue, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -175,10 +175,11 @@ _ROW_COLUMNS = (PortalDocument.id, PortalDocument.filename, PortalDocument.conte
                 PortalDocument.account_id)
 
 
-def _rows(results, label=None) -> list[DocumentRow]:
+def _rows(session: Session, results, label=None) -> list[DocumentRow]:
     """View rows; `label(account_id)` names a portal user's upload (default "The patient")."""
+    zone = settings.zone(session=session)
     return [DocumentRow(id=r[0], filename=r[1], content_type=r[2], size_label=size_label(r[3]), note=r[4],
-                        when=clock.aware(r[5]).strftime("%m/%d/%Y %H:%M UTC"), from_practice=r[6],
+                        when=clock.display(r[5], zone), from_practice=r[6],
                         from_label="The practice" if r[6] else (label(r[7]) if label else "The patient"))
             for r in results]
 
@@ -197,7 +198,7 @@ def patient_documents(*, session: Session, patient_id: int, offset: int = 0, lim
             names[account_id] = messages.portal_author(session, account_id, patient_id, viewer_account_id)
         return names[account_id]
 
-    return _rows(session.exec(
+    return _rows(session, session.exec(
         select(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
         .order_by(col(PortalDocument.created_at).desc(), col(PortalDocument.id).desc())
         .offset(max(0, offset)).limit(max(1, min(limit, 100)))), label if viewer_account_id is not None else None)
@@ -210,7 +211,7 @@ def count_documents(*, session: Session, patient_id: int) -> int:
 
 def documents_for_task(*, session: Session, task_id: int) -> list[DocumentRow]:
     """The files of one Document Share item."""
-    return _rows(session.exec(select(*_ROW_COLUMNS).where(PortalDocument.task_id == task_id)
+    return _rows(session, session.exec(select(*_ROW_COLUMNS).where(PortalDocument.task_id == task_id)
                               .order_by(PortalDocument.id)))
 
 

@@ -16,7 +16,6 @@ Every function here commits its own change, except where noted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -34,10 +33,6 @@ MAX_SUBJECT_CHARS = 200
 PAGE_SIZE = 20
 PATIENT = "patient"
 STAFF = "staff"
-
-
-def _when(value: datetime | None) -> str:
-    return clock.aware(value).strftime("%m/%d/%Y %I:%M %p UTC") if value is not None else ""
 
 
 def check_body(body: str, *, field: str = "body", what: str = "message") -> str:
@@ -175,7 +170,8 @@ def threads(*, session: Session, patient_id: int, page: int = 1) -> ThreadPage:
         .where(PortalTask.patient_id == patient_id, PortalTask.kind == TaskKind.MESSAGE)
         .order_by(col(PortalTask.last_activity_at).desc(), col(PortalTask.id).desc())
         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    rows = [ThreadRow(id=task_id, subject=subject or "(no subject)", last_activity=_when(at),
+    zone = settings.zone(session=session)
+    rows = [ThreadRow(id=task_id, subject=subject or "(no subject)", last_activity=clock.display(at, zone),
                       unread=bool(count), unread_count=int(count or 0))
             for task_id, subject, at, count in found]
     return ThreadPage(rows=rows, page=page, pages=pages, total=total)
@@ -201,11 +197,12 @@ class ThreadView:
 
 def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
     """The item's posts, oldest first; `label(post)` names the author (default: as stored)."""
+    zone = settings.zone(session=session)
     posts = session.exec(select(TaskPost).where(TaskPost.task_id == task_id)
                          .order_by(col(TaskPost.created_at), col(TaskPost.id))).all()
     return [PostRow(id=p.id, author_type=p.author_type, author_label=label(p) if label else p.author_label,
                     body=p.body,
-                    when=_when(p.created_at),
+                    when=clock.display(p.created_at, zone),
                     unread_by_staff=p.author_type == PATIENT and p.read_by_staff_at is None,
                     unread_by_patient=p.author_type == STAFF and p.read_by_patient_at is None)
             for p in posts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +50,15 @@ def get(*, session: Session) -> PracticeSettings:
         session.commit()
         session.refresh(row)
     return row
+
+
+def zone(*, session: Session) -> ZoneInfo | timezone:
+    """The practice's time zone (UTC when unset or unknown)."""
+    name = get(session=session).time_zone or ""
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
 
 
 def view(*, session: Session) -> SettingsView:

@@ -25,7 +25,6 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, func, select
 
@@ -121,29 +120,6 @@ def _full_grant(session: Session, staff_user_id: int, task_id: int) -> _Grant:
 
 # ---- formatting -----------------------------------------------------------------------------
 
-def practice_zone(*, session: Session) -> ZoneInfo | timezone:
-    """The practice's time zone: settings' `time_zone` when it has one, else UTC."""
-    name = getattr(practice_settings.get(session=session), "time_zone", "") or ""
-    try:
-        return ZoneInfo(name) if name else timezone.utc
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
-
-
-def _zone_label(zone, at: datetime) -> str:
-    return "UTC" if zone is timezone.utc else (at.tzname() or str(zone))
-
-
-def format_when(at: datetime | None, zone=timezone.utc) -> str:
-    """"04/05/2021 2:48PM (UTC)"."""
-    at = clock.aware(at)
-    if at is None:
-        return ""
-    local = at.astimezone(zone)
-    hour = local.hour % 12 or 12
-    return f"{local:%m/%d/%Y} {hour}:{local:%M%p} ({_zone_label(zone, local)})"
-
-
 def patient_label(patient: Patient | None) -> str:
     """"Last, First M. (Preferred)"."""
     if patient is None:
@@ -231,7 +207,7 @@ class ReviewPage:
 
 def _month_start(session: Session) -> tuple[datetime, str]:
     """The start of the current calendar month in the practice's zone (as UTC) and its name."""
-    zone = practice_zone(session=session)
+    zone = practice_settings.zone(session=session)
     local = clock.now().astimezone(zone)
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return start.astimezone(timezone.utc), f"{local:%B %Y}"
@@ -335,7 +311,7 @@ def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatu
     patient_ids = {task.patient_id for task in tasks}
     patients = {p.id: p for p in session.exec(select(Patient).where(col(Patient.id).in_(patient_ids))).all()} \
         if patient_ids else {}
-    zone = practice_zone(session=session)
+    zone = practice_settings.zone(session=session)
     today = clock.now().astimezone(zone).date()
     rows: list[ReviewRow] = []
     previous_group = None
@@ -352,7 +328,7 @@ def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatu
             patient=patient_label(patient), sex=(patient.sex if patient else "") or "Not recorded",
             age=age_years(patient.dob if patient else None, today),
             dob=f"{patient.dob:%m/%d/%Y}" if patient else "", kind_label=KIND_LABELS[task.kind],
-            when=format_when(task.created_at, zone), sender_note=_sender_note(task),
+            when=clock.display(task.created_at, zone), sender_note=_sender_note(task),
             status_label="Reviewed" if task.status == TaskStatus.REVIEWED else "Pending"))
         previous_group = group
     return ReviewPage(rows=rows, total=total, page=page, pages=pages, pending=pending,
@@ -398,10 +374,10 @@ def communication_page(*, session: Session, staff_user_id: int, page: int = 1) -
         .where(TaskForward.to_staff_id == staff_user_id, col(TaskForward.done_at).is_(None))
         .order_by(col(TaskForward.created_at).desc(), col(TaskForward.id).desc())
         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    zone = practice_zone(session=session)
+    zone = practice_settings.zone(session=session)
     rows = [CommunicationRow(id=fwd.id, task_id=task.id, href=routes.task_item(task.id),
                              patient=patient_label(patient), kind_label=KIND_LABELS[task.kind],
-                             when=format_when(fwd.created_at, zone), from_name=sender.full_name,
+                             when=clock.display(fwd.created_at, zone), from_name=sender.full_name,
                              note=fwd.note, opened=fwd.opened_at is not None)
             for fwd, task, patient, sender in found]
     return CommunicationPage(rows=rows, total=total, page=page, pages=pages)
@@ -436,12 +412,12 @@ class ItemView:
 def _item_view(session: Session, grant: _Grant) -> ItemView:
     task = grant.task
     patient = session.get(Patient, task.patient_id)
-    zone = practice_zone(session=session)
+    zone = practice_settings.zone(session=session)
     today = clock.now().astimezone(zone).date()
     reviewed_note = ""
     if task.status == TaskStatus.REVIEWED:
         reviewer = session.get(StaffUser, task.reviewed_by_staff_id) if task.reviewed_by_staff_id else None
-        reviewed_note = f"Reviewed {format_when(task.reviewed_at, zone)}" + (
+        reviewed_note = f"Reviewed {clock.display(task.reviewed_at, zone)}" + (
             f" by {reviewer.full_name}" if reviewer else "")
     if task.access_type == AccessType.REPRESENTATIVE:
         sender = _sender_note(task).removeprefix("sent by ")
@@ -455,7 +431,7 @@ def _item_view(session: Session, grant: _Grant) -> ItemView:
         id=task.id, kind=task.kind.value, kind_label=KIND_LABELS[task.kind], patient_id=task.patient_id,
         patient=patient_label(patient), sex=(patient.sex if patient else "") or "Not recorded",
         age=age_years(patient.dob if patient else None, today), dob=f"{patient.dob:%m/%d/%Y}" if patient else "",
-        when=format_when(task.created_at, zone), subject=task.subject,
+        when=clock.display(task.created_at, zone), subject=task.subject,
         status_label="Reviewed" if task.status == TaskStatus.REVIEWED else "Pending Review",
         reviewed=task.status == TaskStatus.REVIEWED, reviewed_note=reviewed_note, sender=sender,
         can_manage=grant.full, forwarded_to_me=grant.forward is not None,

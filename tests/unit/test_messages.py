@@ -298,3 +298,19 @@ def test_the_portal_shows_you_for_your_own_posts_and_a_name_for_another_accounts
     assert authors(child_account.id) == ["Maria Lopez (parent)", "Ada Admin", "You"]
     # Without a reader (the staff queue), the stored label.
     assert authors(None) == [parent.user_id, "Ada Admin", child_account.user_id]
+
+
+def test_patients_read_times_in_the_practices_time_zone(session, maria, frozen_clock):
+    from portal_app.services import settings
+
+    patient, account = maria
+    row = settings.get(session=session)
+    row.time_zone = "America/Chicago"
+    session.add(row)
+    session.commit()
+    task_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
+                                    subject="Hello", body="A question")
+    [thread] = messages.threads(session=session, patient_id=patient.id).rows
+    [post] = messages.open_thread(session=session, patient_id=patient.id, task_id=task_id).posts
+    # START is 15:00 UTC on 11/23/2026: 9:00 in the morning in Chicago.
+    assert thread.last_activity == post.when == "11/23/2026 9:00AM (CST)"

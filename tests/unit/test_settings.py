@@ -167,7 +167,7 @@ def test_switching_the_portal_off_signs_patients_out_but_not_staff(session, admi
 def test_the_time_zone_is_checked_and_the_queue_shows_times_in_it(session, admin):
     from datetime import datetime, timezone
 
-    from portal_app.services import tasks
+    from portal_app.services import clock
 
     assert settings.view(session=session).time_zone == "UTC"
     with pytest.raises(FormInvalid) as refused:
@@ -176,5 +176,5 @@ def test_the_time_zone_is_checked_and_the_queue_shows_times_in_it(session, admin
     with pytest.raises(FormInvalid):
         _update(session, admin, time_zone="../../etc/passwd")
     assert _update(session, admin, time_zone="America/Chicago").time_zone == "America/Chicago"
-    zone = tasks.practice_zone(session=session)
-    assert tasks.format_when(datetime(2021, 4, 5, 19, 48, tzinfo=timezone.utc), zone) == "04/05/2021 2:48PM (CDT)"
+    zone = settings.zone(session=session)
+    assert clock.display(datetime(2021, 4, 5, 19, 48, tzinfo=timezone.utc), zone) == "04/05/2021 2:48PM (CDT)"
