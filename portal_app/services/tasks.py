@@ -205,9 +205,8 @@ class ReviewPage:
     can_open: bool
 
 
-def _month_start(session: Session) -> tuple[datetime, str]:
+def _month_start(zone) -> tuple[datetime, str]:
     """The start of the current calendar month in the practice's zone (as UTC) and its name."""
-    zone = practice_settings.zone(session=session)
     local = clock.now().astimezone(zone)
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return start.astimezone(timezone.utc), f"{local:%B %Y}"
@@ -215,7 +214,7 @@ def _month_start(session: Session) -> tuple[datetime, str]:
 
 def review_counts(*, session: Session) -> tuple[int, int, str]:
     """(pending, reviewed this calendar month, month name)."""
-    start, label = _month_start(session)
+    start, label = _month_start(practice_settings.zone(session=session))
     return _count_status(session, TaskStatus.PENDING), _count_reviewed_since(session, start), label
 
 
@@ -231,15 +230,14 @@ def _status_of(value: str) -> TaskStatus:
         return TaskStatus.PENDING
 
 
-def _scope(session: Session, status: TaskStatus) -> tuple:
+def _scope(status: TaskStatus, month_start: datetime) -> tuple:
     """What a status lists: every pending item; the items reviewed this month ("Reviewed (month)").
 
     Bounding Reviewed to the month keeps every count and page a short index range however much
     history the practice has.
     """
     if status == TaskStatus.REVIEWED:
-        start, _ = _month_start(session)
-        return PortalTask.status == status, col(PortalTask.reviewed_at) >= start
+        return PortalTask.status == status, col(PortalTask.reviewed_at) >= month_start
     return (PortalTask.status == status,)
 
 
@@ -249,16 +247,14 @@ def _newest_first(status: TaskStatus) -> tuple:
     return col(at).desc(), col(PortalTask.id).desc()
 
 
-def _kind_counts(session: Session, status: TaskStatus) -> dict[TaskKind, int]:
+def _kind_counts(session: Session, scope: tuple) -> dict[TaskKind, int]:
     """One index range count per kind ((status, kind, ...) indexes), in group order."""
-    scope = _scope(session, status)
     return {kind: session.exec(select(func.count()).select_from(PortalTask)
                                .where(*scope, PortalTask.kind == kind)).one() for kind in KIND_ORDER}
 
 
-def _page_tasks(session: Session, status: TaskStatus, arrange: str, offset: int,
+def _page_tasks(session: Session, status: TaskStatus, scope: tuple, arrange: str, offset: int,
                 counts: dict[TaskKind, int]) -> list[PortalTask]:
-    scope = _scope(session, status)
     if arrange == ARRANGE_REQUEST:
         # Slices of each kind in group order, each read along its own index.
         tasks: list[PortalTask] = []
@@ -296,22 +292,24 @@ def review_page(*, session: Session, staff_user_id: int, status: str = TaskStatu
         raise Forbidden(QUEUE_REFUSED)
     wanted = _status_of(status)
     arrange = arrange if arrange in ARRANGEMENTS else ARRANGE_REQUEST
-    counts = _kind_counts(session, wanted)
+    # The practice's zone decides the month and every time shown: read it once.
+    zone = practice_settings.zone(session=session)
+    start, month_label = _month_start(zone)
+    scope = _scope(wanted, start)
+    counts = _kind_counts(session, scope)
     total = sum(counts.values())
     # The listed status's total is one of the two counters: count only the other one.
-    start, month_label = _month_start(session)
     if wanted == TaskStatus.PENDING:
         pending, reviewed_month = total, _count_reviewed_since(session, start)
     else:
         pending, reviewed_month = _count_status(session, TaskStatus.PENDING), total
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, int(page) if str(page).lstrip("-").isdigit() else 1), pages)
-    tasks = _page_tasks(session, wanted, arrange, (page - 1) * PAGE_SIZE, counts)
+    tasks = _page_tasks(session, wanted, scope, arrange, (page - 1) * PAGE_SIZE, counts)
 
     patient_ids = {task.patient_id for task in tasks}
     patients = {p.id: p for p in session.exec(select(Patient).where(col(Patient.id).in_(patient_ids))).all()} \
         if patient_ids else {}
-    zone = practice_settings.zone(session=session)
     today = clock.now().astimezone(zone).date()
     rows: list[ReviewRow] = []
     previous_group = None
