@@ -90,7 +90,7 @@ class MessageRow:
 
 
 def _row(message: OutboxMessage) -> MessageRow:
-    return MessageRow(id=message.id, created=clock.aware(message.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+    return MessageRow(id=message.id, created=clock.stamp(message.created_at),
                       channel=message.channel, kind=message.kind, to=message.to_address,
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,

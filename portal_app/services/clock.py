@@ -24,6 +24,12 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def stamp(value: datetime | None, *, empty: str = "") -> str:
+    """A time for staff lists and logs, in UTC: "2026-11-29 14:05 UTC" (`empty` when there is none)."""
+    at = aware(value)
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else empty
+
+
 def display(value: datetime | None, zone=timezone.utc) -> str:
     """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)"."""
     at = aware(value)

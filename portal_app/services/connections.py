@@ -6,7 +6,6 @@ Views hold what staff may see: never a secret's value, hash or salt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -67,10 +66,6 @@ class PendingRow:
     can_resend: bool
 
 
-def _when(value: datetime | None, *, empty: str = "") -> str:
-    return clock.aware(value).strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
-
-
 def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow]:
     """The chart's live connections, oldest first.
 
@@ -87,9 +82,9 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
     return [ConnectionRow(
         id=connection.id, user_id=account.user_id,
         access_type=ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
-        relationship=connection.relationship, connected_on=_when(connection.connected_at),
+        relationship=connection.relationship, connected_on=clock.stamp(connection.connected_at),
         requested_by=connection.requested_by, connected_by=username or "",
-        last_sign_in=_when(account.last_sign_in_at, empty="never"),
+        last_sign_in=clock.stamp(account.last_sign_in_at, empty="never"),
         status=STATUS_LABELS.get(account.status, account.status.value),
     ) for connection, account, username in session.exec(query)]
 
@@ -111,7 +106,7 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
     return [PendingRow(
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
         channel=CHANNEL_LABELS.get(row.channel, row.channel), destination=row.destination,
-        created=_when(row.created_at), expires=_when(row.expires_at), attempts=row.attempts,
+        created=clock.stamp(row.created_at), expires=clock.stamp(row.expires_at), attempts=row.attempts,
         can_resend=_can_resend(row),
     ) for row in rows]
 
@@ -178,8 +173,8 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
                  detail=f"{row.purpose.value} #{row.id} by {row.channel}: pending -> void")
     session.commit()
     return PendingRow(id=row.id, purpose=row.purpose.value, purpose_label=label, channel=channel,
-                      destination=row.destination, created=_when(row.created_at),
-                      expires=_when(row.expires_at), attempts=row.attempts,
+                      destination=row.destination, created=clock.stamp(row.created_at),
+                      expires=clock.stamp(row.expires_at), attempts=row.attempts,
                       can_resend=_can_resend(row))
 
 

@@ -157,10 +157,6 @@ class DeletePreview:
 # ---- small helpers ----------------------------------------------------------------------
 
 
-def _when(value: datetime | None, *, empty: str = "") -> str:
-    return clock.aware(value).strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
-
-
 def _expiry(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -290,8 +286,8 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
         permission_labels=_labels(connection.permissions), must_change=account.must_change_password,
         has_password=account.password_hash is not None,
         status_label=STATUS_LABELS.get(account.status, account.status.value),
-        last_sign_in=_when(account.last_sign_in_at, empty="never"),
-        connected_on=_when(connection.connected_at),
+        last_sign_in=clock.stamp(account.last_sign_in_at, empty="never"),
+        connected_on=clock.stamp(connection.connected_at),
     ) for connection, account in rows]
 
 

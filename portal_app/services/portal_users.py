@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
@@ -107,10 +107,6 @@ def parse_filter(value: str) -> AccountFilter:
         return AccountFilter(value)
     except ValueError:
         return AccountFilter.ALL
-
-
-def _when(value: datetime | None, *, empty: str = "") -> str:
-    return clock.aware(value).strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
 
 
 def _unindexed(column):
@@ -252,9 +248,9 @@ def _row(values, charts: list[tuple]) -> AccountRow:
         charts=[_chart_link(*c) for c in charts],
         status=status.value, status_label=STATUS_LABELS.get(status, status.value),
         disabled=status == AccountStatus.DISABLED, locked=locked,
-        locked_label=f"Locked until {_when(locked_until)}" if locked else "",
+        locked_label=f"Locked until {clock.stamp(locked_until)}" if locked else "",
         must_change=bool(must_change), has_password=bool(has_password),
-        last_sign_in=_when(last_sign_in, empty="Never"),
+        last_sign_in=clock.stamp(last_sign_in, empty="Never"),
     )
 
 
@@ -384,7 +380,7 @@ def unlock(*, session: Session, account_id: int, actor: audit.Actor) -> ActionRe
     account = _account(session, account_id)
     if account.locked_until is None and account.failed_logins == 0:
         return _finish(session, account, f"{account.user_id} is not locked.")
-    detail = (f"locked_until {_when(account.locked_until, empty='none')} -> none; "
+    detail = (f"locked_until {clock.stamp(account.locked_until, empty='none')} -> none; "
               f"failed_logins {account.failed_logins} -> 0")
     account.locked_until = None
     account.failed_logins = 0

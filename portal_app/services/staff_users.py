@@ -55,11 +55,6 @@ def temporary_password(personal: tuple[str, ...] = ()) -> str:
     return passwords.generate(personal=personal)
 
 
-def _when(value) -> str:
-    at = clock.aware(value)
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "never"
-
-
 def _locked(user: StaffUser) -> bool:
     return user.locked_until is not None and clock.aware(user.locked_until) > clock.now()
 
@@ -89,7 +84,7 @@ def list_staff(*, session: Session, search: str = "", page: int = 1) -> StaffPag
             names[user_id].append(name)
     rows = [StaffRow(id=user.id, username=user.username, full_name=user.full_name,
                      roles=", ".join(names[user.id]) or "No role", active=user.active,
-                     last_sign_in=_when(user.last_sign_in_at), locked=_locked(user),
+                     last_sign_in=clock.stamp(user.last_sign_in_at, empty="never"), locked=_locked(user),
                      must_change_password=user.must_change_password) for user in users]
     return StaffPage(rows=rows, total=total, page=page, pages=pages)
 
