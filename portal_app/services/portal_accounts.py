@@ -32,7 +32,7 @@ from portal_app.services import (areas, audit, clock, form_requests, onboarding,
                                  portal_users, sessions, settings, tokens)
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import PatientRow
-from portal_app.services.validation import clean_text, normalize_email, normalize_phone
+from portal_app.services.validation import clean_text, normalize_email, normalize_user_id
 
 RELATIONSHIPS: dict[str, str] = {
     "parent": "Parent",
@@ -49,7 +49,6 @@ SEARCH_ROWS = 8
 REQUESTED_BY = "staff (Portal Account Setup)"
 # A plain username (the numbered variant of an email's local part, e.g. "maria.lopez2").
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
-_PHONE = re.compile(r"[\d\s()+.\-]{7,32}")
 _E164 = re.compile(r"\+\d{8,15}")
 DELETED_PREFIX = "deleted-"
 
@@ -169,13 +168,11 @@ def normalize_username(value: str | None, *, field: str = "username") -> str:
     raw = (value or "").strip()
     if not raw:
         raise InvalidInput("Enter a username (an email address is preferred).", field=field)
-    if "@" in raw:
-        return normalize_email(raw, field=field)
-    if _PHONE.fullmatch(raw):
-        return normalize_phone(raw, field=field)
     lowered = raw.lower()
+    if "@" in raw or not re.search("[a-z]", lowered):
+        return normalize_user_id(raw, field=field)  # an email address or a phone number
     if _PLAIN.fullmatch(lowered):
-        return lowered
+        return lowered  # an OpenEMR-style plain username, such as maria.lopez2
     raise InvalidInput("Use an email address, a phone number, or 3 to 64 letters, digits, dots, "
                        "dashes or underscores.", field=field)
 
