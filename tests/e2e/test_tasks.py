@@ -53,12 +53,6 @@ def _sign_in_as(page: Page, username: str) -> None:
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
-def _axe(page: Page) -> list[str]:
-    """axe on the page once any toast (say, the sign-in landing page's refusal) has gone."""
-    expect(page.locator("[data-sonner-toast]")).to_have_count(0, timeout=15_000)
-    return _violations(page)
-
-
 def _pending_and_reviewed(app_server: AppServer) -> tuple[int, int]:
     start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with db.session_scope(app_server.db_url) as session:
@@ -153,7 +147,7 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     expect(mine.nth(0)).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} \d{1,2}:\d\d[AP]M \(UTC\)"))
     in_seed_order = ["Document Share", "Intake Form", "Message", "Appointment Request"]
     expect(mine.get_by_role("link")).to_have_text(in_seed_order)
-    assert _axe(page) == []
+    assert _violations(page) == []
     page.get_by_label("Arranged By:").select_option(label="Patient")
     # Arranged by patient: the patient's name heads a group of their four items, newest first.
     expect(page.get_by_role("columnheader", name=label, exact=True)).to_be_visible()
@@ -168,7 +162,7 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     page.get_by_role("link", name=re.compile(rf"^Message from {re.escape(label)}")).click()
     expect(page).to_have_url(re.compile(rf"/staff/tasks/{items[TaskKind.MESSAGE].id}/?$"))
     expect(page.get_by_text("My inhaler is nearly empty. Could you send a refill?")).to_be_visible()
-    assert _axe(page) == []
+    assert _violations(page) == []
     page.get_by_label("Reply").fill("We sent the refill to your pharmacy.")
     page.get_by_role("button", name="Send reply").click()
     expect(page.get_by_text("Reply sent.")).to_be_visible()
@@ -191,7 +185,7 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     expect(page.get_by_role("columnheader", name="Current Value")).to_be_visible()
     expect(page.get_by_role("columnheader", name="New Value")).to_be_visible()
     expect(page.get_by_text("EMR changes exist")).to_be_visible()
-    assert _axe(page) == []
+    assert _violations(page) == []
     page.get_by_role("button", name="Merge City").click()
     expect(page.get_by_text("Merged into the chart.")).to_be_visible()
     page.get_by_role("button", name="Merge all").click()
@@ -217,7 +211,7 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     with page.expect_download() as download:
         page.get_by_role("button", name="Download lab-results.pdf").click()
     assert download.value.suggested_filename == "lab-results.pdf"
-    assert _axe(page) == []
+    assert _violations(page) == []
 
     # The appointment request: requested time and reason; mark scheduled with a note.
     goto(page, f"/staff/tasks/{items[TaskKind.APPOINTMENT_REQUEST].id}")
@@ -225,7 +219,7 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     page.get_by_label("Message to the patient").fill("Booked for the first morning you asked for.")
     page.get_by_role("button", name="Mark scheduled").click()
     expect(page.get_by_text("Marked scheduled")).to_be_visible()
-    assert _axe(page) == []
+    assert _violations(page) == []
     assert {"task.open", "task.reply", "task.forward", "task.reviewed", "intake.merge"} <= set(
         _actions(app_server, full))
 
@@ -237,14 +231,14 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     lee_page.get_by_role("button", name=re.compile(r"^Patient Portal \(\d+\)$")).click()
     expect(lee_page.get_by_role("alert").filter(has_text="Security:")).to_be_visible()
     expect(lee_page.get_by_role("heading", name="Patient Portal Review")).to_have_count(0)
-    assert _axe(lee_page) == []
+    assert _violations(lee_page) == []
     goto(lee_page, f"/staff/tasks/{items[TaskKind.INTAKE_FORM].id}")  # not forwarded to them
     expect(lee_page.get_by_text("You do not have access to this item.")).to_be_visible()
     goto(lee_page, "/staff/tasks")
     lee_page.get_by_role("link", name="Communication (1)").click()
     expect(lee_page).to_have_url(re.compile(r"/staff/communication/?$"))
     expect(lee_page.get_by_text("Could you confirm the pharmacy?")).to_be_visible()
-    assert _axe(lee_page) == []
+    assert _violations(lee_page) == []
     lee_page.get_by_role("link", name=f"Open Message for {label}").click()
     expect(lee_page).to_have_url(re.compile(rf"/staff/tasks/{items[TaskKind.MESSAGE].id}/?$"))
     expect(lee_page.get_by_text("We sent the refill to your pharmacy.", exact=True)).to_be_visible()
