@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.layout import staff_layout
+from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, VISUALLY_HIDDEN, status_rectangle
 from portal_app.services.onboarding import PatientRow
 from portal_app.state.onboarding import (BULK_MATCHING_ID, BULK_SELECTED_ID, SELECT_PAGE_ID,
@@ -164,17 +165,6 @@ def _table() -> rx.Component:
     )
 
 
-def _pager() -> rx.Component:
-    return rx.el.nav(
-        rx.button("Previous page", on_click=S.prev_page, disabled=~S.has_prev, variant="outline"),
-        rx.el.span("Page ", S.page_number, " · Showing ", S.rows.length(), " patients",
-                   aria_live="polite", style={"margin": "0 1em"}),
-        rx.button("Next page", on_click=S.next_page, disabled=~S.has_next, variant="outline"),
-        aria_label="Pages",
-        style={"display": "flex", "align_items": "center", "margin": "1em 0"},
-    )
-
-
 def _disable_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
@@ -238,7 +228,7 @@ def onboarding_page() -> rx.Component:
                 rx.cond(S.loaded & (S.rows.length() == 0),
                         rx.el.p("No patients match this search and filter.", role="status",
                                 style={"margin": "1em 0"})),
-                _pager(),
+                previous_next_pager(S, "patient", "patients"),
                 _disable_dialog(),
                 _bulk_dialog(),
             ),

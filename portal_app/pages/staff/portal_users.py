@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
+from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import RED
 from portal_app.services.portal_users import AccountRow, ChartLink
 from portal_app.state.portal_users import FILTER_OPTIONS, action_button_id, row_header_id
@@ -133,18 +134,6 @@ def _table() -> rx.Component:
     )
 
 
-def _pager() -> rx.Component:
-    return rx.el.nav(
-        rx.button("Previous page", on_click=S.prev_page, disabled=~S.has_prev, variant="outline"),
-        rx.el.span("Page ", S.page_number, " · Showing ", S.rows.length(),
-                   rx.cond(S.rows.length() == 1, " account", " accounts"),
-                   aria_live="polite", style={"margin": "0 1em"}),
-        rx.button("Next page", on_click=S.next_page, disabled=~S.has_next, variant="outline"),
-        aria_label="Pages",
-        style={"display": "flex", "align_items": "center", "margin": "1em 0"},
-    )
-
-
 def _confirm_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
@@ -185,7 +174,7 @@ def portal_users_page() -> rx.Component:
                 rx.cond(S.loaded & (S.rows.length() == 0),
                         rx.el.p("No portal accounts match this search and filter.", role="status",
                                 style={"margin": "1em 0"})),
-                _pager(),
+                previous_next_pager(S, "account", "accounts"),
                 _confirm_dialog(),
             ),
             rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
