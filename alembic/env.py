@@ -1,8 +1,8 @@
 """Alembic environment: the schema is SQLModel's metadata; the URL is the app's."""
 
-from alembic import context
 from sqlmodel import SQLModel
 
+from alembic import context
 from portal_app import db
 
 config = context.config

@@ -36,8 +36,17 @@ from sqlalchemy import event, func, insert, text  # noqa: E402
 from sqlmodel import SQLModel, col, select  # noqa: E402
 
 from portal_app import db  # noqa: E402
-from portal_app.models import (AccessType, AccountStatus, PortalAccount, PortalConnection,  # noqa: E402
-                               PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus)
+from portal_app.models import (  # noqa: E402
+    AccessType,
+    AccountStatus,
+    PortalAccount,
+    PortalConnection,
+    PortalTask,
+    StaffUser,
+    TaskForward,
+    TaskKind,
+    TaskStatus,
+)
 from portal_app.services import clock, demo, permissions, portal_users, settings, staff_auth, tasks  # noqa: E402
 from portal_app.services.portal_users import AccountFilter  # noqa: E402
 

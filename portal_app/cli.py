@@ -13,8 +13,7 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.notify import outbox
-from portal_app.services import demo, demo_portal, permissions, settings, staff_auth
+from portal_app.services import demo, demo_portal, outbox, permissions, settings, staff_auth
 from portal_app.services.errors import DomainError
 
 

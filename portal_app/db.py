@@ -53,8 +53,9 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 def migrate(url: str | None = None) -> None:
     """Bring the schema to the newest migration (never drops data)."""
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))

@@ -17,8 +17,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class AccountState(str, enum.Enum):
-    """The portal account state shown beside a patient's status rectangle."""
+class ChartAccountState(str, enum.Enum):
+    """A chart's portal account as the onboarding list shows it beside the status rectangle
+    (not the account's own `AccountStatus`: a chart with no account is NONE)."""
 
     NONE = "none"
     INVITED = "invited"
@@ -113,7 +114,7 @@ class Patient(SQLModel, table=True):
     pharmacy: str = Field(default="", max_length=300)
     allergies: str = Field(default="", max_length=2000)
     portal_enabled: bool = False
-    account_state: AccountState = AccountState.NONE
+    account_state: ChartAccountState = ChartAccountState.NONE
     sort_key: str = Field(default="", max_length=210)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -14,8 +14,17 @@ from portal_app.pages.patient import login as patient_login
 from portal_app.pages.patient import messages as patient_messages
 from portal_app.pages.patient import setup as patient_setup
 from portal_app.pages.patient import summary as patient_summary
-from portal_app.pages.staff import (audit, chart, onboarding, outbox, portal_accounts, portal_users, roles,
-                                    settings, tasks)
+from portal_app.pages.staff import (
+    audit,
+    chart,
+    onboarding,
+    outbox,
+    portal_accounts,
+    portal_users,
+    roles,
+    settings,
+    tasks,
+)
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
 

@@ -1,1 +1,1 @@
-"""Outbound messages: the outbox table first, then a transport."""
+"""Outbound messages: transports, templates and letters (the outbox itself is services/outbox.py)."""

@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 
 from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection, SecretPurpose
 from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
-from portal_app.services.errors import InvalidInput
 from portal_app.services.areas import ALL_AREAS
+from portal_app.services.errors import InvalidInput
 from portal_app.services.validation import normalize_user_id
 
 

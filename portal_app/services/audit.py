@@ -52,6 +52,12 @@ def record(*, session: Session, actor: Actor, action: str, patient_id: int | Non
     return row
 
 
+def record_refusal(*, session: Session, actor: Actor, handler: str, need: str) -> None:
+    """Audit a handler call refused for want of a session or a permission (and commit it)."""
+    record(session=session, actor=actor, action="access.refused", detail=f"handler={handler}; needs={need}")
+    session.commit()
+
+
 # The same triggers as the migration "audit log append-only", for schemas made by create_all.
 for _statement in (
     "CREATE TRIGGER auditevent_no_update BEFORE UPDATE ON auditevent "

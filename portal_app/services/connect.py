@@ -22,12 +22,20 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient,
-                               PortalAccount, PortalConnection, PracticeSettings, SecretPurpose)
-from portal_app.notify import outbox, templates_connect
-from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
-from portal_app.services.errors import InvalidInput, PortalUnavailable
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    PracticeSettings,
+    SecretPurpose,
+)
+from portal_app.notify import templates_connect
+from portal_app.services import audit, clock, onboarding, outbox, passwords, settings, tokens
 from portal_app.services.areas import ALL_AREAS
+from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
 CHANNELS = ("email", "sms")

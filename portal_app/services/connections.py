@@ -9,8 +9,16 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
-                               PortalConnection, SecretPurpose, StaffUser)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+    StaffUser,
+)
 from portal_app.services import audit, clock, connect, invitations, keys, onboarding, sessions, tokens
 from portal_app.services.errors import InvalidInput, NotFound
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from portal_app.models import AccountState, Patient
+from portal_app.models import ChartAccountState, Patient
 from portal_app.services import clock
 from portal_app.services.onboarding import sort_key
 
@@ -95,7 +95,7 @@ def generate(*, session: Session, count: int, seed: int = 20261123, batch: int =
             "address_line1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)} St",
             "city": city, "region": region, "postal_code": f"{zip_prefix}{rng.randint(10, 99)}",
             "allow_email": has_email and rng.random() > 0.05, "allow_sms": rng.random() < 0.5,
-            "portal_enabled": rng.random() < 0.25, "account_state": AccountState.NONE.name,
+            "portal_enabled": rng.random() < 0.25, "account_state": ChartAccountState.NONE.name,
             "sort_key": sort_key(last, first), "created_at": created, "updated_at": created,
         })
         if len(rows) >= batch:

@@ -13,8 +13,18 @@ from fpdf import FPDF
 from sqlmodel import Session, select
 
 from portal_app.models import AccessType, AccountStatus, Patient, PortalAccount, PortalConnection
-from portal_app.services import (appointments, areas, audit, clock, documents, form_requests, forms, messages,
-                                 onboarding, portal_auth)
+from portal_app.services import (
+    appointments,
+    areas,
+    audit,
+    clock,
+    documents,
+    form_requests,
+    forms,
+    messages,
+    onboarding,
+    portal_auth,
+)
 
 DEMO_ACTOR = audit.Actor.system("demo data")
 

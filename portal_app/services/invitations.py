@@ -9,10 +9,19 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeSecret, Patient,
-                               PortalAccount, PortalConnection, SecretPurpose, SessionKind)
-from portal_app.notify import outbox, templates
-from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    ChartAccountState,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+    SessionKind,
+)
+from portal_app.notify import templates
+from portal_app.services import audit, clock, onboarding, outbox, passwords, sessions, settings, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
@@ -92,8 +101,8 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
                       valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
     message = outbox.send(session=session, channel="email", kind=kind.value, to=patient.email,
                           rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
-    if kind == SendKind.INVITATION and patient.account_state == AccountState.NONE:
-        patient.account_state = AccountState.INVITED
+    if kind == SendKind.INVITATION and patient.account_state == ChartAccountState.NONE:
+        patient.account_state = ChartAccountState.INVITED
         session.add(patient)
     audit.record(session=session, actor=actor, action=f"{kind.value}.send", patient_id=patient.id,
                  account_id=account.id if account else None,

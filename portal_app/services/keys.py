@@ -18,14 +18,32 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, func, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, Patient,
-                               PortalAccount, PortalConnection, SecretPurpose, SessionKind)
-from portal_app.notify import letters, outbox, templates, templates_keys
-from portal_app.services import (areas, audit, clock, invitations, onboarding, passwords, sessions,
-                                 settings, tokens)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+    SessionKind,
+)
+from portal_app.notify import letters, templates, templates_keys
+from portal_app.services import (
+    areas,
+    audit,
+    clock,
+    invitations,
+    onboarding,
+    outbox,
+    passwords,
+    sessions,
+    settings,
+    tokens,
+)
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
-from portal_app.services.validation import (clean_text, normalize_email, normalize_mobile,
-                                            normalize_user_id, parse_dob)
+from portal_app.services.validation import clean_text, normalize_email, normalize_mobile, normalize_user_id, parse_dob
 
 KEY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 KEY_LENGTH = 12

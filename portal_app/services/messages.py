@@ -21,10 +21,20 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, Patient, PortalAccount, PortalConnection, PortalTask,
-                               StaffUser, TaskKind, TaskPost, TaskStatus)
-from portal_app.notify import outbox, templates_queue
-from portal_app.services import audit, clock, queue, settings
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    PortalTask,
+    StaffUser,
+    TaskKind,
+    TaskPost,
+    TaskStatus,
+)
+from portal_app.notify import templates_queue
+from portal_app.services import audit, clock, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 

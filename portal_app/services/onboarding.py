@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
-from portal_app.models import AccessType, AccountState, AccountStatus, Patient, PortalAccount, PortalConnection
+from portal_app.models import AccessType, AccountStatus, ChartAccountState, Patient, PortalAccount, PortalConnection
 from portal_app.services import audit, clock, sessions, tokens
 from portal_app.services.errors import NotFound
 from portal_app.services.validation import parse_dob
@@ -45,10 +45,10 @@ STATUS_LABELS = {
 }
 
 ACCOUNT_STATE_LABELS = {
-    AccountState.NONE: "No account",
-    AccountState.INVITED: "Invited",
-    AccountState.ACTIVE: "Active",
-    AccountState.DISABLED: "Disabled",
+    ChartAccountState.NONE: "No account",
+    ChartAccountState.INVITED: "Invited",
+    ChartAccountState.ACTIVE: "Active",
+    ChartAccountState.DISABLED: "Disabled",
 }
 
 
@@ -145,7 +145,7 @@ def _filtered(query, *, search: str, status: StatusFilter):
     elif status == StatusFilter.NOT_ENABLED:
         query = query.where(enabled.is_(False))
     elif status != StatusFilter.ALL:
-        query = query.where(state == AccountState(status.value))
+        query = query.where(state == ChartAccountState(status.value))
     return query
 
 
@@ -222,12 +222,12 @@ def refresh_account_state(*, session: Session, patient: Patient) -> None:
     """Recompute the denormalized state shown beside the rectangle (and filtered on)."""
     account = self_account(session=session, patient_id=patient.id)
     if account is not None:
-        state = {AccountStatus.DISABLED: AccountState.DISABLED,
-                 AccountStatus.PENDING: AccountState.INVITED}.get(account.status, AccountState.ACTIVE)
-    elif patient.account_state == AccountState.INVITED:
-        state = AccountState.INVITED
+        state = {AccountStatus.DISABLED: ChartAccountState.DISABLED,
+                 AccountStatus.PENDING: ChartAccountState.INVITED}.get(account.status, ChartAccountState.ACTIVE)
+    elif patient.account_state == ChartAccountState.INVITED:
+        state = ChartAccountState.INVITED
     else:
-        state = AccountState.NONE
+        state = ChartAccountState.NONE
     if state != patient.account_state:
         patient.account_state = state
         session.add(patient)

@@ -25,11 +25,29 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection,
-                               SecretPurpose)
-from portal_app.notify import letters, outbox, templates, templates_accounts
-from portal_app.services import (areas, audit, clock, form_requests, onboarding, passwords,
-                                 portal_users, sessions, settings, tokens)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuthSession,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
+from portal_app.notify import letters, templates, templates_accounts
+from portal_app.services import (
+    areas,
+    audit,
+    clock,
+    form_requests,
+    onboarding,
+    outbox,
+    passwords,
+    portal_users,
+    sessions,
+    settings,
+    tokens,
+)
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.validation import clean_text, normalize_email, normalize_user_id
@@ -589,7 +607,7 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     elif existing is None:
         email_failed = not _send_setup_link(session, patient, account, actor)
         message = (f"Account {normalized} created ({label}). "
-                   + (f"The email with a link to choose a password could not be sent; it is in "
+                   + ("The email with a link to choose a password could not be sent; it is in "
                       "the outbox to retry." if email_failed
                       else f"An email with a link to choose a password was sent to {normalized}."))
     else:

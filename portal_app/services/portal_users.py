@@ -19,10 +19,17 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
-                               PortalConnection, SecretPurpose)
-from portal_app.notify import outbox, templates
-from portal_app.services import audit, clock, onboarding, sessions, settings, tokens
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
+from portal_app.notify import templates
+from portal_app.services import audit, clock, onboarding, outbox, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import RESEND_WINDOW
 

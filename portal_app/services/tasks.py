@@ -29,8 +29,7 @@ from datetime import date, datetime, timezone
 from sqlmodel import Session, col, func, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, Patient, PortalTask, StaffUser, TaskForward, TaskKind,
-                               TaskStatus)
+from portal_app.models import AccessType, Patient, PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus
 from portal_app.services import appointments, audit, clock, documents, forms, messages, permissions
 from portal_app.services import settings as practice_settings
 from portal_app.services.errors import Forbidden, InvalidInput, NotFound

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -45,8 +46,8 @@ class AuditState(NewestFirstPaging, StaffSessionState):
 
     async def _read(self) -> None:
         self.rows, self.has_older = await call(
-            audit.page_of_events, patient_id=self._patient_id, staff_user_id=self._staff_id(),
-            before_id=self._before_id, size=PAGE_SIZE)
+            partial(audit.page_of_events, patient_id=self._patient_id, staff_user_id=self._staff_id(),
+            before_id=self._before_id, size=PAGE_SIZE))
         self.has_newer = bool(self._before_stack)
 
     async def _first_page(self) -> None:
@@ -74,7 +75,7 @@ class AuditState(NewestFirstPaging, StaffSessionState):
             if self.staff_name:
                 self.error = "You do not have permission to see the audit log."
             return redirect
-        self.staff_options = await call(audit.list_staff_users)
+        self.staff_options = await call(partial(audit.list_staff_users))
         await self._first_page()
         return None
 
@@ -89,7 +90,7 @@ class AuditState(NewestFirstPaging, StaffSessionState):
         self.patient_query = text
         self.patient_error = ""
         try:
-            ref = await call(audit.find_patient, text=text)
+            ref = await call(partial(audit.find_patient, text=text))
         except DomainError as exc:
             self.patient_error = exc.message
             return None

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import TypeVar
 
 import reflex as rx
 
 from portal_app import db, routes
 from portal_app.services import areas, permissions, portal_auth, staff_auth
 from portal_app.services.areas import Area
+from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
@@ -25,20 +26,23 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 SESSION_MAX_AGE = 12 * 60 * 60
+NO_PERMISSION = "You do not have permission to do that. Sign in again or ask an administrator."
 
 
-async def call(fn: Callable[..., T], /, **kwargs: Any) -> T:
+async def call(work: partial[T]) -> T:
     """Run a service in a worker thread with its own database session.
 
-    Hashing, sending and queries block; on the event loop they would stall every client.
+    `work` is the service with its arguments bound, `partial(service.fn, name=value)`, so a
+    type checker sees a wrong keyword name; the session is passed as `session=`. Hashing,
+    sending and queries block; on the event loop they would stall every client.
     """
 
-    def work() -> T:
+    def in_thread() -> T:
         # Our engine (not rx.session()): same URL and SQLite pragmas as the CLI and tests.
         with db.session_scope() as session:
-            return fn(session=session, **kwargs)
+            return work(session=session)
 
-    return await asyncio.to_thread(work)
+    return await asyncio.to_thread(in_thread)
 
 
 _detached: set[asyncio.Task] = set()
@@ -68,6 +72,26 @@ class SessionState(rx.State):
     def _ip(self) -> str:
         return self.router.session.client_ip or ""
 
+    # ---- what a guarded handler (state/actions.py) does on refusal or failure ----
+
+    def _forget(self) -> None:
+        """Clear what the page shows (the session has ended: no PHI may stay in this tab)."""
+
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_PERMISSION
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """The answer to a refused call (a page may put the message beside a field instead).
+
+        `level` is what the handler needed: a page may forget its rows on a refused read but
+        keep them when only a change was refused.
+        """
+        return rx.toast.error(message)
+
+    def _failed(self, error: DomainError):
+        """The answer when a service refused the input (DomainError)."""
+        return rx.toast.error(error.message)
+
 
 class StaffSessionState(SessionState):
     """Base of every staff page state: who is signed in, and the guard."""
@@ -79,7 +103,7 @@ class StaffSessionState(SessionState):
     staff_levels: dict[str, int] = {}
 
     async def _principal(self) -> StaffPrincipal | None:
-        principal = await call(staff_auth.principal_for, session_id=self.staff_sid)
+        principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
         if principal is None:
             self.staff_name = ""
             self.staff_levels = {}
@@ -144,7 +168,7 @@ class StaffSessionState(SessionState):
 
     @rx.event
     async def sign_out(self):
-        await call(staff_auth.sign_out, session_id=self.staff_sid)
+        await call(partial(staff_auth.sign_out, session_id=self.staff_sid))
         self.staff_sid = ""
         self.staff_name = ""
         self.staff_levels = {}
@@ -182,7 +206,7 @@ class PortalSessionState(SessionState):
         return chart
 
     async def _portal_principal(self) -> PortalPrincipal | None:
-        principal = await call(portal_auth.principal_for, session_id=self.portal_sid)
+        principal = await call(partial(portal_auth.principal_for, session_id=self.portal_sid))
         self.account_user_id = principal.user_id if principal else ""
         self._show_viewing(principal)
         return principal
@@ -201,8 +225,8 @@ class PortalSessionState(SessionState):
             # The chart being viewed is no longer open to this account: never act on another one.
             return None
         if not chart.allows(area.value):
-            await call(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
-                       area=area.value, action=action, ip=self._ip())
+            await call(partial(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
+                       area=area.value, action=action, ip=self._ip()))
             return None
         return principal, chart
 
@@ -213,8 +237,8 @@ class PortalSessionState(SessionState):
             return None, redirect
         chart = self._show_viewing(principal)
         if not chart.allows(area.value):
-            await call(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
-                       area=area.value, action="open", ip=self._ip())
+            await call(partial(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
+                       area=area.value, action="open", ip=self._ip()))
             return None, [rx.redirect(routes.PORTAL_HOME),
                           rx.toast.error(f"{areas.AREA_LABELS[area]} is not available for {chart.name}.")]
         return (principal, chart), None
@@ -239,7 +263,7 @@ class PortalSessionState(SessionState):
 
     @rx.event
     async def portal_sign_out(self):
-        await call(portal_auth.sign_out, session_id=self.portal_sid)
+        await call(partial(portal_auth.sign_out, session_id=self.portal_sid))
         self.portal_sid = ""
         self.account_user_id = ""
         self._show_viewing(None)

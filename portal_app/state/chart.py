@@ -8,6 +8,7 @@ of this state ever holds it.
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -84,7 +85,7 @@ class ChartState(StaffSessionState):
         return None
 
     async def _refresh(self) -> None:
-        self.chart = await call(charts.chart_view, patient_id=self._chart_id)
+        self.chart = await call(partial(charts.chart_view, patient_id=self._chart_id))
 
     @rx.event
     async def load(self):
@@ -100,8 +101,8 @@ class ChartState(StaffSessionState):
             self.load_error = "That patient does not exist."
             return None
         try:
-            view = await call(charts.chart_view, patient_id=patient_id,
-                              actor=audit.Actor.staff(staff.id, self._ip()))
+            view = await call(partial(charts.chart_view, patient_id=patient_id,
+                              actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.load_error = exc.message
             return None
@@ -120,7 +121,7 @@ class ChartState(StaffSessionState):
             self.access_error = STALE
             return None
         try:
-            await call(change, patient_id=self._chart_id, actor=audit.Actor.staff(staff.id, self._ip()))
+            await call(partial(change, patient_id=self._chart_id, actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.access_error = exc.message
             return None
@@ -149,8 +150,8 @@ class ChartState(StaffSessionState):
             self.send_error = STALE
             return None
         try:
-            result = await call(invitations.send_invitation_or_reset, patient_id=self._chart_id,
-                                actor=audit.Actor.staff(staff.id, self._ip()))
+            result = await call(partial(invitations.send_invitation_or_reset, patient_id=self._chart_id,
+                                actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.send_error = exc.message
             return None
@@ -172,7 +173,7 @@ class ChartState(StaffSessionState):
             return self._refuse("username_message", "set portal usernames")
         if not self._chart_id:
             return None
-        result = await call(accounts.check_username, username=value, patient_id=self._chart_id)
+        result = await call(partial(accounts.check_username, username=value, patient_id=self._chart_id))
         self.username_ok = result.ok
         self.username_message = result.message
         return None
@@ -209,9 +210,9 @@ class ChartState(StaffSessionState):
                                        "\u201cManually set patient's portal password\u201d.")
                 return None
         try:
-            await call(accounts.set_manually, patient_id=self._chart_id, username=username,
+            await call(partial(accounts.set_manually, patient_id=self._chart_id, username=username,
                        password=chosen, force_change=self.force_change,
-                       actor=audit.Actor.staff(staff.id, self._ip()))
+                       actor=audit.Actor.staff(staff.id, self._ip())))
         except InvalidInput as exc:
             if exc.field == "username":
                 self.username_ok = False

@@ -7,6 +7,7 @@ Read (Patient Portal Admin) lists and downloads; Update shares a file (audited "
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import reflex as rx
 
@@ -89,8 +90,8 @@ class ChartDocumentsState(DocumentList, StaffSessionState):
         if chosen is None:
             return None
         try:
-            await call(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
-                       data=chosen[1], note=self.note, actor=audit.Actor.staff(staff.id, self._ip()))
+            await call(partial(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
+                       data=chosen[1], note=self.note, actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.error = self._refused_file(exc)
             return None
@@ -105,8 +106,8 @@ class ChartDocumentsState(DocumentList, StaffSessionState):
         if staff is None:
             return refusal
         try:
-            content = await call(documents.document_content, document_id=as_id(document_id),
-                                 patient_id=self._chart_id or -1)
+            content = await call(partial(documents.document_content, document_id=as_id(document_id),
+                                 patient_id=self._chart_id or -1))
         except DomainError as exc:
             self.error = exc.message
             return None

@@ -11,6 +11,7 @@ holds it. The one secret a var does hold is a freshly generated connection key (
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -209,10 +210,10 @@ class ConnectWizardState(StaffSessionState):
         if staff is None:
             return answer
         try:
-            sent = await call(connect.send_connect_token, patient_id=chart._chart_id,
+            sent = await call(partial(connect.send_connect_token, patient_id=chart._chart_id,
                               channel=self.create_channel, address=self.create_address,
                               requested_by=self.requested_by,
-                              actor=audit.Actor.staff(staff.id, self._ip()))
+                              actor=audit.Actor.staff(staff.id, self._ip())))
         except InvalidInput as exc:
             self._field_error(exc, address_var="create_address_error", other_var="create_error")
             return None
@@ -236,9 +237,9 @@ class ConnectWizardState(StaffSessionState):
         if staff is None:
             return answer
         try:
-            result = await call(connect.connect_with_token, patient_id=chart._chart_id,
+            result = await call(partial(connect.connect_with_token, patient_id=chart._chart_id,
                                 channel=self.create_channel, address=self.create_address,
-                                token=token, actor=audit.Actor.staff(staff.id, self._ip()))
+                                token=token, actor=audit.Actor.staff(staff.id, self._ip())))
         except InvalidInput as exc:
             self._field_error(exc, address_var="create_address_error", other_var="create_error")
             return None
@@ -265,10 +266,10 @@ class ConnectWizardState(StaffSessionState):
         if staff is None:
             return answer
         try:
-            issued = await call(keys.generate_key, patient_id=chart._chart_id,
+            issued = await call(partial(keys.generate_key, patient_id=chart._chart_id,
                                 channel=self.key_channel, address=self.key_address,
                                 requested_by=self.requested_by,
-                                actor=audit.Actor.staff(staff.id, self._ip()))
+                                actor=audit.Actor.staff(staff.id, self._ip())))
         except InvalidInput as exc:
             self._field_error(exc, address_var="key_address_error", other_var="key_error")
             return None

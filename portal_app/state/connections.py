@@ -8,6 +8,7 @@ Pending tokens and keys are shown by purpose, channel, destination and expiry on
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import reflex as rx
 
@@ -83,8 +84,8 @@ class ConnectionsState(StaffSessionState):
         return None, None
 
     async def _read(self) -> None:
-        self.connections = await call(connections.list_connections, patient_id=self._chart_id)
-        self.pending = await call(connections.list_pending, patient_id=self._chart_id)
+        self.connections = await call(partial(connections.list_connections, patient_id=self._chart_id))
+        self.pending = await call(partial(connections.list_pending, patient_id=self._chart_id))
         self.loaded = True
 
     async def _refresh_chart(self) -> None:
@@ -156,8 +157,8 @@ class ConnectionsState(StaffSessionState):
             self.error = STALE
             return None
         try:
-            await call(connections.disconnect, patient_id=self._chart_id, connection_id=connection_id,
-                       actor=audit.Actor.staff(staff.id, self._ip()))
+            await call(partial(connections.disconnect, patient_id=self._chart_id, connection_id=connection_id,
+                       actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.error = exc.message
         else:
@@ -200,8 +201,8 @@ class ConnectionsState(StaffSessionState):
             self.error = STALE
             return None
         try:
-            row = await call(connections.void_secret, patient_id=self._chart_id, secret_id=secret_id,
-                             actor=audit.Actor.staff(staff.id, self._ip()))
+            row = await call(partial(connections.void_secret, patient_id=self._chart_id, secret_id=secret_id,
+                             actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.error = exc.message
         else:
@@ -220,9 +221,9 @@ class ConnectionsState(StaffSessionState):
             self.error = STALE
             return None
         try:
-            result = await call(connections.resend, patient_id=self._chart_id,
+            result = await call(partial(connections.resend, patient_id=self._chart_id,
                                  secret_id=_as_id(secret_id),
-                                 actor=audit.Actor.staff(staff.id, self._ip()))
+                                 actor=audit.Actor.staff(staff.id, self._ip())))
         except DomainError as exc:
             self.error = exc.message
         else:

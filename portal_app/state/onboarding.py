@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from functools import partial
 from typing import ClassVar
 
 import reflex as rx
@@ -127,8 +128,8 @@ class OnboardingState(StaffSessionState):
 
     async def _fetch(self, direction: str = "after", cursor: Cursor | None = None) -> None:
         kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
-        page = await call(onboarding.list_page, search=self.search, status=_status_of(self.status),
-                          **kwargs)
+        page = await call(partial(onboarding.list_page, search=self.search, status=_status_of(self.status),
+                          **kwargs))
         self._show(page, (direction, cursor))
 
     def _replace_row(self, row: PatientRow) -> None:
@@ -150,7 +151,7 @@ class OnboardingState(StaffSessionState):
         self.allowed = True
         self.page_number = 1
         await self._fetch()
-        job = await call(bulk.latest_job, staff_user_id=staff.id)
+        job = await call(partial(bulk.latest_job, staff_user_id=staff.id))
         if job is None or job.id == self._dismissed_job:
             return None
         self._show_job(job)
@@ -223,7 +224,7 @@ class OnboardingState(StaffSessionState):
             self._focus_after_dialog = access_button_id(row.id)
             return None
         try:
-            updated = await call(onboarding.enable_access, patient_id=row.id, actor=self._actor(staff))
+            updated = await call(partial(onboarding.enable_access, patient_id=row.id, actor=self._actor(staff)))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         self._replace_row(updated)
@@ -249,8 +250,8 @@ class OnboardingState(StaffSessionState):
         if not patient_id:
             return None
         try:
-            updated = await call(onboarding.disable_access, patient_id=patient_id,
-                                 actor=self._actor(staff))
+            updated = await call(partial(onboarding.disable_access, patient_id=patient_id,
+                                 actor=self._actor(staff)))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         self._replace_row(updated)
@@ -268,11 +269,11 @@ class OnboardingState(StaffSessionState):
             return rx.toast.error(NO_ACCESS)
         patient_id = _id_of(patient_id)
         try:
-            result = await call(invitations.send_invitation_or_reset, patient_id=patient_id,
-                                actor=self._actor(staff))
+            result = await call(partial(invitations.send_invitation_or_reset, patient_id=patient_id,
+                                actor=self._actor(staff)))
             if self._row(patient_id) is not None:
                 # An invitation moves the account state to "Invited": show it.
-                self._replace_row(await call(onboarding.patient_row, patient_id=patient_id))
+                self._replace_row(await call(partial(onboarding.patient_row, patient_id=patient_id)))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         if result.status == "failed":
@@ -341,7 +342,7 @@ class OnboardingState(StaffSessionState):
         self.bulk_error = ""
         if await self._staff_for_change() is None:
             return rx.toast.error(NO_ACCESS)
-        count = await call(onboarding.count_matching, search=self.search, status=_status_of(self.status))
+        count = await call(partial(onboarding.count_matching, search=self.search, status=_status_of(self.status)))
         if count == 0:
             self.bulk_error = "No patients match the search and filter."
             return None
@@ -411,7 +412,7 @@ class OnboardingState(StaffSessionState):
         work = {"patient_ids": request["patient_ids"], "search": request["search"],
                 "status": _status_of(request["status"])}
         try:
-            job = await call(bulk.start_job, actor=actor, **work)
+            job = await call(partial(bulk.start_job, actor=actor, **work))
         except DomainError as exc:
             async with self:
                 self.bulk_error = exc.message
@@ -421,7 +422,7 @@ class OnboardingState(StaffSessionState):
             self._following = job.id
             if work["patient_ids"] is not None:
                 self._set_selection([])
-        worker = asyncio.ensure_future(call(bulk.run_job, job_id=job.id, actor=actor, **work))
+        worker = asyncio.ensure_future(call(partial(bulk.run_job, job_id=job.id, actor=actor, **work)))
         await self._follow(job.id, staff.id, worker)
         return None
 
@@ -447,7 +448,7 @@ class OnboardingState(StaffSessionState):
             while True:
                 if worker is not None and worker.done():
                     worker.result()  # surface a crash in the worker as a failed poll below
-                job = await call(bulk.job_view, job_id=job_id, staff_user_id=staff_id)
+                job = await call(partial(bulk.job_view, job_id=job_id, staff_user_id=staff_id))
                 if job is None:
                     break
                 if job.processed != last_processed:

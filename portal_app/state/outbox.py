@@ -6,13 +6,15 @@ transport is for (no email provider). Only one page of rows and one open body li
 
 from __future__ import annotations
 
+from functools import partial
+
 import reflex as rx
 
 from portal_app import routes
 from portal_app.models import MessageStatus
-from portal_app.notify import outbox
-from portal_app.notify.outbox import MessageRow
+from portal_app.services import outbox
 from portal_app.services.errors import DomainError
+from portal_app.services.outbox import MessageRow
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.paging import NewestFirstPaging
@@ -45,8 +47,8 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         self._close_body()
 
     async def _read(self) -> None:
-        self.rows, self.has_older = await call(outbox.page_of_messages, status=self.status_filter,
-                                               before_id=self._before_id, size=PAGE_SIZE)
+        self.rows, self.has_older = await call(partial(outbox.page_of_messages, status=self.status_filter,
+                                               before_id=self._before_id, size=PAGE_SIZE))
         self.has_newer = bool(self._before_stack)
 
     async def _allowed(self, level: Level = Level.READ):
@@ -103,7 +105,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         if staff is None:
             return refusal
         try:
-            text = await call(outbox.body, message_id=int(message_id))
+            text = await call(partial(outbox.body, message_id=int(message_id)))
         except (DomainError, ValueError, TypeError) as exc:
             self.error = getattr(exc, "message", "That message no longer exists.")
             return None
@@ -135,7 +137,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         if staff is None:
             return refusal
         try:
-            filename, data = await call(outbox.letter_pdf, message_id=int(message_id), actor_id=staff.id)
+            filename, data = await call(partial(outbox.letter_pdf, message_id=int(message_id), actor_id=staff.id))
         except (DomainError, ValueError, TypeError) as exc:
             self.error = getattr(exc, "message", "That letter has no PDF to download.")
             return None
@@ -148,7 +150,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         if staff is None:
             return refusal
         try:
-            row = await call(outbox.retry_view, message_id=int(message_id), actor_id=staff.id)
+            row = await call(partial(outbox.retry_view, message_id=int(message_id), actor_id=staff.id))
         except (DomainError, ValueError, TypeError) as exc:
             self.error = getattr(exc, "message", "That message cannot be retried.")
             return None

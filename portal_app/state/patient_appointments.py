@@ -7,6 +7,7 @@ Every handler checks the session and the Appointments area of the chart being vi
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -16,8 +17,8 @@ from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_paging import PortalListPaging
 from portal_app.state.patient_home import form_text
+from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Appointments are not available for this chart."
 SENT = "Your request was sent. The practice will confirm a time; its answer appears below."
@@ -61,7 +62,7 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
         return REFUSED
 
     async def _fetch(self, patient_id: int):
-        return await call(appointments.requests_for, patient_id=patient_id, page=self.page)
+        return await call(partial(appointments.requests_for, patient_id=patient_id, page=self.page))
 
     @rx.event
     async def load(self):
@@ -88,8 +89,8 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
         principal, chart = got
         preferred = [(form_text(form_data, f"date_{n}"), form_text(form_data, f"time_{n}")) for n in (1, 2, 3)]
         try:
-            await call(appointments.request_appointment, account_id=principal.account_id, chart=chart,
-                       preferred=preferred, reason=form_text(form_data, "reason"), ip=self._ip())
+            await call(partial(appointments.request_appointment, account_id=principal.account_id, chart=chart,
+                       preferred=preferred, reason=form_text(form_data, "reason"), ip=self._ip()))
         except FormInvalid as exc:
             for field, message in exc.errors.items():
                 if field in FIELDS:

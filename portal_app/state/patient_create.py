@@ -7,6 +7,7 @@ server. Passwords come from the form's submit data and are dropped after the ser
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -94,12 +95,12 @@ class CreateAccountState(PortalSessionState):
         self.sent_to = ""
         self.fresh_sent = False
         if requested == routes.SetupStep.CREATE_ACCOUNT.value:
-            self.valid_minutes = await call(keys.verification_minutes)
+            self.valid_minutes = await call(partial(keys.verification_minutes))
             self.stage = Stage.ENTER_ID
         elif requested == routes.SetupStep.VERIFY.value:
             self._token = params.get("token", "")[:200]
             try:
-                self.sent_to = await call(keys.inspect_verification, token=self._token)
+                self.sent_to = await call(partial(keys.inspect_verification, token=self._token))
             except PortalUnavailable:
                 await self._portal_off()
                 return
@@ -123,7 +124,7 @@ class CreateAccountState(PortalSessionState):
         if not await setup._load_practice():
             return
         # What was sent (link or "you have an account") must not show in how long it takes.
-        detach(call(keys.start_create_account, user_id=user_id, ip=self._ip()))
+        detach(call(partial(keys.start_create_account, user_id=user_id, ip=self._ip())))
         self.sent_to = user_id
         self.stage = Stage.SENT
 
@@ -152,7 +153,7 @@ class CreateAccountState(PortalSessionState):
             self.key_error = "Enter the connection key from the practice."
             return
         try:
-            await call(keys.check_key, token=self._token, key=key, ip=self._ip())
+            await call(partial(keys.check_key, token=self._token, key=key, ip=self._ip()))
         except PortalUnavailable:
             await self._portal_off()
             return
@@ -171,8 +172,8 @@ class CreateAccountState(PortalSessionState):
         self._clear_errors()
         last_name, dob = form_text(form_data, "last_name"), form_text(form_data, "dob")
         try:
-            await call(keys.verify_details, token=self._token, key=self._key,
-                       last_name=last_name, dob=dob, ip=self._ip())
+            await call(partial(keys.verify_details, token=self._token, key=self._key,
+                       last_name=last_name, dob=dob, ip=self._ip()))
         except PortalUnavailable:
             await self._portal_off()
             return
@@ -196,10 +197,10 @@ class CreateAccountState(PortalSessionState):
         """"Finish": everything is checked again, the account is made, and the patient signed in."""
         self._clear_errors()
         try:
-            plain = await call(keys.finish_create_account, token=self._token, key=self._key,
+            plain = await call(partial(keys.finish_create_account, token=self._token, key=self._key,
                                last_name=self._last_name, dob=self._dob,
                                password=form_text(form_data, "password"),
-                               confirm=form_text(form_data, "confirm"), ip=self._ip())
+                               confirm=form_text(form_data, "confirm"), ip=self._ip()))
         except PortalUnavailable:
             await self._portal_off()
             return None
@@ -228,5 +229,5 @@ class CreateAccountState(PortalSessionState):
     async def send_fresh_verification(self):
         """From a dead verification link: a fresh one to the same user ID. Same answer always."""
         if self._token:
-            detach(call(keys.request_fresh_verification, token=self._token, ip=self._ip()))
+            detach(call(partial(keys.request_fresh_verification, token=self._token, ip=self._ip())))
         self.fresh_sent = True

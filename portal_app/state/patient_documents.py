@@ -8,6 +8,7 @@ small view rows of one page; a file's bytes are read only for a download, from t
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import reflex as rx
 
@@ -76,11 +77,11 @@ class DocumentList(rx.State, mixin=True):
 
     async def _fetch_page(self, patient_id: int, viewer_account_id: int | None = None) -> None:
         """The page at `offset` (moved back when the list got shorter)."""
-        self.total = await call(documents.count_documents, patient_id=patient_id)
+        self.total = await call(partial(documents.count_documents, patient_id=patient_id))
         if self.offset >= self.total:
             self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
-        self.rows = await call(documents.patient_documents, patient_id=patient_id, offset=self.offset,
-                               viewer_account_id=viewer_account_id)
+        self.rows = await call(partial(documents.patient_documents, patient_id=patient_id, offset=self.offset,
+                               viewer_account_id=viewer_account_id))
 
     async def _chosen_file(self, files) -> tuple[str, bytes] | None:
         """The uploaded file's name and bytes, or None with "Choose a file" beside the field."""
@@ -170,8 +171,8 @@ class DocumentsState(DocumentList, PortalSessionState):
         if chosen is None:
             return None
         try:
-            await call(documents.upload, account_id=principal.account_id, chart=chart, filename=chosen[0],
-                       data=chosen[1], note=self.note, ip=self._ip())
+            await call(partial(documents.upload, account_id=principal.account_id, chart=chart, filename=chosen[0],
+                       data=chosen[1], note=self.note, ip=self._ip()))
         except DomainError as exc:
             self.form_error = self._refused_file(exc)
             return None
@@ -186,8 +187,8 @@ class DocumentsState(DocumentList, PortalSessionState):
         if got is None:
             return self._refused()
         try:
-            content = await call(documents.document_content, document_id=as_id(document_id),
-                                 patient_id=got[1].patient_id)
+            content = await call(partial(documents.document_content, document_id=as_id(document_id),
+                                 patient_id=got[1].patient_id))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)

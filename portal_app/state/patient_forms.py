@@ -6,6 +6,7 @@ open chart's form values (what the patient sees and types) and small view rows o
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -88,7 +89,7 @@ class FormsState(PortalSessionState):
         self.signing_for = chart.name if chart.access_type != "self" else ""
         self.form_key += 1
         if self.open_form == "intake":
-            self.intake = await call(forms.intake_values, patient_id=chart.patient_id)
+            self.intake = await call(partial(forms.intake_values, patient_id=chart.patient_id))
             current = self.intake.get("sex", "")
             self.sex_options = list(forms.SEX_CHOICES) + ([current] if current and
                                                           current not in forms.SEX_CHOICES else [])
@@ -98,7 +99,7 @@ class FormsState(PortalSessionState):
             self.signature = ""
 
     async def _list(self, chart) -> None:
-        self.forms_list = await call(forms.form_list, patient_id=chart.patient_id)
+        self.forms_list = await call(partial(forms.form_list, patient_id=chart.patient_id))
 
     @rx.event
     async def load(self):
@@ -140,7 +141,7 @@ class FormsState(PortalSessionState):
         setattr(self, *typed)
         self._clear_errors()
         try:
-            task_id = await call(service, account_id=principal.account_id, chart=chart, ip=self._ip(), **answers)
+            task_id = await call(partial(service, account_id=principal.account_id, chart=chart, ip=self._ip(), **answers))
         except FormInvalid as exc:
             self.errors = {**self.errors, **exc.errors}
             self.form_error = FIX_BELOW
@@ -188,7 +189,7 @@ class FormTodosState(PortalSessionState):
         chart = self._show_viewing(principal)
         if chart is None or not chart.allows(Area.FORMS.value):
             return None
-        rows = await call(form_requests.open_requests, patient_id=chart.patient_id)
+        rows = await call(partial(form_requests.open_requests, patient_id=chart.patient_id))
         self.todos = [{"label": row.label, "href": form_href(row.form), "requested_on": row.requested_on}
                       for row in rows]
         return None

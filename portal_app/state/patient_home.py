@@ -6,6 +6,7 @@ shows (strings), never the account or patient rows.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -69,7 +70,7 @@ class HomeState(PortalSessionState):
         if redirect is not None:
             self.clear_view()
             return redirect
-        self.practice_phone = (await call(settings.view)).practice_phone
+        self.practice_phone = (await call(partial(settings.view))).practice_phone
         self._show(self._show_viewing(principal))
         self.notice, self._pending_notice = self._pending_notice, ""
         return None
@@ -109,10 +110,10 @@ class PasswordState(PortalSessionState):
         if principal is None:
             return rx.redirect(routes.LOGIN)
         try:
-            await call(portal_auth.change_password, account_id=principal.account_id,
+            await call(partial(portal_auth.change_password, account_id=principal.account_id,
                        current=form_text(form_data, "current"),
                        new=form_text(form_data, "password"),
-                       confirm=form_text(form_data, "confirm"), session_id=self.portal_sid)
+                       confirm=form_text(form_data, "confirm"), session_id=self.portal_sid))
         except InvalidInput as exc:
             if exc.field in ("current", "password", "confirm"):
                 setattr(self, f"{exc.field}_error", exc.message)
@@ -165,9 +166,9 @@ class ConnectChartState(PortalSessionState):
             self.key_error = "Enter the connection key from the practice."
             return None
         try:
-            name = await call(keys.connect_another_chart, account_id=principal.account_id,
+            name = await call(partial(keys.connect_another_chart, account_id=principal.account_id,
                               key=key, last_name=form_text(form_data, "last_name"),
-                              dob=form_text(form_data, "dob"), ip=self._ip())
+                              dob=form_text(form_data, "dob"), ip=self._ip()))
         except DomainError as exc:
             field = exc.field if exc.field in ("key", "last_name", "dob", "details") else "form"
             setattr(self, f"{field}_error", exc.message)

@@ -7,6 +7,7 @@ same for every case.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -29,7 +30,7 @@ class PatientPageState(PortalSessionState):
 
     async def _load_practice(self) -> bool:
         """Read the practice settings; returns whether the portal is on."""
-        view = await call(settings.view)
+        view = await call(partial(settings.view))
         self.portal_off = not view.portal_active
         self.practice_name = view.practice_name
         self.practice_phone = view.practice_phone
@@ -80,7 +81,7 @@ class LoginState(PatientPageState):
         if self.user_id_error or self.password_error:
             return None
         try:
-            plain = await call(portal_auth.sign_in, user_id=user_id, password=password, ip=self._ip())
+            plain = await call(partial(portal_auth.sign_in, user_id=user_id, password=password, ip=self._ip()))
         except PortalUnavailable:
             self.portal_off = True
             return None
@@ -129,5 +130,5 @@ class ForgotState(PatientPageState):
         if not await self._load_practice():
             return
         # Whether a chart matched must not show in how long the answer takes.
-        detach(call(invitations.request_by_email_and_dob, email=email, dob=dob, ip=self._ip()))
+        detach(call(partial(invitations.request_by_email_and_dob, email=email, dob=dob, ip=self._ip())))
         self.sent = True

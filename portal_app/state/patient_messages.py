@@ -7,6 +7,7 @@ that chart on the server. Only the visible page of threads and the open thread l
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -16,8 +17,8 @@ from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid, NotFound
 from portal_app.services.messages import PostRow, ThreadRow
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_paging import PortalListPaging
 from portal_app.state.patient_home import form_text
+from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Messages are not available for this chart."
 SENT = "Your message was sent to the practice. You will see the reply here."
@@ -68,7 +69,7 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
         return REFUSED
 
     async def _fetch(self, patient_id: int):
-        return await call(messages.threads, patient_id=patient_id, page=self.page)
+        return await call(partial(messages.threads, patient_id=patient_id, page=self.page))
 
     @rx.event
     async def load(self):
@@ -110,9 +111,9 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
             return rx.toast.error(REFUSED)
         principal, chart = got
         try:
-            await call(messages.start_thread, account_id=principal.account_id, chart=chart,
+            await call(partial(messages.start_thread, account_id=principal.account_id, chart=chart,
                        subject=form_text(form_data, "subject"), body=form_text(form_data, "body"),
-                       ip=self._ip())
+                       ip=self._ip()))
         except FormInvalid as exc:
             self.subject_error = exc.errors.get("subject", "")
             self.body_error = exc.errors.get("body", "")
@@ -136,9 +137,9 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
             return rx.toast.error(REFUSED)
         chart = got[1]
         try:
-            thread = await call(messages.open_thread, patient_id=chart.patient_id,
+            thread = await call(partial(messages.open_thread, patient_id=chart.patient_id,
                                 task_id=task_id if isinstance(task_id, int) else -1,
-                                viewer_account_id=got[0].account_id)
+                                viewer_account_id=got[0].account_id))
         except NotFound as exc:
             self._close()
             return rx.toast.error(exc.message)
@@ -169,16 +170,16 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
         if not self.open_id:
             return None
         try:
-            await call(messages.patient_reply, account_id=principal.account_id, chart=chart,
-                       task_id=self.open_id, body=form_text(form_data, "reply"), ip=self._ip())
+            await call(partial(messages.patient_reply, account_id=principal.account_id, chart=chart,
+                       task_id=self.open_id, body=form_text(form_data, "reply"), ip=self._ip()))
         except NotFound as exc:
             self._close()
             return rx.toast.error(exc.message)
         except DomainError as exc:
             self.reply_error = exc.message
             return None
-        thread = await call(messages.open_thread, patient_id=chart.patient_id, task_id=self.open_id,
-                            viewer_account_id=principal.account_id)
+        thread = await call(partial(messages.open_thread, patient_id=chart.patient_id, task_id=self.open_id,
+                            viewer_account_id=principal.account_id))
         self.posts = thread.posts
         self.form_version += 1
         await self._read(chart.patient_id)

@@ -6,6 +6,7 @@ backend-only var; public vars hold only what the page shows.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -84,8 +85,8 @@ class SetupState(PatientPageState):
             self.step = SetupStep.CREATE_ACCOUNT
         elif requested in purposes:
             try:
-                info = await call(invitations.inspect_link, token=self._token,
-                                  purpose=purposes[requested])
+                info = await call(partial(invitations.inspect_link, token=self._token,
+                                  purpose=purposes[requested]))
             except invitations.LinkInvalid:
                 self._link_dead()
             else:
@@ -101,7 +102,7 @@ class SetupState(PatientPageState):
         """Call a redeem service; signed in and on to the portal, or the reason shown."""
         self._clear_errors()
         try:
-            plain = await call(fn, token=self._token, ip=self._ip(), **kwargs)
+            plain = await call(partial(fn, token=self._token, ip=self._ip(), **kwargs))
         except PortalUnavailable:
             self.portal_off = True
             return None
@@ -135,7 +136,7 @@ class SetupState(PatientPageState):
     async def send_new_link(self):
         """From a dead link: a fresh one to the contact on file. The same answer whatever happens."""
         try:
-            await call(invitations.request_fresh_link, token=self._token, ip=self._ip())
+            await call(partial(invitations.request_fresh_link, token=self._token, ip=self._ip()))
         except DomainError:
             pass
         self.fresh_link_sent = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import reflex as rx
 
 from portal_app.services import forms
@@ -21,6 +23,6 @@ class SummaryState(PortalSessionState):
             self.ready = False
             self.summary = HealthSummary()
             return redirect
-        self.summary = await call(forms.health_summary, patient_id=target[1].patient_id)
+        self.summary = await call(partial(forms.health_summary, patient_id=target[1].patient_id))
         self.ready = True
         return None

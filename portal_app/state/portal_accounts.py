@@ -12,6 +12,7 @@ shown once and forgotten by every other handler of this page (only Print keeps i
 from __future__ import annotations
 
 import functools
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -242,13 +243,13 @@ class PortalAccountsState(StaffSessionState):
         return staff, None
 
     async def _read(self) -> None:
-        self.connections = await call(portal_accounts.list_connections, patient_id=self._patient_id)
-        self.open_forms = await call(form_requests.open_requests, patient_id=self._patient_id)
+        self.connections = await call(partial(portal_accounts.list_connections, patient_id=self._patient_id))
+        self.open_forms = await call(partial(form_requests.open_requests, patient_id=self._patient_id))
 
     async def _open(self, staff: StaffPrincipal, patient_id: int) -> None:
         try:
-            self.chart = await call(portal_accounts.open_chart, patient_id=patient_id,
-                                    actor=self._actor(staff))
+            self.chart = await call(partial(portal_accounts.open_chart, patient_id=patient_id,
+                                    actor=self._actor(staff)))
         except NotFound as exc:
             self.load_error = exc.message
             return
@@ -294,7 +295,7 @@ class PortalAccountsState(StaffSessionState):
         staff, refusal = await self._allowed(Level.READ)
         if staff is None:
             return refusal
-        self.results = await call(portal_accounts.find_patients, search=self.search)
+        self.results = await call(partial(portal_accounts.find_patients, search=self.search))
         if len(self.search.strip()) < 2:
             self.search_message = ""
         elif not self.results:
@@ -375,8 +376,8 @@ class PortalAccountsState(StaffSessionState):
         if not self._patient_id:
             self.error = STALE
             return None
-        fill = await call(portal_accounts.fill_from_chart, patient_id=self._patient_id,
-                          access_type=self.access_type)
+        fill = await call(partial(portal_accounts.fill_from_chart, patient_id=self._patient_id,
+                          access_type=self.access_type))
         if fill.first_name or fill.last_name:  # a representative's own name is typed, not filled
             self.first_name, self.last_name = fill.first_name, fill.last_name
             self.first_name_error = self.last_name_error = ""
@@ -395,9 +396,9 @@ class PortalAccountsState(StaffSessionState):
             self.username_ok = self.username_connectable = False
             self.username_message = self.username_suggestion = ""
             return
-        result = await call(portal_accounts.check_username, patient_id=self._patient_id,
+        result = await call(partial(portal_accounts.check_username, patient_id=self._patient_id,
                             username=value, connection_id=self.selected_id,
-                            access_type=self.access_type)
+                            access_type=self.access_type))
         self.username_ok = result.ok
         self.username_message = result.message
         self.username_connectable = result.connectable
@@ -517,8 +518,8 @@ class PortalAccountsState(StaffSessionState):
             force_change=self.force_change, permissions=tuple(self.permissions),
             forms=tuple(self.forms), connect_existing=self.connect_existing)
         try:
-            result = await call(portal_accounts.save, patient_id=self._patient_id,
-                                connection_id=self.selected_id, form=form, actor=self._actor(staff))
+            result = await call(partial(portal_accounts.save, patient_id=self._patient_id,
+                                connection_id=self.selected_id, form=form, actor=self._actor(staff)))
         except DomainError as exc:
             self._show_form_errors(exc)
             return None
@@ -550,8 +551,8 @@ class PortalAccountsState(StaffSessionState):
         if staff is None:
             return refusal
         try:
-            preview = await call(portal_accounts.delete_preview, patient_id=self._patient_id,
-                                 connection_id=self.selected_id)
+            preview = await call(partial(portal_accounts.delete_preview, patient_id=self._patient_id,
+                                 connection_id=self.selected_id))
         except DomainError as exc:
             self.error = exc.message
             return None
@@ -587,8 +588,8 @@ class PortalAccountsState(StaffSessionState):
             self.error = "Nothing to delete: select a connection and try again."
             return None
         try:
-            message = await call(portal_accounts.delete_connection, patient_id=self._patient_id,
-                                 connection_id=connection_id, actor=self._actor(staff))
+            message = await call(partial(portal_accounts.delete_connection, patient_id=self._patient_id,
+                                 connection_id=connection_id, actor=self._actor(staff)))
         except DomainError as exc:
             self.error = exc.message
             await self._read()
@@ -620,9 +621,9 @@ class PortalAccountsState(StaffSessionState):
             self.error = "Confirm the reset in its dialog first."
             return None
         try:
-            credentials = await call(portal_accounts.reset_password, patient_id=self._patient_id,
+            credentials = await call(partial(portal_accounts.reset_password, patient_id=self._patient_id,
                                      connection_id=self.selected_id, force_change=self.force_change,
-                                     actor=self._actor(staff))
+                                     actor=self._actor(staff)))
         except DomainError as exc:
             self.error = exc.message
             return None
@@ -639,8 +640,8 @@ class PortalAccountsState(StaffSessionState):
         if staff is None:
             return refusal
         try:
-            message = await call(portal_accounts.send_reset_link, patient_id=self._patient_id,
-                                 connection_id=self.selected_id, actor=self._actor(staff))
+            message = await call(partial(portal_accounts.send_reset_link, patient_id=self._patient_id,
+                                 connection_id=self.selected_id, actor=self._actor(staff)))
         except DomainError as exc:
             self.error = exc.message
             return None
@@ -663,9 +664,9 @@ class PortalAccountsState(StaffSessionState):
             self.error = "The credentials are no longer shown. Use Reset Pwd to make new ones."
             return None
         try:
-            filename, data = await call(portal_accounts.credential_sheet, patient_id=self._patient_id,
+            filename, data = await call(partial(portal_accounts.credential_sheet, patient_id=self._patient_id,
                                         user_id=self.cred_user_id, password=self.cred_password,
-                                        actor=self._actor(staff))
+                                        actor=self._actor(staff)))
         except DomainError as exc:
             self._forget_credentials()
             self.error = exc.message

@@ -10,16 +10,16 @@ it acts on is the one the server put in the dialog, taken from the server's copy
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import reflex as rx
 
-from portal_app.services import audit, portal_users
+from portal_app.services import portal_users
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult, Page
-from portal_app.services.staff_auth import StaffPrincipal
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.patient_documents import as_id
 
 NO_ACCESS = "You do not have permission to change portal accounts. Sign in again or ask an administrator."
 NO_VIEW = "You do not have permission to view portal accounts. Sign in again or ask an administrator."
@@ -96,13 +96,21 @@ class PortalUsersState(StaffSessionState):
     _anchor: tuple[str, str | None] = ("after", None)
     _focus_after_dialog: tuple[str, ...] = ()
 
-    # ---- guards -------------------------------------------------------------
+    # ---- refusals (state/actions.py calls these) ------------------------------
 
-    async def _viewer(self) -> StaffPrincipal | None:
-        return await self._require(Permission.USER_MANAGEMENT, Level.READ)
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_VIEW if level <= Level.READ else NO_ACCESS
 
-    async def _changer(self) -> StaffPrincipal | None:
-        return await self._require(Permission.USER_MANAGEMENT, Level.UPDATE)
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        if level <= Level.READ:
+            self.rows = []
+            return rx.toast.error(message)
+        self.error = message
+        return None
+
+    def _forget(self) -> None:
+        self.rows = []
+        self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
 
     @rx.var
     def can_act(self) -> bool:
@@ -146,8 +154,8 @@ class PortalUsersState(StaffSessionState):
 
     async def _fetch(self, direction: str = "after", cursor: str | None = None) -> None:
         kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
-        page = await call(portal_users.list_page, search=self.search,
-                          status=portal_users.parse_filter(self.status), **kwargs)
+        page = await call(partial(portal_users.list_page, search=self.search,
+                          status=portal_users.parse_filter(self.status), **kwargs))
         self._show(page, (direction, cursor))
 
     def _replace_row(self, row: AccountRow) -> None:
@@ -159,6 +167,9 @@ class PortalUsersState(StaffSessionState):
 
     def _clear_messages(self) -> None:
         self.notice, self.error = "", ""
+
+    def _failed(self, error: DomainError):
+        self.error = error.message
 
     @rx.event
     async def load_page(self):
@@ -175,31 +186,25 @@ class PortalUsersState(StaffSessionState):
         await self._fetch()
         return None
 
-    async def _reload(self):
-        if await self._viewer() is None:
-            self.rows = []
-            return rx.toast.error(NO_VIEW)
+    async def _reload(self) -> None:
         self._clear_messages()
         self.page_number = 1
         await self._fetch()
-        return None
 
-    @rx.event
-    async def set_search(self, value: str):
+    @staff_action(Permission.USER_MANAGEMENT, Level.READ)
+    async def set_search(self, staff: Staff, value: str):
         """The search box (debounced in the browser)."""
-        self.search = str(value or "").replace("\x00", "")[:MAX_SEARCH]
-        return await self._reload()
+        self.search = value[:MAX_SEARCH]
+        await self._reload()
 
-    @rx.event
-    async def set_status(self, value: str):
+    @staff_action(Permission.USER_MANAGEMENT, Level.READ)
+    async def set_status(self, staff: Staff, value: str):
         """The filter; anything unknown from the browser means "all"."""
-        self.status = portal_users.parse_filter(str(value or "")).value
-        return await self._reload()
+        self.status = portal_users.parse_filter(value).value
+        await self._reload()
 
-    @rx.event
-    async def next_page(self):
-        if await self._viewer() is None:
-            return rx.toast.error(NO_VIEW)
+    @staff_action(Permission.USER_MANAGEMENT, Level.READ)
+    async def next_page(self, staff: Staff):
         if not self.has_next or self._last is None:
             return None
         self._clear_messages()
@@ -207,10 +212,8 @@ class PortalUsersState(StaffSessionState):
         self.page_number += 1
         return None
 
-    @rx.event
-    async def prev_page(self):
-        if await self._viewer() is None:
-            return rx.toast.error(NO_VIEW)
+    @staff_action(Permission.USER_MANAGEMENT, Level.READ)
+    async def prev_page(self, staff: Staff):
         if not self.has_prev or self._first is None:
             return None
         self._clear_messages()
@@ -220,14 +223,11 @@ class PortalUsersState(StaffSessionState):
 
     # ---- actions -------------------------------------------------------------
 
-    @rx.event
-    async def ask(self, action: str, account_id: int):
+    @staff_action(Permission.USER_MANAGEMENT, Level.UPDATE)
+    async def ask(self, staff: Staff, action: str, account_id: int):
         """A row's action button: open the confirmation for that account."""
         self._clear_messages()
-        if await self._changer() is None:
-            self.error = NO_ACCESS
-            return None
-        row = self._row(as_id(account_id))
+        row = self._row(account_id)
         if action not in ACTIONS or row is None:
             self.error = NOT_ON_PAGE
             return None
@@ -244,25 +244,16 @@ class PortalUsersState(StaffSessionState):
                 return focus_later(*self._focus_after_dialog)
         return None
 
-    @rx.event
-    async def confirm(self):
+    @staff_action(Permission.USER_MANAGEMENT, Level.UPDATE)
+    async def confirm(self, staff: Staff):
         """The dialog's confirm button: do what it named, to the account it named."""
         action, account_id = self.confirm_action, self.confirm_id
         self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
         self._clear_messages()
-        staff = await self._changer()
-        if staff is None:
-            self.error = NO_ACCESS
-            return None
         if action not in ACTIONS or not account_id:
             return None
         service = ACTIONS[action][0]
-        try:
-            result: ActionResult = await call(service, account_id=account_id,
-                                              actor=audit.Actor.staff(staff.id, self._ip()))
-        except DomainError as exc:
-            self.error = exc.message
-            return None
+        result: ActionResult = await call(partial(service, account_id=account_id, actor=staff.actor))
         self._replace_row(result.row)
         if result.ok:
             self.notice = result.message

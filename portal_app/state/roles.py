@@ -6,6 +6,7 @@ transaction in the service). Every handler checks the permission itself.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 import reflex as rx
@@ -150,15 +151,15 @@ class RolesState(SetupGuard, StaffSessionState):
         self.permission_rows = [row for row in self._all_permission_rows if needle in row.name.lower()]
 
     async def _read_lists(self) -> None:
-        self.matching_permissions = await call(roles.search_permissions, search=self.search)
+        self.matching_permissions = await call(partial(roles.search_permissions, search=self.search))
         # A search that names permissions ("Patient Portal") is for setting them on some role:
         # every role stays listed. Otherwise it looks for roles by name.
         role_search = "" if self.matching_permissions else self.search
-        self.role_rows = await call(roles.list_roles, search=role_search)
+        self.role_rows = await call(partial(roles.list_roles, search=role_search))
         self._filter_rows()
 
     async def _open(self, role_id: int) -> None:
-        detail = await call(roles.role_detail, role_id=role_id)
+        detail = await call(partial(roles.role_detail, role_id=role_id))
         self.selected_id = detail.id
         self.selected_name = detail.name
         self.selected_built_in = detail.built_in
@@ -232,7 +233,7 @@ class RolesState(SetupGuard, StaffSessionState):
             self.new_name_error = self.detail_error
             return None
         try:
-            role_id = await call(roles.create_role, name=name, actor=self._actor(staff))
+            role_id = await call(partial(roles.create_role, name=name, actor=self._actor(staff)))
         except DomainError as exc:
             self.new_name_error = exc.message
             return None
@@ -252,7 +253,7 @@ class RolesState(SetupGuard, StaffSessionState):
         name = _text(form_data, "name", 300)
         self.rename_value = name
         try:
-            await call(roles.rename_role, role_id=self.selected_id, name=name, actor=self._actor(staff))
+            await call(partial(roles.rename_role, role_id=self.selected_id, name=name, actor=self._actor(staff)))
         except DomainError as exc:
             self.rename_error = exc.message
             return None
@@ -289,8 +290,8 @@ class RolesState(SetupGuard, StaffSessionState):
         name = self.selected_name
         try:
             # Confirmed for the holders the question named; more since then asks again.
-            await call(roles.delete_role, role_id=self.selected_id, actor=self._actor(staff),
-                       confirmed=held > 0)
+            await call(partial(roles.delete_role, role_id=self.selected_id, actor=self._actor(staff),
+                       confirmed=held > 0))
         except roles.RoleHeld as exc:
             self._delete_holders = exc.holders
             self.delete_confirm = exc.message
@@ -333,7 +334,7 @@ class RolesState(SetupGuard, StaffSessionState):
         username = _text(form_data, "username", 100)
         self.add_username = username
         try:
-            member = await call(roles.find_staff, username=username)
+            member = await call(partial(roles.find_staff, username=username))
         except DomainError as exc:
             self.add_error = exc.message
             return None
@@ -379,8 +380,8 @@ class RolesState(SetupGuard, StaffSessionState):
                 return None
             levels[name] = int(value)
         try:
-            result = await call(roles.save_role, role_id=self.selected_id, levels=levels,
-                                member_ids=[row.id for row in self.members], actor=self._actor(staff))
+            result = await call(partial(roles.save_role, role_id=self.selected_id, levels=levels,
+                                member_ids=[row.id for row in self.members], actor=self._actor(staff)))
         except DomainError as exc:
             self.detail_error = exc.message
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -82,7 +83,7 @@ class SettingsState(StaffSessionState):
             if self.staff_name:
                 self.form_error = "You do not have permission to open the portal settings."
             return redirect
-        self._show(await call(settings.view))
+        self._show(await call(partial(settings.view)))
         self.can_edit = staff.can(Permission.SETTINGS, Level.UPDATE)
         self.form_version += 1
         self.loaded = True
@@ -103,7 +104,7 @@ class SettingsState(StaffSessionState):
         values = {name: _text(form_data, name) for name in FIELDS}
         active = _checked(form_data, "portal_active")
         try:
-            view = await call(settings.update, actor_id=staff.id, portal_active=active, **values)
+            view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **values))
         except FormInvalid as exc:
             self.errors = {name: message for name, message in exc.errors.items()}
             self.form_error = "Some settings need attention; nothing was saved."

@@ -6,6 +6,8 @@ sign-in shows the same message (unknown user, wrong password, locked, inactive).
 
 from __future__ import annotations
 
+from functools import partial
+
 import reflex as rx
 
 from portal_app import routes
@@ -69,8 +71,8 @@ class StaffLoginState(StaffSessionState):
             self.error = SIGN_IN_FAILED
             return rx.set_value("staff-password", "")
         try:
-            session_id = await call(staff_auth.sign_in, username=username, password=password,
-                                    ip=self._ip())
+            session_id = await call(partial(staff_auth.sign_in, username=username, password=password,
+                                    ip=self._ip()))
         except SignInFailed:
             self.error = SIGN_IN_FAILED
             # The username stays as typed; the password is cleared for the next try.
@@ -119,9 +121,9 @@ class StaffPasswordState(StaffSessionState):
             self.current_error = "Enter your current password."
             return None
         try:
-            await call(staff_auth.change_password, staff_user_id=principal.id,
+            await call(partial(staff_auth.change_password, staff_user_id=principal.id,
                        current=values["current"], new=values["password"],
-                       confirm=values["confirm"], session_id=self.staff_sid)
+                       confirm=values["confirm"], session_id=self.staff_sid))
         except FormInvalid as exc:
             for field, message in exc.errors.items():
                 self._set_error(field, message)

@@ -6,6 +6,7 @@ the next event of this page.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 import reflex as rx
@@ -55,7 +56,7 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         self.page = self.pages = 1
 
     async def _read(self) -> None:
-        result = await call(staff_users.list_staff, search=self.search, page=self.page)
+        result = await call(partial(staff_users.list_staff, search=self.search, page=self.page))
         self.rows = result.rows
         self.page, self.pages, self.total = result.page, result.pages, result.total
 
@@ -64,7 +65,7 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         staff, redirect = await self._open_page()
         if staff is None:
             return redirect
-        self.role_options = await call(roles.list_roles)
+        self.role_options = await call(partial(roles.list_roles))
         await self._read()
         self.loaded = True
         return None
@@ -104,10 +105,10 @@ class StaffUsersState(SetupGuard, StaffSessionState):
                   if isinstance(key, str) and key.startswith("role-") and value in ("on", True, "true")]
         self.new_role_ids = [value for value in chosen if value in known]
         try:
-            created = await call(staff_users.create_staff_user, username=self.new_username,
+            created = await call(partial(staff_users.create_staff_user, username=self.new_username,
                                  full_name=self.new_full_name,
                                  role_ids=[int(value) for value in self.new_role_ids],
-                                 actor=self._actor(staff))
+                                 actor=self._actor(staff)))
         except FormInvalid as exc:
             self.errors = dict(exc.errors)
             self.error = "The new staff user needs attention; nothing was saved."
@@ -137,7 +138,7 @@ class StaffUsersState(SetupGuard, StaffSessionState):
             self.error = "That staff user is not on this page any more."
             return None, None
         try:
-            result = await call(service, staff_user_id=target, actor=self._actor(staff), **kwargs)
+            result = await call(partial(service, staff_user_id=target, actor=self._actor(staff), **kwargs))
         except DomainError as exc:
             self.error = exc.message
             await self._read()

@@ -9,6 +9,7 @@ most one document preview (the checked file route's URL, never the bytes).
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import reflex as rx
 
@@ -153,21 +154,21 @@ class TaskItemState(StaffSessionState):
         kind = self.item.kind
         staff_id, task_id = principal.id, self._task_id
         if kind == "message":
-            posts = await call(tasks.item_posts, staff_user_id=staff_id, task_id=task_id)
+            posts = await call(partial(tasks.item_posts, staff_user_id=staff_id, task_id=task_id))
             self.posts = [{"id": str(p.id), "author_type": p.author_type, "author": p.author_label,
                            "body": p.body, "when": p.when} for p in posts]
         elif kind == "intake_form":
-            rows = await call(tasks.item_changes, staff_user_id=staff_id, task_id=task_id)
+            rows = await call(partial(tasks.item_changes, staff_user_id=staff_id, task_id=task_id))
             self.changes = [{"id": str(c.id), "label": c.label, "chart_value": c.chart_value,
                              "current": c.current_value, "new": c.new_value,
                              "merged": "1" if c.merged else "", "conflict": "1" if c.conflict else "",
                              "mergeable": "1" if c.mergeable else ""} for c in rows]
         elif kind == "document_share":
-            rows = await call(tasks.item_documents, staff_user_id=staff_id, task_id=task_id)
+            rows = await call(partial(tasks.item_documents, staff_user_id=staff_id, task_id=task_id))
             self.documents = [{"id": str(d.id), "filename": d.filename, "content_type": d.content_type,
                                "size": d.size_label, "note": d.note, "when": d.when} for d in rows]
         elif kind == "appointment_request":
-            view = await call(tasks.item_appointment, staff_user_id=staff_id, task_id=task_id)
+            view = await call(partial(tasks.item_appointment, staff_user_id=staff_id, task_id=task_id))
             self.appt_reason = view.reason
             self.appt_preferred = list(view.preferred)
             self.appt_status = view.status
@@ -176,7 +177,7 @@ class TaskItemState(StaffSessionState):
             self.appt_decided = (f"{view.decided_by}, {view.decided_at}" if view.decided_by else view.decided_at)
 
     async def _refresh(self, principal) -> None:
-        self.item = await call(tasks.item_view, staff_user_id=principal.id, task_id=self._task_id)
+        self.item = await call(partial(tasks.item_view, staff_user_id=principal.id, task_id=self._task_id))
         await self._detail(principal)
 
     # ---- load ---------------------------------------------------------------------------
@@ -195,8 +196,8 @@ class TaskItemState(StaffSessionState):
             self.load_error = tasks.GONE
             return None
         try:
-            self.item = await call(tasks.open_item, staff_user_id=principal.id, task_id=task_id,
-                                   actor=self._actor(principal))
+            self.item = await call(partial(tasks.open_item, staff_user_id=principal.id, task_id=task_id,
+                                   actor=self._actor(principal)))
             self._task_id = task_id
             await self._detail(principal)
         except DomainError as exc:
@@ -222,8 +223,8 @@ class TaskItemState(StaffSessionState):
         if principal is None:
             return None, None, answer
         try:
-            result = await call(service, staff_user_id=principal.id, task_id=self._task_id,
-                                actor=self._actor(principal), **kwargs)
+            result = await call(partial(service, staff_user_id=principal.id, task_id=self._task_id,
+                                actor=self._actor(principal), **kwargs))
         except forms.MergeConflict as exc:
             self.conflict_id, self.conflict_text = kwargs.get("change_id", 0), exc.message
             return principal, SHOWN, None
@@ -388,7 +389,7 @@ class TaskItemState(StaffSessionState):
         if principal is None:
             return answer
         try:
-            self.forward_options = await call(tasks.forward_targets, staff_user_id=principal.id)
+            self.forward_options = await call(partial(tasks.forward_targets, staff_user_id=principal.id))
         except DomainError as exc:
             return self._lost(exc)
         self.forward_to = str(self.forward_options[0].id) if self.forward_options else ""

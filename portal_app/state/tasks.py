@@ -7,6 +7,8 @@ handler whatever the page's on_load did.
 
 from __future__ import annotations
 
+from functools import partial
+
 import reflex as rx
 
 from portal_app import routes
@@ -37,7 +39,7 @@ class MyTasksCounts(StaffSessionState):
             self._must_change = principal is not None
             return False
         try:
-            counts = await call(tasks.my_tasks, staff_user_id=principal.id)
+            counts = await call(partial(tasks.my_tasks, staff_user_id=principal.id))
         except DomainError as exc:
             self._forget()
             self.refused = exc.message
@@ -121,8 +123,8 @@ class TasksState(QueuePaging, MyTasksCounts):
             self.portal_open = False
             return
         try:
-            result = await call(tasks.review_page, staff_user_id=principal.id, status=self.status,
-                                arrange=self.arrange, page=self.page)
+            result = await call(partial(tasks.review_page, staff_user_id=principal.id, status=self.status,
+                                arrange=self.arrange, page=self.page))
         except DomainError as exc:
             self._clear_list()
             self.queue_message = exc.message
@@ -181,7 +183,7 @@ class CommunicationState(QueuePaging, MyTasksCounts):
             self.rows = []
             return
         try:
-            result = await call(tasks.communication_page, staff_user_id=principal.id, page=self.page)
+            result = await call(partial(tasks.communication_page, staff_user_id=principal.id, page=self.page))
         except DomainError as exc:
             self.rows, self.total = [], 0
             self.refused = exc.message

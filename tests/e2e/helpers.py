@@ -23,7 +23,6 @@ from sqlmodel import col, select
 from portal_app import db
 from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, PortalAccount
 from portal_app.services import accounts, audit, onboarding
-
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, AppServer, goto
 
 T = TypeVar("T")

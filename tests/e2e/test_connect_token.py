@@ -10,9 +10,19 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AppServer
-from tests.e2e.helpers import (OTHER_PASSPHRASE, open_connect_wizard, account_of, audit_events,
-                               create_patient, expect_portal_home, messages_to, patient_sign_in,
-                               staff_sign_in, unique_tag, wait_until)
+from tests.e2e.helpers import (
+    OTHER_PASSPHRASE,
+    account_of,
+    audit_events,
+    create_patient,
+    expect_portal_home,
+    messages_to,
+    open_connect_wizard,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 
 _TOKEN = re.compile(r"portal token is (\d{4})\.")
 _KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")

@@ -14,10 +14,21 @@ from playwright.sync_api import Page, expect
 from portal_app import db
 from portal_app.services import audit, keys
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (PASSPHRASE, SeededPatient, audit_events, create_patient,
-                               expect_portal_home, give_account, messages_to, newest_link,
-                               open_connect_wizard, patient_sign_in, staff_sign_in, unique_tag,
-                               wait_until)
+from tests.e2e.helpers import (
+    PASSPHRASE,
+    SeededPatient,
+    audit_events,
+    create_patient,
+    expect_portal_home,
+    give_account,
+    messages_to,
+    newest_link,
+    open_connect_wizard,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 
 KEY_INVALID = "That key is not valid or has expired."
 _KEY = re.compile(r"connection key: ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})")

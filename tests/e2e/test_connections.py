@@ -12,10 +12,17 @@ from playwright.sync_api import Page, expect
 from portal_app import db, routes
 from portal_app.models import OutboxMessage
 from portal_app.services import audit, invitations
-
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (audit_events, create_patient, give_account, open_sessions,
-                               signed_in_elsewhere, staff_sign_in, unique_tag, wait_until)
+from tests.e2e.helpers import (
+    audit_events,
+    create_patient,
+    give_account,
+    open_sessions,
+    signed_in_elsewhere,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 
 
 def _section(page: Page):

@@ -7,9 +7,18 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import (OTHER_PASSPHRASE, PASSPHRASE, account_of, create_patient,
-                               expect_portal_home, give_account, patient_sign_in,
-                               find_in_onboarding, staff_sign_in, unique_tag)
+from tests.e2e.helpers import (
+    OTHER_PASSPHRASE,
+    PASSPHRASE,
+    account_of,
+    create_patient,
+    expect_portal_home,
+    find_in_onboarding,
+    give_account,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+)
 
 OK_RGB = "rgb(26, 127, 55)"  # #1a7f37, the chart page's "valid" colour
 ERROR_RGB = "rgb(179, 38, 30)"  # #b3261e

@@ -8,10 +8,24 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AppServer, goto, wait_hydrated
-from tests.e2e.helpers import (GREEN_RGB, PASSPHRASE, RED_RGB, account_of, create_patient,
-                               create_patients_bulk, expect_portal_home, find_in_onboarding,
-                               list_rows, newest_link, patient_count, patient_sign_in,
-                               portal_enabled, search_onboarding, staff_sign_in, unique_tag)
+from tests.e2e.helpers import (
+    GREEN_RGB,
+    PASSPHRASE,
+    RED_RGB,
+    account_of,
+    create_patient,
+    create_patients_bulk,
+    expect_portal_home,
+    find_in_onboarding,
+    list_rows,
+    newest_link,
+    patient_count,
+    patient_sign_in,
+    portal_enabled,
+    search_onboarding,
+    staff_sign_in,
+    unique_tag,
+)
 
 PAGE_SIZE = 50
 

@@ -8,10 +8,23 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (GREEN_RGB, PASSPHRASE, RED_RGB, audit_events, create_patient,
-                               find_in_onboarding, give_account, messages_to, open_sessions,
-                               patient_sign_in, portal_enabled, signed_in_elsewhere, staff_sign_in,
-                               unique_tag, wait_until)
+from tests.e2e.helpers import (
+    GREEN_RGB,
+    PASSPHRASE,
+    RED_RGB,
+    audit_events,
+    create_patient,
+    find_in_onboarding,
+    give_account,
+    messages_to,
+    open_sessions,
+    patient_sign_in,
+    portal_enabled,
+    signed_in_elsewhere,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 
 FORGOT_SENT = ("If that email and date of birth match a chart with portal access, we have sent a "
                "link to the email on file.")

@@ -11,10 +11,18 @@ from sqlmodel import select
 from portal_app import db
 from portal_app.models import IntakeChange, PortalDocument, PortalTask, TaskKind
 from portal_app.services import audit, form_requests
-
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (PASSPHRASE, audit_events, create_patient, expect_portal_home, give_account,
-                               patient_sign_in, staff_sign_in, unique_tag, wait_until)
+from tests.e2e.helpers import (
+    PASSPHRASE,
+    audit_events,
+    create_patient,
+    expect_portal_home,
+    give_account,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 from tests.e2e.test_accessibility import _violations
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"

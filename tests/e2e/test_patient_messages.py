@@ -13,8 +13,16 @@ from portal_app import db
 from portal_app.models import AppointmentRequest, PortalTask, StaffUser, TaskKind, TaskPost
 from portal_app.services import audit, messages
 from tests.e2e.conftest import goto
-from tests.e2e.helpers import (PASSPHRASE, create_patient, expect_portal_home, give_account, messages_to,
-                               patient_sign_in, unique_tag, wait_until)
+from tests.e2e.helpers import (
+    PASSPHRASE,
+    create_patient,
+    expect_portal_home,
+    give_account,
+    messages_to,
+    patient_sign_in,
+    unique_tag,
+    wait_until,
+)
 from tests.e2e.test_accessibility import _violations
 
 

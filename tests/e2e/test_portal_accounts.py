@@ -10,9 +10,21 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (OTHER_PASSPHRASE, PASSPHRASE, SeededPatient, account_of, audit_events,
-                               create_patient, expect_portal_home, messages_to, newest_link,
-                               patient_sign_in, staff_sign_in, unique_tag, wait_until)
+from tests.e2e.helpers import (
+    OTHER_PASSPHRASE,
+    PASSPHRASE,
+    SeededPatient,
+    account_of,
+    audit_events,
+    create_patient,
+    expect_portal_home,
+    messages_to,
+    newest_link,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+    wait_until,
+)
 from tests.e2e.test_accessibility import _violations
 
 

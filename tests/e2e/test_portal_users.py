@@ -13,8 +13,16 @@ from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalCo
 from portal_app.services import clock, passwords
 from portal_app.services.areas import ALL_AREAS
 from tests.e2e.conftest import AppServer
-from tests.e2e.helpers import (PASSPHRASE, SeededPatient, audit_events, create_patient, open_sessions,
-                               patient_sign_in, staff_sign_in, unique_tag)
+from tests.e2e.helpers import (
+    PASSPHRASE,
+    SeededPatient,
+    audit_events,
+    create_patient,
+    open_sessions,
+    patient_sign_in,
+    staff_sign_in,
+    unique_tag,
+)
 from tests.e2e.test_accessibility import _violations
 
 

@@ -11,19 +11,34 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from playwright.sync_api import Page, expect
 from sqlmodel import col, func, select
 
 from portal_app import db
-from portal_app.models import (AuditEvent, Patient, PortalTask, Role, RolePermission, StaffUser, TaskForward,
-                               TaskKind, TaskPost, TaskStatus)
+from portal_app.models import (
+    AuditEvent,
+    Patient,
+    PortalTask,
+    Role,
+    RolePermission,
+    StaffUser,
+    TaskForward,
+    TaskKind,
+    TaskPost,
+    TaskStatus,
+)
 from portal_app.services import permissions, staff_auth
 from portal_app.services.permissions import Level, Permission
-
 from tests.e2e.conftest import AppServer, goto
-from tests.e2e.helpers import (PASSPHRASE, create_patient, expect_portal_home, give_account, patient_sign_in,
-                               unique_tag, wait_until)
+from tests.e2e.helpers import (
+    PASSPHRASE,
+    create_patient,
+    expect_portal_home,
+    give_account,
+    patient_sign_in,
+    unique_tag,
+    wait_until,
+)
 from tests.e2e.test_accessibility import _violations
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"

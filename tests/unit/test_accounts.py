@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
-                               Patient, PortalAccount, PortalConnection)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    ChartAccountState,
+    OneTimeSecret,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+)
 from portal_app.services import accounts, audit, invitations, portal_auth
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import make_patient
@@ -51,7 +59,7 @@ def test_set_username_and_password_creates_an_active_self_account(session, admin
     connection = session.exec(select(PortalConnection)).one()
     assert (connection.patient_id, connection.access_type, connection.connected_by_staff_id) == (
         patient.id, AccessType.SELF, admin.id)
-    assert _state(session, patient) == AccountState.ACTIVE
+    assert _state(session, patient) == ChartAccountState.ACTIVE
     assert portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=PASSWORD)
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "account.create_manual")).one()
     assert "password set by staff" in event.detail and PASSWORD not in event.detail
@@ -61,7 +69,7 @@ def test_username_without_password_leaves_the_account_pending(session, admin):
     patient = make_patient(session, enabled=True)
     account = _set(session, admin, patient, password=None)
     assert account.status == AccountStatus.PENDING and account.password_hash is None
-    assert _state(session, patient) == AccountState.INVITED
+    assert _state(session, patient) == ChartAccountState.INVITED
     with pytest.raises(portal_auth.SignInFailed):
         portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password="")
 

@@ -8,8 +8,7 @@ import pytest
 from sqlmodel import select
 
 from portal_app import cli, db
-from portal_app.models import (AccessType, IntakeChange, PortalAccount, PortalConnection, PortalTask,
-                               StaffUser)
+from portal_app.models import AccessType, IntakeChange, PortalAccount, PortalConnection, PortalTask, StaffUser
 from portal_app.services import audit, demo, invitations, onboarding, settings, staff_auth
 from tests.unit.conftest import make_patient
 

@@ -9,12 +9,21 @@ import pytest
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, OutboxMessage,
-                               Patient, PortalAccount, PortalConnection, SecretPurpose)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
 from portal_app.notify import transports
-from portal_app.services import (accounts, audit, connect, passwords, portal_auth, settings, tokens)
-from portal_app.services.errors import InvalidInput, PortalUnavailable
+from portal_app.services import accounts, audit, connect, passwords, portal_auth, settings, tokens
 from portal_app.services.areas import ALL_AREAS
+from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
 
 EMAIL = "maria.lopez@example.com"

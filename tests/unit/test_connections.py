@@ -8,8 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AccountState, AuditEvent, AuthSession, OneTimeSecret,
-                               OutboxMessage, Patient, PortalConnection, SecretPurpose)
+from portal_app.models import (
+    AccessType,
+    AuditEvent,
+    AuthSession,
+    ChartAccountState,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalConnection,
+    SecretPurpose,
+)
 from portal_app.services import accounts, audit, connections, invitations, portal_auth, tokens
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
@@ -85,7 +94,7 @@ def test_disconnect_ends_access_to_the_chart_at_once(session, admin, frozen_cloc
     with pytest.raises(portal_auth.SignInFailed):
         portal_auth.sign_in(session=session, user_id=account.user_id, password=PASSWORD)
     session.expire_all()
-    assert session.get(Patient, patient.id).account_state == AccountState.NONE
+    assert session.get(Patient, patient.id).account_state == ChartAccountState.NONE
     [event] = _events(session, "chart.disconnect")
     assert (event.staff_user_id, event.patient_id, event.account_id) == (admin.id, patient.id, account.id)
     assert "maria.lopez@example.com (Self): connected -> disconnected" in event.detail

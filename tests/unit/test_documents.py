@@ -6,7 +6,6 @@ from sqlmodel import select
 from portal_app.models import AuditEvent, PortalDocument, PortalTask, TaskKind
 from portal_app.services import audit, documents
 from portal_app.services.errors import InvalidInput, NotFound
-
 from tests.unit.conftest import make_patient
 from tests.unit.test_forms import account_for, chart_of
 

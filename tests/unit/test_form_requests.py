@@ -4,7 +4,6 @@ from sqlmodel import select
 from portal_app.models import AuditEvent, FormRequest
 from portal_app.services import audit, form_requests
 from portal_app.services.errors import InvalidInput
-
 from tests.unit.conftest import make_patient
 
 

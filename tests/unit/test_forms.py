@@ -1,12 +1,20 @@
 import pytest
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, FormRequest, IntakeChange, Patient,
-                               PortalAccount, PortalTask, TaskKind)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    FormRequest,
+    IntakeChange,
+    Patient,
+    PortalAccount,
+    PortalTask,
+    TaskKind,
+)
 from portal_app.services import audit, form_requests, forms
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
-
 from tests.unit.conftest import make_patient
 
 

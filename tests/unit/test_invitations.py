@@ -6,11 +6,22 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import String, Text, select as sa_select
+from sqlalchemy import String, Text
+from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 
-from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
-                               OutboxMessage, Patient, PortalAccount, PortalConnection, SecretPurpose)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    ChartAccountState,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
 from portal_app.services import accounts, audit, invitations, onboarding, portal_auth, settings, tokens
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.invitations import LinkInvalid, SendKind
@@ -78,7 +89,7 @@ def test_invitation_goes_to_the_email_on_file_with_a_link_from_settings(session,
     assert link.purpose == SecretPurpose.INVITATION
     assert link.expires_at == START + timedelta(hours=72)
     session.expire_all()
-    assert session.get(Patient, patient.id).account_state == AccountState.INVITED
+    assert session.get(Patient, patient.id).account_state == ChartAccountState.INVITED
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "invitation.send")).one().patient_id == patient.id
 
 
@@ -404,7 +415,7 @@ def test_reset_activates_a_pending_account_set_up_without_password(session, admi
     sid = invitations.redeem_reset(session=session, token=reset, password=PASSWORD, confirm=PASSWORD)
     assert portal_auth.principal_for(session=session, session_id=sid) is not None
     session.expire_all()
-    assert session.get(Patient, patient.id).account_state == AccountState.ACTIVE
+    assert session.get(Patient, patient.id).account_state == ChartAccountState.ACTIVE
 
 
 # --- self-service from the sign-in screen ---------------------------------------------------------

@@ -10,12 +10,21 @@ import pytest
 from sqlalchemy import String, Text
 from sqlmodel import SQLModel, col, func, select
 
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, OutboxMessage,
-                               Patient, PortalAccount, PortalConnection, PracticeSettings,
-                               SecretPurpose)
-from portal_app.notify import outbox as notify_outbox
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    PracticeSettings,
+    SecretPurpose,
+)
 from portal_app.notify import transports
 from portal_app.services import areas, audit, invitations, keys, passwords, portal_auth
+from portal_app.services import outbox as notify_outbox
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
 

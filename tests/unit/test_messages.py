@@ -7,8 +7,16 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AuditEvent, OutboxMessage, PortalConnection, PortalTask, TaskKind,
-                               TaskPost, TaskStatus)
+from portal_app.models import (
+    AccessType,
+    AuditEvent,
+    OutboxMessage,
+    PortalConnection,
+    PortalTask,
+    TaskKind,
+    TaskPost,
+    TaskStatus,
+)
 from portal_app.services import audit, messages
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView

@@ -9,8 +9,16 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from portal_app.models import (AccountState, AccountStatus, AuditEvent, OneTimeSecret, OutboxMessage,
-                               Patient, PortalAccount, PortalConnection)
+from portal_app.models import (
+    AccountStatus,
+    AuditEvent,
+    ChartAccountState,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+)
 from portal_app.services import audit, invitations, onboarding, portal_auth
 from portal_app.services.errors import NotFound
 from portal_app.services.onboarding import Cursor, StatusFilter
@@ -232,26 +240,26 @@ def test_account_state_transitions(session, patient, admin):
         session.expire_all()
         return session.get(Patient, patient.id).account_state
 
-    assert state() == AccountState.NONE
+    assert state() == ChartAccountState.NONE
     onboarding.enable_access(session=session, patient_id=patient.id, actor=_actor(admin))
-    assert state() == AccountState.NONE
+    assert state() == ChartAccountState.NONE
     invitations.send_invitation_or_reset(session=session, patient_id=patient.id, actor=_actor(admin))
-    assert state() == AccountState.INVITED
+    assert state() == ChartAccountState.INVITED
     body = session.exec(select(OutboxMessage)).one().body_text
     invitations.redeem_invitation(session=session, token=re.search(r"token=([\w-]+)", body).group(1),
                                   user_id=patient.email, password=PASSWORD, confirm=PASSWORD)
-    assert state() == AccountState.ACTIVE
+    assert state() == ChartAccountState.ACTIVE
     account = onboarding.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
     onboarding.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
     session.commit()
-    assert state() == AccountState.DISABLED
+    assert state() == ChartAccountState.DISABLED
     account.status = AccountStatus.ACTIVE
     session.add(account)
     onboarding.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
     session.commit()
-    assert state() == AccountState.ACTIVE
+    assert state() == ChartAccountState.ACTIVE
 
 
 def test_self_account_ignores_revoked_connections(session, patient, admin):

@@ -9,8 +9,8 @@ import resend
 from sqlmodel import select
 
 from portal_app.models import AuditEvent, MessageStatus, OutboxMessage
-from portal_app.notify import outbox, templates, transports
-from portal_app.services import audit, invitations, settings
+from portal_app.notify import templates, transports
+from portal_app.services import audit, invitations, outbox, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
 

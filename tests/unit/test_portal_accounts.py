@@ -7,9 +7,17 @@ import re
 import pytest
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, FormRequest, OutboxMessage,
-                               PortalAccount, PortalConnection, SecretPurpose)
-from portal_app.services import portal_users, audit, invitations, passwords, portal_accounts, portal_auth, tokens
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    FormRequest,
+    OutboxMessage,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
+from portal_app.services import audit, invitations, passwords, portal_accounts, portal_auth, portal_users, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_accounts import AccountForm

@@ -12,12 +12,22 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
-                               OutboxMessage, Patient, PortalAccount, PortalConnection, SecretPurpose)
+from portal_app import routes
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    AuditEvent,
+    ChartAccountState,
+    OneTimeSecret,
+    OutboxMessage,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    SecretPurpose,
+)
 from portal_app.notify import transports
 from portal_app.services import audit, invitations, passwords, portal_auth, portal_users, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
-from portal_app import routes
 from portal_app.services.portal_users import AccountFilter, ChartLink
 from tests.unit.conftest import START, make_patient
 
@@ -276,7 +286,7 @@ def test_disable_ends_every_session_voids_links_and_is_audited(session, admin, f
     session.expire_all()
     assert session.get(OneTimeSecret, link.id).revoked_at is not None
     # The onboarding list shows the chart's account as disabled.
-    assert session.get(Patient, maria.id).account_state == AccountState.DISABLED
+    assert session.get(Patient, maria.id).account_state == ChartAccountState.DISABLED
     with pytest.raises(portal_auth.SignInFailed):
         portal_auth.sign_in(session=session, user_id="maria@example.com", password=PASSWORD)
     [event] = events(session, "account.disable")
@@ -299,7 +309,7 @@ def test_enable_lets_the_account_sign_in_again(session, admin, frozen_clock):
     assert not result.row.disabled and result.row.status == "active"
     assert portal_auth.sign_in(session=session, user_id="maria@example.com", password=PASSWORD)
     session.expire_all()
-    assert session.get(Patient, maria.id).account_state == AccountState.ACTIVE
+    assert session.get(Patient, maria.id).account_state == ChartAccountState.ACTIVE
     [event] = events(session, "account.enable")
     assert (event.staff_user_id, event.detail) == (admin.id, "status disabled -> active")
 

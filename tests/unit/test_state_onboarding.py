@@ -12,14 +12,12 @@ import pytest
 import reflex as rx
 from sqlmodel import Session, select
 
-from portal_app.models import (AuditEvent, AuthSession, OutboxMessage, Patient,
-                               SessionKind)
+from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, SessionKind
 from portal_app.services import accounts, audit, bulk, portal_auth, staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
 from tests.unit.state_support import staff_with
-
 
 
 async def _state(sid: str = "") -> OnboardingState:

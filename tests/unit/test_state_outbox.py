@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from portal_app import routes
 from portal_app.models import AuditEvent, MessageStatus, OutboxMessage
-from portal_app.notify import outbox, transports
+from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
-from portal_app.services import audit, invitations
+from portal_app.services import audit, invitations, outbox
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.outbox import PAGE_SIZE, OutboxState
 from tests.unit.conftest import make_patient

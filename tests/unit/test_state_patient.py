@@ -19,12 +19,18 @@ from reflex.istate.data import ReflexURL, URLData
 from sqlmodel import func, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, OutboxMessage, PortalAccount,
-                               PortalConnection, PracticeSettings)
+from portal_app.models import (
+    AccessType,
+    AccountStatus,
+    OutboxMessage,
+    PortalAccount,
+    PortalConnection,
+    PracticeSettings,
+)
 from portal_app.services import accounts, audit, invitations, portal_auth
+from portal_app.state.base import drain_detached
 from portal_app.state.patient_home import PASSWORD_CHANGED, HomeState, PasswordState
 from portal_app.state.patient_login import ForgotState, LoginState
-from portal_app.state.base import drain_detached
 from portal_app.state.patient_setup import FRESH_LINK_SENT, SetupState, SetupStep
 from tests.unit.conftest import START, make_patient
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from portal_app import routes
-from portal_app.models import (AccountStatus, AuditEvent, OneTimeSecret, OutboxMessage, PortalAccount, Role,
-                               RolePermission)
+from portal_app.models import (
+    AccountStatus,
+    AuditEvent,
+    OneTimeSecret,
+    OutboxMessage,
+    PortalAccount,
+    Role,
+    RolePermission,
+)
 from portal_app.services import portal_auth, staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.portal_users import NO_ACCESS, NO_VIEW, NOT_ON_PAGE, PortalUsersState

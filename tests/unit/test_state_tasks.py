@@ -5,8 +5,17 @@ from __future__ import annotations
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import (AuditEvent, PortalDocument, Role, RolePermission, StaffUser, TaskForward,
-                               TaskKind, TaskPost, TaskStatus)
+from portal_app.models import (
+    AuditEvent,
+    PortalDocument,
+    Role,
+    RolePermission,
+    StaffUser,
+    TaskForward,
+    TaskKind,
+    TaskPost,
+    TaskStatus,
+)
 from portal_app.services import permissions, staff_auth, tasks
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.task_item import TaskItemState

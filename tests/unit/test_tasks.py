@@ -7,9 +7,21 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from portal_app.models import (AccessType, AppointmentRequest, AuditEvent, IntakeChange, PortalDocument,
-                               PortalTask, Role, RolePermission, StaffUser, TaskForward, TaskKind, TaskPost,
-                               TaskStatus)
+from portal_app.models import (
+    AccessType,
+    AppointmentRequest,
+    AuditEvent,
+    IntakeChange,
+    PortalDocument,
+    PortalTask,
+    Role,
+    RolePermission,
+    StaffUser,
+    TaskForward,
+    TaskKind,
+    TaskPost,
+    TaskStatus,
+)
 from portal_app.services import audit, forms, permissions, staff_auth, tasks
 from portal_app.services.errors import Forbidden, InvalidInput, NotFound
 from portal_app.services.permissions import Level, Permission, QueueAccess

@@ -6,7 +6,8 @@ import base64
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import String, Text, select as sa_select
+from sqlalchemy import String, Text
+from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 
 from portal_app.models import OneTimeSecret, SecretPurpose

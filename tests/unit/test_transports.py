@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from portal_app.models import MessageStatus, OutboxMessage
-from portal_app.notify import outbox, transports
+from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
+from portal_app.services import outbox
 
 SID, TOKEN, FROM = "AC0123456789abcdef", "s3cret-auth-token", "+15555550100"
 TEXT = Rendered(subject="", text="Your token is 4821.", html="")

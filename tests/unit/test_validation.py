@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from sqlmodel import select
 
 from portal_app.services import validation

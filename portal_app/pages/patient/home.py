@@ -13,7 +13,6 @@ from portal_app.pages.patient.setup import PASSWORD_HINT
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
 
 
-
 def _detail(term: str, value: rx.Var) -> rx.Component:
     return rx.fragment(
         rx.el.dt(term, style={"font_weight": "600", "margin_top": "0.6em"}),

@@ -6,7 +6,8 @@ import reflex as rx
 
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.pages.patient.documents import file_picker, note_field
-from portal_app.state.chart_documents import UPLOAD_ID, ChartDocumentsState as S
+from portal_app.state.chart_documents import UPLOAD_ID
+from portal_app.state.chart_documents import ChartDocumentsState as S
 
 # Handlers to run when the chart page loads (after ChartState.load).
 ON_LOAD: list = [S.load]

@@ -9,8 +9,13 @@ from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, VISUALLY_HIDDEN, status_rectangle
 from portal_app.services.onboarding import PatientRow
-from portal_app.state.onboarding import (BULK_MATCHING_ID, BULK_SELECTED_ID, SELECT_PAGE_ID,
-                                         STATUS_OPTIONS, access_button_id)
+from portal_app.state.onboarding import (
+    BULK_MATCHING_ID,
+    BULK_SELECTED_ID,
+    SELECT_PAGE_ID,
+    STATUS_OPTIONS,
+    access_button_id,
+)
 from portal_app.state.onboarding import OnboardingState as S
 
 LINK = "#0b4f94"

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
-from portal_app.notify.outbox import MessageRow
+from portal_app.services.outbox import MessageRow
 from portal_app.state.outbox import OutboxState
 
 CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #d0d7de", "text_align": "left",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-
 from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, form_notice
 from portal_app.components.layout import staff_layout
 from portal_app.services.areas import AREA_LABELS

@@ -1,0 +1,208 @@
+"""One way to write a guarded handler, for staff pages and patient pages.
+
+A handler says who may call it in one visible line; the code here does the rest the same way
+for every handler:
+
+    @staff_action(Permission.USER_MANAGEMENT, Level.UPDATE)
+    async def unlock(self, staff: Staff, account_id: int):
+        row = await call(partial(portal_users.unlock, account_id=account_id, actor=staff.actor))
+        ...
+
+    @portal_action(Area.MESSAGES)
+    async def send(self, me: Patient, form_data: dict):
+        ...
+
+- The principal is looked up again from the database on every event, so a disabled account,
+  an ended session or a changed role applies at once (an on_load redirect does not stop the
+  next handler: any client can send any event).
+- A refusal is audited and answered by the state's `_refused` hook (a toast by default; a page
+  may put the message beside a field instead). A tab whose session has ended forgets what it
+  showed (`_forget`), so no PHI stays in its server state.
+- The first parameter after `self` receives the caller (`Staff` or `Patient`, with the audit
+  actor ready); Reflex never sees it: the handler's public signature is the rest.
+- Arguments are coerced to their annotations (`int`, `str`, `bool`, `dict`, `list[str]`);
+  anything else a client sends becomes the type's empty value, unknown names are dropped.
+- A `DomainError` raised by a service becomes the state's `_failed` answer (a toast by default).
+
+Reflex 0.10 registers any public function in a state class as a handler and reads its
+parameters with `inspect.signature` and its annotations with `get_type_hints`; the wrapper
+carries an explicit `__signature__` and `__annotations__` without the caller parameter, and
+keeps `__wrapped__` so the annotations resolve in the handler's own module. Background
+handlers are not wrapped: they must take the state lock (`async with self`) before touching
+vars, so they check access inside it themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import reflex as rx
+
+from portal_app.services import audit
+from portal_app.services.areas import Area
+from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Level, Permission
+from portal_app.services.portal_auth import ChartView, PortalPrincipal
+from portal_app.services.staff_auth import StaffPrincipal
+from portal_app.state.base import call
+from portal_app.state.inputs import coerce
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in staff user a handler acts as."""
+
+    principal: StaffPrincipal
+    actor: audit.Actor
+
+    @property
+    def id(self) -> int:
+        return self.principal.id
+
+@dataclass(frozen=True)
+class Patient:
+    """The signed-in portal account and the chart it has open."""
+
+    principal: PortalPrincipal
+    chart: ChartView
+    actor: audit.Actor
+
+    @property
+    def account_id(self) -> int:
+        return self.principal.account_id
+
+    @property
+    def patient_id(self) -> int:
+        return self.chart.patient_id
+
+def _public_signature(fn: Callable) -> tuple[inspect.Signature, dict[str, Any]]:
+    """The handler's signature and annotations as Reflex should see them (no caller parameter)."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    if len(params) < 2:
+        raise TypeError(f"{fn.__qualname__}: a guarded handler takes (self, caller, ...)")
+    caller = params[1].name
+    public = signature.replace(parameters=[params[0], *params[2:]])
+    annotations = {k: v for k, v in fn.__annotations__.items() if k != caller}
+    return public, annotations
+
+def _coerced_arguments(fn: Callable, public: inspect.Signature, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The client's arguments by name, each coerced to its annotation; unknown names dropped."""
+    params = list(public.parameters.values())[1:]  # without self
+    hints = typing.get_type_hints(fn)
+    given = dict(zip((p.name for p in params), args, strict=False))  # extra positionals are dropped
+    given.update({k: v for k, v in kwargs.items() if k in public.parameters and k != "self"})
+    values: dict[str, Any] = {}
+    for param in params:
+        if param.name in given:
+            values[param.name] = coerce(given[param.name], hints.get(param.name, Any))
+        elif param.default is not inspect.Parameter.empty:
+            values[param.name] = param.default
+        else:
+            values[param.name] = coerce(None, hints.get(param.name, Any))
+    return values
+
+def _guarded(fn: Callable, admit: Callable) -> Callable:
+    """Wrap `fn` so that `admit(state, handler_name)` runs first.
+
+    `admit` returns (caller, None) to go on or (None, answer) to stop with that answer.
+    """
+    public, annotations = _public_signature(fn)
+    name = fn.__name__
+
+    async def run(self, caller, values):
+        try:
+            result = fn(self, caller, **values)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except DomainError as exc:
+            return self._failed(exc)
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(self, *args, **kwargs):
+            caller, answer = await admit(self, name)
+            if caller is None:
+                yield answer
+                return
+            values = _coerced_arguments(fn, public, args, kwargs)
+            try:
+                async for item in fn(self, caller, **values):
+                    yield item
+            except DomainError as exc:
+                yield self._failed(exc)
+    else:
+        @functools.wraps(fn)
+        async def wrapper(self, *args, **kwargs):
+            caller, answer = await admit(self, name)
+            if caller is None:
+                return answer
+            return await run(self, caller, _coerced_arguments(fn, public, args, kwargs))
+
+    wrapper.__signature__ = public  # type: ignore[attr-defined]
+    wrapper.__annotations__ = annotations
+    return wrapper
+
+def staff_action(permission: Permission | None, level: Level = Level.READ, *,
+                 refuse: str = "") -> Callable[[Callable], Callable]:
+    """An event handler for a staff page, allowed at `permission` >= `level`.
+
+    `permission=None` means any signed-in staff user whose password is current. `refuse` is
+    what a refused caller reads (the state's `_refusal_message` when empty).
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        async def admit(state, handler: str):
+            principal = await state._principal()
+            allowed = (principal is not None and not principal.must_change_password
+                       and (permission is None or principal.can(permission, level)))
+            if allowed:
+                return Staff(principal, audit.Actor.staff(principal.id, state._ip())), None
+            need = f"{permission.name.lower()}>={level.name.lower()}" if permission else "signed-in"
+            actor = (audit.Actor.staff(principal.id, state._ip()) if principal is not None
+                     else audit.Actor.anonymous(ip=state._ip()))
+            await call(partial(audit.record_refusal, actor=actor,
+                               handler=f"{type(state).__name__}.{handler}", need=need))
+            if principal is None:
+                state._forget()
+            return None, state._refused(refuse or state._refusal_message(level),
+                                        signed_in=principal is not None, level=level)
+
+        return rx.event(_guarded(fn, admit))
+
+    return decorate
+
+def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
+                  refuse: str = "") -> Callable[[Callable], Callable]:
+    """An event handler for a patient page: a signed-in account, and the open chart's `area`.
+
+    `area=None` means any signed-in account (its own pages: home, password). A refusal of an
+    area is audited by `_area_principal`; a call with no live session forgets the page.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        async def admit(state, handler: str):
+            principal = await state._portal_principal()
+            if principal is None or (principal.must_change_password and not allow_must_change):
+                if principal is None:
+                    state._forget()
+                return None, state._refused(refuse or state._refusal_message(), signed_in=principal is not None)
+            if area is None:
+                chart = state._show_viewing(principal)
+            else:
+                got = await state._area_principal(area, handler)
+                if got is None:
+                    return None, state._refused(refuse or state._refusal_message(), signed_in=True)
+                principal, chart = got
+            return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
+
+        return rx.event(_guarded(fn, admit))
+
+    return decorate

@@ -1,0 +1,98 @@
+"""The guarded-handler decorators (state/actions.py) and the input coercion (state/inputs.py).
+
+PortalUsersState is the vehicle: its handlers are written with `staff_action`.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from sqlmodel import col, select
+
+from portal_app import routes
+from portal_app.models import AccountStatus, AuditEvent, PortalAccount
+from portal_app.services.errors import InvalidInput
+from portal_app.services.permissions import Level, Permission
+from portal_app.state import inputs
+from portal_app.state.portal_users import NO_ACCESS, NO_VIEW, NOT_ON_PAGE, PortalUsersState
+from tests.unit.state_support import sign_in_admin, staff_with, state_for
+from tests.unit.test_portal_users import family
+
+
+async def _page(session_id: str):
+    _, state = await state_for(PortalUsersState, session_id=session_id, path=routes.PORTAL_USERS)
+    await state.load_page()
+    return state
+
+
+def _refusals(session) -> list[AuditEvent]:
+    session.expire_all()
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")
+                             .order_by(col(AuditEvent.id))))
+
+
+def test_reflex_sees_the_handler_without_the_caller_parameter():
+    handler = PortalUsersState.event_handlers["ask"]
+    assert list(handler._parameters) == ["self", "action", "account_id"]
+    assert handler._get_type_hints() == {"action": str, "account_id": int}
+    assert handler._is_coroutine_function and not handler.is_background
+    assert list(inspect.signature(PortalUsersState.event_handlers["confirm"].fn).parameters) == ["self"]
+
+
+async def test_a_signed_out_call_is_refused_audited_and_the_page_forgotten(session, admin):
+    family(session)
+    state = await _page(sign_in_admin(session))
+    assert state.rows
+    state.staff_sid = "not-a-session"
+    answer = await state.next_page()
+    assert NO_VIEW in str(answer) and state.rows == []
+    [refusal] = _refusals(session)
+    assert refusal.actor_type == "anonymous" and refusal.staff_user_id is None
+    assert refusal.detail == "handler=PortalUsersState.next_page; needs=user_management>=read"
+
+
+async def test_a_call_without_the_level_is_refused_and_audited_as_that_user(session, admin):
+    parent, *_ = family(session)
+    sid = staff_with(session, "viewer", {Permission.USER_MANAGEMENT: Level.READ})
+    state = await _page(sid)
+    await state.ask("disable", parent.id)
+    assert state.error == NO_ACCESS and state.confirm_action == "" and state.rows  # a read may go on
+    [refusal] = _refusals(session)
+    assert refusal.actor_type == "staff" and refusal.staff_user_id is not None
+    assert refusal.detail == "handler=PortalUsersState.ask; needs=user_management>=update"
+
+
+async def test_arguments_are_coerced_and_unknown_names_dropped(session, admin):
+    parent, *_ = family(session)
+    state = await _page(sign_in_admin(session))
+    await state.ask("disable", {"$gt": 1})  # a crafted id is no id
+    assert state.error == NOT_ON_PAGE and state.confirm_id == 0
+    await state.ask(action="disable", account_id=str(parent.id), is_admin=True)
+    assert state.error == "" and (state.confirm_action, state.confirm_id) == ("disable", parent.id)
+    await state.ask()  # missing arguments are the types' empty values
+    assert state.error == NOT_ON_PAGE
+
+
+async def test_a_domain_error_becomes_the_pages_message(session, admin, monkeypatch):
+    parent, *_ = family(session)
+    state = await _page(sign_in_admin(session))
+
+    def refuse(**_kwargs):
+        raise InvalidInput("That account changed meanwhile.")
+
+    from portal_app.state import portal_users as page
+    monkeypatch.setitem(page.ACTIONS, "disable", (refuse, *page.ACTIONS["disable"][1:]))
+    await state.ask("disable", parent.id)
+    await state.confirm()
+    assert state.error == "That account changed meanwhile."
+    session.expire_all()
+    assert session.get(PortalAccount, parent.id).status == AccountStatus.ACTIVE
+
+
+def test_inputs_never_raise_and_keep_text_as_typed():
+    assert [inputs.as_id(v) for v in (7, "7", True, -1, "x", None, 10**13, {"a": 1})] == [7, 7, 0, 0, 0, 0, 0, 0]
+    assert inputs.as_text("  Ann\x00 ") == "  Ann " and inputs.as_text(["a"]) == ""
+    assert inputs.as_texts(["a", 1, None, "b"]) == ["a", "b"] and inputs.as_texts("ab") == []
+    assert inputs.form_text({"name": " x "}, "name") == " x " and inputs.form_text(None, "name") == ""
+    assert inputs.form_checked({"on": "on"}, "on") and not inputs.form_checked({"on": "yes"}, "on")
+    assert inputs.coerce({"x": 1}, dict[str, str]) == {"x": 1} and inputs.coerce("x", dict) == {}
