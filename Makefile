@@ -20,7 +20,7 @@ export PORTAL_BASE_URL ?= http://localhost:$(PORT)
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev chromium clean
+.PHONY: run test lint install install-dev chromium clean
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -66,7 +66,13 @@ AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 $(AXE): $(VENV)/.stamp-requirements-dev
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@4.14.1
 
-test: install-dev chromium $(AXE)
+# Lint (ruff: pyflakes, bugbear, complexity, imports) on the whole tree; types (mypy) on the
+# plain-Python layer (mypy.ini lists it). Both run before the tests: a finding fails `make test`.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install-dev chromium $(AXE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
