@@ -1,8 +1,9 @@
 """One queue item (`/staff/tasks/[task_id]`): header, detail by kind, and the queue actions.
 
-The item id comes only from the page's own URL (set by `load`); every handler asks the
-service, which checks the user's access to this item again (full access, or an open forward
-to them for a limited user). What state holds: small view rows, the body being typed, and at
+The item id comes only from the page's own URL (set by `load`). Handlers are `staff_action(None)`:
+the decorator admits any signed-in user with a current password, and the service checks the
+user's access to this item again (full access, or an open forward to them for a limited user);
+its refusal is `_failed`. What state holds: small view rows, the body being typed, and at
 most one document preview (the checked file route's URL, never the bytes).
 """
 
@@ -25,10 +26,12 @@ from portal_app.state.tasks import sign_in_again
 
 _ITEM_PATH = re.compile(r"/staff/tasks/(\d{1,12})/?$")
 STALE = "This item is no longer open here. Reload the page and try again."
-SHOWN = object()  # _act's result when the refusal was shown beside its field
+SHOWN = object()  # _act's result when a refusal (or a merge conflict) was shown beside its field
 
 
 class TaskItemState(StaffSessionState):
+    """State of /staff/tasks/[task_id]."""
+
     item: ItemView = ItemView()
     loaded: bool = False
     load_error: str = ""
@@ -167,7 +170,7 @@ class TaskItemState(StaffSessionState):
             self.appt_reason = view.reason
             self.appt_preferred = list(view.preferred)
             self.appt_status = view.status
-            self.appt_status_label = getattr(view, "status_label", "") or view.status.title()
+            self.appt_status_label = view.status_label or view.status.title()
             self.appt_note = view.staff_note
             self.appt_decided = (f"{view.decided_by}, {view.decided_at}" if view.decided_by else view.decided_at)
 

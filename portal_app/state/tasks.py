@@ -1,6 +1,6 @@
 """My Tasks (`/staff/tasks`) and the Communication queue (`/staff/communication`).
 
-Only the visible page of rows (small view rows from services/tasks.py) lives in state. Every
+Only the visible page of rows (small view rows from services/tasks) lives in state. Every
 handler asks the service again, which re-reads the user's levels: a client may call any
 handler whatever the page's on_load did.
 """

@@ -34,7 +34,6 @@ from portal_app.services.tasks.access import (
     access_for,
 )
 from portal_app.services.tasks.actions import (
-    MAX_NOTE,
     StaffOption,
     decide_appointment,
     forward,
@@ -47,7 +46,6 @@ from portal_app.services.tasks.actions import (
 )
 from portal_app.services.tasks.counts import MyTasks, month_start, my_tasks, review_counts
 from portal_app.services.tasks.items import (
-    PREVIEW_TYPES,
     ItemView,
     download_document,
     item_appointment,
@@ -59,7 +57,6 @@ from portal_app.services.tasks.items import (
     open_item,
     preview_document,
 )
-from portal_app.services.tasks.labels import KIND_LABELS, KIND_ORDER, age_years, patient_label
 from portal_app.services.tasks.review import (
     ARRANGE_DATE,
     ARRANGE_PATIENT,
@@ -75,11 +72,11 @@ from portal_app.services.tasks.review import (
 )
 
 __all__ = [
-    "ARRANGEMENTS", "ARRANGE_DATE", "ARRANGE_PATIENT", "ARRANGE_REQUEST", "GONE", "ITEM_REFUSED", "KIND_LABELS",
-    "KIND_ORDER", "LIST_ONLY_REFUSED", "MANAGE_REFUSED", "MAX_NOTE", "NO_QUEUE", "PAGE_SIZE", "PREVIEW_TYPES",
-    "QUEUE_REFUSED", "CommunicationPage", "CommunicationRow", "ItemView", "MyTasks", "ReviewPage", "ReviewRow",
-    "StaffOption", "access_for", "age_years", "communication_page", "decide_appointment", "download_document",
-    "forward", "forward_targets", "item_appointment", "item_changes", "item_document_content", "item_documents",
-    "item_posts", "item_view", "mark_done", "mark_reviewed", "merge_all", "merge_change", "month_start",
-    "my_tasks", "open_item", "patient_label", "preview_document", "reply", "review_counts", "review_page",
+    "ARRANGEMENTS", "ARRANGE_DATE", "ARRANGE_PATIENT", "ARRANGE_REQUEST", "GONE", "ITEM_REFUSED",
+    "LIST_ONLY_REFUSED", "MANAGE_REFUSED", "NO_QUEUE", "PAGE_SIZE", "QUEUE_REFUSED", "CommunicationPage",
+    "CommunicationRow", "ItemView", "MyTasks", "ReviewPage", "ReviewRow", "StaffOption", "access_for",
+    "communication_page", "decide_appointment", "download_document", "forward", "forward_targets",
+    "item_appointment", "item_changes", "item_document_content", "item_documents", "item_posts", "item_view",
+    "mark_done", "mark_reviewed", "merge_all", "merge_change", "month_start", "my_tasks", "open_item",
+    "preview_document", "reply", "review_counts", "review_page",
 ]
