@@ -103,7 +103,7 @@ def _stale(url: str) -> str:
 def _month_share(url: str) -> tuple[float, int]:
     """(share of reviewed items that "Reviewed (month)" counts, items without a sort key)."""
     with db.session_scope(url) as session:
-        start, _ = tasks._month_start(settings.zone(session=session))
+        start, _ = tasks.month_start(settings.zone(session=session))
         reviewed = session.exec(select(func.count()).select_from(PortalTask)
                                 .where(PortalTask.status == TaskStatus.REVIEWED)).one()
         month = session.exec(select(func.count()).select_from(PortalTask).where(
@@ -263,7 +263,7 @@ def build(url: str, path: Path, rebuild: bool) -> None:
         staff_ids = [staff_auth.create_staff(session=session, username=name, full_name=full, role=role,
                                              password="bench-not-a-real-password", check_strength=False).id
                      for name, full, role in STAFF]
-        month_start, _ = tasks._month_start(settings.zone(session=session))  # in the practice's zone, as the queue counts it
+        month_start, _ = tasks.month_start(settings.zone(session=session))  # in the practice's zone, as the queue counts it
         sender = _accounts(session, rng, now)
         _tasks(session, rng, now, month_start, sender, staff_ids)
         session.commit()

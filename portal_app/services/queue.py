@@ -7,7 +7,7 @@ then adds its own detail rows (posts, intake changes, a document, an appointment
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from portal_app.models import AccessType, Patient, PortalAccount, PortalTask, TaskKind
 from portal_app.services import audit, clock
@@ -38,5 +38,5 @@ def file_item(*, session: Session, kind: TaskKind, account_id: int, chart: Chart
 
 def follow_chart_name(*, session: Session, patient_id: int, sort_key: str) -> None:
     """The chart's name changed: its items sort under the new name (the caller commits)."""
-    session.exec(update(PortalTask).where(PortalTask.patient_id == patient_id)
+    session.exec(update(PortalTask).where(col(PortalTask.patient_id) == patient_id)
                  .values(patient_sort_key=sort_key))

@@ -1,8 +1,9 @@
 """One queue item (`/staff/tasks/[task_id]`): header, detail by kind, and the queue actions.
 
-The item id comes only from the page's own URL (set by `load`); every handler asks the
-service, which checks the user's access to this item again (full access, or an open forward
-to them for a limited user). What state holds: small view rows, the body being typed, and at
+The item id comes only from the page's own URL (set by `load`). Handlers are `staff_action(None)`:
+the decorator admits any signed-in user with a current password, and the service checks the
+user's access to this item again (full access, or an open forward to them for a limited user);
+its refusal is `_failed`. What state holds: small view rows, the body being typed, and at
 most one document preview (the checked file route's URL, never the bytes).
 """
 
@@ -14,24 +15,23 @@ from functools import partial
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, forms, tasks
+from portal_app.services import forms, tasks
 from portal_app.services.errors import DomainError, Forbidden, NotFound
+from portal_app.services.permissions import Level
 from portal_app.services.tasks import ItemView, StaffOption
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.inputs import as_id, as_text
+from portal_app.state.tasks import sign_in_again
 
 _ITEM_PATH = re.compile(r"/staff/tasks/(\d{1,12})/?$")
 STALE = "This item is no longer open here. Reload the page and try again."
-SHOWN = object()  # _act's result when the refusal was shown beside its field
-
-
-def _id_of(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+SHOWN = object()  # _act's result when a refusal (or a merge conflict) was shown beside its field
 
 
 class TaskItemState(StaffSessionState):
+    """State of /staff/tasks/[task_id]."""
+
     item: ItemView = ItemView()
     loaded: bool = False
     load_error: str = ""
@@ -123,36 +123,34 @@ class TaskItemState(StaffSessionState):
     def _messages(self) -> None:
         self.notice = self.error = ""
 
-    async def _who(self):
-        """(principal, None) for a live session on an open item; else (None, an answer)."""
-        principal = await self._principal()
-        if principal is None:
-            self._clear()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if principal.must_change_password:
-            self._clear()
-            return None, rx.redirect(routes.STAFF_PASSWORD)
+    def _still_open(self) -> None:
+        """An action needs the item this page opened (none after a limited user answered it)."""
         if not self._task_id:
-            self.error = STALE
-            return None, None
-        return principal, None
+            raise DomainError(STALE)
 
-    def _actor(self, principal) -> audit.Actor:
-        return audit.Actor.staff(principal.id, self._ip())
+    # ---- refusals and failures (state/actions.py calls these) -------------------------------
 
-    def _lost(self, exc: DomainError):
-        """The service refused: access gone (role changed, forward done) or the item vanished."""
-        if isinstance(exc, (Forbidden, NotFound)):
+    def _forget(self) -> None:
+        self._clear()
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        self._clear()
+        return sign_in_again(signed_in)
+
+    def _failed(self, error: DomainError):
+        """The service refused: access gone (role changed, forward done) or the item vanished;
+        any other refusal is the page's error line."""
+        if isinstance(error, (Forbidden, NotFound)):
             self._clear()
-            self.load_error = exc.message
+            self.load_error = error.message
             return None
-        self.error = exc.message
+        self.error = error.message
         return None
 
-    async def _detail(self, principal) -> None:
+    async def _detail(self, staff: Staff) -> None:
         """Read the item's header and its kind's detail."""
         kind = self.item.kind
-        staff_id, task_id = principal.id, self._task_id
+        staff_id, task_id = staff.id, self._task_id
         if kind == "message":
             posts = await call(partial(tasks.item_posts, staff_user_id=staff_id, task_id=task_id))
             self.posts = [{"id": str(p.id), "author_type": p.author_type, "author": p.author_label,
@@ -172,89 +170,78 @@ class TaskItemState(StaffSessionState):
             self.appt_reason = view.reason
             self.appt_preferred = list(view.preferred)
             self.appt_status = view.status
-            self.appt_status_label = getattr(view, "status_label", "") or view.status.title()
+            self.appt_status_label = view.status_label or view.status.title()
             self.appt_note = view.staff_note
             self.appt_decided = (f"{view.decided_by}, {view.decided_at}" if view.decided_by else view.decided_at)
 
-    async def _refresh(self, principal) -> None:
-        self.item = await call(partial(tasks.item_view, staff_user_id=principal.id, task_id=self._task_id))
-        await self._detail(principal)
+    async def _refresh(self, staff: Staff) -> None:
+        self.item = await call(partial(tasks.item_view, staff_user_id=staff.id, task_id=self._task_id))
+        await self._detail(staff)
 
     # ---- load ---------------------------------------------------------------------------
 
-    @rx.event
-    async def load(self):
-        """on_load: open the item named by the URL (audited), or say why not."""
+    @staff_action(None)
+    async def load(self, staff: Staff):
+        """on_load: open the item named by the URL (audited), or say why not (`_failed`).
+
+        Any signed-in user gets this far; the service decides whether the item opens for them
+        (full queue access, or an open forward to them).
+        """
         self._clear()
-        principal = await self._principal()
-        if principal is None:
-            return rx.redirect(routes.STAFF_LOGIN)
-        if principal.must_change_password:
-            return rx.redirect(routes.STAFF_PASSWORD)
         task_id = self._route_task_id()
         if not task_id:
             self.load_error = tasks.GONE
-            return None
-        try:
-            self.item = await call(partial(tasks.open_item, staff_user_id=principal.id, task_id=task_id,
-                                   actor=self._actor(principal)))
-            self._task_id = task_id
-            await self._detail(principal)
-        except DomainError as exc:
-            self._clear()
-            self.load_error = exc.message
-            return None
+            return
+        self.item = await call(partial(tasks.open_item, staff_user_id=staff.id, task_id=task_id,
+                               actor=staff.actor))
+        self._task_id = task_id
+        await self._detail(staff)
         self.loaded = True
-        return None
 
     # ---- one action ---------------------------------------------------------------------
 
-    async def _act(self, service, beside: dict[str, str] | None = None, **kwargs):
-        """Run a queue `service` on this item as the signed-in user (the service checks access).
+    async def _act(self, staff: Staff, service, beside: dict[str, str] | None = None, **kwargs):
+        """Run a queue `service` on this item as `staff` (the service checks access to the item).
 
-        Returns (principal, result, answer); principal None means: return `answer`. A refusal
-        for a field named in `beside` (service field -> state var) is shown there and gives
-        result `SHOWN`; any other refusal is `_lost` (access gone, item gone, or a page error).
+        Returns the service's result. A refusal for a field named in `beside` (service field ->
+        state var), or a merge conflict, is shown there and gives `SHOWN`; any other refusal
+        goes on to `_failed` (access gone, item gone, or a page error).
         """
         self._messages()
         for var in (beside or {}).values():
             setattr(self, var, "")
-        principal, answer = await self._who()
-        if principal is None:
-            return None, None, answer
+        self._still_open()
         try:
-            result = await call(partial(service, staff_user_id=principal.id, task_id=self._task_id,
-                                actor=self._actor(principal), **kwargs))
+            return await call(partial(service, staff_user_id=staff.id, task_id=self._task_id,
+                              actor=staff.actor, **kwargs))
         except forms.MergeConflict as exc:
             self.conflict_id, self.conflict_text = kwargs.get("change_id", 0), exc.message
-            return principal, SHOWN, None
+            return SHOWN
         except DomainError as exc:
-            if beside and exc.field in beside:
-                setattr(self, beside[exc.field], exc.message)
-                return principal, SHOWN, None
-            return None, None, self._lost(exc)
-        return principal, result, None
+            if exc.field not in (beside or {}):
+                raise
+            setattr(self, (beside or {})[exc.field], exc.message)
+            return SHOWN
 
     # ---- message --------------------------------------------------------------------------
 
     @rx.event
     def set_reply_text(self, value: str):
-        self.reply_text = str(value or "")[:20_000]
+        self.reply_text = as_text(value, 20_000)
 
-    @rx.event
-    async def send_reply(self):
-        principal, result, answer = await self._act(tasks.reply, {"body": "reply_error"}, body=self.reply_text)
-        if principal is None or result is SHOWN:
-            return answer
+    @staff_action(None)
+    async def send_reply(self, staff: Staff):
+        if await self._act(staff, tasks.reply, {"body": "reply_error"}, body=self.reply_text) is SHOWN:
+            return
         sent, self.reply_text = self.reply_text, ""
         self.notice = "Reply sent. The patient was told a new message is waiting in the portal."
-        return await self._after_answer(principal, sent.strip())
+        await self._after_answer(staff, sent.strip())
 
-    async def _after_answer(self, principal, post: str = ""):
+    async def _after_answer(self, staff: Staff, post: str = "") -> None:
         """Re-read after answering. A limited user's forward is now done, so the item no longer
         opens for them: the page keeps what it showed (plus their answer), without actions."""
         try:
-            await self._refresh(principal)
+            await self._refresh(staff)
         except DomainError:
             if post:
                 self.posts = [*self.posts, {"id": "new", "author_type": "staff", "author": self.staff_name,
@@ -262,42 +249,33 @@ class TaskItemState(StaffSessionState):
             self.closed = True
             self._task_id = 0
             self.notice += " This item has left your Communication queue."
-        return None
 
     # ---- intake form ----------------------------------------------------------------------
 
-    async def _merge(self, change_id, *, overwrite: bool, notice: str):
+    async def _merge(self, staff: Staff, change_id: int, *, overwrite: bool, notice: str) -> None:
         """Merge one change; a chart value changed since submission is shown (conflict), not
         overwritten, unless `overwrite` (the user saw both values)."""
-        principal, result, answer = await self._act(tasks.merge_change, change_id=_id_of(change_id),
-                                                    overwrite=overwrite)
-        if principal is None:
-            return answer
-        if result is not SHOWN:
+        if await self._act(staff, tasks.merge_change, change_id=change_id, overwrite=overwrite) is not SHOWN:
             self.conflict_id, self.conflict_text = 0, ""
             self.notice = notice
-        await self._refresh(principal)
-        return None
+        await self._refresh(staff)
 
-    @rx.event
-    async def merge(self, change_id):
-        return await self._merge(change_id, overwrite=False, notice="Merged into the chart.")
+    @staff_action(None)
+    async def merge(self, staff: Staff, change_id: int):
+        await self._merge(staff, change_id, overwrite=False, notice="Merged into the chart.")
 
-    @rx.event
-    async def overwrite(self, change_id):
+    @staff_action(None)
+    async def overwrite(self, staff: Staff, change_id: int):
         """"Use the patient's value anyway" after a conflict was shown."""
-        return await self._merge(change_id, overwrite=True,
-                                 notice="The patient's value replaced the chart's value.")
+        await self._merge(staff, change_id, overwrite=True, notice="The patient's value replaced the chart's value.")
 
     @rx.event
     def keep_chart_value(self):
         self.conflict_id, self.conflict_text = 0, ""
 
-    @rx.event
-    async def merge_everything(self):
-        principal, result, answer = await self._act(tasks.merge_all)
-        if principal is None:
-            return answer
+    @staff_action(None)
+    async def merge_everything(self, staff: Staff):
+        result = await self._act(staff, tasks.merge_all)
         parts = [f"Merged {result.merged} change{'s' if result.merged != 1 else ''}."]
         if result.conflicts:
             parts.append(f"{result.conflicts} changed in the chart since submission and were left for you "
@@ -305,97 +283,81 @@ class TaskItemState(StaffSessionState):
         if result.invalid:
             parts.append(f"{result.invalid} could not be merged because the value is no longer valid.")
         self.notice = " ".join(parts)
-        await self._refresh(principal)
-        return None
+        await self._refresh(staff)
 
     # ---- documents ------------------------------------------------------------------------
 
-    @rx.event
-    async def preview(self, document_id):
+    @staff_action(None)
+    async def preview(self, staff: Staff, document_id: int):
         """Show a document of this item (audited); the browser loads its bytes from the checked
         file route. Another item's document, or one that cannot be previewed: said on the page."""
-        _, row, answer = await self._act(tasks.preview_document, {"document": "error"},
-                                         document_id=_id_of(document_id))
-        if row is None or row is SHOWN:
-            return answer
+        row = await self._act(staff, tasks.preview_document, {"document": "error"}, document_id=document_id)
+        if row is SHOWN:
+            return
         self.preview_id = row.id
         self.preview_name = row.filename
         self.preview_type = row.content_type
         self.preview_url = routes.task_document_file(self._task_id, row.id)
-        return None
 
     @rx.event
     def close_preview(self):
         self._clear_preview()
 
-    @rx.event
-    async def download(self, document_id):
-        _, content, answer = await self._act(tasks.download_document, {"document": "error"},
-                                             document_id=_id_of(document_id))
-        if content is None or content is SHOWN:
-            return answer
+    @staff_action(None)
+    async def download(self, staff: Staff, document_id: int):
+        content = await self._act(staff, tasks.download_document, {"document": "error"}, document_id=document_id)
+        if content is SHOWN:
+            return None
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
 
     # ---- appointment request --------------------------------------------------------------
 
     @rx.event
     def set_decision_note(self, value: str):
-        self.decision_note = str(value or "")[:5000]
+        self.decision_note = as_text(value, 5000)
 
-    async def _decide(self, decision: str, notice: str):
-        principal, result, answer = await self._act(tasks.decide_appointment,
-                                                    {"note": "decision_error", "decision": "decision_error"},
-                                                    decision=decision, note=self.decision_note)
-        if principal is None or result is SHOWN:
-            return answer
+    async def _decide(self, staff: Staff, decision: str, notice: str) -> None:
+        beside = {"note": "decision_error", "decision": "decision_error"}
+        if await self._act(staff, tasks.decide_appointment, beside, decision=decision,
+                           note=self.decision_note) is SHOWN:
+            return
         self.decision_note = ""
         self.notice = notice
-        return await self._after_answer(principal)
+        await self._after_answer(staff)
 
-    @rx.event
-    async def mark_scheduled(self):
-        return await self._decide("scheduled", "Marked scheduled; the patient was notified.")
+    @staff_action(None)
+    async def mark_scheduled(self, staff: Staff):
+        await self._decide(staff, "scheduled", "Marked scheduled; the patient was notified.")
 
-    @rx.event
-    async def decline(self):
-        return await self._decide("declined", "Declined; the patient was notified with your message.")
+    @staff_action(None)
+    async def decline(self, staff: Staff):
+        await self._decide(staff, "declined", "Declined; the patient was notified with your message.")
 
     # ---- reviewed, done ------------------------------------------------------------------
 
-    @rx.event
-    async def mark_reviewed(self):
-        principal, _, answer = await self._act(tasks.mark_reviewed)
-        if principal is None:
-            return answer
+    @staff_action(None)
+    async def mark_reviewed(self, staff: Staff):
+        await self._act(staff, tasks.mark_reviewed)
         self.notice = "Marked reviewed. It now shows under Reviewed."
-        await self._refresh(principal)
-        return None
+        await self._refresh(staff)
 
-    @rx.event
-    async def mark_done(self):
-        principal, _, answer = await self._act(tasks.mark_done)
-        if principal is None:
-            return answer
+    @staff_action(None)
+    async def mark_done(self, staff: Staff):
+        await self._act(staff, tasks.mark_done)
         self.notice = "Done. The item left your Communication queue."
-        return await self._after_answer(principal)
+        await self._after_answer(staff)
 
     # ---- forward --------------------------------------------------------------------------
 
-    @rx.event
-    async def ask_forward(self):
+    @staff_action(None)
+    async def ask_forward(self, staff: Staff):
         self._messages()
         self.forward_error = ""
-        principal, answer = await self._who()
-        if principal is None:
-            return answer
-        try:
-            self.forward_options = await call(partial(tasks.forward_targets, staff_user_id=principal.id))
-        except DomainError as exc:
-            return self._lost(exc)
+        self._still_open()
+        self.forward_options = await call(partial(tasks.forward_targets, staff_user_id=staff.id))
         self.forward_to = str(self.forward_options[0].id) if self.forward_options else ""
         self.forward_note = ""
         self.forward_open = True
-        return None
 
     @rx.event
     def cancel_forward(self):
@@ -404,21 +366,19 @@ class TaskItemState(StaffSessionState):
 
     @rx.event
     def set_forward_to(self, value: str):
-        self.forward_to = str(value or "")[:20]
+        self.forward_to = as_text(value, 20)
 
     @rx.event
     def set_forward_note(self, value: str):
-        self.forward_note = str(value or "")[:5000]
+        self.forward_note = as_text(value, 5000)
 
-    @rx.event
-    async def send_forward(self):
-        principal, result, answer = await self._act(tasks.forward, {"to_staff": "forward_error",
-                                                                    "note": "forward_error"},
-                                                    to_staff_id=_id_of(self.forward_to), note=self.forward_note)
-        if principal is None or result is SHOWN:
-            return answer
+    @staff_action(None)
+    async def send_forward(self, staff: Staff):
+        beside = {"to_staff": "forward_error", "note": "forward_error"}
+        if await self._act(staff, tasks.forward, beside, to_staff_id=as_id(self.forward_to),
+                           note=self.forward_note) is SHOWN:
+            return
         label = next((o.label for o in self.forward_options if str(o.id) == self.forward_to), "them")
         self.forward_open = False
         self.forward_note = ""
         self.notice = f"Forwarded to {label}. It is in their Communication queue."
-        return None

@@ -1,6 +1,6 @@
 """My Tasks (`/staff/tasks`) and the Communication queue (`/staff/communication`).
 
-Only the visible page of rows (small view rows from services/tasks.py) lives in state. Every
+Only the visible page of rows (small view rows from services/tasks) lives in state. Every
 handler asks the service again, which re-reads the user's levels: a client may call any
 handler whatever the page's on_load did.
 """
@@ -14,66 +14,63 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import tasks
 from portal_app.services.errors import DomainError
-from portal_app.services.permissions import QueueAccess
+from portal_app.services.permissions import Level, QueueAccess
 from portal_app.services.tasks import CommunicationRow, ReviewRow
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
 
-SIGNED_OUT = "Your session has ended. Please sign in again."
 ARRANGE_OPTIONS: list[tuple[str, str]] = list(tasks.ARRANGEMENTS.items())
 
 
+def sign_in_again(signed_in: bool) -> rx.event.EventSpec:
+    """A refused My Tasks call: to the sign-in page, or (signed in) to choose a new password first."""
+    return rx.redirect(routes.STAFF_PASSWORD if signed_in else routes.STAFF_LOGIN)
+
+
 class MyTasksCounts(StaffSessionState):
-    """The "My Tasks" list of queues with their counts (shared by both pages)."""
+    """The "My Tasks" list of queues with their counts (shared by both pages).
+
+    Handlers are `staff_action(None)`: any signed-in user with a current password gets in, and
+    the queue rule ("either queue permission") is the service's, asked again on every event.
+    """
 
     access: str = ""
     communication_count: int = 0
     portal_count: int = 0
     refused: str = ""
-    _must_change: bool = False
 
-    async def _counts(self) -> bool:
-        """Refresh the counts; False (and `refused` set) when the user has no My Tasks."""
-        principal = await self._principal()
-        if principal is None or principal.must_change_password:
-            self._forget()
-            self._must_change = principal is not None
-            return False
-        try:
-            counts = await call(partial(tasks.my_tasks, staff_user_id=principal.id))
-        except DomainError as exc:
-            self._forget()
-            self.refused = exc.message
-            return False
-        self.access = counts.access
-        self.communication_count = counts.communication
-        self.portal_count = counts.patient_portal
-        self.refused = ""
-        return True
-
-    async def _reload(self):
-        """Counts first (access may have changed since the last event), then the list."""
-        if not await self._counts():
-            return self._signed_out()
-        await self._read()
-        return None
-
-    async def _read(self) -> None:
-        raise NotImplementedError
-
-    async def _require_any(self):
-        principal = await self._principal()
-        return None if principal is None or principal.must_change_password else principal
+    # ---- refusals (state/actions.py calls these) ------------------------------
 
     def _forget(self) -> None:
         self.access = ""
         self.communication_count = self.portal_count = 0
 
-    def _signed_out(self):
-        if not self.staff_name:
-            return rx.redirect(routes.STAFF_LOGIN)
-        if self._must_change:
-            return rx.redirect(routes.STAFF_PASSWORD)
-        return None
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        self._forget()
+        return sign_in_again(signed_in)
+
+    def _failed(self, error: DomainError):
+        """No queue permission any more: the page says so (`refused`) instead of the queues."""
+        self._forget()
+        self.refused = error.message
+
+    # ---- counts and the list --------------------------------------------------
+
+    async def _counts(self, staff: Staff) -> None:
+        """Refresh the counts (raises Forbidden when the user has no My Tasks)."""
+        counts = await call(partial(tasks.my_tasks, staff_user_id=staff.id))
+        self.access = counts.access
+        self.communication_count = counts.communication
+        self.portal_count = counts.patient_portal
+        self.refused = ""
+
+    async def _reload(self, staff: Staff) -> None:
+        """Counts first (access may have changed since the last event), then the list."""
+        await self._counts(staff)
+        await self._read(staff)
+
+    async def _read(self, staff: Staff) -> None:
+        raise NotImplementedError
 
 
 class QueuePaging(rx.State, mixin=True):
@@ -83,17 +80,17 @@ class QueuePaging(rx.State, mixin=True):
     pages: int = 1
     total: int = 0
 
-    async def _turn(self, step: int):
+    async def _turn(self, staff: Staff, step: int) -> None:
         self.page = min(max(1, self.page + step), self.pages)
-        return await self._reload()
+        await self._reload(staff)
 
-    @rx.event
-    async def next_page(self):
-        return await self._turn(1)
+    @staff_action(None)
+    async def next_page(self, staff: Staff):
+        await self._turn(staff, 1)
 
-    @rx.event
-    async def prev_page(self):
-        return await self._turn(-1)
+    @staff_action(None)
+    async def prev_page(self, staff: Staff):
+        await self._turn(staff, -1)
 
 
 class TasksState(QueuePaging, MyTasksCounts):
@@ -116,16 +113,17 @@ class TasksState(QueuePaging, MyTasksCounts):
         self.page = self.pages = 1
         self.can_open = False
 
-    async def _read(self) -> None:
-        principal = await self._require_any()
-        if principal is None:
-            self._clear_list()
-            self.portal_open = False
-            return
+    def _forget(self) -> None:
+        super()._forget()
+        self._clear_list()
+        self.portal_open = False
+
+    async def _read(self, staff: Staff) -> None:
         try:
-            result = await call(partial(tasks.review_page, staff_user_id=principal.id, status=self.status,
+            result = await call(partial(tasks.review_page, staff_user_id=staff.id, status=self.status,
                                 arrange=self.arrange, page=self.page))
         except DomainError as exc:
+            # The counts stay: a limited user sees "Patient Portal (N)" and this security message.
             self._clear_list()
             self.queue_message = exc.message
             self.portal_open = False
@@ -138,37 +136,35 @@ class TasksState(QueuePaging, MyTasksCounts):
             result.month_label
         self.can_open = result.can_open
 
-    @rx.event
-    async def load(self):
-        """on_load: sign-in check, counts, and the list for users who may see it."""
+    @staff_action(None)
+    async def load(self, staff: Staff):
+        """on_load: counts, and the list for users who may see it (no access: `refused` says so)."""
         self._clear_list()
         self.portal_open = False
         self.queue_message = ""
         self.loaded = True
-        if not await self._counts():
-            return self._signed_out()  # no access: the page says so (refused)
+        await self._counts(staff)
         if self.access in (QueueAccess.FULL.value, QueueAccess.LIST_ONLY.value):
             self.page = 1
-            await self._read()
-        return None
+            await self._read(staff)
 
-    @rx.event
-    async def open_portal(self):
+    @staff_action(None)
+    async def open_portal(self, staff: Staff):
         """"Patient Portal (N)": the list, or the security message for a limited user."""
         self.page = 1
-        return await self._reload()
+        await self._reload(staff)
 
-    @rx.event
-    async def set_status(self, value: str):
+    @staff_action(None)
+    async def set_status(self, staff: Staff, value: str):
         self.status = "reviewed" if value == "reviewed" else "pending"
         self.page = 1
-        return await self._reload()
+        await self._reload(staff)
 
-    @rx.event
-    async def set_arrange(self, value: str):
+    @staff_action(None)
+    async def set_arrange(self, staff: Staff, value: str):
         self.arrange = value if value in tasks.ARRANGEMENTS else tasks.ARRANGE_REQUEST
         self.page = 1
-        return await self._reload()
+        await self._reload(staff)
 
 
 class CommunicationState(QueuePaging, MyTasksCounts):
@@ -177,21 +173,17 @@ class CommunicationState(QueuePaging, MyTasksCounts):
     rows: list[CommunicationRow] = []
     loaded: bool = False
 
-    async def _read(self) -> None:
-        principal = await self._require_any()
-        if principal is None:
-            self.rows = []
-            return
-        try:
-            result = await call(partial(tasks.communication_page, staff_user_id=principal.id, page=self.page))
-        except DomainError as exc:
-            self.rows, self.total = [], 0
-            self.refused = exc.message
-            return
+    def _forget(self) -> None:
+        super()._forget()
+        self.rows, self.total = [], 0
+
+    async def _read(self, staff: Staff) -> None:
+        result = await call(partial(tasks.communication_page, staff_user_id=staff.id, page=self.page))
         self.rows, self.page, self.pages, self.total = result.rows, result.page, result.pages, result.total
 
-    @rx.event
-    async def load(self):
+    @staff_action(None)
+    async def load(self, staff: Staff):
+        """on_load: counts and the first page (no access: `refused` says so)."""
         self.rows, self.total, self.page, self.pages = [], 0, 1, 1
         self.loaded = True
-        return await self._reload()  # no access: the page says so (refused)
+        await self._reload(staff)

@@ -265,3 +265,55 @@ async def test_an_intake_form_sent_without_changes_reads_up_to_date(session, adm
     assert not page.up_to_date and page.unmerged_count == 1  # the conflict waits for a decision
     await page.overwrite(str(pharmacy.id))
     assert page.up_to_date
+
+
+async def test_a_session_ended_on_an_open_item_forgets_it_and_refuses_every_action(session, admin):
+    patient = make_patient(session)
+    item_row = task(session, patient, subject="Refill")
+    session.add(TaskPost(task_id=item_row.id, author_type="patient", author_label="Maria", body="Refill please",
+                         created_at=START))
+    session.commit()
+    sid = sign_in_admin(session)
+    _, page, _ = await item(sid, item_row.id)
+    assert page.loaded and page.item.patient != "" and page.posts
+    staff_auth.sign_out(session=session, session_id=sid)
+    page.set_reply_text("Sent to your pharmacy.")
+    result = await page.send_reply()
+    assert routes.STAFF_LOGIN in str(result)
+    assert not page.loaded and page.item.patient == "" and page.posts == [] and page.reply_text == ""
+    for handler in (page.mark_reviewed, page.mark_done, page.ask_forward, page.merge_everything):
+        assert routes.STAFF_LOGIN in str(await handler())
+    assert session.exec(select(TaskPost).where(TaskPost.author_type == "staff")).first() is None
+    session.refresh(item_row)
+    assert item_row.status == TaskStatus.PENDING
+    refusals = session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")).all()
+    assert [e.detail.split(";")[0] for e in refusals] == [
+        "handler=TaskItemState.send_reply", "handler=TaskItemState.mark_reviewed",
+        "handler=TaskItemState.mark_done", "handler=TaskItemState.ask_forward",
+        "handler=TaskItemState.merge_everything"]
+
+
+async def test_a_session_ended_on_the_list_forgets_the_rows(session, admin, frozen_clock):
+    patient = make_patient(session)
+    task(session, patient)
+    sid = sign_in_admin(session)
+    _, state, _ = await my_tasks(sid)
+    assert len(state.rows) == 1 and state.portal_count == 1
+    staff_auth.sign_out(session=session, session_id=sid)
+    for handler in (state.next_page, state.open_portal, lambda: state.set_status("reviewed")):
+        assert routes.STAFF_LOGIN in str(await handler())
+        assert state.rows == [] and state.portal_count == 0 and state.access == "" and not state.portal_open
+
+
+async def test_a_password_to_change_sends_the_open_item_to_the_password_page(session, admin):
+    patient = make_patient(session)
+    item_row = task(session, patient)
+    _, page, _ = await item(sign_in_admin(session), item_row.id)
+    assert page.loaded
+    admin.must_change_password = True
+    session.add(admin)
+    session.commit()
+    result = await page.mark_reviewed()
+    assert routes.STAFF_PASSWORD in str(result) and not page.loaded and page.item.patient == ""
+    session.refresh(item_row)
+    assert item_row.status == TaskStatus.PENDING

@@ -54,8 +54,8 @@ def limited(session, username="lee"):
 def task(session, patient, kind=TaskKind.MESSAGE, *, at=None, status=TaskStatus.PENDING, reviewed_at=None,
          representative=False, subject="") -> PortalTask:
     at = at or START
-    row = PortalTask(kind=kind, patient_id=patient.id, patient_sort_key=patient.sort_key, submitted_by="rep@example.com" if representative
-                     else "maria.lopez@example.com",
+    row = PortalTask(kind=kind, patient_id=patient.id, patient_sort_key=patient.sort_key,
+                     submitted_by="rep@example.com" if representative else "maria.lopez@example.com",
                      access_type=AccessType.REPRESENTATIVE if representative else AccessType.SELF,
                      subject=subject, created_at=at, last_activity_at=at, status=status, reviewed_at=reviewed_at)
     session.add(row)
