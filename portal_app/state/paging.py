@@ -6,10 +6,12 @@ import reflex as rx
 
 
 class NewestFirstPaging(rx.State, mixin=True):
-    """Mixed into a state that has `rows` (each with an `id`), `_allowed()` and `_read()`.
+    """Mixed into a state that has `rows` (each with an `id`) and `_read()`.
 
     `_read()` fetches the page before `_before_id` and sets `rows` and `has_older`; the
-    stack of earlier `_before_id`s is what "Newer" walks back through.
+    stack of earlier `_before_id`s is what "Newer" walks back through. The using state's
+    `older` and `newer` handlers name its permission (`staff_action`) and call `_older` and
+    `_newer`.
     """
 
     has_older: bool = False
@@ -21,27 +23,17 @@ class NewestFirstPaging(rx.State, mixin=True):
         self._before_stack = []
         self._before_id = None
 
-    @rx.event
-    async def older(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
+    async def _older(self) -> None:
         if not self.rows or not self.has_older:
-            return None
+            return
         self._before_stack = [*self._before_stack, self._before_id]
         self._before_id = self.rows[-1].id
         await self._read()
-        return None
 
-    @rx.event
-    async def newer(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
+    async def _newer(self) -> None:
         if not self._before_stack:
-            return None
+            return
         *rest, previous = self._before_stack
         self._before_stack = rest
         self._before_id = previous
         await self._read()
-        return None
