@@ -52,8 +52,7 @@ class OnboardingState(OnboardingBulk, OnboardingSelection, OnboardingList, Staff
             self._forget()
             return redirect
         self.allowed = True
-        self.page_number = 1
-        await self._fetch()
+        await self._fetch_first()
         job = await call(partial(bulk.latest_job, staff_user_id=staff.id))
         if job is None or job.id == self._dismissed_job:
             return None

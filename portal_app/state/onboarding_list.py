@@ -11,10 +11,11 @@ from functools import partial
 import reflex as rx
 
 from portal_app.services import invitations, onboarding
-from portal_app.services.onboarding import Cursor, Page, PatientRow, StatusFilter
+from portal_app.services.onboarding import Cursor, PatientRow, StatusFilter
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
+from portal_app.state.paging import KeysetPaging
 from portal_app.state.portal_users import focus_later
 
 NO_ACCESS = "You do not have permission to change portal access. Sign in again or ask an administrator."
@@ -36,36 +37,20 @@ def status_of(value: str) -> StatusFilter:
         return StatusFilter.ALL
 
 
-class OnboardingList(rx.State, mixin=True):
+class OnboardingList(KeysetPaging, mixin=True):
     """The rows of /staff/onboarding and what one row's controls do."""
 
     rows: list[PatientRow] = []
     search: str = ""
     status: str = StatusFilter.ALL.value
-    page_number: int = 1
-    has_next: bool = False
-    has_prev: bool = False
-    loaded: bool = False
     allowed: bool = False
 
     # The disable confirmation ("Disable portal access for NAME?").
     confirm_id: int = 0
     confirm_name: str = ""
 
-    # Backend only: how the visible page was fetched, and where focus goes after the dialog.
-    _first: Cursor | None = None
-    _last: Cursor | None = None
-    _anchor: tuple[str, Cursor | None] = ("after", None)
+    # Backend only: where focus goes after the dialog.
     _focus_after_dialog: str = ""
-
-    def _show(self, page: Page, anchor: tuple[str, Cursor | None]) -> None:
-        self.rows = page.rows
-        self._first, self._last = page.first, page.last
-        self._anchor = anchor
-        self.has_next, self.has_prev = page.has_next, page.has_prev
-        if not self.has_prev:
-            self.page_number = 1
-        self.loaded = True
 
     async def _fetch(self, direction: str = "after", cursor: Cursor | None = None) -> None:
         kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
@@ -73,23 +58,8 @@ class OnboardingList(rx.State, mixin=True):
                           **kwargs))
         self._show(page, (direction, cursor))
 
-    def _replace_row(self, row: PatientRow) -> None:
-        """Swap one row in place: the page keeps its order and the other 49 rows."""
-        self.rows = [row if existing.id == row.id else existing for existing in self.rows]
-
-    def _row(self, patient_id: int) -> PatientRow | None:
-        return next((row for row in self.rows if row.id == patient_id), None)
-
     def _close_confirm(self) -> None:
         self.confirm_id, self.confirm_name = 0, ""
-
-    async def _refresh_in_place(self) -> None:
-        """Re-read the page the user is looking at (after a bulk job changed rows)."""
-        direction, cursor = self._anchor
-        page_number = self.page_number
-        await self._fetch(direction, cursor)
-        if self.has_prev:
-            self.page_number = page_number
 
     # ---- search, filter, paging -------------------------------------------------
 
@@ -97,28 +67,20 @@ class OnboardingList(rx.State, mixin=True):
     async def set_search(self, staff: Staff, value: str):
         """The search box (debounced in the browser)."""
         self.search = value[:MAX_SEARCH]
-        self.page_number = 1
-        await self._fetch()
+        await self._fetch_first()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def set_status(self, staff: Staff, value: str):
         self.status = status_of(value).value
-        self.page_number = 1
-        await self._fetch()
+        await self._fetch_first()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def next_page(self, staff: Staff):
-        if not self.has_next or self._last is None:
-            return
-        await self._fetch("after", self._last)
-        self.page_number += 1
+        await self._next_page()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def prev_page(self, staff: Staff):
-        if not self.has_prev or self._first is None:
-            return
-        self.page_number = max(1, self.page_number - 1)
-        await self._fetch("before", self._first)
+        await self._prev_page()
 
     # ---- one patient ----------------------------------------------------------
 

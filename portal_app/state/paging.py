@@ -1,6 +1,13 @@
-"""Older/Newer pages over rows newest first, keyed on id (the audit log, the outbox)."""
+"""Paging mixins for staff lists.
+
+`NewestFirstPaging`: Older/Newer pages over rows newest first, keyed on id (the audit log, the
+outbox). `KeysetPaging`: Previous/Next over a sorted list fetched by keyset cursors (the
+onboarding list; User Management has the same shape).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import reflex as rx
 
@@ -37,3 +44,61 @@ class NewestFirstPaging(rx.State, mixin=True):
         self._before_stack = rest
         self._before_id = previous
         await self._read()
+
+
+class KeysetPaging(rx.State, mixin=True):
+    """Mixed into a state that has `rows` (each with an `id`) and `_fetch(direction, cursor)`.
+
+    `_fetch` reads the page "after" or "before" a cursor and hands it to `_show`; the cursors
+    stay on the server (backend vars), only the rows and the numbers reach the page.
+    """
+
+    page_number: int = 1
+    has_next: bool = False
+    has_prev: bool = False
+    loaded: bool = False
+
+    _first: Any = None
+    _last: Any = None
+    _anchor: tuple[str, Any] = ("after", None)
+
+    def _show(self, page, anchor: tuple[str, Any]) -> None:
+        """Show `page` (rows, first/last cursors, has_next/has_prev), fetched from `anchor`."""
+        self.rows = page.rows
+        self._first, self._last = page.first, page.last
+        self._anchor = anchor
+        self.has_next, self.has_prev = page.has_next, page.has_prev
+        if not self.has_prev:
+            self.page_number = 1
+        self.loaded = True
+
+    def _replace_row(self, row) -> None:
+        """Swap one row in place: the page keeps its order and its other rows."""
+        self.rows = [row if existing.id == row.id else existing for existing in self.rows]
+
+    def _row(self, row_id: int):
+        return next((row for row in self.rows if row.id == row_id), None)
+
+    async def _fetch_first(self) -> None:
+        self.page_number = 1
+        await self._fetch()
+
+    async def _next_page(self) -> None:
+        if not self.has_next or self._last is None:
+            return
+        await self._fetch("after", self._last)
+        self.page_number += 1
+
+    async def _prev_page(self) -> None:
+        if not self.has_prev or self._first is None:
+            return
+        self.page_number = max(1, self.page_number - 1)
+        await self._fetch("before", self._first)
+
+    async def _refresh_in_place(self) -> None:
+        """Re-read the page the user is looking at (after other work changed its rows)."""
+        direction, cursor = self._anchor
+        page_number = self.page_number
+        await self._fetch(direction, cursor)
+        if self.has_prev:
+            self.page_number = page_number
