@@ -11,11 +11,14 @@ from portal_app import routes
 from portal_app.services import audit
 from portal_app.services.audit import AuditRow, StaffRef
 from portal_app.services.errors import DomainError
-from portal_app.services.permissions import Permission
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.inputs import form_text
 from portal_app.state.paging import NewestFirstPaging
 
 PAGE_SIZE = 50
+NO_PERMISSION = "You do not have permission to see the audit log."
 
 
 class AuditState(NewestFirstPaging, StaffSessionState):
@@ -54,16 +57,27 @@ class AuditState(NewestFirstPaging, StaffSessionState):
         self._reset_paging()
         await self._read()
 
-    async def _allowed(self):
-        """The principal, or a refusal (and the page forgotten)."""
-        staff = await self._require(Permission.AUDIT)
-        if staff is not None:
-            return staff, None
+    # ---- refusals and failures (state/actions.py calls these) -------------------
+
+    def _forget(self) -> None:
         self._clear()
-        if not self.staff_name:
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        self.error = "You do not have permission to see the audit log."
-        return None, None
+
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_PERMISSION
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """The page forgets its rows; signed out goes to sign-in, else the page says why."""
+        self._clear()
+        if not signed_in:
+            return rx.redirect(routes.STAFF_LOGIN)
+        self.error = message
+        return None
+
+    def _failed(self, error: DomainError):
+        """Only the patient lookup refuses input: its message goes beside that field."""
+        self.patient_error = error.message
+
+    # ---- handlers -------------------------------------------------------------------
 
     @rx.event
     async def load(self):
@@ -73,49 +87,40 @@ class AuditState(NewestFirstPaging, StaffSessionState):
         staff, redirect = await self._guard(Permission.AUDIT)
         if staff is None:
             if self.staff_name:
-                self.error = "You do not have permission to see the audit log."
+                self.error = NO_PERMISSION
             return redirect
         self.staff_options = await call(partial(audit.list_staff_users))
         await self._first_page()
         return None
 
-    @rx.event
-    async def filter_patient(self, form_data: dict[str, Any]):
+    @staff_action(Permission.AUDIT)
+    async def filter_patient(self, staff: Staff, form_data: dict[str, Any]):
         """Resolve a chart number or patient ID, then show only that patient's events."""
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        raw = form_data.get("patient", "")
-        text = (raw if isinstance(raw, str) else "")[:100]
+        text = form_text(form_data, "patient", 100)
         self.patient_query = text
         self.patient_error = ""
-        try:
-            ref = await call(partial(audit.find_patient, text=text))
-        except DomainError as exc:
-            self.patient_error = exc.message
-            return None
+        ref = await call(partial(audit.find_patient, text=text))
         self._patient_id = ref.id
         self.patient_label = ref.label
         await self._first_page()
-        return None
 
-    @rx.event
-    async def clear_patient(self):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
+    @staff_action(Permission.AUDIT)
+    async def clear_patient(self, staff: Staff):
         self.patient_query = self.patient_error = self.patient_label = ""
         self._patient_id = None
         await self._first_page()
         return rx.set_value("audit-patient", "")
 
-    @rx.event
-    async def set_staff_filter(self, value: str):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
+    @staff_action(Permission.AUDIT)
+    async def set_staff_filter(self, staff: Staff, value: str):
         known = {str(option.id) for option in self.staff_options}
         self.staff_filter = value if value in known else ""
         await self._first_page()
-        return None
 
+    @staff_action(Permission.AUDIT)
+    async def older(self, staff: Staff):
+        await self._older()
+
+    @staff_action(Permission.AUDIT)
+    async def newer(self, staff: Staff):
+        await self._newer()

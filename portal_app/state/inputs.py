@@ -77,3 +77,13 @@ def coerce(value: Any, hint: Any) -> Any:
         args = typing.get_args(hint)
         return as_texts(value) if args in ((str,), ()) else (value if isinstance(value, list) else [])
     return value
+
+
+def form_as_typed(form_data: Any, name: str) -> str:
+    """One submitted field exactly as sent, for credentials ("" when missing or not text).
+
+    Unlike `form_text`, nothing is removed or cut: a password or username is checked as the
+    user typed it, so one holding a NUL byte or too long is refused, not quietly changed.
+    """
+    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
+    return value if isinstance(value, str) else ""

@@ -16,11 +16,14 @@ from portal_app.services import outbox
 from portal_app.services.errors import DomainError
 from portal_app.services.outbox import MessageRow
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.paging import NewestFirstPaging
 
 PAGE_SIZE = 25
 STATUSES = tuple(status.value for status in MessageStatus)
+NO_VIEW = "You do not have permission to see the outbox."
+NO_RETRY = "You do not have permission to retry messages."
 
 
 class OutboxState(NewestFirstPaging, StaffSessionState):
@@ -33,8 +36,6 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
     body_subject: str = ""
     body_to: str = ""
     body_text: str = ""
-
-    # Keyset paging: the `before_id` of each page above the current one, and the current one.
 
     @rx.var
     def can_retry(self) -> bool:
@@ -51,20 +52,28 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
                                                before_id=self._before_id, size=PAGE_SIZE))
         self.has_newer = bool(self._before_stack)
 
-    async def _allowed(self, level: Level = Level.READ):
-        """The principal, or a refusal event (and the page forgotten)."""
-        staff = await self._require(Permission.OUTBOX, level)
-        if staff is not None:
-            return staff, None
-        if not self.staff_name:
-            self._clear()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if level > Level.READ and await self._require(Permission.OUTBOX, Level.READ) is not None:
-            self.error = "You do not have permission to retry messages."
-            return None, None
+    # ---- refusals and failures (state/actions.py calls these) -------------------
+
+    def _forget(self) -> None:
         self._clear()
-        self.error = "You do not have permission to see the outbox."
-        return None, None
+
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_VIEW if level <= Level.READ else NO_RETRY
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """Signed out goes to sign-in; a refused retry keeps the list a reader may see."""
+        self.notice = ""
+        if not signed_in:
+            return rx.redirect(routes.STAFF_LOGIN)
+        if level > Level.READ and self.staff_levels.get(Permission.OUTBOX.value, 0) >= Level.READ:
+            self.error = message
+            return None
+        self._clear()
+        self.error = NO_VIEW
+        return None
+
+    def _failed(self, error: DomainError):
+        self.error = error.message
 
     @rx.event
     async def load(self):
@@ -73,48 +82,40 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         staff, redirect = await self._guard(Permission.OUTBOX)
         if staff is None:
             if self.staff_name:
-                self.error = "You do not have permission to see the outbox."
+                self.error = NO_VIEW
             return redirect
         await self._read()
         return None
 
-    @rx.event
-    async def set_status_filter(self, value: str):
+    @staff_action(Permission.OUTBOX)
+    async def set_status_filter(self, staff: Staff, value: str):
         self.notice = self.error = ""
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
         self.status_filter = value if value in STATUSES else ""
         self._reset_paging()
         await self._read()
-        return None
 
-    @rx.event
-    async def refresh(self):
+    @staff_action(Permission.OUTBOX)
+    async def refresh(self, staff: Staff):
         self.notice = self.error = ""
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
         self._reset_paging()
         await self._read()
-        return None
 
-    @rx.event
-    async def view_body(self, message_id: int):
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        try:
-            text = await call(partial(outbox.body, message_id=int(message_id)))
-        except (DomainError, ValueError, TypeError) as exc:
-            self.error = getattr(exc, "message", "That message no longer exists.")
-            return None
-        row = next((row for row in self.rows if row.id == int(message_id)), None)
+    @staff_action(Permission.OUTBOX)
+    async def older(self, staff: Staff):
+        await self._older()
+
+    @staff_action(Permission.OUTBOX)
+    async def newer(self, staff: Staff):
+        await self._newer()
+
+    @staff_action(Permission.OUTBOX)
+    async def view_body(self, staff: Staff, message_id: int):
+        text = await call(partial(outbox.body, message_id=message_id))
+        row = next((row for row in self.rows if row.id == message_id), None)
         self.body_subject = row.subject if row else f"Message #{message_id}"
         self.body_to = row.to if row else ""
         self.body_text = text
         self.body_open = True
-        return None
 
     def _close_body(self) -> None:
         self.body_open = False
@@ -122,6 +123,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
 
     @rx.event
     def close_body(self):
+        """Closing the message forgets its text (nothing to guard)."""
         self._close_body()
 
     @rx.event
@@ -129,34 +131,19 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         if not value:
             self._close_body()
 
-    @rx.event
-    async def download_pdf(self, message_id: int):
+    @staff_action(Permission.OUTBOX)
+    async def download_pdf(self, staff: Staff, message_id: int):
         """A letter's PDF, for staff to print and mail (Outbox Read; audited)."""
         self.notice = self.error = ""
-        staff, refusal = await self._allowed()
-        if staff is None:
-            return refusal
-        try:
-            filename, data = await call(partial(outbox.letter_pdf, message_id=int(message_id), actor_id=staff.id))
-        except (DomainError, ValueError, TypeError) as exc:
-            self.error = getattr(exc, "message", "That letter has no PDF to download.")
-            return None
+        filename, data = await call(partial(outbox.letter_pdf, message_id=message_id, actor_id=staff.id))
         return rx.download(data=data, filename=filename, mime_type="application/pdf")
 
-    @rx.event
-    async def retry(self, message_id: int):
+    @staff_action(Permission.OUTBOX, Level.UPDATE)
+    async def retry(self, staff: Staff, message_id: int):
         self.notice = self.error = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        try:
-            row = await call(partial(outbox.retry_view, message_id=int(message_id), actor_id=staff.id))
-        except (DomainError, ValueError, TypeError) as exc:
-            self.error = getattr(exc, "message", "That message cannot be retried.")
-            return None
+        row = await call(partial(outbox.retry_view, message_id=message_id, actor_id=staff.id))
         await self._read()
         if row.status == MessageStatus.SENT.value:
             self.notice = f"Message #{message_id} to {row.to} was sent."
         else:
             self.error = f"Message #{message_id} to {row.to} failed again: {row.error}"
-        return None

@@ -1,89 +1,28 @@
 """Roles setup (`/staff/setup/roles`): Read on Roles Setup views, Update or Write changes.
 
 Level and holder edits stay in this state until "Save", which sends them in one call (one
-transaction in the service). Every handler checks the permission itself.
+transaction in the service). Every handler checks the permission itself (`staff_action`).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import reflex as rx
 
-from portal_app import routes
-from portal_app.services import audit, roles
+from portal_app.services import roles
 from portal_app.services.errors import DomainError, NotFound
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.inputs import form_text
+from portal_app.state.setup_guard import NO_CHANGE, NO_PERMISSION, SetupGuard
+
+__all__ = ["NO_CHANGE", "NO_PERMISSION", "RolesState"]
 
 LEVEL_VALUES = ("0", "1", "2", "3")
-NO_PERMISSION = "You do not have permission to open Roles setup."
-NO_CHANGE = "You can view roles; changing them needs Update or Write on Roles Setup."
-
-
-def _text(form_data: dict[str, Any], name: str, limit: int = 200) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return (value if isinstance(value, str) else "")[:limit]
-
-
-def _as_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) < 12:
-        return int(value)
-    return None
-
-
-class SetupGuard(rx.State, mixin=True):
-    """Shared by Roles and Staff users: Read on Roles Setup views, Update or Write changes.
-
-    The using state defines `_clear_messages`, `_forget` and its two refusal texts.
-    """
-
-    loaded: bool = False
-    can_edit: bool = False
-    error: str = ""
-    notice: str = ""
-    search: str = ""
-
-    _no_permission: ClassVar[str] = NO_PERMISSION
-    _no_change: ClassVar[str] = NO_CHANGE
-
-    async def _allowed(self, level: Level):
-        """(principal, None), or (None, what to return) with the page told why."""
-        staff = await self._require(Permission.ROLES, level)
-        if staff is not None:
-            return staff, None
-        if not self.staff_name:
-            self._forget()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if level > Level.READ and self.staff_levels.get(Permission.ROLES.value, 0) >= Level.READ:
-            self.can_edit = False
-            self.error = self._no_change
-            return None, None
-        self._forget()
-        self.error = self._no_permission
-        return None, None
-
-    async def _open_page(self):
-        """on_load's guard: (principal, None), or (None, a redirect) with the page told why."""
-        self._clear_messages()
-        self._forget()
-        self.search = ""
-        staff, redirect = await self._guard(Permission.ROLES)
-        if staff is None:
-            if self.staff_name:
-                self.error = self._no_permission
-            return None, redirect
-        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
-        return staff, None
-
-    def _actor(self, staff) -> audit.Actor:
-        return audit.Actor.staff(staff.id, self._ip())
 
 
 class RolesState(SetupGuard, StaffSessionState):
@@ -119,6 +58,10 @@ class RolesState(SetupGuard, StaffSessionState):
         self.error = self.notice = ""
         self.new_name_error = self.rename_error = self.add_error = self.detail_error = ""
         self.delete_confirm = ""
+
+    def _failed(self, error: DomainError):
+        """A service refused a change of the open role: said beside Save."""
+        self.detail_error = error.message
 
     def _forget(self) -> None:
         self.loaded = False
@@ -184,56 +127,41 @@ class RolesState(SetupGuard, StaffSessionState):
         self.loaded = True
         return None
 
-    @rx.event
-    async def run_search(self, form_data: dict[str, Any]):
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
-        self.search = _text(form_data, "search", roles.MAX_SEARCH)
+    @staff_action(Permission.ROLES, Level.READ)
+    async def run_search(self, staff: Staff, form_data: dict[str, Any]):
+        self.search = form_text(form_data, "search", roles.MAX_SEARCH)
         await self._read_lists()
-        return None
 
-    @rx.event
-    async def clear_search(self):
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
+    @staff_action(Permission.ROLES, Level.READ)
+    async def clear_search(self, staff: Staff):
         self.search = ""
         await self._read_lists()
         return rx.set_value("role-search", "")
 
-    @rx.event
-    async def select_role(self, role_id: int):
+    @staff_action(Permission.ROLES, Level.READ)
+    async def select_role(self, staff: Staff, role_id: int):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
-        role_id = _as_id(role_id)
         if self._unsaved(role_id):
-            return None
+            return
         try:
-            await self._open(role_id if role_id is not None else -1)
+            await self._open(role_id)
         except NotFound as exc:
             self._forget_selection()
             self.error = exc.message
             await self._read_lists()
-        return None
 
     # --- roles ------------------------------------------------------------------------------
 
-    @rx.event
-    async def create_role(self, form_data: dict[str, Any]):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def create_role(self, staff: Staff, form_data: dict[str, Any]):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        name = _text(form_data, "name", 300)
+        name = form_text(form_data, "name", 300)
         self.new_name = name
         if self._unsaved(None):
             self.new_name_error = self.detail_error
             return None
         try:
-            role_id = await call(partial(roles.create_role, name=name, actor=self._actor(staff)))
+            role_id = await call(partial(roles.create_role, name=name, actor=staff.actor))
         except DomainError as exc:
             self.new_name_error = exc.message
             return None
@@ -244,94 +172,73 @@ class RolesState(SetupGuard, StaffSessionState):
         self.notice = f"Role {self.selected_name} created. Every permission starts at Off."
         return [rx.set_value("new-role-name", ""), rx.set_value("role-search", "")]
 
-    @rx.event
-    async def rename_role(self, form_data: dict[str, Any]):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def rename_role(self, staff: Staff, form_data: dict[str, Any]):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        name = _text(form_data, "name", 300)
+        name = form_text(form_data, "name", 300)
         self.rename_value = name
         try:
-            await call(partial(roles.rename_role, role_id=self.selected_id, name=name, actor=self._actor(staff)))
+            await call(partial(roles.rename_role, role_id=self.selected_id, name=name, actor=staff.actor))
         except DomainError as exc:
             self.rename_error = exc.message
-            return None
+            return
         await self._read_lists()
         self.selected_name = name.strip()
         self.notice = f"Role renamed to {self.selected_name}."
-        return None
 
-    @rx.event
-    async def delete_role(self):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def delete_role(self, staff: Staff):
         """Ask first, saying how many staff users hold the role (the service checks again)."""
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
         if self.locked_levels:
             self.detail_error = "The Administrator role cannot be deleted."
-            return None
+            return
         holders = next((row.holders for row in self.role_rows if row.id == self.selected_id), None)
         if holders is None:
             holders = len(self.members)
         self._delete_holders = holders
         self.delete_confirm = (str(roles.RoleHeld(self.selected_name, holders)) if holders
                                else f"No staff user holds the role {self.selected_name}.")
-        return None
 
-    @rx.event
-    async def confirm_delete(self):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def confirm_delete(self, staff: Staff):
         held = self._delete_holders
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
         name = self.selected_name
         try:
             # Confirmed for the holders the question named; more since then asks again.
-            await call(partial(roles.delete_role, role_id=self.selected_id, actor=self._actor(staff),
+            await call(partial(roles.delete_role, role_id=self.selected_id, actor=staff.actor,
                        confirmed=held > 0))
         except roles.RoleHeld as exc:
             self._delete_holders = exc.holders
             self.delete_confirm = exc.message
-            return None
-        except DomainError as exc:
-            self.detail_error = exc.message
-            return None
+            return
         self._forget_selection()
         await self._read_lists()
         self.notice = f"Role {name} deleted."
-        return None
 
     @rx.event
     def cancel_delete(self):
+        """Closes the question (nothing to guard)."""
         self.delete_confirm = ""
 
     # --- levels and holders (kept here until Save) -------------------------------------------
 
-    @rx.event
-    async def set_level(self, permission: str, value: str):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def set_level(self, staff: Staff, permission: str, value: str):
         self.notice = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
         if permission not in self.levels or value not in LEVEL_VALUES or self.locked_levels:
             self.detail_error = "Choose Off, Read, Update or Write."
-            return None
+            return
         self.detail_error = ""
         self.levels = {**self.levels, permission: value}
         self.dirty = True
-        return None
 
-    @rx.event
-    async def add_member(self, form_data: dict[str, Any]):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def add_member(self, staff: Staff, form_data: dict[str, Any]):
         self.notice = ""
         self.add_error = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        username = _text(form_data, "username", 100)
+        username = form_text(form_data, "username", 100)
         self.add_username = username
         try:
             member = await call(partial(roles.find_staff, username=username))
@@ -344,49 +251,32 @@ class RolesState(SetupGuard, StaffSessionState):
         self.add_username = ""
         return rx.set_value("add-member", "")
 
-    @rx.event
-    async def remove_member(self, user_id: int):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def remove_member(self, staff: Staff, user_id: int):
         self.notice = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        user_id = _as_id(user_id)
         self.members = [row for row in self.members if row.id != user_id]
         self.dirty = True
-        return None
 
-    @rx.event
-    async def discard(self):
+    @staff_action(Permission.ROLES, Level.READ)
+    async def discard(self, staff: Staff):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
         if self.selected_id:
             await self._open(self.selected_id)
-        return None
 
-    @rx.event
-    async def save(self):
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def save(self, staff: Staff):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
         if not self.selected_id:
-            return None
+            return
         levels: dict[str, int] = {}
         for name, value in self.levels.items():
             if value not in LEVEL_VALUES:
                 self.detail_error = f"{name}: choose Off, Read, Update or Write."
-                return None
+                return
             levels[name] = int(value)
-        try:
-            result = await call(partial(roles.save_role, role_id=self.selected_id, levels=levels,
-                                member_ids=[row.id for row in self.members], actor=self._actor(staff)))
-        except DomainError as exc:
-            self.detail_error = exc.message
-            return None
+        result = await call(partial(roles.save_role, role_id=self.selected_id, levels=levels,
+                            member_ids=[row.id for row in self.members], actor=staff.actor))
         await self._open(self.selected_id)
         await self._read_lists()
         self.notice = (f"Role {self.selected_name} saved: {result.level_changes} permission "
                        f"change(s), {result.added} staff user(s) added, {result.removed} removed.")
-        return None

@@ -12,22 +12,18 @@ from portal_app.services import settings
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.settings import SettingsView
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.inputs import form_checked, form_text
 
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
           "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
           "letter_key_days", "verification_minutes", "time_zone")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
+NO_OPEN = "You do not have permission to open the portal settings."
+NO_CHANGE = "You do not have permission to change the portal settings."
 
-
-def _text(form_data: dict[str, Any], name: str) -> str:
-    value = form_data.get(name, "")
-    return value if isinstance(value, str) else str(value)
-
-
-def _checked(form_data: dict[str, Any], name: str) -> bool:
-    return form_data.get(name) in ("on", True, "true", "1")
 
 
 class SettingsState(StaffSessionState):
@@ -74,6 +70,28 @@ class SettingsState(StaffSessionState):
         self.notice = ""
         self.form_error = ""
 
+    # ---- refusals and failures (state/actions.py calls these) -------------------
+
+    def _forget(self) -> None:
+        self.loaded = False
+
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_CHANGE
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """Signed out goes to sign-in; otherwise the form turns read-only and says why."""
+        self._clear_messages()
+        if not signed_in:
+            return rx.redirect(routes.STAFF_LOGIN)
+        self.can_edit = False
+        self.form_error = message
+        return None
+
+    def _failed(self, error: DomainError):
+        self.form_error = error.message
+
+    # ---- handlers -------------------------------------------------------------------
+
     @rx.event
     async def load(self):
         self._clear_messages()
@@ -81,7 +99,7 @@ class SettingsState(StaffSessionState):
         staff, redirect = await self._guard(Permission.SETTINGS)
         if staff is None:
             if self.staff_name:
-                self.form_error = "You do not have permission to open the portal settings."
+                self.form_error = NO_OPEN
             return redirect
         self._show(await call(partial(settings.view)))
         self.can_edit = staff.can(Permission.SETTINGS, Level.UPDATE)
@@ -89,20 +107,12 @@ class SettingsState(StaffSessionState):
         self.loaded = True
         return None
 
-    @rx.event
-    async def save(self, form_data: dict[str, Any]):
+    @staff_action(Permission.SETTINGS, Level.UPDATE)
+    async def save(self, staff: Staff, form_data: dict[str, Any]):
         """Validate and save; a bad field gets its message and nothing typed is lost."""
         self._clear_messages()
-        staff = await self._require(Permission.SETTINGS, Level.UPDATE)
-        if staff is None:
-            if not self.staff_name:
-                self.loaded = False
-                return rx.redirect(routes.STAFF_LOGIN)
-            self.can_edit = False
-            self.form_error = "You do not have permission to change the portal settings."
-            return None
-        values = {name: _text(form_data, name) for name in FIELDS}
-        active = _checked(form_data, "portal_active")
+        values = {name: form_text(form_data, name) for name in FIELDS}
+        active = form_checked(form_data, "portal_active")
         try:
             view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **values))
         except FormInvalid as exc:
@@ -112,11 +122,7 @@ class SettingsState(StaffSessionState):
             self.portal_active = active
             for name, value in values.items():
                 setattr(self, name, value[:MAX_KEPT])
-            return None
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
+            return
         self._show(view)
         self.form_version += 1
         self.notice = "Portal settings saved."
-        return None

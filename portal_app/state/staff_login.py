@@ -16,15 +16,11 @@ from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.inputs import form_as_typed
 
 # Long enough for any real password or passphrase; anything longer is refused unread.
 MAX_FIELD = 1024
 PASSWORD_FIELDS = ("current", "password", "confirm")
-
-
-def _field(form_data: dict, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 # Where a signed-in user starts: the first of these pages their roles open.
@@ -64,8 +60,8 @@ class StaffLoginState(StaffSessionState):
 
     @rx.event
     async def sign_in(self, form_data: dict):
-        username = _field(form_data, "username")
-        password = _field(form_data, "password")
+        username = form_as_typed(form_data, "username")
+        password = form_as_typed(form_data, "password")
         self.error = ""
         if len(username) > MAX_FIELD or len(password) > MAX_FIELD or "\x00" in username + password:
             self.error = SIGN_IN_FAILED
@@ -109,11 +105,12 @@ class StaffPasswordState(StaffSessionState):
 
     @rx.event
     async def change_password(self, form_data: dict):
+        """Not a `staff_action`: the user who must change the password is the one it serves."""
         self._clear_errors()
         principal = await self._principal()
         if principal is None:
             return rx.redirect(routes.STAFF_LOGIN)
-        values = {name: _field(form_data, name) for name in PASSWORD_FIELDS}
+        values = {name: form_as_typed(form_data, name) for name in PASSWORD_FIELDS}
         if any(len(value) > MAX_FIELD for value in values.values()):
             self.password_error = "Use at most 128 characters."
             return None

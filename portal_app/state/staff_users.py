@@ -13,11 +13,13 @@ import reflex as rx
 
 from portal_app.services import roles, staff_users
 from portal_app.services.errors import DomainError, FormInvalid
-from portal_app.services.permissions import Level
+from portal_app.services.permissions import Level, Permission
 from portal_app.services.roles import RoleRow
 from portal_app.services.staff_users import StaffRow
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.roles import SetupGuard, _as_id, _text
+from portal_app.state.inputs import as_bool, form_text
+from portal_app.state.setup_guard import SetupGuard
 
 NO_PERMISSION = "You do not have permission to manage staff users."
 NO_CHANGE = "You can view staff users; changing them needs Update or Write on Roles Setup."
@@ -55,6 +57,9 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         self.total = 0
         self.page = self.pages = 1
 
+    def _failed(self, error: DomainError):
+        self.error = error.message
+
     async def _read(self) -> None:
         result = await call(partial(staff_users.list_staff, search=self.search, page=self.page))
         self.rows = result.rows
@@ -70,52 +75,40 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         self.loaded = True
         return None
 
-    @rx.event
-    async def run_search(self, form_data: dict[str, Any]):
+    @staff_action(Permission.ROLES, Level.READ)
+    async def run_search(self, staff: Staff, form_data: dict[str, Any]):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
-        self.search = _text(form_data, "search", 100)
+        self.search = form_text(form_data, "search", 100)
         self.page = 1
         await self._read()
-        return None
 
-    @rx.event
-    async def go_page(self, page: int):
+    @staff_action(Permission.ROLES, Level.READ)
+    async def go_page(self, staff: Staff, page: int):
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
-        wanted = _as_id(page)
-        self.page = wanted if wanted else 1
+        self.page = page or 1
         await self._read()
-        return None
 
-    @rx.event
-    async def create(self, form_data: dict[str, Any]):
-        self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        self.new_username = _text(form_data, "username", 200)
-        self.new_full_name = _text(form_data, "full_name", 300)
+    def _chosen_roles(self, form_data: dict[str, Any]) -> list[str]:
+        """The ids (as text) of the ticked "role-ID" boxes that name a role this page offers."""
         known = {str(role.id) for role in self.role_options}
         chosen = [key[len("role-"):] for key, value in form_data.items()
-                  if isinstance(key, str) and key.startswith("role-") and value in ("on", True, "true")]
-        self.new_role_ids = [value for value in chosen if value in known]
+                  if isinstance(key, str) and key.startswith("role-") and as_bool(value)]
+        return [value for value in chosen if value in known]
+
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def create(self, staff: Staff, form_data: dict[str, Any]):
+        self._clear_messages()
+        self.new_username = form_text(form_data, "username", 200)
+        self.new_full_name = form_text(form_data, "full_name", 300)
+        self.new_role_ids = self._chosen_roles(form_data)
         try:
             created = await call(partial(staff_users.create_staff_user, username=self.new_username,
                                  full_name=self.new_full_name,
-                                 role_ids=[int(value) for value in self.new_role_ids],
-                                 actor=self._actor(staff)))
+                                 role_ids=[int(value) for value in self.new_role_ids], actor=staff.actor))
         except FormInvalid as exc:
             self.errors = dict(exc.errors)
             self.error = "The new staff user needs attention; nothing was saved."
-            return None
-        except DomainError as exc:
-            self.error = exc.message
-            return None
+            return
         self.temp_password = created.password
         self.temp_for = created.username
         self.notice = (f"Staff user {created.username} created. Give them the temporary password "
@@ -124,55 +117,48 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         self.new_role_ids = []
         self.form_version += 1
         await self._read()
-        return None
 
-    async def _act(self, user_id: Any, service, done: str, **kwargs):
-        """Run `service` on a staff user of this page (Update needed); (result, refusal)."""
+    async def _act(self, staff: Staff, user_id: int, service, done: str, **kwargs):
+        """Run `service` on a staff user of this page; its result, or None with the page told why."""
         self._clear_messages()
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return None, refusal
-        target = _as_id(user_id)
-        username = next((row.username for row in self.rows if row.id == target), "")
-        if target is None or not username:
+        username = next((row.username for row in self.rows if row.id == user_id), "")
+        if not username:
             self.error = "That staff user is not on this page any more."
-            return None, None
+            return None
         try:
-            result = await call(partial(service, staff_user_id=target, actor=self._actor(staff), **kwargs))
+            result = await call(partial(service, staff_user_id=user_id, actor=staff.actor, **kwargs))
         except DomainError as exc:
+            # Unlike the `_failed` hook, the list is re-read: the row may have changed meanwhile.
             self.error = exc.message
             await self._read()
-            return None, None
+            return None
         self.notice = done.format(username=username)
         await self._read()
-        return result, None
+        return result
 
-    @rx.event
-    async def deactivate(self, user_id: int):
-        _, refusal = await self._act(user_id, staff_users.set_active,
-                                     "{username} deactivated; their sessions have ended.", active=False)
-        return refusal
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def deactivate(self, staff: Staff, user_id: int):
+        await self._act(staff, user_id, staff_users.set_active,
+                        "{username} deactivated; their sessions have ended.", active=False)
 
-    @rx.event
-    async def reactivate(self, user_id: int):
-        _, refusal = await self._act(user_id, staff_users.set_active, "{username} can sign in again.", active=True)
-        return refusal
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def reactivate(self, staff: Staff, user_id: int):
+        await self._act(staff, user_id, staff_users.set_active, "{username} can sign in again.", active=True)
 
-    @rx.event
-    async def unlock(self, user_id: int):
-        _, refusal = await self._act(user_id, staff_users.unlock, "{username} unlocked.")
-        return refusal
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def unlock(self, staff: Staff, user_id: int):
+        await self._act(staff, user_id, staff_users.unlock, "{username} unlocked.")
 
-    @rx.event
-    async def reset_password(self, user_id: int):
-        result, refusal = await self._act(
-            user_id, staff_users.reset_password, "New temporary password for {username}; their sessions "
-                                                 "have ended and they must choose their own at next sign-in.")
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def reset_password(self, staff: Staff, user_id: int):
+        result = await self._act(
+            staff, user_id, staff_users.reset_password, "New temporary password for {username}; their sessions "
+                                                        "have ended and they must choose their own at next sign-in.")
         if result is not None:
             self.temp_password = result.password
             self.temp_for = result.username
-        return refusal
 
     @rx.event
     def forget_password(self):
+        """Hides the temporary password (nothing to guard)."""
         self.temp_password = self.temp_for = ""

@@ -392,3 +392,31 @@ async def test_public_vars_hold_no_secrets(session, admin_sid):
     text = repr(public)
     assert "argon2" not in text and "token" not in text.lower()
     assert not any(key.startswith("_") for key in public)
+
+
+async def test_a_call_after_the_session_ended_forgets_the_page_and_is_audited(session, admin_sid, patient):
+    state = await _state(admin_sid)
+    await state.load_page()
+    state.toggle_page(True)
+    assert state.rows and state.selected_ids
+    staff_auth.sign_out(session=session, session_id=admin_sid)
+
+    assert str(NO_ACCESS) in str(await state.send_email(patient.id))
+    assert state.rows == [] and state.selected_ids == []
+    session.expire_all()
+    [refusal] = session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")).all()
+    assert refusal.detail == "handler=OnboardingState.send_email; needs=portal_admin>=update"
+    assert session.exec(select(OutboxMessage)).first() is None
+
+
+async def test_a_refused_disable_closes_its_dialog_and_changes_nothing(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    state = await _state(sid)
+    await state.load_page()
+    state.confirm_id, state.confirm_name = patient.id, "Lopez, Maria"  # forged: a reader gets no dialog
+
+    assert str(NO_ACCESS) in str(await state.confirm_disable())
+    assert (state.confirm_id, state.confirm_name) == (0, "")
+    assert state.rows  # a reader keeps the list
+    assert _fresh(session, patient.id).portal_enabled is True

@@ -9,14 +9,10 @@ from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, VISUALLY_HIDDEN, status_rectangle
 from portal_app.services.onboarding import PatientRow
-from portal_app.state.onboarding import (
-    BULK_MATCHING_ID,
-    BULK_SELECTED_ID,
-    SELECT_PAGE_ID,
-    STATUS_OPTIONS,
-    access_button_id,
-)
 from portal_app.state.onboarding import OnboardingState as S
+from portal_app.state.onboarding_bulk import BULK_MATCHING_ID, BULK_SELECTED_ID
+from portal_app.state.onboarding_list import STATUS_OPTIONS, access_button_id
+from portal_app.state.onboarding_selection import SELECT_PAGE_ID
 
 LINK = "#0b4f94"
 MUTED = "#4a4a4a"  # 8.9:1 on white

@@ -1,0 +1,138 @@
+"""The onboarding list: search, filter, paging, the status rectangles and the email link.
+
+A mixin of `OnboardingState` (state/onboarding.py). Only the visible page (50 rows) lives in
+state; the keyset cursors that fetch the next and previous pages stay on the server.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import reflex as rx
+
+from portal_app.services import invitations, onboarding
+from portal_app.services.onboarding import Cursor, PatientRow, StatusFilter
+from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
+from portal_app.state.base import call
+from portal_app.state.paging import KeysetPaging
+from portal_app.state.portal_users import focus_later
+
+NO_ACCESS = "You do not have permission to change portal access. Sign in again or ask an administrator."
+NOT_ON_PAGE = "That patient is not on this page any more. Search again."
+STATUS_OPTIONS: list[tuple[str, str]] = [(key.value, label) for key, label in onboarding.STATUS_LABELS.items()]
+MAX_SEARCH = 200
+
+
+def access_button_id(patient_id) -> str:
+    """The DOM id of a row's status rectangle (the page and the state agree on it)."""
+    return f"access-{patient_id}"
+
+
+def status_of(value: str) -> StatusFilter:
+    """Never trust a filter value from the browser: unknown means "all"."""
+    try:
+        return StatusFilter(value)
+    except ValueError:
+        return StatusFilter.ALL
+
+
+class OnboardingList(KeysetPaging, mixin=True):
+    """The rows of /staff/onboarding and what one row's controls do."""
+
+    rows: list[PatientRow] = []
+    search: str = ""
+    status: str = StatusFilter.ALL.value
+    allowed: bool = False
+
+    # The disable confirmation ("Disable portal access for NAME?").
+    confirm_id: int = 0
+    confirm_name: str = ""
+
+    # Backend only: where focus goes after the dialog.
+    _focus_after_dialog: str = ""
+
+    async def _fetch(self, direction: str = "after", cursor: Cursor | None = None) -> None:
+        kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
+        page = await call(partial(onboarding.list_page, search=self.search, status=status_of(self.status),
+                          **kwargs))
+        self._show(page, (direction, cursor))
+
+    def _close_confirm(self) -> None:
+        self.confirm_id, self.confirm_name = 0, ""
+
+    # ---- search, filter, paging -------------------------------------------------
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def set_search(self, staff: Staff, value: str):
+        """The search box (debounced in the browser)."""
+        self.search = value[:MAX_SEARCH]
+        await self._fetch_first()
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def set_status(self, staff: Staff, value: str):
+        self.status = status_of(value).value
+        await self._fetch_first()
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def next_page(self, staff: Staff):
+        await self._next_page()
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def prev_page(self, staff: Staff):
+        await self._prev_page()
+
+    # ---- one patient ----------------------------------------------------------
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def toggle_access(self, staff: Staff, patient_id: int):
+        """The status rectangle: red enables at once, green asks before disabling.
+
+        Which one it is comes from the server's copy of the row, not from the browser.
+        """
+        row = self._row(patient_id)
+        if row is None:
+            return rx.toast.error(NOT_ON_PAGE)
+        if row.enabled:
+            self.confirm_id, self.confirm_name = row.id, row.name
+            self._focus_after_dialog = access_button_id(row.id)
+            return None
+        updated = await call(partial(onboarding.enable_access, patient_id=row.id, actor=staff.actor))
+        self._replace_row(updated)
+        return rx.toast.success(f"Portal access enabled for {updated.name}.")
+
+    @rx.event
+    def set_confirm_open(self, is_open: bool):
+        """The dialog closed (Cancel, Escape, or after "Disable access"): nothing to guard."""
+        if not is_open:
+            self._close_confirm()
+            if self._focus_after_dialog:
+                return focus_later(self._focus_after_dialog)
+        return None
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def confirm_disable(self, staff: Staff):
+        """Disable the patient named in the dialog: ends their portal sessions, voids links."""
+        patient_id = self.confirm_id
+        self._close_confirm()
+        if not patient_id:
+            return None
+        updated = await call(partial(onboarding.disable_access, patient_id=patient_id, actor=staff.actor))
+        self._replace_row(updated)
+        return rx.toast.success(f"Portal access disabled for {updated.name}.")
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def send_email(self, staff: Staff, patient_id: int):
+        """The email link: an invitation (no account) or a password reset (account exists).
+
+        A second click within a minute re-uses the link just sent (the service decides),
+        so a double click sends one message.
+        """
+        result = await call(partial(invitations.send_invitation_or_reset, patient_id=patient_id,
+                            actor=staff.actor))
+        if self._row(patient_id) is not None:
+            # An invitation moves the account state to "Invited": show it.
+            self._replace_row(await call(partial(onboarding.patient_row, patient_id=patient_id)))
+        if result.status == "failed":
+            return rx.toast.error(result.message)
+        return rx.toast.success(result.message)
