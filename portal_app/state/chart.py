@@ -19,7 +19,7 @@ from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.chart_route import STALE, chart_id_in
+from portal_app.state.chart_section import STALE, chart_id_in
 from portal_app.state.inputs import as_text, form_text
 
 MAX_USERNAME = 300

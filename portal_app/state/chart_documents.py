@@ -16,7 +16,7 @@ from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.chart_route import STALE, chart_id_in
+from portal_app.state.chart_section import STALE, ChartSection
 from portal_app.state.inputs import as_id
 from portal_app.state.patient_documents import DocumentList
 
@@ -26,13 +26,7 @@ NO_SHARE = "You do not have permission to share documents with patients."
 NO_VIEW = "You do not have permission to see the patient's documents."
 
 
-class ChartDocumentsState(DocumentList, StaffSessionState):
-    loaded: bool = False
-    error: str = ""
-    notice: str = ""
-
-    _chart_id: int = 0
-
+class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
     def _clear_messages(self) -> None:
         self.file_error = self.note_error = self.error = self.notice = ""
 
@@ -47,9 +41,6 @@ class ChartDocumentsState(DocumentList, StaffSessionState):
 
     # ---- refusals and failures (state/actions.py calls these) -------------------------
 
-    def _forget(self) -> None:
-        self._clear()
-
     def _refusal_message(self, level: Level = Level.READ) -> str:
         return NO_SHARE if level > Level.READ else NO_VIEW
 
@@ -62,26 +53,9 @@ class ChartDocumentsState(DocumentList, StaffSessionState):
         self.error = message
         return None
 
-    def _failed(self, error: DomainError):
-        self.error = error.message
-
     async def _read(self) -> None:
         await self._fetch_page(self._chart_id)
         self.loaded = True
-
-    @rx.event
-    async def load(self):
-        """on_load (after ChartState.load): the chart's portal documents."""
-        self._clear()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.READ)
-        if staff is None:
-            return None  # ChartState.load has already redirected or said why
-        patient_id = chart_id_in(self.router.url.path)
-        if patient_id is None:
-            return None
-        self._chart_id = patient_id
-        await self._read()
-        return None
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
     async def share(self, staff: Staff, files: list[rx.UploadFile]):

@@ -23,7 +23,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart import ChartState
-from portal_app.state.chart_route import STALE
+from portal_app.state.chart_section import STALE
 from portal_app.state.connections import ConnectionsState
 from portal_app.state.inputs import as_text, form_text
 

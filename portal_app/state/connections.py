@@ -14,32 +14,27 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import connections
 from portal_app.services.connections import ConnectionRow, PendingRow
-from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart import ChartState
-from portal_app.state.chart_route import STALE, chart_id_in
+from portal_app.state.chart_section import STALE, ChartSection
 
 NO_CHANGE = "You do not have permission to change portal connections."
 NO_VIEW = "You do not have permission to see portal connections."
 
 
-class ConnectionsState(StaffSessionState):
+class ConnectionsState(ChartSection, StaffSessionState):
     """Small view rows only; the ids acted on live in backend-only vars."""
 
-    loaded: bool = False
     connections: list[ConnectionRow] = []
     pending: list[PendingRow] = []
-    notice: str = ""
-    error: str = ""
 
     disconnect_open: bool = False
     disconnect_label: str = ""
     void_open: bool = False
     void_label: str = ""
 
-    _chart_id: int = 0
     _connection_id: int = 0
     _secret_id: int = 0
 
@@ -58,9 +53,6 @@ class ConnectionsState(StaffSessionState):
 
     # ---- refusals and failures (state/actions.py calls these) -------------------------
 
-    def _forget(self) -> None:
-        self._clear()
-
     def _refusal_message(self, level: Level = Level.READ) -> str:
         return NO_CHANGE if level > Level.READ else NO_VIEW
 
@@ -73,9 +65,6 @@ class ConnectionsState(StaffSessionState):
         if level == Level.READ:
             self.connections, self.pending, self.loaded = [], [], False
         return None
-
-    def _failed(self, error: DomainError):
-        self.error = error.message
 
     def _has_chart(self) -> bool:
         """Clear the messages; False (and STALE shown) when no chart is open here."""
@@ -95,24 +84,6 @@ class ConnectionsState(StaffSessionState):
         if chart._chart_id == self._chart_id:
             await chart._refresh()
 
-    @rx.event
-    async def load(self):
-        """on_load (after ChartState.load): list the chart's connections and pending secrets."""
-        self._clear()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.READ)
-        if staff is None:
-            return None  # ChartState.load has already redirected or said why
-        patient_id = chart_id_in(self.router.url.path)
-        if patient_id is None:
-            return None
-        self._chart_id = patient_id
-        try:
-            await self._read()
-        except DomainError as exc:
-            self._chart_id = 0
-            self.error = exc.message
-        return None
-
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def refresh(self, staff: Staff):
         if self._has_chart():
@@ -129,6 +100,7 @@ class ConnectionsState(StaffSessionState):
         self.disconnect_label = f"{row.user_id} ({row.access_type})"
         self.disconnect_open = True
 
+    # Closing a dialog only forgets its choice: it needs no check.
     @rx.event
     def set_disconnect_open(self, value: bool):
         if not value:
