@@ -53,6 +53,10 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
         self.error = message
         return None
 
+    def _failed(self, error: DomainError):
+        """Beside the file or note field when it names one, else the section's error line."""
+        self.error = self._refused_file(error)
+
     async def _read(self) -> None:
         await self._fetch_page(self._chart_id)
         self.loaded = True
@@ -66,12 +70,8 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
         chosen = await self._chosen_file(files)
         if chosen is None:
             return None
-        try:
-            await call(partial(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
-                       data=chosen[1], note=self.note, actor=staff.actor))
-        except DomainError as exc:  # beside the file or note field when it names one
-            self.error = self._refused_file(exc)
-            return None
+        await call(partial(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
+                   data=chosen[1], note=self.note, actor=staff.actor))
         self._after_share()
         await self._read()
         self.notice = SHARED
