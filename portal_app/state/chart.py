@@ -7,7 +7,6 @@ of this state ever holds it.
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import Any
 
@@ -18,12 +17,20 @@ from portal_app.services import accounts, audit, charts, invitations, onboarding
 from portal_app.services.charts import ChartView
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.chart_section import STALE, chart_id_in
+from portal_app.state.inputs import as_text, form_text
 
-_CHART_PATH = re.compile(r"/staff/patients/(\d{1,12})/?$")
 MAX_USERNAME = 300
 PASSWORD_FIELD_ID = "manual-password"
-STALE = "This chart is no longer open here. Reload the page and try again."
+NO_ACCESS_CHANGE = "You do not have permission to change portal access."
+NO_SEND = "You do not have permission to send portal emails."
+NO_USERNAME = "You do not have permission to set portal usernames."
+NO_ACCOUNT = "You do not have permission to set up portal accounts."
+# A refusal shows beside the part of the page whose control asked.
+REFUSAL_FIELDS = {NO_ACCESS_CHANGE: "access_error", NO_SEND: "send_error",
+                  NO_USERNAME: "username_message", NO_ACCOUNT: "account_error"}
 
 
 class ChartState(StaffSessionState):
@@ -53,10 +60,8 @@ class ChartState(StaffSessionState):
 
     # Which chart the handlers act on: set only by `load`, from the page's own URL.
     _chart_id: int = 0
-
-    def _route_patient_id(self) -> int | None:
-        match = _CHART_PATH.search(self.router.url.path or "")
-        return int(match.group(1)) if match else None
+    # Where the running handler's failure message goes (its section's error line).
+    _error_field: str = "account_error"
 
     def _clear_messages(self) -> None:
         self.access_notice = self.access_error = ""
@@ -76,13 +81,43 @@ class ChartState(StaffSessionState):
         self.force_change = True
         self._clear_messages()
 
-    def _refuse(self, field: str, action: str):
-        """Answer a handler called without a live session or without the permission."""
-        if not self.staff_name:  # no live session: drop the chart, go to sign-in
-            self._clear()
+    # ---- refusals and failures (state/actions.py calls these) -------------------------
+
+    def _forget(self) -> None:
+        self._clear()
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """Beside the section that asked; a session that has ended goes to sign-in."""
+        if not signed_in:
             return rx.redirect(routes.STAFF_LOGIN)
-        setattr(self, field, f"You do not have permission to {action}.")
+        field = REFUSAL_FIELDS.get(message, "account_error")
+        if field == "username_message":
+            self.username_ok = False
+        else:
+            self._clear_messages()
+        setattr(self, field, message)
         return None
+
+    def _failed(self, error: DomainError):
+        if self._error_field == "account_error" and isinstance(error, InvalidInput):
+            if error.field == "username":
+                self.username_ok = False
+                self.username_message = error.message
+                return None
+            if error.field in ("password", "confirm"):
+                self.password_error = error.message
+                return None
+        setattr(self, self._error_field, error.message)
+        return None
+
+    def _start(self, error_field: str) -> bool:
+        """A change begins: clear the messages; False (and STALE shown) when no chart is open."""
+        self._clear_messages()
+        self._error_field = error_field
+        if not self._chart_id:
+            setattr(self, error_field, STALE)
+            return False
+        return True
 
     async def _refresh(self) -> None:
         self.chart = await call(partial(charts.chart_view, patient_id=self._chart_id))
@@ -96,7 +131,7 @@ class ChartState(StaffSessionState):
             if self.staff_name:
                 self.load_error = "You do not have permission to open patient charts."
             return redirect
-        patient_id = self._route_patient_id()
+        patient_id = chart_id_in(self.router.url.path)
         if patient_id is None:
             self.load_error = "That patient does not exist."
             return None
@@ -112,49 +147,31 @@ class ChartState(StaffSessionState):
         self.loaded = True
         return None
 
-    async def _change_access(self, change, notice: str):
-        self._clear_messages()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            return self._refuse("access_error", "change portal access")
-        if not self._chart_id:
-            self.access_error = STALE
+    async def _change_access(self, staff: Staff, change, notice: str):
+        if not self._start("access_error"):
             return None
-        try:
-            await call(partial(change, patient_id=self._chart_id, actor=audit.Actor.staff(staff.id, self._ip())))
-        except DomainError as exc:
-            self.access_error = exc.message
-            return None
+        await call(partial(change, patient_id=self._chart_id, actor=staff.actor))
         await self._refresh()
         self.access_notice = notice
         return None
 
-    @rx.event
-    async def enable_access(self):
-        return await self._change_access(onboarding.enable_access, "Portal access enabled.")
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_ACCESS_CHANGE)
+    async def enable_access(self, staff: Staff):
+        return await self._change_access(staff, onboarding.enable_access, "Portal access enabled.")
 
-    @rx.event
-    async def disable_access(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_ACCESS_CHANGE)
+    async def disable_access(self, staff: Staff):
         """Confirmed in the page's dialog; ends the patient's portal sessions and open links."""
         return await self._change_access(
-            onboarding.disable_access, "Portal access disabled. The patient's portal sessions have ended.")
+            staff, onboarding.disable_access, "Portal access disabled. The patient's portal sessions have ended.")
 
-    @rx.event
-    async def send_email(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_SEND)
+    async def send_email(self, staff: Staff):
         """Invitation (no account yet) or password reset (account exists) to the email on file."""
-        self._clear_messages()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            return self._refuse("send_error", "send portal emails")
-        if not self._chart_id:
-            self.send_error = STALE
+        if not self._start("send_error"):
             return None
-        try:
-            result = await call(partial(invitations.send_invitation_or_reset, patient_id=self._chart_id,
-                                actor=audit.Actor.staff(staff.id, self._ip())))
-        except DomainError as exc:
-            self.send_error = exc.message
-            return None
+        result = await call(partial(invitations.send_invitation_or_reset, patient_id=self._chart_id,
+                            actor=staff.actor))
         if result.status == "failed":
             self.send_error = result.message
         else:
@@ -162,15 +179,12 @@ class ChartState(StaffSessionState):
         await self._refresh()
         return None
 
-    @rx.event
-    async def check_username(self, value: str):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_USERNAME)
+    async def check_username(self, staff: Staff, value: str):
         """Live check of the username field (debounced in the page)."""
-        value = (value or "")[:MAX_USERNAME]
+        value = value[:MAX_USERNAME]
         self.username = value
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            self.username_ok = False
-            return self._refuse("username_message", "set portal usernames")
+        self._error_field = "username_message"
         if not self._chart_id:
             return None
         result = await call(partial(accounts.check_username, username=value, patient_id=self._chart_id))
@@ -178,6 +192,7 @@ class ChartState(StaffSessionState):
         self.username_message = result.message
         return None
 
+    # The two boxes only change what the form shows; Save checks access and sends them.
     @rx.event
     def toggle_set_password(self, checked: bool):
         self.set_password = bool(checked)
@@ -187,45 +202,30 @@ class ChartState(StaffSessionState):
     def toggle_force_change(self, checked: bool):
         self.force_change = bool(checked)
 
-    @rx.event
-    async def save_account(self, form_data: dict[str, Any]):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_ACCOUNT)
+    async def save_account(self, staff: Staff, form_data: dict[str, Any]):
         """Create or update the chart's `self` account; the password comes from the form only."""
-        self._clear_messages()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            return self._refuse("account_error", "set up portal accounts")
-        if not self._chart_id:
-            self.account_error = STALE
+        if not self._start("account_error"):
             return None
         raw_username = form_data.get("username", self.username)
-        username = (raw_username if isinstance(raw_username, str) else "")[:MAX_USERNAME]
-        self.username = username
+        self.username = as_text(raw_username, MAX_USERNAME)
+        username = self.username
         # A local from the form, never a state var.
         chosen = None
         if self.set_password:
-            raw_password = form_data.get("password")
-            chosen = raw_password if isinstance(raw_password, str) else ""
+            chosen = form_text(form_data, "password")
             if not chosen:
                 self.password_error = ("Type the password to set, or untick "
                                        "\u201cManually set patient's portal password\u201d.")
                 return None
-        try:
-            await call(partial(accounts.set_manually, patient_id=self._chart_id, username=username,
-                       password=chosen, force_change=self.force_change,
-                       actor=audit.Actor.staff(staff.id, self._ip())))
-        except InvalidInput as exc:
-            if exc.field == "username":
-                self.username_ok = False
-                self.username_message = exc.message
-            elif exc.field in ("password", "confirm"):
-                self.password_error = exc.message
-            else:
-                self.account_error = exc.message
-            return None
-        except DomainError as exc:
-            self.account_error = exc.message
-            return None
+        await call(partial(accounts.set_manually, patient_id=self._chart_id, username=username,
+                   password=chosen, force_change=self.force_change,
+                   actor=staff.actor))
         await self._refresh()
+        self._show_saved()
+        return None
+
+    def _show_saved(self) -> None:
         self.username = self.chart.account_user_id
         self.username_ok = True
         self.username_message = f"{self.chart.account_user_id} is this patient's username."
@@ -238,4 +238,3 @@ class ChartState(StaffSessionState):
         self.account_notice = notice
         # Hiding the password field removes it, and what was typed in it, from the page.
         self.set_password = False
-        return None

@@ -17,22 +17,25 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, connect, keys
+from portal_app.services import connect, keys
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.chart import STALE, ChartState
+from portal_app.state.chart import ChartState
+from portal_app.state.chart_section import STALE
 from portal_app.state.connections import ConnectionsState
+from portal_app.state.inputs import as_text, form_text
 
 MAX_ADDRESS = 254
 MAX_TOKEN_INPUT = 64
 CREATE_CHANNELS = ("email", "sms")
 KEY_CHANNELS = ("email", "sms", "letter")
-
-
-def _text(form_data: dict[str, Any], name: str, limit: int) -> str:
-    value = form_data.get(name, "")
-    return value[:limit] if isinstance(value, str) else ""
+NO_CONNECT = "You do not have permission to connect patients."
+NO_KEYS = "You do not have permission to generate connection keys."
+# The two ways to connect, each with its address field's error line and its own error line.
+CREATE = ("create_address_error", "create_error")
+KEY = ("key_address_error", "key_error")
 
 
 class ConnectWizardState(StaffSessionState):
@@ -69,6 +72,8 @@ class ConnectWizardState(StaffSessionState):
     _email: str = ""
     _mobile: str = ""
     _postal: str = ""
+    # Which way (CREATE or KEY) the running handler answers in.
+    _answer_in: tuple[str, str] = CREATE
 
     def _reset(self) -> None:
         self.is_open = False
@@ -86,48 +91,84 @@ class ConnectWizardState(StaffSessionState):
         self.key_shown = ""
         self._email = self._mobile = self._postal = ""
 
-    def _clear_create_messages(self) -> None:
-        self.create_address_error = self.token_error = ""
-        self.create_notice = self.create_error = ""
+    def _clear_messages(self, fields: tuple[str, str]) -> None:
+        if fields == KEY:
+            self.key_address_error = self.key_notice = self.key_error = ""
+            self.key_shown = ""
+        else:
+            self.create_address_error = self.token_error = ""
+            self.create_notice = self.create_error = ""
 
-    def _clear_key_messages(self) -> None:
-        self.key_address_error = self.key_notice = self.key_error = ""
-        self.key_shown = ""
+    # ---- refusals and failures (state/actions.py calls these) -------------------------
 
-    async def _allowed(self, error_field: str, action: str):
-        """(staff, chart state) when the session is live and has Update access; else (None, answer)."""
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
-        if staff is None:
-            if not self.staff_name:  # the session has ended: forget everything, go sign in
-                self._reset()
-                return None, None, rx.redirect(routes.STAFF_LOGIN)
-            setattr(self, error_field, f"You do not have permission to {action}.")
-            return None, None, None
+    def _forget(self) -> None:
+        """The session has ended: forget everything (the key shown too)."""
+        self._reset()
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        if not signed_in:
+            return rx.redirect(routes.STAFF_LOGIN)
+        fields = KEY if message == NO_KEYS else CREATE
+        self._clear_messages(fields)
+        setattr(self, fields[1], message)
+        return None
+
+    def _failed(self, error: DomainError):
+        """A refused input beside its field (the address, Requested By, the token)."""
+        address_var, other_var = self._answer_in
+        if not isinstance(error, InvalidInput):
+            setattr(self, other_var, error.message)
+        elif error.field == "address":
+            setattr(self, address_var, error.message)
+        elif error.field == "requested_by":
+            self.requested_by_error = error.message
+            self.step = 2
+        elif error.field == "token":
+            self.token_error = error.message
+        else:
+            setattr(self, other_var, error.message)
+
+    async def _chart(self, fields: tuple[str, str]) -> ChartState | None:
+        """Start a step: clear its messages; the open chart, or None with STALE shown."""
+        self._answer_in = fields
+        self._clear_messages(fields)
         chart = await self.get_state(ChartState)
         if not chart._chart_id:
-            setattr(self, error_field, STALE)
-            return None, None, None
-        return staff, chart, None
+            setattr(self, fields[1], STALE)
+            return None
+        return chart
+
+    def _report_sent(self, what: str, fields: tuple[str, str], *, failed: bool, destination: str,
+                     expires: str) -> None:
+        """What became of the message that carries a token or key."""
+        if failed:
+            setattr(self, fields[1], f"The {what} to {destination} could not be sent; it is in the "
+                                     "outbox to retry.")
+        else:
+            notice_var = "key_notice" if fields == KEY else "create_notice"
+            setattr(self, notice_var, f"{what.capitalize()} sent to {destination} (expires {expires}).")
+
+    # ---- the steps -----------------------------------------------------------------------
 
     @rx.event
     def reset_wizard(self):
         """on_load (after ChartState.load): a new page starts with a closed, empty wizard."""
         self._reset()
 
-    @rx.event
-    async def open_wizard(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_CONNECT)
+    async def open_wizard(self, staff: Staff):
         self._reset()
-        staff, chart, answer = await self._allowed("create_error", "connect patients")
-        if staff is None:
-            return answer
+        chart = await self._chart(CREATE)
+        if chart is None:
+            return
         self._email = chart.chart.email
         self._mobile = chart.chart.mobile_phone
         self._postal = chart.chart.address
         self.create_address = self.key_address = self._email
-        self.create_error = ""
         self.is_open = True
-        return None
 
+    # The dialog's own controls below change only what it shows; every step that sends,
+    # connects or generates checks access again.
     @rx.event
     def set_open(self, value: bool):
         """The dialog's open/close (Escape, the close button): closing forgets everything."""
@@ -158,7 +199,7 @@ class ConnectWizardState(StaffSessionState):
 
     @rx.event
     def submit_requested_by(self, form_data: dict[str, Any]):
-        self.requested_by = _text(form_data, "requested_by", 300).strip()
+        self.requested_by = form_text(form_data, "requested_by", 300).strip()
         self.requested_by_error = ""
         if not self.requested_by:
             self.requested_by_error = "Enter who requested access (for example, Mother - Jane Doe)."
@@ -177,7 +218,7 @@ class ConnectWizardState(StaffSessionState):
 
     @rx.event
     def set_create_address(self, value: str):
-        self.create_address = (value or "")[:MAX_ADDRESS]
+        self.create_address = as_text(value, MAX_ADDRESS)
         self.create_address_error = ""
 
     @rx.event
@@ -189,63 +230,32 @@ class ConnectWizardState(StaffSessionState):
 
     @rx.event
     def set_key_address(self, value: str):
-        self.key_address = (value or "")[:MAX_ADDRESS]
+        self.key_address = as_text(value, MAX_ADDRESS)
         self.key_address_error = ""
 
-    def _field_error(self, exc: InvalidInput, *, address_var: str, other_var: str) -> None:
-        if exc.field == "address":
-            setattr(self, address_var, exc.message)
-        elif exc.field == "requested_by":
-            self.requested_by_error = exc.message
-            self.step = 2
-        elif exc.field == "token":
-            self.token_error = exc.message
-        else:
-            setattr(self, other_var, exc.message)
-
-    @rx.event
-    async def send_token(self):
-        self._clear_create_messages()
-        staff, chart, answer = await self._allowed("create_error", "connect patients")
-        if staff is None:
-            return answer
-        try:
-            sent = await call(partial(connect.send_connect_token, patient_id=chart._chart_id,
-                              channel=self.create_channel, address=self.create_address,
-                              requested_by=self.requested_by,
-                              actor=audit.Actor.staff(staff.id, self._ip())))
-        except InvalidInput as exc:
-            self._field_error(exc, address_var="create_address_error", other_var="create_error")
-            return None
-        except DomainError as exc:
-            self.create_error = exc.message
-            return None
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_CONNECT)
+    async def send_token(self, staff: Staff):
+        chart = await self._chart(CREATE)
+        if chart is None:
+            return
+        sent = await call(partial(connect.send_connect_token, patient_id=chart._chart_id,
+                          channel=self.create_channel, address=self.create_address,
+                          requested_by=self.requested_by,
+                          actor=staff.actor))
         self.token_sent = True
-        if sent.status == "failed":
-            self.create_error = (f"The token to {sent.destination} could not be sent; it is in the "
-                                 "outbox to retry.")
-        else:
-            self.create_notice = f"Token sent to {sent.destination} (expires {sent.expires})."
-        return None
+        self._report_sent("token", CREATE, failed=sent.status == "failed", destination=sent.destination,
+                          expires=sent.expires)
 
-    @rx.event
-    async def connect_patient(self, form_data: dict[str, Any]):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_CONNECT)
+    async def connect_patient(self, staff: Staff, form_data: dict[str, Any]):
         """Check the token the patient reads back (from the form only) and connect."""
-        self._clear_create_messages()
-        token = _text(form_data, "token", MAX_TOKEN_INPUT)
-        staff, chart, answer = await self._allowed("create_error", "connect patients")
-        if staff is None:
-            return answer
-        try:
-            result = await call(partial(connect.connect_with_token, patient_id=chart._chart_id,
-                                channel=self.create_channel, address=self.create_address,
-                                token=token, actor=audit.Actor.staff(staff.id, self._ip())))
-        except InvalidInput as exc:
-            self._field_error(exc, address_var="create_address_error", other_var="create_error")
-            return None
-        except DomainError as exc:
-            self.create_error = exc.message
-            return None
+        token = form_text(form_data, "token", MAX_TOKEN_INPUT)
+        chart = await self._chart(CREATE)
+        if chart is None:
+            return
+        result = await call(partial(connect.connect_with_token, patient_id=chart._chart_id,
+                            channel=self.create_channel, address=self.create_address,
+                            token=token, actor=staff.actor))
         self.connected = True
         if result.created:
             notice = (f"Patient connected. A new portal account was created with user ID "
@@ -257,36 +267,24 @@ class ConnectWizardState(StaffSessionState):
             self.create_error = "The welcome message could not be sent; it is in the outbox to retry."
         self.create_notice = notice
         await chart._refresh()
-        return None
 
-    @rx.event
-    async def generate_key(self):
-        self._clear_key_messages()
-        staff, chart, answer = await self._allowed("key_error", "generate connection keys")
-        if staff is None:
-            return answer
-        try:
-            issued = await call(partial(keys.generate_key, patient_id=chart._chart_id,
-                                channel=self.key_channel, address=self.key_address,
-                                requested_by=self.requested_by,
-                                actor=audit.Actor.staff(staff.id, self._ip())))
-        except InvalidInput as exc:
-            self._field_error(exc, address_var="key_address_error", other_var="key_error")
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_KEYS)
+    async def generate_key(self, staff: Staff):
+        chart = await self._chart(KEY)
+        if chart is None:
             return None
-        except DomainError as exc:
-            self.key_error = exc.message
-            return None
+        issued = await call(partial(keys.generate_key, patient_id=chart._chart_id,
+                            channel=self.key_channel, address=self.key_address,
+                            requested_by=self.requested_by,
+                            actor=staff.actor))
         self.key_shown = issued.key
-        if issued.channel == "letter":
-            self.key_notice = (f"Connection key letter ready to print (expires {issued.expires}). "
-                               "The PDF is downloading.")
-            if issued.letter_pdf:
-                return rx.download(data=issued.letter_pdf, mime_type="application/pdf",
-                                   filename=f"connection-key-{chart.chart.chart_number}.pdf")
+        if issued.channel != "letter":
+            self._report_sent("connection key", KEY, failed=issued.message_status == "failed",
+                              destination=issued.destination, expires=issued.expires)
             return None
-        if issued.message_status == "failed":
-            self.key_error = (f"The connection key to {issued.destination} could not be sent; it is "
-                              "in the outbox to retry.")
-        else:
-            self.key_notice = f"Connection key sent to {issued.destination} (expires {issued.expires})."
+        self.key_notice = (f"Connection key letter ready to print (expires {issued.expires}). "
+                           "The PDF is downloading.")
+        if issued.letter_pdf:
+            return rx.download(data=issued.letter_pdf, mime_type="application/pdf",
+                               filename=f"connection-key-{chart.chart.chart_number}.pdf")
         return None

@@ -7,53 +7,36 @@ Pending tokens and keys are shown by purpose, channel, destination and expiry on
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, connections
+from portal_app.services import connections
 from portal_app.services.connections import ConnectionRow, PendingRow
-from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart import ChartState
+from portal_app.state.chart_section import STALE, ChartSection
 
-_CHART_PATH = re.compile(r"/staff/patients/(\d{1,12})/?$")
-STALE = "This chart is no longer open here. Reload the page and try again."
-
-
-def _as_id(value) -> int:
-    """An id sent by the client, or 0 (any client can send anything)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return number if 0 < number < 10**12 else 0
+NO_CHANGE = "You do not have permission to change portal connections."
+NO_VIEW = "You do not have permission to see portal connections."
 
 
-class ConnectionsState(StaffSessionState):
+class ConnectionsState(ChartSection, StaffSessionState):
     """Small view rows only; the ids acted on live in backend-only vars."""
 
-    loaded: bool = False
     connections: list[ConnectionRow] = []
     pending: list[PendingRow] = []
-    notice: str = ""
-    error: str = ""
 
     disconnect_open: bool = False
     disconnect_label: str = ""
     void_open: bool = False
     void_label: str = ""
 
-    _chart_id: int = 0
     _connection_id: int = 0
     _secret_id: int = 0
-
-    def _route_patient_id(self) -> int | None:
-        match = _CHART_PATH.search(self.router.url.path or "")
-        return int(match.group(1)) if match else None
 
     def _close_dialogs(self) -> None:
         self.disconnect_open = self.void_open = False
@@ -68,20 +51,27 @@ class ConnectionsState(StaffSessionState):
         self._chart_id = 0
         self._close_dialogs()
 
-    async def _allowed(self, level: Level):
-        """(principal, None), or (None, refusal) with the lists forgotten when not signed in."""
-        staff = await self._require(Permission.PORTAL_ADMIN, level)
-        if staff is not None:
-            return staff, None
+    # ---- refusals and failures (state/actions.py calls these) -------------------------
+
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NO_CHANGE if level > Level.READ else NO_VIEW
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """The dialogs close; a refused read forgets the lists; no session goes to sign-in."""
         self._close_dialogs()
-        if not self.staff_name:
-            self._clear()
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        self.error = ("You do not have permission to change portal connections."
-                      if level > Level.READ else "You do not have permission to see portal connections.")
+        if not signed_in:
+            return rx.redirect(routes.STAFF_LOGIN)
+        self.notice, self.error = "", message
         if level == Level.READ:
             self.connections, self.pending, self.loaded = [], [], False
-        return None, None
+        return None
+
+    def _has_chart(self) -> bool:
+        """Clear the messages; False (and STALE shown) when no chart is open here."""
+        self.notice = self.error = ""
+        if not self._chart_id:
+            self.error = STALE
+        return bool(self._chart_id)
 
     async def _read(self) -> None:
         self.connections = await call(partial(connections.list_connections, patient_id=self._chart_id))
@@ -94,143 +84,89 @@ class ConnectionsState(StaffSessionState):
         if chart._chart_id == self._chart_id:
             await chart._refresh()
 
-    @rx.event
-    async def load(self):
-        """on_load (after ChartState.load): list the chart's connections and pending secrets."""
-        self._clear()
-        staff = await self._require(Permission.PORTAL_ADMIN, Level.READ)
-        if staff is None:
-            return None  # ChartState.load has already redirected or said why
-        patient_id = self._route_patient_id()
-        if patient_id is None:
-            return None
-        self._chart_id = patient_id
-        try:
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def refresh(self, staff: Staff):
+        if self._has_chart():
             await self._read()
-        except DomainError as exc:
-            self._chart_id = 0
-            self.error = exc.message
-        return None
 
-    @rx.event
-    async def refresh(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def ask_disconnect(self, staff: Staff, connection_id: int):
         self.notice = self.error = ""
-        staff, refusal = await self._allowed(Level.READ)
-        if staff is None:
-            return refusal
-        if not self._chart_id:
-            self.error = STALE
-            return None
-        await self._read()
-        return None
-
-    @rx.event
-    async def ask_disconnect(self, connection_id: int):
-        self.notice = self.error = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        row = next((row for row in self.connections if row.id == _as_id(connection_id)), None)
+        row = next((row for row in self.connections if row.id == connection_id), None)
         if row is None:
             self.error = "That connection is no longer listed. Reload the chart."
-            return None
+            return
         self._connection_id = row.id
         self.disconnect_label = f"{row.user_id} ({row.access_type})"
         self.disconnect_open = True
-        return None
 
+    # Closing a dialog only forgets its choice: it needs no check.
     @rx.event
     def set_disconnect_open(self, value: bool):
         if not value:
             self._close_dialogs()
 
-    @rx.event
-    async def disconnect(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def disconnect(self, staff: Staff):
         """Confirmed in the dialog: the account loses this chart at once."""
-        self.notice = self.error = ""
         connection_id, label = self._connection_id, self.disconnect_label
-        staff, refusal = await self._allowed(Level.UPDATE)
         self._close_dialogs()
-        if staff is None:
-            return refusal
-        if not self._chart_id or not connection_id:
+        if not self._has_chart() or not connection_id:
             self.error = STALE
-            return None
-        try:
+            return
+        try:  # the lists are read again even when the service refused (shown by `_failed`)
             await call(partial(connections.disconnect, patient_id=self._chart_id, connection_id=connection_id,
-                       actor=audit.Actor.staff(staff.id, self._ip())))
-        except DomainError as exc:
-            self.error = exc.message
-        else:
+                       actor=staff.actor))
             self.notice = f"Disconnected {label}. That account can no longer see this chart."
-        await self._read()
-        await self._refresh_chart()
-        return None
+        finally:
+            await self._read()
+            await self._refresh_chart()
 
-    @rx.event
-    async def ask_void(self, secret_id: int):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def ask_void(self, staff: Staff, secret_id: int):
         self.notice = self.error = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        row = next((row for row in self.pending if row.id == _as_id(secret_id)), None)
+        row = next((row for row in self.pending if row.id == secret_id), None)
         if row is None:
             self.error = "That item is no longer pending. Reload the chart."
-            return None
+            return
         self._secret_id = row.id
         self.void_label = f"{row.purpose_label} sent by {row.channel.lower()}" + (
             f" to {row.destination}" if row.destination else "")
         self.void_open = True
-        return None
 
     @rx.event
     def set_void_open(self, value: bool):
         if not value:
             self._close_dialogs()
 
-    @rx.event
-    async def void(self):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def void(self, staff: Staff):
         """Confirmed in the dialog: the token, key or link stops working."""
-        self.notice = self.error = ""
         secret_id = self._secret_id
-        staff, refusal = await self._allowed(Level.UPDATE)
         self._close_dialogs()
-        if staff is None:
-            return refusal
-        if not self._chart_id or not secret_id:
+        if not self._has_chart() or not secret_id:
             self.error = STALE
-            return None
-        try:
+            return
+        try:  # the list is read again even when the service refused (shown by `_failed`)
             row = await call(partial(connections.void_secret, patient_id=self._chart_id, secret_id=secret_id,
-                             actor=audit.Actor.staff(staff.id, self._ip())))
-        except DomainError as exc:
-            self.error = exc.message
-        else:
+                             actor=staff.actor))
             self.notice = f"{row.purpose_label} voided: it no longer works."
-        await self._read()
-        return None
+        finally:
+            await self._read()
 
-    @rx.event
-    async def resend(self, secret_id: int):
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def resend(self, staff: Staff, secret_id: int):
         """A fresh link, token or key sent the same way as this one (the old one dies)."""
-        self.notice = self.error = ""
-        staff, refusal = await self._allowed(Level.UPDATE)
-        if staff is None:
-            return refusal
-        if not self._chart_id:
-            self.error = STALE
-            return None
-        try:
+        if not self._has_chart():
+            return
+        try:  # the lists are read again even when the service refused (shown by `_failed`)
             result = await call(partial(connections.resend, patient_id=self._chart_id,
-                                 secret_id=_as_id(secret_id),
-                                 actor=audit.Actor.staff(staff.id, self._ip())))
-        except DomainError as exc:
-            self.error = exc.message
-        else:
+                                 secret_id=secret_id,
+                                 actor=staff.actor))
             if result.sent:
                 self.notice = result.message
             else:
                 self.error = result.message
-        await self._read()
-        await self._refresh_chart()
-        return None
+        finally:
+            await self._read()
+            await self._refresh_chart()

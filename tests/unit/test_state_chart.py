@@ -202,3 +202,13 @@ async def test_send_email_explains_why_it_cannot(session, admin, extra):
     await chart.send_email()
     assert chart.send_error and chart.send_notice == ""
     assert session.exec(select(OutboxMessage)).first() is None
+
+
+async def test_a_refused_username_check_says_so_beside_the_field(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    _, chart, _ = await open_chart(sid, patient.id)
+    chart.username_ok = True
+    assert await chart.check_username("fresh@example.com") is None
+    assert chart.username_message == "You do not have permission to set portal usernames."
+    assert chart.username_ok is False and chart.account_error == ""

@@ -184,3 +184,15 @@ async def test_no_open_chart_is_refused(session, admin):
     _, wizard = await state_for(ConnectWizardState, session_id=sid)
     await wizard.open_wizard()
     assert not wizard.is_open and "no longer open" in wizard.create_error
+
+
+async def test_a_bad_key_address_sits_by_the_key_field(session, admin):
+    patient = make_patient(session, enabled=True, mobile_phone=MOBILE)
+    _, _, wizard = await open_chart(sign_in_admin(session), patient.id)
+    await through_step_two(wizard)
+    wizard.set_key_channel("sms")
+    wizard.set_key_address("+448001234567")
+    assert await wizard.generate_key() is None
+    assert "cannot receive text messages" in wizard.key_address_error
+    assert wizard.create_address_error == "" and wizard.key_shown == "" and wizard.key_notice == ""
+    assert session.exec(select(OneTimeSecret)).all() == []

@@ -291,3 +291,31 @@ async def test_delete_dialog_warns_when_a_representative_will_be_signed_out(sess
     await state.select_connection(state.connections[0].id)
     await state.ask_delete()
     assert "stays connected" in state.delete_detail and "sessions end at once" in state.delete_detail
+
+
+async def test_a_refused_print_or_delete_says_why_and_forgets_or_rereads(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    await state.save({})
+    assert state.has_credentials
+    state.cred_user_id = "someone.else@example.com"  # not connected to this chart
+    assert await state.print_sheet() is None
+    assert state.error == "Those credentials are no longer shown. Use Reset Pwd to make new ones."
+    assert not state.has_credentials  # a failed print forgets them too
+    await state.select_connection(state.connections[0].id)
+    await state.ask_delete()
+    state._delete_id = 10**6  # a forged confirmation for a connection that is not there
+    state.connections = []
+    await state.delete()
+    assert "no longer exists" in state.error and len(state.connections) == 1  # the list was read again
+    assert len(session.exec(select(PortalConnection)).all()) == 1
+
+
+async def test_refusals_are_audited_with_the_handler(session, admin):
+    patient = make_patient(session, enabled=True)
+    sid = staff_with(session, "viewer", {Permission.ACCOUNT_SETUP: Level.READ})
+    _, state, _ = await open_page(sid, patient.id)
+    await state.set_first_name("X")
+    refusal = session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")).one()
+    assert refusal.detail == "handler=PortalAccountsState.set_first_name; needs=account_setup>=update"
