@@ -16,7 +16,8 @@ from portal_app.services import audit, documents
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.patient_documents import DocumentList, as_id
+from portal_app.state.inputs import as_id
+from portal_app.state.patient_documents import DocumentList
 
 _CHART_PATH = re.compile(r"/staff/patients/(\d{1,12})/?$")
 UPLOAD_ID = "chart_document"

@@ -17,7 +17,7 @@ from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Appointments are not available for this chart."

@@ -16,7 +16,7 @@ from portal_app import routes
 from portal_app.services import invitations, keys
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.state.base import PortalSessionState, call, detach
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_text
 from portal_app.state.patient_setup import SetupState
 
 FRESH_VERIFICATION_SENT = ("If we can, we have sent a new message to the same address. Follow "

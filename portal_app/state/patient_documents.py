@@ -18,19 +18,11 @@ from portal_app.services.areas import Area
 from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.inputs import as_id
 
 UPLOAD_ID = "portal_document"
 NOT_ALLOWED = "Documents are not available for this chart."
 SHARED = "Thank you. Your document was sent to the practice."
-
-
-def as_id(value) -> int:
-    """An id sent by the client, or 0 (any client can send anything)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return number if 0 < number < 10**12 else 0
 
 
 async def read_upload(files) -> tuple[str, bytes]:

@@ -16,15 +16,10 @@ from portal_app.services import keys, portal_auth, settings
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.portal_auth import ChartView
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.inputs import form_text
 
 PASSWORD_CHANGED = ("Your password has been changed. Any other device signed in to your account "
                     "was signed out.")
-
-
-def form_text(form_data: dict[str, Any], name: str) -> str:
-    """A submitted field as text; anything else a client sends counts as empty."""
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class HomeState(PortalSessionState):

@@ -16,7 +16,8 @@ from portal_app import routes
 from portal_app.services import invitations, portal_auth, settings
 from portal_app.services.errors import FormInvalid, PortalUnavailable
 from portal_app.state.base import PortalSessionState, call, detach
-from portal_app.state.patient_home import HomeState, form_text
+from portal_app.state.inputs import form_text
+from portal_app.state.patient_home import HomeState
 
 
 class PatientPageState(PortalSessionState):

@@ -17,12 +17,14 @@ from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid, NotFound
 from portal_app.services.messages import PostRow, ThreadRow
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Messages are not available for this chart."
 SENT = "Your message was sent to the practice. You will see the reply here."
 REPLIED = "Your reply was sent."
+# A body is not cut here: the service refuses one over its limit and says how long it was.
+TYPED_LIMIT = 10 * 1024 * 1024
 
 
 class PatientMessagesState(PortalListPaging, PortalSessionState):
@@ -112,7 +114,7 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
         principal, chart = got
         try:
             await call(partial(messages.start_thread, account_id=principal.account_id, chart=chart,
-                       subject=form_text(form_data, "subject"), body=form_text(form_data, "body"),
+                       subject=form_text(form_data, "subject"), body=form_text(form_data, "body", TYPED_LIMIT),
                        ip=self._ip()))
         except FormInvalid as exc:
             self.subject_error = exc.errors.get("subject", "")
@@ -171,7 +173,7 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
             return None
         try:
             await call(partial(messages.patient_reply, account_id=principal.account_id, chart=chart,
-                       task_id=self.open_id, body=form_text(form_data, "reply"), ip=self._ip()))
+                       task_id=self.open_id, body=form_text(form_data, "reply", TYPED_LIMIT), ip=self._ip()))
         except NotFound as exc:
             self._close()
             return rx.toast.error(exc.message)

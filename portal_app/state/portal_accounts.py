@@ -28,7 +28,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_accounts import AccountForm, ChartSummary, ConnectionItem, Credentials
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
-from portal_app.state.patient_documents import as_id
+from portal_app.state.inputs import as_id
 from portal_app.state.portal_users import focus_later
 
 ALL_AREAS = [area.value for area in Area]
