@@ -133,11 +133,6 @@ class FormsState(PortalSessionState):
         await self._list(me.chart)
         await self._open(me.chart, form)
 
-    async def _after_submit(self, chart, form: str, task_id: int | None) -> None:
-        self.notice = SENT[form] if task_id is not None else ""
-        self.open_form = ""
-        await self._list(chart)
-
     async def _submit(self, me: Patient, form: str, service, **answers) -> None:
         """File the form; errors go beside their fields (`_failed`)."""
         self._clear_errors()
@@ -145,7 +140,9 @@ class FormsState(PortalSessionState):
         if task_id is None:
             self.info = NOTHING_CHANGED
             return
-        await self._after_submit(me.chart, form, task_id)
+        self.notice = SENT[form]
+        self.open_form = ""
+        await self._list(me.chart)
 
     # What the patient typed stays on the form whatever happens next (set before the service runs).
 
