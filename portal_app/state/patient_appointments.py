@@ -61,10 +61,6 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
     def _refusal_message(self, level: Level = Level.READ) -> str:
         return REFUSED
 
-    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
-        self._forget()
-        return rx.toast.error(message)
-
     def _failed(self, error: DomainError):
         """Each refused field's message beside it; any other above the form."""
         errors = error.errors if isinstance(error, FormInvalid) else {error.field: error.message}

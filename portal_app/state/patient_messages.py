@@ -70,10 +70,6 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
     def _refusal_message(self, level: Level = Level.READ) -> str:
         return REFUSED
 
-    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
-        self._forget()
-        return rx.toast.error(message)
-
     def _failed(self, error: DomainError):
         """A thread that is gone closes; a new message's errors go beside its fields."""
         if isinstance(error, NotFound):

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient
 
 
 class PortalListPaging(rx.State, mixin=True):
     """Mixed into a PortalSessionState page state that has `rows` and defines
     `_fetch(patient_id)`: awaits the list service for `self.page`, returning an object with
-    rows, page, pages and total.
+    rows, page, pages and total; and `_forget()`, what a refused handler clears.
     """
 
     page: int = 1
     pages: int = 1
     total: int = 0
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        """Any refusal (no session, or the area taken away) forgets the list and says why."""
+        self._forget()
+        return rx.toast.error(message)
 
     async def _fetch(self, patient_id: int):
         raise NotImplementedError
