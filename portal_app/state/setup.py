@@ -22,7 +22,7 @@ from portal_app.services import invitations
 from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.state.base import call
 from portal_app.state.inputs import form_text
-from portal_app.state.patient_login import PatientPageState
+from portal_app.state.patient_page import PatientPageState
 
 FRESH_LINK_SENT = "If we can, we have sent a new link to the email on file."
 
