@@ -180,29 +180,43 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
     return decorate
 
 def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
-                  refuse: str = "") -> Callable[[Callable], Callable]:
+                  refuse: str = "", audit_as: str = "") -> Callable[[Callable], Callable]:
     """An event handler for a patient page: a signed-in account, and the open chart's `area`.
 
     `area=None` means any signed-in account (its own pages: home, password). A refusal of an
-    area is audited by `_area_principal`; a call with no live session forgets the page.
+    area is audited by `_area_principal` (as `audit_as`, the handler's name when empty: audit
+    records keep their names when a handler is renamed); a call with no live session forgets
+    the page.
     """
 
     def decorate(fn: Callable) -> Callable:
         async def admit(state, handler: str):
+            if area is not None:
+                return await _admit_to_area(state, area, audit_as or handler, refuse)
             principal = await state._portal_principal()
             if principal is None or (principal.must_change_password and not allow_must_change):
                 if principal is None:
                     state._forget()
                 return None, state._refused(refuse or state._refusal_message(), signed_in=principal is not None)
-            if area is None:
-                chart = state._show_viewing(principal)
-            else:
-                got = await state._area_principal(area, handler)
-                if got is None:
-                    return None, state._refused(refuse or state._refusal_message(), signed_in=True)
-                principal, chart = got
+            chart = state._show_viewing(principal)
             return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
 
         return rx.event(_guarded(fn, admit))
 
     return decorate
+
+async def _admit_to_area(state, area: Area, handler: str, refuse: str):
+    """(Patient, None) when the chart this tab shows is still open to it and grants `area`.
+
+    `_area_principal` is the only lookup: it compares the chart the tab was viewing with what
+    the session may open now, and a lookup before it would already have moved the tab to
+    another chart (an action meant for a revoked chart must not land in another one).
+    """
+    got = await state._area_principal(area, handler)
+    if got is None:
+        signed_in = bool(state.account_user_id)
+        if not signed_in:
+            state._forget()
+        return None, state._refused(refuse or state._refusal_message(), signed_in=signed_in)
+    principal, chart = got
+    return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None

@@ -1,7 +1,8 @@
 """`/portal/appointments`: request an appointment for the open chart; see its requests.
 
-Every handler checks the session and the Appointments area of the chart being viewed itself
-(`_area_principal`, which audits a refusal). Only the visible page of requests lives in state.
+Every handler is a `portal_action(Area.APPOINTMENTS)`: the session and the Appointments area of
+the chart being viewed are checked again (a refusal is audited and forgets the page).
+Only the visible page of requests lives in state.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from portal_app.services import appointments
 from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
+from portal_app.services.permissions import Level
+from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Appointments are not available for this chart."
@@ -55,11 +58,17 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
         self.notice = ""
         self._clear_errors()
 
-    def _area(self) -> Area:
-        return Area.APPOINTMENTS
-
-    def _refusal(self) -> str:
+    def _refusal_message(self, level: Level = Level.READ) -> str:
         return REFUSED
+
+    def _failed(self, error: DomainError):
+        """Each refused field's message beside it; any other above the form."""
+        errors = error.errors if isinstance(error, FormInvalid) else {error.field: error.message}
+        for field, message in errors.items():
+            if field in FIELDS:
+                setattr(self, f"{field}_error", message)
+            else:
+                self.form_error = message
 
     async def _fetch(self, patient_id: int):
         return await call(partial(appointments.requests_for, patient_id=patient_id, page=self.page))
@@ -78,34 +87,23 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
         self.ready = True
         return None
 
-    @rx.event
-    async def request_appointment(self, form_data: dict[str, Any]):
+    @portal_action(Area.APPOINTMENTS)
+    async def next_page(self, me: Patient):
+        await self._turn(me, forward=True)
+
+    @portal_action(Area.APPOINTMENTS)
+    async def prev_page(self, me: Patient):
+        await self._turn(me, forward=False)
+
+    @portal_action(Area.APPOINTMENTS)
+    async def request_appointment(self, me: Patient, form_data: dict[str, Any]):
         """Preferred date(s) and time(s) of day plus a reason -> an Appointment Request item."""
         self._clear_errors()
         self.notice = ""
-        got = await self._allowed("request_appointment")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        principal, chart = got
         preferred = [(form_text(form_data, f"date_{n}"), form_text(form_data, f"time_{n}")) for n in (1, 2, 3)]
-        try:
-            await call(partial(appointments.request_appointment, account_id=principal.account_id, chart=chart,
-                       preferred=preferred, reason=form_text(form_data, "reason"), ip=self._ip()))
-        except FormInvalid as exc:
-            for field, message in exc.errors.items():
-                if field in FIELDS:
-                    setattr(self, f"{field}_error", message)
-                else:
-                    self.form_error = message
-            return None
-        except DomainError as exc:
-            if exc.field in FIELDS:
-                setattr(self, f"{exc.field}_error", exc.message)
-            else:
-                self.form_error = exc.message
-            return None
+        await call(partial(appointments.request_appointment, account_id=me.account_id, chart=me.chart,
+                   preferred=preferred, reason=form_text(form_data, "reason"), ip=self._ip()))
         self.form_version += 1
         self.notice = SENT
         self.page = 1
-        await self._read(chart.patient_id)
-        return None
+        await self._read(me.patient_id)

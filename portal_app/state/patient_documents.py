@@ -1,7 +1,8 @@
 """Portal Documents (`/portal/documents`): share a file with the practice; see and download the
 chart's documents (the patient's own and those the practice shared).
 
-Every handler checks the session and the Documents area of the open chart again. The list holds
+Every handler is a `portal_action(Area.DOCUMENTS)`: the session and the Documents area of the
+open chart are checked again. The list holds
 small view rows of one page; a file's bytes are read only for a download, from the open chart.
 """
 
@@ -17,20 +18,14 @@ from portal_app.services import documents
 from portal_app.services.areas import Area
 from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Level
+from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.inputs import as_id
 
 UPLOAD_ID = "portal_document"
 NOT_ALLOWED = "Documents are not available for this chart."
 SHARED = "Thank you. Your document was sent to the practice."
-
-
-def as_id(value) -> int:
-    """An id sent by the client, or 0 (any client can send anything)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return number if 0 < number < 10**12 else 0
 
 
 async def read_upload(files) -> tuple[str, bytes]:
@@ -102,7 +97,8 @@ class DocumentList(rx.State, mixin=True):
         return ""
 
     async def _page(self, offset: int):
-        """Check access again and show the page at `offset` (each state defines it)."""
+        """Check access again and show the page at `offset` (for these next_page/previous_page;
+        a state may write its own guarded ones instead)."""
         raise NotImplementedError
 
     @rx.event
@@ -136,14 +132,19 @@ class DocumentsState(DocumentList, PortalSessionState):
         self.notice = ""
         self._clear_errors()
 
-    def _refused(self):
-        self._forget()
-        if not self.account_user_id:
-            return rx.redirect(routes.LOGIN)
-        return rx.toast.error(NOT_ALLOWED)
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NOT_ALLOWED
 
-    async def _list(self, patient_id: int, account_id: int) -> None:
-        await self._fetch_page(patient_id, account_id)
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        self._forget()
+        return rx.toast.error(message) if signed_in else rx.redirect(routes.LOGIN)
+
+    def _failed(self, error: DomainError):
+        """A refused share: beside the file or note field, or above the form."""
+        self.form_error = self._refused_file(error)
+
+    async def _list(self, me: Patient) -> None:
+        await self._fetch_page(me.patient_id, me.account_id)
 
     @rx.event
     async def load(self):
@@ -154,49 +155,42 @@ class DocumentsState(DocumentList, PortalSessionState):
         self._clear_errors()
         self.notice = ""
         self.offset = 0
-        await self._list(target[1].patient_id, target[0].account_id)
+        await self._fetch_page(target[1].patient_id, target[0].account_id)
         self.ready = True
         return None
 
-    @rx.event
-    async def share(self, files: list[rx.UploadFile]):
+    @portal_action(Area.DOCUMENTS, audit_as="share_document")
+    async def share(self, me: Patient, files: list[rx.UploadFile]):
         """Send the chosen file (and the note) to the practice as a Document Share item."""
         self._clear_errors()
         self.notice = ""
-        got = await self._area_principal(Area.DOCUMENTS, "share_document")
-        if got is None:
-            return self._refused()
-        principal, chart = got
         chosen = await self._chosen_file(files)
         if chosen is None:
             return None
-        try:
-            await call(partial(documents.upload, account_id=principal.account_id, chart=chart, filename=chosen[0],
-                       data=chosen[1], note=self.note, ip=self._ip()))
-        except DomainError as exc:
-            self.form_error = self._refused_file(exc)
-            return None
+        await call(partial(documents.upload, account_id=me.account_id, chart=me.chart, filename=chosen[0],
+                   data=chosen[1], note=self.note, ip=self._ip()))
         self._after_share()
         self.notice = SHARED
-        await self._list(chart.patient_id, principal.account_id)
+        await self._list(me)
         return rx.clear_selected_files(UPLOAD_ID)
 
-    @rx.event
-    async def download(self, document_id: str):
-        got = await self._area_principal(Area.DOCUMENTS, "download_document")
-        if got is None:
-            return self._refused()
+    @portal_action(Area.DOCUMENTS, audit_as="download_document")
+    async def download(self, me: Patient, document_id: str):
         try:
             content = await call(partial(documents.document_content, document_id=as_id(document_id),
-                                 patient_id=got[1].patient_id))
+                                 patient_id=me.patient_id))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
 
-    async def _page(self, offset: int):
-        got = await self._area_principal(Area.DOCUMENTS, "list_documents")
-        if got is None:
-            return self._refused()
+    @portal_action(Area.DOCUMENTS, audit_as="list_documents")
+    async def next_page(self, me: Patient):
+        await self._show_page(me, self.offset + documents.PAGE_SIZE)
+
+    @portal_action(Area.DOCUMENTS, audit_as="list_documents")
+    async def previous_page(self, me: Patient):
+        await self._show_page(me, self.offset - documents.PAGE_SIZE)
+
+    async def _show_page(self, me: Patient, offset: int) -> None:
         self.offset = max(0, offset)
-        await self._list(got[1].patient_id, got[0].account_id)
-        return None
+        await self._list(me)

@@ -1,6 +1,7 @@
 """Portal Forms (`/portal/forms`) and the "Forms to fill in" to-dos on the portal home.
 
-Every handler checks the session and the Forms area of the open chart again. State holds the
+Every handler is a `portal_action(Area.FORMS)`: the session and the Forms area of the open
+chart are checked again. State holds the
 open chart's form values (what the patient sees and types) and small view rows only.
 """
 
@@ -16,8 +17,10 @@ from portal_app.services import form_requests, forms
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.forms import FormListRow
+from portal_app.services.permissions import Level
+from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_checked, form_text
 
 FORM_NAMES = tuple(form.value for form in form_requests.PortalForm)
 NOT_ALLOWED = "Forms are not available for this chart."
@@ -75,13 +78,21 @@ class FormsState(PortalSessionState):
         self.notice = ""
         self._clear_errors()
 
-    def _refused(self):
+    def _refusal_message(self, level: Level = Level.READ) -> str:
+        return NOT_ALLOWED
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
         """A handler called without a session or without the Forms area."""
-        if not self.account_user_id:
-            self._forget()
-            return rx.redirect(routes.LOGIN)
         self._forget()
-        return rx.toast.error(NOT_ALLOWED)
+        return rx.toast.error(message) if signed_in else rx.redirect(routes.LOGIN)
+
+    def _failed(self, error: DomainError):
+        """A refused form: each field's message beside it, or one above the form."""
+        if isinstance(error, FormInvalid):
+            self.errors = {**self.errors, **error.errors}
+            self.form_error = FIX_BELOW
+        else:
+            self.form_error = error.message
 
     async def _open(self, chart, form: str) -> None:
         self._clear_errors()
@@ -115,63 +126,44 @@ class FormsState(PortalSessionState):
         self.ready = True
         return None
 
-    @rx.event
-    async def open(self, form: str):
+    @portal_action(Area.FORMS, audit_as="open_form")
+    async def open(self, me: Patient, form: str):
         """Open one form (links on the list) or go back to the list (form "")."""
-        got = await self._area_principal(Area.FORMS, "open_form")
-        if got is None:
-            return self._refused()
         self.notice = ""
-        await self._list(got[1])
-        await self._open(got[1], form if isinstance(form, str) else "")
-        return None
+        await self._list(me.chart)
+        await self._open(me.chart, form)
 
-    async def _after_submit(self, chart, form: str, task_id: int | None) -> None:
-        self.notice = SENT[form] if task_id is not None else ""
-        self.open_form = ""
-        await self._list(chart)
-
-    async def _submit(self, form: str, service, typed: tuple[str, Any], **answers):
-        """Check the Forms area, keep what was typed on the form (`typed`: state var, value),
-        then file the form; errors go beside their fields."""
-        got = await self._area_principal(Area.FORMS, f"submit_{form}")
-        if got is None:
-            return self._refused()
-        principal, chart = got
-        setattr(self, *typed)
+    async def _submit(self, me: Patient, form: str, service, **answers) -> None:
+        """File the form; errors go beside their fields (`_failed`)."""
         self._clear_errors()
-        try:
-            task_id = await call(partial(service, account_id=principal.account_id, chart=chart, ip=self._ip(), **answers))
-        except FormInvalid as exc:
-            self.errors = {**self.errors, **exc.errors}
-            self.form_error = FIX_BELOW
-            return None
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
+        task_id = await call(partial(service, account_id=me.account_id, chart=me.chart, ip=self._ip(), **answers))
         if task_id is None:
             self.info = NOTHING_CHANGED
-            return None
-        await self._after_submit(chart, form, task_id)
-        return None
+            return
+        self.notice = SENT[form]
+        self.open_form = ""
+        await self._list(me.chart)
 
-    @rx.event
-    async def submit_intake(self, form_data: dict[str, Any]):
+    # What the patient typed stays on the form whatever happens next (set before the service runs).
+
+    @portal_action(Area.FORMS)
+    async def submit_intake(self, me: Patient, form_data: dict[str, Any]):
         values = {field: form_text(form_data, field) for field in forms.INTAKE_FIELDS}
-        # What the patient typed stays on the form whatever happens next.
-        return await self._submit("intake", forms.submit_intake, ("intake", values), values=values)
+        self.intake = values
+        await self._submit(me, "intake", forms.submit_intake, values=values)
 
-    @rx.event
-    async def submit_consent(self, form_data: dict[str, Any]):
+    @portal_action(Area.FORMS)
+    async def submit_consent(self, me: Patient, form_data: dict[str, Any]):
         signature = form_text(form_data, "signature")
-        agreed = isinstance(form_data, dict) and form_data.get("agreed") in ("on", "true", True)
-        return await self._submit("consent", forms.submit_consent, ("signature", signature), full_name=signature,
-                                  agreed=agreed)
+        self.signature = signature
+        await self._submit(me, "consent", forms.submit_consent, full_name=signature,
+                           agreed=form_checked(form_data, "agreed"))
 
-    @rx.event
-    async def submit_history(self, form_data: dict[str, Any]):
+    @portal_action(Area.FORMS)
+    async def submit_history(self, me: Patient, form_data: dict[str, Any]):
         values = {field: form_text(form_data, field) for field in forms.HISTORY_FIELDS}
-        return await self._submit("history", forms.submit_history, ("history", values), values=values)
+        self.history = values
+        await self._submit(me, "history", forms.submit_history, values=values)
 
 
 class FormTodosState(PortalSessionState):

@@ -1,7 +1,7 @@
-"""Portal home (`/portal`) and change password (`/portal/password`).
+"""Portal home (`/portal`), change password (`/portal/password`) and connect a chart (`/portal/connect`).
 
-Both re-check the portal session in every handler. State holds only the fields the page
-shows (strings), never the account or patient rows.
+Their handlers are `portal_action()`s: the portal session is checked again on every event.
+State holds only the fields the page shows (strings), never the account or patient rows.
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import keys, portal_auth, settings
-from portal_app.services.errors import DomainError, InvalidInput
+from portal_app.services.errors import DomainError
+from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
+from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.inputs import form_text
 
 PASSWORD_CHANGED = ("Your password has been changed. Any other device signed in to your account "
                     "was signed out.")
-
-
-def form_text(form_data: dict[str, Any], name: str) -> str:
-    """A submitted field as text; anything else a client sends counts as empty."""
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class HomeState(PortalSessionState):
@@ -102,24 +99,26 @@ class PasswordState(PortalSessionState):
         self.ready = True
         return None
 
-    @rx.event
-    async def change_password(self, form_data: dict[str, Any]):
+    def _forget(self) -> None:
+        self._clear_errors()
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        return rx.redirect(routes.LOGIN)
+
+    def _failed(self, error: DomainError):
+        if error.field in ("current", "password", "confirm"):
+            setattr(self, f"{error.field}_error", error.message)
+        else:
+            self.form_error = error.message
+
+    @portal_action(allow_must_change=True)
+    async def change_password(self, me: Patient, form_data: dict[str, Any]):
         """Check the current password, set the new one, end the account's other sessions."""
         self._clear_errors()
-        principal = await self._portal_principal()
-        if principal is None:
-            return rx.redirect(routes.LOGIN)
-        try:
-            await call(partial(portal_auth.change_password, account_id=principal.account_id,
-                       current=form_text(form_data, "current"),
-                       new=form_text(form_data, "password"),
-                       confirm=form_text(form_data, "confirm"), session_id=self.portal_sid))
-        except InvalidInput as exc:
-            if exc.field in ("current", "password", "confirm"):
-                setattr(self, f"{exc.field}_error", exc.message)
-            else:
-                self.form_error = exc.message
-            return None
+        await call(partial(portal_auth.change_password, account_id=me.account_id,
+                   current=form_text(form_data, "current"),
+                   new=form_text(form_data, "password"),
+                   confirm=form_text(form_data, "confirm"), session_id=self.portal_sid))
         self.must_change = False
         home = await self.get_state(HomeState)
         home._pending_notice = PASSWORD_CHANGED
@@ -154,25 +153,27 @@ class ConnectChartState(PortalSessionState):
             return
         self.ready = True
 
-    @rx.event
-    async def connect_chart(self, form_data: dict[str, Any]):
+    def _forget(self) -> None:
+        self._clear_errors()
+
+    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
+        return rx.redirect(routes.LOGIN)
+
+    def _failed(self, error: DomainError):
+        field = error.field if error.field in ("key", "last_name", "dob", "details") else "form"
+        setattr(self, f"{field}_error", error.message)
+
+    @portal_action()
+    async def connect_chart(self, me: Patient, form_data: dict[str, Any]):
         """Key + last name + date of birth -> the chart is connected to this account as self."""
         self._clear_errors()
-        principal = await self._portal_principal()
-        if principal is None or principal.must_change_password:
-            return rx.redirect(routes.LOGIN)
         key = form_text(form_data, "key")
         if not key.strip():
             self.key_error = "Enter the connection key from the practice."
             return None
-        try:
-            name = await call(partial(keys.connect_another_chart, account_id=principal.account_id,
-                              key=key, last_name=form_text(form_data, "last_name"),
-                              dob=form_text(form_data, "dob"), ip=self._ip()))
-        except DomainError as exc:
-            field = exc.field if exc.field in ("key", "last_name", "dob", "details") else "form"
-            setattr(self, f"{field}_error", exc.message)
-            return None
+        name = await call(partial(keys.connect_another_chart, account_id=me.account_id,
+                          key=key, last_name=form_text(form_data, "last_name"),
+                          dob=form_text(form_data, "dob"), ip=self._ip()))
         home = await self.get_state(HomeState)
         home._pending_notice = f"{name}'s chart is now connected to your account."
         return rx.redirect(routes.PORTAL_HOME)

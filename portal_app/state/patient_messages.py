@@ -1,8 +1,9 @@
 """`/portal/messages`: the open chart's message threads, a new message, a thread and its reply.
 
-Every handler checks the session and the Messages area of the chart being viewed itself
-(`_area_principal`, which audits a refusal); a thread id from the browser is checked against
-that chart on the server. Only the visible page of threads and the open thread live in state.
+Every handler is a `portal_action(Area.MESSAGES)`: the session and the Messages area of the
+chart being viewed are checked again (a refusal is audited and forgets the page); a thread id
+from the browser is checked against that chart on the server. Only the visible page of threads
+and the open thread live in state.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from portal_app.services import messages
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid, NotFound
 from portal_app.services.messages import PostRow, ThreadRow
+from portal_app.services.permissions import Level
+from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
-from portal_app.state.patient_home import form_text
+from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Messages are not available for this chart."
 SENT = "Your message was sent to the practice. You will see the reply here."
 REPLIED = "Your reply was sent."
+# A body is not cut here: the service refuses one over its limit and says how long it was.
+TYPED_LIMIT = 10 * 1024 * 1024
 
 
 class PatientMessagesState(PortalListPaging, PortalSessionState):
@@ -62,11 +67,20 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
         self.open_subject = ""
         self.posts = []
 
-    def _area(self) -> Area:
-        return Area.MESSAGES
-
-    def _refusal(self) -> str:
+    def _refusal_message(self, level: Level = Level.READ) -> str:
         return REFUSED
+
+    def _failed(self, error: DomainError):
+        """A thread that is gone closes; a new message's errors go beside its fields."""
+        if isinstance(error, NotFound):
+            self._close()
+            return rx.toast.error(error.message)
+        if isinstance(error, FormInvalid):
+            self.subject_error = error.errors.get("subject", "")
+            self.body_error = error.errors.get("body", "")
+        else:
+            self.form_error = error.message
+        return None
 
     async def _fetch(self, patient_id: int):
         return await call(partial(messages.threads, patient_id=patient_id, page=self.page))
@@ -83,104 +97,73 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
         self.ready = True
         return None
 
-    @rx.event
-    async def new_message(self):
-        got = await self._allowed("new_message")
-        if got is None:
-            return rx.toast.error(REFUSED)
+    @portal_action(Area.MESSAGES)
+    async def next_page(self, me: Patient):
+        await self._turn(me, forward=True)
+
+    @portal_action(Area.MESSAGES)
+    async def prev_page(self, me: Patient):
+        await self._turn(me, forward=False)
+
+    @portal_action(Area.MESSAGES)
+    async def new_message(self, me: Patient):
         self._clear_errors()
         self._close()
         self.notice = ""
         self.composing = True
-        return None
 
-    @rx.event
-    async def cancel_new(self):
-        if await self._allowed("cancel_new") is None:
-            return rx.toast.error(REFUSED)
+    @portal_action(Area.MESSAGES)
+    async def cancel_new(self, me: Patient):
         self._clear_errors()
         self.composing = False
-        return None
 
-    @rx.event
-    async def send_message(self, form_data: dict[str, Any]):
+    @portal_action(Area.MESSAGES)
+    async def send_message(self, me: Patient, form_data: dict[str, Any]):
         """A new thread with the practice for the chart being viewed."""
         self._clear_errors()
-        got = await self._allowed("send_message")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        principal, chart = got
-        try:
-            await call(partial(messages.start_thread, account_id=principal.account_id, chart=chart,
-                       subject=form_text(form_data, "subject"), body=form_text(form_data, "body"),
-                       ip=self._ip()))
-        except FormInvalid as exc:
-            self.subject_error = exc.errors.get("subject", "")
-            self.body_error = exc.errors.get("body", "")
-            return None
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
+        await call(partial(messages.start_thread, account_id=me.account_id, chart=me.chart,
+                   subject=form_text(form_data, "subject"), body=form_text(form_data, "body", TYPED_LIMIT),
+                   ip=self._ip()))
         self.composing = False
         self.form_version += 1
         self.notice = SENT
         self.page = 1
-        await self._read(chart.patient_id)
-        return None
+        await self._read(me.patient_id)
 
-    @rx.event
-    async def open_thread(self, task_id: int):
+    @portal_action(Area.MESSAGES)
+    async def open_thread(self, me: Patient, task_id: int):
         """Show a thread of the chart being viewed (oldest post first); its staff posts become read."""
         self._clear_errors()
-        got = await self._allowed("open_thread")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        chart = got[1]
-        try:
-            thread = await call(partial(messages.open_thread, patient_id=chart.patient_id,
-                                task_id=task_id if isinstance(task_id, int) else -1,
-                                viewer_account_id=got[0].account_id))
-        except NotFound as exc:
-            self._close()
-            return rx.toast.error(exc.message)
+        thread = await call(partial(messages.open_thread, patient_id=me.patient_id, task_id=task_id or -1,
+                            viewer_account_id=me.account_id))
         self.composing = False
         self.notice = ""
         self.open_id, self.open_subject, self.posts = thread.id, thread.subject, thread.posts
-        await self._read(chart.patient_id)
-        return None
+        await self._read(me.patient_id)
 
-    @rx.event
-    async def close_thread(self):
-        got = await self._allowed("close_thread")
-        if got is None:
-            return rx.toast.error(REFUSED)
+    @portal_action(Area.MESSAGES)
+    async def close_thread(self, me: Patient):
         self._clear_errors()
         self._close()
-        await self._read(got[1].patient_id)
-        return None
+        await self._read(me.patient_id)
 
-    @rx.event
-    async def send_reply(self, form_data: dict[str, Any]):
+    @portal_action(Area.MESSAGES)
+    async def send_reply(self, me: Patient, form_data: dict[str, Any]):
         """A reply in the open thread (checked again on the server against the open chart)."""
         self._clear_errors()
-        got = await self._allowed("send_reply")
-        if got is None:
-            return rx.toast.error(REFUSED)
-        principal, chart = got
         if not self.open_id:
             return None
         try:
-            await call(partial(messages.patient_reply, account_id=principal.account_id, chart=chart,
-                       task_id=self.open_id, body=form_text(form_data, "reply"), ip=self._ip()))
-        except NotFound as exc:
-            self._close()
-            return rx.toast.error(exc.message)
+            await call(partial(messages.patient_reply, account_id=me.account_id, chart=me.chart,
+                       task_id=self.open_id, body=form_text(form_data, "reply", TYPED_LIMIT), ip=self._ip()))
+        except NotFound:
+            raise  # the thread is gone: _failed closes it
         except DomainError as exc:
             self.reply_error = exc.message
             return None
-        thread = await call(partial(messages.open_thread, patient_id=chart.patient_id, task_id=self.open_id,
-                            viewer_account_id=principal.account_id))
+        thread = await call(partial(messages.open_thread, patient_id=me.patient_id, task_id=self.open_id,
+                            viewer_account_id=me.account_id))
         self.posts = thread.posts
         self.form_version += 1
-        await self._read(chart.patient_id)
+        await self._read(me.patient_id)
         return rx.toast.success(REPLIED)

@@ -31,7 +31,7 @@ from portal_app.services import accounts, audit, invitations, portal_auth
 from portal_app.state.base import drain_detached
 from portal_app.state.patient_home import PASSWORD_CHANGED, HomeState, PasswordState
 from portal_app.state.patient_login import ForgotState, LoginState
-from portal_app.state.patient_setup import FRESH_LINK_SENT, SetupState, SetupStep
+from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
 from tests.unit.conftest import START, make_patient
 
 PASSWORD = "violet harbor engine quietly 7"
@@ -215,7 +215,7 @@ async def test_invitation_creates_the_account_and_signs_in_without_exposing_secr
     root, setup = await state_at(routes.setup_path(routes.SetupStep.INVITE, token=token), SetupState)
 
     await run(setup.load())
-    assert (setup.step, setup.suggested_user_id) == (SetupStep.INVITE, "maria.lopez@example.com")
+    assert (setup.step, setup.suggested_user_id) == (SetupView.INVITE, "maria.lopez@example.com")
     event = await run(setup.create_account(
         {"user_id": "maria.lopez@example.com", "password": PASSWORD, "confirm": PASSWORD}))
 
@@ -228,7 +228,7 @@ async def test_invitation_creates_the_account_and_signs_in_without_exposing_secr
     # The link works once.
     _, again = await state_at(routes.setup_path(routes.SetupStep.INVITE, token=token), SetupState)
     await run(again.load())
-    assert again.step == SetupStep.INVALID
+    assert again.step == SetupView.INVALID
 
 
 async def test_password_rules_show_beside_the_right_field(session):
@@ -247,7 +247,7 @@ async def test_password_rules_show_beside_the_right_field(session):
 
     assert await run(setup.create_account(
         {"user_id": "not-a-user-id", "password": PASSWORD, "confirm": PASSWORD})) is None
-    assert setup.user_id_error != "" and setup.step == SetupStep.INVITE
+    assert setup.user_id_error != "" and setup.step == SetupView.INVITE
     assert setup.portal_sid == ""
     exposed = public_text(root)
     assert PASSWORD not in exposed and token not in exposed
@@ -262,7 +262,7 @@ async def test_reset_link_sets_the_password_and_ends_other_sessions(session):
     root, setup = await state_at(routes.setup_path(routes.SetupStep.RESET, token=token), SetupState)
 
     await run(setup.load())
-    assert setup.step == SetupStep.RESET
+    assert setup.step == SetupView.RESET
     event = await run(setup.save_password({"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
 
     assert redirect_path(event) == routes.PORTAL_HOME
@@ -282,7 +282,7 @@ async def test_expired_link_offers_a_fresh_one_with_the_same_answer_as_a_bogus_o
     _, expired = await state_at(routes.setup_path(routes.SetupStep.INVITE, token=token), SetupState)
     await run(expired.load())
     assert (expired.step, expired.ready, expired.practice_phone) == (
-        SetupStep.INVALID, True, "(555) 010-0100")
+        SetupView.INVALID, True, "(555) 010-0100")
     await run(expired.send_new_link())
     assert outbox_count(session) == sent_before + 1  # a fresh invitation to the email on file
 
@@ -294,7 +294,7 @@ async def test_expired_link_offers_a_fresh_one_with_the_same_answer_as_a_bogus_o
     def answer(state):
         return (state.step, state.fresh_link_sent, state.form_error, state.first_name)
 
-    assert answer(expired) == answer(bogus) == (SetupStep.INVALID, True, "", "")
+    assert answer(expired) == answer(bogus) == (SetupView.INVALID, True, "", "")
     assert FRESH_LINK_SENT.startswith("If we can")
 
 
@@ -303,13 +303,13 @@ async def test_link_used_in_the_wrong_step_and_create_account_step(session):
     token = send_link(session, patient)  # an invitation
     _, as_reset = await state_at(routes.setup_path(routes.SetupStep.RESET, token=token), SetupState)
     await run(as_reset.load())
-    assert as_reset.step == SetupStep.INVALID
+    assert as_reset.step == SetupView.INVALID
     assert await run(as_reset.save_password({"password": PASSWORD, "confirm": PASSWORD})) is None
     assert as_reset.portal_sid == ""
 
     _, create = await state_at(routes.setup_path(routes.SetupStep.CREATE_ACCOUNT), SetupState)
     await run(create.load())
-    assert create.step == SetupStep.CREATE_ACCOUNT
+    assert create.step == SetupView.CREATE_ACCOUNT
 
 
 # --- portal switched off -------------------------------------------------------------------
@@ -333,7 +333,7 @@ async def test_portal_off_shows_unavailable_and_accepts_nothing(session):
 
     _, setup = await state_at(routes.setup_path(routes.SetupStep.INVITE, token=token), SetupState)
     await run(setup.load())
-    assert setup.portal_off and setup.step == SetupStep.CHECKING
+    assert setup.portal_off and setup.step == SetupView.CHECKING
     await run(setup.create_account(
         {"user_id": "ann.bell@example.com", "password": PASSWORD, "confirm": PASSWORD}))
     assert setup.portal_sid == ""
@@ -345,7 +345,7 @@ async def test_portal_off_shows_unavailable_and_accepts_nothing(session):
     switch_portal(session, True)
     _, setup = await state_at(routes.setup_path(routes.SetupStep.INVITE, token=token), SetupState)
     await run(setup.load())
-    assert (setup.portal_off, setup.step) == (False, SetupStep.INVITE)
+    assert (setup.portal_off, setup.step) == (False, SetupView.INVITE)
 
 
 async def test_portal_off_ends_access_to_the_portal_home(session):

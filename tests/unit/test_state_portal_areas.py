@@ -7,11 +7,12 @@ from datetime import date
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import AccessType, AuditEvent, PortalConnection
+from portal_app.models import AccessType, AuditEvent, PortalConnection, PortalTask
 from portal_app.services import areas
 from portal_app.services.areas import Area
 from portal_app.state.patient_home import HomeState
 from portal_app.state.patient_login import LoginState
+from portal_app.state.patient_messages import PatientMessagesState
 from tests.unit.conftest import make_patient
 from tests.unit.test_state_patient import PASSWORD, make_account, redirect_path, run, state_at
 
@@ -84,6 +85,22 @@ async def test_a_revoked_connection_is_never_replaced_by_another_chart_mid_actio
     assert home.viewing_name == "Maria Lopez"
     assert [c["label"] for c in home.chart_choices] == ["Maria Lopez"]
     assert (await home._area_principal(Area.MESSAGES, "send"))[1].name == "Maria Lopez"
+
+
+async def test_a_guarded_handler_does_not_act_on_another_chart_when_the_open_one_is_revoked(session):
+    account, child, connection, home = await _parent_of_two(session)
+    await run(home.switch_chart(str(child.id)))
+    page = await home.get_state(PatientMessagesState)
+    await run(page.load())
+    assert page.ready and page.viewing_name == "Lucia Lopez"
+    connection.revoked_at = connection.connected_at
+    session.add(connection)
+    session.commit()
+    # Meant for Lucia: refused, not filed in Maria's chart (which Maria's self connection would allow).
+    await run(page.send_message({"subject": "Lucia", "body": "Fever"}))
+    session.expire_all()
+    assert session.exec(select(PortalTask)).all() == []
+    assert page.viewing_name == "Maria Lopez" and not page.ready
 
 
 async def test_no_session_means_no_area(session):

@@ -15,8 +15,8 @@ from portal_app.pages.patient.login import (
     portal_unavailable,
     submit_button,
 )
-from portal_app.state.patient_create import FRESH_VERIFICATION_SENT, CreateAccountState, Stage
-from portal_app.state.patient_setup import FRESH_LINK_SENT, SetupState, SetupStep
+from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
+from portal_app.state.setup_create_account import FRESH_VERIFICATION_SENT, CreateAccountState, CreateAccountStep
 
 PASSWORD_HINT = ("At least 10 characters. A phrase of three or four unrelated words is easy to "
                  "remember and hard to guess. Do not use your name or email.")
@@ -217,14 +217,14 @@ def _verification_dead() -> rx.Component:
 def _create_account() -> rx.Component:
     return rx.match(
         CreateAccountState.stage,
-        (Stage.ENTER_ID, _enter_user_id()),
-        (Stage.SENT, _sent()),
-        (Stage.HAS_KEY, _has_key()),
-        (Stage.KEY, _enter_key()),
-        (Stage.NO_KEY, _no_key()),
-        (Stage.DETAILS, _details()),
-        (Stage.PASSWORD, _create_password()),
-        (Stage.DEAD, _verification_dead()),
+        (CreateAccountStep.ENTER_ID, _enter_user_id()),
+        (CreateAccountStep.SENT, _sent()),
+        (CreateAccountStep.HAS_KEY, _has_key()),
+        (CreateAccountStep.KEY, _enter_key()),
+        (CreateAccountStep.NO_KEY, _no_key()),
+        (CreateAccountStep.DETAILS, _details()),
+        (CreateAccountStep.PASSWORD, _create_password()),
+        (CreateAccountStep.DEAD, _verification_dead()),
         loading(),
     )
 
@@ -233,18 +233,18 @@ def setup_page() -> rx.Component:
     title = rx.cond(
         SetupState.portal_off, UNAVAILABLE_TITLE,
         rx.match(SetupState.step,
-                 (SetupStep.INVITE, "Set up your portal account"),
-                 (SetupStep.RESET, "Choose a new password"),
-                 (SetupStep.INVALID, "This link cannot be used"),
-                 (SetupStep.CREATE_ACCOUNT, "Create your portal account"),
+                 (SetupView.INVITE, "Set up your portal account"),
+                 (SetupView.RESET, "Choose a new password"),
+                 (SetupView.INVALID, "This link cannot be used"),
+                 (SetupView.CREATE_ACCOUNT, "Create your portal account"),
                  "Patient portal account"),
     )
     body = rx.match(
         SetupState.step,
-        (SetupStep.INVITE, _invite_form()),
-        (SetupStep.RESET, _reset_form()),
-        (SetupStep.INVALID, _dead_link()),
-        (SetupStep.CREATE_ACCOUNT, _create_account()),
+        (SetupView.INVITE, _invite_form()),
+        (SetupView.RESET, _reset_form()),
+        (SetupView.INVALID, _dead_link()),
+        (SetupView.CREATE_ACCOUNT, _create_account()),
         loading(),
     )
     return portal_layout(

@@ -16,9 +16,9 @@ from portal_app import routes
 from portal_app.models import OutboxMessage, PortalAccount, PortalConnection
 from portal_app.services import audit, keys, portal_auth
 from portal_app.state.base import drain_detached
-from portal_app.state.patient_create import CreateAccountState, Stage
 from portal_app.state.patient_home import ConnectChartState, HomeState
-from portal_app.state.patient_setup import SetupState, SetupStep
+from portal_app.state.setup import SetupState, SetupView
+from portal_app.state.setup_create_account import CreateAccountState, CreateAccountStep
 from tests.unit.conftest import make_patient
 from tests.unit.test_state_patient import public_text, redirect_path, run, state_at, switch_portal
 
@@ -73,18 +73,18 @@ async def test_create_account_answers_the_same_whether_or_not_the_user_id_is_tak
     answers = []
     for user_id in ("taken@example.com", "free@example.com"):
         root, setup, create = await open_setup(routes.setup_path(routes.SetupStep.CREATE_ACCOUNT))
-        assert (setup.step, create.stage) == (SetupStep.CREATE_ACCOUNT, Stage.ENTER_ID)
+        assert (setup.step, create.stage) == (SetupView.CREATE_ACCOUNT, CreateAccountStep.ENTER_ID)
         await run(create.create_account({"user_id": user_id.upper()}))
         await drain_detached()
         answers.append((create.stage, create.sent_to.replace(user_id, "X"), create.user_id_error))
         assert last_message(session).to_address == user_id
-    assert answers[0] == answers[1] == (Stage.SENT, "X", "")
+    assert answers[0] == answers[1] == (CreateAccountStep.SENT, "X", "")
 
 
 async def test_bad_user_id_is_named_beside_the_field_and_nothing_sent(session):
     _, _, create = await open_setup(routes.setup_path(routes.SetupStep.CREATE_ACCOUNT))
     await run(create.create_account({"user_id": "not an id"}))
-    assert create.stage == Stage.ENTER_ID and create.user_id_error
+    assert create.stage == CreateAccountStep.ENTER_ID and create.user_id_error
     await drain_detached()
     assert outbox_count(session) == 0
 
@@ -95,23 +95,23 @@ async def test_whole_flow_signs_in_and_never_exposes_a_secret(session):
     token = await request_link(session, "new.user@example.com")
 
     root, setup, create = await open_setup(routes.setup_path(routes.SetupStep.VERIFY, token=token))
-    assert create.stage == Stage.HAS_KEY and create.sent_to == "new.user@example.com"
+    assert create.stage == CreateAccountStep.HAS_KEY and create.sent_to == "new.user@example.com"
     await run(create.answer_has_key("no"))
-    assert create.stage == Stage.NO_KEY
+    assert create.stage == CreateAccountStep.NO_KEY
     await run(create.answer_has_key("yes"))
-    assert create.stage == Stage.KEY
+    assert create.stage == CreateAccountStep.KEY
     await run(create.submit_key({"key": "ABCD-EFGH-JKMN"}))
-    assert create.key_error == keys.KEY_INVALID and create.stage == Stage.KEY
+    assert create.key_error == keys.KEY_INVALID and create.stage == CreateAccountStep.KEY
     await run(create.submit_key({"key": key.lower()}))
-    assert create.stage == Stage.DETAILS and create.key_error == ""
+    assert create.stage == CreateAccountStep.DETAILS and create.key_error == ""
     assert_no_secrets(root, key, token)
     await run(create.submit_details({"last_name": "Smith", "dob": "1980-04-02"}))
     assert create.details_error == "Those details do not match our records."
-    assert create.stage == Stage.DETAILS
+    assert create.stage == CreateAccountStep.DETAILS
     await run(create.submit_details({"last_name": "lopez", "dob": "1980-04-02"}))
-    assert create.stage == Stage.PASSWORD
+    assert create.stage == CreateAccountStep.PASSWORD
     await run(create.finish({"password": PASSWORD, "confirm": "something else entirely 9"}))
-    assert create.confirm_error and create.stage == Stage.PASSWORD
+    assert create.confirm_error and create.stage == CreateAccountStep.PASSWORD
     event = await run(create.finish({"password": PASSWORD, "confirm": PASSWORD}))
     assert redirect_path(event) == routes.PORTAL_HOME
     assert create.portal_sid
@@ -130,7 +130,7 @@ async def test_dead_link_offers_a_fresh_one_with_the_same_answer(session):
     token = await request_link(session, "new.user@example.com")
     sent = outbox_count(session)
     _, _, bogus = await open_setup(routes.setup_path(routes.SetupStep.VERIFY, token="x" * 32))
-    assert bogus.stage == Stage.DEAD
+    assert bogus.stage == CreateAccountStep.DEAD
     await run(bogus.send_fresh_verification())
     await drain_detached()
     assert bogus.fresh_sent and outbox_count(session) == sent
@@ -140,7 +140,7 @@ async def test_dead_link_offers_a_fresh_one_with_the_same_answer(session):
     await run(create.answer_has_key("yes"))
     for _ in range(5):
         await run(create.submit_key({"key": "ABCD-EFGH-JKMN"}))
-    assert create.stage == Stage.DEAD
+    assert create.stage == CreateAccountStep.DEAD
     await run(create.send_fresh_verification())
     await drain_detached()
     assert create.fresh_sent
@@ -154,9 +154,9 @@ async def test_handlers_refuse_steps_out_of_order(session):
     # No verification link at all: a client calling the key handler directly gets nowhere.
     _, _, create = await open_setup(routes.setup_path(routes.SetupStep.CREATE_ACCOUNT))
     await run(create.answer_has_key("yes"))
-    assert create.stage == Stage.ENTER_ID
+    assert create.stage == CreateAccountStep.ENTER_ID
     await run(create.submit_key({"key": key}))
-    assert create.stage == Stage.DEAD
+    assert create.stage == CreateAccountStep.DEAD
     assert await run(create.finish({"password": PASSWORD, "confirm": PASSWORD})) is None
     assert create.portal_sid == ""
     assert session.exec(select(func.count()).select_from(PortalAccount)).one() == 0
@@ -166,7 +166,7 @@ async def test_portal_off_shows_unavailable(session):
     token = await request_link(session, "new.user@example.com")
     switch_portal(session, False)
     _, setup, create = await open_setup(routes.setup_path(routes.SetupStep.VERIFY, token=token))
-    assert setup.portal_off and create.stage == Stage.NONE
+    assert setup.portal_off and create.stage == CreateAccountStep.NONE
 
 
 async def test_connect_another_chart_from_the_portal(session):

@@ -1,4 +1,9 @@
-"""`/setup?p=...`: invitation and reset links, and the page a dead link lands on.
+"""`/setup?p=...`: which view the setup page shows; invitation and reset links, and the page a
+dead link lands on.
+
+The journey: `routes.SetupStep` is the URL's `p=` (what a link asks for); `SetupView` is what
+the page shows for it (this state); creating an account with a key has its own steps,
+`CreateAccountStep` (state/setup_create_account.py). Services: invitations (links), keys.
 
 The link's token comes from the URL (`self.router.url.query_parameters`) and is kept in a
 backend-only var; public vars hold only what the page shows.
@@ -16,13 +21,13 @@ from portal_app.models import SecretPurpose
 from portal_app.services import invitations
 from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.state.base import call
-from portal_app.state.patient_home import form_text
-from portal_app.state.patient_login import PatientPageState
+from portal_app.state.inputs import form_text
+from portal_app.state.patient_page import PatientPageState
 
 FRESH_LINK_SENT = "If we can, we have sent a new link to the email on file."
 
 
-class SetupStep:
+class SetupView:
     """What the setup page shows (values of `SetupState.step`)."""
 
     CHECKING = ""
@@ -32,8 +37,17 @@ class SetupStep:
     CREATE_ACCOUNT = "create_account"
 
 
+# The links that carry a token: what each opens, and the secret it must be.
+LINKS: dict[str, tuple[SecretPurpose, str]] = {
+    routes.SetupStep.INVITE.value: (SecretPurpose.INVITATION, SetupView.INVITE),
+    routes.SetupStep.RESET.value: (SecretPurpose.PASSWORD_RESET, SetupView.RESET),
+}
+# Creating an account with a key: CreateAccountState shows its steps (its own on_load).
+CREATE_ACCOUNT_STEPS = (routes.SetupStep.CREATE_ACCOUNT.value, routes.SetupStep.VERIFY.value)
+
+
 class SetupState(PatientPageState):
-    step: str = SetupStep.CHECKING
+    step: str = SetupView.CHECKING
     first_name: str = ""
     suggested_user_id: str = ""
     user_id_error: str = ""
@@ -52,7 +66,7 @@ class SetupState(PatientPageState):
 
     def _link_dead(self) -> None:
         self._clear_errors()
-        self.step = SetupStep.INVALID
+        self.step = SetupView.INVALID
         self.first_name = ""
         self.suggested_user_id = ""
 
@@ -62,38 +76,42 @@ class SetupState(PatientPageState):
         else:
             self.form_error = exc.message
 
-    @rx.event
-    async def load(self):
-        """on_load: read `p` and `token`, and check the link before showing a form."""
+    def _start_visit(self) -> str:
+        """Read `p` and `token` from the URL, and show nothing yet; returns `p`."""
         params = self.router.url.query_parameters
-        requested = params.get("p", "")
         self._token = params.get("token", "")[:200]
-        self.step = SetupStep.CHECKING
+        self.step = SetupView.CHECKING
         self.ready = False
         self.first_name = ""
         self.suggested_user_id = ""
         self.fresh_link_sent = False
         self._clear_errors()
+        return params.get("p", "")
+
+    async def _inspect_link(self, requested: str) -> None:
+        """An invitation or reset link: its form when the link is live, the dead-link page if not."""
+        purpose, view = LINKS[requested]
+        try:
+            info = await call(partial(invitations.inspect_link, token=self._token, purpose=purpose))
+        except invitations.LinkInvalid:
+            self._link_dead()
+            return
+        self.step = view
+        self.first_name = info.first_name
+        self.suggested_user_id = info.suggested_user_id
+
+    @rx.event
+    async def load(self):
+        """on_load: read `p` and `token`, and check the link before showing a form."""
+        requested = self._start_visit()
         yield  # unmount a previous visit's form, so the new one starts from its defaults
         if not await self._load_practice():
             self.ready = True
             return
-        purposes = {routes.SetupStep.INVITE.value: SecretPurpose.INVITATION,
-                    routes.SetupStep.RESET.value: SecretPurpose.PASSWORD_RESET}
-        if requested in (routes.SetupStep.CREATE_ACCOUNT.value, routes.SetupStep.VERIFY.value):
-            # The steps of creating an account with a key: CreateAccountState (its own on_load).
-            self.step = SetupStep.CREATE_ACCOUNT
-        elif requested in purposes:
-            try:
-                info = await call(partial(invitations.inspect_link, token=self._token,
-                                  purpose=purposes[requested]))
-            except invitations.LinkInvalid:
-                self._link_dead()
-            else:
-                self.step = (SetupStep.INVITE if requested == routes.SetupStep.INVITE.value
-                             else SetupStep.RESET)
-                self.first_name = info.first_name
-                self.suggested_user_id = info.suggested_user_id
+        if requested in CREATE_ACCOUNT_STEPS:
+            self.step = SetupView.CREATE_ACCOUNT
+        elif requested in LINKS:
+            await self._inspect_link(requested)
         else:
             self._link_dead()
         self.ready = True

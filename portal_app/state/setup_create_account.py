@@ -1,8 +1,9 @@
 """`/setup?p=createAccount` and `/setup?p=verify&token=...`: create an account with a key.
 
-The verification link's token, the key, and the last name / date of birth typed on the way
-are kept in backend-only vars (never sent to the browser); every step re-checks them on the
-server. Passwords come from the form's submit data and are dropped after the service call.
+The steps are `CreateAccountStep`s, shown while the setup page's view (state/setup.py) is
+`SetupView.CREATE_ACCOUNT`. The verification link's token, the key, and the last name / date
+of birth typed on the way are kept in backend-only vars (never sent to the browser); every
+step re-checks them on the server. Passwords come from the form's submit data and are dropped after the service call.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from portal_app import routes
 from portal_app.services import invitations, keys
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.state.base import PortalSessionState, call, detach
-from portal_app.state.patient_home import form_text
-from portal_app.state.patient_setup import SetupState
+from portal_app.state.inputs import as_text, form_text
+from portal_app.state.setup import SetupState
 
 FRESH_VERIFICATION_SENT = ("If we can, we have sent a new message to the same address. Follow "
                            "its link soon: it works for a short time only.")
 
 
-class Stage:
-    """What the create-account part of the setup page shows (`CreateAccountState.stage`)."""
+class CreateAccountStep:
+    """Where creating an account with a key is (`CreateAccountState.stage`); the setup page
+    shows these while its own view is `SetupView.CREATE_ACCOUNT`."""
 
     NONE = ""
     ENTER_ID = "enter_id"
@@ -37,8 +39,11 @@ class Stage:
     DEAD = "dead"
 
 
+FIELDS = ("user_id", "key", "last_name", "dob", "details", "password", "confirm")
+
+
 class CreateAccountState(PortalSessionState):
-    stage: str = Stage.NONE
+    stage: str = CreateAccountStep.NONE
     sent_to: str = ""
     valid_minutes: int = 30
     user_id_error: str = ""
@@ -57,11 +62,10 @@ class CreateAccountState(PortalSessionState):
     _dob: str = ""
 
     def _clear_errors(self) -> None:
-        for name in ("user_id", "key", "last_name", "dob", "details", "password", "confirm",
-                     "form"):
+        for name in (*FIELDS, "form"):
             setattr(self, f"{name}_error", "")
 
-    def _forget(self) -> None:
+    def _drop_secrets(self) -> None:
         self._token = ""
         self._key = ""
         self._last_name = ""
@@ -73,50 +77,63 @@ class CreateAccountState(PortalSessionState):
         self._last_name = ""
         self._dob = ""
         self._clear_errors()
-        self.stage = Stage.DEAD
+        self.stage = CreateAccountStep.DEAD
 
     async def _portal_off(self) -> None:
         setup = await self.get_state(SetupState)
         setup.portal_off = True
 
-    def _show(self, exc: DomainError) -> None:
-        field = exc.field if exc.field in ("user_id", "key", "last_name", "dob", "details",
-                                           "password", "confirm") else "form"
-        setattr(self, f"{field}_error", exc.message)
+    async def _step_refused(self, exc: DomainError) -> None:
+        """What a refused step shows: the portal is off, the link is dead, the key is no good
+        (back to the key), the details do not match the key's chart, or a field's message."""
+        if isinstance(exc, PortalUnavailable):
+            await self._portal_off()
+        elif isinstance(exc, invitations.LinkInvalid):
+            self._dead()
+        elif isinstance(exc, keys.KeyInvalid):  # used up, expired, or voided by too many tries
+            self._key = ""
+            self.stage = CreateAccountStep.KEY
+            self.key_error = exc.message
+        elif isinstance(exc, keys.DetailsMismatch):
+            self.stage = CreateAccountStep.DETAILS
+            self.details_error = exc.message
+        else:
+            field = exc.field if exc.field in FIELDS else "form"
+            setattr(self, f"{field}_error", exc.message)
+
+    async def _verification_link(self, token: str) -> None:
+        """`p=verify`: the link from the verification message; on to "Do you have a key?"."""
+        self._token = token[:200]
+        try:
+            self.sent_to = await call(partial(keys.inspect_verification, token=self._token))
+        except DomainError as exc:
+            await self._step_refused(exc)
+            return
+        self.stage = CreateAccountStep.HAS_KEY
 
     @rx.event
     async def load(self):
         """on_load (after SetupState.load): set up the create-account steps from the URL."""
         params = self.router.url.query_parameters
         requested = params.get("p", "")
-        self._forget()
+        self._drop_secrets()
         self._clear_errors()
-        self.stage = Stage.NONE
+        self.stage = CreateAccountStep.NONE
         self.sent_to = ""
         self.fresh_sent = False
         if requested == routes.SetupStep.CREATE_ACCOUNT.value:
             self.valid_minutes = await call(partial(keys.verification_minutes))
-            self.stage = Stage.ENTER_ID
+            self.stage = CreateAccountStep.ENTER_ID
         elif requested == routes.SetupStep.VERIFY.value:
-            self._token = params.get("token", "")[:200]
-            try:
-                self.sent_to = await call(partial(keys.inspect_verification, token=self._token))
-            except PortalUnavailable:
-                await self._portal_off()
-                return
-            except invitations.LinkInvalid:
-                self._dead()
-                return
-            self.stage = Stage.HAS_KEY
+            await self._verification_link(params.get("token", ""))
 
     @rx.event
     async def create_account(self, form_data: dict[str, Any]):
         """"Create Account": send the verification message. The same answer whether or not an
         account with that user ID exists."""
         self._clear_errors()
-        raw = form_text(form_data, "user_id")
         try:
-            user_id = keys.contact_user_id(raw)
+            user_id = keys.contact_user_id(form_text(form_data, "user_id"))
         except InvalidInput as exc:
             self.user_id_error = exc.message
             return
@@ -126,23 +143,23 @@ class CreateAccountState(PortalSessionState):
         # What was sent (link or "you have an account") must not show in how long it takes.
         detach(call(partial(keys.start_create_account, user_id=user_id, ip=self._ip())))
         self.sent_to = user_id
-        self.stage = Stage.SENT
+        self.stage = CreateAccountStep.SENT
 
     @rx.event
     def start_over(self):
         """From "We sent a message": enter a different user ID (it must be verified anew)."""
-        self._forget()
+        self._drop_secrets()
         self._clear_errors()
         self.sent_to = ""
-        self.stage = Stage.ENTER_ID
+        self.stage = CreateAccountStep.ENTER_ID
 
     @rx.event
     def answer_has_key(self, answer: str):
         """"Do you have a connection key from the practice?" Yes / No."""
-        if self.stage not in (Stage.HAS_KEY, Stage.NO_KEY) or not self._token:
+        if self.stage not in (CreateAccountStep.HAS_KEY, CreateAccountStep.NO_KEY) or not self._token:
             return
         self._clear_errors()
-        self.stage = Stage.KEY if answer == "yes" else Stage.NO_KEY
+        self.stage = CreateAccountStep.KEY if as_text(answer) == "yes" else CreateAccountStep.NO_KEY
 
     @rx.event
     async def submit_key(self, form_data: dict[str, Any]):
@@ -154,17 +171,11 @@ class CreateAccountState(PortalSessionState):
             return
         try:
             await call(partial(keys.check_key, token=self._token, key=key, ip=self._ip()))
-        except PortalUnavailable:
-            await self._portal_off()
-            return
-        except invitations.LinkInvalid:
-            self._dead()
-            return
         except DomainError as exc:
-            self._show(exc)
+            await self._step_refused(exc)
             return
         self._key = key
-        self.stage = Stage.DETAILS
+        self.stage = CreateAccountStep.DETAILS
 
     @rx.event
     async def submit_details(self, form_data: dict[str, Any]):
@@ -174,23 +185,12 @@ class CreateAccountState(PortalSessionState):
         try:
             await call(partial(keys.verify_details, token=self._token, key=self._key,
                        last_name=last_name, dob=dob, ip=self._ip()))
-        except PortalUnavailable:
-            await self._portal_off()
-            return
-        except invitations.LinkInvalid:
-            self._dead()
-            return
-        except keys.KeyInvalid as exc:  # used up, expired, or voided by too many tries
-            self._key = ""
-            self.stage = Stage.KEY
-            self.key_error = exc.message
-            return
         except DomainError as exc:
-            self._show(exc)
+            await self._step_refused(exc)
             return
         self._last_name = last_name
         self._dob = dob
-        self.stage = Stage.PASSWORD
+        self.stage = CreateAccountStep.PASSWORD
 
     @rx.event
     async def finish(self, form_data: dict[str, Any]):
@@ -201,26 +201,11 @@ class CreateAccountState(PortalSessionState):
                                last_name=self._last_name, dob=self._dob,
                                password=form_text(form_data, "password"),
                                confirm=form_text(form_data, "confirm"), ip=self._ip()))
-        except PortalUnavailable:
-            await self._portal_off()
-            return None
-        except invitations.LinkInvalid:
-            self._dead()
-            return None
-        except keys.KeyInvalid as exc:
-            self._key = ""
-            self.stage = Stage.KEY
-            self.key_error = exc.message
-            return None
-        except keys.DetailsMismatch as exc:
-            self.stage = Stage.DETAILS
-            self.details_error = exc.message
-            return None
         except DomainError as exc:
-            self._show(exc)
+            await self._step_refused(exc)
             return None
-        self._forget()
-        self.stage = Stage.NONE
+        self._drop_secrets()
+        self.stage = CreateAccountStep.NONE
         self.portal_sid = plain
         await self._portal_principal()
         return rx.redirect(routes.PORTAL_HOME)
