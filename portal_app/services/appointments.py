@@ -129,6 +129,7 @@ def request_appointment(*, session: Session, account_id: int, chart: ChartView,
     text = messages.collect_errors(errors, _check_reason, reason)
     if errors:
         raise FormInvalid(errors)
+    assert slots is not None and text is not None  # no errors: each check returned
     task = queue.file_item(session=session, kind=TaskKind.APPOINTMENT_REQUEST, account_id=account_id,
                            chart=chart, subject=SUBJECT, ip=ip)
     session.add(AppointmentRequest(task_id=ident(task), patient_id=chart.patient_id, reason=text,

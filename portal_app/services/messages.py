@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -68,7 +69,12 @@ def _check_subject(subject: str) -> str:
     return text
 
 
-def collect_errors(errors: dict[str, str], check, *args, **kwargs):
+_Args = ParamSpec("_Args")
+_Value = TypeVar("_Value")
+
+
+def collect_errors(errors: dict[str, str], check: Callable[_Args, _Value], *args: _Args.args,
+                   **kwargs: _Args.kwargs) -> _Value | None:
     """Run one field check; what it refuses (InvalidInput, or FormInvalid's several fields) is
     added to `errors` and None returned, so a form can name every wrong field at once."""
     try:
@@ -114,6 +120,7 @@ def start_thread(*, session: Session, account_id: int, chart: ChartView, subject
     clean_body = collect_errors(errors, check_body, body)
     if errors:
         raise FormInvalid(errors)
+    assert clean_subject is not None and clean_body is not None  # no errors: each check returned
     account = session.get(PortalAccount, account_id)
     task = queue.file_item(session=session, kind=TaskKind.MESSAGE, account_id=account_id, chart=chart,
                            subject=clean_subject, ip=ip)
