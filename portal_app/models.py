@@ -2,12 +2,22 @@
 
 Secret columns (password hashes, hashed tokens) live here and nowhere else: state
 classes hold small view objects built by the services, never these rows.
+
+Ids: every table's `id` is `int | None` because a new row has none until it is flushed.
+Where code needs the id of a row that is saved (loaded from the database, or added and
+flushed) as an `int`, it writes `ident(row)` rather than `row.id`: `ident` raises if the
+row was never flushed, so a missing flush fails loudly instead of storing NULL. A query
+that selects an id column (`select(Role.id, Role.name)`) gets `int | None` values from
+mypy too; `ident(role_id)` narrows those the same way.
+In a query, wrap a column in `sqlmodel.col(Table.column)` where mypy must see a column (`.desc()`,
+`.is_(None)`, `order_by`), not the Python value type.
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime, timezone
+from typing import Protocol
 
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
@@ -15,6 +25,25 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class Row(Protocol):
+    """Any table row: something with an `id` that is None until the row is flushed."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+def ident(row: Row | int | None) -> int:
+    """The id of a saved row (loaded, or added and flushed), or an id value a query read.
+
+    Raises:
+        RuntimeError: the row was never flushed, so it has no id yet (a bug, not bad input).
+    """
+    key = row if row is None or isinstance(row, int) else row.id
+    if key is None:
+        raise RuntimeError(f"{type(row).__name__} has no id: add and flush it first.")
+    return key
 
 
 class ChartAccountState(str, enum.Enum):

@@ -44,7 +44,8 @@ def invitation(*, practice: str, phone: str, first_name: str, link: str, valid_f
         f"expires in {valid_for}.",
         f"If you did not expect this message, call {practice} at {phone}.",
     ]
-    return email(subject=f"Set up your {practice} patient portal account", lines=lines, link=link, button="Set up my account")
+    return email(subject=f"Set up your {practice} patient portal account",
+                 lines=lines, link=link, button="Set up my account")
 
 
 def password_reset(*, practice: str, phone: str, first_name: str, link: str, valid_for: str) -> Rendered:
@@ -54,7 +55,8 @@ def password_reset(*, practice: str, phone: str, first_name: str, link: str, val
         f"Use the link below to choose a new password. It works once and expires in {valid_for}.",
         f"If you did not ask for this, you can ignore this message, or call {practice} at {phone}.",
     ]
-    return email(subject=f"Reset your {practice} patient portal password", lines=lines, link=link, button="Choose a new password")
+    return email(subject=f"Reset your {practice} patient portal password",
+                 lines=lines, link=link, button="Choose a new password")
 
 
 def describe_lifetime(hours: float) -> str:

@@ -54,7 +54,8 @@ def connected_email(*, practice: str, phone: str, user_id: str, login_url: str) 
         "\"Forgot password\" on the sign-in page.",
         f"If you did not expect this message, call {practice} at {phone}.",
     ]
-    return email(subject=f"Your chart is connected to the {practice} patient portal", lines=lines, link=login_url, button="Sign in")
+    return email(subject=f"Your chart is connected to the {practice} patient portal",
+                 lines=lines, link=login_url, button="Sign in")
 
 
 def connected_sms(*, practice: str, user_id: str, login_url: str) -> Rendered:

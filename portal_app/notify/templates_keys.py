@@ -17,7 +17,8 @@ def connection_key_email(*, practice: str, phone: str, first_name: str, key: str
         f"The key works once and expires on {expires}.",
         f"If you did not ask for this, call {practice} at {phone}.",
     ]
-    return email(subject=f"Your {practice} patient portal connection key", lines=lines, link=link, button="Create my account", link_after=4)
+    return email(subject=f"Your {practice} patient portal connection key",
+                 lines=lines, link=link, button="Create my account", link_after=4)
 
 
 def connection_key_sms(*, practice: str, key: str, link: str, expires: str) -> Rendered:
@@ -34,7 +35,8 @@ def verification_email(*, practice: str, phone: str, link: str, valid_for: str) 
         f"Follow the link below to continue. It works once and expires in {valid_for}.",
         f"If this was not you, ignore this message, or call {practice} at {phone}.",
     ]
-    return email(subject=f"Confirm your email for the {practice} patient portal", lines=lines, link=link, button="Continue creating my account")
+    return email(subject=f"Confirm your email for the {practice} patient portal",
+                 lines=lines, link=link, button="Continue creating my account")
 
 
 def verification_sms(*, practice: str, link: str, valid_for: str) -> Rendered:
@@ -53,7 +55,8 @@ def account_exists_email(*, practice: str, phone: str, sign_in_link: str,
         f"\"Forgot password\": {forgot_link}",
         f"If this was not you, ignore this message, or call {practice} at {phone}.",
     ]
-    return email(subject=f"You already have a {practice} patient portal account", lines=lines, link=sign_in_link, button="Sign in")
+    return email(subject=f"You already have a {practice} patient portal account",
+                 lines=lines, link=sign_in_link, button="Sign in")
 
 
 def account_exists_sms(*, practice: str, sign_in_link: str, forgot_link: str) -> Rendered:

@@ -41,8 +41,8 @@ class ResendTransport:
         import resend
 
         resend.api_key = self.api_key
-        params = {"from": sender, "to": [message.to_address], "subject": message.subject,
-                  "text": message.body_text}
+        params: resend.Emails.SendParams = {"from": sender, "to": [message.to_address],
+                                            "subject": message.subject, "text": message.body_text}
         if message.body_html:
             params["html"] = message.body_html
         try:

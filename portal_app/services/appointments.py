@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from portal_app.models import AppointmentRequest, PortalTask, StaffUser, TaskKind
+from portal_app.models import AppointmentRequest, PortalTask, StaffUser, TaskKind, ident
 from portal_app.services import audit, clock, messages, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -40,6 +40,55 @@ def _readable(day: date, time_of_day: str) -> str:
     return f"{day.strftime('%a %m/%d/%Y')}, {TIMES_OF_DAY.get(time_of_day, time_of_day).lower()}"
 
 
+def _slot_items(preferred: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The slots as given (at most MAX_SLOTS); none at all reads as an empty slot 1."""
+    items = list(preferred or [])
+    if len(items) > MAX_SLOTS:
+        raise InvalidInput(f"Give at most {MAX_SLOTS} preferred times.", field="date_1")
+    return items or [("", "")]
+
+
+def _raw_slot(item: tuple[str, str]) -> tuple[str, str]:
+    """(date text, time of day) trimmed, whatever shape the browser sent."""
+    raw_date, raw_time = (list(item) + ["", ""])[:2]
+    return (raw_date or "").strip(), (raw_time or "").strip().lower()
+
+
+def _slot_errors(number: int, day: date, time_of_day: str, window: tuple[date, date]) -> dict[str, str]:
+    """What is wrong with a dated slot: a day outside `window` (first, last), an unknown time of day."""
+    first, last = window
+    errors: dict[str, str] = {}
+    if day < first:
+        errors[f"date_{number}"] = "Choose a date after today."
+    elif day > last:
+        errors[f"date_{number}"] = f"Choose a date within a year (by {last.strftime('%m/%d/%Y')})."
+    if time_of_day not in TIMES_OF_DAY:
+        errors[f"time_{number}"] = "Choose Morning, Afternoon or Any time."
+    return errors
+
+
+def _check_slot(number: int, item: tuple[str, str], window: tuple[date, date],
+                earlier: list[tuple[date, str]]) -> tuple[date, str] | None:
+    """Slot `number` checked against the window and the `earlier` good slots; None for an empty
+    later slot. Raises InvalidInput (one field) or FormInvalid (its date and its time)."""
+    raw_date, time_of_day = _raw_slot(item)
+    if not raw_date:
+        if number == 1:
+            raise InvalidInput("Choose a preferred date.", field="date_1")
+        return None
+    try:
+        day = date.fromisoformat(raw_date)
+    except ValueError:
+        raise InvalidInput("Enter a date like 2026-12-03.", field=f"date_{number}") from None
+    errors = _slot_errors(number, day, time_of_day, window)
+    if errors:
+        raise FormInvalid(errors)
+    if (day, time_of_day) in earlier:
+        raise InvalidInput(f"This is the same as preferred date {earlier.index((day, time_of_day)) + 1}.",
+                           field=f"date_{number}")
+    return day, time_of_day
+
+
 def check_slots(preferred: list[tuple[str, str]]) -> list[tuple[date, str]]:
     """Validate preferred slots; position n (from 1) answers to fields "date_n" / "time_n".
 
@@ -48,36 +97,11 @@ def check_slots(preferred: list[tuple[str, str]]) -> list[tuple[date, str]]:
     """
     errors: dict[str, str] = {}
     slots: list[tuple[date, str]] = []
-    items = list(preferred or [])
-    if len(items) > MAX_SLOTS:
-        raise InvalidInput(f"Give at most {MAX_SLOTS} preferred times.", field="date_1")
-    if not items:
-        items = [("", "")]
-    first, last = today() + timedelta(days=1), today() + timedelta(days=HORIZON_DAYS)
-    for number, item in enumerate(items, start=1):
-        raw_date, raw_time = (list(item) + ["", ""])[:2]
-        raw_date, raw_time = (raw_date or "").strip(), (raw_time or "").strip().lower()
-        if not raw_date:
-            if number == 1:
-                errors["date_1"] = "Choose a preferred date."
-            continue
-        try:
-            day = date.fromisoformat(raw_date)
-        except ValueError:
-            errors[f"date_{number}"] = "Enter a date like 2026-12-03."
-            continue
-        if day < first:
-            errors[f"date_{number}"] = "Choose a date after today."
-        elif day > last:
-            errors[f"date_{number}"] = f"Choose a date within a year (by {last.strftime('%m/%d/%Y')})."
-        if raw_time not in TIMES_OF_DAY:
-            errors[f"time_{number}"] = "Choose Morning, Afternoon or Any time."
-        if f"date_{number}" in errors or f"time_{number}" in errors:
-            continue
-        if (day, raw_time) in slots:
-            errors[f"date_{number}"] = f"This is the same as preferred date {slots.index((day, raw_time)) + 1}."
-            continue
-        slots.append((day, raw_time))
+    window = (today() + timedelta(days=1), today() + timedelta(days=HORIZON_DAYS))
+    for number, item in enumerate(_slot_items(preferred), start=1):
+        slot = messages.collect_errors(errors, _check_slot, number, item, window, slots)
+        if slot is not None:
+            slots.append(slot)
     if errors:
         raise FormInvalid(errors)
     return slots
@@ -105,11 +129,12 @@ def request_appointment(*, session: Session, account_id: int, chart: ChartView,
     text = messages.collect_errors(errors, _check_reason, reason)
     if errors:
         raise FormInvalid(errors)
+    assert slots is not None and text is not None  # no errors: each check returned
     task = queue.file_item(session=session, kind=TaskKind.APPOINTMENT_REQUEST, account_id=account_id,
                            chart=chart, subject=SUBJECT, ip=ip)
-    session.add(AppointmentRequest(task_id=task.id, patient_id=chart.patient_id, reason=text,
+    session.add(AppointmentRequest(task_id=ident(task), patient_id=chart.patient_id, reason=text,
                                    preferred=_SEP.join(f"{d.isoformat()}|{t}" for d, t in slots)))
-    task_id = task.id
+    task_id = ident(task)
     session.commit()
     return task_id
 
@@ -216,7 +241,7 @@ def requests_for(*, session: Session, patient_id: int, page: int = 1) -> Request
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, int(page or 1)), pages)
     found = session.exec(select(AppointmentRequest, PortalTask.created_at)
-                         .join(PortalTask, PortalTask.id == AppointmentRequest.task_id)
+                         .join(PortalTask, col(PortalTask.id) == AppointmentRequest.task_id)
                          .where(*where)
                          .order_by(col(PortalTask.created_at).desc(), col(AppointmentRequest.id).desc())
                          .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()

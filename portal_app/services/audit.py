@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DDL, event
+from sqlalchemy import DDL, event, inspect
 from sqlmodel import Session, col, select
 
-from portal_app.models import AuditEvent, Patient, StaffUser
+from portal_app.db import select_columns
+from portal_app.models import AuditEvent, Patient, StaffUser, ident
 from portal_app.services import clock
 from portal_app.services.errors import InvalidInput
 
@@ -65,7 +66,7 @@ for _statement in (
     "CREATE TRIGGER auditevent_no_delete BEFORE DELETE ON auditevent "
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
 ):
-    event.listen(AuditEvent.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+    event.listen(inspect(AuditEvent).local_table, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
 
 
 @event.listens_for(AuditEvent, "before_update")
@@ -97,8 +98,8 @@ def list_events(*, session: Session, patient_id: int | None = None,
                 staff_user_id: int | None = None, before_id: int | None = None,
                 limit: int = PAGE_SIZE) -> list[AuditRow]:
     """Newest first, keyset-paged on id."""
-    query = (select(AuditEvent, StaffUser.username, Patient.first_name, Patient.last_name,
-                    Patient.chart_number)
+    query = (select_columns(AuditEvent, StaffUser.username, Patient.first_name, Patient.last_name,
+                            Patient.chart_number)
              .join(StaffUser, col(AuditEvent.staff_user_id) == StaffUser.id, isouter=True)
              .join(Patient, col(AuditEvent.patient_id) == Patient.id, isouter=True)
              .order_by(col(AuditEvent.id).desc()).limit(limit))
@@ -117,7 +118,7 @@ def list_events(*, session: Session, patient_id: int | None = None,
         else:
             who = f"{event_row.actor_type}: {event_row.actor_label}".rstrip(": ")
         patient = f"{last}, {first} ({chart})" if chart else ""
-        rows.append(AuditRow(id=event_row.id, at=_format(event_row.at), who=who,
+        rows.append(AuditRow(id=ident(event_row), at=_format(event_row.at), who=who,
                              action=event_row.action, patient=patient, detail=event_row.detail,
                              ip=event_row.ip))
     return rows
@@ -158,11 +159,11 @@ def find_patient(*, session: Session, text: str) -> PatientRef:
         patient = session.get(Patient, int(value))
     if patient is None:
         raise InvalidInput(f"No patient has chart number or ID {value}.", field="patient")
-    return PatientRef(id=patient.id,
+    return PatientRef(id=ident(patient),
                       label=f"{patient.last_name}, {patient.first_name} ({patient.chart_number})")
 
 
 def list_staff_users(*, session: Session) -> list[StaffRef]:
     """Every staff user (id, username), for the audit log's staff filter."""
     rows = session.exec(select(StaffUser.id, StaffUser.username).order_by(StaffUser.username))
-    return [StaffRef(id=user_id, username=username) for user_id, username in rows]
+    return [StaffRef(id=ident(user_id), username=username) for user_id, username in rows]

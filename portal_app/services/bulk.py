@@ -13,9 +13,9 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import BulkJob, Patient
+from portal_app.models import BulkJob, Patient, ident
 from portal_app.services import audit, clock, onboarding, settings
-from portal_app.services.errors import DomainError, InvalidInput, NotFound, PortalUnavailable
+from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import send_invitation_or_reset
 from portal_app.services.onboarding import StatusFilter
 
@@ -64,7 +64,7 @@ def summary_of(job: BulkJob) -> str:
 
 def view_of(job: BulkJob) -> JobView:
     percent = 100 if job.total == 0 else min(100, job.processed * 100 // job.total)
-    return JobView(id=job.id, status=job.status, total=job.total, processed=job.processed,
+    return JobView(id=ident(job), status=job.status, total=job.total, processed=job.processed,
                    invited=job.invited, skipped_no_email=job.skipped_no_email,
                    skipped_email_not_allowed=job.skipped_email_not_allowed,
                    skipped_has_account=job.skipped_has_account, error=job.error,
@@ -93,7 +93,10 @@ def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | 
     Raises:
         PortalUnavailable: the portal is switched off (nothing would be sent).
         InvalidInput: nothing selected, or too many.
+        Forbidden: the actor is not a staff user (a job belongs to the staff user who started it).
     """
+    if actor.staff_user_id is None:
+        raise Forbidden("Only a staff user can enable and invite patients in bulk.")
     if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
     if patient_ids is not None:
@@ -137,6 +140,53 @@ def _process_one(session: Session, patient_id: int, actor: audit.Actor) -> str:
     return "failed" if result.status == "failed" else "invited"
 
 
+def _reload(session: Session, job_id: int) -> BulkJob:
+    """The job row again, after a commit or a rollback (NotFound if it was deleted meanwhile)."""
+    job = session.get(BulkJob, job_id)
+    if job is None:
+        raise NotFound("That job does not exist.")
+    return job
+
+
+def _save_counts(session: Session, job_id: int, processed: int, counts: dict[str, int]) -> None:
+    """Write a chunk's progress to the job row and commit."""
+    job = _reload(session, job_id)
+    job.processed = processed
+    # "All matching" can grow while it runs (a chart added): never show over 100 %.
+    job.total = max(job.total, processed)
+    job.invited = counts["invited"]
+    job.skipped_no_email = counts["no_email"]
+    job.skipped_email_not_allowed = counts["email_not_allowed"]
+    job.skipped_has_account = counts["has_account"]
+    if counts["failed"]:
+        job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
+                     "messages wait in the Outbox to be retried.")
+    session.add(job)
+    session.commit()
+
+
+def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | None = None) -> JobView:
+    """Close the job and audit it: `done`, or `failed` on `exc` (the unfinished chunk is rolled
+    back and the row says why)."""
+    if exc is not None:
+        session.rollback()
+    job = _reload(session, job_id)
+    if exc is None:
+        job.status = DONE
+        job.total = job.processed
+        action, what = "bulk.enable_invite.done", f"{job.processed} processed"
+    else:
+        job.status = FAILED
+        message = exc.message if isinstance(exc, DomainError) else "An unexpected error stopped it."
+        job.error = f"Stopped after {job.processed} of {job.total}: {message}"[:500]
+        action, what = "bulk.enable_invite.failed", type(exc).__name__
+    job.finished_at = clock.now()
+    session.add(job)
+    audit.record(session=session, actor=actor, action=action, detail=f"job #{job.id}: {what}; {summary_of(job)}")
+    session.commit()
+    return view_of(job)
+
+
 def run_job(*, session: Session, job_id: int, actor: audit.Actor,
             patient_ids: list[int] | None = None, search: str = "",
             status: StatusFilter = StatusFilter.ALL, chunk: int = CHUNK) -> JobView:
@@ -158,7 +208,7 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor,
     counts = {"invited": job.invited, "no_email": job.skipped_no_email,
               "email_not_allowed": job.skipped_email_not_allowed,
               "has_account": job.skipped_has_account, "failed": 0, "missing": 0}
-    processed = job.processed
+    processed = 0  # (a job with any progress returned above)
     try:
         for ids in source:
             for patient_id in ids:
@@ -171,39 +221,10 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor,
                     outcome = "failed"
                 counts[outcome] += 1
             processed += len(ids)
-            job = session.get(BulkJob, job_id)
-            job.processed = processed
-            # "All matching" can grow while it runs (a chart added): never show over 100 %.
-            job.total = max(job.total, processed)
-            job.invited = counts["invited"]
-            job.skipped_no_email = counts["no_email"]
-            job.skipped_email_not_allowed = counts["email_not_allowed"]
-            job.skipped_has_account = counts["has_account"]
-            if counts["failed"]:
-                job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
-                             "messages wait in the Outbox to be retried.")
-            session.add(job)
-            session.commit()
+            _save_counts(session, job_id, processed, counts)
     except Exception as exc:  # noqa: BLE001 (the job row must say it stopped, whatever the cause)
-        session.rollback()
-        job = session.get(BulkJob, job_id)
-        job.status = FAILED
-        message = exc.message if isinstance(exc, DomainError) else "An unexpected error stopped it."
-        job.error = f"Stopped after {job.processed} of {job.total}: {message}"[:500]
-        job.finished_at = clock.now()
-        session.add(job)
-        audit.record(session=session, actor=actor, action="bulk.enable_invite.failed",
-                     detail=f"job #{job.id}: {type(exc).__name__}; {summary_of(job)}")
-        session.commit()
-        return view_of(job)
-    job.status = DONE
-    job.total = job.processed
-    job.finished_at = clock.now()
-    session.add(job)
-    audit.record(session=session, actor=actor, action="bulk.enable_invite.done",
-                 detail=f"job #{job.id}: {job.processed} processed; {summary_of(job)}")
-    session.commit()
-    return view_of(job)
+        return _end(session, job_id, actor, exc)
+    return _end(session, job_id, actor)
 
 
 def mark_interrupted(*, session: Session) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import phonenumbers
 from sqlmodel import Session
 
-from portal_app.models import AccountStatus
+from portal_app.models import AccountStatus, ident
 from portal_app.services import audit, clock, onboarding, settings
 
 ACCOUNT_STATUS_LABELS = {
@@ -75,10 +75,10 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         NotFound: no such chart.
     """
     patient = onboarding.get_patient(session=session, patient_id=patient_id)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = onboarding.self_account(session=session, patient_id=ident(patient))
     last = clock.aware(account.last_sign_in_at) if account is not None else None
     view = ChartView(
-        patient_id=patient.id, chart_number=patient.chart_number,
+        patient_id=ident(patient), chart_number=patient.chart_number,
         name=f"{patient.last_name}, {patient.first_name}",
         first_name=patient.first_name, last_name=patient.last_name,
         dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,

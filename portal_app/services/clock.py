@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from typing import overload
 
 _frozen: datetime | None = None
 
@@ -15,6 +16,14 @@ def freeze(at: datetime | None) -> None:
     """Fix the clock at `at` (aware, UTC); None lets it run again. For tests."""
     global _frozen
     _frozen = at
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
+@overload
+def aware(value: datetime | None) -> datetime | None: ...
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -30,7 +39,7 @@ def stamp(value: datetime | None, *, empty: str = "") -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else empty
 
 
-def display(value: datetime | None, zone=timezone.utc) -> str:
+def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
     """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)"."""
     at = aware(value)
     if at is None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from portal_app.models import PortalDocument, TaskKind
+from portal_app.db import select_columns
+from portal_app.models import PortalDocument, TaskKind, ident
 from portal_app.services import audit, clock, messages, onboarding, queue, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -135,12 +138,12 @@ def upload(*, session: Session, account_id: int, chart: ChartView, filename: str
     note = clean_note(note)
     task = queue.file_item(session=session, kind=TaskKind.DOCUMENT_SHARE, account_id=account_id, chart=chart,
                            subject=f"Document: {checked.filename}", ip=ip)
-    session.add(PortalDocument(patient_id=chart.patient_id, task_id=task.id, from_practice=False,
+    session.add(PortalDocument(patient_id=chart.patient_id, task_id=ident(task), from_practice=False,
                                filename=checked.filename, content_type=checked.content_type,
                                size=len(checked.data), sha256=checked.sha256, note=note,
                                account_id=account_id, data=checked.data, created_at=clock.now()))
     session.commit()
-    return task.id
+    return ident(task)
 
 
 def share_with_patient(*, session: Session, patient_id: int, filename: str, data: bytes, note: str,
@@ -166,7 +169,7 @@ def share_with_patient(*, session: Session, patient_id: int, filename: str, data
                  detail=f"document={document.id}; file={checked.filename}; size={len(checked.data)}; "
                         f"sha256={checked.sha256}")
     session.commit()
-    return document.id
+    return ident(document)
 
 
 # Every column but the file itself: lists never load the data.
@@ -175,13 +178,18 @@ _ROW_COLUMNS = (PortalDocument.id, PortalDocument.filename, PortalDocument.conte
                 PortalDocument.account_id)
 
 
-def _rows(session: Session, results, label=None) -> list[DocumentRow]:
-    """View rows; `label(account_id)` names a portal user's upload (default "The patient")."""
+def _rows(session: Session, results: Iterable[Sequence[Any]],
+          label: Callable[[int | None], str] | None = None) -> list[DocumentRow]:
+    """View rows from `_ROW_COLUMNS` results; `label(account_id)` names a portal user's upload
+    (default "The patient")."""
     zone = settings.zone(session=session)
-    return [DocumentRow(id=r[0], filename=r[1], content_type=r[2], size_label=size_label(r[3]), note=r[4],
-                        when=clock.display(r[5], zone), from_practice=r[6],
-                        from_label="The practice" if r[6] else (label(r[7]) if label else "The patient"))
-            for r in results]
+    rows = []
+    for document_id, filename, content_type, size, note, created_at, from_practice, account_id in results:
+        from_label = "The practice" if from_practice else (label(account_id) if label else "The patient")
+        rows.append(DocumentRow(id=ident(document_id), filename=filename, content_type=content_type,
+                                size_label=size_label(size), note=note, when=clock.display(created_at, zone),
+                                from_practice=from_practice, from_label=from_label))
+    return rows
 
 
 def patient_documents(*, session: Session, patient_id: int, offset: int = 0, limit: int = PAGE_SIZE,
@@ -199,7 +207,7 @@ def patient_documents(*, session: Session, patient_id: int, offset: int = 0, lim
         return names[account_id]
 
     return _rows(session, session.exec(
-        select(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
+        select_columns(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
         .order_by(col(PortalDocument.created_at).desc(), col(PortalDocument.id).desc())
         .offset(max(0, offset)).limit(max(1, min(limit, 100)))), label if viewer_account_id is not None else None)
 
@@ -211,8 +219,8 @@ def count_documents(*, session: Session, patient_id: int) -> int:
 
 def documents_for_task(*, session: Session, task_id: int) -> list[DocumentRow]:
     """The files of one Document Share item."""
-    return _rows(session, session.exec(select(*_ROW_COLUMNS).where(PortalDocument.task_id == task_id)
-                              .order_by(PortalDocument.id)))
+    return _rows(session, session.exec(select_columns(*_ROW_COLUMNS).where(PortalDocument.task_id == task_id)
+                              .order_by(col(PortalDocument.id))))
 
 
 def document_content(*, session: Session, document_id: int, patient_id: int | None = None) -> DocumentContent:

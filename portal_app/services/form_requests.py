@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import FormRequest
+from portal_app.models import FormRequest, ident
 from portal_app.services import audit, clock, onboarding
 from portal_app.services.errors import InvalidInput
 
@@ -37,7 +37,7 @@ def _open(session: Session, patient_id: int) -> list[FormRequest]:
     return list(session.exec(
         select(FormRequest).where(FormRequest.patient_id == patient_id, col(FormRequest.submitted_at).is_(None),
                                   col(FormRequest.cancelled_at).is_(None))
-        .order_by(FormRequest.requested_at, FormRequest.id)))
+        .order_by(col(FormRequest.requested_at), col(FormRequest.id))))
 
 
 def open_requests(*, session: Session, patient_id: int) -> list[FormRequestRow]:
@@ -48,7 +48,7 @@ def open_requests(*, session: Session, patient_id: int) -> list[FormRequestRow]:
         if request.form in seen:
             continue
         seen.add(request.form)
-        rows.append(FormRequestRow(id=request.id, form=request.form,
+        rows.append(FormRequestRow(id=ident(request), form=request.form,
                                    label=FORM_LABELS[PortalForm(request.form)],
                                    requested_on=clock.aware(request.requested_at).strftime("%m/%d/%Y")))
     return rows

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind
+from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind, ident
 from portal_app.services import audit, charts, clock, form_requests, onboarding, queue, validation
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -103,43 +104,81 @@ def clean_free_text(value: str | None, *, field: str, label: str, max_length: in
     return value
 
 
+# One cleaner per intake field: (field, label, value) -> the value as the chart stores it.
+IntakeCleaner = Callable[[str, str, str | None], str]
+
+
+def _text(max_length: int, *, required: bool = False) -> IntakeCleaner:
+    """A one-line text answer of at most `max_length` characters."""
+    def clean(field: str, label: str, value: str | None) -> str:
+        return validation.clean_text(value, field=field, label=label, max_length=max_length, required=required)
+    return clean
+
+
+def _sex(field: str, label: str, value: str | None) -> str:
+    cleaned = validation.clean_text(value, field=field, label=label, max_length=20)
+    if cleaned and cleaned not in SEX_CHOICES:
+        raise InvalidInput("Choose an option from the list.", field=field)
+    return cleaned
+
+
+def _email(field: str, _label: str, value: str | None) -> str:
+    return validation.normalize_email(value, field=field, required=False)
+
+
+def _mobile(field: str, _label: str, value: str | None) -> str:
+    if not (value or "").strip():
+        return ""
+    return validation.normalize_mobile(value, field=field)
+
+
+def _phone(field: str, _label: str, value: str | None) -> str:
+    return validation.normalize_phone(value, field=field, required=False)
+
+
+def _region(field: str, label: str, value: str | None) -> str:
+    cleaned = validation.clean_text(value, field=field, label=label, max_length=50)
+    return cleaned.upper() if len(cleaned) == 2 else cleaned
+
+
+def _postal_code(field: str, label: str, value: str | None) -> str:
+    cleaned = validation.clean_text(value, field=field, label=label, max_length=20)
+    if cleaned and not _ZIP.fullmatch(cleaned):
+        raise InvalidInput("Enter a 5-digit ZIP code (or ZIP+4, like 12345-6789).", field=field)
+    return cleaned
+
+
+def _allergies(field: str, label: str, value: str | None) -> str:
+    return clean_free_text(value, field=field, label=label, max_length=2000)
+
+
+_INTAKE_CLEANERS: dict[str, IntakeCleaner] = {
+    "first_name": _text(100, required=True),
+    "middle_name": _text(100),
+    "last_name": _text(100, required=True),
+    "preferred_name": _text(100),
+    "sex": _sex,
+    "email": _email,
+    "mobile_phone": _mobile,
+    "home_phone": _phone,
+    "address_line1": _text(200),
+    "city": _text(100),
+    "region": _region,
+    "postal_code": _postal_code,
+    "emergency_contact_name": _text(200),
+    "emergency_contact_phone": _phone,
+    "pharmacy": _text(300),
+    "allergies": _allergies,
+}
+
+
 def clean_intake_value(field: str, value: str | None) -> str:
-    """One intake answer checked and normalized as the chart stores it (raises InvalidInput)."""
-    label = INTAKE_FIELDS[field]
-    if field in ("first_name", "last_name"):
-        return validation.clean_text(value, field=field, label=label, max_length=100, required=True)
-    if field in ("middle_name", "preferred_name", "city"):
-        return validation.clean_text(value, field=field, label=label, max_length=100)
-    if field == "sex":
-        cleaned = validation.clean_text(value, field=field, label=label, max_length=20)
-        if cleaned and cleaned not in SEX_CHOICES:
-            raise InvalidInput("Choose an option from the list.", field=field)
-        return cleaned
-    if field == "email":
-        return validation.normalize_email(value, field=field, required=False)
-    if field == "mobile_phone":
-        if not (value or "").strip():
-            return ""
-        return validation.normalize_mobile(value, field=field)
-    if field in ("home_phone", "emergency_contact_phone"):
-        return validation.normalize_phone(value, field=field, required=False)
-    if field == "address_line1":
-        return validation.clean_text(value, field=field, label=label, max_length=200)
-    if field == "region":
-        cleaned = validation.clean_text(value, field=field, label=label, max_length=50)
-        return cleaned.upper() if len(cleaned) == 2 else cleaned
-    if field == "postal_code":
-        cleaned = validation.clean_text(value, field=field, label=label, max_length=20)
-        if cleaned and not _ZIP.fullmatch(cleaned):
-            raise InvalidInput("Enter a 5-digit ZIP code (or ZIP+4, like 12345-6789).", field=field)
-        return cleaned
-    if field == "emergency_contact_name":
-        return validation.clean_text(value, field=field, label=label, max_length=200)
-    if field == "pharmacy":
-        return validation.clean_text(value, field=field, label=label, max_length=300)
-    if field == "allergies":
-        return clean_free_text(value, field=field, label=label, max_length=2000)
-    raise InvalidInput("Unknown field.", field=field)
+    """One intake answer checked and normalized as the chart stores it (raises InvalidInput,
+    also for a field that is not on the intake form)."""
+    cleaner = _INTAKE_CLEANERS.get(field)
+    if cleaner is None:
+        raise InvalidInput("Unknown field.", field=field)
+    return cleaner(field, INTAKE_FIELDS[field], value)
 
 
 def _same(field: str, a: str, b: str) -> bool:
@@ -210,11 +249,11 @@ def submit_intake(*, session: Session, account_id: int, chart: ChartView, values
         return None
     task = _form_task(session, account_id, chart, "intake", ip, note="" if changes else "no changes")
     for field, stored, new in changes:
-        session.add(IntakeChange(task_id=task.id, form="intake", field_name=field, chart_value=stored,
+        session.add(IntakeChange(task_id=ident(task), form="intake", field_name=field, chart_value=stored,
                                  new_value=new))
-    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="intake", task_id=task.id)
+    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="intake", task_id=ident(task))
     session.commit()
-    return task.id
+    return ident(task)
 
 
 def submit_consent(*, session: Session, account_id: int, chart: ChartView, full_name: str, agreed: bool,
@@ -236,12 +275,12 @@ def submit_consent(*, session: Session, account_id: int, chart: ChartView, full_
     if errors:
         raise FormInvalid(errors)
     task = _form_task(session, account_id, chart, "consent", ip)
-    session.add(IntakeChange(task_id=task.id, form="consent", field_name="signature", new_value=name))
-    session.add(IntakeChange(task_id=task.id, form="consent", field_name="agreed",
+    session.add(IntakeChange(task_id=ident(task), form="consent", field_name="signature", new_value=name))
+    session.add(IntakeChange(task_id=ident(task), form="consent", field_name="agreed",
                              new_value=f"Yes, on {clock.now().strftime('%m/%d/%Y')}"))
-    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="consent", task_id=task.id)
+    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="consent", task_id=ident(task))
     session.commit()
-    return task.id
+    return ident(task)
 
 
 def submit_history(*, session: Session, account_id: int, chart: ChartView, values: dict[str, str],
@@ -267,10 +306,10 @@ def submit_history(*, session: Session, account_id: int, chart: ChartView, value
         raise FormInvalid(errors)
     task = _form_task(session, account_id, chart, "history", ip)
     for field, answer in answers:
-        session.add(IntakeChange(task_id=task.id, form="history", field_name=field, new_value=answer))
-    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="history", task_id=task.id)
+        session.add(IntakeChange(task_id=ident(task), form="history", field_name=field, new_value=answer))
+    form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="history", task_id=ident(task))
     session.commit()
-    return task.id
+    return ident(task)
 
 
 # ---- the staff side: reading and merging ---------------------------------------------------
@@ -301,11 +340,11 @@ def intake_changes(*, session: Session, task_id: int) -> list[IntakeChangeRow]:
     patient = session.get(Patient, task.patient_id)
     rows = []
     for change in session.exec(select(IntakeChange).where(IntakeChange.task_id == task_id)
-                               .order_by(IntakeChange.id)):
+                               .order_by(col(IntakeChange.id))):
         mergeable = _mergeable(change) and patient is not None
         current = (getattr(patient, change.field_name) or "") if mergeable else ""
         rows.append(IntakeChangeRow(
-            id=change.id, form=change.form, field_name=change.field_name,
+            id=ident(change), form=change.form, field_name=change.field_name,
             label=_LABELS.get(change.form, {}).get(change.field_name, change.field_name),
             chart_value=change.chart_value, current_value=current, new_value=change.new_value,
             merged=change.merged_at is not None, conflict=mergeable and _conflict(change, current),
@@ -334,7 +373,7 @@ def _apply(session: Session, task: PortalTask, change: IntakeChange, actor: audi
         patient.email_lower = new.lower()
     if field in ("first_name", "last_name"):
         patient.sort_key = onboarding.sort_key(patient.last_name, patient.first_name)
-        queue.follow_chart_name(session=session, patient_id=patient.id, sort_key=patient.sort_key)
+        queue.follow_chart_name(session=session, patient_id=ident(patient), sort_key=patient.sort_key)
     now = clock.now()
     patient.updated_at = now
     change.merged_at = now
@@ -375,7 +414,7 @@ def merge_all(*, session: Session, task_id: int, actor: audit.Actor) -> MergeRes
     patient = onboarding.get_patient(session=session, patient_id=task.patient_id)
     merged = conflicts = invalid = 0
     for change in session.exec(select(IntakeChange).where(IntakeChange.task_id == task_id)
-                               .order_by(IntakeChange.id)).all():
+                               .order_by(col(IntakeChange.id))).all():
         if not _mergeable(change) or change.merged_at is not None:
             continue
         if _conflict(change, getattr(patient, change.field_name) or ""):

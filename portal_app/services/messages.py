@@ -15,7 +15,9 @@ Every function here commits its own change, except where noted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -32,6 +34,7 @@ from portal_app.models import (
     TaskKind,
     TaskPost,
     TaskStatus,
+    ident,
 )
 from portal_app.notify import templates_queue
 from portal_app.services import audit, clock, outbox, queue, settings
@@ -66,7 +69,12 @@ def _check_subject(subject: str) -> str:
     return text
 
 
-def collect_errors(errors: dict[str, str], check, *args, **kwargs):
+_Args = ParamSpec("_Args")
+_Value = TypeVar("_Value")
+
+
+def collect_errors(errors: dict[str, str], check: Callable[_Args, _Value], *args: _Args.args,
+                   **kwargs: _Args.kwargs) -> _Value | None:
     """Run one field check; what it refuses (InvalidInput, or FormInvalid's several fields) is
     added to `errors` and None returned, so a form can name every wrong field at once."""
     try:
@@ -81,7 +89,7 @@ def collect_errors(errors: dict[str, str], check, *args, **kwargs):
 def _add_post(*, session: Session, task: PortalTask, author_type: str, body: str, label: str,
               account_id: int | None = None, staff_user_id: int | None = None) -> TaskPost:
     now = clock.now()
-    post = TaskPost(task_id=task.id, author_type=author_type, account_id=account_id,
+    post = TaskPost(task_id=ident(task), author_type=author_type, account_id=account_id,
                     staff_user_id=staff_user_id, author_label=label[:254], body=body, created_at=now)
     task.last_activity_at = now
     session.add(post)
@@ -112,12 +120,13 @@ def start_thread(*, session: Session, account_id: int, chart: ChartView, subject
     clean_body = collect_errors(errors, check_body, body)
     if errors:
         raise FormInvalid(errors)
+    assert clean_subject is not None and clean_body is not None  # no errors: each check returned
     account = session.get(PortalAccount, account_id)
     task = queue.file_item(session=session, kind=TaskKind.MESSAGE, account_id=account_id, chart=chart,
                            subject=clean_subject, ip=ip)
     _add_post(session=session, task=task, author_type=PATIENT, body=clean_body,
               label=account.user_id if account else "", account_id=account_id)
-    task_id = task.id
+    task_id = ident(task)
     session.commit()
     return task_id
 
@@ -181,7 +190,7 @@ def threads(*, session: Session, patient_id: int, page: int = 1) -> ThreadPage:
         .order_by(col(PortalTask.last_activity_at).desc(), col(PortalTask.id).desc())
         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     zone = settings.zone(session=session)
-    rows = [ThreadRow(id=task_id, subject=subject or "(no subject)", last_activity=clock.display(at, zone),
+    rows = [ThreadRow(id=ident(task_id), subject=subject or "(no subject)", last_activity=clock.display(at, zone),
                       unread=bool(count), unread_count=int(count or 0))
             for task_id, subject, at, count in found]
     return ThreadPage(rows=rows, page=page, pages=pages, total=total)
@@ -205,12 +214,12 @@ class ThreadView:
     posts: list[PostRow]
 
 
-def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
+def _rows(session: Session, task_id: int, label: Callable[[TaskPost], str] | None = None) -> list[PostRow]:
     """The item's posts, oldest first; `label(post)` names the author (default: as stored)."""
     zone = settings.zone(session=session)
     posts = session.exec(select(TaskPost).where(TaskPost.task_id == task_id)
                          .order_by(col(TaskPost.created_at), col(TaskPost.id))).all()
-    return [PostRow(id=p.id, author_type=p.author_type, author_label=label(p) if label else p.author_label,
+    return [PostRow(id=ident(p), author_type=p.author_type, author_label=label(p) if label else p.author_label,
                     body=p.body,
                     when=clock.display(p.created_at, zone),
                     unread_by_staff=p.author_type == PATIENT and p.read_by_staff_at is None,
@@ -220,12 +229,16 @@ def _rows(session: Session, task_id: int, label=None) -> list[PostRow]:
 
 def _mark_read(session: Session, task_id: int, *, author_type: str) -> None:
     """The other side has read the item: its unread posts by `author_type` are marked (no commit)."""
-    column = TaskPost.read_by_patient_at if author_type == STAFF else TaskPost.read_by_staff_at
+    by_patient = author_type == STAFF
+    column = col(TaskPost.read_by_patient_at if by_patient else TaskPost.read_by_staff_at)
     now = clock.now()
     unread = select(TaskPost).where(TaskPost.task_id == task_id, TaskPost.author_type == author_type,
-                                    col(column).is_(None))
+                                    column.is_(None))
     for post in session.exec(unread).all():
-        setattr(post, column.key, now)
+        if by_patient:
+            post.read_by_patient_at = now
+        else:
+            post.read_by_staff_at = now
         session.add(post)
 
 
@@ -263,10 +276,10 @@ def open_thread(*, session: Session, patient_id: int, task_id: int,
             labels[post.account_id] = portal_author(session, post.account_id, patient_id, viewer_account_id)
         return labels[post.account_id]
 
-    rows = _rows(session, task.id, label)
-    _mark_read(session, task.id, author_type=STAFF)
+    rows = _rows(session, ident(task), label)
+    _mark_read(session, ident(task), author_type=STAFF)
     session.commit()
-    return ThreadView(id=task.id, subject=task.subject or "(no subject)", posts=rows)
+    return ThreadView(id=ident(task), subject=task.subject or "(no subject)", posts=rows)
 
 
 # --- staff side (the queue) -------------------------------------------------------------------
@@ -280,12 +293,12 @@ def _task(session: Session, task_id: int) -> PortalTask:
 
 def thread_posts(*, session: Session, task_id: int) -> list[PostRow]:
     """Every post of an item (any kind), oldest first. Reads only; marks nothing."""
-    return _rows(session, _task(session, task_id).id)
+    return _rows(session, ident(_task(session, task_id)))
 
 
 def mark_read_by_staff(*, session: Session, task_id: int) -> None:
     """Staff have seen the item: its patient posts are no longer unread for staff."""
-    _mark_read(session, _task(session, task_id).id, author_type=PATIENT)
+    _mark_read(session, ident(_task(session, task_id)), author_type=PATIENT)
     session.commit()
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import MessageStatus, OutboxMessage
+from portal_app.models import MessageStatus, OutboxMessage, ident
 from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
 from portal_app.services import audit, clock, settings
@@ -90,7 +90,7 @@ class MessageRow:
 
 
 def _row(message: OutboxMessage) -> MessageRow:
-    return MessageRow(id=message.id, created=clock.stamp(message.created_at),
+    return MessageRow(id=ident(message), created=clock.stamp(message.created_at),
                       channel=message.channel, kind=message.kind, to=message.to_address,
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,

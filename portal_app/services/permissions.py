@@ -6,7 +6,7 @@ import enum
 
 from sqlmodel import Session, col, func, select
 
-from portal_app.models import Role, RolePermission, StaffUserRole
+from portal_app.models import Role, RolePermission, StaffUserRole, ident
 
 
 class Level(enum.IntEnum):
@@ -101,7 +101,7 @@ def ensure_built_in_roles(*, session: Session) -> None:
             session.add(role)
             session.flush()
             for permission, level in grants.items():
-                session.add(RolePermission(role_id=role.id, permission=permission.value,
+                session.add(RolePermission(role_id=ident(role), permission=permission.value,
                                            level=int(level)))
     session.flush()
 
@@ -111,5 +111,5 @@ def assign_role(*, session: Session, staff_user_id: int, role_name: str) -> None
     exists = session.exec(select(StaffUserRole).where(
         StaffUserRole.staff_user_id == staff_user_id, StaffUserRole.role_id == role.id)).first()
     if exists is None:
-        session.add(StaffUserRole(staff_user_id=staff_user_id, role_id=role.id))
+        session.add(StaffUserRole(staff_user_id=staff_user_id, role_id=ident(role)))
         session.flush()

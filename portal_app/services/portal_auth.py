@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind
+from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind, ident
 from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 
@@ -68,7 +68,7 @@ def _live_charts(session: Session, account_id: int) -> list[tuple[PortalConnecti
         select(PortalConnection, Patient).join(Patient, col(PortalConnection.patient_id) == Patient.id)
         .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
                col(Patient.portal_enabled).is_(True))
-        .order_by(PortalConnection.id)))
+        .order_by(col(PortalConnection.id))))
 
 
 def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> str:
@@ -91,9 +91,9 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
     elif account.must_change_password and account.temp_password_expires_at is not None and \
             clock.aware(account.temp_password_expires_at) <= now:
         reason = "temporary password expired"
-    elif not _live_charts(session, account.id):
+    elif not _live_charts(session, ident(account)):
         reason = "no chart with portal access"
-    if reason:
+    if reason or account is None:  # (no account always has a reason: "unknown user ID")
         if account is not None and reason == "wrong password":
             account.failed_logins += 1
             if account.failed_logins >= MAX_FAILURES:
@@ -108,9 +108,9 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
     account.locked_until = None
     account.last_sign_in_at = now
     session.add(account)
-    plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
-    audit.record(session=session, actor=audit.Actor.portal(account.id, ip), action="portal.sign_in",
-                 account_id=account.id)
+    plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=ident(account), ip=ip)
+    audit.record(session=session, actor=audit.Actor.portal(ident(account), ip), action="portal.sign_in",
+                 account_id=ident(account))
     session.commit()
     return plain
 
@@ -118,7 +118,7 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
 def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
     address = ", ".join(part for part in (patient.address_line1, patient.city,
                                           f"{patient.region} {patient.postal_code}".strip()) if part)
-    return ChartView(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
+    return ChartView(patient_id=ident(patient), name=f"{patient.first_name} {patient.last_name}",
                      dob=patient.dob.strftime("%m/%d/%Y"), access_type=connection.access_type.value,
                      email=patient.email, mobile_phone=patient.mobile_phone,
                      home_phone=patient.home_phone, address=address,
@@ -140,10 +140,10 @@ def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipa
         return None
     if not settings.get(session=session).portal_active:
         return None
-    charts = tuple(_chart(c, p) for c, p in _live_charts(session, account.id))
+    charts = tuple(_chart(c, p) for c, p in _live_charts(session, ident(account)))
     if not charts:
         return None
-    return PortalPrincipal(account_id=account.id, user_id=account.user_id,
+    return PortalPrincipal(account_id=ident(account), user_id=account.user_id,
                            must_change_password=account.must_change_password, charts=charts)
 
 
@@ -156,7 +156,7 @@ def change_password(*, session: Session, account_id: int, current: str, new: str
     if new == current:
         raise InvalidInput("Choose a password different from the current one.", field="password")
     names: list[str] = [account.user_id, settings.get(session=session).practice_name]
-    for _connection, patient in _live_charts(session, account.id):
+    for _connection, patient in _live_charts(session, ident(account)):
         names += [patient.first_name, patient.last_name]
     passwords.check_password(new, confirm=confirm, personal=tuple(names))
     account.password_hash = passwords.hash_password(new)
@@ -166,7 +166,7 @@ def change_password(*, session: Session, account_id: int, current: str, new: str
     session.add(account)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id, keep_plain=session_id)
-    audit.record(session=session, actor=audit.Actor.portal(account.id), action="account.password_change",
+    audit.record(session=session, actor=audit.Actor.portal(ident(account)), action="account.password_change",
                  account_id=account.id, detail=f"other sessions ended={ended}")
     session.commit()
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from portal_app import routes
+from portal_app.db import select_columns
 from portal_app.models import (
     AccessType,
     AccountStatus,
@@ -27,6 +28,7 @@ from portal_app.models import (
     PortalAccount,
     PortalConnection,
     SecretPurpose,
+    ident,
 )
 from portal_app.notify import templates
 from portal_app.services import audit, clock, onboarding, outbox, sessions, settings, tokens
@@ -219,13 +221,13 @@ def _charts_of(session: Session, account_ids: list[int]) -> dict[int, list[tuple
     """Live connections of these accounts with their chart's name: {account_id: [...]}."""
     if not account_ids:
         return {}
-    query = (select(PortalConnection.account_id, PortalConnection.access_type,
-                    PortalConnection.relationship, Patient.first_name, Patient.last_name,
-                    Patient.chart_number, Patient.id)
+    query = (select_columns(PortalConnection.account_id, PortalConnection.access_type,
+                            PortalConnection.relationship, Patient.first_name, Patient.last_name,
+                            Patient.chart_number, Patient.id)
              .join(Patient, col(PortalConnection.patient_id) == Patient.id)
              .where(col(PortalConnection.account_id).in_(account_ids),
                     col(PortalConnection.revoked_at).is_(None))
-             .order_by(PortalConnection.account_id, PortalConnection.id))
+             .order_by(col(PortalConnection.account_id), col(PortalConnection.id)))
     found: dict[int, list[tuple]] = {}
     for account_id, *chart in session.exec(query):
         found.setdefault(account_id, []).append(tuple(chart))
@@ -265,7 +267,7 @@ def list_page(*, session: Session, search: str = "", status: AccountFilter = Acc
               after: str | None = None, before: str | None = None,
               limit: int = PAGE_SIZE) -> Page:
     """One page of accounts in user ID order, after or before a user ID."""
-    query = _filtered(select(*_COLUMNS), search=search, status=status)
+    query = _filtered(select_columns(*_COLUMNS), search=search, status=status)
     # Locks last minutes, so few accounts are locked at once: find them through the
     # locked_until index and sort them, rather than walk every account in user ID order.
     user_id = (_unindexed(PortalAccount.user_id) if status == AccountFilter.LOCKED
@@ -295,7 +297,7 @@ def account_row(*, session: Session, account_id: int) -> AccountRow:
     Raises:
         NotFound: no such account.
     """
-    values = session.exec(select(*_COLUMNS).where(
+    values = session.exec(select_columns(*_COLUMNS).where(
         PortalAccount.id == account_id, col(PortalAccount.deleted_at).is_(None))).first()
     if values is None:
         raise NotFound("That portal account no longer exists.")
@@ -329,7 +331,7 @@ def _refresh_charts(session: Session, account_id: int) -> None:
 
 def _finish(session: Session, account: PortalAccount, message: str, ok: bool = True) -> ActionResult:
     session.commit()
-    return ActionResult(row=account_row(session=session, account_id=account.id), message=message, ok=ok)
+    return ActionResult(row=account_row(session=session, account_id=ident(account)), message=message, ok=ok)
 
 
 def disable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionResult:
@@ -345,7 +347,7 @@ def disable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionR
     session.add(account)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     voided = tokens.revoke_live(session=session, account_id=account.id)
-    _refresh_charts(session, account.id)
+    _refresh_charts(session, ident(account))
     audit.record(session=session, actor=actor, action="account.disable", account_id=account.id,
                  detail=f"status {old.value} -> {AccountStatus.DISABLED.value}; "
                         f"sessions ended={ended}; links voided={voided}")
@@ -360,7 +362,7 @@ def enable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionRe
     new = AccountStatus.ACTIVE if account.password_hash else AccountStatus.PENDING
     account.status = new
     session.add(account)
-    _refresh_charts(session, account.id)
+    _refresh_charts(session, ident(account))
     audit.record(session=session, actor=actor, action="account.enable", account_id=account.id,
                  detail=f"status {AccountStatus.DISABLED.value} -> {new.value}")
     return _finish(session, account, f"{account.user_id} is enabled.")
@@ -404,7 +406,7 @@ def _reset_chart(session: Session, account_id: int) -> tuple[Patient | None, boo
              .join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
              .where(PortalConnection.account_id == account_id,
                     col(PortalConnection.revoked_at).is_(None), col(Patient.portal_enabled).is_(True))
-             .order_by(PortalConnection.id))
+             .order_by(col(PortalConnection.id)))
     found = list(session.exec(query))
     own = next((patient for patient, access in found if access == AccessType.SELF), None)
     if own is not None:
@@ -450,13 +452,13 @@ def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) ->
     account = _account(session, account_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput(f"{account.user_id} is disabled. Enable it before sending a reset link.")
-    chart, own = _reset_chart(session, account.id)
+    chart, own = _reset_chart(session, ident(account))
     if chart is None:
         raise InvalidInput(f"No chart connected to {account.user_id} has portal access enabled, "
                            "so a reset link would not work.")
     channel, to = _destination(account, chart, own)
     by = "text message" if channel == "sms" else "email"
-    if link_just_sent(session=session, account_id=account.id):
+    if link_just_sent(session=session, account_id=ident(account)):
         return _finish(session, account, f"A reset link was just sent to {to} by {by}.")
     lifetime = timedelta(minutes=config.reset_minutes)
     plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
-from portal_app.models import Role, RolePermission, StaffUser, StaffUserRole
+from portal_app.models import Role, RolePermission, StaffUser, StaffUserRole, ident
 from portal_app.services import audit
 from portal_app.services.errors import DomainError, InvalidInput, NotFound
 from portal_app.services.permissions import ADMINISTRATOR, QUEUE_PERMISSIONS, Level, Permission
@@ -137,14 +137,14 @@ def list_roles(*, session: Session, search: str = "") -> list[RoleRow]:
     """Roles whose name contains `search` (ignoring case), by name, with how many hold each."""
     needle = _needle(search)
     holders = (select(StaffUserRole.role_id, func.count().label("n"))
-               .group_by(StaffUserRole.role_id).subquery())
+               .group_by(col(StaffUserRole.role_id)).subquery())
     query = (select(Role, func.coalesce(holders.c.n, 0))
              .join(holders, holders.c.role_id == Role.id, isouter=True)
              .order_by(func.lower(Role.name)).limit(MAX_ROLES_SHOWN))
     if needle:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Role.name).like(f"%{escaped}%", escape="\\"))
-    return [RoleRow(id=role.id, name=role.name, built_in=role.built_in, holders=int(count))
+    return [RoleRow(id=ident(role), name=role.name, built_in=role.built_in, holders=int(count))
             for role, count in session.exec(query)]
 
 
@@ -168,18 +168,18 @@ def _members(session: Session, role_id: int) -> list[MemberRow]:
 
 
 def member_row(user: StaffUser) -> MemberRow:
-    return MemberRow(id=user.id, username=user.username, full_name=user.full_name, active=user.active)
+    return MemberRow(id=ident(user), username=user.username, full_name=user.full_name, active=user.active)
 
 
 def role_detail(*, session: Session, role_id: int) -> RoleDetail:
     role = _role(session, role_id)
-    levels = _levels(session, role.id)
+    levels = _levels(session, ident(role))
     rows = [PermissionRow(name=p.value, key=permission_key(p), explanation=PERMISSION_HELP[p],
                           queue=p in QUEUE_PERMISSIONS,
                           level=int(levels.get(p.value, 0))) for p in Permission]
-    return RoleDetail(id=role.id, name=role.name, built_in=role.built_in,
+    return RoleDetail(id=ident(role), name=role.name, built_in=role.built_in,
                       locked_levels=_is_administrator(role), permissions=rows,
-                      members=_members(session, role.id))
+                      members=_members(session, ident(role)))
 
 
 def find_staff(*, session: Session, username: str) -> MemberRow:
@@ -233,7 +233,7 @@ def create_role(*, session: Session, name: str, actor: audit.Actor) -> int:
     session.flush()
     audit.record(session=session, actor=actor, action="role.create", detail=f"role={name}")
     session.commit()
-    return role.id
+    return ident(role)
 
 
 def rename_role(*, session: Session, role_id: int, name: str, actor: audit.Actor) -> None:
@@ -261,8 +261,8 @@ def delete_role(*, session: Session, role_id: int, actor: audit.Actor, confirmed
     name = role.name
     for row in holdings:
         session.delete(row)
-    for row in session.exec(select(RolePermission).where(RolePermission.role_id == role.id)):
-        session.delete(row)
+    for grant in session.exec(select(RolePermission).where(RolePermission.role_id == role.id)):
+        session.delete(grant)
     session.flush()  # the rows that point at the role go first
     session.delete(role)
     keep_an_administrator(session=session)
@@ -303,7 +303,7 @@ def save_role(*, session: Session, role_id: int, levels: dict[str, int], member_
     if not isinstance(member_ids, (list, tuple, set)) or any(
             isinstance(i, bool) or not isinstance(i, int) for i in member_ids):
         raise InvalidInput("The list of staff users is not valid.", field="members")
-    current = _levels(session, role.id)
+    current = _levels(session, ident(role))
     changes = {name: level for name, level in wanted.items() if int(current.get(name, 0)) != level}
     if changes and _is_administrator(role):
         raise InvalidInput("The Administrator role keeps Write on every permission.", field="levels")
@@ -313,7 +313,7 @@ def save_role(*, session: Session, role_id: int, levels: dict[str, int], member_
         old = int(current.get(name, 0))
         row = rows.get(name)
         if row is None:
-            session.add(RolePermission(role_id=role.id, permission=name, level=level))
+            session.add(RolePermission(role_id=ident(role), permission=name, level=level))
         else:
             row.level = level
             session.add(row)
@@ -331,7 +331,7 @@ def save_role(*, session: Session, role_id: int, levels: dict[str, int], member_
         raise InvalidInput("A staff user in the list no longer exists.", field="members")
     added = removed = 0
     for user_id in sorted(wanted_ids - set(held)):
-        session.add(StaffUserRole(staff_user_id=user_id, role_id=role.id))
+        session.add(StaffUserRole(staff_user_id=user_id, role_id=ident(role)))
         audit.record(session=session, actor=actor, action="role.member_add",
                      detail=f"role={role.name}; staff={users[user_id].username}")
         added += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal_app.models import AuthSession, SessionKind
 from portal_app.services import clock, tokens
@@ -61,7 +61,7 @@ def end(*, session: Session, plain: str | None) -> AuthSession | None:
 def end_all(*, session: Session, staff_user_id: int | None = None,
             portal_account_id: int | None = None, keep_plain: str | None = None) -> int:
     """End every live session of a user (optionally all but the caller's own)."""
-    query = select(AuthSession).where(AuthSession.revoked_at.is_(None))
+    query = select(AuthSession).where(col(AuthSession.revoked_at).is_(None))
     if staff_user_id is not None:
         query = query.where(AuthSession.staff_user_id == staff_user_id)
     elif portal_account_id is not None:
@@ -82,7 +82,7 @@ def end_all_portal(*, session: Session) -> int:
     """End every live patient session (the portal was switched off)."""
     count = 0
     for row in session.exec(select(AuthSession).where(AuthSession.kind == SessionKind.PORTAL,
-                                                      AuthSession.revoked_at.is_(None))):
+                                                      col(AuthSession.revoked_at).is_(None))):
         row.revoked_at = clock.now()
         session.add(row)
         count += 1

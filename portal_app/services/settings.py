@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timezone
+from functools import partial
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -136,8 +137,7 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
     for name, raw in connect.items():
         if raw is not None:
             label, low, high = CONNECT_RANGES[name]
-            checks[name] = (lambda raw=raw, name=name, label=label, low=low, high=high:
-                            _whole(raw, field=name, label=label, low=low, high=high))
+            checks[name] = partial(_whole, raw, field=name, label=label, low=low, high=high)
     for name, check in checks.items():
         try:
             values[name] = check()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from portal_app.models import SessionKind, StaffUser
+from portal_app.models import SessionKind, StaffUser, ident
 from portal_app.services import audit, clock, passwords, permissions, sessions
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput
 from portal_app.services.permissions import Level, Permission
@@ -73,7 +73,7 @@ def create_staff(*, session: Session, username: str, full_name: str, password: s
                      must_change_password=must_change_password, created_at=clock.now())
     session.add(user)
     session.flush()
-    permissions.assign_role(session=session, staff_user_id=user.id, role_name=role)
+    permissions.assign_role(session=session, staff_user_id=ident(user), role_name=role)
     audit.record(session=session, actor=actor or audit.Actor.system(), action="staff.create",
                  detail=f"username={username}; role={role}")
     session.commit()
@@ -117,7 +117,7 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
     user.failed_since_last_sign_in = 0
     session.add(user)
     plain = sessions.start(session=session, kind=SessionKind.STAFF, staff_user_id=user.id, ip=ip)
-    audit.record(session=session, actor=audit.Actor.staff(user.id, ip), action="staff.sign_in")
+    audit.record(session=session, actor=audit.Actor.staff(ident(user), ip), action="staff.sign_in")
     session.commit()
     return plain
 
@@ -132,9 +132,9 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
         return None
     last = clock.aware(user.previous_sign_in_at)
     return StaffPrincipal(
-        id=user.id, username=user.username, full_name=user.full_name,
+        id=ident(user), username=user.username, full_name=user.full_name,
         must_change_password=user.must_change_password,
-        levels=permissions.levels_for(session=session, staff_user_id=user.id),
+        levels=permissions.levels_for(session=session, staff_user_id=ident(user)),
         last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
         session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
@@ -165,5 +165,5 @@ def change_password(*, session: Session, staff_user_id: int, current: str, new: 
     user.must_change_password = False
     session.add(user)
     sessions.end_all(session=session, staff_user_id=user.id, keep_plain=session_id)
-    audit.record(session=session, actor=audit.Actor.staff(user.id), action="staff.password_change")
+    audit.record(session=session, actor=audit.Actor.staff(ident(user)), action="staff.password_change")
     session.commit()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, or_, select
 
-from portal_app.models import Role, StaffUser, StaffUserRole
+from portal_app.models import Role, StaffUser, StaffUserRole, ident
 from portal_app.services import audit, clock, passwords, roles, sessions, staff_auth
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.validation import clean_text
@@ -75,15 +75,15 @@ def list_staff(*, session: Session, search: str = "", page: int = 1) -> StaffPag
     page = min(max(1, page if isinstance(page, int) else 1), pages)
     users = session.exec(query.order_by(StaffUser.username).offset((page - 1) * PAGE_SIZE)
                          .limit(PAGE_SIZE)).all()
-    names: dict[int, list[str]] = {user.id: [] for user in users}
+    names: dict[int, list[str]] = {ident(user): [] for user in users}
     if users:
         for user_id, name in session.exec(
                 select(StaffUserRole.staff_user_id, Role.name)
                 .join(Role, col(Role.id) == StaffUserRole.role_id)
                 .where(col(StaffUserRole.staff_user_id).in_(list(names))).order_by(Role.name)):
             names[user_id].append(name)
-    rows = [StaffRow(id=user.id, username=user.username, full_name=user.full_name,
-                     roles=", ".join(names[user.id]) or "No role", active=user.active,
+    rows = [StaffRow(id=ident(user), username=user.username, full_name=user.full_name,
+                     roles=", ".join(names[ident(user)]) or "No role", active=user.active,
                      last_sign_in=clock.stamp(user.last_sign_in_at, empty="never"), locked=_locked(user),
                      must_change_password=user.must_change_password) for user in users]
     return StaffPage(rows=rows, total=total, page=page, pages=pages)
@@ -127,11 +127,11 @@ def create_staff_user(*, session: Session, username: str, full_name: str, role_i
     session.add(user)
     session.flush()
     for role in found:
-        session.add(StaffUserRole(staff_user_id=user.id, role_id=role.id))
+        session.add(StaffUserRole(staff_user_id=ident(user), role_id=ident(role)))
     audit.record(session=session, actor=actor, action="staff.create",
                  detail=f"username={username}; roles={', '.join(sorted(r.name for r in found))}")
     session.commit()
-    return TemporaryPassword(staff_user_id=user.id, username=username, password=plain)
+    return TemporaryPassword(staff_user_id=ident(user), username=username, password=plain)
 
 
 def set_active(*, session: Session, staff_user_id: int, active: bool, actor: audit.Actor) -> None:
@@ -174,7 +174,7 @@ def reset_password(*, session: Session, staff_user_id: int, actor: audit.Actor) 
     audit.record(session=session, actor=actor, action="staff.password_reset",
                  detail=f"username={user.username}; sessions ended={ended}")
     session.commit()
-    return TemporaryPassword(staff_user_id=user.id, username=user.username, password=plain)
+    return TemporaryPassword(staff_user_id=ident(user), username=user.username, password=plain)
 
 
 def unlock(*, session: Session, staff_user_id: int, actor: audit.Actor) -> None:

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal_app.models import OneTimeSecret, SecretPurpose
 from portal_app.services import clock
@@ -52,8 +52,8 @@ def revoke_live(*, session: Session, purpose: SecretPurpose | None = None,
     """Void outstanding secrets of a patient and/or account. Returns how many."""
     if patient_id is None and account_id is None:
         return 0
-    query = select(OneTimeSecret).where(OneTimeSecret.used_at.is_(None),
-                                        OneTimeSecret.revoked_at.is_(None))
+    query = select(OneTimeSecret).where(col(OneTimeSecret.used_at).is_(None),
+                                        col(OneTimeSecret.revoked_at).is_(None))
     if purpose is not None:
         query = query.where(OneTimeSecret.purpose == purpose)
     if patient_id is not None:

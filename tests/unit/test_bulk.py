@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, BulkJob, OutboxMessage, Patient
 from portal_app.services import accounts, audit, bulk, onboarding, settings
-from portal_app.services.errors import InvalidInput, PortalUnavailable
+from portal_app.services.errors import Forbidden, InvalidInput, PortalUnavailable
 from portal_app.services.onboarding import StatusFilter
 from tests.unit.conftest import make_patient
 
@@ -183,3 +183,12 @@ def test_start_up_marks_a_job_cut_off_by_a_restart(session, admin):
     assert row.status == bulk.FAILED and "Interrupted" in row.error
     assert session.get(BulkJob, finished.id).status == bulk.DONE
     assert bulk.mark_interrupted(session=session) == 0
+
+
+def test_only_a_staff_user_can_start_a_job(session):
+    # A job row belongs to the staff user who started it: another actor is refused plainly
+    # (it used to reach the database as a NULL owner and fail there).
+    patient = make_patient(session, first="Ann", last="Able", email="ann@example.com", chart="B900")
+    with pytest.raises(Forbidden):
+        bulk.start_job(session=session, actor=audit.Actor.system("test"), patient_ids=[patient.id])
+    assert session.exec(select(BulkJob)).all() == []

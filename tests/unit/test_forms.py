@@ -118,6 +118,23 @@ def test_bad_values_are_reported_per_field_and_nothing_is_filed(session, chart_p
     assert session.exec(select(PortalTask)).all() == []
 
 
+def test_every_intake_field_has_its_check_and_an_unknown_field_is_refused():
+    cleaned = {field: forms.clean_intake_value(field, value) for field, value in {
+        "first_name": " Ann ", "middle_name": "B", "last_name": "Lee", "preferred_name": "", "sex": "Female",
+        "email": "Ann@Example.org", "mobile_phone": "", "home_phone": "(312) 555-0100",
+        "address_line1": "1 Main St", "city": "Chicago", "region": "il", "postal_code": "60601-1234",
+        "emergency_contact_name": "Bo Lee", "emergency_contact_phone": "", "pharmacy": "Corner",
+        "allergies": "None\r\nreally",
+    }.items()}
+    assert list(cleaned) == list(forms.INTAKE_FIELDS)
+    assert cleaned["first_name"] == "Ann" and cleaned["email"] == "ann@example.org"
+    assert cleaned["home_phone"] == "+13125550100" and cleaned["region"] == "IL"
+    assert cleaned["allergies"] == "None\nreally"
+    with pytest.raises(InvalidInput) as caught:
+        forms.clean_intake_value("password_hash", "x")
+    assert caught.value.message == "Unknown field."
+
+
 def test_allergies_keep_their_lines(session, chart_patient):
     account = account_for(session)
     task_id = submit(session, chart_patient, account, allergies="Penicillin\r\nPeanuts")
