@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import PortalTask, StaffUser, TaskForward
+from portal_app.models import PortalTask, StaffUser, TaskForward, ident
 from portal_app.services import permissions
 from portal_app.services.errors import Forbidden, NotFound
 from portal_app.services.permissions import QueueAccess
@@ -21,17 +20,6 @@ LIST_ONLY_REFUSED = ("You can see the Patient Portal list, but opening its items
                      "Portal\u201d. Ask an administrator if you need it.")
 MANAGE_REFUSED = "Only users with full access to the Patient Portal queue can do that."
 GONE = "That item does not exist."
-
-
-class Saved(Protocol):
-    @property
-    def id(self) -> int | None: ...
-
-
-def saved_id(row: Saved) -> int:
-    """The primary key of a row read from (or flushed to) the database: always set there."""
-    assert row.id is not None, f"{type(row).__name__} has no id: it was never saved"
-    return row.id
 
 
 def access_for(*, session: Session, staff_user_id: int) -> QueueAccess:
@@ -72,7 +60,7 @@ class Grant:
 
     @property
     def task_id(self) -> int:
-        return saved_id(self.task)
+        return ident(self.task)
 
 
 def item_grant(session: Session, staff_user_id: int, task_id: int) -> Grant:
@@ -83,7 +71,7 @@ def item_grant(session: Session, staff_user_id: int, task_id: int) -> Grant:
         if access == QueueAccess.FULL:
             raise NotFound(GONE)
         raise Forbidden(ITEM_REFUSED)  # no hint whether it exists
-    forward = open_forward(session, saved_id(task), staff_user_id)
+    forward = open_forward(session, ident(task), staff_user_id)
     if access == QueueAccess.FULL or (access == QueueAccess.LIMITED and forward is not None):
         return Grant(access, task, forward)
     raise Forbidden(LIST_ONLY_REFUSED if access == QueueAccess.LIST_ONLY else ITEM_REFUSED)

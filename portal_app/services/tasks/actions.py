@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import StaffUser, TaskForward, TaskKind, TaskStatus
+from portal_app.models import StaffUser, TaskForward, TaskKind, TaskStatus, ident
 from portal_app.services import appointments, audit, clock, forms, messages, permissions
 from portal_app.services.errors import Forbidden, InvalidInput
 from portal_app.services.permissions import Permission, QueueAccess
-from portal_app.services.tasks.access import MANAGE_REFUSED, Grant, access_for, full_grant, item_grant, saved_id
+from portal_app.services.tasks.access import MANAGE_REFUSED, Grant, access_for, full_grant, item_grant
 
 MAX_NOTE = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -127,8 +127,8 @@ def forward_targets(*, session: Session, staff_user_id: int) -> list[StaffOption
         raise Forbidden(MANAGE_REFUSED)
     users = session.exec(select(StaffUser).where(StaffUser.active == True, StaffUser.id != staff_user_id)  # noqa: E712
                          .order_by(col(StaffUser.full_name), col(StaffUser.id))).all()
-    return [StaffOption(id=saved_id(user), label=f"{user.full_name} ({user.username})")
-            for user in users if _can_answer(session, saved_id(user))]
+    return [StaffOption(id=ident(user), label=f"{user.full_name} ({user.username})")
+            for user in users if _can_answer(session, ident(user))]
 
 
 def _clean_note(value: str | None) -> str:
@@ -147,7 +147,7 @@ def _target(session: Session, staff_user_id: int, to_staff_id: int) -> StaffUser
         raise InvalidInput("Choose a staff user to forward this item to.", field="to_staff")
     if not target.active:
         raise InvalidInput(f"{target.full_name} is not an active user; choose someone else.", field="to_staff")
-    if not _can_answer(session, saved_id(target)):
+    if not _can_answer(session, ident(target)):
         raise InvalidInput(f"{target.full_name} does not have \u201cTask - Patient Portal\u201d and could not "
                            "open this item; choose someone else.", field="to_staff")
     if target.id == staff_user_id:
@@ -160,11 +160,11 @@ def forward(*, session: Session, staff_user_id: int, task_id: int, to_staff_id: 
     """Send the item to a colleague's Communication queue; returns the forward's id."""
     grant = full_grant(session, staff_user_id, task_id)
     target = _target(session, staff_user_id, to_staff_id)
-    row = TaskForward(task_id=grant.task_id, from_staff_id=staff_user_id, to_staff_id=saved_id(target),
+    row = TaskForward(task_id=grant.task_id, from_staff_id=staff_user_id, to_staff_id=ident(target),
                       note=_clean_note(note), created_at=clock.now())
     session.add(row)
     session.flush()
     audit.record(session=session, actor=actor, action="task.forward", patient_id=grant.task.patient_id,
                  detail=f"item={grant.task_id}; to={target.username}")
     session.commit()
-    return saved_id(row)
+    return ident(row)

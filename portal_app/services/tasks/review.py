@@ -9,12 +9,12 @@ from datetime import datetime, tzinfo
 from sqlmodel import Session, col, func, select
 
 from portal_app import routes
-from portal_app.models import Patient, PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus
+from portal_app.models import Patient, PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus, ident
 from portal_app.services import clock
 from portal_app.services import settings as practice_settings
 from portal_app.services.errors import Forbidden
 from portal_app.services.permissions import QueueAccess
-from portal_app.services.tasks.access import QUEUE_REFUSED, require_queue, saved_id
+from portal_app.services.tasks.access import QUEUE_REFUSED, require_queue
 from portal_app.services.tasks.counts import count_open_forwards, count_reviewed_since, count_status, month_start
 from portal_app.services.tasks.labels import KIND_LABELS, KIND_ORDER, patient_cells, patient_label, sender_note
 
@@ -150,7 +150,7 @@ def _review_rows(session: Session, tasks: list[PortalTask], arrange: str, zone: 
         group = _group(task, patient, arrange, zone)
         sex, age, dob = patient_cells(patient, today)
         rows.append(ReviewRow(
-            id=saved_id(task), href=routes.task_item(saved_id(task)), group=group,
+            id=ident(task), href=routes.task_item(ident(task)), group=group,
             first_in_group=group != previous_group, patient=patient_label(patient), sex=sex, age=age, dob=dob,
             kind_label=KIND_LABELS[task.kind], when=clock.display(task.created_at, zone),
             sender_note=sender_note(task),
@@ -222,7 +222,7 @@ def communication_page(*, session: Session, staff_user_id: int, page: int = 1) -
         .order_by(col(TaskForward.created_at).desc(), col(TaskForward.id).desc())
         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     zone = practice_settings.zone(session=session)
-    rows = [CommunicationRow(id=saved_id(fwd), task_id=fwd.task_id, href=routes.task_item(fwd.task_id),
+    rows = [CommunicationRow(id=ident(fwd), task_id=fwd.task_id, href=routes.task_item(fwd.task_id),
                              patient=patient_label(patient), kind_label=KIND_LABELS[task.kind],
                              when=clock.display(fwd.created_at, zone), from_name=sender.full_name,
                              note=fwd.note, opened=fwd.opened_at is not None)
