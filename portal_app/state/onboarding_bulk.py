@@ -20,8 +20,8 @@ from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
+from portal_app.state.focus import focus_later
 from portal_app.state.onboarding_list import NO_ACCESS, status_of
-from portal_app.state.portal_users import focus_later
 
 BULK_SELECTED_ID = "bulk-selected"
 BULK_MATCHING_ID = "bulk-matching"

@@ -15,8 +15,8 @@ from portal_app.services.onboarding import Cursor, PatientRow, StatusFilter
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
+from portal_app.state.focus import focus_later
 from portal_app.state.paging import KeysetPaging
-from portal_app.state.portal_users import focus_later
 
 NO_ACCESS = "You do not have permission to change portal access. Sign in again or ask an administrator."
 NOT_ON_PAGE = "That patient is not on this page any more. Search again."

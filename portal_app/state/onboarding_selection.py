@@ -9,8 +9,8 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.services import bulk
+from portal_app.state.focus import focus_later
 from portal_app.state.inputs import as_bool, as_id
-from portal_app.state.portal_users import focus_later
 
 SELECT_PAGE_ID = "select-page"
 TOO_MANY = (f"At most {bulk.MAX_SELECTED} patients can be selected; use "

@@ -16,7 +16,7 @@ from portal_app.services.onboarding import PatientRow
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
-from portal_app.state.portal_users import focus_later
+from portal_app.state.focus import focus_later
 
 MAX_SEARCH = 100
 

@@ -17,7 +17,7 @@ from portal_app.services import portal_accounts
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
-from portal_app.state.portal_users import focus_later
+from portal_app.state.focus import focus_later
 
 PICK_FIRST = "Select a connection in the list first."
 

@@ -9,7 +9,6 @@ it acts on is the one the server put in the dialog, taken from the server's copy
 
 from __future__ import annotations
 
-import json
 from functools import partial
 
 import reflex as rx
@@ -17,9 +16,11 @@ import reflex as rx
 from portal_app.services import portal_users
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
-from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult, Page
+from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.focus import focus_later
+from portal_app.state.paging import KeysetPaging
 
 NO_ACCESS = "You do not have permission to change portal accounts. Sign in again or ask an administrator."
 NO_VIEW = "You do not have permission to view portal accounts. Sign in again or ask an administrator."
@@ -63,24 +64,12 @@ def row_header_id(account_id) -> str:
     return f"account-{account_id}"
 
 
-def focus_later(*element_ids: str) -> rx.event.EventSpec:
-    """Focus the first of these elements that exists, once the page has redrawn."""
-    # One dialog for the page (no trigger for Radix to hand focus back to): put focus back on
-    # the button that asked, or on the row when that button is gone after the action.
-    lookups = " || ".join(f"document.getElementById({json.dumps(i)})" for i in element_ids)
-    return rx.call_script(f"setTimeout(() => ({lookups})?.focus(), 50)")
-
-
-class PortalUsersState(StaffSessionState):
+class PortalUsersState(KeysetPaging, StaffSessionState):
     """State of /staff/portal-users."""
 
     rows: list[AccountRow] = []
     search: str = ""
     status: str = AccountFilter.ALL.value
-    page_number: int = 1
-    has_next: bool = False
-    has_prev: bool = False
-    loaded: bool = False
     allowed: bool = False
     notice: str = ""
     error: str = ""
@@ -90,10 +79,7 @@ class PortalUsersState(StaffSessionState):
     confirm_id: int = 0
     confirm_user_id: str = ""
 
-    # Backend only: how the visible page was fetched.
-    _first: str | None = None
-    _last: str | None = None
-    _anchor: tuple[str, str | None] = ("after", None)
+    # Backend only: where focus goes when the dialog closes.
     _focus_after_dialog: tuple[str, ...] = ()
 
     # ---- refusals (state/actions.py calls these) ------------------------------
@@ -143,27 +129,11 @@ class PortalUsersState(StaffSessionState):
 
     # ---- the list -----------------------------------------------------------
 
-    def _show(self, page: Page, anchor: tuple[str, str | None]) -> None:
-        self.rows = page.rows
-        self._first, self._last = page.first, page.last
-        self._anchor = anchor
-        self.has_next, self.has_prev = page.has_next, page.has_prev
-        if not self.has_prev:
-            self.page_number = 1
-        self.loaded = True
-
     async def _fetch(self, direction: str = "after", cursor: str | None = None) -> None:
         kwargs = {"after": cursor} if direction == "after" else {"before": cursor}
         page = await call(partial(portal_users.list_page, search=self.search,
                           status=portal_users.parse_filter(self.status), **kwargs))
         self._show(page, (direction, cursor))
-
-    def _replace_row(self, row: AccountRow) -> None:
-        """Swap one row in place: the page keeps its order, search, filter and other rows."""
-        self.rows = [row if existing.id == row.id else existing for existing in self.rows]
-
-    def _row(self, account_id: int) -> AccountRow | None:
-        return next((row for row in self.rows if row.id == account_id), None)
 
     def _clear_messages(self) -> None:
         self.notice, self.error = "", ""
@@ -182,14 +152,12 @@ class PortalUsersState(StaffSessionState):
             self.rows = []
             return redirect
         self.allowed = True
-        self.page_number = 1
-        await self._fetch()
+        await self._fetch_first()
         return None
 
     async def _reload(self) -> None:
         self._clear_messages()
-        self.page_number = 1
-        await self._fetch()
+        await self._fetch_first()
 
     @staff_action(Permission.USER_MANAGEMENT, Level.READ)
     async def set_search(self, staff: Staff, value: str):
@@ -205,21 +173,15 @@ class PortalUsersState(StaffSessionState):
 
     @staff_action(Permission.USER_MANAGEMENT, Level.READ)
     async def next_page(self, staff: Staff):
-        if not self.has_next or self._last is None:
-            return None
-        self._clear_messages()
-        await self._fetch("after", self._last)
-        self.page_number += 1
-        return None
+        if self.has_next:  # a message stays until the page really changes
+            self._clear_messages()
+        await self._next_page()
 
     @staff_action(Permission.USER_MANAGEMENT, Level.READ)
     async def prev_page(self, staff: Staff):
-        if not self.has_prev or self._first is None:
-            return None
-        self._clear_messages()
-        self.page_number = max(1, self.page_number - 1)
-        await self._fetch("before", self._first)
-        return None
+        if self.has_prev:
+            self._clear_messages()
+        await self._prev_page()
 
     # ---- actions -------------------------------------------------------------
 
