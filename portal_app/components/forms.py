@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-ERROR_COLOR = "#b3261e"  # 6.2:1 on white
+from portal_app.components.styles import ERROR_COLOR, FIELD, HINT, INPUT, LABEL
+
+__all__ = ["ERROR_COLOR", "field_error", "form_alert", "form_notice", "text_field"]
 
 
 def field_error(field_id: str, message: rx.Var | str) -> rx.Component:
@@ -20,17 +22,14 @@ def text_field(label: str, field_id: str, *, error: rx.Var | str = "", input_typ
     """A labelled input. Pass `name=` for form submission, or value/on_change for live checks."""
     props = {"id": field_id, "name": input_props.pop("name", field_id), "type": input_type,
              "aria_describedby": f"{field_id}-error {field_id}-hint",
-             "style": {"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
-                       "border_radius": "6px", "font_size": "1em"}}
+             "style": INPUT}
     props.update(input_props)
     return rx.el.div(
-        rx.el.label(label, html_for=field_id, style={"display": "block", "font_weight": "600",
-                                                     "margin_bottom": "0.25em"}),
+        rx.el.label(label, html_for=field_id, style=LABEL),
         rx.el.input(**props),
-        rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
-                                                    "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT) if hint else rx.fragment(),
         field_error(field_id, error),
-        style={"margin_bottom": "1em", "max_width": "28em"},
+        style=FIELD,
     )
 
 
