@@ -6,8 +6,6 @@ import reflex as rx
 
 from portal_app.components.styles import ERROR_COLOR, FIELD, HINT, INPUT, LABEL
 
-__all__ = ["ERROR_COLOR", "field_error", "form_alert", "form_notice", "text_field"]
-
 
 def field_error(field_id: str, message: rx.Var | str) -> rx.Component:
     return rx.cond(
@@ -42,3 +40,27 @@ def form_alert(message: rx.Var | str) -> rx.Component:
 def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(message != "", rx.callout(message, icon="info", color_scheme="green",
                                              role="status", margin_bottom="1em", high_contrast=True))
+
+
+def invalid_flag(error: rx.Var) -> rx.Var:
+    """The `aria-invalid` value of a field whose error message is `error`."""
+    return rx.cond(error != "", "true", "false")
+
+
+def submit_button(text: str) -> rx.Component:
+    """The large submit button of a portal form."""
+    return rx.button(text, type="submit", size="3", margin_top="0.5em")
+
+
+def textarea_field(label: str, field_id: str, *, error: rx.Var, hint: str, max_length: int,
+                   rows: int = 8) -> rx.Component:
+    """A labelled multi-line field for form submission (`name` is `field_id`), with its hint."""
+    return rx.el.div(
+        rx.el.label(label, html_for=field_id, style=LABEL),
+        rx.el.textarea(id=field_id, name=field_id, rows=rows, max_length=max_length,
+                       aria_describedby=f"{field_id}-error {field_id}-hint", aria_invalid=invalid_flag(error),
+                       style={**INPUT, "font_family": "inherit"}),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT),
+        field_error(field_id, error),
+        style={"margin_bottom": "1em", "max_width": "40em"},
+    )

@@ -27,6 +27,7 @@ PANEL_BG = "#fafbfc"
 
 FOCUS_RING = {"outline": f"3px solid {LINK_COLOR}", "outline_offset": "2px"}
 LINK = {"color": LINK_COLOR, "text_decoration": "underline"}
+PAGE_LINK = {**LINK, "font_weight": "600"}  # a link that stands on its own line ("Back to sign in")
 FOCUSABLE_LINK = {**LINK, "_focus_visible": FOCUS_RING}
 LINK_BUTTON = {"background": "none", "border": "none", "padding": "0", "color": LINK_COLOR,
                "text_decoration": "underline", "cursor": "pointer", "font": "inherit", "_focus_visible": FOCUS_RING}
@@ -46,6 +47,7 @@ INPUT = {"width": "100%", "padding": "0.5em", "border": f"1px solid {CONTROL_BOR
          "font_size": "1em"}
 CONTROL = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
            "font_size": "1em", "background": "white"}
+SELECT = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px"}
 FIELD = {"margin_bottom": "1em", "max_width": "28em"}
 
 # ---- boxes -----------------------------------------------------------------------------------

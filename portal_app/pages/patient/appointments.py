@@ -5,15 +5,22 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.forms import (
+    field_error,
+    form_alert,
+    form_notice,
+    invalid_flag,
+    submit_button,
+    text_field,
+    textarea_field,
+)
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import invalid_flag, loading, submit_button
-from portal_app.pages.patient.messages import textarea_field
-from portal_app.pages.patient.tables import cell, pager, table
+from portal_app.components.notices import loading
+from portal_app.components.paging import portal_pager
+from portal_app.components.styles import MUTED
+from portal_app.components.table import cell, phone_table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
-
-MUTED = "#444"
 
 
 def _time_select(number: int, error: rx.Var) -> rx.Component:
@@ -92,11 +99,10 @@ def _list() -> rx.Component:
         rx.heading("Your requests", as_="h2", size="4", margin_bottom="0.5em"),
         rx.cond(
             S.total > 0,
-            table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"),
-                  rx.foreach(S.rows, _row)),
+            phone_table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"), S.rows, _row),
             rx.el.p("No requests yet.", style={"color": MUTED}),
         ),
-        pager(S, "Request pages"),
+        portal_pager(S, "Request pages"),
         aria_label="Your requests",
     )
 

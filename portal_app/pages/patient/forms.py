@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import LINK_STYLE, invalid_flag, loading, submit_button
+from portal_app.components.notices import loading
+from portal_app.components.styles import PAGE_LINK
 from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
 
 INPUT_STYLE = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
@@ -96,7 +97,7 @@ def _messages() -> rx.Component:
 def _back() -> rx.Component:
     # A link only: the page's on_load opens what the URL says. (An on_click open as well ran a
     # second open after the first, which could empty fields the patient had started to fill.)
-    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, style=LINK_STYLE),
+    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, style=PAGE_LINK),
                    style={"margin_top": "1.5em"})
 
 
@@ -176,7 +177,7 @@ def _history_form() -> rx.Component:
 
 def _list_row(row) -> rx.Component:
     return rx.el.li(
-        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str), style=LINK_STYLE),
+        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str), style=PAGE_LINK),
         rx.cond(row.requested,
                 rx.el.span(" Requested by the practice on ", row.requested_on,
                            style={"margin_left": "0.6em", "color": "#7a3e00", "font_weight": "600"})),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
+from portal_app.components.notices import loading, page_link
 from portal_app.pages.patient import home_todos
-from portal_app.pages.patient.login import invalid_flag, loading, page_link, submit_button
 from portal_app.pages.patient.setup import PASSWORD_HINT
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import (
-    UNAVAILABLE_TITLE,
-    invalid_flag,
-    loading,
-    page_link,
-    portal_unavailable,
-    submit_button,
-)
+from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
 from portal_app.state.patient_create import FRESH_VERIFICATION_SENT, CreateAccountState, Stage
 from portal_app.state.patient_setup import FRESH_LINK_SENT, SetupState, SetupStep
 

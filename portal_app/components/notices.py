@@ -1,0 +1,29 @@
+"""Short page-level texts of the portal: loading, the portal switched off, a link on its own line."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.styles import MUTED, PAGE_LINK
+
+UNAVAILABLE_TITLE = "Patient portal unavailable"
+
+
+def loading() -> rx.Component:
+    """Shown until the page's on_load handler has answered."""
+    return rx.el.p("Loading…", role="status", style={"color": MUTED})
+
+
+def portal_unavailable(phone: rx.Var | str) -> rx.Component:
+    """Shown instead of any form while the practice has the portal switched off."""
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("info")),
+        rx.callout.text("The patient portal is not available right now. For help, call the "
+                        "practice at ", rx.el.strong(phone), "."),
+        color_scheme="amber", role="status",
+    )
+
+
+def page_link(text: str, href: str) -> rx.Component:
+    """A link to another page, on its own ("Back to sign in", "Forgot password?")."""
+    return rx.link(text, href=href, style=PAGE_LINK)
