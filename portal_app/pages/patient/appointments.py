@@ -17,7 +17,7 @@ from portal_app.components.forms import (
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
 from portal_app.components.paging import portal_pager
-from portal_app.components.styles import MUTED
+from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED
 from portal_app.components.table import cell, phone_table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
@@ -27,12 +27,13 @@ def _time_select(number: int, error: rx.Var) -> rx.Component:
     field_id = f"time_{number}"
     return rx.el.div(
         rx.el.label(f"Time of day {number}", html_for=field_id,
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.el.select(
             *[rx.el.option(label, value=value) for value, label in TIMES_OF_DAY.items()],
             id=field_id, name=field_id, default_value="any",
             aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error),
-            style={"padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px", "font_size": "1em"},
+            style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
+                   "font_size": "1em"},
         ),
         field_error(field_id, error),
         style={"margin_bottom": "1em"},

@@ -9,6 +9,7 @@ from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
+from portal_app.components.paging import pager
 from portal_app.components.table import PHONE_CELL, cell, phone_table, row_header
 from portal_app.components.uploads import file_picker, note_field
 from portal_app.state.patient_documents import UPLOAD_ID, DocumentsState
@@ -34,18 +35,11 @@ def _list() -> rx.Component:
             rx.fragment(
                 phone_table(("File", "From", "Date", "Size", "Note", "Action"), DocumentsState.rows, _row,
                       caption="Documents you shared and documents the practice shared with you"),
-                rx.cond(
-                    DocumentsState.has_previous | DocumentsState.has_next,
-                    rx.el.nav(
-                        rx.button("Previous", on_click=DocumentsState.previous_page,
-                                  disabled=~DocumentsState.has_previous, variant="outline"),
-                        rx.text(DocumentsState.page_label, size="2"),
-                        rx.button("Next", on_click=DocumentsState.next_page,
-                                  disabled=~DocumentsState.has_next, variant="outline"),
-                        aria_label="Pages of documents",
-                        style={"display": "flex", "gap": "1em", "align_items": "center", "margin_top": "0.8em"},
-                    ),
-                ),
+                pager(("Previous", DocumentsState.previous_page, ~DocumentsState.has_previous),
+                      ("Next", DocumentsState.next_page, ~DocumentsState.has_next),
+                      rx.text(DocumentsState.page_label, size="2"), aria_label="Pages of documents",
+                      show=DocumentsState.has_previous | DocumentsState.has_next,
+                      style={"gap": "1em", "margin_top": "0.8em"}),
             ),
             rx.el.p("No documents yet."),
         ),

@@ -8,6 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading, page_link
+from portal_app.components.styles import TEXT_SOFT
 from portal_app.pages.patient import home_todos
 from portal_app.pages.patient.setup import PASSWORD_HINT
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
@@ -46,7 +47,7 @@ def home_page() -> rx.Component:
                     ),
                     rx.el.p("Something wrong? Call the practice at ",
                             rx.el.strong(HomeState.practice_phone), ".",
-                            style={"margin_top": "0.8em", "color": "#333"}),
+                            style={"margin_top": "0.8em", "color": TEXT_SOFT}),
                     aria_label="Contact details on file",
                     style={"margin_bottom": "1.5em"},
                 ),

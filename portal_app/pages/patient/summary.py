@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
-from portal_app.components.styles import PAGE_LINK
+from portal_app.components.styles import PAGE_LINK, TEXT_SOFT
 from portal_app.state.patient_summary import SummaryState
 
 
@@ -47,7 +47,7 @@ def summary_page() -> rx.Component:
                                                     style=PAGE_LINK),
                                             " or call the practice."),
                                 "Call the practice."),
-                        style={"color": "#333"}),
+                        style={"color": TEXT_SOFT}),
             ),
             loading(),
         ),

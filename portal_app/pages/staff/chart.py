@@ -7,18 +7,25 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.styles import (
+    HINT,
+    INPUT,
+    LABEL,
+    LINK,
+    MUTED,
+    NARROW_SECTION,
+    OK_COLOR,
+    TEXT_SOFT,
+)
 from portal_app.pages.staff import chart_connect, chart_connections, chart_documents
 from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
 
-OK_COLOR = "#1a7f37"  # 5.0:1 on white
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "46em"}
 CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.8em"}
 
 
 def _fact(label: str, value: rx.Var | str) -> rx.Component:
     return rx.el.div(
-        rx.el.dt(label, style={"font_weight": "600", "color": "#333"}),
+        rx.el.dt(label, style={"font_weight": "600", "color": TEXT_SOFT}),
         rx.el.dd(rx.cond(value != "", value, "\u2014"), style={"margin": "0 0 0.6em 0"}),
     )
 
@@ -28,7 +35,7 @@ def _summary() -> rx.Component:
     return rx.el.section(
         rx.heading(chart.name, as_="h2", size="5"),
         rx.text("Chart ", chart.chart_number, " \u00b7 DOB ", chart.dob,
-                rx.cond(chart.sex != "", rx.fragment(" \u00b7 ", chart.sex)), color="#333"),
+                rx.cond(chart.sex != "", rx.fragment(" \u00b7 ", chart.sex)), color=TEXT_SOFT),
         aria_label="Patient",
         style={"margin_bottom": "1em"},
     )
@@ -92,7 +99,7 @@ def _access_section() -> rx.Component:
                           disabled=~ChartState.can_admin_portal)),
         rx.box(form_notice(ChartState.access_notice), form_alert(ChartState.access_error),
                margin_top="0.8em"),
-        style=SECTION, aria_label="Portal access",
+        style=NARROW_SECTION, aria_label="Portal access",
     )
 
 
@@ -109,7 +116,7 @@ def _send_section() -> rx.Component:
         rx.text(rx.cond(chart.has_account,
                         "The patient has an account: this sends a link to choose a new password.",
                         "The patient has no account yet: this sends a link to set one up."),
-                size="2", color="#444", margin_bottom="0.6em"),
+                size="2", color=MUTED, margin_bottom="0.6em"),
         rx.button(
             rx.cond(chart.has_account, "Send password reset email", "Send invitation email"),
             on_click=ChartState.send_email,
@@ -117,10 +124,10 @@ def _send_section() -> rx.Component:
             | (~chart.allow_email),
         ),
         rx.cond(~chart.portal_enabled & (chart.email != ""),
-                rx.text("Enable portal access first.", size="2", color="#444", margin_top="0.4em")),
+                rx.text("Enable portal access first.", size="2", color=MUTED, margin_top="0.4em")),
         rx.box(form_notice(ChartState.send_notice), form_alert(ChartState.send_error),
                margin_top="0.8em"),
-        style=SECTION, aria_label="Invitation or password reset email",
+        style=NARROW_SECTION, aria_label="Invitation or password reset email",
     )
 
 
@@ -144,7 +151,7 @@ def _account_summary() -> rx.Component:
 def _username_field() -> rx.Component:
     return rx.el.div(
         rx.el.label("Patient's Username", html_for="portal-username",
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.debounce_input(
             rx.el.input(id="portal-username", name="username", type="text",
                         value=ChartState.username, on_change=ChartState.check_username,
@@ -152,12 +159,11 @@ def _username_field() -> rx.Component:
                         aria_describedby="portal-username-hint portal-username-status",
                         aria_invalid=rx.cond((ChartState.username_message != "") & ~ChartState.username_ok,
                                              "true", "false"),
-                        style={"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
-                               "border_radius": "6px", "font_size": "1em"}),
+                        style=INPUT),
             debounce_timeout=350,
         ),
         rx.el.p("An email address (preferred) or a mobile phone number.", id="portal-username-hint",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                style=HINT),
         rx.el.p(ChartState.username_message, id="portal-username-status", aria_live="polite",
                 style={"color": rx.cond(ChartState.username_ok, OK_COLOR, ERROR_COLOR),
                        "font_weight": "600", "font_size": "0.9em", "margin": "0.2em 0 0",
@@ -182,11 +188,11 @@ def _account_section() -> rx.Component:
         rx.cond(ChartState.can_account_setup,
                 rx.el.p(rx.el.a("Configure accounts and representatives in Portal Account Setup",
                                 href=ChartState.account_setup_href,
-                                style={"color": "#0b4f94", "text_decoration": "underline"}),
+                                style=LINK),
                         style={"margin_bottom": "0.6em"})),
         rx.cond(~ChartState.chart.portal_enabled,
                 rx.text("Enable portal access before setting a username or password.",
-                        size="2", color="#444", margin_bottom="0.6em")),
+                        size="2", color=MUTED, margin_bottom="0.6em")),
         rx.form(
             rx.el.fieldset(
                 rx.el.legend("Set the username and password by hand", style={"font_weight": "600",
@@ -208,12 +214,12 @@ def _account_section() -> rx.Component:
                 rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),
                 disabled=~ChartState.can_admin_portal,
                 style={"border": "none", "padding": "0", "margin": "0",
-                       "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+                       "& input:disabled": {"background": "#f0f0f0", "color": TEXT_SOFT}},
             ),
             on_submit=ChartState.save_account,
             reset_on_submit=False,
         ),
-        style=SECTION, aria_label="Portal username and password",
+        style=NARROW_SECTION, aria_label="Portal username and password",
     )
 
 
@@ -225,7 +231,7 @@ def _portal_tab() -> rx.Component:
 def _chart() -> rx.Component:
     return rx.fragment(
         rx.el.p(rx.el.a("\u2190 Patient Portal Onboarding", href=routes.ONBOARDING,
-                        style={"color": "#0b4f94", "text_decoration": "underline"}),
+                        style=LINK),
                 style={"margin_bottom": "0.8em"}),
         _summary(),
         rx.cond(~ChartState.can_admin_portal,

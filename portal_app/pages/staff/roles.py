@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.styles import CONTROL_BORDER, INK, LABEL, LINK, LINK_COLOR, MUTED, TEXT_SOFT, WARN_COLOR
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
 from portal_app.services.staff_users import StaffRow
 from portal_app.state.roles import RolesState
@@ -14,11 +15,9 @@ from portal_app.state.staff_users import StaffUsersState
 
 HIDDEN = {"position": "absolute", "left": "-9999px", "width": "1px", "height": "1px",
           "overflow": "hidden"}
-MUTED = "#444"
-LINK_BLUE = "#0b4f94"
 CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #ddd", "text_align": "left",
         "vertical_align": "top"}
-SELECT = {"padding": "0.35em", "border": "1px solid #767676", "border_radius": "6px",
+SELECT = {"padding": "0.35em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
           "background": "white"}
 
 
@@ -47,11 +46,11 @@ def _read_only(state) -> rx.Component:
 def _search() -> rx.Component:
     return rx.form(
         rx.el.label("Search roles and permissions", html_for="role-search",
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.hstack(
             rx.el.input(id="role-search", name="search", type="search", max_length=100,
                         default_value=RolesState.search,
-                        style={"padding": "0.5em", "border": "1px solid #767676",
+                        style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}",
                                "border_radius": "6px", "width": "22em", "max_width": "100%"}),
             rx.button(rx.icon("search", size=16, aria_hidden="true"), "Search", type="submit"),
             rx.cond(RolesState.search != "",
@@ -95,7 +94,7 @@ def _role_item(role: RoleRow) -> rx.Component:
             style={"background": rx.cond(selected, "#dbe9f7", "transparent"), "border": "none",
                    "text_align": "left", "padding": "0.35em 0.5em", "width": "100%",
                    "cursor": "pointer", "font_weight": rx.cond(selected, "700", "400"),
-                   "color": "#111", "border_radius": "4px"},
+                   "color": INK, "border_radius": "4px"},
         ),
     )
 
@@ -136,7 +135,7 @@ def _permission_row(row: PermissionRow) -> rx.Component:
     return rx.el.tr(
         rx.el.th(row.name, scope="row", style={**CELL, "font_weight": "600"}),
         rx.el.td(_level_select(row), style=CELL),
-        rx.el.td(row.explanation, id="help-" + row.key, style={**CELL, "color": "#333"}),
+        rx.el.td(row.explanation, id="help-" + row.key, style={**CELL, "color": TEXT_SOFT}),
     )
 
 
@@ -210,7 +209,7 @@ def _rename_and_delete() -> rx.Component:
                         margin_top="0.5em",
                     ),
                     role="alertdialog", aria_labelledby="delete-question",
-                    style={"border": "2px solid #8a4b00", "background": "#fff8e6", "color": "#111",
+                    style={"border": f"2px solid {WARN_COLOR}", "background": "#fff8e6", "color": INK,
                            "padding": "0.8em 1em", "border_radius": "6px", "margin_bottom": "1em"},
                 ),
                 rx.button("Delete role", type="button", color_scheme="red", variant="outline",
@@ -236,7 +235,7 @@ def _detail() -> rx.Component:
                               disabled=~RolesState.can_edit),
                     rx.button("Discard changes", type="button", variant="outline", size="3",
                               on_click=RolesState.discard, disabled=~RolesState.dirty),
-                    rx.cond(RolesState.dirty, rx.text("Unsaved changes", color="#8a4b00",
+                    rx.cond(RolesState.dirty, rx.text("Unsaved changes", color=WARN_COLOR,
                                                       weight="bold", role="status")),
                     align="center",
                 ),
@@ -278,7 +277,7 @@ def _temp_password() -> rx.Component:
             rx.el.p("Temporary password for ", rx.el.strong(StaffUsersState.temp_for), ": ",
                     rx.el.code(StaffUsersState.temp_password, id="temp-password",
                                style={"font_size": "1.15em", "padding": "0.1em 0.4em",
-                                      "background": "white", "color": "#111"})),
+                                      "background": "white", "color": INK})),
             rx.el.p("It is shown only now. They must choose their own password when they sign in."),
             rx.hstack(
                 rx.button("Copy", type="button", on_click=rx.set_clipboard(StaffUsersState.temp_password)),
@@ -288,7 +287,7 @@ def _temp_password() -> rx.Component:
             role="status",
             # Leaving the page forgets it on the server too (it would come back with the page).
             on_unmount=StaffUsersState.forget_password,
-            style={"border": "2px solid #0b4f94", "background": "#eef5fc", "color": "#111",
+            style={"border": f"2px solid {LINK_COLOR}", "background": "#eef5fc", "color": INK,
                    "padding": "0.8em 1em", "border_radius": "6px", "margin_bottom": "1em"},
         ),
     )
@@ -374,10 +373,10 @@ def _staff_table() -> rx.Component:
         rx.heading("Staff users", as_="h2", size="4", margin_bottom="0.5em"),
         rx.form(
             rx.el.label("Search staff users", html_for="staff-search",
-                        style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                        style=LABEL),
             rx.hstack(
                 rx.el.input(id="staff-search", name="search", type="search", max_length=100,
-                            style={"padding": "0.5em", "border": "1px solid #767676",
+                            style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}",
                                    "border_radius": "6px", "width": "18em"}),
                 rx.button("Search", type="submit", variant="outline"),
             ),
@@ -416,7 +415,7 @@ def staff_users_page() -> rx.Component:
                 _temp_password(),
                 rx.el.p("Roles and their permissions are set under ",
                         rx.el.a("Roles", href=routes.ROLES,
-                                style={"color": LINK_BLUE, "text_decoration": "underline"}), ".",
+                                style=LINK), ".",
                         style={"margin_bottom": "1em"}),
                 _create_form(),
                 _staff_table(),

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.styles import HINT, TEXT_SOFT
 from portal_app.state.settings import SettingsState
 
 
@@ -28,7 +29,7 @@ def _switch() -> rx.Component:
         ),
         rx.el.p("When off, patient pages say the portal is unavailable and no portal message "
                 "is sent.", id="portal_active-hint",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                style=HINT),
         style={"margin_bottom": "1.2em"},
     )
 
@@ -72,7 +73,7 @@ def _form() -> rx.Component:
             rx.button("Save settings", type="submit", disabled=~SettingsState.can_edit),
             disabled=~SettingsState.can_edit,
             style={"border": "none", "padding": "0", "margin": "0",
-                   "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+                   "& input:disabled": {"background": "#f0f0f0", "color": TEXT_SOFT}},
         ),
         on_submit=SettingsState.save,
         reset_on_submit=False,
