@@ -77,6 +77,7 @@ COMPACT_HEAD = {**COMPACT_CELL, "background": HEAD_BG}
 LOG_CELL = {"padding": "0.45em 0.6em", "border_bottom": f"1px solid {LINE}", "text_align": "left",
             "vertical_align": "top"}
 LOG_HEAD = {**LOG_CELL, "background": HEAD_BG}
+SETUP_CELL = {**LOG_CELL, "border_bottom": f"1px solid {LIGHT_LINE}"}  # Setup's tables: headers look like cells
 ROW_HEADER = {"font_weight": "600"}
 NOWRAP = {"white_space": "nowrap"}
 PRE_WRAP = {"white_space": "pre-wrap"}

@@ -7,16 +7,26 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.styles import CONTROL_BORDER, INK, LABEL, LINK, LINK_COLOR, MUTED, TEXT_SOFT, WARN_COLOR
+from portal_app.components.paging import STACK_GAP, pager
+from portal_app.components.styles import (
+    BOLD_CAPTION,
+    CONTROL_BORDER,
+    INK,
+    LABEL,
+    LINK,
+    LINK_COLOR,
+    MUTED,
+    TEXT_SOFT,
+    VISUALLY_HIDDEN,
+    WARN_COLOR,
+)
+from portal_app.components.styles import SETUP_CELL as CELL
+from portal_app.components.table import data_table
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
 from portal_app.services.staff_users import StaffRow
 from portal_app.state.roles import RolesState
 from portal_app.state.staff_users import StaffUsersState
 
-HIDDEN = {"position": "absolute", "left": "-9999px", "width": "1px", "height": "1px",
-          "overflow": "hidden"}
-CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #ddd", "text_align": "left",
-        "vertical_align": "top"}
 SELECT = {"padding": "0.35em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
           "background": "white"}
 
@@ -116,7 +126,7 @@ def _roles_list() -> rx.Component:
 
 def _level_select(row: PermissionRow) -> rx.Component:
     return rx.fragment(
-        rx.el.label(row.name + " level", html_for="level-" + row.key, style=HIDDEN),
+        rx.el.label(row.name + " level", html_for="level-" + row.key, style=VISUALLY_HIDDEN),
         rx.el.select(
             rx.el.option("Off", value="0"),
             rx.el.option("Read", value="1"),
@@ -140,18 +150,11 @@ def _permission_row(row: PermissionRow) -> rx.Component:
 
 
 def _permissions_table() -> rx.Component:
-    return rx.el.table(
-        rx.el.caption("Permissions of ", RolesState.selected_name,
-                      rx.cond(RolesState.search != "", " (matching the search)", ""),
-                      style={"text_align": "left", "font_weight": "600", "margin_bottom": "0.3em"}),
-        rx.el.thead(rx.el.tr(
-            rx.el.th("Permission", scope="col", style=CELL),
-            rx.el.th("Level", scope="col", style=CELL),
-            rx.el.th("What it allows", scope="col", style=CELL),
-        )),
-        rx.el.tbody(rx.foreach(RolesState.permission_rows, _permission_row)),
-        style={"border_collapse": "collapse", "width": "100%", "margin_bottom": "1.2em"},
-    )
+    caption = ("Permissions of ", RolesState.selected_name,
+               rx.cond(RolesState.search != "", " (matching the search)", ""))
+    return data_table(("Permission", "Level", "What it allows"), RolesState.permission_rows, _permission_row,
+                      caption=caption, caption_style=BOLD_CAPTION, head=CELL, style={"margin_bottom": "1.2em"},
+                      scroll=None)
 
 
 def _member(row: MemberRow) -> rx.Component:
@@ -383,22 +386,15 @@ def _staff_table() -> rx.Component:
             on_submit=StaffUsersState.run_search, reset_on_submit=False, role="search",
             style={"margin_bottom": "0.8em"},
         ),
-        rx.el.table(
-            rx.el.thead(rx.el.tr(*[rx.el.th(name, scope="col", style=CELL) for name in (
-                "Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Actions")])),
-            rx.el.tbody(rx.foreach(StaffUsersState.rows, _staff_row)),
-            style={"border_collapse": "collapse", "width": "100%"},
-        ),
-        rx.hstack(
-            rx.button("Previous", variant="outline", disabled=StaffUsersState.page <= 1,
-                      on_click=StaffUsersState.go_page(StaffUsersState.page - 1)),
-            rx.text(StaffUsersState.total.to_string(), " staff users \u00b7 page ",
-                    StaffUsersState.page.to_string(), " of ", StaffUsersState.pages.to_string(),
-                    role="status"),
-            rx.button("Next", variant="outline", disabled=StaffUsersState.page >= StaffUsersState.pages,
-                      on_click=StaffUsersState.go_page(StaffUsersState.page + 1)),
-            align="center", margin_top="0.8em",
-        ),
+        data_table(("Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Actions"),
+                   StaffUsersState.rows, _staff_row, head=CELL, scroll=None),
+        pager(("Previous", StaffUsersState.go_page(StaffUsersState.page - 1), StaffUsersState.page <= 1),
+              ("Next", StaffUsersState.go_page(StaffUsersState.page + 1),
+               StaffUsersState.page >= StaffUsersState.pages),
+              rx.text(StaffUsersState.total.to_string(), " staff users \u00b7 page ",
+                      StaffUsersState.page.to_string(), " of ", StaffUsersState.pages.to_string(),
+                      role="status"),
+              style={"gap": STACK_GAP, "margin_top": "0.8em"}),
         aria_label="Staff users",
     )
 
