@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
 from portal_app.components.styles import (
@@ -60,23 +61,13 @@ def _demographics() -> rx.Component:
 
 def _access_section() -> rx.Component:
     chart = ChartState.chart
-    disable_dialog = rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button("Disable portal access", color_scheme="red", variant="outline",
-                      disabled=~ChartState.can_admin_portal),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Disable portal access for ", chart.name, "?"),
-            rx.alert_dialog.description(
-                "The patient's portal sessions end at once and any invitation or reset link "
-                "stops working. You can enable access again later."),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Disable access", color_scheme="red",
-                                                 on_click=ChartState.disable_access)),
-                gap="0.8em", justify="end", margin_top="1em",
-            ),
-        ),
+    disable_dialog = confirm_dialog(
+        ("Disable portal access for ", chart.name, "?"),
+        ("The patient's portal sessions end at once and any invitation or reset link "
+         "stops working. You can enable access again later.",),
+        rx.button("Disable access", color_scheme="red", on_click=ChartState.disable_access),
+        trigger=rx.button("Disable portal access", color_scheme="red", variant="outline",
+                          disabled=~ChartState.can_admin_portal),
     )
     return rx.el.section(
         rx.heading("Portal access", as_="h3", size="4", margin_bottom="0.5em"),

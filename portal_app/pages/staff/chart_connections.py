@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.styles import BOLD_CAPTION, COMPACT_HEAD, MUTED, SECTION
 from portal_app.components.styles import COMPACT_CELL as CELL
@@ -72,20 +73,9 @@ def _pending_row(row: PendingRow) -> rx.Component:
 
 def _confirm(*, open_: rx.Var, on_open_change, title, description: str, action: str,
              on_confirm) -> rx.Component:
-    # Cancel has no on_click: closing goes through on_open_change, which forgets the choice.
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(*title),
-            rx.alert_dialog.description(description),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(action, color_scheme="red", on_click=on_confirm)),
-                gap="0.8em", justify="end", margin_top="1em",
-            ),
-        ),
-        open=open_,
-        on_open_change=on_open_change,
-    )
+    # Closing goes through on_open_change, which forgets the choice.
+    return confirm_dialog(title, (description,), rx.button(action, color_scheme="red", on_click=on_confirm),
+                          open=open_, on_open_change=on_open_change)
 
 
 def _dialogs() -> rx.Component:

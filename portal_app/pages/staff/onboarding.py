@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, status_rectangle
@@ -162,48 +163,29 @@ def _table() -> rx.Component:
 
 
 def _disable_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Disable portal access for ", S.confirm_name, "?"),
-            rx.alert_dialog.description(
-                "They will be signed out of the portal, and invitation or reset links already "
-                "sent to them will stop working."),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Disable access", on_click=S.confirm_disable,
-                                                 style={"background": RED, "color": "white"})),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        ("Disable portal access for ", S.confirm_name, "?"),
+        ("They will be signed out of the portal, and invitation or reset links already "
+         "sent to them will stop working.",),
+        rx.button("Disable access", on_click=S.confirm_disable, style={"background": RED, "color": "white"}),
         open=S.confirm_id != 0,
         on_open_change=S.set_confirm_open,
+        spacing="3",
     )
 
 
 def _bulk_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(rx.cond(
-                S.bulk_scope == "selected",
-                f"Enable and invite {S.bulk_count} selected patients?",
-                f"Enable and invite all {S.bulk_count} matching patients?")),
-            rx.alert_dialog.description(
-                "Portal access is turned on for each of them. Those with an email on file that "
-                "allow email and have no portal account yet get an invitation; the others are "
-                "skipped and counted. It keeps running if you leave this page."),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Start", on_click=S.start_bulk,
-                                                 style={"background": GREEN, "color": "white"})),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        (rx.cond(S.bulk_scope == "selected",
+                 f"Enable and invite {S.bulk_count} selected patients?",
+                 f"Enable and invite all {S.bulk_count} matching patients?"),),
+        ("Portal access is turned on for each of them. Those with an email on file that "
+         "allow email and have no portal account yet get an invitation; the others are "
+         "skipped and counted. It keeps running if you leave this page.",),
+        rx.button("Start", on_click=S.start_bulk, style={"background": GREEN, "color": "white"}),
         open=S.bulk_dialog_open,
         on_open_change=S.set_bulk_dialog_open,
+        spacing="3",
     )
 
 

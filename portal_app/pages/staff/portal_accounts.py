@@ -8,6 +8,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_layout
 from portal_app.components.styles import (
@@ -336,19 +337,9 @@ def _form() -> rx.Component:
 
 def _dialogs() -> rx.Component:
     def confirm(open_, on_open_change, title, description, action, on_confirm) -> rx.Component:
-        return rx.alert_dialog.root(
-            rx.alert_dialog.content(
-                rx.alert_dialog.title(*title),
-                rx.alert_dialog.description(*description),
-                rx.flex(
-                    rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                    rx.alert_dialog.action(rx.button(action, color_scheme="red", high_contrast=True,
-                                                     on_click=on_confirm)),
-                    gap="0.8em", justify="end", margin_top="1em",
-                ),
-            ),
-            open=open_, on_open_change=on_open_change,
-        )
+        return confirm_dialog(title, description,
+                              rx.button(action, color_scheme="red", high_contrast=True, on_click=on_confirm),
+                              open=open_, on_open_change=on_open_change)
 
     return rx.fragment(
         confirm(S.delete_open, S.set_dialog_open, ("Delete ", S.delete_label, "?"),

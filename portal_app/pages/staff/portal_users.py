@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
@@ -112,23 +113,15 @@ def _table() -> rx.Component:
 
 
 def _confirm_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(S.confirm_title),
-            rx.alert_dialog.description(S.confirm_text),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(
-                    S.confirm_button, on_click=S.confirm,
-                    style=rx.cond(S.confirm_danger, {"background": RED, "color": "white"},
-                                  {"background": LINK_COLOR, "color": "white"}))),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        (S.confirm_title,),
+        (S.confirm_text,),
+        rx.button(S.confirm_button, on_click=S.confirm,
+                  style=rx.cond(S.confirm_danger, {"background": RED, "color": "white"},
+                                {"background": LINK_COLOR, "color": "white"})),
         open=S.confirm_action != "",
         on_open_change=S.set_confirm_open,
+        spacing="3",
     )
 
 
