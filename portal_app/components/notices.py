@@ -1,4 +1,4 @@
-"""Short page-level texts of the portal: loading, the portal switched off, a link on its own line."""
+"""Short page-level texts: loading, the portal switched off, view-only access, a link on its own line."""
 
 from __future__ import annotations
 
@@ -27,3 +27,8 @@ def portal_unavailable(phone: rx.Var | str) -> rx.Component:
 def page_link(text: str, href: str) -> rx.Component:
     """A link to another page, on its own ("Back to sign in", "Forgot password?")."""
     return rx.link(text, href=href, style=PAGE_LINK)
+
+
+def view_only_notice(text: str) -> rx.Component:
+    """Tells a staff user who may read a page but not change it what access changing needs."""
+    return rx.callout(text, icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)

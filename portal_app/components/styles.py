@@ -48,6 +48,10 @@ INPUT = {"width": "100%", "padding": "0.5em", "border": f"1px solid {CONTROL_BOR
 CONTROL = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
            "font_size": "1em", "background": "white"}
 SELECT = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px"}
+DISABLED_BG = "#f0f0f0"
+# A form's fieldset that disables every control for view-only users, without a frame of its own.
+DISABLED_FIELDSET = {"border": "none", "padding": "0", "margin": "0",
+                     "& input:disabled": {"background": DISABLED_BG, "color": TEXT_SOFT}}
 FIELD = {"margin_bottom": "1em", "max_width": "28em"}
 
 # ---- boxes -----------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import view_only_notice
 from portal_app.components.styles import (
+    DISABLED_FIELDSET,
     HINT,
     INPUT,
     LABEL,
@@ -204,8 +206,7 @@ def _account_section() -> rx.Component:
                 form_notice(ChartState.account_notice),
                 rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),
                 disabled=~ChartState.can_admin_portal,
-                style={"border": "none", "padding": "0", "margin": "0",
-                       "& input:disabled": {"background": "#f0f0f0", "color": TEXT_SOFT}},
+                style=DISABLED_FIELDSET,
             ),
             on_submit=ChartState.save_account,
             reset_on_submit=False,
@@ -226,9 +227,8 @@ def _chart() -> rx.Component:
                 style={"margin_bottom": "0.8em"}),
         _summary(),
         rx.cond(~ChartState.can_admin_portal,
-                rx.callout("You can view this chart's portal settings; changing them needs "
-                           "Update access to Patient Portal Administration.",
-                           icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)),
+                view_only_notice("You can view this chart's portal settings; changing them needs "
+                                 "Update access to Patient Portal Administration.")),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),

@@ -11,9 +11,12 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import view_only_notice
 from portal_app.components.styles import (
     BOLD_CAPTION,
     COMPACT_HEAD,
+    DISABLED_BG,
+    DISABLED_FIELDSET,
     ERROR_COLOR,
     FIELD,
     HINT,
@@ -171,7 +174,7 @@ def _text_input(label: str, field_id: str, value, on_change, error, *, hint="",
                             read_only=read_only, aria_describedby=described,
                             aria_invalid=invalid_flag(error),
                             style={**INPUT, "flex": "1", "min_width": "12em",
-                                   "background": rx.cond(read_only, "#f0f0f0", "white")}),
+                                   "background": rx.cond(read_only, DISABLED_BG, "white")}),
                 debounce_timeout=350,
             ),
             extra or rx.fragment(),
@@ -325,8 +328,8 @@ def _form() -> rx.Component:
                 _permissions(),
                 _buttons(),
                 disabled=~S.can_change,
-                style={"border": "none", "padding": "0", "margin": "0", "position": "relative",
-                       "& input:disabled, & select:disabled": {"background": "#f0f0f0", "color": TEXT_SOFT}},
+                style={**DISABLED_FIELDSET, "position": "relative",
+                       "& select:disabled": {"background": DISABLED_BG, "color": TEXT_SOFT}},
             ),
             on_submit=S.save,
             reset_on_submit=False,
@@ -387,9 +390,8 @@ def portal_accounts_page() -> rx.Component:
             S.loaded,
             rx.fragment(
                 rx.cond(~S.can_change,
-                        rx.callout("You can view portal accounts; changing them needs Update access "
-                                   "to Portal Account Setup.", icon="info", color_scheme="gray",
-                                   high_contrast=True, margin_bottom="1em")),
+                        view_only_notice("You can view portal accounts; changing them needs Update access "
+                                         "to Portal Account Setup.")),
                 form_alert(S.load_error),
                 rx.cond(
                     S.has_chart,

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import view_only_notice
 from portal_app.components.paging import STACK_GAP, pager
 from portal_app.components.styles import (
     BOLD_CAPTION,
@@ -45,9 +46,8 @@ def _plain_list(rows, item, empty: str) -> rx.Component:
 
 def _read_only(state) -> rx.Component:
     return rx.cond(~state.can_edit,
-                   rx.callout("You can view this page; changing it needs Update or Write on "
-                              "Roles Setup.", icon="info", color_scheme="gray", margin_bottom="1em",
-                              high_contrast=True))
+                   view_only_notice("You can view this page; changing it needs Update or Write on "
+                                    "Roles Setup."))
 
 
 # --- Roles ----------------------------------------------------------------------------------

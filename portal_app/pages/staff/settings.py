@@ -7,7 +7,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.styles import HINT, TEXT_SOFT
+from portal_app.components.notices import view_only_notice
+from portal_app.components.styles import DISABLED_FIELDSET, HINT
 from portal_app.state.settings import SettingsState
 
 
@@ -72,8 +73,7 @@ def _form() -> rx.Component:
             form_notice(SettingsState.notice),
             rx.button("Save settings", type="submit", disabled=~SettingsState.can_edit),
             disabled=~SettingsState.can_edit,
-            style={"border": "none", "padding": "0", "margin": "0",
-                   "& input:disabled": {"background": "#f0f0f0", "color": TEXT_SOFT}},
+            style=DISABLED_FIELDSET,
         ),
         on_submit=SettingsState.save,
         reset_on_submit=False,
@@ -90,9 +90,8 @@ def settings_page() -> rx.Component:
             SettingsState.loaded,
             rx.fragment(
                 rx.cond(~SettingsState.can_edit,
-                        rx.callout("You can view these settings; changing them needs Update "
-                                   "access to Portal Settings.", icon="info", color_scheme="gray",
-                                   margin_bottom="1em", high_contrast=True)),
+                        view_only_notice("You can view these settings; changing them needs Update "
+                                         "access to Portal Settings.")),
                 _form(),
             ),
             rx.cond(SettingsState.form_error != "", form_alert(SettingsState.form_error),
