@@ -6,18 +6,16 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, status_rectangle
 from portal_app.components.styles import (
     CELL,
-    CONTROL,
     EMPTY,
     FOCUS_RING,
     FOCUSABLE_LINK,
     HEAD,
-    HINT,
-    LABEL,
     LINK_BUTTON,
     MUTED,
     PANEL_BG,
@@ -45,32 +43,12 @@ def _link_button(text, **props) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    return rx.el.div(
-        rx.el.div(
-            rx.el.label("Search", html_for="onboarding-search", style=LABEL),
-            rx.debounce_input(
-                rx.el.input(id="onboarding-search", type="search", value=S.search,
-                            on_change=S.set_search, autocomplete="off", max_length=200,
-                            placeholder="Name, chart number, date of birth or email",
-                            aria_describedby="onboarding-search-hint",
-                            style={**CONTROL, "width": "26em", "max_width": "100%"}),
-                debounce_timeout=300,
-            ),
-            rx.el.p("Last name first (\u201cLopez, Ma\u201d), a chart number, a date as "
-                    "MM/DD/YYYY, or the start of an email address.",
-                    id="onboarding-search-hint",
-                    style=HINT),
-            style={"margin_right": "1.5em"},
-        ),
-        rx.el.div(
-            rx.el.label("Status", html_for="onboarding-status", style=LABEL),
-            rx.el.select(
-                *[rx.el.option(label, value=value) for value, label in STATUS_OPTIONS],
-                id="onboarding-status", value=S.status, on_change=S.set_status, style=CONTROL,
-            ),
-        ),
-        style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
-               "gap": "0.5em", "margin_bottom": "1em"},
+    return filter_bar(
+        search_box("onboarding-search", S.search, S.set_search,
+                   placeholder="Name, chart number, date of birth or email",
+                   hint="Last name first (\u201cLopez, Ma\u201d), a chart number, a date as "
+                        "MM/DD/YYYY, or the start of an email address."),
+        option_filter("Status", "onboarding-status", STATUS_OPTIONS, S.status, S.set_status),
     )
 
 

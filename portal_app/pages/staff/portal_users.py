@@ -6,11 +6,12 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import RED
-from portal_app.components.styles import CELL, CONTROL, EMPTY, HINT, LABEL, LINK, LINK_COLOR, MUTED, WARN_COLOR
+from portal_app.components.styles import CELL, EMPTY, HINT, LINK, LINK_COLOR, MUTED, WARN_COLOR
 from portal_app.components.table import data_table
 from portal_app.services.portal_users import AccountRow, ChartLink
 from portal_app.state.portal_users import FILTER_OPTIONS, action_button_id, row_header_id
@@ -21,32 +22,13 @@ LIST = {"margin": "0", "padding_left": "0", "list_style": "none"}
 
 
 def _filters() -> rx.Component:
-    return rx.el.div(
-        rx.el.div(
-            rx.el.label("Search", html_for="portal-users-search", style=LABEL),
-            rx.debounce_input(
-                rx.el.input(id="portal-users-search", type="search", value=S.search,
-                            on_change=S.set_search, autocomplete="off", max_length=200,
-                            placeholder="User ID, name or a connected patient's name",
-                            aria_describedby="portal-users-search-hint",
-                            style={**CONTROL, "width": "26em", "max_width": "100%"}),
-                debounce_timeout=300,
-            ),
-            rx.el.p("The start of an email or phone number, a name last name first "
-                    "(\u201cLopez, Ma\u201d; three letters or more), or a connected chart's number.",
-                    id="portal-users-search-hint",
-                    style={**HINT, "max_width": "26em"}),
-            style={"margin_right": "1.5em"},
-        ),
-        rx.el.div(
-            rx.el.label("Show", html_for="portal-users-filter", style=LABEL),
-            rx.el.select(
-                *[rx.el.option(label, value=value) for value, label in FILTER_OPTIONS],
-                id="portal-users-filter", value=S.status, on_change=S.set_status, style=CONTROL,
-            ),
-        ),
-        style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
-               "gap": "0.5em", "margin_bottom": "1em"},
+    return filter_bar(
+        search_box("portal-users-search", S.search, S.set_search,
+                   placeholder="User ID, name or a connected patient's name",
+                   hint="The start of an email or phone number, a name last name first "
+                        "(\u201cLopez, Ma\u201d; three letters or more), or a connected chart's number.",
+                   hint_style={**HINT, "max_width": "26em"}),
+        option_filter("Show", "portal-users-filter", FILTER_OPTIONS, S.status, S.set_status),
     )
 
 
