@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components.styles import ERROR_COLOR, FIELD, HINT, INPUT, LABEL
+from portal_app.components.styles import CHECK_ROW, ERROR_COLOR, FIELD, HINT, INPUT, LABEL
 
 
 def field_error(field_id: str, message: rx.Var | str) -> rx.Component:
@@ -63,4 +63,15 @@ def textarea_field(label: str, field_id: str, *, error: rx.Var, hint: str, max_l
         rx.el.p(hint, id=f"{field_id}-hint", style=HINT),
         field_error(field_id, error),
         style={"margin_bottom": "1em", "max_width": "40em"},
+    )
+
+
+def checkbox_field(label: str, field_id: str, checked: rx.Var, on_change, *,
+                   margin_bottom: str = "0.8em") -> rx.Component:
+    """A controlled checkbox (`name` is `field_id`) with its label beside it."""
+    return rx.el.div(
+        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
+                    style={"width": "1.1em", "height": "1.1em"}),
+        rx.el.label(label, html_for=field_id),
+        style={**CHECK_ROW, "margin_bottom": margin_bottom},
     )

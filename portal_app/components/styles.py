@@ -52,6 +52,7 @@ DISABLED_BG = "#f0f0f0"
 # A form's fieldset that disables every control for view-only users, without a frame of its own.
 DISABLED_FIELDSET = {"border": "none", "padding": "0", "margin": "0",
                      "& input:disabled": {"background": DISABLED_BG, "color": TEXT_SOFT}}
+CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em"}
 FIELD = {"margin_bottom": "1em", "max_width": "28em"}
 
 # ---- boxes -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
+from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
 from portal_app.components.notices import view_only_notice
 from portal_app.components.styles import (
@@ -22,8 +22,6 @@ from portal_app.components.styles import (
 )
 from portal_app.pages.staff import chart_connect, chart_connections, chart_documents
 from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
-
-CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.8em"}
 
 
 def _fact(label: str, value: rx.Var | str) -> rx.Component:
@@ -165,15 +163,6 @@ def _username_field() -> rx.Component:
     )
 
 
-def _checkbox(label: str, field_id: str, checked: rx.Var, on_change) -> rx.Component:
-    return rx.el.div(
-        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
-                    style={"width": "1.1em", "height": "1.1em"}),
-        rx.el.label(label, html_for=field_id),
-        style=CHECK_ROW,
-    )
-
-
 def _account_section() -> rx.Component:
     return rx.el.section(
         rx.heading("Portal username and password", as_="h3", size="4", margin_bottom="0.5em"),
@@ -191,8 +180,8 @@ def _account_section() -> rx.Component:
                 rx.el.legend("Set the username and password by hand", style={"font_weight": "600",
                                                                              "margin_bottom": "0.6em"}),
                 _username_field(),
-                _checkbox("Manually set patient's portal password", "manual-set-password",
-                          ChartState.set_password, ChartState.toggle_set_password),
+                checkbox_field("Manually set patient's portal password", "manual-set-password",
+                               ChartState.set_password, ChartState.toggle_set_password),
                 rx.cond(
                     ChartState.set_password,
                     text_field("Password", PASSWORD_FIELD_ID, name="password", input_type="password",
@@ -200,8 +189,8 @@ def _account_section() -> rx.Component:
                                max_length=128,
                                hint="At least 10 characters; a phrase of unrelated words works well."),
                 ),
-                _checkbox("Require a new password at first sign-in", "force-change",
-                          ChartState.force_change, ChartState.toggle_force_change),
+                checkbox_field("Require a new password at first sign-in", "force-change",
+                               ChartState.force_change, ChartState.toggle_force_change),
                 form_alert(ChartState.account_error),
                 form_notice(ChartState.account_notice),
                 rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),

@@ -9,11 +9,12 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag
+from portal_app.components.forms import checkbox_field, field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_layout
 from portal_app.components.notices import view_only_notice
 from portal_app.components.styles import (
     BOLD_CAPTION,
+    CHECK_ROW,
     COMPACT_HEAD,
     DISABLED_BG,
     DISABLED_FIELDSET,
@@ -37,7 +38,7 @@ from portal_app.services.onboarding import PatientRow
 from portal_app.services.portal_accounts import RELATIONSHIPS, ConnectionItem
 from portal_app.state.portal_accounts import PortalAccountsState as S
 
-CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.4em"}
+CHECKS = {**CHECK_ROW, "margin_bottom": "0.4em"}
 FIELDSET = {"border": f"1px solid {LINE}", "border_radius": "6px", "padding": "0.6em 1em",
             "margin": "0 0 1em 0", "max_width": "28em"}
 
@@ -217,7 +218,7 @@ def _username() -> rx.Component:
                                 style={"width": "1.1em", "height": "1.1em"}),
                     rx.el.label("Connect the existing account (as Authorized Representative)",
                                 html_for="connect-existing"),
-                    style=CHECK_ROW,
+                    style=CHECKS,
                 )),
     )
 
@@ -237,12 +238,7 @@ def _select(label: str, field_id: str, value, on_change, options: list[tuple[str
 
 
 def _checkbox(field_id: str, label: str, checked, on_change) -> rx.Component:
-    return rx.el.div(
-        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
-                    style={"width": "1.1em", "height": "1.1em"}),
-        rx.el.label(label, html_for=field_id),
-        style=CHECK_ROW,
-    )
+    return checkbox_field(label, field_id, checked, on_change, margin_bottom="0.4em")
 
 
 def _forms() -> rx.Component:
