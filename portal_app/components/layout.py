@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LINK, LINK_COLOR, TEXT_SOFT
+from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
 from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
 
@@ -116,7 +116,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                 ),
                 align="center", width="100%", wrap="wrap",
             ),
-            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": HEAD_BG},
+            style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": HEAD_BG},
         ),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em"}),
@@ -158,7 +158,7 @@ def _portal_nav() -> rx.Component:
         *[rx.cond(PortalSessionState.viewing_areas.contains(area), _nav_link(label, href))
           for area, label, href in PORTAL_AREA_LINKS],
         aria_label="Portal",
-        style={"padding": "0.5em 1.5em", "border_bottom": "1px solid #ddd"},
+        style={"padding": "0.5em 1.5em", "border_bottom": f"1px solid {LIGHT_LINE}"},
     )
 
 
@@ -180,7 +180,7 @@ def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -
                 ) if signed_in else rx.fragment(),
                 align="center", width="100%", wrap="wrap",
             ),
-            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f3f7f4"},
+            style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": "#f3f7f4"},
         ),
         rx.cond(PortalSessionState.viewing_name != "", _portal_nav()) if signed_in else rx.fragment(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,

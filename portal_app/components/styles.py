@@ -17,6 +17,7 @@ OK_COLOR = "#1a7f37"     # 5.1:1
 WARN_COLOR = "#8a4b00"   # 6.8:1
 CONTROL_BORDER = "#767676"  # 4.5:1: the edge of inputs and selects
 LINE = "#d0d7de"         # section frames and compact table rules
+PANEL_LINE = "#ccc"      # panel frames, page header rules, portal table rules
 LIGHT_LINE = "#ddd"      # staff list rules
 HEAD_BG = "#f6f8fa"      # compact table headers, code blocks
 HEAD_BG_STRONG = "#f0f3f6"  # staff list headers
@@ -64,6 +65,8 @@ def section_box(max_width: str) -> dict:
             "margin_bottom": "1.2em", "max_width": max_width}
 
 
+# A light frame around a part of a page (a queue, a form's group, a job's progress).
+PANEL = {"border": f"1px solid {PANEL_LINE}", "border_radius": "8px", "padding": "0.8em 1em", "margin_bottom": "1em"}
 SECTION = section_box("60em")
 NARROW_SECTION = section_box("46em")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import reflex as rx
 
-from portal_app.components.styles import CAPTION, HEAD
+from portal_app.components.styles import CAPTION, CONTROL_BORDER, HEAD, PANEL_LINE, TEXT_SOFT
 
 SCROLL = {"overflow_x": "auto"}
 
@@ -43,9 +43,9 @@ def data_table(headers: Sequence[str | rx.Component], rows: rx.Var, row: Callabl
 
 # ---- portal lists: a card per row on a phone -------------------------------------------------
 
-PHONE_CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": "1px solid #ccc",
+PHONE_CELL = {"text_align": "left", "padding": "0.4em 0.6em", "border_bottom": f"1px solid {PANEL_LINE}",
               "vertical_align": "top"}
-PHONE_HEAD = {**PHONE_CELL, "border_bottom": "2px solid #767676"}
+PHONE_HEAD = {**PHONE_CELL, "border_bottom": f"2px solid {CONTROL_BORDER}"}
 
 # Below 40em (640px): the header row is kept for screen readers only, rows are cards, and each
 # cell shows its column name (from data-label) before its value.
@@ -53,7 +53,7 @@ _STACK_ON_PHONE = {
     "@media screen and (max-width: 40em)": {
         "& thead": {"position": "absolute", "width": "1px", "height": "1px", "overflow": "hidden",
                     "clip": "rect(0 0 0 0)", "white_space": "nowrap"},
-        "& tbody tr": {"display": "block", "border": "1px solid #ccc", "border_radius": "8px",
+        "& tbody tr": {"display": "block", "border": f"1px solid {PANEL_LINE}", "border_radius": "8px",
                        "padding": "0.5em 0.8em", "margin_bottom": "0.8em"},
         "& tbody th, & tbody td": {"display": "block", "border": "none", "padding": "0.2em 0"},
         "& tbody td[data-label]::before": {"content": "attr(data-label) \": \"", "font_weight": "600"},
@@ -77,5 +77,5 @@ def phone_table(headers: tuple[str, ...], rows: rx.Var, row: Callable[..., rx.Co
                 caption: str | None = None) -> rx.Component:
     """A portal list: `data_table` whose rows become cards on a narrow screen."""
     return data_table(headers, rows, row, caption=caption, head=PHONE_HEAD, scroll=None,
-                      caption_style={"text_align": "left", "color": "#333", "margin_bottom": "0.3em"},
+                      caption_style={"text_align": "left", "color": TEXT_SOFT, "margin_bottom": "0.3em"},
                       style=_STACK_ON_PHONE)

@@ -17,7 +17,7 @@ from portal_app.components.forms import (
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
 from portal_app.components.paging import portal_pager
-from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED
+from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED, PANEL
 from portal_app.components.table import cell, phone_table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
@@ -50,7 +50,7 @@ def _slot(number: int, date_error: rx.Var, time_error: rx.Var, optional: bool) -
             _time_select(number, time_error),
             spacing="5", wrap="wrap", align="start",
         ),
-        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.6em 1em 0", "margin_bottom": "1em"},
+        style={**PANEL, "padding": "0.6em 1em 0"},
     )
 
 

@@ -8,7 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
-from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK
+from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK, PANEL
 from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
 
 # Autofill purposes (WCAG 1.3.5) for the fields that have one.
@@ -76,8 +76,7 @@ def _fieldset(legend: str, fields: tuple[str, ...]) -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend(legend, style={"font_weight": "700", "font_size": "1.1em", "padding": "0 0.3em"}),
         *[_intake_field(field) for field in fields],
-        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-               "margin_bottom": "1.2em"},
+        style={**PANEL, "margin_bottom": "1.2em"},
     )
 
 
@@ -131,8 +130,7 @@ def _consent_form() -> rx.Component:
     return _form_section(
         "Consent to treatment",
         rx.el.div(rx.el.p(CONSENT_TEXT),
-                  style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-                         "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
+                  style={**PANEL, "background": "#fafafa", "max_width": "40em"}),
         [
             rx.cond(FormsState.signing_for != "",
                     rx.el.p("You are signing for ", rx.el.strong(FormsState.signing_for),

@@ -16,7 +16,7 @@ from portal_app.components.forms import (
 from portal_app.components.layout import portal_layout
 from portal_app.components.notices import loading
 from portal_app.components.paging import portal_pager
-from portal_app.components.styles import MUTED
+from portal_app.components.styles import MUTED, PANEL_LINE
 from portal_app.services.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 from portal_app.state.patient_messages import PatientMessagesState as S
 
@@ -47,7 +47,7 @@ def _thread_row(row) -> rx.Component:
                    "text_decoration": "underline"},
         ),
         class_name="thread-row",
-        style={"border_bottom": "1px solid #ccc",
+        style={"border_bottom": f"1px solid {PANEL_LINE}",
                "border_left": rx.cond(row.unread, f"4px solid {UNREAD_COLOR}", "4px solid transparent")},
     )
 
@@ -82,7 +82,7 @@ def _new_message_form() -> rx.Component:
             on_submit=S.send_message,
             key=S.form_version,
         ),
-        style={"margin_bottom": "1.5em", "padding": "1em", "border": "1px solid #ccc", "border_radius": "8px"},
+        style={"margin_bottom": "1.5em", "padding": "1em", "border": f"1px solid {PANEL_LINE}", "border_radius": "8px"},
     )
 
 
@@ -97,8 +97,8 @@ def _post(post) -> rx.Component:
         ),
         rx.el.p(post.body, style={"white_space": "pre-wrap", "margin": "0", "overflow_wrap": "anywhere"}),
         class_name=rx.cond(is_staff, "post post-staff", "post post-patient"),
-        style={"padding": "0.8em", "margin_bottom": "0.8em", "border": "1px solid #ccc", "border_radius": "8px",
-               "background": rx.cond(is_staff, "#f3f7f4", "#ffffff")},
+        style={"padding": "0.8em", "margin_bottom": "0.8em", "border": f"1px solid {PANEL_LINE}",
+               "border_radius": "8px", "background": rx.cond(is_staff, "#f3f7f4", "#ffffff")},
     )
 
 

@@ -121,7 +121,7 @@ def section() -> rx.Component:
                         rx.text("No portal account is connected to this chart.",
                                 margin_bottom="0.8em")),
                 rx.cond(ConnectionsState.pending.length() > 0, pending_table,
-                        rx.text("No pending tokens, keys or links.", size="2", color="#444")),
+                        rx.text("No pending tokens, keys or links.", size="2", color=MUTED)),
                 rx.text("Values of tokens and keys are never shown: make a new one to replace "
                         "one that was lost.", size="2", color=MUTED),
             ),

@@ -18,6 +18,7 @@ from portal_app.components.styles import (
     HEAD,
     LINK_BUTTON,
     MUTED,
+    PANEL,
     PANEL_BG,
     VISUALLY_HIDDEN,
 )
@@ -87,8 +88,7 @@ def _job_panel() -> rx.Component:
             rx.cond(S.job_status != "running",
                     rx.button("Dismiss", on_click=S.dismiss_job, variant="outline")),
             aria_labelledby="bulk-job-heading",
-            style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-                   "margin_bottom": "1em", "background": PANEL_BG},
+            style={**PANEL, "background": PANEL_BG},
         ),
     )
 

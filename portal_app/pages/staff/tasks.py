@@ -20,7 +20,9 @@ from portal_app.components.styles import (
     LINK_BUTTON,
     LINK_COLOR,
     MUTED,
+    PANEL,
     PANEL_BG,
+    PANEL_LINE,
 )
 from portal_app.components.table import data_table
 from portal_app.services.tasks import CommunicationRow, ReviewRow
@@ -29,7 +31,6 @@ from portal_app.state.tasks import ARRANGE_OPTIONS, CommunicationState, TasksSta
 
 GROUP = {**CELL, "background": GROUP_BG, "font_weight": "700", "padding_top": "0.7em"}
 LINK_STYLE = FOCUSABLE_LINK
-SECTION = {"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em", "margin_bottom": "1em"}
 
 
 def _link_button(*children, **props) -> rx.Component:
@@ -76,7 +77,7 @@ def _queues(state, *, on_tasks_page: bool) -> rx.Component:
             rx.el.ul(rx.el.li(communication, style={"margin_bottom": "0.3em"}), rx.el.li(portal),
                      style={"list_style": "none", "padding": "0", "margin": "0"}),
             aria_label="My Tasks queues",
-            style={**SECTION, "min_width": "13em", "align_self": "flex-start"},
+            style={**PANEL, "min_width": "13em", "align_self": "flex-start"},
         ),
     )
 
@@ -226,7 +227,7 @@ def _header() -> rx.Component:
             style={"display": "grid", "grid_template_columns": "repeat(auto-fit, minmax(16em, 1fr))",
                    "gap": "0.3em 1.5em", "margin": "0"},
         ),
-        aria_labelledby="item-heading", style=SECTION,
+        aria_labelledby="item-heading", style=PANEL,
     )
 
 
@@ -264,7 +265,7 @@ def _message() -> rx.Component:
                       "The patient gets a notice to read it in the portal; the text is not emailed."),
             rx.button("Send reply", on_click=I.send_reply),
         )),
-        aria_labelledby="thread-heading", style=SECTION,
+        aria_labelledby="thread-heading", style=PANEL,
     )
 
 
@@ -310,7 +311,7 @@ def _intake() -> rx.Component:
                 rx.button("Keep the chart's value", on_click=I.keep_chart_value, variant="outline"),
                 style={"display": "flex", "gap": "0.6em", "flex_wrap": "wrap"},
             ),
-            style={**SECTION, "border_color": ERROR_COLOR},
+            style={**PANEL, "border_color": ERROR_COLOR},
         )),
         rx.cond(I.changes.length() > 0,
                 _table(("Field Name", "Current Value", "New Value", "Action"), I.changes, _change_row),
@@ -318,7 +319,7 @@ def _intake() -> rx.Component:
                         style={"color": MUTED})),
         rx.cond(I.item.can_manage & (I.unmerged_count > 0),
                 rx.button("Merge all", on_click=I.merge_everything, margin_top="0.8em")),
-        aria_labelledby="form-heading", style=SECTION,
+        aria_labelledby="form-heading", style=PANEL,
     )
 
 
@@ -348,9 +349,9 @@ def _preview() -> rx.Component:
                     rx.el.p("Your browser cannot show this PDF here; use Download."),
                     data=I.preview_url, type="application/pdf", title="PDF preview of " + I.preview_name,
                     aria_label="PDF preview of " + I.preview_name,
-                    style={"width": "100%", "height": "32em", "border": "1px solid #ccc"}),
+                    style={"width": "100%", "height": "32em", "border": f"1px solid {PANEL_LINE}"}),
                 rx.el.img(src=I.preview_url, alt="Preview of " + I.preview_name,
-                          style={"max_width": "100%", "max_height": "40em", "border": "1px solid #ccc"})),
+                          style={"max_width": "100%", "max_height": "40em", "border": f"1px solid {PANEL_LINE}"})),
         id="document-preview",
     ))
 
@@ -360,7 +361,7 @@ def _documents() -> rx.Component:
         rx.el.h2("Shared documents", id="docs-heading", style={"font_size": "1.1em", "font_weight": "700"}),
         rx.el.ul(rx.foreach(I.documents, _document), style={"padding_left": "1.2em"}),
         _preview(),
-        aria_labelledby="docs-heading", style=SECTION,
+        aria_labelledby="docs-heading", style=PANEL,
     )
 
 
@@ -383,7 +384,7 @@ def _appointment() -> rx.Component:
                       rx.button("Decline", on_click=I.decline, color_scheme="red", variant="outline"),
                       style={"display": "flex", "gap": "0.6em"}),
         )),
-        aria_labelledby="appt-heading", style=SECTION,
+        aria_labelledby="appt-heading", style=PANEL,
     )
 
 
@@ -404,7 +405,7 @@ def _forward_panel() -> rx.Component:
         rx.el.div(rx.button("Send forward", on_click=I.send_forward, disabled=I.forward_options.length() == 0),
                   rx.button("Cancel", on_click=I.cancel_forward, variant="outline"),
                   style={"display": "flex", "gap": "0.6em"}),
-        aria_labelledby="forward-heading", style=SECTION,
+        aria_labelledby="forward-heading", style=PANEL,
     ))
 
 
