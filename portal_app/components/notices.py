@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components.forms import form_alert
 from portal_app.components.styles import MUTED, PAGE_LINK
 
 UNAVAILABLE_TITLE = "Patient portal unavailable"
@@ -12,6 +13,17 @@ UNAVAILABLE_TITLE = "Patient portal unavailable"
 def loading() -> rx.Component:
     """Shown until the page's on_load handler has answered."""
     return rx.el.p("Loading…", role="status", style={"color": MUTED})
+
+
+def loading_or_failed(error: rx.Var) -> rx.Component:
+    """A staff page until it has loaded: "Loading…", or why it could not load."""
+    return rx.cond(error != "", form_alert(error), rx.text("Loading\u2026", role="status"))
+
+
+def no_permission_or_loading(loaded: rx.Var) -> rx.Component:
+    """A staff list page that the user may not use (or is still asking the server about)."""
+    return rx.el.p(rx.cond(loaded, "You do not have permission to use this page.", "Loading…"),
+                   style={"color": MUTED})
 
 
 def portal_unavailable(phone: rx.Var | str) -> rx.Component:

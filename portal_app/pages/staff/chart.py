@@ -8,7 +8,7 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.notices import view_only_notice
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import (
     DISABLED_FIELDSET,
     HINT,
@@ -236,8 +236,7 @@ def chart_page() -> rx.Component:
         rx.cond(
             ChartState.loaded,
             _chart(),
-            rx.cond(ChartState.load_error != "", form_alert(ChartState.load_error),
-                    rx.text("Loading\u2026", role="status")),
+            loading_or_failed(ChartState.load_error),
         ),
     )
 

@@ -8,6 +8,7 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, status_rectangle
 from portal_app.components.styles import (
@@ -188,8 +189,7 @@ def onboarding_page() -> rx.Component:
                 _disable_dialog(),
                 _bulk_dialog(),
             ),
-            rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
-                    style={"color": MUTED}),
+            no_permission_or_loading(S.loaded),
         ),
     )
 

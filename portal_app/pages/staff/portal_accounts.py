@@ -11,7 +11,7 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import checkbox_field, field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_layout
-from portal_app.components.notices import view_only_notice
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import (
     BOLD_CAPTION,
     CHECK_ROW,
@@ -395,7 +395,7 @@ def portal_accounts_page() -> rx.Component:
                     rx.fragment(rx.cond(S.error != "", form_alert(S.error)), _picker()),
                 ),
             ),
-            rx.cond(S.load_error != "", form_alert(S.load_error), rx.text("Loading\u2026", role="status")),
+            loading_or_failed(S.load_error),
         ),
     )
 

@@ -9,6 +9,7 @@ from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import RED
 from portal_app.components.styles import CELL, EMPTY, HINT, LINK, LINK_COLOR, MUTED, WARN_COLOR
@@ -129,8 +130,7 @@ def portal_users_page() -> rx.Component:
                 previous_next_pager(S, "account", "accounts"),
                 _confirm_dialog(),
             ),
-            rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
-                    style={"color": MUTED}),
+            no_permission_or_loading(S.loaded),
         ),
     )
 

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.notices import view_only_notice
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.paging import STACK_GAP, pager
 from portal_app.components.styles import (
     BOLD_CAPTION,
@@ -30,10 +30,6 @@ from portal_app.state.staff_users import StaffUsersState
 
 SELECT = {"padding": "0.35em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
           "background": "white"}
-
-
-def _loading(state) -> rx.Component:
-    return rx.cond(state.error != "", form_alert(state.error), rx.text("Loading\u2026", role="status"))
 
 
 def _plain_list(rows, item, empty: str) -> rx.Component:
@@ -265,7 +261,7 @@ def roles_page() -> rx.Component:
                           style={"display": "flex", "gap": "2em", "flex_wrap": "wrap",
                                  "align_items": "flex-start"}),
             ),
-            _loading(RolesState),
+            loading_or_failed(RolesState.error),
         ),
     )
 
@@ -416,7 +412,7 @@ def staff_users_page() -> rx.Component:
                 _create_form(),
                 _staff_table(),
             ),
-            _loading(StaffUsersState),
+            loading_or_failed(StaffUsersState.error),
         ),
     )
 

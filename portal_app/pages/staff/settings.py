@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.notices import view_only_notice
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import DISABLED_FIELDSET, HINT
 from portal_app.state.settings import SettingsState
 
@@ -94,8 +94,7 @@ def settings_page() -> rx.Component:
                                          "access to Portal Settings.")),
                 _form(),
             ),
-            rx.cond(SettingsState.form_error != "", form_alert(SettingsState.form_error),
-                    rx.text("Loading\u2026", role="status")),
+            loading_or_failed(SettingsState.form_error),
         ),
     )
 
