@@ -1,7 +1,7 @@
 """Colours, spacing and the style dicts that pages share: change the look here, once.
 
-Contrast ratios are against white (WCAG AA asks 4.5:1 for text, 3:1 for control borders); every
-text colour here also passes on the light header and row backgrounds below.
+Contrast ratios are against white unless said (WCAG AA asks 4.5:1 for text, 3:1 for control
+borders). The muted grey is #444 everywhere: it passes on white and on every light background here.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 # ---- colours ---------------------------------------------------------------------------------
 
 LINK_COLOR = "#0b4f94"   # 8.2:1 (7.4:1 on HEAD_BG_STRONG)
-MUTED = "#444"           # 9.7:1; secondary text (hints, captions, "None"), 8.3:1 on GROUP_BG
+MUTED = "#444"           # 9.7:1, 8.3:1 on GROUP_BG: secondary text (hints, captions, "None")
 TEXT_SOFT = "#333"       # 12.6:1
-INK = "#111"
+INK = "#111"             # text on the tinted notice boxes
 ERROR_COLOR = "#b3261e"  # 6.5:1
 OK_COLOR = "#1a7f37"     # 5.1:1
 WARN_COLOR = "#8a4b00"   # 6.8:1
@@ -22,7 +22,7 @@ LIGHT_LINE = "#ddd"      # staff list rules
 HEAD_BG = "#f6f8fa"      # compact table headers, code blocks
 HEAD_BG_STRONG = "#f0f3f6"  # staff list headers
 GROUP_BG = "#e8eef5"     # group rows in a staff list
-PANEL_BG = "#fafbfc"
+PANEL_BG = "#fafbfc"     # a progress panel
 
 # ---- text and links --------------------------------------------------------------------------
 
@@ -86,9 +86,7 @@ LOG_CELL = {"padding": "0.45em 0.6em", "border_bottom": f"1px solid {LINE}", "te
             "vertical_align": "top"}
 LOG_HEAD = {**LOG_CELL, "background": HEAD_BG}
 SETUP_CELL = {**LOG_CELL, "border_bottom": f"1px solid {LIGHT_LINE}"}  # Setup's tables: headers look like cells
-ROW_HEADER = {"font_weight": "600"}
 NOWRAP = {"white_space": "nowrap"}
-PRE_WRAP = {"white_space": "pre-wrap"}
 
 CAPTION = {"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"}
 BOLD_CAPTION = {"text_align": "left", "font_weight": "600", "margin_bottom": "0.3em"}
