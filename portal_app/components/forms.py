@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-ERROR_COLOR = "#b3261e"  # 6.2:1 on white
+from portal_app.components.styles import CHECK_ROW, ERROR_COLOR, FIELD, HINT, INPUT, LABEL
 
 
 def field_error(field_id: str, message: rx.Var | str) -> rx.Component:
@@ -20,17 +20,14 @@ def text_field(label: str, field_id: str, *, error: rx.Var | str = "", input_typ
     """A labelled input. Pass `name=` for form submission, or value/on_change for live checks."""
     props = {"id": field_id, "name": input_props.pop("name", field_id), "type": input_type,
              "aria_describedby": f"{field_id}-error {field_id}-hint",
-             "style": {"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
-                       "border_radius": "6px", "font_size": "1em"}}
+             "style": INPUT}
     props.update(input_props)
     return rx.el.div(
-        rx.el.label(label, html_for=field_id, style={"display": "block", "font_weight": "600",
-                                                     "margin_bottom": "0.25em"}),
+        rx.el.label(label, html_for=field_id, style=LABEL),
         rx.el.input(**props),
-        rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
-                                                    "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT) if hint else rx.fragment(),
         field_error(field_id, error),
-        style={"margin_bottom": "1em", "max_width": "28em"},
+        style=FIELD,
     )
 
 
@@ -43,3 +40,38 @@ def form_alert(message: rx.Var | str) -> rx.Component:
 def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(message != "", rx.callout(message, icon="info", color_scheme="green",
                                              role="status", margin_bottom="1em", high_contrast=True))
+
+
+def invalid_flag(error: rx.Var) -> rx.Var:
+    """The `aria-invalid` value of a field whose error message is `error`."""
+    return rx.cond(error != "", "true", "false")
+
+
+def submit_button(text: str) -> rx.Component:
+    """The large submit button of a portal form."""
+    return rx.button(text, type="submit", size="3", margin_top="0.5em")
+
+
+def textarea_field(label: str, field_id: str, *, error: rx.Var, hint: str, max_length: int,
+                   rows: int = 8) -> rx.Component:
+    """A labelled multi-line field for form submission (`name` is `field_id`), with its hint."""
+    return rx.el.div(
+        rx.el.label(label, html_for=field_id, style=LABEL),
+        rx.el.textarea(id=field_id, name=field_id, rows=rows, max_length=max_length,
+                       aria_describedby=f"{field_id}-error {field_id}-hint", aria_invalid=invalid_flag(error),
+                       style={**INPUT, "font_family": "inherit"}),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT),
+        field_error(field_id, error),
+        style={"margin_bottom": "1em", "max_width": "40em"},
+    )
+
+
+def checkbox_field(label: str, field_id: str, checked: rx.Var, on_change, *,
+                   margin_bottom: str = "0.8em") -> rx.Component:
+    """A controlled checkbox (`name` is `field_id`) with its label beside it."""
+    return rx.el.div(
+        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
+                    style={"width": "1.1em", "height": "1.1em"}),
+        rx.el.label(label, html_for=field_id),
+        style={**CHECK_ROW, "margin_bottom": margin_bottom},
+    )

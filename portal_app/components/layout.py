@@ -5,13 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
 from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
 
 
 def _nav_link(text: str, href: str) -> rx.Component:
     # nowrap + inline-block: on a phone a link moves to the next line whole, never split mid-word.
-    return rx.el.a(text, href=href, style={"color": "#0b4f94", "font_weight": "600",
+    return rx.el.a(text, href=href, style={"color": LINK_COLOR, "font_weight": "600",
                                            "text_decoration": "underline", "margin_right": "1.2em",
                                            "white_space": "nowrap", "display": "inline-block",
                                            "padding": "0.15em 0"})
@@ -22,7 +23,7 @@ def _setup_group() -> rx.Component:
     return rx.cond(
         StaffSessionState.can_roles | StaffSessionState.can_settings,
         rx.el.span(
-            rx.el.span("Setup:", style={"font_weight": "600", "margin_right": "0.5em", "color": "#333"}),
+            rx.el.span("Setup:", style={"font_weight": "600", "margin_right": "0.5em", "color": TEXT_SOFT}),
             rx.cond(StaffSessionState.can_roles, _nav_link("Roles", routes.ROLES)),
             rx.cond(StaffSessionState.can_roles, _nav_link("Staff users", routes.STAFF_USERS)),
             rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
@@ -64,7 +65,7 @@ def _signed_in_as() -> rx.Component:
             " · Session: ",
             rx.el.span(StaffSessionState.staff_session_time, id="staff-session-time",
                        on_mount=rx.call_script(_SESSION_TICK)),
-            size="1", color="#333",
+            size="1", color=TEXT_SOFT,
         ),
         spacing="0", align="end",
     )
@@ -75,7 +76,7 @@ def _skip_link() -> rx.Component:
     return rx.el.a("Skip to content", href="#main", class_name="skip-link",
                    style={"position": "absolute", "left": "-999px", "_focus": {
                        "left": "1em", "top": "0.5em", "z_index": "10", "background": "white",
-                       "color": "#0b4f94", "padding": "0.4em 0.8em", "border": "2px solid #0b4f94",
+                       "color": LINK_COLOR, "padding": "0.4em 0.8em", "border": f"2px solid {LINK_COLOR}",
                        "border_radius": "6px"}})
 
 
@@ -108,14 +109,14 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                     rx.hstack(
                         _signed_in_as(),
                         rx.el.a("Change password", href=routes.STAFF_PASSWORD,
-                                style={"color": "#0b4f94", "text_decoration": "underline"}),
+                                style=LINK),
                         rx.button("Sign out", on_click=StaffSessionState.sign_out, variant="outline"),
                         align="center",
                     ),
                 ),
                 align="center", width="100%", wrap="wrap",
             ),
-            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f6f8fa"},
+            style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": HEAD_BG},
         ),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em"}),
@@ -143,7 +144,7 @@ def _viewing() -> rx.Component:
                            lambda c: rx.el.option(c["label"], value=c["value"])),
                 id="viewing", value=PortalSessionState.viewing_id,
                 on_change=PortalSessionState.switch_chart,
-                style={"padding": "0.3em", "border": "1px solid #767676", "border_radius": "6px"},
+                style={"padding": "0.3em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px"},
             ),
             style={"display": "flex", "align_items": "center"},
         ),
@@ -157,7 +158,7 @@ def _portal_nav() -> rx.Component:
         *[rx.cond(PortalSessionState.viewing_areas.contains(area), _nav_link(label, href))
           for area, label, href in PORTAL_AREA_LINKS],
         aria_label="Portal",
-        style={"padding": "0.5em 1.5em", "border_bottom": "1px solid #ddd"},
+        style={"padding": "0.5em 1.5em", "border_bottom": f"1px solid {LIGHT_LINE}"},
     )
 
 
@@ -179,7 +180,7 @@ def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -
                 ) if signed_in else rx.fragment(),
                 align="center", width="100%", wrap="wrap",
             ),
-            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f3f7f4"},
+            style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": "#f3f7f4"},
         ),
         rx.cond(PortalSessionState.viewing_name != "", _portal_nav()) if signed_in else rx.fragment(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-RED = "#b3261e"  # 6.2:1 on white
-GREEN = "#1e7a34"  # 5.6:1 on white
-FOCUS = "#0b4f94"
+from portal_app.components.styles import ERROR_COLOR, FOCUS_RING
 
-# For labels that must exist for assistive technology but not take space on screen.
-VISUALLY_HIDDEN = {
-    "position": "absolute", "width": "1px", "height": "1px", "padding": "0", "margin": "-1px",
-    "overflow": "hidden", "clip": "rect(0, 0, 0, 0)", "white_space": "nowrap", "border": "0",
-}
+RED = ERROR_COLOR
+GREEN = "#1e7a34"  # 5.4:1 on white
 
 
 def status_rectangle(*, enabled: rx.Var[bool], name: rx.Var[str], on_click,
@@ -51,7 +46,7 @@ def status_rectangle(*, enabled: rx.Var[bool], name: rx.Var[str], on_click,
                 "cursor": "pointer",
                 "font_weight": "700",
                 "line_height": "1",
-                "_focus_visible": {"outline": f"3px solid {FOCUS}", "outline_offset": "2px"},
+                "_focus_visible": FOCUS_RING,
                 "_hover": {"filter": "brightness(1.15)"},
             },
         ),

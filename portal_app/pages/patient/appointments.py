@@ -5,27 +5,35 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.forms import (
+    field_error,
+    form_alert,
+    form_notice,
+    invalid_flag,
+    submit_button,
+    text_field,
+    textarea_field,
+)
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import invalid_flag, loading, submit_button
-from portal_app.pages.patient.messages import textarea_field
-from portal_app.pages.patient.tables import cell, pager, table
+from portal_app.components.notices import loading
+from portal_app.components.paging import portal_pager
+from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED, PANEL
+from portal_app.components.table import cell, phone_table
 from portal_app.services.appointments import MAX_REASON_CHARS, TIMES_OF_DAY
 from portal_app.state.patient_appointments import PatientAppointmentsState as S
-
-MUTED = "#444"
 
 
 def _time_select(number: int, error: rx.Var) -> rx.Component:
     field_id = f"time_{number}"
     return rx.el.div(
         rx.el.label(f"Time of day {number}", html_for=field_id,
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.el.select(
             *[rx.el.option(label, value=value) for value, label in TIMES_OF_DAY.items()],
             id=field_id, name=field_id, default_value="any",
             aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error),
-            style={"padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px", "font_size": "1em"},
+            style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
+                   "font_size": "1em"},
         ),
         field_error(field_id, error),
         style={"margin_bottom": "1em"},
@@ -42,7 +50,7 @@ def _slot(number: int, date_error: rx.Var, time_error: rx.Var, optional: bool) -
             _time_select(number, time_error),
             spacing="5", wrap="wrap", align="start",
         ),
-        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.6em 1em 0", "margin_bottom": "1em"},
+        style={**PANEL, "padding": "0.6em 1em 0"},
     )
 
 
@@ -92,11 +100,10 @@ def _list() -> rx.Component:
         rx.heading("Your requests", as_="h2", size="4", margin_bottom="0.5em"),
         rx.cond(
             S.total > 0,
-            table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"),
-                  rx.foreach(S.rows, _row)),
+            phone_table(("Requested", "Preferred times", "Reason", "Status", "Practice's note"), S.rows, _row),
             rx.el.p("No requests yet.", style={"color": MUTED}),
         ),
-        pager(S, "Request pages"),
+        portal_pager(S, "Request pages"),
         aria_label="Your requests",
     )
 

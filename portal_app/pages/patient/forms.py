@@ -5,13 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import LINK_STYLE, invalid_flag, loading, submit_button
+from portal_app.components.notices import loading
+from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK, PANEL
 from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
 
-INPUT_STYLE = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
-               "font_size": "1em"}
 # Autofill purposes (WCAG 1.3.5) for the fields that have one.
 AUTOCOMPLETE = {
     "first_name": "given-name", "middle_name": "additional-name", "last_name": "family-name",
@@ -29,18 +28,16 @@ GROUPS = (
 MAX_LENGTH = {"first_name": 100, "middle_name": 100, "last_name": 100, "preferred_name": 100, "email": 254,
               "mobile_phone": 32, "home_phone": 32, "emergency_contact_phone": 32, "address_line1": 200,
               "city": 100, "region": 50, "postal_code": 20, "emergency_contact_name": 200, "pharmacy": 300}
-LABEL_STYLE = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
 
 
 def _textarea(label: str, field_id: str, name: str, default, error, hint: str = "",
               max_length: int = 2000) -> rx.Component:
     return rx.el.div(
-        rx.el.label(label, html_for=field_id, style=LABEL_STYLE),
+        rx.el.label(label, html_for=field_id, style=LABEL),
         rx.el.textarea(id=field_id, name=name, default_value=default, rows=4, max_length=max_length,
                        aria_describedby=f"{field_id}-error {field_id}-hint", aria_invalid=invalid_flag(error),
-                       style=INPUT_STYLE),
-        rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
-                                                    "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+                       style=INPUT),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT) if hint else rx.fragment(),
         field_error(field_id, error),
         style={"margin_bottom": "1em", "max_width": "36em"},
     )
@@ -52,12 +49,12 @@ def _intake_field(field: str) -> rx.Component:
     error = FormsState.errors[field]
     if field == "sex":
         return rx.el.div(
-            rx.el.label(label, html_for=field_id, style=LABEL_STYLE),
+            rx.el.label(label, html_for=field_id, style=LABEL),
             rx.el.select(
                 rx.el.option("Not given", value=""),
                 rx.foreach(FormsState.sex_options, lambda option: rx.el.option(option, value=option)),
                 id=field_id, name=field, default_value=FormsState.intake[field], auto_complete="sex",
-                aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error), style=INPUT_STYLE,
+                aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error), style=INPUT,
             ),
             field_error(field_id, error),
             style={"margin_bottom": "1em", "max_width": "28em"},
@@ -79,8 +76,7 @@ def _fieldset(legend: str, fields: tuple[str, ...]) -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend(legend, style={"font_weight": "700", "font_size": "1.1em", "padding": "0 0.3em"}),
         *[_intake_field(field) for field in fields],
-        style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-               "margin_bottom": "1.2em"},
+        style={**PANEL, "margin_bottom": "1.2em"},
     )
 
 
@@ -96,7 +92,7 @@ def _messages() -> rx.Component:
 def _back() -> rx.Component:
     # A link only: the page's on_load opens what the URL says. (An on_click open as well ran a
     # second open after the first, which could empty fields the patient had started to fill.)
-    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, style=LINK_STYLE),
+    return rx.el.p(rx.link("Back to forms", href=routes.PORTAL_FORMS, style=PAGE_LINK),
                    style={"margin_top": "1.5em"})
 
 
@@ -134,8 +130,7 @@ def _consent_form() -> rx.Component:
     return _form_section(
         "Consent to treatment",
         rx.el.div(rx.el.p(CONSENT_TEXT),
-                  style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-                         "background": "#fafafa", "margin_bottom": "1em", "max_width": "40em"}),
+                  style={**PANEL, "background": "#fafafa", "max_width": "40em"}),
         [
             rx.cond(FormsState.signing_for != "",
                     rx.el.p("You are signing for ", rx.el.strong(FormsState.signing_for),
@@ -176,7 +171,7 @@ def _history_form() -> rx.Component:
 
 def _list_row(row) -> rx.Component:
     return rx.el.li(
-        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str), style=LINK_STYLE),
+        rx.link(row.label, href=f"{routes.PORTAL_FORMS}?form=" + row.form.to(str), style=PAGE_LINK),
         rx.cond(row.requested,
                 rx.el.span(" Requested by the practice on ", row.requested_on,
                            style={"margin_left": "0.6em", "color": "#7a3e00", "font_weight": "600"})),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
+from portal_app.components.notices import loading, page_link
+from portal_app.components.passwords import new_password_fields
+from portal_app.components.styles import TEXT_SOFT
 from portal_app.pages.patient import home_todos
-from portal_app.pages.patient.login import invalid_flag, loading, page_link, submit_button
-from portal_app.pages.patient.setup import PASSWORD_HINT
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
 
 
@@ -46,7 +47,7 @@ def home_page() -> rx.Component:
                     ),
                     rx.el.p("Something wrong? Call the practice at ",
                             rx.el.strong(HomeState.practice_phone), ".",
-                            style={"margin_top": "0.8em", "color": "#333"}),
+                            style={"margin_top": "0.8em", "color": TEXT_SOFT}),
                     aria_label="Contact details on file",
                     style={"margin_bottom": "1.5em"},
                 ),
@@ -81,12 +82,8 @@ def _password_form() -> rx.Component:
             text_field("Current password", "current", input_type="password",
                        error=PasswordState.current_error, auto_complete="current-password",
                        max_length=1024, aria_invalid=invalid_flag(PasswordState.current_error)),
-            text_field("New password", "password", input_type="password", hint=PASSWORD_HINT,
-                       error=PasswordState.password_error, auto_complete="new-password",
-                       max_length=1024, aria_invalid=invalid_flag(PasswordState.password_error)),
-            text_field("Confirm new password", "confirm", input_type="password",
-                       error=PasswordState.confirm_error, auto_complete="new-password",
-                       max_length=1024, aria_invalid=invalid_flag(PasswordState.confirm_error)),
+            new_password_fields(PasswordState.password_error, PasswordState.confirm_error, label="New password",
+                                confirm_label="Confirm new password"),
             submit_button("Change password"),
             on_submit=PasswordState.change_password,
             aria_label="Change password",

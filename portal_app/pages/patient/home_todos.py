@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from portal_app.pages.patient.login import LINK_STYLE
+from portal_app.components.styles import PAGE_LINK, TEXT_SOFT
 from portal_app.state.patient_forms import FormTodosState
 
 # The home page runs this after HomeState.load (see pages/patient/home.py).
@@ -11,8 +11,8 @@ ON_LOAD = [FormTodosState.load]
 
 def _todo(row) -> rx.Component:
     return rx.el.li(
-        rx.link(row["label"], href=row["href"], style=LINK_STYLE),
-        rx.el.span(" (requested ", row["requested_on"], ")", style={"color": "#333"}),
+        rx.link(row["label"], href=row["href"], style=PAGE_LINK),
+        rx.el.span(" (requested ", row["requested_on"], ")", style={"color": TEXT_SOFT}),
         style={"margin_bottom": "0.4em"},
     )
 

@@ -5,38 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
+from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
-
-UNAVAILABLE_TITLE = "Patient portal unavailable"
-LINK_STYLE = {"color": "#0b4f94", "text_decoration": "underline", "font_weight": "600"}
-
-
-def portal_unavailable(phone: rx.Var | str) -> rx.Component:
-    """Shown instead of any form while the practice has the portal switched off."""
-    return rx.callout.root(
-        rx.callout.icon(rx.icon("info")),
-        rx.callout.text("The patient portal is not available right now. For help, call the "
-                        "practice at ", rx.el.strong(phone), "."),
-        color_scheme="amber", role="status",
-    )
-
-
-def loading() -> rx.Component:
-    return rx.el.p("Loading…", role="status", style={"color": "#444"})
-
-
-def invalid_flag(error: rx.Var) -> rx.Var:
-    return rx.cond(error != "", "true", "false")
-
-
-def page_link(text: str, href: str) -> rx.Component:
-    return rx.link(text, href=href, style=LINK_STYLE)
-
-
-def submit_button(text: str) -> rx.Component:
-    return rx.button(text, type="submit", size="3", margin_top="0.5em")
 
 
 def _login_form() -> rx.Component:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import field_error, form_alert, form_notice, text_field
+from portal_app.components.forms import (
+    form_alert,
+    form_notice,
+    invalid_flag,
+    submit_button,
+    text_field,
+    textarea_field,
+)
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import invalid_flag, loading, submit_button
-from portal_app.pages.patient.tables import pager
+from portal_app.components.notices import loading
+from portal_app.components.paging import portal_pager
+from portal_app.components.styles import MUTED, PANEL_LINE
 from portal_app.services.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 from portal_app.state.patient_messages import PatientMessagesState as S
 
@@ -17,22 +25,6 @@ UNREAD_COLOR = "#0b5cad"  # 6.4:1 on white
 # long reaches the server and is refused with a message beside the field (a maxlength equal to
 # the limit would cut a pasted letter short without a word). Small enough for one socket frame.
 PASTE_CEILING = 5 * MAX_BODY_CHARS
-MUTED = "#444"
-
-
-def textarea_field(label: str, field_id: str, *, error: rx.Var, hint: str, max_length: int,
-                   rows: int = 8) -> rx.Component:
-    return rx.el.div(
-        rx.el.label(label, html_for=field_id, style={"display": "block", "font_weight": "600",
-                                                     "margin_bottom": "0.25em"}),
-        rx.el.textarea(id=field_id, name=field_id, rows=rows, max_length=max_length,
-                       aria_describedby=f"{field_id}-error {field_id}-hint", aria_invalid=invalid_flag(error),
-                       style={"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
-                              "border_radius": "6px", "font_size": "1em", "font_family": "inherit"}),
-        rx.el.p(hint, id=f"{field_id}-hint", style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}),
-        field_error(field_id, error),
-        style={"margin_bottom": "1em", "max_width": "40em"},
-    )
 
 
 def _unread_badge(text: str = "Unread") -> rx.Component:
@@ -55,7 +47,7 @@ def _thread_row(row) -> rx.Component:
                    "text_decoration": "underline"},
         ),
         class_name="thread-row",
-        style={"border_bottom": "1px solid #ccc",
+        style={"border_bottom": f"1px solid {PANEL_LINE}",
                "border_left": rx.cond(row.unread, f"4px solid {UNREAD_COLOR}", "4px solid transparent")},
     )
 
@@ -68,7 +60,7 @@ def _thread_list() -> rx.Component:
             rx.el.ul(rx.foreach(S.rows, _thread_row), style={"list_style": "none", "padding": "0", "margin": "0"}),
             rx.el.p("No messages yet.", style={"color": MUTED}),
         ),
-        pager(S, "Pages of conversations"),
+        portal_pager(S, "Pages of conversations"),
         aria_label="Your conversations",
     )
 
@@ -90,7 +82,7 @@ def _new_message_form() -> rx.Component:
             on_submit=S.send_message,
             key=S.form_version,
         ),
-        style={"margin_bottom": "1.5em", "padding": "1em", "border": "1px solid #ccc", "border_radius": "8px"},
+        style={"margin_bottom": "1.5em", "padding": "1em", "border": f"1px solid {PANEL_LINE}", "border_radius": "8px"},
     )
 
 
@@ -105,8 +97,8 @@ def _post(post) -> rx.Component:
         ),
         rx.el.p(post.body, style={"white_space": "pre-wrap", "margin": "0", "overflow_wrap": "anywhere"}),
         class_name=rx.cond(is_staff, "post post-staff", "post post-patient"),
-        style={"padding": "0.8em", "margin_bottom": "0.8em", "border": "1px solid #ccc", "border_radius": "8px",
-               "background": rx.cond(is_staff, "#f3f7f4", "#ffffff")},
+        style={"padding": "0.8em", "margin_bottom": "0.8em", "border": f"1px solid {PANEL_LINE}",
+               "border_radius": "8px", "background": rx.cond(is_staff, "#f3f7f4", "#ffffff")},
     )
 
 

@@ -5,32 +5,16 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import (
-    UNAVAILABLE_TITLE,
-    invalid_flag,
-    loading,
-    page_link,
-    portal_unavailable,
-    submit_button,
-)
+from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
+from portal_app.components.passwords import new_password_fields
 from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
 from portal_app.state.setup_create_account import FRESH_VERIFICATION_SENT, CreateAccountState, CreateAccountStep
 
-PASSWORD_HINT = ("At least 10 characters. A phrase of three or four unrelated words is easy to "
-                 "remember and hard to guess. Do not use your name or email.")
-
 
 def _password_fields() -> rx.Component:
-    return rx.fragment(
-        text_field("Password", "password", input_type="password", hint=PASSWORD_HINT,
-                   error=SetupState.password_error, auto_complete="new-password", max_length=1024,
-                   aria_invalid=invalid_flag(SetupState.password_error)),
-        text_field("Confirm password", "confirm", input_type="password",
-                   error=SetupState.confirm_error, auto_complete="new-password", max_length=1024,
-                   aria_invalid=invalid_flag(SetupState.confirm_error)),
-    )
+    return new_password_fields(SetupState.password_error, SetupState.confirm_error)
 
 
 def _invite_form() -> rx.Component:
@@ -185,12 +169,7 @@ def _create_password() -> rx.Component:
                 " and this password.", style={"margin_bottom": "1em"}),
         rx.el.form(
             form_alert(CreateAccountState.form_error),
-            text_field("Password", "password", input_type="password", hint=PASSWORD_HINT,
-                       error=CreateAccountState.password_error, auto_complete="new-password",
-                       max_length=1024, aria_invalid=invalid_flag(CreateAccountState.password_error)),
-            text_field("Confirm password", "confirm", input_type="password",
-                       error=CreateAccountState.confirm_error, auto_complete="new-password",
-                       max_length=1024, aria_invalid=invalid_flag(CreateAccountState.confirm_error)),
+            new_password_fields(CreateAccountState.password_error, CreateAccountState.confirm_error),
             submit_button("Finish"),
             on_submit=CreateAccountState.finish,
             aria_label="Create a password",

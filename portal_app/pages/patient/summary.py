@@ -6,7 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.layout import portal_layout
-from portal_app.pages.patient.login import LINK_STYLE, loading
+from portal_app.components.notices import loading
+from portal_app.components.styles import PAGE_LINK, TEXT_SOFT
 from portal_app.state.patient_summary import SummaryState
 
 
@@ -43,10 +44,10 @@ def summary_page() -> rx.Component:
                         rx.cond(SummaryState.viewing_areas.contains("forms"),
                                 rx.fragment("Fill in the ",
                                             rx.link("intake form", href=f"{routes.PORTAL_FORMS}?form=intake",
-                                                    style=LINK_STYLE),
+                                                    style=PAGE_LINK),
                                             " or call the practice."),
                                 "Call the practice."),
-                        style={"color": "#333"}),
+                        style={"color": TEXT_SOFT}),
             ),
             loading(),
         ),

@@ -7,11 +7,12 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.paging import newer_older_pager
+from portal_app.components.styles import HIDDEN_CAPTION, INPUT, LABEL, LOG_HEAD, NOWRAP, SELECT
+from portal_app.components.styles import LOG_CELL as CELL
+from portal_app.components.table import data_table
 from portal_app.services.audit import AuditRow, StaffRef
 from portal_app.state.audit import AuditState
-
-CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #d0d7de", "text_align": "left",
-        "vertical_align": "top"}
 
 
 def _patient_filter() -> rx.Component:
@@ -20,8 +21,7 @@ def _patient_filter() -> rx.Component:
             text_field("Patient (chart number or patient ID)", "audit-patient", name="patient",
                        error=AuditState.patient_error, default_value=AuditState.patient_query,
                        max_length=40,
-                       style={"width": "18em", "padding": "0.5em", "border": "1px solid #767676",
-                              "border_radius": "6px", "font_size": "1em"}),
+                       style={**INPUT, "width": "18em"}),
             rx.button("Filter by patient", type="submit", size="3", margin_top="1.75em"),
             align="start", gap="0.8em",
         ),
@@ -37,14 +37,13 @@ def _staff_option(option: StaffRef) -> rx.Component:
 
 def _staff_filter() -> rx.Component:
     return rx.el.div(
-        rx.el.label("Staff user", html_for="audit-staff",
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+        rx.el.label("Staff user", html_for="audit-staff", style=LABEL),
         rx.el.select(
             rx.el.option("All staff users", value=""),
             rx.foreach(AuditState.staff_options, _staff_option),
             id="audit-staff", value=AuditState.staff_filter,
             on_change=AuditState.set_staff_filter,
-            style={"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px"},
+            style=SELECT,
         ),
         style={"margin_bottom": "1em"},
     )
@@ -64,7 +63,7 @@ def _active_filter() -> rx.Component:
 
 def _row(row: AuditRow) -> rx.Component:
     return rx.el.tr(
-        rx.el.td(row.at, style={**CELL, "white_space": "nowrap"}),
+        rx.el.td(row.at, style={**CELL, **NOWRAP}),
         rx.el.td(row.who, style=CELL),
         rx.el.td(rx.el.code(row.action), style=CELL),
         rx.el.td(row.patient, style=CELL),
@@ -75,17 +74,8 @@ def _row(row: AuditRow) -> rx.Component:
 
 def _table() -> rx.Component:
     headers = ("When", "Who", "Action", "Patient", "Detail", "From")
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption("Audit events, newest first",
-                          style={"position": "absolute", "left": "-999px"}),
-            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style={**CELL, "background": "#f6f8fa"})
-                                   for h in headers])),
-            rx.el.tbody(rx.foreach(AuditState.rows, _row)),
-            style={"border_collapse": "collapse", "width": "100%", "font_size": "0.92em"},
-        ),
-        style={"overflow_x": "auto"},
-    )
+    return data_table(headers, AuditState.rows, _row, caption="Audit events, newest first",
+                      caption_style=HIDDEN_CAPTION, head=LOG_HEAD, style={"font_size": "0.92em"})
 
 
 def audit_page() -> rx.Component:
@@ -95,13 +85,7 @@ def audit_page() -> rx.Component:
         _active_filter(),
         form_alert(AuditState.error),
         rx.cond(AuditState.rows.length() > 0, _table(), rx.text("No events.", role="status")),
-        rx.hstack(
-            rx.button("Newer", on_click=AuditState.newer, disabled=~AuditState.has_newer,
-                      variant="outline"),
-            rx.button("Older", on_click=AuditState.older, disabled=~AuditState.has_older,
-                      variant="outline"),
-            gap="0.8em", margin_top="1em",
-        ),
+        newer_older_pager(AuditState.newer, AuditState.has_newer, AuditState.older, AuditState.has_older),
     )
 
 

@@ -5,20 +5,28 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import ERROR_COLOR, form_alert, form_notice, text_field
+from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.styles import (
+    DISABLED_FIELDSET,
+    HINT,
+    INPUT,
+    LABEL,
+    LINK,
+    MUTED,
+    NARROW_SECTION,
+    OK_COLOR,
+    TEXT_SOFT,
+)
 from portal_app.pages.staff import chart_connect, chart_connections, chart_documents
 from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
-
-OK_COLOR = "#1a7f37"  # 5.0:1 on white
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "46em"}
-CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.8em"}
 
 
 def _fact(label: str, value: rx.Var | str) -> rx.Component:
     return rx.el.div(
-        rx.el.dt(label, style={"font_weight": "600", "color": "#333"}),
+        rx.el.dt(label, style={"font_weight": "600", "color": TEXT_SOFT}),
         rx.el.dd(rx.cond(value != "", value, "\u2014"), style={"margin": "0 0 0.6em 0"}),
     )
 
@@ -28,7 +36,7 @@ def _summary() -> rx.Component:
     return rx.el.section(
         rx.heading(chart.name, as_="h2", size="5"),
         rx.text("Chart ", chart.chart_number, " \u00b7 DOB ", chart.dob,
-                rx.cond(chart.sex != "", rx.fragment(" \u00b7 ", chart.sex)), color="#333"),
+                rx.cond(chart.sex != "", rx.fragment(" \u00b7 ", chart.sex)), color=TEXT_SOFT),
         aria_label="Patient",
         style={"margin_bottom": "1em"},
     )
@@ -53,23 +61,13 @@ def _demographics() -> rx.Component:
 
 def _access_section() -> rx.Component:
     chart = ChartState.chart
-    disable_dialog = rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button("Disable portal access", color_scheme="red", variant="outline",
-                      disabled=~ChartState.can_admin_portal),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Disable portal access for ", chart.name, "?"),
-            rx.alert_dialog.description(
-                "The patient's portal sessions end at once and any invitation or reset link "
-                "stops working. You can enable access again later."),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Disable access", color_scheme="red",
-                                                 on_click=ChartState.disable_access)),
-                gap="0.8em", justify="end", margin_top="1em",
-            ),
-        ),
+    disable_dialog = confirm_dialog(
+        ("Disable portal access for ", chart.name, "?"),
+        ("The patient's portal sessions end at once and any invitation or reset link "
+         "stops working. You can enable access again later.",),
+        rx.button("Disable access", color_scheme="red", on_click=ChartState.disable_access),
+        trigger=rx.button("Disable portal access", color_scheme="red", variant="outline",
+                          disabled=~ChartState.can_admin_portal),
     )
     return rx.el.section(
         rx.heading("Portal access", as_="h3", size="4", margin_bottom="0.5em"),
@@ -92,7 +90,7 @@ def _access_section() -> rx.Component:
                           disabled=~ChartState.can_admin_portal)),
         rx.box(form_notice(ChartState.access_notice), form_alert(ChartState.access_error),
                margin_top="0.8em"),
-        style=SECTION, aria_label="Portal access",
+        style=NARROW_SECTION, aria_label="Portal access",
     )
 
 
@@ -109,7 +107,7 @@ def _send_section() -> rx.Component:
         rx.text(rx.cond(chart.has_account,
                         "The patient has an account: this sends a link to choose a new password.",
                         "The patient has no account yet: this sends a link to set one up."),
-                size="2", color="#444", margin_bottom="0.6em"),
+                size="2", color=MUTED, margin_bottom="0.6em"),
         rx.button(
             rx.cond(chart.has_account, "Send password reset email", "Send invitation email"),
             on_click=ChartState.send_email,
@@ -117,10 +115,10 @@ def _send_section() -> rx.Component:
             | (~chart.allow_email),
         ),
         rx.cond(~chart.portal_enabled & (chart.email != ""),
-                rx.text("Enable portal access first.", size="2", color="#444", margin_top="0.4em")),
+                rx.text("Enable portal access first.", size="2", color=MUTED, margin_top="0.4em")),
         rx.box(form_notice(ChartState.send_notice), form_alert(ChartState.send_error),
                margin_top="0.8em"),
-        style=SECTION, aria_label="Invitation or password reset email",
+        style=NARROW_SECTION, aria_label="Invitation or password reset email",
     )
 
 
@@ -144,7 +142,7 @@ def _account_summary() -> rx.Component:
 def _username_field() -> rx.Component:
     return rx.el.div(
         rx.el.label("Patient's Username", html_for="portal-username",
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.debounce_input(
             rx.el.input(id="portal-username", name="username", type="text",
                         value=ChartState.username, on_change=ChartState.check_username,
@@ -152,26 +150,16 @@ def _username_field() -> rx.Component:
                         aria_describedby="portal-username-hint portal-username-status",
                         aria_invalid=rx.cond((ChartState.username_message != "") & ~ChartState.username_ok,
                                              "true", "false"),
-                        style={"width": "100%", "padding": "0.5em", "border": "1px solid #767676",
-                               "border_radius": "6px", "font_size": "1em"}),
+                        style=INPUT),
             debounce_timeout=350,
         ),
         rx.el.p("An email address (preferred) or a mobile phone number.", id="portal-username-hint",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                style=HINT),
         rx.el.p(ChartState.username_message, id="portal-username-status", aria_live="polite",
                 style={"color": rx.cond(ChartState.username_ok, OK_COLOR, ERROR_COLOR),
                        "font_weight": "600", "font_size": "0.9em", "margin": "0.2em 0 0",
                        "min_height": "1.2em"}),
         style={"margin_bottom": "1em", "max_width": "28em"},
-    )
-
-
-def _checkbox(label: str, field_id: str, checked: rx.Var, on_change) -> rx.Component:
-    return rx.el.div(
-        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
-                    style={"width": "1.1em", "height": "1.1em"}),
-        rx.el.label(label, html_for=field_id),
-        style=CHECK_ROW,
     )
 
 
@@ -182,18 +170,18 @@ def _account_section() -> rx.Component:
         rx.cond(ChartState.can_account_setup,
                 rx.el.p(rx.el.a("Configure accounts and representatives in Portal Account Setup",
                                 href=ChartState.account_setup_href,
-                                style={"color": "#0b4f94", "text_decoration": "underline"}),
+                                style=LINK),
                         style={"margin_bottom": "0.6em"})),
         rx.cond(~ChartState.chart.portal_enabled,
                 rx.text("Enable portal access before setting a username or password.",
-                        size="2", color="#444", margin_bottom="0.6em")),
+                        size="2", color=MUTED, margin_bottom="0.6em")),
         rx.form(
             rx.el.fieldset(
                 rx.el.legend("Set the username and password by hand", style={"font_weight": "600",
                                                                              "margin_bottom": "0.6em"}),
                 _username_field(),
-                _checkbox("Manually set patient's portal password", "manual-set-password",
-                          ChartState.set_password, ChartState.toggle_set_password),
+                checkbox_field("Manually set patient's portal password", "manual-set-password",
+                               ChartState.set_password, ChartState.toggle_set_password),
                 rx.cond(
                     ChartState.set_password,
                     text_field("Password", PASSWORD_FIELD_ID, name="password", input_type="password",
@@ -201,19 +189,18 @@ def _account_section() -> rx.Component:
                                max_length=128,
                                hint="At least 10 characters; a phrase of unrelated words works well."),
                 ),
-                _checkbox("Require a new password at first sign-in", "force-change",
-                          ChartState.force_change, ChartState.toggle_force_change),
+                checkbox_field("Require a new password at first sign-in", "force-change",
+                               ChartState.force_change, ChartState.toggle_force_change),
                 form_alert(ChartState.account_error),
                 form_notice(ChartState.account_notice),
                 rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),
                 disabled=~ChartState.can_admin_portal,
-                style={"border": "none", "padding": "0", "margin": "0",
-                       "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+                style=DISABLED_FIELDSET,
             ),
             on_submit=ChartState.save_account,
             reset_on_submit=False,
         ),
-        style=SECTION, aria_label="Portal username and password",
+        style=NARROW_SECTION, aria_label="Portal username and password",
     )
 
 
@@ -225,13 +212,12 @@ def _portal_tab() -> rx.Component:
 def _chart() -> rx.Component:
     return rx.fragment(
         rx.el.p(rx.el.a("\u2190 Patient Portal Onboarding", href=routes.ONBOARDING,
-                        style={"color": "#0b4f94", "text_decoration": "underline"}),
+                        style=LINK),
                 style={"margin_bottom": "0.8em"}),
         _summary(),
         rx.cond(~ChartState.can_admin_portal,
-                rx.callout("You can view this chart's portal settings; changing them needs "
-                           "Update access to Patient Portal Administration.",
-                           icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)),
+                view_only_notice("You can view this chart's portal settings; changing them needs "
+                                 "Update access to Patient Portal Administration.")),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),
@@ -250,8 +236,7 @@ def chart_page() -> rx.Component:
         rx.cond(
             ChartState.loaded,
             _chart(),
-            rx.cond(ChartState.load_error != "", form_alert(ChartState.load_error),
-                    rx.text("Loading\u2026", role="status")),
+            loading_or_failed(ChartState.load_error),
         ),
     )
 

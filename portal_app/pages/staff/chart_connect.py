@@ -5,16 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, form_notice
+from portal_app.components.styles import HINT, INPUT, LABEL, LINE, MUTED, NARROW_SECTION
 from portal_app.state.chart import ChartState
 from portal_app.state.connect_wizard import ConnectWizardState as W
 
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "46em"}
-BOX = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "0.8em 1em",
+BOX = {"border": f"1px solid {LINE}", "border_radius": "8px", "padding": "0.8em 1em",
        "margin_bottom": "1em"}
-INPUT = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
-         "font_size": "1em"}
-LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
 ROW = {"display": "flex", "align_items": "center", "gap": "0.4em", "margin_right": "1.2em"}
 
 # Handlers to run when the chart page loads (after ChartState.load).
@@ -62,7 +58,7 @@ def _step_verify() -> rx.Component:
             aria_label="Patient to connect",
         ),
         rx.text("Verify the name and date of birth with the patient, out loud if you can.",
-                size="2", color="#444", margin_bottom="0.6em"),
+                size="2", color=MUTED, margin_bottom="0.6em"),
         rx.el.div(
             rx.el.input(type="checkbox", id="connect-verify", checked=W.verified,
                         on_change=W.set_verified, style={"width": "1.1em", "height": "1.1em"}),
@@ -89,7 +85,7 @@ def _step_requested_by() -> rx.Component:
                         style=INPUT),
             rx.el.p("Who asked for portal access, for example \u201cMother - Jane Doe\u201d.",
                     id="connect-requested-by-hint",
-                    style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                    style=HINT),
             field_error("connect-requested-by", W.requested_by_error),
             style={"margin_bottom": "1em", "max_width": "28em"},
         ),
@@ -107,7 +103,7 @@ def _create_section() -> rx.Component:
     return rx.el.section(
         rx.heading("Create and Connect Account", as_="h3", size="3"),
         rx.text("Practice/patient interaction required: the patient reads the token back to you.",
-                size="2", color="#444", margin_bottom="0.6em"),
+                size="2", color=MUTED, margin_bottom="0.6em"),
         rx.cond(
             W.connected,
             form_notice(W.create_notice),
@@ -134,8 +130,7 @@ def _create_section() -> rx.Component:
                                         aria_invalid=rx.cond(W.token_error != "", "true", "false"),
                                         style={**INPUT, "max_width": "10em"}),
                             rx.el.p("The digits the patient reads back to you.", id="connect-token-hint",
-                                    style={"color": "#444", "font_size": "0.85em",
-                                           "margin": "0.2em 0 0"}),
+                                    style=HINT),
                             field_error("connect-token", W.token_error),
                             style={"margin_bottom": "0.8em"},
                         ),
@@ -154,7 +149,7 @@ def _key_section() -> rx.Component:
     return rx.el.section(
         rx.heading("Generate Connection Key", as_="h3", size="3"),
         rx.text("No practice/patient interaction required: the patient creates an account with "
-                "the key.", size="2", color="#444", margin_bottom="0.6em"),
+                "the key.", size="2", color=MUTED, margin_bottom="0.6em"),
         _radios("Send the key by", "key-channel",
                 [("email", "Email Address"), ("sms", "Phone Number"), ("letter", "Letter")],
                 W.key_channel, W.set_key_channel),
@@ -219,21 +214,21 @@ def section() -> rx.Component:
     return rx.el.section(
         rx.heading("Connect Patient", as_="h3", size="4", margin_bottom="0.5em"),
         rx.text("Create and connect the patient's account with a token they read back to you, or "
-                "send them a connection key.", size="2", color="#444", margin_bottom="0.6em"),
+                "send them a connection key.", size="2", color=MUTED, margin_bottom="0.6em"),
         rx.cond(
             ChartState.can_admin_portal,
             rx.fragment(
                 rx.button("Connect Patient", on_click=W.open_wizard,
                           disabled=~ChartState.chart.portal_enabled),
                 rx.cond(~ChartState.chart.portal_enabled,
-                        rx.text("Enable portal access first.", size="2", color="#444",
+                        rx.text("Enable portal access first.", size="2", color=MUTED,
                                 margin_top="0.4em")),
                 rx.cond(W.create_error != "", rx.cond(~W.is_open, rx.text(
                     W.create_error, color=ERROR_COLOR, role="alert", margin_top="0.4em"))),
                 _dialog(),
             ),
             rx.text("Connecting patients needs Update access to Patient Portal Administration.",
-                    size="2", color="#444"),
+                    size="2", color=MUTED),
         ),
-        style=SECTION, aria_label="Connect Patient",
+        style=NARROW_SECTION, aria_label="Connect Patient",
     )

@@ -8,31 +8,20 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import form_alert, form_notice
+from portal_app.components.styles import BOLD_CAPTION, COMPACT_HEAD, MUTED, SECTION
+from portal_app.components.styles import COMPACT_CELL as CELL
+from portal_app.components.table import data_table
 from portal_app.services.connections import ConnectionRow, PendingRow
 from portal_app.state.connections import ConnectionsState
 
 # Handlers to run when the chart page loads (after ChartState.load).
 ON_LOAD: list = [ConnectionsState.load]
 
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "60em"}
-CELL = {"padding": "0.4em 0.55em", "border_bottom": "1px solid #d0d7de", "text_align": "left",
-        "vertical_align": "top"}
-HEAD = {**CELL, "background": "#f6f8fa"}
-
-
-def _table(caption: str, headers: tuple[str, ...], body: rx.Component) -> rx.Component:
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption(caption, style={"text_align": "left", "font_weight": "600",
-                                          "margin_bottom": "0.3em"}),
-            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in headers])),
-            body,
-            style={"border_collapse": "collapse", "width": "100%", "font_size": "0.88em"},
-        ),
-        style={"overflow_x": "auto", "margin_bottom": "1em"},
-    )
+def _table(caption: str, headers: tuple[str, ...], rows, row) -> rx.Component:
+    return data_table(headers, rows, row, caption=caption, caption_style=BOLD_CAPTION, head=COMPACT_HEAD,
+                      style={"font_size": "0.88em"}, scroll={"overflow_x": "auto", "margin_bottom": "1em"})
 
 
 def _connection_row(row: ConnectionRow) -> rx.Component:
@@ -84,20 +73,9 @@ def _pending_row(row: PendingRow) -> rx.Component:
 
 def _confirm(*, open_: rx.Var, on_open_change, title, description: str, action: str,
              on_confirm) -> rx.Component:
-    # Cancel has no on_click: closing goes through on_open_change, which forgets the choice.
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(*title),
-            rx.alert_dialog.description(description),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(action, color_scheme="red", on_click=on_confirm)),
-                gap="0.8em", justify="end", margin_top="1em",
-            ),
-        ),
-        open=open_,
-        on_open_change=on_open_change,
-    )
+    # Closing goes through on_open_change, which forgets the choice.
+    return confirm_dialog(title, (description,), rx.button(action, color_scheme="red", on_click=on_confirm),
+                          open=open_, on_open_change=on_open_change)
 
 
 def _dialogs() -> rx.Component:
@@ -121,12 +99,12 @@ def section() -> rx.Component:
         "Accounts connected to this chart",
         ("User ID", "Access type", "Relationship", "Connected on", "Requested by", "Connected by",
          "Last sign-in", "Status", "Actions"),
-        rx.el.tbody(rx.foreach(ConnectionsState.connections, _connection_row)),
+        ConnectionsState.connections, _connection_row,
     )
     pending_table = _table(
         "Pending tokens, keys and links",
         ("What", "Channel", "Sent to", "Created", "Expires", "Wrong tries", "Actions"),
-        rx.el.tbody(rx.foreach(ConnectionsState.pending, _pending_row)),
+        ConnectionsState.pending, _pending_row,
     )
     return rx.el.section(
         rx.hstack(
@@ -143,9 +121,9 @@ def section() -> rx.Component:
                         rx.text("No portal account is connected to this chart.",
                                 margin_bottom="0.8em")),
                 rx.cond(ConnectionsState.pending.length() > 0, pending_table,
-                        rx.text("No pending tokens, keys or links.", size="2", color="#444")),
+                        rx.text("No pending tokens, keys or links.", size="2", color=MUTED)),
                 rx.text("Values of tokens and keys are never shown: make a new one to replace "
-                        "one that was lost.", size="2", color="#444"),
+                        "one that was lost.", size="2", color=MUTED),
             ),
         ),
         _dialogs(),

@@ -5,18 +5,17 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.forms import form_alert, form_notice
-from portal_app.pages.patient.documents import file_picker, note_field
+from portal_app.components.paging import STACK_GAP, pager
+from portal_app.components.styles import BOLD_CAPTION, COMPACT_HEAD, SECTION
+from portal_app.components.styles import COMPACT_CELL as CELL
+from portal_app.components.table import data_table
+from portal_app.components.uploads import file_picker, note_field
 from portal_app.state.chart_documents import UPLOAD_ID
 from portal_app.state.chart_documents import ChartDocumentsState as S
 
 # Handlers to run when the chart page loads (after ChartState.load).
 ON_LOAD: list = [S.load]
 
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "60em"}
-CELL = {"padding": "0.4em 0.55em", "border_bottom": "1px solid #d0d7de", "text_align": "left",
-        "vertical_align": "top"}
-HEAD = {**CELL, "background": "#f6f8fa"}
 
 
 def _row(row) -> rx.Component:
@@ -41,26 +40,13 @@ def section() -> rx.Component:
             rx.cond(
                 S.total > 0,
                 rx.fragment(
-                    rx.el.div(
-                        rx.el.table(
-                            rx.el.caption("Portal documents of this chart, newest first",
-                                          style={"text_align": "left", "font_weight": "600",
-                                                 "margin_bottom": "0.3em"}),
-                            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in
-                                                   ("File", "From", "Date", "Size", "Note", "Action")])),
-                            rx.el.tbody(rx.foreach(S.rows, _row)),
-                            style={"border_collapse": "collapse", "width": "100%", "font_size": "0.88em"},
-                        ),
-                        style={"overflow_x": "auto", "margin_bottom": "0.6em"},
-                    ),
-                    rx.hstack(
-                        rx.button("Previous documents", on_click=S.previous_page, disabled=~S.has_previous,
-                                  variant="outline", size="1"),
-                        rx.text(S.page_label, size="2"),
-                        rx.button("Next documents", on_click=S.next_page, disabled=~S.has_next,
-                                  variant="outline", size="1"),
-                        align="center", margin_bottom="1em",
-                    ),
+                    data_table(("File", "From", "Date", "Size", "Note", "Action"), S.rows, _row,
+                               caption="Portal documents of this chart, newest first",
+                               caption_style=BOLD_CAPTION, head=COMPACT_HEAD, style={"font_size": "0.88em"},
+                               scroll={"overflow_x": "auto", "margin_bottom": "0.6em"}),
+                    pager(("Previous documents", S.previous_page, ~S.has_previous),
+                          ("Next documents", S.next_page, ~S.has_next), rx.text(S.page_label, size="2"),
+                          size="1", style={"gap": STACK_GAP, "margin_bottom": "1em"}),
                 ),
                 rx.el.p("No portal documents yet.", style={"margin_bottom": "1em"}),
             ),

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.styles import HEAD_BG, LINK, PANEL_LINE
 from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 
 PASSWORD_HINT = ("At least 10 characters. A few unrelated words make a strong password that is "
@@ -21,7 +22,7 @@ def login_page() -> rx.Component:
     return rx.el.div(
         rx.el.header(
             rx.text("Portal Admin", size="4", weight="bold"),
-            style={"padding": "0.8em 1.5em", "border_bottom": "1px solid #ccc", "background": "#f6f8fa"},
+            style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": HEAD_BG},
         ),
         rx.el.main(
             rx.heading("Staff sign in", as_="h1", size="6", margin_bottom="0.8em"),
@@ -35,7 +36,7 @@ def login_page() -> rx.Component:
                 on_submit=StaffLoginState.sign_in,
             ),
             rx.el.p(rx.el.a("Patients: sign in here", href=routes.LOGIN,
-                            style={"color": "#0b4f94", "text_decoration": "underline"}),
+                            style=LINK),
                     style={"margin_top": "2em"}),
             id="main",
             style={"padding": "1.5em", "max_width": "30em", "margin": "0 auto"},

@@ -5,62 +5,48 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
-from portal_app.components.status import GREEN, RED, VISUALLY_HIDDEN, status_rectangle
+from portal_app.components.status import GREEN, RED, status_rectangle
+from portal_app.components.styles import (
+    CELL,
+    EMPTY,
+    FOCUS_RING,
+    FOCUSABLE_LINK,
+    HEAD,
+    LINK_BUTTON,
+    MUTED,
+    PANEL,
+    PANEL_BG,
+    VISUALLY_HIDDEN,
+)
+from portal_app.components.table import data_table
 from portal_app.services.onboarding import PatientRow
 from portal_app.state.onboarding import OnboardingState as S
 from portal_app.state.onboarding_bulk import BULK_MATCHING_ID, BULK_SELECTED_ID
 from portal_app.state.onboarding_list import STATUS_OPTIONS, access_button_id
 from portal_app.state.onboarding_selection import SELECT_PAGE_ID
 
-LINK = "#0b4f94"
-MUTED = "#4a4a4a"  # 8.9:1 on white
-CELL = {"padding": "0.45em 0.7em", "border_bottom": "1px solid #ddd", "text_align": "left",
-        "vertical_align": "middle"}
-HEAD = {**CELL, "background": "#f0f3f6", "font_weight": "700", "border_bottom": "2px solid #999",
-        "white_space": "nowrap"}
-CONTROL = {"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px",
-           "font_size": "1em", "background": "white"}
-LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
-FOCUS = {"outline": f"3px solid {LINK}", "outline_offset": "2px"}
+# The status rectangles sit in the middle of their row.
+MIDDLE_CELL = {**CELL, "vertical_align": "middle"}
+MIDDLE_HEAD = {**HEAD, "vertical_align": "middle"}
 
 
 def _link_button(text, **props) -> rx.Component:
     """A button that looks like a link (it acts: it sends something)."""
-    return rx.el.button(text, type="button", style={
-        "background": "none", "border": "none", "padding": "0", "color": LINK,
-        "text_decoration": "underline", "cursor": "pointer", "font": "inherit",
-        "_focus_visible": FOCUS}, **props)
+    return rx.el.button(text, type="button", style=LINK_BUTTON, **props)
 
 
 def _filters() -> rx.Component:
-    return rx.el.div(
-        rx.el.div(
-            rx.el.label("Search", html_for="onboarding-search", style=LABEL),
-            rx.debounce_input(
-                rx.el.input(id="onboarding-search", type="search", value=S.search,
-                            on_change=S.set_search, autocomplete="off", max_length=200,
-                            placeholder="Name, chart number, date of birth or email",
-                            aria_describedby="onboarding-search-hint",
-                            style={**CONTROL, "width": "26em", "max_width": "100%"}),
-                debounce_timeout=300,
-            ),
-            rx.el.p("Last name first (\u201cLopez, Ma\u201d), a chart number, a date as "
-                    "MM/DD/YYYY, or the start of an email address.",
-                    id="onboarding-search-hint",
-                    style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}),
-            style={"margin_right": "1.5em"},
-        ),
-        rx.el.div(
-            rx.el.label("Status", html_for="onboarding-status", style=LABEL),
-            rx.el.select(
-                *[rx.el.option(label, value=value) for value, label in STATUS_OPTIONS],
-                id="onboarding-status", value=S.status, on_change=S.set_status, style=CONTROL,
-            ),
-        ),
-        style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
-               "gap": "0.5em", "margin_bottom": "1em"},
+    return filter_bar(
+        search_box("onboarding-search", S.search, S.set_search,
+                   placeholder="Name, chart number, date of birth or email",
+                   hint="Last name first (\u201cLopez, Ma\u201d), a chart number, a date as "
+                        "MM/DD/YYYY, or the start of an email address."),
+        option_filter("Status", "onboarding-status", STATUS_OPTIONS, S.status, S.set_status),
     )
 
 
@@ -99,8 +85,7 @@ def _job_panel() -> rx.Component:
             rx.cond(S.job_status != "running",
                     rx.button("Dismiss", on_click=S.dismiss_job, variant="outline")),
             aria_labelledby="bulk-job-heading",
-            style={"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em",
-                   "margin_bottom": "1em", "background": "#fafbfc"},
+            style={**PANEL, "background": PANEL_BG},
         ),
     )
 
@@ -112,7 +97,7 @@ def _checkbox(control_id, label, checked, on_change, key) -> rx.Component:
         rx.el.input(type="checkbox", id=control_id, default_checked=checked, on_change=on_change,
                     key=key,
                     style={"width": "1.2em", "height": "1.2em", "cursor": "pointer",
-                           "_focus_visible": FOCUS}),
+                           "_focus_visible": FOCUS_RING}),
         rx.el.label(label, html_for=control_id, style=VISUALLY_HIDDEN),
     )
 
@@ -121,94 +106,61 @@ def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
     return rx.el.tr(
         rx.el.td(_checkbox(f"select-{row.id}", f"Select {row.name}", S.selected_ids.contains(row.id),
                            lambda checked: S.toggle_selected(row.id, checked),
-                           key=f"{row.id}-{S.selection_epoch}"), style=CELL),
+                           key=f"{row.id}-{S.selection_epoch}"), style=MIDDLE_CELL),
         rx.el.td(status_rectangle(enabled=row.enabled, name=row.name,
                                   on_click=S.toggle_access(row.id),
-                                  button_id=access_button_id(row.id)), style=CELL),
-        rx.el.td(row.account_label, style=CELL),
+                                  button_id=access_button_id(row.id)), style=MIDDLE_CELL),
+        rx.el.td(row.account_label, style=MIDDLE_CELL),
         rx.el.th(rx.el.a(row.name, href=routes.patient_chart(row.id),
-                         style={"color": LINK, "text_decoration": "underline", "_focus_visible": FOCUS}),
-                 scope="row", style={**CELL, "font_weight": "600"}),
-        rx.el.td(row.dob, style=CELL),
-        rx.el.td(row.chart_number, style=CELL),
+                         style=FOCUSABLE_LINK),
+                 scope="row", style={**MIDDLE_CELL, "font_weight": "600"}),
+        rx.el.td(row.dob, style=MIDDLE_CELL),
+        rx.el.td(row.chart_number, style=MIDDLE_CELL),
         rx.el.td(
             rx.cond(row.email != "",
                     _link_button(row.email, on_click=S.send_email(row.id),
                                  title="Send an invitation or a password-reset email to this address"),
-                    rx.el.span("No email on file", style={"color": MUTED, "font_style": "italic"})),
-            style=CELL,
+                    rx.el.span("No email on file", style=EMPTY)),
+            style=MIDDLE_CELL,
         ),
         key=row.id,
     )
 
 
 def _table() -> rx.Component:
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption("Patients, in name order. Red: portal access not enabled. Green: enabled.",
-                          style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"}),
-            rx.el.thead(rx.el.tr(
-                rx.el.th(_checkbox(SELECT_PAGE_ID, "Select all on this page", S.page_all_selected,
-                                   S.toggle_page,
-                                   key=f"page-{S.selection_epoch}-{S.page_all_selected}"),
-                         scope="col", style=HEAD),
-                rx.el.th("Portal access", scope="col", style=HEAD),
-                rx.el.th("Account", scope="col", style=HEAD),
-                rx.el.th("Name", scope="col", style=HEAD),
-                rx.el.th("Date of birth", scope="col", style=HEAD),
-                rx.el.th("Chart number", scope="col", style=HEAD),
-                rx.el.th("Email", scope="col", style=HEAD),
-            )),
-            rx.el.tbody(rx.foreach(S.rows, _patient_row)),
-            style={"border_collapse": "collapse", "width": "100%", "min_width": "52em"},
-        ),
-        style={"overflow_x": "auto"},
+    select_page = _checkbox(SELECT_PAGE_ID, "Select all on this page", S.page_all_selected, S.toggle_page,
+                            key=f"page-{S.selection_epoch}-{S.page_all_selected}")
+    return data_table(
+        (select_page, "Portal access", "Account", "Name", "Date of birth", "Chart number", "Email"),
+        S.rows, _patient_row, head=MIDDLE_HEAD, style={"min_width": "52em"},
+        caption="Patients, in name order. Red: portal access not enabled. Green: enabled.",
     )
 
 
 def _disable_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Disable portal access for ", S.confirm_name, "?"),
-            rx.alert_dialog.description(
-                "They will be signed out of the portal, and invitation or reset links already "
-                "sent to them will stop working."),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Disable access", on_click=S.confirm_disable,
-                                                 style={"background": RED, "color": "white"})),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        ("Disable portal access for ", S.confirm_name, "?"),
+        ("They will be signed out of the portal, and invitation or reset links already "
+         "sent to them will stop working.",),
+        rx.button("Disable access", on_click=S.confirm_disable, style={"background": RED, "color": "white"}),
         open=S.confirm_id != 0,
         on_open_change=S.set_confirm_open,
+        spacing="3",
     )
 
 
 def _bulk_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(rx.cond(
-                S.bulk_scope == "selected",
-                f"Enable and invite {S.bulk_count} selected patients?",
-                f"Enable and invite all {S.bulk_count} matching patients?")),
-            rx.alert_dialog.description(
-                "Portal access is turned on for each of them. Those with an email on file that "
-                "allow email and have no portal account yet get an invitation; the others are "
-                "skipped and counted. It keeps running if you leave this page."),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Start", on_click=S.start_bulk,
-                                                 style={"background": GREEN, "color": "white"})),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        (rx.cond(S.bulk_scope == "selected",
+                 f"Enable and invite {S.bulk_count} selected patients?",
+                 f"Enable and invite all {S.bulk_count} matching patients?"),),
+        ("Portal access is turned on for each of them. Those with an email on file that "
+         "allow email and have no portal account yet get an invitation; the others are "
+         "skipped and counted. It keeps running if you leave this page.",),
+        rx.button("Start", on_click=S.start_bulk, style={"background": GREEN, "color": "white"}),
         open=S.bulk_dialog_open,
         on_open_change=S.set_bulk_dialog_open,
+        spacing="3",
     )
 
 
@@ -233,8 +185,7 @@ def onboarding_page() -> rx.Component:
                 _disable_dialog(),
                 _bulk_dialog(),
             ),
-            rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
-                    style={"color": MUTED}),
+            no_permission_or_loading(S.loaded),
         ),
     )
 

@@ -7,18 +7,30 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
+from portal_app.components.paging import newer_older_pager
+from portal_app.components.styles import (
+    ERROR_COLOR,
+    HEAD_BG,
+    HIDDEN_CAPTION,
+    LABEL,
+    LOG_HEAD,
+    MUTED,
+    NOWRAP,
+    OK_COLOR,
+    SELECT,
+)
+from portal_app.components.styles import (
+    LOG_CELL as CELL,
+)
+from portal_app.components.table import data_table
 from portal_app.services.outbox import MessageRow
 from portal_app.state.outbox import OutboxState
-
-CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #d0d7de", "text_align": "left",
-        "vertical_align": "top"}
 
 
 def _filter() -> rx.Component:
     return rx.hstack(
         rx.el.div(
-            rx.el.label("Status", html_for="outbox-status",
-                        style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+            rx.el.label("Status", html_for="outbox-status", style=LABEL),
             rx.el.select(
                 rx.el.option("All messages", value=""),
                 rx.el.option("Queued", value="queued"),
@@ -26,7 +38,7 @@ def _filter() -> rx.Component:
                 rx.el.option("Failed", value="failed"),
                 id="outbox-status", value=OutboxState.status_filter,
                 on_change=OutboxState.set_status_filter,
-                style={"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px"},
+                style=SELECT,
             ),
         ),
         rx.button("Refresh", on_click=OutboxState.refresh, variant="outline"),
@@ -36,15 +48,15 @@ def _filter() -> rx.Component:
 
 def _row(row: MessageRow) -> rx.Component:
     return rx.el.tr(
-        rx.el.td(row.created, style={**CELL, "white_space": "nowrap"}),
+        rx.el.td(row.created, style={**CELL, **NOWRAP}),
         rx.el.td(row.channel, style=CELL),
         rx.el.td(row.kind, style=CELL),
         rx.el.td(row["to"], style={**CELL, "word_break": "break-all"}),
         rx.el.td(row.subject, style=CELL),
-        rx.el.td(rx.el.strong(row.status, style={"color": rx.match(row.status, ("failed", "#b3261e"),
-                                                                   ("sent", "#1a7f37"), "#444")}),
+        rx.el.td(rx.el.strong(row.status, style={"color": rx.match(row.status, ("failed", ERROR_COLOR),
+                                                                   ("sent", OK_COLOR), MUTED)}),
                  style=CELL),
-        rx.el.td(row.error, style={**CELL, "color": "#b3261e", "max_width": "18em"}),
+        rx.el.td(row.error, style={**CELL, "color": ERROR_COLOR, "max_width": "18em"}),
         rx.el.td(
             rx.hstack(
                 rx.button("View", size="1", variant="outline", aria_label="View message #" + row.id.to_string(),
@@ -66,27 +78,8 @@ def _row(row: MessageRow) -> rx.Component:
 
 def _table() -> rx.Component:
     headers = ("Created", "Channel", "Kind", "To", "Subject", "Status", "Error", "Actions")
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption("Outbox messages, newest first", style={"position": "absolute",
-                                                                  "left": "-999px"}),
-            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style={**CELL, "background": "#f6f8fa"})
-                                   for h in headers])),
-            rx.el.tbody(rx.foreach(OutboxState.rows, _row)),
-            style={"border_collapse": "collapse", "width": "100%", "font_size": "0.92em"},
-        ),
-        style={"overflow_x": "auto"},
-    )
-
-
-def _pager() -> rx.Component:
-    return rx.hstack(
-        rx.button("Newer", on_click=OutboxState.newer, disabled=~OutboxState.has_newer,
-                  variant="outline"),
-        rx.button("Older", on_click=OutboxState.older, disabled=~OutboxState.has_older,
-                  variant="outline"),
-        gap="0.8em", margin_top="1em",
-    )
+    return data_table(headers, OutboxState.rows, _row, caption="Outbox messages, newest first",
+                      caption_style=HIDDEN_CAPTION, head=LOG_HEAD, style={"font_size": "0.92em"})
 
 
 def _body_dialog() -> rx.Component:
@@ -96,7 +89,7 @@ def _body_dialog() -> rx.Component:
             rx.dialog.description("To: ", OutboxState.body_to, size="2", margin_bottom="0.8em"),
             rx.el.pre(OutboxState.body_text,
                       style={"white_space": "pre-wrap", "word_break": "break-word",
-                             "background": "#f6f8fa", "padding": "0.8em", "border_radius": "6px",
+                             "background": HEAD_BG, "padding": "0.8em", "border_radius": "6px",
                              "font_size": "0.9em", "max_height": "60vh", "overflow_y": "auto"}),
             rx.flex(rx.dialog.close(rx.button("Close", on_click=OutboxState.close_body)),
                     justify="end", margin_top="1em"),
@@ -113,13 +106,13 @@ def outbox_page() -> rx.Component:
         rx.text("Every email, text message (sms) and letter is stored here first. Without an "
                 "email or text provider, messages stay here (status \u201csent\u201d) for staff "
                 "to read; letters are printed from their PDF.",
-                color="#444", margin_bottom="1em"),
+                color=MUTED, margin_bottom="1em"),
         _filter(),
         form_notice(OutboxState.notice),
         form_alert(OutboxState.error),
         rx.cond(OutboxState.rows.length() > 0, _table(),
                 rx.text("No messages.", role="status")),
-        _pager(),
+        newer_older_pager(OutboxState.newer, OutboxState.has_newer, OutboxState.older, OutboxState.has_older),
         _body_dialog(),
     )
 

@@ -8,32 +8,39 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, form_notice
+from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.forms import checkbox_field, field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.styles import (
+    BOLD_CAPTION,
+    CHECK_ROW,
+    COMPACT_HEAD,
+    DISABLED_BG,
+    DISABLED_FIELDSET,
+    ERROR_COLOR,
+    FIELD,
+    HINT,
+    INPUT,
+    LABEL,
+    LINE,
+    LINK,
+    MUTED,
+    OK_COLOR,
+    SECTION,
+    TEXT_SOFT,
+)
+from portal_app.components.styles import COMPACT_CELL as CELL
+from portal_app.components.table import data_table
 from portal_app.services.areas import AREA_LABELS
 from portal_app.services.form_requests import FORM_LABELS
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.portal_accounts import RELATIONSHIPS, ConnectionItem
 from portal_app.state.portal_accounts import PortalAccountsState as S
 
-OK_COLOR = "#1a7f37"
-LINK = {"color": "#0b4f94", "text_decoration": "underline"}
-SECTION = {"border": "1px solid #d0d7de", "border_radius": "8px", "padding": "1em 1.2em",
-           "margin_bottom": "1.2em", "max_width": "60em"}
-INPUT = {"width": "100%", "padding": "0.5em", "border": "1px solid #767676", "border_radius": "6px",
-         "font_size": "1em"}
-LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
-FIELD = {"margin_bottom": "1em", "max_width": "28em"}
-CHECK_ROW = {"display": "flex", "align_items": "center", "gap": "0.5em", "margin_bottom": "0.4em"}
-FIELDSET = {"border": "1px solid #d0d7de", "border_radius": "6px", "padding": "0.6em 1em",
+CHECKS = {**CHECK_ROW, "margin_bottom": "0.4em"}
+FIELDSET = {"border": f"1px solid {LINE}", "border_radius": "6px", "padding": "0.6em 1em",
             "margin": "0 0 1em 0", "max_width": "28em"}
-CELL = {"padding": "0.4em 0.55em", "border_bottom": "1px solid #d0d7de", "text_align": "left",
-        "vertical_align": "top"}
-HEAD = {**CELL, "background": "#f6f8fa"}
-
-
-def _invalid(message) -> rx.Var:
-    return rx.cond(message != "", "true", "false")
 
 
 # ---- picker ---------------------------------------------------------------------------------
@@ -60,11 +67,10 @@ def _picker() -> rx.Component:
                 debounce_timeout=300,
             ),
             rx.el.p("Last name, \u201cLast, First\u201d, chart number, date of birth or email.",
-                    id="patient-search-hint", style={"color": "#444", "font_size": "0.85em",
-                                                     "margin": "0.2em 0 0"}),
+                    id="patient-search-hint", style=HINT),
             style=FIELD,
         ),
-        rx.el.p(S.search_message, role="status", style={"color": "#333", "min_height": "1.2em"}),
+        rx.el.p(S.search_message, role="status", style={"color": TEXT_SOFT, "min_height": "1.2em"}),
         rx.el.ul(rx.foreach(S.results, _result), aria_label="Matching patients",
                  style={"list_style": "none", "padding": "0", "max_width": "40em"}),
         style=SECTION, aria_label="Choose a patient",
@@ -101,19 +107,10 @@ def _connections() -> rx.Component:
         rx.heading("Connected accounts", as_="h2", size="4", margin_bottom="0.5em"),
         rx.cond(
             S.connections.length() > 0,
-            rx.el.div(
-                rx.el.table(
-                    rx.el.caption("Accounts connected to this chart: select one to change it",
-                                  style={"text_align": "left", "font_weight": "600",
-                                         "margin_bottom": "0.3em"}),
-                    rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in (
-                        "Username", "Name", "Access Type", "Account Permissions", "Status",
-                        "Last sign-in", "Edit")])),
-                    rx.el.tbody(rx.foreach(S.connections, _connection_row)),
-                    style={"border_collapse": "collapse", "width": "100%", "font_size": "0.9em"},
-                ),
-                style={"overflow_x": "auto"},
-            ),
+            data_table(("Username", "Name", "Access Type", "Account Permissions", "Status", "Last sign-in", "Edit"),
+                       S.connections, _connection_row,
+                       caption="Accounts connected to this chart: select one to change it",
+                       caption_style=BOLD_CAPTION, head=COMPACT_HEAD, style={"font_size": "0.9em"}),
             rx.text("No portal account is connected to this chart yet."),
         ),
         style=SECTION, aria_label="Connected accounts",
@@ -156,8 +153,8 @@ def _credentials() -> rx.Component:
                 gap="0.6em", wrap="wrap",
             ),
             rx.text("Leaving this page, or any other action here, removes them from the screen.",
-                    size="2", color="#444", margin_top="0.6em"),
-            style={**SECTION, "border": "2px solid #1a7f37"}, aria_label="New credentials",
+                    size="2", color=MUTED, margin_top="0.6em"),
+            style={**SECTION, "border": f"2px solid {OK_COLOR}"}, aria_label="New credentials",
             on_unmount=S.forget_credentials,
         ),
     )
@@ -176,16 +173,16 @@ def _text_input(label: str, field_id: str, value, on_change, error, *, hint="",
                 rx.el.input(id=field_id, name=field_id, type="text", value=value, on_change=on_change,
                             autocomplete="off", spell_check=False, max_length=254,
                             read_only=read_only, aria_describedby=described,
-                            aria_invalid=_invalid(error),
+                            aria_invalid=invalid_flag(error),
                             style={**INPUT, "flex": "1", "min_width": "12em",
-                                   "background": rx.cond(read_only, "#f0f0f0", "white")}),
+                                   "background": rx.cond(read_only, DISABLED_BG, "white")}),
                 debounce_timeout=350,
             ),
             extra or rx.fragment(),
             align="center", gap="0.5em", width="100%", wrap="wrap",
         ),
-        rx.el.p(hint, id=f"{field_id}-hint", style={"color": "#444", "font_size": "0.85em",
-                                                    "margin": "0.2em 0 0"}) if isinstance(hint, rx.Var) or hint else rx.fragment(),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT)
+        if isinstance(hint, rx.Var) or hint else rx.fragment(),
         field_error(field_id, error),
         style={**FIELD, "max_width": "36em"} if wide else FIELD,
     )
@@ -221,7 +218,7 @@ def _username() -> rx.Component:
                                 style={"width": "1.1em", "height": "1.1em"}),
                     rx.el.label("Connect the existing account (as Authorized Representative)",
                                 html_for="connect-existing"),
-                    style=CHECK_ROW,
+                    style=CHECKS,
                 )),
     )
 
@@ -233,7 +230,7 @@ def _select(label: str, field_id: str, value, on_change, options: list[tuple[str
     return rx.el.div(
         rx.el.label(label, html_for=field_id, style=LABEL),
         rx.el.select(*choices, id=field_id, name=field_id, value=value, on_change=on_change,
-                     aria_describedby=f"{field_id}-error", aria_invalid=_invalid(error),
+                     aria_describedby=f"{field_id}-error", aria_invalid=invalid_flag(error),
                      style={**INPUT, "width": "auto", "min_width": "16em"}),
         field_error(field_id, error),
         style=FIELD,
@@ -241,25 +238,20 @@ def _select(label: str, field_id: str, value, on_change, options: list[tuple[str
 
 
 def _checkbox(field_id: str, label: str, checked, on_change) -> rx.Component:
-    return rx.el.div(
-        rx.el.input(type="checkbox", id=field_id, name=field_id, checked=checked, on_change=on_change,
-                    style={"width": "1.1em", "height": "1.1em"}),
-        rx.el.label(label, html_for=field_id),
-        style=CHECK_ROW,
-    )
+    return checkbox_field(label, field_id, checked, on_change, margin_bottom="0.4em")
 
 
 def _forms() -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend("Request Forms", style={"font_weight": "600", "padding": "0 0.3em"}),
         rx.el.p("The patient sees these as to-dos on the portal home until they send them.",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0 0 0.4em"}),
+                style={"color": MUTED, "font_size": "0.85em", "margin": "0 0 0.4em"}),
         *[_checkbox(f"form-{form.value}", label, S.forms.contains(form.value), S.flip_form(form.value))
           for form, label in FORM_LABELS.items()],
         rx.cond(S.open_forms.length() > 0,
                 rx.el.p("Already requested: ",
                         rx.foreach(S.open_forms, lambda r: rx.el.span(r.label, " (", r.requested_on, ") ")),
-                        style={"font_size": "0.85em", "color": "#333", "margin": "0.3em 0 0"})),
+                        style={"font_size": "0.85em", "color": TEXT_SOFT, "margin": "0.3em 0 0"})),
         field_error("forms", S.forms_error),
         style=FIELDSET,
     )
@@ -272,12 +264,12 @@ def _permissions() -> rx.Component:
                         "Choose each area this representative may use.",
                         "The portal areas this connection may use."),
                 id="permissions-hint",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0 0 0.4em"}),
+                style={"color": MUTED, "font_size": "0.85em", "margin": "0 0 0.4em"}),
         *[_checkbox(f"area-{area.value}", label, S.permissions.contains(area.value),
                     S.flip_permission(area.value)) for area, label in AREA_LABELS.items()],
         field_error("permissions", S.permissions_error),
         aria_describedby="permissions-hint permissions-error",
-        style={**FIELDSET, "border_color": rx.cond(S.permissions_error != "", ERROR_COLOR, "#d0d7de")},
+        style={**FIELDSET, "border_color": rx.cond(S.permissions_error != "", ERROR_COLOR, LINE)},
     )
 
 
@@ -326,14 +318,14 @@ def _form() -> rx.Component:
                                         "A new representative has no password to change: they choose "
                                         "their own from the emailed link."),
                                 id="force-change-note",
-                                style={"color": "#444", "font_size": "0.9em", "margin": "0 0 0.4em"})),
+                                style={"color": MUTED, "font_size": "0.9em", "margin": "0 0 0.4em"})),
                 rx.box(height="0.6em"),
                 _forms(),
                 _permissions(),
                 _buttons(),
                 disabled=~S.can_change,
-                style={"border": "none", "padding": "0", "margin": "0", "position": "relative",
-                       "& input:disabled, & select:disabled": {"background": "#f0f0f0", "color": "#333"}},
+                style={**DISABLED_FIELDSET, "position": "relative",
+                       "& select:disabled": {"background": DISABLED_BG, "color": TEXT_SOFT}},
             ),
             on_submit=S.save,
             reset_on_submit=False,
@@ -344,19 +336,9 @@ def _form() -> rx.Component:
 
 def _dialogs() -> rx.Component:
     def confirm(open_, on_open_change, title, description, action, on_confirm) -> rx.Component:
-        return rx.alert_dialog.root(
-            rx.alert_dialog.content(
-                rx.alert_dialog.title(*title),
-                rx.alert_dialog.description(*description),
-                rx.flex(
-                    rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                    rx.alert_dialog.action(rx.button(action, color_scheme="red", high_contrast=True,
-                                                     on_click=on_confirm)),
-                    gap="0.8em", justify="end", margin_top="1em",
-                ),
-            ),
-            open=open_, on_open_change=on_open_change,
-        )
+        return confirm_dialog(title, description,
+                              rx.button(action, color_scheme="red", high_contrast=True, on_click=on_confirm),
+                              open=open_, on_open_change=on_open_change)
 
     return rx.fragment(
         confirm(S.delete_open, S.set_dialog_open, ("Delete ", S.delete_label, "?"),
@@ -379,7 +361,7 @@ def _chart_header() -> rx.Component:
             rx.vstack(
                 rx.heading(chart.list_name, as_="h2", size="5", id="chart-heading", tab_index=-1),
                 rx.text("Chart ", chart.chart_number, " \u00b7 DOB ", chart.dob,
-                        rx.cond(chart.email != "", rx.fragment(" \u00b7 ", chart.email)), color="#333"),
+                        rx.cond(chart.email != "", rx.fragment(" \u00b7 ", chart.email)), color=TEXT_SOFT),
                 spacing="1",
             ),
             rx.spacer(),
@@ -404,9 +386,8 @@ def portal_accounts_page() -> rx.Component:
             S.loaded,
             rx.fragment(
                 rx.cond(~S.can_change,
-                        rx.callout("You can view portal accounts; changing them needs Update access "
-                                   "to Portal Account Setup.", icon="info", color_scheme="gray",
-                                   high_contrast=True, margin_bottom="1em")),
+                        view_only_notice("You can view portal accounts; changing them needs Update access "
+                                         "to Portal Account Setup.")),
                 form_alert(S.load_error),
                 rx.cond(
                     S.has_chart,
@@ -414,7 +395,7 @@ def portal_accounts_page() -> rx.Component:
                     rx.fragment(rx.cond(S.error != "", form_alert(S.error)), _picker()),
                 ),
             ),
-            rx.cond(S.load_error != "", form_alert(S.load_error), rx.text("Loading\u2026", role="status")),
+            loading_or_failed(S.load_error),
         ),
     )
 

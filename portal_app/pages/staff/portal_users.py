@@ -5,56 +5,31 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
+from portal_app.components.filters import filter_bar, option_filter, search_box
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import RED
+from portal_app.components.styles import CELL, EMPTY, HINT, LINK, LINK_COLOR, MUTED, WARN_COLOR
+from portal_app.components.table import data_table
 from portal_app.services.portal_users import AccountRow, ChartLink
 from portal_app.state.portal_users import FILTER_OPTIONS, action_button_id, row_header_id
 from portal_app.state.portal_users import PortalUsersState as S
 
 TITLE = "User Management"
-LINK = "#0b4f94"
-MUTED = "#4a4a4a"  # 8.9:1 on white
-WARN = "#8a4b00"   # 6.4:1 on white
-CELL = {"padding": "0.45em 0.7em", "border_bottom": "1px solid #ddd", "text_align": "left",
-        "vertical_align": "top"}
-HEAD = {**CELL, "background": "#f0f3f6", "font_weight": "700", "border_bottom": "2px solid #999",
-        "white_space": "nowrap"}
-CONTROL = {"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px",
-           "font_size": "1em", "background": "white"}
-LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
 LIST = {"margin": "0", "padding_left": "0", "list_style": "none"}
 
 
 def _filters() -> rx.Component:
-    return rx.el.div(
-        rx.el.div(
-            rx.el.label("Search", html_for="portal-users-search", style=LABEL),
-            rx.debounce_input(
-                rx.el.input(id="portal-users-search", type="search", value=S.search,
-                            on_change=S.set_search, autocomplete="off", max_length=200,
-                            placeholder="User ID, name or a connected patient's name",
-                            aria_describedby="portal-users-search-hint",
-                            style={**CONTROL, "width": "26em", "max_width": "100%"}),
-                debounce_timeout=300,
-            ),
-            rx.el.p("The start of an email or phone number, a name last name first "
-                    "(\u201cLopez, Ma\u201d; three letters or more), or a connected chart's number.",
-                    id="portal-users-search-hint",
-                    style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0",
-                           "max_width": "26em"}),
-            style={"margin_right": "1.5em"},
-        ),
-        rx.el.div(
-            rx.el.label("Show", html_for="portal-users-filter", style=LABEL),
-            rx.el.select(
-                *[rx.el.option(label, value=value) for value, label in FILTER_OPTIONS],
-                id="portal-users-filter", value=S.status, on_change=S.set_status, style=CONTROL,
-            ),
-        ),
-        style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
-               "gap": "0.5em", "margin_bottom": "1em"},
+    return filter_bar(
+        search_box("portal-users-search", S.search, S.set_search,
+                   placeholder="User ID, name or a connected patient's name",
+                   hint="The start of an email or phone number, a name last name first "
+                        "(\u201cLopez, Ma\u201d; three letters or more), or a connected chart's number.",
+                   hint_style={**HINT, "max_width": "26em"}),
+        option_filter("Show", "portal-users-filter", FILTER_OPTIONS, S.status, S.set_status),
     )
 
 
@@ -84,7 +59,7 @@ def _status(row: rx.Var[AccountRow]) -> rx.Component:
     return rx.el.ul(
         rx.el.li(row.status_label,
                  style={"font_weight": "600", "color": rx.cond(row.disabled, RED, "inherit")}),
-        rx.cond(row.locked, rx.el.li(row.locked_label, style={"color": WARN})),
+        rx.cond(row.locked, rx.el.li(row.locked_label, style={"color": WARN_COLOR})),
         rx.cond(row.must_change, rx.el.li("Must change password")),
         style=LIST,
     )
@@ -92,7 +67,7 @@ def _status(row: rx.Var[AccountRow]) -> rx.Component:
 
 def _chart(chart: rx.Var[ChartLink]) -> rx.Component:
     # To Portal Account Setup of that chart: where its permissions are changed or it is removed.
-    return rx.el.li(rx.el.a(chart.label, href=chart.href, style={"color": LINK, "text_decoration": "underline"}),
+    return rx.el.li(rx.el.a(chart.label, href=chart.href, style=LINK),
                     style={"margin_bottom": "0.2em"})
 
 
@@ -101,11 +76,11 @@ def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
         rx.el.th(row.user_id, scope="row", id=row_header_id(row.id), tab_index=-1,
                  style={**CELL, "font_weight": "600", "word_break": "break-all"}),
         rx.el.td(rx.cond(row.name != "", row.name,
-                         rx.el.span("No name", style={"color": MUTED, "font_style": "italic"})),
+                         rx.el.span("No name", style=EMPTY)),
                  style=CELL),
         rx.el.td(rx.cond(row.charts.length() > 0,
                          rx.el.ul(rx.foreach(row.charts, _chart), style=LIST),
-                         rx.el.span("None", style={"color": MUTED, "font_style": "italic"})),
+                         rx.el.span("None", style=EMPTY)),
                  style=CELL),
         rx.el.td(_status(row), style=CELL),
         rx.el.td(row.last_sign_in, style={**CELL, "white_space": "nowrap"}),
@@ -115,43 +90,21 @@ def _account_row(row: rx.Var[AccountRow]) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption("Portal accounts, in user ID order.",
-                          style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"}),
-            rx.el.thead(rx.el.tr(
-                rx.el.th("User ID", scope="col", style=HEAD),
-                rx.el.th("Name", scope="col", style=HEAD),
-                rx.el.th("Connected charts", scope="col", style=HEAD),
-                rx.el.th("Status", scope="col", style=HEAD),
-                rx.el.th("Last sign-in", scope="col", style=HEAD),
-                rx.el.th("Actions", scope="col", style=HEAD),
-            )),
-            rx.el.tbody(rx.foreach(S.rows, _account_row)),
-            style={"border_collapse": "collapse", "width": "100%", "min_width": "60em"},
-        ),
-        style={"overflow_x": "auto"},
-    )
+    return data_table(("User ID", "Name", "Connected charts", "Status", "Last sign-in", "Actions"),
+                      S.rows, _account_row, caption="Portal accounts, in user ID order.",
+                      style={"min_width": "60em"})
 
 
 def _confirm_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(S.confirm_title),
-            rx.alert_dialog.description(S.confirm_text),
-            rx.hstack(
-                # No on_click here: Radix focuses Cancel on open only when it is a plain
-                # button, and closing is reported through on_open_change anyway.
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(
-                    S.confirm_button, on_click=S.confirm,
-                    style=rx.cond(S.confirm_danger, {"background": RED, "color": "white"},
-                                  {"background": LINK, "color": "white"}))),
-                spacing="3", justify="end", margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        (S.confirm_title,),
+        (S.confirm_text,),
+        rx.button(S.confirm_button, on_click=S.confirm,
+                  style=rx.cond(S.confirm_danger, {"background": RED, "color": "white"},
+                                {"background": LINK_COLOR, "color": "white"})),
         open=S.confirm_action != "",
         on_open_change=S.set_confirm_open,
+        spacing="3",
     )
 
 
@@ -177,8 +130,7 @@ def portal_users_page() -> rx.Component:
                 previous_next_pager(S, "account", "accounts"),
                 _confirm_dialog(),
             ),
-            rx.el.p(rx.cond(S.loaded, "You do not have permission to use this page.", "Loading…"),
-                    style={"color": MUTED}),
+            no_permission_or_loading(S.loaded),
         ),
     )
 

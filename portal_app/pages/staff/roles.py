@@ -7,23 +7,29 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.paging import STACK_GAP, pager
+from portal_app.components.styles import (
+    BOLD_CAPTION,
+    CONTROL_BORDER,
+    INK,
+    LABEL,
+    LINK,
+    LINK_COLOR,
+    MUTED,
+    TEXT_SOFT,
+    VISUALLY_HIDDEN,
+    WARN_COLOR,
+)
+from portal_app.components.styles import SETUP_CELL as CELL
+from portal_app.components.table import data_table
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
 from portal_app.services.staff_users import StaffRow
 from portal_app.state.roles import RolesState
 from portal_app.state.staff_users import StaffUsersState
 
-HIDDEN = {"position": "absolute", "left": "-9999px", "width": "1px", "height": "1px",
-          "overflow": "hidden"}
-MUTED = "#444"
-LINK_BLUE = "#0b4f94"
-CELL = {"padding": "0.45em 0.6em", "border_bottom": "1px solid #ddd", "text_align": "left",
-        "vertical_align": "top"}
-SELECT = {"padding": "0.35em", "border": "1px solid #767676", "border_radius": "6px",
+SELECT = {"padding": "0.35em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
           "background": "white"}
-
-
-def _loading(state) -> rx.Component:
-    return rx.cond(state.error != "", form_alert(state.error), rx.text("Loading\u2026", role="status"))
 
 
 def _plain_list(rows, item, empty: str) -> rx.Component:
@@ -36,9 +42,8 @@ def _plain_list(rows, item, empty: str) -> rx.Component:
 
 def _read_only(state) -> rx.Component:
     return rx.cond(~state.can_edit,
-                   rx.callout("You can view this page; changing it needs Update or Write on "
-                              "Roles Setup.", icon="info", color_scheme="gray", margin_bottom="1em",
-                              high_contrast=True))
+                   view_only_notice("You can view this page; changing it needs Update or Write on "
+                                    "Roles Setup."))
 
 
 # --- Roles ----------------------------------------------------------------------------------
@@ -47,11 +52,11 @@ def _read_only(state) -> rx.Component:
 def _search() -> rx.Component:
     return rx.form(
         rx.el.label("Search roles and permissions", html_for="role-search",
-                    style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                    style=LABEL),
         rx.hstack(
             rx.el.input(id="role-search", name="search", type="search", max_length=100,
                         default_value=RolesState.search,
-                        style={"padding": "0.5em", "border": "1px solid #767676",
+                        style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}",
                                "border_radius": "6px", "width": "22em", "max_width": "100%"}),
             rx.button(rx.icon("search", size=16, aria_hidden="true"), "Search", type="submit"),
             rx.cond(RolesState.search != "",
@@ -95,7 +100,7 @@ def _role_item(role: RoleRow) -> rx.Component:
             style={"background": rx.cond(selected, "#dbe9f7", "transparent"), "border": "none",
                    "text_align": "left", "padding": "0.35em 0.5em", "width": "100%",
                    "cursor": "pointer", "font_weight": rx.cond(selected, "700", "400"),
-                   "color": "#111", "border_radius": "4px"},
+                   "color": INK, "border_radius": "4px"},
         ),
     )
 
@@ -117,7 +122,7 @@ def _roles_list() -> rx.Component:
 
 def _level_select(row: PermissionRow) -> rx.Component:
     return rx.fragment(
-        rx.el.label(row.name + " level", html_for="level-" + row.key, style=HIDDEN),
+        rx.el.label(row.name + " level", html_for="level-" + row.key, style=VISUALLY_HIDDEN),
         rx.el.select(
             rx.el.option("Off", value="0"),
             rx.el.option("Read", value="1"),
@@ -136,23 +141,16 @@ def _permission_row(row: PermissionRow) -> rx.Component:
     return rx.el.tr(
         rx.el.th(row.name, scope="row", style={**CELL, "font_weight": "600"}),
         rx.el.td(_level_select(row), style=CELL),
-        rx.el.td(row.explanation, id="help-" + row.key, style={**CELL, "color": "#333"}),
+        rx.el.td(row.explanation, id="help-" + row.key, style={**CELL, "color": TEXT_SOFT}),
     )
 
 
 def _permissions_table() -> rx.Component:
-    return rx.el.table(
-        rx.el.caption("Permissions of ", RolesState.selected_name,
-                      rx.cond(RolesState.search != "", " (matching the search)", ""),
-                      style={"text_align": "left", "font_weight": "600", "margin_bottom": "0.3em"}),
-        rx.el.thead(rx.el.tr(
-            rx.el.th("Permission", scope="col", style=CELL),
-            rx.el.th("Level", scope="col", style=CELL),
-            rx.el.th("What it allows", scope="col", style=CELL),
-        )),
-        rx.el.tbody(rx.foreach(RolesState.permission_rows, _permission_row)),
-        style={"border_collapse": "collapse", "width": "100%", "margin_bottom": "1.2em"},
-    )
+    caption = ("Permissions of ", RolesState.selected_name,
+               rx.cond(RolesState.search != "", " (matching the search)", ""))
+    return data_table(("Permission", "Level", "What it allows"), RolesState.permission_rows, _permission_row,
+                      caption=caption, caption_style=BOLD_CAPTION, head=CELL, style={"margin_bottom": "1.2em"},
+                      scroll=None)
 
 
 def _member(row: MemberRow) -> rx.Component:
@@ -210,7 +208,7 @@ def _rename_and_delete() -> rx.Component:
                         margin_top="0.5em",
                     ),
                     role="alertdialog", aria_labelledby="delete-question",
-                    style={"border": "2px solid #8a4b00", "background": "#fff8e6", "color": "#111",
+                    style={"border": f"2px solid {WARN_COLOR}", "background": "#fff8e6", "color": INK,
                            "padding": "0.8em 1em", "border_radius": "6px", "margin_bottom": "1em"},
                 ),
                 rx.button("Delete role", type="button", color_scheme="red", variant="outline",
@@ -236,7 +234,7 @@ def _detail() -> rx.Component:
                               disabled=~RolesState.can_edit),
                     rx.button("Discard changes", type="button", variant="outline", size="3",
                               on_click=RolesState.discard, disabled=~RolesState.dirty),
-                    rx.cond(RolesState.dirty, rx.text("Unsaved changes", color="#8a4b00",
+                    rx.cond(RolesState.dirty, rx.text("Unsaved changes", color=WARN_COLOR,
                                                       weight="bold", role="status")),
                     align="center",
                 ),
@@ -263,7 +261,7 @@ def roles_page() -> rx.Component:
                           style={"display": "flex", "gap": "2em", "flex_wrap": "wrap",
                                  "align_items": "flex-start"}),
             ),
-            _loading(RolesState),
+            loading_or_failed(RolesState.error),
         ),
     )
 
@@ -278,7 +276,7 @@ def _temp_password() -> rx.Component:
             rx.el.p("Temporary password for ", rx.el.strong(StaffUsersState.temp_for), ": ",
                     rx.el.code(StaffUsersState.temp_password, id="temp-password",
                                style={"font_size": "1.15em", "padding": "0.1em 0.4em",
-                                      "background": "white", "color": "#111"})),
+                                      "background": "white", "color": INK})),
             rx.el.p("It is shown only now. They must choose their own password when they sign in."),
             rx.hstack(
                 rx.button("Copy", type="button", on_click=rx.set_clipboard(StaffUsersState.temp_password)),
@@ -288,7 +286,7 @@ def _temp_password() -> rx.Component:
             role="status",
             # Leaving the page forgets it on the server too (it would come back with the page).
             on_unmount=StaffUsersState.forget_password,
-            style={"border": "2px solid #0b4f94", "background": "#eef5fc", "color": "#111",
+            style={"border": f"2px solid {LINK_COLOR}", "background": "#eef5fc", "color": INK,
                    "padding": "0.8em 1em", "border_radius": "6px", "margin_bottom": "1em"},
         ),
     )
@@ -374,32 +372,25 @@ def _staff_table() -> rx.Component:
         rx.heading("Staff users", as_="h2", size="4", margin_bottom="0.5em"),
         rx.form(
             rx.el.label("Search staff users", html_for="staff-search",
-                        style={"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}),
+                        style=LABEL),
             rx.hstack(
                 rx.el.input(id="staff-search", name="search", type="search", max_length=100,
-                            style={"padding": "0.5em", "border": "1px solid #767676",
+                            style={"padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}",
                                    "border_radius": "6px", "width": "18em"}),
                 rx.button("Search", type="submit", variant="outline"),
             ),
             on_submit=StaffUsersState.run_search, reset_on_submit=False, role="search",
             style={"margin_bottom": "0.8em"},
         ),
-        rx.el.table(
-            rx.el.thead(rx.el.tr(*[rx.el.th(name, scope="col", style=CELL) for name in (
-                "Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Actions")])),
-            rx.el.tbody(rx.foreach(StaffUsersState.rows, _staff_row)),
-            style={"border_collapse": "collapse", "width": "100%"},
-        ),
-        rx.hstack(
-            rx.button("Previous", variant="outline", disabled=StaffUsersState.page <= 1,
-                      on_click=StaffUsersState.go_page(StaffUsersState.page - 1)),
-            rx.text(StaffUsersState.total.to_string(), " staff users \u00b7 page ",
-                    StaffUsersState.page.to_string(), " of ", StaffUsersState.pages.to_string(),
-                    role="status"),
-            rx.button("Next", variant="outline", disabled=StaffUsersState.page >= StaffUsersState.pages,
-                      on_click=StaffUsersState.go_page(StaffUsersState.page + 1)),
-            align="center", margin_top="0.8em",
-        ),
+        data_table(("Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Actions"),
+                   StaffUsersState.rows, _staff_row, head=CELL, scroll=None),
+        pager(("Previous", StaffUsersState.go_page(StaffUsersState.page - 1), StaffUsersState.page <= 1),
+              ("Next", StaffUsersState.go_page(StaffUsersState.page + 1),
+               StaffUsersState.page >= StaffUsersState.pages),
+              rx.text(StaffUsersState.total.to_string(), " staff users \u00b7 page ",
+                      StaffUsersState.page.to_string(), " of ", StaffUsersState.pages.to_string(),
+                      role="status"),
+              style={"gap": STACK_GAP, "margin_top": "0.8em"}),
         aria_label="Staff users",
     )
 
@@ -416,12 +407,12 @@ def staff_users_page() -> rx.Component:
                 _temp_password(),
                 rx.el.p("Roles and their permissions are set under ",
                         rx.el.a("Roles", href=routes.ROLES,
-                                style={"color": LINK_BLUE, "text_decoration": "underline"}), ".",
+                                style=LINK), ".",
                         style={"margin_bottom": "1em"}),
                 _create_form(),
                 _staff_table(),
             ),
-            _loading(StaffUsersState),
+            loading_or_failed(StaffUsersState.error),
         ),
     )
 

@@ -7,6 +7,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
+from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.styles import DISABLED_FIELDSET, HINT
 from portal_app.state.settings import SettingsState
 
 
@@ -28,7 +30,7 @@ def _switch() -> rx.Component:
         ),
         rx.el.p("When off, patient pages say the portal is unavailable and no portal message "
                 "is sent.", id="portal_active-hint",
-                style={"color": "#444", "font_size": "0.85em", "margin": "0.2em 0 0"}),
+                style=HINT),
         style={"margin_bottom": "1.2em"},
     )
 
@@ -71,8 +73,7 @@ def _form() -> rx.Component:
             form_notice(SettingsState.notice),
             rx.button("Save settings", type="submit", disabled=~SettingsState.can_edit),
             disabled=~SettingsState.can_edit,
-            style={"border": "none", "padding": "0", "margin": "0",
-                   "& input:disabled": {"background": "#f0f0f0", "color": "#333"}},
+            style=DISABLED_FIELDSET,
         ),
         on_submit=SettingsState.save,
         reset_on_submit=False,
@@ -89,13 +90,11 @@ def settings_page() -> rx.Component:
             SettingsState.loaded,
             rx.fragment(
                 rx.cond(~SettingsState.can_edit,
-                        rx.callout("You can view these settings; changing them needs Update "
-                                   "access to Portal Settings.", icon="info", color_scheme="gray",
-                                   margin_bottom="1em", high_contrast=True)),
+                        view_only_notice("You can view these settings; changing them needs Update "
+                                         "access to Portal Settings.")),
                 _form(),
             ),
-            rx.cond(SettingsState.form_error != "", form_alert(SettingsState.form_error),
-                    rx.text("Loading\u2026", role="status")),
+            loading_or_failed(SettingsState.form_error),
         ),
     )
 

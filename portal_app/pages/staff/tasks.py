@@ -6,31 +6,35 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, form_notice
+from portal_app.components.forms import field_error, form_alert, form_notice
 from portal_app.components.layout import staff_layout
+from portal_app.components.paging import counted_pager
+from portal_app.components.styles import (
+    CELL,
+    CONTROL,
+    ERROR_COLOR,
+    FOCUSABLE_LINK,
+    GROUP_BG,
+    HINT,
+    LABEL,
+    LINK_BUTTON,
+    LINK_COLOR,
+    MUTED,
+    PANEL,
+    PANEL_BG,
+    PANEL_LINE,
+)
+from portal_app.components.table import data_table
 from portal_app.services.tasks import CommunicationRow, ReviewRow
 from portal_app.state.task_item import TaskItemState as I
 from portal_app.state.tasks import ARRANGE_OPTIONS, CommunicationState, TasksState
 
-LINK = "#0b4f94"
-MUTED = "#4a4a4a"
-FOCUS = {"outline": f"3px solid {LINK}", "outline_offset": "2px"}
-CELL = {"padding": "0.45em 0.7em", "border_bottom": "1px solid #ddd", "text_align": "left",
-        "vertical_align": "top"}
-HEAD = {**CELL, "background": "#f0f3f6", "font_weight": "700", "border_bottom": "2px solid #999",
-        "white_space": "nowrap"}
-GROUP = {**CELL, "background": "#e8eef5", "font_weight": "700", "padding_top": "0.7em"}
-CONTROL = {"padding": "0.45em", "border": "1px solid #767676", "border_radius": "6px", "font_size": "1em",
-           "background": "white"}
-LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
-LINK_STYLE = {"color": LINK, "text_decoration": "underline", "_focus_visible": FOCUS}
-SECTION = {"border": "1px solid #ccc", "border_radius": "8px", "padding": "0.8em 1em", "margin_bottom": "1em"}
+GROUP = {**CELL, "background": GROUP_BG, "font_weight": "700", "padding_top": "0.7em"}
+LINK_STYLE = FOCUSABLE_LINK
 
 
 def _link_button(*children, **props) -> rx.Component:
-    return rx.el.button(*children, type="button", style={
-        "background": "none", "border": "none", "padding": "0", "color": LINK, "text_decoration": "underline",
-        "cursor": "pointer", "font": "inherit", "font_weight": "600", "_focus_visible": FOCUS}, **props)
+    return rx.el.button(*children, type="button", style={**LINK_BUTTON, "font_weight": "600"}, **props)
 
 
 def _security(message) -> rx.Component:
@@ -40,13 +44,7 @@ def _security(message) -> rx.Component:
 
 def _table(headers: tuple[str, ...], rows, row, *caption) -> rx.Component:
     """A full-width table that scrolls sideways on a narrow screen, one `row(item)` per item."""
-    return rx.el.div(rx.el.table(
-        *([rx.el.caption(*caption, style={"text_align": "left", "color": MUTED, "padding_bottom": "0.4em"})]
-          if caption else []),
-        rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col", style=HEAD) for h in headers])),
-        rx.el.tbody(rx.foreach(rows, row)),
-        style={"border_collapse": "collapse", "width": "100%"},
-    ), style={"overflow_x": "auto"})
+    return data_table(headers, rows, row, caption=caption or None)
 
 
 def _my_tasks_page(title: str, state, content: rx.Component, *, on_tasks_page: bool) -> rx.Component:
@@ -79,19 +77,8 @@ def _queues(state, *, on_tasks_page: bool) -> rx.Component:
             rx.el.ul(rx.el.li(communication, style={"margin_bottom": "0.3em"}), rx.el.li(portal),
                      style={"list_style": "none", "padding": "0", "margin": "0"}),
             aria_label="My Tasks queues",
-            style={**SECTION, "min_width": "13em", "align_self": "flex-start"},
+            style={**PANEL, "min_width": "13em", "align_self": "flex-start"},
         ),
-    )
-
-
-def _pager(state, noun: str = "Items") -> rx.Component:
-    return rx.el.div(
-        rx.el.p(state.total, f" {noun} ", state.page, " of ", state.pages, role="status",
-                style={"margin": "0", "font_weight": "600"}),
-        rx.button("Previous page", on_click=state.prev_page, variant="outline", disabled=state.page <= 1),
-        rx.button("Next page", on_click=state.next_page, variant="outline", disabled=state.page >= state.pages),
-        style={"display": "flex", "gap": "0.8em", "align_items": "center", "margin_top": "0.8em",
-               "flex_wrap": "wrap"},
     )
 
 
@@ -158,11 +145,13 @@ def _review() -> rx.Component:
         rx.cond(
             TasksState.rows.length() > 0,
             _table(("Patient", "Sex", "Age", "Date of birth", "Item", "Received"), TasksState.rows, _review_row,
-                   rx.cond(TasksState.status == "reviewed", "Reviewed in " + TasksState.month_label, "Items pending review")),
-            rx.el.p(rx.cond(TasksState.status == "reviewed", "Nothing has been reviewed this month.", "Nothing is waiting for review."),
+                   rx.cond(TasksState.status == "reviewed", "Reviewed in " + TasksState.month_label,
+                           "Items pending review")),
+            rx.el.p(rx.cond(TasksState.status == "reviewed", "Nothing has been reviewed this month.",
+                            "Nothing is waiting for review."),
                     style={"color": MUTED}),
         ),
-        _pager(TasksState),
+        counted_pager(TasksState),
         aria_labelledby="review-heading",
         style={"flex": "1", "min_width": "0"},
     )
@@ -203,7 +192,7 @@ def communication_page() -> rx.Component:
             _table(("Patient", "Item", "Forwarded by", "Forwarded", "Note"), S.rows, _communication_row),
             rx.cond(S.access != "", rx.el.p("Nothing has been forwarded to you.", style={"color": MUTED})),
         ),
-        rx.cond(S.access != "", _pager(S)),
+        rx.cond(S.access != "", counted_pager(S)),
         aria_labelledby="communication-heading",
         style={"flex": "1", "min_width": "0"},
     ), on_tasks_page=False)
@@ -238,7 +227,7 @@ def _header() -> rx.Component:
             style={"display": "grid", "grid_template_columns": "repeat(auto-fit, minmax(16em, 1fr))",
                    "gap": "0.3em 1.5em", "margin": "0"},
         ),
-        aria_labelledby="item-heading", style=SECTION,
+        aria_labelledby="item-heading", style=PANEL,
     )
 
 
@@ -248,7 +237,7 @@ def _textarea(label: str, field_id: str, value, on_change, error, hint: str = ""
         rx.el.textarea(id=field_id, value=value, on_change=on_change, rows=5,
                        aria_describedby=f"{field_id}-error",
                        style={**CONTROL, "width": "100%", "max_width": "40em", "font_family": "inherit"}),
-        rx.el.p(hint, style={"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}) if hint else rx.fragment(),
+        rx.el.p(hint, style=HINT) if hint else rx.fragment(),
         field_error(field_id, error),
         style={"margin_bottom": "0.8em"},
     )
@@ -262,8 +251,8 @@ def _post(post) -> rx.Component:
                     style={"margin": "0 0 0.3em", "color": MUTED}),
             rx.el.p(post["body"], style={"white_space": "pre-wrap", "margin": "0"}),
         ),
-        style={"border_left": rx.cond(post["author_type"] == "staff", "4px solid #0b4f94", "4px solid #6b6b6b"),
-               "padding": "0.4em 0.8em", "margin_bottom": "0.6em", "background": "#fafbfc"},
+        style={"border_left": rx.cond(post["author_type"] == "staff", f"4px solid {LINK_COLOR}", "4px solid #6b6b6b"),
+               "padding": "0.4em 0.8em", "margin_bottom": "0.6em", "background": PANEL_BG},
     )
 
 
@@ -276,7 +265,7 @@ def _message() -> rx.Component:
                       "The patient gets a notice to read it in the portal; the text is not emailed."),
             rx.button("Send reply", on_click=I.send_reply),
         )),
-        aria_labelledby="thread-heading", style=SECTION,
+        aria_labelledby="thread-heading", style=PANEL,
     )
 
 
@@ -322,7 +311,7 @@ def _intake() -> rx.Component:
                 rx.button("Keep the chart's value", on_click=I.keep_chart_value, variant="outline"),
                 style={"display": "flex", "gap": "0.6em", "flex_wrap": "wrap"},
             ),
-            style={**SECTION, "border_color": ERROR_COLOR},
+            style={**PANEL, "border_color": ERROR_COLOR},
         )),
         rx.cond(I.changes.length() > 0,
                 _table(("Field Name", "Current Value", "New Value", "Action"), I.changes, _change_row),
@@ -330,7 +319,7 @@ def _intake() -> rx.Component:
                         style={"color": MUTED})),
         rx.cond(I.item.can_manage & (I.unmerged_count > 0),
                 rx.button("Merge all", on_click=I.merge_everything, margin_top="0.8em")),
-        aria_labelledby="form-heading", style=SECTION,
+        aria_labelledby="form-heading", style=PANEL,
     )
 
 
@@ -360,9 +349,9 @@ def _preview() -> rx.Component:
                     rx.el.p("Your browser cannot show this PDF here; use Download."),
                     data=I.preview_url, type="application/pdf", title="PDF preview of " + I.preview_name,
                     aria_label="PDF preview of " + I.preview_name,
-                    style={"width": "100%", "height": "32em", "border": "1px solid #ccc"}),
+                    style={"width": "100%", "height": "32em", "border": f"1px solid {PANEL_LINE}"}),
                 rx.el.img(src=I.preview_url, alt="Preview of " + I.preview_name,
-                          style={"max_width": "100%", "max_height": "40em", "border": "1px solid #ccc"})),
+                          style={"max_width": "100%", "max_height": "40em", "border": f"1px solid {PANEL_LINE}"})),
         id="document-preview",
     ))
 
@@ -372,7 +361,7 @@ def _documents() -> rx.Component:
         rx.el.h2("Shared documents", id="docs-heading", style={"font_size": "1.1em", "font_weight": "700"}),
         rx.el.ul(rx.foreach(I.documents, _document), style={"padding_left": "1.2em"}),
         _preview(),
-        aria_labelledby="docs-heading", style=SECTION,
+        aria_labelledby="docs-heading", style=PANEL,
     )
 
 
@@ -395,7 +384,7 @@ def _appointment() -> rx.Component:
                       rx.button("Decline", on_click=I.decline, color_scheme="red", variant="outline"),
                       style={"display": "flex", "gap": "0.6em"}),
         )),
-        aria_labelledby="appt-heading", style=SECTION,
+        aria_labelledby="appt-heading", style=PANEL,
     )
 
 
@@ -416,7 +405,7 @@ def _forward_panel() -> rx.Component:
         rx.el.div(rx.button("Send forward", on_click=I.send_forward, disabled=I.forward_options.length() == 0),
                   rx.button("Cancel", on_click=I.cancel_forward, variant="outline"),
                   style={"display": "flex", "gap": "0.6em"}),
-        aria_labelledby="forward-heading", style=SECTION,
+        aria_labelledby="forward-heading", style=PANEL,
     ))
 
 

@@ -1,0 +1,54 @@
+"""Sharing a file: the file picker and its note (portal Documents, the chart's Documents section)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.forms import field_error
+from portal_app.components.styles import CONTROL_BORDER, HINT, INPUT, LABEL, LINK_COLOR, TEXT_SOFT
+
+FILE_HINT = "PDF, PNG or JPEG, up to 10 MB."
+WIDE_FIELD = {"margin_bottom": "1em", "max_width": "36em"}
+
+
+def file_picker(upload_id: str, field_id: str, error) -> rx.Component:
+    """A labelled file control ("File") built on rx.upload: the label names the real file input,
+    and a real button opens the file chooser (keyboard too); dropping a file also works."""
+    zone = rx.upload(
+        rx.el.button("Choose a file", type="button",
+                     style={"padding": "0.4em 0.9em", "border": f"1px solid {LINK_COLOR}", "border_radius": "6px",
+                            "background": "#ffffff", "color": LINK_COLOR, "font_weight": "600",
+                            "cursor": "pointer"}),
+        rx.el.span(" or drop it here.", style={"color": TEXT_SOFT}),
+        rx.el.p(rx.cond(rx.selected_files(upload_id).length() > 0,
+                        rx.el.span("Chosen: ", rx.el.strong(rx.selected_files(upload_id)[0])),
+                        rx.el.span("No file chosen.")),
+                aria_live="polite", style={"margin": "0.5em 0 0"}),
+        id=upload_id, multiple=False, max_files=1, no_keyboard=True,
+        # As props: rx.upload's own defaults (5em padding, centred) win over `style`, and on a
+        # phone a tall empty box pushes the form down.
+        padding="1em", border=f"1px dashed {CONTROL_BORDER}", text_align="left",
+        style={"border_radius": "8px"},
+    )
+    file_input = zone.children[0].children[0]
+    file_input.id = field_id
+    file_input.custom_attrs = {"aria-describedby": f"{field_id}-hint {field_id}-error"}
+    return rx.el.div(
+        rx.el.label("File", html_for=field_id, style=LABEL),
+        zone,
+        rx.el.p(FILE_HINT, id=f"{field_id}-hint", style=HINT),
+        field_error(field_id, error),
+        style=WIDE_FIELD,
+    )
+
+
+def note_field(field_id: str, value, on_blur, error, key) -> rx.Component:
+    """The note is sent when the field loses focus (before the button's click is handled)."""
+    return rx.el.div(
+        rx.el.label("Note", html_for=field_id, style=LABEL),
+        rx.el.textarea(id=field_id, default_value=value, on_blur=on_blur, rows=3, max_length=1000, key=key,
+                       aria_describedby=f"{field_id}-hint {field_id}-error", style=INPUT),
+        rx.el.p("Optional, up to 1000 characters.", id=f"{field_id}-hint", style=HINT),
+        field_error(field_id, error),
+        style=WIDE_FIELD,
+    )
