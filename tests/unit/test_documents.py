@@ -32,7 +32,8 @@ def test_upload_files_a_document_share_item(session):
     account = account_for(session)
     task_id = upload(session, patient, account)
     task = session.get(PortalTask, task_id)
-    assert task.kind == TaskKind.DOCUMENT_SHARE and task.account_id == account.id and task.subject == "Document: scan.pdf"
+    assert task.kind == TaskKind.DOCUMENT_SHARE and task.account_id == account.id
+    assert task.subject == "Document: scan.pdf"
     rows = documents.documents_for_task(session=session, task_id=task_id)
     assert [(r.filename, r.content_type, r.note, r.from_practice) for r in rows] == [
         ("scan.pdf", "application/pdf", "My lab results", False)]

@@ -147,7 +147,8 @@ def test_unread_markers_on_both_sides(session, maria, admin, frozen_clock):
     assert [(p.author_type, p.author_label, p.unread_by_patient) for p in thread.posts] == [
         ("patient", "maria.lopez@example.com", False), ("staff", "Ada Admin", True)]
     assert messages.threads(session=session, patient_id=patient.id).rows[0].unread is False
-    assert messages.open_thread(session=session, patient_id=patient.id, task_id=task_id).posts[1].unread_by_patient is False
+    thread = messages.open_thread(session=session, patient_id=patient.id, task_id=task_id)
+    assert thread.posts[1].unread_by_patient is False
 
     messages.patient_reply(session=session, account_id=account.id, chart=chart, task_id=task_id, body="Thanks")
     assert [p.unread_by_staff for p in messages.thread_posts(session=session, task_id=task_id)] == [False, False, True]
@@ -188,7 +189,8 @@ def test_staff_reply_notifies_the_sender_through_the_outbox_without_content(sess
     task_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
                                     subject="Test results", body="What did my HbA1c show?")
     messages.staff_reply(session=session, task_id=task_id, staff_user_id=admin.id,
-                         body="Your HbA1c was 6.1, nothing to worry about.", actor=audit.Actor.staff(admin.id, "10.0.0.1"))
+                         body="Your HbA1c was 6.1, nothing to worry about.",
+                         actor=audit.Actor.staff(admin.id, "10.0.0.1"))
     sent = session.exec(select(OutboxMessage)).all()
     assert [(m.channel, m.to_address, m.kind, m.patient_id) for m in sent] == [
         ("email", "maria.lopez@example.com", "portal_notice", patient.id)]
