@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import accounts, audit, charts, invitations, onboarding
+from portal_app.services import audit, charts, invitations, manual_credentials, onboarding
 from portal_app.services.charts import ChartView
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
@@ -172,7 +172,7 @@ class ChartState(StaffSessionState):
             return self._refuse("username_message", "set portal usernames")
         if not self._chart_id:
             return None
-        result = await call(accounts.check_username, username=value, patient_id=self._chart_id)
+        result = await call(manual_credentials.check_username, username=value, patient_id=self._chart_id)
         self.username_ok = result.ok
         self.username_message = result.message
         return None
@@ -209,7 +209,7 @@ class ChartState(StaffSessionState):
                                        "\u201cManually set patient's portal password\u201d.")
                 return None
         try:
-            await call(accounts.set_manually, patient_id=self._chart_id, username=username,
+            await call(manual_credentials.set_manually, patient_id=self._chart_id, username=username,
                        password=chosen, force_change=self.force_change,
                        actor=audit.Actor.staff(staff.id, self._ip()))
         except InvalidInput as exc:

@@ -12,7 +12,7 @@ from portal_app import db
 from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, OutboxMessage,
                                Patient, PortalAccount, PortalConnection, SecretPurpose)
 from portal_app.notify import transports
-from portal_app.services import (accounts, audit, connect, passwords, portal_auth, settings, tokens)
+from portal_app.services import (audit, connect, manual_credentials, passwords, portal_auth, settings, tokens)
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.areas import ALL_AREAS
 from tests.unit.conftest import START, make_patient
@@ -340,7 +340,7 @@ def test_address_changed_mid_flow_is_refused(session, frozen_clock, staff, chart
 
 def test_existing_account_is_connected_not_recreated(session, frozen_clock, staff, chart):
     sibling = make_patient(session, first="Teo", email="teo@example.com", enabled=True)
-    accounts.set_manually(session=session, patient_id=sibling.id, username=EMAIL,
+    manual_credentials.set_manually(session=session, patient_id=sibling.id, username=EMAIL,
                           password=PASSPHRASE, force_change=False, actor=staff)
     before = session.exec(select(PortalAccount)).one()
     old_hash = before.password_hash
@@ -365,7 +365,7 @@ def test_existing_account_is_connected_not_recreated(session, frozen_clock, staf
 
 
 def test_chart_connected_to_another_self_account_is_refused(session, frozen_clock, staff, chart):
-    accounts.set_manually(session=session, patient_id=chart.id, username="old@example.com",
+    manual_credentials.set_manually(session=session, patient_id=chart.id, username="old@example.com",
                           password=None, force_change=False, actor=staff)
     with pytest.raises(InvalidInput, match="already connected to the account old@example.com"):
         send(session, chart, staff)

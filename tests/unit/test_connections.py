@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from portal_app.models import (AccessType, AccountState, AuditEvent, AuthSession, OneTimeSecret,
                                OutboxMessage, Patient, PortalConnection, SecretPurpose)
-from portal_app.services import accounts, audit, connections, invitations, portal_auth, tokens
+from portal_app.services import audit, connections, invitations, manual_credentials, portal_auth, tokens
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
 
@@ -20,7 +20,7 @@ PASSWORD = "quiet lantern orbit 73 meadow"
 def _connected(session, admin, **kw):
     """An enabled chart with an active `self` account set up by staff; returns (patient, account)."""
     patient = make_patient(session, enabled=True, **kw)
-    account = accounts.set_manually(session=session, patient_id=patient.id,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id,
                                     username=kw.get("email", "maria.lopez@example.com"),
                                     password=PASSWORD, force_change=False,
                                     actor=audit.Actor.staff(admin.id))

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel, col, select
 
 from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
                                OutboxMessage, Patient, PortalAccount, PortalConnection, SecretPurpose)
-from portal_app.services import accounts, audit, invitations, onboarding, portal_auth, settings, tokens
+from portal_app.services import audit, invitations, manual_credentials, onboarding, portal_auth, settings, tokens
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.invitations import LinkInvalid, SendKind
 from tests.unit.conftest import START, make_patient
@@ -327,7 +327,7 @@ def test_redeem_when_portal_is_off(session, admin):
 def test_invitation_dies_when_staff_set_up_the_account_by_hand(session, admin):
     patient = _enabled(session)
     _result, token = _send(session, patient, admin)
-    accounts.set_manually(session=session, patient_id=patient.id, username=patient.email,
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email,
                           password=PASSWORD, force_change=False, actor=_actor(admin))
     with pytest.raises(LinkInvalid):
         invitations.inspect_link(session=session, token=token, purpose=SecretPurpose.INVITATION)
@@ -397,7 +397,7 @@ def test_an_invitation_token_is_not_a_reset_token(session, admin):
 
 def test_reset_activates_a_pending_account_set_up_without_password(session, admin):
     patient = _enabled(session)
-    accounts.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
                           force_change=False, actor=_actor(admin))
     result, reset = _send(session, patient, admin)
     assert result.kind == SendKind.RESET
@@ -503,7 +503,7 @@ def test_no_password_is_ever_in_an_email(session, admin, frozen_clock):
     _result, reset = _send(session, patient, admin)
     invitations.redeem_reset(session=session, token=reset, password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     other = _enabled(session, first="Ann", last="Other", email="ann@example.com", chart="X2")
-    accounts.set_manually(session=session, patient_id=other.id, username="ann@example.com",
+    manual_credentials.set_manually(session=session, patient_id=other.id, username="ann@example.com",
                           password="hidden pebble lagoon 88", force_change=True, actor=_actor(admin))
     frozen_clock(START + timedelta(minutes=5))
     _send(session, other, admin)

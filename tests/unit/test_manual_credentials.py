@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
                                Patient, PortalAccount, PortalConnection)
-from portal_app.services import accounts, audit, invitations, portal_auth
+from portal_app.services import audit, invitations, manual_credentials, portal_auth
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import make_patient
 
@@ -16,7 +16,7 @@ NEW_PASSWORD = "amber falcon drifts 19 north"
 
 
 def _set(session, admin, patient, username="maria.lopez@example.com", password=PASSWORD, force=False):
-    return accounts.set_manually(session=session, patient_id=patient.id, username=username,
+    return manual_credentials.set_manually(session=session, patient_id=patient.id, username=username,
                                  password=password, force_change=force, actor=audit.Actor.staff(admin.id))
 
 
@@ -29,17 +29,17 @@ def test_check_username_answers_live(session, admin):
     mine = make_patient(session, enabled=True)
     other = make_patient(session, enabled=True, first="Ann", last="Other", email="ann@example.com", chart="A2")
     _set(session, admin, other, username="ann@example.com")
-    assert accounts.check_username(session=session, username=" ", patient_id=mine.id).ok is False
-    bad = accounts.check_username(session=session, username="maria lopez", patient_id=mine.id)
+    assert manual_credentials.check_username(session=session, username=" ", patient_id=mine.id).ok is False
+    bad = manual_credentials.check_username(session=session, username="maria lopez", patient_id=mine.id)
     assert not bad.ok and "email address or a phone number" in bad.message
-    taken = accounts.check_username(session=session, username="ANN@example.com", patient_id=mine.id)
+    taken = manual_credentials.check_username(session=session, username="ANN@example.com", patient_id=mine.id)
     assert (taken.ok, taken.message) == (False, "That username is already used by another account.")
-    free = accounts.check_username(session=session, username="Maria.Lopez@example.com", patient_id=mine.id)
+    free = manual_credentials.check_username(session=session, username="Maria.Lopez@example.com", patient_id=mine.id)
     assert (free.ok, free.normalized) == (True, "maria.lopez@example.com")
     assert "valid and available" in free.message
     # The chart's own username is not "taken" from its own point of view.
-    assert accounts.check_username(session=session, username="ann@example.com", patient_id=other.id).ok
-    phone = accounts.check_username(session=session, username="201.555.0123", patient_id=mine.id)
+    assert manual_credentials.check_username(session=session, username="ann@example.com", patient_id=other.id).ok
+    phone = manual_credentials.check_username(session=session, username="201.555.0123", patient_id=mine.id)
     assert (phone.ok, phone.normalized) == (True, "+12015550123")
 
 
@@ -102,7 +102,7 @@ def test_access_must_be_enabled_first(session, admin):
     with pytest.raises(InvalidInput, match="Enable portal access"):
         _set(session, admin, patient)
     with pytest.raises(NotFound):
-        accounts.set_manually(session=session, patient_id=999, username="x@example.com", password=None,
+        manual_credentials.set_manually(session=session, patient_id=999, username="x@example.com", password=None,
                               force_change=False, actor=audit.Actor.staff(admin.id))
 
 
