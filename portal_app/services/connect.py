@@ -25,7 +25,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient,
                                PortalAccount, PortalConnection, PracticeSettings, SecretPurpose)
 from portal_app.notify import outbox, templates_connect
-from portal_app.services import audit, clock, onboarding, passwords, settings, tokens
+from portal_app.services import accounts, audit, clock, passwords, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
@@ -103,7 +103,7 @@ def _active_config(session: Session) -> PracticeSettings:
 
 
 def _enabled_patient(session: Session, patient_id: int) -> Patient:
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     return patient
@@ -111,7 +111,7 @@ def _enabled_patient(session: Session, patient_id: int) -> Patient:
 
 def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
     """A chart has one `self` account: connecting another address as self would give two."""
-    current = onboarding.self_account(session=session, patient_id=patient.id)
+    current = accounts.self_account(session=session, patient_id=patient.id)
     if current is not None and current.user_id != destination:
         raise InvalidInput(
             f"This chart is already connected to the account {current.user_id} as self. "
@@ -274,7 +274,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     # The chart has an account now: an outstanding invitation link must not stay live.
     tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
 
     login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
     if created and channel == "email":

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
                                PortalConnection, SecretPurpose, StaffUser)
-from portal_app.services import audit, clock, connect, invitations, keys, onboarding, sessions, tokens
+from portal_app.services import accounts, audit, clock, connect, invitations, keys, sessions, tokens
 from portal_app.services.errors import InvalidInput, NotFound
 
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
@@ -72,7 +72,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
     Raises:
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     query = (select(PortalConnection, PortalAccount, StaffUser.username)
              .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
              .join(StaffUser, col(PortalConnection.connected_by_staff_id) == StaffUser.id, isouter=True)
@@ -101,7 +101,7 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
     Raises:
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     rows = session.exec(_live_secrets_query(patient_id).order_by(col(OneTimeSecret.id).desc()))
     return [PendingRow(
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
@@ -128,7 +128,7 @@ def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: 
     Raises:
         NotFound: no live connection with that id on this chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     connection = session.get(PortalConnection, connection_id)
     if connection is None or connection.patient_id != patient.id or connection.revoked_at is not None:
         raise NotFound("That connection no longer exists. Reload the chart to see the current list.")
@@ -141,7 +141,7 @@ def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: 
         ended = sessions.end_all(session=session, portal_account_id=connection.account_id)
     voided = tokens.revoke_live(session=session, purpose=SecretPurpose.PASSWORD_RESET,
                                 patient_id=patient.id, account_id=connection.account_id)
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     access = ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
     audit.record(session=session, actor=actor, action="chart.disconnect", patient_id=patient.id,
                  account_id=connection.account_id,
@@ -159,7 +159,7 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
     Raises:
         NotFound: no usable secret with that id belongs to this chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
     if row is None:
         raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
@@ -193,7 +193,7 @@ def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Ac
         NotFound: not a pending secret of this chart.
         InvalidInput: a letter, or another kind that cannot be resent from here.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
     if row is None:
         raise NotFound("That token, key or link is no longer pending. Reload the chart to see "

@@ -13,8 +13,8 @@ from fpdf import FPDF
 from sqlmodel import Session, select
 
 from portal_app.models import AccessType, AccountStatus, Patient, PortalAccount, PortalConnection
-from portal_app.services import (appointments, areas, audit, clock, documents, form_requests, forms, messages,
-                                 onboarding, portal_auth)
+from portal_app.services import (accounts, appointments, areas, audit, clock, documents, form_requests,
+                                 forms, messages, portal_auth)
 
 DEMO_ACTOR = audit.Actor.system("demo data")
 
@@ -35,7 +35,7 @@ def _connect(session: Session, account: PortalAccount, patient: Patient, access:
                                  relationship=relationship, permissions=permissions,
                                  requested_by="demo data", connected_at=clock.now()))
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
 
 
 def _account(session: Session, user_id: str, first: str, last: str) -> PortalAccount:

@@ -12,7 +12,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeSecret, Patient,
                                PortalAccount, PortalConnection, SecretPurpose, SessionKind)
 from portal_app.notify import outbox, templates
-from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
@@ -41,7 +41,7 @@ class SendResult:
 
 
 def _patient_for_link(session: Session, patient_id: int) -> Patient:
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     if not patient.email:
@@ -62,7 +62,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
     if not config.portal_active:
         raise PortalUnavailable()
     patient = _patient_for_link(session, patient_id)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     if account is not None and account.status == AccountStatus.DISABLED:
         raise InvalidInput("This patient's portal account is disabled.")
     kind = SendKind.RESET if account is not None else SendKind.INVITATION
@@ -142,7 +142,7 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     patient = session.get(Patient, row.patient_id) if row and row.patient_id else None
     if row is None or patient is None or not patient.portal_enabled:
         raise LinkInvalid()
-    if onboarding.self_account(session=session, patient_id=patient.id) is not None:
+    if accounts.self_account(session=session, patient_id=patient.id) is not None:
         raise LinkInvalid()
     user_id = normalize_user_id(user_id)
     if session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first():
@@ -161,7 +161,7 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
                                  requested_by="patient (invitation)", connected_at=now))
     tokens.consume(session=session, row=row)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id, detail=f"user ID {user_id}; from invitation link #{row.id}")
@@ -203,7 +203,7 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     if patient is not None:
-        onboarding.refresh_account_state(session=session, patient=patient)
+        accounts.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,

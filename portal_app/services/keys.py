@@ -21,7 +21,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, Patient,
                                PortalAccount, PortalConnection, SecretPurpose, SessionKind)
 from portal_app.notify import letters, outbox, templates, templates_keys
-from portal_app.services import (areas, audit, clock, invitations, onboarding, passwords, sessions,
+from portal_app.services import (accounts, areas, audit, clock, invitations, passwords, sessions,
                                  settings, tokens)
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.services.validation import (clean_text, normalize_email, normalize_mobile,
@@ -120,7 +120,7 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     config = settings.get(session=session)
     if not config.portal_active:
         raise PortalUnavailable()
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     if channel not in CHANNELS:
@@ -379,7 +379,7 @@ def verify_details(*, session: Session, token: str | None, key: str, last_name: 
 
 def _refuse_second_self(session: Session, patient_id: int) -> None:
     """A chart has one `self` account. (Asked only after key and details matched.)"""
-    if onboarding.self_account(session=session, patient_id=patient_id) is not None:
+    if accounts.self_account(session=session, patient_id=patient_id) is not None:
         raise InvalidInput("This chart already has its own portal account. Sign in with it, or use "
                            "\"Forgot password\" on the sign-in page.", field="key")
 
@@ -422,7 +422,7 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
     tokens.consume(session=session, row=row)
     tokens.consume(session=session, row=link)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
@@ -495,7 +495,7 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
     session.add(connection)
     tokens.consume(session=session, row=row)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection, SecretPurpose
-from portal_app.services import audit, clock, onboarding, passwords, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.validation import normalize_user_id
@@ -29,7 +29,7 @@ def check_username(*, session: Session, username: str, patient_id: int) -> Usern
     except InvalidInput as exc:
         return UsernameCheck(False, exc.message)
     owner = session.exec(select(PortalAccount).where(PortalAccount.user_id == normalized)).first()
-    mine = onboarding.self_account(session=session, patient_id=patient_id)
+    mine = accounts.self_account(session=session, patient_id=patient_id)
     if owner is not None and (mine is None or owner.id != mine.id):
         return UsernameCheck(False, "That username is already used by another account.", normalized)
     return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
@@ -42,7 +42,7 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
     With no password, a new account waits (pending) until the patient sets one from a
     reset link or the sign-in screen.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Enable portal access for this patient first.")
     check = check_username(session=session, username=username, patient_id=patient_id)
@@ -52,7 +52,7 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
         passwords.check_password(password, personal=(
             patient.first_name, patient.last_name, patient.email_lower, check.normalized,
             settings.get(session=session).practice_name))
-    account = onboarding.self_account(session=session, patient_id=patient_id)
+    account = accounts.self_account(session=session, patient_id=patient_id)
     now = clock.now()
     changes: list[str] = []
     if account is None:
@@ -86,7 +86,7 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
         changes.append("password set by staff" + (" (change required at sign-in)" if force_change else ""))
     session.add(account)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action=action, patient_id=patient.id,
                  account_id=account.id, detail="; ".join(changes) or "no change")
     session.commit()

@@ -28,7 +28,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection,
                                SecretPurpose)
 from portal_app.notify import letters, outbox, templates, templates_accounts
-from portal_app.services import (areas, audit, clock, form_requests, onboarding, passwords,
+from portal_app.services import (accounts, areas, audit, clock, form_requests, onboarding, passwords,
                                  portal_users, sessions, settings, tokens)
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import PatientRow
@@ -202,7 +202,7 @@ def suggest_username(*, session: Session, email: str) -> str:
 
 
 def _patient(session: Session, patient_id: int) -> Patient:
-    return onboarding.get_patient(session=session, patient_id=patient_id)
+    return accounts.get_patient(session=session, patient_id=patient_id)
 
 
 def _summary(patient: Patient) -> ChartSummary:
@@ -514,7 +514,7 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
             errors["username"] = ("A new representative's username must be their email address: the "
                                   "link to choose a password is sent there.")
     if access == AccessType.SELF and "access_type" not in errors:
-        current = onboarding.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=patient.id)
         if current is not None:
             errors["access_type"] = (f"This chart already has a Self account ({current.user_id}). "
                                      "Select it in the list to change it.")
@@ -579,7 +579,7 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
                                    *notes]))
     forms_note = _request_forms(session, patient, form.forms, actor)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
 
     label = ACCESS_LABELS[access]
     if existing is None and access == AccessType.SELF:
@@ -610,7 +610,7 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
     access, first, last, relationship, permissions = _validated(form, errors)
     account = session.get(PortalAccount, connection.account_id)
     if access == AccessType.SELF and connection.access_type != AccessType.SELF:
-        current = onboarding.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=patient.id)
         if current is not None and current.id != account.id:
             errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
     if errors:
@@ -641,7 +641,7 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
                      account_id=account.id, detail=f"connection #{connection.id}: " + "; ".join(changes))
     forms_note = _request_forms(session, patient, form.forms, actor)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     session.commit()
     if not changes and not forms_note:
         return SaveResult(connection_id=connection.id, message="Nothing to save: no change.")
@@ -713,7 +713,7 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
         parts.append("account deleted (no other connection; username freed)")
     parts.append(f"sessions ended={ended}; links voided={voided}")
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="account_setup.delete", patient_id=patient.id,
                  account_id=account.id, detail="; ".join(parts))
     session.commit()
@@ -743,7 +743,7 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     voided = tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="account_setup.password_reset",
                  patient_id=patient.id, account_id=account.id,
                  detail=f"{account.user_id}: new password generated and shown to staff; must change "

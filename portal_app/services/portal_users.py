@@ -22,7 +22,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
                                PortalConnection, SecretPurpose)
 from portal_app.notify import outbox, templates
-from portal_app.services import audit, clock, onboarding, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, onboarding, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import RESEND_WINDOW
 
@@ -317,7 +317,7 @@ def _refresh_charts(session: Session, account_id: int) -> None:
     """The onboarding list shows a self chart's account state: keep it in step."""
     session.flush()
     for patient in _self_charts(session, account_id):
-        onboarding.refresh_account_state(session=session, patient=patient)
+        accounts.refresh_account_state(session=session, patient=patient)
 
 
 def _finish(session: Session, account: PortalAccount, message: str, ok: bool = True) -> ActionResult:

@@ -11,7 +11,8 @@ from sqlmodel import SQLModel, col, select
 
 from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEvent, OneTimeSecret,
                                OutboxMessage, Patient, PortalAccount, PortalConnection, SecretPurpose)
-from portal_app.services import audit, invitations, manual_credentials, onboarding, portal_auth, settings, tokens
+from portal_app.services import (accounts, audit, invitations, manual_credentials, onboarding,
+                                 portal_auth, settings, tokens)
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.invitations import LinkInvalid, SendKind
 from tests.unit.conftest import START, make_patient
@@ -92,7 +93,7 @@ def test_reset_email_when_an_account_exists(session, admin, frozen_clock):
     link = session.exec(select(OneTimeSecret).where(
         OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET)).one()
     assert link.expires_at == START + timedelta(minutes=65)
-    assert link.account_id == onboarding.self_account(session=session, patient_id=patient.id).id
+    assert link.account_id == accounts.self_account(session=session, patient_id=patient.id).id
 
 
 def test_lifetimes_follow_the_settings(session, admin, frozen_clock):
@@ -166,7 +167,7 @@ def test_cannot_send_when_not_enabled_no_email_email_not_allowed_or_disabled(ses
 
 def test_disabled_account_gets_no_reset(session, admin):
     patient, _sid = _signed_up(session, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
     session.commit()
@@ -371,7 +372,7 @@ def test_reset_refuses_the_current_password_and_weak_ones(session, admin):
 def test_reset_link_dies_when_the_password_changes(session, admin):
     patient, sid = _signed_up(session, admin)
     _result, reset = _send(session, patient, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     portal_auth.change_password(session=session, account_id=account.id, current=PASSWORD,
                                 new=NEW_PASSWORD, confirm=NEW_PASSWORD, session_id=sid)
     with pytest.raises(LinkInvalid):
@@ -440,7 +441,7 @@ def test_forgot_answers_the_same_and_sends_nothing_otherwise(session, email, dob
 
 def test_forgot_with_a_disabled_account_or_no_email_permission_is_silent(session, admin):
     patient, _sid = _signed_up(session, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
     session.commit()
