@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
+from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, PortalAccount,
                                PortalConnection, SecretPurpose, StaffUser)
-from portal_app.services import accounts, audit, clock, connect, invitations, keys, sessions, tokens
+from portal_app.services import accounts, audit, clock, connect, invitations, keys
 from portal_app.services.errors import InvalidInput, NotFound
 
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
@@ -111,13 +111,6 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
     ) for row in rows]
 
 
-def _other_enabled_charts(session: Session, account_id: int) -> int:
-    return len(session.exec(
-        select(PortalConnection.id).join(Patient, col(PortalConnection.patient_id) == Patient.id)
-        .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
-               col(Patient.portal_enabled).is_(True))).all())
-
-
 def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: audit.Actor) -> None:
     """End an account's access to this chart at once.
 
@@ -133,15 +126,8 @@ def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: 
     if connection is None or connection.patient_id != patient.id or connection.revoked_at is not None:
         raise NotFound("That connection no longer exists. Reload the chart to see the current list.")
     account = session.get(PortalAccount, connection.account_id)
-    connection.revoked_at = clock.now()
-    session.add(connection)
-    session.flush()
-    ended = 0
-    if not _other_enabled_charts(session, connection.account_id):
-        ended = sessions.end_all(session=session, portal_account_id=connection.account_id)
-    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                patient_id=patient.id, account_id=connection.account_id)
-    accounts.refresh_account_state(session=session, patient=patient)
+    done = accounts.disconnect(session=session, connection=connection, patient=patient)
+    ended, voided = done.sessions_ended, done.links_voided
     access = ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
     audit.record(session=session, actor=actor, action="chart.disconnect", patient_id=patient.id,
                  account_id=connection.account_id,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from fpdf import FPDF
 from sqlmodel import Session, select
 
-from portal_app.models import AccessType, AccountStatus, Patient, PortalAccount, PortalConnection
+from portal_app.models import AccessType, Patient, PortalAccount
 from portal_app.services import (accounts, appointments, areas, audit, clock, documents, form_requests,
                                  forms, messages, portal_auth)
 
@@ -31,19 +31,12 @@ def _connect(session: Session, account: PortalAccount, patient: Patient, access:
              permissions: str, relationship: str = "") -> None:
     patient.portal_enabled = True
     session.add(patient)
-    session.add(PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
-                                 relationship=relationship, permissions=permissions,
-                                 requested_by="demo data", connected_at=clock.now()))
-    session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
+    accounts.connect_chart(session=session, account=account, patient=patient, access=access,
+                           permissions=permissions, relationship=relationship, requested_by="demo data")
 
 
 def _account(session: Session, user_id: str, first: str, last: str) -> PortalAccount:
-    account = PortalAccount(user_id=user_id, first_name=first, last_name=last, status=AccountStatus.PENDING,
-                            created_at=clock.now())
-    session.add(account)
-    session.flush()
-    return account
+    return accounts.create_account(session=session, user_id=user_id, first_name=first, last_name=last)
 
 
 def generate(*, session: Session) -> int:

@@ -9,17 +9,17 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeSecret, Patient,
-                               PortalAccount, PortalConnection, SecretPurpose, SessionKind)
+from portal_app.models import (AccountState, AccountStatus, OneTimeSecret, Patient,
+                               PortalAccount, SecretPurpose, SessionKind)
 from portal_app.notify import outbox, templates
 from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
-from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
 # A second click within this window re-uses the link just sent instead of sending another.
 RESEND_WINDOW = timedelta(seconds=60)
 LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
+USER_ID_IN_USE = "That username is already in use. Choose another."
 
 
 class LinkInvalid(DomainError):
@@ -145,23 +145,16 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     if accounts.self_account(session=session, patient_id=patient.id) is not None:
         raise LinkInvalid()
     user_id = normalize_user_id(user_id)
-    if session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first():
-        raise InvalidInput("That username is already in use. Choose another.", field="user_id")
+    if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
+        raise InvalidInput(USER_ID_IN_USE, field="user_id")
     passwords.check_password(password, confirm=confirm,
                              personal=_personal(patient, config.practice_name, user_id))
-    now = clock.now()
-    account = PortalAccount(user_id=user_id, password_hash=passwords.hash_password(password),
-                            status=AccountStatus.ACTIVE, created_at=now, password_changed_at=now,
-                            verified_at=now if user_id == patient.email_lower else None,
-                            last_sign_in_at=now)
-    session.add(account)
-    session.flush()
-    session.add(PortalConnection(account_id=account.id, patient_id=patient.id,
-                                 access_type=AccessType.SELF, permissions=ALL_AREAS,
-                                 requested_by="patient (invitation)", connected_at=now))
-    tokens.consume(session=session, row=row)
-    session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
+    account = accounts.create_account(session=session, user_id=user_id, password=password,
+                                      verified=user_id == patient.email_lower, signed_in=True,
+                                      taken_message=USER_ID_IN_USE)
+    tokens.consume(session=session, row=row)  # used, before connecting voids the chart's live invitations
+    accounts.connect_chart(session=session, account=account, patient=patient,
+                           requested_by="patient (invitation)", field="user_id")
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id, detail=f"user ID {user_id}; from invitation link #{row.id}")

@@ -18,10 +18,10 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, func, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, AuditEvent, OneTimeSecret, Patient,
+from portal_app.models import (AccountStatus, AuditEvent, OneTimeSecret, Patient,
                                PortalAccount, PortalConnection, SecretPurpose, SessionKind)
 from portal_app.notify import letters, outbox, templates, templates_keys
-from portal_app.services import (accounts, areas, audit, clock, invitations, passwords, sessions,
+from portal_app.services import (accounts, audit, clock, invitations, passwords, sessions,
                                  settings, tokens)
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.services.validation import (clean_text, normalize_email, normalize_mobile,
@@ -38,6 +38,10 @@ MAX_WRONG_KEYS_PER_HOUR = 10
 
 KEY_INVALID = "That key is not valid or has expired."
 DETAILS_MISMATCH = "Those details do not match our records."
+# Another request created the user ID, or connected the chart, between our check and our insert.
+CREATED_MEANWHILE = ("An account with {user_id} was created in the meantime. Sign in with it, or use "
+                     "\"Forgot password\".")
+ALREADY_CONNECTED = "That chart is already connected to your account."
 KEY_VOIDED = ("This key can no longer be used after too many tries. Please call the practice "
               "for a new one.")
 
@@ -402,27 +406,18 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
     _check_details(session, row, patient, last_name=last_name, dob=dob,
                    actor=audit.Actor.anonymous(user_id, ip))
     _refuse_second_self(session, patient.id)
-    if session.exec(select(PortalAccount.id).where(PortalAccount.user_id == user_id)).first():
-        raise InvalidInput(f"An account with {user_id} was created in the meantime. Sign in "
-                           "with it, or use \"Forgot password\".", field="form")
+    if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
+        raise InvalidInput(CREATED_MEANWHILE.format(user_id=user_id), field="form")
     passwords.check_password(password, confirm=confirm, personal=(
         patient.first_name, patient.last_name, patient.email_lower, user_id,
         config.practice_name))
-    now = clock.now()
-    account = PortalAccount(user_id=user_id, password_hash=passwords.hash_password(password),
-                            status=AccountStatus.ACTIVE, created_at=now, verified_at=now,
-                            password_changed_at=now, last_sign_in_at=now)
-    session.add(account)
-    session.flush()
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
-                                  requested_by=row.requested_by or "patient (connection key)",
-                                  connected_at=now)
-    session.add(connection)
+    account = accounts.create_account(session=session, user_id=user_id, password=password, verified=True,
+                                      signed_in=True, field="form", taken_message=CREATED_MEANWHILE)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        requested_by=row.requested_by or "patient (connection key)",
+                                        field="form")
     tokens.consume(session=session, row=row)
     tokens.consume(session=session, row=link)
-    session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
@@ -485,17 +480,12 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
         PortalConnection.account_id == account.id, PortalConnection.patient_id == patient.id,
         col(PortalConnection.revoked_at).is_(None))).first()
     if already is not None:
-        raise InvalidInput("That chart is already connected to your account.", field="key")
+        raise InvalidInput(ALREADY_CONNECTED, field="key")
     _refuse_second_self(session, patient.id)
-    now = clock.now()
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
-                                  requested_by=row.requested_by or "patient (connection key)",
-                                  connected_at=now)
-    session.add(connection)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        requested_by=row.requested_by or "patient (connection key)",
+                                        field="key", taken_message=ALREADY_CONNECTED)
     tokens.consume(session=session, row=row)
-    session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from portal_app.models import AccessType, AccountStatus, PortalAccount, PortalConnection, SecretPurpose
+from portal_app.models import AccountStatus, PortalAccount
 from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput
-from portal_app.services.areas import ALL_AREAS
 from portal_app.services.validation import normalize_user_id
 
 
@@ -28,7 +27,7 @@ def check_username(*, session: Session, username: str, patient_id: int) -> Usern
         normalized = normalize_user_id(username)
     except InvalidInput as exc:
         return UsernameCheck(False, exc.message)
-    owner = session.exec(select(PortalAccount).where(PortalAccount.user_id == normalized)).first()
+    owner = accounts.account_by_user_id(session=session, user_id=normalized)
     mine = accounts.self_account(session=session, patient_id=patient_id)
     if owner is not None and (mine is None or owner.id != mine.id):
         return UsernameCheck(False, "That username is already used by another account.", normalized)
@@ -56,15 +55,11 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
     now = clock.now()
     changes: list[str] = []
     if account is None:
-        account = PortalAccount(user_id=check.normalized, status=AccountStatus.PENDING, created_at=now)
-        session.add(account)
-        session.flush()
-        session.add(PortalConnection(account_id=account.id, patient_id=patient.id,
-                                     access_type=AccessType.SELF, permissions=ALL_AREAS,
-                                     requested_by="staff (manual setup)",
-                                     connected_by_staff_id=actor.staff_user_id, connected_at=now))
-        # The chart now has an account: an outstanding invitation link must not stay live.
-        tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
+        account = accounts.create_account(session=session, user_id=check.normalized, field="username",
+                                          taken_message="That username is already used by another account.")
+        # Connecting as self also voids an outstanding invitation link of the chart.
+        accounts.connect_chart(session=session, account=account, patient=patient,
+                               requested_by="staff (manual setup)", staff_id=actor.staff_user_id)
         changes.append(f"account created with username {check.normalized}")
         action = "account.create_manual"
     else:

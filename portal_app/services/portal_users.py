@@ -22,7 +22,7 @@ from portal_app import routes
 from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
                                PortalConnection, SecretPurpose)
 from portal_app.notify import outbox, templates
-from portal_app.services import accounts, audit, clock, onboarding, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import RESEND_WINDOW
 
@@ -306,20 +306,6 @@ def _account(session: Session, account_id: int) -> PortalAccount:
     return account
 
 
-def _self_charts(session: Session, account_id: int) -> list[Patient]:
-    return list(session.exec(
-        select(Patient).join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
-        .where(PortalConnection.account_id == account_id, PortalConnection.access_type == AccessType.SELF,
-               col(PortalConnection.revoked_at).is_(None))))
-
-
-def _refresh_charts(session: Session, account_id: int) -> None:
-    """The onboarding list shows a self chart's account state: keep it in step."""
-    session.flush()
-    for patient in _self_charts(session, account_id):
-        accounts.refresh_account_state(session=session, patient=patient)
-
-
 def _finish(session: Session, account: PortalAccount, message: str, ok: bool = True) -> ActionResult:
     session.commit()
     return ActionResult(row=account_row(session=session, account_id=account.id), message=message, ok=ok)
@@ -338,7 +324,7 @@ def disable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionR
     session.add(account)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     voided = tokens.revoke_live(session=session, account_id=account.id)
-    _refresh_charts(session, account.id)
+    accounts.refresh_charts_of(session=session, account_id=account.id)
     audit.record(session=session, actor=actor, action="account.disable", account_id=account.id,
                  detail=f"status {old.value} -> {AccountStatus.DISABLED.value}; "
                         f"sessions ended={ended}; links voided={voided}")
@@ -353,7 +339,7 @@ def enable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionRe
     new = AccountStatus.ACTIVE if account.password_hash else AccountStatus.PENDING
     account.status = new
     session.add(account)
-    _refresh_charts(session, account.id)
+    accounts.refresh_charts_of(session=session, account_id=account.id)
     audit.record(session=session, actor=actor, action="account.enable", account_id=account.id,
                  detail=f"status {AccountStatus.DISABLED.value} -> {new.value}")
     return _finish(session, account, f"{account.user_id} is enabled.")

@@ -16,6 +16,7 @@ from portal_app.services import (audit, connect, manual_credentials, passwords, 
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.areas import ALL_AREAS
 from tests.unit.conftest import START, make_patient
+from tests.unit.races import rival_account
 
 EMAIL = "maria.lopez@example.com"
 MOBILE = "+12015550123"      # a US number phonenumbers calls fixed-line-or-mobile
@@ -381,3 +382,14 @@ def test_no_token_value_in_the_audit_log(session, frozen_clock, staff, chart, fi
     assert len(events) >= 6
     for event in events:
         assert token not in event.detail and wrong(token) not in event.detail
+
+
+def test_an_account_created_at_the_same_moment_is_reported_not_a_crash(session, staff, chart, fixed_token):
+    send(session, chart, staff)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        redeem(session, chart, staff, fixed_token)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "address", f"An account with {EMAIL} was created a moment ago. Click Connect Patient again "
+                   "to connect it.")
+    assert session.exec(select(PortalConnection)).first() is None

@@ -16,6 +16,7 @@ from portal_app.services import (accounts, audit, invitations, manual_credential
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.invitations import LinkInvalid, SendKind
 from tests.unit.conftest import START, make_patient
+from tests.unit.races import rival_account
 
 PASSWORD = "quiet lantern orbit 73 meadow"
 NEW_PASSWORD = "amber falcon drifts 19 north"
@@ -515,3 +516,14 @@ def test_no_password_is_ever_in_an_email(session, admin, frozen_clock):
         for secret in (PASSWORD, NEW_PASSWORD, "hidden pebble lagoon 88"):
             assert secret not in message.body_text and secret not in message.body_html
             assert secret not in message.subject
+
+
+def test_a_user_id_taken_at_the_same_moment_goes_to_the_user_id_field(session, admin):
+    patient = _enabled(session)
+    _result, token = _send(session, patient, admin)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        _accept(session, token)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "user_id", "That username is already in use. Choose another.")
+    assert session.exec(select(PortalConnection)).first() is None

@@ -10,6 +10,7 @@ from portal_app.models import (AccessType, AccountState, AccountStatus, AuditEve
 from portal_app.services import audit, invitations, manual_credentials, portal_auth
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import make_patient
+from tests.unit.races import rival_account
 
 PASSWORD = "quiet lantern orbit 73 meadow"
 NEW_PASSWORD = "amber falcon drifts 19 north"
@@ -138,3 +139,13 @@ def test_new_password_unlocks_the_account(session, admin):
     session.refresh(account)
     assert account.locked_until is None and account.failed_logins == 0
     assert portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=NEW_PASSWORD)
+
+
+def test_a_username_taken_at_the_same_moment_is_reported_beside_the_field(session, admin):
+    patient = make_patient(session, enabled=True)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        _set(session, admin, patient)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "username", "That username is already used by another account.")
+    assert session.exec(select(PortalConnection)).first() is None
