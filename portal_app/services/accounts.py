@@ -32,9 +32,11 @@ from portal_app.models import (AccessType, AccountState, AccountStatus, OneTimeS
 from portal_app.notify import outbox, templates, templates_accounts
 from portal_app.services import audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.areas import ALL_AREAS
-from portal_app.services.errors import AlreadyTaken, NotFound
+from portal_app.services.errors import AlreadyTaken, InvalidInput, NotFound, PortalUnavailable
 
 USER_ID_TAKEN = "{user_id} was just taken by another account. Choose another username."
+# A second click within this window re-uses the link just sent instead of sending another.
+RESEND_WINDOW = timedelta(seconds=60)
 CONNECTED_MEANWHILE = ("{user_id} was just connected to this chart by someone else. Select it in the "
                        "list to change it.")
 
@@ -281,3 +283,68 @@ def send_password_link(*, session: Session, account: PortalAccount, patient: Pat
                           kind="representative_setup" if setup and channel != "sms" else "reset",
                           patient_id=patient.id, secrets_in_body=(plain,))
     return LinkSent(message=message, secret=secret)
+
+
+def link_just_sent(*, session: Session, account_id: int) -> bool:
+    """Whether a live password link went to this account within the last minute: a second
+    click answers with it, since a new link would void the one just sent."""
+    return session.exec(select(OneTimeSecret.id).where(
+        OneTimeSecret.account_id == account_id, OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET,
+        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
+        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first() is not None
+
+
+@dataclass(frozen=True)
+class Resent:
+    sent: bool  # False: stored as failed in the outbox, to retry
+    message: str
+
+
+def _refuse_resend(session: Session, row: OneTimeSecret, account: PortalAccount | None,
+                   patient: Patient | None) -> None:
+    """The checks a fresh link must pass: the same as when the first one was sent."""
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    if patient is None or not patient.portal_enabled:
+        raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
+    if account is None or account.deleted_at is not None:
+        raise NotFound("That account no longer exists. Reload the chart to see the current list.")
+    if account.status == AccountStatus.DISABLED:
+        raise InvalidInput("This account is disabled. Enable it in User Management first.")
+    # The chart's consent governs its own email and mobile, not a representative's address.
+    if row.channel == "email" and row.destination == patient.email_lower and not patient.allow_email:
+        raise InvalidInput("The patient has not agreed to email (Allow email is off).", field="email")
+    if row.channel == "sms" and row.destination == patient.mobile_phone and not patient.allow_sms:
+        raise InvalidInput("The patient has not agreed to text messages (Allow SMS is off).")
+
+
+def resend_password_link(*, session: Session, row: OneTimeSecret, actor: audit.Actor) -> Resent:
+    """Replace a pending password link with a fresh one for the same account, sent the same way
+    to the same address (a representative's link goes to the representative, never to the
+    chart's own email). The old link dies; a set-up link stays a set-up link until the account
+    has a password.
+
+    Raises:
+        PortalUnavailable, InvalidInput (access off, account disabled, no consent), NotFound.
+    """
+    account = session.get(PortalAccount, row.account_id) if row.account_id else None
+    patient = session.get(Patient, row.patient_id) if row.patient_id else None
+    _refuse_resend(session, row, account, patient)
+    to = row.destination
+    if link_just_sent(session=session, account_id=account.id):
+        return Resent(True, f"A link to choose a password was just sent to {to}.")
+    setup = account.password_hash is None
+    sent = send_password_link(session=session, account=account, patient=patient, to=to, actor=actor,
+                              setup=setup, channel=row.channel, requested_by=row.requested_by)
+    audit.record(session=session, actor=actor, action="link.resend", patient_id=patient.id,
+                 account_id=account.id,
+                 detail=f"link #{row.id} replaced by link #{sent.secret.id} by {row.channel} to {to}; "
+                        f"message #{sent.message.id} {sent.message.status.value}")
+    session.commit()
+    if sent.failed:
+        return Resent(False, f"The message to {to} could not be sent; it is in the outbox to retry.")
+    if setup:
+        return Resent(True, f"A new link to choose a password was sent to {to}; the old one no longer works.")
+    if row.channel == "sms":
+        return Resent(True, f"Reset link sent to {to} by text message.")
+    return Resent(True, f"Password reset email sent to {to}.")

@@ -164,10 +164,7 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
                       can_resend=_can_resend(row))
 
 
-@dataclass(frozen=True)
-class Resent:
-    sent: bool  # False: stored as failed in the outbox, to retry
-    message: str
+Resent = accounts.Resent
 
 
 def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Actor) -> Resent:
@@ -187,6 +184,10 @@ def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Ac
     if not _can_resend(row):
         raise InvalidInput("A letter cannot be resent from here: print a new one with Connect "
                            "Patient.")
+    if row.purpose == SecretPurpose.PASSWORD_RESET and row.account_id is not None:
+        # A link made for one account (often a representative) goes to that account again,
+        # never to the chart's own email.
+        return accounts.resend_password_link(session=session, row=row, actor=actor)
     if row.purpose in RESENDABLE:
         result = invitations.send_invitation_or_reset(session=session, patient_id=patient_id,
                                                       actor=actor)

@@ -9,15 +9,14 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccountState, AccountStatus, OneTimeSecret, Patient,
-                               PortalAccount, SecretPurpose, SessionKind)
+from portal_app.models import (AccountState, AccountStatus, OneTimeSecret, OutboxMessage, Patient,
+                               PortalAccount, PracticeSettings, SecretPurpose, SessionKind)
 from portal_app.notify import outbox, templates
 from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
-# A second click within this window re-uses the link just sent instead of sending another.
-RESEND_WINDOW = timedelta(seconds=60)
+RESEND_WINDOW = accounts.RESEND_WINDOW
 LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
 USER_ID_IN_USE = "That username is already in use. Choose another."
 
@@ -76,22 +75,12 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
         return SendResult(kind, patient.email, "already_sent",
                           f"{label} was just sent to {patient.email}.")
     if kind == SendKind.INVITATION:
-        lifetime = timedelta(hours=config.invitation_hours)
-        step = routes.SetupStep.INVITE
-        render = templates.invitation
+        message, secret = _send_invitation(session, config, patient, actor)
     else:
-        lifetime = timedelta(minutes=config.reset_minutes)
-        step = routes.SetupStep.RESET
-        render = templates.password_reset
-    plain, secret = tokens.issue(session=session, purpose=purpose, lifetime=lifetime,
-                                 patient_id=patient.id, account_id=account.id if account else None,
-                                 destination=patient.email_lower, staff_id=actor.staff_user_id)
-    rendered = render(practice=config.practice_name, phone=config.practice_phone,
-                      first_name=patient.first_name,
-                      link=routes.setup_url(config.portal_base_url, step, token=plain),
-                      valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-    message = outbox.send(session=session, channel="email", kind=kind.value, to=patient.email,
-                          rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
+        sent = accounts.send_password_link(session=session, account=account, patient=patient,
+                                           to=patient.email, destination=patient.email_lower,
+                                           first_name=patient.first_name, setup=False, actor=actor)
+        message, secret = sent.message, sent.secret
     if kind == SendKind.INVITATION and patient.account_state == AccountState.NONE:
         patient.account_state = AccountState.INVITED
         session.add(patient)
@@ -103,6 +92,23 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
         return SendResult(kind, patient.email, "failed",
                           f"{label} to {patient.email} could not be sent; it is in the outbox to retry.")
     return SendResult(kind, patient.email, "sent", f"{label} sent to {patient.email}.")
+
+
+def _send_invitation(session: Session, config: PracticeSettings, patient: Patient,
+                     actor: audit.Actor) -> tuple[OutboxMessage, OneTimeSecret]:
+    """An invitation (the chart has no account yet) to the chart's email."""
+    lifetime = timedelta(hours=config.invitation_hours)
+    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.INVITATION, lifetime=lifetime,
+                                 patient_id=patient.id, destination=patient.email_lower,
+                                 staff_id=actor.staff_user_id)
+    rendered = templates.invitation(
+        practice=config.practice_name, phone=config.practice_phone, first_name=patient.first_name,
+        link=routes.setup_url(config.portal_base_url, routes.SetupStep.INVITE, token=plain),
+        valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
+    message = outbox.send(session=session, channel="email", kind=SendKind.INVITATION.value,
+                          to=patient.email, rendered=rendered, patient_id=patient.id,
+                          secrets_in_body=(plain,))
+    return message, secret
 
 
 @dataclass(frozen=True)
@@ -195,8 +201,7 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     tokens.consume(session=session, row=row)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
-    if patient is not None:
-        accounts.refresh_account_state(session=session, patient=patient)
+    accounts.refresh_charts_of(session=session, account_id=account.id)  # pending -> active
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,

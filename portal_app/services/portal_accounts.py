@@ -25,9 +25,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection,
-                               SecretPurpose)
-from portal_app.notify import letters, outbox, templates, templates_accounts
+from portal_app.models import (AccessType, AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection)
+from portal_app.notify import letters, outbox, templates_accounts
 from portal_app.services import (accounts, areas, audit, clock, form_requests, onboarding, passwords,
                                  portal_users, sessions, settings, tokens)
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
@@ -423,25 +422,15 @@ def _set_generated_password(session: Session, account: PortalAccount, patient: P
 def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
                      actor: audit.Actor) -> bool:
     """Email the representative a link to choose a password. Returns False when it failed."""
-    config = settings.get(session=session)
-    if not config.portal_active:
+    if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
-    lifetime = timedelta(hours=config.invitation_hours)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                 lifetime=lifetime, patient_id=patient.id, account_id=account.id,
-                                 destination=account.user_id, staff_id=actor.staff_user_id,
-                                 requested_by=REQUESTED_BY)
-    rendered = templates_accounts.representative_setup(
-        practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
-        link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
-        valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-    message = outbox.send(session=session, channel="email", kind="representative_setup",
-                          to=account.user_id, rendered=rendered, patient_id=patient.id,
-                          secrets_in_body=(plain,))
+    sent = accounts.send_password_link(session=session, account=account, patient=patient, to=account.user_id,
+                                       setup=True, requested_by=REQUESTED_BY, actor=actor)
     audit.record(session=session, actor=actor, action="account_setup.setup_link", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"to {account.user_id}; message #{message.id} {message.status.value}; link #{secret.id}")
-    return message.status.value != "failed"
+                 detail=f"to {account.user_id}; message #{sent.message.id} {sent.message.status.value}; "
+                        f"link #{sent.secret.id}")
+    return not sent.failed
 
 
 def _send_connected_notice(session: Session, patient: Patient, account: PortalAccount,
@@ -775,23 +764,15 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
         raise PortalUnavailable()
     if by_text:
         return portal_users.send_reset_link(session=session, account_id=account.id, actor=actor).message
-    if portal_users.link_just_sent(session=session, account_id=account.id):
+    if accounts.link_just_sent(session=session, account_id=account.id):
         return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:
         ok = _send_setup_link(session, patient, account, actor)
     else:
-        lifetime = timedelta(minutes=config.reset_minutes)
-        plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                     lifetime=lifetime, patient_id=patient.id, account_id=account.id,
-                                     destination=account.user_id, staff_id=actor.staff_user_id,
-                                     requested_by=REQUESTED_BY)
-        rendered = templates.password_reset(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=account.first_name or "there",
-            link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
-            valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-        message = outbox.send(session=session, channel="email", kind="reset", to=account.user_id,
-                              rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
+        sent = accounts.send_password_link(session=session, account=account, patient=patient,
+                                           to=account.user_id, setup=False, requested_by=REQUESTED_BY,
+                                           actor=actor)
+        message, secret = sent.message, sent.secret
         audit.record(session=session, actor=actor, action="account_setup.reset_link",
                      patient_id=patient.id, account_id=account.id,
                      detail=f"to {account.user_id}; message #{message.id} {message.status.value}; "

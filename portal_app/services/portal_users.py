@@ -13,18 +13,15 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from portal_app import routes
-from portal_app.models import (AccessType, AccountStatus, OneTimeSecret, Patient, PortalAccount,
-                               PortalConnection, SecretPurpose)
-from portal_app.notify import outbox, templates
+from portal_app.models import (AccessType, AccountStatus, Patient, PortalAccount,
+                               PortalConnection)
 from portal_app.services import accounts, audit, clock, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
-from portal_app.services.invitations import RESEND_WINDOW
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100
@@ -404,15 +401,6 @@ def _destination(account: PortalAccount, chart: Patient, own: bool) -> tuple[str
                        "chart has no email that may be used. Set a password in Portal Account Setup.")
 
 
-def link_just_sent(*, session: Session, account_id: int) -> bool:
-    """Whether a live password link went to this account within the last minute: a second
-    click answers with it, since a new link would void the one just sent."""
-    return session.exec(select(OneTimeSecret.id).where(
-        OneTimeSecret.account_id == account_id, OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET,
-        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
-        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first() is not None
-
-
 def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) -> ActionResult:
     """Send a password-reset link to the account's user ID: by email, or by text message.
 
@@ -435,24 +423,12 @@ def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) ->
                            "so a reset link would not work.")
     channel, to = _destination(account, chart, own)
     by = "text message" if channel == "sms" else "email"
-    if link_just_sent(session=session, account_id=account.id):
+    if accounts.link_just_sent(session=session, account_id=account.id):
         return _finish(session, account, f"A reset link was just sent to {to} by {by}.")
-    lifetime = timedelta(minutes=config.reset_minutes)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                 lifetime=lifetime, patient_id=chart.id, account_id=account.id,
-                                 channel=channel, destination=to, staff_id=actor.staff_user_id)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain)
-    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
-    if channel == "sms":
-        rendered = templates.sms(
-            f"{config.practice_name}: choose a new patient portal password here: {link} "
-            f"(works once, expires in {valid_for}). Not you? Call {config.practice_phone}.")
-    else:
-        rendered = templates.password_reset(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=account.first_name or chart.first_name, link=link, valid_for=valid_for)
-    message = outbox.send(session=session, channel=channel, kind="reset", to=to, rendered=rendered,
-                          patient_id=chart.id, secrets_in_body=(plain,))
+    sent = accounts.send_password_link(session=session, account=account, patient=chart, to=to, channel=channel,
+                                       first_name=account.first_name or chart.first_name, setup=False,
+                                       actor=actor)
+    message, secret = sent.message, sent.secret
     audit.record(session=session, actor=actor, action="reset.send", patient_id=chart.id,
                  account_id=account.id,
                  detail=f"by {by} to {to}; message #{message.id} {message.status.value}; link #{secret.id}")

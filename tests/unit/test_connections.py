@@ -252,3 +252,31 @@ def test_resend_refuses_letters_and_other_charts_secrets(session, admin):
     with pytest.raises(NotFound):
         connections.resend(session=session, patient_id=patient.id, secret_id=theirs.id, actor=actor)
     assert session.get(OneTimeSecret, letter.id).revoked_at is None
+
+
+def test_resend_of_a_representatives_set_up_link_goes_to_the_representative(session, admin, frozen_clock):
+    from portal_app.services import portal_accounts
+
+    child = make_patient(session, first="Tim", last="Lopez", email="tim.lopez@example.com", enabled=True)
+    form = portal_accounts.AccountForm(username="pat.parent@example.com", first_name="Pat", last_name="Parent",
+                                       access_type="representative", relationship="parent",
+                                       permissions=("messages",))
+    portal_accounts.save(session=session, patient_id=child.id, connection_id=0, form=form,
+                         actor=audit.Actor.staff(admin.id))
+    [old] = connections.list_pending(session=session, patient_id=child.id)
+    assert (old.purpose, old.destination) == ("password_reset", "pat.parent@example.com")
+    frozen_clock(START + timedelta(minutes=5))
+
+    result = connections.resend(session=session, patient_id=child.id, secret_id=old.id,
+                                actor=audit.Actor.staff(admin.id))
+
+    assert result.sent and "pat.parent@example.com" in result.message
+    session.expire_all()
+    assert session.get(OneTimeSecret, old.id).revoked_at is not None
+    [new] = connections.list_pending(session=session, patient_id=child.id)
+    assert (new.purpose, new.destination) == ("password_reset", "pat.parent@example.com")
+    assert session.get(OneTimeSecret, new.id).account_id == session.get(OneTimeSecret, old.id).account_id
+    sent = list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(m.to_address, m.kind) for m in sent] == [("pat.parent@example.com", "representative_setup")] * 2
+    assert session.exec(select(OneTimeSecret).where(
+        OneTimeSecret.purpose == SecretPurpose.INVITATION)).first() is None
