@@ -194,6 +194,27 @@ def connect_chart(*, session: Session, account: PortalAccount, patient: Patient,
     return connection
 
 
+def set_password(*, session: Session, account: PortalAccount, password: str, must_change: bool = False,
+                 temp_password_expires_at: datetime | None = None) -> None:
+    """Give the account a new password: unlocked, active if it was pending, charts refreshed.
+
+    Args:
+        must_change: the password is temporary (staff saw it) and is replaced at sign-in.
+        temp_password_expires_at: when a temporary password stops working (None: never).
+    """
+    now = clock.now()
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = now
+    account.must_change_password = must_change
+    account.temp_password_expires_at = temp_password_expires_at
+    account.failed_logins = 0
+    account.locked_until = None
+    if account.status == AccountStatus.PENDING:
+        account.status = AccountStatus.ACTIVE
+    session.add(account)
+    refresh_charts_of(session=session, account_id=account.id)
+
+
 def live_connections_of(*, session: Session, account_id: int) -> list[PortalConnection]:
     """The account's live connections, to any chart."""
     return list(session.exec(select(PortalConnection).where(

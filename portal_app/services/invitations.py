@@ -187,21 +187,11 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     passwords.check_password(password, confirm=confirm, personal=personal)
     if passwords.verify_password(password, account.password_hash):
         raise InvalidInput("Choose a password different from your current one.", field="password")
-    now = clock.now()
-    account.password_hash = passwords.hash_password(password)
-    account.password_changed_at = now
-    account.must_change_password = False
-    account.temp_password_expires_at = None
-    account.failed_logins = 0
-    account.locked_until = None
-    account.last_sign_in_at = now
-    if account.status == AccountStatus.PENDING:
-        account.status = AccountStatus.ACTIVE
-    session.add(account)
+    accounts.set_password(session=session, account=account, password=password)
+    account.last_sign_in_at = clock.now()  # signed in just below
     tokens.consume(session=session, row=row)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
-    accounts.refresh_charts_of(session=session, account_id=account.id)  # pending -> active
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,

@@ -32,7 +32,7 @@ KEY_LENGTH = 12
 CHANNELS = ("email", "sms", "letter")
 MAX_ATTEMPTS = tokens.MAX_ATTEMPTS
 # A second "Create Account" for the same user ID within this window re-uses the link just sent.
-RESEND_WINDOW = timedelta(seconds=60)
+RESEND_WINDOW = accounts.RESEND_WINDOW
 # Wrong keys a signed-in account may try per hour ("Connect another chart").
 MAX_WRONG_KEYS_PER_HOUR = 10
 
@@ -110,6 +110,51 @@ def _destination(patient: Patient, channel: str, address: str) -> str:
     return ", ".join(lines)[:254]
 
 
+def _new_key_row(session: Session, patient: Patient, channel: str, destination: str, requested_by: str,
+                 days: int, actor: audit.Actor) -> tuple[str, OneTimeSecret]:
+    """A fresh key for the chart (older live ones voided), audited. Returns (plain key, row)."""
+    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECTION_KEY,
+                                patient_id=patient.id)
+    key = new_key()
+    while session.exec(select(OneTimeSecret.id).where(
+            OneTimeSecret.secret_hash == key_digest(key))).first() is not None:
+        key = new_key()  # a collision is astronomically unlikely, but the column is unique
+    now = clock.now()
+    row = OneTimeSecret(purpose=SecretPurpose.CONNECTION_KEY, secret_hash=key_digest(key),
+                        patient_id=patient.id, channel=channel, destination=destination,
+                        requested_by=requested_by, created_by_staff_id=actor.staff_user_id,
+                        created_at=now, expires_at=now + timedelta(days=days))
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=actor, action="key.generate", patient_id=patient.id,
+                 detail=f"key #{row.id} by {channel} to {destination}; expires {_format_date(row.expires_at)}; "
+                        f"requested by {requested_by}; older keys voided={voided}")
+    if voided:
+        audit.record(session=session, actor=actor, action="key.void", patient_id=patient.id,
+                     detail=f"{voided} older key(s) replaced by key #{row.id}")
+    return key, row
+
+
+def _key_message(config, patient: Patient, channel: str, key: str,
+                 expires: str) -> tuple[templates.Rendered, bytes | None]:
+    """What carries the key: a printed letter (PDF), an email or a text message."""
+    link = routes.setup_url(config.portal_base_url, routes.SetupStep.CREATE_ACCOUNT)
+    if channel == "letter":
+        letter_pdf = letters.connection_key_letter(
+            practice=config.practice_name, phone=config.practice_phone,
+            letter_date=_format_date(clock.now()), patient_name=f"{patient.first_name} {patient.last_name}",
+            address_lines=_postal_lines(patient), key=key, link=link, expires=expires)
+        return templates.Rendered(
+            subject=f"Connection key letter for {patient.first_name} {patient.last_name}",
+            text="A printed connection-key letter (PDF attached).", html=""), letter_pdf
+    if channel == "email":
+        return templates_keys.connection_key_email(
+            practice=config.practice_name, phone=config.practice_phone,
+            first_name=patient.first_name, key=key, link=link, expires=expires), None
+    return templates_keys.connection_key_sms(practice=config.practice_name, key=key,
+                                             link=link, expires=expires), None
+
+
 def generate_key(*, session: Session, patient_id: int, channel: str, address: str,
                  requested_by: str, actor: audit.Actor) -> KeyIssued:
     """Make a connection key for a chart and send it (email, text) or print it (letter).
@@ -132,46 +177,10 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
                               required=True)
     destination = _destination(patient, channel, address)
-
-    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECTION_KEY,
-                                patient_id=patient.id)
-    key = new_key()
-    while session.exec(select(OneTimeSecret.id).where(
-            OneTimeSecret.secret_hash == key_digest(key))).first() is not None:
-        key = new_key()  # a collision is astronomically unlikely, but the column is unique
     days = config.letter_key_days if channel == "letter" else config.key_days
-    now = clock.now()
-    row = OneTimeSecret(purpose=SecretPurpose.CONNECTION_KEY, secret_hash=key_digest(key),
-                        patient_id=patient.id, channel=channel, destination=destination,
-                        requested_by=requested_by, created_by_staff_id=actor.staff_user_id,
-                        created_at=now, expires_at=now + timedelta(days=days))
-    session.add(row)
-    session.flush()
+    key, row = _new_key_row(session, patient, channel, destination, requested_by, days, actor)
     expires = _format_date(row.expires_at)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.CREATE_ACCOUNT)
-    audit.record(session=session, actor=actor, action="key.generate", patient_id=patient.id,
-                 detail=f"key #{row.id} by {channel} to {destination}; expires {expires}; "
-                        f"requested by {requested_by}; older keys voided={voided}")
-    if voided:
-        audit.record(session=session, actor=actor, action="key.void", patient_id=patient.id,
-                     detail=f"{voided} older key(s) replaced by key #{row.id}")
-
-    letter_pdf = None
-    if channel == "letter":
-        letter_pdf = letters.connection_key_letter(
-            practice=config.practice_name, phone=config.practice_phone,
-            letter_date=_format_date(now), patient_name=f"{patient.first_name} {patient.last_name}",
-            address_lines=_postal_lines(patient), key=key, link=link, expires=expires)
-        rendered = templates.Rendered(
-            subject=f"Connection key letter for {patient.first_name} {patient.last_name}",
-            text="A printed connection-key letter (PDF attached).", html="")
-    elif channel == "email":
-        rendered = templates_keys.connection_key_email(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=patient.first_name, key=key, link=link, expires=expires)
-    else:
-        rendered = templates_keys.connection_key_sms(practice=config.practice_name, key=key,
-                                                     link=link, expires=expires)
+    rendered, letter_pdf = _key_message(config, patient, channel, key, expires)
     message = outbox.send(session=session, channel=channel, kind="connection_key",
                           to=destination, rendered=rendered, patient_id=patient.id,
                           secrets_in_body=(key,))
@@ -209,6 +218,44 @@ def contact_user_id(value: str | None) -> str:
     return user_id
 
 
+def _notice_account_exists(session: Session, config, account: PortalAccount, channel: str,
+                           actor: audit.Actor) -> None:
+    """The user ID has an account: offer sign-in and password reset instead of a new one."""
+    rendered = (templates_keys.account_exists_email if channel == "email"
+                else templates_keys.account_exists_sms)(
+        practice=config.practice_name,
+        **({"phone": config.practice_phone} if channel == "email" else {}),
+        sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
+        forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
+    message = outbox.send(session=session, channel=channel, kind="account_exists",
+                          to=account.user_id, rendered=rendered)
+    audit.record(session=session, actor=actor, action="account.create_requested",
+                 account_id=account.id,
+                 detail=f"account exists: notice message #{message.id} {message.status.value}")
+
+
+def _send_verification(session: Session, config, user_id: str, channel: str, voided: int,
+                       actor: audit.Actor) -> None:
+    """A link proving the user ID reaches the person (the first step of creating an account)."""
+    lifetime = timedelta(minutes=config.verification_minutes)
+    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.CONTACT_VERIFICATION,
+                                 lifetime=lifetime, channel=channel, destination=user_id)
+    link = routes.setup_url(config.portal_base_url, routes.SetupStep.VERIFY, token=plain)
+    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
+    if channel == "email":
+        rendered = templates_keys.verification_email(practice=config.practice_name,
+                                                     phone=config.practice_phone, link=link,
+                                                     valid_for=valid_for)
+    else:
+        rendered = templates_keys.verification_sms(practice=config.practice_name, link=link,
+                                                   valid_for=valid_for)
+    message = outbox.send(session=session, channel=channel, kind="verification", to=user_id,
+                          rendered=rendered, secrets_in_body=(plain,))
+    audit.record(session=session, actor=actor, action="account.create_requested",
+                 detail=f"verification link #{secret.id} by {channel}: message #{message.id} "
+                        f"{message.status.value}; older links voided={voided}")
+
+
 def start_create_account(*, session: Session, user_id: str, ip: str = "") -> str:
     """"Create Account": send a verification link to the user ID (or, when an account with it
     exists, a note offering sign-in and password reset). The caller shows the same answer in
@@ -231,43 +278,16 @@ def start_create_account(*, session: Session, user_id: str, ip: str = "") -> str
         col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None))
     if session.exec(live.where(OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first():
         return user_id  # a double click: the message just sent is the answer
-    existing = session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
+    existing = accounts.account_by_user_id(session=session, user_id=user_id)
     if existing is not None:
-        rendered = (templates_keys.account_exists_email if channel == "email"
-                    else templates_keys.account_exists_sms)(
-            practice=config.practice_name,
-            **({"phone": config.practice_phone} if channel == "email" else {}),
-            sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
-            forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
-        message = outbox.send(session=session, channel=channel, kind="account_exists",
-                              to=user_id, rendered=rendered)
-        audit.record(session=session, actor=actor, action="account.create_requested",
-                     account_id=existing.id,
-                     detail=f"account exists: notice message #{message.id} {message.status.value}")
-        session.commit()
-        return user_id
-    voided = 0
-    for row in session.exec(live):
-        row.revoked_at = clock.now()
-        session.add(row)
-        voided += 1
-    lifetime = timedelta(minutes=config.verification_minutes)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.CONTACT_VERIFICATION,
-                                 lifetime=lifetime, channel=channel, destination=user_id)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.VERIFY, token=plain)
-    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
-    if channel == "email":
-        rendered = templates_keys.verification_email(practice=config.practice_name,
-                                                     phone=config.practice_phone, link=link,
-                                                     valid_for=valid_for)
+        _notice_account_exists(session, config, existing, channel, actor)
     else:
-        rendered = templates_keys.verification_sms(practice=config.practice_name, link=link,
-                                                   valid_for=valid_for)
-    message = outbox.send(session=session, channel=channel, kind="verification", to=user_id,
-                          rendered=rendered, secrets_in_body=(plain,))
-    audit.record(session=session, actor=actor, action="account.create_requested",
-                 detail=f"verification link #{secret.id} by {channel}: message #{message.id} "
-                        f"{message.status.value}; older links voided={voided}")
+        voided = 0
+        for row in session.exec(live):
+            row.revoked_at = clock.now()
+            session.add(row)
+            voided += 1
+        _send_verification(session, config, user_id, channel, voided, actor)
     session.commit()
     return user_id
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from portal_app.models import AccountStatus, PortalAccount
-from portal_app.services import accounts, audit, clock, passwords, sessions, settings, tokens
+from portal_app.models import PortalAccount
+from portal_app.services import accounts, audit, passwords, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput
 from portal_app.services.validation import normalize_user_id
 
@@ -52,7 +52,6 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
             patient.first_name, patient.last_name, patient.email_lower, check.normalized,
             settings.get(session=session).practice_name))
     account = accounts.self_account(session=session, patient_id=patient_id)
-    now = clock.now()
     changes: list[str] = []
     if account is None:
         account = accounts.create_account(session=session, user_id=check.normalized, field="username",
@@ -68,20 +67,15 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
             account.user_id = check.normalized
         action = "account.update_manual"
     if password is not None:
-        account.password_hash = passwords.hash_password(password)
-        account.password_changed_at = now
-        account.must_change_password = force_change
-        account.failed_logins = 0
-        account.locked_until = None
-        if account.status == AccountStatus.PENDING:
-            account.status = AccountStatus.ACTIVE
+        # The expiry of an earlier temporary password is left as it was.
+        accounts.set_password(session=session, account=account, password=password, must_change=force_change,
+                              temp_password_expires_at=account.temp_password_expires_at)
         tokens.revoke_live(session=session, account_id=account.id)
         # A new password ends every session that signed in with the old one.
         sessions.end_all(session=session, portal_account_id=account.id)
         changes.append("password set by staff" + (" (change required at sign-in)" if force_change else ""))
     session.add(account)
     session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action=action, patient_id=patient.id,
                  account_id=account.id, detail="; ".join(changes) or "no change")
     session.commit()

@@ -404,18 +404,10 @@ def _set_generated_password(session: Session, account: PortalAccount, patient: P
     config = settings.get(session=session)
     password = passwords.generate(_personal(patient, account.user_id, account.first_name,
                                            account.last_name, config.practice_name))
-    now = clock.now()
-    account.password_hash = passwords.hash_password(password)
-    account.password_changed_at = now
-    account.must_change_password = force_change
     # A password staff have seen is temporary: it stops working if never replaced.
-    account.temp_password_expires_at = (now + timedelta(days=config.connect_token_days)
-                                        if force_change else None)
-    account.failed_logins = 0
-    account.locked_until = None
-    if account.status == AccountStatus.PENDING:
-        account.status = AccountStatus.ACTIVE
-    session.add(account)
+    expires = clock.now() + timedelta(days=config.connect_token_days) if force_change else None
+    accounts.set_password(session=session, account=account, password=password, must_change=force_change,
+                          temp_password_expires_at=expires)
     return password
 
 
@@ -633,6 +625,7 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
                      account_id=account.id, detail=f"connection #{connection.id}: " + "; ".join(changes))
     forms_note = _request_forms(session, patient, form.forms, actor)
     session.flush()
+    # The connection may have turned from or into the chart's Self one.
     accounts.refresh_account_state(session=session, patient=patient)
     session.commit()
     if not changes and not forms_note:
@@ -729,7 +722,6 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     voided = tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     session.flush()
-    accounts.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="account_setup.password_reset",
                  patient_id=patient.id, account_id=account.id,
                  detail=f"{account.user_id}: new password generated and shown to staff; must change "
