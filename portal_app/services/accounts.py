@@ -170,6 +170,19 @@ def create_account(*, session: Session, user_id: str, first_name: str = "", last
     return account
 
 
+def change_user_id(*, session: Session, account: PortalAccount, user_id: str, field: str = "user_id",
+                   taken_message: str = "") -> None:
+    """Give the account another (normalized, checked) user ID.
+
+    Raises:
+        AlreadyTaken: another request took that user ID at the same moment.
+    """
+    message = (taken_message or USER_ID_TAKEN).format(user_id=user_id)
+    with _first_to_claim(session, AlreadyTaken(message, field=field)):
+        account.user_id = user_id
+        session.add(account)
+
+
 def connect_chart(*, session: Session, account: PortalAccount, patient: Patient, requested_by: str,
                   access: AccessType = AccessType.SELF, permissions: str = ALL_AREAS,
                   relationship: str = "", staff_id: int | None = None, field: str = "username",

@@ -11,6 +11,8 @@ from portal_app.services import accounts, audit, passwords, sessions, settings, 
 from portal_app.services.errors import InvalidInput
 from portal_app.services.validation import normalize_user_id
 
+USERNAME_TAKEN = "That username is already used by another account."
+
 
 @dataclass(frozen=True)
 class UsernameCheck:
@@ -30,7 +32,7 @@ def check_username(*, session: Session, username: str, patient_id: int) -> Usern
     owner = accounts.account_by_user_id(session=session, user_id=normalized)
     mine = accounts.self_account(session=session, patient_id=patient_id)
     if owner is not None and (mine is None or owner.id != mine.id):
-        return UsernameCheck(False, "That username is already used by another account.", normalized)
+        return UsernameCheck(False, USERNAME_TAKEN, normalized)
     return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
 
 
@@ -55,7 +57,7 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
     changes: list[str] = []
     if account is None:
         account = accounts.create_account(session=session, user_id=check.normalized, field="username",
-                                          taken_message="That username is already used by another account.")
+                                          taken_message=USERNAME_TAKEN)
         # Connecting as self also voids an outstanding invitation link of the chart.
         accounts.connect_chart(session=session, account=account, patient=patient,
                                requested_by="staff (manual setup)", staff_id=actor.staff_user_id)
@@ -64,7 +66,8 @@ def set_manually(*, session: Session, patient_id: int, username: str, password: 
     else:
         if account.user_id != check.normalized:
             changes.append(f"username {account.user_id} -> {check.normalized}")
-            account.user_id = check.normalized
+            accounts.change_user_id(session=session, account=account, user_id=check.normalized,
+                                    field="username", taken_message=USERNAME_TAKEN)
         action = "account.update_manual"
     if password is not None:
         # The expiry of an earlier temporary password is left as it was.

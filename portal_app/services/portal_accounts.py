@@ -177,7 +177,8 @@ def normalize_username(value: str | None, *, field: str = "username") -> str:
 
 
 def _account_by_user_id(session: Session, user_id: str) -> PortalAccount | None:
-    return session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
+    # One seam for this screen's checks (a test stands in for a check that misses a race).
+    return accounts.account_by_user_id(session=session, user_id=user_id)
 
 
 def suggest_username(*, session: Session, email: str) -> str:

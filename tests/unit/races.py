@@ -17,7 +17,7 @@ from portal_app.services import clock
 
 
 @contextmanager
-def _before_insert(model, write_rival) -> Iterator[list]:
+def _before_write(model, write_rival, when: str = "before_insert") -> Iterator[list]:
     seen: list = []
 
     def listener(_mapper, connection, target) -> None:
@@ -25,21 +25,22 @@ def _before_insert(model, write_rival) -> Iterator[list]:
             seen.append(target)
             write_rival(connection, target)
 
-    event.listen(model, "before_insert", listener)
+    event.listen(model, when, listener)
     try:
         yield seen
     finally:
-        event.remove(model, "before_insert", listener)
+        event.remove(model, when, listener)
 
 
 @contextmanager
-def rival_account() -> Iterator[list]:
-    """Another account with the same user ID is created just before this one."""
+def rival_account(*, renaming: bool = False) -> Iterator[list]:
+    """Another account with the same user ID is created just before this one is written (or,
+    `renaming`, just before an account is given that user ID)."""
     def write(connection, target: PortalAccount) -> None:
         connection.execute(insert(PortalAccount).values(
             user_id=target.user_id, status=AccountStatus.PENDING, first_name="", last_name="",
             must_change_password=False, failed_logins=0, created_at=clock.now()))
-    with _before_insert(PortalAccount, write) as seen:
+    with _before_write(PortalAccount, write, "before_update" if renaming else "before_insert") as seen:
         yield seen
 
 
@@ -51,5 +52,5 @@ def rival_connection() -> Iterator[list]:
             account_id=target.account_id, patient_id=target.patient_id, access_type=target.access_type,
             relationship="", permissions=target.permissions, requested_by="the other request",
             connected_at=clock.now()))
-    with _before_insert(PortalConnection, write) as seen:
+    with _before_write(PortalConnection, write) as seen:
         yield seen

@@ -149,3 +149,13 @@ def test_a_username_taken_at_the_same_moment_is_reported_beside_the_field(sessio
     assert (caught.value.field, caught.value.message) == (
         "username", "That username is already used by another account.")
     assert session.exec(select(PortalConnection)).first() is None
+
+
+def test_a_new_username_taken_at_the_same_moment_is_reported_beside_the_field(session, admin):
+    patient = make_patient(session, enabled=True)
+    _set(session, admin, patient)
+    with rival_account(renaming=True) as rivals, pytest.raises(InvalidInput) as caught:
+        _set(session, admin, patient, username="maria.new@example.com", password=None)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "username", "That username is already used by another account.")
