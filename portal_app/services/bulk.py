@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from portal_app.models import BulkJob, Patient, ident
-from portal_app.services import audit, clock, onboarding, settings
+from portal_app.services import accounts, audit, clock, onboarding, settings
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import send_invitation_or_reset
 from portal_app.services.onboarding import StatusFilter
@@ -130,7 +130,7 @@ def _process_one(session: Session, patient_id: int, actor: audit.Actor) -> str:
     if patient is None:
         return "missing"
     onboarding.enable_access(session=session, patient_id=patient_id, actor=actor)
-    if onboarding.self_account(session=session, patient_id=patient_id) is not None:
+    if accounts.self_account(session=session, patient_id=patient_id) is not None:
         return "has_account"
     if not patient.email:
         return "no_email"

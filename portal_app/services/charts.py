@@ -8,7 +8,7 @@ import phonenumbers
 from sqlmodel import Session
 
 from portal_app.models import AccountStatus, ident
-from portal_app.services import audit, clock, onboarding, settings
+from portal_app.services import accounts, audit, clock, onboarding, settings
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.PENDING: "Pending (no password set yet)",
@@ -74,8 +74,8 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
     Raises:
         NotFound: no such chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
-    account = onboarding.self_account(session=session, patient_id=ident(patient))
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     last = clock.aware(account.last_sign_in_at) if account is not None else None
     view = ChartView(
         patient_id=ident(patient), chart_number=patient.chart_number,

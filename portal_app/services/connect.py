@@ -23,7 +23,6 @@ from sqlmodel import Session, col, select
 
 from portal_app import routes
 from portal_app.models import (
-    AccessType,
     AccountStatus,
     OneTimeSecret,
     Patient,
@@ -33,8 +32,7 @@ from portal_app.models import (
     SecretPurpose,
 )
 from portal_app.notify import templates_connect
-from portal_app.services import audit, clock, onboarding, outbox, passwords, settings, tokens
-from portal_app.services.areas import ALL_AREAS
+from portal_app.services import accounts, audit, clock, outbox, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
@@ -46,6 +44,8 @@ MAX_TYPED = 32
 
 TOO_MANY = "Too many wrong tokens. Send a new token."
 ADDRESS_CHANGED = "The address has changed since the token was sent. Send a new token to this address."
+# Another request created the account between our check and our insert; a second click finds it.
+CREATED_MEANWHILE = "An account with {user_id} was created a moment ago. Click Connect Patient again to connect it."
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _active_config(session: Session) -> PracticeSettings:
 
 
 def _enabled_patient(session: Session, patient_id: int) -> Patient:
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     return patient
@@ -119,7 +119,7 @@ def _enabled_patient(session: Session, patient_id: int) -> Patient:
 
 def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
     """A chart has one `self` account: connecting another address as self would give two."""
-    current = onboarding.self_account(session=session, patient_id=patient.id)
+    current = accounts.self_account(session=session, patient_id=patient.id)
     if current is not None and current.user_id != destination:
         raise InvalidInput(
             f"This chart is already connected to the account {current.user_id} as self. "
@@ -197,50 +197,30 @@ def _live_token(session: Session, patient_id: int) -> OneTimeSecret:
     return row
 
 
-def connect_with_token(*, session: Session, patient_id: int, channel: str, address: str, token: str,
-                       actor: audit.Actor) -> ConnectResult:
-    """Check the typed token; create (or find) the account and connect the chart as `self`.
-
-    Raises:
-        PortalUnavailable: the portal is switched off.
-        InvalidInput: field "address" (bad or changed address) or "token" (wrong, expired,
-            used, voided, badly formed); wrong tokens count, and the fifth voids it.
-    """
-    config = _active_config(session)
-    patient = _enabled_patient(session, patient_id)
-    destination = _destination(channel, address)
-    row = _live_token(session, patient.id)
-    if row.channel != channel or row.destination != destination:
-        raise InvalidInput(ADDRESS_CHANGED, field="address")
-    length = token_length(config)
-    typed = normalize_token(token, length=length)
-    if not typed:
-        raise InvalidInput(f"Enter the {length}-digit token the patient reads to you.", field="token")
-
-    if not hmac.compare_digest(salted_digest(row.salt, typed), row.secret_hash):
-        if tokens.count_wrong_try(session=session, row=row):
-            audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
-                         detail=f"connect token #{row.id} voided after {row.attempts} wrong tries")
-            session.commit()
-            raise InvalidInput(TOO_MANY, field="token")
-        audit.record(session=session, actor=actor, action="token.redeem_failed", patient_id=patient.id,
-                     detail=f"connect token #{row.id}: wrong token (try {row.attempts} of {MAX_ATTEMPTS})")
+def _check_typed_token(session: Session, row: OneTimeSecret, typed: str, patient: Patient,
+                       actor: audit.Actor) -> None:
+    """A wrong token counts against the row (the fifth voids it) and is refused on its field."""
+    if hmac.compare_digest(salted_digest(row.salt, typed), row.secret_hash):
+        return
+    if tokens.count_wrong_try(session=session, row=row):
+        audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
+                     detail=f"connect token #{row.id} voided after {row.attempts} wrong tries")
         session.commit()
-        left = MAX_ATTEMPTS - row.attempts
-        raise InvalidInput(f"That token is not right. {left} {'try' if left == 1 else 'tries'} left.",
-                           field="token")
+        raise InvalidInput(TOO_MANY, field="token")
+    audit.record(session=session, actor=actor, action="token.redeem_failed", patient_id=patient.id,
+                 detail=f"connect token #{row.id}: wrong token (try {row.attempts} of {MAX_ATTEMPTS})")
+    session.commit()
+    left = MAX_ATTEMPTS - row.attempts
+    raise InvalidInput(f"That token is not right. {left} {'try' if left == 1 else 'tries'} left.",
+                       field="token")
 
-    account = session.exec(select(PortalAccount).where(PortalAccount.user_id == destination)).first()
-    if account is not None and account.status == AccountStatus.DISABLED:
-        raise InvalidInput(f"The portal account {destination} is disabled. Enable it before "
-                           "connecting this chart.", field="address")
-    _check_self_conflict(session, patient, destination)
 
-    # Spend the token with a guarded UPDATE: of two simultaneous submits only one wins.
-    now = clock.now()
+def _spend(session: Session, row: OneTimeSecret, patient: Patient, destination: str,
+           actor: audit.Actor) -> None:
+    """Use the token up with a guarded UPDATE: of two simultaneous submits only one wins."""
     spent = session.exec(update(OneTimeSecret).where(
         OneTimeSecret.id == row.id, col(OneTimeSecret.used_at).is_(None),
-        col(OneTimeSecret.revoked_at).is_(None)).values(used_at=now))
+        col(OneTimeSecret.revoked_at).is_(None)).values(used_at=clock.now()))
     if spent.rowcount != 1:
         session.rollback()
         raise InvalidInput("That token has already been used. Send a new token to connect again.",
@@ -248,42 +228,45 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     audit.record(session=session, actor=actor, action="token.redeem", patient_id=patient.id,
                  detail=f"connect token #{row.id} by {row.channel} to {destination}")
 
-    created = account is None
-    if created:
-        days = config.connect_token_days
-        account = PortalAccount(user_id=destination, status=AccountStatus.ACTIVE,
-                                password_hash=passwords.hash_password(typed),
-                                must_change_password=True,
-                                temp_password_expires_at=now + timedelta(days=days),
-                                verified_at=now,  # reading the token back proved the address
-                                created_at=now)
-        session.add(account)
-        session.flush()
-        audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
-                     account_id=account.id,
-                     detail=f"user ID {destination}; temporary password expires "
-                            f"{_format_expiry(account.temp_password_expires_at)}")
+
+def _create_with_token(session: Session, config: PracticeSettings, patient: Patient, destination: str,
+                       typed: str, actor: audit.Actor) -> PortalAccount:
+    """A new account whose temporary password is the token (reading it back proved the address)."""
+    account = accounts.create_account(
+        session=session, user_id=destination, password=typed, must_change=True,
+        temp_password_expires_at=clock.now() + timedelta(days=config.connect_token_days), verified=True,
+        field="address", taken_message=CREATED_MEANWHILE)
+    audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
+                 account_id=account.id,
+                 detail=f"user ID {destination}; temporary password expires "
+                        f"{_format_expiry(account.temp_password_expires_at)}")
+    return account
+
+
+def _connect_as_self(session: Session, patient: Patient, account: PortalAccount, requested_by: str,
+                     actor: audit.Actor) -> None:
+    """Connect the chart as `self` unless this account is connected to it already."""
     live = session.exec(select(PortalConnection).where(
         PortalConnection.account_id == account.id, PortalConnection.patient_id == patient.id,
         col(PortalConnection.revoked_at).is_(None))).first()
-    if live is None:
-        connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                      access_type=AccessType.SELF, permissions=ALL_AREAS,
-                                      requested_by=row.requested_by,
-                                      connected_by_staff_id=actor.staff_user_id, connected_at=now)
-        session.add(connection)
-        session.flush()
-        audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
-                     account_id=account.id,
-                     detail=f"connection #{connection.id} as self; requested by {row.requested_by}")
-    else:
+    if live is not None:
+        # Nothing to connect, but the chart has its account: no invitation may stay live.
+        tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
         audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
                      account_id=account.id, detail=f"already connected (connection #{live.id})")
-    # The chart has an account now: an outstanding invitation link must not stay live.
-    tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+        return
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        requested_by=requested_by, staff_id=actor.staff_user_id,
+                                        field="address")
+    audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
+                 account_id=account.id,
+                 detail=f"connection #{connection.id} as self; requested by {requested_by}")
 
+
+def _welcome(session: Session, config: PracticeSettings, patient: Patient, account: PortalAccount,
+             channel: str, created: bool, actor: audit.Actor) -> str:
+    """The welcome (new account) or connected (existing one) message. Returns sent or failed."""
+    destination = account.user_id
     login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
     if created and channel == "email":
         rendered = templates_connect.welcome_email(
@@ -305,6 +288,41 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     audit.record(session=session, actor=actor, action="welcome.failed" if status == "failed" else "welcome.sent",
                  patient_id=patient.id, account_id=account.id,
                  detail=f"message #{message.id} {status}")
+    return "failed" if status == "failed" else "sent"
+
+
+def connect_with_token(*, session: Session, patient_id: int, channel: str, address: str, token: str,
+                       actor: audit.Actor) -> ConnectResult:
+    """Check the typed token; create (or find) the account and connect the chart as `self`.
+
+    Raises:
+        PortalUnavailable: the portal is switched off.
+        InvalidInput: field "address" (bad or changed address, or an account with it created by
+            someone else a moment ago) or "token" (wrong, expired, used, voided, badly formed);
+            wrong tokens count, and the fifth voids it.
+    """
+    config = _active_config(session)
+    patient = _enabled_patient(session, patient_id)
+    destination = _destination(channel, address)
+    row = _live_token(session, patient.id)
+    if row.channel != channel or row.destination != destination:
+        raise InvalidInput(ADDRESS_CHANGED, field="address")
+    length = token_length(config)
+    typed = normalize_token(token, length=length)
+    if not typed:
+        raise InvalidInput(f"Enter the {length}-digit token the patient reads to you.", field="token")
+    _check_typed_token(session, row, typed, patient, actor)
+
+    account = accounts.account_by_user_id(session=session, user_id=destination)
+    if account is not None and account.status == AccountStatus.DISABLED:
+        raise InvalidInput(f"The portal account {destination} is disabled. Enable it before "
+                           "connecting this chart.", field="address")
+    _check_self_conflict(session, patient, destination)
+    _spend(session, row, patient, destination, actor)
+    created = account is None
+    if created:
+        account = _create_with_token(session, config, patient, destination, typed, actor)
+    _connect_as_self(session, patient, account, row.requested_by, actor)
+    welcome = _welcome(session, config, patient, account, channel, created, actor)
     session.commit()
-    return ConnectResult(user_id=destination, created=created,
-                         welcome_status="failed" if status == "failed" else "sent")
+    return ConnectResult(user_id=destination, created=created, welcome_status=welcome)

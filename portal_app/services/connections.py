@@ -13,13 +13,12 @@ from portal_app.models import (
     AccessType,
     AccountStatus,
     OneTimeSecret,
-    Patient,
     PortalAccount,
     PortalConnection,
     SecretPurpose,
     StaffUser,
 )
-from portal_app.services import audit, clock, connect, invitations, keys, onboarding, sessions, tokens
+from portal_app.services import accounts, audit, clock, connect, invitations, keys
 from portal_app.services.errors import InvalidInput, NotFound
 
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
@@ -80,7 +79,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
     Raises:
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     query = (select(PortalConnection, PortalAccount, StaffUser.username)
              .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
              .join(StaffUser, col(PortalConnection.connected_by_staff_id) == StaffUser.id, isouter=True)
@@ -109,7 +108,7 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
     Raises:
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     rows = session.exec(_live_secrets_query(patient_id).order_by(col(OneTimeSecret.id).desc()))
     return [PendingRow(
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
@@ -117,13 +116,6 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
         created=clock.stamp(row.created_at), expires=clock.stamp(row.expires_at), attempts=row.attempts,
         can_resend=_can_resend(row),
     ) for row in rows]
-
-
-def _other_enabled_charts(session: Session, account_id: int) -> int:
-    return len(session.exec(
-        select(PortalConnection.id).join(Patient, col(PortalConnection.patient_id) == Patient.id)
-        .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
-               col(Patient.portal_enabled).is_(True))).all())
 
 
 def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: audit.Actor) -> None:
@@ -136,20 +128,13 @@ def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: 
     Raises:
         NotFound: no live connection with that id on this chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     connection = session.get(PortalConnection, connection_id)
     if connection is None or connection.patient_id != patient.id or connection.revoked_at is not None:
         raise NotFound("That connection no longer exists. Reload the chart to see the current list.")
     account = session.get(PortalAccount, connection.account_id)
-    connection.revoked_at = clock.now()
-    session.add(connection)
-    session.flush()
-    ended = 0
-    if not _other_enabled_charts(session, connection.account_id):
-        ended = sessions.end_all(session=session, portal_account_id=connection.account_id)
-    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                patient_id=patient.id, account_id=connection.account_id)
-    onboarding.refresh_account_state(session=session, patient=patient)
+    done = accounts.disconnect(session=session, connection=connection, patient=patient)
+    ended, voided = done.sessions_ended, done.links_voided
     access = ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
     audit.record(session=session, actor=actor, action="chart.disconnect", patient_id=patient.id,
                  account_id=connection.account_id,
@@ -167,7 +152,7 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
     Raises:
         NotFound: no usable secret with that id belongs to this chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
     if row is None:
         raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
@@ -186,10 +171,7 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
                       can_resend=_can_resend(row))
 
 
-@dataclass(frozen=True)
-class Resent:
-    sent: bool  # False: stored as failed in the outbox, to retry
-    message: str
+Resent = accounts.Resent
 
 
 def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Actor) -> Resent:
@@ -201,7 +183,7 @@ def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Ac
         NotFound: not a pending secret of this chart.
         InvalidInput: a letter, or another kind that cannot be resent from here.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
     if row is None:
         raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
@@ -209,6 +191,10 @@ def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Ac
     if not _can_resend(row):
         raise InvalidInput("A letter cannot be resent from here: print a new one with Connect "
                            "Patient.")
+    if row.purpose == SecretPurpose.PASSWORD_RESET and row.account_id is not None:
+        # A link made for one account (often a representative) goes to that account again,
+        # never to the chart's own email.
+        return accounts.resend_password_link(session=session, row=row, actor=actor)
     if row.purpose in RESENDABLE:
         result = invitations.send_invitation_or_reset(session=session, patient_id=patient_id,
                                                       actor=actor)

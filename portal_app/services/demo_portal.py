@@ -12,8 +12,9 @@ from datetime import timedelta
 from fpdf import FPDF
 from sqlmodel import Session, select
 
-from portal_app.models import AccessType, AccountStatus, Patient, PortalAccount, PortalConnection
+from portal_app.models import AccessType, Patient, PortalAccount
 from portal_app.services import (
+    accounts,
     appointments,
     areas,
     audit,
@@ -22,7 +23,6 @@ from portal_app.services import (
     form_requests,
     forms,
     messages,
-    onboarding,
     portal_auth,
 )
 
@@ -41,19 +41,65 @@ def _connect(session: Session, account: PortalAccount, patient: Patient, access:
              permissions: str, relationship: str = "") -> None:
     patient.portal_enabled = True
     session.add(patient)
-    session.add(PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
-                                 relationship=relationship, permissions=permissions,
-                                 requested_by="demo data", connected_at=clock.now()))
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    accounts.connect_chart(session=session, account=account, patient=patient, access=access,
+                           permissions=permissions, relationship=relationship, requested_by="demo data")
 
 
 def _account(session: Session, user_id: str, first: str, last: str) -> PortalAccount:
-    account = PortalAccount(user_id=user_id, first_name=first, last_name=last, status=AccountStatus.PENDING,
-                            created_at=clock.now())
-    session.add(account)
-    session.flush()
-    return account
+    return accounts.create_account(session=session, user_id=user_id, first_name=first, last_name=last)
+
+
+def _demo_user_id(patient: Patient) -> str:
+    return f"demo.{patient.first_name}.{patient.last_name}@example.org".lower()
+
+
+def _people(session: Session) -> tuple[list[Patient], list[tuple[Patient, str]]] | None:
+    """Four adults and the family's two children (with the parent's relationship to each)
+    among the first demo charts, or None when there are too few.
+
+    Adults hold their own accounts; the family's children are minors where the demo has some.
+    """
+    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(200)))
+    adult_before = clock.now().date() - timedelta(days=18 * 365 + 5)
+    adults = [p for p in patients if p.dob <= adult_before]
+    minors = sorted((p for p in patients if p.dob > adult_before), key=lambda p: p.dob, reverse=True)
+    if len(adults) < 4 or len(patients) < 6:
+        return None
+    children = (minors + adults[4:])[:2]
+    return adults[:4], [(p, "parent" if p.dob > adult_before else "caregiver") for p in children]
+
+
+def _file_queue(session: Session, accounts_and_charts: dict[str, tuple[PortalAccount, Patient]]) -> int:
+    """One item of each kind in the queue, sent through the patients' own services."""
+    def chart(name: str):
+        account, patient = accounts_and_charts[name]
+        return account.id, portal_auth.chart_for(session=session, account_id=account.id, patient_id=patient.id)
+
+    own_id, own_chart = chart("own")
+    messages.start_thread(session=session, account_id=own_id, chart=own_chart,
+                          subject="Question about my prescription",
+                          body="Can the refill be sent to the pharmacy on Main Street instead?")
+    filed = 1
+    second_id, second_chart = chart("second")
+    values = forms.intake_values(session=session, patient_id=second_chart.patient_id)
+    values.update(city="Lakeside", pharmacy="Main Street Pharmacy")
+    filed += forms.submit_intake(session=session, account_id=second_id, chart=second_chart,
+                                 values=values) is not None
+    documents.upload(session=session, account_id=second_id, chart=second_chart,
+                     filename="outside-lab-results.pdf", data=_lab_letter_pdf(),
+                     note="Results from the lab near my work.")
+    filed += 1
+    soon = clock.now().date() + timedelta(days=7)
+    family_id, child_b_chart = chart("child_b")
+    appointments.request_appointment(session=session, account_id=family_id, chart=child_b_chart,
+                                     preferred=[(soon.isoformat(), "morning"),
+                                                ((soon + timedelta(days=1)).isoformat(), "any")],
+                                     reason="School sports physical.")
+    filed += 1
+    family_id, child_a_chart = chart("child_a")
+    messages.start_thread(session=session, account_id=family_id, chart=child_a_chart,
+                          subject="Vaccination record", body="Could you share the updated vaccination record?")
+    return filed + 1
 
 
 def generate(*, session: Session) -> int:
@@ -63,57 +109,20 @@ def generate(*, session: Session) -> int:
     """
     if session.exec(select(PortalAccount)).first() is not None:
         return 0
-    # Adults hold their own accounts; the family's children are minors where the demo has some.
-    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(200)))
-    adult_before = clock.now().date() - timedelta(days=18 * 365 + 5)
-    adults = [p for p in patients if p.dob <= adult_before]
-    minors = sorted((p for p in patients if p.dob > adult_before), key=lambda p: p.dob, reverse=True)
-    if len(adults) < 4 or len(patients) < 6:
+    people = _people(session)
+    if people is None:
         return 0
-    adult, other, parent, invited = adults[:4]
-    child_a, child_b = (minors + adults[4:])[:2]
-    relationship = {p.id: "parent" if p.dob > adult_before else "caregiver" for p in (child_a, child_b)}
-
-    own = _account(session, f"demo.{adult.first_name}.{adult.last_name}@example.org".lower(),
-                   adult.first_name, adult.last_name)
+    (adult, other, parent, invited), ((child_a, relation_a), (child_b, relation_b)) = people
+    own, second, family = (_account(session, _demo_user_id(p), p.first_name, p.last_name)
+                           for p in (adult, other, parent))
     _connect(session, own, adult, AccessType.SELF, areas.ALL_AREAS)
-    second = _account(session, f"demo.{other.first_name}.{other.last_name}@example.org".lower(),
-                      other.first_name, other.last_name)
     _connect(session, second, other, AccessType.SELF, areas.ALL_AREAS)
-    family = _account(session, f"demo.{parent.first_name}.{parent.last_name}@example.org".lower(),
-                      parent.first_name, parent.last_name)
     _connect(session, family, parent, AccessType.SELF, areas.ALL_AREAS)
-    _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms",
-             relationship[child_a.id])
-    _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", relationship[child_b.id])
+    _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms", relation_a)
+    _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", relation_b)
     form_requests.request_forms(session=session, patient_id=invited.id, forms=["intake", "consent"],
                                 actor=DEMO_ACTOR)
     form_requests.request_forms(session=session, patient_id=child_a.id, forms=["history"], actor=DEMO_ACTOR)
     session.commit()
-
-    def chart(account: PortalAccount, patient: Patient):
-        return portal_auth.chart_for(session=session, account_id=account.id, patient_id=patient.id)
-
-    filed = 0
-    messages.start_thread(session=session, account_id=own.id, chart=chart(own, adult),
-                          subject="Question about my prescription",
-                          body="Can the refill be sent to the pharmacy on Main Street instead?")
-    filed += 1
-    values = forms.intake_values(session=session, patient_id=other.id)
-    values.update(city="Lakeside", pharmacy="Main Street Pharmacy")
-    filed += forms.submit_intake(session=session, account_id=second.id, chart=chart(second, other),
-                                 values=values) is not None
-    documents.upload(session=session, account_id=second.id, chart=chart(second, other),
-                     filename="outside-lab-results.pdf", data=_lab_letter_pdf(),
-                     note="Results from the lab near my work.")
-    filed += 1
-    soon = clock.now().date() + timedelta(days=7)
-    appointments.request_appointment(session=session, account_id=family.id, chart=chart(family, child_b),
-                                     preferred=[(soon.isoformat(), "morning"),
-                                                ((soon + timedelta(days=1)).isoformat(), "any")],
-                                     reason="School sports physical.")
-    filed += 1
-    messages.start_thread(session=session, account_id=family.id, chart=chart(family, child_a),
-                          subject="Vaccination record", body="Could you share the updated vaccination record?")
-    filed += 1
-    return filed
+    return _file_queue(session, {"own": (own, adult), "second": (second, other),
+                                 "child_a": (family, child_a), "child_b": (family, child_b)})

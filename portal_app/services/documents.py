@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from portal_app.db import select_columns
 from portal_app.models import PortalDocument, TaskKind, ident
-from portal_app.services import audit, clock, messages, onboarding, queue, settings
+from portal_app.services import accounts, audit, clock, messages, queue, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -156,7 +156,7 @@ def share_with_patient(*, session: Session, patient_id: int, filename: str, data
         InvalidInput: as `upload`.
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     checked = check_file(filename, data)
     note = clean_note(note)
     document = PortalDocument(patient_id=patient_id, from_practice=True, filename=checked.filename,

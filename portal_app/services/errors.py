@@ -35,3 +35,15 @@ class FormInvalid(InvalidInput):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(next(iter(errors.values()), "Some fields need attention."))
         self.errors = errors
+
+
+class AlreadyTaken(FormInvalid):
+    """Two requests claimed the same unique thing at once (a user ID, a chart's connection).
+
+    The database's unique index decided; the later request gets this message beside `field`,
+    readable both as one field's message (`field`, `message`) and as a form's (`errors`).
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__({field: message})
+        self.field = field

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import FormRequest, ident
-from portal_app.services import audit, clock, onboarding
+from portal_app.services import accounts, audit, clock
 from portal_app.services.errors import InvalidInput
 
 
@@ -64,7 +64,7 @@ def request_forms(*, session: Session, patient_id: int, forms: list[str] | tuple
         InvalidInput: an unknown form name.
         NotFound: no such chart.
     """
-    onboarding.get_patient(session=session, patient_id=patient_id)
+    accounts.get_patient(session=session, patient_id=patient_id)
     known = {form.value for form in PortalForm}
     unknown = [form for form in forms if form not in known]
     if unknown:

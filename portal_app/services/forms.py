@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind, ident
-from portal_app.services import audit, charts, clock, form_requests, onboarding, queue, validation
+from portal_app.services import accounts, audit, charts, clock, form_requests, onboarding, queue, validation
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -200,7 +200,7 @@ def intake_values(*, session: Session, patient_id: int) -> dict[str, str]:
     Raises:
         NotFound: no such chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     return {field: _shown(field, getattr(patient, field) or "") for field in INTAKE_FIELDS}
 
 
@@ -224,7 +224,7 @@ def submit_intake(*, session: Session, account_id: int, chart: ChartView, values
         FormInvalid: {field: message} for every field that fails its check.
         NotFound: no such chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=chart.patient_id)
+    patient = accounts.get_patient(session=session, patient_id=chart.patient_id)
     errors: dict[str, str] = {}
     changes: list[tuple[str, str, str]] = []
     for field in INTAKE_FIELDS:
@@ -359,7 +359,7 @@ def _apply(session: Session, task: PortalTask, change: IntakeChange, actor: audi
         raise InvalidInput("This answer is for reading only; it is not merged into the chart.")
     if change.merged_at is not None:
         raise InvalidInput("This change is already in the chart.")
-    patient = onboarding.get_patient(session=session, patient_id=task.patient_id)
+    patient = accounts.get_patient(session=session, patient_id=task.patient_id)
     field = change.field_name
     old = getattr(patient, field) or ""
     conflict = _conflict(change, old)
@@ -411,7 +411,7 @@ def merge_all(*, session: Session, task_id: int, actor: audit.Actor) -> MergeRes
         NotFound: no such item.
     """
     task = _task(session, task_id)
-    patient = onboarding.get_patient(session=session, patient_id=task.patient_id)
+    patient = accounts.get_patient(session=session, patient_id=task.patient_id)
     merged = conflicts = invalid = 0
     for change in session.exec(select(IntakeChange).where(IntakeChange.task_id == task_id)
                                .order_by(col(IntakeChange.id))).all():
@@ -468,7 +468,7 @@ def health_summary(*, session: Session, patient_id: int) -> HealthSummary:
     Raises:
         NotFound: no such chart.
     """
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     names = [patient.first_name, patient.middle_name, patient.last_name]
     name = " ".join(part for part in names if part)
     if patient.preferred_name:

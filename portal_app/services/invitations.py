@@ -10,25 +10,24 @@ from sqlmodel import Session, col, select
 
 from portal_app import routes
 from portal_app.models import (
-    AccessType,
     AccountStatus,
     ChartAccountState,
     OneTimeSecret,
+    OutboxMessage,
     Patient,
     PortalAccount,
-    PortalConnection,
+    PracticeSettings,
     SecretPurpose,
     SessionKind,
 )
 from portal_app.notify import templates
-from portal_app.services import audit, clock, onboarding, outbox, passwords, sessions, settings, tokens
-from portal_app.services.areas import ALL_AREAS
+from portal_app.services import accounts, audit, clock, outbox, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
-# A second click within this window re-uses the link just sent instead of sending another.
-RESEND_WINDOW = timedelta(seconds=60)
+RESEND_WINDOW = accounts.RESEND_WINDOW
 LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
+USER_ID_IN_USE = "That username is already in use. Choose another."
 
 
 class LinkInvalid(DomainError):
@@ -50,7 +49,7 @@ class SendResult:
 
 
 def _patient_for_link(session: Session, patient_id: int) -> Patient:
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     if not patient.email:
@@ -71,7 +70,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
     if not config.portal_active:
         raise PortalUnavailable()
     patient = _patient_for_link(session, patient_id)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     if account is not None and account.status == AccountStatus.DISABLED:
         raise InvalidInput("This patient's portal account is disabled.")
     kind = SendKind.RESET if account is not None else SendKind.INVITATION
@@ -85,22 +84,12 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
         return SendResult(kind, patient.email, "already_sent",
                           f"{label} was just sent to {patient.email}.")
     if kind == SendKind.INVITATION:
-        lifetime = timedelta(hours=config.invitation_hours)
-        step = routes.SetupStep.INVITE
-        render = templates.invitation
+        message, secret = _send_invitation(session, config, patient, actor)
     else:
-        lifetime = timedelta(minutes=config.reset_minutes)
-        step = routes.SetupStep.RESET
-        render = templates.password_reset
-    plain, secret = tokens.issue(session=session, purpose=purpose, lifetime=lifetime,
-                                 patient_id=patient.id, account_id=account.id if account else None,
-                                 destination=patient.email_lower, staff_id=actor.staff_user_id)
-    rendered = render(practice=config.practice_name, phone=config.practice_phone,
-                      first_name=patient.first_name,
-                      link=routes.setup_url(config.portal_base_url, step, token=plain),
-                      valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-    message = outbox.send(session=session, channel="email", kind=kind.value, to=patient.email,
-                          rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
+        sent = accounts.send_password_link(session=session, account=account, patient=patient,
+                                           to=patient.email, destination=patient.email_lower,
+                                           first_name=patient.first_name, setup=False, actor=actor)
+        message, secret = sent.message, sent.secret
     if kind == SendKind.INVITATION and patient.account_state == ChartAccountState.NONE:
         patient.account_state = ChartAccountState.INVITED
         session.add(patient)
@@ -112,6 +101,23 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
         return SendResult(kind, patient.email, "failed",
                           f"{label} to {patient.email} could not be sent; it is in the outbox to retry.")
     return SendResult(kind, patient.email, "sent", f"{label} sent to {patient.email}.")
+
+
+def _send_invitation(session: Session, config: PracticeSettings, patient: Patient,
+                     actor: audit.Actor) -> tuple[OutboxMessage, OneTimeSecret]:
+    """An invitation (the chart has no account yet) to the chart's email."""
+    lifetime = timedelta(hours=config.invitation_hours)
+    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.INVITATION, lifetime=lifetime,
+                                 patient_id=patient.id, destination=patient.email_lower,
+                                 staff_id=actor.staff_user_id)
+    rendered = templates.invitation(
+        practice=config.practice_name, phone=config.practice_phone, first_name=patient.first_name,
+        link=routes.setup_url(config.portal_base_url, routes.SetupStep.INVITE, token=plain),
+        valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
+    message = outbox.send(session=session, channel="email", kind=SendKind.INVITATION.value,
+                          to=patient.email, rendered=rendered, patient_id=patient.id,
+                          secrets_in_body=(plain,))
+    return message, secret
 
 
 @dataclass(frozen=True)
@@ -151,26 +157,19 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     patient = session.get(Patient, row.patient_id) if row and row.patient_id else None
     if row is None or patient is None or not patient.portal_enabled:
         raise LinkInvalid()
-    if onboarding.self_account(session=session, patient_id=patient.id) is not None:
+    if accounts.self_account(session=session, patient_id=patient.id) is not None:
         raise LinkInvalid()
     user_id = normalize_user_id(user_id)
-    if session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first():
-        raise InvalidInput("That username is already in use. Choose another.", field="user_id")
+    if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
+        raise InvalidInput(USER_ID_IN_USE, field="user_id")
     passwords.check_password(password, confirm=confirm,
                              personal=_personal(patient, config.practice_name, user_id))
-    now = clock.now()
-    account = PortalAccount(user_id=user_id, password_hash=passwords.hash_password(password),
-                            status=AccountStatus.ACTIVE, created_at=now, password_changed_at=now,
-                            verified_at=now if user_id == patient.email_lower else None,
-                            last_sign_in_at=now)
-    session.add(account)
-    session.flush()
-    session.add(PortalConnection(account_id=account.id, patient_id=patient.id,
-                                 access_type=AccessType.SELF, permissions=ALL_AREAS,
-                                 requested_by="patient (invitation)", connected_at=now))
-    tokens.consume(session=session, row=row)
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    account = accounts.create_account(session=session, user_id=user_id, password=password,
+                                      verified=user_id == patient.email_lower, signed_in=True,
+                                      taken_message=USER_ID_IN_USE)
+    tokens.consume(session=session, row=row)  # used, before connecting voids the chart's live invitations
+    accounts.connect_chart(session=session, account=account, patient=patient,
+                           requested_by="patient (invitation)", field="user_id")
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id, detail=f"user ID {user_id}; from invitation link #{row.id}")
@@ -197,22 +196,11 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     passwords.check_password(password, confirm=confirm, personal=personal)
     if passwords.verify_password(password, account.password_hash):
         raise InvalidInput("Choose a password different from your current one.", field="password")
-    now = clock.now()
-    account.password_hash = passwords.hash_password(password)
-    account.password_changed_at = now
-    account.must_change_password = False
-    account.temp_password_expires_at = None
-    account.failed_logins = 0
-    account.locked_until = None
-    account.last_sign_in_at = now
-    if account.status == AccountStatus.PENDING:
-        account.status = AccountStatus.ACTIVE
-    session.add(account)
+    accounts.set_password(session=session, account=account, password=password)
+    account.last_sign_in_at = clock.now()  # signed in just below
     tokens.consume(session=session, row=row)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
-    if patient is not None:
-        onboarding.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,

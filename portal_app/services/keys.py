@@ -19,7 +19,6 @@ from sqlmodel import Session, col, func, select
 
 from portal_app import routes
 from portal_app.models import (
-    AccessType,
     AccountStatus,
     AuditEvent,
     OneTimeSecret,
@@ -31,11 +30,10 @@ from portal_app.models import (
 )
 from portal_app.notify import letters, templates, templates_keys
 from portal_app.services import (
-    areas,
+    accounts,
     audit,
     clock,
     invitations,
-    onboarding,
     outbox,
     passwords,
     sessions,
@@ -50,12 +48,16 @@ KEY_LENGTH = 12
 CHANNELS = ("email", "sms", "letter")
 MAX_ATTEMPTS = tokens.MAX_ATTEMPTS
 # A second "Create Account" for the same user ID within this window re-uses the link just sent.
-RESEND_WINDOW = timedelta(seconds=60)
+RESEND_WINDOW = accounts.RESEND_WINDOW
 # Wrong keys a signed-in account may try per hour ("Connect another chart").
 MAX_WRONG_KEYS_PER_HOUR = 10
 
 KEY_INVALID = "That key is not valid or has expired."
 DETAILS_MISMATCH = "Those details do not match our records."
+# Another request created the user ID, or connected the chart, between our check and our insert.
+CREATED_MEANWHILE = ("An account with {user_id} was created in the meantime. Sign in with it, or use "
+                     "\"Forgot password\".")
+ALREADY_CONNECTED = "That chart is already connected to your account."
 KEY_VOIDED = ("This key can no longer be used after too many tries. Please call the practice "
               "for a new one.")
 
@@ -124,6 +126,51 @@ def _destination(patient: Patient, channel: str, address: str) -> str:
     return ", ".join(lines)[:254]
 
 
+def _new_key_row(session: Session, patient: Patient, channel: str, destination: str, requested_by: str,
+                 days: int, actor: audit.Actor) -> tuple[str, OneTimeSecret]:
+    """A fresh key for the chart (older live ones voided), audited. Returns (plain key, row)."""
+    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECTION_KEY,
+                                patient_id=patient.id)
+    key = new_key()
+    while session.exec(select(OneTimeSecret.id).where(
+            OneTimeSecret.secret_hash == key_digest(key))).first() is not None:
+        key = new_key()  # a collision is astronomically unlikely, but the column is unique
+    now = clock.now()
+    row = OneTimeSecret(purpose=SecretPurpose.CONNECTION_KEY, secret_hash=key_digest(key),
+                        patient_id=patient.id, channel=channel, destination=destination,
+                        requested_by=requested_by, created_by_staff_id=actor.staff_user_id,
+                        created_at=now, expires_at=now + timedelta(days=days))
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=actor, action="key.generate", patient_id=patient.id,
+                 detail=f"key #{row.id} by {channel} to {destination}; expires {_format_date(row.expires_at)}; "
+                        f"requested by {requested_by}; older keys voided={voided}")
+    if voided:
+        audit.record(session=session, actor=actor, action="key.void", patient_id=patient.id,
+                     detail=f"{voided} older key(s) replaced by key #{row.id}")
+    return key, row
+
+
+def _key_message(config, patient: Patient, channel: str, key: str,
+                 expires: str) -> tuple[templates.Rendered, bytes | None]:
+    """What carries the key: a printed letter (PDF), an email or a text message."""
+    link = routes.setup_url(config.portal_base_url, routes.SetupStep.CREATE_ACCOUNT)
+    if channel == "letter":
+        letter_pdf = letters.connection_key_letter(
+            practice=config.practice_name, phone=config.practice_phone,
+            letter_date=_format_date(clock.now()), patient_name=f"{patient.first_name} {patient.last_name}",
+            address_lines=_postal_lines(patient), key=key, link=link, expires=expires)
+        return templates.Rendered(
+            subject=f"Connection key letter for {patient.first_name} {patient.last_name}",
+            text="A printed connection-key letter (PDF attached).", html=""), letter_pdf
+    if channel == "email":
+        return templates_keys.connection_key_email(
+            practice=config.practice_name, phone=config.practice_phone,
+            first_name=patient.first_name, key=key, link=link, expires=expires), None
+    return templates_keys.connection_key_sms(practice=config.practice_name, key=key,
+                                             link=link, expires=expires), None
+
+
 def generate_key(*, session: Session, patient_id: int, channel: str, address: str,
                  requested_by: str, actor: audit.Actor) -> KeyIssued:
     """Make a connection key for a chart and send it (email, text) or print it (letter).
@@ -138,7 +185,7 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     config = settings.get(session=session)
     if not config.portal_active:
         raise PortalUnavailable()
-    patient = onboarding.get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     if channel not in CHANNELS:
@@ -146,46 +193,10 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
                               required=True)
     destination = _destination(patient, channel, address)
-
-    voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECTION_KEY,
-                                patient_id=patient.id)
-    key = new_key()
-    while session.exec(select(OneTimeSecret.id).where(
-            OneTimeSecret.secret_hash == key_digest(key))).first() is not None:
-        key = new_key()  # a collision is astronomically unlikely, but the column is unique
     days = config.letter_key_days if channel == "letter" else config.key_days
-    now = clock.now()
-    row = OneTimeSecret(purpose=SecretPurpose.CONNECTION_KEY, secret_hash=key_digest(key),
-                        patient_id=patient.id, channel=channel, destination=destination,
-                        requested_by=requested_by, created_by_staff_id=actor.staff_user_id,
-                        created_at=now, expires_at=now + timedelta(days=days))
-    session.add(row)
-    session.flush()
+    key, row = _new_key_row(session, patient, channel, destination, requested_by, days, actor)
     expires = _format_date(row.expires_at)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.CREATE_ACCOUNT)
-    audit.record(session=session, actor=actor, action="key.generate", patient_id=patient.id,
-                 detail=f"key #{row.id} by {channel} to {destination}; expires {expires}; "
-                        f"requested by {requested_by}; older keys voided={voided}")
-    if voided:
-        audit.record(session=session, actor=actor, action="key.void", patient_id=patient.id,
-                     detail=f"{voided} older key(s) replaced by key #{row.id}")
-
-    letter_pdf = None
-    if channel == "letter":
-        letter_pdf = letters.connection_key_letter(
-            practice=config.practice_name, phone=config.practice_phone,
-            letter_date=_format_date(now), patient_name=f"{patient.first_name} {patient.last_name}",
-            address_lines=_postal_lines(patient), key=key, link=link, expires=expires)
-        rendered = templates.Rendered(
-            subject=f"Connection key letter for {patient.first_name} {patient.last_name}",
-            text="A printed connection-key letter (PDF attached).", html="")
-    elif channel == "email":
-        rendered = templates_keys.connection_key_email(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=patient.first_name, key=key, link=link, expires=expires)
-    else:
-        rendered = templates_keys.connection_key_sms(practice=config.practice_name, key=key,
-                                                     link=link, expires=expires)
+    rendered, letter_pdf = _key_message(config, patient, channel, key, expires)
     message = outbox.send(session=session, channel=channel, kind="connection_key",
                           to=destination, rendered=rendered, patient_id=patient.id,
                           secrets_in_body=(key,))
@@ -223,6 +234,44 @@ def contact_user_id(value: str | None) -> str:
     return user_id
 
 
+def _notice_account_exists(session: Session, config, account: PortalAccount, channel: str,
+                           actor: audit.Actor) -> None:
+    """The user ID has an account: offer sign-in and password reset instead of a new one."""
+    rendered = (templates_keys.account_exists_email if channel == "email"
+                else templates_keys.account_exists_sms)(
+        practice=config.practice_name,
+        **({"phone": config.practice_phone} if channel == "email" else {}),
+        sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
+        forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
+    message = outbox.send(session=session, channel=channel, kind="account_exists",
+                          to=account.user_id, rendered=rendered)
+    audit.record(session=session, actor=actor, action="account.create_requested",
+                 account_id=account.id,
+                 detail=f"account exists: notice message #{message.id} {message.status.value}")
+
+
+def _send_verification(session: Session, config, user_id: str, channel: str, voided: int,
+                       actor: audit.Actor) -> None:
+    """A link proving the user ID reaches the person (the first step of creating an account)."""
+    lifetime = timedelta(minutes=config.verification_minutes)
+    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.CONTACT_VERIFICATION,
+                                 lifetime=lifetime, channel=channel, destination=user_id)
+    link = routes.setup_url(config.portal_base_url, routes.SetupStep.VERIFY, token=plain)
+    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
+    if channel == "email":
+        rendered = templates_keys.verification_email(practice=config.practice_name,
+                                                     phone=config.practice_phone, link=link,
+                                                     valid_for=valid_for)
+    else:
+        rendered = templates_keys.verification_sms(practice=config.practice_name, link=link,
+                                                   valid_for=valid_for)
+    message = outbox.send(session=session, channel=channel, kind="verification", to=user_id,
+                          rendered=rendered, secrets_in_body=(plain,))
+    audit.record(session=session, actor=actor, action="account.create_requested",
+                 detail=f"verification link #{secret.id} by {channel}: message #{message.id} "
+                        f"{message.status.value}; older links voided={voided}")
+
+
 def start_create_account(*, session: Session, user_id: str, ip: str = "") -> str:
     """"Create Account": send a verification link to the user ID (or, when an account with it
     exists, a note offering sign-in and password reset). The caller shows the same answer in
@@ -245,43 +294,16 @@ def start_create_account(*, session: Session, user_id: str, ip: str = "") -> str
         col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None))
     if session.exec(live.where(OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first():
         return user_id  # a double click: the message just sent is the answer
-    existing = session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
+    existing = accounts.account_by_user_id(session=session, user_id=user_id)
     if existing is not None:
-        rendered = (templates_keys.account_exists_email if channel == "email"
-                    else templates_keys.account_exists_sms)(
-            practice=config.practice_name,
-            **({"phone": config.practice_phone} if channel == "email" else {}),
-            sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
-            forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
-        message = outbox.send(session=session, channel=channel, kind="account_exists",
-                              to=user_id, rendered=rendered)
-        audit.record(session=session, actor=actor, action="account.create_requested",
-                     account_id=existing.id,
-                     detail=f"account exists: notice message #{message.id} {message.status.value}")
-        session.commit()
-        return user_id
-    voided = 0
-    for row in session.exec(live):
-        row.revoked_at = clock.now()
-        session.add(row)
-        voided += 1
-    lifetime = timedelta(minutes=config.verification_minutes)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.CONTACT_VERIFICATION,
-                                 lifetime=lifetime, channel=channel, destination=user_id)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.VERIFY, token=plain)
-    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
-    if channel == "email":
-        rendered = templates_keys.verification_email(practice=config.practice_name,
-                                                     phone=config.practice_phone, link=link,
-                                                     valid_for=valid_for)
+        _notice_account_exists(session, config, existing, channel, actor)
     else:
-        rendered = templates_keys.verification_sms(practice=config.practice_name, link=link,
-                                                   valid_for=valid_for)
-    message = outbox.send(session=session, channel=channel, kind="verification", to=user_id,
-                          rendered=rendered, secrets_in_body=(plain,))
-    audit.record(session=session, actor=actor, action="account.create_requested",
-                 detail=f"verification link #{secret.id} by {channel}: message #{message.id} "
-                        f"{message.status.value}; older links voided={voided}")
+        voided = 0
+        for row in session.exec(live):
+            row.revoked_at = clock.now()
+            session.add(row)
+            voided += 1
+        _send_verification(session, config, user_id, channel, voided, actor)
     session.commit()
     return user_id
 
@@ -397,7 +419,7 @@ def verify_details(*, session: Session, token: str | None, key: str, last_name: 
 
 def _refuse_second_self(session: Session, patient_id: int) -> None:
     """A chart has one `self` account. (Asked only after key and details matched.)"""
-    if onboarding.self_account(session=session, patient_id=patient_id) is not None:
+    if accounts.self_account(session=session, patient_id=patient_id) is not None:
         raise InvalidInput("This chart already has its own portal account. Sign in with it, or use "
                            "\"Forgot password\" on the sign-in page.", field="key")
 
@@ -420,27 +442,18 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
     _check_details(session, row, patient, last_name=last_name, dob=dob,
                    actor=audit.Actor.anonymous(user_id, ip))
     _refuse_second_self(session, patient.id)
-    if session.exec(select(PortalAccount.id).where(PortalAccount.user_id == user_id)).first():
-        raise InvalidInput(f"An account with {user_id} was created in the meantime. Sign in "
-                           "with it, or use \"Forgot password\".", field="form")
+    if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
+        raise InvalidInput(CREATED_MEANWHILE.format(user_id=user_id), field="form")
     passwords.check_password(password, confirm=confirm, personal=(
         patient.first_name, patient.last_name, patient.email_lower, user_id,
         config.practice_name))
-    now = clock.now()
-    account = PortalAccount(user_id=user_id, password_hash=passwords.hash_password(password),
-                            status=AccountStatus.ACTIVE, created_at=now, verified_at=now,
-                            password_changed_at=now, last_sign_in_at=now)
-    session.add(account)
-    session.flush()
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
-                                  requested_by=row.requested_by or "patient (connection key)",
-                                  connected_at=now)
-    session.add(connection)
+    account = accounts.create_account(session=session, user_id=user_id, password=password, verified=True,
+                                      signed_in=True, field="form", taken_message=CREATED_MEANWHILE)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        requested_by=row.requested_by or "patient (connection key)",
+                                        field="form")
     tokens.consume(session=session, row=row)
     tokens.consume(session=session, row=link)
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
     actor = audit.Actor.portal(account.id, ip)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
@@ -503,17 +516,12 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
         PortalConnection.account_id == account.id, PortalConnection.patient_id == patient.id,
         col(PortalConnection.revoked_at).is_(None))).first()
     if already is not None:
-        raise InvalidInput("That chart is already connected to your account.", field="key")
+        raise InvalidInput(ALREADY_CONNECTED, field="key")
     _refuse_second_self(session, patient.id)
-    now = clock.now()
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id,
-                                  access_type=AccessType.SELF, permissions=areas.ALL_AREAS,
-                                  requested_by=row.requested_by or "patient (connection key)",
-                                  connected_at=now)
-    session.add(connection)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        requested_by=row.requested_by or "patient (connection key)",
+                                        field="key", taken_message=ALREADY_CONNECTED)
     tokens.consume(session=session, row=row)
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,

@@ -15,9 +15,8 @@ from datetime import date
 from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
-from portal_app.models import AccessType, AccountStatus, ChartAccountState, Patient, PortalAccount, PortalConnection
-from portal_app.services import audit, clock, sessions, tokens
-from portal_app.services.errors import NotFound
+from portal_app.models import ChartAccountState, Patient
+from portal_app.services import accounts, audit, clock, sessions, tokens
 from portal_app.services.validation import parse_dob
 
 PAGE_SIZE = 50
@@ -196,46 +195,14 @@ def iter_matching_ids(*, session: Session, search: str, status: StatusFilter,
         cursor = (rows[-1][0], rows[-1][1])
 
 
-def get_patient(*, session: Session, patient_id: int) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("That patient does not exist.")
-    return patient
-
-
 def patient_row(*, session: Session, patient_id: int) -> PatientRow:
     """One list row, fresh from the database."""
-    return row_of(get_patient(session=session, patient_id=patient_id))
-
-
-def self_account(*, session: Session, patient_id: int) -> PortalAccount | None:
-    """The account connected to this chart as `self`, if any."""
-    return session.exec(
-        select(PortalAccount).join(PortalConnection, col(PortalConnection.account_id) == PortalAccount.id)
-        .where(PortalConnection.patient_id == patient_id,
-               PortalConnection.access_type == AccessType.SELF,
-               col(PortalConnection.revoked_at).is_(None))
-    ).first()
-
-
-def refresh_account_state(*, session: Session, patient: Patient) -> None:
-    """Recompute the denormalized state shown beside the rectangle (and filtered on)."""
-    account = self_account(session=session, patient_id=patient.id)
-    if account is not None:
-        state = {AccountStatus.DISABLED: ChartAccountState.DISABLED,
-                 AccountStatus.PENDING: ChartAccountState.INVITED}.get(account.status, ChartAccountState.ACTIVE)
-    elif patient.account_state == ChartAccountState.INVITED:
-        state = ChartAccountState.INVITED
-    else:
-        state = ChartAccountState.NONE
-    if state != patient.account_state:
-        patient.account_state = state
-        session.add(patient)
+    return row_of(accounts.get_patient(session=session, patient_id=patient_id))
 
 
 def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
     """Turn portal access on. Already on: nothing changes, nothing is logged."""
-    patient = get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if not patient.portal_enabled:
         patient.portal_enabled = True
         patient.updated_at = clock.now()
@@ -245,20 +212,15 @@ def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> P
     return row_of(patient)
 
 
-def connected_account_ids(*, session: Session, patient_id: int) -> list[int]:
-    return list(session.exec(select(PortalConnection.account_id).where(
-        PortalConnection.patient_id == patient_id, col(PortalConnection.revoked_at).is_(None))))
-
-
 def disable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
     """Turn portal access off: end the sessions of connected accounts, void open links."""
-    patient = get_patient(session=session, patient_id=patient_id)
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
     if patient.portal_enabled:
         patient.portal_enabled = False
         patient.updated_at = clock.now()
         session.add(patient)
         ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
-                    for account_id in connected_account_ids(session=session, patient_id=patient.id))
+                    for account_id in accounts.connected_account_ids(session=session, patient_id=patient.id))
         voided = tokens.revoke_live(session=session, patient_id=patient.id)
         audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
                      detail=f"sessions ended={ended}; links voided={voided}")

@@ -17,11 +17,11 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_app import routes
@@ -32,10 +32,10 @@ from portal_app.models import (
     Patient,
     PortalAccount,
     PortalConnection,
-    SecretPurpose,
 )
-from portal_app.notify import letters, templates, templates_accounts
+from portal_app.notify import letters, templates_accounts
 from portal_app.services import (
+    accounts,
     areas,
     audit,
     clock,
@@ -196,7 +196,8 @@ def normalize_username(value: str | None, *, field: str = "username") -> str:
 
 
 def _account_by_user_id(session: Session, user_id: str) -> PortalAccount | None:
-    return session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).first()
+    # One seam for this screen's checks (a test stands in for a check that misses a race).
+    return accounts.account_by_user_id(session=session, user_id=user_id)
 
 
 def suggest_username(*, session: Session, email: str) -> str:
@@ -220,7 +221,7 @@ def suggest_username(*, session: Session, email: str) -> str:
 
 
 def _patient(session: Session, patient_id: int) -> Patient:
-    return onboarding.get_patient(session=session, patient_id=patient_id)
+    return accounts.get_patient(session=session, patient_id=patient_id)
 
 
 def _summary(patient: Patient) -> ChartSummary:
@@ -235,11 +236,6 @@ def _live_connection(session: Session, patient_id: int, connection_id: int) -> P
     if connection is None or connection.patient_id != patient_id or connection.revoked_at is not None:
         raise NotFound("That connection no longer exists. Choose it again from the list.")
     return connection
-
-
-def _live_connections_of_account(session: Session, account_id: int) -> list[PortalConnection]:
-    return list(session.exec(select(PortalConnection).where(
-        PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None))))
 
 
 def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> PortalConnection | None:
@@ -428,43 +424,25 @@ def _set_generated_password(session: Session, account: PortalAccount, patient: P
     config = settings.get(session=session)
     password = passwords.generate(_personal(patient, account.user_id, account.first_name,
                                            account.last_name, config.practice_name))
-    now = clock.now()
-    account.password_hash = passwords.hash_password(password)
-    account.password_changed_at = now
-    account.must_change_password = force_change
     # A password staff have seen is temporary: it stops working if never replaced.
-    account.temp_password_expires_at = (now + timedelta(days=config.connect_token_days)
-                                        if force_change else None)
-    account.failed_logins = 0
-    account.locked_until = None
-    if account.status == AccountStatus.PENDING:
-        account.status = AccountStatus.ACTIVE
-    session.add(account)
+    expires = clock.now() + timedelta(days=config.connect_token_days) if force_change else None
+    accounts.set_password(session=session, account=account, password=password, must_change=force_change,
+                          temp_password_expires_at=expires)
     return password
 
 
 def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
                      actor: audit.Actor) -> bool:
     """Email the representative a link to choose a password. Returns False when it failed."""
-    config = settings.get(session=session)
-    if not config.portal_active:
+    if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
-    lifetime = timedelta(hours=config.invitation_hours)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                 lifetime=lifetime, patient_id=patient.id, account_id=account.id,
-                                 destination=account.user_id, staff_id=actor.staff_user_id,
-                                 requested_by=REQUESTED_BY)
-    rendered = templates_accounts.representative_setup(
-        practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
-        link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
-        valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-    message = outbox.send(session=session, channel="email", kind="representative_setup",
-                          to=account.user_id, rendered=rendered, patient_id=patient.id,
-                          secrets_in_body=(plain,))
+    sent = accounts.send_password_link(session=session, account=account, patient=patient, to=account.user_id,
+                                       setup=True, requested_by=REQUESTED_BY, actor=actor)
     audit.record(session=session, actor=actor, action="account_setup.setup_link", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"to {account.user_id}; message #{message.id} {message.status.value}; link #{secret.id}")
-    return message.status.value != "failed"
+                 detail=f"to {account.user_id}; message #{sent.message.id} {sent.message.status.value}; "
+                        f"link #{sent.secret.id}")
+    return not sent.failed
 
 
 def _send_connected_notice(session: Session, patient: Patient, account: PortalAccount,
@@ -497,7 +475,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     """Create a connection (`connection_id` 0) or change the selected one.
 
     Raises:
-        FormInvalid: field -> message for every field that is wrong.
+        FormInvalid: field -> message for every field that is wrong (also when another staff
+            member took the username, or connected the account, at the same moment).
         InvalidInput: a rule about the whole form (portal access not enabled, a second Self).
         NotFound: the chart, or the selected connection, no longer exists.
         PortalUnavailable: a representative's email cannot go out while the portal is off.
@@ -507,6 +486,52 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         return _update(session, patient, _live_connection(session, patient.id, connection_id), form, actor)
     if not patient.portal_enabled:
         raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
+    new = _checked_new(session, patient, form)
+    password = ""  # a generated one, for a new Self account only
+    if new.existing is None:
+        account = accounts.create_account(session=session, user_id=new.user_id, first_name=new.first,
+                                          last_name=new.last, field="username")
+        if new.access == AccessType.SELF:
+            password = _set_generated_password(session, account, patient, form.force_change)
+            session.flush()
+        _audit_create(session, patient, account, new, password, form.force_change, actor)
+        notes: list[str] = []
+    else:
+        account, notes = new.existing, _rename(new.existing, new.first, new.last)
+        session.add(account)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                        access=new.access, relationship=new.relationship,
+                                        permissions=new.permissions, requested_by=REQUESTED_BY,
+                                        staff_id=actor.staff_user_id)
+    audit.record(session=session, actor=actor, action="account_setup.connect", patient_id=patient.id,
+                 account_id=account.id,
+                 detail="; ".join([f"connection #{connection.id}: none -> {ACCESS_LABELS[new.access]}"
+                                   + (f" ({new.relationship})" if new.relationship else ""),
+                                   f"permissions none -> {_labels(new.permissions)}",
+                                   "existing account" if new.existing is not None else "new account",
+                                   *notes]))
+    forms_note = _request_forms(session, patient, form.forms, actor)
+    session.flush()
+    result = _tell_the_account(session, patient, account, new, password, actor)
+    session.commit()
+    return dataclasses.replace(result, connection_id=connection.id, message=result.message + forms_note)
+
+
+@dataclass(frozen=True)
+class _NewConnection:
+    """A checked form for a new connection."""
+
+    access: AccessType
+    first: str
+    last: str
+    relationship: str
+    permissions: str
+    user_id: str
+    existing: PortalAccount | None  # an account staff asked to connect as a representative
+
+
+def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewConnection:
+    """The form of a new connection, checked; every wrong field at once in FormInvalid."""
     errors: dict[str, str] = {}
     access, first, last, relationship, permissions = _validated(form, errors)
     username = form.username
@@ -523,103 +548,64 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         check = check_username(session=session, patient_id=patient.id, username=normalized,
                                access_type=access.value)
         if existing is not None:
-            if not check.connectable:
-                errors["username"] = check.message
-            elif not form.connect_existing or access != AccessType.REPRESENTATIVE:
-                # An existing account joins a chart only when staff say so, as a representative.
+            # An existing account joins a chart only when staff say so, as a representative.
+            if not (check.connectable and form.connect_existing and access == AccessType.REPRESENTATIVE):
                 errors["username"] = check.message
         elif access == AccessType.REPRESENTATIVE and "@" not in normalized:
             errors["username"] = ("A new representative's username must be their email address: the "
                                   "link to choose a password is sent there.")
     if access == AccessType.SELF and "access_type" not in errors:
-        current = onboarding.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=patient.id)
         if current is not None:
             errors["access_type"] = (f"This chart already has a Self account ({current.user_id}). "
                                      "Select it in the list to change it.")
     if errors:
         raise FormInvalid(errors)
+    return _NewConnection(access=access, first=first, last=last, relationship=relationship,
+                          permissions=permissions, user_id=normalized, existing=existing)
 
-    now = clock.now()
-    notes: list[str] = []
-    credentials = None
-    email_failed = False
-    if existing is None:
-        account = PortalAccount(user_id=normalized, first_name=first, last_name=last,
-                                status=AccountStatus.PENDING, created_at=now)
-        session.add(account)
-        try:
-            session.flush()
-        except IntegrityError:  # another staff member took the username a moment ago
-            session.rollback()
-            raise FormInvalid({"username": f"{normalized} was just taken by another account. "
-                                           "Choose another username."}) from None
-        password = ""
-        if access == AccessType.SELF:
-            password = _set_generated_password(session, account, patient, form.force_change)
-        else:
-            account.must_change_password = False
-        session.flush()
-        audit.record(session=session, actor=actor, action="account_setup.create", patient_id=patient.id,
-                     account_id=account.id,
-                     detail=f"user ID {normalized}; name {first} {last}; "
-                            + ("password generated and shown to staff; must change at sign-in="
-                               + ("yes" if form.force_change else "no") if password
-                               else "no password yet (set-up link emailed)"))
-    else:
-        account = existing
-        name_changes = []
-        if (account.first_name, account.last_name) != (first, last):
-            name_changes.append(f"name {account.first_name} {account.last_name} -> {first} {last}")
-            account.first_name, account.last_name = first, last
-            session.add(account)
-        notes.extend(name_changes)
-        password = ""
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
-                                  relationship=relationship, permissions=permissions,
-                                  requested_by=REQUESTED_BY, connected_by_staff_id=actor.staff_user_id,
-                                  connected_at=now)
-    session.add(connection)
-    try:
-        session.flush()
-    except IntegrityError:  # another staff member connected this account a moment ago
-        session.rollback()
-        raise FormInvalid({"username": f"{account.user_id} was just connected to this chart by someone "
-                                       "else. Select it in the list to change it."}) from None
-    if access == AccessType.SELF:
-        # The chart has an account now: an outstanding invitation must not stay live.
-        tokens.revoke_live(session=session, purpose=SecretPurpose.INVITATION, patient_id=patient.id)
-    audit.record(session=session, actor=actor, action="account_setup.connect", patient_id=patient.id,
+
+def _audit_create(session: Session, patient: Patient, account: PortalAccount, new: _NewConnection,
+                  password: str, force_change: bool, actor: audit.Actor) -> None:
+    audit.record(session=session, actor=actor, action="account_setup.create", patient_id=patient.id,
                  account_id=account.id,
-                 detail="; ".join([f"connection #{connection.id}: none -> {ACCESS_LABELS[access]}"
-                                   + (f" ({relationship})" if relationship else ""),
-                                   f"permissions none -> {_labels(permissions)}",
-                                   "existing account" if existing is not None else "new account",
-                                   *notes]))
-    forms_note = _request_forms(session, patient, form.forms, actor)
-    session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+                 detail=f"user ID {new.user_id}; name {new.first} {new.last}; "
+                        + ("password generated and shown to staff; must change at sign-in="
+                           + ("yes" if force_change else "no") if password
+                           else "no password yet (set-up link emailed)"))
 
-    label = ACCESS_LABELS[access]
-    if existing is None and access == AccessType.SELF:
-        credentials = _credentials(session, account, password, patient)
-        message = (f"Account {normalized} created ({label}). Give the patient the new credentials "
-                   "now (at the top of the page): they are shown only once.")
-    elif existing is None:
-        email_failed = not _send_setup_link(session, patient, account, actor)
-        message = (f"Account {normalized} created ({label}). "
-                   + ("The email with a link to choose a password could not be sent; it is in "
-                      "the outbox to retry." if email_failed
-                      else f"An email with a link to choose a password was sent to {normalized}."))
+
+def _rename(account: PortalAccount, first: str, last: str) -> list[str]:
+    """Give the account the names staff typed; returns the audit notes of what changed."""
+    if (account.first_name, account.last_name) == (first, last):
+        return []
+    note = f"name {account.first_name} {account.last_name} -> {first} {last}"
+    account.first_name, account.last_name = first, last
+    return [note]
+
+
+def _tell_the_account(session: Session, patient: Patient, account: PortalAccount, new: _NewConnection,
+                      password: str, actor: audit.Actor) -> SaveResult:
+    """What the account is sent (credentials shown, a set-up link, a connected notice), and the
+    sentence for staff. `connection_id` is filled in by the caller."""
+    label = ACCESS_LABELS[new.access]
+    if new.existing is None and new.access == AccessType.SELF:
+        return SaveResult(connection_id=0, credentials=_credentials(session, account, password, patient),
+                          message=(f"Account {new.user_id} created ({label}). Give the patient the new "
+                                   "credentials now (at the top of the page): they are shown only once."))
+    if new.existing is None:
+        failed = not _send_setup_link(session, patient, account, actor)
+        return SaveResult(connection_id=0, email_failed=failed, message=(
+            f"Account {new.user_id} created ({label}). "
+            + ("The email with a link to choose a password could not be sent; it is in the outbox to "
+               "retry." if failed else f"An email with a link to choose a password was sent to {new.user_id}.")))
+    if account.status == AccountStatus.PENDING or not account.password_hash:
+        failed = not _send_setup_link(session, patient, account, actor)
     else:
-        if account.status == AccountStatus.PENDING or not account.password_hash:
-            email_failed = not _send_setup_link(session, patient, account, actor)
-        else:
-            email_failed = not _send_connected_notice(session, patient, account, actor)
-        message = (f"The existing account {normalized} is now connected to this chart ({label}). "
-                   "Its password is unchanged.")
-    session.commit()
-    return SaveResult(connection_id=connection.id, message=message + forms_note,
-                      credentials=credentials, email_failed=email_failed)
+        failed = not _send_connected_notice(session, patient, account, actor)
+    return SaveResult(connection_id=0, email_failed=failed, message=(
+        f"The existing account {new.user_id} is now connected to this chart ({label}). "
+        "Its password is unchanged."))
 
 
 def _update(session: Session, patient: Patient, connection: PortalConnection, form: AccountForm,
@@ -628,7 +614,7 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
     access, first, last, relationship, permissions = _validated(form, errors)
     account = session.get(PortalAccount, connection.account_id)
     if access == AccessType.SELF and connection.access_type != AccessType.SELF:
-        current = onboarding.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=patient.id)
         if current is not None and current.id != account.id:
             errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
     if errors:
@@ -659,7 +645,8 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
                      account_id=account.id, detail=f"connection #{connection.id}: " + "; ".join(changes))
     forms_note = _request_forms(session, patient, form.forms, actor)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
+    # The connection may have turned from or into the chart's Self one.
+    accounts.refresh_account_state(session=session, patient=patient)
     session.commit()
     if not changes and not forms_note:
         return SaveResult(connection_id=connection.id, message="Nothing to save: no change.")
@@ -686,7 +673,7 @@ def delete_preview(*, session: Session, patient_id: int, connection_id: int) -> 
     is signed in now and Delete will end its sessions (no other chart with portal access)."""
     connection = _live_connection(session, patient_id, connection_id)
     account = session.get(PortalAccount, connection.account_id)
-    others = [c for c in _live_connections_of_account(session, account.id) if c.id != connection.id]
+    others = [c for c in accounts.live_connections_of(session=session, account_id=account.id) if c.id != connection.id]
     return DeletePreview(connection_id=connection.id,
                          label=f"{account.user_id} ({ACCESS_LABELS[connection.access_type]})",
                          deletes_account=not others,
@@ -706,14 +693,9 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
     connection = _live_connection(session, patient.id, connection_id)
     account = session.get(PortalAccount, connection.account_id)
     now = clock.now()
-    connection.revoked_at = now
-    session.add(connection)
-    session.flush()
-    others = _live_connections_of_account(session, account.id)
-    ended = 0
-    if not _enabled(session, others):
-        ended = sessions.end_all(session=session, portal_account_id=account.id)
-    voided = tokens.revoke_live(session=session, patient_id=patient.id, account_id=account.id)
+    done = accounts.disconnect(session=session, connection=connection, patient=patient)
+    ended, voided = done.sessions_ended, done.links_voided
+    others = accounts.live_connections_of(session=session, account_id=account.id)
     user_id = account.user_id
     access = ACCESS_LABELS[connection.access_type]
     parts = [f"connection #{connection.id} {user_id} ({access}): connected -> removed"]
@@ -731,7 +713,6 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
         parts.append("account deleted (no other connection; username freed)")
     parts.append(f"sessions ended={ended}; links voided={voided}")
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="account_setup.delete", patient_id=patient.id,
                  account_id=account.id, detail="; ".join(parts))
     session.commit()
@@ -761,7 +742,6 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     voided = tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     session.flush()
-    onboarding.refresh_account_state(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="account_setup.password_reset",
                  patient_id=patient.id, account_id=account.id,
                  detail=f"{account.user_id}: new password generated and shown to staff; must change "
@@ -796,23 +776,15 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
         raise PortalUnavailable()
     if by_text:
         return portal_users.send_reset_link(session=session, account_id=account.id, actor=actor).message
-    if portal_users.link_just_sent(session=session, account_id=account.id):
+    if accounts.link_just_sent(session=session, account_id=account.id):
         return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:
         ok = _send_setup_link(session, patient, account, actor)
     else:
-        lifetime = timedelta(minutes=config.reset_minutes)
-        plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                     lifetime=lifetime, patient_id=patient.id, account_id=account.id,
-                                     destination=account.user_id, staff_id=actor.staff_user_id,
-                                     requested_by=REQUESTED_BY)
-        rendered = templates.password_reset(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=account.first_name or "there",
-            link=routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain),
-            valid_for=templates.describe_lifetime(lifetime.total_seconds() / 3600))
-        message = outbox.send(session=session, channel="email", kind="reset", to=account.user_id,
-                              rendered=rendered, patient_id=patient.id, secrets_in_body=(plain,))
+        sent = accounts.send_password_link(session=session, account=account, patient=patient,
+                                           to=account.user_id, setup=False, requested_by=REQUESTED_BY,
+                                           actor=actor)
+        message, secret = sent.message, sent.secret
         audit.record(session=session, actor=actor, action="account_setup.reset_link",
                      patient_id=patient.id, account_id=account.id,
                      detail=f"to {account.user_id}; message #{message.id} {message.status.value}; "

@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
@@ -23,17 +22,13 @@ from portal_app.db import select_columns
 from portal_app.models import (
     AccessType,
     AccountStatus,
-    OneTimeSecret,
     Patient,
     PortalAccount,
     PortalConnection,
-    SecretPurpose,
     ident,
 )
-from portal_app.notify import templates
-from portal_app.services import audit, clock, onboarding, outbox, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, sessions, settings, tokens
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
-from portal_app.services.invitations import RESEND_WINDOW
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100
@@ -315,20 +310,6 @@ def _account(session: Session, account_id: int) -> PortalAccount:
     return account
 
 
-def _self_charts(session: Session, account_id: int) -> list[Patient]:
-    return list(session.exec(
-        select(Patient).join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
-        .where(PortalConnection.account_id == account_id, PortalConnection.access_type == AccessType.SELF,
-               col(PortalConnection.revoked_at).is_(None))))
-
-
-def _refresh_charts(session: Session, account_id: int) -> None:
-    """The onboarding list shows a self chart's account state: keep it in step."""
-    session.flush()
-    for patient in _self_charts(session, account_id):
-        onboarding.refresh_account_state(session=session, patient=patient)
-
-
 def _finish(session: Session, account: PortalAccount, message: str, ok: bool = True) -> ActionResult:
     session.commit()
     return ActionResult(row=account_row(session=session, account_id=ident(account)), message=message, ok=ok)
@@ -347,7 +328,7 @@ def disable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionR
     session.add(account)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
     voided = tokens.revoke_live(session=session, account_id=account.id)
-    _refresh_charts(session, ident(account))
+    accounts.refresh_charts_of(session=session, account_id=ident(account))
     audit.record(session=session, actor=actor, action="account.disable", account_id=account.id,
                  detail=f"status {old.value} -> {AccountStatus.DISABLED.value}; "
                         f"sessions ended={ended}; links voided={voided}")
@@ -362,7 +343,7 @@ def enable(*, session: Session, account_id: int, actor: audit.Actor) -> ActionRe
     new = AccountStatus.ACTIVE if account.password_hash else AccountStatus.PENDING
     account.status = new
     session.add(account)
-    _refresh_charts(session, ident(account))
+    accounts.refresh_charts_of(session=session, account_id=ident(account))
     audit.record(session=session, actor=actor, action="account.enable", account_id=account.id,
                  detail=f"status {AccountStatus.DISABLED.value} -> {new.value}")
     return _finish(session, account, f"{account.user_id} is enabled.")
@@ -427,15 +408,6 @@ def _destination(account: PortalAccount, chart: Patient, own: bool) -> tuple[str
                        "chart has no email that may be used. Set a password in Portal Account Setup.")
 
 
-def link_just_sent(*, session: Session, account_id: int) -> bool:
-    """Whether a live password link went to this account within the last minute: a second
-    click answers with it, since a new link would void the one just sent."""
-    return session.exec(select(OneTimeSecret.id).where(
-        OneTimeSecret.account_id == account_id, OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET,
-        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
-        OneTimeSecret.created_at > clock.now() - RESEND_WINDOW)).first() is not None
-
-
 def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) -> ActionResult:
     """Send a password-reset link to the account's user ID: by email, or by text message.
 
@@ -458,24 +430,12 @@ def send_reset_link(*, session: Session, account_id: int, actor: audit.Actor) ->
                            "so a reset link would not work.")
     channel, to = _destination(account, chart, own)
     by = "text message" if channel == "sms" else "email"
-    if link_just_sent(session=session, account_id=ident(account)):
+    if accounts.link_just_sent(session=session, account_id=ident(account)):
         return _finish(session, account, f"A reset link was just sent to {to} by {by}.")
-    lifetime = timedelta(minutes=config.reset_minutes)
-    plain, secret = tokens.issue(session=session, purpose=SecretPurpose.PASSWORD_RESET,
-                                 lifetime=lifetime, patient_id=chart.id, account_id=account.id,
-                                 channel=channel, destination=to, staff_id=actor.staff_user_id)
-    link = routes.setup_url(config.portal_base_url, routes.SetupStep.RESET, token=plain)
-    valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
-    if channel == "sms":
-        rendered = templates.sms(
-            f"{config.practice_name}: choose a new patient portal password here: {link} "
-            f"(works once, expires in {valid_for}). Not you? Call {config.practice_phone}.")
-    else:
-        rendered = templates.password_reset(
-            practice=config.practice_name, phone=config.practice_phone,
-            first_name=account.first_name or chart.first_name, link=link, valid_for=valid_for)
-    message = outbox.send(session=session, channel=channel, kind="reset", to=to, rendered=rendered,
-                          patient_id=chart.id, secrets_in_body=(plain,))
+    sent = accounts.send_password_link(session=session, account=account, patient=chart, to=to, channel=channel,
+                                       first_name=account.first_name or chart.first_name, setup=False,
+                                       actor=actor)
+    message, secret = sent.message, sent.secret
     audit.record(session=session, actor=actor, action="reset.send", patient_id=chart.id,
                  account_id=account.id,
                  detail=f"by {by} to {to}; message #{message.id} {message.status.value}; link #{secret.id}")

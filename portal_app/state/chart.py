@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import accounts, audit, charts, invitations, onboarding
+from portal_app.services import audit, charts, invitations, manual_credentials, onboarding
 from portal_app.services.charts import ChartView
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
@@ -187,7 +187,7 @@ class ChartState(StaffSessionState):
         self._error_field = "username_message"
         if not self._chart_id:
             return None
-        result = await call(partial(accounts.check_username, username=value, patient_id=self._chart_id))
+        result = await call(partial(manual_credentials.check_username, username=value, patient_id=self._chart_id))
         self.username_ok = result.ok
         self.username_message = result.message
         return None
@@ -218,7 +218,7 @@ class ChartState(StaffSessionState):
                 self.password_error = ("Type the password to set, or untick "
                                        "\u201cManually set patient's portal password\u201d.")
                 return None
-        await call(partial(accounts.set_manually, patient_id=self._chart_id, username=username,
+        await call(partial(manual_credentials.set_manually, patient_id=self._chart_id, username=username,
                    password=chosen, force_change=self.force_change,
                    actor=staff.actor))
         await self._refresh()

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from portal_app import db
 from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, PortalAccount
-from portal_app.services import accounts, audit, onboarding
+from portal_app.services import audit, manual_credentials, onboarding
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, AppServer, goto
 
 T = TypeVar("T")
@@ -127,7 +127,7 @@ def give_account(app_server: AppServer, patient: SeededPatient, *, username: str
     The chart must have portal access enabled.
     """
     with db.session_scope(app_server.db_url) as session:
-        account = accounts.set_manually(
+        account = manual_credentials.set_manually(
             session=session, patient_id=patient.id, username=username or patient.email,
             password=password, force_change=force_change, actor=audit.Actor.system("e2e test"))
         return account.user_id

@@ -1,148 +1,122 @@
-"""Staff setting a patient's username and password by hand."""
+"""The accounts core: creating accounts, connecting and disconnecting charts, password links."""
 
 from __future__ import annotations
 
-import pytest
-from sqlmodel import col, select
+from datetime import timedelta
 
+import pytest
+from sqlmodel import Session, select
+
+from portal_app import db
 from portal_app.models import (
     AccessType,
     AccountStatus,
-    AuditEvent,
+    AuthSession,
     ChartAccountState,
     OneTimeSecret,
     Patient,
     PortalAccount,
     PortalConnection,
+    SecretPurpose,
+    SessionKind,
 )
-from portal_app.services import accounts, audit, invitations, portal_auth
-from portal_app.services.errors import InvalidInput, NotFound
+from portal_app.services import accounts, audit, sessions, tokens
+from portal_app.services.errors import AlreadyTaken, NotFound
 from tests.unit.conftest import make_patient
+from tests.unit.races import rival_account, rival_connection
 
-PASSWORD = "quiet lantern orbit 73 meadow"
-NEW_PASSWORD = "amber falcon drifts 19 north"
-
-
-def _set(session, admin, patient, username="maria.lopez@example.com", password=PASSWORD, force=False):
-    return accounts.set_manually(session=session, patient_id=patient.id, username=username,
-                                 password=password, force_change=force, actor=audit.Actor.staff(admin.id))
+STAFF = audit.Actor.system("test")
 
 
-def _state(session, patient):
+def _state(session, patient) -> ChartAccountState:
     session.expire_all()
     return session.get(Patient, patient.id).account_state
 
 
-def test_check_username_answers_live(session, admin):
-    mine = make_patient(session, enabled=True)
-    other = make_patient(session, enabled=True, first="Ann", last="Other", email="ann@example.com", chart="A2")
-    _set(session, admin, other, username="ann@example.com")
-    assert accounts.check_username(session=session, username=" ", patient_id=mine.id).ok is False
-    bad = accounts.check_username(session=session, username="maria lopez", patient_id=mine.id)
-    assert not bad.ok and "email address or a phone number" in bad.message
-    taken = accounts.check_username(session=session, username="ANN@example.com", patient_id=mine.id)
-    assert (taken.ok, taken.message) == (False, "That username is already used by another account.")
-    free = accounts.check_username(session=session, username="Maria.Lopez@example.com", patient_id=mine.id)
-    assert (free.ok, free.normalized) == (True, "maria.lopez@example.com")
-    assert "valid and available" in free.message
-    # The chart's own username is not "taken" from its own point of view.
-    assert accounts.check_username(session=session, username="ann@example.com", patient_id=other.id).ok
-    phone = accounts.check_username(session=session, username="201.555.0123", patient_id=mine.id)
-    assert (phone.ok, phone.normalized) == (True, "+12015550123")
-
-
-def test_set_username_and_password_creates_an_active_self_account(session, admin):
-    patient = make_patient(session, enabled=True)
-    account = _set(session, admin, patient)
-    assert (account.user_id, account.status, account.must_change_password) == (
-        "maria.lopez@example.com", AccountStatus.ACTIVE, False)
-    connection = session.exec(select(PortalConnection)).one()
-    assert (connection.patient_id, connection.access_type, connection.connected_by_staff_id) == (
-        patient.id, AccessType.SELF, admin.id)
-    assert _state(session, patient) == ChartAccountState.ACTIVE
-    assert portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=PASSWORD)
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "account.create_manual")).one()
-    assert "password set by staff" in event.detail and PASSWORD not in event.detail
-
-
-def test_username_without_password_leaves_the_account_pending(session, admin):
-    patient = make_patient(session, enabled=True)
-    account = _set(session, admin, patient, password=None)
-    assert account.status == AccountStatus.PENDING and account.password_hash is None
-    assert _state(session, patient) == ChartAccountState.INVITED
-    with pytest.raises(portal_auth.SignInFailed):
-        portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password="")
-
-
-def test_force_change_flag_is_kept(session, admin):
-    patient = make_patient(session, enabled=True)
-    _set(session, admin, patient, force=True)
-    sid = portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=PASSWORD)
-    assert portal_auth.principal_for(session=session, session_id=sid).must_change_password
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "account.create_manual")).one()
-    assert "change required at sign-in" in event.detail
-
-
-def test_update_changes_the_username_of_the_same_account(session, admin):
-    patient = make_patient(session, enabled=True)
-    first = _set(session, admin, patient)
-    second = _set(session, admin, patient, username="(201) 555-0123", password=None)
-    assert second.id == first.id and second.user_id == "+12015550123"
-    assert len(session.exec(select(PortalAccount)).all()) == 1
-    assert len(session.exec(select(PortalConnection)).all()) == 1
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "account.update_manual")).one()
-    assert event.detail == "username maria.lopez@example.com -> +12015550123"
-    assert portal_auth.sign_in(session=session, user_id="2015550123", password=PASSWORD)
-
-
-def test_username_taken_by_another_account_is_refused_on_the_username_field(session, admin):
-    other = make_patient(session, enabled=True, first="Ann", last="Other", email="ann@example.com", chart="A2")
-    _set(session, admin, other, username="shared@example.com")
-    patient = make_patient(session, enabled=True)
-    with pytest.raises(InvalidInput, match="already used") as info:
-        _set(session, admin, patient, username="Shared@Example.com")
-    assert info.value.field == "username"
-    assert len(session.exec(select(PortalAccount)).all()) == 1
-
-
-def test_access_must_be_enabled_first(session, admin):
-    patient = make_patient(session)
-    with pytest.raises(InvalidInput, match="Enable portal access"):
-        _set(session, admin, patient)
+def test_get_patient_raises_not_found(session):
     with pytest.raises(NotFound):
-        accounts.set_manually(session=session, patient_id=999, username="x@example.com", password=None,
-                              force_change=False, actor=audit.Actor.staff(admin.id))
+        accounts.get_patient(session=session, patient_id=404)
 
 
-@pytest.mark.parametrize("password", ["short", "password123", "maria lopez 1980 rocks", "riverside family 2024 ok"])
-def test_weak_or_personal_password_is_refused_and_nothing_is_created(session, admin, password):
+def test_a_created_account_is_undone_by_a_rollback(session, db_url):
+    # The first write of the transaction is the account itself: with Python's sqlite3 module a
+    # bare SAVEPOINT would be the outermost transaction and its release would commit it.
+    accounts.create_account(session=session, user_id="ann@example.com")
+    session.rollback()
+    with Session(db.engine(db_url)) as other:
+        assert other.exec(select(PortalAccount)).first() is None
+
+
+def test_create_account_pending_or_active_with_its_password(session):
+    pending = accounts.create_account(session=session, user_id="ann@example.com", first_name="Ann")
+    active = accounts.create_account(session=session, user_id="bob@example.com", password="x" * 20,
+                                     verified=True, signed_in=True)
+    temporary = accounts.create_account(session=session, user_id="cy@example.com", password="1234",
+                                        must_change=True)
+    assert (pending.status, pending.password_hash, pending.first_name) == (AccountStatus.PENDING, None, "Ann")
+    assert active.status == AccountStatus.ACTIVE and active.password_hash
+    assert active.verified_at and active.last_sign_in_at and active.password_changed_at
+    assert temporary.must_change_password and temporary.password_changed_at is None
+
+
+def test_a_user_id_taken_meanwhile_is_a_field_message_and_the_session_goes_on(session):
+    with rival_account(), pytest.raises(AlreadyTaken) as caught:
+        accounts.create_account(session=session, user_id="ann@example.com", field="username")
+    assert caught.value.field == "username"
+    assert caught.value.errors == {"username": caught.value.message}
+    assert caught.value.message == "ann@example.com was just taken by another account. Choose another username."
+    # Only the savepoint was undone: the same session still works and commits.
+    accounts.create_account(session=session, user_id="bob@example.com")
+    session.commit()
+    assert [a.user_id for a in session.exec(select(PortalAccount))] == ["bob@example.com"]
+
+
+def test_connect_as_self_refreshes_the_chart_and_voids_its_invitation(session):
     patient = make_patient(session, enabled=True)
-    with pytest.raises(InvalidInput) as info:
-        _set(session, admin, patient, password=password)
-    assert info.value.field == "password"
-    assert session.exec(select(PortalAccount)).all() == []
+    tokens.issue(session=session, purpose=SecretPurpose.INVITATION, lifetime=timedelta(days=3),
+                 patient_id=patient.id)
+    account = accounts.create_account(session=session, user_id="maria@example.com")
+    accounts.connect_chart(session=session, account=account, patient=patient, requested_by="test")
+    session.commit()
+    assert _state(session, patient) == ChartAccountState.INVITED  # pending: no password yet
+    assert session.exec(select(OneTimeSecret)).one().revoked_at is not None
+    assert accounts.self_account(session=session, patient_id=patient.id).id == account.id
 
 
-def test_new_password_by_staff_voids_reset_links_and_ends_sessions(session, admin):
+def test_a_representative_leaves_the_chart_state_and_invitation_alone(session):
     patient = make_patient(session, enabled=True)
-    _set(session, admin, patient)
-    sid = portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=PASSWORD)
-    invitations.send_invitation_or_reset(session=session, patient_id=patient.id,
-                                         actor=audit.Actor.staff(admin.id))
-    _set(session, admin, patient, password=NEW_PASSWORD)
-    live = session.exec(select(OneTimeSecret).where(col(OneTimeSecret.revoked_at).is_(None))).all()
-    assert live == []
-    assert portal_auth.principal_for(session=session, session_id=sid) is None
-    assert portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=NEW_PASSWORD)
+    tokens.issue(session=session, purpose=SecretPurpose.INVITATION, lifetime=timedelta(days=3),
+                 patient_id=patient.id)
+    parent = accounts.create_account(session=session, user_id="pat@example.com", password="y" * 20)
+    accounts.connect_chart(session=session, account=parent, patient=patient, requested_by="test",
+                           access=AccessType.REPRESENTATIVE, permissions="messages", relationship="parent")
+    session.commit()
+    assert _state(session, patient) == ChartAccountState.NONE
+    assert session.exec(select(OneTimeSecret)).one().revoked_at is None
+    assert accounts.connected_account_ids(session=session, patient_id=patient.id) == [parent.id]
 
 
-def test_new_password_unlocks_the_account(session, admin):
+def test_a_connection_made_meanwhile_is_a_field_message(session):
     patient = make_patient(session, enabled=True)
-    account = _set(session, admin, patient)
-    for _ in range(10):
-        with pytest.raises(portal_auth.SignInFailed):
-            portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password="wrong guess 1")
-    _set(session, admin, patient, password=NEW_PASSWORD)
-    session.refresh(account)
-    assert account.locked_until is None and account.failed_logins == 0
-    assert portal_auth.sign_in(session=session, user_id="maria.lopez@example.com", password=NEW_PASSWORD)
+    account = accounts.create_account(session=session, user_id="maria@example.com")
+    with rival_connection(), pytest.raises(AlreadyTaken) as caught:
+        accounts.connect_chart(session=session, account=account, patient=patient, requested_by="test",
+                               field="key", taken_message="Already connected: {user_id}.")
+    assert (caught.value.field, caught.value.message) == ("key", "Already connected: maria@example.com.")
+
+
+def test_disconnect_refreshes_and_signs_out_an_account_left_without_a_chart(session):
+    patient = make_patient(session, enabled=True)
+    account = accounts.create_account(session=session, user_id="maria@example.com", password="z" * 20)
+    connection = accounts.connect_chart(session=session, account=account, patient=patient, requested_by="t")
+    sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id)
+    accounts.send_password_link(session=session, account=account, patient=patient, to=account.user_id,
+                                setup=False, actor=STAFF)
+    session.commit()
+    assert _state(session, patient) == ChartAccountState.ACTIVE
+    done = accounts.disconnect(session=session, connection=connection, patient=patient)
+    session.commit()
+    assert (done.sessions_ended, done.links_voided) == (1, 1)
+    assert _state(session, patient) == ChartAccountState.NONE
+    assert session.exec(select(AuthSession)).one().revoked_at is not None
+    assert session.exec(select(PortalConnection)).one().revoked_at is not None

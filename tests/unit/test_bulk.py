@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, BulkJob, OutboxMessage, Patient
-from portal_app.services import accounts, audit, bulk, onboarding, settings
+from portal_app.services import audit, bulk, manual_credentials, onboarding, settings
 from portal_app.services.errors import Forbidden, InvalidInput, PortalUnavailable
 from portal_app.services.onboarding import StatusFilter
 from tests.unit.conftest import make_patient
@@ -23,7 +23,7 @@ def _mixed(session: Session) -> dict[str, list[Patient]]:
                                allow_email=False, chart="B300")
     has_account = make_patient(session, first="Hal", last="Dunn", email="hal@example.com",
                                enabled=True, chart="B400")
-    accounts.set_manually(session=session, patient_id=has_account.id, username="hal@example.com",
+    manual_credentials.set_manually(session=session, patient_id=has_account.id, username="hal@example.com",
                           password=None, force_change=False, actor=audit.Actor.system("test"))
     session.commit()
     return {"invitable": invitable, "no_email": [no_email], "not_allowed": [not_allowed],

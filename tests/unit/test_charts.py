@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from portal_app.models import AccountStatus, AuditEvent
-from portal_app.services import accounts, audit, charts, portal_auth, settings
+from portal_app.services import audit, charts, manual_credentials, portal_auth, settings
 from portal_app.services.errors import NotFound
 from tests.unit.conftest import START, make_patient
 
@@ -31,7 +31,7 @@ def test_chart_without_account(session):
 
 def test_chart_with_account_shows_its_state_but_no_secret(session, admin, frozen_clock):
     patient = make_patient(session, enabled=True)
-    account = accounts.set_manually(session=session, patient_id=patient.id, username=patient.email,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email,
                                     password=PASSWORD, force_change=True, actor=audit.Actor.staff(admin.id))
     view = charts.chart_view(session=session, patient_id=patient.id)
     assert (view.has_account, view.account_user_id, view.account_status, view.account_status_label) == (
@@ -47,7 +47,7 @@ def test_chart_with_account_shows_its_state_but_no_secret(session, admin, frozen
 
 def test_pending_account_and_portal_switched_off(session, admin):
     patient = make_patient(session, enabled=True)
-    accounts.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
                           force_change=False, actor=audit.Actor.staff(admin.id))
     config = settings.get(session=session)
     config.portal_active = False

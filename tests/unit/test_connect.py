@@ -21,10 +21,11 @@ from portal_app.models import (
     SecretPurpose,
 )
 from portal_app.notify import transports
-from portal_app.services import accounts, audit, connect, passwords, portal_auth, settings, tokens
+from portal_app.services import audit, connect, manual_credentials, passwords, portal_auth, settings, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
+from tests.unit.races import rival_account
 
 EMAIL = "maria.lopez@example.com"
 MOBILE = "+12015550123"      # a US number phonenumbers calls fixed-line-or-mobile
@@ -349,7 +350,7 @@ def test_address_changed_mid_flow_is_refused(session, frozen_clock, staff, chart
 
 def test_existing_account_is_connected_not_recreated(session, frozen_clock, staff, chart):
     sibling = make_patient(session, first="Teo", email="teo@example.com", enabled=True)
-    accounts.set_manually(session=session, patient_id=sibling.id, username=EMAIL,
+    manual_credentials.set_manually(session=session, patient_id=sibling.id, username=EMAIL,
                           password=PASSPHRASE, force_change=False, actor=staff)
     before = session.exec(select(PortalAccount)).one()
     old_hash = before.password_hash
@@ -374,7 +375,7 @@ def test_existing_account_is_connected_not_recreated(session, frozen_clock, staf
 
 
 def test_chart_connected_to_another_self_account_is_refused(session, frozen_clock, staff, chart):
-    accounts.set_manually(session=session, patient_id=chart.id, username="old@example.com",
+    manual_credentials.set_manually(session=session, patient_id=chart.id, username="old@example.com",
                           password=None, force_change=False, actor=staff)
     with pytest.raises(InvalidInput, match="already connected to the account old@example.com"):
         send(session, chart, staff)
@@ -390,3 +391,14 @@ def test_no_token_value_in_the_audit_log(session, frozen_clock, staff, chart, fi
     assert len(events) >= 6
     for event in events:
         assert token not in event.detail and wrong(token) not in event.detail
+
+
+def test_an_account_created_at_the_same_moment_is_reported_not_a_crash(session, staff, chart, fixed_token):
+    send(session, chart, staff)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        redeem(session, chart, staff, fixed_token)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "address", f"An account with {EMAIL} was created a moment ago. Click Connect Patient again "
+                   "to connect it.")
+    assert session.exec(select(PortalConnection)).first() is None

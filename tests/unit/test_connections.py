@@ -19,7 +19,7 @@ from portal_app.models import (
     PortalConnection,
     SecretPurpose,
 )
-from portal_app.services import accounts, audit, connections, invitations, portal_auth, tokens
+from portal_app.services import audit, connections, invitations, manual_credentials, portal_auth, tokens
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
 
@@ -29,7 +29,7 @@ PASSWORD = "quiet lantern orbit 73 meadow"
 def _connected(session, admin, **kw):
     """An enabled chart with an active `self` account set up by staff; returns (patient, account)."""
     patient = make_patient(session, enabled=True, **kw)
-    account = accounts.set_manually(session=session, patient_id=patient.id,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id,
                                     username=kw.get("email", "maria.lopez@example.com"),
                                     password=PASSWORD, force_change=False,
                                     actor=audit.Actor.staff(admin.id))
@@ -261,3 +261,31 @@ def test_resend_refuses_letters_and_other_charts_secrets(session, admin):
     with pytest.raises(NotFound):
         connections.resend(session=session, patient_id=patient.id, secret_id=theirs.id, actor=actor)
     assert session.get(OneTimeSecret, letter.id).revoked_at is None
+
+
+def test_resend_of_a_representatives_set_up_link_goes_to_the_representative(session, admin, frozen_clock):
+    from portal_app.services import portal_accounts
+
+    child = make_patient(session, first="Tim", last="Lopez", email="tim.lopez@example.com", enabled=True)
+    form = portal_accounts.AccountForm(username="pat.parent@example.com", first_name="Pat", last_name="Parent",
+                                       access_type="representative", relationship="parent",
+                                       permissions=("messages",))
+    portal_accounts.save(session=session, patient_id=child.id, connection_id=0, form=form,
+                         actor=audit.Actor.staff(admin.id))
+    [old] = connections.list_pending(session=session, patient_id=child.id)
+    assert (old.purpose, old.destination) == ("password_reset", "pat.parent@example.com")
+    frozen_clock(START + timedelta(minutes=5))
+
+    result = connections.resend(session=session, patient_id=child.id, secret_id=old.id,
+                                actor=audit.Actor.staff(admin.id))
+
+    assert result.sent and "pat.parent@example.com" in result.message
+    session.expire_all()
+    assert session.get(OneTimeSecret, old.id).revoked_at is not None
+    [new] = connections.list_pending(session=session, patient_id=child.id)
+    assert (new.purpose, new.destination) == ("password_reset", "pat.parent@example.com")
+    assert session.get(OneTimeSecret, new.id).account_id == session.get(OneTimeSecret, old.id).account_id
+    sent = list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(m.to_address, m.kind) for m in sent] == [("pat.parent@example.com", "representative_setup")] * 2
+    assert session.exec(select(OneTimeSecret).where(
+        OneTimeSecret.purpose == SecretPurpose.INVITATION)).first() is None

@@ -22,10 +22,20 @@ from portal_app.models import (
     PortalConnection,
     SecretPurpose,
 )
-from portal_app.services import accounts, audit, invitations, onboarding, portal_auth, settings, tokens
+from portal_app.services import (
+    accounts,
+    audit,
+    invitations,
+    manual_credentials,
+    onboarding,
+    portal_auth,
+    settings,
+    tokens,
+)
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.invitations import LinkInvalid, SendKind
 from tests.unit.conftest import START, make_patient
+from tests.unit.races import rival_account
 
 PASSWORD = "quiet lantern orbit 73 meadow"
 NEW_PASSWORD = "amber falcon drifts 19 north"
@@ -103,7 +113,7 @@ def test_reset_email_when_an_account_exists(session, admin, frozen_clock):
     link = session.exec(select(OneTimeSecret).where(
         OneTimeSecret.purpose == SecretPurpose.PASSWORD_RESET)).one()
     assert link.expires_at == START + timedelta(minutes=65)
-    assert link.account_id == onboarding.self_account(session=session, patient_id=patient.id).id
+    assert link.account_id == accounts.self_account(session=session, patient_id=patient.id).id
 
 
 def test_lifetimes_follow_the_settings(session, admin, frozen_clock):
@@ -177,7 +187,7 @@ def test_cannot_send_when_not_enabled_no_email_email_not_allowed_or_disabled(ses
 
 def test_disabled_account_gets_no_reset(session, admin):
     patient, _sid = _signed_up(session, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
     session.commit()
@@ -338,7 +348,7 @@ def test_redeem_when_portal_is_off(session, admin):
 def test_invitation_dies_when_staff_set_up_the_account_by_hand(session, admin):
     patient = _enabled(session)
     _result, token = _send(session, patient, admin)
-    accounts.set_manually(session=session, patient_id=patient.id, username=patient.email,
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email,
                           password=PASSWORD, force_change=False, actor=_actor(admin))
     with pytest.raises(LinkInvalid):
         invitations.inspect_link(session=session, token=token, purpose=SecretPurpose.INVITATION)
@@ -382,7 +392,7 @@ def test_reset_refuses_the_current_password_and_weak_ones(session, admin):
 def test_reset_link_dies_when_the_password_changes(session, admin):
     patient, sid = _signed_up(session, admin)
     _result, reset = _send(session, patient, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     portal_auth.change_password(session=session, account_id=account.id, current=PASSWORD,
                                 new=NEW_PASSWORD, confirm=NEW_PASSWORD, session_id=sid)
     with pytest.raises(LinkInvalid):
@@ -408,7 +418,7 @@ def test_an_invitation_token_is_not_a_reset_token(session, admin):
 
 def test_reset_activates_a_pending_account_set_up_without_password(session, admin):
     patient = _enabled(session)
-    accounts.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email, password=None,
                           force_change=False, actor=_actor(admin))
     result, reset = _send(session, patient, admin)
     assert result.kind == SendKind.RESET
@@ -451,7 +461,7 @@ def test_forgot_answers_the_same_and_sends_nothing_otherwise(session, email, dob
 
 def test_forgot_with_a_disabled_account_or_no_email_permission_is_silent(session, admin):
     patient, _sid = _signed_up(session, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
     session.commit()
@@ -514,7 +524,7 @@ def test_no_password_is_ever_in_an_email(session, admin, frozen_clock):
     _result, reset = _send(session, patient, admin)
     invitations.redeem_reset(session=session, token=reset, password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     other = _enabled(session, first="Ann", last="Other", email="ann@example.com", chart="X2")
-    accounts.set_manually(session=session, patient_id=other.id, username="ann@example.com",
+    manual_credentials.set_manually(session=session, patient_id=other.id, username="ann@example.com",
                           password="hidden pebble lagoon 88", force_change=True, actor=_actor(admin))
     frozen_clock(START + timedelta(minutes=5))
     _send(session, other, admin)
@@ -525,3 +535,14 @@ def test_no_password_is_ever_in_an_email(session, admin, frozen_clock):
         for secret in (PASSWORD, NEW_PASSWORD, "hidden pebble lagoon 88"):
             assert secret not in message.body_text and secret not in message.body_html
             assert secret not in message.subject
+
+
+def test_a_user_id_taken_at_the_same_moment_goes_to_the_user_id_field(session, admin):
+    patient = _enabled(session)
+    _result, token = _send(session, patient, admin)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        _accept(session, token)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "user_id", "That username is already in use. Choose another.")
+    assert session.exec(select(PortalConnection)).first() is None

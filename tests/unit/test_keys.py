@@ -27,6 +27,7 @@ from portal_app.services import areas, audit, invitations, keys, passwords, port
 from portal_app.services import outbox as notify_outbox
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
+from tests.unit.races import rival_account, rival_connection
 
 PASSWORD = "violet harbor engine quietly 7"
 STAFF = audit.Actor.system("test")
@@ -493,3 +494,28 @@ def test_a_chart_never_gets_a_second_self_account(session, chart):
         PortalConnection.patient_id == chart.id, PortalConnection.access_type == AccessType.SELF,
         col(PortalConnection.revoked_at).is_(None))).all()
     assert [c.account_id for c in selves] == [first_owner.id]
+
+
+def test_finish_when_the_user_id_is_taken_at_the_same_moment(session, chart):
+    issued = generate(session, chart)
+    token = start(session)
+    with rival_account() as rivals, pytest.raises(InvalidInput) as caught:
+        finish(session, token, issued.key)
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "form", "An account with new.user@example.com was created in the meantime. Sign in with it, "
+                "or use \"Forgot password\".")
+    assert session.exec(select(PortalConnection)).first() is None
+
+
+def test_connect_another_chart_twice_at_the_same_moment(session, chart):
+    account = signed_up(session, chart)
+    second = make_patient(session, first="Maria", last="Lopez-Diaz", email="m2@example.com",
+                          dob=date(1980, 4, 2), enabled=True, chart="C2")
+    issued = generate(session, second, address="m2@example.com")
+    with rival_connection() as rivals, pytest.raises(InvalidInput) as caught:
+        keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+                                   last_name="Lopez-Diaz", dob="1980-04-02")
+    assert rivals, "the race was not simulated"
+    assert (caught.value.field, caught.value.message) == (
+        "key", "That chart is already connected to your account.")

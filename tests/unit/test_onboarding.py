@@ -19,7 +19,7 @@ from portal_app.models import (
     PortalAccount,
     PortalConnection,
 )
-from portal_app.services import audit, invitations, onboarding, portal_auth
+from portal_app.services import accounts, audit, invitations, onboarding, portal_auth
 from portal_app.services.errors import NotFound
 from portal_app.services.onboarding import Cursor, StatusFilter
 from tests.unit.conftest import make_patient
@@ -159,10 +159,10 @@ def test_status_filters(session, people, admin):
     invitations.send_invitation_or_reset(session=session, patient_id=bob.id, actor=actor)
     _redeem_invitation(session, cara, admin)
     _redeem_invitation(session, dan, admin)
-    account = onboarding.self_account(session=session, patient_id=dan.id)
+    account = accounts.self_account(session=session, patient_id=dan.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
-    onboarding.refresh_account_state(session=session, patient=session.get(Patient, dan.id))
+    accounts.refresh_account_state(session=session, patient=session.get(Patient, dan.id))
     session.commit()
 
     def names(status, search=""):
@@ -249,29 +249,29 @@ def test_account_state_transitions(session, patient, admin):
     invitations.redeem_invitation(session=session, token=re.search(r"token=([\w-]+)", body).group(1),
                                   user_id=patient.email, password=PASSWORD, confirm=PASSWORD)
     assert state() == ChartAccountState.ACTIVE
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     account.status = AccountStatus.DISABLED
     session.add(account)
-    onboarding.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
+    accounts.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
     session.commit()
     assert state() == ChartAccountState.DISABLED
     account.status = AccountStatus.ACTIVE
     session.add(account)
-    onboarding.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
+    accounts.refresh_account_state(session=session, patient=session.get(Patient, patient.id))
     session.commit()
     assert state() == ChartAccountState.ACTIVE
 
 
 def test_self_account_ignores_revoked_connections(session, patient, admin):
     _redeem_invitation(session, patient, admin)
-    account = onboarding.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=patient.id)
     assert isinstance(account, PortalAccount)
     connection = session.exec(select(PortalConnection)).one()
     connection.revoked_at = connection.connected_at
     session.add(connection)
     session.commit()
-    assert onboarding.self_account(session=session, patient_id=patient.id) is None
-    assert onboarding.connected_account_ids(session=session, patient_id=patient.id) == []
+    assert accounts.self_account(session=session, patient_id=patient.id) is None
+    assert accounts.connected_account_ids(session=session, patient_id=patient.id) == []
 
 
 def test_selective_search_combined_with_a_status_filter(session, people, admin):

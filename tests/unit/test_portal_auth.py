@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from portal_app.models import AccountStatus, AuditEvent, PortalAccount
-from portal_app.services import accounts, audit, onboarding, portal_auth, settings
+from portal_app.services import audit, manual_credentials, onboarding, portal_auth, settings
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
 
@@ -19,7 +19,7 @@ NEW_PASSWORD = "amber falcon drifts 19 north"
 def _account(session, admin, *, username="maria.lopez@example.com", password=PASSWORD, **kw):
     """An enabled chart with a `self` account set up by staff; returns (patient, account)."""
     patient = make_patient(session, enabled=True, **kw)
-    account = accounts.set_manually(session=session, patient_id=patient.id, username=username,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id, username=username,
                                     password=password, force_change=False,
                                     actor=audit.Actor.staff(admin.id))
     return patient, account
@@ -69,7 +69,7 @@ def test_same_answer_for_unknown_wrong_disabled_pending_and_no_enabled_chart(ses
     session.commit()
     answers.append(_fail(session, patient.email, PASSWORD))
     other = make_patient(session, enabled=True, first="Ann", last="Other", email="ann@example.com", chart="P2")
-    accounts.set_manually(session=session, patient_id=other.id, username="ann@example.com", password=None,
+    manual_credentials.set_manually(session=session, patient_id=other.id, username="ann@example.com", password=None,
                           force_change=False, actor=audit.Actor.staff(admin.id))
     answers.append(_fail(session, "ann@example.com", ""))
     assert set(answers) == {portal_auth.SIGN_IN_FAILED}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlmodel import select
 
 from portal_app.models import IntakeChange, PortalTask, TaskKind
-from portal_app.services import accounts, audit, forms, portal_auth, queue, tasks
+from portal_app.services import audit, forms, manual_credentials, portal_auth, queue, tasks
 from tests.unit.conftest import make_patient
 
 
 def _chart(session, patient):
-    account = accounts.set_manually(session=session, patient_id=patient.id, username=patient.email,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id, username=patient.email,
                                     password="violet harbor engine quietly 7", force_change=False,
                                     actor=audit.Actor.system("test"))
     return account, portal_auth.chart_for(session=session, account_id=account.id, patient_id=patient.id)

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from portal_app import routes
 from portal_app.models import AccessType, AccountStatus, OutboxMessage, Patient, PortalAccount, PortalConnection
-from portal_app.services import accounts, audit, passwords, sessions
+from portal_app.services import audit, manual_credentials, passwords, sessions
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.chart import ChartState
 from tests.unit.conftest import make_patient
@@ -115,7 +115,7 @@ async def test_enable_then_disable(session, admin):
 
 async def test_username_check_taken_and_fresh(session, admin):
     other = make_patient(session, first="Ana", last="Other", email="ana@example.com", enabled=True)
-    accounts.set_manually(session=session, patient_id=other.id, username="taken@example.com",
+    manual_credentials.set_manually(session=session, patient_id=other.id, username="taken@example.com",
                           password=None, force_change=True, actor=audit.Actor.staff(admin.id))
     patient = make_patient(session, enabled=True)
     _, chart, _ = await open_chart(sign_in_admin(session), patient.id)
@@ -172,7 +172,7 @@ async def test_manual_save_with_weak_password_shows_it_beside_the_field(session,
 
 async def test_manual_save_refuses_a_taken_username_beside_the_field(session, admin):
     other = make_patient(session, first="Ana", last="Other", email="ana@example.com", enabled=True)
-    accounts.set_manually(session=session, patient_id=other.id, username="taken@example.com",
+    manual_credentials.set_manually(session=session, patient_id=other.id, username="taken@example.com",
                           password=None, force_change=True, actor=audit.Actor.staff(admin.id))
     patient = make_patient(session, enabled=True)
     _, chart, _ = await open_chart(sign_in_admin(session), patient.id)

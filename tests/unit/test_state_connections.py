@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from portal_app import routes
 from portal_app.models import AuditEvent, OneTimeSecret, PortalConnection, SecretPurpose
-from portal_app.services import accounts, audit, portal_auth, staff_auth, tokens
+from portal_app.services import audit, manual_credentials, portal_auth, staff_auth, tokens
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.chart import ChartState
 from portal_app.state.connections import ConnectionsState
@@ -29,7 +29,7 @@ async def open_section(session_id: str, patient_id: int):
 
 def _connected(session, admin):
     patient = make_patient(session, enabled=True)
-    account = accounts.set_manually(session=session, patient_id=patient.id,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id,
                                     username="maria.lopez@example.com", password=PASSWORD,
                                     force_change=False, actor=audit.Actor.staff(admin.id))
     session.commit()

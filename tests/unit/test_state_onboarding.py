@@ -13,7 +13,7 @@ import reflex as rx
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, SessionKind
-from portal_app.services import accounts, audit, bulk, portal_auth, staff_auth
+from portal_app.services import audit, bulk, manual_credentials, portal_auth, staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
@@ -158,7 +158,7 @@ async def test_clicking_green_asks_first_and_cancel_changes_nothing(session, adm
 
 async def test_confirmed_disable_turns_red_and_ends_portal_sessions(session, admin, admin_sid):
     patient = make_patient(session, enabled=True)
-    account = accounts.set_manually(session=session, patient_id=patient.id,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id,
                                     username="maria.lopez@example.com",
                                     password="quiet meadow copper kettle 9", force_change=False,
                                     actor=audit.Actor.system("test"))
@@ -200,7 +200,7 @@ async def test_email_click_sends_invitation_then_reset_once_an_account_exists(se
     assert _kinds(session) == ["invitation"]
     assert state.rows[0].account_label == "Invited"
 
-    accounts.set_manually(session=session, patient_id=patient.id, username="maria.lopez@example.com",
+    manual_credentials.set_manually(session=session, patient_id=patient.id, username="maria.lopez@example.com",
                           password=None, force_change=False, actor=audit.Actor.system("test"))
     session.commit()
     result = await state.send_email(patient.id)

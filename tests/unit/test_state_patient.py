@@ -27,7 +27,7 @@ from portal_app.models import (
     PortalConnection,
     PracticeSettings,
 )
-from portal_app.services import accounts, audit, invitations, portal_auth
+from portal_app.services import audit, invitations, manual_credentials, portal_auth
 from portal_app.state.base import drain_detached
 from portal_app.state.patient_home import PASSWORD_CHANGED, HomeState, PasswordState
 from portal_app.state.patient_login import ForgotState, LoginState
@@ -84,7 +84,7 @@ def public_text(root) -> str:
 def make_account(session, *, email="maria.lopez@example.com", first="Maria", last="Lopez",
                  force_change=False):
     patient = make_patient(session, first=first, last=last, email=email, enabled=True)
-    account = accounts.set_manually(session=session, patient_id=patient.id, username=email,
+    account = manual_credentials.set_manually(session=session, patient_id=patient.id, username=email,
                                     password=PASSWORD, force_change=force_change,
                                     actor=audit.Actor.system("test"))
     return patient, account
