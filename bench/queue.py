@@ -27,8 +27,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -263,7 +265,8 @@ def build(url: str, path: Path, rebuild: bool) -> None:
         staff_ids = [staff_auth.create_staff(session=session, username=name, full_name=full, role=role,
                                              password="bench-not-a-real-password", check_strength=False).id
                      for name, full, role in STAFF]
-        month_start, _ = tasks.month_start(settings.zone(session=session))  # in the practice's zone, as the queue counts it
+        # In the practice's zone, as the queue counts it.
+        month_start, _ = tasks.month_start(settings.zone(session=session))
         sender = _accounts(session, rng, now)
         _tasks(session, rng, now, month_start, sender, staff_ids)
         session.commit()
@@ -392,7 +395,7 @@ def short_searches(url: str, runs: int, budget_s: float) -> int:
         with db.session_scope(url) as session:
             matches = session.exec(portal_users._filtered(select(func.count()).select_from(PortalAccount),
                                                           search=term, status=AccountFilter.ALL)).one()
-        wall, cpu = timed(url, runs, budget_s, portal_users.list_page, lambda i: {"search": term})
+        wall, cpu = timed(url, runs, budget_s, portal_users.list_page, lambda i, term=term: {"search": term})
         statement, parameters = next((sql, params) for sql, params in
                                      queries_of(url, portal_users.list_page, {"search": term})
                                      if "FROM portalaccount" in sql)
@@ -406,7 +409,37 @@ def short_searches(url: str, runs: int, budget_s: float) -> int:
 
 # ---- the run ---------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
+# (name, service function, the keyword arguments of run i)
+Operation = tuple[str, Callable, Callable[[int], dict]]
+
+
+@dataclass
+class DataSet:
+    """What the timed operations take from the database: the bench user, its open forwards, search
+    terms from a fixed sample of accounts, and the cursors 10,000 rows into the user list."""
+    me: int | None
+    forwards_open: int
+    emails: list[str]
+    locals_: list[str]
+    phones: list[str]
+    lasts: list[str]
+    last_firsts: list[str]
+    first_lasts: list[str]
+    charts: list[str]
+    deep_user: str | None
+    deep_enabled: str | None
+
+
+class Counts(NamedTuple):
+    status_counts: dict
+    reviewed_month: int
+    month_label: str
+    forwards_open: int
+    account_counts: dict
+    must: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--budget", type=float, default=8.0,
@@ -414,65 +447,87 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="/tmp/portal_queue_bench.db")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-plans", action="store_true", help="skip the EXPLAIN QUERY PLAN section")
-    args = parser.parse_args(argv)
-    started_run, started_run_cpu = time.perf_counter(), time.process_time()
+    return parser.parse_args(argv)
 
-    path = Path(args.db)
-    url = f"sqlite:///{path}"
-    build(url, path, args.rebuild)
-    no_statistics(url)
-    locked = refresh_locks(url)
 
+def _counts_of(session, me: int | None) -> Counts:
+    """The queue's items by status, "Reviewed (month)", the bench user's open forwards, the accounts."""
+    status_counts = dict(session.exec(select(PortalTask.status, func.count()).group_by(PortalTask.status)).all())
+    _pending, reviewed_month, month_label = tasks.review_counts(session=session)
+    forwards_open = session.exec(select(func.count()).select_from(TaskForward).where(
+        TaskForward.to_staff_id == me, col(TaskForward.done_at).is_(None))).one()
+    account_counts = dict(session.exec(select(PortalAccount.status, func.count())
+                                       .group_by(PortalAccount.status)).all())
+    must = session.exec(select(func.count()).where(col(PortalAccount.must_change_password).is_(True))).one()
+    return Counts(status_counts, reviewed_month, month_label, forwards_open, account_counts, must)
+
+
+def _sample_accounts(session) -> tuple[list[PortalAccount], list[str]]:
+    """About 300 accounts picked with a fixed seed, and the chart numbers they are connected to."""
+    rng = random.Random(7)
+    sample = list(session.exec(select(PortalAccount).where(
+        col(PortalAccount.id).in_([rng.randint(1, ACCOUNTS) for _ in range(300)]),
+        col(PortalAccount.deleted_at).is_(None))))
+    charts = [row[0] for row in session.execute(text(
+        "SELECT p.chart_number FROM patient p JOIN portalconnection c ON c.patient_id = p.id "
+        "WHERE c.revoked_at IS NULL AND c.account_id IN (%s)" % ",".join(str(a.id) for a in sample)))]
+    return sample, charts
+
+
+def _print_counts(counts: Counts, locked: int) -> None:
+    print(f"Queue: {TASKS:,} items on {TASK_PATIENTS:,} of {PATIENTS:,} charts; "
+          + ", ".join(f"{s.value} {n:,}" for s, n in counts.status_counts.items())
+          + f" ({counts.reviewed_month:,} in {counts.month_label}, the Reviewed list)"
+          + f"; {FORWARDS:,} forwards, {counts.forwards_open} open to the bench user.")
+    print(f"Accounts: {ACCOUNTS:,}; " + ", ".join(f"{s.value} {n:,}" for s, n in counts.account_counts.items())
+          + f"; must change {counts.must:,}; locked {locked}.")
+
+
+def _walk(url: str, rows: int, **filters) -> str | None:
+    """The user list's cursor after paging `rows` rows in."""
+    with db.session_scope(url) as session:
+        page = portal_users.list_page(session=session, **filters)
+        walked = len(page.rows)
+        while walked < rows and page.has_next:
+            page = portal_users.list_page(session=session, after=page.last, **filters)
+            walked += len(page.rows)
+        return page.last
+
+
+def describe_data_set(url: str, locked: int) -> DataSet:
+    """Print what the database holds and take what the operations need from it."""
     with db.session_scope(url) as session:
         staff = session.exec(select(StaffUser).where(StaffUser.username == "bench")).one()
         me = staff.id
-        status_counts = dict(session.exec(select(PortalTask.status, func.count()).group_by(PortalTask.status)).all())
-        _pending, reviewed_month, month_label = tasks.review_counts(session=session)
-        forwards_open = session.exec(select(func.count()).select_from(TaskForward).where(
-            TaskForward.to_staff_id == me, col(TaskForward.done_at).is_(None))).one()
-        account_counts = dict(session.exec(select(PortalAccount.status, func.count())
-                                           .group_by(PortalAccount.status)).all())
-        must = session.exec(select(func.count()).where(col(PortalAccount.must_change_password).is_(True))).one()
-        rng = random.Random(7)
-        sample = list(session.exec(select(PortalAccount).where(
-            col(PortalAccount.id).in_([rng.randint(1, ACCOUNTS) for _ in range(300)]),
-            col(PortalAccount.deleted_at).is_(None))))
-        charts = [row[0] for row in session.execute(text(
-            "SELECT p.chart_number FROM patient p JOIN portalconnection c ON c.patient_id = p.id "
-            "WHERE c.revoked_at IS NULL AND c.account_id IN (%s)" % ",".join(str(a.id) for a in sample)))]
-    print(f"Queue: {TASKS:,} items on {TASK_PATIENTS:,} of {PATIENTS:,} charts; "
-          + ", ".join(f"{s.value} {n:,}" for s, n in status_counts.items())
-          + f" ({reviewed_month:,} in {month_label}, the Reviewed list)"
-          + f"; {FORWARDS:,} forwards, {forwards_open} open to the bench user.")
-    print(f"Accounts: {ACCOUNTS:,}; " + ", ".join(f"{s.value} {n:,}" for s, n in account_counts.items())
-          + f"; must change {must:,}; locked {locked}.")
-
-    emails = [a.user_id for a in sample if "@" in a.user_id]
-    locals_ = [a.user_id.split("@")[0][:12] for a in sample if "@" in a.user_id]
-    phones = [a.user_id[2:9] for a in sample if a.user_id.startswith("+1")]
+        counts = _counts_of(session, me)
+        sample, charts = _sample_accounts(session)
+    _print_counts(counts, locked)
     named = [a for a in sample if a.last_name]
-    lasts = [a.last_name[:3] for a in named]
-    last_firsts = [f"{a.last_name}, {a.first_name[:2]}" for a in named]
-    first_lasts = [f"{a.first_name} {a.last_name}" for a in named]
+    return DataSet(
+        me=me, forwards_open=counts.forwards_open,
+        emails=[a.user_id for a in sample if "@" in a.user_id],
+        locals_=[a.user_id.split("@")[0][:12] for a in sample if "@" in a.user_id],
+        phones=[a.user_id[2:9] for a in sample if a.user_id.startswith("+1")],
+        lasts=[a.last_name[:3] for a in named],
+        last_firsts=[f"{a.last_name}, {a.first_name[:2]}" for a in named],
+        first_lasts=[f"{a.first_name} {a.last_name}" for a in named],
+        charts=charts,
+        deep_user=_walk(url, DEEP_ROWS),
+        deep_enabled=_walk(url, DEEP_ROWS, status=AccountFilter.ENABLED),
+    )
 
-    def walk(rows: int, **filters) -> str:
-        with db.session_scope(url) as session:
-            page = portal_users.list_page(session=session, **filters)
-            walked = len(page.rows)
-            while walked < rows and page.has_next:
-                page = portal_users.list_page(session=session, after=page.last, **filters)
-                walked += len(page.rows)
-            return page.last
 
-    deep_user = walk(DEEP_ROWS)
-    deep_enabled = walk(DEEP_ROWS, status=AccountFilter.ENABLED)
+def queue_operations(data: DataSet) -> list[Operation]:
+    """The Patient Portal queue's calls: counts, both review lists in each order (first page and
+    10,000 rows deep), the communication list (first and last page)."""
+    me = data.me
     deep_page = DEEP_ROWS // tasks.PAGE_SIZE + 1
-    comm_pages = max(1, -(-forwards_open // tasks.PAGE_SIZE))
+    comm_pages = max(1, -(-data.forwards_open // tasks.PAGE_SIZE))
 
     def review(status: str, arrange: str, page: int = 1):
         return lambda i: {"staff_user_id": me, "status": status, "arrange": arrange, "page": page}
 
-    queue_ops: list[tuple[str, Callable, Callable[[int], dict]]] = [
+    queue_ops: list[Operation] = [
         ("my_tasks (both counts)", tasks.my_tasks, lambda i: {"staff_user_id": me}),
         ("review_counts", tasks.review_counts, lambda i: {}),
     ]
@@ -486,8 +541,16 @@ def main(argv: list[str] | None = None) -> int:
         (f"communication, page {comm_pages} (last)", tasks.communication_page,
          lambda i: {"staff_user_id": me, "page": comm_pages}),
     ]
+    return queue_ops
+
+
+def user_operations(data: DataSet) -> list[Operation]:
+    """User Management's list: paging, each account filter, and searches of each kind."""
+    emails, locals_, phones, charts = data.emails, data.locals_, data.phones, data.charts
+    lasts, last_firsts, first_lasts = data.lasts, data.last_firsts, data.first_lasts
+    deep_user, deep_enabled = data.deep_user, data.deep_enabled
     lp = portal_users.list_page
-    user_ops: list[tuple[str, Callable, Callable[[int], dict]]] = [
+    return [
         ("users: first page", lp, lambda i: {}),
         (f"users: {DEEP_ROWS:,} rows deep", lp, lambda i: {"after": deep_user}),
         ("users: previous page (from deep)", lp, lambda i: {"before": deep_user}),
@@ -510,10 +573,14 @@ def main(argv: list[str] | None = None) -> int:
         ("users: locked + one letter", lp, lambda i: {"status": AccountFilter.LOCKED, "search": "smj"[i % 3]}),
     ]
 
+
+def time_operations(url: str, runs: int, budget_s: float, queue_ops: list[Operation],
+                    user_ops: list[Operation]) -> tuple[dict[str, tuple[float, float]], int]:
+    """Time every operation and print the table. Returns ({name: (p50, p95)}, how many miss the target)."""
     results: dict[str, tuple[float, float]] = {}
     failed = 0
     load = os.getloadavg()[0]
-    print(f"\nServer time per call, up to {args.runs} runs each (ms; load average {load:.2f} "
+    print(f"\nServer time per call, up to {runs} runs each (ms; load average {load:.2f} "
           f"on {os.cpu_count()} CPUs):")
     print(f"  {'operation':<42} {'runs':>4} {'p50':>8} {'p95':>8}   {'cpu p50':>8} {'cpu p95':>8}  "
           f"wall p95 <= {TARGET_MS:g} ms")
@@ -521,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                        ("User Management (services/portal_users.py)", user_ops)):
         print(f"  {title}")
         for name, call, make_args in ops:
-            wall, cpu = timed(url, args.runs, args.budget, call, make_args)
+            wall, cpu = timed(url, runs, budget_s, call, make_args)
             p50, p95 = p(wall, 50), p(wall, 95)
             results[name] = (p50, p95)
             verdict = "PASS" if p95 <= TARGET_MS else "FAIL"
@@ -530,7 +597,11 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     print(f"  (load average now {os.getloadavg()[0]:.2f}; on a busy machine wall p95 includes "
           "waiting for a CPU, which the cpu columns leave out)")
+    return results, failed
 
+
+def print_ratios(results: dict[str, tuple[float, float]], queue_ops: list[Operation],
+                 user_ops: list[Operation]) -> None:
     print("\nRatios to each list's first page (p50, p95):")
     for base, names in (("review pending by request, page 1", [n for n, *_ in queue_ops]),
                         ("users: first page", [n for n, *_ in user_ops])):
@@ -541,38 +612,51 @@ def main(argv: list[str] | None = None) -> int:
                 p50, p95 = results[name]
                 print(f"    {name:<42} {p50 / b50:7.2f}x {p95 / b95:7.2f}x")
 
+
+def _bounded_sort(name: str, make_args: Callable[[int], dict]) -> str:
+    """Why a sort in this operation's plan only sorts a few rows ("" when nothing says so)."""
+    sort_notes = {
+        "users: locked": "sorts only the locked accounts (locks last minutes: a handful)",
+    }
+    search_sort = name.startswith("users:") and "search" in make_args(0)
+    return sort_notes.get(name, "") or ("sorts only the accounts the search matched" if search_sort else "")
+
+
+def _print_plan(url: str, statement: str, parameters, bounded: str) -> tuple[str, list[str]]:
+    """Time and explain one query and print it. Returns (its key among distinct plans, its problems)."""
+    lines, ms = explain(url, statement, parameters)
+    problems, notes = plan_problems(lines, bounded)
+    if ms > TARGET_MS:
+        problems.append(f"{ms:.0f} ms on its own")
+    verdict = "PROBLEM: " + ", ".join(problems) if problems else "OK"
+    print(f"    [{ms:7.2f} ms] {verdict}" + "".join(f" (note: {n})" for n in notes))
+    print(f"        {_summary(statement)}")
+    for line in lines:
+        print(f"          {line}")
+    return statement + repr(lines), problems
+
+
+def query_plans(url: str, queue_ops: list[Operation], user_ops: list[Operation]) -> tuple[int, int]:
+    """Every query of each list call, its own time and plan. Returns (distinct plans with a
+    problem, distinct plans)."""
+    print("\nEvery query of each list call against the big tables: its own time (median of 7, ms), "
+          "then EXPLAIN QUERY PLAN:")
+    plan_cases = [op for op in queue_ops if op[0] not in ("review_counts",)] + [
+        op for op in user_ops if "deep" not in op[0] and "previous" not in op[0]]
     bad = total_plans = 0
-    if not args.no_plans:
-        print("\nEvery query of each list call against the big tables: its own time (median of 7, ms), "
-              "then EXPLAIN QUERY PLAN:")
-        sort_notes = {
-            "users: locked": "sorts only the locked accounts (locks last minutes: a handful)",
-        }
-        plan_cases = [op for op in queue_ops if op[0] not in ("review_counts",)] + [
-            op for op in user_ops if "deep" not in op[0] and "previous" not in op[0]]
-        seen: set[str] = set()
-        for name, call, make_args in plan_cases:
-            print(f"  {name}:")
-            for statement, parameters in queries_of(url, call, make_args(0)):
-                lines, ms = explain(url, statement, parameters)
-                search_sort = name.startswith("users:") and "search" in make_args(0)
-                bounded = sort_notes.get(name, "") or (
-                    "sorts only the accounts the search matched" if search_sort else "")
-                problems, notes = plan_problems(lines, bounded)
-                if ms > TARGET_MS:
-                    problems.append(f"{ms:.0f} ms on its own")
-                key = statement + repr(lines)
-                total_plans += key not in seen
-                bad += bool(problems) and key not in seen
-                seen.add(key)
-                verdict = "PROBLEM: " + ", ".join(problems) if problems else "OK"
-                print(f"    [{ms:7.2f} ms] {verdict}" + "".join(f" (note: {n})" for n in notes))
-                print(f"        {_summary(statement)}")
-                for line in lines:
-                    print(f"          {line}")
+    seen: set[str] = set()
+    for name, call, make_args in plan_cases:
+        print(f"  {name}:")
+        for statement, parameters in queries_of(url, call, make_args(0)):
+            key, problems = _print_plan(url, statement, parameters, _bounded_sort(name, make_args))
+            total_plans += key not in seen
+            bad += bool(problems) and key not in seen
+            seen.add(key)
+    return bad, total_plans
 
-    short_failed = short_searches(url, args.runs, args.budget)
 
+def print_summary(results: dict[str, tuple[float, float]], failed: int, bad: int, total_plans: int,
+                  short_failed: int, started_run: float, started_run_cpu: float) -> None:
     print(f"\n{len(results) - failed}/{len(results)} operations at or under {TARGET_MS:g} ms at p95"
           + (f"; {total_plans - bad}/{total_plans} distinct plans with no full scan and no unbounded sort"
              if total_plans else "")
@@ -580,6 +664,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{TARGET_MS:g} ms"
           + f". Run took {time.perf_counter() - started_run:.0f} s wall, "
             f"{time.process_time() - started_run_cpu:.0f} s CPU.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started_run, started_run_cpu = time.perf_counter(), time.process_time()
+
+    path = Path(args.db)
+    url = f"sqlite:///{path}"
+    build(url, path, args.rebuild)
+    no_statistics(url)
+    locked = refresh_locks(url)
+
+    data = describe_data_set(url, locked)
+    queue_ops, user_ops = queue_operations(data), user_operations(data)
+    results, failed = time_operations(url, args.runs, args.budget, queue_ops, user_ops)
+    print_ratios(results, queue_ops, user_ops)
+    bad, total_plans = (0, 0) if args.no_plans else query_plans(url, queue_ops, user_ops)
+    short_failed = short_searches(url, args.runs, args.budget)
+    print_summary(results, failed, bad, total_plans, short_failed, started_run, started_run_cpu)
     return 0 if not failed and not bad else 1
 
 
