@@ -68,7 +68,9 @@ def coerce(value: Any, hint: Any) -> Any:
     if hint is int:
         return as_int(value)
     if hint is str:
-        return as_text(value)
+        # Ids bound in the page (`on_click=State.download(row.id)`) arrive as numbers.
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return str(value) if is_number else as_text(value)
     if hint is bool:
         return as_bool(value)
     if origin is dict:

@@ -96,3 +96,5 @@ def test_inputs_never_raise_and_keep_text_as_typed():
     assert inputs.form_text({"name": " x "}, "name") == " x " and inputs.form_text(None, "name") == ""
     assert inputs.form_checked({"on": "on"}, "on") and not inputs.form_checked({"on": "yes"}, "on")
     assert inputs.coerce({"x": 1}, dict[str, str]) == {"x": 1} and inputs.coerce("x", dict) == {}
+    # A number bound in the page reaches a text parameter as its digits; a list or dict does not.
+    assert [inputs.coerce(v, str) for v in (12, 1.5, True, ["1"], None)] == ["12", "1.5", "", "", ""]

@@ -40,6 +40,9 @@ async def test_patient_shares_a_pdf_with_a_note(session):
     # A download of one's own document gives the bytes.
     event = await run(state.download(str(state.rows[0].id)))
     assert "download" in str(event).lower()
+    # The page binds the row's id, a number: it downloads the same file.
+    event = await run(state.download(state.rows[0].id))
+    assert "download" in str(event).lower() and "labs.pdf" in str(event)
 
 
 async def test_a_renamed_program_is_refused_beside_the_field_and_the_note_kept(session):
