@@ -96,19 +96,6 @@ class DocumentList(rx.State, mixin=True):
             return exc.message
         return ""
 
-    async def _page(self, offset: int):
-        """Check access again and show the page at `offset` (for these next_page/previous_page;
-        a state may write its own guarded ones instead)."""
-        raise NotImplementedError
-
-    @rx.event
-    async def next_page(self):
-        return await self._page(self.offset + documents.PAGE_SIZE)
-
-    @rx.event
-    async def previous_page(self):
-        return await self._page(self.offset - documents.PAGE_SIZE)
-
     def _after_share(self) -> None:
         self.note = ""
         self.form_key += 1
