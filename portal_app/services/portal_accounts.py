@@ -32,6 +32,7 @@ from portal_app.models import (
     Patient,
     PortalAccount,
     PortalConnection,
+    ident,
 )
 from portal_app.notify import letters, templates_accounts
 from portal_app.services import (
@@ -225,17 +226,25 @@ def _patient(session: Session, patient_id: int) -> Patient:
 
 
 def _summary(patient: Patient) -> ChartSummary:
-    return ChartSummary(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
+    return ChartSummary(patient_id=ident(patient), name=f"{patient.first_name} {patient.last_name}",
                         list_name=f"{patient.last_name}, {patient.first_name}",
                         chart_number=patient.chart_number, dob=patient.dob.strftime("%m/%d/%Y"),
                         email=patient.email, portal_enabled=patient.portal_enabled)
 
 
-def _live_connection(session: Session, patient_id: int, connection_id: int) -> PortalConnection:
+def _live_connection(session: Session, patient_id: int,
+                     connection_id: int) -> tuple[PortalConnection, PortalAccount]:
+    """The chart's live connection with this id, and its account.
+
+    Raises:
+        NotFound: no such connection on this chart (removed meanwhile), or its account is gone.
+    """
     connection = session.get(PortalConnection, connection_id) if connection_id else None
-    if connection is None or connection.patient_id != patient_id or connection.revoked_at is not None:
+    account = session.get(PortalAccount, connection.account_id) if connection is not None else None
+    if (connection is None or account is None or connection.patient_id != patient_id
+            or connection.revoked_at is not None):
         raise NotFound("That connection no longer exists. Choose it again from the list.")
-    return connection
+    return connection, account
 
 
 def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> PortalConnection | None:
@@ -289,7 +298,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
         .where(PortalConnection.patient_id == patient_id, col(PortalConnection.revoked_at).is_(None))
         .order_by(col(PortalConnection.id)))
     return [ConnectionItem(
-        id=connection.id, user_id=account.user_id, first_name=account.first_name,
+        id=ident(connection), user_id=account.user_id, first_name=account.first_name,
         last_name=account.last_name, access_type=connection.access_type.value,
         access_label=ACCESS_LABELS[connection.access_type], relationship=connection.relationship,
         relationship_label=RELATIONSHIPS.get(connection.relationship, connection.relationship),
@@ -350,7 +359,7 @@ def check_username(*, session: Session, patient_id: int, username: str, connecti
             return UsernameCheck(True, f"{normalized} is this connection's username.", normalized)
     if owner is None:
         return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
-    if _chart_connection_of(session, patient_id, owner.id) is not None:
+    if _chart_connection_of(session, patient_id, ident(owner)) is not None:
         return UsernameCheck(False, f"{normalized} is already connected to this chart: select it in "
                                     "the list to change it.", normalized)
     representative = access_type == AccessType.REPRESENTATIVE.value
@@ -462,7 +471,7 @@ def _send_connected_notice(session: Session, patient: Patient, account: PortalAc
 
 
 def _request_forms(session: Session, patient: Patient, forms: tuple[str, ...], actor: audit.Actor) -> str:
-    added = form_requests.request_forms(session=session, patient_id=patient.id, forms=list(forms),
+    added = form_requests.request_forms(session=session, patient_id=ident(patient), forms=list(forms),
                                         actor=actor) if forms else []
     if not added:
         return ""
@@ -483,7 +492,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     """
     patient = _patient(session, patient_id)
     if connection_id:
-        return _update(session, patient, _live_connection(session, patient.id, connection_id), form, actor)
+        connection, account = _live_connection(session, ident(patient), connection_id)
+        return _update(session, patient, connection, account, form, actor)
     if not patient.portal_enabled:
         raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
     new = _checked_new(session, patient, form)
@@ -514,7 +524,7 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     session.flush()
     result = _tell_the_account(session, patient, account, new, password, actor)
     session.commit()
-    return dataclasses.replace(result, connection_id=connection.id, message=result.message + forms_note)
+    return dataclasses.replace(result, connection_id=ident(connection), message=result.message + forms_note)
 
 
 @dataclass(frozen=True)
@@ -545,7 +555,7 @@ def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewC
         errors["username"] = exc.message
     if normalized:
         existing = _account_by_user_id(session, normalized)
-        check = check_username(session=session, patient_id=patient.id, username=normalized,
+        check = check_username(session=session, patient_id=ident(patient), username=normalized,
                                access_type=access.value)
         if existing is not None:
             # An existing account joins a chart only when staff say so, as a representative.
@@ -555,7 +565,7 @@ def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewC
             errors["username"] = ("A new representative's username must be their email address: the "
                                   "link to choose a password is sent there.")
     if access == AccessType.SELF and "access_type" not in errors:
-        current = accounts.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=ident(patient))
         if current is not None:
             errors["access_type"] = (f"This chart already has a Self account ({current.user_id}). "
                                      "Select it in the list to change it.")
@@ -608,13 +618,12 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         "Its password is unchanged."))
 
 
-def _update(session: Session, patient: Patient, connection: PortalConnection, form: AccountForm,
-            actor: audit.Actor) -> SaveResult:
+def _update(session: Session, patient: Patient, connection: PortalConnection, account: PortalAccount,
+            form: AccountForm, actor: audit.Actor) -> SaveResult:
     errors: dict[str, str] = {}
     access, first, last, relationship, permissions = _validated(form, errors)
-    account = session.get(PortalAccount, connection.account_id)
     if access == AccessType.SELF and connection.access_type != AccessType.SELF:
-        current = accounts.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=ident(patient))
         if current is not None and current.id != account.id:
             errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
     if errors:
@@ -649,9 +658,9 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
     accounts.refresh_account_state(session=session, patient=patient)
     session.commit()
     if not changes and not forms_note:
-        return SaveResult(connection_id=connection.id, message="Nothing to save: no change.")
+        return SaveResult(connection_id=ident(connection), message="Nothing to save: no change.")
     message = f"Saved {account.user_id}." if changes else f"No change to {account.user_id}."
-    return SaveResult(connection_id=connection.id, message=message + forms_note)
+    return SaveResult(connection_id=ident(connection), message=message + forms_note)
 
 
 # ---- delete -----------------------------------------------------------------------------
@@ -671,13 +680,13 @@ def _enabled(session: Session, connections: list[PortalConnection]) -> list[Port
 def delete_preview(*, session: Session, patient_id: int, connection_id: int) -> DeletePreview:
     """What Delete would do, for the confirmation dialog. `signed_in` is true when the account
     is signed in now and Delete will end its sessions (no other chart with portal access)."""
-    connection = _live_connection(session, patient_id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
-    others = [c for c in accounts.live_connections_of(session=session, account_id=account.id) if c.id != connection.id]
-    return DeletePreview(connection_id=connection.id,
+    connection, account = _live_connection(session, patient_id, connection_id)
+    others = [c for c in accounts.live_connections_of(session=session, account_id=ident(account))
+              if c.id != connection.id]
+    return DeletePreview(connection_id=ident(connection),
                          label=f"{account.user_id} ({ACCESS_LABELS[connection.access_type]})",
                          deletes_account=not others,
-                         signed_in=not _enabled(session, others) and _signed_in(session, account.id))
+                         signed_in=not _enabled(session, others) and _signed_in(session, ident(account)))
 
 
 def delete_connection(*, session: Session, patient_id: int, connection_id: int,
@@ -690,17 +699,16 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
         A sentence for staff saying what happened.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     now = clock.now()
     done = accounts.disconnect(session=session, connection=connection, patient=patient)
     ended, voided = done.sessions_ended, done.links_voided
-    others = accounts.live_connections_of(session=session, account_id=account.id)
+    others = accounts.live_connections_of(session=session, account_id=ident(account))
     user_id = account.user_id
     access = ACCESS_LABELS[connection.access_type]
     parts = [f"connection #{connection.id} {user_id} ({access}): connected -> removed"]
     if not others:
-        voided += tokens.revoke_live(session=session, account_id=account.id)
+        voided += tokens.revoke_live(session=session, account_id=ident(account))
         # The row stays (the audit log points at it) but can never sign in again, and the
         # username is free for a new account.
         account.status = AccountStatus.DISABLED
@@ -734,13 +742,12 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     never shown (nobody can see it); the new one is returned to be shown once.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
     password = _set_generated_password(session, account, patient, force_change)
-    voided = tokens.revoke_live(session=session, account_id=account.id)
-    ended = sessions.end_all(session=session, portal_account_id=account.id)
+    voided = tokens.revoke_live(session=session, account_id=ident(account))
+    ended = sessions.end_all(session=session, portal_account_id=ident(account))
     session.flush()
     audit.record(session=session, actor=actor, action="account_setup.password_reset",
                  patient_id=patient.id, account_id=account.id,
@@ -761,8 +768,7 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
         nor a phone number, or the account is disabled; PortalUnavailable when the portal is off.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
     by_text = _E164.fullmatch(account.user_id) is not None and account.password_hash is not None
@@ -775,8 +781,8 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     if not config.portal_active:
         raise PortalUnavailable()
     if by_text:
-        return portal_users.send_reset_link(session=session, account_id=account.id, actor=actor).message
-    if accounts.link_just_sent(session=session, account_id=account.id):
+        return portal_users.send_reset_link(session=session, account_id=ident(account), actor=actor).message
+    if accounts.link_just_sent(session=session, account_id=ident(account)):
         return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:
         ok = _send_setup_link(session, patient, account, actor)
@@ -816,7 +822,7 @@ def credential_sheet(*, session: Session, patient_id: int, user_id: str, passwor
     """
     patient = _patient(session, patient_id)
     account = _account_by_user_id(session, user_id) if user_id else None
-    if account is None or _chart_connection_of(session, patient.id, account.id) is None or not password:
+    if account is None or _chart_connection_of(session, ident(patient), ident(account)) is None or not password:
         raise NotFound("Those credentials are no longer shown. Use Reset Pwd to make new ones.")
     config = settings.get(session=session)
     credentials = _credentials(session, account, password, patient)
