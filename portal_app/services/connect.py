@@ -30,6 +30,7 @@ from portal_app.models import (
     PortalConnection,
     PracticeSettings,
     SecretPurpose,
+    ident,
 )
 from portal_app.notify import templates_connect
 from portal_app.services import accounts, audit, clock, outbox, settings, tokens
@@ -119,7 +120,7 @@ def _enabled_patient(session: Session, patient_id: int) -> Patient:
 
 def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
     """A chart has one `self` account: connecting another address as self would give two."""
-    current = accounts.self_account(session=session, patient_id=patient.id)
+    current = accounts.self_account(session=session, patient_id=ident(patient))
     if current is not None and current.user_id != destination:
         raise InvalidInput(
             f"This chart is already connected to the account {current.user_id} as self. "
@@ -219,7 +220,7 @@ def _spend(session: Session, row: OneTimeSecret, patient: Patient, destination: 
            actor: audit.Actor) -> None:
     """Use the token up with a guarded UPDATE: of two simultaneous submits only one wins."""
     spent = session.exec(update(OneTimeSecret).where(
-        OneTimeSecret.id == row.id, col(OneTimeSecret.used_at).is_(None),
+        col(OneTimeSecret.id) == row.id, col(OneTimeSecret.used_at).is_(None),
         col(OneTimeSecret.revoked_at).is_(None)).values(used_at=clock.now()))
     if spent.rowcount != 1:
         session.rollback()
@@ -232,14 +233,13 @@ def _spend(session: Session, row: OneTimeSecret, patient: Patient, destination: 
 def _create_with_token(session: Session, config: PracticeSettings, patient: Patient, destination: str,
                        typed: str, actor: audit.Actor) -> PortalAccount:
     """A new account whose temporary password is the token (reading it back proved the address)."""
+    expires = clock.now() + timedelta(days=config.connect_token_days)
     account = accounts.create_account(
         session=session, user_id=destination, password=typed, must_change=True,
-        temp_password_expires_at=clock.now() + timedelta(days=config.connect_token_days), verified=True,
-        field="address", taken_message=CREATED_MEANWHILE)
+        temp_password_expires_at=expires, verified=True, field="address", taken_message=CREATED_MEANWHILE)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"user ID {destination}; temporary password expires "
-                        f"{_format_expiry(account.temp_password_expires_at)}")
+                 detail=f"user ID {destination}; temporary password expires {_format_expiry(expires)}")
     return account
 
 
@@ -304,7 +304,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     config = _active_config(session)
     patient = _enabled_patient(session, patient_id)
     destination = _destination(channel, address)
-    row = _live_token(session, patient.id)
+    row = _live_token(session, ident(patient))
     if row.channel != channel or row.destination != destination:
         raise InvalidInput(ADDRESS_CHANGED, field="address")
     length = token_length(config)
@@ -320,7 +320,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     _check_self_conflict(session, patient, destination)
     _spend(session, row, patient, destination, actor)
     created = account is None
-    if created:
+    if account is None:
         account = _create_with_token(session, config, patient, destination, typed, actor)
     _connect_as_self(session, patient, account, row.requested_by, actor)
     welcome = _welcome(session, config, patient, account, channel, created, actor)
