@@ -3,7 +3,8 @@ Authorized Representative, with their permissions; new credentials; delete; rese
 
 Rules:
 - A chart has at most one live Self connection. A new Self account gets a generated password,
-  shown to staff once (the caller shows it; nothing here stores or logs it).
+  shown to staff once (the caller shows it; nothing here stores or logs it). Generating it, the
+  text "Copy" copies and the printable sheet live in services/generated_credentials.py.
 - A new representative account has no password: an email with a link to choose one goes to
   its username, which must therefore be an email address.
 - An existing account (a username already taken) is connected only when staff ask for it
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
@@ -34,7 +34,7 @@ from portal_app.models import (
     PortalConnection,
     ident,
 )
-from portal_app.notify import letters, templates_accounts
+from portal_app.notify import templates_accounts
 from portal_app.services import (
     accounts,
     areas,
@@ -43,13 +43,17 @@ from portal_app.services import (
     form_requests,
     onboarding,
     outbox,
-    passwords,
     portal_users,
     sessions,
     settings,
     tokens,
 )
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
+from portal_app.services.generated_credentials import (
+    Credentials,
+    credentials_of,
+    set_generated_password,
+)
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.validation import clean_text, normalize_email, normalize_user_id
 
@@ -144,19 +148,6 @@ class AccountForm:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """A newly generated password, for the one screen (and sheet) that shows it."""
-
-    user_id: str
-    password: str = field(repr=False)
-    must_change: bool
-    expires: str
-    portal_url: str
-    person_name: str
-    patient_name: str
-
-
-@dataclass(frozen=True)
 class SaveResult:
     connection_id: int
     message: str
@@ -173,13 +164,6 @@ class DeletePreview:
 
 
 # ---- small helpers ----------------------------------------------------------------------
-
-
-def _expiry(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = clock.aware(value)
-    return f"{value:%B} {value.day}, {value.year} at {value:%H:%M} UTC"
 
 
 def normalize_username(value: str | None, *, field: str = "username") -> str:
@@ -255,10 +239,6 @@ def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> 
 
 def _labels(permissions: str) -> str:
     return ", ".join(areas.AREA_LABELS[areas.Area(name)] for name in areas.parse(permissions)) or "None"
-
-
-def _personal(patient: Patient, *extra: str) -> tuple[str, ...]:
-    return (patient.first_name, patient.last_name, patient.email_lower, *extra)
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -418,28 +398,6 @@ def _validated(form: AccountForm, errors: dict[str, str]) -> tuple[AccessType, s
     return access, first, last, relationship, permissions
 
 
-def _credentials(session: Session, account: PortalAccount, password: str, patient: Patient) -> Credentials:
-    config = settings.get(session=session)
-    person = f"{account.first_name} {account.last_name}".strip()
-    return Credentials(user_id=account.user_id, password=password,
-                       must_change=account.must_change_password,
-                       expires=_expiry(account.temp_password_expires_at) if account.must_change_password else "",
-                       portal_url=config.portal_base_url.rstrip("/") + routes.LOGIN,
-                       person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
-
-
-def _set_generated_password(session: Session, account: PortalAccount, patient: Patient,
-                            force_change: bool) -> str:
-    config = settings.get(session=session)
-    password = passwords.generate(_personal(patient, account.user_id, account.first_name,
-                                           account.last_name, config.practice_name))
-    # A password staff have seen is temporary: it stops working if never replaced.
-    expires = clock.now() + timedelta(days=config.connect_token_days) if force_change else None
-    accounts.set_password(session=session, account=account, password=password, must_change=force_change,
-                          temp_password_expires_at=expires)
-    return password
-
-
 def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
                      actor: audit.Actor) -> bool:
     """Email the representative a link to choose a password. Returns False when it failed."""
@@ -502,7 +460,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         account = accounts.create_account(session=session, user_id=new.user_id, first_name=new.first,
                                           last_name=new.last, field="username")
         if new.access == AccessType.SELF:
-            password = _set_generated_password(session, account, patient, form.force_change)
+            password = set_generated_password(session=session, account=account, patient=patient,
+                                              force_change=form.force_change)
             session.flush()
         _audit_create(session, patient, account, new, password, form.force_change, actor)
         notes: list[str] = []
@@ -600,7 +559,8 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
     sentence for staff. `connection_id` is filled in by the caller."""
     label = ACCESS_LABELS[new.access]
     if new.existing is None and new.access == AccessType.SELF:
-        return SaveResult(connection_id=0, credentials=_credentials(session, account, password, patient),
+        shown = credentials_of(session=session, account=account, password=password, patient=patient)
+        return SaveResult(connection_id=0, credentials=shown,
                           message=(f"Account {new.user_id} created ({label}). Give the patient the new "
                                    "credentials now (at the top of the page): they are shown only once."))
     if new.existing is None:
@@ -745,7 +705,8 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     connection, account = _live_connection(session, ident(patient), connection_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
-    password = _set_generated_password(session, account, patient, force_change)
+    password = set_generated_password(session=session, account=account, patient=patient,
+                                      force_change=force_change)
     voided = tokens.revoke_live(session=session, account_id=ident(account))
     ended = sessions.end_all(session=session, portal_account_id=ident(account))
     session.flush()
@@ -755,7 +716,7 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
                         f"at sign-in={'yes' if force_change else 'no'}; sessions ended={ended}; "
                         f"links voided={voided}")
     session.commit()
-    return _credentials(session, account, password, patient)
+    return credentials_of(session=session, account=account, password=password, patient=patient)
 
 
 def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
@@ -800,40 +761,3 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     if not ok:
         return f"The email to {account.user_id} could not be sent; it is in the outbox to retry."
     return f"A link to choose a new password was sent to {account.user_id}."
-
-
-def credential_text(credentials: Credentials) -> str:
-    """The whole credential message, as "Copy" puts it on the clipboard."""
-    lines = [f"Patient portal: {credentials.portal_url}", f"Username: {credentials.user_id}",
-             f"Password: {credentials.password}"]
-    if credentials.must_change:
-        lines.append("You will choose a new password when you first sign in"
-                     + (f" (this one works until {credentials.expires})." if credentials.expires else "."))
-    return "\n".join(lines)
-
-
-def credential_sheet(*, session: Session, patient_id: int, user_id: str, password: str,
-                     actor: audit.Actor) -> tuple[str, bytes]:
-    """The printable sheet for credentials just shown: (file name, PDF bytes). Audited
-    (without the password). Only for an account connected to this chart.
-
-    Raises:
-        NotFound: the username is not connected to this chart.
-    """
-    patient = _patient(session, patient_id)
-    account = _account_by_user_id(session, user_id) if user_id else None
-    if account is None or _chart_connection_of(session, ident(patient), ident(account)) is None or not password:
-        raise NotFound("Those credentials are no longer shown. Use Reset Pwd to make new ones.")
-    config = settings.get(session=session)
-    credentials = _credentials(session, account, password, patient)
-    data = letters.credential_sheet(
-        practice=config.practice_name, phone=config.practice_phone,
-        sheet_date=f"{clock.now():%B} {clock.now().day}, {clock.now().year}",
-        person_name=credentials.person_name, patient_name=credentials.patient_name,
-        portal_url=credentials.portal_url, user_id=account.user_id, password=password,
-        must_change=credentials.must_change, expires=credentials.expires)
-    audit.record(session=session, actor=actor, action="account_setup.sheet_printed",
-                 patient_id=patient.id, account_id=account.id, detail=f"credential sheet for {account.user_id}")
-    session.commit()
-    safe = re.sub(r"[^A-Za-z0-9._-]", "-", patient.chart_number)
-    return f"portal-credentials-{safe}.pdf", data
