@@ -16,7 +16,7 @@ import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -91,11 +91,6 @@ def normalize_token(value: str | None, *, length: int) -> str:
     return text if len(text) == length else ""
 
 
-def _format_expiry(when: datetime) -> str:
-    when = clock.aware(when)
-    return f"{when:%B} {when.day}, {when.year} at {when:%H:%M} UTC"
-
-
 def _destination(channel: str, address: str) -> str:
     if channel == "email":
         return normalize_email(address, field="address")
@@ -155,7 +150,7 @@ def send_connect_token(*, session: Session, patient_id: int, channel: str, addre
                         created_at=now, expires_at=now + timedelta(days=config.connect_token_days))
     session.add(row)
     session.flush()
-    expires = _format_expiry(row.expires_at)
+    expires = clock.spelled(row.expires_at)
     if voided:
         audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
                      detail=f"{voided} older connect token(s) replaced by token #{row.id}")
@@ -239,7 +234,7 @@ def _create_with_token(session: Session, config: PracticeSettings, patient: Pati
         temp_password_expires_at=expires, verified=True, field="address", taken_message=CREATED_MEANWHILE)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"user ID {destination}; temporary password expires {_format_expiry(expires)}")
+                 detail=f"user ID {destination}; temporary password expires {clock.spelled(expires)}")
     return account
 
 

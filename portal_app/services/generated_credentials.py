@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session
 
@@ -37,13 +37,6 @@ class Credentials:
     patient_name: str
 
 
-def _expiry(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = clock.aware(value)
-    return f"{value:%B} {value.day}, {value.year} at {value:%H:%M} UTC"
-
-
 def set_generated_password(*, session: Session, account: PortalAccount, patient: Patient,
                            force_change: bool) -> str:
     """Give the account a new generated password (temporary when `force_change`); returns it."""
@@ -64,7 +57,7 @@ def credentials_of(*, session: Session, account: PortalAccount, password: str, p
     person = f"{account.first_name} {account.last_name}".strip()
     return Credentials(user_id=account.user_id, password=password,
                        must_change=account.must_change_password,
-                       expires=_expiry(account.temp_password_expires_at) if account.must_change_password else "",
+                       expires=clock.spelled(account.temp_password_expires_at) if account.must_change_password else "",
                        portal_url=config.portal_base_url.rstrip("/") + routes.LOGIN,
                        person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
 
