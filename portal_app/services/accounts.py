@@ -37,6 +37,7 @@ from portal_app.models import (
     PortalAccount,
     PortalConnection,
     SecretPurpose,
+    ident,
 )
 from portal_app.notify import templates, templates_accounts
 from portal_app.services import audit, clock, outbox, passwords, sessions, settings, tokens
@@ -92,7 +93,7 @@ def refresh_account_state(*, session: Session, patient: Patient) -> None:
     Connect and disconnect call this themselves; a caller that changes an account's status
     calls `refresh_charts_of`.
     """
-    account = self_account(session=session, patient_id=patient.id)
+    account = self_account(session=session, patient_id=ident(patient))
     if account is not None:
         state = {AccountStatus.DISABLED: ChartAccountState.DISABLED,
                  AccountStatus.PENDING: ChartAccountState.INVITED}.get(account.status, ChartAccountState.ACTIVE)
@@ -203,7 +204,7 @@ def connect_chart(*, session: Session, account: PortalAccount, patient: Patient,
     Raises:
         AlreadyTaken: someone connected this account to this chart at the same moment.
     """
-    connection = PortalConnection(account_id=account.id, patient_id=patient.id, access_type=access,
+    connection = PortalConnection(account_id=ident(account), patient_id=ident(patient), access_type=access,
                                   relationship=relationship, permissions=permissions,
                                   requested_by=requested_by, connected_by_staff_id=staff_id,
                                   connected_at=clock.now())
@@ -234,7 +235,7 @@ def set_password(*, session: Session, account: PortalAccount, password: str, mus
     if account.status == AccountStatus.PENDING:
         account.status = AccountStatus.ACTIVE
     session.add(account)
-    refresh_charts_of(session=session, account_id=account.id)
+    refresh_charts_of(session=session, account_id=ident(account))
 
 
 def live_connections_of(*, session: Session, account_id: int) -> list[PortalConnection]:
@@ -343,9 +344,11 @@ class Resent:
     message: str
 
 
-def _refuse_resend(session: Session, row: OneTimeSecret, account: PortalAccount | None,
-                   patient: Patient | None) -> None:
-    """The checks a fresh link must pass: the same as when the first one was sent."""
+def _resend_target(session: Session, row: OneTimeSecret) -> tuple[PortalAccount, Patient]:
+    """The link's account and chart, once they pass the checks a fresh link must pass: the same
+    as when the first one was sent."""
+    account = session.get(PortalAccount, row.account_id) if row.account_id else None
+    patient = session.get(Patient, row.patient_id) if row.patient_id else None
     if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
     if patient is None or not patient.portal_enabled:
@@ -359,6 +362,7 @@ def _refuse_resend(session: Session, row: OneTimeSecret, account: PortalAccount 
         raise InvalidInput("The patient has not agreed to email (Allow email is off).", field="email")
     if row.channel == "sms" and row.destination == patient.mobile_phone and not patient.allow_sms:
         raise InvalidInput("The patient has not agreed to text messages (Allow SMS is off).")
+    return account, patient
 
 
 def resend_password_link(*, session: Session, row: OneTimeSecret, actor: audit.Actor) -> Resent:
@@ -370,11 +374,9 @@ def resend_password_link(*, session: Session, row: OneTimeSecret, actor: audit.A
     Raises:
         PortalUnavailable, InvalidInput (access off, account disabled, no consent), NotFound.
     """
-    account = session.get(PortalAccount, row.account_id) if row.account_id else None
-    patient = session.get(Patient, row.patient_id) if row.patient_id else None
-    _refuse_resend(session, row, account, patient)
+    account, patient = _resend_target(session, row)
     to = row.destination
-    if link_just_sent(session=session, account_id=account.id):
+    if link_just_sent(session=session, account_id=ident(account)):
         return Resent(True, f"A link to choose a password was just sent to {to}.")
     setup = account.password_hash is None
     sent = send_password_link(session=session, account=account, patient=patient, to=to, actor=actor,

@@ -75,7 +75,7 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         NotFound: no such chart.
     """
     patient = accounts.get_patient(session=session, patient_id=patient_id)
-    account = accounts.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=ident(patient))
     last = clock.aware(account.last_sign_in_at) if account is not None else None
     view = ChartView(
         patient_id=ident(patient), chart_number=patient.chart_number,

@@ -39,6 +39,12 @@ def stamp(value: datetime | None, *, empty: str = "") -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else empty
 
 
+def spelled(value: datetime | None) -> str:
+    """A time in a message to a patient, in UTC: "November 29, 2026 at 14:05 UTC" ('' when none)."""
+    at = aware(value)
+    return f"{at:%B} {at.day}, {at.year} at {at:%H:%M} UTC" if at is not None else ""
+
+
 def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
     """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)"."""
     at = aware(value)

@@ -16,7 +16,7 @@ import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -30,6 +30,7 @@ from portal_app.models import (
     PortalConnection,
     PracticeSettings,
     SecretPurpose,
+    ident,
 )
 from portal_app.notify import templates_connect
 from portal_app.services import accounts, audit, clock, outbox, settings, tokens
@@ -90,11 +91,6 @@ def normalize_token(value: str | None, *, length: int) -> str:
     return text if len(text) == length else ""
 
 
-def _format_expiry(when: datetime) -> str:
-    when = clock.aware(when)
-    return f"{when:%B} {when.day}, {when.year} at {when:%H:%M} UTC"
-
-
 def _destination(channel: str, address: str) -> str:
     if channel == "email":
         return normalize_email(address, field="address")
@@ -119,7 +115,7 @@ def _enabled_patient(session: Session, patient_id: int) -> Patient:
 
 def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
     """A chart has one `self` account: connecting another address as self would give two."""
-    current = accounts.self_account(session=session, patient_id=patient.id)
+    current = accounts.self_account(session=session, patient_id=ident(patient))
     if current is not None and current.user_id != destination:
         raise InvalidInput(
             f"This chart is already connected to the account {current.user_id} as self. "
@@ -154,7 +150,7 @@ def send_connect_token(*, session: Session, patient_id: int, channel: str, addre
                         created_at=now, expires_at=now + timedelta(days=config.connect_token_days))
     session.add(row)
     session.flush()
-    expires = _format_expiry(row.expires_at)
+    expires = clock.spelled(row.expires_at)
     if voided:
         audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
                      detail=f"{voided} older connect token(s) replaced by token #{row.id}")
@@ -219,7 +215,7 @@ def _spend(session: Session, row: OneTimeSecret, patient: Patient, destination: 
            actor: audit.Actor) -> None:
     """Use the token up with a guarded UPDATE: of two simultaneous submits only one wins."""
     spent = session.exec(update(OneTimeSecret).where(
-        OneTimeSecret.id == row.id, col(OneTimeSecret.used_at).is_(None),
+        col(OneTimeSecret.id) == row.id, col(OneTimeSecret.used_at).is_(None),
         col(OneTimeSecret.revoked_at).is_(None)).values(used_at=clock.now()))
     if spent.rowcount != 1:
         session.rollback()
@@ -232,14 +228,13 @@ def _spend(session: Session, row: OneTimeSecret, patient: Patient, destination: 
 def _create_with_token(session: Session, config: PracticeSettings, patient: Patient, destination: str,
                        typed: str, actor: audit.Actor) -> PortalAccount:
     """A new account whose temporary password is the token (reading it back proved the address)."""
+    expires = clock.now() + timedelta(days=config.connect_token_days)
     account = accounts.create_account(
         session=session, user_id=destination, password=typed, must_change=True,
-        temp_password_expires_at=clock.now() + timedelta(days=config.connect_token_days), verified=True,
-        field="address", taken_message=CREATED_MEANWHILE)
+        temp_password_expires_at=expires, verified=True, field="address", taken_message=CREATED_MEANWHILE)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"user ID {destination}; temporary password expires "
-                        f"{_format_expiry(account.temp_password_expires_at)}")
+                 detail=f"user ID {destination}; temporary password expires {clock.spelled(expires)}")
     return account
 
 
@@ -304,7 +299,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     config = _active_config(session)
     patient = _enabled_patient(session, patient_id)
     destination = _destination(channel, address)
-    row = _live_token(session, patient.id)
+    row = _live_token(session, ident(patient))
     if row.channel != channel or row.destination != destination:
         raise InvalidInput(ADDRESS_CHANGED, field="address")
     length = token_length(config)
@@ -320,7 +315,7 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     _check_self_conflict(session, patient, destination)
     _spend(session, row, patient, destination, actor)
     created = account is None
-    if created:
+    if account is None:
         account = _create_with_token(session, config, patient, destination, typed, actor)
     _connect_as_self(session, patient, account, row.requested_by, actor)
     welcome = _welcome(session, config, patient, account, channel, created, actor)

@@ -17,6 +17,7 @@ from portal_app.models import (
     PortalConnection,
     SecretPurpose,
     StaffUser,
+    ident,
 )
 from portal_app.services import accounts, audit, clock, connect, invitations, keys
 from portal_app.services.errors import InvalidInput, NotFound
@@ -87,7 +88,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
                     col(PortalConnection.revoked_at).is_(None))
              .order_by(col(PortalConnection.id)))
     return [ConnectionRow(
-        id=connection.id, user_id=account.user_id,
+        id=ident(connection), user_id=account.user_id,
         access_type=ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
         relationship=connection.relationship, connected_on=clock.stamp(connection.connected_at),
         requested_by=connection.requested_by, connected_by=username or "",

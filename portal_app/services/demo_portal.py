@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fpdf import FPDF
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from portal_app.models import AccessType, Patient, PortalAccount
+from portal_app.models import AccessType, Patient, PortalAccount, ident
 from portal_app.services import (
     accounts,
     appointments,
@@ -59,7 +59,7 @@ def _people(session: Session) -> tuple[list[Patient], list[tuple[Patient, str]]]
 
     Adults hold their own accounts; the family's children are minors where the demo has some.
     """
-    patients = list(session.exec(select(Patient).order_by(Patient.id).limit(200)))
+    patients = list(session.exec(select(Patient).order_by(col(Patient.id)).limit(200)))
     adult_before = clock.now().date() - timedelta(days=18 * 365 + 5)
     adults = [p for p in patients if p.dob <= adult_before]
     minors = sorted((p for p in patients if p.dob > adult_before), key=lambda p: p.dob, reverse=True)
@@ -71,9 +71,12 @@ def _people(session: Session) -> tuple[list[Patient], list[tuple[Patient, str]]]
 
 def _file_queue(session: Session, accounts_and_charts: dict[str, tuple[PortalAccount, Patient]]) -> int:
     """One item of each kind in the queue, sent through the patients' own services."""
-    def chart(name: str):
+    def chart(name: str) -> tuple[int, portal_auth.ChartView]:
         account, patient = accounts_and_charts[name]
-        return account.id, portal_auth.chart_for(session=session, account_id=account.id, patient_id=patient.id)
+        view = portal_auth.chart_for(session=session, account_id=ident(account), patient_id=ident(patient))
+        if view is None:  # each was connected just before, to an enabled chart
+            raise RuntimeError(f"demo data: the {name} chart is not reachable from its account")
+        return ident(account), view
 
     own_id, own_chart = chart("own")
     messages.start_thread(session=session, account_id=own_id, chart=own_chart,
@@ -120,9 +123,9 @@ def generate(*, session: Session) -> int:
     _connect(session, family, parent, AccessType.SELF, areas.ALL_AREAS)
     _connect(session, family, child_a, AccessType.REPRESENTATIVE, "messages,appointments,forms", relation_a)
     _connect(session, family, child_b, AccessType.REPRESENTATIVE, "appointments", relation_b)
-    form_requests.request_forms(session=session, patient_id=invited.id, forms=["intake", "consent"],
+    form_requests.request_forms(session=session, patient_id=ident(invited), forms=["intake", "consent"],
                                 actor=DEMO_ACTOR)
-    form_requests.request_forms(session=session, patient_id=child_a.id, forms=["history"], actor=DEMO_ACTOR)
+    form_requests.request_forms(session=session, patient_id=ident(child_a), forms=["history"], actor=DEMO_ACTOR)
     session.commit()
     return _file_queue(session, {"own": (own, adult), "second": (second, other),
                                  "child_a": (family, child_a), "child_b": (family, child_b)})

@@ -19,6 +19,7 @@ from portal_app.models import (
     PracticeSettings,
     SecretPurpose,
     SessionKind,
+    ident,
 )
 from portal_app.notify import templates
 from portal_app.services import accounts, audit, clock, outbox, passwords, sessions, settings, tokens
@@ -70,7 +71,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
     if not config.portal_active:
         raise PortalUnavailable()
     patient = _patient_for_link(session, patient_id)
-    account = accounts.self_account(session=session, patient_id=patient.id)
+    account = accounts.self_account(session=session, patient_id=ident(patient))
     if account is not None and account.status == AccountStatus.DISABLED:
         raise InvalidInput("This patient's portal account is disabled.")
     kind = SendKind.RESET if account is not None else SendKind.INVITATION
@@ -83,7 +84,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
     if recent is not None:
         return SendResult(kind, patient.email, "already_sent",
                           f"{label} was just sent to {patient.email}.")
-    if kind == SendKind.INVITATION:
+    if account is None:
         message, secret = _send_invitation(session, config, patient, actor)
     else:
         sent = accounts.send_password_link(session=session, account=account, patient=patient,
@@ -157,7 +158,7 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     patient = session.get(Patient, row.patient_id) if row and row.patient_id else None
     if row is None or patient is None or not patient.portal_enabled:
         raise LinkInvalid()
-    if accounts.self_account(session=session, patient_id=patient.id) is not None:
+    if accounts.self_account(session=session, patient_id=ident(patient)) is not None:
         raise LinkInvalid()
     user_id = normalize_user_id(user_id)
     if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
@@ -170,7 +171,7 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     tokens.consume(session=session, row=row)  # used, before connecting voids the chart's live invitations
     accounts.connect_chart(session=session, account=account, patient=patient,
                            requested_by="patient (invitation)", field="user_id")
-    actor = audit.Actor.portal(account.id, ip)
+    actor = audit.Actor.portal(ident(account), ip)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id, detail=f"user ID {user_id}; from invitation link #{row.id}")
     plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
@@ -201,7 +202,7 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     tokens.consume(session=session, row=row)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id)
-    actor = audit.Actor.portal(account.id, ip)
+    actor = audit.Actor.portal(ident(account), ip)
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,
                  detail=f"reset link #{row.id}; other sessions ended={ended}")
@@ -249,7 +250,7 @@ def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str 
     actor = audit.Actor.anonymous(email, ip)
     for patient in matches:
         try:
-            send_invitation_or_reset(session=session, patient_id=patient.id, actor=actor)
+            send_invitation_or_reset(session=session, patient_id=ident(patient), actor=actor)
         except DomainError:
             session.rollback()
     audit.record(session=session, actor=actor, action="portal.self_service_request",

@@ -27,6 +27,7 @@ from portal_app.models import (
     PortalConnection,
     SecretPurpose,
     SessionKind,
+    ident,
 )
 from portal_app.notify import letters, templates, templates_keys
 from portal_app.services import (
@@ -441,7 +442,7 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
     user_id = link.destination
     _check_details(session, row, patient, last_name=last_name, dob=dob,
                    actor=audit.Actor.anonymous(user_id, ip))
-    _refuse_second_self(session, patient.id)
+    _refuse_second_self(session, ident(patient))
     if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
         raise InvalidInput(CREATED_MEANWHILE.format(user_id=user_id), field="form")
     passwords.check_password(password, confirm=confirm, personal=(
@@ -454,7 +455,7 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
                                         field="form")
     tokens.consume(session=session, row=row)
     tokens.consume(session=session, row=link)
-    actor = audit.Actor.portal(account.id, ip)
+    actor = audit.Actor.portal(ident(account), ip)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
@@ -497,7 +498,7 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
     account = session.get(PortalAccount, account_id)
     if account is None or account.status != AccountStatus.ACTIVE:
         raise InvalidInput("Please sign in again.", field="form")
-    actor = audit.Actor.portal(account.id, ip)
+    actor = audit.Actor.portal(ident(account), ip)
     since = clock.now() - timedelta(hours=1)
     wrong = session.exec(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.portal_account_id == account.id, AuditEvent.action == "key.failed",
@@ -517,7 +518,7 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
         col(PortalConnection.revoked_at).is_(None))).first()
     if already is not None:
         raise InvalidInput(ALREADY_CONNECTED, field="key")
-    _refuse_second_self(session, patient.id)
+    _refuse_second_self(session, ident(patient))
     connection = accounts.connect_chart(session=session, account=account, patient=patient,
                                         requested_by=row.requested_by or "patient (connection key)",
                                         field="key", taken_message=ALREADY_CONNECTED)

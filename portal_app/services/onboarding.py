@@ -15,7 +15,8 @@ from datetime import date
 from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
-from portal_app.models import ChartAccountState, Patient
+from portal_app.db import select_columns
+from portal_app.models import ChartAccountState, Patient, ident
 from portal_app.services import accounts, audit, clock, sessions, tokens
 from portal_app.services.validation import parse_dob
 
@@ -92,7 +93,7 @@ _ROW_COLUMNS = (Patient.id, Patient.chart_number, Patient.first_name, Patient.la
 def row_of(patient: Patient) -> PatientRow:
     """The view row of a Patient (or of a result row holding the `_ROW_COLUMNS`)."""
     return PatientRow(
-        id=patient.id, chart_number=patient.chart_number,
+        id=ident(patient), chart_number=patient.chart_number,
         name=f"{patient.last_name}, {patient.first_name}", dob=patient.dob.strftime("%m/%d/%Y"),
         email=patient.email, enabled=patient.portal_enabled,
         account_state=patient.account_state.value,
@@ -152,7 +153,7 @@ def list_page(*, session: Session, search: str = "", status: StatusFilter = Stat
               after: Cursor | None = None, before: Cursor | None = None,
               limit: int = PAGE_SIZE) -> Page:
     """One page of patients in name order, after or before a cursor."""
-    query = _filtered(select(*_ROW_COLUMNS), search=search, status=status)
+    query = _filtered(select_columns(*_ROW_COLUMNS), search=search, status=status)
     key = tuple_(Patient.sort_key, Patient.id)
     if before is not None:
         query = query.where(key < (before.sort_key, before.id)).order_by(
@@ -220,7 +221,7 @@ def disable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> 
         patient.updated_at = clock.now()
         session.add(patient)
         ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
-                    for account_id in accounts.connected_account_ids(session=session, patient_id=patient.id))
+                    for account_id in accounts.connected_account_ids(session=session, patient_id=ident(patient)))
         voided = tokens.revoke_live(session=session, patient_id=patient.id)
         audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
                      detail=f"sessions ended={ended}; links voided={voided}")

@@ -3,7 +3,8 @@ Authorized Representative, with their permissions; new credentials; delete; rese
 
 Rules:
 - A chart has at most one live Self connection. A new Self account gets a generated password,
-  shown to staff once (the caller shows it; nothing here stores or logs it).
+  shown to staff once (the caller shows it; nothing here stores or logs it). Generating it, the
+  text "Copy" copies and the printable sheet live in services/generated_credentials.py.
 - A new representative account has no password: an email with a link to choose one goes to
   its username, which must therefore be an email address.
 - An existing account (a username already taken) is connected only when staff ask for it
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
@@ -32,8 +32,9 @@ from portal_app.models import (
     Patient,
     PortalAccount,
     PortalConnection,
+    ident,
 )
-from portal_app.notify import letters, templates_accounts
+from portal_app.notify import templates_accounts
 from portal_app.services import (
     accounts,
     areas,
@@ -42,13 +43,17 @@ from portal_app.services import (
     form_requests,
     onboarding,
     outbox,
-    passwords,
     portal_users,
     sessions,
     settings,
     tokens,
 )
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound, PortalUnavailable
+from portal_app.services.generated_credentials import (
+    Credentials,
+    credentials_of,
+    set_generated_password,
+)
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.validation import clean_text, normalize_email, normalize_user_id
 
@@ -143,19 +148,6 @@ class AccountForm:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """A newly generated password, for the one screen (and sheet) that shows it."""
-
-    user_id: str
-    password: str = field(repr=False)
-    must_change: bool
-    expires: str
-    portal_url: str
-    person_name: str
-    patient_name: str
-
-
-@dataclass(frozen=True)
 class SaveResult:
     connection_id: int
     message: str
@@ -172,13 +164,6 @@ class DeletePreview:
 
 
 # ---- small helpers ----------------------------------------------------------------------
-
-
-def _expiry(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = clock.aware(value)
-    return f"{value:%B} {value.day}, {value.year} at {value:%H:%M} UTC"
 
 
 def normalize_username(value: str | None, *, field: str = "username") -> str:
@@ -225,17 +210,25 @@ def _patient(session: Session, patient_id: int) -> Patient:
 
 
 def _summary(patient: Patient) -> ChartSummary:
-    return ChartSummary(patient_id=patient.id, name=f"{patient.first_name} {patient.last_name}",
+    return ChartSummary(patient_id=ident(patient), name=f"{patient.first_name} {patient.last_name}",
                         list_name=f"{patient.last_name}, {patient.first_name}",
                         chart_number=patient.chart_number, dob=patient.dob.strftime("%m/%d/%Y"),
                         email=patient.email, portal_enabled=patient.portal_enabled)
 
 
-def _live_connection(session: Session, patient_id: int, connection_id: int) -> PortalConnection:
+def _live_connection(session: Session, patient_id: int,
+                     connection_id: int) -> tuple[PortalConnection, PortalAccount]:
+    """The chart's live connection with this id, and its account.
+
+    Raises:
+        NotFound: no such connection on this chart (removed meanwhile), or its account is gone.
+    """
     connection = session.get(PortalConnection, connection_id) if connection_id else None
-    if connection is None or connection.patient_id != patient_id or connection.revoked_at is not None:
+    account = session.get(PortalAccount, connection.account_id) if connection is not None else None
+    if (connection is None or account is None or connection.patient_id != patient_id
+            or connection.revoked_at is not None):
         raise NotFound("That connection no longer exists. Choose it again from the list.")
-    return connection
+    return connection, account
 
 
 def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> PortalConnection | None:
@@ -246,10 +239,6 @@ def _chart_connection_of(session: Session, patient_id: int, account_id: int) -> 
 
 def _labels(permissions: str) -> str:
     return ", ".join(areas.AREA_LABELS[areas.Area(name)] for name in areas.parse(permissions)) or "None"
-
-
-def _personal(patient: Patient, *extra: str) -> tuple[str, ...]:
-    return (patient.first_name, patient.last_name, patient.email_lower, *extra)
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -289,7 +278,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
         .where(PortalConnection.patient_id == patient_id, col(PortalConnection.revoked_at).is_(None))
         .order_by(col(PortalConnection.id)))
     return [ConnectionItem(
-        id=connection.id, user_id=account.user_id, first_name=account.first_name,
+        id=ident(connection), user_id=account.user_id, first_name=account.first_name,
         last_name=account.last_name, access_type=connection.access_type.value,
         access_label=ACCESS_LABELS[connection.access_type], relationship=connection.relationship,
         relationship_label=RELATIONSHIPS.get(connection.relationship, connection.relationship),
@@ -350,7 +339,7 @@ def check_username(*, session: Session, patient_id: int, username: str, connecti
             return UsernameCheck(True, f"{normalized} is this connection's username.", normalized)
     if owner is None:
         return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
-    if _chart_connection_of(session, patient_id, owner.id) is not None:
+    if _chart_connection_of(session, patient_id, ident(owner)) is not None:
         return UsernameCheck(False, f"{normalized} is already connected to this chart: select it in "
                                     "the list to change it.", normalized)
     representative = access_type == AccessType.REPRESENTATIVE.value
@@ -409,28 +398,6 @@ def _validated(form: AccountForm, errors: dict[str, str]) -> tuple[AccessType, s
     return access, first, last, relationship, permissions
 
 
-def _credentials(session: Session, account: PortalAccount, password: str, patient: Patient) -> Credentials:
-    config = settings.get(session=session)
-    person = f"{account.first_name} {account.last_name}".strip()
-    return Credentials(user_id=account.user_id, password=password,
-                       must_change=account.must_change_password,
-                       expires=_expiry(account.temp_password_expires_at) if account.must_change_password else "",
-                       portal_url=config.portal_base_url.rstrip("/") + routes.LOGIN,
-                       person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
-
-
-def _set_generated_password(session: Session, account: PortalAccount, patient: Patient,
-                            force_change: bool) -> str:
-    config = settings.get(session=session)
-    password = passwords.generate(_personal(patient, account.user_id, account.first_name,
-                                           account.last_name, config.practice_name))
-    # A password staff have seen is temporary: it stops working if never replaced.
-    expires = clock.now() + timedelta(days=config.connect_token_days) if force_change else None
-    accounts.set_password(session=session, account=account, password=password, must_change=force_change,
-                          temp_password_expires_at=expires)
-    return password
-
-
 def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
                      actor: audit.Actor) -> bool:
     """Email the representative a link to choose a password. Returns False when it failed."""
@@ -462,7 +429,7 @@ def _send_connected_notice(session: Session, patient: Patient, account: PortalAc
 
 
 def _request_forms(session: Session, patient: Patient, forms: tuple[str, ...], actor: audit.Actor) -> str:
-    added = form_requests.request_forms(session=session, patient_id=patient.id, forms=list(forms),
+    added = form_requests.request_forms(session=session, patient_id=ident(patient), forms=list(forms),
                                         actor=actor) if forms else []
     if not added:
         return ""
@@ -483,7 +450,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     """
     patient = _patient(session, patient_id)
     if connection_id:
-        return _update(session, patient, _live_connection(session, patient.id, connection_id), form, actor)
+        connection, account = _live_connection(session, ident(patient), connection_id)
+        return _update(session, patient, connection, account, form, actor)
     if not patient.portal_enabled:
         raise InvalidInput("Enable portal access for this patient first (chart > Patient Portal).")
     new = _checked_new(session, patient, form)
@@ -492,7 +460,8 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
         account = accounts.create_account(session=session, user_id=new.user_id, first_name=new.first,
                                           last_name=new.last, field="username")
         if new.access == AccessType.SELF:
-            password = _set_generated_password(session, account, patient, form.force_change)
+            password = set_generated_password(session=session, account=account, patient=patient,
+                                              force_change=form.force_change)
             session.flush()
         _audit_create(session, patient, account, new, password, form.force_change, actor)
         notes: list[str] = []
@@ -514,7 +483,7 @@ def save(*, session: Session, patient_id: int, connection_id: int, form: Account
     session.flush()
     result = _tell_the_account(session, patient, account, new, password, actor)
     session.commit()
-    return dataclasses.replace(result, connection_id=connection.id, message=result.message + forms_note)
+    return dataclasses.replace(result, connection_id=ident(connection), message=result.message + forms_note)
 
 
 @dataclass(frozen=True)
@@ -545,7 +514,7 @@ def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewC
         errors["username"] = exc.message
     if normalized:
         existing = _account_by_user_id(session, normalized)
-        check = check_username(session=session, patient_id=patient.id, username=normalized,
+        check = check_username(session=session, patient_id=ident(patient), username=normalized,
                                access_type=access.value)
         if existing is not None:
             # An existing account joins a chart only when staff say so, as a representative.
@@ -555,7 +524,7 @@ def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewC
             errors["username"] = ("A new representative's username must be their email address: the "
                                   "link to choose a password is sent there.")
     if access == AccessType.SELF and "access_type" not in errors:
-        current = accounts.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=ident(patient))
         if current is not None:
             errors["access_type"] = (f"This chart already has a Self account ({current.user_id}). "
                                      "Select it in the list to change it.")
@@ -590,7 +559,8 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
     sentence for staff. `connection_id` is filled in by the caller."""
     label = ACCESS_LABELS[new.access]
     if new.existing is None and new.access == AccessType.SELF:
-        return SaveResult(connection_id=0, credentials=_credentials(session, account, password, patient),
+        shown = credentials_of(session=session, account=account, password=password, patient=patient)
+        return SaveResult(connection_id=0, credentials=shown,
                           message=(f"Account {new.user_id} created ({label}). Give the patient the new "
                                    "credentials now (at the top of the page): they are shown only once."))
     if new.existing is None:
@@ -608,13 +578,12 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         "Its password is unchanged."))
 
 
-def _update(session: Session, patient: Patient, connection: PortalConnection, form: AccountForm,
-            actor: audit.Actor) -> SaveResult:
+def _update(session: Session, patient: Patient, connection: PortalConnection, account: PortalAccount,
+            form: AccountForm, actor: audit.Actor) -> SaveResult:
     errors: dict[str, str] = {}
     access, first, last, relationship, permissions = _validated(form, errors)
-    account = session.get(PortalAccount, connection.account_id)
     if access == AccessType.SELF and connection.access_type != AccessType.SELF:
-        current = accounts.self_account(session=session, patient_id=patient.id)
+        current = accounts.self_account(session=session, patient_id=ident(patient))
         if current is not None and current.id != account.id:
             errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
     if errors:
@@ -649,9 +618,9 @@ def _update(session: Session, patient: Patient, connection: PortalConnection, fo
     accounts.refresh_account_state(session=session, patient=patient)
     session.commit()
     if not changes and not forms_note:
-        return SaveResult(connection_id=connection.id, message="Nothing to save: no change.")
+        return SaveResult(connection_id=ident(connection), message="Nothing to save: no change.")
     message = f"Saved {account.user_id}." if changes else f"No change to {account.user_id}."
-    return SaveResult(connection_id=connection.id, message=message + forms_note)
+    return SaveResult(connection_id=ident(connection), message=message + forms_note)
 
 
 # ---- delete -----------------------------------------------------------------------------
@@ -671,13 +640,13 @@ def _enabled(session: Session, connections: list[PortalConnection]) -> list[Port
 def delete_preview(*, session: Session, patient_id: int, connection_id: int) -> DeletePreview:
     """What Delete would do, for the confirmation dialog. `signed_in` is true when the account
     is signed in now and Delete will end its sessions (no other chart with portal access)."""
-    connection = _live_connection(session, patient_id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
-    others = [c for c in accounts.live_connections_of(session=session, account_id=account.id) if c.id != connection.id]
-    return DeletePreview(connection_id=connection.id,
+    connection, account = _live_connection(session, patient_id, connection_id)
+    others = [c for c in accounts.live_connections_of(session=session, account_id=ident(account))
+              if c.id != connection.id]
+    return DeletePreview(connection_id=ident(connection),
                          label=f"{account.user_id} ({ACCESS_LABELS[connection.access_type]})",
                          deletes_account=not others,
-                         signed_in=not _enabled(session, others) and _signed_in(session, account.id))
+                         signed_in=not _enabled(session, others) and _signed_in(session, ident(account)))
 
 
 def delete_connection(*, session: Session, patient_id: int, connection_id: int,
@@ -690,17 +659,16 @@ def delete_connection(*, session: Session, patient_id: int, connection_id: int,
         A sentence for staff saying what happened.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     now = clock.now()
     done = accounts.disconnect(session=session, connection=connection, patient=patient)
     ended, voided = done.sessions_ended, done.links_voided
-    others = accounts.live_connections_of(session=session, account_id=account.id)
+    others = accounts.live_connections_of(session=session, account_id=ident(account))
     user_id = account.user_id
     access = ACCESS_LABELS[connection.access_type]
     parts = [f"connection #{connection.id} {user_id} ({access}): connected -> removed"]
     if not others:
-        voided += tokens.revoke_live(session=session, account_id=account.id)
+        voided += tokens.revoke_live(session=session, account_id=ident(account))
         # The row stays (the audit log points at it) but can never sign in again, and the
         # username is free for a new account.
         account.status = AccountStatus.DISABLED
@@ -734,13 +702,13 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
     never shown (nobody can see it); the new one is returned to be shown once.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
-    password = _set_generated_password(session, account, patient, force_change)
-    voided = tokens.revoke_live(session=session, account_id=account.id)
-    ended = sessions.end_all(session=session, portal_account_id=account.id)
+    password = set_generated_password(session=session, account=account, patient=patient,
+                                      force_change=force_change)
+    voided = tokens.revoke_live(session=session, account_id=ident(account))
+    ended = sessions.end_all(session=session, portal_account_id=ident(account))
     session.flush()
     audit.record(session=session, actor=actor, action="account_setup.password_reset",
                  patient_id=patient.id, account_id=account.id,
@@ -748,7 +716,7 @@ def reset_password(*, session: Session, patient_id: int, connection_id: int, for
                         f"at sign-in={'yes' if force_change else 'no'}; sessions ended={ended}; "
                         f"links voided={voided}")
     session.commit()
-    return _credentials(session, account, password, patient)
+    return credentials_of(session=session, account=account, password=password, patient=patient)
 
 
 def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
@@ -761,8 +729,7 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
         nor a phone number, or the account is disabled; PortalUnavailable when the portal is off.
     """
     patient = _patient(session, patient_id)
-    connection = _live_connection(session, patient.id, connection_id)
-    account = session.get(PortalAccount, connection.account_id)
+    connection, account = _live_connection(session, ident(patient), connection_id)
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
     by_text = _E164.fullmatch(account.user_id) is not None and account.password_hash is not None
@@ -775,8 +742,8 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     if not config.portal_active:
         raise PortalUnavailable()
     if by_text:
-        return portal_users.send_reset_link(session=session, account_id=account.id, actor=actor).message
-    if accounts.link_just_sent(session=session, account_id=account.id):
+        return portal_users.send_reset_link(session=session, account_id=ident(account), actor=actor).message
+    if accounts.link_just_sent(session=session, account_id=ident(account)):
         return f"A link to choose a password was just sent to {account.user_id}."
     if account.status == AccountStatus.PENDING or not account.password_hash:
         ok = _send_setup_link(session, patient, account, actor)
@@ -794,40 +761,3 @@ def send_reset_link(*, session: Session, patient_id: int, connection_id: int,
     if not ok:
         return f"The email to {account.user_id} could not be sent; it is in the outbox to retry."
     return f"A link to choose a new password was sent to {account.user_id}."
-
-
-def credential_text(credentials: Credentials) -> str:
-    """The whole credential message, as "Copy" puts it on the clipboard."""
-    lines = [f"Patient portal: {credentials.portal_url}", f"Username: {credentials.user_id}",
-             f"Password: {credentials.password}"]
-    if credentials.must_change:
-        lines.append("You will choose a new password when you first sign in"
-                     + (f" (this one works until {credentials.expires})." if credentials.expires else "."))
-    return "\n".join(lines)
-
-
-def credential_sheet(*, session: Session, patient_id: int, user_id: str, password: str,
-                     actor: audit.Actor) -> tuple[str, bytes]:
-    """The printable sheet for credentials just shown: (file name, PDF bytes). Audited
-    (without the password). Only for an account connected to this chart.
-
-    Raises:
-        NotFound: the username is not connected to this chart.
-    """
-    patient = _patient(session, patient_id)
-    account = _account_by_user_id(session, user_id) if user_id else None
-    if account is None or _chart_connection_of(session, patient.id, account.id) is None or not password:
-        raise NotFound("Those credentials are no longer shown. Use Reset Pwd to make new ones.")
-    config = settings.get(session=session)
-    credentials = _credentials(session, account, password, patient)
-    data = letters.credential_sheet(
-        practice=config.practice_name, phone=config.practice_phone,
-        sheet_date=f"{clock.now():%B} {clock.now().day}, {clock.now().year}",
-        person_name=credentials.person_name, patient_name=credentials.patient_name,
-        portal_url=credentials.portal_url, user_id=account.user_id, password=password,
-        must_change=credentials.must_change, expires=credentials.expires)
-    audit.record(session=session, actor=actor, action="account_setup.sheet_printed",
-                 patient_id=patient.id, account_id=account.id, detail=f"credential sheet for {account.user_id}")
-    session.commit()
-    safe = re.sub(r"[^A-Za-z0-9._-]", "-", patient.chart_number)
-    return f"portal-credentials-{safe}.pdf", data

@@ -12,10 +12,10 @@ from functools import partial
 
 import reflex as rx
 
-from portal_app.services import portal_accounts
+from portal_app.services import generated_credentials
 from portal_app.services.errors import DomainError
+from portal_app.services.generated_credentials import Credentials
 from portal_app.services.permissions import Level, Permission
-from portal_app.services.portal_accounts import Credentials
 from portal_app.state.actions import Staff, staff_action
 from portal_app.state.base import call
 
@@ -40,7 +40,7 @@ class ShownCredentials(rx.State, mixin=True):
         """The whole message that "Copy" puts on the clipboard."""
         if not self.cred_password:
             return ""
-        return portal_accounts.credential_text(Credentials(
+        return generated_credentials.credential_text(Credentials(
             user_id=self.cred_user_id, password=self.cred_password, must_change=self.cred_must_change,
             expires=self.cred_expires, portal_url=self.cred_portal_url, person_name="", patient_name=""))
 
@@ -62,9 +62,9 @@ class ShownCredentials(rx.State, mixin=True):
             self.error = NOT_SHOWN
             return None
         try:
-            filename, data = await call(partial(portal_accounts.credential_sheet, patient_id=self._patient_id,
-                                        user_id=self.cred_user_id, password=self.cred_password,
-                                        actor=staff.actor))
+            filename, data = await call(partial(generated_credentials.credential_sheet,
+                                                patient_id=self._patient_id, user_id=self.cred_user_id,
+                                                password=self.cred_password, actor=staff.actor))
         except DomainError:
             self._forget_credentials()
             raise  # shown by the state's _failed

@@ -17,7 +17,16 @@ from portal_app.models import (
     PortalConnection,
     SecretPurpose,
 )
-from portal_app.services import audit, invitations, passwords, portal_accounts, portal_auth, portal_users, tokens
+from portal_app.services import (
+    audit,
+    generated_credentials,
+    invitations,
+    passwords,
+    portal_accounts,
+    portal_auth,
+    portal_users,
+    tokens,
+)
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_accounts import AccountForm
@@ -469,9 +478,9 @@ def test_plain_username_cannot_get_a_reset_link(session, admin):
 def test_credential_sheet_carries_the_credentials_and_is_audited_without_them(session, admin):
     patient = make_patient(session, enabled=True)
     creds = _save(session, admin, patient, _self_form()).credentials
-    filename, data = portal_accounts.credential_sheet(session=session, patient_id=patient.id,
-                                                      user_id=creds.user_id, password=creds.password,
-                                                      actor=audit.Actor.staff(admin.id))
+    filename, data = generated_credentials.credential_sheet(session=session, patient_id=patient.id,
+                                                            user_id=creds.user_id, password=creds.password,
+                                                            actor=audit.Actor.staff(admin.id))
     assert filename == f"portal-credentials-{patient.chart_number}.pdf" and data.startswith(b"%PDF")
     assert creds.password.encode() in data and creds.user_id.encode() in data
     assert b"/login" in data
@@ -479,8 +488,8 @@ def test_credential_sheet_carries_the_credentials_and_is_audited_without_them(se
     assert creds.password not in _all_audit_text(session)
     other = make_patient(session, first="Ana", last="Diaz", email="ana@example.com", enabled=True)
     with pytest.raises(NotFound):
-        portal_accounts.credential_sheet(session=session, patient_id=other.id, user_id=creds.user_id,
-                                         password=creds.password, actor=audit.Actor.staff(admin.id))
+        generated_credentials.credential_sheet(session=session, patient_id=other.id, user_id=creds.user_id,
+                                               password=creds.password, actor=audit.Actor.staff(admin.id))
 
 
 
