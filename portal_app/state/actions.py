@@ -65,6 +65,7 @@ class Staff:
     def id(self) -> int:
         return self.principal.id
 
+
 @dataclass(frozen=True)
 class Patient:
     """The signed-in portal account and the chart it has open."""
@@ -81,6 +82,7 @@ class Patient:
     def patient_id(self) -> int:
         return self.chart.patient_id
 
+
 def _public_signature(fn: Callable) -> tuple[inspect.Signature, dict[str, Any]]:
     """The handler's signature and annotations as Reflex should see them (no caller parameter)."""
     signature = inspect.signature(fn)
@@ -91,6 +93,7 @@ def _public_signature(fn: Callable) -> tuple[inspect.Signature, dict[str, Any]]:
     public = signature.replace(parameters=[params[0], *params[2:]])
     annotations = {k: v for k, v in fn.__annotations__.items() if k != caller}
     return public, annotations
+
 
 def _coerced_arguments(fn: Callable, public: inspect.Signature, args: tuple, kwargs: dict) -> dict[str, Any]:
     """The client's arguments by name, each coerced to its annotation; unknown names dropped."""
@@ -108,10 +111,12 @@ def _coerced_arguments(fn: Callable, public: inspect.Signature, args: tuple, kwa
             values[param.name] = coerce(None, hints.get(param.name, Any))
     return values
 
-def _guarded(fn: Callable, admit: Callable) -> Callable:
+
+def _guarded(fn: Callable, admit: Callable, guard: str) -> Callable:
     """Wrap `fn` so that `admit(state, handler_name)` runs first.
 
     `admit` returns (caller, None) to go on or (None, answer) to stop with that answer.
+    `guard` says what is checked (kept on the wrapper as `__guard__` for the inventory test).
     """
     public, annotations = _public_signature(fn)
     name = fn.__name__
@@ -148,7 +153,9 @@ def _guarded(fn: Callable, admit: Callable) -> Callable:
 
     wrapper.__signature__ = public  # type: ignore[attr-defined]
     wrapper.__annotations__ = annotations
+    wrapper.__guard__ = guard  # type: ignore[attr-defined]
     return wrapper
+
 
 def staff_action(permission: Permission | None, level: Level = Level.READ, *,
                  refuse: str = "") -> Callable[[Callable], Callable]:
@@ -158,6 +165,8 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
     what a refused caller reads (the state's `_refusal_message` when empty).
     """
 
+    need = f"{permission.name.lower()}>={level.name.lower()}" if permission else "signed-in"
+
     def decorate(fn: Callable) -> Callable:
         async def admit(state, handler: str):
             principal = await state._principal()
@@ -165,7 +174,6 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
                        and (permission is None or principal.can(permission, level)))
             if allowed:
                 return Staff(principal, audit.Actor.staff(principal.id, state._ip())), None
-            need = f"{permission.name.lower()}>={level.name.lower()}" if permission else "signed-in"
             actor = (audit.Actor.staff(principal.id, state._ip()) if principal is not None
                      else audit.Actor.anonymous(ip=state._ip()))
             await call(partial(audit.record_refusal, actor=actor,
@@ -175,9 +183,10 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
             return None, state._refused(refuse or state._refusal_message(level),
                                         signed_in=principal is not None, level=level)
 
-        return rx.event(_guarded(fn, admit))
+        return rx.event(_guarded(fn, admit, f"staff:{need}"))
 
     return decorate
+
 
 def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
                   refuse: str = "", audit_as: str = "") -> Callable[[Callable], Callable]:
@@ -201,9 +210,10 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
             chart = state._show_viewing(principal)
             return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
 
-        return rx.event(_guarded(fn, admit))
+        return rx.event(_guarded(fn, admit, f"portal:{area.value if area else 'signed-in'}"))
 
     return decorate
+
 
 async def _admit_to_area(state, area: Area, handler: str, refuse: str):
     """(Patient, None) when the chart this tab shows is still open to it and grants `area`.
