@@ -15,7 +15,7 @@ from portal_app.components.forms import (
     textarea_field,
 )
 from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.notices import when_loaded
 from portal_app.components.paging import portal_pager
 from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED, PANEL
 from portal_app.components.table import cell, phone_table
@@ -111,7 +111,7 @@ def _list() -> rx.Component:
 def appointments_page() -> rx.Component:
     return portal_layout(
         "Appointments",
-        rx.cond(S.ready, rx.fragment(form_notice(S.notice), _form(), _list()), loading()),
+        when_loaded(S.ready, form_notice(S.notice), _form(), _list()),
     )
 
 

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_layout
-from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
+from portal_app.components.notices import UNAVAILABLE_TITLE, page_link, portal_unavailable, when_loaded
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
 
 
@@ -34,11 +34,10 @@ def _login_form() -> rx.Component:
 def login_page() -> rx.Component:
     return portal_layout(
         rx.cond(LoginState.portal_off, UNAVAILABLE_TITLE, "Sign in"),
-        rx.cond(
+        when_loaded(
             LoginState.ready,
             rx.cond(LoginState.portal_off, portal_unavailable(LoginState.practice_phone),
                     _login_form()),
-            loading(),
         ),
         signed_in=False,
     )
@@ -74,7 +73,7 @@ def _forgot_sent() -> rx.Component:
 def forgot_page() -> rx.Component:
     return portal_layout(
         rx.cond(ForgotState.portal_off, UNAVAILABLE_TITLE, "Set up or reset your account"),
-        rx.cond(
+        when_loaded(
             ForgotState.ready,
             rx.cond(
                 ForgotState.portal_off,
@@ -84,7 +83,6 @@ def forgot_page() -> rx.Component:
                                     rx.el.p(page_link("Back to sign in", routes.LOGIN),
                                             style={"margin_top": "1.5em"}))),
             ),
-            loading(),
         ),
         signed_in=False,
     )

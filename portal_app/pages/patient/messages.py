@@ -14,7 +14,7 @@ from portal_app.components.forms import (
     textarea_field,
 )
 from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.notices import when_loaded
 from portal_app.components.paging import portal_pager
 from portal_app.components.styles import MUTED, PANEL_LINE
 from portal_app.services.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
@@ -121,7 +121,7 @@ def _thread() -> rx.Component:
 def messages_page() -> rx.Component:
     return portal_layout(
         "Messages",
-        rx.cond(
+        when_loaded(
             S.ready,
             rx.cond(
                 S.open_id != 0,
@@ -133,7 +133,6 @@ def messages_page() -> rx.Component:
                     _thread_list(),
                 ),
             ),
-            loading(),
         ),
     )
 

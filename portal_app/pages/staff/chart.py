@@ -8,7 +8,7 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
-from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.notices import loading_or_failed, view_only_notice, when_loaded
 from portal_app.components.styles import (
     DISABLED_FIELDSET,
     HINT,
@@ -233,10 +233,10 @@ def _chart() -> rx.Component:
 def chart_page() -> rx.Component:
     return staff_layout(
         "Patient chart",
-        rx.cond(
+        when_loaded(
             ChartState.loaded,
             _chart(),
-            loading_or_failed(ChartState.load_error),
+            before=loading_or_failed(ChartState.load_error),
         ),
     )
 
