@@ -6,8 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable, when_loaded
+from portal_app.components.layout import portal_page
+from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
 from portal_app.components.passwords import new_password_fields
 from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
 from portal_app.state.setup_create_account import FRESH_VERIFICATION_SENT, CreateAccountState, CreateAccountStep
@@ -226,12 +226,10 @@ def setup_page() -> rx.Component:
         (SetupView.CREATE_ACCOUNT, _create_account()),
         loading(),
     )
-    return portal_layout(
+    return portal_page(
         title,
-        when_loaded(
-            SetupState.ready,
-            rx.cond(SetupState.portal_off, portal_unavailable(SetupState.practice_phone), body),
-        ),
+        SetupState.ready,
+        rx.cond(SetupState.portal_off, portal_unavailable(SetupState.practice_phone), body),
         signed_in=False,
     )
 

@@ -7,8 +7,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
-from portal_app.components.layout import staff_layout
-from portal_app.components.notices import loading_or_failed, view_only_notice, when_loaded
+from portal_app.components.layout import staff_page
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import (
     DISABLED_FIELDSET,
     HINT,
@@ -231,13 +231,11 @@ def _chart() -> rx.Component:
 
 
 def chart_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Patient chart",
-        when_loaded(
-            ChartState.loaded,
-            _chart(),
-            before=loading_or_failed(ChartState.load_error),
-        ),
+        ChartState.loaded,
+        _chart(),
+        before=loading_or_failed(ChartState.load_error),
     )
 
 

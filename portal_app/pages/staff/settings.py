@@ -6,8 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
-from portal_app.components.layout import staff_layout
-from portal_app.components.notices import loading_or_failed, view_only_notice, when_loaded
+from portal_app.components.layout import staff_page
+from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import DISABLED_FIELDSET, HINT
 from portal_app.state.settings import SettingsState
 
@@ -84,16 +84,14 @@ def _form() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Portal Settings",
-        when_loaded(
-            SettingsState.loaded,
-            rx.cond(~SettingsState.can_edit,
-                    view_only_notice("You can view these settings; changing them needs Update "
-                                     "access to Portal Settings.")),
-            _form(),
-            before=loading_or_failed(SettingsState.form_error),
-        ),
+        SettingsState.loaded,
+        rx.cond(~SettingsState.can_edit,
+                view_only_notice("You can view these settings; changing them needs Update "
+                                 "access to Portal Settings.")),
+        _form(),
+        before=loading_or_failed(SettingsState.form_error),
     )
 
 
