@@ -66,6 +66,14 @@ class ConnectionsState(ChartSection, StaffSessionState):
             self.connections, self.pending, self.loaded = [], [], False
         return None
 
+    def _listed(self, rows: list, row_id: int, gone: str):
+        """Clear the messages; the row `row_id` of a list shown here, or None (and `gone` shown)."""
+        self.notice = self.error = ""
+        row = next((row for row in rows if row.id == row_id), None)
+        if row is None:
+            self.error = gone
+        return row
+
     def _has_chart(self) -> bool:
         """Clear the messages; False (and STALE shown) when no chart is open here."""
         self.notice = self.error = ""
@@ -91,10 +99,8 @@ class ConnectionsState(ChartSection, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
     async def ask_disconnect(self, staff: Staff, connection_id: int):
-        self.notice = self.error = ""
-        row = next((row for row in self.connections if row.id == connection_id), None)
+        row = self._listed(self.connections, connection_id, "That connection is no longer listed. Reload the chart.")
         if row is None:
-            self.error = "That connection is no longer listed. Reload the chart."
             return
         self._connection_id = row.id
         self.disconnect_label = f"{row.user_id} ({row.access_type})"
@@ -124,10 +130,8 @@ class ConnectionsState(ChartSection, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
     async def ask_void(self, staff: Staff, secret_id: int):
-        self.notice = self.error = ""
-        row = next((row for row in self.pending if row.id == secret_id), None)
+        row = self._listed(self.pending, secret_id, "That item is no longer pending. Reload the chart.")
         if row is None:
-            self.error = "That item is no longer pending. Reload the chart."
             return
         self._secret_id = row.id
         self.void_label = f"{row.purpose_label} sent by {row.channel.lower()}" + (
