@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import reflex as rx
 
+from portal_app.services.errors import DomainError
+
 
 class FieldErrors(rx.State, mixin=True):
     form_error: str = ""
@@ -27,6 +29,15 @@ class FieldErrors(rx.State, mixin=True):
         """`message` beside `field`, or over the form when the field has no place of its own."""
         name = field if field in self.ERROR_FIELDS else "form"
         setattr(self, f"{name}_error", message)
+
+    # What a guarded handler (state/actions.py) does when the session has ended, and when a
+    # service refused the input; a state with more to forget or to show overrides them.
+
+    def _forget(self) -> None:
+        self._clear_errors()
+
+    def _failed(self, error: DomainError):
+        self._show_error(error.field, error.message)
 
 
 class PasswordErrors(FieldErrors, mixin=True):

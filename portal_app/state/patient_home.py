@@ -13,7 +13,6 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import keys, portal_auth, settings
-from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
 from portal_app.state.actions import Patient, portal_action
@@ -93,14 +92,8 @@ class PasswordState(PasswordErrors, PortalSessionState):
         self.ready = True
         return None
 
-    def _forget(self) -> None:
-        self._clear_errors()
-
     def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
         return rx.redirect(routes.LOGIN)
-
-    def _failed(self, error: DomainError):
-        self._show_error(error.field, error.message)
 
     @portal_action(allow_must_change=True)
     async def change_password(self, me: Patient, form_data: dict[str, Any]):
@@ -138,14 +131,8 @@ class ConnectChartState(FieldErrors, PortalSessionState):
             return
         self.ready = True
 
-    def _forget(self) -> None:
-        self._clear_errors()
-
     def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
         return rx.redirect(routes.LOGIN)
-
-    def _failed(self, error: DomainError):
-        self._show_error(error.field, error.message)
 
     @portal_action()
     async def connect_chart(self, me: Patient, form_data: dict[str, Any]):
