@@ -51,6 +51,8 @@ def page_link(text: str, href: str) -> rx.Component:
     return rx.link(text, href=href, style=PAGE_LINK)
 
 
-def view_only_notice(text: str) -> rx.Component:
-    """Tells a staff user who may read a page but not change it what access changing needs."""
-    return rx.callout(text, icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)
+def view_only_notice(can_change: rx.Var, text: str) -> rx.Component:
+    """Tells a staff user who may read a page but not change it (`can_change` false) what access
+    changing needs."""
+    return rx.cond(~can_change,
+                   rx.callout(text, icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True))

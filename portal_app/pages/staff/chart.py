@@ -215,9 +215,9 @@ def _chart() -> rx.Component:
                         style=LINK),
                 style={"margin_bottom": "0.8em"}),
         _summary(),
-        rx.cond(~ChartState.can_admin_portal,
-                view_only_notice("You can view this chart's portal settings; changing them needs "
-                                 "Update access to Patient Portal Administration.")),
+        view_only_notice(ChartState.can_admin_portal,
+                         "You can view this chart's portal settings; changing them needs Update access to "
+                         "Patient Portal Administration."),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),

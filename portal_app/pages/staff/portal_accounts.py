@@ -383,9 +383,8 @@ def portal_accounts_page() -> rx.Component:
     return staff_page(
         "Portal Account Setup",
         S.loaded,
-        rx.cond(~S.can_change,
-                view_only_notice("You can view portal accounts; changing them needs Update access "
-                                 "to Portal Account Setup.")),
+        view_only_notice(S.can_change, "You can view portal accounts; changing them needs Update access "
+                                       "to Portal Account Setup."),
         form_alert(S.load_error),
         rx.cond(
             S.has_chart,

@@ -41,9 +41,8 @@ def _plain_list(rows, item, empty: str) -> rx.Component:
 
 
 def _read_only(state) -> rx.Component:
-    return rx.cond(~state.can_edit,
-                   view_only_notice("You can view this page; changing it needs Update or Write on "
-                                    "Roles Setup."))
+    return view_only_notice(state.can_edit, "You can view this page; changing it needs Update or Write on "
+                                            "Roles Setup.")
 
 
 # --- Roles ----------------------------------------------------------------------------------

@@ -87,9 +87,8 @@ def settings_page() -> rx.Component:
     return staff_page(
         "Portal Settings",
         SettingsState.loaded,
-        rx.cond(~SettingsState.can_edit,
-                view_only_notice("You can view these settings; changing them needs Update "
-                                 "access to Portal Settings.")),
+        view_only_notice(SettingsState.can_edit, "You can view these settings; changing them needs Update "
+                                                 "access to Portal Settings."),
         _form(),
         before=loading_or_failed(SettingsState.form_error),
     )
