@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.filters import filter_bar, option_filter, search_box
+from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
@@ -176,9 +176,7 @@ def onboarding_page() -> rx.Component:
         _bulk_bar(),
         _job_panel(),
         _table(),
-        rx.cond(S.loaded & (S.rows.length() == 0),
-                rx.el.p("No patients match this search and filter.", role="status",
-                        style={"margin": "1em 0"})),
+        no_match(S, "patients"),
         previous_next_pager(S, "patient", "patients"),
         _disable_dialog(),
         _bulk_dialog(),

@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.filters import filter_bar, option_filter, search_box
+from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
 from portal_app.components.forms import form_alert, form_notice
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
@@ -122,9 +122,7 @@ def portal_users_page() -> rx.Component:
         form_notice(S.notice),
         form_alert(S.error),
         _table(),
-        rx.cond(S.loaded & (S.rows.length() == 0),
-                rx.el.p("No portal accounts match this search and filter.", role="status",
-                        style={"margin": "1em 0"})),
+        no_match(S, "portal accounts"),
         previous_next_pager(S, "account", "accounts"),
         _confirm_dialog(),
         before=no_permission_or_loading(S.loaded),
