@@ -163,7 +163,7 @@ def _portal_nav() -> rx.Component:
     )
 
 
-def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -> rx.Component:
+def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool = True) -> rx.Component:
     return rx.el.div(
         _skip_link(),
         rx.el.header(
