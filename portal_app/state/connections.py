@@ -74,6 +74,15 @@ class ConnectionsState(ChartSection, StaffSessionState):
             self.error = gone
         return row
 
+    def _confirmed(self, chosen: int) -> bool:
+        """A dialog's confirm: the dialogs close; False (and STALE shown) when the chart or the
+        dialog's choice is gone."""
+        self._close_dialogs()
+        if not self._has_chart() or not chosen:
+            self.error = STALE
+            return False
+        return True
+
     def _has_chart(self) -> bool:
         """Clear the messages; False (and STALE shown) when no chart is open here."""
         self.notice = self.error = ""
@@ -116,9 +125,7 @@ class ConnectionsState(ChartSection, StaffSessionState):
     async def disconnect(self, staff: Staff):
         """Confirmed in the dialog: the account loses this chart at once."""
         connection_id, label = self._connection_id, self.disconnect_label
-        self._close_dialogs()
-        if not self._has_chart() or not connection_id:
-            self.error = STALE
+        if not self._confirmed(connection_id):
             return
         try:  # the lists are read again even when the service refused (shown by `_failed`)
             await call(partial(connections.disconnect, patient_id=self._chart_id, connection_id=connection_id,
@@ -147,9 +154,7 @@ class ConnectionsState(ChartSection, StaffSessionState):
     async def void(self, staff: Staff):
         """Confirmed in the dialog: the token, key or link stops working."""
         secret_id = self._secret_id
-        self._close_dialogs()
-        if not self._has_chart() or not secret_id:
-            self.error = STALE
+        if not self._confirmed(secret_id):
             return
         try:  # the list is read again even when the service refused (shown by `_failed`)
             row = await call(partial(connections.void_secret, patient_id=self._chart_id, secret_id=secret_id,

@@ -120,6 +120,7 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     form_error: str = ""
     notice: str = ""
 
+    AREA: ClassVar[Area] = Area.DOCUMENTS
     REFUSED: ClassVar[str] = NOT_ALLOWED
 
     def _clear_errors(self) -> None:
@@ -143,9 +144,8 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
 
     @rx.event
     async def load(self):
-        target, redirect = await self._area_guard(Area.DOCUMENTS)
+        target, redirect = await self._open_area()
         if redirect is not None:
-            self._forget()
             return redirect
         self._clear_errors()
         self.notice = ""

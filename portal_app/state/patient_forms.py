@@ -62,6 +62,7 @@ class FormsState(AreaRefusals, PortalSessionState):
     # Changes each time a form is (re)opened, so its inputs start from the loaded values.
     form_key: int = 0
 
+    AREA: ClassVar[Area] = Area.FORMS
     REFUSED: ClassVar[str] = NOT_ALLOWED
 
     def _clear_errors(self) -> None:
@@ -109,9 +110,8 @@ class FormsState(AreaRefusals, PortalSessionState):
     @rx.event
     async def load(self):
         """on_load: the Forms area of the open chart; `?form=` opens one form."""
-        target, redirect = await self._area_guard(Area.FORMS)
+        target, redirect = await self._open_area()
         if redirect is not None:
-            self._forget()
             return redirect
         _principal, chart = target
         self.notice = ""
