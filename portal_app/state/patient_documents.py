@@ -114,6 +114,13 @@ class DocumentList(rx.State, mixin=True):
         self.form_key += 1
         self.offset = 0
 
+    def _empty_list(self) -> None:
+        """Forget the list and the typed note (the page shows no documents)."""
+        self.rows = []
+        self.total = 0
+        self.offset = 0
+        self.note = ""
+
 
 class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     ready: bool = False
@@ -128,10 +135,7 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
 
     def _forget(self) -> None:
         self.ready = False
-        self.rows = []
-        self.total = 0
-        self.offset = 0
-        self.note = ""
+        self._empty_list()
         self.notice = ""
         self._clear_errors()
 
