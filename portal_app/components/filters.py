@@ -36,3 +36,10 @@ def filter_bar(*children: rx.Component) -> rx.Component:
     """The filters side by side, wrapping on a narrow screen."""
     return rx.el.div(*children, style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-start",
                                        "gap": "0.5em", "margin_bottom": "1em"})
+
+
+def no_match(state, what: str) -> rx.Component:
+    """Once a searched list (`state.loaded`, `state.rows`) has loaded empty: "No <what> match this
+    search and filter."."""
+    return rx.cond(state.loaded & (state.rows.length() == 0),
+                   rx.el.p(f"No {what} match this search and filter.", role="status", style={"margin": "1em 0"}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components.styles import CHECK_ROW, ERROR_COLOR, FIELD, HINT, INPUT, LABEL
+from portal_app.components.styles import CHECK_ROW, DISABLED_FIELDSET, ERROR_COLOR, FIELD, HINT, INPUT, LABEL
 
 
 def field_error(field_id: str, message: rx.Var | str) -> rx.Component:
@@ -74,4 +74,18 @@ def checkbox_field(label: str, field_id: str, checked: rx.Var, on_change, *,
                     style={"width": "1.1em", "height": "1.1em"}),
         rx.el.label(label, html_for=field_id),
         style={**CHECK_ROW, "margin_bottom": margin_bottom},
+    )
+
+
+def editable_fieldset(can_edit: rx.Var, *fields: rx.Component, error: rx.Var, notice: rx.Var,
+                      submit: str) -> rx.Component:
+    """The fields of a staff form, its error and notice, and its submit button; all disabled for
+    a user who may only view (`can_edit` false)."""
+    return rx.el.fieldset(
+        *fields,
+        form_alert(error),
+        form_notice(notice),
+        rx.button(submit, type="submit", disabled=~can_edit),
+        disabled=~can_edit,
+        style=DISABLED_FIELDSET,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.notices import when_loaded
 from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
 from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
@@ -162,7 +163,7 @@ def _portal_nav() -> rx.Component:
     )
 
 
-def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -> rx.Component:
+def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool = True) -> rx.Component:
     return rx.el.div(
         _skip_link(),
         rx.el.header(
@@ -186,3 +187,15 @@ def portal_layout(title: str, *children: rx.Component, signed_in: bool = True) -
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto"}),
     )
+
+
+def staff_page(title: str, loaded: rx.Var | bool, *content: rx.Component, before: rx.Component) -> rx.Component:
+    """A staff page whose content shows once its state has loaded; `before` (loading, why it
+    could not load, no permission) until then."""
+    return staff_layout(title, when_loaded(loaded, *content, before=before))
+
+
+def portal_page(title: str | rx.Var, ready: rx.Var | bool, *content: rx.Component,
+                signed_in: bool = True) -> rx.Component:
+    """A patient page whose content shows once its on_load has answered; "Loading…" until then."""
+    return portal_layout(title, when_loaded(ready, *content), signed_in=signed_in)

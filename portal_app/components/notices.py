@@ -15,6 +15,16 @@ def loading() -> rx.Component:
     return rx.el.p("Loading…", role="status", style={"color": MUTED})
 
 
+def when_loaded(loaded: rx.Var | bool, *content: rx.Component,
+                before: rx.Component | None = None) -> rx.Component:
+    """A page's content once its state has loaded; before that `before`, by default "Loading…".
+
+    Several children stand in one fragment. Staff pages pass `before=loading_or_failed(error)` (or
+    `no_permission_or_loading(loaded)` with `loaded` the permission flag)."""
+    body = content[0] if len(content) == 1 else rx.fragment(*content)
+    return rx.cond(loaded, body, loading() if before is None else before)
+
+
 def loading_or_failed(error: rx.Var) -> rx.Component:
     """A staff page until it has loaded: "Loading…", or why it could not load."""
     return rx.cond(error != "", form_alert(error), rx.text("Loading\u2026", role="status"))
@@ -41,6 +51,8 @@ def page_link(text: str, href: str) -> rx.Component:
     return rx.link(text, href=href, style=PAGE_LINK)
 
 
-def view_only_notice(text: str) -> rx.Component:
-    """Tells a staff user who may read a page but not change it what access changing needs."""
-    return rx.callout(text, icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True)
+def view_only_notice(can_change: rx.Var, text: str) -> rx.Component:
+    """Tells a staff user who may read a page but not change it (`can_change` false) what access
+    changing needs."""
+    return rx.cond(~can_change,
+                   rx.callout(text, icon="info", color_scheme="gray", margin_bottom="1em", high_contrast=True))

@@ -18,6 +18,7 @@ from portal_app.models import AppointmentRequest, PortalTask, StaffUser, TaskKin
 from portal_app.services import audit, clock, messages, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
+from portal_app.services.validation import bounded_text
 
 MAX_SLOTS = 3
 MAX_REASON_CHARS = 1000
@@ -108,13 +109,8 @@ def check_slots(preferred: list[tuple[str, str]]) -> list[tuple[date, str]]:
 
 
 def _check_reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise InvalidInput("Tell us the reason for the visit.", field="reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise InvalidInput(f"The reason can be at most {MAX_REASON_CHARS:,} characters; this one has "
-                           f"{len(text):,}.", field="reason")
-    return text
+    return bounded_text((reason or "").strip(), field="reason", limit=MAX_REASON_CHARS, name="The reason",
+                        missing="Tell us the reason for the visit.")
 
 
 def request_appointment(*, session: Session, account_id: int, chart: ChartView,
@@ -190,10 +186,7 @@ def decide(*, session: Session, task_id: int, decision: str, note: str, actor: a
     """
     if decision not in DECISIONS:
         raise InvalidInput("Choose Scheduled or Declined.", field="decision")
-    text = (note or "").strip()
-    if len(text) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"The note can be at most {MAX_NOTE_CHARS:,} characters; this one has "
-                           f"{len(text):,}.", field="note")
+    text = bounded_text((note or "").strip(), field="note", limit=MAX_NOTE_CHARS, name="The note")
     if decision == "declined" and not text:
         raise InvalidInput("Write a note telling the patient why, or what to do instead.", field="note")
     task, row = _request(session, task_id)

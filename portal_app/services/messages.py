@@ -40,6 +40,7 @@ from portal_app.notify import templates_queue
 from portal_app.services import audit, clock, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
+from portal_app.services.validation import bounded_text
 
 MAX_BODY_CHARS = 10_000
 MAX_SUBJECT_CHARS = 200
@@ -50,23 +51,13 @@ STAFF = "staff"
 
 def check_body(body: str, *, field: str = "body", what: str = "message") -> str:
     """The trimmed text of a post, or InvalidInput beside `field`."""
-    text = (body or "").strip()
-    if not text:
-        raise InvalidInput(f"Write your {what}.", field=field)
-    if len(text) > MAX_BODY_CHARS:
-        raise InvalidInput(f"A {what} can be at most {MAX_BODY_CHARS:,} characters; this one has "
-                           f"{len(text):,}. Shorten it or split it into several messages.", field=field)
-    return text
+    return bounded_text((body or "").strip(), field=field, limit=MAX_BODY_CHARS, name=f"A {what}",
+                        missing=f"Write your {what}.", advice=" Shorten it or split it into several messages.")
 
 
 def _check_subject(subject: str) -> str:
-    text = " ".join((subject or "").split())
-    if not text:
-        raise InvalidInput("Enter a subject.", field="subject")
-    if len(text) > MAX_SUBJECT_CHARS:
-        raise InvalidInput(f"A subject can be at most {MAX_SUBJECT_CHARS} characters; this one has "
-                           f"{len(text):,}.", field="subject")
-    return text
+    return bounded_text(" ".join((subject or "").split()), field="subject", limit=MAX_SUBJECT_CHARS,
+                        name="A subject", missing="Enter a subject.")
 
 
 _Args = ParamSpec("_Args")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from passlib.context import CryptContext
 from zxcvbn import zxcvbn
@@ -13,6 +15,9 @@ from portal_app.services.errors import InvalidInput
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128
+# Sign-in lockout, the same for staff users and portal accounts.
+MAX_FAILURES = 10
+LOCKOUT = timedelta(minutes=15)
 
 # OWASP's argon2id floor: 19 MiB, 2 passes, 1 lane.
 _context = CryptContext(
@@ -28,6 +33,19 @@ GENERATED_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 
 # Verified against when the account does not exist, so both paths cost the same.
 _DUMMY_HASH = _context.hash("not-a-real-password-only-for-timing")
+
+
+class SignsIn(Protocol):
+    failed_logins: int
+    locked_until: datetime | None
+
+
+def count_failure(row: SignsIn, now: datetime) -> None:
+    """One more wrong password in a row; the MAX_FAILURES-th locks the sign-in for LOCKOUT."""
+    row.failed_logins += 1
+    if row.failed_logins >= MAX_FAILURES:
+        row.locked_until = now + LOCKOUT
+        row.failed_logins = 0
 
 
 def hash_password(password: str) -> str:

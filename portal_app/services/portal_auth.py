@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind, ident
 from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+from portal_app.services.passwords import LOCKOUT as LOCKOUT
+from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 
-MAX_FAILURES = 10
-LOCKOUT = timedelta(minutes=15)
 SIGN_IN_FAILED = "That user ID and password do not match an account that can sign in."
 
 
@@ -95,10 +94,7 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         reason = "no chart with portal access"
     if reason or account is None:  # (no account always has a reason: "unknown user ID")
         if account is not None and reason == "wrong password":
-            account.failed_logins += 1
-            if account.failed_logins >= MAX_FAILURES:
-                account.locked_until = now + LOCKOUT
-                account.failed_logins = 0
+            passwords.count_failure(account, now)
             session.add(account)
         audit.record(session=session, actor=audit.Actor.anonymous(key, ip), action="portal.sign_in_failed",
                      account_id=account.id if account else None, detail=reason)

@@ -10,11 +10,11 @@ from sqlmodel import Session, select
 from portal_app.models import SessionKind, StaffUser, ident
 from portal_app.services import audit, clock, passwords, permissions, sessions
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput
+from portal_app.services.passwords import LOCKOUT as LOCKOUT
+from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.validation import clean_text
 
-MAX_FAILURES = 10
-LOCKOUT = timedelta(minutes=15)
 SIGN_IN_FAILED = "That username and password do not match an active account, or it is locked."
 
 
@@ -98,10 +98,7 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
             user.failed_since_last_sign_in += 1
             # Tries during a lock are refused unchecked; they must not start the next lock.
             if not locked:
-                user.failed_logins += 1
-                if user.failed_logins >= MAX_FAILURES:
-                    user.locked_until = now + LOCKOUT
-                    user.failed_logins = 0
+                passwords.count_failure(user, now)
             session.add(user)
         reason = "unknown user" if user is None else (
             "locked" if locked else ("inactive" if not user.active else "wrong password"))

@@ -28,6 +28,18 @@ def clean_text(value: str | None, *, field: str, label: str, max_length: int = M
     return value
 
 
+def bounded_text(text: str, *, field: str, limit: int, name: str, missing: str = "", advice: str = "") -> str:
+    """`text` (trimmed by the caller), or InvalidInput beside `field`: `missing` when it is empty
+    (empty is allowed without one); "<name> can be at most <limit> characters; this one has <n>."
+    and `advice` when it is too long."""
+    if missing and not text:
+        raise InvalidInput(missing, field=field)
+    if len(text) > limit:
+        raise InvalidInput(f"{name} can be at most {limit:,} characters; this one has {len(text):,}.{advice}",
+                           field=field)
+    return text
+
+
 def normalize_email(value: str | None, *, field: str = "email", required: bool = True) -> str:
     """Return the lower-cased, validated address, or '' when optional and empty."""
     raw = (value or "").strip()

@@ -84,10 +84,8 @@ class AuditState(NewestFirstPaging, StaffSessionState):
         self._clear()
         self._reset_filters()
         self.error = ""
-        staff, redirect = await self._guard(Permission.AUDIT)
+        staff, redirect = await self._guard_page(Permission.AUDIT, message=NO_PERMISSION)
         if staff is None:
-            if self.staff_name:
-                self.error = NO_PERMISSION
             return redirect
         self.staff_options = await call(partial(audit.list_staff_users))
         await self._first_page()

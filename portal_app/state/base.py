@@ -133,6 +133,13 @@ class StaffSessionState(SessionState):
             return None, rx.toast.error("You do not have permission to open that page.")
         return principal, None
 
+    async def _guard_page(self, permission: Permission, *, message: str, var: str = "error"):
+        """For on_load: `_guard`, and a signed-in user it turns away reads `message` in the var `var`."""
+        principal, redirect = await self._guard(permission)
+        if principal is None and self.staff_name:
+            setattr(self, var, message)
+        return principal, redirect
+
     @rx.var
     def can_admin_portal(self) -> bool:
         return self.staff_levels.get(Permission.PORTAL_ADMIN.value, 0) >= Level.UPDATE

@@ -126,10 +126,9 @@ class ChartState(StaffSessionState):
     async def load(self):
         """on_load: check access, read the chart named by the URL, record the view."""
         self._clear()
-        staff, redirect = await self._guard(Permission.PORTAL_ADMIN)
+        staff, redirect = await self._guard_page(Permission.PORTAL_ADMIN, var="load_error",
+                                                 message="You do not have permission to open patient charts.")
         if staff is None:
-            if self.staff_name:
-                self.load_error = "You do not have permission to open patient charts."
             return redirect
         patient_id = chart_id_in(self.router.url.path)
         if patient_id is None:

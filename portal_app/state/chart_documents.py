@@ -32,10 +32,7 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
 
     def _clear(self) -> None:
         self.loaded = False
-        self.rows = []
-        self.total = 0
-        self.offset = 0
-        self.note = ""
+        self._empty_list()
         self._chart_id = 0
         self._clear_messages()
 

@@ -66,6 +66,23 @@ class ConnectionsState(ChartSection, StaffSessionState):
             self.connections, self.pending, self.loaded = [], [], False
         return None
 
+    def _listed(self, rows: list, row_id: int, gone: str):
+        """Clear the messages; the row `row_id` of a list shown here, or None (and `gone` shown)."""
+        self.notice = self.error = ""
+        row = next((row for row in rows if row.id == row_id), None)
+        if row is None:
+            self.error = gone
+        return row
+
+    def _confirmed(self, chosen: int) -> bool:
+        """A dialog's confirm: the dialogs close; False (and STALE shown) when the chart or the
+        dialog's choice is gone."""
+        self._close_dialogs()
+        if not self._has_chart() or not chosen:
+            self.error = STALE
+            return False
+        return True
+
     def _has_chart(self) -> bool:
         """Clear the messages; False (and STALE shown) when no chart is open here."""
         self.notice = self.error = ""
@@ -91,10 +108,8 @@ class ConnectionsState(ChartSection, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
     async def ask_disconnect(self, staff: Staff, connection_id: int):
-        self.notice = self.error = ""
-        row = next((row for row in self.connections if row.id == connection_id), None)
+        row = self._listed(self.connections, connection_id, "That connection is no longer listed. Reload the chart.")
         if row is None:
-            self.error = "That connection is no longer listed. Reload the chart."
             return
         self._connection_id = row.id
         self.disconnect_label = f"{row.user_id} ({row.access_type})"
@@ -110,9 +125,7 @@ class ConnectionsState(ChartSection, StaffSessionState):
     async def disconnect(self, staff: Staff):
         """Confirmed in the dialog: the account loses this chart at once."""
         connection_id, label = self._connection_id, self.disconnect_label
-        self._close_dialogs()
-        if not self._has_chart() or not connection_id:
-            self.error = STALE
+        if not self._confirmed(connection_id):
             return
         try:  # the lists are read again even when the service refused (shown by `_failed`)
             await call(partial(connections.disconnect, patient_id=self._chart_id, connection_id=connection_id,
@@ -124,10 +137,8 @@ class ConnectionsState(ChartSection, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
     async def ask_void(self, staff: Staff, secret_id: int):
-        self.notice = self.error = ""
-        row = next((row for row in self.pending if row.id == secret_id), None)
+        row = self._listed(self.pending, secret_id, "That item is no longer pending. Reload the chart.")
         if row is None:
-            self.error = "That item is no longer pending. Reload the chart."
             return
         self._secret_id = row.id
         self.void_label = f"{row.purpose_label} sent by {row.channel.lower()}" + (
@@ -143,9 +154,7 @@ class ConnectionsState(ChartSection, StaffSessionState):
     async def void(self, staff: Staff):
         """Confirmed in the dialog: the token, key or link stops working."""
         secret_id = self._secret_id
-        self._close_dialogs()
-        if not self._has_chart() or not secret_id:
-            self.error = STALE
+        if not self._confirmed(secret_id):
             return
         try:  # the list is read again even when the service refused (shown by `_failed`)
             row = await call(partial(connections.void_secret, patient_id=self._chart_id, secret_id=secret_id,

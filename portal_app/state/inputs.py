@@ -15,14 +15,8 @@ MAX_TEXT = 10_000
 
 
 def as_id(value: Any) -> int:
-    """A positive id, or 0 (booleans are not ids)."""
-    if isinstance(value, bool):
-        return 0
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-    return number if 0 < number < MAX_ID else 0
+    """A positive id, or 0 (booleans are not ids): a whole number where 0 means none."""
+    return as_int(value)
 
 
 def as_int(value: Any) -> int:

@@ -79,10 +79,8 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
     async def load(self):
         self._clear()
         self.notice = self.error = ""
-        staff, redirect = await self._guard(Permission.OUTBOX)
+        staff, redirect = await self._guard_page(Permission.OUTBOX, message=NO_VIEW)
         if staff is None:
-            if self.staff_name:
-                self.error = NO_VIEW
             return redirect
         await self._read()
         return None

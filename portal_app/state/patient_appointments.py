@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -20,6 +20,7 @@ from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
@@ -28,7 +29,7 @@ SENT = "Your request was sent. The practice will confirm a time; its answer appe
 FIELDS = ("date_1", "time_1", "date_2", "time_2", "date_3", "time_3", "reason")
 
 
-class PatientAppointmentsState(PortalListPaging, PortalSessionState):
+class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState):
     ready: bool = False
     rows: list[RequestRow] = []
     # The date inputs' min and max (tomorrow, a year ahead), as YYYY-MM-DD.
@@ -42,14 +43,10 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
     date_3_error: str = ""
     time_3_error: str = ""
     reason_error: str = ""
-    form_error: str = ""
     notice: str = ""
     form_version: int = 0
 
-    def _clear_errors(self) -> None:
-        for name in FIELDS:
-            setattr(self, f"{name}_error", "")
-        self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = FIELDS
 
     def _forget(self) -> None:
         self.ready = False
@@ -65,10 +62,7 @@ class PatientAppointmentsState(PortalListPaging, PortalSessionState):
         """Each refused field's message beside it; any other above the form."""
         errors = error.errors if isinstance(error, FormInvalid) else {error.field: error.message}
         for field, message in errors.items():
-            if field in FIELDS:
-                setattr(self, f"{field}_error", message)
-            else:
-                self.form_error = message
+            self._show_error(field, message)
 
     async def _fetch(self, patient_id: int):
         return await call(partial(appointments.requests_for, patient_id=patient_id, page=self.page))

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import ClassVar
 
 import reflex as rx
 
-from portal_app import routes
 from portal_app.services import documents
 from portal_app.services.areas import Area
 from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
-from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.inputs import as_id
+from portal_app.state.patient_area import AreaRefusals
 
 UPLOAD_ID = "portal_document"
 NOT_ALLOWED = "Documents are not available for this chart."
@@ -101,30 +101,30 @@ class DocumentList(rx.State, mixin=True):
         self.form_key += 1
         self.offset = 0
 
+    def _empty_list(self) -> None:
+        """Forget the list and the typed note (the page shows no documents)."""
+        self.rows = []
+        self.total = 0
+        self.offset = 0
+        self.note = ""
 
-class DocumentsState(DocumentList, PortalSessionState):
+
+class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     ready: bool = False
     form_error: str = ""
     notice: str = ""
+
+    AREA: ClassVar[Area] = Area.DOCUMENTS
+    REFUSED: ClassVar[str] = NOT_ALLOWED
 
     def _clear_errors(self) -> None:
         self.file_error = self.note_error = self.form_error = ""
 
     def _forget(self) -> None:
         self.ready = False
-        self.rows = []
-        self.total = 0
-        self.offset = 0
-        self.note = ""
+        self._empty_list()
         self.notice = ""
         self._clear_errors()
-
-    def _refusal_message(self, level: Level = Level.READ) -> str:
-        return NOT_ALLOWED
-
-    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
-        self._forget()
-        return rx.toast.error(message) if signed_in else rx.redirect(routes.LOGIN)
 
     def _failed(self, error: DomainError):
         """A refused share: beside the file or note field, or above the form."""
@@ -135,9 +135,8 @@ class DocumentsState(DocumentList, PortalSessionState):
 
     @rx.event
     async def load(self):
-        target, redirect = await self._area_guard(Area.DOCUMENTS)
+        target, redirect = await self._open_area()
         if redirect is not None:
-            self._forget()
             return redirect
         self._clear_errors()
         self.notice = ""

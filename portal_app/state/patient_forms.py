@@ -8,7 +8,7 @@ open chart's form values (what the patient sees and types) and small view rows o
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -17,10 +17,10 @@ from portal_app.services import form_requests, forms
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.forms import FormListRow
-from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.inputs import form_checked, form_text
+from portal_app.state.patient_area import AreaRefusals
 
 FORM_NAMES = tuple(form.value for form in form_requests.PortalForm)
 NOT_ALLOWED = "Forms are not available for this chart."
@@ -44,7 +44,7 @@ def form_href(form: str) -> str:
     return f"{routes.PORTAL_FORMS}?form={form}"
 
 
-class FormsState(PortalSessionState):
+class FormsState(AreaRefusals, PortalSessionState):
     ready: bool = False
     forms_list: list[FormListRow] = []
     # "" = the list; otherwise the form that is open.
@@ -62,6 +62,9 @@ class FormsState(PortalSessionState):
     # Changes each time a form is (re)opened, so its inputs start from the loaded values.
     form_key: int = 0
 
+    AREA: ClassVar[Area] = Area.FORMS
+    REFUSED: ClassVar[str] = NOT_ALLOWED
+
     def _clear_errors(self) -> None:
         self.errors = {field: "" for field in _ERROR_FIELDS}
         self.form_error = ""
@@ -77,14 +80,6 @@ class FormsState(PortalSessionState):
         self.signing_for = ""
         self.notice = ""
         self._clear_errors()
-
-    def _refusal_message(self, level: Level = Level.READ) -> str:
-        return NOT_ALLOWED
-
-    def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
-        """A handler called without a session or without the Forms area."""
-        self._forget()
-        return rx.toast.error(message) if signed_in else rx.redirect(routes.LOGIN)
 
     def _failed(self, error: DomainError):
         """A refused form: each field's message beside it, or one above the form."""
@@ -115,9 +110,8 @@ class FormsState(PortalSessionState):
     @rx.event
     async def load(self):
         """on_load: the Forms area of the open chart; `?form=` opens one form."""
-        target, redirect = await self._area_guard(Area.FORMS)
+        target, redirect = await self._open_area()
         if redirect is not None:
-            self._forget()
             return redirect
         _principal, chart = target
         self.notice = ""

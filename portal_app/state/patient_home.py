@@ -7,17 +7,17 @@ State holds only the fields the page shows (strings), never the account or patie
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from portal_app import routes
 from portal_app.services import keys, portal_auth, settings
-from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
 from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.field_errors import FieldErrors, PasswordErrors
 from portal_app.state.inputs import form_text
 
 PASSWORD_CHANGED = ("Your password has been changed. Any other device signed in to your account "
@@ -73,20 +73,13 @@ class HomeState(PortalSessionState):
         return None
 
 
-class PasswordState(PortalSessionState):
+class PasswordState(PasswordErrors, PortalSessionState):
     # True once on_load has found a session; until then the page shows no form.
     ready: bool = False
     must_change: bool = False
     current_error: str = ""
-    password_error: str = ""
-    confirm_error: str = ""
-    form_error: str = ""
 
-    def _clear_errors(self) -> None:
-        self.current_error = ""
-        self.password_error = ""
-        self.confirm_error = ""
-        self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("current", "password", "confirm")
 
     @rx.event
     async def load(self):
@@ -99,17 +92,8 @@ class PasswordState(PortalSessionState):
         self.ready = True
         return None
 
-    def _forget(self) -> None:
-        self._clear_errors()
-
     def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
         return rx.redirect(routes.LOGIN)
-
-    def _failed(self, error: DomainError):
-        if error.field in ("current", "password", "confirm"):
-            setattr(self, f"{error.field}_error", error.message)
-        else:
-            self.form_error = error.message
 
     @portal_action(allow_must_change=True)
     async def change_password(self, me: Patient, form_data: dict[str, Any]):
@@ -125,7 +109,7 @@ class PasswordState(PortalSessionState):
         return rx.redirect(routes.PORTAL_HOME)
 
 
-class ConnectChartState(PortalSessionState):
+class ConnectChartState(FieldErrors, PortalSessionState):
     """`/portal/connect`: a signed-in patient connects another chart with a connection key."""
 
     ready: bool = False
@@ -133,14 +117,8 @@ class ConnectChartState(PortalSessionState):
     last_name_error: str = ""
     dob_error: str = ""
     details_error: str = ""
-    form_error: str = ""
 
-    def _clear_errors(self) -> None:
-        self.key_error = ""
-        self.last_name_error = ""
-        self.dob_error = ""
-        self.details_error = ""
-        self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("key", "last_name", "dob", "details")
 
     @rx.event
     async def load(self):
@@ -153,15 +131,8 @@ class ConnectChartState(PortalSessionState):
             return
         self.ready = True
 
-    def _forget(self) -> None:
-        self._clear_errors()
-
     def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):
         return rx.redirect(routes.LOGIN)
-
-    def _failed(self, error: DomainError):
-        field = error.field if error.field in ("key", "last_name", "dob", "details") else "form"
-        setattr(self, f"{field}_error", error.message)
 
     @portal_action()
     async def connect_chart(self, me: Patient, form_data: dict[str, Any]):

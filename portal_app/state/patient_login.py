@@ -8,7 +8,7 @@ same for every case.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -16,19 +16,16 @@ from portal_app import routes
 from portal_app.services import invitations, portal_auth
 from portal_app.services.errors import FormInvalid, PortalUnavailable
 from portal_app.state.base import call, detach
+from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
 
 
-class LoginState(PatientPageState):
+class LoginState(FieldErrors, PatientPageState):
     user_id_error: str = ""
     password_error: str = ""
-    form_error: str = ""
 
-    def _clear_errors(self) -> None:
-        self.user_id_error = ""
-        self.password_error = ""
-        self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("user_id", "password")
 
     @rx.event
     async def load(self):

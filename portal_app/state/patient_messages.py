@@ -9,7 +9,7 @@ and the open thread live in state.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -20,6 +20,7 @@ from portal_app.services.messages import PostRow, ThreadRow
 from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action
 from portal_app.state.base import PortalSessionState, call
+from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_paging import PortalListPaging
 
@@ -30,14 +31,13 @@ REPLIED = "Your reply was sent."
 TYPED_LIMIT = 10 * 1024 * 1024
 
 
-class PatientMessagesState(PortalListPaging, PortalSessionState):
+class PatientMessagesState(FieldErrors, PortalListPaging, PortalSessionState):
     ready: bool = False
     rows: list[ThreadRow] = []
 
     composing: bool = False
     subject_error: str = ""
     body_error: str = ""
-    form_error: str = ""
     notice: str = ""
     # Changes after a successful send so the browser draws empty fields.
     form_version: int = 0
@@ -47,11 +47,7 @@ class PatientMessagesState(PortalListPaging, PortalSessionState):
     posts: list[PostRow] = []
     reply_error: str = ""
 
-    def _clear_errors(self) -> None:
-        self.subject_error = ""
-        self.body_error = ""
-        self.form_error = ""
-        self.reply_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("subject", "body", "reply")
 
     def _forget(self) -> None:
         self.ready = False

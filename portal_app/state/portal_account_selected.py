@@ -47,6 +47,17 @@ class SelectedConnection(rx.State, mixin=True):
             return False
         return True
 
+    def _confirmed(self, chosen: object, missing: str) -> bool:
+        """A dialog's confirm: the dialogs close; True when a connection is still selected and
+        the dialog made its choice (`chosen`), else False with the reason shown."""
+        self._close_dialogs()
+        if not self._selected():
+            return False
+        if not chosen:
+            self.error = missing
+            return False
+        return True
+
     @rx.event
     def set_dialog_open(self, value: bool):
         """Either confirmation closed (Cancel, Escape, or its action): forget what it was about
@@ -80,11 +91,7 @@ class SelectedConnection(rx.State, mixin=True):
     async def delete(self, staff: Staff):
         """Confirmed in the dialog."""
         connection_id = self._delete_id
-        self._close_dialogs()
-        if not self._selected():
-            return
-        if not connection_id:
-            self.error = "Nothing to delete: select a connection and try again."
+        if not self._confirmed(connection_id, "Nothing to delete: select a connection and try again."):
             return
         try:  # the list is read again even when the service refused (shown by `_failed`)
             message = await call(partial(portal_accounts.delete_connection, patient_id=self._patient_id,
@@ -105,12 +112,7 @@ class SelectedConnection(rx.State, mixin=True):
     @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
     async def reset_password(self, staff: Staff):
         """Confirmed: a new generated password, shown once; the old one stops working."""
-        was_open = self.reset_open
-        self._close_dialogs()
-        if not self._selected():
-            return
-        if not was_open:
-            self.error = "Confirm the reset in its dialog first."
+        if not self._confirmed(self.reset_open, "Confirm the reset in its dialog first."):
             return
         credentials = await call(partial(portal_accounts.reset_password, patient_id=self._patient_id,
                                  connection_id=self.selected_id, force_change=self.force_change,

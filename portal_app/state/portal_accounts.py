@@ -132,10 +132,8 @@ class PortalAccountsState(PatientPicker, AccountEditor, SelectedConnection, Show
     async def load(self):
         """on_load: check access; open the chart named by `?patient=ID`, if any."""
         self._clear()
-        staff, redirect = await self._guard(Permission.ACCOUNT_SETUP)
+        staff, redirect = await self._guard_page(Permission.ACCOUNT_SETUP, message=NO_VIEW, var="load_error")
         if staff is None:
-            if self.staff_name:
-                self.load_error = NO_VIEW
             return redirect
         patient_id = as_id(self.router.url.query_parameters.get("patient", ""))
         if patient_id:

@@ -96,10 +96,8 @@ class SettingsState(StaffSessionState):
     async def load(self):
         self._clear_messages()
         self.loaded = False
-        staff, redirect = await self._guard(Permission.SETTINGS)
+        staff, redirect = await self._guard_page(Permission.SETTINGS, message=NO_OPEN, var="form_error")
         if staff is None:
-            if self.staff_name:
-                self.form_error = NO_OPEN
             return redirect
         self._show(await call(partial(settings.view)))
         self.can_edit = staff.can(Permission.SETTINGS, Level.UPDATE)

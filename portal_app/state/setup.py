@@ -12,7 +12,7 @@ backend-only var; public vars hold only what the page shows.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -21,6 +21,7 @@ from portal_app.models import SecretPurpose
 from portal_app.services import invitations
 from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.state.base import call
+from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
 
@@ -46,35 +47,22 @@ LINKS: dict[str, tuple[SecretPurpose, str]] = {
 CREATE_ACCOUNT_STEPS = (routes.SetupStep.CREATE_ACCOUNT.value, routes.SetupStep.VERIFY.value)
 
 
-class SetupState(PatientPageState):
+class SetupState(PasswordErrors, PatientPageState):
     step: str = SetupView.CHECKING
     first_name: str = ""
     suggested_user_id: str = ""
     user_id_error: str = ""
-    password_error: str = ""
-    confirm_error: str = ""
-    form_error: str = ""
     fresh_link_sent: bool = False
     # The link's secret, from the URL; never sent back to the browser.
     _token: str = ""
 
-    def _clear_errors(self) -> None:
-        self.user_id_error = ""
-        self.password_error = ""
-        self.confirm_error = ""
-        self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("user_id", "password", "confirm")
 
     def _link_dead(self) -> None:
         self._clear_errors()
         self.step = SetupView.INVALID
         self.first_name = ""
         self.suggested_user_id = ""
-
-    def _show_error(self, exc: DomainError) -> None:
-        if exc.field in ("user_id", "password", "confirm"):
-            setattr(self, f"{exc.field}_error", exc.message)
-        else:
-            self.form_error = exc.message
 
     def _start_visit(self) -> str:
         """Read `p` and `token` from the URL, and show nothing yet; returns `p`."""
@@ -128,7 +116,7 @@ class SetupState(PatientPageState):
             self._link_dead()
             return None
         except DomainError as exc:  # a password rule, a taken username, ...
-            self._show_error(exc)
+            self._show_error(exc.field, exc.message)
             return None
         self._token = ""
         self.portal_sid = plain

@@ -9,7 +9,7 @@ step re-checks them on the server. Passwords come from the form's submit data an
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -17,6 +17,7 @@ from portal_app import routes
 from portal_app.services import invitations, keys
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.state.base import PortalSessionState, call, detach
+from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import as_text, form_text
 from portal_app.state.setup import SetupState
 
@@ -42,7 +43,7 @@ class CreateAccountStep:
 FIELDS = ("user_id", "key", "last_name", "dob", "details", "password", "confirm")
 
 
-class CreateAccountState(PortalSessionState):
+class CreateAccountState(PasswordErrors, PortalSessionState):
     stage: str = CreateAccountStep.NONE
     sent_to: str = ""
     valid_minutes: int = 30
@@ -51,9 +52,6 @@ class CreateAccountState(PortalSessionState):
     last_name_error: str = ""
     dob_error: str = ""
     details_error: str = ""
-    password_error: str = ""
-    confirm_error: str = ""
-    form_error: str = ""
     fresh_sent: bool = False
     # Between steps; never sent to the browser.
     _token: str = ""
@@ -61,9 +59,7 @@ class CreateAccountState(PortalSessionState):
     _last_name: str = ""
     _dob: str = ""
 
-    def _clear_errors(self) -> None:
-        for name in (*FIELDS, "form"):
-            setattr(self, f"{name}_error", "")
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = FIELDS
 
     def _drop_secrets(self) -> None:
         self._token = ""
@@ -98,8 +94,7 @@ class CreateAccountState(PortalSessionState):
             self.stage = CreateAccountStep.DETAILS
             self.details_error = exc.message
         else:
-            field = exc.field if exc.field in FIELDS else "form"
-            setattr(self, f"{field}_error", exc.message)
+            self._show_error(exc.field, exc.message)
 
     async def _verification_link(self, token: str) -> None:
         """`p=verify`: the link from the verification message; on to "Do you have a key?"."""

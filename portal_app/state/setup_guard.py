@@ -52,10 +52,8 @@ class SetupGuard(rx.State, mixin=True):
         self._clear_messages()
         self._forget()
         self.search = ""
-        staff, redirect = await self._guard(Permission.ROLES)
+        staff, redirect = await self._guard_page(Permission.ROLES, message=self._no_permission)
         if staff is None:
-            if self.staff_name:
-                self.error = self._no_permission
             return None, redirect
         self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
         return staff, None

@@ -7,6 +7,7 @@ sign-in shows the same message (unknown user, wrong password, locked, inactive).
 from __future__ import annotations
 
 from functools import partial
+from typing import ClassVar
 
 import reflex as rx
 
@@ -16,6 +17,7 @@ from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
 from portal_app.state.base import StaffSessionState, call
+from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_as_typed
 
 # Long enough for any real password or passphrase; anything longer is refused unread.
@@ -82,17 +84,13 @@ class StaffLoginState(StaffSessionState):
         return rx.redirect(_after_sign_in(principal))
 
 
-class StaffPasswordState(StaffSessionState):
+class StaffPasswordState(PasswordErrors, StaffSessionState):
     """State of /staff/password (required at first sign-in when the password was issued)."""
 
     must_change: bool = False
     current_error: str = ""
-    password_error: str = ""
-    confirm_error: str = ""
-    form_error: str = ""
 
-    def _clear_errors(self) -> None:
-        self.current_error = self.password_error = self.confirm_error = self.form_error = ""
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = PASSWORD_FIELDS
 
     @rx.event
     async def load(self):
@@ -123,22 +121,12 @@ class StaffPasswordState(StaffSessionState):
                        confirm=values["confirm"], session_id=self.staff_sid))
         except FormInvalid as exc:
             for field, message in exc.errors.items():
-                self._set_error(field, message)
+                self._show_error(field, message)
             return None
         except DomainError as exc:
-            self._set_error(exc.field, exc.message)
+            self._show_error(exc.field, exc.message)
             return None
         self.must_change = False
         principal = await self._principal()
         landing = _after_sign_in(principal) if principal is not None else routes.STAFF_LOGIN
         return [rx.toast.success("Your password has been changed."), rx.redirect(landing)]
-
-    def _set_error(self, field: str, message: str) -> None:
-        if field == "current":
-            self.current_error = message
-        elif field == "confirm":
-            self.confirm_error = message
-        elif field == "password":
-            self.password_error = message
-        else:
-            self.form_error = message

@@ -14,8 +14,7 @@ from portal_app.components.forms import (
     text_field,
     textarea_field,
 )
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.layout import portal_page
 from portal_app.components.paging import portal_pager
 from portal_app.components.styles import CONTROL_BORDER, LABEL, MUTED, PANEL
 from portal_app.components.table import cell, phone_table
@@ -109,9 +108,9 @@ def _list() -> rx.Component:
 
 
 def appointments_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         "Appointments",
-        rx.cond(S.ready, rx.fragment(form_notice(S.notice), _form(), _list()), loading()),
+        S.ready, form_notice(S.notice), _form(), _list(),
     )
 
 

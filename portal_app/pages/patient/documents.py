@@ -7,8 +7,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.layout import portal_page
 from portal_app.components.paging import pager
 from portal_app.components.table import PHONE_CELL, cell, phone_table, row_header
 from portal_app.components.uploads import file_picker, note_field
@@ -62,13 +61,10 @@ def _share_form() -> rx.Component:
 
 
 def documents_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         "Documents",
-        rx.cond(
-            DocumentsState.ready,
-            rx.fragment(form_notice(DocumentsState.notice), _share_form(), _list()),
-            loading(),
-        ),
+        DocumentsState.ready,
+        rx.fragment(form_notice(DocumentsState.notice), _share_form(), _list()),
     )
 
 

@@ -6,8 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag, submit_button, text_field
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.layout import portal_page
 from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK, PANEL
 from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
 
@@ -188,20 +187,15 @@ def _list() -> rx.Component:
 
 
 def forms_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         "Forms",
-        rx.cond(
-            FormsState.ready,
-            rx.fragment(
-                form_notice(FormsState.notice),
-                rx.match(FormsState.open_form,
-                         ("intake", _intake_form()),
-                         ("consent", _consent_form()),
-                         ("history", _history_form()),
-                         _list()),
-            ),
-            loading(),
-        ),
+        FormsState.ready,
+        form_notice(FormsState.notice),
+        rx.match(FormsState.open_form,
+                 ("intake", _intake_form()),
+                 ("consent", _consent_form()),
+                 ("history", _history_form()),
+                 _list()),
     )
 
 

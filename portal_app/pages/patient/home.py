@@ -6,8 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading, page_link
+from portal_app.components.layout import portal_page
+from portal_app.components.notices import page_link
 from portal_app.components.passwords import new_password_fields
 from portal_app.components.styles import TEXT_SOFT
 from portal_app.pages.patient import home_todos
@@ -22,54 +22,46 @@ def _detail(term: str, value: rx.Var) -> rx.Component:
 
 
 def home_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         "Your patient portal",
-        rx.cond(
-            HomeState.chart_name != "",
-            rx.fragment(
-                form_notice(HomeState.notice),
-                home_todos.todos(),
-                rx.el.section(
-                    rx.heading("Whose chart this is", as_="h2", size="4"),
-                    rx.el.p(rx.el.strong(HomeState.chart_name), ", born ", HomeState.chart_dob,
-                            rx.cond(HomeState.is_representative,
-                                    " (you are an authorized representative)", "")),
-                    aria_label="Whose chart this is",
-                    style={"margin_bottom": "1.5em"},
-                ),
-                rx.el.section(
-                    rx.heading("Contact details on file", as_="h2", size="4"),
-                    rx.el.dl(
-                        _detail("Email", HomeState.email),
-                        _detail("Mobile phone", HomeState.mobile_phone),
-                        _detail("Home phone", HomeState.home_phone),
-                        _detail("Address", HomeState.address),
-                    ),
-                    rx.el.p("Something wrong? Call the practice at ",
-                            rx.el.strong(HomeState.practice_phone), ".",
-                            style={"margin_top": "0.8em", "color": TEXT_SOFT}),
-                    aria_label="Contact details on file",
-                    style={"margin_bottom": "1.5em"},
-                ),
-                rx.el.section(
-                    rx.heading("Your account", as_="h2", size="4"),
-                    rx.el.p(page_link("Change password", routes.PORTAL_PASSWORD)),
-                    rx.el.p(page_link("Connect another chart", routes.PORTAL_CONNECT),
-                            " (with a connection key from the practice)",
-                            style={"margin_top": "0.5em"}),
-                    aria_label="Your account",
-                ),
+        HomeState.chart_name != "",
+        form_notice(HomeState.notice),
+        home_todos.todos(),
+        rx.el.section(
+            rx.heading("Whose chart this is", as_="h2", size="4"),
+            rx.el.p(rx.el.strong(HomeState.chart_name), ", born ", HomeState.chart_dob,
+                    rx.cond(HomeState.is_representative,
+                            " (you are an authorized representative)", "")),
+            aria_label="Whose chart this is",
+            style={"margin_bottom": "1.5em"},
+        ),
+        rx.el.section(
+            rx.heading("Contact details on file", as_="h2", size="4"),
+            rx.el.dl(
+                _detail("Email", HomeState.email),
+                _detail("Mobile phone", HomeState.mobile_phone),
+                _detail("Home phone", HomeState.home_phone),
+                _detail("Address", HomeState.address),
             ),
-            loading(),
+            rx.el.p("Something wrong? Call the practice at ",
+                    rx.el.strong(HomeState.practice_phone), ".",
+                    style={"margin_top": "0.8em", "color": TEXT_SOFT}),
+            aria_label="Contact details on file",
+            style={"margin_bottom": "1.5em"},
+        ),
+        rx.el.section(
+            rx.heading("Your account", as_="h2", size="4"),
+            rx.el.p(page_link("Change password", routes.PORTAL_PASSWORD)),
+            rx.el.p(page_link("Connect another chart", routes.PORTAL_CONNECT),
+                    " (with a connection key from the practice)",
+                    style={"margin_top": "0.5em"}),
+            aria_label="Your account",
         ),
     )
 
 
 def password_page() -> rx.Component:
-    return portal_layout(
-        "Change your password",
-        rx.cond(PasswordState.ready, _password_form(), loading()),
-    )
+    return portal_page("Change your password", PasswordState.ready, _password_form())
 
 
 def _password_form() -> rx.Component:
@@ -95,10 +87,7 @@ def _password_form() -> rx.Component:
 
 
 def connect_page() -> rx.Component:
-    return portal_layout(
-        "Connect another chart",
-        rx.cond(ConnectChartState.ready, _connect_form(), loading()),
-    )
+    return portal_page("Connect another chart", ConnectChartState.ready, _connect_form())
 
 
 def _connect_form() -> rx.Component:

@@ -6,8 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
+from portal_app.components.layout import portal_page
+from portal_app.components.notices import UNAVAILABLE_TITLE, page_link, portal_unavailable
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
 
 
@@ -32,14 +32,11 @@ def _login_form() -> rx.Component:
 
 
 def login_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         rx.cond(LoginState.portal_off, UNAVAILABLE_TITLE, "Sign in"),
-        rx.cond(
-            LoginState.ready,
-            rx.cond(LoginState.portal_off, portal_unavailable(LoginState.practice_phone),
-                    _login_form()),
-            loading(),
-        ),
+        LoginState.ready,
+        rx.cond(LoginState.portal_off, portal_unavailable(LoginState.practice_phone),
+                _login_form()),
         signed_in=False,
     )
 
@@ -72,19 +69,16 @@ def _forgot_sent() -> rx.Component:
 
 
 def forgot_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         rx.cond(ForgotState.portal_off, UNAVAILABLE_TITLE, "Set up or reset your account"),
+        ForgotState.ready,
         rx.cond(
-            ForgotState.ready,
-            rx.cond(
-                ForgotState.portal_off,
-                portal_unavailable(ForgotState.practice_phone),
-                rx.cond(ForgotState.sent, _forgot_sent(),
-                        rx.fragment(_forgot_form(),
-                                    rx.el.p(page_link("Back to sign in", routes.LOGIN),
-                                            style={"margin_top": "1.5em"}))),
-            ),
-            loading(),
+            ForgotState.portal_off,
+            portal_unavailable(ForgotState.practice_phone),
+            rx.cond(ForgotState.sent, _forgot_sent(),
+                    rx.fragment(_forgot_form(),
+                                rx.el.p(page_link("Back to sign in", routes.LOGIN),
+                                        style={"margin_top": "1.5em"}))),
         ),
         signed_in=False,
     )

@@ -13,8 +13,7 @@ from portal_app.components.forms import (
     text_field,
     textarea_field,
 )
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.layout import portal_page
 from portal_app.components.paging import portal_pager
 from portal_app.components.styles import MUTED, PANEL_LINE
 from portal_app.services.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
@@ -119,21 +118,18 @@ def _thread() -> rx.Component:
 
 
 def messages_page() -> rx.Component:
-    return portal_layout(
+    return portal_page(
         "Messages",
+        S.ready,
         rx.cond(
-            S.ready,
-            rx.cond(
-                S.open_id != 0,
-                _thread(),
-                rx.fragment(
-                    form_notice(S.notice),
-                    rx.cond(S.composing, _new_message_form(),
-                            rx.button("New message", on_click=S.new_message, size="3", margin_bottom="1em")),
-                    _thread_list(),
-                ),
+            S.open_id != 0,
+            _thread(),
+            rx.fragment(
+                form_notice(S.notice),
+                rx.cond(S.composing, _new_message_form(),
+                        rx.button("New message", on_click=S.new_message, size="3", margin_bottom="1em")),
+                _thread_list(),
             ),
-            loading(),
         ),
     )
 

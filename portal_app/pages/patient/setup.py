@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
-from portal_app.components.layout import portal_layout
+from portal_app.components.layout import portal_page
 from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
 from portal_app.components.passwords import new_password_fields
 from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
@@ -51,6 +51,11 @@ def _call_us() -> rx.Component:
                    style={"margin_top": "1em"})
 
 
+def _sign_in_instead(margin_top: str) -> rx.Component:
+    return rx.el.p(page_link("Sign in", routes.LOGIN), " if you already have an account.",
+                   style={"margin_top": margin_top})
+
+
 def _dead_link() -> rx.Component:
     return rx.fragment(
         rx.el.p("This link has expired or has already been used.", style={"margin_bottom": "1em"}),
@@ -60,14 +65,8 @@ def _dead_link() -> rx.Component:
             rx.button("Send me a new link", on_click=SetupState.send_new_link, size="3"),
         ),
         _call_us(),
-        rx.el.p(page_link("Sign in", routes.LOGIN), " if you already have an account.",
-                style={"margin_top": "1em"}),
+        _sign_in_instead("1em"),
     )
-
-
-def _create_call_us() -> rx.Component:
-    return rx.el.p("Need help? Call the practice at ", rx.el.strong(SetupState.practice_phone), ".",
-                   style={"margin_top": "1em"})
 
 
 def _enter_user_id() -> rx.Component:
@@ -84,8 +83,7 @@ def _enter_user_id() -> rx.Component:
             on_submit=CreateAccountState.create_account,
             aria_label="Create account",
         ),
-        rx.el.p(page_link("Sign in", routes.LOGIN), " if you already have an account.",
-                style={"margin_top": "1.5em"}),
+        _sign_in_instead("1.5em"),
     )
 
 
@@ -98,7 +96,7 @@ def _sent() -> rx.Component:
                 style={"margin_bottom": "1em"}),
         rx.button("Use a different email or phone", on_click=CreateAccountState.start_over,
                   variant="outline", size="3"),
-        _create_call_us(),
+        _call_us(),
     )
 
 
@@ -186,7 +184,7 @@ def _verification_dead() -> rx.Component:
             rx.button("Send me a new link", on_click=CreateAccountState.send_fresh_verification,
                       size="3"),
         ),
-        _create_call_us(),
+        _call_us(),
         rx.el.p(page_link("Start again", routes.setup_path(routes.SetupStep.CREATE_ACCOUNT)),
                 " or ", page_link("sign in", routes.LOGIN), " if you already have an account.",
                 style={"margin_top": "1em"}),
@@ -226,13 +224,10 @@ def setup_page() -> rx.Component:
         (SetupView.CREATE_ACCOUNT, _create_account()),
         loading(),
     )
-    return portal_layout(
+    return portal_page(
         title,
-        rx.cond(
-            SetupState.ready,
-            rx.cond(SetupState.portal_off, portal_unavailable(SetupState.practice_phone), body),
-            loading(),
-        ),
+        SetupState.ready,
+        rx.cond(SetupState.portal_off, portal_unavailable(SetupState.practice_phone), body),
         signed_in=False,
     )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.layout import portal_layout
-from portal_app.components.notices import loading
+from portal_app.components.layout import portal_page
 from portal_app.components.styles import PAGE_LINK, TEXT_SOFT
 from portal_app.state.patient_summary import SummaryState
 
@@ -29,28 +28,23 @@ def _section(title: str, *items) -> rx.Component:
 
 def summary_page() -> rx.Component:
     s = SummaryState.summary
-    return portal_layout(
+    return portal_page(
         "Health summary",
-        rx.cond(
-            SummaryState.ready,
-            rx.fragment(
-                _section("About the patient", _item("Name", s.name), _item("Date of birth", s.dob),
-                         _item("Sex", s.sex)),
-                _section("Contact details", _item("Email", s.email), _item("Mobile phone", s.mobile_phone),
-                         _item("Home phone", s.home_phone), _item("Address", s.address)),
-                _section("Care details", _item("Emergency contact", s.emergency_contact),
-                         _item("Pharmacy", s.pharmacy), _item("Allergies", s.allergies)),
-                rx.el.p("Something wrong? ",
-                        rx.cond(SummaryState.viewing_areas.contains("forms"),
-                                rx.fragment("Fill in the ",
-                                            rx.link("intake form", href=f"{routes.PORTAL_FORMS}?form=intake",
-                                                    style=PAGE_LINK),
-                                            " or call the practice."),
-                                "Call the practice."),
-                        style={"color": TEXT_SOFT}),
-            ),
-            loading(),
-        ),
+        SummaryState.ready,
+        _section("About the patient", _item("Name", s.name), _item("Date of birth", s.dob),
+                 _item("Sex", s.sex)),
+        _section("Contact details", _item("Email", s.email), _item("Mobile phone", s.mobile_phone),
+                 _item("Home phone", s.home_phone), _item("Address", s.address)),
+        _section("Care details", _item("Emergency contact", s.emergency_contact),
+                 _item("Pharmacy", s.pharmacy), _item("Allergies", s.allergies)),
+        rx.el.p("Something wrong? ",
+                rx.cond(SummaryState.viewing_areas.contains("forms"),
+                        rx.fragment("Fill in the ",
+                                    rx.link("intake form", href=f"{routes.PORTAL_FORMS}?form=intake",
+                                            style=PAGE_LINK),
+                                    " or call the practice."),
+                        "Call the practice."),
+                style={"color": TEXT_SOFT}),
     )
 
 

@@ -6,11 +6,17 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.forms import ERROR_COLOR, checkbox_field, form_alert, form_notice, text_field
-from portal_app.components.layout import staff_layout
+from portal_app.components.forms import (
+    ERROR_COLOR,
+    checkbox_field,
+    editable_fieldset,
+    form_alert,
+    form_notice,
+    text_field,
+)
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import (
-    DISABLED_FIELDSET,
     HINT,
     INPUT,
     LABEL,
@@ -176,7 +182,8 @@ def _account_section() -> rx.Component:
                 rx.text("Enable portal access before setting a username or password.",
                         size="2", color=MUTED, margin_bottom="0.6em")),
         rx.form(
-            rx.el.fieldset(
+            editable_fieldset(
+                ChartState.can_admin_portal,
                 rx.el.legend("Set the username and password by hand", style={"font_weight": "600",
                                                                              "margin_bottom": "0.6em"}),
                 _username_field(),
@@ -191,11 +198,9 @@ def _account_section() -> rx.Component:
                 ),
                 checkbox_field("Require a new password at first sign-in", "force-change",
                                ChartState.force_change, ChartState.toggle_force_change),
-                form_alert(ChartState.account_error),
-                form_notice(ChartState.account_notice),
-                rx.button("Save portal account", type="submit", disabled=~ChartState.can_admin_portal),
-                disabled=~ChartState.can_admin_portal,
-                style=DISABLED_FIELDSET,
+                error=ChartState.account_error,
+                notice=ChartState.account_notice,
+                submit="Save portal account",
             ),
             on_submit=ChartState.save_account,
             reset_on_submit=False,
@@ -215,9 +220,9 @@ def _chart() -> rx.Component:
                         style=LINK),
                 style={"margin_bottom": "0.8em"}),
         _summary(),
-        rx.cond(~ChartState.can_admin_portal,
-                view_only_notice("You can view this chart's portal settings; changing them needs "
-                                 "Update access to Patient Portal Administration.")),
+        view_only_notice(ChartState.can_admin_portal,
+                         "You can view this chart's portal settings; changing them needs Update access to "
+                         "Patient Portal Administration."),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),
@@ -231,13 +236,11 @@ def _chart() -> rx.Component:
 
 
 def chart_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Patient chart",
-        rx.cond(
-            ChartState.loaded,
-            _chart(),
-            loading_or_failed(ChartState.load_error),
-        ),
+        ChartState.loaded,
+        _chart(),
+        before=loading_or_failed(ChartState.load_error),
     )
 
 

@@ -6,8 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.filters import filter_bar, option_filter, search_box
-from portal_app.components.layout import staff_layout
+from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import GREEN, RED, status_rectangle
@@ -165,28 +165,22 @@ def _bulk_dialog() -> rx.Component:
 
 
 def onboarding_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Patient Portal Onboarding",
-        rx.cond(
-            S.allowed,
-            rx.fragment(
-                rx.el.p("Click a red rectangle to enable a patient's portal access; click a green "
-                        "one to disable it. Click an email address to send an invitation (no "
-                        "account yet) or a password-reset email (account exists).",
-                        style={"max_width": "52em", "margin_bottom": "1em"}),
-                _filters(),
-                _bulk_bar(),
-                _job_panel(),
-                _table(),
-                rx.cond(S.loaded & (S.rows.length() == 0),
-                        rx.el.p("No patients match this search and filter.", role="status",
-                                style={"margin": "1em 0"})),
-                previous_next_pager(S, "patient", "patients"),
-                _disable_dialog(),
-                _bulk_dialog(),
-            ),
-            no_permission_or_loading(S.loaded),
-        ),
+        S.allowed,
+        rx.el.p("Click a red rectangle to enable a patient's portal access; click a green "
+                "one to disable it. Click an email address to send an invitation (no "
+                "account yet) or a password-reset email (account exists).",
+                style={"max_width": "52em", "margin_bottom": "1em"}),
+        _filters(),
+        _bulk_bar(),
+        _job_panel(),
+        _table(),
+        no_match(S, "patients"),
+        previous_next_pager(S, "patient", "patients"),
+        _disable_dialog(),
+        _bulk_dialog(),
+        before=no_permission_or_loading(S.loaded),
     )
 
 

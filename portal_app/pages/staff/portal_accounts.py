@@ -10,7 +10,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import checkbox_field, field_error, form_alert, form_notice, invalid_flag
-from portal_app.components.layout import staff_layout
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.styles import (
     BOLD_CAPTION,
@@ -380,23 +380,18 @@ def _chart_header() -> rx.Component:
 
 
 def portal_accounts_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Portal Account Setup",
+        S.loaded,
+        view_only_notice(S.can_change, "You can view portal accounts; changing them needs Update access "
+                                       "to Portal Account Setup."),
+        form_alert(S.load_error),
         rx.cond(
-            S.loaded,
-            rx.fragment(
-                rx.cond(~S.can_change,
-                        view_only_notice("You can view portal accounts; changing them needs Update access "
-                                         "to Portal Account Setup.")),
-                form_alert(S.load_error),
-                rx.cond(
-                    S.has_chart,
-                    rx.fragment(_chart_header(), _credentials(), _connections(), _form(), _dialogs()),
-                    rx.fragment(rx.cond(S.error != "", form_alert(S.error)), _picker()),
-                ),
-            ),
-            loading_or_failed(S.load_error),
+            S.has_chart,
+            rx.fragment(_chart_header(), _credentials(), _connections(), _form(), _dialogs()),
+            rx.fragment(rx.cond(S.error != "", form_alert(S.error)), _picker()),
         ),
+        before=loading_or_failed(S.load_error),
     )
 
 

@@ -6,9 +6,9 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
-from portal_app.components.filters import filter_bar, option_filter, search_box
+from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
 from portal_app.components.forms import form_alert, form_notice
-from portal_app.components.layout import staff_layout
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
 from portal_app.components.status import RED
@@ -109,29 +109,23 @@ def _confirm_dialog() -> rx.Component:
 
 
 def portal_users_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         TITLE,
-        rx.cond(
-            S.allowed,
-            rx.fragment(
-                rx.el.p("Every patient portal account, enabled or not. Disabling an account signs it "
-                        "out at once and voids links already sent to it.",
-                        style={"max_width": "52em", "margin_bottom": "1em"}),
-                rx.cond(~S.can_act,
-                        rx.el.p("You can view these accounts; changing them needs the Update level "
-                                "of Portal User Management.", style={"color": MUTED})),
-                _filters(),
-                form_notice(S.notice),
-                form_alert(S.error),
-                _table(),
-                rx.cond(S.loaded & (S.rows.length() == 0),
-                        rx.el.p("No portal accounts match this search and filter.", role="status",
-                                style={"margin": "1em 0"})),
-                previous_next_pager(S, "account", "accounts"),
-                _confirm_dialog(),
-            ),
-            no_permission_or_loading(S.loaded),
-        ),
+        S.allowed,
+        rx.el.p("Every patient portal account, enabled or not. Disabling an account signs it "
+                "out at once and voids links already sent to it.",
+                style={"max_width": "52em", "margin_bottom": "1em"}),
+        rx.cond(~S.can_act,
+                rx.el.p("You can view these accounts; changing them needs the Update level "
+                        "of Portal User Management.", style={"color": MUTED})),
+        _filters(),
+        form_notice(S.notice),
+        form_alert(S.error),
+        _table(),
+        no_match(S, "portal accounts"),
+        previous_next_pager(S, "account", "accounts"),
+        _confirm_dialog(),
+        before=no_permission_or_loading(S.loaded),
     )
 
 

@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, text_field
-from portal_app.components.layout import staff_layout
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, view_only_notice
 from portal_app.components.paging import STACK_GAP, pager
 from portal_app.components.styles import (
@@ -41,9 +41,8 @@ def _plain_list(rows, item, empty: str) -> rx.Component:
 
 
 def _read_only(state) -> rx.Component:
-    return rx.cond(~state.can_edit,
-                   view_only_notice("You can view this page; changing it needs Update or Write on "
-                                    "Roles Setup."))
+    return view_only_notice(state.can_edit, "You can view this page; changing it needs Update or Write on "
+                                            "Roles Setup.")
 
 
 # --- Roles ----------------------------------------------------------------------------------
@@ -247,22 +246,18 @@ def _detail() -> rx.Component:
 
 
 def roles_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Roles",
-        rx.cond(
-            RolesState.loaded,
-            rx.fragment(
-                _read_only(RolesState),
-                form_alert(RolesState.error),
-                form_notice(RolesState.notice),
-                _search(),
-                _matching_permissions(),
-                rx.el.div(_roles_list(), _detail(),
-                          style={"display": "flex", "gap": "2em", "flex_wrap": "wrap",
-                                 "align_items": "flex-start"}),
-            ),
-            loading_or_failed(RolesState.error),
-        ),
+        RolesState.loaded,
+        _read_only(RolesState),
+        form_alert(RolesState.error),
+        form_notice(RolesState.notice),
+        _search(),
+        _matching_permissions(),
+        rx.el.div(_roles_list(), _detail(),
+                  style={"display": "flex", "gap": "2em", "flex_wrap": "wrap",
+                         "align_items": "flex-start"}),
+        before=loading_or_failed(RolesState.error),
     )
 
 
@@ -396,24 +391,20 @@ def _staff_table() -> rx.Component:
 
 
 def staff_users_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Staff users",
-        rx.cond(
-            StaffUsersState.loaded,
-            rx.fragment(
-                _read_only(StaffUsersState),
-                form_alert(StaffUsersState.error),
-                form_notice(StaffUsersState.notice),
-                _temp_password(),
-                rx.el.p("Roles and their permissions are set under ",
-                        rx.el.a("Roles", href=routes.ROLES,
-                                style=LINK), ".",
-                        style={"margin_bottom": "1em"}),
-                _create_form(),
-                _staff_table(),
-            ),
-            loading_or_failed(StaffUsersState.error),
-        ),
+        StaffUsersState.loaded,
+        _read_only(StaffUsersState),
+        form_alert(StaffUsersState.error),
+        form_notice(StaffUsersState.notice),
+        _temp_password(),
+        rx.el.p("Roles and their permissions are set under ",
+                rx.el.a("Roles", href=routes.ROLES,
+                        style=LINK), ".",
+                style={"margin_bottom": "1em"}),
+        _create_form(),
+        _staff_table(),
+        before=loading_or_failed(StaffUsersState.error),
     )
 
 

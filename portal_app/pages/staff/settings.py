@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components.forms import form_alert, form_notice, text_field
-from portal_app.components.layout import staff_layout
+from portal_app.components.forms import editable_fieldset, text_field
+from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, view_only_notice
-from portal_app.components.styles import DISABLED_FIELDSET, HINT
+from portal_app.components.styles import HINT
 from portal_app.state.settings import SettingsState
 
 
@@ -37,7 +37,8 @@ def _switch() -> rx.Component:
 
 def _form() -> rx.Component:
     return rx.form(
-        rx.el.fieldset(
+        editable_fieldset(
+            SettingsState.can_edit,
             rx.el.legend("Portal settings", class_name="visually-hidden",
                          style={"position": "absolute", "left": "-999px"}),
             _switch(),
@@ -69,11 +70,9 @@ def _form() -> rx.Component:
                    input_mode="numeric", max_length=6,
                    hint="The link that confirms a new account's email or phone: 5 to 1440 "
                         "minutes (default 30)."),
-            form_alert(SettingsState.form_error),
-            form_notice(SettingsState.notice),
-            rx.button("Save settings", type="submit", disabled=~SettingsState.can_edit),
-            disabled=~SettingsState.can_edit,
-            style=DISABLED_FIELDSET,
+            error=SettingsState.form_error,
+            notice=SettingsState.notice,
+            submit="Save settings",
         ),
         on_submit=SettingsState.save,
         reset_on_submit=False,
@@ -84,18 +83,13 @@ def _form() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    return staff_layout(
+    return staff_page(
         "Portal Settings",
-        rx.cond(
-            SettingsState.loaded,
-            rx.fragment(
-                rx.cond(~SettingsState.can_edit,
-                        view_only_notice("You can view these settings; changing them needs Update "
-                                         "access to Portal Settings.")),
-                _form(),
-            ),
-            loading_or_failed(SettingsState.form_error),
-        ),
+        SettingsState.loaded,
+        view_only_notice(SettingsState.can_edit, "You can view these settings; changing them needs Update "
+                                                 "access to Portal Settings."),
+        _form(),
+        before=loading_or_failed(SettingsState.form_error),
     )
 
 
