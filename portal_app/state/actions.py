@@ -44,6 +44,7 @@ from typing import Any
 
 import reflex as rx
 
+from portal_app import routes
 from portal_app.services import audit
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
@@ -52,6 +53,8 @@ from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.state.base import call
 from portal_app.state.inputs import coerce
+
+PAGE_REFUSED = "You do not have permission to open that page."
 
 
 @dataclass(frozen=True)
@@ -230,3 +233,63 @@ async def _admit_to_area(state, area: Area, handler: str, refuse: str):
         return None, state._refused(refuse or state._refusal_message(), signed_in=signed_in)
     principal, chart = got
     return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
+
+
+def staff_page_load(permission: Permission, level: Level = Level.READ) -> Callable[[Callable], Callable]:
+    """The on_load handler of a staff page, allowed at `permission` >= `level`.
+
+    The same check as `staff_action`, answered the way a page load must be: a tab with no
+    session goes to sign-in (and forgets what it showed), a password that must change goes to
+    the change page, a user without the permission reads why. The state's
+    `_load_refused(signed_in=)` hook puts the page's own words on it; the refusal is audited.
+    """
+    need = f"{permission.name.lower()}>={level.name.lower()}"
+
+    def decorate(fn: Callable) -> Callable:
+        async def admit(state, handler: str):
+            principal = await state._principal()
+            if principal is None:  # a tab with no session is sent to sign in, and forgets
+                state._forget()
+                state._load_refused(signed_in=False)
+                return None, rx.redirect(routes.STAFF_LOGIN)
+            if principal.must_change_password:
+                state._load_refused(signed_in=True)
+                return None, rx.redirect(routes.STAFF_PASSWORD)
+            if principal.can(permission, level):
+                return Staff(principal, audit.Actor.staff(principal.id, state._ip())), None
+            await call(partial(audit.record_refusal, actor=audit.Actor.staff(principal.id, state._ip()),
+                               handler=f"{type(state).__name__}.{handler}", need=need))
+            state._load_refused(signed_in=True)
+            return None, rx.toast.error(PAGE_REFUSED)
+
+        return rx.event(_guarded(fn, admit, f"staff-page:{need}"))
+
+    return decorate
+
+
+def portal_page_load(area: Area | None = None, *, allow_must_change: bool = False) -> Callable[[Callable], Callable]:
+    """The on_load handler of a patient page: a signed-in account and, for an area page, the
+    open chart's `area` (a refusal is audited and goes home with a sentence saying why).
+
+    A tab with no session goes to sign-in and forgets what it showed; a password that must
+    change goes to the change page (unless `allow_must_change`: the change page itself).
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        async def admit(state, handler: str):
+            if area is not None:
+                got, answer = await state._area_guard(area)
+                principal, chart = got if got is not None else (None, None)
+            else:
+                principal, answer = await state._portal_guard(allow_must_change=allow_must_change)
+                chart = state._show_viewing(principal) if principal is not None else None
+            if principal is None or chart is None:
+                if not state.account_user_id:
+                    state._forget()
+                state._load_refused(signed_in=bool(state.account_user_id))
+                return None, answer
+            return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
+
+        return rx.event(_guarded(fn, admit, f"portal-page:{area.value if area else 'signed-in'}"))
+
+    return decorate

@@ -12,7 +12,7 @@ from portal_app.services import audit
 from portal_app.services.audit import AuditRow, StaffRef
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.inputs import form_text
 from portal_app.state.paging import NewestFirstPaging
@@ -79,14 +79,16 @@ class AuditState(NewestFirstPaging, StaffSessionState):
 
     # ---- handlers -------------------------------------------------------------------
 
-    @rx.event
-    async def load(self):
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self._clear()
+        self._reset_filters()
+        self.error = NO_PERMISSION if signed_in else ""
+
+    @staff_page_load(Permission.AUDIT)
+    async def load(self, staff: Staff):
         self._clear()
         self._reset_filters()
         self.error = ""
-        staff, redirect = await self._guard_page(Permission.AUDIT, message=NO_PERMISSION)
-        if staff is None:
-            return redirect
         self.staff_options = await call(partial(audit.list_staff_users))
         await self._first_page()
         return None

@@ -88,6 +88,9 @@ class SessionState(rx.State):
         """
         return rx.toast.error(message)
 
+    def _load_refused(self, *, signed_in: bool) -> None:
+        """A page load was refused (staff_page / portal_page): say why on the page, if it says."""
+
     def _failed(self, error: DomainError):
         """The answer when a service refused the input (DomainError)."""
         return rx.toast.error(error.message)

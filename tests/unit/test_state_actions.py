@@ -98,3 +98,27 @@ def test_inputs_never_raise_and_keep_text_as_typed():
     assert inputs.coerce({"x": 1}, dict[str, str]) == {"x": 1} and inputs.coerce("x", dict) == {}
     # A number bound in the page reaches a text parameter as its digits; a list or dict does not.
     assert [inputs.coerce(v, str) for v in (12, 1.5, True, ["1"], None)] == ["12", "1.5", "", "", ""]
+
+
+async def test_a_page_load_sends_a_tab_without_a_session_to_sign_in_and_forgets_the_page(session, admin):
+    from portal_app.state.audit import AuditState
+
+    _, state = await state_for(AuditState, session_id=sign_in_admin(session), path=routes.AUDIT)
+    assert await state.load() is None and state.rows
+    state.staff_sid = "ended"
+    answer = await state.load()
+    assert routes.STAFF_LOGIN in str(answer) and state.rows == [] and state.error == ""
+    assert _refusals(session) == []  # being sent to sign in is not a refused permission
+
+
+async def test_a_page_load_without_the_permission_says_why_and_is_audited(session, admin):
+    from portal_app.state.actions import PAGE_REFUSED
+    from portal_app.state.audit import NO_PERMISSION, AuditState
+
+    sid = staff_with(session, "clerk", {Permission.PORTAL_ADMIN: Level.WRITE})
+    _, state = await state_for(AuditState, session_id=sid, path=routes.AUDIT)
+    answer = await state.load()
+    assert PAGE_REFUSED in str(answer) and state.error == NO_PERMISSION and state.rows == []
+    [refusal] = _refusals(session)
+    assert refusal.actor_type == "staff" and refusal.detail == "handler=AuditState.load; needs=audit>=read"
+    assert AuditState.event_handlers["load"].fn.__guard__ == "staff-page:audit>=read"
