@@ -125,24 +125,6 @@ class StaffSessionState(SessionState):
             return None
         return principal
 
-    async def _guard(self, permission: Permission, level: Level = Level.READ):
-        """For on_load: the principal, or a redirect event to return instead."""
-        principal = await self._principal()
-        if principal is None:
-            return None, rx.redirect(routes.STAFF_LOGIN)
-        if principal.must_change_password:
-            return None, rx.redirect(routes.STAFF_PASSWORD)
-        if not principal.can(permission, level):
-            return None, rx.toast.error("You do not have permission to open that page.")
-        return principal, None
-
-    async def _guard_page(self, permission: Permission, *, message: str, var: str = "error"):
-        """For on_load: `_guard`, and a signed-in user it turns away reads `message` in the var `var`."""
-        principal, redirect = await self._guard(permission)
-        if principal is None and self.staff_name:
-            setattr(self, var, message)
-        return principal, redirect
-
     @rx.var
     def can_admin_portal(self) -> bool:
         return self.staff_levels.get(Permission.PORTAL_ADMIN.value, 0) >= Level.UPDATE
@@ -241,7 +223,7 @@ class PortalSessionState(SessionState):
         return principal, chart
 
     async def _area_guard(self, area: Area):
-        """For an area page's on_load: ((principal, chart), None) or (None, a redirect)."""
+        """For `portal_page_load(area)`: ((principal, chart), None) or (None, a redirect)."""
         principal, redirect = await self._portal_guard()
         if redirect is not None:
             return None, redirect
@@ -263,7 +245,7 @@ class PortalSessionState(SessionState):
         return rx.redirect(routes.PORTAL_HOME)
 
     async def _portal_guard(self, *, allow_must_change: bool = False):
-        """For on_load: (principal, None) or (None, redirect)."""
+        """For `portal_page_load()`: (principal, None) or (None, redirect)."""
         principal = await self._portal_principal()
         if principal is None:
             return None, rx.redirect(routes.LOGIN)

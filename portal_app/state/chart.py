@@ -13,11 +13,11 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit, charts, invitations, manual_credentials, onboarding
+from portal_app.services import charts, invitations, manual_credentials, onboarding
 from portal_app.services.charts import ChartView
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart_section import STALE, chart_id_in
 from portal_app.state.inputs import as_text, form_text
@@ -28,6 +28,7 @@ NO_ACCESS_CHANGE = "You do not have permission to change portal access."
 NO_SEND = "You do not have permission to send portal emails."
 NO_USERNAME = "You do not have permission to set portal usernames."
 NO_ACCOUNT = "You do not have permission to set up portal accounts."
+NO_OPEN = "You do not have permission to open patient charts."
 # A refusal shows beside the part of the page whose control asked.
 REFUSAL_FIELDS = {NO_ACCESS_CHANGE: "access_error", NO_SEND: "send_error",
                   NO_USERNAME: "username_message", NO_ACCOUNT: "account_error"}
@@ -122,21 +123,20 @@ class ChartState(StaffSessionState):
     async def _refresh(self) -> None:
         self.chart = await call(partial(charts.chart_view, patient_id=self._chart_id))
 
-    @rx.event
-    async def load(self):
-        """on_load: check access, read the chart named by the URL, record the view."""
+    def _load_refused(self, *, signed_in: bool) -> None:
         self._clear()
-        staff, redirect = await self._guard_page(Permission.PORTAL_ADMIN, var="load_error",
-                                                 message="You do not have permission to open patient charts.")
-        if staff is None:
-            return redirect
+        self.load_error = NO_OPEN if signed_in else ""
+
+    @staff_page_load(Permission.PORTAL_ADMIN)
+    async def load(self, staff: Staff):
+        """on_load: read the chart named by the URL, record the view."""
+        self._clear()
         patient_id = chart_id_in(self.router.url.path)
         if patient_id is None:
             self.load_error = "That patient does not exist."
             return None
         try:
-            view = await call(partial(charts.chart_view, patient_id=patient_id,
-                              actor=audit.Actor.staff(staff.id, self._ip())))
+            view = await call(partial(charts.chart_view, patient_id=patient_id, actor=staff.actor))
         except DomainError as exc:
             self.load_error = exc.message
             return None

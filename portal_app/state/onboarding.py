@@ -14,6 +14,7 @@ import reflex as rx
 
 from portal_app.services import bulk
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.onboarding_bulk import OnboardingBulk
 from portal_app.state.onboarding_list import NO_ACCESS, OnboardingList
@@ -43,14 +44,13 @@ class OnboardingState(OnboardingBulk, OnboardingSelection, OnboardingList, Staff
 
     # ---- the page -------------------------------------------------------------
 
-    @rx.event
-    async def load_page(self):
-        """on_load: check access, show the first page and any job still running."""
-        staff, redirect = await self._guard(Permission.PORTAL_ADMIN, Level.READ)
-        if staff is None:
-            self.allowed, self.loaded = False, True
-            self._forget()
-            return redirect
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self.allowed, self.loaded = False, True
+        self._forget()
+
+    @staff_page_load(Permission.PORTAL_ADMIN, Level.READ)
+    async def load_page(self, staff: Staff):
+        """on_load: show the first page and any job still running."""
         self.allowed = True
         await self._fetch_first()
         job = await call(partial(bulk.latest_job, staff_user_id=staff.id))

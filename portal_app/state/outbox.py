@@ -16,7 +16,7 @@ from portal_app.services import outbox
 from portal_app.services.errors import DomainError
 from portal_app.services.outbox import MessageRow
 from portal_app.services.permissions import Level, Permission
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.paging import NewestFirstPaging
 
@@ -75,13 +75,15 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
     def _failed(self, error: DomainError):
         self.error = error.message
 
-    @rx.event
-    async def load(self):
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self._clear()
+        self.notice = ""
+        self.error = NO_VIEW if signed_in else ""
+
+    @staff_page_load(Permission.OUTBOX)
+    async def load(self, staff: Staff):
         self._clear()
         self.notice = self.error = ""
-        staff, redirect = await self._guard_page(Permission.OUTBOX, message=NO_VIEW)
-        if staff is None:
-            return redirect
         await self._read()
         return None
 

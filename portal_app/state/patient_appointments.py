@@ -11,14 +11,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, ClassVar
 
-import reflex as rx
-
 from portal_app.services import appointments
 from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level
-from portal_app.state.actions import Patient, portal_action
+from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
@@ -67,17 +65,14 @@ class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState
     async def _fetch(self, patient_id: int):
         return await call(partial(appointments.requests_for, patient_id=patient_id, page=self.page))
 
-    @rx.event
-    async def load(self):
+    @portal_page_load(Area.APPOINTMENTS)
+    async def load(self, me: Patient):
         """on_load: the Appointments area of the open chart, and its requests."""
         self._forget()
-        target, redirect = await self._area_guard(Area.APPOINTMENTS)
-        if redirect is not None:
-            return redirect
         today = appointments.today()
         self.min_date = (today + timedelta(days=1)).isoformat()
         self.max_date = (today + timedelta(days=appointments.HORIZON_DAYS)).isoformat()
-        await self._read(target[1].patient_id)
+        await self._read(me.patient_id)
         self.ready = True
         return None
 

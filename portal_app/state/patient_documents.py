@@ -18,7 +18,7 @@ from portal_app.services import documents
 from portal_app.services.areas import Area
 from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
-from portal_app.state.actions import Patient, portal_action
+from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.inputs import as_id
 from portal_app.state.patient_area import AreaRefusals
@@ -114,7 +114,6 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     form_error: str = ""
     notice: str = ""
 
-    AREA: ClassVar[Area] = Area.DOCUMENTS
     REFUSED: ClassVar[str] = NOT_ALLOWED
 
     def _clear_errors(self) -> None:
@@ -133,15 +132,12 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     async def _list(self, me: Patient) -> None:
         await self._fetch_page(me.patient_id, me.account_id)
 
-    @rx.event
-    async def load(self):
-        target, redirect = await self._open_area()
-        if redirect is not None:
-            return redirect
+    @portal_page_load(Area.DOCUMENTS)
+    async def load(self, me: Patient):
         self._clear_errors()
         self.notice = ""
         self.offset = 0
-        await self._fetch_page(target[1].patient_id, target[0].account_id)
+        await self._list(me)
         self.ready = True
         return None
 

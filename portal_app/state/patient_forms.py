@@ -17,7 +17,7 @@ from portal_app.services import form_requests, forms
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.forms import FormListRow
-from portal_app.state.actions import Patient, portal_action
+from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.inputs import form_checked, form_text
 from portal_app.state.patient_area import AreaRefusals
@@ -62,7 +62,6 @@ class FormsState(AreaRefusals, PortalSessionState):
     # Changes each time a form is (re)opened, so its inputs start from the loaded values.
     form_key: int = 0
 
-    AREA: ClassVar[Area] = Area.FORMS
     REFUSED: ClassVar[str] = NOT_ALLOWED
 
     def _clear_errors(self) -> None:
@@ -107,16 +106,12 @@ class FormsState(AreaRefusals, PortalSessionState):
     async def _list(self, chart) -> None:
         self.forms_list = await call(partial(forms.form_list, patient_id=chart.patient_id))
 
-    @rx.event
-    async def load(self):
+    @portal_page_load(Area.FORMS)
+    async def load(self, me: Patient):
         """on_load: the Forms area of the open chart; `?form=` opens one form."""
-        target, redirect = await self._open_area()
-        if redirect is not None:
-            return redirect
-        _principal, chart = target
         self.notice = ""
-        await self._list(chart)
-        await self._open(chart, self.router.url.query_parameters.get("form", ""))
+        await self._list(me.chart)
+        await self._open(me.chart, self.router.url.query_parameters.get("form", ""))
         self.ready = True
         return None
 

@@ -1,6 +1,7 @@
 """Portal home (`/portal`), change password (`/portal/password`) and connect a chart (`/portal/connect`).
 
-Their handlers are `portal_action()`s: the portal session is checked again on every event.
+Their handlers are `portal_action()`s and their on_loads `portal_page_load()`s: the portal session is
+checked again on every event.
 State holds only the fields the page shows (strings), never the account or patient rows.
 """
 
@@ -15,7 +16,7 @@ from portal_app import routes
 from portal_app.services import keys, portal_auth, settings
 from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
-from portal_app.state.actions import Patient, portal_action
+from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors, PasswordErrors
 from portal_app.state.inputs import form_text
@@ -60,15 +61,17 @@ class HomeState(PortalSessionState):
         self.home_phone = chart.home_phone
         self.address = chart.address
 
-    @rx.event
-    async def load(self):
-        """on_load: signed in with a current password, or away to sign-in / change password."""
-        principal, redirect = await self._portal_guard()
-        if redirect is not None:
-            self.clear_view()
-            return redirect
+    def _forget(self) -> None:
+        self.clear_view()
+
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self.clear_view()
+
+    @portal_page_load()
+    async def load(self, me: Patient):
+        """on_load: signed in with a current password (else away to sign-in / change password)."""
         self.practice_phone = (await call(partial(settings.view))).practice_phone
-        self._show(self._show_viewing(principal))
+        self._show(me.chart)
         self.notice, self._pending_notice = self._pending_notice, ""
         return None
 
@@ -81,14 +84,14 @@ class PasswordState(PasswordErrors, PortalSessionState):
 
     ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("current", "password", "confirm")
 
-    @rx.event
-    async def load(self):
+    def _load_refused(self, *, signed_in: bool) -> None:
         self._clear_errors()
-        principal, redirect = await self._portal_guard(allow_must_change=True)
-        if redirect is not None:
-            self.ready = False
-            return redirect
-        self.must_change = principal.must_change_password
+        self.ready = False
+
+    @portal_page_load(allow_must_change=True)
+    async def load(self, me: Patient):
+        self._clear_errors()
+        self.must_change = me.principal.must_change_password
         self.ready = True
         return None
 
@@ -120,15 +123,15 @@ class ConnectChartState(FieldErrors, PortalSessionState):
 
     ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("key", "last_name", "dob", "details")
 
-    @rx.event
-    async def load(self):
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self._clear_errors()
+        self.ready = False
+
+    @portal_page_load()
+    async def load(self, me: Patient):
         self._clear_errors()
         self.ready = False
         yield  # a fresh, empty form on every visit
-        principal, redirect = await self._portal_guard()
-        if redirect is not None:
-            yield redirect
-            return
         self.ready = True
 
     def _refused(self, message: str, *, signed_in: bool, level: Level = Level.READ):

@@ -18,7 +18,7 @@ from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, FormInvalid, NotFound
 from portal_app.services.messages import PostRow, ThreadRow
 from portal_app.services.permissions import Level
-from portal_app.state.actions import Patient, portal_action
+from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
@@ -81,15 +81,11 @@ class PatientMessagesState(FieldErrors, PortalListPaging, PortalSessionState):
     async def _fetch(self, patient_id: int):
         return await call(partial(messages.threads, patient_id=patient_id, page=self.page))
 
-    @rx.event
-    async def load(self):
+    @portal_page_load(Area.MESSAGES)
+    async def load(self, me: Patient):
         """on_load: the Messages area of the open chart, first page of its threads."""
         self._forget()
-        target, redirect = await self._area_guard(Area.MESSAGES)
-        if redirect is not None:
-            return redirect
-        _, chart = target
-        await self._read(chart.patient_id)
+        await self._read(me.patient_id)
         self.ready = True
         return None
 

@@ -1,7 +1,7 @@
 """Numbered pages over one list of the open portal chart (Messages, Appointments).
 
 The list is read on the server one page at a time. Each state writes its Next/Previous
-handlers with `portal_action(its area)` and turns the page with `_turn`.
+handlers with `portal_action(its area)`, its on_load with `portal_page_load(its area)`, and turns the page with `_turn`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class PortalListPaging(rx.State, mixin=True):
         """Any refusal (no session, or the area taken away) forgets the list and says why."""
         self._forget()
         return rx.toast.error(message)
+
+    def _load_refused(self, *, signed_in: bool) -> None:
+        """A refused page load (`portal_page_load(its area)`) leaves the list forgotten."""
+        self._forget()
 
     async def _fetch(self, patient_id: int):
         raise NotImplementedError

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-import reflex as rx
-
 from portal_app.services import forms
 from portal_app.services.areas import Area
 from portal_app.services.forms import HealthSummary
+from portal_app.state.actions import Patient, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 
 
@@ -16,13 +15,15 @@ class SummaryState(PortalSessionState):
     ready: bool = False
     summary: HealthSummary = HealthSummary()
 
-    @rx.event
-    async def load(self):
-        target, redirect = await self._area_guard(Area.HEALTH_SUMMARY)
-        if redirect is not None:
-            self.ready = False
-            self.summary = HealthSummary()
-            return redirect
-        self.summary = await call(partial(forms.health_summary, patient_id=target[1].patient_id))
+    def _forget(self) -> None:
+        self.ready = False
+        self.summary = HealthSummary()
+
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self._forget()
+
+    @portal_page_load(Area.HEALTH_SUMMARY)
+    async def load(self, me: Patient):
+        self.summary = await call(partial(forms.health_summary, patient_id=me.patient_id))
         self.ready = True
         return None

@@ -28,6 +28,7 @@ from portal_app.services.errors import DomainError, NotFound
 from portal_app.services.form_requests import FormRequestRow
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_accounts import ChartSummary, ConnectionItem
+from portal_app.state.actions import Staff, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.inputs import as_id
 from portal_app.state.portal_account_credentials import ShownCredentials
@@ -128,15 +129,16 @@ class PortalAccountsState(PatientPicker, AccountEditor, SelectedConnection, Show
         await self._read()
         self._blank_form()
 
-    @rx.event
-    async def load(self):
-        """on_load: check access; open the chart named by `?patient=ID`, if any."""
+    def _load_refused(self, *, signed_in: bool) -> None:
         self._clear()
-        staff, redirect = await self._guard_page(Permission.ACCOUNT_SETUP, message=NO_VIEW, var="load_error")
-        if staff is None:
-            return redirect
+        self.load_error = NO_VIEW if signed_in else ""
+
+    @staff_page_load(Permission.ACCOUNT_SETUP)
+    async def load(self, staff: Staff):
+        """on_load: open the chart named by `?patient=ID`, if any."""
+        self._clear()
         patient_id = as_id(self.router.url.query_parameters.get("patient", ""))
         if patient_id:
-            await self._open(audit.Actor.staff(staff.id, self._ip()), patient_id)
+            await self._open(staff.actor, patient_id)
         self.loaded = True
         return None

@@ -17,7 +17,7 @@ from portal_app.services import portal_users
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_users import AccountFilter, AccountRow, ActionResult
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.focus import focus_later
 from portal_app.state.paging import KeysetPaging
@@ -141,16 +141,16 @@ class PortalUsersState(KeysetPaging, StaffSessionState):
     def _failed(self, error: DomainError):
         self.error = error.message
 
-    @rx.event
-    async def load_page(self):
-        """on_load: check access, show the first page."""
-        staff, redirect = await self._guard(Permission.USER_MANAGEMENT, Level.READ)
+    def _load_refused(self, *, signed_in: bool) -> None:
+        self._clear_messages()
+        self._forget()
+        self.allowed, self.loaded = False, True
+
+    @staff_page_load(Permission.USER_MANAGEMENT, Level.READ)
+    async def load_page(self, staff: Staff):
+        """on_load: show the first page."""
         self._clear_messages()
         self.confirm_action, self.confirm_id, self.confirm_user_id = "", 0, ""
-        if staff is None:
-            self.allowed, self.loaded = False, True
-            self.rows = []
-            return redirect
         self.allowed = True
         await self._fetch_first()
         return None

@@ -15,7 +15,7 @@ from portal_app.services import roles
 from portal_app.services.errors import DomainError, NotFound
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.inputs import form_text
 from portal_app.state.setup_guard import NO_CHANGE, NO_PERMISSION, SetupGuard
@@ -118,11 +118,9 @@ class RolesState(SetupGuard, StaffSessionState):
 
     # --- page -------------------------------------------------------------------------------
 
-    @rx.event
-    async def load(self):
-        staff, redirect = await self._open_page()
-        if staff is None:
-            return redirect
+    @staff_page_load(Permission.ROLES)
+    async def load(self, staff: Staff):
+        self._open_page(staff)
         await self._read_lists()
         self.loaded = True
         return None

@@ -12,7 +12,7 @@ from portal_app.services import settings
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.settings import SettingsView
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.inputs import form_checked, form_text
 
@@ -92,15 +92,17 @@ class SettingsState(StaffSessionState):
 
     # ---- handlers -------------------------------------------------------------------
 
-    @rx.event
-    async def load(self):
+    def _load_refused(self, *, signed_in: bool) -> None:
         self._clear_messages()
         self.loaded = False
-        staff, redirect = await self._guard_page(Permission.SETTINGS, message=NO_OPEN, var="form_error")
-        if staff is None:
-            return redirect
+        self.form_error = NO_OPEN if signed_in else ""
+
+    @staff_page_load(Permission.SETTINGS)
+    async def load(self, staff: Staff):
+        self._clear_messages()
+        self.loaded = False
         self._show(await call(partial(settings.view)))
-        self.can_edit = staff.can(Permission.SETTINGS, Level.UPDATE)
+        self.can_edit = staff.principal.can(Permission.SETTINGS, Level.UPDATE)
         self.form_version += 1
         self.loaded = True
         return None

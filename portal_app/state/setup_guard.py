@@ -9,6 +9,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services.permissions import Level, Permission
+from portal_app.state.actions import Staff
 
 NO_PERMISSION = "You do not have permission to open Roles setup."
 NO_CHANGE = "You can view roles; changing them needs Update or Write on Roles Setup."
@@ -47,13 +48,18 @@ class SetupGuard(rx.State, mixin=True):
         self.error = self._no_permission
         return None
 
-    async def _open_page(self):
-        """on_load's guard: (principal, None), or (None, a redirect) with the page told why."""
+    def _fresh_page(self) -> None:
         self._clear_messages()
         self._forget()
         self.search = ""
-        staff, redirect = await self._guard_page(Permission.ROLES, message=self._no_permission)
-        if staff is None:
-            return None, redirect
-        self.can_edit = staff.can(Permission.ROLES, Level.UPDATE)
-        return staff, None
+
+    def _load_refused(self, *, signed_in: bool) -> None:
+        """The page is forgotten; a signed-in user who may not open it reads why."""
+        self._fresh_page()
+        if signed_in:
+            self.error = self._no_permission
+
+    def _open_page(self, staff: Staff) -> None:
+        """on_load's first step once allowed (`staff_page_load(Permission.ROLES)`): a fresh page."""
+        self._fresh_page()
+        self.can_edit = staff.principal.can(Permission.ROLES, Level.UPDATE)

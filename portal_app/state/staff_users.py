@@ -16,7 +16,7 @@ from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.roles import RoleRow
 from portal_app.services.staff_users import StaffRow
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.inputs import as_bool, form_text
 from portal_app.state.setup_guard import SetupGuard
@@ -65,11 +65,9 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         self.rows = result.rows
         self.page, self.pages, self.total = result.page, result.pages, result.total
 
-    @rx.event
-    async def load(self):
-        staff, redirect = await self._open_page()
-        if staff is None:
-            return redirect
+    @staff_page_load(Permission.ROLES)
+    async def load(self, staff: Staff):
+        self._open_page(staff)
         self.role_options = await call(partial(roles.list_roles))
         await self._read()
         self.loaded = True

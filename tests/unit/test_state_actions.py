@@ -31,6 +31,11 @@ def _refusals(session) -> list[AuditEvent]:
                              .order_by(col(AuditEvent.id))))
 
 
+def _area_refusals(session) -> list[str]:
+    session.expire_all()
+    return [e.detail for e in session.exec(select(AuditEvent).where(AuditEvent.action == "portal.area_refused"))]
+
+
 def test_reflex_sees_the_handler_without_the_caller_parameter():
     handler = PortalUsersState.event_handlers["ask"]
     assert list(handler._parameters) == ["self", "action", "account_id"]
@@ -122,3 +127,52 @@ async def test_a_page_load_without_the_permission_says_why_and_is_audited(sessio
     [refusal] = _refusals(session)
     assert refusal.actor_type == "staff" and refusal.detail == "handler=AuditState.load; needs=audit>=read"
     assert AuditState.event_handlers["load"].fn.__guard__ == "staff-page:audit>=read"
+
+
+async def _patient_page(session, cls, path: str):
+    """Maria signed in on a fresh tab; her `cls` page state at `path`, loaded."""
+    from portal_app.state.patient_login import LoginState
+    from tests.unit.test_state_patient import PASSWORD, make_account, run, state_at
+
+    make_account(session)
+    root, login = await state_at(path, LoginState)
+    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    page = await root.get_state(cls)
+    await run(page.load())
+    return page
+
+
+async def test_a_patient_page_load_sends_a_tab_without_a_session_to_sign_in_and_forgets_the_page(session):
+    from portal_app.state.patient_home import HomeState
+    from portal_app.state.patient_messages import PatientMessagesState
+    from tests.unit.test_state_patient import redirect_path, run
+
+    page = await _patient_page(session, PatientMessagesState, routes.PORTAL_MESSAGES)
+    await run(page.send_message({"subject": "Refill", "body": "Please refill my prescription."}))
+    await run(page.load())
+    assert page.ready and page.rows and page.viewing_name == "Maria Lopez"
+    page.portal_sid = "ended"
+    answer = await run(page.load())
+    assert redirect_path(answer) == routes.LOGIN
+    assert not page.ready and page.rows == [] and page.viewing_name == "" and page.account_user_id == ""
+    assert _area_refusals(session) == []  # being sent to sign in is not a refused area
+    assert HomeState.event_handlers["load"].fn.__guard__ == "portal-page:signed-in"
+
+
+async def test_a_patient_page_load_of_an_area_not_granted_goes_home_says_why_and_is_audited(session):
+    from portal_app.models import PortalConnection
+    from portal_app.state.patient_messages import PatientMessagesState
+    from tests.unit.test_state_patient import redirect_path, run
+
+    page = await _patient_page(session, PatientMessagesState, routes.PORTAL_MESSAGES)
+    assert page.ready
+    connection = session.exec(select(PortalConnection)).one()
+    connection.permissions = "documents"
+    session.add(connection)
+    session.commit()
+    answer = await run(page.load())
+    assert redirect_path(answer[0]) == routes.PORTAL_HOME
+    assert "Messages is not available for Maria Lopez." in str(answer[1])
+    assert not page.ready and page.rows == [] and page.viewing_areas == ["documents"]
+    assert _area_refusals(session) == ["area=messages; handler=open"]
+    assert PatientMessagesState.event_handlers["load"].fn.__guard__ == "portal-page:messages"
