@@ -60,17 +60,12 @@ SESSION = {
 # there (the job was started by a guarded handler).
 BACKGROUND = {"OnboardingState.run_bulk", "OnboardingState.follow_job"}
 
-# Page loads not yet written with staff_page_load / portal_page_load: each checks the session
-# and permission itself with the base state's page guard.
-PAGE_LOADS_CHECKED_INLINE: set[str] = {
-    "ChartDocumentsState.load", "ChartState.load", "ConnectChartState.load", "ConnectionsState.load",
-    "DocumentsState.load", "FormTodosState.load", "FormsState.load", "HomeState.load",
-    "OnboardingState.load_page", "OutboxState.load", "PasswordState.load", "PatientAppointmentsState.load",
-    "PatientMessagesState.load", "PortalAccountsState.load", "PortalUsersState.load_page", "RolesState.load",
-    "SettingsState.load", "StaffUsersState.load", "SummaryState.load",
-}
+# Loads that follow another load: a chart section (connections, documents) loads after the
+# chart's own guarded load, which has already redirected or said why; it checks the permission
+# again and stays quiet. The home page's form to-dos load for any chart, with or without Forms.
+FOLLOW_ON_LOADS = {"ChartDocumentsState.load", "ConnectionsState.load", "FormTodosState.load"}
 
-LISTED = SCREEN_ONLY | PUBLIC | SESSION | BACKGROUND | PAGE_LOADS_CHECKED_INLINE
+LISTED = SCREEN_ONLY | PUBLIC | SESSION | BACKGROUND | FOLLOW_ON_LOADS
 
 
 def _our_handlers() -> dict[str, object]:
