@@ -54,13 +54,6 @@ FILTER_LABELS = {
     AccountFilter.MUST_CHANGE: "Must change password",
 }
 
-STATUS_LABELS = {
-    AccountStatus.PENDING: "Pending (no password yet)",
-    AccountStatus.ACTIVE: "Active",
-    AccountStatus.DISABLED: "Disabled",
-}
-
-
 @dataclass(frozen=True)
 class ChartLink:
     """A connected chart, as what, and its Portal Account Setup page (to change permissions)."""
@@ -231,10 +224,9 @@ def _charts_of(session: Session, account_ids: list[int]) -> dict[int, list[tuple
 
 def _chart_link(access: AccessType, relationship: str, first: str, last: str, chart: str,
                 patient_id: int) -> ChartLink:
-    if access == AccessType.SELF:
-        role = "Self"
-    else:
-        role = "Authorized representative" + (f" ({relationship})" if relationship else "")
+    role = accounts.ACCESS_LABELS[access]
+    if access == AccessType.REPRESENTATIVE and relationship:
+        role += f" ({relationship})"
     return ChartLink(label=f"{last}, {first} ({chart}): {role}", href=routes.portal_accounts(patient_id))
 
 
@@ -250,7 +242,7 @@ def _row(values, charts: list[tuple]) -> AccountRow:
     return AccountRow(
         id=account_id, user_id=user_id, name=name,
         charts=[_chart_link(*c) for c in charts],
-        status=status.value, status_label=STATUS_LABELS.get(status, status.value),
+        status=status.value, status_label=accounts.STATUS_LABELS.get(status, status.value),
         disabled=status == AccountStatus.DISABLED, locked=locked,
         locked_label=f"Locked until {clock.stamp(locked_until)}" if locked else "",
         must_change=bool(must_change), has_password=bool(has_password),
