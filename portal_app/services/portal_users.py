@@ -10,7 +10,6 @@ audit the old and new values and answer with the account's fresh list row.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.services import accounts, audit, clock, sessions, settings, tokens
+from portal_app.services.choices import Choice
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
 
 PAGE_SIZE = 50
@@ -38,21 +38,15 @@ _HIGH = "\uffff"
 # What the list's queries want from the database beyond the unique index on user_id. The
 # queries are correct without them; these keep the rare filters and name searches from
 # walking the whole table. (For the lead's migration; nothing creates them from here.)
-class AccountFilter(str, enum.Enum):
-    ALL = "all"
-    ENABLED = "enabled"
-    DISABLED = "disabled"
-    LOCKED = "locked"
-    MUST_CHANGE = "must_change"
+class AccountFilter(Choice):
+    ALL = "all", "All accounts"
+    ENABLED = "enabled", "Enabled"
+    DISABLED = "disabled", "Disabled"
+    LOCKED = "locked", "Locked (too many wrong passwords)"
+    MUST_CHANGE = "must_change", "Must change password"
 
 
-FILTER_LABELS = {
-    AccountFilter.ALL: "All accounts",
-    AccountFilter.ENABLED: "Enabled",
-    AccountFilter.DISABLED: "Disabled",
-    AccountFilter.LOCKED: "Locked (too many wrong passwords)",
-    AccountFilter.MUST_CHANGE: "Must change password",
-}
+FILTER_LABELS = AccountFilter.labels()
 
 @dataclass(frozen=True)
 class ChartLink:
