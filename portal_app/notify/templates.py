@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
+
+from portal_app.models import PracticeSettings
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ def email(*, subject: str, lines: list[str], link: str = "", button: str = "",
 
 def sms(text: str) -> Rendered:
     return Rendered(subject="", text=text, html="")
+
+
+def for_channel(channel: str, *, email_template: Callable[..., Rendered], sms_template: Callable[..., Rendered],
+                config: PracticeSettings, **words: Any) -> Rendered:
+    """A notice as its channel carries it: the email (which names the practice and gives its phone)
+    or the text message (the practice's name only). `words` are what both templates take."""
+    if channel == "email":
+        return email_template(practice=config.practice_name, phone=config.practice_phone, **words)
+    return sms_template(practice=config.practice_name, **words)
 
 
 # How the last line of a message, the one that says whom to call, begins.
