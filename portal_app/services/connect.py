@@ -259,7 +259,7 @@ def _welcome(session: Session, config: PracticeSettings, patient: Patient, accou
              channel: str, created: bool, actor: audit.Actor) -> str:
     """The welcome (new account) or connected (existing one) message. Returns sent or failed."""
     destination = account.user_id
-    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
+    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
     if created:
         rendered = templates.for_channel(channel, email_template=templates_connect.welcome_email,
                                          sms_template=templates_connect.welcome_sms, config=config,

@@ -241,8 +241,8 @@ def _notice_account_exists(session: Session, config, account: PortalAccount, cha
     rendered = templates.for_channel(
         channel, email_template=templates_keys.account_exists_email,
         sms_template=templates_keys.account_exists_sms, config=config,
-        sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
-        forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
+        sign_in_link=routes.portal_url(config.portal_base_url, routes.LOGIN),
+        forgot_link=routes.portal_url(config.portal_base_url, routes.FORGOT))
     message = outbox.send(session=session, channel=channel, kind="account_exists",
                           to=account.user_id, rendered=rendered)
     audit.record(session=session, actor=actor, action="account.create_requested",

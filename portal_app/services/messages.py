@@ -308,7 +308,7 @@ def notify_patient(*, session: Session, task: PortalTask) -> str:
     if not config.portal_active:
         # With the portal off nothing is sent (the patient could not sign in to read it).
         return "portal off, not notified"
-    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
+    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
     channel = "email" if "@" in account.user_id else "sms"
     rendered = templates.for_channel(channel, email_template=templates_queue.new_message_email,
                                      sms_template=templates_queue.new_message_sms, config=config,
