@@ -48,6 +48,7 @@ class AccountFilter(Choice):
 
 FILTER_LABELS = AccountFilter.labels()
 
+
 @dataclass(frozen=True)
 class ChartLink:
     """A connected chart, as what, and its Portal Account Setup page (to change permissions)."""
