@@ -63,6 +63,10 @@ def setup_path(step: SetupStep, **query: str) -> str:
     return f"{SETUP}?{urlencode({'p': step.value, **query})}"
 
 
-def setup_url(base_url: str, step: SetupStep, **query: str) -> str:
+def portal_url(base_url: str, path: str) -> str:
     """An absolute link for a message: always built from the configured portal URL."""
-    return base_url.rstrip("/") + setup_path(step, **query)
+    return base_url.rstrip("/") + path
+
+
+def setup_url(base_url: str, step: SetupStep, **query: str) -> str:
+    return portal_url(base_url, setup_path(step, **query))

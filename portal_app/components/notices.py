@@ -51,6 +51,12 @@ def page_link(text: str, href: str) -> rx.Component:
     return rx.link(text, href=href, style=PAGE_LINK)
 
 
+def update_access_needed(what: str, area: str) -> str:
+    """The usual `view_only_notice` text: `what` the user may view, and the area whose Update access
+    changing it needs."""
+    return f"You can view {what}; changing them needs Update access to {area}."
+
+
 def view_only_notice(can_change: rx.Var, text: str) -> rx.Component:
     """Tells a staff user who may read a page but not change it (`can_change` false) what access
     changing needs."""

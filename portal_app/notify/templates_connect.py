@@ -6,18 +6,16 @@ the welcome message sent after connecting never repeats it.
 
 from __future__ import annotations
 
-from portal_app.notify.templates import Rendered, email, sms
+from portal_app.notify.templates import NOT_EXPECTED, Rendered, practice_email, sms
 
 
 def connect_token_email(*, practice: str, phone: str, token: str, expires: str) -> Rendered:
-    lines = [
-        "Hello,",
-        f"Your {practice} portal token is {token}.",
-        "Read it to the staff member helping you. It expires on "
-        f"{expires}.",
-        f"If you did not ask for this, do not share the token, and call {practice} at {phone}.",
-    ]
-    return email(subject=f"Your {practice} portal token", lines=lines)
+    return practice_email(
+        practice=practice, phone=phone, subject=f"Your {practice} portal token", greeting="Hello,",
+        body=[f"Your {practice} portal token is {token}.",
+              "Read it to the staff member helping you. It expires on "
+              f"{expires}."],
+        call_if="If you did not ask for this, do not share the token, and")
 
 
 def connect_token_sms(*, practice: str, token: str, expires: str) -> Rendered:
@@ -27,16 +25,14 @@ def connect_token_sms(*, practice: str, token: str, expires: str) -> Rendered:
 
 
 def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, days: int) -> Rendered:
-    lines = [
-        "Hello,",
-        f"Your {practice} patient portal account is ready and connected to your chart.",
-        f"Sign in at the link below with the user ID {user_id}. Your temporary password is the "
-        f"token you read to our staff member; it works for {days} days. After signing in you "
-        "will choose a new password.",
-        "If the token has expired, use \"Forgot password\" on the sign-in page to set a password.",
-        f"If you did not expect this message, call {practice} at {phone}.",
-    ]
-    return email(subject=f"Welcome to the {practice} patient portal", lines=lines, link=login_url, button="Sign in")
+    return practice_email(
+        practice=practice, phone=phone, subject=f"Welcome to the {practice} patient portal", greeting="Hello,",
+        body=[f"Your {practice} patient portal account is ready and connected to your chart.",
+              f"Sign in at the link below with the user ID {user_id}. Your temporary password is the "
+              f"token you read to our staff member; it works for {days} days. After signing in you "
+              "will choose a new password.",
+              "If the token has expired, use \"Forgot password\" on the sign-in page to set a password."],
+        call_if=NOT_EXPECTED, link=login_url, button="Sign in")
 
 
 def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int) -> Rendered:
@@ -47,15 +43,13 @@ def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int) -> Re
 
 
 def connected_email(*, practice: str, phone: str, user_id: str, login_url: str) -> Rendered:
-    lines = [
-        "Hello,",
-        f"Your chart at {practice} is now connected to your patient portal account {user_id}.",
-        "Sign in at the link below with your usual password. If you do not remember it, use "
-        "\"Forgot password\" on the sign-in page.",
-        f"If you did not expect this message, call {practice} at {phone}.",
-    ]
-    return email(subject=f"Your chart is connected to the {practice} patient portal",
-                 lines=lines, link=login_url, button="Sign in")
+    return practice_email(
+        practice=practice, phone=phone, subject=f"Your chart is connected to the {practice} patient portal",
+        greeting="Hello,",
+        body=[f"Your chart at {practice} is now connected to your patient portal account {user_id}.",
+              "Sign in at the link below with your usual password. If you do not remember it, use "
+              "\"Forgot password\" on the sign-in page."],
+        call_if=NOT_EXPECTED, link=login_url, button="Sign in")
 
 
 def connected_sms(*, practice: str, user_id: str, login_url: str) -> Rendered:

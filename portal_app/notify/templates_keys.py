@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from portal_app.notify.templates import Rendered, email, sms
+from portal_app.notify.templates import NOT_ASKED, NOT_YOU, Rendered, practice_email, sms
 
 
 def connection_key_email(*, practice: str, phone: str, first_name: str, key: str, link: str,
                          expires: str) -> Rendered:
-    lines = [
-        f"Hello {first_name},",
-        f"{practice} has made a connection key for you, so you can connect your chart to its "
-        "patient portal.",
-        f"Your connection key: {key}",
-        "Follow the link below, enter your email address or mobile number, click Create Account, "
-        "and follow the verification message we send you. When asked, enter the key above.",
-        f"The key works once and expires on {expires}.",
-        f"If you did not ask for this, call {practice} at {phone}.",
-    ]
-    return email(subject=f"Your {practice} patient portal connection key",
-                 lines=lines, link=link, button="Create my account", link_after=4)
+    return practice_email(
+        practice=practice, phone=phone, subject=f"Your {practice} patient portal connection key",
+        greeting=f"Hello {first_name},",
+        body=[f"{practice} has made a connection key for you, so you can connect your chart to its "
+              "patient portal.",
+              f"Your connection key: {key}",
+              "Follow the link below, enter your email address or mobile number, click Create Account, "
+              "and follow the verification message we send you. When asked, enter the key above.",
+              f"The key works once and expires on {expires}."],
+        call_if=NOT_ASKED, link=link, button="Create my account", link_after=4)
 
 
 def connection_key_sms(*, practice: str, key: str, link: str, expires: str) -> Rendered:
@@ -28,15 +26,13 @@ def connection_key_sms(*, practice: str, key: str, link: str, expires: str) -> R
 
 
 def verification_email(*, practice: str, phone: str, link: str, valid_for: str) -> Rendered:
-    lines = [
-        "Hello,",
-        f"Someone (we hope you) started creating a {practice} patient portal account with this "
-        "email address.",
-        f"Follow the link below to continue. It works once and expires in {valid_for}.",
-        f"If this was not you, ignore this message, or call {practice} at {phone}.",
-    ]
-    return email(subject=f"Confirm your email for the {practice} patient portal",
-                 lines=lines, link=link, button="Continue creating my account")
+    return practice_email(
+        practice=practice, phone=phone, subject=f"Confirm your email for the {practice} patient portal",
+        greeting="Hello,",
+        body=[f"Someone (we hope you) started creating a {practice} patient portal account with this "
+              "email address.",
+              f"Follow the link below to continue. It works once and expires in {valid_for}."],
+        call_if=NOT_YOU, link=link, button="Continue creating my account")
 
 
 def verification_sms(*, practice: str, link: str, valid_for: str) -> Rendered:
@@ -47,16 +43,14 @@ def verification_sms(*, practice: str, link: str, valid_for: str) -> Rendered:
 
 def account_exists_email(*, practice: str, phone: str, sign_in_link: str,
                          forgot_link: str) -> Rendered:
-    lines = [
-        "Hello,",
-        f"Someone (we hope you) tried to create a {practice} patient portal account with this "
-        "email address, but an account with it already exists.",
-        "Sign in with it at the link below. If you do not remember the password, use "
-        f"\"Forgot password\": {forgot_link}",
-        f"If this was not you, ignore this message, or call {practice} at {phone}.",
-    ]
-    return email(subject=f"You already have a {practice} patient portal account",
-                 lines=lines, link=sign_in_link, button="Sign in")
+    return practice_email(
+        practice=practice, phone=phone, subject=f"You already have a {practice} patient portal account",
+        greeting="Hello,",
+        body=[f"Someone (we hope you) tried to create a {practice} patient portal account with this "
+              "email address, but an account with it already exists.",
+              "Sign in with it at the link below. If you do not remember the password, use "
+              f"\"Forgot password\": {forgot_link}"],
+        call_if=NOT_YOU, link=sign_in_link, button="Sign in")
 
 
 def account_exists_sms(*, practice: str, sign_in_link: str, forgot_link: str) -> Rendered:

@@ -6,18 +6,15 @@ sign-in link. What was written stays behind the sign-in.
 
 from __future__ import annotations
 
-from portal_app.notify.templates import Rendered, email, sms
+from portal_app.notify.templates import Rendered, practice_email, sms
 
 
 def new_message_email(*, practice: str, phone: str, login_url: str) -> Rendered:
-    lines = [
-        "Hello,",
-        f"You have a new message from {practice} in your portal.",
-        "Sign in to read it.",
-        f"If you have questions about this notice, call {practice} at {phone}.",
-    ]
-    return email(subject=f"New message from {practice}", lines=lines, link=login_url,
-                 button="Sign in to the portal")
+    return practice_email(
+        practice=practice, phone=phone, subject=f"New message from {practice}", greeting="Hello,",
+        body=[f"You have a new message from {practice} in your portal.",
+              "Sign in to read it."],
+        call_if="If you have questions about this notice,", link=login_url, button="Sign in to the portal")
 
 
 def new_message_sms(*, practice: str, login_url: str) -> Rendered:

@@ -49,6 +49,14 @@ USER_ID_TAKEN = "{user_id} was just taken by another account. Choose another use
 RESEND_WINDOW = timedelta(seconds=60)
 CONNECTED_MEANWHILE = ("{user_id} was just connected to this chart by someone else. Select it in the "
                        "list to change it.")
+# An account's status and a connection's access as the staff lists name them (the chart's
+# connections, the portal users list). Portal Account Setup words them its own way.
+STATUS_LABELS = {
+    AccountStatus.PENDING: "Pending (no password yet)",
+    AccountStatus.ACTIVE: "Active",
+    AccountStatus.DISABLED: "Disabled",
+}
+ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
 
 
 # ---- reading ----------------------------------------------------------------------------

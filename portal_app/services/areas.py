@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import enum
-
 from sqlmodel import Session
 
 from portal_app.services import audit
+from portal_app.services.choices import Choice
 
 
-class Area(str, enum.Enum):
-    MESSAGES = "messages"
-    APPOINTMENTS = "appointments"
-    DOCUMENTS = "documents"
-    FORMS = "forms"
-    HEALTH_SUMMARY = "health_summary"
-    BILLING = "billing"
+class Area(Choice):
+    MESSAGES = "messages", "Messages"
+    APPOINTMENTS = "appointments", "Appointments"
+    DOCUMENTS = "documents", "Documents"
+    FORMS = "forms", "Forms"
+    HEALTH_SUMMARY = "health_summary", "Health summary"
+    BILLING = "billing", "Billing"
 
 
-AREA_LABELS: dict[Area, str] = {
-    Area.MESSAGES: "Messages",
-    Area.APPOINTMENTS: "Appointments",
-    Area.DOCUMENTS: "Documents",
-    Area.FORMS: "Forms",
-    Area.HEALTH_SUMMARY: "Health summary",
-    Area.BILLING: "Billing",
-}
+AREA_LABELS: dict[Area, str] = Area.labels()
 
 ALL_AREAS = ",".join(area.value for area in Area)
 

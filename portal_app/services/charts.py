@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import phonenumbers
 from sqlmodel import Session
 
-from portal_app.models import AccountStatus, ident
+from portal_app.models import AccountStatus, Patient, ident
 from portal_app.services import accounts, audit, clock, onboarding, settings
 
 ACCOUNT_STATUS_LABELS = {
@@ -18,7 +18,20 @@ ACCOUNT_STATUS_LABELS = {
 
 
 @dataclass(frozen=True)
-class ChartView:
+class Contact:
+    """A chart's date of birth, sex and contact details, written as people read them: the staff
+    chart page and the portal's Health summary show them alike."""
+
+    dob: str = ""
+    sex: str = ""
+    email: str = ""
+    mobile_phone: str = ""
+    home_phone: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class ChartView(Contact):
     """One chart for the staff chart page. No hashes, no secrets, no table rows."""
 
     patient_id: int = 0
@@ -26,12 +39,6 @@ class ChartView:
     name: str = ""
     first_name: str = ""
     last_name: str = ""
-    dob: str = ""
-    sex: str = ""
-    email: str = ""
-    mobile_phone: str = ""
-    home_phone: str = ""
-    address: str = ""
     allow_email: bool = False
     portal_enabled: bool = False
     portal_active: bool = True
@@ -63,6 +70,13 @@ def address_label(line1: str, city: str, region: str, postal: str) -> str:
     return ", ".join(part for part in (line1, city, place) if part)
 
 
+def contact(patient: Patient) -> Contact:
+    return Contact(
+        dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
+        mobile_phone=phone_label(patient.mobile_phone), home_phone=phone_label(patient.home_phone),
+        address=address_label(patient.address_line1, patient.city, patient.region, patient.postal_code))
+
+
 def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None = None) -> ChartView:
     """The chart's demographics, portal access and `self` account summary.
 
@@ -78,12 +92,10 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
     account = accounts.self_account(session=session, patient_id=ident(patient))
     last = clock.aware(account.last_sign_in_at) if account is not None else None
     view = ChartView(
+        **vars(contact(patient)),
         patient_id=ident(patient), chart_number=patient.chart_number,
         name=f"{patient.last_name}, {patient.first_name}",
         first_name=patient.first_name, last_name=patient.last_name,
-        dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
-        mobile_phone=phone_label(patient.mobile_phone), home_phone=phone_label(patient.home_phone),
-        address=address_label(patient.address_line1, patient.city, patient.region, patient.postal_code),
         allow_email=patient.allow_email, portal_enabled=patient.portal_enabled,
         portal_active=settings.get(session=session).portal_active,
         account_label=onboarding.ACCOUNT_STATE_LABELS[patient.account_state],

@@ -32,7 +32,7 @@ from portal_app.models import (
     SecretPurpose,
     ident,
 )
-from portal_app.notify import templates_connect
+from portal_app.notify import templates, templates_connect
 from portal_app.services import accounts, audit, clock, outbox, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
@@ -157,12 +157,9 @@ def send_connect_token(*, session: Session, patient_id: int, channel: str, addre
     audit.record(session=session, actor=actor, action="token.issue", patient_id=patient.id,
                  detail=f"connect token #{row.id} by {channel} to {destination}; expires {expires}; "
                         f"requested by {requested_by}")
-    if channel == "email":
-        rendered = templates_connect.connect_token_email(
-            practice=config.practice_name, phone=config.practice_phone, token=token, expires=expires)
-    else:
-        rendered = templates_connect.connect_token_sms(practice=config.practice_name, token=token,
-                                                       expires=expires)
+    rendered = templates.for_channel(channel, email_template=templates_connect.connect_token_email,
+                                     sms_template=templates_connect.connect_token_sms, config=config,
+                                     token=token, expires=expires)
     message = outbox.send(session=session, channel=channel, kind="connect_token", to=destination,
                           rendered=rendered, patient_id=patient.id, secrets_in_body=(token,))
     status = message.status.value
@@ -262,21 +259,15 @@ def _welcome(session: Session, config: PracticeSettings, patient: Patient, accou
              channel: str, created: bool, actor: audit.Actor) -> str:
     """The welcome (new account) or connected (existing one) message. Returns sent or failed."""
     destination = account.user_id
-    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
-    if created and channel == "email":
-        rendered = templates_connect.welcome_email(
-            practice=config.practice_name, phone=config.practice_phone, user_id=destination,
-            login_url=login_url, days=config.connect_token_days)
-    elif created:
-        rendered = templates_connect.welcome_sms(practice=config.practice_name, user_id=destination,
-                                                 login_url=login_url, days=config.connect_token_days)
-    elif channel == "email":
-        rendered = templates_connect.connected_email(
-            practice=config.practice_name, phone=config.practice_phone, user_id=destination,
-            login_url=login_url)
+    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
+    if created:
+        rendered = templates.for_channel(channel, email_template=templates_connect.welcome_email,
+                                         sms_template=templates_connect.welcome_sms, config=config,
+                                         user_id=destination, login_url=login_url, days=config.connect_token_days)
     else:
-        rendered = templates_connect.connected_sms(practice=config.practice_name, user_id=destination,
-                                                   login_url=login_url)
+        rendered = templates.for_channel(channel, email_template=templates_connect.connected_email,
+                                         sms_template=templates_connect.connected_sms, config=config,
+                                         user_id=destination, login_url=login_url)
     message = outbox.send(session=session, channel=channel, kind="connect_welcome", to=destination,
                           rendered=rendered, patient_id=patient.id)
     status = message.status.value

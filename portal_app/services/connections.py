@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import (
-    AccessType,
-    AccountStatus,
     OneTimeSecret,
     PortalAccount,
     PortalConnection,
@@ -22,9 +20,6 @@ from portal_app.models import (
 from portal_app.services import accounts, audit, clock, connect, invitations, keys
 from portal_app.services.errors import InvalidInput, NotFound
 
-ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
-STATUS_LABELS = {AccountStatus.PENDING: "Pending (no password yet)", AccountStatus.ACTIVE: "Active",
-                 AccountStatus.DISABLED: "Disabled"}
 PURPOSE_LABELS = {
     SecretPurpose.INVITATION: "Invitation",
     SecretPurpose.PASSWORD_RESET: "Password reset",
@@ -89,11 +84,11 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
              .order_by(col(PortalConnection.id)))
     return [ConnectionRow(
         id=ident(connection), user_id=account.user_id,
-        access_type=ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
+        access_type=accounts.ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
         relationship=connection.relationship, connected_on=clock.stamp(connection.connected_at),
         requested_by=connection.requested_by, connected_by=username or "",
         last_sign_in=clock.stamp(account.last_sign_in_at, empty="never"),
-        status=STATUS_LABELS.get(account.status, account.status.value),
+        status=accounts.STATUS_LABELS.get(account.status, account.status.value),
     ) for connection, account, username in session.exec(query)]
 
 
@@ -136,7 +131,7 @@ def disconnect(*, session: Session, patient_id: int, connection_id: int, actor: 
     account = session.get(PortalAccount, connection.account_id)
     done = accounts.disconnect(session=session, connection=connection, patient=patient)
     ended, voided = done.sessions_ended, done.links_voided
-    access = ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
+    access = accounts.ACCESS_LABELS.get(connection.access_type, connection.access_type.value)
     audit.record(session=session, actor=actor, action="chart.disconnect", patient_id=patient.id,
                  account_id=connection.account_id,
                  detail=f"{account.user_id if account else connection.account_id} ({access}): "
@@ -175,6 +170,11 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
 Resent = accounts.Resent
 
 
+def _in_outbox(what: str, destination: str) -> Resent:
+    """A new token or key that could not be sent (it waits in the outbox)."""
+    return Resent(False, f"A new {what} to {destination} could not be sent; it is in the outbox to retry.")
+
+
 def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Actor) -> Resent:
     """Replace a pending secret of this chart with a fresh one sent the same way.
 
@@ -205,14 +205,12 @@ def resend(*, session: Session, patient_id: int, secret_id: int, actor: audit.Ac
         sent = connect.send_connect_token(session=session, patient_id=patient_id, channel=channel,
                                           address=address, requested_by=requested_by, actor=actor)
         if sent.status == "failed":
-            return Resent(False, f"A new token to {sent.destination} could not be sent; it is in the "
-                                 "outbox to retry.")
+            return _in_outbox("token", sent.destination)
         return Resent(True, f"A new token was sent to {sent.destination}; the old one no longer "
                             "works. Enter it in Connect Patient when the patient reads it back.")
     issued = keys.generate_key(session=session, patient_id=patient_id, channel=channel,
                                address=address, requested_by=requested_by, actor=actor)
     if issued.message_status == "failed":
-        return Resent(False, f"A new key to {issued.destination} could not be sent; it is in the "
-                             "outbox to retry.")
+        return _in_outbox("key", issued.destination)
     return Resent(True, f"A new connection key was sent to {issued.destination}; the old one no "
                         "longer works.")

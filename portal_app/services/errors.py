@@ -29,6 +29,11 @@ class PortalUnavailable(DomainError):
         super().__init__("The patient portal is not available right now.")
 
 
+class SignInFailed(DomainError):
+    """A refused sign-in. Each sign-in gives one message whatever was wrong (no such user, a wrong
+    password, a locked or disabled account), so the answer tells nothing about which."""
+
+
 class FormInvalid(InvalidInput):
     """Several fields can be wrong at once; `errors` maps field -> message."""
 

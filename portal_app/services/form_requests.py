@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
 from portal_app.models import FormRequest, ident
 from portal_app.services import accounts, audit, clock
+from portal_app.services.choices import Choice
 from portal_app.services.errors import InvalidInput
 
 
-class PortalForm(str, enum.Enum):
-    INTAKE = "intake"
-    CONSENT = "consent"
-    HISTORY = "history"
+class PortalForm(Choice):
+    INTAKE = "intake", "Intake form"
+    CONSENT = "consent", "Consent to treatment"
+    HISTORY = "history", "Health history"
 
 
-FORM_LABELS: dict[PortalForm, str] = {
-    PortalForm.INTAKE: "Intake form",
-    PortalForm.CONSENT: "Consent to treatment",
-    PortalForm.HISTORY: "Health history",
-}
+FORM_LABELS: dict[PortalForm, str] = PortalForm.labels()
 
 
 @dataclass(frozen=True)

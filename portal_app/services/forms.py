@@ -449,14 +449,8 @@ def form_list(*, session: Session, patient_id: int) -> list[FormListRow]:
 
 
 @dataclass(frozen=True)
-class HealthSummary:
+class HealthSummary(charts.Contact):
     name: str = ""
-    dob: str = ""
-    sex: str = ""
-    email: str = ""
-    mobile_phone: str = ""
-    home_phone: str = ""
-    address: str = ""
     emergency_contact: str = ""
     pharmacy: str = ""
     allergies: str = ""
@@ -478,9 +472,5 @@ def health_summary(*, session: Session, patient_id: int) -> HealthSummary:
         phone = charts.phone_label(patient.emergency_contact_phone)
         emergency = f"{emergency}, {phone}" if emergency else phone
     return HealthSummary(
-        name=name, dob=patient.dob.strftime("%m/%d/%Y"), sex=patient.sex, email=patient.email,
-        mobile_phone=charts.phone_label(patient.mobile_phone),
-        home_phone=charts.phone_label(patient.home_phone),
-        address=charts.address_label(patient.address_line1, patient.city, patient.region,
-                                     patient.postal_code),
-        emergency_contact=emergency, pharmacy=patient.pharmacy, allergies=patient.allergies)
+        **vars(charts.contact(patient)), name=name, emergency_contact=emergency, pharmacy=patient.pharmacy,
+        allergies=patient.allergies)

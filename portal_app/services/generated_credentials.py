@@ -58,7 +58,7 @@ def credentials_of(*, session: Session, account: PortalAccount, password: str, p
     return Credentials(user_id=account.user_id, password=password,
                        must_change=account.must_change_password,
                        expires=clock.spelled(account.temp_password_expires_at) if account.must_change_password else "",
-                       portal_url=config.portal_base_url.rstrip("/") + routes.LOGIN,
+                       portal_url=routes.portal_url(config.portal_base_url, routes.LOGIN),
                        person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
 
 

@@ -238,12 +238,11 @@ def contact_user_id(value: str | None) -> str:
 def _notice_account_exists(session: Session, config, account: PortalAccount, channel: str,
                            actor: audit.Actor) -> None:
     """The user ID has an account: offer sign-in and password reset instead of a new one."""
-    rendered = (templates_keys.account_exists_email if channel == "email"
-                else templates_keys.account_exists_sms)(
-        practice=config.practice_name,
-        **({"phone": config.practice_phone} if channel == "email" else {}),
-        sign_in_link=config.portal_base_url.rstrip("/") + routes.LOGIN,
-        forgot_link=config.portal_base_url.rstrip("/") + routes.FORGOT)
+    rendered = templates.for_channel(
+        channel, email_template=templates_keys.account_exists_email,
+        sms_template=templates_keys.account_exists_sms, config=config,
+        sign_in_link=routes.portal_url(config.portal_base_url, routes.LOGIN),
+        forgot_link=routes.portal_url(config.portal_base_url, routes.FORGOT))
     message = outbox.send(session=session, channel=channel, kind="account_exists",
                           to=account.user_id, rendered=rendered)
     audit.record(session=session, actor=actor, action="account.create_requested",
@@ -259,13 +258,9 @@ def _send_verification(session: Session, config, user_id: str, channel: str, voi
                                  lifetime=lifetime, channel=channel, destination=user_id)
     link = routes.setup_url(config.portal_base_url, routes.SetupStep.VERIFY, token=plain)
     valid_for = templates.describe_lifetime(lifetime.total_seconds() / 3600)
-    if channel == "email":
-        rendered = templates_keys.verification_email(practice=config.practice_name,
-                                                     phone=config.practice_phone, link=link,
-                                                     valid_for=valid_for)
-    else:
-        rendered = templates_keys.verification_sms(practice=config.practice_name, link=link,
-                                                   valid_for=valid_for)
+    rendered = templates.for_channel(channel, email_template=templates_keys.verification_email,
+                                     sms_template=templates_keys.verification_sms, config=config,
+                                     link=link, valid_for=valid_for)
     message = outbox.send(session=session, channel=channel, kind="verification", to=user_id,
                           rendered=rendered, secrets_in_body=(plain,))
     audit.record(session=session, actor=actor, action="account.create_requested",

@@ -36,7 +36,7 @@ from portal_app.models import (
     TaskStatus,
     ident,
 )
-from portal_app.notify import templates_queue
+from portal_app.notify import templates, templates_queue
 from portal_app.services import audit, clock, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -308,14 +308,11 @@ def notify_patient(*, session: Session, task: PortalTask) -> str:
     if not config.portal_active:
         # With the portal off nothing is sent (the patient could not sign in to read it).
         return "portal off, not notified"
-    login_url = config.portal_base_url.rstrip("/") + routes.LOGIN
-    if "@" in account.user_id:
-        channel = "email"
-        rendered = templates_queue.new_message_email(practice=config.practice_name, phone=config.practice_phone,
-                                                     login_url=login_url)
-    else:
-        channel = "sms"
-        rendered = templates_queue.new_message_sms(practice=config.practice_name, login_url=login_url)
+    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
+    channel = "email" if "@" in account.user_id else "sms"
+    rendered = templates.for_channel(channel, email_template=templates_queue.new_message_email,
+                                     sms_template=templates_queue.new_message_sms, config=config,
+                                     login_url=login_url)
     message = outbox.send(session=session, channel=channel, kind="portal_notice", to=account.user_id,
                           rendered=rendered, patient_id=task.patient_id)
     return f"notice #{message.id} {message.status.value}"

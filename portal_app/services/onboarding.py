@@ -6,7 +6,6 @@ search/filter shape, so the 10,000th row costs what the first does.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,31 +17,24 @@ from sqlmodel import Session, col, select
 from portal_app.db import select_columns
 from portal_app.models import ChartAccountState, Patient, ident
 from portal_app.services import accounts, audit, clock, sessions, tokens
+from portal_app.services.choices import Choice
 from portal_app.services.validation import parse_dob
 
 PAGE_SIZE = 50
 _SEP = "\x1f"
 
 
-class StatusFilter(str, enum.Enum):
-    ALL = "all"
-    ENABLED = "enabled"
-    NOT_ENABLED = "not_enabled"
-    NO_ACCOUNT = "none"
-    INVITED = "invited"
-    ACTIVE = "active"
-    DISABLED = "disabled"
+class StatusFilter(Choice):
+    ALL = "all", "All patients"
+    ENABLED = "enabled", "Access enabled (green)"
+    NOT_ENABLED = "not_enabled", "Access not enabled (red)"
+    NO_ACCOUNT = "none", "No account"
+    INVITED = "invited", "Invited"
+    ACTIVE = "active", "Active account"
+    DISABLED = "disabled", "Account disabled"
 
 
-STATUS_LABELS = {
-    StatusFilter.ALL: "All patients",
-    StatusFilter.ENABLED: "Access enabled (green)",
-    StatusFilter.NOT_ENABLED: "Access not enabled (red)",
-    StatusFilter.NO_ACCOUNT: "No account",
-    StatusFilter.INVITED: "Invited",
-    StatusFilter.ACTIVE: "Active account",
-    StatusFilter.DISABLED: "Account disabled",
-}
+STATUS_LABELS = StatusFilter.labels()
 
 ACCOUNT_STATE_LABELS = {
     ChartAccountState.NONE: "No account",

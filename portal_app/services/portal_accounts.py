@@ -419,7 +419,7 @@ def _send_connected_notice(session: Session, patient: Patient, account: PortalAc
         return True
     rendered = templates_accounts.representative_connected(
         practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
-        user_id=account.user_id, login_url=config.portal_base_url.rstrip("/") + routes.LOGIN)
+        user_id=account.user_id, login_url=routes.portal_url(config.portal_base_url, routes.LOGIN))
     message = outbox.send(session=session, channel="email", kind="representative_connected",
                           to=account.user_id, rendered=rendered, patient_id=patient.id)
     audit.record(session=session, actor=actor, action="account_setup.connected_notice",

@@ -8,16 +8,11 @@ from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind, ident
 from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens
-from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+from portal_app.services.errors import InvalidInput, PortalUnavailable, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 
 SIGN_IN_FAILED = "That user ID and password do not match an account that can sign in."
-
-
-class SignInFailed(DomainError):
-    def __init__(self) -> None:
-        super().__init__(SIGN_IN_FAILED)
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,7 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         audit.record(session=session, actor=audit.Actor.anonymous(key, ip), action="portal.sign_in_failed",
                      account_id=account.id if account else None, detail=reason)
         session.commit()
-        raise SignInFailed()
+        raise SignInFailed(SIGN_IN_FAILED)
     account.failed_logins = 0
     account.locked_until = None
     account.last_sign_in_at = now

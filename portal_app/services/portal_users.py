@@ -10,7 +10,6 @@ audit the old and new values and answer with the account's fresh list row.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.services import accounts, audit, clock, sessions, settings, tokens
+from portal_app.services.choices import Choice
 from portal_app.services.errors import InvalidInput, NotFound, PortalUnavailable
 
 PAGE_SIZE = 50
@@ -38,27 +38,15 @@ _HIGH = "\uffff"
 # What the list's queries want from the database beyond the unique index on user_id. The
 # queries are correct without them; these keep the rare filters and name searches from
 # walking the whole table. (For the lead's migration; nothing creates them from here.)
-class AccountFilter(str, enum.Enum):
-    ALL = "all"
-    ENABLED = "enabled"
-    DISABLED = "disabled"
-    LOCKED = "locked"
-    MUST_CHANGE = "must_change"
+class AccountFilter(Choice):
+    ALL = "all", "All accounts"
+    ENABLED = "enabled", "Enabled"
+    DISABLED = "disabled", "Disabled"
+    LOCKED = "locked", "Locked (too many wrong passwords)"
+    MUST_CHANGE = "must_change", "Must change password"
 
 
-FILTER_LABELS = {
-    AccountFilter.ALL: "All accounts",
-    AccountFilter.ENABLED: "Enabled",
-    AccountFilter.DISABLED: "Disabled",
-    AccountFilter.LOCKED: "Locked (too many wrong passwords)",
-    AccountFilter.MUST_CHANGE: "Must change password",
-}
-
-STATUS_LABELS = {
-    AccountStatus.PENDING: "Pending (no password yet)",
-    AccountStatus.ACTIVE: "Active",
-    AccountStatus.DISABLED: "Disabled",
-}
+FILTER_LABELS = AccountFilter.labels()
 
 
 @dataclass(frozen=True)
@@ -231,10 +219,9 @@ def _charts_of(session: Session, account_ids: list[int]) -> dict[int, list[tuple
 
 def _chart_link(access: AccessType, relationship: str, first: str, last: str, chart: str,
                 patient_id: int) -> ChartLink:
-    if access == AccessType.SELF:
-        role = "Self"
-    else:
-        role = "Authorized representative" + (f" ({relationship})" if relationship else "")
+    role = accounts.ACCESS_LABELS[access]
+    if access == AccessType.REPRESENTATIVE and relationship:
+        role += f" ({relationship})"
     return ChartLink(label=f"{last}, {first} ({chart}): {role}", href=routes.portal_accounts(patient_id))
 
 
@@ -250,7 +237,7 @@ def _row(values, charts: list[tuple]) -> AccountRow:
     return AccountRow(
         id=account_id, user_id=user_id, name=name,
         charts=[_chart_link(*c) for c in charts],
-        status=status.value, status_label=STATUS_LABELS.get(status, status.value),
+        status=status.value, status_label=accounts.STATUS_LABELS.get(status, status.value),
         disabled=status == AccountStatus.DISABLED, locked=locked,
         locked_label=f"Locked until {clock.stamp(locked_until)}" if locked else "",
         must_change=bool(must_change), has_password=bool(has_password),

@@ -9,18 +9,13 @@ from sqlmodel import Session, select
 
 from portal_app.models import SessionKind, StaffUser, ident
 from portal_app.services import audit, clock, passwords, permissions, sessions
-from portal_app.services.errors import DomainError, Forbidden, InvalidInput
+from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.validation import clean_text
 
 SIGN_IN_FAILED = "That username and password do not match an active account, or it is locked."
-
-
-class SignInFailed(DomainError):
-    def __init__(self) -> None:
-        super().__init__(SIGN_IN_FAILED)
 
 
 @dataclass(frozen=True)
@@ -105,7 +100,7 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
         audit.record(session=session, actor=audit.Actor.anonymous(name, ip), action="staff.sign_in_failed",
                      detail=reason)
         session.commit()
-        raise SignInFailed()
+        raise SignInFailed(SIGN_IN_FAILED)
     user.failed_logins = 0
     user.locked_until = None
     user.previous_sign_in_at = user.last_sign_in_at

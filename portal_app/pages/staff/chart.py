@@ -15,7 +15,7 @@ from portal_app.components.forms import (
     text_field,
 )
 from portal_app.components.layout import staff_page
-from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.notices import loading_or_failed, update_access_needed, view_only_notice
 from portal_app.components.styles import (
     HINT,
     INPUT,
@@ -221,8 +221,7 @@ def _chart() -> rx.Component:
                 style={"margin_bottom": "0.8em"}),
         _summary(),
         view_only_notice(ChartState.can_admin_portal,
-                         "You can view this chart's portal settings; changing them needs Update access to "
-                         "Patient Portal Administration."),
+                         update_access_needed("this chart's portal settings", "Patient Portal Administration")),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Patient Portal", value="portal"),

@@ -11,7 +11,7 @@ from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import checkbox_field, field_error, form_alert, form_notice, invalid_flag
 from portal_app.components.layout import staff_page
-from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.notices import loading_or_failed, update_access_needed, view_only_notice
 from portal_app.components.styles import (
     BOLD_CAPTION,
     CHECK_ROW,
@@ -383,8 +383,7 @@ def portal_accounts_page() -> rx.Component:
     return staff_page(
         "Portal Account Setup",
         S.loaded,
-        view_only_notice(S.can_change, "You can view portal accounts; changing them needs Update access "
-                                       "to Portal Account Setup."),
+        view_only_notice(S.can_change, update_access_needed("portal accounts", "Portal Account Setup")),
         form_alert(S.load_error),
         rx.cond(
             S.has_chart,

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import editable_fieldset, text_field
 from portal_app.components.layout import staff_page
-from portal_app.components.notices import loading_or_failed, view_only_notice
+from portal_app.components.notices import loading_or_failed, update_access_needed, view_only_notice
 from portal_app.components.styles import HINT
 from portal_app.state.settings import SettingsState
 
@@ -86,8 +86,7 @@ def settings_page() -> rx.Component:
     return staff_page(
         "Portal Settings",
         SettingsState.loaded,
-        view_only_notice(SettingsState.can_edit, "You can view these settings; changing them needs Update "
-                                                 "access to Portal Settings."),
+        view_only_notice(SettingsState.can_edit, update_access_needed("these settings", "Portal Settings")),
         _form(),
         before=loading_or_failed(SettingsState.form_error),
     )
