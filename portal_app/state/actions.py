@@ -98,10 +98,17 @@ def _public_signature(fn: Callable) -> tuple[inspect.Signature, dict[str, Any]]:
     return public, annotations
 
 
+@functools.cache
+def _hints(fn: Callable) -> dict[str, Any]:
+    """The handler's resolved annotations, worked out once (on its first call: while its state
+    class is being built, names the annotations use may not exist yet)."""
+    return typing.get_type_hints(fn)
+
+
 def _coerced_arguments(fn: Callable, public: inspect.Signature, args: tuple, kwargs: dict) -> dict[str, Any]:
     """The client's arguments by name, each coerced to its annotation; unknown names dropped."""
     params = list(public.parameters.values())[1:]  # without self
-    hints = typing.get_type_hints(fn)
+    hints = _hints(fn)
     given = dict(zip((p.name for p in params), args, strict=False))  # extra positionals are dropped
     given.update({k: v for k, v in kwargs.items() if k in public.parameters and k != "self"})
     values: dict[str, Any] = {}
