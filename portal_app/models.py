@@ -204,7 +204,10 @@ class PortalConnection(SQLModel, table=True):
 class OneTimeSecret(SQLModel, table=True):
     """A link token, connect token or key. Only its SHA-256 is kept."""
 
-    __table_args__ = (Index("ix_secret_patient_purpose", "patient_id", "purpose"),)
+    __table_args__ = (
+        Index("ix_secret_patient_purpose", "patient_id", "purpose"),
+        Index("ix_secret_patient_created", "patient_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     purpose: SecretPurpose
@@ -223,6 +226,9 @@ class OneTimeSecret(SQLModel, table=True):
     attempts: int = 0
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The first time the patient opened the link (or typed the key and it matched): the
+    # adoption board's "link opened" stage.
+    opened_at: datetime | None = None
 
 
 class StaffUser(SQLModel, table=True):
@@ -483,3 +489,55 @@ class AppointmentRequest(SQLModel, table=True):
     decided_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
     decided_at: datetime | None = None
     staff_note: str = Field(default="", max_length=2000)
+
+
+class ChartAdoption(SQLModel, table=True):
+    """One row per chart: how far its portal onboarding has come and where it stands now.
+
+    A read model, never typed into: `services/adoption/facts.py` rebuilds a chart's row from
+    the source tables (secrets, outbox, connections, accounts, sessions) in the same commit
+    as any change to them, so the adoption board counts rows instead of reading history.
+    Stages: 1 chart, 2 access enabled, 3 invited or key/token sent, 4 link opened,
+    5 account created, 6 signed in at least once (`stage` is the furthest reached; a later
+    stage implies the earlier ones). The `attempt_*` columns describe the newest attempt
+    (invitation, key, token); "why stuck" is decided from them at read time
+    (`services/adoption/reasons.py`), since expiry depends on the clock.
+    """
+
+    __table_args__ = (
+        Index("ix_adoption_added_stage", "added_at", "stage", "last_sign_in_at"),
+        Index("ix_adoption_stuck", "enabled", "stage", "since_at", "patient_id"),
+        Index("ix_adoption_account_at", "account_at"),
+        Index("ix_adoption_first_sign_in", "first_sign_in_at"),
+        Index("ix_adoption_locked", "locked_until"),
+    )
+
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True)
+    added_at: datetime
+    enabled: bool = False
+    stage: int = 1
+    enabled_at: datetime | None = None
+    sent_at: datetime | None = None
+    opened_at: datetime | None = None
+    account_at: datetime | None = None
+    first_sign_in_at: datetime | None = None
+    last_sign_in_at: datetime | None = None
+    # How the chart's account came about (or, with none yet, how the first attempt went):
+    # an `adoption.Channel` value; and the staff member who started it.
+    channel: str = Field(default="", max_length=20)
+    started_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    # The newest attempt to bring the patient in.
+    attempt_secret_id: int | None = None
+    attempt_channel: str = Field(default="", max_length=20)
+    attempt_at: datetime | None = None
+    attempt_expires_at: datetime | None = None
+    attempt_used: bool = False
+    attempt_tries: int = 0
+    attempt_opened_at: datetime | None = None
+    # "email" or "sms" when the newest onboarding message for the chart failed to send.
+    delivery_failed: str = Field(default="", max_length=10)
+    account_id: int | None = None
+    locked_until: datetime | None = None
+    temp_password_expires_at: datetime | None = None
+    # When the chart's current step began (the newest attempt, or the account): "stuck for".
+    since_at: datetime | None = None
