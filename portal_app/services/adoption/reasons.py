@@ -28,15 +28,20 @@ def reason_of(row: ChartAdoption, now: datetime) -> Reason | None:
     """The first reason that holds for the chart at `now`, or None when it is not stuck."""
     if not row.enabled:
         return None
-    if clock.aware(row.locked_until) is not None and clock.aware(row.locked_until) > now:
+    locked = clock.aware(row.locked_until)
+    if locked is not None and locked > now:
         return Reason.LOCKED_OUT
-    has_account = row.account_at is not None
-    if has_account:
+    if row.account_at is not None:
         if row.first_sign_in_at is not None:
             return None
         if _before(row.temp_password_expires_at, now):
             return Reason.TEMP_PASSWORD_EXPIRED
         return Reason.NEVER_SIGNED_IN
+    return _attempt_reason(row, now)
+
+
+def _attempt_reason(row: ChartAdoption, now: datetime) -> Reason | None:
+    """No account yet: what became of the newest invitation, key or token."""
     if row.attempt_at is None:
         return None
     if row.delivery_failed == "email":
