@@ -471,3 +471,29 @@ def test_run_many_refuses_more_than_the_limit(session, staff):
     assert _outbox(session, "sms") == []
     [event] = _audit(session)
     assert event.patient_id is None and "not done" in event.detail
+
+
+# ---- which steps are offered ------------------------------------------------------------------
+
+
+def _contact(**values):
+    defaults = dict(email="maria@example.com", allow_email=True, mobile_phone=PHONE, allow_sms=True,
+                    has_postal_address=True)
+    return next_steps.Contact(**{**defaults, **values})
+
+
+def test_a_set_up_link_is_offered_only_where_email_or_text_may_go():
+    def offered(**contact):
+        return next_steps.available(reason="never_signed_in", attempt_channel="", has_account=True,
+                                    contact=_contact(**contact))
+
+    assert offered() == [Step.SETUP_LINK]
+    assert offered(allow_email=False) == [Step.SETUP_LINK]  # by text
+    assert offered(email="", allow_sms=False) == []  # no way to send it: no one-click step
+
+
+def test_the_other_channel_comes_first_after_a_failed_email():
+    steps = next_steps.available(reason="email_failed", attempt_channel="invitation_email", has_account=False,
+                                 contact=_contact())
+
+    assert steps == [Step.KEY_TEXT, Step.RESEND_INVITATION, Step.KEY_EMAIL, Step.KEY_LETTER]

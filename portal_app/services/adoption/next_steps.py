@@ -64,13 +64,15 @@ _NO_ACCOUNT_STEPS = (Step.RESEND_INVITATION, Step.KEY_EMAIL, Step.KEY_TEXT, Step
 
 
 def _possible(step: Step, contact: Contact) -> bool:
-    """Consent and contact data allow the step (unlock and set-up links are checked when run)."""
+    """Consent and contact data allow the step (an unlock sends nothing: it is checked when run)."""
     if step in (Step.RESEND_INVITATION, Step.KEY_EMAIL):
         return bool(contact.email) and contact.allow_email
     if step == Step.KEY_TEXT:
         return bool(contact.mobile_phone) and contact.allow_sms
     if step == Step.KEY_LETTER:
         return contact.has_postal_address
+    if step == Step.SETUP_LINK:  # by email, else by text
+        return _possible(Step.KEY_EMAIL, contact) or _possible(Step.KEY_TEXT, contact)
     return True
 
 
@@ -81,7 +83,7 @@ def available(*, reason: str, attempt_channel: str, has_account: bool, contact: 
     if reason == Reason.LOCKED_OUT.value:
         return [Step.UNLOCK]
     if has_account:
-        return [Step.SETUP_LINK]
+        return [Step.SETUP_LINK] if _possible(Step.SETUP_LINK, contact) else []
     same = _SAME_CHANNEL.get(attempt_channel)
     ordered = [_OTHER_CHANNEL_FIRST.get(reason), same, *_NO_ACCOUNT_STEPS]
     steps: list[Step] = []
@@ -217,7 +219,7 @@ def _check_contact(step: Step, contact: Contact) -> None:
         _require_mobile(contact)
     elif step == Step.KEY_LETTER and not contact.has_postal_address:
         raise Refused("No complete postal address on file for a letter.", NO_ADDRESS)
-    elif step == Step.SETUP_LINK and not _possible(Step.KEY_EMAIL, contact) and not _possible(Step.KEY_TEXT, contact):
+    elif step == Step.SETUP_LINK and not _possible(step, contact):
         raise Refused("No email address or mobile number on file that the patient allows messages to.",
                       NO_CONTACT)
 
