@@ -1,4 +1,4 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox`."""
+"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlmodel import select
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
 from portal_app.services import demo, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
 
 
@@ -58,10 +59,19 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adoption_rebuild(_args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        count = facts.rebuild_all(session)
+    print(f"Rebuilt the adoption rows of {count} charts in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
     """Migrate; on an empty database load demo data and create the first administrator."""
     db.migrate()
     with db.session_scope() as session:
+        facts.backfill(session, commit=True)  # charts from before the adoption board, once
         permissions.ensure_built_in_roles(session=session)
         fresh = session.get(PracticeSettings, 1) is None
         config = settings.get(session=session)
@@ -125,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     box = commands.add_parser("outbox", help="print recent messages with their links")
     box.add_argument("--last", type=int, default=10)
     box.set_defaults(run=_outbox)
+
+    rebuild = commands.add_parser("adoption-rebuild",
+                                  help="rebuild every chart's adoption row from the history tables")
+    rebuild.set_defaults(run=_adoption_rebuild)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
