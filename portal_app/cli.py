@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.services import demo, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services import demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
 from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
 
@@ -41,7 +41,9 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with db.session_scope() as session:
         count = demo.generate(session=session, count=args.patients)
-    print(f"Added {count} demo patients in {time.perf_counter() - started:.1f} s.")
+        stuck = demo_adoption.generate(session=session)
+    print(f"Added {count} demo patients in {time.perf_counter() - started:.1f} s "
+          f"({stuck} with an onboarding history for the adoption board).")
     return 0
 
 
@@ -84,12 +86,14 @@ def _init(args: argparse.Namespace) -> int:
             config.portal_base_url = base_url
             session.add(config)
         session.commit()
+        demo_activity = False  # (the onboarding histories come after the administrator: they start them)
         if args.demo_patients and demo.patient_count(session=session) == 0:
             demo.generate(session=session, count=args.demo_patients)
             print(f"Loaded {args.demo_patients} demo patients.")
             if args.demo_activity:
                 filed = demo_portal.generate(session=session)
                 print(f"Added demo portal accounts, a family, and {filed} items in the Patient Portal queue.")
+                demo_activity = True
         if session.exec(select(StaffUser)).first() is None:
             password = args.admin_password or secrets.token_urlsafe(12)
             staff_auth.create_staff(session=session, username=args.admin_username,
@@ -103,6 +107,9 @@ def _init(args: argparse.Namespace) -> int:
             if args.admin_password is None:
                 print("You will be asked to choose a new password at first sign-in.")
             print("=" * 64)
+        if demo_activity:
+            print(f"Added onboarding histories to {demo_adoption.generate(session=session)} demo charts "
+                  "(the adoption board's stuck and finished patients).")
     return 0
 
 
