@@ -7,13 +7,20 @@ CLI and the tests alike) puts two listeners on every session:
   connections are noted, and the accounts touched by account changes and new portal sessions
   (their charts are looked up at commit);
 - before each commit (the outermost one, not a savepoint), the session is flushed and those
-  charts' rows are rebuilt with `refresh`, in the same transaction as the change.
+  charts' rows are rebuilt with `refresh`, in the same transaction as the change. A chart
+  whose patient row alone changed (access turned on, a name edited) keeps the rest of its
+  stored row: only its own columns and the stage are recomputed.
 
 A bulk INSERT of patients (the demo's `session.execute(insert(Patient), rows)` bypasses the
 flush) makes the commit run `backfill` instead, which builds rows for charts that have none.
 
 `refresh` works on batches of ids with a handful of IN queries per batch (never per chart) and
 writes only the rows whose values changed. The column rules are in `_Chart.values`.
+
+Not seen: a bulk UPDATE or DELETE statement on the watched tables (`session.execute(update(...))`)
+bypasses the flush too. The one in the product (connect.py spends a token) runs in the same
+commit as the chart's new connection, which refreshes the chart; anything else that writes
+that way must call `refresh` itself. `python -m portal_app adoption-rebuild` repairs all rows.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, delete, event, exists, func, insert, inspect, select, update
+from sqlalchemy import Table, delete, event, exists, func, insert, inspect, select, update
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col
 
@@ -55,6 +62,7 @@ KEY_CHANNELS = {"email": Channel.KEY_EMAIL, "sms": Channel.KEY_TEXT, "letter": C
 FAILED_CHANNELS = {"email": "email", "sms": "sms"}
 
 _CHARTS = "adoption.charts"
+_PATIENTS = "adoption.patients"
 _ACCOUNTS = "adoption.accounts"
 _NEW_PATIENTS = "adoption.new_patients"
 _BUSY = "adoption.busy"
@@ -158,37 +166,57 @@ class _Chart:
                 "last_sign_in_at": _latest(*signed_in)}
 
     def values(self) -> dict[str, Any]:
-        """The chart's row. The stage is the furthest reached: a later stage implies the earlier."""
-        patient = self.patient
+        """The chart's row, from its whole history."""
         enabled_at = self.enabled_at()
         sent_at = _earliest(*(s.created_at for s in self.secrets))
         opened_at = _earliest(*(s.opened_at for s in self.secrets))
         account_at = _earliest(*(c.connected_at for c in self.connections))
         first_sign_in_at = _earliest(self._kept("first_sign_in_at"), self.first_session)
-        reached = ((Stage.SIGNED_IN, first_sign_in_at), (Stage.ACCOUNT, account_at), (Stage.OPENED, opened_at),
-                   (Stage.SENT, sent_at), (Stage.ENABLED, enabled_at))
-        stage = next((s for s, at in reached if at is not None), Stage.CHART)
         channel, started_by = self.channel()
         attempt = self.attempt()
         message = self.newest_message
         failed = (FAILED_CHANNELS.get(message.channel, "")
                   if message is not None and message.status == MessageStatus.FAILED else "")
-        return {"patient_id": patient.id, "added_at": patient.created_at, "enabled": patient.portal_enabled,
-                "stage": int(stage), "enabled_at": enabled_at, "sent_at": sent_at, "opened_at": opened_at,
+        return {**self._chart_columns(), "sent_at": sent_at, "opened_at": opened_at,
                 "account_at": account_at, "first_sign_in_at": first_sign_in_at, "channel": channel,
                 "started_by_staff_id": started_by, **attempt, "delivery_failed": failed,
-                **self.account_columns(), "since_at": _latest(attempt["attempt_at"], account_at)}
+                **self.account_columns(), "since_at": _latest(attempt["attempt_at"], account_at),
+                "stage": _stage(enabled_at, sent_at, opened_at, account_at, first_sign_in_at)}
+
+    def _chart_columns(self) -> dict[str, Any]:
+        return {"patient_id": self.patient.id, "added_at": self.patient.created_at,
+                "enabled": self.patient.portal_enabled, "enabled_at": self.enabled_at()}
+
+    def chart_values(self) -> dict[str, Any]:
+        """The stored row with only the chart's own columns brought up to date (when nothing
+        but the patient row changed: the rest of the history is as stored)."""
+        if self.stored is None:
+            raise ValueError("A chart with no row is rebuilt from its whole history.")
+        row = {**self.stored, **self._chart_columns()}
+        row["stage"] = _stage(row["enabled_at"], row["sent_at"], row["opened_at"], row["account_at"],
+                              row["first_sign_in_at"])
+        return row
+
+
+def _stage(enabled_at: datetime | None, sent_at: datetime | None, opened_at: datetime | None,
+           account_at: datetime | None, first_sign_in_at: datetime | None) -> int:
+    """The furthest stage reached: a later stage implies the earlier ones."""
+    reached = ((Stage.SIGNED_IN, first_sign_in_at), (Stage.ACCOUNT, account_at), (Stage.OPENED, opened_at),
+               (Stage.SENT, sent_at), (Stage.ENABLED, enabled_at))
+    return int(next((stage for stage, at in reached if at is not None), Stage.CHART))
 
 
 # ---- the batch queries ----------------------------------------------------------------------
 
 
 def _charts_of(session: Session, ids: list[int]) -> dict[int, _Chart]:
-    patients = session.execute(select(col(Patient.id), col(Patient.created_at), col(Patient.portal_enabled),
-                                      col(Patient.updated_at)).where(col(Patient.id).in_(ids)))
-    stored = {row.patient_id: dict(row._mapping)
-              for row in session.execute(select(_TABLE).where(_TABLE.c.patient_id.in_(ids)))}
-    return {row.id: _Chart(patient=row, stored=stored.get(row.id)) for row in patients}
+    """The charts with their stored rows (one query: the row is joined to its patient)."""
+    rows = session.execute(
+        select(col(Patient.id), col(Patient.created_at), col(Patient.portal_enabled), col(Patient.updated_at),
+               *_TABLE.c).select_from(Patient).outerjoin(_TABLE, _TABLE.c.patient_id == col(Patient.id))
+        .where(col(Patient.id).in_(ids)))
+    return {row.id: _Chart(patient=row, stored={name: row._mapping[name] for name in _COLUMNS}
+                           if row.patient_id is not None else None) for row in rows}
 
 
 def _add_secrets(session: Session, charts: dict[int, _Chart]) -> None:
@@ -226,20 +254,27 @@ def _add_first_sessions(session: Session, charts: dict[int, _Chart]) -> None:
     """The first portal session of an account connected to the chart, counted from the
     connection: one begun after it, or one already live when the chart was connected (an
     account signed in while it connects another chart has signed in to that chart too)."""
+    connected_ids = [pid for pid, chart in charts.items() if chart.connections]
+    if not connected_ids:
+        return  # (most charts being onboarded: no query)
     c, s = PortalConnection, AuthSession
     connected, started = col(c.connected_at), col(s.created_at)
-    began = case((started > connected, started), else_=connected)
-    rows = session.execute(
-        select(col(c.patient_id), func.min(began).label("first"))
-        .join(s, col(s.portal_account_id) == col(c.account_id))
-        .where(col(c.patient_id).in_(list(charts)), col(s.kind) == SessionKind.PORTAL,
-               (started >= connected) | ((col(s.last_seen_at) > connected - sessions.IDLE)
-                                         & (col(s.expires_at) > connected)
-                                         & (col(s.revoked_at).is_(None) | (col(s.revoked_at) >= connected))),
-               col(c.revoked_at).is_(None) | (started < col(c.revoked_at)))
-        .group_by(col(c.patient_id)))
-    for row in rows:
+    sessions_of_charts = (
+        select(col(c.patient_id)).join(s, col(s.portal_account_id) == col(c.account_id))
+        .where(col(c.patient_id).in_(connected_ids), col(s.kind) == SessionKind.PORTAL,
+               col(c.revoked_at).is_(None) | (started < col(c.revoked_at))))
+    after = sessions_of_charts.add_columns(func.min(started).label("first")).where(started >= connected)
+    for row in session.execute(after.group_by(col(c.patient_id))):
         charts[row.patient_id].first_session = row.first
+    # Begun before the connection and not ended at it: at most a session's lifetime of them.
+    # (The idle limit is checked here, not in SQL: SQLite has no datetime arithmetic.)
+    live = sessions_of_charts.add_columns(connected.label("connected_at"), col(s.last_seen_at)).where(
+        started < connected, col(s.expires_at) > connected,
+        col(s.revoked_at).is_(None) | (col(s.revoked_at) >= connected))
+    for row in session.execute(live):
+        if row.last_seen_at > row.connected_at - sessions.IDLE:
+            chart = charts[row.patient_id]
+            chart.first_session = _earliest(chart.first_session, row.connected_at)
 
 
 def _add_messages(session: Session, charts: dict[int, _Chart]) -> None:
@@ -253,8 +288,10 @@ def _add_messages(session: Session, charts: dict[int, _Chart]) -> None:
 
 
 def _add_enable_events(session: Session, charts: dict[int, _Chart]) -> None:
-    """When access was first turned on, for charts with no stored time (a rebuild from nothing)."""
-    wanted = [pid for pid, chart in charts.items() if chart._kept("enabled_at") is None]
+    """When access was first turned on, for charts with no stored time that are enabled now or
+    are rebuilt from nothing (a stored row without one was never enabled before)."""
+    wanted = [pid for pid, chart in charts.items() if chart._kept("enabled_at") is None
+              and (chart.stored is None or chart.patient.portal_enabled)]
     if not wanted:
         return
     e = AuditEvent
@@ -270,15 +307,15 @@ def _chunks(ids: list[int], size: int = BATCH) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
-def _write(session: Session, charts: dict[int, _Chart]) -> int:
-    """Insert new rows and update changed ones (unchanged rows are not written). Returns how many."""
-    fresh, changed = [], []
-    for chart in charts.values():
-        values = chart.values()
-        if chart.stored is None:
-            fresh.append(values)
-        elif any(chart.stored[name] != values[name] for name in _COLUMNS):
-            changed.append(values)
+def _write(session: Session, rows: list[tuple[dict[str, Any] | None, dict[str, Any]]]) -> int:
+    """Insert new rows and update changed ones (unchanged rows are not written). Returns how many.
+
+    Args:
+        rows: (stored row or None, new row) pairs.
+    """
+    fresh = [values for stored, values in rows if stored is None]
+    changed = [values for stored, values in rows
+               if stored is not None and any(stored[name] != values[name] for name in _COLUMNS)]
     if fresh:
         session.execute(insert(_TABLE), fresh)
     if changed:
@@ -286,29 +323,36 @@ def _write(session: Session, charts: dict[int, _Chart]) -> int:
     return len(fresh) + len(changed)
 
 
-def _rebuild(session: Session, ids: list[int]) -> int:
+def _rebuild(session: Session, ids: list[int], *, chart_only: bool = False) -> int:
+    """Rebuild a batch of charts' rows; `chart_only`: only the patient rows changed, so charts
+    that have a row keep the rest of it (two queries instead of seven)."""
     charts = _charts_of(session, ids)
     gone = [pid for pid in ids if pid not in charts]
     if gone:
         session.execute(delete(_TABLE).where(_TABLE.c.patient_id.in_(gone)))
-    if not charts:
-        return 0
-    _add_secrets(session, charts)
-    _add_connections(session, charts)
-    _add_first_sessions(session, charts)
-    _add_messages(session, charts)
+    light = {pid: chart for pid, chart in charts.items() if chart_only and chart.stored is not None}
+    whole = {pid: chart for pid, chart in charts.items() if pid not in light}
+    if whole:
+        _add_secrets(session, whole)
+        _add_connections(session, whole)
+        _add_first_sessions(session, whole)
+        _add_messages(session, whole)
     _add_enable_events(session, charts)
-    return _write(session, charts)
+    return _write(session, [(chart.stored, chart.values()) for chart in whole.values()]
+                  + [(chart.stored, chart.chart_values()) for chart in light.values()])
 
 
-def refresh(session: Session, patient_ids: Iterable[int]) -> int:
+def refresh(session: Session, patient_ids: Iterable[int], *, chart_only: bool = False) -> int:
     """Rebuild these charts' rows from the source tables (in the caller's transaction).
+
+    Args:
+        chart_only: only the charts' patient rows changed since their rows were last kept.
 
     Returns:
         How many rows were inserted or changed.
     """
     ids = sorted({pid for pid in patient_ids if pid is not None})
-    return sum(_rebuild(session, batch) for batch in _chunks(ids))
+    return sum(_rebuild(session, batch, chart_only=chart_only) for batch in _chunks(ids))
 
 
 def charts_of_accounts(session: Session, account_ids: Iterable[int]) -> set[int]:
@@ -359,12 +403,11 @@ def rebuild_all(session: Session) -> int:
 
 
 def _note(session: Session, obj: object, new: bool) -> None:
-    charts: set[int] = session.info.setdefault(_CHARTS, set())
-    accounts: set[int] = session.info.setdefault(_ACCOUNTS, set())
+    """Which chart (or account) a changed row touches: a patient row alone, or its history."""
     chart_id: int | None = None
     account_id: int | None = None
-    if isinstance(obj, Patient):
-        chart_id = obj.id
+    if isinstance(obj, Patient) and obj.id is not None:
+        session.info.setdefault(_PATIENTS, set()).add(obj.id)
     elif isinstance(obj, (OneTimeSecret, OutboxMessage, PortalConnection)):
         chart_id = obj.patient_id
     elif isinstance(obj, PortalAccount):
@@ -372,9 +415,9 @@ def _note(session: Session, obj: object, new: bool) -> None:
     elif isinstance(obj, AuthSession) and new:
         account_id = obj.portal_account_id  # a sign-in (touching last_seen_at changes nothing here)
     if chart_id is not None:
-        charts.add(chart_id)
+        session.info.setdefault(_CHARTS, set()).add(chart_id)
     if account_id is not None:
-        accounts.add(account_id)
+        session.info.setdefault(_ACCOUNTS, set()).add(account_id)
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -397,10 +440,13 @@ def _before_commit(session: Session) -> None:
     try:
         charts: set[int] = session.info.pop(_CHARTS, set())
         accounts: set[int] = session.info.pop(_ACCOUNTS, set())
+        patients: set[int] = session.info.pop(_PATIENTS, set())
         if accounts:
             charts |= charts_of_accounts(session, accounts)
         if charts:
             refresh(session, charts)
+        if patients - charts:
+            refresh(session, patients - charts, chart_only=True)
         if session.info.pop(_NEW_PATIENTS, False):
             backfill(session)
     finally:
@@ -416,7 +462,7 @@ def _on_execute(state: Any) -> None:
 
 def _after_soft_rollback(session: Session, previous: Any) -> None:
     if previous.parent is None:  # the whole transaction is undone: so are its changes
-        for key in (_CHARTS, _ACCOUNTS, _NEW_PATIENTS):
+        for key in (_CHARTS, _PATIENTS, _ACCOUNTS, _NEW_PATIENTS):
             session.info.pop(key, None)
 
 
