@@ -1,4 +1,4 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox`."""
+"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.services import demo, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services import demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
 
 
@@ -40,7 +41,9 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with db.session_scope() as session:
         count = demo.generate(session=session, count=args.patients)
-    print(f"Added {count} demo patients in {time.perf_counter() - started:.1f} s.")
+        stuck = demo_adoption.generate(session=session)
+    print(f"Added {count} demo patients in {time.perf_counter() - started:.1f} s "
+          f"({stuck} with an onboarding history for the adoption board).")
     return 0
 
 
@@ -58,10 +61,19 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adoption_rebuild(_args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        count = facts.rebuild_all(session)
+    print(f"Rebuilt the adoption rows of {count} charts in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
     """Migrate; on an empty database load demo data and create the first administrator."""
     db.migrate()
     with db.session_scope() as session:
+        facts.backfill(session, commit=True)  # charts from before the adoption board, once
         permissions.ensure_built_in_roles(session=session)
         fresh = session.get(PracticeSettings, 1) is None
         config = settings.get(session=session)
@@ -74,12 +86,14 @@ def _init(args: argparse.Namespace) -> int:
             config.portal_base_url = base_url
             session.add(config)
         session.commit()
+        demo_activity = False  # (the onboarding histories come after the administrator: they start them)
         if args.demo_patients and demo.patient_count(session=session) == 0:
             demo.generate(session=session, count=args.demo_patients)
             print(f"Loaded {args.demo_patients} demo patients.")
             if args.demo_activity:
                 filed = demo_portal.generate(session=session)
                 print(f"Added demo portal accounts, a family, and {filed} items in the Patient Portal queue.")
+                demo_activity = True
         if session.exec(select(StaffUser)).first() is None:
             password = args.admin_password or secrets.token_urlsafe(12)
             staff_auth.create_staff(session=session, username=args.admin_username,
@@ -93,6 +107,9 @@ def _init(args: argparse.Namespace) -> int:
             if args.admin_password is None:
                 print("You will be asked to choose a new password at first sign-in.")
             print("=" * 64)
+        if demo_activity:
+            print(f"Added onboarding histories to {demo_adoption.generate(session=session)} demo charts "
+                  "(the adoption board's stuck and finished patients).")
     return 0
 
 
@@ -125,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     box = commands.add_parser("outbox", help="print recent messages with their links")
     box.add_argument("--last", type=int, default=10)
     box.set_defaults(run=_outbox)
+
+    rebuild = commands.add_parser("adoption-rebuild",
+                                  help="rebuild every chart's adoption row from the history tables")
+    rebuild.set_defaults(run=_adoption_rebuild)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:

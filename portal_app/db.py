@@ -41,6 +41,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def engine(url: str | None = None) -> Engine:
+    """The engine for `url` (default: the configured database); the first call also makes
+    every session keep the adoption read model exact (services/adoption/facts.py)."""
+    from portal_app.services.adoption import facts  # (it imports models; db must load first)
+
+    facts.install()
     url = url or database_url()
     if url not in _engines:
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}

@@ -128,7 +128,24 @@ class LinkInfo:
     suggested_user_id: str
 
 
-def inspect_link(*, session: Session, token: str | None, purpose: SecretPurpose) -> LinkInfo:
+def record_opened(*, session: Session, row: OneTimeSecret, actor: audit.Actor) -> None:
+    """The patient opened this link (or typed this key and it matched). The first time sets
+    the secret's `opened_at` and audits "link.opened" (the adoption board's "link opened");
+    later visits change nothing. The caller commits."""
+    if row.opened_at is not None:
+        return
+    row.opened_at = clock.now()
+    session.add(row)
+    audit.record(session=session, actor=actor, action="link.opened", patient_id=row.patient_id,
+                 account_id=row.account_id, detail=f"link #{row.id}: {row.purpose.value} by {row.channel}")
+
+
+def inspect_link(*, session: Session, token: str | None, purpose: SecretPurpose, ip: str = "") -> LinkInfo:
+    """What the form of a live invitation or reset link shows; its first opening is recorded.
+
+    Raises:
+        LinkInvalid: unknown, used, voided or expired, or the chart's access is off.
+    """
     row = tokens.find_live(session=session, plain=token, purposes=(purpose,))
     if row is None or row.patient_id is None:
         raise LinkInvalid()
@@ -136,8 +153,12 @@ def inspect_link(*, session: Session, token: str | None, purpose: SecretPurpose)
     if patient is None or not patient.portal_enabled:
         raise LinkInvalid()
     account = session.get(PortalAccount, row.account_id) if row.account_id else None
-    return LinkInfo(purpose=purpose.value, first_name=patient.first_name,
+    info = LinkInfo(purpose=purpose.value, first_name=patient.first_name,
                     suggested_user_id=account.user_id if account else patient.email_lower)
+    if row.opened_at is None:
+        record_opened(session=session, row=row, actor=audit.Actor.anonymous(f"{purpose.value} link", ip))
+        session.commit()
+    return info
 
 
 def _personal(patient: Patient, practice: str, *extra: str) -> tuple[str, ...]:

@@ -348,7 +348,12 @@ def check_key(*, session: Session, token: str | None, key: str, ip: str = "") ->
     """
     _require_portal(session)
     link = _live_verification(session, token)
-    if _live_key(session, key) is not None:
+    found = _live_key(session, key)
+    if found is not None:
+        if found[0].opened_at is None:
+            invitations.record_opened(session=session, row=found[0],
+                                      actor=audit.Actor.anonymous(link.destination, ip))
+            session.commit()
         return
     voided = tokens.count_wrong_try(session=session, row=link)
     detail = f"wrong key on verification link #{link.id} ({link.attempts} of {MAX_ATTEMPTS})"
