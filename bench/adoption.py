@@ -32,8 +32,8 @@ from sqlalchemy import event, func, insert, text, update  # noqa: E402
 from sqlmodel import SQLModel, select  # noqa: E402
 
 from portal_app import db  # noqa: E402
-from portal_app.models import ChartAdoption  # noqa: E402
-from portal_app.services import clock, demo, settings, staff_auth  # noqa: E402
+from portal_app.models import ChartAdoption, StaffUser  # noqa: E402
+from portal_app.services import audit, clock, demo, settings, staff_auth  # noqa: E402
 from portal_app.services.adoption import board, reasons  # noqa: E402
 from portal_app.services.adoption.board import StuckFilter  # noqa: E402
 from portal_app.services.adoption.labels import LETTER_STALE_DAYS, Channel  # noqa: E402
@@ -234,6 +234,12 @@ def first_view(*, session) -> None:
     board.stuck_page(session=session, filters=StuckFilter())
 
 
+def first_view_audited(*, session, actor: audit.Actor) -> None:
+    """The first view and the audit row the page load writes for it (a commit)."""
+    first_view(session=session)
+    board.audit_view(session=session, actor=actor, detail="period=all; reason=any")
+
+
 def _deep_cursor(url: str, rows: int) -> board.StuckCursor | None:
     with db.session_scope(url) as session:
         page = board.stuck_page(session=session, filters=StuckFilter(), page_size=rows)
@@ -245,8 +251,11 @@ def operations(url: str) -> list[tuple[str, Callable, Callable[[int], dict]]]:
     filtered = [StuckFilter(reason="email_failed", stuck_for="30"), StuckFilter(reason="locked_out"),
                 StuckFilter(channel="key_letter", stuck_for="90"), StuckFilter(reason="opened_no_account")]
     deep = _deep_cursor(url, 5_000)
+    with db.session_scope(url) as session:
+        actor = audit.Actor.staff(session.exec(select(StaffUser.id)).first(), "127.0.0.1")
     return [
         ("first view (funnel+trends+reasons+page)", first_view, lambda i: {}),
+        ("first view + its audit row (commit)", first_view_audited, lambda i: {"actor": actor}),
         ("  funnel('all')", board.funnel, lambda i: {"period": "all"}),
         ("  trends('total')", board.trends, lambda i: {"breakdown": "total"}),
         ("  reason_counts()", board.reason_counts, lambda i: {}),
