@@ -513,8 +513,9 @@ class ChartAdoption(SQLModel, table=True):
         Index("ix_adoption_stuck_since", "enabled", "since_at", "patient_id", "stage", "locked_until",
               "account_at", "first_sign_in_at", "temp_password_expires_at", "attempt_at", "delivery_failed",
               "attempt_used", "attempt_tries", "attempt_channel", "attempt_expires_at", "attempt_opened_at"),
-        Index("ix_adoption_account_at", "account_at"),
-        Index("ix_adoption_first_sign_in", "first_sign_in_at"),
+        # The weekly trends: the weeks' rows and what they are broken down by, without the table.
+        Index("ix_adoption_account_at", "account_at", "channel", "started_by_staff_id"),
+        Index("ix_adoption_first_sign_in", "first_sign_in_at", "channel", "started_by_staff_id"),
         Index("ix_adoption_locked", "locked_until"),
     )
 

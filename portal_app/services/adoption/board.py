@@ -362,7 +362,7 @@ def _row(found: Any, contact: next_steps.Contact, now: datetime, zone: tzinfo) -
     return StuckRow(id=patient_id, chart_number=chart, name=f"{last}, {first}", dob=dob.strftime("%m/%d/%Y"),
                     reason=reason.value, reason_label=reason.label, explanation=REASON_EXPLANATIONS[reason],
                     channel_label=channel_label, since=clock.display(since, zone),
-                    days=(now - since).days if since is not None else 0,
+                    days=max((now - since).days, 0) if since is not None else 0,
                     steps=[step.value for step in steps], step_labels=[step.label for step in steps])
 
 
