@@ -506,9 +506,16 @@ class ChartAdoption(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_adoption_added_stage", "added_at", "stage", "last_sign_in_at"),
-        Index("ix_adoption_stuck", "enabled", "stage", "since_at", "patient_id"),
-        Index("ix_adoption_account_at", "account_at"),
-        Index("ix_adoption_first_sign_in", "first_sign_in_at"),
+        # The funnel of every chart: the stages in order, so counting needs no sort.
+        Index("ix_adoption_stage_seen", "stage", "last_sign_in_at", "added_at"),
+        # The stuck list walks it newest step first and stops at a page; it holds every column
+        # the stuck rule reads, so the list and the reason counts never read the table.
+        Index("ix_adoption_stuck_since", "enabled", "since_at", "patient_id", "stage", "locked_until",
+              "account_at", "first_sign_in_at", "temp_password_expires_at", "attempt_at", "delivery_failed",
+              "attempt_used", "attempt_tries", "attempt_channel", "attempt_expires_at", "attempt_opened_at"),
+        # The weekly trends: the weeks' rows and what they are broken down by, without the table.
+        Index("ix_adoption_account_at", "account_at", "channel", "started_by_staff_id"),
+        Index("ix_adoption_first_sign_in", "first_sign_in_at", "channel", "started_by_staff_id"),
         Index("ix_adoption_locked", "locked_until"),
     )
 

@@ -1,4 +1,5 @@
-"""Print-ready PDF letters (fpdf2): the connection-key letter and the credential sheet."""
+"""Print-ready PDFs (fpdf2): the connection-key letter, the credential sheet and the adoption
+funnel sheet for a staff meeting."""
 
 from __future__ import annotations
 
@@ -140,4 +141,41 @@ def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name:
     pdf.multi_cell(width, 6, _latin1(
         f"Keep this sheet private, or destroy it once you have signed in. Questions? Call "
         f"{practice} at {phone}."), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def funnel_sheet(*, practice: str, phone: str, period: str, as_of: str,
+                 steps: list[tuple[str, int, str, str]]) -> bytes:
+    """The portal adoption funnel on one page: a horizontal bar per step, then the same numbers
+    as a table. `steps` holds (label, count, percent of charts, percent of the previous step)."""
+    pdf, width = _letterhead(practice=practice, phone=phone, title="portal adoption funnel")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(width, 8, "Portal adoption funnel", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.cell(width, 6, _latin1(f"{period}; as of {as_of}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    label_w, number_w = 55.0, 35.0
+    bar_room = width - label_w - number_w
+    largest = max([count for _label, count, _pc, _pp in steps] + [1])
+    pdf.set_font("Helvetica", "", 10)
+    for label, count, of_charts, _of_previous in steps:
+        pdf.cell(label_w, 8, _latin1(label))
+        x, y = pdf.get_x(), pdf.get_y()
+        pdf.set_fill_color(46, 110, 180)
+        pdf.rect(x, y + 1.5, max(bar_room * count / largest, 0.3), 5, style="F")
+        pdf.set_x(x + bar_room)
+        pdf.cell(number_w, 8, f"{count:,} ({of_charts})", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+    columns = (("Step", width - 90), ("Charts", 30.0), ("% of charts", 30.0), ("% of previous", 30.0))
+    pdf.set_font("Helvetica", "B", 10)
+    for title, w in columns:
+        pdf.cell(w, 7, title, border=1)
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 10)
+    for label, count, of_charts, of_previous in steps:
+        cells = (_latin1(label), f"{count:,}", of_charts, of_previous)
+        for (_title, w), text in zip(columns, cells, strict=True):
+            pdf.cell(w, 7, text, border=1)
+        pdf.ln()
     return bytes(pdf.output())

@@ -116,15 +116,19 @@ def _postal_lines(patient: Patient) -> list[str]:
 
 # --- staff: generate and send ------------------------------------------------------------
 
+def postal_address_complete(patient: Patient) -> bool:
+    """A key letter can be printed for the chart: a street line and a city/region/postal line."""
+    return bool(patient.address_line1.strip()) and len(_postal_lines(patient)) >= 2
+
+
 def _destination(patient: Patient, channel: str, address: str) -> str:
     if channel == "email":
         return normalize_email(address, field="address")
     if channel == "sms":
         return normalize_mobile(address, field="address")
-    lines = _postal_lines(patient)
-    if not patient.address_line1.strip() or len(lines) < 2:
+    if not postal_address_complete(patient):
         raise InvalidInput("No complete postal address on file for a letter.", field="address")
-    return ", ".join(lines)[:254]
+    return ", ".join(_postal_lines(patient))[:254]
 
 
 def _new_key_row(session: Session, patient: Patient, channel: str, destination: str, requested_by: str,
