@@ -106,7 +106,7 @@ def _funnel() -> rx.Component:
 
 
 def _series_line(series: rx.Var[SeriesView]) -> rx.Component:
-    return rx.recharts.line(data_key=series.key, name=series.label, stroke=series.colour, type_="monotone",
+    return rx.recharts.line(data_key=series.key, name=series.label, stroke=series.colour, type_="linear",
                             dot=False, stroke_width=2, is_animation_active=False)
 
 
@@ -175,13 +175,14 @@ def _stuck_filters() -> rx.Component:
     )
 
 
-def _checkbox(control_id, label, checked, on_change, key) -> rx.Component:
+def _checkbox(control_id, label, checked, on_change, key, *, label_style: dict = VISUALLY_HIDDEN) -> rx.Component:
     # Uncontrolled (default_checked) so the tick shows on click; the key redraws it when the
     # server changes the selection.
     return rx.el.span(
         rx.el.input(type="checkbox", id=control_id, default_checked=checked, on_change=on_change, key=key,
                     style={"width": "1.2em", "height": "1.2em", "cursor": "pointer", "_focus_visible": FOCUS_RING}),
-        rx.el.label(label, html_for=control_id, style=VISUALLY_HIDDEN),
+        rx.el.label(label, html_for=control_id, style=label_style),
+        style={"display": "inline-flex", "align_items": "center", "gap": "0.4em"},
     )
 
 
@@ -235,7 +236,7 @@ def _stuck_row(row: rx.Var[StuckLine]) -> rx.Component:
 def _bulk_bar() -> rx.Component:
     return rx.cond(S.can_run_steps, rx.el.div(
         _checkbox("adopt-select-page", "Select all on this page", S.page_all_selected, S.toggle_page,
-                  key=f"page-{S.selection_epoch}-{S.page_all_selected}"),
+                  key=f"page-{S.selection_epoch}-{S.page_all_selected}", label_style={"margin_right": "0.6em"}),
         rx.el.span(S.selected_count, " selected", aria_live="polite", style={"font_weight": "600"}),
         rx.el.label("Step for the selected patients", html_for="adoption-bulk-step", style=VISUALLY_HIDDEN),
         rx.el.select(*[rx.el.option(text, value=value) for value, text in STEP_OPTIONS],
