@@ -30,6 +30,7 @@ NO_STEPS = "Running a next step needs Update access to Patient Portal Administra
 NOT_ON_PAGE = "That patient is not on this page any more. Refresh the list."
 NOT_A_STEP = "That next step is not available for this patient."
 NONE_SELECTED = "Select at least one patient first."
+CSV, PDF = "text/csv", "application/pdf"
 
 PERIOD_OPTIONS: list[tuple[str, str]] = [(p.value, p.label) for p in Period]
 BREAKDOWN_OPTIONS: list[tuple[str, str]] = [(b.value, b.label) for b in Breakdown]
@@ -62,6 +63,12 @@ class StuckLine(StuckRow):
 
     message: str = ""
     ok: bool = True
+
+
+async def _download(export: partial[tuple[str, bytes]], mime_type: str):
+    """Run an export service (it audits the export) and hand its file to the browser."""
+    filename, data = await call(export)
+    return rx.download(data=data, filename=filename, mime_type=mime_type)
 
 
 def _line(row: StuckRow) -> StuckLine:
@@ -239,18 +246,15 @@ class AdoptionState(KeysetPaging, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def download_funnel_csv(self, staff: Staff):
-        filename, data = await call(partial(board.funnel_csv, period=self.period, actor=staff.actor))
-        return rx.download(data=data, filename=filename, mime_type="text/csv")
+        return await _download(partial(board.funnel_csv, period=self.period, actor=staff.actor), CSV)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def download_funnel_pdf(self, staff: Staff):
-        filename, data = await call(partial(board.funnel_pdf, period=self.period, actor=staff.actor))
-        return rx.download(data=data, filename=filename, mime_type="application/pdf")
+        return await _download(partial(board.funnel_pdf, period=self.period, actor=staff.actor), PDF)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def download_stuck_csv(self, staff: Staff):
-        filename, data = await call(partial(board.stuck_csv, filters=self._filters(), actor=staff.actor))
-        return rx.download(data=data, filename=filename, mime_type="text/csv")
+        return await _download(partial(board.stuck_csv, filters=self._filters(), actor=staff.actor), CSV)
 
     # ---- the selection (ids of the visible page only) ---------------------------
 
@@ -291,7 +295,7 @@ class AdoptionState(KeysetPaging, StaffSessionState):
         await self._read_reasons()
         if result.letter is not None:
             filename, data = result.letter
-            return rx.download(data=data, filename=filename, mime_type="application/pdf")
+            return rx.download(data=data, filename=filename, mime_type=PDF)
         return None
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)

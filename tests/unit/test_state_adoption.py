@@ -261,3 +261,11 @@ async def test_the_session_ending_forgets_the_rows(session, admin, fake):
     await state.next_page()
     assert state.rows == [] and state.funnel_steps == [] and state.new_accounts == []
     assert "Patient0" not in str(root.dict())
+
+
+async def test_funnel_export_downloads_the_service_file_for_the_chosen_period(session, admin, fake):
+    root, state, _ = await _open(sign_in_admin(session))
+    await state.set_period("90")
+    result = await state.download_funnel_csv()
+    assert fake.exports == ["funnel.csv:90"]
+    assert "funnel.csv" in str(result) and "text/csv" in str(result)
