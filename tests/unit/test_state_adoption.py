@@ -7,18 +7,22 @@ sessions and the refusal audit are the real ones, against the per-test database.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import pytest
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import AuditEvent
+from portal_app.models import AuditEvent, OutboxMessage
+from portal_app.notify import transports
+from portal_app.services import audit, invitations
 from portal_app.services.adoption import board, next_steps
 from portal_app.services.adoption.board import Funnel, FunnelStep, StuckCursor, StuckFilter, StuckPage, StuckRow
 from portal_app.services.adoption.next_steps import BulkResult, StepResult
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.adoption import NO_STEPS, NO_VIEW, NOT_A_STEP, AdoptionState
+from tests.unit.conftest import make_patient
 from tests.unit.state_support import everything_in_state, sign_in_admin, staff_with, state_for
 
 TOTAL = 60
@@ -269,3 +273,59 @@ async def test_funnel_export_downloads_the_service_file_for_the_chosen_period(se
     result = await state.download_funnel_csv()
     assert fake.exports == ["funnel.csv:90"]
     assert "funnel.csv" in str(result) and "text/csv" in str(result)
+
+
+# ---- with the real services ------------------------------------------------------------------
+
+
+class _RefusingMail:
+    name = "refusing"
+
+    def send(self, message, *, sender: str) -> str:
+        raise transports.SendFailed("550 mailbox unavailable")
+
+
+def _failed_invitation(session, admin):
+    patient = make_patient(session, enabled=True, mobile_phone="+16155550123", allow_sms=True, allow_email=True)
+    transports.use("email", _RefusingMail())
+    result = invitations.send_invitation_or_reset(session=session, patient_id=patient.id,
+                                                  actor=audit.Actor.staff(admin.id))
+    transports.use("email", None)
+    assert result.status == "failed"
+    return patient
+
+
+def _actions(session, action: str) -> list[AuditEvent]:
+    session.expire_all()
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def _services_written() -> bool:
+    """The board and next-step bodies are written on other branches; until they reach this one the
+    interface raises NotImplementedError and this test waits (it runs once they are merged)."""
+    return all("NotImplementedError" not in inspect.getsource(fn) for fn in (board.stuck_page, next_steps.run))
+
+
+@pytest.mark.skipif(not _services_written(), reason="board/next_steps bodies not merged yet")
+async def test_real_board_lists_a_failed_email_and_one_click_texts_a_key(session, admin):
+    patient = _failed_invitation(session, admin)
+    root, state, _ = await _open(sign_in_admin(session))
+    assert len(_actions(session, "adoption.view")) == 1
+    assert ("email_failed", "Email failed (1)") in state.reason_options
+
+    await state.set_reason("email_failed")
+    assert _ids(state) == [patient.id]
+    assert state.rows[0].steps[0] == "key_text"
+    await state.set_reason("never_signed_in")
+    assert _ids(state) == []
+    await state.set_reason("email_failed")
+
+    await state.run_step(patient.id, "key_text")
+    assert state.rows[0].ok and state.rows[0].message
+    session.expire_all()
+    texts = session.exec(select(OutboxMessage).where(OutboxMessage.channel == "sms")).all()
+    assert [(m.to_address, m.kind) for m in texts] == [("+16155550123", "connection_key")]
+    assert [e.patient_id for e in _actions(session, "adoption.next_step")] == [patient.id]
+    assert len(_actions(session, "adoption.view")) == 1
+    await state.refresh()
+    assert _ids(state) == []  # sent by text now: no longer stuck on the failed email
