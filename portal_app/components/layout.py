@@ -93,6 +93,8 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
                     rx.cond(StaffSessionState.can_tasks, _nav_link("My Tasks", routes.TASKS)),
                     rx.cond(StaffSessionState.staff_levels.contains(Permission.PORTAL_ADMIN.value),
                             _nav_link("Patient Portal Onboarding", routes.ONBOARDING)),
+                    rx.cond(StaffSessionState.staff_levels.contains(Permission.PORTAL_ADMIN.value),
+                            _nav_link("Portal Adoption", routes.ADOPTION)),
                     rx.cond(StaffSessionState.can_account_setup,
                             _nav_link("Portal Account Setup", routes.PORTAL_ACCOUNTS)),
                     rx.cond(StaffSessionState.can_user_management,

@@ -52,7 +52,7 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
     goto(page, "/staff/login")
     problems["/staff/login"] = _violations(page)
     staff_sign_in(page)
-    for path, heading in (("/staff/onboarding", "Patient Portal Onboarding"),
+    for path, heading in (("/staff/onboarding", "Patient Portal Onboarding"), ("/staff/adoption", "Portal Adoption"),
                           ("/staff/setup/portal", None), ("/staff/outbox", "Outbox"),
                           ("/staff/audit", None), (f"/staff/patients/{patient.id}", "Patient chart")):
         goto(page, path)
