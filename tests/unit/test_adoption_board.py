@@ -50,8 +50,9 @@ def chart(session: Session, *, added: datetime = NOW - timedelta(days=400), stag
     n = next(_charts)
     person = make_patient(session, first=first, last=last or f"Last{n:04d}", chart=f"A{n:05d}",
                           email=f"p{n}@example.com", **(patient or {}))
-    row = ChartAdoption(patient_id=person.id, added_at=added, stage=stage, enabled=stage >= 2, **columns)
-    session.add(row)
+    # The commit listener has made the chart's row already: replace it with the one under test.
+    row = session.merge(ChartAdoption(patient_id=person.id, added_at=added, stage=stage, enabled=stage >= 2,
+                                      **columns))
     session.commit()
     return row
 

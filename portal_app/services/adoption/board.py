@@ -16,9 +16,9 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from portal_app.db import select_columns
-from portal_app.models import ChartAdoption, Patient, StaffUser
+from portal_app.models import ChartAdoption, Patient, StaffUser, ident
 from portal_app.notify import letters
-from portal_app.services import audit, clock, keys, settings
+from portal_app.services import audit, clock, settings
 from portal_app.services.adoption import next_steps, reasons
 from portal_app.services.adoption.labels import ACTIVE_DAYS, REASON_EXPLANATIONS, STAGE_LABELS, Channel, Reason, Stage
 from portal_app.services.choices import Choice
@@ -319,10 +319,7 @@ def _contacts(session: Session, ids: list[int]) -> dict[int, next_steps.Contact]
     fields: list[Any] = [col(f) for f in (Patient.email, Patient.allow_email, Patient.mobile_phone, Patient.allow_sms,
                                Patient.address_line1, Patient.city, Patient.region, Patient.postal_code)]
     found = session.exec(select(Patient).where(col(Patient.id).in_(ids)).options(load_only(*fields)))
-    return {int(p.id or 0): next_steps.Contact(email=p.email, allow_email=p.allow_email, mobile_phone=p.mobile_phone,
-                                               allow_sms=p.allow_sms,
-                                               has_postal_address=keys.postal_address_complete(p))
-            for p in found}
+    return {ident(p): next_steps.contact_of(p) for p in found}
 
 
 def stuck_page(*, session: Session, filters: StuckFilter, direction: str = "after",

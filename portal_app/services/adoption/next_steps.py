@@ -155,17 +155,11 @@ class _Outcome:
     letter: tuple[str, bytes] | None = None
 
 
-def has_postal_address(patient: Patient) -> bool:
-    """A street line and a city/state/ZIP line: what a key letter needs."""
-    place = (patient.city.strip(), patient.region.strip(), patient.postal_code.strip())
-    return bool(patient.address_line1.strip()) and any(place)
-
-
 def contact_of(patient: Patient) -> Contact:
     """The chart's contact data and consent, as `available` reads them."""
     return Contact(email=patient.email.strip(), allow_email=patient.allow_email,
                    mobile_phone=patient.mobile_phone.strip(), allow_sms=patient.allow_sms,
-                   has_postal_address=has_postal_address(patient))
+                   has_postal_address=keys.postal_address_complete(patient))
 
 
 # ---- refusals before anything is sent ------------------------------------------------------
