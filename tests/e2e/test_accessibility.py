@@ -7,11 +7,14 @@ fail with a message saying how to get it, rather than silently passing.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from portal_app import db
+from portal_app.models import MessageStatus, OutboxMessage
 from tests.e2e.conftest import REPO_ROOT, AppServer, goto
 from tests.e2e.helpers import create_patient, staff_sign_in, unique_tag
 
@@ -48,6 +51,13 @@ def test_patient_pages_have_no_wcag_violations(app_server: AppServer, page: Page
 def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) -> None:
     patient = create_patient(app_server, first_name="Axel", last_name=f"Audit-{unique_tag()}",
                              portal_enabled=True)
+    # A failed message, so the outbox shows its Retry button to be checked too.
+    with db.session_scope(app_server.db_url) as session:
+        session.add(OutboxMessage(channel="email", kind="invitation", to_address="axel@example.com",
+                                  subject="Portal invitation", status=MessageStatus.FAILED,
+                                  error="550 mailbox unavailable", idempotency_key=f"axe-{secrets.token_hex(8)}",
+                                  patient_id=patient.id))
+        session.commit()
     problems = {}
     goto(page, "/staff/login")
     problems["/staff/login"] = _violations(page)

@@ -66,7 +66,7 @@ def _row(row: MessageRow) -> rx.Component:
                                   aria_label="Download PDF of letter #" + row.id.to_string(),
                                   on_click=OutboxState.download_pdf(row.id))),
                 rx.cond((row.status == "failed") & OutboxState.can_retry,
-                        rx.button("Retry", size="1", color_scheme="red",
+                        rx.button("Retry", size="1", color_scheme="red", variant="soft",
                                   aria_label="Retry message #" + row.id.to_string(),
                                   on_click=OutboxState.retry(row.id))),
                 gap="0.4em",
