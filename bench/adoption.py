@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, func, insert, text, update  # noqa: E402
 from sqlmodel import SQLModel, select  # noqa: E402
 
+from bench.sqlite_file import start_fresh  # noqa: E402
 from portal_app import db  # noqa: E402
 from portal_app.models import ChartAdoption, StaffUser  # noqa: E402
 from portal_app.services import audit, clock, demo, settings, staff_auth  # noqa: E402
@@ -197,12 +198,8 @@ def build(url: str, path: Path, rebuild: bool) -> None:
         print(f"Reusing {path} ({CHARTS:,} charts, {AUDIT_ROWS:,} audit events).")
         return
     print(f"Building {path}: {why}.")
-    db.engine(url).dispose()
-    db._engines.pop(url, None)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    db.migrate(url)
+    start_fresh(url, path)
     rng = random.Random(20261204)
     now = clock.now()
     with db.session_scope(url) as session:

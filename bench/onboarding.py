@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, func, text  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
+from bench.sqlite_file import start_fresh  # noqa: E402
 from portal_app import db  # noqa: E402
 from portal_app.models import Patient, StaffUser  # noqa: E402
 from portal_app.services import audit, demo, onboarding, staff_auth  # noqa: E402
@@ -51,12 +52,8 @@ def build(url: str, path: Path, patients: int, rebuild: bool) -> None:
         except Exception as exc:  # a half-built file from an interrupted run
             print(f"Cannot reuse {path}: {exc}")
         print(f"{path} is not the right size; rebuilding.")
-    db.engine(url).dispose()
-    db._engines.pop(url, None)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    db.migrate(url)
+    start_fresh(url, path)
     with db.session_scope(url) as session:
         demo.generate(session=session, count=patients)  # about 1 in 4 enabled
         # Give the status filters something to find: some enabled charts invited, some active.

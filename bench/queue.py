@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, func, insert, text  # noqa: E402
 from sqlmodel import SQLModel, col, select  # noqa: E402
 
+from bench.sqlite_file import start_fresh  # noqa: E402
 from portal_app import db  # noqa: E402
 from portal_app.models import (  # noqa: E402
     AccessType,
@@ -251,12 +252,8 @@ def build(url: str, path: Path, rebuild: bool) -> None:
             print(f"Not reusing {path}: {why}; rebuilding.")
         except Exception as exc:  # a half-built file from an interrupted run
             print(f"Cannot reuse {path}: {exc}; rebuilding.")
-    db.engine(url).dispose()
-    db._engines.pop(url, None)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    db.migrate(url)
+    start_fresh(url, path)
     rng = random.Random(20261129)
     now = clock.now()
     with db.session_scope(url) as session:

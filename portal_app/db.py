@@ -64,6 +64,14 @@ def select_columns(*columns: Any) -> Select[Unpack[tuple[Any, ...]]]:
     return Select(*columns)
 
 
+def forget(url: str) -> None:
+    """Close the engine of `url` and drop it, so the next `engine(url)` opens a new one
+    (a benchmark that deletes and rebuilds its database file)."""
+    found = _engines.pop(url, None)
+    if found is not None:
+        found.dispose()
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     with Session(engine(url)) as session:
