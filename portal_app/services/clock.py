@@ -39,10 +39,16 @@ def stamp(value: datetime | None, *, empty: str = "") -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else empty
 
 
-def spelled(value: datetime | None) -> str:
-    """A time in a message to a patient, in UTC: "November 29, 2026 at 14:05 UTC" ('' when none)."""
+def spelled(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
+    """A time as a patient reads it, in the practice's zone, in plain words:
+    "Monday, December 7, 2026 at 1:55 PM (CST)" ('' when none). Pass `settings.zone(session=...)`."""
     at = aware(value)
-    return f"{at:%B} {at.day}, {at.year} at {at:%H:%M} UTC" if at is not None else ""
+    if at is None:
+        return ""
+    local = at.astimezone(zone)
+    hour = local.hour % 12 or 12
+    label = "UTC" if zone is timezone.utc else (local.tzname() or str(zone))
+    return f"{local:%A}, {local:%B} {local.day}, {local.year} at {hour}:{local:%M} {local:%p} ({label})"
 
 
 def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:

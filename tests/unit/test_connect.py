@@ -88,7 +88,7 @@ def actions(session) -> list[str]:
 def test_send_stores_a_salted_hash_and_sends_the_token(session, frozen_clock, staff, chart):
     result = send(session, chart, staff, requested_by="Mother - Jane Doe")
     assert result == connect.TokenSent(channel="email", destination=EMAIL,
-                                       expires="November 26, 2026 at 15:00 UTC", status="sent")
+                                       expires="Thursday, November 26, 2026 at 3:00 PM (UTC)", status="sent")
     token = sent_token(session)
     assert re.fullmatch(r"\d{4}", token)
     [row] = live_tokens(session, chart)
