@@ -20,7 +20,7 @@ export PORTAL_BASE_URL ?= http://localhost:$(PORT)
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-dev chromium clean
+.PHONY: run test lint install install-dev chromium fonts clean
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -54,7 +54,17 @@ chromium:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
-run: install
+# Debian's Unicode fonts, embedded in the letters and credential sheets so every name prints.
+fonts:
+	@if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+	    [ ! -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "Installing Debian fonts for letters..."; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-dejavu-core fonts-droid-fallback; \
+	fi
+
+run: install fonts
 	$(PY) -m portal_app init
 	@echo
 	@echo "Open http://localhost:$(PORT)/staff/login"
@@ -72,7 +82,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install-dev chromium $(AXE) lint
+test: install-dev chromium fonts $(AXE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
