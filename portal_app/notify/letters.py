@@ -76,7 +76,7 @@ def connection_key_letter(*, practice: str, phone: str, letter_date: str, patien
     pdf.set_font(SANS, "B", 13)
     pdf.cell(width, 8, "Your patient portal connection key", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(SANS, "", 11)
-    pdf.multi_cell(width, 6, 
+    pdf.multi_cell(width, 6,
         f"{practice} has made a connection key for you. With it you can create your patient "
         "portal account and connect it to your chart.", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
@@ -101,7 +101,7 @@ def connection_key_letter(*, practice: str, phone: str, letter_date: str, patien
     for step in steps:
         pdf.multi_cell(width, 6, step, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
-    pdf.multi_cell(width, 6, 
+    pdf.multi_cell(width, 6,
         f"Questions, or did you not expect this letter? Call {practice} at {phone}. Keep this key "
         "private: anyone who has it, and knows your name and date of birth, could connect to "
         "your chart.", new_x="LMARGIN", new_y="NEXT")
@@ -167,7 +167,7 @@ def credential_sheet(*, practice: str, phone: str, sheet_date: str, person_name:
                                          "\"Forgot password\" on the sign-in page.",
                        new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
-    pdf.multi_cell(width, 6, 
+    pdf.multi_cell(width, 6,
         f"Keep this sheet private, or destroy it once you have signed in. Questions? Call "
         f"{practice} at {phone}.", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

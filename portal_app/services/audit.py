@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import DDL, event, inspect
 from sqlmodel import Session, col, select
@@ -90,14 +90,17 @@ class AuditRow:
     ip: str
 
 
-def _format(at: datetime) -> str:
-    return clock.aware(at).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _format(at: datetime, zone: tzinfo) -> str:
+    return clock.stamp(at, zone)
 
 
 def list_events(*, session: Session, patient_id: int | None = None,
                 staff_user_id: int | None = None, before_id: int | None = None,
                 limit: int = PAGE_SIZE) -> list[AuditRow]:
-    """Newest first, keyset-paged on id."""
+    """Newest first, keyset-paged on id; times in the practice's zone."""
+    from portal_app.services import settings  # settings records its changes here: import when used
+
+    zone = settings.zone(session=session)
     query = (select_columns(AuditEvent, StaffUser.username, Patient.first_name, Patient.last_name,
                             Patient.chart_number)
              .join(StaffUser, col(AuditEvent.staff_user_id) == StaffUser.id, isouter=True)
@@ -118,7 +121,7 @@ def list_events(*, session: Session, patient_id: int | None = None,
         else:
             who = f"{event_row.actor_type}: {event_row.actor_label}".rstrip(": ")
         patient = f"{last}, {first} ({chart})" if chart else ""
-        rows.append(AuditRow(id=ident(event_row), at=_format(event_row.at), who=who,
+        rows.append(AuditRow(id=ident(event_row), at=_format(event_row.at, zone), who=who,
                              action=event_row.action, patient=patient, detail=event_row.detail,
                              ip=event_row.ip))
     return rows

@@ -103,7 +103,7 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         account_user_id=account.user_id if account is not None else "",
         account_status=account.status.value if account is not None else "",
         account_status_label=ACCOUNT_STATUS_LABELS[account.status] if account is not None else "",
-        account_last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else (
+        account_last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else (
             "never" if account is not None else ""),
         account_must_change=bool(account and account.must_change_password),
     )

@@ -33,22 +33,32 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def stamp(value: datetime | None, *, empty: str = "") -> str:
-    """A time for staff lists and logs, in UTC: "2026-11-29 14:05 UTC" (`empty` when there is none)."""
-    at = aware(value)
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else empty
+def stamp(value: datetime | None, zone: tzinfo = timezone.utc, *, empty: str = "") -> str:
+    """A time for staff lists, headers and logs, in the practice's zone: `display`, or `empty`
+    when there is none. Pass `settings.zone(session=...)`."""
+    return display(value, zone) if value is not None else empty
 
 
-def spelled(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
+def zone_label(local: datetime, zone: tzinfo) -> str:
+    """The zone's short name at that moment, as people read it: "CST", "CDT", "UTC"."""
+    name = "UTC" if zone is timezone.utc else (local.tzname() or str(zone))
+    # Zones without a letter abbreviation give an offset like "+03": say "UTC+03".
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def spelled(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: bool = True) -> str:
     """A time as a patient reads it, in the practice's zone, in plain words:
-    "Monday, December 7, 2026 at 1:55 PM (CST)" ('' when none). Pass `settings.zone(session=...)`."""
+    "Monday, December 7, 2026 at 1:55 PM (CST)" ('' when none); with_time=False gives the day
+    alone, "December 7, 2026" (a letter's date). Pass `settings.zone(session=...)`."""
     at = aware(value)
     if at is None:
         return ""
     local = at.astimezone(zone)
+    if not with_time:
+        return f"{local:%B} {local.day}, {local.year}"
     hour = local.hour % 12 or 12
-    label = "UTC" if zone is timezone.utc else (local.tzname() or str(zone))
-    return f"{local:%A}, {local:%B} {local.day}, {local.year} at {hour}:{local:%M} {local:%p} ({label})"
+    return (f"{local:%A}, {local:%B} {local.day}, {local.year} at {hour}:{local:%M} {local:%p} "
+            f"({zone_label(local, zone)})")
 
 
 def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
@@ -58,5 +68,4 @@ def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
         return ""
     local = at.astimezone(zone)
     hour = local.hour % 12 or 12
-    label = "UTC" if zone is timezone.utc else (local.tzname() or str(zone))
-    return f"{local:%m/%d/%Y} {hour}:{local:%M%p} ({label})"
+    return f"{local:%m/%d/%Y} {hour}:{local:%M%p} ({zone_label(local, zone)})"

@@ -150,7 +150,7 @@ def send_connect_token(*, session: Session, patient_id: int, channel: str, addre
                         created_at=now, expires_at=now + timedelta(days=config.connect_token_days))
     session.add(row)
     session.flush()
-    expires = clock.spelled(row.expires_at)
+    expires = clock.spelled(row.expires_at, settings.zone(session=session))
     if voided:
         audit.record(session=session, actor=actor, action="token.void", patient_id=patient.id,
                      detail=f"{voided} older connect token(s) replaced by token #{row.id}")
@@ -231,7 +231,8 @@ def _create_with_token(session: Session, config: PracticeSettings, patient: Pati
         temp_password_expires_at=expires, verified=True, field="address", taken_message=CREATED_MEANWHILE)
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"user ID {destination}; temporary password expires {clock.spelled(expires)}")
+                 detail=f"user ID {destination}; temporary password expires "
+                        f"{clock.spelled(expires, settings.zone(session=session))}")
     return account
 
 

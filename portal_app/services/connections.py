@@ -17,7 +17,7 @@ from portal_app.models import (
     StaffUser,
     ident,
 )
-from portal_app.services import accounts, audit, clock, connect, invitations, keys
+from portal_app.services import accounts, audit, clock, connect, invitations, keys, settings
 from portal_app.services.errors import InvalidInput, NotFound
 
 PURPOSE_LABELS = {
@@ -76,6 +76,7 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
         NotFound: no such chart.
     """
     accounts.get_patient(session=session, patient_id=patient_id)
+    zone = settings.zone(session=session)
     query = (select(PortalConnection, PortalAccount, StaffUser.username)
              .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
              .join(StaffUser, col(PortalConnection.connected_by_staff_id) == StaffUser.id, isouter=True)
@@ -85,9 +86,9 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionRow
     return [ConnectionRow(
         id=ident(connection), user_id=account.user_id,
         access_type=accounts.ACCESS_LABELS.get(connection.access_type, connection.access_type.value),
-        relationship=connection.relationship, connected_on=clock.stamp(connection.connected_at),
+        relationship=connection.relationship, connected_on=clock.stamp(connection.connected_at, zone),
         requested_by=connection.requested_by, connected_by=username or "",
-        last_sign_in=clock.stamp(account.last_sign_in_at, empty="never"),
+        last_sign_in=clock.stamp(account.last_sign_in_at, zone, empty="never"),
         status=accounts.STATUS_LABELS.get(account.status, account.status.value),
     ) for connection, account, username in session.exec(query)]
 
@@ -105,11 +106,12 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
         NotFound: no such chart.
     """
     accounts.get_patient(session=session, patient_id=patient_id)
+    zone = settings.zone(session=session)
     rows = session.exec(_live_secrets_query(patient_id).order_by(col(OneTimeSecret.id).desc()))
     return [PendingRow(
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
         channel=CHANNEL_LABELS.get(row.channel, row.channel), destination=row.destination,
-        created=clock.stamp(row.created_at), expires=clock.stamp(row.expires_at), attempts=row.attempts,
+        created=clock.stamp(row.created_at, zone), expires=clock.stamp(row.expires_at, zone), attempts=row.attempts,
         can_resend=_can_resend(row),
     ) for row in rows]
 
@@ -149,6 +151,7 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
         NotFound: no usable secret with that id belongs to this chart.
     """
     accounts.get_patient(session=session, patient_id=patient_id)
+    zone = settings.zone(session=session)
     row = session.exec(_live_secrets_query(patient_id).where(OneTimeSecret.id == secret_id)).first()
     if row is None:
         raise NotFound("That token, key or link is no longer pending. Reload the chart to see "
@@ -162,8 +165,8 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
                  detail=f"{row.purpose.value} #{row.id} by {row.channel}: pending -> void")
     session.commit()
     return PendingRow(id=row.id, purpose=row.purpose.value, purpose_label=label, channel=channel,
-                      destination=row.destination, created=clock.stamp(row.created_at),
-                      expires=clock.stamp(row.expires_at), attempts=row.attempts,
+                      destination=row.destination, created=clock.stamp(row.created_at, zone),
+                      expires=clock.stamp(row.expires_at, zone), attempts=row.attempts,
                       can_resend=_can_resend(row))
 
 

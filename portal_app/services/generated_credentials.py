@@ -55,9 +55,11 @@ def credentials_of(*, session: Session, account: PortalAccount, password: str, p
     """What the screen (and the sheet) show for the password just given to the account."""
     config = settings.get(session=session)
     person = f"{account.first_name} {account.last_name}".strip()
+    zone = settings.zone(session=session)
     return Credentials(user_id=account.user_id, password=password,
                        must_change=account.must_change_password,
-                       expires=clock.spelled(account.temp_password_expires_at) if account.must_change_password else "",
+                       expires=(clock.spelled(account.temp_password_expires_at, zone)
+                                if account.must_change_password else ""),
                        portal_url=routes.portal_url(config.portal_base_url, routes.LOGIN),
                        person_name=person, patient_name=f"{patient.first_name} {patient.last_name}")
 
@@ -89,7 +91,7 @@ def credential_sheet(*, session: Session, patient_id: int, user_id: str, passwor
     credentials = credentials_of(session=session, account=account, password=password, patient=patient)
     data = letters.credential_sheet(
         practice=config.practice_name, phone=config.practice_phone,
-        sheet_date=f"{clock.now():%B} {clock.now().day}, {clock.now().year}",
+        sheet_date=clock.spelled(clock.now(), settings.zone(session=session), with_time=False),
         person_name=credentials.person_name, patient_name=credentials.patient_name,
         portal_url=credentials.portal_url, user_id=account.user_id, password=password,
         must_change=credentials.must_change, expires=credentials.expires)

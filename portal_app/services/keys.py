@@ -157,13 +157,13 @@ def _new_key_row(session: Session, patient: Patient, channel: str, destination: 
 
 
 def _key_message(config, patient: Patient, channel: str, key: str,
-                 expires: str) -> tuple[templates.Rendered, bytes | None]:
+                 expires: str, letter_date: str) -> tuple[templates.Rendered, bytes | None]:
     """What carries the key: a printed letter (PDF), an email or a text message."""
     link = routes.setup_url(config.portal_base_url, routes.SetupStep.CREATE_ACCOUNT)
     if channel == "letter":
         letter_pdf = letters.connection_key_letter(
             practice=config.practice_name, phone=config.practice_phone,
-            letter_date=_format_date(clock.now()), patient_name=f"{patient.first_name} {patient.last_name}",
+            letter_date=letter_date, patient_name=f"{patient.first_name} {patient.last_name}",
             address_lines=_postal_lines(patient), key=key, link=link, expires=expires)
         return templates.Rendered(
             subject=f"Connection key letter for {patient.first_name} {patient.last_name}",
@@ -200,8 +200,10 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     destination = _destination(patient, channel, address)
     days = config.letter_key_days if channel == "letter" else config.key_days
     key, row = _new_key_row(session, patient, channel, destination, requested_by, days, actor)
-    expires = _format_date(row.expires_at)
-    rendered, letter_pdf = _key_message(config, patient, channel, key, expires)
+    zone = settings.zone(session=session)
+    expires = clock.spelled(row.expires_at, zone)
+    rendered, letter_pdf = _key_message(config, patient, channel, key, expires,
+                                        clock.spelled(clock.now(), zone, with_time=False))
     message = outbox.send(session=session, channel=channel, kind="connection_key",
                           to=destination, rendered=rendered, patient_id=patient.id,
                           secrets_in_body=(key,))

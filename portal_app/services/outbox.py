@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import tzinfo
 
 from sqlmodel import Session, col, select
 
@@ -89,8 +90,8 @@ class MessageRow:
     has_pdf: bool = False
 
 
-def _row(message: OutboxMessage) -> MessageRow:
-    return MessageRow(id=ident(message), created=clock.stamp(message.created_at),
+def _row(message: OutboxMessage, zone: tzinfo) -> MessageRow:
+    return MessageRow(id=ident(message), created=clock.stamp(message.created_at, zone),
                       channel=message.channel, kind=message.kind, to=message.to_address,
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,
@@ -104,7 +105,8 @@ def list_messages(*, session: Session, status: str = "", before_id: int | None =
         query = query.where(OutboxMessage.status == MessageStatus(status))
     if before_id is not None:
         query = query.where(col(OutboxMessage.id) < before_id)
-    return [_row(message) for message in session.exec(query)]
+    zone = settings.zone(session=session)
+    return [_row(message, zone) for message in session.exec(query)]
 
 
 def page_of_messages(*, session: Session, status: str = "", before_id: int | None = None,
@@ -116,7 +118,7 @@ def page_of_messages(*, session: Session, status: str = "", before_id: int | Non
 
 def retry_view(*, session: Session, message_id: int, actor_id: int) -> MessageRow:
     """`retry`, answered as the view row (the table row is not for state)."""
-    return _row(retry(session=session, message_id=message_id, actor_id=actor_id))
+    return _row(retry(session=session, message_id=message_id, actor_id=actor_id), settings.zone(session=session))
 
 
 def body(*, session: Session, message_id: int) -> str:

@@ -272,6 +272,7 @@ def chart_summary(*, session: Session, patient_id: int) -> ChartSummary:
 def list_connections(*, session: Session, patient_id: int) -> list[ConnectionItem]:
     """The chart's live connections, oldest first."""
     _patient(session, patient_id)
+    zone = settings.zone(session=session)
     rows = session.exec(
         select(PortalConnection, PortalAccount)
         .join(PortalAccount, col(PortalConnection.account_id) == PortalAccount.id)
@@ -286,8 +287,8 @@ def list_connections(*, session: Session, patient_id: int) -> list[ConnectionIte
         permission_labels=_labels(connection.permissions), must_change=account.must_change_password,
         has_password=account.password_hash is not None,
         status_label=STATUS_LABELS.get(account.status, account.status.value),
-        last_sign_in=clock.stamp(account.last_sign_in_at, empty="never"),
-        connected_on=clock.stamp(connection.connected_at),
+        last_sign_in=clock.stamp(account.last_sign_in_at, zone, empty="never"),
+        connected_on=clock.stamp(connection.connected_at, zone),
     ) for connection, account in rows]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import tzinfo
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
@@ -225,7 +226,7 @@ def _chart_link(access: AccessType, relationship: str, first: str, last: str, ch
     return ChartLink(label=f"{last}, {first} ({chart}): {role}", href=routes.portal_accounts(patient_id))
 
 
-def _row(values, charts: list[tuple]) -> AccountRow:
+def _row(values, charts: list[tuple], zone: tzinfo) -> AccountRow:
     (account_id, user_id, first, last, status, must_change, locked_until, last_sign_in,
      has_password) = values
     name = f"{last}, {first}".strip(", ") if (first or last) else ""
@@ -239,9 +240,9 @@ def _row(values, charts: list[tuple]) -> AccountRow:
         charts=[_chart_link(*c) for c in charts],
         status=status.value, status_label=accounts.STATUS_LABELS.get(status, status.value),
         disabled=status == AccountStatus.DISABLED, locked=locked,
-        locked_label=f"Locked until {clock.stamp(locked_until)}" if locked else "",
+        locked_label=f"Locked until {clock.stamp(locked_until, zone)}" if locked else "",
         must_change=bool(must_change), has_password=bool(has_password),
-        last_sign_in=clock.stamp(last_sign_in, empty="Never"),
+        last_sign_in=clock.stamp(last_sign_in, zone, empty="Never"),
     )
 
 
@@ -266,7 +267,8 @@ def list_page(*, session: Session, search: str = "", status: AccountFilter = Acc
     if before is not None:
         found.reverse()
     charts = _charts_of(session, [values[0] for values in found])
-    rows = [_row(values, charts.get(values[0], [])) for values in found]
+    zone = settings.zone(session=session)
+    rows = [_row(values, charts.get(values[0], []), zone) for values in found]
     return Page(rows=rows, first=rows[0].user_id if rows else None,
                 last=rows[-1].user_id if rows else None,
                 has_next=more if before is None else True,
@@ -283,7 +285,7 @@ def account_row(*, session: Session, account_id: int) -> AccountRow:
         PortalAccount.id == account_id, col(PortalAccount.deleted_at).is_(None))).first()
     if values is None:
         raise NotFound("That portal account no longer exists.")
-    return _row(values, _charts_of(session, [account_id]).get(account_id, []))
+    return _row(values, _charts_of(session, [account_id]).get(account_id, []), settings.zone(session=session))
 
 
 # ---- actions ------------------------------------------------------------------------

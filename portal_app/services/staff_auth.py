@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from portal_app.models import SessionKind, StaffUser, ident
-from portal_app.services import audit, clock, passwords, permissions, sessions
+from portal_app.services import audit, clock, passwords, permissions, sessions, settings
 from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -127,7 +127,7 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
         id=ident(user), username=user.username, full_name=user.full_name,
         must_change_password=user.must_change_password,
         levels=permissions.levels_for(session=session, staff_user_id=ident(user)),
-        last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else "first sign-in",
+        last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
         session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, func, or_, select
 
 from portal_app.models import Role, StaffUser, StaffUserRole, ident
-from portal_app.services import audit, clock, passwords, roles, sessions, staff_auth
+from portal_app.services import audit, clock, passwords, roles, sessions, settings, staff_auth
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.validation import clean_text
 
@@ -71,6 +71,7 @@ def list_staff(*, session: Session, search: str = "", page: int = 1) -> StaffPag
         query = query.where(match)
         count = count.where(match)
     total = int(session.exec(count).one())
+    zone = settings.zone(session=session)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page if isinstance(page, int) else 1), pages)
     users = session.exec(query.order_by(StaffUser.username).offset((page - 1) * PAGE_SIZE)
@@ -84,7 +85,7 @@ def list_staff(*, session: Session, search: str = "", page: int = 1) -> StaffPag
             names[user_id].append(name)
     rows = [StaffRow(id=ident(user), username=user.username, full_name=user.full_name,
                      roles=", ".join(names[ident(user)]) or "No role", active=user.active,
-                     last_sign_in=clock.stamp(user.last_sign_in_at, empty="never"), locked=_locked(user),
+                     last_sign_in=clock.stamp(user.last_sign_in_at, zone, empty="never"), locked=_locked(user),
                      must_change_password=user.must_change_password) for user in users]
     return StaffPage(rows=rows, total=total, page=page, pages=pages)
 

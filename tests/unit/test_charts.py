@@ -39,7 +39,7 @@ def test_chart_with_account_shows_its_state_but_no_secret(session, admin, frozen
     assert view.account_must_change and view.account_last_sign_in == "never"
     frozen_clock(START + timedelta(hours=1))
     portal_auth.sign_in(session=session, user_id=patient.email, password=PASSWORD)
-    assert charts.chart_view(session=session, patient_id=patient.id).account_last_sign_in == "2026-11-23 16:00 UTC"
+    assert charts.chart_view(session=session, patient_id=patient.id).account_last_sign_in == "11/23/2026 4:00PM (UTC)"
     values = " ".join(str(v) for v in dataclasses.asdict(view).values())
     session.refresh(account)
     assert account.password_hash not in values and PASSWORD not in values

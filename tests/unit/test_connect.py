@@ -402,3 +402,18 @@ def test_an_account_created_at_the_same_moment_is_reported_not_a_crash(session, 
         "address", f"An account with {EMAIL} was created a moment ago. Click Connect Patient again "
                    "to connect it.")
     assert session.exec(select(PortalConnection)).first() is None
+
+
+def in_chicago(session):
+    row = settings.get(session=session)
+    row.time_zone = "America/Chicago"
+    session.add(row)
+    session.commit()
+
+
+def test_the_patient_reads_the_expiry_in_the_practices_zone(session, frozen_clock, staff, chart):
+    in_chicago(session)
+    result = send(session, chart, staff)
+    assert result.expires == "Thursday, November 26, 2026 at 9:00 AM (CST)"
+    message = session.exec(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
+    assert "November 26, 2026 at 9:00 AM (CST)" in message.body_text and "UTC" not in message.body_text

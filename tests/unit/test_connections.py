@@ -62,7 +62,7 @@ def test_list_connections_shows_who_and_how(session, admin, frozen_clock):
     [row] = connections.list_connections(session=session, patient_id=patient.id)
     assert row == connections.ConnectionRow(
         id=row.id, user_id="maria.lopez@example.com", access_type="Self", relationship="",
-        connected_on="2026-11-23 15:00 UTC", requested_by="staff (manual setup)",
+        connected_on="11/23/2026 3:00PM (UTC)", requested_by="staff (manual setup)",
         connected_by="admin", last_sign_in="never", status="Active")
     [rep] = connections.list_connections(session=session, patient_id=other.id)
     assert (rep.access_type, rep.relationship, rep.requested_by, rep.connected_by) == (
@@ -175,8 +175,8 @@ def test_pending_lists_live_secrets_without_values(session, admin, frozen_clock)
 
     rows = connections.list_pending(session=session, patient_id=patient.id)
     assert [(r.purpose_label, r.channel, r.destination, r.expires, r.can_resend) for r in rows] == [
-        ("Invitation", "Email", "maria.lopez@example.com", "2026-11-26 15:00 UTC", True),
-        ("Connection key", "Text message", "+15555550123", "2026-11-26 15:00 UTC", True),
+        ("Invitation", "Email", "maria.lopez@example.com", "11/26/2026 3:00PM (UTC)", True),
+        ("Connection key", "Text message", "+15555550123", "11/26/2026 3:00PM (UTC)", True),
     ]
     fields = {field.name for field in dataclasses.fields(connections.PendingRow)}
     assert not fields & {"secret_hash", "salt", "value", "secret"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,7 +23,7 @@ from portal_app.models import (
     SecretPurpose,
 )
 from portal_app.notify import transports
-from portal_app.services import areas, audit, invitations, keys, passwords, portal_auth
+from portal_app.services import areas, audit, invitations, keys, passwords, portal_auth, settings
 from portal_app.services import outbox as notify_outbox
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
@@ -519,3 +519,17 @@ def test_connect_another_chart_twice_at_the_same_moment(session, chart):
     assert rivals, "the race was not simulated"
     assert (caught.value.field, caught.value.message) == (
         "key", "That chart is already connected to your account.")
+
+
+def test_keys_and_letters_give_dates_in_the_practices_zone(session, chart, frozen_clock):
+    from tests.unit.test_letters import extracted_text
+
+    row = settings.get(session=session)
+    row.time_zone = "America/Chicago"
+    session.add(row)
+    session.commit()
+    frozen_clock(datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc))  # still November 30 in Chicago
+    issued = generate(session, chart, channel="letter", address="")
+    text = " ".join(extracted_text(issued.letter_pdf).split())
+    assert "November 30, 2026" in text and "(CST)" in text and "UTC" not in text
+    assert issued.expires.endswith("(CST)")

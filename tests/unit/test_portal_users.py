@@ -113,7 +113,7 @@ def test_rows_show_user_id_names_charts_as_what_status_and_last_sign_in(session,
     maria = by_id["maria@example.com"]
     # No name on the account: the name of its own chart stands in.
     assert (maria.name, [c.label for c in maria.charts], maria.last_sign_in) == (
-        "Lopez, Maria", ["Lopez, Maria (C100): Self"], "2026-11-22 15:00 UTC")
+        "Lopez, Maria", ["Lopez, Maria (C100): Self"], "11/22/2026 3:00PM (UTC)")
     # Each chart leads to its Portal Account Setup (to change permissions or remove it).
     assert maria.charts[0].href == routes.portal_accounts(maria_chart.id)
     assert user_ids(page) == ["maria@example.com", "pat.brook@example.com"]
@@ -155,7 +155,7 @@ def test_filters_enabled_disabled_locked_and_must_change(session, frozen_clock):
     assert shown(AccountFilter.LOCKED) == ["d"]
     assert shown(AccountFilter.MUST_CHANGE) == ["f"]
     locked = portal_users.list_page(session=session, status=AccountFilter.LOCKED).rows[0]
-    assert locked.locked and locked.locked_label == "Locked until 2026-11-23 15:05 UTC"
+    assert locked.locked and locked.locked_label == "Locked until 11/23/2026 3:05PM (UTC)"
     # The lock runs out by itself: the same account is no longer "locked".
     frozen_clock(START + timedelta(minutes=6))
     assert shown(AccountFilter.LOCKED) == []
@@ -375,7 +375,7 @@ def test_unlock_clears_the_lock_and_the_wrong_tries(session, admin, frozen_clock
     assert portal_auth.sign_in(session=session, user_id="maria@example.com", password=PASSWORD)
     [event] = events(session, "account.unlock")
     assert event.staff_user_id == admin.id
-    assert event.detail == "locked_until 2026-11-23 15:15 UTC -> none; failed_logins 3 -> 0"
+    assert event.detail == "locked_until 11/23/2026 3:15PM (UTC) -> none; failed_logins 3 -> 0"
 
 
 def test_unlock_an_unlocked_account_logs_nothing(session, admin, frozen_clock):

@@ -101,7 +101,7 @@ def test_failures_are_counted_for_the_header(session, admin, frozen_clock):
     plain = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
     principal = staff_auth.principal_for(session=session, session_id=plain)
     assert principal.failed_since_last_sign_in == 2
-    assert principal.last_sign_in == "2026-11-23 15:00 UTC"
+    assert principal.last_sign_in == "11/23/2026 3:00PM (UTC)"
 
 
 def test_principal_is_gone_after_sign_out_idle_or_deactivation(session, admin, frozen_clock):
