@@ -9,6 +9,8 @@ from portal_app.components.notices import when_loaded
 from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
 from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
+from portal_app.state.practice_header import FALLBACK as FALLBACK_TITLE
+from portal_app.state.practice_header import PracticeHeaderState
 
 
 def _nav_link(text: str, href: str) -> rx.Component:
@@ -170,7 +172,8 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
         _skip_link(),
         rx.el.header(
             rx.hstack(
-                rx.text("Patient Portal", size="4", weight="bold"),
+                rx.text(rx.cond(PracticeHeaderState.practice_name != "", PracticeHeaderState.practice_name,
+                                FALLBACK_TITLE), size="4", weight="bold", on_mount=PracticeHeaderState.load),
                 rx.spacer(),
                 rx.cond(
                     PortalSessionState.account_user_id != "",

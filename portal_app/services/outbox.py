@@ -76,6 +76,21 @@ def retry(*, session: Session, message_id: int, actor_id: int) -> OutboxMessage:
     return message
 
 
+# What each kind of message is, in the words staff use (the Outbox's "Kind" column).
+KIND_LABELS = {
+    "invitation": "Invitation", "reset": "Password reset", "verification": "Contact verification",
+    "connect_token": "Connect token", "connect_welcome": "Welcome (connect)",
+    "connection_key": "Connection key", "account_exists": "Account already exists",
+    "portal_notice": "Portal notice", "representative_setup": "Representative set-up link",
+    "representative_connected": "Representative connected",
+}
+
+
+def kind_label(kind: str) -> str:
+    """The words for a message kind; an unknown code still reads as words ("some_kind" -> "Some kind")."""
+    return KIND_LABELS.get(kind) or kind.replace("_", " ").strip().capitalize()
+
+
 @dataclass(frozen=True)
 class MessageRow:
     id: int
@@ -92,7 +107,7 @@ class MessageRow:
 
 def _row(message: OutboxMessage, zone: tzinfo) -> MessageRow:
     return MessageRow(id=ident(message), created=clock.stamp(message.created_at, zone),
-                      channel=message.channel, kind=message.kind, to=message.to_address,
+                      channel=message.channel, kind=kind_label(message.kind), to=message.to_address,
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,
                       has_pdf=message.channel == "letter" and message.attachment is not None)

@@ -167,7 +167,7 @@ def test_failed_invitation_says_so_and_is_in_the_outbox(session, admin):
     assert result.status == "failed"
     assert result.message == f"Invitation to {patient.email} could not be sent; it is in the outbox to retry."
     [row] = outbox.list_messages(session=session, status="failed")
-    assert (row.to, row.kind, row.error) == (patient.email, "invitation", "SMTP 451: try again later")
+    assert (row.to, row.kind, row.error) == (patient.email, "Invitation", "SMTP 451: try again later")
 
 
 def test_list_messages_newest_first_filtered_and_paged(session):
@@ -269,3 +269,16 @@ def test_retry_view_answers_with_the_view_row(session, admin):
     row = outbox.retry_view(session=session, message_id=message.id, actor_id=admin.id)
     assert isinstance(row, outbox.MessageRow)
     assert (row.id, row.status, row.to, row.error) == (message.id, "sent", "maria@example.com", "")
+
+
+def test_every_kind_sent_reads_as_words():
+    import pathlib
+
+    sent = set()
+    for path in pathlib.Path("portal_app/services").rglob("*.py"):
+        sent |= set(re.findall(r'kind="([a-z_]+)"', path.read_text()))
+    sent |= {"reset", "invitation", "representative_setup"}
+    assert sent <= set(outbox.KIND_LABELS)  # a new kind gets its words here
+    assert outbox.kind_label("connection_key") == "Connection key"
+    assert outbox.kind_label("connect_welcome") == "Welcome (connect)"
+    assert outbox.kind_label("some_new_kind") == "Some new kind"

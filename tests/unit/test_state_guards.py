@@ -47,6 +47,7 @@ PUBLIC = {
     "CreateAccountState.load", "CreateAccountState.create_account", "CreateAccountState.answer_has_key",
     "CreateAccountState.submit_key", "CreateAccountState.submit_details", "CreateAccountState.finish",
     "CreateAccountState.send_fresh_verification", "CreateAccountState.start_over",
+    "PracticeHeaderState.load",  # the practice's name for the header, as on every letter
 }
 
 # The session itself: signing out needs no permission; switching charts and changing one's own

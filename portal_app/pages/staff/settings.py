@@ -52,7 +52,7 @@ def _form() -> rx.Component:
                    hint="The From address of portal email."),
             _field("Time zone", "time_zone", max_length=64, auto_complete="off",
                    hint="The practice's time zone, e.g. America/Chicago or America/New_York; "
-                        "My Tasks shows times in it."),
+                        "every time patients and staff read is shown in it."),
             _field("Invitation link lifetime (hours)", "invitation_hours", input_mode="numeric",
                    max_length=6, hint="1 to 336 hours (default 72)."),
             _field("Reset link lifetime (minutes)", "reset_minutes", input_mode="numeric",
