@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import phonenumbers
 from sqlmodel import Session
 
 from portal_app.models import AccountStatus, Patient, ident
-from portal_app.services import accounts, audit, clock, onboarding, settings
+from portal_app.services import accounts, audit, clock, onboarding, settings, validation
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.PENDING: "Pending (no password set yet)",
@@ -51,17 +50,7 @@ class ChartView(Contact):
     account_must_change: bool = False
 
 
-def phone_label(value: str) -> str:
-    """E.164 as people read it: (555) 010-0100 for US numbers, +44 20 ... for others."""
-    if not value:
-        return ""
-    try:
-        number = phonenumbers.parse(value, "US")
-    except phonenumbers.NumberParseException:
-        return value
-    style = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 1
-             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    return phonenumbers.format_number(number, style)
+phone_label = validation.phone_label  # the one phone formatter (kept here for its callers)
 
 
 def address_label(line1: str, city: str, region: str, postal: str) -> str:

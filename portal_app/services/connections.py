@@ -17,7 +17,7 @@ from portal_app.models import (
     StaffUser,
     ident,
 )
-from portal_app.services import accounts, audit, clock, connect, invitations, keys, settings
+from portal_app.services import accounts, audit, clock, connect, invitations, keys, settings, validation
 from portal_app.services.errors import InvalidInput, NotFound
 
 PURPOSE_LABELS = {
@@ -110,7 +110,8 @@ def list_pending(*, session: Session, patient_id: int) -> list[PendingRow]:
     rows = session.exec(_live_secrets_query(patient_id).order_by(col(OneTimeSecret.id).desc()))
     return [PendingRow(
         id=row.id, purpose=row.purpose.value, purpose_label=PURPOSE_LABELS.get(row.purpose, row.purpose.value),
-        channel=CHANNEL_LABELS.get(row.channel, row.channel), destination=row.destination,
+        channel=CHANNEL_LABELS.get(row.channel, row.channel),
+        destination=validation.phone_label(row.destination),
         created=clock.stamp(row.created_at, zone), expires=clock.stamp(row.expires_at, zone), attempts=row.attempts,
         can_resend=_can_resend(row),
     ) for row in rows]
@@ -165,7 +166,8 @@ def void_secret(*, session: Session, patient_id: int, secret_id: int, actor: aud
                  detail=f"{row.purpose.value} #{row.id} by {row.channel}: pending -> void")
     session.commit()
     return PendingRow(id=row.id, purpose=row.purpose.value, purpose_label=label, channel=channel,
-                      destination=row.destination, created=clock.stamp(row.created_at, zone),
+                      destination=validation.phone_label(row.destination),
+                      created=clock.stamp(row.created_at, zone),
                       expires=clock.stamp(row.expires_at, zone), attempts=row.attempts,
                       can_resend=_can_resend(row))
 

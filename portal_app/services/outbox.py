@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from portal_app.models import MessageStatus, OutboxMessage, ident
 from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
-from portal_app.services import audit, clock, settings
+from portal_app.services import audit, clock, settings, validation
 from portal_app.services.errors import InvalidInput, NotFound
 
 PAGE_SIZE = 50
@@ -107,7 +107,8 @@ class MessageRow:
 
 def _row(message: OutboxMessage, zone: tzinfo) -> MessageRow:
     return MessageRow(id=ident(message), created=clock.stamp(message.created_at, zone),
-                      channel=message.channel, kind=kind_label(message.kind), to=message.to_address,
+                      channel=message.channel, kind=kind_label(message.kind),
+                      to=validation.phone_label(message.to_address),
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,
                       has_pdf=message.channel == "letter" and message.attachment is not None)

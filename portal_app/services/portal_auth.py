@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind, ident
-from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens
+from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens, validation
 from portal_app.services.errors import InvalidInput, PortalUnavailable, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -111,8 +111,8 @@ def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
                                           f"{patient.region} {patient.postal_code}".strip()) if part)
     return ChartView(patient_id=ident(patient), name=f"{patient.first_name} {patient.last_name}",
                      dob=patient.dob.strftime("%m/%d/%Y"), access_type=connection.access_type.value,
-                     email=patient.email, mobile_phone=patient.mobile_phone,
-                     home_phone=patient.home_phone, address=address,
+                     email=patient.email, mobile_phone=validation.phone_label(patient.mobile_phone),
+                     home_phone=validation.phone_label(patient.home_phone), address=address,
                      areas=areas.parse(connection.permissions), relationship=connection.relationship)
 
 

@@ -27,6 +27,7 @@ from portal_app.services.permissions import ADMINISTRATOR, QUEUE_PERMISSIONS, Le
 from portal_app.services.validation import clean_text
 
 MAX_NAME = 100
+NAME_RULE = f"Up to {MAX_NAME} characters."
 MAX_SEARCH = 100
 MAX_ROLES_SHOWN = 200
 MAX_MEMBERS_SHOWN = 500

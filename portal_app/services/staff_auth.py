@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -48,9 +49,16 @@ def require(principal: StaffPrincipal | None, permission: Permission, level: Lev
     return principal
 
 
+USERNAME_RULE = "Letters, digits and . _ - @ only (no spaces), up to 100 characters."
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
+
+
 def normalize_username(value: str) -> str:
-    value = clean_text(value, field="username", label="Username", max_length=100, required=True)
-    return value.lower()
+    """A new staff username, lower-cased; refused beside the field unless it follows USERNAME_RULE."""
+    value = clean_text(value, field="username", label="Username", max_length=100, required=True).lower()
+    if not _USERNAME.fullmatch(value):
+        raise InvalidInput(f"That username cannot be used. {USERNAME_RULE}", field="username")
+    return value
 
 
 def create_staff(*, session: Session, username: str, full_name: str, password: str,

@@ -75,6 +75,21 @@ def normalize_phone(value: str | None, *, field: str = "phone", region: str = "U
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_label(value: str | None, *, region: str = "US") -> str:
+    """A stored phone number (E.164) as people read it, on every page that shows one: the
+    practice's national format for its own numbers ((512) 555-0100), international for others
+    (+44 20 7946 0000). Anything that is not a phone number comes back as it is."""
+    if not value or not value.strip().startswith("+"):
+        return value or ""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return value
+    home = number.country_code == phonenumbers.country_code_for_region(region)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def normalize_user_id(value: str | None, *, field: str = "user_id") -> str:
     """A portal user ID is an email address or a phone number; both normalized."""
     raw = (value or "").strip()

@@ -13,7 +13,7 @@ from portal_app.services import audit, keys, settings
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import create_patient, staff_sign_in, unique_tag
 
-CENTRAL = re.compile(r"\d{2}/\d{2}/\d{4} \d{1,2}:\d{2}[AP]M \(C[SD]T\)")
+CENTRAL = re.compile(r"\d{2}\/\d{2}\/\d{4} \d{1,2}:\d{2}[AP]M \(C[SD]T\)")
 
 
 def _restore(app_server: AppServer, name: str) -> None:
@@ -65,3 +65,22 @@ def test_the_practices_zone_and_name_reach_staff_lists_messages_and_patient_page
         expect(page.get_by_role("banner")).not_to_contain_text("Patient Portal")
     finally:
         _restore(app_server, old_name)
+
+
+def test_bad_staff_usernames_and_long_role_names_are_refused_beside_the_field(page: Page) -> None:
+    staff_sign_in(page)
+    goto(page, routes.ROLES)
+    name = page.get_by_label("New role name")
+    name.fill("x" * 5000)
+    expect(name).to_have_value("x" * 5000)  # never cut short without a word
+    page.get_by_role("button", name="Create role").click()
+    expect(page.get_by_text("Role name must be at most 100 characters.")).to_be_visible()
+
+    goto(page, routes.STAFF_USERS)
+    expect(page.get_by_text("no spaces").first).to_be_visible()  # the rule beside the field
+    page.get_by_label("Username").fill("<b>nora north</b>")
+    page.get_by_label("Full name").fill("Nora North")
+    page.get_by_role("checkbox").first.check()
+    page.get_by_role("button", name="Create staff user").click()
+    expect(page.get_by_text("That username cannot be used.")).to_be_visible()
+    expect(page.get_by_label("Full name")).to_have_value("Nora North")  # nothing else typed is lost

@@ -176,7 +176,7 @@ def test_pending_lists_live_secrets_without_values(session, admin, frozen_clock)
     rows = connections.list_pending(session=session, patient_id=patient.id)
     assert [(r.purpose_label, r.channel, r.destination, r.expires, r.can_resend) for r in rows] == [
         ("Invitation", "Email", "maria.lopez@example.com", "11/26/2026 3:00PM (UTC)", True),
-        ("Connection key", "Text message", "+15555550123", "11/26/2026 3:00PM (UTC)", True),
+        ("Connection key", "Text message", "(555) 555-0123", "11/26/2026 3:00PM (UTC)", True),
     ]
     fields = {field.name for field in dataclasses.fields(connections.PendingRow)}
     assert not fields & {"secret_hash", "salt", "value", "secret"}

@@ -44,7 +44,7 @@ def test_sign_in_opens_a_session_showing_the_chart(session, admin, frozen_clock)
     assert principal.account_id == account.id and not principal.must_change_password
     [chart] = principal.charts
     assert (chart.name, chart.dob, chart.access_type, chart.address, chart.mobile_phone) == (
-        "Maria Lopez", "04/02/1980", "self", "1 Elm St, Salem, OR 97301", "+12015550123")
+        "Maria Lopez", "04/02/1980", "self", "1 Elm St, Salem, OR 97301", "(201) 555-0123")
     session.refresh(account)
     assert account.last_sign_in_at == START
     assert "portal.sign_in" in [e.action for e in session.exec(select(AuditEvent))]

@@ -169,3 +169,16 @@ def test_password_hash_uses_the_shared_hasher(session, admin):
     created = _create(session, admin)
     user = session.get(StaffUser, created.staff_user_id)
     assert passwords.verify_password(created.password, user.password_hash)
+
+
+@pytest.mark.parametrize("username", ["nora north", "<b>nora</b>", "nora\tn", "-nora", "x" * 101])
+def test_usernames_with_spaces_markup_or_too_long_are_refused_beside_the_field(session, admin, username):
+    with pytest.raises(FormInvalid) as caught:
+        _create(session, admin, username=username)
+    assert "username" in caught.value.errors
+    assert session.exec(select(StaffUser).where(StaffUser.full_name == "Nora North")).first() is None
+
+
+def test_usernames_like_emails_and_initials_are_fine(session, admin):
+    assert _create(session, admin, username="N.North-2@clinic").username == "n.north-2@clinic"
+    assert "no spaces" in staff_auth.USERNAME_RULE

@@ -52,7 +52,7 @@ async def test_load_lists_connections_and_pending_without_secret_values(session,
     assert [(c.user_id, c.access_type, c.connected_by) for c in state.connections] == [
         ("maria.lopez@example.com", "Self", "admin")]
     assert [(p.purpose_label, p.channel, p.destination, p.can_resend) for p in state.pending] == [
-        ("Connection key", "Text message", "+15555550123", True)]
+        ("Connection key", "Text message", "(555) 555-0123", True)]
     everything = everything_in_state(root)
     assert plain not in everything and key.secret_hash not in everything
 
@@ -91,7 +91,7 @@ async def test_void_after_confirmation(session, admin):
     plain, key = _key(session, patient.id)
     _, state, _ = await open_section(sign_in_admin(session), patient.id)
     await state.ask_void(key.id)
-    assert state.void_open and state.void_label == "Connection key sent by text message to +15555550123"
+    assert state.void_open and state.void_label == "Connection key sent by text message to (555) 555-0123"
     await state.void()
     assert state.notice == "Connection key voided: it no longer works."
     assert state.pending == []

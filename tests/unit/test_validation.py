@@ -134,3 +134,13 @@ def test_demo_phone_numbers_are_valid_mobile_numbers(session):
     demo.generate(session=session, count=40)
     numbers = [p.mobile_phone for p in session.exec(select(Patient)) if p.mobile_phone]
     assert numbers and all(normalize_mobile(n) == n for n in numbers)
+
+
+def test_one_phone_format_everywhere_the_national_one_for_home_numbers():
+    from portal_app.services import charts, validation
+
+    assert validation.phone_label("+15125550100") == "(512) 555-0100"
+    assert validation.phone_label("+442079460000") == "+44 20 7946 0000"
+    assert validation.phone_label("maria@example.org") == "maria@example.org"  # not a phone: as it is
+    assert validation.phone_label("") == "" and validation.phone_label(None) == ""
+    assert charts.phone_label is validation.phone_label

@@ -23,7 +23,9 @@ from portal_app.components.styles import (
 )
 from portal_app.components.styles import SETUP_CELL as CELL
 from portal_app.components.table import data_table
+from portal_app.services.roles import NAME_RULE as ROLE_NAME_HINT
 from portal_app.services.roles import MemberRow, PermissionInfo, PermissionRow, RoleRow
+from portal_app.services.staff_auth import USERNAME_RULE
 from portal_app.services.staff_users import StaffRow
 from portal_app.state.roles import RolesState
 from portal_app.state.staff_users import StaffUsersState
@@ -109,7 +111,7 @@ def _roles_list() -> rx.Component:
         rx.heading("Roles", as_="h2", size="4", margin_bottom="0.3em"),
         _plain_list(RolesState.role_rows, _role_item, "No role name matches."),
         rx.form(
-            text_field("New role name", "new-role-name", name="name", max_length=100,
+            text_field("New role name", "new-role-name", name="name", hint=ROLE_NAME_HINT,
                        error=RolesState.new_name_error, default_value=RolesState.new_name),
             rx.button("Create role", type="submit", disabled=~RolesState.can_edit),
             on_submit=RolesState.create_role, reset_on_submit=False,
@@ -187,7 +189,7 @@ def _rename_and_delete() -> rx.Component:
         rx.fragment(
             rx.form(
                 rx.hstack(
-                    text_field("Role name", "rename-role", name="name", max_length=100,
+                    text_field("Role name", "rename-role", name="name", hint=ROLE_NAME_HINT,
                                error=RolesState.rename_error, default_value=RolesState.rename_value,
                                disabled=~RolesState.can_edit),
                     rx.button("Rename", type="submit", variant="outline", disabled=~RolesState.can_edit,
@@ -302,10 +304,10 @@ def _create_form() -> rx.Component:
     return rx.el.section(
         rx.heading("New staff user", as_="h2", size="4", margin_bottom="0.5em"),
         rx.form(
-            text_field("Username", "new-username", name="username", max_length=100,
+            text_field("Username", "new-username", name="username", hint=USERNAME_RULE,
                        autocomplete="off", error=StaffUsersState.errors.get("username", ""),
                        default_value=StaffUsersState.new_username),
-            text_field("Full name", "new-full-name", name="full_name", max_length=200,
+            text_field("Full name", "new-full-name", name="full_name",
                        autocomplete="off", error=StaffUsersState.errors.get("full_name", ""),
                        default_value=StaffUsersState.new_full_name),
             rx.el.fieldset(
