@@ -61,11 +61,14 @@ def spelled(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: b
             f"({zone_label(local, zone)})")
 
 
-def display(value: datetime | None, zone: tzinfo = timezone.utc) -> str:
-    """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)"."""
+def display(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: bool = True) -> str:
+    """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)";
+    with_time=False gives the practice's day alone, "04/05/2021"."""
     at = aware(value)
     if at is None:
         return ""
     local = at.astimezone(zone)
+    if not with_time:
+        return f"{local:%m/%d/%Y}"
     hour = local.hour % 12 or 12
     return f"{local:%m/%d/%Y} {hour}:{local:%M%p} ({zone_label(local, zone)})"

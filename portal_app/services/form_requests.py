@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import FormRequest, ident
-from portal_app.services import accounts, audit, clock
+from portal_app.services import accounts, audit, clock, settings
 from portal_app.services.choices import Choice
 from portal_app.services.errors import InvalidInput
 
@@ -40,13 +40,14 @@ def open_requests(*, session: Session, patient_id: int) -> list[FormRequestRow]:
     """The chart's forms still to fill in, oldest request first (one row per form)."""
     seen: set[str] = set()
     rows = []
+    zone = settings.zone(session=session)
     for request in _open(session, patient_id):
         if request.form in seen:
             continue
         seen.add(request.form)
         rows.append(FormRequestRow(id=ident(request), form=request.form,
                                    label=FORM_LABELS[PortalForm(request.form)],
-                                   requested_on=clock.aware(request.requested_at).strftime("%m/%d/%Y")))
+                                   requested_on=clock.display(request.requested_at, zone, with_time=False)))
     return rows
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind, ident
-from portal_app.services import accounts, audit, charts, clock, form_requests, onboarding, queue, validation
+from portal_app.services import accounts, audit, charts, clock, form_requests, onboarding, queue, settings, validation
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 
@@ -276,8 +276,8 @@ def submit_consent(*, session: Session, account_id: int, chart: ChartView, full_
         raise FormInvalid(errors)
     task = _form_task(session, account_id, chart, "consent", ip)
     session.add(IntakeChange(task_id=ident(task), form="consent", field_name="signature", new_value=name))
-    session.add(IntakeChange(task_id=ident(task), form="consent", field_name="agreed",
-                             new_value=f"Yes, on {clock.now().strftime('%m/%d/%Y')}"))
+    today = clock.display(clock.now(), settings.zone(session=session), with_time=False)
+    session.add(IntakeChange(task_id=ident(task), form="consent", field_name="agreed", new_value=f"Yes, on {today}"))
     form_requests.mark_submitted(session=session, patient_id=chart.patient_id, form="consent", task_id=ident(task))
     session.commit()
     return ident(task)

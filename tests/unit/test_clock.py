@@ -33,3 +33,9 @@ def test_staff_lists_show_the_practices_zone_and_us_dates():
 def test_a_zone_without_a_letter_name_reads_as_an_offset():
     assert clock.stamp(WINTER, ZoneInfo("Asia/Dubai")) == "12/07/2026 11:55PM (UTC+04)"
     assert clock.stamp(WINTER, timezone(timedelta(hours=-3))).endswith("(UTC-03:00)")
+
+
+def test_a_day_alone_is_the_practices_day():
+    late = datetime(2026, 12, 8, 3, 0, tzinfo=timezone.utc)  # 9 PM on December 7 in Chicago
+    assert clock.display(late, CHICAGO, with_time=False) == "12/07/2026"
+    assert clock.display(late, with_time=False) == "12/08/2026"
