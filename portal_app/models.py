@@ -341,6 +341,8 @@ class BulkJob(SQLModel, table=True):
     skipped_no_email: int = 0
     skipped_email_not_allowed: int = 0
     skipped_has_account: int = 0
+    # An unused, unexpired invitation link (re-inviting would kill it), unless "send again".
+    skipped_live_invitation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

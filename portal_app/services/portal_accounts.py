@@ -40,6 +40,7 @@ from portal_app.services import (
     areas,
     audit,
     clock,
+    consent,
     form_requests,
     onboarding,
     outbox,
@@ -417,6 +418,7 @@ def _send_connected_notice(session: Session, patient: Patient, account: PortalAc
     config = settings.get(session=session)
     if not config.portal_active or "@" not in account.user_id:
         return True
+    consent.require(patient, consent.EMAIL, account.user_id)
     rendered = templates_accounts.representative_connected(
         practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
         user_id=account.user_id, login_url=routes.portal_url(config.portal_base_url, routes.LOGIN))
@@ -563,6 +565,12 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         return SaveResult(connection_id=0, credentials=shown,
                           message=(f"Account {new.user_id} created ({label}). Give the patient the new "
                                    "credentials now (at the top of the page): they are shown only once."))
+    if not consent.allows(patient, consent.EMAIL, account.user_id):
+        # The user ID is the chart's own email and the chart has not agreed to email.
+        audit.record(session=session, actor=actor, action="account_setup.not_sent", patient_id=patient.id,
+                     account_id=account.id, detail="no email consent on the chart")
+        return SaveResult(connection_id=0, message=(
+            f"Account {new.user_id} saved ({label}). No email went out: {consent.REFUSED[consent.EMAIL]}"))
     if new.existing is None:
         failed = not _send_setup_link(session, patient, account, actor)
         return SaveResult(connection_id=0, email_failed=failed, message=(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from portal_app.models import SessionKind, StaffUser, ident
-from portal_app.services import audit, clock, passwords, permissions, sessions
+from portal_app.services import audit, clock, passwords, permissions, sessions, settings
 from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -30,6 +30,7 @@ class StaffPrincipal:
     last_sign_in: str = ""
     failed_since_last_sign_in: int = 0
     session_time: str = ""  # how long this sign-in has lasted, h:mm:ss
+    portal_active: bool = True  # the practice's portal switch (staff pages show a banner when off)
 
     def level(self, permission: Permission) -> Level:
         return Level(self.levels.get(permission.value, 0))
@@ -130,6 +131,7 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
         last_sign_in=last.strftime("%Y-%m-%d %H:%M UTC") if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
         session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
+        portal_active=settings.get(session=session).portal_active,
     )
 
 
