@@ -95,12 +95,12 @@ def test_progress_is_committed_chunk_by_chunk(session, admin, db_url, monkeypatc
     seen: list[int] = []
     original = bulk._process_one
 
-    def spy(db_session, patient_id, actor):
+    def spy(db_session, patient_id, actor, *more):
         # What another reader (the page's progress poll) sees while the job runs.
         from portal_app import db
         with db.session_scope(db_url) as other:
             seen.append(other.exec(select(BulkJob)).one().processed)
-        return original(db_session, patient_id, actor)
+        return original(db_session, patient_id, actor, *more)
 
     monkeypatch.setattr(bulk, "_process_one", spy)
     _run(session, admin, patient_ids=ids)
