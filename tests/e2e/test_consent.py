@@ -42,7 +42,7 @@ def test_the_wizard_refuses_a_key_by_text_when_the_chart_does_not_allow_texts(ap
     dialog = open_connect_wizard(page, patient, "Self")
     key = dialog.get_by_role("region", name="Generate Connection Key")
 
-    phone = key.get_by_label("Phone Number")
+    phone = key.get_by_role("radio", name="Phone Number")
     phone.click()
     expect(phone).to_be_checked()
     channel = key.get_by_role("group", name="Send the key by")
