@@ -581,9 +581,11 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         failed = not _send_setup_link(session, patient, account, actor)
     else:
         failed = not _send_connected_notice(session, patient, account, actor)
+    off = "" if settings.get(session=session).portal_active else (
+        " No email went out: the patient portal is switched off (Setup > Portal Settings).")
     return SaveResult(connection_id=0, email_failed=failed, message=(
         f"The existing account {new.user_id} is now connected to this chart ({label}). "
-        "Its password is unchanged."))
+        "Its password is unchanged." + off))
 
 
 def _update(session: Session, patient: Patient, connection: PortalConnection, account: PortalAccount,

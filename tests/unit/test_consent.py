@@ -282,3 +282,15 @@ def test_the_staff_principal_knows_the_portal_switch(session, admin):
     session.add(config)
     session.commit()
     assert not staff_auth.principal_for(session=session, session_id=token).portal_active
+
+
+def test_account_setup_saves_but_sends_nothing_to_the_charts_own_email_without_consent(session, admin):
+    from tests.unit.test_portal_accounts import _rep_form, _save
+    child = make_patient(session, first="Tim", email="family@example.com", enabled=True, allow_email=False)
+    result = _save(session, admin, child, _rep_form(username="family@example.com"))
+    assert result.connection_id and result.message.endswith(
+        "No email went out: " + consent.REFUSED[consent.EMAIL])
+    assert _sent(session) == 0
+    # The other parent's own address is theirs: the set-up link goes.
+    _save(session, admin, child, _rep_form(username="pat.parent@example.com"))
+    assert session.exec(select(OutboxMessage.to_address)).all() == ["pat.parent@example.com"]
