@@ -91,3 +91,20 @@ async def test_staff_pages_know_the_portal_is_off_and_a_send_says_nothing_went_o
     assert chart.portal_off
     assert chart.send_error == STAFF_PORTAL_OFF
     assert session.exec(select(OutboxMessage)).first() is None
+
+
+async def test_my_tasks_says_no_notice_went_out_when_the_chart_does_not_allow_email(session, admin):
+    from portal_app import routes
+    from portal_app.state.task_item import TaskItemState
+    from tests.unit.state_support import state_for
+    from tests.unit.test_consent import _no_consent, _thread
+    patient, task_id = _thread(session, admin)
+    _no_consent(session, patient)
+    _, page = await state_for(TaskItemState, session_id=sign_in_admin(session), path=routes.task_item(task_id),
+                              route=routes.TASK_ITEM)
+    await page.load()
+    page.set_reply_text("Your refill is ready.")
+    await page.send_reply()
+    assert page.reply_error == ""
+    assert page.notice == "Reply sent. No notice went out to the patient: " + consent.REFUSED[consent.EMAIL]
+    assert session.exec(select(OutboxMessage).where(OutboxMessage.kind == "portal_notice")).first() is None
