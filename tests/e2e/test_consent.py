@@ -11,12 +11,14 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import AuditEvent, OneTimeSecret, OutboxMessage, Patient, SecretPurpose
-from portal_app.services import audit, clock, settings
+from portal_app.models import AuditEvent, OneTimeSecret, OutboxMessage, Patient, PortalAccount, SecretPurpose
+from portal_app.services import audit, clock, messages, settings
 from portal_app.services.invitations import send_invitation_or_reset
+from portal_app.services.portal_auth import ChartView
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import (
     create_patient,
+    give_account,
     list_rows,
     open_connect_wizard,
     search_onboarding,
@@ -120,7 +122,20 @@ def test_bulk_invite_skips_a_patient_whose_invitation_still_works(app_server: Ap
         assert link.revoked_at is None
 
 
+def _message_thread(app_server: AppServer) -> int:
+    """A patient with an account who sent a message; returns the queue item's id."""
+    patient = create_patient(app_server, first_name="Otto", last_name=f"Offline{unique_tag()}", portal_enabled=True)
+    user_id = give_account(app_server, patient)
+    with db.session_scope(app_server.db_url) as session:
+        account = session.exec(select(PortalAccount).where(PortalAccount.user_id == user_id)).one()
+        chart = ChartView(patient_id=patient.id, name=patient.portal_name, dob="03/07/1984", access_type="self",
+                          email=patient.email, mobile_phone="", home_phone="", address="", areas=("messages",))
+        return messages.start_thread(session=session, account_id=account.id, chart=chart, subject="Refill",
+                                     body="Could you send a refill?")
+
+
 def test_staff_pages_say_when_the_portal_is_switched_off(app_server: AppServer, page: Page) -> None:
+    task_id = _message_thread(app_server)
     staff_sign_in(page)
     banner = page.get_by_text("Portal switched off.")
     expect(banner).to_have_count(0)
@@ -133,8 +148,13 @@ def test_staff_pages_say_when_the_portal_is_switched_off(app_server: AppServer, 
         goto(page, "/staff/onboarding")
         expect(banner).to_be_visible()
         expect(page.locator("#portal-off-banner")).to_contain_text("nothing you send from here goes out")
-        goto(page, "/staff/tasks")
+        goto(page, f"/staff/tasks/{task_id}")
         expect(page.locator("#portal-off-banner")).to_be_visible()
+        expect(page.get_by_text("the reply is kept, but no notice goes out now")).to_be_visible()
+        page.get_by_label("Reply").fill("We sent the refill.")
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_text("Reply sent. No notice went out to the patient: the portal is switched off")
+               ).to_be_visible()
     finally:
         with db.session_scope(app_server.db_url) as session:
             config = settings.get(session=session)
