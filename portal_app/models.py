@@ -117,6 +117,8 @@ class Patient(SQLModel, table=True):
         Index("ix_patient_state_sort", "account_state", "sort_key", "id"),
         Index("ix_patient_dob_sort", "dob", "sort_key", "id"),
         Index("ix_patient_email_sort", "email_lower", "sort_key", "id"),
+        # "Create Account" with a phone number asks whether a chart with that mobile refuses texts.
+        Index("ix_patient_mobile", "mobile_phone"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
