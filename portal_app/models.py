@@ -117,6 +117,8 @@ class Patient(SQLModel, table=True):
         Index("ix_patient_state_sort", "account_state", "sort_key", "id"),
         Index("ix_patient_dob_sort", "dob", "sort_key", "id"),
         Index("ix_patient_email_sort", "email_lower", "sort_key", "id"),
+        # "Create Account" with a phone number asks whether a chart with that mobile refuses texts.
+        Index("ix_patient_mobile", "mobile_phone"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -341,6 +343,8 @@ class BulkJob(SQLModel, table=True):
     skipped_no_email: int = 0
     skipped_email_not_allowed: int = 0
     skipped_has_account: int = 0
+    # An unused, unexpired invitation link (re-inviting would kill it), unless "send again".
+    skipped_live_invitation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

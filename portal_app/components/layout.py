@@ -83,6 +83,19 @@ def _skip_link() -> rx.Component:
                        "border_radius": "6px"}})
 
 
+PORTAL_OFF_BANNER = ("The patient portal is switched off (Setup > Portal Settings): patients cannot sign "
+                     "in, and nothing you send from here goes out: no invitations, links, keys or notices.")
+
+
+def _portal_off_banner() -> rx.Component:
+    return rx.cond(
+        StaffSessionState.portal_off & (StaffSessionState.staff_name != ""),
+        rx.el.div(rx.el.strong("Portal switched off. "), PORTAL_OFF_BANNER, role="status", id="portal-off-banner",
+                  style={"background": "#fff4e5", "border_bottom": "2px solid #8a4b00", "color": "#4a2800",
+                         "padding": "0.6em 1.5em"}),
+    )
+
+
 def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     """Header with navigation (only what the user's roles allow), the signed-in user, their
     last sign-in, failed attempts since, and how long this session has lasted."""
@@ -123,6 +136,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
             ),
             style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": HEAD_BG},
         ),
+        _portal_off_banner(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em"}),
     )

@@ -40,7 +40,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_accounts
-from portal_app.services import audit, clock, outbox, passwords, sessions, settings, tokens
+from portal_app.services import audit, clock, consent, outbox, passwords, sessions, settings, tokens
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import AlreadyTaken, InvalidInput, NotFound, PortalUnavailable
 
@@ -301,7 +301,11 @@ def send_password_link(*, session: Session, account: PortalAccount, patient: Pat
                        destination: str = "", requested_by: str = "") -> LinkSent:
     """Send the account a link to choose a password; older live links of it for the chart die.
 
-    The caller checks the portal is on and the message may go, and audits with its own action.
+    The caller checks the portal is on, and audits with its own action. The chart's consent
+    for `channel` is checked here when `to` is the chart's own email or mobile.
+
+    Raises:
+        InvalidInput: the chart has not agreed to `channel` (field "email" or "sms").
 
     Args:
         setup: the set-up message for an account that never had a password (valid as long as
@@ -310,6 +314,7 @@ def send_password_link(*, session: Session, account: PortalAccount, patient: Pat
             row records, and what "Resend" sends to again.
         first_name: the greeting's name (default the account's own).
     """
+    consent.require(patient, channel, to)  # before anything changes: nothing is sent, no link dies
     config = settings.get(session=session)
     lifetime = (timedelta(hours=config.invitation_hours) if setup
                 else timedelta(minutes=config.reset_minutes))
@@ -366,10 +371,7 @@ def _resend_target(session: Session, row: OneTimeSecret) -> tuple[PortalAccount,
     if account.status == AccountStatus.DISABLED:
         raise InvalidInput("This account is disabled. Enable it in User Management first.")
     # The chart's consent governs its own email and mobile, not a representative's address.
-    if row.channel == "email" and row.destination == patient.email_lower and not patient.allow_email:
-        raise InvalidInput("The patient has not agreed to email (Allow email is off).", field="email")
-    if row.channel == "sms" and row.destination == patient.mobile_phone and not patient.allow_sms:
-        raise InvalidInput("The patient has not agreed to text messages (Allow SMS is off).")
+    consent.require(patient, row.channel, row.destination)
     return account, patient
 
 

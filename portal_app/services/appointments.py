@@ -176,7 +176,7 @@ def request_view(*, session: Session, task_id: int) -> AppointmentView:
                            status_label=STATUS_LABELS.get(row.status, row.status))
 
 
-def decide(*, session: Session, task_id: int, decision: str, note: str, actor: audit.Actor) -> None:
+def decide(*, session: Session, task_id: int, decision: str, note: str, actor: audit.Actor) -> str:
     """Staff answer a request: "scheduled" or "declined", with a note for the patient.
 
     The note is required when declining (the patient needs to know what to do next) and
@@ -202,8 +202,10 @@ def decide(*, session: Session, task_id: int, decision: str, note: str, actor: a
         post_part = f"; post={post.id}"
     notice = messages.notify_patient(session=session, task=task)
     audit.record(session=session, actor=actor, action="appointment.decide", patient_id=task.patient_id,
-                 account_id=task.account_id, detail=f"item={task.id}; status {old} -> {decision}{post_part}; {notice}")
+                 account_id=task.account_id,
+                 detail=f"item={task.id}; status {old} -> {decision}{post_part}; {notice.detail}")
     session.commit()
+    return notice.told
 
 
 @dataclass(frozen=True)

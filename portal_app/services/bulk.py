@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import BulkJob, Patient, ident
-from portal_app.services import accounts, audit, clock, onboarding, settings
+from portal_app.models import BulkJob, OneTimeSecret, Patient, SecretPurpose, ident
+from portal_app.services import accounts, audit, clock, consent, onboarding, settings
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import send_invitation_or_reset
 from portal_app.services.onboarding import StatusFilter
@@ -24,6 +24,8 @@ KIND_ENABLE_INVITE = "enable_invite"
 CHUNK = 20
 # Selections come from the browser: a page is 50 rows, so this is generous, and bounded.
 MAX_SELECTED = 5000
+# Above this many patients the confirmation asks staff to type the number.
+TYPE_TO_CONFIRM = 1000
 # A finished job is still shown on the onboarding page for this long.
 RECENT = timedelta(minutes=30)
 
@@ -44,6 +46,7 @@ class JobView:
     skipped_no_email: int
     skipped_email_not_allowed: int
     skipped_has_account: int
+    skipped_live_invitation: int
     error: str
     percent: int
     summary: str
@@ -51,7 +54,8 @@ class JobView:
 
 def summary_of(job: BulkJob) -> str:
     """E.g. "Invited 41 · skipped 7 without email · 2 email not allowed · 3 already have accounts"."""
-    skips = [(job.skipped_no_email, "without email"),
+    skips = [(job.skipped_live_invitation, "already invited (link still valid)"),
+             (job.skipped_no_email, "without email"),
              (job.skipped_email_not_allowed, "email not allowed"),
              (job.skipped_has_account,
               "already has an account" if job.skipped_has_account == 1 else "already have accounts")]
@@ -67,7 +71,8 @@ def view_of(job: BulkJob) -> JobView:
     return JobView(id=ident(job), status=job.status, total=job.total, processed=job.processed,
                    invited=job.invited, skipped_no_email=job.skipped_no_email,
                    skipped_email_not_allowed=job.skipped_email_not_allowed,
-                   skipped_has_account=job.skipped_has_account, error=job.error,
+                   skipped_has_account=job.skipped_has_account,
+                   skipped_live_invitation=job.skipped_live_invitation, error=job.error,
                    percent=percent, summary=summary_of(job))
 
 
@@ -83,12 +88,25 @@ def _clean_ids(patient_ids: Iterable[int]) -> list[int]:
     return list(seen)
 
 
+def confirm_count(*, total: int, typed: str) -> None:
+    """Above TYPE_TO_CONFIRM patients, staff must type how many they are about to invite.
+
+    Raises:
+        InvalidInput: field "confirm_count", when the typed number is not `total`.
+    """
+    if total <= TYPE_TO_CONFIRM:
+        return
+    if "".join((typed or "").split()).replace(",", "") != str(total):
+        raise InvalidInput(f"Type {total} to confirm inviting {total} patients.", field="confirm_count")
+
+
 def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | None = None,
-              search: str = "", status: StatusFilter = StatusFilter.ALL) -> JobView:
+              search: str = "", status: StatusFilter = StatusFilter.ALL, resend: bool = False) -> JobView:
     """Create the job row (and its one audit event) before any patient is touched.
 
     Args:
         patient_ids: the selected charts; None means every patient matching search+status.
+        resend: "send again": re-invite charts whose invitation is still live (its link dies).
 
     Raises:
         PortalUnavailable: the portal is switched off (nothing would be sent).
@@ -113,7 +131,7 @@ def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | 
     session.add(job)
     session.flush()
     audit.record(session=session, actor=actor, action="bulk.enable_invite",
-                 detail=f"job #{job.id}: {scope}")
+                 detail=f"job #{job.id}: {scope}; send again={'yes' if resend else 'no'}")
     session.commit()
     session.refresh(job)
     return view_of(job)
@@ -124,7 +142,15 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
-def _process_one(session: Session, patient_id: int, actor: audit.Actor) -> str:
+def has_live_invitation(*, session: Session, patient_id: int) -> bool:
+    """An unused, unrevoked, unexpired invitation link for the chart (a new one would kill it)."""
+    return session.exec(select(OneTimeSecret.id).where(
+        OneTimeSecret.patient_id == patient_id, OneTimeSecret.purpose == SecretPurpose.INVITATION,
+        col(OneTimeSecret.used_at).is_(None), col(OneTimeSecret.revoked_at).is_(None),
+        OneTimeSecret.expires_at > clock.now()).limit(1)).first() is not None
+
+
+def _process_one(session: Session, patient_id: int, actor: audit.Actor, resend: bool = False) -> str:
     """Enable one chart and invite it when that is possible; returns the outcome."""
     patient = session.get(Patient, patient_id)
     if patient is None:
@@ -134,8 +160,10 @@ def _process_one(session: Session, patient_id: int, actor: audit.Actor) -> str:
         return "has_account"
     if not patient.email:
         return "no_email"
-    if not patient.allow_email:
+    if not consent.allows(patient, consent.EMAIL):
         return "email_not_allowed"
+    if not resend and has_live_invitation(session=session, patient_id=patient_id):
+        return "live_invitation"
     result = send_invitation_or_reset(session=session, patient_id=patient_id, actor=actor)
     return "failed" if result.status == "failed" else "invited"
 
@@ -158,6 +186,7 @@ def _save_counts(session: Session, job_id: int, processed: int, counts: dict[str
     job.skipped_no_email = counts["no_email"]
     job.skipped_email_not_allowed = counts["email_not_allowed"]
     job.skipped_has_account = counts["has_account"]
+    job.skipped_live_invitation = counts["live_invitation"]
     if counts["failed"]:
         job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
                      "messages wait in the Outbox to be retried.")
@@ -189,7 +218,7 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
 
 def run_job(*, session: Session, job_id: int, actor: audit.Actor,
             patient_ids: list[int] | None = None, search: str = "",
-            status: StatusFilter = StatusFilter.ALL, chunk: int = CHUNK) -> JobView:
+            status: StatusFilter = StatusFilter.ALL, chunk: int = CHUNK, resend: bool = False) -> JobView:
     """Work through a job made by `start_job`, committing counts after every chunk.
 
     Each patient's enable and invitation are the ordinary services, so each writes its own
@@ -207,13 +236,14 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor,
     # and a rollback after a refused patient must not lose the chunk's counts.
     counts = {"invited": job.invited, "no_email": job.skipped_no_email,
               "email_not_allowed": job.skipped_email_not_allowed,
-              "has_account": job.skipped_has_account, "failed": 0, "missing": 0}
+              "has_account": job.skipped_has_account, "live_invitation": job.skipped_live_invitation,
+              "failed": 0, "missing": 0}
     processed = 0  # (a job with any progress returned above)
     try:
         for ids in source:
             for patient_id in ids:
                 try:
-                    outcome = _process_one(session, patient_id, actor)
+                    outcome = _process_one(session, patient_id, actor, resend)
                 except PortalUnavailable:
                     raise
                 except DomainError:

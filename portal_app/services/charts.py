@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from portal_app.models import AccountStatus, Patient, ident
-from portal_app.services import accounts, audit, clock, onboarding, settings, validation
+from portal_app.services import accounts, audit, clock, consent, onboarding, settings, validation
+from portal_app.services.errors import InvalidInput
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.PENDING: "Pending (no password set yet)",
@@ -39,6 +40,7 @@ class ChartView(Contact):
     first_name: str = ""
     last_name: str = ""
     allow_email: bool = False
+    allow_sms: bool = False
     portal_enabled: bool = False
     portal_active: bool = True
     account_label: str = ""
@@ -85,7 +87,7 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         patient_id=ident(patient), chart_number=patient.chart_number,
         name=f"{patient.last_name}, {patient.first_name}",
         first_name=patient.first_name, last_name=patient.last_name,
-        allow_email=patient.allow_email, portal_enabled=patient.portal_enabled,
+        allow_email=patient.allow_email, allow_sms=patient.allow_sms, portal_enabled=patient.portal_enabled,
         portal_active=settings.get(session=session).portal_active,
         account_label=onboarding.ACCOUNT_STATE_LABELS[patient.account_state],
         has_account=account is not None,
@@ -100,3 +102,30 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         audit.record(session=session, actor=actor, action="chart.view", patient_id=patient.id)
         session.commit()
     return view
+
+
+CONSENT_LABELS = {consent.EMAIL: "Allow email", consent.SMS: "Allow text messages"}
+
+
+def set_consent(*, session: Session, patient_id: int, channel: str, allowed: bool, actor: audit.Actor) -> str:
+    """Change what the chart has agreed to receive ("Allow email" or "Allow text messages"),
+    audited old -> new. Returns a sentence for staff.
+
+    Raises:
+        NotFound: no such chart. InvalidInput: an unknown channel.
+    """
+    if channel not in CONSENT_LABELS:
+        raise InvalidInput("Choose Allow email or Allow text messages.")
+    patient = accounts.get_patient(session=session, patient_id=patient_id)
+    column = "allow_email" if channel == consent.EMAIL else "allow_sms"
+    old = bool(getattr(patient, column))
+    label = CONSENT_LABELS[channel]
+    if old == allowed:
+        return f"{label} is already {'on' if allowed else 'off'}."
+    setattr(patient, column, allowed)
+    patient.updated_at = clock.now()
+    session.add(patient)
+    audit.record(session=session, actor=actor, action="chart.consent", patient_id=patient.id,
+                 detail=f"{label}: {'yes' if old else 'no'} -> {'yes' if allowed else 'no'}")
+    session.commit()
+    return f"{label} turned {'on' if allowed else 'off'}."

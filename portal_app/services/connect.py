@@ -33,7 +33,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_connect
-from portal_app.services import accounts, audit, clock, outbox, settings, tokens
+from portal_app.services import accounts, audit, clock, consent, outbox, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
@@ -61,7 +61,7 @@ class TokenSent:
 class ConnectResult:
     user_id: str
     created: bool
-    welcome_status: str = "sent"
+    welcome_status: str = "sent"  # sent, failed, refused (consent withdrawn since the token)
 
 
 def token_length(config: PracticeSettings) -> int:
@@ -129,13 +129,15 @@ def send_connect_token(*, session: Session, patient_id: int, channel: str, addre
     Raises:
         PortalUnavailable: the portal is switched off (nothing is sent).
         InvalidInput: access not enabled, bad channel or address (a landline for a text),
-            missing Requested By, or the chart is connected as self to another account.
+            missing Requested By, the chart's own address without its consent for the channel
+            (field "channel"), or the chart is connected as self to another account.
     """
     config = _active_config(session)
     patient = _enabled_patient(session, patient_id)
     requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
                               required=True)
     destination = _destination(channel, address)
+    consent.require(patient, channel, destination, field="channel")
     _check_self_conflict(session, patient, destination)
 
     voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECT_TOKEN,
@@ -258,8 +260,13 @@ def _connect_as_self(session: Session, patient: Patient, account: PortalAccount,
 
 def _welcome(session: Session, config: PracticeSettings, patient: Patient, account: PortalAccount,
              channel: str, created: bool, actor: audit.Actor) -> str:
-    """The welcome (new account) or connected (existing one) message. Returns sent or failed."""
+    """The welcome (new account) or connected (existing one) message. Returns sent, failed, or
+    refused (the chart's consent for the channel was withdrawn after the token went)."""
     destination = account.user_id
+    if not consent.allows(patient, channel, destination):
+        audit.record(session=session, actor=actor, action="welcome.refused", patient_id=patient.id,
+                     account_id=account.id, detail=f"not sent: no {channel} consent on the chart")
+        return "refused"
     login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
     if created:
         rendered = templates.for_channel(channel, email_template=templates_connect.welcome_email,

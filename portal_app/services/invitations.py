@@ -22,7 +22,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates
-from portal_app.services import accounts, audit, clock, outbox, passwords, sessions, settings, tokens
+from portal_app.services import accounts, audit, clock, consent, outbox, passwords, sessions, settings, tokens
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
@@ -55,8 +55,7 @@ def _patient_for_link(session: Session, patient_id: int) -> Patient:
         raise InvalidInput("Portal access is not enabled for this patient. Enable it first.")
     if not patient.email:
         raise InvalidInput("No email on file.", field="email")
-    if not patient.allow_email:
-        raise InvalidInput("The patient has not agreed to email (Allow email is off).", field="email")
+    consent.require(patient, consent.EMAIL, field="email")
     return patient
 
 
@@ -107,6 +106,7 @@ def send_invitation_or_reset(*, session: Session, patient_id: int, actor: audit.
 def _send_invitation(session: Session, config: PracticeSettings, patient: Patient,
                      actor: audit.Actor) -> tuple[OutboxMessage, OneTimeSecret]:
     """An invitation (the chart has no account yet) to the chart's email."""
+    consent.require(patient, consent.EMAIL, field="email")
     lifetime = timedelta(hours=config.invitation_hours)
     plain, secret = tokens.issue(session=session, purpose=SecretPurpose.INVITATION, lifetime=lifetime,
                                  patient_id=patient.id, destination=patient.email_lower,

@@ -34,6 +34,7 @@ from portal_app.services import (
     accounts,
     audit,
     clock,
+    consent,
     invitations,
     outbox,
     passwords,
@@ -185,7 +186,8 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
 
     Raises:
         PortalUnavailable: the portal is switched off (nothing is sent).
-        InvalidInput: access not enabled, bad channel or address, missing Requested By.
+        InvalidInput: access not enabled, bad channel or address, missing Requested By, the
+            chart's own email or mobile without its consent for the channel (field "channel").
     """
     config = settings.get(session=session)
     if not config.portal_active:
@@ -198,6 +200,7 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
                               required=True)
     destination = _destination(patient, channel, address)
+    consent.require(patient, channel, destination, field="channel")
     days = config.letter_key_days if channel == "letter" else config.key_days
     key, row = _new_key_row(session, patient, channel, destination, requested_by, days, actor)
     zone = settings.zone(session=session)
@@ -241,9 +244,21 @@ def contact_user_id(value: str | None) -> str:
     return user_id
 
 
+def _refused_by_a_chart(session: Session, user_id: str, channel: str) -> bool:
+    """Whether `user_id` is the own email or mobile of a chart that has not agreed to that
+    channel. The page answers the same either way (it must not tell whether a chart exists)."""
+    column = Patient.email_lower if channel == "email" else Patient.mobile_phone
+    charts = session.exec(select(Patient).where(column == user_id).limit(20))
+    return any(not consent.allows(chart, channel, user_id) for chart in charts)
+
+
 def _notice_account_exists(session: Session, config, account: PortalAccount, channel: str,
                            actor: audit.Actor) -> None:
     """The user ID has an account: offer sign-in and password reset instead of a new one."""
+    if _refused_by_a_chart(session, account.user_id, channel):
+        audit.record(session=session, actor=actor, action="account.create_requested", account_id=account.id,
+                     detail=f"account exists: no notice sent (a chart with this {channel} does not allow it)")
+        return
     rendered = templates.for_channel(
         channel, email_template=templates_keys.account_exists_email,
         sms_template=templates_keys.account_exists_sms, config=config,
@@ -259,6 +274,10 @@ def _notice_account_exists(session: Session, config, account: PortalAccount, cha
 def _send_verification(session: Session, config, user_id: str, channel: str, voided: int,
                        actor: audit.Actor) -> None:
     """A link proving the user ID reaches the person (the first step of creating an account)."""
+    if _refused_by_a_chart(session, user_id, channel):
+        audit.record(session=session, actor=actor, action="account.create_requested",
+                     detail=f"no verification sent: a chart with this {channel} does not allow it")
+        return
     lifetime = timedelta(minutes=config.verification_minutes)
     plain, secret = tokens.issue(session=session, purpose=SecretPurpose.CONTACT_VERIFICATION,
                                  lifetime=lifetime, channel=channel, destination=user_id)

@@ -37,7 +37,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_queue
-from portal_app.services import audit, clock, outbox, queue, settings
+from portal_app.services import audit, clock, consent, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
 from portal_app.services.validation import bounded_text
@@ -293,29 +293,55 @@ def mark_read_by_staff(*, session: Session, task_id: int) -> None:
     session.commit()
 
 
-def notify_patient(*, session: Session, task: PortalTask) -> str:
+@dataclass(frozen=True)
+class Notice:
+    """What became of the content-free notice to the patient: `detail` for the audit, `told`
+    for the staff user who answered (what the patient was told, or that nothing went out)."""
+
+    detail: str
+    told: str
+    sent: bool
+
+
+NOTHING_WENT_OUT = "No notice went out to the patient: "
+
+
+def _not_sent(detail: str, why: str) -> Notice:
+    return Notice(detail=detail, told=NOTHING_WENT_OUT + why, sent=False)
+
+
+def notify_patient(*, session: Session, task: PortalTask) -> Notice:
     """Tell the account that sent the item that something waits in the portal (no content).
 
-    Email when its user ID is an email address, a text otherwise. Returns a short note for the
-    audit detail ("notice #12 sent", "no account"). Does not commit.
+    Email when its user ID is an email address, a text otherwise, when the chart allows that
+    channel for its own address. Does not commit.
     """
     account = session.get(PortalAccount, task.account_id) if task.account_id else None
     if account is None or not account.user_id:
-        return "no account to notify"
+        return _not_sent("no account to notify", "no portal account sent this item.")
     if account.status == AccountStatus.DISABLED:
-        return "account disabled, not notified"
+        return _not_sent("account disabled, not notified", "the portal account is disabled.")
     config = settings.get(session=session)
     if not config.portal_active:
         # With the portal off nothing is sent (the patient could not sign in to read it).
-        return "portal off, not notified"
-    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
+        return _not_sent("portal off, not notified",
+                         "the portal is switched off (Setup > Portal Settings).")
     channel = "email" if "@" in account.user_id else "sms"
+    patient = session.get(Patient, task.patient_id) if task.patient_id else None
+    if patient is not None and not consent.allows(patient, channel, account.user_id):
+        return _not_sent(f"no {channel} consent, not notified", consent.REFUSED[channel])
+    login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
     rendered = templates.for_channel(channel, email_template=templates_queue.new_message_email,
                                      sms_template=templates_queue.new_message_sms, config=config,
                                      login_url=login_url)
     message = outbox.send(session=session, channel=channel, kind="portal_notice", to=account.user_id,
                           rendered=rendered, patient_id=task.patient_id)
-    return f"notice #{message.id} {message.status.value}"
+    status = message.status.value
+    if status == "failed":
+        return Notice(detail=f"notice #{message.id} failed", sent=False,
+                      told="The notice to the patient could not be sent; it is in the outbox to retry.")
+    return Notice(detail=f"notice #{message.id} {status}", sent=True,
+                  told="The patient was told a new message is waiting in the portal.")
 
 
 def add_staff_post(*, session: Session, task: PortalTask, staff_user_id: int, body: str) -> TaskPost:
@@ -328,8 +354,10 @@ def add_staff_post(*, session: Session, task: PortalTask, staff_user_id: int, bo
     return post
 
 
-def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str, actor: audit.Actor) -> None:
+def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str, actor: audit.Actor) -> Notice:
     """A staff reply in an item's thread; the patient gets a content-free notice; audited.
+
+    Returns what became of the notice (the reply is kept even when no notice may go out).
 
     Raises InvalidInput(field="body") for an empty or too long reply, NotFound for a gone item.
     The item's status is left as it is (the queue decides when it is reviewed).
@@ -339,5 +367,6 @@ def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str
     post = add_staff_post(session=session, task=task, staff_user_id=staff_user_id, body=text)
     notice = notify_patient(session=session, task=task)
     audit.record(session=session, actor=actor, action="task.reply", patient_id=task.patient_id,
-                 account_id=task.account_id, detail=f"item={task.id}; post={post.id}; {notice}")
+                 account_id=task.account_id, detail=f"item={task.id}; post={post.id}; {notice.detail}")
     session.commit()
+    return notice

@@ -8,10 +8,10 @@ from datetime import tzinfo
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import MessageStatus, OutboxMessage, ident
+from portal_app.models import MessageStatus, OutboxMessage, Patient, ident
 from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
-from portal_app.services import audit, clock, settings, validation
+from portal_app.services import audit, clock, consent, settings, validation
 from portal_app.services.errors import InvalidInput, NotFound
 
 PAGE_SIZE = 50
@@ -69,6 +69,10 @@ def retry(*, session: Session, message_id: int, actor_id: int) -> OutboxMessage:
         raise NotFound("That message no longer exists.")
     if message.status != MessageStatus.FAILED:
         raise InvalidInput("Only a failed message can be retried.")
+    patient = session.get(Patient, message.patient_id) if message.patient_id else None
+    if patient is not None and not consent.allows(patient, message.channel, message.to_address):
+        # Consent withdrawn since the message was made: it stays failed, unsent.
+        raise InvalidInput(f"Not retried: {consent.REFUSED.get(message.channel, '')}")
     deliver(session=session, message=message)
     audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.retry",
                  patient_id=message.patient_id, detail=f"message #{message.id}: {message.status.value}")

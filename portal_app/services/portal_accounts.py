@@ -40,6 +40,7 @@ from portal_app.services import (
     areas,
     audit,
     clock,
+    consent,
     form_requests,
     onboarding,
     outbox,
@@ -418,6 +419,7 @@ def _send_connected_notice(session: Session, patient: Patient, account: PortalAc
     config = settings.get(session=session)
     if not config.portal_active or "@" not in account.user_id:
         return True
+    consent.require(patient, consent.EMAIL, account.user_id)
     rendered = templates_accounts.representative_connected(
         practice=config.practice_name, phone=config.practice_phone, first_name=account.first_name,
         user_id=account.user_id, login_url=routes.portal_url(config.portal_base_url, routes.LOGIN))
@@ -564,6 +566,12 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         return SaveResult(connection_id=0, credentials=shown,
                           message=(f"Account {new.user_id} created ({label}). Give the patient the new "
                                    "credentials now (at the top of the page): they are shown only once."))
+    if not consent.allows(patient, consent.EMAIL, account.user_id):
+        # The user ID is the chart's own email and the chart has not agreed to email.
+        audit.record(session=session, actor=actor, action="account_setup.not_sent", patient_id=patient.id,
+                     account_id=account.id, detail="no email consent on the chart")
+        return SaveResult(connection_id=0, message=(
+            f"Account {new.user_id} saved ({label}). No email went out: {consent.REFUSED[consent.EMAIL]}"))
     if new.existing is None:
         failed = not _send_setup_link(session, patient, account, actor)
         return SaveResult(connection_id=0, email_failed=failed, message=(
@@ -574,9 +582,11 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         failed = not _send_setup_link(session, patient, account, actor)
     else:
         failed = not _send_connected_notice(session, patient, account, actor)
+    off = "" if settings.get(session=session).portal_active else (
+        " No email went out: the patient portal is switched off (Setup > Portal Settings).")
     return SaveResult(connection_id=0, email_failed=failed, message=(
         f"The existing account {new.user_id} is now connected to this chart ({label}). "
-        "Its password is unchanged."))
+        "Its password is unchanged." + off))
 
 
 def _update(session: Session, patient: Patient, connection: PortalConnection, account: PortalAccount,

@@ -31,6 +31,7 @@ class StaffPrincipal:
     last_sign_in: str = ""
     failed_since_last_sign_in: int = 0
     session_time: str = ""  # how long this sign-in has lasted, h:mm:ss
+    portal_active: bool = True  # the practice's portal switch (staff pages show a banner when off)
 
     def level(self, permission: Permission) -> Level:
         return Level(self.levels.get(permission.value, 0))
@@ -138,6 +139,7 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
         last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
         session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
+        portal_active=settings.get(session=session).portal_active,
     )
 
 

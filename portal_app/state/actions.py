@@ -47,7 +47,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import audit
 from portal_app.services.areas import Area
-from portal_app.services.errors import DomainError
+from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
@@ -122,7 +122,18 @@ def _coerced_arguments(fn: Callable, public: inspect.Signature, args: tuple, kwa
     return values
 
 
-def _guarded(fn: Callable, admit: Callable, guard: str) -> Callable:
+# What a staff user reads when a send met the portal switch (patients read PortalUnavailable's own).
+STAFF_PORTAL_OFF = ("Nothing was sent: the patient portal is switched off (Setup > Portal Settings). "
+                    "Switch it on to send.")
+
+
+def _for_staff(exc: DomainError) -> DomainError:
+    if isinstance(exc, PortalUnavailable):
+        exc.message = STAFF_PORTAL_OFF
+    return exc
+
+
+def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> Callable:
     """Wrap `fn` so that `admit(state, handler_name)` runs first.
 
     `admit` returns (caller, None) to go on or (None, answer) to stop with that answer.
@@ -138,7 +149,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str) -> Callable:
                 result = await result
             return result
         except DomainError as exc:
-            return self._failed(exc)
+            return self._failed(_for_staff(exc) if staff else exc)
 
     if inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
@@ -152,7 +163,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str) -> Callable:
                 async for item in fn(self, caller, **values):
                     yield item
             except DomainError as exc:
-                yield self._failed(exc)
+                yield self._failed(_for_staff(exc) if staff else exc)
     else:
         @functools.wraps(fn)
         async def wrapper(self, *args, **kwargs):
@@ -193,7 +204,7 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
             return None, state._refused(refuse or state._refusal_message(level),
                                         signed_in=principal is not None, level=level)
 
-        return rx.event(_guarded(fn, admit, f"staff:{need}"))
+        return rx.event(_guarded(fn, admit, f"staff:{need}", staff=True))
 
     return decorate
 

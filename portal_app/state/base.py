@@ -104,6 +104,8 @@ class StaffSessionState(SessionState):
     staff_failed_since: int = 0
     staff_session_time: str = ""
     staff_levels: dict[str, int] = {}
+    # The practice switched the portal off: every staff page says so (nothing is sent).
+    portal_off: bool = False
 
     async def _principal(self) -> StaffPrincipal | None:
         principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
@@ -116,6 +118,7 @@ class StaffSessionState(SessionState):
             self.staff_failed_since = principal.failed_since_last_sign_in
             self.staff_session_time = principal.session_time
             self.staff_levels = dict(principal.levels)
+            self.portal_off = not principal.portal_active
         return principal
 
     async def _require(self, permission: Permission, level: Level = Level.READ) -> StaffPrincipal | None:

@@ -29,9 +29,10 @@ NO_SEND = "You do not have permission to send portal emails."
 NO_USERNAME = "You do not have permission to set portal usernames."
 NO_ACCOUNT = "You do not have permission to set up portal accounts."
 NO_OPEN = "You do not have permission to open patient charts."
+NO_CONSENT = "You do not have permission to change what the patient agreed to receive."
 # A refusal shows beside the part of the page whose control asked.
 REFUSAL_FIELDS = {NO_ACCESS_CHANGE: "access_error", NO_SEND: "send_error",
-                  NO_USERNAME: "username_message", NO_ACCOUNT: "account_error"}
+                  NO_USERNAME: "username_message", NO_ACCOUNT: "account_error", NO_CONSENT: "consent_error"}
 
 
 class ChartState(StaffSessionState):
@@ -49,6 +50,8 @@ class ChartState(StaffSessionState):
     access_error: str = ""
     send_notice: str = ""
     send_error: str = ""
+    consent_notice: str = ""
+    consent_error: str = ""
 
     username: str = ""
     username_ok: bool = False
@@ -67,6 +70,7 @@ class ChartState(StaffSessionState):
     def _clear_messages(self) -> None:
         self.access_notice = self.access_error = ""
         self.send_notice = self.send_error = ""
+        self.consent_notice = self.consent_error = ""
         self.account_notice = self.account_error = self.password_error = ""
 
     def _clear(self) -> None:
@@ -176,6 +180,17 @@ class ChartState(StaffSessionState):
         else:
             self.send_notice = result.message
         await self._refresh()
+        return None
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_CONSENT)
+    async def set_consent(self, staff: Staff, channel: str, allowed: bool):
+        """Demographics: tick or untick "Allow email" / "Allow text messages" (audited)."""
+        if not self._start("consent_error"):
+            return None
+        notice = await call(partial(charts.set_consent, patient_id=self._chart_id, channel=channel,
+                                    allowed=allowed, actor=staff.actor))
+        await self._refresh()
+        self.consent_notice = notice
         return None
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_USERNAME)

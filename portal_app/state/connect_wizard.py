@@ -17,7 +17,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import connect, keys
+from portal_app.services import connect, consent, keys
 from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
@@ -36,6 +36,8 @@ NO_KEYS = "You do not have permission to generate connection keys."
 # The two ways to connect, each with its address field's error line and its own error line.
 CREATE = ("create_address_error", "create_error")
 KEY = ("key_address_error", "key_error")
+# Beside each way's channel choice: why the chart's own address may not get that channel.
+CHANNEL_ERROR = {CREATE: "create_channel_error", KEY: "key_channel_error"}
 
 
 class ConnectWizardState(StaffSessionState):
@@ -51,6 +53,7 @@ class ConnectWizardState(StaffSessionState):
     create_channel: str = "email"
     create_address: str = ""
     create_address_error: str = ""
+    create_channel_error: str = ""
     token_sent: bool = False
     token_error: str = ""
     create_notice: str = ""
@@ -60,6 +63,7 @@ class ConnectWizardState(StaffSessionState):
     key_channel: str = "email"
     key_address: str = ""
     key_address_error: str = ""
+    key_channel_error: str = ""
     key_notice: str = ""
     key_error: str = ""
     # The connection key just generated, shown to staff once (to read to the patient or
@@ -72,6 +76,8 @@ class ConnectWizardState(StaffSessionState):
     _email: str = ""
     _mobile: str = ""
     _postal: str = ""
+    # What the chart agreed to receive (email, sms), read when the wizard opens.
+    _allows: dict[str, bool] = {}
     # Which way (CREATE or KEY) the running handler answers in.
     _answer_in: tuple[str, str] = CREATE
 
@@ -89,15 +95,25 @@ class ConnectWizardState(StaffSessionState):
         self.key_address = self.key_address_error = ""
         self.key_notice = self.key_error = ""
         self.key_shown = ""
+        self.create_channel_error = self.key_channel_error = ""
         self._email = self._mobile = self._postal = ""
+        self._allows = {}
+
+    def _consent_note(self, channel: str) -> str:
+        """The reason beside a channel choice when the chart has not agreed to it."""
+        if channel in consent.REFUSED and not self._allows.get(channel, False):
+            return consent.REFUSED[channel]
+        return ""
 
     def _clear_messages(self, fields: tuple[str, str]) -> None:
         if fields == KEY:
             self.key_address_error = self.key_notice = self.key_error = ""
             self.key_shown = ""
+            self.key_channel_error = self._consent_note(self.key_channel)
         else:
             self.create_address_error = self.token_error = ""
             self.create_notice = self.create_error = ""
+            self.create_channel_error = self._consent_note(self.create_channel)
 
     # ---- refusals and failures (state/actions.py calls these) -------------------------
 
@@ -120,6 +136,9 @@ class ConnectWizardState(StaffSessionState):
             setattr(self, other_var, error.message)
         elif error.field == "address":
             setattr(self, address_var, error.message)
+        elif error.field in ("channel", *consent.REFUSED):
+            # A refused channel (no consent, not a channel): beside the channel choice.
+            setattr(self, CHANNEL_ERROR[self._answer_in], error.message)
         elif error.field == "requested_by":
             self.requested_by_error = error.message
             self.step = 2
@@ -164,7 +183,9 @@ class ConnectWizardState(StaffSessionState):
         self._email = chart.chart.email
         self._mobile = chart.chart.mobile_phone
         self._postal = chart.chart.address
+        self._allows = {consent.EMAIL: chart.chart.allow_email, consent.SMS: chart.chart.allow_sms}
         self.create_address = self.key_address = self._email
+        self.create_channel_error = self.key_channel_error = self._consent_note("email")
         self.is_open = True
 
     # The dialog's own controls below change only what it shows; every step that sends,
@@ -215,6 +236,7 @@ class ConnectWizardState(StaffSessionState):
             self.create_channel = value
             self.create_address = self._email if value == "email" else self._mobile
             self.create_address_error = ""
+            self.create_channel_error = self._consent_note(value)
 
     @rx.event
     def set_create_address(self, value: str):
@@ -227,6 +249,7 @@ class ConnectWizardState(StaffSessionState):
             self.key_channel = value
             self.key_address = {"email": self._email, "sms": self._mobile}.get(value, self._postal)
             self.key_address_error = ""
+            self.key_channel_error = self._consent_note(value)
 
     @rx.event
     def set_key_address(self, value: str):
@@ -265,6 +288,8 @@ class ConnectWizardState(StaffSessionState):
                       "password was not changed.")
         if result.welcome_status == "failed":
             self.create_error = "The welcome message could not be sent; it is in the outbox to retry."
+        elif result.welcome_status == "refused":
+            notice += f" No welcome message went out: {consent.REFUSED[self.create_channel]}"
         self.create_notice = notice
         await chart._refresh()
 

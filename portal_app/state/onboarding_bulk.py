@@ -16,9 +16,9 @@ import reflex as rx
 
 from portal_app.services import audit, bulk, onboarding
 from portal_app.services.bulk import JobView
-from portal_app.services.errors import DomainError
+from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.services.permissions import Level, Permission
-from portal_app.state.actions import Staff, staff_action
+from portal_app.state.actions import STAFF_PORTAL_OFF, Staff, staff_action
 from portal_app.state.base import call
 from portal_app.state.focus import focus_later
 from portal_app.state.onboarding_list import NO_ACCESS, status_of
@@ -38,6 +38,11 @@ class OnboardingBulk(rx.State, mixin=True):
     bulk_scope: str = ""  # "selected" or "matching"
     bulk_count: int = 0
     bulk_error: str = ""
+    # "Send again": re-invite patients whose invitation link is still live (that link dies).
+    bulk_resend: bool = False
+    # Above bulk.TYPE_TO_CONFIRM patients, the number typed to confirm, and its message.
+    bulk_confirm_text: str = ""
+    bulk_confirm_error: str = ""
     job_id: int = 0
     job_status: str = ""
     job_total: int = 0
@@ -67,6 +72,11 @@ class OnboardingBulk(rx.State, mixin=True):
 
     def _close_bulk_dialog(self) -> None:
         self.bulk_dialog_open, self.bulk_scope, self.bulk_count = False, "", 0
+        self.bulk_resend, self.bulk_confirm_text, self.bulk_confirm_error = False, "", ""
+
+    @rx.var
+    def bulk_needs_typing(self) -> bool:
+        return self.bulk_count > bulk.TYPE_TO_CONFIRM
 
     # ---- the dialog ---------------------------------------------------------
 
@@ -96,6 +106,15 @@ class OnboardingBulk(rx.State, mixin=True):
         return None
 
     @rx.event
+    def set_bulk_resend(self, checked: bool):
+        self.bulk_resend = bool(checked)
+
+    @rx.event
+    def set_bulk_confirm_text(self, value: str):
+        self.bulk_confirm_text = str(value or "")[:20]
+        self.bulk_confirm_error = ""
+
+    @rx.event
     def dismiss_job(self):
         """Hide a finished job's result (this tab only; nothing on the server changes)."""
         if self.job_status != bulk.RUNNING:
@@ -111,16 +130,22 @@ class OnboardingBulk(rx.State, mixin=True):
         The request is taken here, in order with the other events, so the dialog closing
         right after cannot change what the job covers.
         """
+        try:
+            bulk.confirm_count(total=self.bulk_count, typed=self.bulk_confirm_text)
+        except DomainError as exc:
+            self.bulk_confirm_error = exc.message  # the dialog stays open, the number beside it
+            return None
         self.bulk_dialog_open = False
         if self.job_status == bulk.RUNNING:
             return rx.toast.error(STILL_RUNNING)
-        scope = self.bulk_scope
-        self.bulk_scope, self.bulk_count, self.bulk_error = "", 0, ""
+        scope, resend = self.bulk_scope, self.bulk_resend
+        self._close_bulk_dialog()
+        self.bulk_error = ""
         if scope not in ("selected", "matching"):
             return None
         self._bulk_request = {
             "patient_ids": list(self.selected_ids) if scope == "selected" else None,
-            "search": self.search, "status": status_of(self.status).value,
+            "search": self.search, "status": status_of(self.status).value, "resend": resend,
         }
         return type(self).run_bulk
 
@@ -140,9 +165,13 @@ class OnboardingBulk(rx.State, mixin=True):
                 return rx.toast.error(NO_ACCESS)
             actor = audit.Actor.staff(staff.id, self._ip())
         work = {"patient_ids": request["patient_ids"], "search": request["search"],
-                "status": status_of(request["status"])}
+                "status": status_of(request["status"]), "resend": bool(request.get("resend"))}
         try:
             job = await call(partial(bulk.start_job, actor=actor, **work))
+        except PortalUnavailable:
+            async with self:
+                self.bulk_error = STAFF_PORTAL_OFF
+            return None
         except DomainError as exc:
             async with self:
                 self.bulk_error = exc.message

@@ -231,10 +231,11 @@ class TaskItemState(StaffSessionState):
 
     @staff_action(None)
     async def send_reply(self, staff: Staff):
-        if await self._act(staff, tasks.reply, {"body": "reply_error"}, body=self.reply_text) is SHOWN:
+        told = await self._act(staff, tasks.reply, {"body": "reply_error"}, body=self.reply_text)
+        if told is SHOWN:
             return
         sent, self.reply_text = self.reply_text, ""
-        self.notice = "Reply sent. The patient was told a new message is waiting in the portal."
+        self.notice = f"Reply sent. {told}"
         await self._after_answer(staff, sent.strip())
 
     async def _after_answer(self, staff: Staff, post: str = "") -> None:
@@ -318,20 +319,21 @@ class TaskItemState(StaffSessionState):
 
     async def _decide(self, staff: Staff, decision: str, notice: str) -> None:
         beside = {"note": "decision_error", "decision": "decision_error"}
-        if await self._act(staff, tasks.decide_appointment, beside, decision=decision,
-                           note=self.decision_note) is SHOWN:
+        told = await self._act(staff, tasks.decide_appointment, beside, decision=decision,
+                               note=self.decision_note)
+        if told is SHOWN:
             return
         self.decision_note = ""
-        self.notice = notice
+        self.notice = f"{notice} {told}"
         await self._after_answer(staff)
 
     @staff_action(None)
     async def mark_scheduled(self, staff: Staff):
-        await self._decide(staff, "scheduled", "Marked scheduled; the patient was notified.")
+        await self._decide(staff, "scheduled", "Marked scheduled.")
 
     @staff_action(None)
     async def decline(self, staff: Staff):
-        await self._decide(staff, "declined", "Declined; the patient was notified with your message.")
+        await self._decide(staff, "declined", "Declined; your message is in the thread.")
 
     # ---- reviewed, done ------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from portal_app.notify import transports
 from portal_app.services import (
     audit,
     clock,
+    consent,
     invitations,
     keys,
     manual_credentials,
@@ -318,7 +319,7 @@ def test_text_refused_when_sms_is_not_allowed(session, staff):
     result = _run(session, patient, Step.KEY_TEXT, staff)
 
     assert not result.ok
-    assert result.message == "The patient has not agreed to text messages (Allow SMS is off)."
+    assert result.message == consent.REFUSED[consent.SMS]
     assert _outbox(session, "sms") == [] and _newest_secret(session, patient, SecretPurpose.CONNECTION_KEY) is None
     [event] = _audit(session)
     assert event.detail.startswith(f"key_text: not done ({next_steps.TEXT_NOT_ALLOWED})")
@@ -339,7 +340,7 @@ def test_email_refused_when_email_is_not_allowed(session, staff, step):
 
     result = _run(session, patient, step, staff)
 
-    assert not result.ok and result.message == "The patient has not agreed to email (Allow email is off)."
+    assert not result.ok and result.message == consent.REFUSED[consent.EMAIL]
     assert _outbox(session, "email") == []
     assert _audit(session)[0].detail.startswith(f"{step.value}: not done ({next_steps.EMAIL_NOT_ALLOWED})")
 

@@ -95,12 +95,12 @@ def test_progress_is_committed_chunk_by_chunk(session, admin, db_url, monkeypatc
     seen: list[int] = []
     original = bulk._process_one
 
-    def spy(db_session, patient_id, actor):
+    def spy(db_session, patient_id, actor, *more):
         # What another reader (the page's progress poll) sees while the job runs.
         from portal_app import db
         with db.session_scope(db_url) as other:
             seen.append(other.exec(select(BulkJob)).one().processed)
-        return original(db_session, patient_id, actor)
+        return original(db_session, patient_id, actor, *more)
 
     monkeypatch.setattr(bulk, "_process_one", spy)
     _run(session, admin, patient_ids=ids)
@@ -192,3 +192,73 @@ def test_only_a_staff_user_can_start_a_job(session):
     with pytest.raises(Forbidden):
         bulk.start_job(session=session, actor=audit.Actor.system("test"), patient_ids=[patient.id])
     assert session.exec(select(BulkJob)).all() == []
+
+
+# ---- live invitations: skipped unless "send again" ------------------------------------------
+
+def _invited_a_while_ago(session: Session, admin) -> Patient:
+    """A chart invited two minutes ago (past the one-minute double-click window): its link works."""
+    from portal_app.models import OneTimeSecret, SecretPurpose
+    from portal_app.services import clock
+    from portal_app.services.invitations import send_invitation_or_reset
+    patient = make_patient(session, first="Ivy", last="Invited", email="ivy@example.com", chart="L100",
+                           enabled=True)
+    send_invitation_or_reset(session=session, patient_id=patient.id, actor=audit.Actor.staff(admin.id))
+    row = session.exec(select(OneTimeSecret).where(OneTimeSecret.purpose == SecretPurpose.INVITATION)).one()
+    row.created_at = clock.now() - timedelta(minutes=2)
+    session.add(row)
+    session.commit()
+    return patient
+
+
+def test_a_chart_with_a_live_invitation_is_skipped_and_its_link_keeps_working(session, admin):
+    from portal_app.models import OneTimeSecret
+    invited = _invited_a_while_ago(session, admin)
+    fresh = make_patient(session, first="Fay", last="Fresh", email="fay@example.com", chart="L200")
+
+    view = _run(session, admin, patient_ids=[invited.id, fresh.id])
+
+    assert (view.invited, view.skipped_live_invitation) == (1, 1)
+    assert "skipped 1 already invited (link still valid)" in view.summary
+    links = session.exec(select(OneTimeSecret).where(OneTimeSecret.patient_id == invited.id)).all()
+    assert len(links) == 1 and links[0].revoked_at is None  # the link Ivy got still works
+    assert len(session.exec(select(OutboxMessage).where(OutboxMessage.to_address == "ivy@example.com")).all()) == 1
+
+
+def test_send_again_re_invites_a_chart_whose_invitation_is_live(session, admin):
+    from portal_app.models import OneTimeSecret
+    invited = _invited_a_while_ago(session, admin)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[invited.id], resend=True)
+    view = bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=[invited.id], resend=True)
+
+    assert (view.invited, view.skipped_live_invitation) == (1, 0)
+    links = session.exec(select(OneTimeSecret).where(OneTimeSecret.patient_id == invited.id)
+                         .order_by(OneTimeSecret.id)).all()
+    assert [link.revoked_at is None for link in links] == [False, True]
+    detail = session.exec(select(AuditEvent.detail).where(AuditEvent.action == "bulk.enable_invite")).one()
+    assert detail.endswith("send again=yes")
+
+
+def test_an_expired_invitation_is_not_live(session, admin):
+    from portal_app.models import OneTimeSecret
+    from portal_app.services import clock
+    invited = _invited_a_while_ago(session, admin)
+    row = session.exec(select(OneTimeSecret)).one()
+    row.expires_at = clock.now() - timedelta(seconds=1)
+    session.add(row)
+    session.commit()
+    assert not bulk.has_live_invitation(session=session, patient_id=invited.id)
+    assert _run(session, admin, patient_ids=[invited.id]).invited == 1
+
+
+def test_above_a_thousand_patients_the_number_must_be_typed():
+    bulk.confirm_count(total=1000, typed="")  # a thousand or fewer: one click
+    for typed in ("", "50300 ", "5030", "all"):
+        if typed.strip() == "50300":
+            bulk.confirm_count(total=50300, typed=typed)
+            continue
+        with pytest.raises(InvalidInput) as refused:
+            bulk.confirm_count(total=50300, typed=typed)
+        assert refused.value.field == "confirm_count" and "Type 50300" in refused.value.message
+    bulk.confirm_count(total=50300, typed="50,300")

@@ -172,6 +172,9 @@ def test_bad_addresses_and_missing_requested_by_name_their_field(session, frozen
 
 
 def test_sms_goes_to_the_normalized_mobile(session, frozen_clock, staff, chart, fixed_token):
+    chart.allow_sms = True
+    session.add(chart)
+    session.commit()
     result = send(session, chart, staff, channel="sms", address="(201) 555-0123")
     assert result.destination == MOBILE
     message = session.exec(select(OutboxMessage)).one()

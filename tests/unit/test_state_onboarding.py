@@ -338,10 +338,10 @@ async def test_rows_are_not_reread_when_the_session_ended_during_the_job(session
     await state.start_bulk()
     original = bulk._process_one
 
-    def sign_out_then_process(db_session, patient_id, actor):
+    def sign_out_then_process(db_session, patient_id, actor, *more):
         # The user signs out (or idles out) while the job is still working.
         staff_auth.sign_out(session=db_session, session_id=admin_sid)
-        return original(db_session, patient_id, actor)
+        return original(db_session, patient_id, actor, *more)
 
     monkeypatch.setattr(bulk, "_process_one", sign_out_then_process)
     await OnboardingState.event_handlers["run_bulk"].fn(state)

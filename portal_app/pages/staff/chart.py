@@ -59,9 +59,30 @@ def _demographics() -> rx.Component:
         _fact("Mobile phone", chart.mobile_phone),
         _fact("Home phone", chart.home_phone),
         _fact("Address", chart.address),
-        _fact("Allow email", rx.cond(chart.allow_email, "Yes", "No")),
         style={"display": "grid", "grid_template_columns": "repeat(auto-fill, minmax(14em, 1fr))",
                "gap": "0 1.5em", "max_width": "46em"},
+    )
+
+
+def _consent_box(label: str, field_id: str, checked: rx.Var, channel: str) -> rx.Component:
+    return rx.el.div(
+        rx.el.input(type="checkbox", id=field_id, checked=checked, disabled=~ChartState.can_admin_portal,
+                    on_change=lambda value: ChartState.set_consent(channel, value),
+                    style={"width": "1.1em", "height": "1.1em"}),
+        rx.el.label(label, html_for=field_id),
+        style={"display": "flex", "gap": "0.5em", "align_items": "center", "margin_bottom": "0.4em"},
+    )
+
+
+def _consent() -> rx.Component:
+    """What the patient agreed to receive; every send to the chart's own email or mobile obeys it."""
+    chart = ChartState.chart
+    return rx.el.fieldset(
+        rx.el.legend("Messages the patient agreed to receive", style={"font_weight": "600"}),
+        _consent_box("Allow email", "consent-email", chart.allow_email, "email"),
+        _consent_box("Allow text messages", "consent-sms", chart.allow_sms, "sms"),
+        form_notice(ChartState.consent_notice), form_alert(ChartState.consent_error),
+        style={"border": "none", "padding": "0", "margin": "0.8em 0 0"},
     )
 
 
@@ -228,7 +249,7 @@ def _chart() -> rx.Component:
                 rx.tabs.trigger("Demographics", value="demographics"),
             ),
             rx.tabs.content(_portal_tab(), value="portal"),
-            rx.tabs.content(rx.box(_demographics(), padding_top="1em"), value="demographics"),
+            rx.tabs.content(rx.box(_demographics(), _consent(), padding_top="1em"), value="demographics"),
             default_value="portal",
         ),
     )

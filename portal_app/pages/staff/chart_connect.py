@@ -18,7 +18,8 @@ ON_LOAD: list = [W.reset_wizard]
 
 
 def _radios(legend: str, group: str, options: list[tuple[str, str]], current: rx.Var,
-            on_change) -> rx.Component:
+            on_change, error: rx.Var) -> rx.Component:
+    """The channel choice; `error` says beside it why the chart's own address may not get it."""
     return rx.el.fieldset(
         rx.el.legend(legend, style={"font_weight": "600", "margin_bottom": "0.3em"}),
         rx.el.div(
@@ -30,6 +31,8 @@ def _radios(legend: str, group: str, options: list[tuple[str, str]], current: rx
             ) for value, label in options],
             style={"display": "flex", "flex_wrap": "wrap"},
         ),
+        field_error(group, error),
+        aria_describedby=f"{group}-error",
         style={"border": "none", "padding": "0", "margin": "0 0 0.8em 0"},
     )
 
@@ -110,7 +113,7 @@ def _create_section() -> rx.Component:
             rx.fragment(
                 _radios("Send the token by", "create-channel",
                         [("email", "Email Address"), ("sms", "Phone Number")],
-                        W.create_channel, W.set_create_channel),
+                        W.create_channel, W.set_create_channel, W.create_channel_error),
                 _address_field("create-address",
                                rx.cond(W.create_channel == "email", "Email address (user ID)",
                                        "Mobile phone number (user ID)"),
@@ -152,7 +155,7 @@ def _key_section() -> rx.Component:
                 "the key.", size="2", color=MUTED, margin_bottom="0.6em"),
         _radios("Send the key by", "key-channel",
                 [("email", "Email Address"), ("sms", "Phone Number"), ("letter", "Letter")],
-                W.key_channel, W.set_key_channel),
+                W.key_channel, W.set_key_channel, W.key_channel_error),
         rx.cond(
             W.key_channel == "letter",
             rx.el.div(

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
+from portal_app.components.forms import checkbox_field, text_field
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import previous_next_pager
@@ -150,18 +151,27 @@ def _disable_dialog() -> rx.Component:
 
 
 def _bulk_dialog() -> rx.Component:
-    return confirm_dialog(
-        (rx.cond(S.bulk_scope == "selected",
-                 f"Enable and invite {S.bulk_count} selected patients?",
-                 f"Enable and invite all {S.bulk_count} matching patients?"),),
-        ("Portal access is turned on for each of them. Those with an email on file that "
-         "allow email and have no portal account yet get an invitation; the others are "
-         "skipped and counted. It keeps running if you leave this page.",),
-        rx.button("Start", on_click=S.start_bulk, style={"background": GREEN, "color": "white"}),
-        open=S.bulk_dialog_open,
-        on_open_change=S.set_bulk_dialog_open,
-        spacing="3",
-    )
+    """The bulk confirmation: "send again" for live invitations, and above 1,000 patients the
+    number typed to confirm. Start is a plain button, so a refused number keeps the dialog open."""
+    return rx.alert_dialog.root(rx.alert_dialog.content(
+        rx.alert_dialog.title(rx.cond(S.bulk_scope == "selected",
+                                      f"Enable and invite {S.bulk_count} selected patients?",
+                                      f"Enable and invite all {S.bulk_count} matching patients?")),
+        rx.alert_dialog.description(
+            "Portal access is turned on for each of them. Those with an email on file that allow email "
+            "and have no portal account yet get an invitation; those already invited whose link still "
+            "works, and the others, are skipped and counted. It keeps running if you leave this page."),
+        rx.el.div(checkbox_field("Send again to patients already invited (their current link stops working)",
+                                 "bulk-resend", S.bulk_resend, S.set_bulk_resend, margin_bottom="0.4em"),
+                  style={"margin_top": "0.8em"}),
+        rx.cond(S.bulk_needs_typing, text_field(
+            f"Type the number of patients ({S.bulk_count}) to confirm", "bulk-confirm-count",
+            value=S.bulk_confirm_text, on_change=S.set_bulk_confirm_text, error=S.bulk_confirm_error,
+            input_mode="numeric", auto_complete="off")),
+        rx.flex(rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.button("Start", on_click=S.start_bulk, style={"background": GREEN, "color": "white"}),
+                justify="end", margin_top="1em", spacing="3"),
+    ), open=S.bulk_dialog_open, on_open_change=S.set_bulk_dialog_open)
 
 
 def onboarding_page() -> rx.Component:

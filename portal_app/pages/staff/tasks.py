@@ -231,13 +231,13 @@ def _header() -> rx.Component:
     )
 
 
-def _textarea(label: str, field_id: str, value, on_change, error, hint: str = "") -> rx.Component:
+def _textarea(label: str, field_id: str, value, on_change, error, hint: str | rx.Var = "") -> rx.Component:
     return rx.el.div(
         rx.el.label(label, html_for=field_id, style=LABEL),
         rx.el.textarea(id=field_id, value=value, on_change=on_change, rows=5,
                        aria_describedby=f"{field_id}-error",
                        style={**CONTROL, "width": "100%", "max_width": "40em", "font_family": "inherit"}),
-        rx.el.p(hint, style=HINT) if hint else rx.fragment(),
+        rx.el.p(hint, style=HINT) if isinstance(hint, rx.Var) or hint else rx.fragment(),
         field_error(field_id, error),
         style={"margin_bottom": "0.8em"},
     )
@@ -262,7 +262,10 @@ def _message() -> rx.Component:
         rx.el.ol(rx.foreach(I.posts, _post), style={"list_style": "none", "padding": "0"}),
         rx.cond(~I.closed, rx.el.div(
             _textarea("Reply", "reply", I.reply_text, I.set_reply_text, I.reply_error,
-                      "The patient gets a notice to read it in the portal; the text is not emailed."),
+                      rx.cond(I.portal_off,
+                              "The portal is switched off: the reply is kept, but no notice goes out now.",
+                              "The patient gets a notice to read it in the portal (when the chart allows "
+                              "that channel); the text is not emailed.")),
             rx.button("Send reply", on_click=I.send_reply),
         )),
         aria_labelledby="thread-heading", style=PANEL,

@@ -19,7 +19,7 @@ from datetime import tzinfo
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, ChartAdoption, OneTimeSecret, Patient, PortalAccount, SecretPurpose, ident
-from portal_app.services import accounts, audit, charts, clock, invitations, keys, portal_users, settings
+from portal_app.services import accounts, audit, charts, clock, consent, invitations, keys, portal_users, settings
 from portal_app.services.adoption import reasons
 from portal_app.services.adoption.labels import Channel, Reason
 from portal_app.services.choices import Choice
@@ -194,19 +194,19 @@ def _require_email(contact: Contact) -> None:
     if not contact.email:
         raise Refused("No email address on file.", NO_EMAIL)
     if not contact.allow_email:
-        raise Refused("The patient has not agreed to email (Allow email is off).", EMAIL_NOT_ALLOWED)
+        raise Refused(consent.REFUSED[consent.EMAIL], EMAIL_NOT_ALLOWED)
 
 
 def _require_mobile(contact: Contact) -> None:
     if not contact.mobile_phone:
         raise Refused("No mobile number on file.", NO_MOBILE)
     if not contact.allow_sms:
-        raise Refused("The patient has not agreed to text messages (Allow SMS is off).", TEXT_NOT_ALLOWED)
+        raise Refused(consent.REFUSED[consent.SMS], TEXT_NOT_ALLOWED)
 
 
 def _check_contact(step: Step, contact: Contact) -> None:
-    """The chart's consent and contact data for the step's channel (not every service checks
-    consent itself yet, so it is checked here as well)."""
+    """The chart's consent and contact data for the step's channel, checked first so that a
+    refusal is counted by its reason (the services check consent again, in services/consent.py)."""
     if step in (Step.RESEND_INVITATION, Step.KEY_EMAIL):
         _require_email(contact)
     elif step == Step.KEY_TEXT:

@@ -28,36 +28,40 @@ def _close(session: Session, forward: TaskForward | None) -> None:
         session.add(forward)
 
 
-def _answer(session: Session, grant: Grant, answer: Callable[[], None]) -> None:
+def _answer(session: Session, grant: Grant, answer: Callable[[], str]) -> str:
     """Run `answer` (it sends the patient something and commits); answering a forwarded item
-    closes the forward in the same transaction, or neither happens."""
+    closes the forward in the same transaction, or neither happens. Returns what the patient
+    was told (or why no notice went out)."""
     _close(session, grant.forward)
     try:
-        answer()
+        told = answer()
     except Exception:
         session.rollback()
         raise
     session.commit()
+    return told
 
 
-def reply(*, session: Session, staff_user_id: int, task_id: int, body: str, actor: audit.Actor) -> None:
-    """Reply in a message thread (messages.staff_reply audits "task.reply" and notifies)."""
+def reply(*, session: Session, staff_user_id: int, task_id: int, body: str, actor: audit.Actor) -> str:
+    """Reply in a message thread (messages.staff_reply audits "task.reply" and notifies).
+    Returns what the patient was told, or why no notice went out."""
     grant = item_grant(session, staff_user_id, task_id)
     if grant.task.kind != TaskKind.MESSAGE:
         raise InvalidInput("Only a message can be answered with a reply.", field="body")
-    _answer(session, grant, lambda: messages.staff_reply(session=session, task_id=grant.task_id,
-                                                         staff_user_id=staff_user_id, body=body, actor=actor))
+    return _answer(session, grant, lambda: messages.staff_reply(
+        session=session, task_id=grant.task_id, staff_user_id=staff_user_id, body=body, actor=actor).told)
 
 
 def decide_appointment(*, session: Session, staff_user_id: int, task_id: int, decision: str, note: str,
-                       actor: audit.Actor) -> None:
-    """"Mark scheduled" / "Decline" with a note to the patient (appointments.decide audits)."""
+                       actor: audit.Actor) -> str:
+    """"Mark scheduled" / "Decline" with a note to the patient (appointments.decide audits).
+    Returns what the patient was told, or why no notice went out."""
     grant = item_grant(session, staff_user_id, task_id)
     if grant.task.kind != TaskKind.APPOINTMENT_REQUEST:
         raise InvalidInput("Only an appointment request can be scheduled or declined.")
     if decision not in ("scheduled", "declined"):
         raise InvalidInput("Choose Mark scheduled or Decline.")
-    _answer(session, grant, lambda: appointments.decide(session=session, task_id=grant.task_id,
+    return _answer(session, grant, lambda: appointments.decide(session=session, task_id=grant.task_id,
                                                         decision=decision, note=note, actor=actor))
 
 
