@@ -109,20 +109,22 @@ def age_of(patient: Patient) -> int:
 
 
 def _same_person(a: Patient, b: Patient) -> bool:
-    """Two charts of one person (a duplicate record): same date of birth and last name."""
+    """Two charts of one person (a duplicate record): same names and date of birth."""
     def fold(value: str) -> str:
         return " ".join(unicodedata.normalize("NFKC", value or "").split()).casefold()
-    return a.dob == b.dob and fold(a.last_name) == fold(b.last_name)
+    return a.dob == b.dob and (fold(a.first_name), fold(a.last_name)) == (fold(b.first_name), fold(b.last_name))
 
 
-def own_charts_of_others(*, session: Session, account_id: int, patient: Patient) -> list[Patient]:
-    """The charts this account is `self` on that belong to someone other than `patient`: whose
-    account it is, when it is not this patient's."""
-    charts = session.exec(
-        select(Patient).join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
-        .where(PortalConnection.account_id == account_id, PortalConnection.access_type == AccessType.SELF,
-               col(PortalConnection.revoked_at).is_(None), Patient.id != patient.id))
-    return [chart for chart in charts if not _same_person(chart, patient)]
+def charts_of_others(*, session: Session, account_id: int, patient: Patient,
+                     self_only: bool = True) -> list[Patient]:
+    """The charts this account reaches (as `self` only, by default) that belong to someone other
+    than `patient`. `self` ones say whose account it is, when it is not this patient's."""
+    query = (select(Patient).join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
+             .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
+                    Patient.id != patient.id))
+    if self_only:
+        query = query.where(PortalConnection.access_type == AccessType.SELF)
+    return [chart for chart in session.exec(query) if not _same_person(chart, patient)]
 
 
 def check_self_allowed(*, session: Session, account: PortalAccount, patient: Patient,
@@ -134,7 +136,7 @@ def check_self_allowed(*, session: Session, account: PortalAccount, patient: Pat
     """
     if account.id is None or age_of(patient) >= ADULT_AGE:
         return
-    owners = own_charts_of_others(session=session, account_id=account.id, patient=patient)
+    owners = charts_of_others(session=session, account_id=account.id, patient=patient)
     if any(age_of(chart) >= ADULT_AGE for chart in owners):
         raise InvalidInput(MINOR_NOT_SELF.format(name=f"{patient.first_name} {patient.last_name}",
                                                  adult=ADULT_AGE), field=field)

@@ -103,11 +103,10 @@ def _owner_check(session: Session, patient: Patient, destination: str, as_whom: 
     account = accounts.account_by_user_id(session=session, user_id=destination)
     if account is None or as_whom.representative:
         return
-    others = [c for c in accounts.live_connections_of(session=session, account_id=ident(account))
-              if c.patient_id != patient.id]
-    if not others:
+    if not accounts.charts_of_others(session=session, account_id=ident(account), patient=patient,
+                                     self_only=False):
         return
-    own = accounts.own_charts_of_others(session=session, account_id=ident(account), patient=patient)
+    own = accounts.charts_of_others(session=session, account_id=ident(account), patient=patient)
     if not own and as_whom.access == AccessType.SELF:
         return
     whose = "another patient's own portal account" if own else "a portal account that other charts are connected to"

@@ -132,7 +132,7 @@ def key_wrong_details(session: Session, patient: Patient, actor: audit.Actor) ->
     token, key = _start_with_key(session, patient, actor)
     for _ in range(keys.MAX_ATTEMPTS):
         try:
-            keys.verify_details(session=session, token=token, key=key, last_name=f"{patient.last_name}x",
+            keys.verify_details(session=session, whose="self", token=token, key=key, last_name=f"{patient.last_name}x",
                                 dob=f"{patient.dob:%m/%d/%Y}")
         except DomainError:
             pass  # "those details do not match", then "this key can no longer be used"
@@ -140,7 +140,7 @@ def key_wrong_details(session: Session, patient: Patient, actor: audit.Actor) ->
 
 def key_redeemed(session: Session, patient: Patient, actor: audit.Actor) -> None:
     token, key = _start_with_key(session, patient, actor)
-    keys.finish_create_account(session=session, token=token, key=key, last_name=patient.last_name,
+    keys.finish_create_account(session=session, whose="self", token=token, key=key, last_name=patient.last_name,
                                dob=f"{patient.dob:%m/%d/%Y}", password=PASSWORD, confirm=PASSWORD)
 
 

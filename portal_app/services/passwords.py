@@ -29,9 +29,10 @@ _context = CryptContext(
     argon2__parallelism=1,
 )
 # Generated passwords are read aloud on the phone and typed from paper: one case only (nobody
-# has to say "capital V, small v"), no look-alikes (0/O, 1/I/L) and fewer sound-alikes (no B,
-# G, Q, S, V or Z beside their twins D/P/T, J, U, F, ...). 25 symbols x 20 characters = 92.9
-# bits, as strong as the 16 mixed-case characters (92.5 bits) used before.
+# has to say "capital V, small v"), no look-alikes (0/O, 1/I/L), and one member only of the
+# worst sound-alike pairs (B/D/P/V/Z, F/S, Q/U, G/J); staff spell the rest as "D for Delta".
+# 25 symbols x 20 characters = 92.9 bits, as strong as the 16 mixed-case characters (92.5 bits)
+# used before.
 GENERATED_ALPHABET = "23456789ACDEFHJKMNPRTUWXY"
 GENERATED_GROUPS = 5
 GENERATED_GROUP_LENGTH = 4

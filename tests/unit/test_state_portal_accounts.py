@@ -31,8 +31,8 @@ async def test_opening_from_the_chart_loads_the_patient_and_audits_it(session, a
     _, state, result = await open_page(sign_in_admin(session), patient.id)
     assert result is None and state.loaded and state.has_chart
     assert state.chart.list_name == "Lopez, Maria" and state.connections == []
-    assert state.permissions == ["messages", "appointments", "documents", "forms", "health_summary",
-                                 "billing"]
+    # Billing has no page, so it is neither granted nor offered (issue 15, item 5).
+    assert state.permissions == ["messages", "appointments", "documents", "forms", "health_summary"]
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.open")).one()
 
 
@@ -151,12 +151,12 @@ async def test_edit_then_delete_after_confirmation(session, admin):
     connection_id = state.connections[0].id
     await state.select_connection(connection_id)
     assert state.selected_id == connection_id and not state.has_credentials
-    await state.flip_permission("billing")
+    await state.flip_permission("health_summary")
     await state.save({})
     assert state.notice.startswith("Saved")
     detail = session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.update")).one().detail
-    assert detail.endswith("permissions Messages, Appointments, Documents, Forms, Health summary, Billing -> "
-                           "Messages, Appointments, Documents, Forms, Health summary")
+    assert detail.endswith("permissions Messages, Appointments, Documents, Forms, Health summary -> "
+                           "Messages, Appointments, Documents, Forms")
     await state.ask_delete()
     assert state.delete_open and "deleted too" in state.delete_detail
     closed = state.set_dialog_open(False)  # Cancel forgets the choice
@@ -205,11 +205,11 @@ async def test_read_only_staff_can_view_but_not_change(session, admin):
     # Every control's handler checks on the server too: none changes the form for a viewer.
     for handler, value in ((state.set_first_name, "X"), (state.set_last_name, "Y"),
                            (state.set_relationship, "parent"), (state.toggle_force_change, False),
-                           (state.flip_permission, "billing"), (state.flip_form, "intake")):
+                           (state.flip_permission, "forms"), (state.flip_form, "intake")):
         state.error = ""
         assert await handler(value) is None and state.error == "You do not have permission to change portal accounts."
     assert (state.first_name, state.relationship, state.force_change, state.forms) == ("", "", True, [])
-    assert "billing" in state.permissions
+    assert "forms" in state.permissions
 
 
 async def test_without_the_permission_or_a_session_nothing_is_shown(session, admin):

@@ -134,3 +134,12 @@ def test_demo_phone_numbers_are_valid_mobile_numbers(session):
     demo.generate(session=session, count=40)
     numbers = [p.mobile_phone for p in session.exec(select(Patient)) if p.mobile_phone]
     assert numbers and all(normalize_mobile(n) == n for n in numbers)
+
+
+@pytest.mark.parametrize("address", ["\U0001f600\U0001f600\U0001f600@example.com", "jos\u00e9@example.com",
+                                     "\u0430dmin@example.com"])
+def test_an_email_that_cannot_receive_mail_is_refused(address):
+    with pytest.raises(InvalidInput, match="cannot receive mail") as caught:
+        validation.normalize_email(address, field="username")
+    assert caught.value.field == "username"
+    assert validation.normalize_email("Jose.Lopez+portal@Example.com") == "jose.lopez+portal@example.com"
