@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlmodel import select
@@ -242,8 +243,6 @@ def test_the_live_check_answers_as_save_does(session, admin):
 
 
 def test_a_self_account_on_a_young_childs_chart_asks_for_confirmation(session, admin, frozen_clock):
-    from datetime import date
-
     child = make_patient(session, enabled=True, first="Leo", dob=date(2019, 6, 1), email="leo@example.com")
     with pytest.raises(FormInvalid) as caught:
         _save(session, admin, child, _self_form(username="leo@example.com", first_name="Leo"))
