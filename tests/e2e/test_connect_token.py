@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
     unique_tag,
     wait_until,
 )
+from tests.e2e.test_accessibility import _violations
 
 _TOKEN = re.compile(r"portal token is (\d{4})\.")
 _KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
@@ -151,6 +152,7 @@ def test_an_address_of_another_patients_account_asks_staff_before_any_token(app_
     expect(warning).to_be_visible()
     assert not [m for m in messages_to(app_server, mothers_id) if m.kind == "connect_token"]
     expect(create.get_by_role("button", name="It is this patient's own account")).to_have_count(0)
+    assert _violations(page) == []
     create.get_by_role("button", name="Connect as authorized representative").click()
     expect(create.get_by_label("Relationship to the patient")).to_have_accessible_description(
         "Choose the representative's relationship to the patient.")

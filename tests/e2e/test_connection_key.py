@@ -32,6 +32,7 @@ from tests.e2e.helpers import (
     unique_tag,
     wait_until,
 )
+from tests.e2e.test_accessibility import _violations
 
 KEY_INVALID = "That key is not valid or has expired."
 _KEY = re.compile(r"connection key: ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})")
@@ -205,6 +206,7 @@ def test_a_mother_redeems_her_sons_key_as_someone_she_cares_for(
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_label("Your relationship to the patient")).to_have_accessible_description(
         re.compile("Choose your relationship to the patient."))
+    assert _violations(page) == []
     page.get_by_label("Your relationship to the patient").select_option("parent")
     page.get_by_role("button", name="Connect").click()
 
