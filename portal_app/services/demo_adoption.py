@@ -21,6 +21,7 @@ from sqlmodel import Session, col, exists, select
 from portal_app.models import OneTimeSecret, OutboxMessage, Patient, PortalConnection, SecretPurpose, StaffUser, ident
 from portal_app.notify import transports
 from portal_app.services import (
+    accounts,
     audit,
     clock,
     connect,
@@ -203,6 +204,9 @@ def _untouched(session: Session, limit: int) -> list[Patient]:
 
 
 def _fits(patient: Patient, needs: str) -> bool:
+    # The histories are an adult's own (a child's Self account asks staff to confirm it).
+    if accounts.age_of(patient) < accounts.ADULT_AGE:
+        return False
     if needs == "email":
         return bool(patient.email) and patient.allow_email
     if needs == "sms":
