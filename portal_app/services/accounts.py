@@ -69,6 +69,8 @@ RELATIONSHIPS: dict[str, str] = {
     "other": "Other",
 }
 ADULT_AGE = 18
+ADULT_NOT_SELF_OF_CHILD = ("This account is a child's own account (under {adult}): an adult's chart cannot be its "
+                           "Self chart. Use the adult's own account, or connect as an authorized representative.")
 MINOR_NOT_SELF = ("{name} is under {adult} and this account belongs to an adult with their own chart. "
                   "Connect the chart as an authorized representative (someone you care for) instead.")
 
@@ -129,17 +131,23 @@ def charts_of_others(*, session: Session, account_id: int, patient: Patient,
 
 def check_self_allowed(*, session: Session, account: PortalAccount, patient: Patient,
                        field: str = "form") -> None:
-    """A child's chart may not become `self` on an adult's account whose own chart is another person.
+    """A child's chart may not become `self` on an adult's account whose own chart is another person
+    (nor, the other way round, an adult's chart `self` on a child's own account).
 
     Raises:
         InvalidInput: beside `field`, saying to connect as a representative.
     """
-    if account.id is None or age_of(patient) >= ADULT_AGE:
+    if account.id is None:
         return
     owners = charts_of_others(session=session, account_id=account.id, patient=patient)
-    if any(age_of(chart) >= ADULT_AGE for chart in owners):
+    child = age_of(patient) < ADULT_AGE
+    if child and any(age_of(chart) >= ADULT_AGE for chart in owners):
         raise InvalidInput(MINOR_NOT_SELF.format(name=f"{patient.first_name} {patient.last_name}",
                                                  adult=ADULT_AGE), field=field)
+    # The same pair the other way round: an adult's chart joining a child's own account as self.
+    minors = [chart for chart in owners if age_of(chart) < ADULT_AGE]
+    if not child and minors:
+        raise InvalidInput(ADULT_NOT_SELF_OF_CHILD.format(adult=ADULT_AGE), field=field)
 
 
 def account_by_user_id(*, session: Session, user_id: str) -> PortalAccount | None:

@@ -586,6 +586,11 @@ def test_the_minor_rule_holds_for_every_path_that_connects(session, chart):
     son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True, chart="C3")
     with pytest.raises(InvalidInput, match="under 18"):
         accounts.connect_chart(session=session, account=mother, patient=son, requested_by="test")
+    # Nor the other way round: the mother's chart as self on the child's own account.
+    own = accounts.create_account(session=session, user_id="leo@example.com")
+    accounts.connect_chart(session=session, account=own, patient=son, requested_by="test")
+    with pytest.raises(InvalidInput, match="a child's own account"):
+        accounts.connect_chart(session=session, account=own, patient=chart, requested_by="test")
     # A duplicate chart of the adult herself is fine.
     duplicate = make_patient(session, email="dup@example.com", enabled=True, chart="C4")
     accounts.connect_chart(session=session, account=mother, patient=duplicate, requested_by="test")
