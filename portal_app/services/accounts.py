@@ -11,6 +11,8 @@ these functions, so each rule about accounts is written once:
 - An account is connected to a chart at most once at a time (the same, for connections).
 - A chart with a `self` account has no live invitation: the invitation would make a second one.
 - Whatever connects or disconnects a chart refreshes the chart's account state itself.
+- A child's chart (under 18) is never `self` on the account of an adult who is `self` on their
+  own, different chart: a parent who holds the child's key is the child's representative.
 - A link to choose a password goes to the account it was made for, at the address it was made
   for: a set-up link while the account has no password, a reset link after.
 """
@@ -18,10 +20,11 @@ these functions, so each rule about accounts is written once:
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -57,6 +60,19 @@ STATUS_LABELS = {
     AccountStatus.DISABLED: "Disabled",
 }
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized representative"}
+# A representative's relationship to the patient: stored value -> label.
+RELATIONSHIPS: dict[str, str] = {
+    "parent": "Parent",
+    "guardian": "Guardian",
+    "spouse": "Spouse",
+    "caregiver": "Caregiver",
+    "other": "Other",
+}
+ADULT_AGE = 18
+ADULT_NOT_SELF_OF_CHILD = ("This account is a child's own account (under {adult}): an adult's chart cannot be its "
+                           "Self chart. Use the adult's own account, or connect as an authorized representative.")
+MINOR_NOT_SELF = ("{name} is under {adult} and this account belongs to an adult with their own chart. "
+                  "Connect the chart as an authorized representative (someone you care for) instead.")
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -82,6 +98,56 @@ def self_account(*, session: Session, patient_id: int) -> PortalAccount | None:
                PortalConnection.access_type == AccessType.SELF,
                col(PortalConnection.revoked_at).is_(None))
     ).first()
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today`."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def age_of(patient: Patient) -> int:
+    """The patient's age today (UTC date; a day either way does not change a rule's meaning)."""
+    return age_on(patient.dob, clock.now().date())
+
+
+def _same_person(a: Patient, b: Patient) -> bool:
+    """Two charts of one person (a duplicate record): same names and date of birth."""
+    def fold(value: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", value or "").split()).casefold()
+    return a.dob == b.dob and (fold(a.first_name), fold(a.last_name)) == (fold(b.first_name), fold(b.last_name))
+
+
+def charts_of_others(*, session: Session, account_id: int, patient: Patient,
+                     self_only: bool = True) -> list[Patient]:
+    """The charts this account reaches (as `self` only, by default) that belong to someone other
+    than `patient`. `self` ones say whose account it is, when it is not this patient's."""
+    query = (select(Patient).join(PortalConnection, col(PortalConnection.patient_id) == Patient.id)
+             .where(PortalConnection.account_id == account_id, col(PortalConnection.revoked_at).is_(None),
+                    Patient.id != patient.id))
+    if self_only:
+        query = query.where(PortalConnection.access_type == AccessType.SELF)
+    return [chart for chart in session.exec(query) if not _same_person(chart, patient)]
+
+
+def check_self_allowed(*, session: Session, account: PortalAccount, patient: Patient,
+                       field: str = "form") -> None:
+    """A child's chart may not become `self` on an adult's account whose own chart is another person
+    (nor, the other way round, an adult's chart `self` on a child's own account).
+
+    Raises:
+        InvalidInput: beside `field`, saying to connect as a representative.
+    """
+    if account.id is None:
+        return
+    owners = charts_of_others(session=session, account_id=account.id, patient=patient)
+    child = age_of(patient) < ADULT_AGE
+    if child and any(age_of(chart) >= ADULT_AGE for chart in owners):
+        raise InvalidInput(MINOR_NOT_SELF.format(name=f"{patient.first_name} {patient.last_name}",
+                                                 adult=ADULT_AGE), field=field)
+    # The same pair the other way round: an adult's chart joining a child's own account as self.
+    minors = [chart for chart in owners if age_of(chart) < ADULT_AGE]
+    if not child and minors:
+        raise InvalidInput(ADULT_NOT_SELF_OF_CHILD.format(adult=ADULT_AGE), field=field)
 
 
 def account_by_user_id(*, session: Session, user_id: str) -> PortalAccount | None:
@@ -211,7 +277,10 @@ def connect_chart(*, session: Session, account: PortalAccount, patient: Patient,
 
     Raises:
         AlreadyTaken: someone connected this account to this chart at the same moment.
+        InvalidInput: a child's chart as `self` on an adult's account (`check_self_allowed`).
     """
+    if access == AccessType.SELF:
+        check_self_allowed(session=session, account=account, patient=patient, field=field)
     connection = PortalConnection(account_id=ident(account), patient_id=ident(patient), access_type=access,
                                   relationship=relationship, permissions=permissions,
                                   requested_by=requested_by, connected_by_staff_id=staff_id,

@@ -14,12 +14,20 @@ class Area(Choice):
     DOCUMENTS = "documents", "Documents"
     FORMS = "forms", "Forms"
     HEALTH_SUMMARY = "health_summary", "Health summary"
-    BILLING = "billing", "Billing"
+    # No "billing": it has no page yet, so it is neither granted nor shown. Connections saved
+    # before may still hold "billing" in their stored permissions; `parse` drops it (no
+    # migration needed), and the next save writes the list without it.
 
 
 AREA_LABELS: dict[Area, str] = Area.labels()
 
 ALL_AREAS = ",".join(area.value for area in Area)
+
+# What a representative connection grants when the representative connected the chart
+# themselves with a connection key ("someone I care for"): enough to look after the patient's
+# care; staff widen or narrow it in Portal Account Setup.
+REPRESENTATIVE_DEFAULT: tuple[Area, ...] = (Area.MESSAGES, Area.APPOINTMENTS, Area.FORMS)
+REPRESENTATIVE_DEFAULT_AREAS = ",".join(area.value for area in REPRESENTATIVE_DEFAULT)
 
 
 def parse(permissions: str) -> tuple[str, ...]:

@@ -5,6 +5,12 @@ staff type it. The account's user ID is that address and its temporary password 
 (valid `connect_token_days`, changed at first sign-in). An existing account with that user ID
 is connected instead, its password untouched.
 
+An existing account that already reaches another person's chart is someone else's: its owner
+may be this patient's representative (a mother's address on her son's chart), or the address
+was typed wrong. Staff must say which before a token goes there (`OwnerConfirmNeeded`); as a
+representative the chart is connected with the relationship staff chose and the areas
+representatives get by default, never as `self`.
+
 Short tokens collide between patients, so each row is hashed with its own salt and found by
 patient, never by hash.
 """
@@ -23,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from portal_app import routes
 from portal_app.models import (
+    AccessType,
     AccountStatus,
     OneTimeSecret,
     Patient,
@@ -33,7 +40,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_connect
-from portal_app.services import accounts, audit, clock, consent, outbox, settings, tokens
+from portal_app.services import accounts, areas, audit, clock, consent, outbox, settings, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
@@ -49,6 +56,66 @@ ADDRESS_CHANGED = "The address has changed since the token was sent. Send a new 
 CREATED_MEANWHILE = "An account with {user_id} was created a moment ago. Click Connect Patient again to connect it."
 
 
+class OwnerConfirmNeeded(InvalidInput):
+    """The address belongs to another person's account: staff confirm representative or error."""
+
+    def __init__(self, message: str, *, self_possible: bool) -> None:
+        super().__init__(message, field="owner")
+        # The account reaches no other person's chart as their own: it may be this patient's.
+        self.self_possible = self_possible
+
+
+@dataclass(frozen=True)
+class AsWhom:
+    """How staff confirmed an address that belongs to another person's account."""
+
+    access: AccessType | None = None  # None: not confirmed (only fine for a fresh address)
+    relationship: str = ""
+
+    @classmethod
+    def of(cls, answer: str, relationship: str) -> AsWhom:
+        """From the wizard: "" (nothing asked), "self" or "representative" (+ relationship).
+
+        Raises:
+            InvalidInput: field "relationship" for a representative without one.
+        """
+        if answer == AccessType.SELF.value:
+            return cls(AccessType.SELF)
+        if answer != AccessType.REPRESENTATIVE.value:
+            return cls()
+        if relationship not in accounts.RELATIONSHIPS:
+            raise InvalidInput("Choose the representative's relationship to the patient.", field="relationship")
+        return cls(AccessType.REPRESENTATIVE, relationship)
+
+    @property
+    def representative(self) -> bool:
+        return self.access == AccessType.REPRESENTATIVE
+
+
+def _owner_check(session: Session, patient: Patient, destination: str, as_whom: AsWhom) -> None:
+    """Refuse, with the question for staff, an address whose account is another person's,
+    unless staff answered it. An account that is `self` on another person's chart can only
+    be connected as a representative.
+
+    Raises:
+        OwnerConfirmNeeded: not answered (or answered Self for another person's own account).
+    """
+    account = accounts.account_by_user_id(session=session, user_id=destination)
+    if account is None or as_whom.representative:
+        return
+    if not accounts.charts_of_others(session=session, account_id=ident(account), patient=patient,
+                                     self_only=False):
+        return
+    own = accounts.charts_of_others(session=session, account_id=ident(account), patient=patient)
+    if not own and as_whom.access == AccessType.SELF:
+        return
+    whose = "another patient's own portal account" if own else "a portal account that other charts are connected to"
+    raise OwnerConfirmNeeded(
+        f"{destination} already belongs to {whose}, not to {patient.first_name} {patient.last_name}. "
+        "If that person looks after this patient, connect them as an authorized representative; "
+        "otherwise the address is wrong: correct it.", self_possible=not own)
+
+
 @dataclass(frozen=True)
 class TokenSent:
     channel: str
@@ -62,6 +129,7 @@ class ConnectResult:
     user_id: str
     created: bool
     welcome_status: str = "sent"  # sent, failed, refused (consent withdrawn since the token)
+    representative: bool = False
 
 
 def token_length(config: PracticeSettings) -> int:
@@ -113,8 +181,10 @@ def _enabled_patient(session: Session, patient_id: int) -> Patient:
     return patient
 
 
-def _check_self_conflict(session: Session, patient: Patient, destination: str) -> None:
+def _check_self_conflict(session: Session, patient: Patient, destination: str, as_whom: AsWhom) -> None:
     """A chart has one `self` account: connecting another address as self would give two."""
+    if as_whom.representative:
+        return
     current = accounts.self_account(session=session, patient_id=ident(patient))
     if current is not None and current.user_id != destination:
         raise InvalidInput(
@@ -123,22 +193,26 @@ def _check_self_conflict(session: Session, patient: Patient, destination: str) -
 
 
 def send_connect_token(*, session: Session, patient_id: int, channel: str, address: str,
-                       requested_by: str, actor: audit.Actor) -> TokenSent:
+                       requested_by: str, actor: audit.Actor, as_whom: AsWhom | None = None) -> TokenSent:
     """Send a new numeric token to the address; older live connect tokens of the chart die.
 
     Raises:
         PortalUnavailable: the portal is switched off (nothing is sent).
+        OwnerConfirmNeeded: the address is another person's account and `as_whom` does not say
+            how to connect it (nothing is sent).
         InvalidInput: access not enabled, bad channel or address (a landline for a text),
             missing Requested By, the chart's own address without its consent for the channel
             (field "channel"), or the chart is connected as self to another account.
     """
+    as_whom = as_whom or AsWhom()
     config = _active_config(session)
     patient = _enabled_patient(session, patient_id)
     requested_by = clean_text(requested_by, field="requested_by", label="Requested By",
                               required=True)
     destination = _destination(channel, address)
     consent.require(patient, channel, destination, field="channel")
-    _check_self_conflict(session, patient, destination)
+    _check_self_conflict(session, patient, destination, as_whom)
+    _owner_check(session, patient, destination, as_whom)
 
     voided = tokens.revoke_live(session=session, purpose=SecretPurpose.CONNECT_TOKEN,
                                 patient_id=patient.id)
@@ -238,9 +312,9 @@ def _create_with_token(session: Session, config: PracticeSettings, patient: Pati
     return account
 
 
-def _connect_as_self(session: Session, patient: Patient, account: PortalAccount, requested_by: str,
-                     actor: audit.Actor) -> None:
-    """Connect the chart as `self` unless this account is connected to it already."""
+def _connect_account(session: Session, patient: Patient, account: PortalAccount, requested_by: str,
+                     actor: audit.Actor, as_whom: AsWhom) -> None:
+    """Connect the chart (as `self`, or as staff confirmed) unless this account is connected to it already."""
     live = session.exec(select(PortalConnection).where(
         PortalConnection.account_id == account.id, PortalConnection.patient_id == patient.id,
         col(PortalConnection.revoked_at).is_(None))).first()
@@ -250,12 +324,20 @@ def _connect_as_self(session: Session, patient: Patient, account: PortalAccount,
         audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
                      account_id=account.id, detail=f"already connected (connection #{live.id})")
         return
-    connection = accounts.connect_chart(session=session, account=account, patient=patient,
-                                        requested_by=requested_by, staff_id=actor.staff_user_id,
-                                        field="address")
+    if as_whom.representative:
+        connection = accounts.connect_chart(
+            session=session, account=account, patient=patient, requested_by=requested_by,
+            staff_id=actor.staff_user_id, field="address", access=AccessType.REPRESENTATIVE,
+            relationship=as_whom.relationship, permissions=areas.REPRESENTATIVE_DEFAULT_AREAS)
+        how = f"as authorized representative ({as_whom.relationship}), confirmed by staff"
+    else:
+        connection = accounts.connect_chart(session=session, account=account, patient=patient,
+                                            requested_by=requested_by, staff_id=actor.staff_user_id,
+                                            field="address")
+        how = "as self"
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
                  account_id=account.id,
-                 detail=f"connection #{connection.id} as self; requested by {requested_by}")
+                 detail=f"connection #{connection.id} {how}; requested by {requested_by}")
 
 
 def _welcome(session: Session, config: PracticeSettings, patient: Patient, account: PortalAccount,
@@ -286,15 +368,18 @@ def _welcome(session: Session, config: PracticeSettings, patient: Patient, accou
 
 
 def connect_with_token(*, session: Session, patient_id: int, channel: str, address: str, token: str,
-                       actor: audit.Actor) -> ConnectResult:
-    """Check the typed token; create (or find) the account and connect the chart as `self`.
+                       actor: audit.Actor, as_whom: AsWhom | None = None) -> ConnectResult:
+    """Check the typed token; create (or find) the account and connect the chart as `self`, or
+    as staff confirmed for an address that is another person's account.
 
     Raises:
         PortalUnavailable: the portal is switched off.
         InvalidInput: field "address" (bad or changed address, or an account with it created by
             someone else a moment ago) or "token" (wrong, expired, used, voided, badly formed);
             wrong tokens count, and the fifth voids it.
+        OwnerConfirmNeeded: the address is another person's account and staff did not say how.
     """
+    as_whom = as_whom or AsWhom()
     config = _active_config(session)
     patient = _enabled_patient(session, patient_id)
     destination = _destination(channel, address)
@@ -311,12 +396,16 @@ def connect_with_token(*, session: Session, patient_id: int, channel: str, addre
     if account is not None and account.status == AccountStatus.DISABLED:
         raise InvalidInput(f"The portal account {destination} is disabled. Enable it before "
                            "connecting this chart.", field="address")
-    _check_self_conflict(session, patient, destination)
+    _check_self_conflict(session, patient, destination, as_whom)
+    _owner_check(session, patient, destination, as_whom)
+    if account is not None and not as_whom.representative:
+        accounts.check_self_allowed(session=session, account=account, patient=patient, field="owner")
     _spend(session, row, patient, destination, actor)
     created = account is None
     if account is None:
         account = _create_with_token(session, config, patient, destination, typed, actor)
-    _connect_as_self(session, patient, account, row.requested_by, actor)
+    _connect_account(session, patient, account, row.requested_by, actor, as_whom)
     welcome = _welcome(session, config, patient, account, channel, created, actor)
     session.commit()
-    return ConnectResult(user_id=destination, created=created, welcome_status=welcome)
+    return ConnectResult(user_id=destination, created=created, welcome_status=welcome,
+                         representative=as_whom.representative)

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, exists, select
 from portal_app.models import OneTimeSecret, OutboxMessage, Patient, PortalConnection, SecretPurpose, StaffUser, ident
 from portal_app.notify import transports
 from portal_app.services import (
+    accounts,
     audit,
     clock,
     connect,
@@ -132,7 +133,7 @@ def key_wrong_details(session: Session, patient: Patient, actor: audit.Actor) ->
     token, key = _start_with_key(session, patient, actor)
     for _ in range(keys.MAX_ATTEMPTS):
         try:
-            keys.verify_details(session=session, token=token, key=key, last_name=f"{patient.last_name}x",
+            keys.verify_details(session=session, whose="self", token=token, key=key, last_name=f"{patient.last_name}x",
                                 dob=f"{patient.dob:%m/%d/%Y}")
         except DomainError:
             pass  # "those details do not match", then "this key can no longer be used"
@@ -140,7 +141,7 @@ def key_wrong_details(session: Session, patient: Patient, actor: audit.Actor) ->
 
 def key_redeemed(session: Session, patient: Patient, actor: audit.Actor) -> None:
     token, key = _start_with_key(session, patient, actor)
-    keys.finish_create_account(session=session, token=token, key=key, last_name=patient.last_name,
+    keys.finish_create_account(session=session, whose="self", token=token, key=key, last_name=patient.last_name,
                                dob=f"{patient.dob:%m/%d/%Y}", password=PASSWORD, confirm=PASSWORD)
 
 
@@ -203,6 +204,9 @@ def _untouched(session: Session, limit: int) -> list[Patient]:
 
 
 def _fits(patient: Patient, needs: str) -> bool:
+    # The histories are an adult's own (a child's Self account asks staff to confirm it).
+    if accounts.age_of(patient) < accounts.ADULT_AGE:
+        return False
     if needs == "email":
         return bool(patient.email) and patient.allow_email
     if needs == "sms":

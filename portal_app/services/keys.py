@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 
 from portal_app import routes
 from portal_app.models import (
+    AccessType,
     AccountStatus,
     AuditEvent,
     OneTimeSecret,
@@ -32,6 +33,7 @@ from portal_app.models import (
 from portal_app.notify import letters, templates, templates_keys
 from portal_app.services import (
     accounts,
+    areas,
     audit,
     clock,
     consent,
@@ -70,8 +72,53 @@ class KeyInvalid(InvalidInput):
 
 
 class DetailsMismatch(InvalidInput):
-    def __init__(self) -> None:
-        super().__init__(DETAILS_MISMATCH, field="details")
+    """The details did not match; `tries_left` more wrong ones are allowed before the key dies."""
+
+    def __init__(self, tries_left: int | None = None) -> None:
+        message = DETAILS_MISMATCH
+        if tries_left is not None:
+            message += (f" {tries_left} {'try' if tries_left == 1 else 'tries'} left before this key "
+                        "stops working.")
+        super().__init__(message, field="details")
+        self.tries_left = tries_left
+
+
+# Whose chart the key is for, as the person redeeming it says.
+WHOSE_SELF = "self"
+WHOSE_CARED_FOR = "representative"
+WHOSE_MISSING = "Say whether this is your own chart or the chart of someone you care for."
+RELATIONSHIP_MISSING = "Choose your relationship to the patient."
+
+
+@dataclass(frozen=True)
+class Whose:
+    """Whose chart: `access` and, for someone the person cares for, the relationship."""
+
+    access: AccessType
+    relationship: str = ""
+
+    @property
+    def permissions(self) -> str:
+        return areas.ALL_AREAS if self.access == AccessType.SELF else areas.REPRESENTATIVE_DEFAULT_AREAS
+
+    @property
+    def label(self) -> str:
+        return "self" if self.access == AccessType.SELF else f"authorized representative ({self.relationship})"
+
+
+def whose_chart(whose: str | None, relationship: str | None) -> Whose:
+    """The answer to "Whose chart is this?", checked.
+
+    Raises:
+        InvalidInput: field "whose" (no answer) or "relationship" (someone cared for, no relationship).
+    """
+    if whose == WHOSE_SELF:
+        return Whose(AccessType.SELF)
+    if whose != WHOSE_CARED_FOR:
+        raise InvalidInput(WHOSE_MISSING, field="whose")
+    if relationship not in accounts.RELATIONSHIPS:
+        raise InvalidInput(RELATIONSHIP_MISSING, field="relationship")
+    return Whose(AccessType.REPRESENTATIVE, relationship or "")
 
 
 @dataclass(frozen=True)
@@ -427,33 +474,42 @@ def _check_details(session: Session, row: OneTimeSecret, patient: Patient, *, la
     session.commit()
     if voided:
         raise KeyInvalid(KEY_VOIDED)
-    raise DetailsMismatch()
+    raise DetailsMismatch(tries_left=max(0, MAX_ATTEMPTS - row.attempts))
 
 
 def verify_details(*, session: Session, token: str | None, key: str, last_name: str, dob: str,
-                   ip: str = "") -> None:
-    """The "Verify your details" step. Raises LinkInvalid, KeyInvalid, DetailsMismatch."""
+                   whose: str = "", relationship: str = "", ip: str = "") -> None:
+    """The "Verify your details" step: the chart's details, and whose chart it is.
+
+    Raises:
+        LinkInvalid, KeyInvalid, DetailsMismatch; InvalidInput (field whose or relationship).
+    """
     _require_portal(session)
     link = _live_verification(session, token)
     found = _live_key(session, key)
     if found is None:
         raise KeyInvalid()
     row, patient = found
+    whose_chart(whose, relationship)
     _check_details(session, row, patient, last_name=last_name, dob=dob,
                    actor=audit.Actor.anonymous(link.destination, ip))
 
 
-def _refuse_second_self(session: Session, patient_id: int) -> None:
+def _refuse_second_self(session: Session, patient_id: int, whose: Whose) -> None:
     """A chart has one `self` account. (Asked only after key and details matched.)"""
+    if whose.access != AccessType.SELF:
+        return
     if accounts.self_account(session=session, patient_id=patient_id) is not None:
         raise InvalidInput("This chart already has its own portal account. Sign in with it, or use "
                            "\"Forgot password\" on the sign-in page.", field="key")
 
 
 def finish_create_account(*, session: Session, token: str | None, key: str, last_name: str,
-                          dob: str, password: str, confirm: str, ip: str = "") -> str:
+                          dob: str, password: str, confirm: str, whose: str = "", relationship: str = "",
+                          ip: str = "") -> str:
     """"Finish": re-check link, key and details; create the account, connect the chart as
-    `self`, use up the key and link, and sign in. One transaction.
+    `self` or, for someone the person cares for, as their representative (with the areas
+    representatives get by default), use up the key and link, and sign in. One transaction.
 
     Returns:
         The new portal session id.
@@ -465,9 +521,10 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
         raise KeyInvalid()
     row, patient = found
     user_id = link.destination
+    chosen = whose_chart(whose, relationship)
     _check_details(session, row, patient, last_name=last_name, dob=dob,
                    actor=audit.Actor.anonymous(user_id, ip))
-    _refuse_second_self(session, ident(patient))
+    _refuse_second_self(session, ident(patient), chosen)
     if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
         raise InvalidInput(CREATED_MEANWHILE.format(user_id=user_id), field="form")
     passwords.check_password(password, confirm=confirm, personal=(
@@ -477,7 +534,8 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
                                       signed_in=True, field="form", taken_message=CREATED_MEANWHILE)
     connection = accounts.connect_chart(session=session, account=account, patient=patient,
                                         requested_by=row.requested_by or "patient (connection key)",
-                                        field="form")
+                                        access=chosen.access, relationship=chosen.relationship,
+                                        permissions=chosen.permissions, field="form")
     tokens.consume(session=session, row=row)
     tokens.consume(session=session, row=link)
     actor = audit.Actor.portal(ident(account), ip)
@@ -487,7 +545,7 @@ def finish_create_account(*, session: Session, token: str | None, key: str, last
                  account_id=account.id,
                  detail=f"user ID {user_id} (verified by link #{link.id}); with key #{row.id}")
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
-                 account_id=account.id, detail=f"connection #{connection.id} as self")
+                 account_id=account.id, detail=f"connection #{connection.id} as {chosen.label}")
     plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id,
                            ip=ip)
     audit.record(session=session, actor=actor, action="portal.sign_in", patient_id=patient.id,
@@ -510,8 +568,10 @@ def request_fresh_verification(*, session: Session, token: str | None, ip: str =
 # --- a signed-in patient connects another chart ----------------------------------------------
 
 def connect_another_chart(*, session: Session, account_id: int, key: str, last_name: str,
-                          dob: str, ip: str = "") -> str:
-    """Connect the key's chart to a signed-in account as `self`.
+                          dob: str, whose: str = "", relationship: str = "", ip: str = "") -> str:
+    """Connect the key's chart to a signed-in account: as `self`, or as the representative of
+    someone the person cares for (with the areas representatives get by default). A child's
+    chart is never `self` on an adult's account whose own chart is another person.
 
     Returns:
         The connected chart's name, for the confirmation.
@@ -530,6 +590,7 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
         AuditEvent.at > since)).one()
     if wrong >= MAX_WRONG_KEYS_PER_HOUR:
         raise KeyInvalid("Too many keys were tried. Please wait an hour, or call the practice.")
+    chosen = whose_chart(whose, relationship)
     found = _live_key(session, key)
     if found is None:
         audit.record(session=session, actor=actor, action="key.failed", account_id=account.id,
@@ -543,14 +604,18 @@ def connect_another_chart(*, session: Session, account_id: int, key: str, last_n
         col(PortalConnection.revoked_at).is_(None))).first()
     if already is not None:
         raise InvalidInput(ALREADY_CONNECTED, field="key")
-    _refuse_second_self(session, ident(patient))
+    _refuse_second_self(session, ident(patient), chosen)
+    if chosen.access == AccessType.SELF:
+        accounts.check_self_allowed(session=session, account=account, patient=patient, field="whose")
     connection = accounts.connect_chart(session=session, account=account, patient=patient,
                                         requested_by=row.requested_by or "patient (connection key)",
-                                        field="key", taken_message=ALREADY_CONNECTED)
+                                        access=chosen.access, relationship=chosen.relationship,
+                                        permissions=chosen.permissions, field="key",
+                                        taken_message=ALREADY_CONNECTED)
     tokens.consume(session=session, row=row)
     audit.record(session=session, actor=actor, action="key.redeem", patient_id=patient.id,
                  account_id=account.id, detail=f"key #{row.id}")
     audit.record(session=session, actor=actor, action="chart.connect", patient_id=patient.id,
-                 account_id=account.id, detail=f"connection #{connection.id} as self")
+                 account_id=account.id, detail=f"connection #{connection.id} as {chosen.label}")
     session.commit()
     return f"{patient.first_name} {patient.last_name}"

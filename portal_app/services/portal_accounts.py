@@ -58,13 +58,7 @@ from portal_app.services.generated_credentials import (
 from portal_app.services.onboarding import PatientRow
 from portal_app.services.validation import clean_text, normalize_email, normalize_user_id
 
-RELATIONSHIPS: dict[str, str] = {
-    "parent": "Parent",
-    "guardian": "Guardian",
-    "spouse": "Spouse",
-    "caregiver": "Caregiver",
-    "other": "Other",
-}
+RELATIONSHIPS = accounts.RELATIONSHIPS
 ACCESS_LABELS = {AccessType.SELF: "Self", AccessType.REPRESENTATIVE: "Authorized Representative"}
 STATUS_LABELS = {AccountStatus.PENDING: "Waiting for a password", AccountStatus.ACTIVE: "Active",
                  AccountStatus.DISABLED: "Disabled"}
@@ -75,6 +69,13 @@ REQUESTED_BY = "staff (Portal Account Setup)"
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 _E164 = re.compile(r"\+\d{8,15}")
 DELETED_PREFIX = "deleted-"
+REPRESENTATIVE_NEEDS_EMAIL = ("A new representative's username must be their email address: the link to "
+                              "choose a password is sent there.")
+# Below this age a Self account (the sign-in belongs to the patient) is confirmed explicitly:
+# a parent's access is a representative one.
+YOUNG_SELF_AGE = 13
+FORMS_NEED_AREA = ("This connection cannot open forms: tick Forms under Account Permissions, or request the "
+                   "forms on a connection that has it.")
 
 
 # ---- views ------------------------------------------------------------------------------
@@ -146,6 +147,8 @@ class AccountForm:
     permissions: tuple[str, ...] = ()
     forms: tuple[str, ...] = ()
     connect_existing: bool = False
+    # Staff confirmed a Self account on the chart of a child under YOUNG_SELF_AGE.
+    confirm_young_self: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,6 +343,8 @@ def check_username(*, session: Session, patient_id: int, username: str, connecti
         if connection is not None and owner is not None and owner.id == connection.account_id:
             return UsernameCheck(True, f"{normalized} is this connection's username.", normalized)
     if owner is None:
+        if access_type == AccessType.REPRESENTATIVE.value and "@" not in normalized:
+            return UsernameCheck(False, REPRESENTATIVE_NEEDS_EMAIL, normalized)
         return UsernameCheck(True, f"{normalized} is valid and available.", normalized)
     if _chart_connection_of(session, patient_id, ident(owner)) is not None:
         return UsernameCheck(False, f"{normalized} is already connected to this chart: select it in "
@@ -397,7 +402,21 @@ def _validated(form: AccountForm, errors: dict[str, str]) -> tuple[AccessType, s
     known = {form_.value for form_ in form_requests.PortalForm}
     if any(name not in known for name in form.forms):
         errors["forms"] = "Choose forms from the list."
+    elif form.forms and areas.Area.FORMS.value not in areas.parse(permissions):
+        errors["forms"] = FORMS_NEED_AREA  # nobody on this connection would ever see the request
     return access, first, last, relationship, permissions
+
+
+def _young_self(patient: Patient, access: AccessType, form: AccountForm, errors: dict[str, str]) -> None:
+    """A Self account on a young child's chart only when staff confirm it."""
+    age = accounts.age_of(patient)
+    if access != AccessType.SELF or age >= YOUNG_SELF_AGE or form.confirm_young_self:
+        return
+    years = "under 1 year" if age < 1 else f"{age} year{'s' if age != 1 else ''}"
+    errors["confirm_young"] = (
+        f"{patient.first_name} {patient.last_name} is {years} old. A Self account is the patient's own "
+        "sign-in; a parent or guardian needs an Authorized Representative account. Tick the box below to "
+        "confirm a Self account for this child, or choose Authorized Representative.")
 
 
 def _send_setup_link(session: Session, patient: Patient, account: PortalAccount,
@@ -506,26 +525,25 @@ def _checked_new(session: Session, patient: Patient, form: AccountForm) -> _NewC
     """The form of a new connection, checked; every wrong field at once in FormInvalid."""
     errors: dict[str, str] = {}
     access, first, last, relationship, permissions = _validated(form, errors)
-    username = form.username
-    if not (username or "").strip() and access == AccessType.SELF and patient.email:
-        username = suggest_username(session=session, email=patient.email)
+    _young_self(patient, access, form, errors)
     existing: PortalAccount | None = None
     normalized = ""
     try:
-        normalized = normalize_username(username)
+        # Exactly what staff typed: an empty field is refused, never filled in behind their back.
+        normalized = normalize_username(form.username)
     except InvalidInput as exc:
         errors["username"] = exc.message
     if normalized:
         existing = _account_by_user_id(session, normalized)
+        # The live check's answer is the rule: what it calls available is what Save accepts.
         check = check_username(session=session, patient_id=ident(patient), username=normalized,
                                access_type=access.value)
         if existing is not None:
             # An existing account joins a chart only when staff say so, as a representative.
             if not (check.connectable and form.connect_existing and access == AccessType.REPRESENTATIVE):
                 errors["username"] = check.message
-        elif access == AccessType.REPRESENTATIVE and "@" not in normalized:
-            errors["username"] = ("A new representative's username must be their email address: the "
-                                  "link to choose a password is sent there.")
+        elif not check.ok:
+            errors["username"] = check.message
     if access == AccessType.SELF and "access_type" not in errors:
         current = accounts.self_account(session=session, patient_id=ident(patient))
         if current is not None:
@@ -589,14 +607,26 @@ def _tell_the_account(session: Session, patient: Patient, account: PortalAccount
         "Its password is unchanged." + off))
 
 
+def _check_becoming_self(session: Session, patient: Patient, account: PortalAccount, form: AccountForm,
+                         errors: dict[str, str]) -> None:
+    """A representative connection turned into Self: the same rules as a new Self one."""
+    current = accounts.self_account(session=session, patient_id=ident(patient))
+    if current is not None and current.id != account.id:
+        errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
+        return
+    _young_self(patient, AccessType.SELF, form, errors)
+    try:
+        accounts.check_self_allowed(session=session, account=account, patient=patient, field="access_type")
+    except InvalidInput as exc:
+        errors["access_type"] = exc.message
+
+
 def _update(session: Session, patient: Patient, connection: PortalConnection, account: PortalAccount,
             form: AccountForm, actor: audit.Actor) -> SaveResult:
     errors: dict[str, str] = {}
     access, first, last, relationship, permissions = _validated(form, errors)
     if access == AccessType.SELF and connection.access_type != AccessType.SELF:
-        current = accounts.self_account(session=session, patient_id=ident(patient))
-        if current is not None and current.id != account.id:
-            errors["access_type"] = f"This chart already has a Self account ({current.user_id})."
+        _check_becoming_self(session, patient, account, form, errors)
     if errors:
         raise FormInvalid(errors)
     changes: list[str] = []

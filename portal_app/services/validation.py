@@ -50,8 +50,13 @@ def normalize_email(value: str | None, *, field: str = "email", required: bool =
     if len(raw) > 254 or _CONTROL.search(raw) or any(c in raw for c in "\r\n,;<>"):
         raise InvalidInput("Enter a single, valid email address.", field=field)
     try:
-        result = validate_email(raw, check_deliverability=False)
+        # No SMTPUTF8: a local part outside ASCII (an emoji, an accented letter) is refused, since
+        # most mail servers (and our providers) cannot deliver to it.
+        result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
+        if any(ord(char) > 127 for char in raw.split("@", 1)[0]):
+            raise InvalidInput("That email address cannot receive mail: use only letters a-z, digits and "
+                               ". _ - + before the @.", field=field) from None
         raise InvalidInput(f"That email address is not valid: {exc}", field=field) from None
     return result.normalized.lower()
 

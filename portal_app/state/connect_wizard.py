@@ -59,6 +59,14 @@ class ConnectWizardState(StaffSessionState):
     create_notice: str = ""
     create_error: str = ""
     connected: bool = False
+    # The address belongs to another person's account: the question for staff, whether the
+    # account may be this patient's own (a third answer), and what staff answered ("self",
+    # "representative" with a relationship, or "" not yet). Changing the address forgets it.
+    owner_warning: str = ""
+    owner_self_possible: bool = False
+    owner_answer: str = ""
+    owner_relationship: str = ""
+    owner_relationship_error: str = ""
 
     key_channel: str = "email"
     key_address: str = ""
@@ -91,6 +99,7 @@ class ConnectWizardState(StaffSessionState):
         self.token_sent = False
         self.token_error = self.create_notice = self.create_error = ""
         self.connected = False
+        self._forget_owner()
         self.key_channel = "email"
         self.key_address = self.key_address_error = ""
         self.key_notice = self.key_error = ""
@@ -104,6 +113,13 @@ class ConnectWizardState(StaffSessionState):
         if channel in consent.REFUSED and not self._allows.get(channel, False):
             return consent.REFUSED[channel]
         return ""
+
+    def _forget_owner(self) -> None:
+        self.owner_warning = self.owner_answer = self.owner_relationship = self.owner_relationship_error = ""
+        self.owner_self_possible = False
+
+    def _as_whom(self) -> connect.AsWhom:
+        return connect.AsWhom.of(self.owner_answer, self.owner_relationship)
 
     def _clear_messages(self, fields: tuple[str, str]) -> None:
         if fields == KEY:
@@ -132,7 +148,13 @@ class ConnectWizardState(StaffSessionState):
     def _failed(self, error: DomainError):
         """A refused input beside its field (the address, Requested By, the token)."""
         address_var, other_var = self._answer_in
-        if not isinstance(error, InvalidInput):
+        if isinstance(error, connect.OwnerConfirmNeeded):
+            self.owner_warning = error.message
+            self.owner_self_possible = error.self_possible
+            self.owner_answer = ""
+        elif error.field == "relationship":
+            self.owner_relationship_error = error.message
+        elif not isinstance(error, InvalidInput):
             setattr(self, other_var, error.message)
         elif error.field == "address":
             setattr(self, address_var, error.message)
@@ -237,11 +259,13 @@ class ConnectWizardState(StaffSessionState):
             self.create_address = self._email if value == "email" else self._mobile
             self.create_address_error = ""
             self.create_channel_error = self._consent_note(value)
+            self._forget_owner()
 
     @rx.event
     def set_create_address(self, value: str):
         self.create_address = as_text(value, MAX_ADDRESS)
         self.create_address_error = ""
+        self._forget_owner()  # the answer was about the address as it was
 
     @rx.event
     def set_key_channel(self, value: str):
@@ -263,7 +287,7 @@ class ConnectWizardState(StaffSessionState):
             return
         sent = await call(partial(connect.send_connect_token, patient_id=chart._chart_id,
                           channel=self.create_channel, address=self.create_address,
-                          requested_by=self.requested_by,
+                          requested_by=self.requested_by, as_whom=self._as_whom(),
                           actor=staff.actor))
         self.token_sent = True
         self._report_sent("token", CREATE, failed=sent.status == "failed", destination=sent.destination,
@@ -278,9 +302,12 @@ class ConnectWizardState(StaffSessionState):
             return
         result = await call(partial(connect.connect_with_token, patient_id=chart._chart_id,
                             channel=self.create_channel, address=self.create_address,
-                            token=token, actor=staff.actor))
+                            token=token, as_whom=self._as_whom(), actor=staff.actor))
         self.connected = True
-        if result.created:
+        if result.representative:
+            notice = (f"Connected the existing portal account {result.user_id} as this patient's "
+                      f"authorized representative ({self.owner_relationship}); its password was not changed.")
+        elif result.created:
             notice = (f"Patient connected. A new portal account was created with user ID "
                       f"{result.user_id}; the token is its temporary password.")
         else:
@@ -292,6 +319,29 @@ class ConnectWizardState(StaffSessionState):
             notice += f" No welcome message went out: {consent.REFUSED[self.create_channel]}"
         self.create_notice = notice
         await chart._refresh()
+
+    # Answering the warning only records the answer on screen; Send Token and Connect Patient
+    # check access and the address again, with this answer.
+    @rx.event
+    def set_owner_relationship(self, value: str):
+        self.owner_relationship = as_text(value, 40)
+        self.owner_relationship_error = ""
+
+    @rx.event
+    def answer_owner(self, answer: str):
+        """Staff's answer to "this address is another person's account"."""
+        answer = as_text(answer, 20)
+        if answer == "wrong":
+            self._forget_owner()
+            self.token_sent = False
+            self.create_address_error = "Correct the address, then send a token to it."
+            return
+        if answer == "representative" and not self.owner_relationship:
+            self.owner_relationship_error = "Choose the representative's relationship to the patient."
+            return
+        if answer in ("representative", "self") and (answer != "self" or self.owner_self_possible):
+            self.owner_answer = answer
+            self.owner_warning = ""
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_KEYS)
     async def generate_key(self, staff: Staff):

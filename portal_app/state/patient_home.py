@@ -120,8 +120,10 @@ class ConnectChartState(FieldErrors, PortalSessionState):
     last_name_error: str = ""
     dob_error: str = ""
     details_error: str = ""
+    whose_error: str = ""
+    relationship_error: str = ""
 
-    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("key", "last_name", "dob", "details")
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("key", "last_name", "dob", "whose", "relationship", "details")
 
     def _load_refused(self, *, signed_in: bool) -> None:
         self._clear_errors()
@@ -139,7 +141,8 @@ class ConnectChartState(FieldErrors, PortalSessionState):
 
     @portal_action()
     async def connect_chart(self, me: Patient, form_data: dict[str, Any]):
-        """Key + last name + date of birth -> the chart is connected to this account as self."""
+        """Key + last name + date of birth + whose chart -> the chart is connected to this account as
+        self, or as the representative of someone the person cares for."""
         self._clear_errors()
         key = form_text(form_data, "key")
         if not key.strip():
@@ -147,7 +150,8 @@ class ConnectChartState(FieldErrors, PortalSessionState):
             return None
         name = await call(partial(keys.connect_another_chart, account_id=me.account_id,
                           key=key, last_name=form_text(form_data, "last_name"),
-                          dob=form_text(form_data, "dob"), ip=self._ip()))
+                          dob=form_text(form_data, "dob"), whose=form_text(form_data, "whose", 40),
+                          relationship=form_text(form_data, "relationship", 40), ip=self._ip()))
         home = await self.get_state(HomeState)
         home._pending_notice = f"{name}'s chart is now connected to your account."
         return rx.redirect(routes.PORTAL_HOME)

@@ -8,6 +8,7 @@ keeps it), and so do "Done", leaving the page, and loading it again.
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import reflex as rx
@@ -30,6 +31,8 @@ class ShownCredentials(rx.State, mixin=True):
     cred_must_change: bool = False
     cred_expires: str = ""
     cred_portal_url: str = ""
+    # The browser confirmed the password is on the clipboard (copied as it appeared).
+    cred_copied: bool = False
 
     @rx.var
     def has_credentials(self) -> bool:
@@ -46,7 +49,7 @@ class ShownCredentials(rx.State, mixin=True):
 
     def _forget_credentials(self) -> None:
         self.cred_user_id = self.cred_password = self.cred_expires = self.cred_portal_url = ""
-        self.cred_must_change = False
+        self.cred_must_change = self.cred_copied = False
 
     def _show_credentials(self, credentials: Credentials) -> None:
         self.cred_user_id = credentials.user_id
@@ -54,6 +57,22 @@ class ShownCredentials(rx.State, mixin=True):
         self.cred_must_change = credentials.must_change
         self.cred_expires = credentials.expires
         self.cred_portal_url = credentials.portal_url
+        self.cred_copied = False
+
+    def _copy_password(self):
+        """The event that puts the password on the clipboard as it appears (as staff are used to
+        from ClinicTracker); "Password copied" shows only once the browser says it worked."""
+        if not self.cred_password:
+            return None
+        script = (f"navigator.clipboard.writeText({json.dumps(self.cred_password)})"
+                  ".then(() => true, () => false)")
+        return rx.call_script(script, callback=type(self).password_copied)
+
+    # Needs no check: it only records what the browser answered about its own clipboard.
+    @rx.event
+    def password_copied(self, ok: bool):
+        """The browser's answer to the automatic copy."""
+        self.cred_copied = bool(ok) and self.cred_password != ""
 
     @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
     async def print_sheet(self, staff: Staff):

@@ -26,7 +26,8 @@ from portal_app.state.inputs import form_text
 
 ALL_AREAS = [area.value for area in Area]
 FORM_NAMES = [form.value for form in form_requests.PortalForm]
-FIELDS = ("username", "first_name", "last_name", "access_type", "relationship", "permissions", "forms")
+FIELDS = ("username", "first_name", "last_name", "access_type", "relationship", "permissions", "forms",
+          "confirm_young")
 MAX_TEXT = 300
 STALE = "Choose a patient first."
 
@@ -64,6 +65,9 @@ class AccountEditor(rx.State, mixin=True):
     relationship_error: str = ""
     permissions_error: str = ""
     forms_error: str = ""
+    # Staff confirmed a Self account on a young child's chart (asked by Save: confirm_young_error).
+    confirm_young: bool = False
+    confirm_young_error: str = ""
 
     # The name of the existing account the username belongs to (filled in when connecting it).
     _owner_name: tuple[str, str] = ("", "")
@@ -97,6 +101,7 @@ class AccountEditor(rx.State, mixin=True):
         self.access_type = (AccessType.REPRESENTATIVE if has_self else AccessType.SELF).value
         self.force_change = True
         self.has_password = True
+        self.confirm_young = False
         self.forms = []
         self.permissions = [] if has_self else list(ALL_AREAS)
         self._close_dialogs()
@@ -240,6 +245,11 @@ class AccountEditor(rx.State, mixin=True):
         self.force_change = checked
 
     @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
+    async def toggle_confirm_young(self, staff: Staff, checked: bool):
+        self._forget_credentials()
+        self.confirm_young = checked
+
+    @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
     async def toggle_connect_existing(self, staff: Staff, checked: bool):
         """Connecting an existing account: its own name fills empty name fields (Save would
         otherwise rename it to whatever is typed)."""
@@ -277,7 +287,8 @@ class AccountEditor(rx.State, mixin=True):
             username=self.username, first_name=self.first_name, last_name=self.last_name,
             access_type=self.access_type, relationship=self.relationship,
             force_change=self.force_change, permissions=tuple(self.permissions),
-            forms=tuple(self.forms), connect_existing=self.connect_existing)
+            forms=tuple(self.forms), connect_existing=self.connect_existing,
+            confirm_young_self=self.confirm_young)
 
     @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
     async def save(self, staff: Staff, form_data: dict[str, Any]):
@@ -285,11 +296,12 @@ class AccountEditor(rx.State, mixin=True):
         self._begin()
         if not self._patient_id:
             self.error = STALE
-            return
+            return None
         form = self._account_form(form_data)
         result = await call(partial(portal_accounts.save, patient_id=self._patient_id,
                             connection_id=self.selected_id, form=form, actor=staff.actor))
         await self._show_saved(result)
+        return self._copy_password()
 
     async def _show_saved(self, result: SaveResult) -> None:
         await self._read()

@@ -113,7 +113,7 @@ class SelectedConnection(rx.State, mixin=True):
     async def reset_password(self, staff: Staff):
         """Confirmed: a new generated password, shown once; the old one stops working."""
         if not self._confirmed(self.reset_open, "Confirm the reset in its dialog first."):
-            return
+            return None
         credentials = await call(partial(portal_accounts.reset_password, patient_id=self._patient_id,
                                  connection_id=self.selected_id, force_change=self.force_change,
                                  actor=staff.actor))
@@ -121,6 +121,7 @@ class SelectedConnection(rx.State, mixin=True):
         self._show_credentials(credentials)
         self.notice = (f"New password for {credentials.user_id}: give it to them now, it is shown "
                        "only once. Their portal sessions have ended.")
+        return self._copy_password()
 
     @staff_action(Permission.ACCOUNT_SETUP, Level.UPDATE)
     async def send_reset_link(self, staff: Staff):

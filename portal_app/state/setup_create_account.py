@@ -40,7 +40,7 @@ class CreateAccountStep:
     DEAD = "dead"
 
 
-FIELDS = ("user_id", "key", "last_name", "dob", "details", "password", "confirm")
+FIELDS = ("user_id", "key", "last_name", "dob", "whose", "relationship", "details", "password", "confirm")
 
 
 class CreateAccountState(PasswordErrors, PortalSessionState):
@@ -52,12 +52,17 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
     last_name_error: str = ""
     dob_error: str = ""
     details_error: str = ""
+    whose_error: str = ""
+    relationship_error: str = ""
     fresh_sent: bool = False
     # Between steps; never sent to the browser.
     _token: str = ""
     _key: str = ""
     _last_name: str = ""
     _dob: str = ""
+    # Whose chart the key is for (their own, or someone they care for) and the relationship.
+    _whose: str = ""
+    _relationship: str = ""
 
     ERROR_FIELDS: ClassVar[tuple[str, ...]] = FIELDS
 
@@ -66,12 +71,14 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
         self._key = ""
         self._last_name = ""
         self._dob = ""
+        self._whose = self._relationship = ""
 
     def _dead(self) -> None:
         # The token stays: "send me a new link" needs it to find the user ID.
         self._key = ""
         self._last_name = ""
         self._dob = ""
+        self._whose = self._relationship = ""
         self._clear_errors()
         self.stage = CreateAccountStep.DEAD
 
@@ -174,17 +181,20 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
 
     @rx.event
     async def submit_details(self, form_data: dict[str, Any]):
-        """"Connect": last name and date of birth must match the key's chart."""
+        """"Connect": last name and date of birth must match the key's chart, and the person says
+        whose chart it is (their own, or someone they care for, with the relationship)."""
         self._clear_errors()
         last_name, dob = form_text(form_data, "last_name"), form_text(form_data, "dob")
+        whose, relationship = form_text(form_data, "whose", 40), form_text(form_data, "relationship", 40)
         try:
             await call(partial(keys.verify_details, token=self._token, key=self._key,
-                       last_name=last_name, dob=dob, ip=self._ip()))
+                       last_name=last_name, dob=dob, whose=whose, relationship=relationship, ip=self._ip()))
         except DomainError as exc:
             await self._step_refused(exc)
             return
         self._last_name = last_name
         self._dob = dob
+        self._whose, self._relationship = whose, relationship
         self.stage = CreateAccountStep.PASSWORD
 
     @rx.event
@@ -193,8 +203,8 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
         self._clear_errors()
         try:
             plain = await call(partial(keys.finish_create_account, token=self._token, key=self._key,
-                               last_name=self._last_name, dob=self._dob,
-                               password=form_text(form_data, "password"),
+                               last_name=self._last_name, dob=self._dob, whose=self._whose,
+                               relationship=self._relationship, password=form_text(form_data, "password"),
                                confirm=form_text(form_data, "confirm"), ip=self._ip()))
         except DomainError as exc:
             await self._step_refused(exc)

@@ -134,6 +134,7 @@ def _set_up_with_texted_key(app_server: AppServer, new_context, patient: SeededP
     expect(patient_page.get_by_role("heading", name="Verify your details")).to_be_visible()
     patient_page.get_by_label("Last name").fill(patient.last_name)
     patient_page.get_by_label("Date of birth").fill(patient.dob.isoformat())
+    patient_page.get_by_label("My own chart (I am the patient)").check()
     patient_page.get_by_role("button", name="Connect").click()
     expect(patient_page.get_by_role("heading", name="Create a password")).to_be_visible()
     patient_page.get_by_label("Password", exact=True).fill(PASSPHRASE)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 import zlib
+from datetime import date
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
+from portal_app import db
+from portal_app.models import AccessType, PortalConnection
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import (
     OTHER_PASSPHRASE,
@@ -16,6 +20,7 @@ from tests.e2e.helpers import (
     audit_events,
     create_patient,
     expect_portal_home,
+    give_account,
     messages_to,
     open_connect_wizard,
     patient_sign_in,
@@ -23,6 +28,7 @@ from tests.e2e.helpers import (
     unique_tag,
     wait_until,
 )
+from tests.e2e.test_accessibility import _violations
 
 _TOKEN = re.compile(r"portal token is (\d{4})\.")
 _KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
@@ -127,3 +133,59 @@ def test_connection_key_letter_downloads_with_the_key(app_server: AppServer, pag
     expect(page.get_by_text(key)).to_have_count(0)
     # The chart's list shows the printed key as pending, without its value, and needs no reload.
     expect(page.get_by_role("button", name="Void Connection key by Letter")).to_be_visible()
+
+
+def test_an_address_of_another_patients_account_asks_staff_before_any_token(app_server: AppServer,
+                                                                             page: Page) -> None:
+    tag = unique_tag()
+    mother = create_patient(app_server, first_name="Annika", last_name=f"Holm-{tag}", portal_enabled=True)
+    mothers_id = give_account(app_server, mother)  # her own account, her own chart
+    son = create_patient(app_server, first_name="Lukas", last_name=f"Holm-{tag}", dob=date(2016, 5, 5),
+                         email=f"lukas.{tag.lower()}@example.net", portal_enabled=True)
+    staff_sign_in(page)
+    dialog = open_connect_wizard(page, son, "Mother - Annika Holm")
+    create = dialog.get_by_role("region", name="Create and Connect Account")
+    create.get_by_label("Email address (user ID)").fill(mothers_id)
+    create.get_by_role("button", name="Send Token").click()
+
+    warning = create.get_by_role("alert").filter(has_text="already belongs to another patient's own portal account")
+    expect(warning).to_be_visible()
+    assert not [m for m in messages_to(app_server, mothers_id) if m.kind == "connect_token"]
+    expect(create.get_by_role("button", name="It is this patient's own account")).to_have_count(0)
+    assert _violations(page) == []
+    create.get_by_role("button", name="Connect as authorized representative").click()
+    expect(create.get_by_label("Relationship to the patient")).to_have_accessible_description(
+        "Choose the representative's relationship to the patient.")
+    create.get_by_label("Relationship to the patient").select_option("parent")
+    create.get_by_role("button", name="Connect as authorized representative").click()
+    expect(create.get_by_text("This address will be connected as the patient's authorized representative.")
+           ).to_be_visible()
+    create.get_by_role("button", name="Send Token").click()
+    token = _token_sent_to(app_server, mothers_id)
+    create.get_by_label("Token", exact=True).fill(token)
+    create.get_by_role("button", name="Connect Patient").click()
+    expect(create.get_by_text(f"Connected the existing portal account {mothers_id} as this patient's "
+                              "authorized representative (parent)")).to_be_visible()
+    account = account_of(app_server, mothers_id)
+    with db.session_scope(app_server.db_url) as session:
+        connection = session.exec(select(PortalConnection).where(PortalConnection.patient_id == son.id)).one()
+        assert connection.account_id == account.id and connection.access_type == AccessType.REPRESENTATIVE
+
+
+def test_a_wrong_address_is_cleared_for_correction(app_server: AppServer, page: Page) -> None:
+    tag = unique_tag()
+    other = create_patient(app_server, first_name="Greta", last_name=f"Moss-{tag}", portal_enabled=True)
+    others_id = give_account(app_server, other)
+    patient = create_patient(app_server, first_name="Ilse", last_name=f"Brand-{tag}", portal_enabled=True)
+    staff_sign_in(page)
+    dialog = open_connect_wizard(page, patient, "The patient")
+    create = dialog.get_by_role("region", name="Create and Connect Account")
+    address = create.get_by_label("Email address (user ID)")
+    address.fill(others_id)
+    create.get_by_role("button", name="Send Token").click()
+    expect(create.get_by_text("already belongs to another patient's own portal account")).to_be_visible()
+    create.get_by_role("button", name="Wrong address").click()
+    expect(address).to_have_accessible_description("Correct the address, then send a token to it.")
+    address.fill(patient.email)
+    create.get_by_role("button", name="Send Token").click()
+    expect(create.get_by_text(re.compile(rf"Token sent to {re.escape(patient.email)}"))).to_be_visible()

@@ -8,11 +8,14 @@ link) from the outbox, like an email.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
 from portal_app import db
-from portal_app.services import audit, keys
+from portal_app.models import AccessType, PortalConnection
+from portal_app.services import areas, audit, keys
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import (
     PASSPHRASE,
@@ -29,6 +32,7 @@ from tests.e2e.helpers import (
     unique_tag,
     wait_until,
 )
+from tests.e2e.test_accessibility import _violations
 
 KEY_INVALID = "That key is not valid or has expired."
 _KEY = re.compile(r"connection key: ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})")
@@ -99,7 +103,11 @@ def test_patient_creates_an_account_with_a_key_and_lands_signed_in(
     page.get_by_label("Last name").fill("Nobody")
     page.get_by_label("Date of birth").fill(patient.dob.isoformat())
     page.get_by_role("button", name="Connect").click()
-    expect(page.get_by_text("Those details do not match our records.")).to_be_visible()
+    expect(page.get_by_text("Say whether this is your own chart")).to_be_visible()  # asked, not assumed
+    page.get_by_label("My own chart (I am the patient)").check()
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_text("Those details do not match our records. 4 tries left before this key stops "
+                            "working.")).to_be_visible()
     expect(page.get_by_label("Date of birth")).to_have_value(patient.dob.isoformat())  # kept
     page.get_by_label("Last name").fill(patient.last_name.upper())
     page.get_by_role("button", name="Connect").click()
@@ -163,9 +171,51 @@ def test_signed_in_patient_connects_another_chart(app_server: AppServer, page: P
     expect(page.get_by_role("heading", name="Connect another chart", level=1)).to_be_visible()
     page.get_by_label("Connection key", exact=True).fill(key)
     page.get_by_label("Last name").fill(second.last_name)
+    page.get_by_label("My own chart (I am the patient)").check()
+    # A wrong date of birth: the key counts it and says how many tries are left (issue 15, item 16).
+    page.get_by_label("Date of birth").fill("1999-09-09")
+    page.get_by_role("button", name="Connect chart").click()
+    expect(page.get_by_text("Those details do not match our records. 4 tries left before this key stops "
+                            "working.")).to_be_visible()
+    page.get_by_label("Date of birth").fill("1999-09-10")
+    page.get_by_role("button", name="Connect chart").click()
+    expect(page.get_by_text("3 tries left before this key stops working.")).to_be_visible()
     page.get_by_label("Date of birth").fill(second.dob.isoformat())
     page.get_by_role("button", name="Connect chart").click()
 
     expect(page.get_by_text(f"{second.portal_name}'s chart is now connected to your account.")
            ).to_be_visible()
     expect(page.get_by_label("Viewing:")).to_be_visible()
+
+
+def test_a_mother_redeems_her_sons_key_as_someone_she_cares_for(
+        app_server: AppServer, page: Page) -> None:
+    tag = unique_tag()
+    son = create_patient(app_server, first_name="Matteo", last_name=f"Rinaldi-{tag}", dob=date(2016, 5, 5),
+                         email=f"family.{tag.lower()}@example.net", portal_enabled=True)
+    key, start = _key_by_email(app_server, son)
+    mother_id = f"giulia.{tag.lower()}@example.net"
+    goto(page, _verified_link(page, app_server, start, mother_id))
+    page.get_by_role("button", name="Yes").click()
+    page.get_by_label("Connection key", exact=True).fill(key)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Verify your details")).to_be_visible()
+    page.get_by_label("Last name").fill(son.last_name)
+    page.get_by_label("Date of birth").fill(son.dob.isoformat())
+    page.get_by_label("The chart of someone I care for (for example my child)").check()
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_label("Your relationship to the patient")).to_have_accessible_description(
+        re.compile("Choose your relationship to the patient."))
+    assert _violations(page) == []
+    page.get_by_label("Your relationship to the patient").select_option("parent")
+    page.get_by_role("button", name="Connect").click()
+
+    expect(page.get_by_role("heading", name="Create a password")).to_be_visible()
+    page.get_by_label("Password", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Confirm password").fill(PASSPHRASE)
+    page.get_by_role("button", name="Finish").click()
+    expect_portal_home(page, son)
+    with db.session_scope(app_server.db_url) as session:
+        connection = session.exec(select(PortalConnection).where(PortalConnection.patient_id == son.id)).one()
+        assert connection.access_type == AccessType.REPRESENTATIVE and connection.relationship == "parent"
+        assert connection.permissions == areas.REPRESENTATIVE_DEFAULT_AREAS

@@ -61,15 +61,20 @@ def test_self_account_with_generated_credentials(app_server: AppServer, page: Pa
     expect(page.get_by_label("Last Name")).to_have_value(patient.last_name)
     expect(page.get_by_label("Access Type")).to_have_value("self")
     expect(page.get_by_label("Force Password Change on Next Login")).to_be_checked()
-    for area in ("Messages", "Appointments", "Documents", "Forms", "Health summary", "Billing"):
+    for area in ("Messages", "Appointments", "Documents", "Forms", "Health summary"):
         expect(page.get_by_label(area, exact=True)).to_be_checked()  # Self: all by default
+    expect(page.get_by_label("Billing", exact=True)).to_have_count(0)  # no page, so never granted
     problems["form"] = _violations(page)
     page.get_by_role("button", name="Save", exact=True).click()
 
     shown = page.get_by_role("region", name="New credentials")
     expect(shown).to_be_visible()
     password = shown.locator("#new-password").inner_text().strip()
-    assert re.fullmatch(r"(\w{4}-){3}\w{4}", password), password
+    # One case, read aloud without "capital" or "small": five groups of four.
+    assert re.fullmatch(r"([A-Z0-9]{4}-){4}[A-Z0-9]{4}", password), password
+    # Copied as it appeared (as ClinicTracker did), and said so.
+    expect(shown.get_by_text("Password copied to the clipboard")).to_be_visible()
+    assert _clipboard(page) == password
     expect(shown).to_contain_text(patient.email)
     expect(page.get_by_role("row").filter(has_text=patient.email)).to_have_count(1)
     problems["credentials"] = _violations(page)
@@ -130,7 +135,7 @@ def _representative(page: Page, child: SeededPatient, *, email: str, areas: tupl
                     existing: bool) -> None:
     _open_setup(page, child)
     page.get_by_label("Access Type").select_option("representative")
-    for area in ("Messages", "Appointments", "Documents", "Forms", "Health summary", "Billing"):
+    for area in ("Messages", "Appointments", "Documents", "Forms", "Health summary"):
         expect(page.get_by_label(area, exact=True)).not_to_be_checked()  # none preselected
     page.get_by_label("Relationship").select_option("parent")
     page.get_by_label("Username").fill(email)
@@ -212,3 +217,15 @@ def test_parent_represents_two_children_with_different_permissions(app_server: A
                                   if e.patient_id == first.id],
                          what="an audited area refusal")
     assert "area=appointments" in refused[0].detail
+
+
+def test_the_demographics_tab_leads_to_portal_account_setup(app_server: AppServer, page: Page) -> None:
+    patient = create_patient(app_server, first_name="Philippa", last_name=f"Demos-{unique_tag()}",
+                             portal_enabled=True)
+    staff_sign_in(page)
+    goto(page, f"/staff/patients/{patient.id}")
+    page.get_by_role("tab", name="Demographics").click()
+    page.get_by_role("tabpanel", name="Demographics").get_by_role("link", name="Patient Portal Account").click()
+    expect(page).to_have_url(re.compile(rf"/staff/portal-accounts\?patient={patient.id}$"))
+    expect(page.get_by_role("heading", name="Portal Account Setup", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=patient.list_name, level=2)).to_be_visible()

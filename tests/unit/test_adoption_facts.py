@@ -130,7 +130,7 @@ def test_connecting_another_chart_while_signed_in_counts_as_signed_in(session, a
                       requested_by="mother", actor=actor)
     account_id = row_of(session, own.id).account_id
     frozen_clock(START + timedelta(minutes=3))
-    keys.connect_another_chart(session=session, account_id=account_id,
+    keys.connect_another_chart(session=session, whose="self", account_id=account_id,
                                key=demo_adoption.sent_key(session, patient_id=other.id),
                                last_name=other.last_name, dob="04/02/1980")
     row = row_of(session, other.id)

@@ -136,7 +136,8 @@ def test_a_key_whose_details_fail_five_times_is_details_mismatch(session, chart,
     keys.check_key(session=session, token=token, key=key)
     for attempt in range(1, keys.MAX_ATTEMPTS + 1):
         with pytest.raises(DomainError):
-            keys.verify_details(session=session, token=token, key=key, last_name="Wrong", dob="04/02/1980")
+            keys.verify_details(session=session, whose="self", token=token, key=key, last_name="Wrong",
+                                dob="04/02/1980")
         if attempt < keys.MAX_ATTEMPTS:
             assert_stuck(session, chart, Reason.OPENED_NO_ACCOUNT)
     row = assert_stuck(session, chart, Reason.DETAILS_MISMATCH)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import select
@@ -22,7 +22,7 @@ from portal_app.models import (
 )
 from portal_app.notify import transports
 from portal_app.services import audit, connect, manual_credentials, passwords, portal_auth, settings, tokens
-from portal_app.services.areas import ALL_AREAS
+from portal_app.services.areas import ALL_AREAS, REPRESENTATIVE_DEFAULT_AREAS
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
 from tests.unit.races import rival_account
@@ -352,7 +352,8 @@ def test_address_changed_mid_flow_is_refused(session, frozen_clock, staff, chart
 
 
 def test_existing_account_is_connected_not_recreated(session, frozen_clock, staff, chart):
-    sibling = make_patient(session, first="Teo", email="teo@example.com", enabled=True)
+    # The account is the patient's own, on a duplicate chart of hers (same names and birth date).
+    sibling = make_patient(session, email="teo@example.com", enabled=True)
     manual_credentials.set_manually(session=session, patient_id=sibling.id, username=EMAIL,
                           password=PASSPHRASE, force_change=False, actor=staff)
     before = session.exec(select(PortalAccount)).one()
@@ -420,3 +421,60 @@ def test_the_patient_reads_the_expiry_in_the_practices_zone(session, frozen_cloc
     assert result.expires == "Thursday, November 26, 2026 at 9:00 AM (CST)"
     message = session.exec(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
     assert "November 26, 2026 at 9:00 AM (CST)" in message.body_text and "UTC" not in message.body_text
+
+# ---- an address that is another person's account ---------------------------------------------
+
+
+def _mothers_account(session, staff):
+    """Ana Lopez (an adult) has her own account at EMAIL, connected to her own chart as self."""
+    mother = make_patient(session, first="Ana", dob=date(1979, 3, 1), email="ana@example.com", enabled=True)
+    manual_credentials.set_manually(session=session, patient_id=mother.id, username=EMAIL,
+                                    password=PASSPHRASE, force_change=False, actor=staff)
+    return mother
+
+
+def test_an_address_of_another_patients_account_is_never_connected_as_self_silently(session, staff):
+    _mothers_account(session, staff)
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True)
+    with pytest.raises(connect.OwnerConfirmNeeded, match="another patient's own portal account") as asked:
+        send(session, son, staff)
+    assert asked.value.field == "owner" and asked.value.self_possible is False
+    assert session.exec(select(OutboxMessage).where(OutboxMessage.kind == "connect_token")).first() is None
+    # "Self" is no answer for another patient's own account.
+    with pytest.raises(connect.OwnerConfirmNeeded):
+        connect.send_connect_token(session=session, patient_id=son.id, channel="email", address=EMAIL,
+                                   requested_by="Mother", actor=staff, as_whom=connect.AsWhom.of("self", ""))
+    with pytest.raises(InvalidInput) as no_relationship:
+        connect.AsWhom.of("representative", "")
+    assert no_relationship.value.field == "relationship"
+
+    as_parent = connect.AsWhom.of("representative", "parent")
+    connect.send_connect_token(session=session, patient_id=son.id, channel="email", address=EMAIL,
+                               requested_by="Mother", actor=staff, as_whom=as_parent)
+    token = sent_token(session)
+    with pytest.raises(connect.OwnerConfirmNeeded):  # the server asks again without the answer
+        redeem(session, son, staff, token)
+    result = connect.connect_with_token(session=session, patient_id=son.id, channel="email", address=EMAIL,
+                                        token=token, actor=staff, as_whom=as_parent)
+    assert result.representative and not result.created
+    connection = session.exec(select(PortalConnection).where(PortalConnection.patient_id == son.id)).one()
+    assert connection.access_type == AccessType.REPRESENTATIVE and connection.relationship == "parent"
+    assert connection.permissions == REPRESENTATIVE_DEFAULT_AREAS
+    assert any("authorized representative (parent), confirmed by staff" in (e.detail or "")
+               for e in session.exec(select(AuditEvent)))
+
+
+def test_a_representative_only_account_may_be_confirmed_as_the_patients_own(session, staff):
+    mother = make_patient(session, first="Ana", dob=date(1979, 3, 1), email="ana@example.com", enabled=True)
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True)
+    account = PortalAccount(user_id=EMAIL)
+    session.add(account)
+    session.commit()
+    session.add(PortalConnection(account_id=account.id, patient_id=son.id,
+                                 access_type=AccessType.REPRESENTATIVE, permissions="messages"))
+    session.commit()
+    with pytest.raises(connect.OwnerConfirmNeeded, match="other charts are connected to") as asked:
+        send(session, mother, staff)
+    assert asked.value.self_possible is True
+    connect.send_connect_token(session=session, patient_id=mother.id, channel="email", address=EMAIL,
+                               requested_by="Self", actor=staff, as_whom=connect.AsWhom.of("self", ""))

@@ -23,7 +23,7 @@ from portal_app.models import (
     SecretPurpose,
 )
 from portal_app.notify import transports
-from portal_app.services import areas, audit, invitations, keys, passwords, portal_auth, settings
+from portal_app.services import accounts, areas, audit, invitations, keys, passwords, portal_auth, settings
 from portal_app.services import outbox as notify_outbox
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
@@ -243,7 +243,7 @@ def test_double_click_sends_one_message(session, frozen_clock):
 # --- create account: key, details, password ------------------------------------------------
 
 def finish(session, token, key, *, last="Lopez", dob="1980-04-02", password=PASSWORD):
-    return keys.finish_create_account(session=session, token=token, key=key, last_name=last,
+    return keys.finish_create_account(session=session, whose="self", token=token, key=key, last_name=last,
                                       dob=dob, password=password, confirm=password, ip="1.2.3.4")
 
 
@@ -252,7 +252,7 @@ def test_whole_flow_creates_connects_and_signs_in(session, chart, frozen_clock):
     token = start(session)
     typed = " " + issued.key.lower().replace("-", " ") + " "
     keys.check_key(session=session, token=token, key=typed)
-    keys.verify_details(session=session, token=token, key=typed, last_name="  lopez ",
+    keys.verify_details(session=session, whose="self", token=token, key=typed, last_name="  lopez ",
                         dob="04/02/1980")
     sid = finish(session, token, typed, last=" LOPEZ")
     session.expire_all()
@@ -313,14 +313,18 @@ def test_five_wrong_details_void_the_key(session, chart):
     issued = generate(session, chart)
     token = start(session)
     keys.check_key(session=session, token=token, key=issued.key)
-    for _ in range(4):
+    for left in (4, 3, 2, 1):
         with pytest.raises(keys.DetailsMismatch) as caught:
-            keys.verify_details(session=session, token=token, key=issued.key, last_name="Smith",
+            keys.verify_details(session=session, whose="self", token=token, key=issued.key, last_name="Smith",
                                 dob="1980-04-02")
-        assert caught.value.message == "Those details do not match our records."
+        # The person sees how many tries the key has left before it dies (issue 15, item 16).
+        tries = "try" if left == 1 else "tries"
+        assert caught.value.message == (f"Those details do not match our records. {left} {tries} left before "
+                                        "this key stops working.")
+        assert caught.value.tries_left == left
         assert "Lopez" not in caught.value.message
     with pytest.raises(keys.KeyInvalid):
-        keys.verify_details(session=session, token=token, key=issued.key, last_name="Lopez",
+        keys.verify_details(session=session, whose="self", token=token, key=issued.key, last_name="Lopez",
                             dob="1980-04-03")
     assert key_row(session, issued.key).revoked_at is not None
     with pytest.raises(keys.KeyInvalid):
@@ -332,7 +336,7 @@ def test_a_badly_typed_date_is_not_counted_as_a_try(session, chart):
     issued = generate(session, chart)
     token = start(session)
     with pytest.raises(InvalidInput) as caught:
-        keys.verify_details(session=session, token=token, key=issued.key, last_name="Lopez",
+        keys.verify_details(session=session, whose="self", token=token, key=issued.key, last_name="Lopez",
                             dob="yesterday")
     assert caught.value.field == "dob"
     assert key_row(session, issued.key).attempts == 0
@@ -401,7 +405,7 @@ def test_connect_another_chart(session, chart):
     second = make_patient(session, first="Maria", last="Lopez-Diaz", email="m2@example.com",
                           dob=date(1980, 4, 2), enabled=True, chart="C2")
     issued = generate(session, second, address="m2@example.com")
-    name = keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+    name = keys.connect_another_chart(session=session, whose="self", account_id=account.id, key=issued.key,
                                       last_name="lopez-diaz", dob="1980-04-02")
     assert name == "Maria Lopez-Diaz"
     session.expire_all()
@@ -414,15 +418,15 @@ def test_connect_another_chart_already_connected_and_wrong_details(session, char
     account = signed_up(session, chart)
     issued = generate(session, chart)
     with pytest.raises(InvalidInput) as caught:
-        keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+        keys.connect_another_chart(session=session, whose="self", account_id=account.id, key=issued.key,
                                    last_name="Lopez", dob="1980-04-02")
     assert "already connected" in caught.value.message
     for _ in range(4):
         with pytest.raises(keys.DetailsMismatch):
-            keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+            keys.connect_another_chart(session=session, whose="self", account_id=account.id, key=issued.key,
                                        last_name="Nope", dob="1980-04-02")
     with pytest.raises(keys.KeyInvalid):
-        keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+        keys.connect_another_chart(session=session, whose="self", account_id=account.id, key=issued.key,
                                    last_name="Nope", dob="1980-04-02")
     assert key_row(session, issued.key).revoked_at is not None
 
@@ -431,10 +435,10 @@ def test_connect_another_chart_limits_wrong_keys(session, chart):
     account = signed_up(session, chart)
     for _ in range(keys.MAX_WRONG_KEYS_PER_HOUR):
         with pytest.raises(keys.KeyInvalid):
-            keys.connect_another_chart(session=session, account_id=account.id,
+            keys.connect_another_chart(session=session, whose="self", account_id=account.id,
                                        key="ABCD-EFGH-JKMN", last_name="x", dob="1980-04-02")
     with pytest.raises(keys.KeyInvalid) as caught:
-        keys.connect_another_chart(session=session, account_id=account.id,
+        keys.connect_another_chart(session=session, whose="self", account_id=account.id,
                                    key="ABCD-EFGH-JKMN", last_name="x", dob="1980-04-02")
     assert "Too many" in caught.value.message
 
@@ -486,7 +490,7 @@ def test_a_chart_never_gets_a_second_self_account(session, chart):
     ana = session.exec(select(PortalAccount).where(PortalAccount.user_id == "ana@example.com")).one()
     issued = generate(session, chart)
     with pytest.raises(InvalidInput, match="already has its own portal account"):
-        keys.connect_another_chart(session=session, account_id=ana.id, key=issued.key,
+        keys.connect_another_chart(session=session, whose="self", account_id=ana.id, key=issued.key,
                                    last_name="Lopez", dob="1980-04-02")
 
     session.expire_all()
@@ -514,7 +518,7 @@ def test_connect_another_chart_twice_at_the_same_moment(session, chart):
                           dob=date(1980, 4, 2), enabled=True, chart="C2")
     issued = generate(session, second, address="m2@example.com")
     with rival_connection() as rivals, pytest.raises(InvalidInput) as caught:
-        keys.connect_another_chart(session=session, account_id=account.id, key=issued.key,
+        keys.connect_another_chart(session=session, whose="self", account_id=account.id, key=issued.key,
                                    last_name="Lopez-Diaz", dob="1980-04-02")
     assert rivals, "the race was not simulated"
     assert (caught.value.field, caught.value.message) == (
@@ -533,3 +537,73 @@ def test_keys_and_letters_give_dates_in_the_practices_zone(session, chart, froze
     text = " ".join(extracted_text(issued.letter_pdf).split())
     assert "November 30, 2026" in text and "(CST)" in text and "UTC" not in text
     assert issued.expires.endswith("(CST)")
+
+# --- whose chart: the person's own, or someone they care for (issue 15, item 3) ----------------
+
+
+def test_redeeming_a_key_asks_whose_chart_it_is(session, chart):
+    issued = generate(session, chart)
+    token = start(session)
+    keys.check_key(session=session, token=token, key=issued.key)
+    with pytest.raises(InvalidInput) as no_answer:
+        keys.verify_details(session=session, token=token, key=issued.key, last_name="Lopez", dob="1980-04-02")
+    assert no_answer.value.field == "whose"
+    with pytest.raises(InvalidInput) as no_relationship:
+        keys.verify_details(session=session, whose="representative", token=token, key=issued.key,
+                            last_name="Lopez", dob="1980-04-02")
+    assert no_relationship.value.field == "relationship"
+    assert key_row(session, issued.key).attempts == 0  # not a guess: nothing counted
+
+
+def test_a_mother_redeeming_her_sons_key_becomes_his_representative(session):
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True)
+    issued = generate(session, son, address="ana@example.com")
+    token = start(session, "ana@example.com")
+    keys.check_key(session=session, token=token, key=issued.key)
+    keys.verify_details(session=session, whose="representative", relationship="parent", token=token,
+                        key=issued.key, last_name="Lopez", dob="2016-05-05")
+    keys.finish_create_account(session=session, whose="representative", relationship="parent", token=token,
+                               key=issued.key, last_name="Lopez", dob="2016-05-05", password=PASSWORD,
+                               confirm=PASSWORD)
+    session.expire_all()
+    connection = session.exec(select(PortalConnection)).one()
+    assert connection.access_type == AccessType.REPRESENTATIVE and connection.relationship == "parent"
+    assert connection.permissions == areas.REPRESENTATIVE_DEFAULT_AREAS
+    assert "billing" not in connection.permissions
+    son_row = session.get(Patient, son.id)
+    assert son_row.account_state.value == "none"  # the son has no account of his own yet
+    assert any("as authorized representative (parent)" in (e.detail or "")
+               for e in session.exec(select(AuditEvent).where(AuditEvent.action == "chart.connect")))
+
+
+def test_a_childs_chart_is_never_self_on_an_adults_account_with_her_own_chart(session, chart):
+    mother = signed_up(session, chart)  # Maria Lopez, born 1980: her own chart, as self
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True, chart="C3")
+    issued = generate(session, son, address="maria.lopez@example.com")
+    with pytest.raises(InvalidInput, match="under 18") as refused:
+        keys.connect_another_chart(session=session, whose="self", account_id=mother.id, key=issued.key,
+                                   last_name="Lopez", dob="2016-05-05")
+    assert refused.value.field == "whose"
+    assert key_row(session, issued.key).used_at is None  # the key still works, as a representative
+    name = keys.connect_another_chart(session=session, whose="representative", relationship="parent",
+                                      account_id=mother.id, key=issued.key, last_name="Lopez", dob="2016-05-05")
+    assert name == "Leo Lopez"
+    session.expire_all()
+    connection = session.exec(select(PortalConnection).where(PortalConnection.patient_id == son.id)).one()
+    assert connection.access_type == AccessType.REPRESENTATIVE
+
+
+def test_the_minor_rule_holds_for_every_path_that_connects(session, chart):
+    """accounts.connect_chart itself refuses: no journey can make the child Self on her account."""
+    mother = signed_up(session, chart)
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True, chart="C3")
+    with pytest.raises(InvalidInput, match="under 18"):
+        accounts.connect_chart(session=session, account=mother, patient=son, requested_by="test")
+    # Nor the other way round: the mother's chart as self on the child's own account.
+    own = accounts.create_account(session=session, user_id="leo@example.com")
+    accounts.connect_chart(session=session, account=own, patient=son, requested_by="test")
+    with pytest.raises(InvalidInput, match="a child's own account"):
+        accounts.connect_chart(session=session, account=own, patient=chart, requested_by="test")
+    # A duplicate chart of the adult herself is fine.
+    duplicate = make_patient(session, email="dup@example.com", enabled=True, chart="C4")
+    accounts.connect_chart(session=session, account=mother, patient=duplicate, requested_by="test")

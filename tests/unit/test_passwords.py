@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from zxcvbn import zxcvbn
 
@@ -116,4 +118,16 @@ def test_generated_passwords_are_random_strong_and_free_of_look_alikes():
     assert len(made) == 20
     for plain in made:
         passwords.check_password(plain, personal=("maria", "lopez"))
-        assert len(plain) == 19 and not set(plain) & set("0O1lI")
+        assert len(plain) == 24 and not set(plain) & set("0O1lI")
+        assert plain == plain.upper()  # one case: nothing to say as "capital" or "small"
+
+
+def test_the_generated_alphabet_reads_aloud_and_is_as_strong_as_before():
+    alphabet = passwords.GENERATED_ALPHABET
+    assert len(set(alphabet)) == len(alphabet)
+    assert alphabet == alphabet.upper() and not set(alphabet) & set("0O1IL")
+    # The worst sound-alikes on a phone line keep only one member each.
+    for pair in ("BD", "BP", "BV", "VZ", "FS", "QU", "GJ"):
+        assert not set(pair) <= set(alphabet), pair
+    strength = passwords.GENERATED_GROUPS * passwords.GENERATED_GROUP_LENGTH * math.log2(len(alphabet))
+    assert strength >= 16 * math.log2(55)  # the 16 mixed-case characters of before

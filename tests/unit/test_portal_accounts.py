@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlmodel import select
@@ -160,7 +161,7 @@ def test_new_self_account_gets_a_generated_password_shown_once(session, admin, f
     result = _save(session, admin, patient, _self_form(forms=("intake", "consent")))
     creds = result.credentials
     assert creds is not None and creds.user_id == "maria.lopez@example.com"
-    assert re.fullmatch(r"(\w{4}-){3}\w{4}", creds.password)
+    assert re.fullmatch(r"([A-Z0-9]{4}-){4}[A-Z0-9]{4}", creds.password)
     passwords.check_password(creds.password, personal=("Maria", "Lopez"))  # strong enough
     assert creds.must_change and creds.expires and creds.portal_url.endswith("/login")
     account = session.exec(select(PortalAccount)).one()
@@ -197,14 +198,83 @@ def test_the_generated_password_comes_from_the_shared_generator(session, admin, 
     assert "Maria" in seen[0] and "maria.lopez@example.com" in seen[0]  # never built from names
     assert not hasattr(portal_accounts, "generate_password")
 
-def test_new_self_without_username_defaults_to_a_numbered_variant_when_email_is_taken(session, admin):
+def test_a_blank_username_is_refused_never_filled_from_the_chart(session, admin):
+    # Save uses exactly what is in the field (a Self account was once made on a child's chart
+    # from its email because the field was left empty).
     session.add(PortalAccount(user_id="maria.lopez@example.com"))
     session.commit()
     patient = make_patient(session, enabled=True)
-    result = _save(session, admin, patient, _self_form(username=""))
-    assert result.credentials.user_id == "maria.lopez2"
-    sid = portal_auth.sign_in(session=session, user_id="Maria.Lopez2", password=result.credentials.password)
-    assert sid
+    for blank in ("", "   "):
+        with pytest.raises(FormInvalid) as caught:
+            _save(session, admin, patient, _self_form(username=blank))
+        assert caught.value.errors["username"] == "Enter a username (an email address is preferred)."
+    assert session.exec(select(PortalConnection)).first() is None
+
+
+def test_the_live_check_answers_as_save_does(session, admin):
+    """Whatever the live check calls available, Save accepts; whatever it refuses, Save refuses
+    with the same words (for each access type)."""
+    patient = make_patient(session, enabled=True, first="Teo", email="teo@example.com")
+    cases = [("self", "teo.lopez"), ("self", "+12015550123"), ("self", "new@example.com"),
+             ("representative", "pat.parent"), ("representative", "+12015550124"),
+             ("representative", "pat@example.com"), ("self", "\U0001f600\U0001f600\U0001f600@example.com"),
+             ("representative", "jos\u00e9@example.com"), ("self", "x")]
+    for access, username in cases:
+        check = portal_accounts.check_username(session=session, patient_id=patient.id, username=username,
+                                               access_type=access)
+        form = _rep_form(username=username) if access == "representative" else _self_form(
+            username=username, first_name="Teo")
+        try:
+            result = _save(session, admin, patient, form)
+        except FormInvalid as exc:
+            assert not check.ok, (access, username, exc.errors)
+            assert exc.errors["username"] == check.message
+        else:
+            assert check.ok, (access, username)
+            # Free the chart for the next case.
+            portal_accounts.delete_connection(session=session, patient_id=patient.id,
+                                              connection_id=result.connection_id, actor=audit.Actor.staff(admin.id))
+    plain_rep = portal_accounts.check_username(session=session, patient_id=patient.id, username="pat.parent",
+                                               access_type="representative")
+    assert not plain_rep.ok and "must be their email address" in plain_rep.message
+    emoji = portal_accounts.check_username(session=session, patient_id=patient.id,
+                                           username="\U0001f600\U0001f600\U0001f600@example.com")
+    assert not emoji.ok and "cannot receive mail" in emoji.message
+
+
+def test_a_self_account_on_a_young_childs_chart_asks_for_confirmation(session, admin, frozen_clock):
+    child = make_patient(session, enabled=True, first="Leo", dob=date(2019, 6, 1), email="leo@example.com")
+    with pytest.raises(FormInvalid) as caught:
+        _save(session, admin, child, _self_form(username="leo@example.com", first_name="Leo"))
+    assert "is 7 years old" in caught.value.errors["confirm_young"]
+    assert session.exec(select(PortalAccount)).first() is None
+    result = _save(session, admin, child, _self_form(username="leo@example.com", first_name="Leo",
+                                                     confirm_young_self=True))
+    assert result.credentials is not None
+    # A representative on the same chart needs no such confirmation.
+    _save(session, admin, child, _rep_form())
+
+
+def test_forms_are_refused_on_a_connection_that_cannot_open_them(session, admin):
+    patient = make_patient(session, enabled=True)
+    with pytest.raises(FormInvalid) as caught:
+        _save(session, admin, patient, _rep_form(forms=("intake",)))  # messages and documents only
+    assert caught.value.errors["forms"] == portal_accounts.FORMS_NEED_AREA
+    assert session.exec(select(FormRequest)).first() is None
+    _save(session, admin, patient, _rep_form(forms=("intake",), permissions=("messages", "forms")))
+    assert {r.form for r in session.exec(select(FormRequest))} == {"intake"}
+
+
+def test_billing_can_no_longer_be_granted_but_old_rows_still_load(session, admin):
+    patient = make_patient(session, enabled=True)
+    saved = _save(session, admin, patient, _rep_form(permissions=("messages", "billing")))
+    connection = session.get(PortalConnection, saved.connection_id)
+    assert connection.permissions == "messages"
+    connection.permissions = "messages,billing"  # a row saved before Billing was removed
+    session.add(connection)
+    session.commit()
+    item = portal_accounts.list_connections(session=session, patient_id=patient.id)[0]
+    assert item.permissions == "messages" and item.permission_labels == "Messages"
 
 
 def test_a_chart_has_one_self_account_and_a_taken_username_is_refused(session, admin):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import AuditEvent, OneTimeSecret, OutboxMessage, PortalAccount, PortalConnection
-from portal_app.services import connect, sessions
+from portal_app.models import AccessType, AuditEvent, OneTimeSecret, OutboxMessage, PortalAccount, PortalConnection
+from portal_app.services import audit, connect, manual_credentials, sessions
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.chart import ChartState
 from portal_app.state.connect_wizard import ConnectWizardState
@@ -196,3 +197,34 @@ async def test_a_bad_key_address_sits_by_the_key_field(session, admin):
     assert "cannot receive text messages" in wizard.key_address_error
     assert wizard.create_address_error == "" and wizard.key_shown == "" and wizard.key_notice == ""
     assert session.exec(select(OneTimeSecret)).all() == []
+
+
+async def test_an_address_of_another_patients_account_waits_for_staffs_answer(session, admin, fixed_token):
+    mother = make_patient(session, first="Ana", dob=date(1979, 3, 1), email="ana@example.com", enabled=True)
+    manual_credentials.set_manually(session=session, patient_id=mother.id, username="ana@example.com",
+                                    password="violet tractor umbrella canyon 77", force_change=False,
+                                    actor=audit.Actor.staff(admin.id))
+    son = make_patient(session, first="Leo", dob=date(2016, 5, 5), email="", enabled=True)
+    root, chart, wizard = await open_chart(sign_in_admin(session), son.id)
+    await through_step_two(wizard)
+    wizard.set_create_address("ana@example.com")
+    await wizard.send_token()
+    assert "another patient's own portal account" in wizard.owner_warning and not wizard.owner_self_possible
+    assert not wizard.token_sent
+    wizard.answer_owner("self")  # not offered for another patient's own account: ignored
+    assert wizard.owner_answer == "" and wizard.owner_warning
+    wizard.answer_owner("representative")
+    assert wizard.owner_relationship_error and wizard.owner_answer == ""
+    wizard.set_owner_relationship("parent")
+    wizard.answer_owner("representative")
+    assert wizard.owner_answer == "representative" and wizard.owner_warning == ""
+    await wizard.send_token()
+    assert wizard.token_sent
+    await wizard.connect_patient({"token": fixed_token})
+    assert wizard.connected and "authorized representative (parent)" in wizard.create_notice
+    connection = session.exec(select(PortalConnection).where(PortalConnection.patient_id == son.id)).one()
+    assert connection.access_type == AccessType.REPRESENTATIVE
+
+    # Typing another address forgets the answer: it was about the address as it was.
+    wizard.set_create_address("someone@example.com")
+    assert wizard.owner_answer == "" and wizard.owner_relationship == ""

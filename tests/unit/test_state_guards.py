@@ -20,6 +20,7 @@ import portal_app.portal_app  # noqa: F401  (registers every page and so every s
 SCREEN_ONLY = {
     "ChartDocumentsState.set_note", "DocumentsState.set_note",
     "ChartState.toggle_force_change", "ChartState.toggle_set_password",
+    "ConnectWizardState.answer_owner", "ConnectWizardState.set_owner_relationship",
     "ConnectWizardState.back", "ConnectWizardState.close_wizard", "ConnectWizardState.confirm_patient",
     "ConnectWizardState.reset_wizard", "ConnectWizardState.set_create_address",
     "ConnectWizardState.set_create_channel", "ConnectWizardState.set_key_address",
@@ -32,6 +33,7 @@ SCREEN_ONLY = {
     "OnboardingState.set_confirm_open", "OnboardingState.toggle_page", "OnboardingState.toggle_selected",
     "OutboxState.close_body", "OutboxState.set_body_open",
     "PortalAccountsState.done_credentials", "PortalAccountsState.forget_credentials",
+    "PortalAccountsState.password_copied",
     "PortalAccountsState.set_dialog_open", "PortalUsersState.set_confirm_open",
     "RolesState.cancel_delete", "StaffUsersState.forget_password",
     "TaskItemState.cancel_forward", "TaskItemState.close_preview", "TaskItemState.keep_chart_value",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlmodel import select
 
 from portal_app import routes
@@ -31,8 +33,8 @@ async def test_opening_from_the_chart_loads_the_patient_and_audits_it(session, a
     _, state, result = await open_page(sign_in_admin(session), patient.id)
     assert result is None and state.loaded and state.has_chart
     assert state.chart.list_name == "Lopez, Maria" and state.connections == []
-    assert state.permissions == ["messages", "appointments", "documents", "forms", "health_summary",
-                                 "billing"]
+    # Billing has no page, so it is neither granted nor offered (issue 15, item 5).
+    assert state.permissions == ["messages", "appointments", "documents", "forms", "health_summary"]
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.open")).one()
 
 
@@ -151,12 +153,12 @@ async def test_edit_then_delete_after_confirmation(session, admin):
     connection_id = state.connections[0].id
     await state.select_connection(connection_id)
     assert state.selected_id == connection_id and not state.has_credentials
-    await state.flip_permission("billing")
+    await state.flip_permission("health_summary")
     await state.save({})
     assert state.notice.startswith("Saved")
     detail = session.exec(select(AuditEvent).where(AuditEvent.action == "account_setup.update")).one().detail
-    assert detail.endswith("permissions Messages, Appointments, Documents, Forms, Health summary, Billing -> "
-                           "Messages, Appointments, Documents, Forms, Health summary")
+    assert detail.endswith("permissions Messages, Appointments, Documents, Forms, Health summary -> "
+                           "Messages, Appointments, Documents, Forms")
     await state.ask_delete()
     assert state.delete_open and "deleted too" in state.delete_detail
     closed = state.set_dialog_open(False)  # Cancel forgets the choice
@@ -205,11 +207,11 @@ async def test_read_only_staff_can_view_but_not_change(session, admin):
     # Every control's handler checks on the server too: none changes the form for a viewer.
     for handler, value in ((state.set_first_name, "X"), (state.set_last_name, "Y"),
                            (state.set_relationship, "parent"), (state.toggle_force_change, False),
-                           (state.flip_permission, "billing"), (state.flip_form, "intake")):
+                           (state.flip_permission, "forms"), (state.flip_form, "intake")):
         state.error = ""
         assert await handler(value) is None and state.error == "You do not have permission to change portal accounts."
     assert (state.first_name, state.relationship, state.force_change, state.forms) == ("", "", True, [])
-    assert "billing" in state.permissions
+    assert "forms" in state.permissions
 
 
 async def test_without_the_permission_or_a_session_nothing_is_shown(session, admin):
@@ -319,3 +321,42 @@ async def test_refusals_are_audited_with_the_handler(session, admin):
     await state.set_first_name("X")
     refusal = session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")).one()
     assert refusal.detail == "handler=PortalAccountsState.set_first_name; needs=account_setup>=update"
+
+
+async def test_new_credentials_are_copied_as_they_appear_and_the_note_follows_the_browser(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await _fill_self(state)
+    copy = await state.save({"username": state.username, "first_name": "Maria", "last_name": "Lopez"})
+    assert state.has_credentials and not state.cred_copied
+    # The save answers with the script that writes the password to the clipboard.
+    assert "navigator.clipboard.writeText" in str(copy) and state.cred_password in str(copy)
+    state.password_copied(False)  # the browser refused: no note that would lie
+    assert not state.cred_copied
+    state.password_copied(True)
+    assert state.cred_copied
+    await state.new_form()
+    assert not state.cred_copied and not state.has_credentials
+    state.password_copied(True)  # a late answer with nothing on screen shows nothing
+    assert not state.cred_copied
+
+
+async def test_a_self_account_for_a_young_child_needs_the_confirmation_box(session, admin, frozen_clock):
+    child = make_patient(session, enabled=True, first="Leo", dob=date(2019, 6, 1), email="leo@example.com")
+    _, state, _ = await open_page(sign_in_admin(session), child.id)
+    await _fill_self(state)
+    await state.save({"username": "leo@example.com", "first_name": "Leo", "last_name": "Lopez"})
+    assert not state.has_credentials and "7 years old" in state.confirm_young_error
+    assert session.exec(select(PortalAccount)).first() is None
+    await state.toggle_confirm_young(True)
+    await state.save({"username": "leo@example.com", "first_name": "Leo", "last_name": "Lopez"})
+    assert state.has_credentials and state.confirm_young_error == ""
+
+
+async def test_an_empty_username_field_is_refused_beside_it(session, admin):
+    patient = make_patient(session, enabled=True)
+    _, state, _ = await open_page(sign_in_admin(session), patient.id)
+    await state.set_access_type("self")
+    await state.save({"username": "", "first_name": "Maria", "last_name": "Lopez"})
+    assert state.username_error == "Enter a username (an email address is preferred)."
+    assert session.exec(select(PortalAccount)).first() is None

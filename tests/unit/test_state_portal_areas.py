@@ -18,7 +18,8 @@ from tests.unit.test_state_patient import PASSWORD, make_account, redirect_path,
 
 
 def test_areas_parse_keeps_known_names_in_catalog_order():
-    assert areas.parse("forms, messages,nonsense,,billing") == ("messages", "forms", "billing")
+    # "billing" (granted before it was removed) is dropped like any unknown name: no page, no grant.
+    assert areas.parse("forms, messages,nonsense,,billing") == ("messages", "forms")
     assert areas.serialize(["documents", "evil", "messages"]) == "messages,documents"
     assert areas.parse(areas.ALL_AREAS) == tuple(area.value for area in Area)
     assert areas.parse("") == ()

@@ -184,7 +184,7 @@ async def test_staff_users_create_shows_the_password_once(session, admin):
     root, state, _ = await open_users(sign_in_admin(session))
     front = next(role for role in state.role_options if role.name == "Front Desk")
     await state.create({"username": "nora", "full_name": "Nora North", f"role-{front.id}": "on"})
-    assert state.errors == {} and state.temp_for == "nora" and len(state.temp_password) == 19  # Abcd-Efgh-...
+    assert state.errors == {} and state.temp_for == "nora" and len(state.temp_password) == 24  # ABCD-EFHJ-...
     assert "nora" in [row.username for row in state.rows]
     user = session.exec(select(StaffUser).where(StaffUser.username == "nora")).one()
     assert user.must_change_password

@@ -105,10 +105,11 @@ async def test_whole_flow_signs_in_and_never_exposes_a_secret(session):
     await run(create.submit_key({"key": key.lower()}))
     assert create.stage == CreateAccountStep.DETAILS and create.key_error == ""
     assert_no_secrets(root, key, token)
-    await run(create.submit_details({"last_name": "Smith", "dob": "1980-04-02"}))
-    assert create.details_error == "Those details do not match our records."
+    await run(create.submit_details({"last_name": "Smith", "dob": "1980-04-02", "whose": "self"}))
+    assert create.details_error == ("Those details do not match our records. 4 tries left before this key "
+                                    "stops working.")
     assert create.stage == CreateAccountStep.DETAILS
-    await run(create.submit_details({"last_name": "lopez", "dob": "1980-04-02"}))
+    await run(create.submit_details({"last_name": "lopez", "dob": "1980-04-02", "whose": "self"}))
     assert create.stage == CreateAccountStep.PASSWORD
     await run(create.finish({"password": PASSWORD, "confirm": "something else entirely 9"}))
     assert create.confirm_error and create.stage == CreateAccountStep.PASSWORD
@@ -176,7 +177,7 @@ async def test_connect_another_chart_from_the_portal(session):
     root, _, create = await open_setup(routes.setup_path(routes.SetupStep.VERIFY, token=token))
     await run(create.answer_has_key("yes"))
     await run(create.submit_key({"key": key}))
-    await run(create.submit_details({"last_name": "Lopez", "dob": "1980-04-02"}))
+    await run(create.submit_details({"last_name": "Lopez", "dob": "1980-04-02", "whose": "self"}))
     await run(create.finish({"password": PASSWORD, "confirm": PASSWORD}))
 
     second = make_patient(session, first="Maria", last="Lopez", email="other@example.com",
@@ -185,10 +186,10 @@ async def test_connect_another_chart_from_the_portal(session):
     connect = await root.get_state(ConnectChartState)
     await run(connect.load())
     assert connect.ready
-    await run(connect.connect_chart({"key": second_key, "last_name": "Nope", "dob": "1980-04-02"}))
-    assert connect.details_error == keys.DETAILS_MISMATCH
+    await run(connect.connect_chart({"key": second_key, "last_name": "Nope", "dob": "1980-04-02", "whose": "self"}))
+    assert connect.details_error.startswith(keys.DETAILS_MISMATCH) and "4 tries left" in connect.details_error
     event = await run(connect.connect_chart({"key": second_key, "last_name": "Lopez",
-                                             "dob": "1980-04-02"}))
+                                             "dob": "1980-04-02", "whose": "self"}))
     assert redirect_path(event) == routes.PORTAL_HOME
     assert_no_secrets(root, second_key, PASSWORD)
     home = await root.get_state(HomeState)
@@ -200,4 +201,4 @@ async def test_connect_another_chart_from_the_portal(session):
     # Signed out, the handler refuses.
     _, anonymous = await state_at(routes.PORTAL_CONNECT, ConnectChartState)
     assert redirect_path(await run(anonymous.connect_chart(
-        {"key": second_key, "last_name": "Lopez", "dob": "1980-04-02"}))) == routes.LOGIN
+        {"key": second_key, "last_name": "Lopez", "dob": "1980-04-02", "whose": "self"}))) == routes.LOGIN

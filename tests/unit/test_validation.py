@@ -144,3 +144,11 @@ def test_one_phone_format_everywhere_the_national_one_for_home_numbers():
     assert validation.phone_label("maria@example.org") == "maria@example.org"  # not a phone: as it is
     assert validation.phone_label("") == "" and validation.phone_label(None) == ""
     assert charts.phone_label is validation.phone_label
+
+@pytest.mark.parametrize("address", ["\U0001f600\U0001f600\U0001f600@example.com", "jos\u00e9@example.com",
+                                     "\u0430dmin@example.com"])
+def test_an_email_that_cannot_receive_mail_is_refused(address):
+    with pytest.raises(InvalidInput, match="cannot receive mail") as caught:
+        validation.normalize_email(address, field="username")
+    assert caught.value.field == "username"
+    assert validation.normalize_email("Jose.Lopez+portal@Example.com") == "jose.lopez+portal@example.com"

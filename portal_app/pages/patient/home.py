@@ -10,6 +10,7 @@ from portal_app.components.layout import portal_page
 from portal_app.components.notices import page_link
 from portal_app.components.passwords import new_password_fields
 from portal_app.components.styles import TEXT_SOFT
+from portal_app.components.whose_chart import whose_chart_fields
 from portal_app.pages.patient import home_todos
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
 
@@ -92,9 +93,9 @@ def connect_page() -> rx.Component:
 
 def _connect_form() -> rx.Component:
     return rx.fragment(
-        rx.el.p("With a connection key from the practice you can add another of your charts (for "
-                "example a second practice record) to this account. Enter the key and the "
-                "details on that chart.", style={"margin_bottom": "1em"}),
+        rx.el.p("With a connection key from the practice you can add another chart to this account: "
+                "another of your own records, or the chart of someone you care for (such as your "
+                "child). Enter the key and the details on that chart.", style={"margin_bottom": "1em"}),
         rx.el.form(
             form_alert(ConnectChartState.details_error),
             form_alert(ConnectChartState.form_error),
@@ -108,6 +109,7 @@ def _connect_form() -> rx.Component:
             text_field("Date of birth", "dob", input_type="date",
                        error=ConnectChartState.dob_error,
                        aria_invalid=invalid_flag(ConnectChartState.dob_error)),
+            whose_chart_fields(ConnectChartState.whose_error, ConnectChartState.relationship_error),
             submit_button("Connect chart"),
             on_submit=ConnectChartState.connect_chart,
             aria_label="Connect another chart",

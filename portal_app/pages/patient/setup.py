@@ -9,6 +9,7 @@ from portal_app.components.forms import form_alert, form_notice, invalid_flag, s
 from portal_app.components.layout import portal_page
 from portal_app.components.notices import UNAVAILABLE_TITLE, loading, page_link, portal_unavailable
 from portal_app.components.passwords import new_password_fields
+from portal_app.components.whose_chart import whose_chart_fields
 from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
 from portal_app.state.setup_create_account import FRESH_VERIFICATION_SENT, CreateAccountState, CreateAccountStep
 
@@ -143,7 +144,7 @@ def _no_key() -> rx.Component:
 def _details() -> rx.Component:
     return rx.fragment(
         rx.heading("Verify your details", as_="h2", size="4", margin_bottom="0.5em"),
-        rx.el.p("They must match what the practice has on file.", style={"margin_bottom": "1em"}),
+        rx.el.p("The patient's details must match what the practice has on file.", style={"margin_bottom": "1em"}),
         rx.el.form(
             form_alert(CreateAccountState.details_error),
             form_alert(CreateAccountState.form_error),
@@ -153,6 +154,7 @@ def _details() -> rx.Component:
             text_field("Date of birth", "dob", input_type="date",
                        error=CreateAccountState.dob_error, auto_complete="bday",
                        aria_invalid=invalid_flag(CreateAccountState.dob_error)),
+            whose_chart_fields(CreateAccountState.whose_error, CreateAccountState.relationship_error),
             submit_button("Connect"),
             on_submit=CreateAccountState.submit_details,
             aria_label="Verify your details",

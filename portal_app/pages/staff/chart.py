@@ -230,6 +230,13 @@ def _account_section() -> rx.Component:
     )
 
 
+def _account_setup_link() -> rx.Component:
+    """ClinicTracker's "Patient Portal Account" link below the demographics: the same setup form."""
+    return rx.cond(ChartState.can_account_setup,
+                   rx.el.p(rx.el.a("Patient Portal Account", href=ChartState.account_setup_href, style=LINK),
+                           style={"margin_top": "0.6em"}))
+
+
 def _portal_tab() -> rx.Component:
     return rx.box(_access_section(), chart_connect.section(), _send_section(), _account_section(),
                   chart_connections.section(), chart_documents.section(), padding_top="1em")
@@ -249,7 +256,8 @@ def _chart() -> rx.Component:
                 rx.tabs.trigger("Demographics", value="demographics"),
             ),
             rx.tabs.content(_portal_tab(), value="portal"),
-            rx.tabs.content(rx.box(_demographics(), _consent(), padding_top="1em"), value="demographics"),
+            rx.tabs.content(rx.box(_demographics(), _consent(), _account_setup_link(), padding_top="1em"),
+                            value="demographics"),
             default_value="portal",
         ),
     )

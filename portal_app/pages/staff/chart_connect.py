@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, form_notice
 from portal_app.components.styles import HINT, INPUT, LABEL, LINE, MUTED, NARROW_SECTION
+from portal_app.services.accounts import RELATIONSHIPS
 from portal_app.state.chart import ChartState
 from portal_app.state.connect_wizard import ConnectWizardState as W
 
@@ -102,6 +103,40 @@ def _step_requested_by() -> rx.Component:
     )
 
 
+def _owner_question() -> rx.Component:
+    """The address is another person's account: representative, the patient's own, or an error?"""
+    return rx.cond(
+        W.owner_warning != "",
+        rx.el.div(
+            rx.callout(W.owner_warning, icon="triangle_alert", color_scheme="orange", role="alert",
+                       high_contrast=True, margin_bottom="0.6em"),
+            rx.el.div(
+                rx.el.label("Relationship to the patient", html_for="owner-relationship", style=LABEL),
+                rx.el.select(rx.el.option("Choose\u2026", value=""),
+                             *[rx.el.option(text, value=key) for key, text in RELATIONSHIPS.items()],
+                             id="owner-relationship", value=W.owner_relationship,
+                             on_change=W.set_owner_relationship,
+                             aria_describedby="owner-relationship-error",
+                             aria_invalid=rx.cond(W.owner_relationship_error != "", "true", "false"),
+                             style={**INPUT, "width": "auto", "min_width": "14em"}),
+                field_error("owner-relationship", W.owner_relationship_error),
+                style={"margin_bottom": "0.6em"},
+            ),
+            rx.flex(
+                rx.button("Connect as authorized representative", type="button",
+                          on_click=W.answer_owner("representative")),
+                rx.cond(W.owner_self_possible,
+                        rx.button("It is this patient's own account", type="button", variant="outline",
+                                  on_click=W.answer_owner("self"))),
+                rx.button("Wrong address", type="button", variant="soft", color_scheme="gray",
+                          on_click=W.answer_owner("wrong")),
+                gap="0.6em", wrap="wrap",
+            ),
+            style={**BOX, "border_color": ERROR_COLOR},
+        ),
+    )
+
+
 def _create_section() -> rx.Component:
     return rx.el.section(
         rx.heading("Create and Connect Account", as_="h3", size="3"),
@@ -118,6 +153,10 @@ def _create_section() -> rx.Component:
                                rx.cond(W.create_channel == "email", "Email address (user ID)",
                                        "Mobile phone number (user ID)"),
                                W.create_address, W.set_create_address, W.create_address_error),
+                _owner_question(),
+                rx.cond(W.owner_answer == "representative",
+                        rx.text("This address will be connected as the patient's authorized representative.",
+                                size="2", weight="bold", margin_bottom="0.6em")),
                 rx.button(rx.cond(W.token_sent, "Send a new token", "Send Token"),
                           on_click=W.send_token, type="button"),
                 rx.box(form_notice(W.create_notice), form_alert(W.create_error), margin_top="0.8em"),

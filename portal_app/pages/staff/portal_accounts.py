@@ -152,6 +152,9 @@ def _credentials() -> rx.Component:
                           on_click=S.done_credentials),
                 gap="0.6em", wrap="wrap",
             ),
+            rx.cond(S.cred_copied,
+                    rx.text("Password copied to the clipboard: paste it with Ctrl+V.", id="password-copied",
+                            size="2", weight="bold", color=OK_COLOR, margin_top="0.6em")),
             rx.text("Leaving this page, or any other action here, removes them from the screen.",
                     size="2", color=MUTED, margin_top="0.6em"),
             style={**SECTION, "border": f"2px solid {OK_COLOR}"}, aria_label="New credentials",
@@ -273,6 +276,19 @@ def _permissions() -> rx.Component:
     )
 
 
+def _young_self() -> rx.Component:
+    """Asked when Save found a Self account on the chart of a young child."""
+    return rx.cond(
+        (S.confirm_young_error != "") | S.confirm_young,
+        rx.el.div(
+            field_error("confirm_young", S.confirm_young_error),
+            _checkbox("confirm-young", "Yes, this child signs in with their own Self account", S.confirm_young,
+                      S.toggle_confirm_young),
+            style={**FIELD, "max_width": "40em"},
+        ),
+    )
+
+
 def _buttons() -> rx.Component:
     return rx.hstack(
         rx.button("Save", type="submit", disabled=~S.can_change),
@@ -319,6 +335,7 @@ def _form() -> rx.Component:
                                         "their own from the emailed link."),
                                 id="force-change-note",
                                 style={"color": MUTED, "font_size": "0.9em", "margin": "0 0 0.4em"})),
+                _young_self(),
                 rx.box(height="0.6em"),
                 _forms(),
                 _permissions(),
