@@ -181,7 +181,10 @@ def _portal_nav() -> rx.Component:
     )
 
 
-def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool = True) -> rx.Component:
+def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool = True,
+                  menu: rx.Var | bool = True) -> rx.Component:
+    """`menu=False` (or a var that is false) leaves out the areas menu and the chart picker: on the
+    forced password change nothing else works yet."""
     return rx.el.div(
         _skip_link(),
         rx.el.header(
@@ -192,7 +195,7 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
                 rx.cond(
                     PortalSessionState.account_user_id != "",
                     rx.hstack(
-                        _viewing(),
+                        _viewing() if menu is True else rx.cond(menu, _viewing()),
                         rx.text("Signed in as ", rx.el.strong(PortalSessionState.account_user_id), size="2"),
                         rx.button("Sign out", on_click=PortalSessionState.portal_sign_out, variant="outline"),
                         align="center", wrap="wrap",
@@ -202,7 +205,9 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
             ),
             style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": "#f3f7f4"},
         ),
-        rx.cond(PortalSessionState.viewing_name != "", _portal_nav()) if signed_in else rx.fragment(),
+        rx.cond((PortalSessionState.viewing_name != "") if menu is True
+                else (PortalSessionState.viewing_name != "") & menu, _portal_nav())
+        if signed_in else rx.fragment(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto"}),
     )
@@ -215,6 +220,6 @@ def staff_page(title: str, loaded: rx.Var | bool, *content: rx.Component, before
 
 
 def portal_page(title: str | rx.Var, ready: rx.Var | bool, *content: rx.Component,
-                signed_in: bool = True) -> rx.Component:
+                signed_in: bool = True, menu: rx.Var | bool = True) -> rx.Component:
     """A patient page whose content shows once its on_load has answered; "Loading…" until then."""
-    return portal_layout(title, when_loaded(ready, *content), signed_in=signed_in)
+    return portal_layout(title, when_loaded(ready, *content), signed_in=signed_in, menu=menu)

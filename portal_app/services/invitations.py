@@ -126,6 +126,9 @@ class LinkInfo:
     purpose: str  # invitation or reset
     first_name: str
     suggested_user_id: str
+    # A reset-purpose link for an account that never had a password (a representative's set-up
+    # link): the page asks for "your password", not a "new" one.
+    first_password: bool = False
 
 
 def record_opened(*, session: Session, row: OneTimeSecret, actor: audit.Actor) -> None:
@@ -153,8 +156,10 @@ def inspect_link(*, session: Session, token: str | None, purpose: SecretPurpose,
     if patient is None or not patient.portal_enabled:
         raise LinkInvalid()
     account = session.get(PortalAccount, row.account_id) if row.account_id else None
-    info = LinkInfo(purpose=purpose.value, first_name=patient.first_name,
-                    suggested_user_id=account.user_id if account else patient.email_lower)
+    info = LinkInfo(purpose=purpose.value, first_name=account.first_name if account and account.first_name
+                    else patient.first_name,
+                    suggested_user_id=account.user_id if account else patient.email_lower,
+                    first_password=account is not None and account.password_hash is None)
     if row.opened_at is None:
         record_opened(session=session, row=row, actor=audit.Actor.anonymous(f"{purpose.value} link", ip))
         session.commit()
@@ -234,18 +239,13 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     return plain
 
 
-def check_self_service_request(*, email: str, dob: str) -> tuple[str, date]:
-    """Format checks for the self-service form (they reveal nothing about accounts).
-
-    Raises:
-        FormInvalid: with a message per field.
-    """
+def _check_form(value: str, dob: str, *, field: str, normalize) -> tuple[str, date]:
     errors: dict[str, str] = {}
     normalized, birth = "", date.min
     try:
-        normalized = normalize_email(email, field="email")
+        normalized = normalize(value, field=field)
     except InvalidInput as exc:
-        errors["email"] = exc.message
+        errors[field] = exc.message
     try:
         birth = parse_dob(dob, field="dob")
     except InvalidInput as exc:
@@ -255,6 +255,30 @@ def check_self_service_request(*, email: str, dob: str) -> tuple[str, date]:
     return normalized, birth
 
 
+def check_self_service_request(*, user_id: str, dob: str) -> tuple[str, date]:
+    """Format checks for the self-service form: an email or a mobile number, and a date of birth
+    (they reveal nothing about accounts).
+
+    Returns:
+        The normalized user ID (lower-case email or E.164 phone) and the date of birth.
+
+    Raises:
+        FormInvalid: with a message per field ("user_id", "dob").
+    """
+    return _check_form(user_id, dob, field="user_id", normalize=normalize_user_id)
+
+
+def request_link(*, session: Session, user_id: str, dob: str, ip: str = "") -> None:
+    """"Forgot password" / "Set up or reset my account" with an email or a mobile number: an
+    email goes the way of `request_by_email_and_dob`, a phone number the way of
+    `request_by_phone_and_dob`. Callers answer the user before this runs."""
+    normalized, _birth = check_self_service_request(user_id=user_id, dob=dob)
+    if "@" in normalized:
+        request_by_email_and_dob(session=session, email=normalized, dob=dob, ip=ip)
+    else:
+        request_by_phone_and_dob(session=session, phone=normalized, dob=dob, ip=ip)
+
+
 def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str = "") -> None:
     """"Forgot password" / "Set up or reset my account": same outcome on screen in every case.
 
@@ -262,7 +286,7 @@ def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str 
     enabled has that email and date of birth. Callers answer the user before this runs,
     so its duration tells nothing either.
     """
-    email, birth = check_self_service_request(email=email, dob=dob)
+    email, birth = _check_form(email, dob, field="email", normalize=normalize_email)
     if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
     matches = list(session.exec(select(Patient).where(
@@ -274,8 +298,62 @@ def request_by_email_and_dob(*, session: Session, email: str, dob: str, ip: str 
             send_invitation_or_reset(session=session, patient_id=ident(patient), actor=actor)
         except DomainError:
             session.rollback()
+    # An account whose user ID is this email but not the chart's email (a representative's own).
+    by_account = _link_to_user_id(session, email, birth, actor)
     audit.record(session=session, actor=actor, action="portal.self_service_request",
-                 detail=f"charts matched={len(matches)}")
+                 detail=f"charts matched={len(matches)}; {by_account}")
+    session.commit()
+
+
+def _account_chart(session: Session, user_id: str, birth: date) -> tuple[PortalAccount, Patient] | None:
+    """The account with this user ID, and one of its charts (portal access on) with this date of
+    birth; None when there is no such pair or the account is disabled."""
+    account = accounts.account_by_user_id(session=session, user_id=user_id)
+    if account is None or account.status == AccountStatus.DISABLED or account.deleted_at is not None:
+        return None
+    for connection in accounts.live_connections_of(session=session, account_id=ident(account)):
+        patient = session.get(Patient, connection.patient_id)
+        if patient is not None and patient.portal_enabled and patient.dob == birth:
+            return account, patient
+    return None
+
+
+def _link_to_user_id(session: Session, user_id: str, birth: date, actor: audit.Actor) -> str:
+    """A link to choose a password, sent to the user ID itself (a text to a phone number, an email
+    to an email address) when the account has a chart with portal access and that date of birth,
+    the chart agreed to that channel at that address (its own email or mobile; another address
+    is the account holder's own), and no link went to the account within the last minute.
+
+    Returns:
+        What happened, for the audit record (never shown).
+    """
+    found = _account_chart(session, user_id, birth)
+    if found is None:
+        return "account matched=0"
+    account, patient = found
+    channel = consent.EMAIL if "@" in user_id else consent.SMS
+    if not consent.allows(patient, channel, user_id):
+        return f"account matched=1; no consent to {channel}"
+    if accounts.link_just_sent(session=session, account_id=ident(account)):
+        return "account matched=1; link just sent"
+    sent = accounts.send_password_link(session=session, account=account, patient=patient, to=user_id,
+                                       channel=channel, setup=account.password_hash is None, actor=actor)
+    audit.record(session=session, actor=actor, action=f"{SendKind.RESET.value}.send",
+                 patient_id=patient.id, account_id=account.id,
+                 detail=f"message #{sent.message.id} {sent.message.status.value}; "
+                        f"link #{sent.secret.id} by {channel}")
+    return "account matched=1"
+
+
+def request_by_phone_and_dob(*, session: Session, phone: str, dob: str, ip: str = "") -> None:
+    """The same request for an account whose user ID is a mobile number: the link goes by text
+    message to that number (see `_link_to_user_id`); the same outcome on screen in every case."""
+    phone, birth = _check_form(phone, dob, field="user_id", normalize=normalize_user_id)
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    actor = audit.Actor.anonymous(phone, ip)
+    detail = _link_to_user_id(session, phone, birth, actor)
+    audit.record(session=session, actor=actor, action="portal.self_service_request", detail=detail)
     session.commit()
 
 
@@ -284,9 +362,21 @@ def request_fresh_link(*, session: Session, token: str | None, ip: str = "") -> 
     row = tokens.find_any(session=session, plain=token)
     if row is None or row.patient_id is None or row.purpose not in LINK_PURPOSES:
         return
+    actor = audit.Actor.anonymous("expired link", ip)
     try:
-        send_invitation_or_reset(session=session, patient_id=row.patient_id,
-                                 actor=audit.Actor.anonymous("expired link", ip))
+        if _resend_as_sent(session, row):
+            accounts.resend_password_link(session=session, row=row, actor=actor)
+        else:
+            send_invitation_or_reset(session=session, patient_id=row.patient_id, actor=actor)
     except DomainError:
         session.rollback()
+
+
+def _resend_as_sent(session: Session, row: OneTimeSecret) -> bool:
+    """Whether a dead link's fresh one goes the way the first went (a text to a phone user ID, a
+    representative's own address) rather than to the chart's email on file."""
+    if row.purpose != SecretPurpose.PASSWORD_RESET or row.account_id is None:
+        return False
+    patient = session.get(Patient, row.patient_id)
+    return row.channel != consent.EMAIL or patient is None or row.destination != patient.email_lower
 

@@ -6,13 +6,27 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import AccountStatus, Patient, PortalAccount, PortalConnection, SessionKind, ident
+from portal_app.models import AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection, SessionKind, ident
 from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens, validation
 from portal_app.services.errors import InvalidInput, PortalUnavailable, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 
-SIGN_IN_FAILED = "That user ID and password do not match an account that can sign in."
+# One message for every failure (nothing tells whether an account exists), saying what a person
+# can do: the lockout's wait and the temporary password's life are the practice's real numbers.
+SIGN_IN_FAILED = ("That user ID and password do not match an account that can sign in. If you have tried "
+                  "several times, wait {wait} or use Forgot password. A temporary password from the "
+                  "practice works for {temporary}.")
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
+
+
+def sign_in_failed_message(*, temporary_days: int) -> str:
+    """The one sign-in failure message, with the lockout wait and a temporary password's life."""
+    return SIGN_IN_FAILED.format(wait=_count(int(LOCKOUT.total_seconds() // 60), "minute"),
+                                 temporary=_count(temporary_days, "day"))
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ def _live_charts(session: Session, account_id: int) -> list[tuple[PortalConnecti
 
 def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> str:
     """Check credentials; returns a new session id. One answer for every kind of failure."""
-    if not settings.get(session=session).portal_active:
+    config = settings.get(session=session)
+    if not config.portal_active:
         raise PortalUnavailable()
     key = _lookup_key(user_id)
     account = session.exec(select(PortalAccount).where(PortalAccount.user_id == key)).first() if key else None
@@ -94,7 +109,7 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         audit.record(session=session, actor=audit.Actor.anonymous(key, ip), action="portal.sign_in_failed",
                      account_id=account.id if account else None, detail=reason)
         session.commit()
-        raise SignInFailed(SIGN_IN_FAILED)
+        raise SignInFailed(sign_in_failed_message(temporary_days=config.connect_token_days))
     account.failed_logins = 0
     account.locked_until = None
     account.last_sign_in_at = now
@@ -140,11 +155,18 @@ def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipa
 
 def change_password(*, session: Session, account_id: int, current: str, new: str, confirm: str,
                     session_id: str | None) -> None:
-    """Change the password; other sessions end and outstanding links die."""
+    """Change the password; other sessions end and outstanding links die.
+
+    A password that must change (a temporary one from the practice) was typed to open this
+    very session a moment ago, so it is not asked for again: `current` is then ignored.
+    """
     account = session.get(PortalAccount, account_id)
-    if account is None or not passwords.verify_password(current or "", account.password_hash):
+    forced = account is not None and account.must_change_password
+    if account is None or (not forced and not passwords.verify_password(current or "", account.password_hash)):
         raise InvalidInput("Your current password is not right.", field="current")
-    if new == current:
+    if forced and passwords.verify_password(new, account.password_hash):
+        raise InvalidInput("Choose a password different from the temporary one.", field="password")
+    if not forced and new == current:
         raise InvalidInput("Choose a password different from the current one.", field="password")
     names: list[str] = [account.user_id, settings.get(session=session).practice_name]
     for _connection, patient in _live_charts(session, ident(account)):
@@ -160,6 +182,39 @@ def change_password(*, session: Session, account_id: int, current: str, new: str
     audit.record(session=session, actor=audit.Actor.portal(ident(account)), action="account.password_change",
                  account_id=account.id, detail=f"other sessions ended={ended}")
     session.commit()
+
+
+# Why a tab that was signed in no longer is (said on the sign-in page it lands on). Only the
+# holder of that session's cookie reads it: it is about their own account.
+ENDED_DISABLED = ("The practice has turned off your portal account, so you were signed out. Call the "
+                  "practice at {phone} if you think this is a mistake.")
+ENDED_NO_ACCESS = ("Portal access for your chart has been turned off by the practice, so you were signed "
+                   "out. Call the practice at {phone} if you think this is a mistake.")
+ENDED_IDLE = "You were signed out for your safety after a time without activity. Sign in again to continue."
+ENDED_OTHER = ("You were signed out: your password was changed, you signed out on another device, or the "
+               "practice ended your session. Sign in again to continue.")
+
+
+def ended_reason(*, session: Session, session_id: str | None) -> str:
+    """Why this (no longer live) portal session ended, in a sentence; "" when it is unknown."""
+    if not session_id or len(session_id) > 100:
+        return ""
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(session_id))).first()
+    if row is None or row.kind != SessionKind.PORTAL or row.portal_account_id is None:
+        return ""
+    config = settings.get(session=session)
+    if not config.portal_active:
+        return ""  # the sign-in page says the portal is unavailable
+    account = session.get(PortalAccount, row.portal_account_id)
+    if account is None or account.status == AccountStatus.DISABLED:
+        return ENDED_DISABLED.format(phone=config.practice_phone)
+    if not _live_charts(session, ident(account)):
+        return ENDED_NO_ACCESS.format(phone=config.practice_phone)
+    if row.revoked_at is not None and (
+            clock.aware(row.revoked_at) - clock.aware(row.last_seen_at) > sessions.IDLE
+            or clock.aware(row.revoked_at) >= clock.aware(row.expires_at)):
+        return ENDED_IDLE
+    return ENDED_OTHER
 
 
 def sign_out(*, session: Session, session_id: str | None) -> None:

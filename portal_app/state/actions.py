@@ -248,7 +248,11 @@ async def _admit_to_area(state, area: Area, handler: str, refuse: str):
         signed_in = bool(state.account_user_id)
         if not signed_in:
             state._forget()
-        return None, state._refused(refuse or state._refusal_message(), signed_in=signed_in)
+        answer = state._refused(refuse or state._refusal_message(), signed_in=signed_in)
+        if signed_in and state._pending_notice:
+            # The area or the chart was taken away: the portal home says so in a sentence that stays.
+            return None, [event for event in (answer, rx.redirect(routes.PORTAL_HOME)) if event is not None]
+        return None, answer
     principal, chart = got
     return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
 

@@ -61,6 +61,16 @@ def detach(coroutine) -> None:
     task.add_done_callback(done)
 
 
+CHART_CLOSED = ("{name}'s chart is no longer open to your account (the practice changed its access), so "
+                "nothing was done. Call the practice if you think this is a mistake.")
+
+
+def area_refused(area: Area, chart_name: str) -> str:
+    """The sentence a patient reads on the portal home after an area was refused."""
+    return (f"The {areas.AREA_LABELS[area]} area is not available for {chart_name}: the practice has not "
+            "turned it on for this chart, or has turned it off. Call the practice if you need it.")
+
+
 class SessionState(rx.State):
     """Holds the two session cookies. Values are random ids; only their hashes are stored."""
 
@@ -184,6 +194,11 @@ class PortalSessionState(SessionState):
     viewing_id: str = ""
     viewing_name: str = ""
     viewing_areas: list[str] = []
+    # A sentence for the page a refusal sends the tab to, shown once there: the portal home
+    # reads `_pending_notice` (an area refused, a chart no longer open, a password changed),
+    # the sign-in page `_ended_notice` (why a tab that was signed in no longer is).
+    _pending_notice: str = ""
+    _ended_notice: str = ""
 
     def _show_viewing(self, principal: PortalPrincipal | None) -> ChartView | None:
         if principal is None:
@@ -202,6 +217,9 @@ class PortalSessionState(SessionState):
 
     async def _portal_principal(self) -> PortalPrincipal | None:
         principal = await call(partial(portal_auth.principal_for, session_id=self.portal_sid))
+        if principal is None and self.account_user_id and self.portal_sid:
+            # This tab was signed in a moment ago: the sign-in page it lands on says why not now.
+            self._ended_notice = await call(partial(portal_auth.ended_reason, session_id=self.portal_sid))
         self.account_user_id = principal.user_id if principal else ""
         self._show_viewing(principal)
         return principal
@@ -211,17 +229,19 @@ class PortalSessionState(SessionState):
 
         A refusal is audited. None means: do nothing (the caller may show a message).
         """
-        requested = self.viewing_id
+        requested, requested_name = self.viewing_id, self.viewing_name
         principal = await self._portal_principal()
         if principal is None or principal.must_change_password:
             return None
         chart = self._show_viewing(principal)
         if requested and requested != str(chart.patient_id):
             # The chart being viewed is no longer open to this account: never act on another one.
+            self._pending_notice = CHART_CLOSED.format(name=requested_name or "That")
             return None
         if not chart.allows(area.value):
             await call(partial(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
                        area=area.value, action=action, ip=self._ip()))
+            self._pending_notice = area_refused(area, chart.name)
             return None
         return principal, chart
 
@@ -234,8 +254,8 @@ class PortalSessionState(SessionState):
         if not chart.allows(area.value):
             await call(partial(areas.record_refusal, account_id=principal.account_id, patient_id=chart.patient_id,
                        area=area.value, action="open", ip=self._ip()))
-            return None, [rx.redirect(routes.PORTAL_HOME),
-                          rx.toast.error(f"{areas.AREA_LABELS[area]} is not available for {chart.name}.")]
+            self._pending_notice = area_refused(area, chart.name)
+            return None, [rx.redirect(routes.PORTAL_HOME), rx.toast.error(self._pending_notice)]
         return (principal, chart), None
 
     @rx.event

@@ -37,8 +37,6 @@ class HomeState(PortalSessionState):
     address: str = ""
     practice_phone: str = ""
     notice: str = ""
-    # Set by the password page; shown once on the next visit of the home page.
-    _pending_notice: str = ""
 
     def clear_view(self) -> None:
         """Forget everything shown about a chart (sign-out, session ended)."""
@@ -72,6 +70,7 @@ class HomeState(PortalSessionState):
         """on_load: signed in with a current password (else away to sign-in / change password)."""
         self.practice_phone = (await call(partial(settings.view))).practice_phone
         self._show(me.chart)
+        # Set by the password page, a refused area or a closed chart: shown once, here.
         self.notice, self._pending_notice = self._pending_notice, ""
         return None
 

@@ -24,6 +24,8 @@ from portal_app.state.patient_page import PatientPageState
 class LoginState(FieldErrors, PatientPageState):
     user_id_error: str = ""
     password_error: str = ""
+    # Why this tab, signed in a moment ago, is on the sign-in page (disabled, idle, ...).
+    notice: str = ""
 
     ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("user_id", "password")
 
@@ -31,6 +33,7 @@ class LoginState(FieldErrors, PatientPageState):
     async def load(self):
         """on_load: check the portal switch; someone already signed in goes to the portal."""
         self._clear_errors()
+        self.notice = ""
         if not await self._load_practice():
             self.ready = True
             return None
@@ -38,6 +41,7 @@ class LoginState(FieldErrors, PatientPageState):
         if principal is not None:
             return rx.redirect(routes.PORTAL_PASSWORD if principal.must_change_password
                                else routes.PORTAL_HOME)
+        self.notice, self._ended_notice = self._ended_notice, ""
         await self._forget_signed_in_view()
         self.ready = True
         return None
@@ -48,6 +52,7 @@ class LoginState(FieldErrors, PatientPageState):
         user_id = form_text(form_data, "user_id")
         password = form_text(form_data, "password")
         self._clear_errors()
+        self.notice = ""
         if not user_id.strip():
             self.user_id_error = "Enter your email address or phone number."
         if not password:
@@ -59,8 +64,8 @@ class LoginState(FieldErrors, PatientPageState):
         except PortalUnavailable:
             self.portal_off = True
             return None
-        except portal_auth.SignInFailed:
-            self.form_error = portal_auth.SIGN_IN_FAILED
+        except portal_auth.SignInFailed as exc:
+            self.form_error = exc.message
             return None
         self.portal_sid = plain
         principal = await self._portal_principal()
@@ -69,12 +74,13 @@ class LoginState(FieldErrors, PatientPageState):
         return rx.redirect(routes.PORTAL_HOME)
 
 
-FORGOT_CONFIRMATION = ("If that email and date of birth match a chart with portal access, we have "
-                       "sent a link to the email on file. It may take a few minutes.")
+FORGOT_CONFIRMATION = ("If that email or mobile number and date of birth match an account or a chart with "
+                       "portal access, we have sent a link: by email to the email on file, or by text "
+                       "message to that mobile number. It may take a few minutes.")
 
 
 class ForgotState(PatientPageState):
-    email_error: str = ""
+    user_id_error: str = ""
     dob_error: str = ""
     sent: bool = False
 
@@ -83,7 +89,7 @@ class ForgotState(PatientPageState):
         """on_load: a fresh form each visit."""
         self.ready = False
         self.sent = False
-        self.email_error = ""
+        self.user_id_error = ""
         self.dob_error = ""
         yield  # unmount the old form so its fields start empty
         await self._load_practice()
@@ -92,17 +98,17 @@ class ForgotState(PatientPageState):
     @rx.event
     async def request_link(self, form_data: dict[str, Any]):
         """Send an invitation or reset when a chart matches; say the same thing in every case."""
-        self.email_error = ""
+        self.user_id_error = ""
         self.dob_error = ""
-        email, dob = form_text(form_data, "email"), form_text(form_data, "dob")
+        user_id, dob = form_text(form_data, "user_id"), form_text(form_data, "dob")
         try:
-            invitations.check_self_service_request(email=email, dob=dob)
+            invitations.check_self_service_request(user_id=user_id, dob=dob)
         except FormInvalid as exc:
-            self.email_error = exc.errors.get("email", "")
+            self.user_id_error = exc.errors.get("user_id", "")
             self.dob_error = exc.errors.get("dob", "")
             return
         if not await self._load_practice():
             return
         # Whether a chart matched must not show in how long the answer takes.
-        detach(call(partial(invitations.request_by_email_and_dob, email=email, dob=dob, ip=self._ip())))
+        detach(call(partial(invitations.request_link, user_id=user_id, dob=dob, ip=self._ip())))
         self.sent = True

@@ -25,7 +25,8 @@ from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
 
-FRESH_LINK_SENT = "If we can, we have sent a new link to the email on file."
+FRESH_LINK_SENT = ("If we can, we have sent a new link the way the first one came: by email, or by text "
+                   "message to a mobile number.")
 
 
 class SetupView:
@@ -51,6 +52,8 @@ class SetupState(PasswordErrors, PatientPageState):
     step: str = SetupView.CHECKING
     first_name: str = ""
     suggested_user_id: str = ""
+    # A reset link of an account that never had a password (a representative's first visit).
+    first_password: bool = False
     user_id_error: str = ""
     fresh_link_sent: bool = False
     # The link's secret, from the URL; never sent back to the browser.
@@ -63,6 +66,7 @@ class SetupState(PasswordErrors, PatientPageState):
         self.step = SetupView.INVALID
         self.first_name = ""
         self.suggested_user_id = ""
+        self.first_password = False
 
     def _start_visit(self) -> str:
         """Read `p` and `token` from the URL, and show nothing yet; returns `p`."""
@@ -72,6 +76,7 @@ class SetupState(PasswordErrors, PatientPageState):
         self.ready = False
         self.first_name = ""
         self.suggested_user_id = ""
+        self.first_password = False
         self.fresh_link_sent = False
         self._clear_errors()
         return params.get("p", "")
@@ -87,6 +92,7 @@ class SetupState(PasswordErrors, PatientPageState):
         self.step = view
         self.first_name = info.first_name
         self.suggested_user_id = info.suggested_user_id
+        self.first_password = info.first_password
 
     @rx.event
     async def load(self):

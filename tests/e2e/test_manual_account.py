@@ -73,8 +73,8 @@ def test_staff_set_username_and_password_by_hand(app_server, page: Page, new_con
     patient_page = new_context().new_page()
     patient_sign_in(patient_page, fresh, PASSPHRASE)
     expect(patient_page).to_have_url(re.compile(r"/portal/password/?$"))
-    expect(patient_page.get_by_text("Please choose a new password before you continue.")).to_be_visible()
-    patient_page.get_by_label("Current password").fill(PASSPHRASE)
+    expect(patient_page.get_by_text("You signed in with a temporary password from the practice.")).to_be_visible()
+    expect(patient_page.get_by_label("Current password")).to_have_count(0)  # typed to sign in just now
     patient_page.get_by_label("New password", exact=True).fill(OTHER_PASSPHRASE)
     patient_page.get_by_label("Confirm new password").fill(OTHER_PASSPHRASE)
     patient_page.get_by_role("button", name="Change password").click()

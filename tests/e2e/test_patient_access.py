@@ -26,19 +26,21 @@ from tests.e2e.helpers import (
     wait_until,
 )
 
-FORGOT_SENT = ("If that email and date of birth match a chart with portal access, we have sent a "
-               "link to the email on file.")
-SIGN_IN_FAILED = "That user ID and password do not match an account that can sign in."
+FORGOT_SENT = ("If that email or mobile number and date of birth match an account or a chart with portal "
+               "access, we have sent a link")
+SIGN_IN_FAILED = ("That user ID and password do not match an account that can sign in. If you have tried "
+                  "several times, wait 15 minutes or use Forgot password. A temporary password from the "
+                  "practice works for 3 days.")
 
 
 def _ask_for_link(page: Page, email: str, dob: str) -> str:
     """Send the "Forgot password" form; returns everything the page then shows in <main>."""
     goto(page, "/forgot")
-    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Email or mobile phone number").fill(email)
     page.get_by_label("Date of birth").fill(dob)
     page.get_by_role("button", name="Send me a link").click()
     expect(page.get_by_text(FORGOT_SENT)).to_be_visible()
-    expect(page.get_by_label("Email", exact=True)).to_have_count(0)  # the form is gone
+    expect(page.get_by_label("Email or mobile phone number")).to_have_count(0)  # the form is gone
     return page.get_by_role("main").inner_text()
 
 

@@ -437,7 +437,7 @@ def test_forgot_sends_an_invitation_for_an_enabled_chart_without_account(session
     [message] = _messages(session)
     assert message.kind == "invitation" and message.to_address == patient.email
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "portal.self_service_request")).one()
-    assert event.detail == "charts matched=1" and event.ip == "10.1.1.1"
+    assert event.detail == "charts matched=1; account matched=0" and event.ip == "10.1.1.1"
 
 
 def test_forgot_sends_a_reset_when_an_account_exists(session, admin):
@@ -456,7 +456,7 @@ def test_forgot_answers_the_same_and_sends_nothing_otherwise(session, email, dob
     assert invitations.request_by_email_and_dob(session=session, email=email, dob=dob) is None
     assert _messages(session) == []
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "portal.self_service_request")).one()
-    assert event.detail == "charts matched=0"
+    assert event.detail == "charts matched=0; account matched=0"
 
 
 def test_forgot_with_a_disabled_account_or_no_email_permission_is_silent(session, admin):

@@ -172,7 +172,7 @@ async def test_a_patient_page_load_of_an_area_not_granted_goes_home_says_why_and
     session.commit()
     answer = await run(page.load())
     assert redirect_path(answer[0]) == routes.PORTAL_HOME
-    assert "Messages is not available for Maria Lopez." in str(answer[1])
+    assert "The Messages area is not available for Maria Lopez" in str(answer[1])
     assert not page.ready and page.rows == [] and page.viewing_areas == ["documents"]
     assert _area_refusals(session) == ["area=messages; handler=open"]
     assert PatientMessagesState.event_handlers["load"].fn.__guard__ == "portal-page:messages"

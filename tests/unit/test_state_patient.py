@@ -136,7 +136,7 @@ async def test_sign_in_gives_one_answer_for_unknown_wrong_and_disabled(session):
     wrong = await sign_in_answer("maria.lopez@example.com", "not the password at all")
     off = await sign_in_answer("ben.ode@example.com", PASSWORD)
 
-    assert unknown == wrong == off == (None, portal_auth.SIGN_IN_FAILED, "", "", "")
+    assert unknown == wrong == off == (None, portal_auth.sign_in_failed_message(temporary_days=3), "", "", "")
 
 
 async def test_sign_in_sets_a_session_cookie_that_resolves(session):
@@ -163,7 +163,7 @@ async def test_sign_in_empty_fields_are_named_and_huge_input_gets_the_same_answe
     assert (await sign_in_answer("", ""))[1:4] == (
         "", "Enter your email address or phone number.", "Enter your password.")
     huge = await sign_in_answer("x" * 1_000_000 + "@example.com", "p\x00" * 500_000)
-    assert huge == (None, portal_auth.SIGN_IN_FAILED, "", "", "")
+    assert huge == (None, portal_auth.sign_in_failed_message(temporary_days=3), "", "", "")
 
 
 async def test_login_page_of_a_signed_in_patient_goes_to_the_portal(session):
@@ -178,7 +178,7 @@ async def test_login_page_of_a_signed_in_patient_goes_to_the_portal(session):
 async def forgot(email: str, dob: str):
     root, state = await state_at(routes.FORGOT, ForgotState)
     await run(state.load())
-    await run(state.request_link({"email": email, "dob": dob}))
+    await run(state.request_link({"user_id": email, "dob": dob}))
     await drain_detached()
     return root, state
 
@@ -194,7 +194,7 @@ async def test_forgot_answers_the_same_for_known_and_unknown_email(session):
     assert outbox_count(session) == before + 1
 
     def answer(state):
-        return (state.sent, state.email_error, state.dob_error, state.portal_off)
+        return (state.sent, state.user_id_error, state.dob_error, state.portal_off)
 
     assert answer(known) == answer(unknown) == answer(wrong_dob) == (True, "", "", False)
 
@@ -203,7 +203,7 @@ async def test_forgot_names_the_bad_field_and_sends_nothing(session):
     make_patient(session, enabled=True)
     _, state = await forgot("not an email", "")
     assert state.sent is False
-    assert state.email_error != "" and state.dob_error == "Enter a date of birth."
+    assert state.user_id_error != "" and state.dob_error == "Enter a date of birth."
     assert outbox_count(session) == 0
 
 
@@ -461,19 +461,19 @@ async def test_representative_picks_among_the_charts_of_the_account_only(session
 async def test_forgot_answers_before_anything_is_sent(session, monkeypatch):
     """The answer must not wait for the lookup and the send (timing would reveal a match)."""
     release, calls = threading.Event(), []
-    real = invitations.request_by_email_and_dob
+    real = invitations.request_link
 
     def held_back(**kwargs):
         release.wait(10)
-        calls.append(kwargs["email"])
+        calls.append(kwargs["user_id"])
         return real(**kwargs)
 
-    monkeypatch.setattr(invitations, "request_by_email_and_dob", held_back)
+    monkeypatch.setattr(invitations, "request_link", held_back)
     make_patient(session, enabled=True)
     before = outbox_count(session)
     _, state = await state_at(routes.FORGOT, ForgotState)
     await run(state.load())
-    await run(state.request_link({"email": "maria.lopez@example.com", "dob": "1980-04-02"}))
+    await run(state.request_link({"user_id": "maria.lopez@example.com", "dob": "1980-04-02"}))
     assert state.sent and calls == []  # answered while the send is still held back
     release.set()
     await drain_detached()

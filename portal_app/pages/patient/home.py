@@ -62,19 +62,24 @@ def home_page() -> rx.Component:
 
 
 def password_page() -> rx.Component:
-    return portal_page("Change your password", PasswordState.ready, _password_form())
+    # A password that must change first: no menu (nothing else opens yet), no "current password"
+    # (the temporary one was typed to sign in a moment ago).
+    return portal_page(rx.cond(PasswordState.must_change, "Choose your own password", "Change your password"),
+                       PasswordState.ready, _password_form(), menu=~PasswordState.must_change)
 
 
 def _password_form() -> rx.Component:
     return rx.fragment(
         rx.cond(PasswordState.must_change,
-                rx.callout("Please choose a new password before you continue.", icon="info",
+                rx.callout("You signed in with a temporary password from the practice. Choose your own "
+                           "password now; then your portal opens.", icon="info",
                            color_scheme="blue", role="status", margin_bottom="1em", high_contrast=True)),
         rx.el.form(
             form_alert(PasswordState.form_error),
-            text_field("Current password", "current", input_type="password",
-                       error=PasswordState.current_error, auto_complete="current-password",
-                       max_length=1024, aria_invalid=invalid_flag(PasswordState.current_error)),
+            rx.cond(~PasswordState.must_change,
+                    text_field("Current password", "current", input_type="password",
+                               error=PasswordState.current_error, auto_complete="current-password",
+                               max_length=1024, aria_invalid=invalid_flag(PasswordState.current_error))),
             new_password_fields(PasswordState.password_error, PasswordState.confirm_error, label="New password",
                                 confirm_label="Confirm new password"),
             submit_button("Change password"),

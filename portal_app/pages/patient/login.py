@@ -11,8 +11,16 @@ from portal_app.components.notices import UNAVAILABLE_TITLE, page_link, portal_u
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
 
 
+def _ended_notice() -> rx.Component:
+    """Why a tab that was signed in a moment ago is here (account turned off, idle, ...)."""
+    return rx.cond(LoginState.notice != "",
+                   rx.callout(LoginState.notice, icon="info", color_scheme="blue", role="status",
+                              margin_bottom="1em", high_contrast=True))
+
+
 def _login_form() -> rx.Component:
     return rx.fragment(
+        _ended_notice(),
         rx.el.form(
             form_alert(LoginState.form_error),
             text_field("Email or phone number", "user_id", error=LoginState.user_id_error,
@@ -25,9 +33,11 @@ def _login_form() -> rx.Component:
             on_submit=LoginState.sign_in,
             aria_label="Sign in",
         ),
-        rx.el.p(page_link("Forgot password?", routes.FORGOT), style={"margin_top": "1.5em"}),
-        rx.el.p(page_link("Set up or reset my account", routes.FORGOT),
-                " (with your email and date of birth)", style={"margin_top": "0.5em"}),
+        rx.el.p(page_link("Forgot password or set up my account", routes.FORGOT),
+                " (with your email or mobile number and your date of birth)", style={"margin_top": "1.5em"}),
+        rx.el.p(page_link("Create an account with a connection key",
+                          routes.setup_path(routes.SetupStep.CREATE_ACCOUNT)),
+                " (from the practice's email, text message or letter)", style={"margin_top": "0.5em"}),
     )
 
 
@@ -43,13 +53,14 @@ def login_page() -> rx.Component:
 
 def _forgot_form() -> rx.Component:
     return rx.fragment(
-        rx.el.p("Enter the email address and date of birth on file at the practice. If they "
-                "match a chart with portal access, we will email a link to set up your account "
-                "or choose a new password.", style={"margin_bottom": "1em", "max_width": "36em"}),
+        rx.el.p("Enter the email address or mobile phone number you sign in with (or the email on "
+                "file at the practice) and your date of birth. If they match, we will send a link "
+                "to set up your account or choose a new password: by email, or by text message to "
+                "a mobile number.", style={"margin_bottom": "1em", "max_width": "36em"}),
         rx.el.form(
-            text_field("Email", "email", input_type="email", error=ForgotState.email_error,
-                       auto_complete="email", max_length=254,
-                       aria_invalid=invalid_flag(ForgotState.email_error)),
+            text_field("Email or mobile phone number", "user_id", error=ForgotState.user_id_error,
+                       auto_complete="username", max_length=254,
+                       aria_invalid=invalid_flag(ForgotState.user_id_error)),
             text_field("Date of birth", "dob", input_type="date", error=ForgotState.dob_error,
                        auto_complete="bday", aria_invalid=invalid_flag(ForgotState.dob_error)),
             submit_button("Send me a link"),

@@ -38,12 +38,18 @@ def _invite_form() -> rx.Component:
 
 
 def _reset_form() -> rx.Component:
-    return rx.el.form(
-        form_alert(SetupState.form_error),
-        _password_fields(),
-        submit_button("Save password"),
-        on_submit=SetupState.save_password,
-        aria_label="Choose a new password",
+    return rx.fragment(
+        rx.el.p(rx.cond(SetupState.first_password,
+                        "Welcome. Choose the password you will sign in with, as ",
+                        "Choose a new password for your account "),
+                rx.el.strong(SetupState.suggested_user_id), ".", style={"margin_bottom": "1em"}),
+        rx.el.form(
+            form_alert(SetupState.form_error),
+            _password_fields(),
+            submit_button("Save password"),
+            on_submit=SetupState.save_password,
+            aria_label=rx.cond(SetupState.first_password, "Choose your password", "Choose a new password"),
+        ),
     )
 
 
@@ -213,7 +219,8 @@ def setup_page() -> rx.Component:
         SetupState.portal_off, UNAVAILABLE_TITLE,
         rx.match(SetupState.step,
                  (SetupView.INVITE, "Set up your portal account"),
-                 (SetupView.RESET, "Choose a new password"),
+                 (SetupView.RESET, rx.cond(SetupState.first_password, "Set up your portal account",
+                                           "Choose a new password")),
                  (SetupView.INVALID, "This link cannot be used"),
                  (SetupView.CREATE_ACCOUNT, "Create your portal account"),
                  "Patient portal account"),
