@@ -37,6 +37,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_queue
+from portal_app.notify.templates import Rendered
 from portal_app.services import audit, clock, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -293,8 +294,10 @@ def mark_read_by_staff(*, session: Session, task_id: int) -> None:
     session.commit()
 
 
-def notify_patient(*, session: Session, task: PortalTask) -> str:
-    """Tell the account that sent the item that something waits in the portal (no content).
+def notify_patient(*, session: Session, task: PortalTask, email_template: Callable[..., Rendered] | None = None,
+                   sms_template: Callable[..., Rendered] | None = None, words: dict[str, str] | None = None) -> str:
+    """Tell the account that sent the item that something waits in the portal (no content;
+    a booked appointment passes its own templates and `words`: its time, provider, location).
 
     Email when its user ID is an email address, a text otherwise. Returns a short note for the
     audit detail ("notice #12 sent", "no account"). Does not commit.
@@ -310,9 +313,9 @@ def notify_patient(*, session: Session, task: PortalTask) -> str:
         return "portal off, not notified"
     login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
     channel = "email" if "@" in account.user_id else "sms"
-    rendered = templates.for_channel(channel, email_template=templates_queue.new_message_email,
-                                     sms_template=templates_queue.new_message_sms, config=config,
-                                     login_url=login_url)
+    rendered = templates.for_channel(channel, email_template=email_template or templates_queue.new_message_email,
+                                     sms_template=sms_template or templates_queue.new_message_sms, config=config,
+                                     login_url=login_url, **(words or {}))
     message = outbox.send(session=session, channel=channel, kind="portal_notice", to=account.user_id,
                           rendered=rendered, patient_id=task.patient_id)
     return f"notice #{message.id} {message.status.value}"
