@@ -11,6 +11,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, ClassVar
 
+import reflex as rx
+
 from portal_app.services import appointments
 from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
@@ -19,7 +21,7 @@ from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors
-from portal_app.state.inputs import form_text
+from portal_app.state.inputs import as_id, form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Appointments are not available for this chart."
@@ -96,3 +98,13 @@ class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState
         self.notice = SENT
         self.page = 1
         await self._read(me.patient_id)
+
+    @portal_action(Area.APPOINTMENTS, audit_as="download_calendar")
+    async def download_calendar(self, me: Patient, task_id: str):
+        """A booked visit of the open chart as a calendar file (.ics); audited by the service."""
+        try:
+            data = await call(partial(appointments.calendar_file, patient_id=me.patient_id, task_id=as_id(task_id),
+                                      actor=me.actor))
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        return rx.download(data=data, filename="appointment.ics", mime_type="text/calendar")

@@ -136,6 +136,17 @@ def mark_reviewed(*, session: Session, staff_user_id: int, task_id: int, actor: 
     session.commit()
 
 
+def keep_pending(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor) -> None:
+    """The user answered "Cancel" to "N changes are not merged ... Mark reviewed anyway?": the
+    item stays pending and the answer is audited ("task.review_cancelled")."""
+    grant = full_grant(session, staff_user_id, task_id)
+    unmerged = unmerged_count(session, grant.task)
+    audit.record(session=session, actor=actor, action="task.review_cancelled", patient_id=grant.task.patient_id,
+                 detail=f"item={grant.task_id}; {unmerged} unmerged change{'s' if unmerged != 1 else ''}; "
+                        "kept pending")
+    session.commit()
+
+
 # ---- forwarding -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
