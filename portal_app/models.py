@@ -496,6 +496,8 @@ class AppointmentRequest(SQLModel, table=True):
     booked_at: datetime | None = None
     provider: str = Field(default="", max_length=120)
     location: str = Field(default="", max_length=200)
+    # When the patient's Appointments page first showed the decision (None: new on the home page).
+    decision_seen_at: datetime | None = None
 
 
 class ChartAdoption(SQLModel, table=True):

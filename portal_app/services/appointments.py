@@ -306,6 +306,7 @@ def decide(*, session: Session, task_id: int, decision: str, note: str, actor: a
     row.staff_note = text or ""
     row.decided_by_staff_id = actor.staff_user_id
     row.decided_at = clock.now()
+    row.decision_seen_at = None  # new again on the patient's home page
     booking_part = _record_booking(row, decision, booked)
     session.add(row)
     post_part = ""
@@ -388,3 +389,21 @@ def calendar_file(*, session: Session, patient_id: int, task_id: int, actor: aud
                  account_id=actor.portal_account_id, detail=f"item={row.task_id}")
     session.commit()
     return calendar.to_ical()
+
+
+def unseen_decisions(*, session: Session, patient_id: int) -> int:
+    """How many of the chart's requests have a decision the patient has not seen yet."""
+    return session.exec(select(func.count()).select_from(AppointmentRequest).where(
+        AppointmentRequest.patient_id == patient_id, col(AppointmentRequest.status).in_(DECISIONS),
+        col(AppointmentRequest.decision_seen_at).is_(None))).one()
+
+
+def mark_decisions_seen(*, session: Session, patient_id: int) -> None:
+    """The patient's Appointments page showed the chart's decisions: none is new any more."""
+    rows = session.exec(select(AppointmentRequest).where(
+        AppointmentRequest.patient_id == patient_id, col(AppointmentRequest.status).in_(DECISIONS),
+        col(AppointmentRequest.decision_seen_at).is_(None))).all()
+    for row in rows:
+        row.decision_seen_at = clock.now()
+        session.add(row)
+    session.commit()

@@ -344,3 +344,11 @@ def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str
     audit.record(session=session, actor=actor, action="task.reply", patient_id=task.patient_id,
                  account_id=task.account_id, detail=f"item={task.id}; post={post.id}; {notice}")
     session.commit()
+
+
+def unread_threads(*, session: Session, patient_id: int) -> int:
+    """How many of the chart's message threads have a practice reply the patient has not read."""
+    return session.exec(select(func.count(func.distinct(TaskPost.task_id)))
+                        .join(PortalTask, col(PortalTask.id) == TaskPost.task_id)
+                        .where(PortalTask.patient_id == patient_id, TaskPost.author_type == STAFF,
+                               col(TaskPost.read_by_patient_at).is_(None))).one()

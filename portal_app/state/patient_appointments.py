@@ -75,6 +75,7 @@ class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState
         self.min_date = (today + timedelta(days=1)).isoformat()
         self.max_date = (today + timedelta(days=appointments.HORIZON_DAYS)).isoformat()
         await self._read(me.patient_id)
+        await call(partial(appointments.mark_decisions_seen, patient_id=me.patient_id))
         self.ready = True
         return None
 
