@@ -104,6 +104,8 @@ class StaffSessionState(SessionState):
     staff_failed_since: int = 0
     staff_session_time: str = ""
     staff_levels: dict[str, int] = {}
+    # Set when a signed-in user has no permission at all: whom to ask (see `no_rights_notice`).
+    staff_access_contacts: str = ""
 
     async def _principal(self) -> StaffPrincipal | None:
         principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
@@ -116,6 +118,8 @@ class StaffSessionState(SessionState):
             self.staff_failed_since = principal.failed_since_last_sign_in
             self.staff_session_time = principal.session_time
             self.staff_levels = dict(principal.levels)
+            if any(level > 0 for level in principal.levels.values()):
+                self.staff_access_contacts = ""
         return principal
 
     async def _require(self, permission: Permission, level: Level = Level.READ) -> StaffPrincipal | None:
@@ -164,6 +168,7 @@ class StaffSessionState(SessionState):
         self.staff_sid = ""
         self.staff_name = ""
         self.staff_levels = {}
+        self.staff_access_contacts = ""
         return rx.redirect(routes.STAFF_LOGIN)
 
 
