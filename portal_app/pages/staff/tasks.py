@@ -119,8 +119,8 @@ def _review_row(row: rx.Var[ReviewRow]) -> rx.Component:
                      style={**CELL, "max_width": "28em"}),
             rx.el.td(row.when, rx.cond(row.new_reply, rx.el.div("Reply: ", row.latest, style={"color": MUTED})),
                      style={**CELL, "white_space": "nowrap"}),
+            class_name="review-row",
         ),
-        class_name="review-row",
     )
 
 
