@@ -370,6 +370,9 @@ class PortalTask(SQLModel, table=True):
     __table_args__ = (
         Index("ix_task_status_kind_created", "status", "kind", "created_at"),
         Index("ix_task_status_created", "status", "created_at"),
+        # Pending Review lists by latest activity (a patient's new reply brings an item up).
+        Index("ix_task_status_activity", "status", "last_activity_at"),
+        Index("ix_task_status_kind_activity", "status", "kind", "last_activity_at"),
         Index("ix_task_patient_created", "patient_id", "created_at"),
         # "Reviewed (month)" and the Reviewed list: a range on the review time.
         Index("ix_task_status_reviewed", "status", "reviewed_at"),
@@ -493,6 +496,12 @@ class AppointmentRequest(SQLModel, table=True):
     decided_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
     decided_at: datetime | None = None
     staff_note: str = Field(default="", max_length=2000)
+    # What was booked when staff marked it scheduled: the visit's time (UTC), provider, location.
+    booked_at: datetime | None = None
+    provider: str = Field(default="", max_length=120)
+    location: str = Field(default="", max_length=200)
+    # When the patient's Appointments page first showed the decision (None: new on the home page).
+    decision_seen_at: datetime | None = None
 
 
 class ChartAdoption(SQLModel, table=True):

@@ -6,7 +6,16 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.notices import when_loaded
-from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
+from portal_app.components.styles import (
+    CONTROL_BORDER,
+    HEAD_BG,
+    LIGHT_LINE,
+    LINK,
+    LINK_COLOR,
+    PANEL_LINE,
+    TEXT_SOFT,
+    USER_TEXT,
+)
 from portal_app.services.permissions import Permission
 from portal_app.state.base import PortalSessionState, StaffSessionState
 from portal_app.state.practice_header import FALLBACK as FALLBACK_TITLE
@@ -138,7 +147,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
         ),
         _portal_off_banner(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
-                   id="main", style={"padding": "1.2em 1.5em"}),
+                   id="main", style={"padding": "1.2em 1.5em", **USER_TEXT}),
     )
 
 
@@ -209,7 +218,8 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
                 else (PortalSessionState.viewing_name != "") & menu, _portal_nav())
         if signed_in else rx.fragment(),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
-                   id="main", style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto"}),
+                   id="main",
+                   style={"padding": "1.2em 1.5em", "max_width": "52em", "margin": "0 auto", **USER_TEXT}),
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.forms import form_alert
-from portal_app.components.styles import MUTED, PAGE_LINK
+from portal_app.components.styles import MUTED, PAGE_LINK, PANEL_LINE
+from portal_app.state.base import StaffSessionState
 
 UNAVAILABLE_TITLE = "Patient portal unavailable"
 
@@ -30,10 +31,28 @@ def loading_or_failed(error: rx.Var) -> rx.Component:
     return rx.cond(error != "", form_alert(error), rx.text("Loading\u2026", role="status"))
 
 
+def no_rights_notice() -> rx.Component:
+    """A staff user with no permission at all: nothing to open, so say whom to ask, and keep
+    Sign out at hand (the header's menu is empty for them)."""
+    return rx.el.section(
+        rx.heading("Your account has no access yet", as_="h2", size="4", margin_bottom="0.4em"),
+        rx.el.p("Your role does not give you any page of the portal admin yet. Ask ",
+                rx.el.strong(StaffSessionState.staff_access_contacts),
+                " (who can change roles in Setup > Roles) to give your role the permissions you need, "
+                "then sign in again.", style={"margin": "0 0 0.8em"}),
+        rx.button("Sign out", on_click=StaffSessionState.sign_out),
+        role="status", aria_label="No access yet",
+        style={"border": f"1px solid {PANEL_LINE}", "border_radius": "8px", "padding": "0.8em 1em",
+               "max_width": "46em"},
+    )
+
+
 def no_permission_or_loading(loaded: rx.Var) -> rx.Component:
-    """A staff list page that the user may not use (or is still asking the server about)."""
-    return rx.el.p(rx.cond(loaded, "You do not have permission to use this page.", "Loading…"),
-                   style={"color": MUTED})
+    """A staff list page that the user may not use (or is still asking the server about); a
+    user with no permission at all reads whom to ask (`no_rights_notice`)."""
+    return rx.cond(StaffSessionState.staff_access_contacts != "", no_rights_notice(),
+                   rx.el.p(rx.cond(loaded, "You do not have permission to use this page.", "Loading…"),
+                           style={"color": MUTED}))
 
 
 def portal_unavailable(phone: rx.Var | str) -> rx.Component:

@@ -32,6 +32,11 @@ PAGE_LINK = {**LINK, "font_weight": "600"}  # a link that stands on its own line
 FOCUSABLE_LINK = {**LINK, "_focus_visible": FOCUS_RING}
 LINK_BUTTON = {"background": "none", "border": "none", "padding": "0", "color": LINK_COLOR,
                "text_decoration": "underline", "cursor": "pointer", "font": "inherit", "_focus_visible": FOCUS_RING}
+# Text people typed (a reason, a message, a pasted link) may hold a word longer than the page:
+# break it anywhere rather than widen the page. The page frames (components/layout.py) set it,
+# so every page inherits it; min-content sizing then never grows a grid, flex row or table past
+# the window.
+USER_TEXT = {"overflow_wrap": "anywhere"}
 HINT = {"color": MUTED, "font_size": "0.85em", "margin": "0.2em 0 0"}
 EMPTY = {"color": MUTED, "font_style": "italic"}
 

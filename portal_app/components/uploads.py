@@ -11,9 +11,20 @@ FILE_HINT = "PDF, PNG or JPEG, up to 10 MB."
 WIDE_FIELD = {"margin_bottom": "1em", "max_width": "36em"}
 
 
-def file_picker(upload_id: str, field_id: str, error) -> rx.Component:
+def _for_this_file(upload_id: str, error, error_for) -> rx.Var:
+    """`error` while the chosen file is still the one it was about (`error_for`; "" for "no file
+    chosen"): choosing another file clears it at once, before anything is sent."""
+    chosen = rx.selected_files(upload_id)
+    same = rx.cond(chosen.length() > 0, chosen[0] == error_for, error_for == "")
+    return rx.cond(same, error, "")
+
+
+def file_picker(upload_id: str, field_id: str, error, error_for=None) -> rx.Component:
     """A labelled file control ("File") built on rx.upload: the label names the real file input,
-    and a real button opens the file chooser (keyboard too); dropping a file also works."""
+    and a real button opens the file chooser (keyboard too); dropping a file also works.
+    With `error_for` (the file name the error was about), the error goes when another file is chosen."""
+    if error_for is not None:
+        error = _for_this_file(upload_id, error, error_for)
     zone = rx.upload(
         rx.el.button("Choose a file", type="button",
                      style={"padding": "0.4em 0.9em", "border": f"1px solid {LINK_COLOR}", "border_radius": "6px",

@@ -12,10 +12,11 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind, ident
+from portal_app.models import IntakeChange, Patient, PortalTask, TaskKind, TaskStatus, ident
 from portal_app.services import accounts, audit, charts, clock, form_requests, onboarding, queue, settings, validation
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -438,13 +439,35 @@ class FormListRow:
     label: str
     requested: bool
     requested_on: str
+    awaiting_review: bool = False  # sent, and the practice has not marked it reviewed yet
+    sent_on: str = ""
+
+
+def _awaiting_review(session: Session, patient_id: int) -> dict[str, datetime]:
+    """Each form's latest copy still pending review, by form label (its item's subject begins
+    with the label: "Intake form", "Intake form (no changes)")."""
+    found = session.exec(select(PortalTask.subject, PortalTask.created_at)
+                         .where(PortalTask.patient_id == patient_id, PortalTask.kind == TaskKind.INTAKE_FORM,
+                                PortalTask.status == TaskStatus.PENDING)
+                         .order_by(col(PortalTask.created_at))).all()
+    sent: dict[str, datetime] = {}
+    for label in form_requests.FORM_LABELS.values():
+        for subject, created in found:
+            if subject == label or subject.startswith(label + " ("):
+                sent[label] = created
+    return sent
 
 
 def form_list(*, session: Session, patient_id: int) -> list[FormListRow]:
-    """The three forms, each marked when the practice asked for it and it is still open."""
+    """The three forms, each marked when the practice asked for it and it is still open, and
+    when a sent copy is awaiting the practice's review."""
     open_ = {row.form: row for row in form_requests.open_requests(session=session, patient_id=patient_id)}
+    pending = _awaiting_review(session, patient_id)
+    zone = settings.zone(session=session)
     return [FormListRow(form=form.value, label=label, requested=form.value in open_,
-                        requested_on=open_[form.value].requested_on if form.value in open_ else "")
+                        requested_on=open_[form.value].requested_on if form.value in open_ else "",
+                        awaiting_review=label in pending,
+                        sent_on=clock.display(pending.get(label), zone))
             for form, label in form_requests.FORM_LABELS.items()]
 
 

@@ -37,6 +37,7 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_queue
+from portal_app.notify.templates import Rendered
 from portal_app.services import audit, clock, consent, outbox, queue, settings
 from portal_app.services.errors import FormInvalid, InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
@@ -310,8 +311,10 @@ def _not_sent(detail: str, why: str) -> Notice:
     return Notice(detail=detail, told=NOTHING_WENT_OUT + why, sent=False)
 
 
-def notify_patient(*, session: Session, task: PortalTask) -> Notice:
-    """Tell the account that sent the item that something waits in the portal (no content).
+def notify_patient(*, session: Session, task: PortalTask, email_template: Callable[..., Rendered] | None = None,
+                   sms_template: Callable[..., Rendered] | None = None, words: dict[str, str] | None = None) -> Notice:
+    """Tell the account that sent the item that something waits in the portal (no content;
+    a booked appointment passes its own templates and `words`: its time, provider, location).
 
     Email when its user ID is an email address, a text otherwise, when the chart allows that
     channel for its own address. Does not commit.
@@ -331,9 +334,9 @@ def notify_patient(*, session: Session, task: PortalTask) -> Notice:
     if patient is not None and not consent.allows(patient, channel, account.user_id):
         return _not_sent(f"no {channel} consent, not notified", consent.REFUSED[channel])
     login_url = routes.portal_url(config.portal_base_url, routes.LOGIN)
-    rendered = templates.for_channel(channel, email_template=templates_queue.new_message_email,
-                                     sms_template=templates_queue.new_message_sms, config=config,
-                                     login_url=login_url)
+    rendered = templates.for_channel(channel, email_template=email_template or templates_queue.new_message_email,
+                                     sms_template=sms_template or templates_queue.new_message_sms, config=config,
+                                     login_url=login_url, **(words or {}))
     message = outbox.send(session=session, channel=channel, kind="portal_notice", to=account.user_id,
                           rendered=rendered, patient_id=task.patient_id)
     status = message.status.value
@@ -370,3 +373,11 @@ def staff_reply(*, session: Session, task_id: int, staff_user_id: int, body: str
                  account_id=task.account_id, detail=f"item={task.id}; post={post.id}; {notice.detail}")
     session.commit()
     return notice
+
+
+def unread_threads(*, session: Session, patient_id: int) -> int:
+    """How many of the chart's message threads have a practice reply the patient has not read."""
+    return session.exec(select(func.count(func.distinct(TaskPost.task_id)))
+                        .join(PortalTask, col(PortalTask.id) == TaskPost.task_id)
+                        .where(PortalTask.patient_id == patient_id, TaskPost.author_type == STAFF,
+                               col(TaskPost.read_by_patient_at).is_(None))).one()

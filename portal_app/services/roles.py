@@ -218,6 +218,22 @@ def administrators(*, session: Session) -> int:
     return int(session.exec(query).one())
 
 
+def access_contacts(*, session: Session, limit: int = 3) -> str:
+    """Whom a staff user with no permissions should ask: the active users who can change roles
+    (Update on Roles Setup), by name ("Ada Admin or Bo Boss"), or the administrator in general."""
+    query = (select(StaffUser.full_name).distinct()
+             .join(StaffUserRole, col(StaffUserRole.staff_user_id) == StaffUser.id)
+             .join(RolePermission, col(RolePermission.role_id) == StaffUserRole.role_id)
+             .where(StaffUser.active == True,  # noqa: E712
+                    RolePermission.permission == Permission.ROLES.value,
+                    RolePermission.level >= int(Level.UPDATE))
+             .order_by(col(StaffUser.full_name)).limit(limit))
+    names = [name for name in session.exec(query).all() if name]
+    if not names:
+        return "your practice's administrator"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def keep_an_administrator(*, session: Session) -> None:
     """Call after making a change and before committing: undo it if no administrator is left."""
     session.flush()

@@ -45,7 +45,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import audit
+from portal_app.services import audit, roles
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.services.permissions import Level, Permission
@@ -282,6 +282,9 @@ def staff_page_load(permission: Permission, level: Level = Level.READ) -> Callab
             await call(partial(audit.record_refusal, actor=audit.Actor.staff(principal.id, state._ip()),
                                handler=f"{type(state).__name__}.{handler}", need=need))
             state._load_refused(signed_in=True)
+            if not any(level > 0 for level in principal.levels.values()):
+                # No permission at all: the page says whom to ask (components/notices.py).
+                state.staff_access_contacts = await call(partial(roles.access_contacts))
             return None, rx.toast.error(PAGE_REFUSED)
 
         return rx.event(_guarded(fn, admit, f"staff-page:{need}"))

@@ -116,6 +116,8 @@ class StaffSessionState(SessionState):
     staff_levels: dict[str, int] = {}
     # The practice switched the portal off: every staff page says so (nothing is sent).
     portal_off: bool = False
+    # Set when a signed-in user has no permission at all: whom to ask (see `no_rights_notice`).
+    staff_access_contacts: str = ""
 
     async def _principal(self) -> StaffPrincipal | None:
         principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
@@ -129,6 +131,8 @@ class StaffSessionState(SessionState):
             self.staff_session_time = principal.session_time
             self.staff_levels = dict(principal.levels)
             self.portal_off = not principal.portal_active
+            if any(level > 0 for level in principal.levels.values()):
+                self.staff_access_contacts = ""
         return principal
 
     async def _require(self, permission: Permission, level: Level = Level.READ) -> StaffPrincipal | None:
@@ -177,6 +181,7 @@ class StaffSessionState(SessionState):
         self.staff_sid = ""
         self.staff_name = ""
         self.staff_levels = {}
+        self.staff_access_contacts = ""
         return rx.redirect(routes.STAFF_LOGIN)
 
 

@@ -11,6 +11,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, ClassVar
 
+import reflex as rx
+
 from portal_app.services import appointments
 from portal_app.services.appointments import RequestRow
 from portal_app.services.areas import Area
@@ -19,7 +21,7 @@ from portal_app.services.permissions import Level
 from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors
-from portal_app.state.inputs import form_text
+from portal_app.state.inputs import as_id, form_text
 from portal_app.state.patient_paging import PortalListPaging
 
 REFUSED = "Appointments are not available for this chart."
@@ -73,6 +75,7 @@ class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState
         self.min_date = (today + timedelta(days=1)).isoformat()
         self.max_date = (today + timedelta(days=appointments.HORIZON_DAYS)).isoformat()
         await self._read(me.patient_id)
+        await call(partial(appointments.mark_decisions_seen, patient_id=me.patient_id))
         self.ready = True
         return None
 
@@ -96,3 +99,13 @@ class PatientAppointmentsState(FieldErrors, PortalListPaging, PortalSessionState
         self.notice = SENT
         self.page = 1
         await self._read(me.patient_id)
+
+    @portal_action(Area.APPOINTMENTS, audit_as="download_calendar")
+    async def download_calendar(self, me: Patient, task_id: str):
+        """A booked visit of the open chart as a calendar file (.ics); audited by the service."""
+        try:
+            data = await call(partial(appointments.calendar_file, patient_id=me.patient_id, task_id=as_id(task_id),
+                                      actor=me.actor))
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        return rx.download(data=data, filename="appointment.ics", mime_type="text/calendar")

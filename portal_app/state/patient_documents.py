@@ -47,6 +47,9 @@ class DocumentList(rx.State, mixin=True):
     offset: int = 0
     note: str = ""
     file_error: str = ""
+    # The file name `file_error` is about ("" for none chosen): the page hides the error once
+    # another file is chosen.
+    file_error_for: str = ""
     note_error: str = ""
     # Changes after a share, so the note field starts empty again.
     form_key: int = 0
@@ -81,6 +84,7 @@ class DocumentList(rx.State, mixin=True):
     async def _chosen_file(self, files) -> tuple[str, bytes] | None:
         """The uploaded file's name and bytes, or None with "Choose a file" beside the field."""
         filename, data = await read_upload(files)
+        self.file_error_for = filename
         if not filename and not data:
             self.file_error = "Choose a file to share."
             return None

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import keys, portal_auth, settings
+from portal_app.services import appointments, keys, messages, portal_auth, settings
+from portal_app.services.areas import Area
 from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
 from portal_app.state.actions import Patient, portal_action, portal_page_load
@@ -37,6 +38,9 @@ class HomeState(PortalSessionState):
     address: str = ""
     practice_phone: str = ""
     notice: str = ""
+    # What is new for the open chart (only in the areas its connection grants).
+    unread_messages: int = 0
+    answered_requests: int = 0
 
     def clear_view(self) -> None:
         """Forget everything shown about a chart (sign-out, session ended)."""
@@ -49,6 +53,7 @@ class HomeState(PortalSessionState):
         self.home_phone = ""
         self.address = ""
         self.notice = ""
+        self.unread_messages = self.answered_requests = 0
 
     def _show(self, chart: ChartView) -> None:
         self.chart_name = chart.name
@@ -72,7 +77,15 @@ class HomeState(PortalSessionState):
         self._show(me.chart)
         # Set by the password page, a refused area or a closed chart: shown once, here.
         self.notice, self._pending_notice = self._pending_notice, ""
+        await self._news(me.chart)
         return None
+
+    async def _news(self, chart: ChartView) -> None:
+        """Unread practice replies (Messages) and new answers to appointment requests (Appointments)."""
+        self.unread_messages = await call(partial(messages.unread_threads, patient_id=chart.patient_id)) \
+            if chart.allows(Area.MESSAGES.value) else 0
+        self.answered_requests = await call(partial(appointments.unseen_decisions, patient_id=chart.patient_id)) \
+            if chart.allows(Area.APPOINTMENTS.value) else 0
 
 
 class PasswordState(PasswordErrors, PortalSessionState):

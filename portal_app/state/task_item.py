@@ -15,8 +15,8 @@ from functools import partial
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import forms, tasks
-from portal_app.services.errors import DomainError, Forbidden, NotFound
+from portal_app.services import appointments, forms, tasks
+from portal_app.services.errors import DomainError, Forbidden, FormInvalid, NotFound
 from portal_app.services.permissions import Level
 from portal_app.services.tasks import ItemView, StaffOption
 from portal_app.state.actions import Staff, staff_action
@@ -64,8 +64,23 @@ class TaskItemState(StaffSessionState):
     appt_status_label: str = ""
     appt_note: str = ""
     appt_decided: str = ""
+    appt_booked: str = ""
+    appt_provider: str = ""
+    appt_location: str = ""
     decision_note: str = ""
     decision_error: str = ""
+    # What staff book when marking it scheduled (the practice's zone), each with its message.
+    booked_date: str = ""
+    booked_time: str = ""
+    booked_provider: str = ""
+    booked_location: str = ""
+    booked_date_error: str = ""
+    booked_time_error: str = ""
+    provider_error: str = ""
+    location_error: str = ""
+
+    # Mark Reviewed with intake changes not merged: the question asked first.
+    unmerged_question: str = ""
 
     # Forward
     forward_open: bool = False
@@ -111,11 +126,18 @@ class TaskItemState(StaffSessionState):
         self._clear_preview()
         self.appt_reason = self.appt_status = self.appt_status_label = self.appt_note = self.appt_decided = ""
         self.appt_preferred = []
+        self.appt_booked = self.appt_provider = self.appt_location = ""
         self.decision_note = self.decision_error = ""
+        self._clear_booking()
+        self.unmerged_question = ""
         self.forward_open = False
         self.forward_options = []
         self.forward_to = self.forward_note = self.forward_error = ""
         self._task_id = 0
+
+    def _clear_booking(self) -> None:
+        self.booked_date = self.booked_time = self.booked_provider = self.booked_location = ""
+        self.booked_date_error = self.booked_time_error = self.provider_error = self.location_error = ""
 
     def _clear_preview(self) -> None:
         self.preview_id, self.preview_name, self.preview_type, self.preview_url = 0, "", "", ""
@@ -173,6 +195,7 @@ class TaskItemState(StaffSessionState):
             self.appt_status_label = view.status_label or view.status.title()
             self.appt_note = view.staff_note
             self.appt_decided = (f"{view.decided_by}, {view.decided_at}" if view.decided_by else view.decided_at)
+            self.appt_booked, self.appt_provider, self.appt_location = view.booked, view.provider, view.location
 
     async def _refresh(self, staff: Staff) -> None:
         self.item = await call(partial(tasks.item_view, staff_user_id=staff.id, task_id=self._task_id))
@@ -203,9 +226,9 @@ class TaskItemState(StaffSessionState):
     async def _act(self, staff: Staff, service, beside: dict[str, str] | None = None, **kwargs):
         """Run a queue `service` on this item as `staff` (the service checks access to the item).
 
-        Returns the service's result. A refusal for a field named in `beside` (service field ->
-        state var), or a merge conflict, is shown there and gives `SHOWN`; any other refusal
-        goes on to `_failed` (access gone, item gone, or a page error).
+        Returns the service's result. A refusal for fields named in `beside` (service field ->
+        state var; a FormInvalid may name several), or a merge conflict, is shown there and gives
+        `SHOWN`; any other refusal goes on to `_failed` (access gone, item gone, or a page error).
         """
         self._messages()
         for var in (beside or {}).values():
@@ -218,9 +241,11 @@ class TaskItemState(StaffSessionState):
             self.conflict_id, self.conflict_text = kwargs.get("change_id", 0), exc.message
             return SHOWN
         except DomainError as exc:
-            if exc.field not in (beside or {}):
+            errors = exc.errors if isinstance(exc, FormInvalid) else {exc.field: exc.message}
+            if not errors or any(field not in (beside or {}) for field in errors):
                 raise
-            setattr(self, (beside or {})[exc.field], exc.message)
+            for field, message in errors.items():
+                setattr(self, (beside or {})[field], message)
             return SHOWN
 
     # ---- message --------------------------------------------------------------------------
@@ -317,13 +342,33 @@ class TaskItemState(StaffSessionState):
     def set_decision_note(self, value: str):
         self.decision_note = as_text(value, 5000)
 
+    @rx.event
+    def set_booked_date(self, value: str):
+        self.booked_date = as_text(value, 20)
+
+    @rx.event
+    def set_booked_time(self, value: str):
+        self.booked_time = as_text(value, 20)
+
+    @rx.event
+    def set_booked_provider(self, value: str):
+        self.booked_provider = as_text(value, 200)
+
+    @rx.event
+    def set_booked_location(self, value: str):
+        self.booked_location = as_text(value, 300)
+
     async def _decide(self, staff: Staff, decision: str, notice: str) -> None:
-        beside = {"note": "decision_error", "decision": "decision_error"}
+        beside = {"note": "decision_error", "decision": "decision_error", "booked_date": "booked_date_error",
+                  "booked_time": "booked_time_error", "provider": "provider_error", "location": "location_error"}
+        booking = appointments.Booking(date=self.booked_date, time=self.booked_time, provider=self.booked_provider,
+                                       location=self.booked_location)
         told = await self._act(staff, tasks.decide_appointment, beside, decision=decision,
-                               note=self.decision_note)
+                               note=self.decision_note, booking=booking if decision == "scheduled" else None)
         if told is SHOWN:
             return
         self.decision_note = ""
+        self._clear_booking()
         self.notice = f"{notice} {told}"
         await self._after_answer(staff)
 
@@ -337,11 +382,33 @@ class TaskItemState(StaffSessionState):
 
     # ---- reviewed, done ------------------------------------------------------------------
 
-    @staff_action(None)
-    async def mark_reviewed(self, staff: Staff):
-        await self._act(staff, tasks.mark_reviewed)
+    async def _review(self, staff: Staff, *, unmerged_ok: bool) -> None:
+        """Mark Reviewed; an intake form with unmerged changes asks first (`unmerged_question`)."""
+        self.unmerged_question = ""
+        if await self._act(staff, tasks.mark_reviewed, {"unmerged": "unmerged_question"},
+                           unmerged_ok=unmerged_ok) is SHOWN:
+            return
         self.notice = "Marked reviewed. It now shows under Reviewed."
         await self._refresh(staff)
+
+    @staff_action(None)
+    async def mark_reviewed(self, staff: Staff):
+        await self._review(staff, unmerged_ok=False)
+
+    @staff_action(None)
+    async def mark_reviewed_anyway(self, staff: Staff):
+        """The answer "Mark reviewed anyway" (recorded in the item's audit record)."""
+        await self._review(staff, unmerged_ok=True)
+
+    @staff_action(None)
+    async def unmerged_answered(self, staff: Staff, is_open: bool):
+        """The question closed without "Mark reviewed anyway" (Cancel, Escape): the item stays
+        pending and that answer is recorded too. After "anyway" the question is already gone."""
+        if is_open or not self.unmerged_question:
+            return
+        self.unmerged_question = ""
+        await self._act(staff, tasks.keep_pending)
+        self.notice = "Not marked reviewed. Merge the changes, or mark it reviewed when you are ready."
 
     @staff_action(None)
     async def mark_done(self, staff: Staff):

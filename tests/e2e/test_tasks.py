@@ -228,10 +228,14 @@ def test_the_patient_portal_queue_by_access_level(app_server: AppServer, page: P
     assert download.value.suggested_filename == "lab-results.pdf"
     assert _violations(page) == []
 
-    # The appointment request: requested time and reason; mark scheduled with a note.
+    # The appointment request: requested time and reason; mark scheduled with what was booked.
     goto(page, f"/staff/tasks/{items[TaskKind.APPOINTMENT_REQUEST].id}")
     expect(page.get_by_text("Follow-up on my asthma")).to_be_visible()
     page.get_by_label("Message to the patient").fill("Booked for the first morning you asked for.")
+    page.get_by_label("Appointment date").fill((datetime.now(timezone.utc).date() + timedelta(days=9)).isoformat())
+    page.get_by_label("Appointment time").fill("09:15")
+    page.get_by_label("Provider").fill("Dr. Ana Ruiz")
+    page.get_by_label("Location").fill("Riverside Clinic")
     page.get_by_role("button", name="Mark scheduled").click()
     expect(page.get_by_text("Marked scheduled")).to_be_visible()
     assert _violations(page) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -15,6 +15,7 @@ from tests.unit.test_messages import chart_of
 from tests.unit.test_state_patient import make_account
 
 TODAY = START.date()  # 2026-11-23
+BOOKING = appointments.Booking(date="2026-11-26", time="09:30", provider="Dr. Kim", location="Main St clinic")
 
 
 def day(offset: int) -> str:
@@ -97,7 +98,8 @@ def test_decide_sets_status_posts_the_note_notifies_and_audits(session, maria, a
     patient, account = maria
     task_id = _request(session, account, patient, [(day(3), "morning")], reason="Rash on my arm")
     appointments.decide(session=session, task_id=task_id, decision="scheduled",
-                        note="Booked Thursday 9:30 with Dr. Kim.", actor=audit.Actor.staff(admin.id, "10.0.0.2"))
+                        note="Booked Thursday 9:30 with Dr. Kim.", actor=audit.Actor.staff(admin.id, "10.0.0.2"),
+                        booking=BOOKING)
     view = appointments.request_view(session=session, task_id=task_id)
     assert (view.status, view.status_label, view.staff_note, view.decided_by) == (
         "scheduled", "Scheduled", "Booked Thursday 9:30 with Dr. Kim.", "Ada Admin")
@@ -106,9 +108,12 @@ def test_decide_sets_status_posts_the_note_notifies_and_audits(session, maria, a
     assert [(p.author_type, p.body) for p in posts] == [("staff", "Booked Thursday 9:30 with Dr. Kim.")]
     sent = session.exec(select(OutboxMessage)).one()
     assert sent.to_address == account.user_id
-    assert "Rash" not in sent.body_text and "Dr. Kim" not in sent.body_text and "Thursday" not in sent.body_text
+    # The notice names the booked time, provider and place; never the reason.
+    assert "Rash" not in sent.body_text
+    assert "Thursday, November 26, 2026 at 9:30 AM (UTC) with Dr. Kim at Main St clinic" in sent.body_text
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "appointment.decide")).one()
     assert event.staff_user_id == admin.id and "requested -> scheduled" in event.detail
+    assert "booking none -> 2026-11-26 09:30 UTC Dr. Kim / Main St clinic" in event.detail
     page = appointments.requests_for(session=session, patient_id=patient.id)
     assert [(r.status_label, r.staff_note) for r in page.rows] == [("Scheduled", "Booked Thursday 9:30 with Dr. Kim.")]
 
@@ -127,10 +132,12 @@ def test_decide_validation(session, maria, admin):
     for decision, note, field in [("maybe", "x", "decision"), ("declined", "  ", "note"),
                                   ("scheduled", "n" * 2001, "note")]:
         with pytest.raises(InvalidInput) as caught:
-            appointments.decide(session=session, task_id=task_id, decision=decision, note=note, actor=actor)
-        assert caught.value.field == field
+            appointments.decide(session=session, task_id=task_id, decision=decision, note=note, actor=actor,
+                                booking=BOOKING)
+        assert field in getattr(caught.value, "errors", {caught.value.field: ""})
     with pytest.raises(NotFound):
-        appointments.decide(session=session, task_id=9999, decision="scheduled", note="", actor=actor)
+        appointments.decide(session=session, task_id=9999, decision="scheduled", note="", actor=actor,
+                            booking=BOOKING)
     # A message item is not an appointment request.
     message_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
                                        subject="Hi", body="Q")
@@ -139,7 +146,8 @@ def test_decide_validation(session, maria, admin):
     assert appointments.request_view(session=session, task_id=task_id).status == "requested"
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "appointment.decide")).all() == []
     # Scheduling without a note is allowed (no post is added).
-    appointments.decide(session=session, task_id=task_id, decision="scheduled", note="", actor=actor)
+    appointments.decide(session=session, task_id=task_id, decision="scheduled", note="", actor=actor,
+                        booking=BOOKING)
     assert messages.thread_posts(session=session, task_id=task_id) == []
 
 
@@ -153,3 +161,78 @@ def test_requests_list_is_the_charts_own_newest_first(session, maria, frozen_clo
     page = appointments.requests_for(session=session, patient_id=patient.id)
     assert [r.id for r in page.rows] == [second, first] and page.total == 2
     assert page.rows[0].preferred == "Fri 11/27/2026, afternoon" and page.rows[0].status_label == "Requested"
+
+
+@pytest.mark.parametrize("booking, errors", [
+    (appointments.Booking(), {"booked_date", "booked_time", "provider", "location"}),
+    (appointments.Booking(date="2026-11-20", time="09:30", provider="Dr. Kim", location="Clinic"), {"booked_date"}),
+    (appointments.Booking(date="26/11/2026", time="09:30", provider="Dr. Kim", location="Clinic"), {"booked_date"}),
+    (appointments.Booking(date="2026-11-26", time="25:10", provider="Dr. Kim", location="Clinic"), {"booked_time"}),
+    (appointments.Booking(date="2026-11-23", time="09:00", provider="Dr. Kim", location="Clinic"), {"booked_time"}),
+    (appointments.Booking(date="2026-11-26", time="9:30", provider="", location=""), {"provider", "location"}),
+])
+def test_scheduling_needs_a_future_date_a_real_time_a_provider_and_a_location(session, maria, admin, booking,
+                                                                              errors):
+    patient, account = maria
+    task_id = _request(session, account, patient, [(day(3), "morning")])
+    with pytest.raises(FormInvalid) as caught:
+        appointments.decide(session=session, task_id=task_id, decision="scheduled", note="",
+                            actor=audit.Actor.staff(admin.id), booking=booking)
+    assert set(caught.value.errors) >= errors
+    assert appointments.request_view(session=session, task_id=task_id).status == "requested"
+
+
+def test_a_time_the_clocks_skip_is_refused_and_the_booking_is_stored_utc(session, maria, admin):
+    from portal_app.models import PracticeSettings
+
+    patient, account = maria
+    config = session.exec(select(PracticeSettings)).first()
+    if config is None:
+        config = PracticeSettings()
+    config.time_zone = "America/Chicago"
+    session.add(config)
+    session.commit()
+    task_id = _request(session, account, patient, [(day(3), "morning")])
+    actor = audit.Actor.staff(admin.id)
+    skipped = appointments.Booking(date="2027-03-14", time="02:30", provider="Dr. Kim", location="Clinic")
+    with pytest.raises(FormInvalid) as caught:
+        appointments.decide(session=session, task_id=task_id, decision="scheduled", note="", actor=actor,
+                            booking=skipped)
+    assert "clocks change" in caught.value.errors["booked_time"]
+    appointments.decide(session=session, task_id=task_id, decision="scheduled", note="", actor=actor,
+                        booking=BOOKING)
+    row = session.exec(select(AppointmentRequest).where(AppointmentRequest.task_id == task_id)).one()
+    assert row.booked_at.replace(tzinfo=None) == datetime(2026, 11, 26, 15, 30)  # 9:30 CST
+    shown = appointments.requests_for(session=session, patient_id=patient.id).rows[0]
+    assert (shown.booked, shown.provider, shown.location) == (
+        "Thursday, November 26, 2026 at 9:30 AM (CST)", "Dr. Kim", "Main St clinic")
+    # Declining later clears the booking.
+    appointments.decide(session=session, task_id=task_id, decision="declined", note="Dr. Kim is away.", actor=actor)
+    assert appointments.requests_for(session=session, patient_id=patient.id).rows[0].booked == ""
+
+
+def test_the_calendar_file_is_the_charts_own_booked_visit_and_audited(session, maria, admin):
+    patient, account = maria
+    task_id = _request(session, account, patient, [(day(3), "morning")])
+    actor = audit.Actor.portal(account.id)
+    with pytest.raises(NotFound):  # not booked yet
+        appointments.calendar_file(session=session, patient_id=patient.id, task_id=task_id, actor=actor)
+    appointments.decide(session=session, task_id=task_id, decision="scheduled", note="",
+                        actor=audit.Actor.staff(admin.id), booking=BOOKING)
+    with pytest.raises(NotFound):  # another chart
+        appointments.calendar_file(session=session, patient_id=patient.id + 1, task_id=task_id, actor=actor)
+    data = appointments.calendar_file(session=session, patient_id=patient.id, task_id=task_id, actor=actor).decode()
+    assert "BEGIN:VEVENT" in data and "DTSTART:20261126T093000Z" in data and "Main St clinic" in data
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "appointment.calendar_download")).all()
+    assert [(e.patient_id, e.detail) for e in events] == [(patient.id, f"item={task_id}")]
+
+
+def test_the_home_page_counts_decisions_until_the_appointments_page_shows_them(session, maria, admin):
+    patient, account = maria
+    task_id = _request(session, account, patient, [(day(3), "morning")])
+    assert appointments.unseen_decisions(session=session, patient_id=patient.id) == 0
+    appointments.decide(session=session, task_id=task_id, decision="declined", note="Call us.",
+                        actor=audit.Actor.staff(admin.id))
+    assert appointments.unseen_decisions(session=session, patient_id=patient.id) == 1
+    appointments.mark_decisions_seen(session=session, patient_id=patient.id)
+    assert appointments.unseen_decisions(session=session, patient_id=patient.id) == 0

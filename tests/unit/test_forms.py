@@ -296,3 +296,20 @@ def test_history_files_its_answers(session, chart_patient):
     rows = changes(session, task_id)
     assert [(r.form, r.label, r.new_value, r.mergeable) for r in rows] == [
         ("history", "Conditions", "Asthma", False), ("history", "Family history", "Diabetes", False)]
+
+
+def test_a_sent_form_awaits_review_until_the_practice_marks_it_reviewed(session, chart_patient, admin):
+    from portal_app.services import tasks
+
+    account = account_for(session)
+    row = {r.form: r for r in forms.form_list(session=session, patient_id=chart_patient.id)}["intake"]
+    assert not row.awaiting_review and row.sent_on == ""
+    task_id = submit(session, chart_patient, account, city="Shelbyville")
+    row = {r.form: r for r in forms.form_list(session=session, patient_id=chart_patient.id)}["intake"]
+    assert row.awaiting_review and row.sent_on != ""
+    assert not {r.form: r for r in forms.form_list(session=session, patient_id=chart_patient.id)}["consent"] \
+        .awaiting_review
+    tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=task_id,
+                        actor=audit.Actor.staff(admin.id), unmerged_ok=True)
+    row = {r.form: r for r in forms.form_list(session=session, patient_id=chart_patient.id)}["intake"]
+    assert not row.awaiting_review

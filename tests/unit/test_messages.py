@@ -324,3 +324,15 @@ def test_patients_read_times_in_the_practices_time_zone(session, maria, frozen_c
     [post] = messages.open_thread(session=session, patient_id=patient.id, task_id=task_id).posts
     # START is 15:00 UTC on 11/23/2026: 9:00 in the morning in Chicago.
     assert thread.last_activity == post.when == "11/23/2026 9:00AM (CST)"
+
+
+def test_the_home_page_counts_threads_with_an_unread_practice_reply(session, maria, admin):
+    patient, account = maria
+    assert messages.unread_threads(session=session, patient_id=patient.id) == 0
+    task_id = messages.start_thread(session=session, account_id=account.id, chart=chart_of(patient),
+                                    subject="Hi", body="Question")
+    messages.staff_reply(session=session, task_id=task_id, staff_user_id=admin.id, body="Answer",
+                         actor=audit.Actor.staff(admin.id))
+    assert messages.unread_threads(session=session, patient_id=patient.id) == 1
+    messages.open_thread(session=session, patient_id=patient.id, task_id=task_id)
+    assert messages.unread_threads(session=session, patient_id=patient.id) == 0

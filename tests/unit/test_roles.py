@@ -295,3 +295,12 @@ def test_find_staff_by_username(session, admin):
     assert roles.find_staff(session=session, username=" ADMIN ").username == "admin"
     with pytest.raises(InvalidInput):
         roles.find_staff(session=session, username="nobody")
+
+
+def test_a_user_with_no_permissions_is_told_who_can_change_roles(session, admin):
+    from portal_app.services.permissions import Level, Permission
+
+    assert roles.access_contacts(session=session) == "Ada Admin"
+    staff_with(session, "bo", {Permission.ROLES: Level.UPDATE})
+    staff_with(session, "cy", {Permission.ROLES: Level.READ})  # may look, not change: not named
+    assert roles.access_contacts(session=session) == "Ada Admin or Bo Staff"

@@ -37,8 +37,9 @@ SCREEN_ONLY = {
     "PortalAccountsState.set_dialog_open", "PortalUsersState.set_confirm_open",
     "RolesState.cancel_delete", "StaffUsersState.forget_password",
     "TaskItemState.cancel_forward", "TaskItemState.close_preview", "TaskItemState.keep_chart_value",
-    "TaskItemState.set_decision_note", "TaskItemState.set_forward_note", "TaskItemState.set_forward_to",
-    "TaskItemState.set_reply_text",
+    "TaskItemState.set_booked_date", "TaskItemState.set_booked_location", "TaskItemState.set_booked_provider",
+    "TaskItemState.set_booked_time", "TaskItemState.set_decision_note", "TaskItemState.set_forward_note",
+    "TaskItemState.set_forward_to", "TaskItemState.set_reply_text",
 }
 
 # Before anyone is signed in: sign-in, forgot password, and the /setup links. They answer the

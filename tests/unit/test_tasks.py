@@ -22,7 +22,7 @@ from portal_app.models import (
     TaskPost,
     TaskStatus,
 )
-from portal_app.services import audit, forms, permissions, staff_auth, tasks
+from portal_app.services import appointments, audit, forms, messages, permissions, staff_auth, tasks
 from portal_app.services.errors import Forbidden, InvalidInput, NotFound
 from portal_app.services.permissions import Level, Permission, QueueAccess
 from tests.unit.conftest import START, make_patient
@@ -376,7 +376,9 @@ def test_limited_user_decides_a_forwarded_appointment_but_cannot_merge(session, 
     view = tasks.item_appointment(session=session, staff_user_id=lee.id, task_id=appt.id)
     assert view.reason == "Checkup" and len(view.preferred) == 1
     tasks.decide_appointment(session=session, staff_user_id=lee.id, task_id=appt.id, decision="scheduled",
-                             note="See you Thursday", actor=actor(lee))
+                             note="See you Thursday", actor=actor(lee),
+                             booking=appointments.Booking(date="2027-01-14", time="10:00", provider="Dr. Kim",
+                                                          location="Clinic"))
     assert session.get(AppointmentRequest, 1).status == "scheduled"
     assert [c.new_value for c in tasks.item_changes(session=session, staff_user_id=lee.id, task_id=form.id)] == [
         "Shelbyville"]
@@ -451,3 +453,72 @@ def test_viewing_or_saving_a_document_is_audited_and_checked(session, admin):
                                 actor=actor(lee))
     assert actions(session).count("task.document_view") == 1
     assert actions(session).count("task.document_download") == 1
+
+
+# ---- issue 15: the Mark Reviewed question, New reply and the latest-activity order -------------
+
+def test_mark_reviewed_asks_when_intake_changes_are_not_merged_and_records_the_answer(session, admin,
+                                                                                     frozen_clock):
+    _patient, form, city, pharmacy = intake_with_a_conflict(session)
+    with pytest.raises(tasks.UnmergedChanges) as asked:
+        tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=form.id, actor=actor(admin))
+    assert asked.value.message == "2 changes are not merged into the chart. Mark reviewed anyway?"
+    assert session.get(PortalTask, form.id).status == TaskStatus.PENDING
+    tasks.keep_pending(session=session, staff_user_id=admin.id, task_id=form.id, actor=actor(admin))
+    tasks.merge_change(session=session, staff_user_id=admin.id, task_id=form.id, change_id=city.id,
+                       actor=actor(admin))
+    with pytest.raises(tasks.UnmergedChanges) as asked:
+        tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=form.id, actor=actor(admin))
+    assert asked.value.message.startswith("1 change is not merged")
+    tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=form.id, actor=actor(admin),
+                        unmerged_ok=True)
+    assert session.get(PortalTask, form.id).status == TaskStatus.REVIEWED
+    details = {e.action: e.detail for e in session.exec(select(AuditEvent)).all()}
+    assert details["task.review_cancelled"] == f"item={form.id}; 2 unmerged changes; kept pending"
+    assert details["task.reviewed"].endswith("1 unmerged change, marked reviewed anyway")
+
+
+def test_a_message_with_nothing_to_merge_is_marked_reviewed_without_a_question(session, admin, frozen_clock):
+    item = task(session, make_patient(session))
+    tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=item.id, actor=actor(admin))
+    assert session.get(PortalTask, item.id).status == TaskStatus.REVIEWED
+
+
+def _post(session, item, body, at, author="patient"):
+    session.add(TaskPost(task_id=item.id, author_type=author, body=body, created_at=at))
+    item.last_activity_at = at
+    session.add(item)
+    session.commit()
+
+
+def test_a_reply_on_a_reviewed_item_comes_back_on_top_flagged_with_subject_and_first_words(session, admin,
+                                                                                         frozen_clock):
+    from tests.unit.test_state_patient import make_account
+
+    patient, account = make_account(session)
+    old = task(session, patient, at=START - timedelta(days=3), subject="Knee pain")
+    _post(session, old, "My knee hurts.", START - timedelta(days=3))
+    newer = task(session, patient, at=START - timedelta(days=1), subject="Saturday hours")
+    _post(session, newer, "Are you open on Saturday?", START - timedelta(days=1))
+    tasks.open_item(session=session, staff_user_id=admin.id, task_id=old.id, actor=actor(admin))
+    tasks.mark_reviewed(session=session, staff_user_id=admin.id, task_id=old.id, actor=actor(admin))
+    chart = portal_auth_chart(session, patient)
+    messages.patient_reply(session=session, account_id=account.id, chart=chart, task_id=old.id,
+                           body="Thanks, but it still hurts a lot when I climb the stairs every single morning")
+    page = tasks.review_page(session=session, staff_user_id=admin.id)
+    assert [r.id for r in page.rows] == [old.id, newer.id]
+    first, second = page.rows
+    assert (first.subject, first.new_reply, first.latest) == ("Knee pain", True, "11/23/2026 3:00PM (UTC)")
+    assert first.preview == "Thanks, but it still hurts a lot when I climb the stairs\u2026"
+    assert first.when == "11/20/2026 3:00PM (UTC)"  # still received then
+    assert (second.new_reply, second.preview) == (False, "Are you open on Saturday?")
+    # Opened by staff: no longer a new reply.
+    tasks.open_item(session=session, staff_user_id=admin.id, task_id=old.id, actor=actor(admin))
+    assert not tasks.review_page(session=session, staff_user_id=admin.id).rows[0].new_reply
+
+
+def portal_auth_chart(session, patient):
+    from portal_app.services.portal_auth import ChartView
+
+    return ChartView(patient_id=patient.id, name=patient.first_name, dob="", access_type="self", email="",
+                     mobile_phone="", home_phone="", address="", areas=("messages",))

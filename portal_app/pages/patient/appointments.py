@@ -82,13 +82,25 @@ def _status_badge(row) -> rx.Component:
                     color_scheme=rx.match(row.status, ("scheduled", "green"), ("declined", "red"), "gray"))
 
 
+def _booked(row) -> rx.Component:
+    """A scheduled request: when, with whom, where, and its calendar file."""
+    return rx.cond(row.booked != "", rx.el.div(
+        rx.el.p(rx.el.strong(row.booked), style={"margin": "0.4em 0 0"}),
+        rx.el.p("With ", row.provider, style={"margin": "0"}),
+        rx.el.p("At ", row.location, style={"margin": "0"}),
+        rx.button("Add to calendar (.ics)", on_click=S.download_calendar(row.id.to(str)), size="1",
+                  variant="outline", margin_top="0.3em", aria_label="Add to calendar: " + row.booked),
+        class_name="booked",
+    ))
+
+
 def _row(row) -> rx.Component:
     wrap = {"white_space": "pre-wrap", "overflow_wrap": "anywhere"}
     return rx.el.tr(
         cell("Requested", row.requested_on),
         cell("Preferred times", row.preferred),
         cell("Reason", row.reason, style=wrap),
-        cell("Status", _status_badge(row)),
+        cell("Status", _status_badge(row), _booked(row)),
         cell("Practice's note", rx.cond(row.staff_note != "", row.staff_note, "—"), style=wrap),
         class_name="request-row",
     )

@@ -50,7 +50,7 @@ def _share_form() -> rx.Component:
     return rx.el.section(
         rx.heading("Share a document with the practice", as_="h2", size="4", margin_bottom="0.5em"),
         form_alert(DocumentsState.form_error),
-        file_picker(UPLOAD_ID, "document-file", DocumentsState.file_error),
+        file_picker(UPLOAD_ID, "document-file", DocumentsState.file_error, DocumentsState.file_error_for),
         note_field("document-note", DocumentsState.note, DocumentsState.set_note, DocumentsState.note_error,
                    DocumentsState.form_key),
         rx.button("Share document", size="3",

@@ -7,7 +7,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.forms import field_error, form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_page
-from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK, PANEL
+from portal_app.components.styles import HINT, INPUT, LABEL, PAGE_LINK, PANEL, TEXT_SOFT
 from portal_app.state.patient_forms import CONSENT_TEXT, HISTORY_LABELS, INTAKE_LABELS, FormsState
 
 # Autofill purposes (WCAG 1.3.5) for the fields that have one.
@@ -174,6 +174,9 @@ def _list_row(row) -> rx.Component:
         rx.cond(row.requested,
                 rx.el.span(" Requested by the practice on ", row.requested_on,
                            style={"margin_left": "0.6em", "color": "#7a3e00", "font_weight": "600"})),
+        rx.cond(row.awaiting_review,
+                rx.el.span(" Sent ", row.sent_on, ", awaiting review by the practice",
+                           class_name="awaiting-review", style={"margin_left": "0.6em", "color": TEXT_SOFT})),
         style={"margin_bottom": "0.6em"},
     )
 

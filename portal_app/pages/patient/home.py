@@ -9,7 +9,7 @@ from portal_app.components.forms import form_alert, form_notice, invalid_flag, s
 from portal_app.components.layout import portal_page
 from portal_app.components.notices import page_link
 from portal_app.components.passwords import new_password_fields
-from portal_app.components.styles import TEXT_SOFT
+from portal_app.components.styles import LINK_COLOR, PAGE_LINK, TEXT_SOFT
 from portal_app.components.whose_chart import whose_chart_fields
 from portal_app.pages.patient import home_todos
 from portal_app.state.patient_home import ConnectChartState, HomeState, PasswordState
@@ -22,11 +22,36 @@ def _detail(term: str, value: rx.Var) -> rx.Component:
     )
 
 
+def _news() -> rx.Component:
+    """What is new since the last visit: practice replies not yet read, answered requests."""
+    messages = rx.cond(HomeState.unread_messages == 1, "1 conversation has a new reply from the practice",
+                       HomeState.unread_messages.to_string() + " conversations have a new reply from the practice")
+    answers = rx.cond(HomeState.answered_requests == 1, "1 appointment request has an answer",
+                      HomeState.answered_requests.to_string() + " appointment requests have an answer")
+    return rx.cond(
+        (HomeState.unread_messages > 0) | (HomeState.answered_requests > 0),
+        rx.el.section(
+            rx.heading("New for you", as_="h2", size="4", margin_bottom="0.4em"),
+            rx.el.ul(
+                rx.cond(HomeState.unread_messages > 0,
+                        rx.el.li(rx.link(messages, href=routes.PORTAL_MESSAGES, style=PAGE_LINK))),
+                rx.cond(HomeState.answered_requests > 0,
+                        rx.el.li(rx.link(answers, href=routes.PORTAL_APPOINTMENTS, style=PAGE_LINK))),
+                style={"padding_left": "1.2em", "margin": "0"},
+            ),
+            aria_label="New for you",
+            style={"margin_bottom": "1.5em", "padding": "0.8em 1em", "border": f"1px solid {LINK_COLOR}",
+                   "border_radius": "8px", "background": "#eef4fb"},
+        ),
+    )
+
+
 def home_page() -> rx.Component:
     return portal_page(
         "Your patient portal",
         HomeState.chart_name != "",
         form_notice(HomeState.notice),
+        _news(),
         home_todos.todos(),
         rx.el.section(
             rx.heading("Whose chart this is", as_="h2", size="4"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.forms import field_error, form_alert, form_notice
 from portal_app.components.layout import staff_layout
 from portal_app.components.paging import counted_pager
@@ -109,8 +110,16 @@ def _review_row(row: rx.Var[ReviewRow]) -> rx.Component:
             rx.el.td(row.sex, style=CELL),
             rx.el.td("Age: ", row.age, style={**CELL, "white_space": "nowrap"}),
             rx.el.td("DOB: ", row.dob, style={**CELL, "white_space": "nowrap"}),
-            rx.el.td(item, style=CELL),
-            rx.el.td(row.when, style={**CELL, "white_space": "nowrap"}),
+            rx.el.td(item,
+                     rx.cond(row.new_reply, rx.badge("New reply", color_scheme="blue", high_contrast=True,
+                                                     variant="solid", margin_left="0.5em")),
+                     rx.cond(row.subject != "", rx.el.div(rx.el.strong(row.subject), class_name="row-subject")),
+                     rx.cond(row.preview != "", rx.el.div(row.preview, class_name="row-preview",
+                                                          style={"color": MUTED, "font_size": "0.9em"})),
+                     style={**CELL, "max_width": "28em"}),
+            rx.el.td(row.when, rx.cond(row.new_reply, rx.el.div("Reply: ", row.latest, style={"color": MUTED})),
+                     style={**CELL, "white_space": "nowrap"}),
+            class_name="review-row",
         ),
     )
 
@@ -238,6 +247,17 @@ def _textarea(label: str, field_id: str, value, on_change, error, hint: str | rx
                        aria_describedby=f"{field_id}-error",
                        style={**CONTROL, "width": "100%", "max_width": "40em", "font_family": "inherit"}),
         rx.el.p(hint, style=HINT) if isinstance(hint, rx.Var) or hint else rx.fragment(),
+        field_error(field_id, error),
+        style={"margin_bottom": "0.8em"},
+    )
+
+
+def _input(label: str, field_id: str, value, on_change, error, input_type: str = "text") -> rx.Component:
+    return rx.el.div(
+        rx.el.label(label, html_for=field_id, style=LABEL),
+        rx.el.input(id=field_id, type=input_type, value=value, on_change=on_change,
+                    aria_describedby=f"{field_id}-error", aria_invalid=rx.cond(error != "", "true", "false"),
+                    style=CONTROL),
         field_error(field_id, error),
         style={"margin_bottom": "0.8em"},
     )
@@ -376,11 +396,30 @@ def _appointment() -> rx.Component:
                                                style={"margin": "0", "padding_left": "1.2em"})),
             _fact("Reason:", rx.el.span(I.appt_reason, style={"white_space": "pre-wrap"})),
             _fact("Status:", I.appt_status_label),
+            rx.cond(I.appt_booked != "", _fact("Booked:", I.appt_booked + " with " + I.appt_provider + " at "
+                                               + I.appt_location)),
             rx.cond(I.appt_decided != "", _fact("Decided:", I.appt_decided)),
             rx.cond(I.appt_note != "", _fact("Message sent:", I.appt_note)),
             style={"display": "grid", "gap": "0.4em", "margin": "0 0 0.8em"},
         ),
         rx.cond(~I.closed, rx.el.div(
+            rx.el.fieldset(
+                rx.el.legend("Booking (for Mark scheduled)", style={"font_weight": "700", "padding": "0 0.3em"}),
+                rx.el.p("The patient sees these in the portal and in the notice, with a calendar file. Date and "
+                        "time are in the practice's time zone.", style=HINT),
+                rx.el.div(
+                    _input("Appointment date", "booked-date", I.booked_date, I.set_booked_date,
+                           I.booked_date_error, "date"),
+                    _input("Appointment time", "booked-time", I.booked_time, I.set_booked_time,
+                           I.booked_time_error, "time"),
+                    _input("Provider", "booked-provider", I.booked_provider, I.set_booked_provider,
+                           I.provider_error),
+                    _input("Location", "booked-location", I.booked_location, I.set_booked_location,
+                           I.location_error),
+                    style={"display": "flex", "gap": "0 1.2em", "flex_wrap": "wrap"},
+                ),
+                style={**PANEL, "padding": "0.5em 1em 0"},
+            ),
             _textarea("Message to the patient", "decision-note", I.decision_note, I.set_decision_note,
                       I.decision_error, "Required when declining; shown to the patient in the portal."),
             rx.el.div(rx.button("Mark scheduled", on_click=I.mark_scheduled),
@@ -412,8 +451,18 @@ def _forward_panel() -> rx.Component:
     ))
 
 
+def _unmerged_dialog() -> rx.Component:
+    """Mark Reviewed on an intake form with unmerged changes: the question, then the answer."""
+    return confirm_dialog(
+        ("Mark reviewed with unmerged changes?",), (I.unmerged_question,),
+        rx.button("Mark reviewed anyway", on_click=I.mark_reviewed_anyway),
+        open=I.unmerged_question != "", on_open_change=I.unmerged_answered,
+    )
+
+
 def _actions() -> rx.Component:
     return rx.cond(~I.closed, rx.el.div(
+        _unmerged_dialog(),
         rx.cond(I.item.can_manage & ~I.item.reviewed, rx.button("Mark Reviewed", on_click=I.mark_reviewed)),
         rx.cond(I.item.can_manage, rx.button("Forward", on_click=I.ask_forward, variant="outline")),
         rx.cond(I.item.forwarded_to_me, rx.button("Done", on_click=I.mark_done, variant="outline")),

@@ -35,9 +35,11 @@ from portal_app.services.tasks.access import (
 )
 from portal_app.services.tasks.actions import (
     StaffOption,
+    UnmergedChanges,
     decide_appointment,
     forward,
     forward_targets,
+    keep_pending,
     mark_done,
     mark_reviewed,
     merge_all,
@@ -74,8 +76,9 @@ from portal_app.services.tasks.review import (
 __all__ = [
     "ARRANGEMENTS", "ARRANGE_DATE", "ARRANGE_PATIENT", "ARRANGE_REQUEST", "GONE", "ITEM_REFUSED",
     "LIST_ONLY_REFUSED", "MANAGE_REFUSED", "NO_QUEUE", "PAGE_SIZE", "QUEUE_REFUSED", "CommunicationPage",
-    "CommunicationRow", "ItemView", "MyTasks", "ReviewPage", "ReviewRow", "StaffOption", "access_for",
-    "communication_page", "decide_appointment", "download_document", "forward", "forward_targets",
+    "CommunicationRow", "ItemView", "MyTasks", "ReviewPage", "ReviewRow", "StaffOption", "UnmergedChanges",
+    "access_for",
+    "communication_page", "decide_appointment", "download_document", "forward", "forward_targets", "keep_pending",
     "item_appointment", "item_changes", "item_document_content", "item_documents", "item_posts", "item_view",
     "mark_done", "mark_reviewed", "merge_all", "merge_change", "month_start", "my_tasks", "open_item",
     "preview_document", "reply", "review_counts", "review_page",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from portal_app.models import StaffUser, TaskForward, TaskKind, TaskStatus, ident
+from portal_app.models import PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus, ident
 from portal_app.services import appointments, audit, clock, forms, messages, permissions
-from portal_app.services.errors import Forbidden, InvalidInput
+from portal_app.services.errors import DomainError, Forbidden, InvalidInput
 from portal_app.services.permissions import Permission, QueueAccess
 from portal_app.services.tasks.access import MANAGE_REFUSED, Grant, access_for, full_grant, item_grant
 
@@ -53,8 +53,9 @@ def reply(*, session: Session, staff_user_id: int, task_id: int, body: str, acto
 
 
 def decide_appointment(*, session: Session, staff_user_id: int, task_id: int, decision: str, note: str,
-                       actor: audit.Actor) -> str:
-    """"Mark scheduled" / "Decline" with a note to the patient (appointments.decide audits).
+                       actor: audit.Actor, booking: appointments.Booking | None = None) -> str:
+    """"Mark scheduled" with what was booked, or "Decline" with a note to the patient
+    (appointments.decide checks and audits).
     Returns what the patient was told, or why no notice went out."""
     grant = item_grant(session, staff_user_id, task_id)
     if grant.task.kind != TaskKind.APPOINTMENT_REQUEST:
@@ -62,7 +63,8 @@ def decide_appointment(*, session: Session, staff_user_id: int, task_id: int, de
     if decision not in ("scheduled", "declined"):
         raise InvalidInput("Choose Mark scheduled or Decline.")
     return _answer(session, grant, lambda: appointments.decide(session=session, task_id=grant.task_id,
-                                                        decision=decision, note=note, actor=actor))
+                                                               decision=decision, note=note, actor=actor,
+                                                               booking=booking))
 
 
 def mark_done(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor) -> None:
@@ -97,18 +99,55 @@ def merge_all(*, session: Session, staff_user_id: int, task_id: int, actor: audi
     return result
 
 
-def mark_reviewed(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor) -> None:
-    """Move the item to Reviewed (full access), audited "task.reviewed"."""
+class UnmergedChanges(DomainError):
+    """Mark Reviewed on an intake form whose chart changes are not all merged: ask first."""
+
+    def __init__(self, count: int) -> None:
+        noun = "change is" if count == 1 else "changes are"
+        super().__init__(f"{count} {noun} not merged into the chart. Mark reviewed anyway?", field="unmerged")
+        self.count = count
+
+
+def unmerged_count(session: Session, task: PortalTask) -> int:
+    """How many of an intake form's chart changes are mergeable and not merged (0 for other kinds)."""
+    if task.kind != TaskKind.INTAKE_FORM:
+        return 0
+    return sum(1 for change in forms.intake_changes(session=session, task_id=ident(task))
+               if change.mergeable and not change.merged)
+
+
+def mark_reviewed(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor,
+                  unmerged_ok: bool = False) -> None:
+    """Move the item to Reviewed (full access), audited "task.reviewed".
+
+    An intake form with changes not merged into the chart raises UnmergedChanges unless the
+    user answered "Mark reviewed anyway" (`unmerged_ok`); that answer is in the audit record.
+    """
     grant = full_grant(session, staff_user_id, task_id)
     task = grant.task
     if task.status == TaskStatus.REVIEWED:
         raise InvalidInput("This item is already reviewed.")
+    unmerged = unmerged_count(session, task)
+    if unmerged and not unmerged_ok:
+        raise UnmergedChanges(unmerged)
     task.status = TaskStatus.REVIEWED
     task.reviewed_at = clock.now()
     task.reviewed_by_staff_id = staff_user_id
     session.add(task)
+    answer = f"; {unmerged} unmerged change{'s' if unmerged != 1 else ''}, marked reviewed anyway" if unmerged else ""
     audit.record(session=session, actor=actor, action="task.reviewed", patient_id=task.patient_id,
-                 detail=f"item={task.id}; status pending -> reviewed")
+                 detail=f"item={task.id}; status pending -> reviewed{answer}")
+    session.commit()
+
+
+def keep_pending(*, session: Session, staff_user_id: int, task_id: int, actor: audit.Actor) -> None:
+    """The user answered "Cancel" to "N changes are not merged ... Mark reviewed anyway?": the
+    item stays pending and the answer is audited ("task.review_cancelled")."""
+    grant = full_grant(session, staff_user_id, task_id)
+    unmerged = unmerged_count(session, grant.task)
+    audit.record(session=session, actor=actor, action="task.review_cancelled", patient_id=grant.task.patient_id,
+                 detail=f"item={grant.task_id}; {unmerged} unmerged change{'s' if unmerged != 1 else ''}; "
+                        "kept pending")
     session.commit()
 
 

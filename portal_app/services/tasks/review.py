@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 from sqlmodel import Session, col, func, select
 
 from portal_app import routes
-from portal_app.models import Patient, PortalTask, StaffUser, TaskForward, TaskKind, TaskStatus, ident
+from portal_app.models import Patient, PortalTask, StaffUser, TaskForward, TaskKind, TaskPost, TaskStatus, ident
 from portal_app.services import clock
 from portal_app.services import settings as practice_settings
 from portal_app.services.errors import Forbidden
@@ -50,6 +50,10 @@ class ReviewRow:
     when: str
     sender_note: str
     status_label: str
+    subject: str = ""
+    preview: str = ""      # the first words of the patient's latest post
+    new_reply: bool = False  # a patient post after the first, not yet opened by staff
+    latest: str = ""       # when that reply came (shown with "New reply")
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,9 @@ def _scope(status: TaskStatus, start: datetime) -> tuple:
 
 
 def _newest_first(status: TaskStatus) -> tuple:
-    """Pending: newest sent first. Reviewed: most recently reviewed first (its index order)."""
-    at = PortalTask.reviewed_at if status == TaskStatus.REVIEWED else PortalTask.created_at
+    """Pending: latest activity first (a patient's new reply brings an item back to the top).
+    Reviewed: most recently reviewed first. Each is its index's order."""
+    at = PortalTask.reviewed_at if status == TaskStatus.REVIEWED else PortalTask.last_activity_at
     return col(at).desc(), col(PortalTask.id).desc()
 
 
@@ -134,8 +139,51 @@ def _group(task: PortalTask, patient: Patient | None, arrange: str, zone: tzinfo
         return KIND_LABELS[task.kind]
     if arrange == ARRANGE_PATIENT:
         return patient_label(patient)
-    sent = clock.aware(task.created_at)
+    sent = clock.aware(task.reviewed_at if task.status == TaskStatus.REVIEWED else task.last_activity_at)
     return f"{sent.astimezone(zone):%m/%d/%Y}" if sent is not None else ""
+
+
+PREVIEW_WORDS = 12
+PREVIEW_CHARS = 90
+
+
+def first_words(text: str) -> str:
+    """The start of a post for a list row: at most PREVIEW_WORDS words and PREVIEW_CHARS characters."""
+    words = text.split()
+    short = " ".join(words[:PREVIEW_WORDS])
+    if len(short) > PREVIEW_CHARS:
+        short = short[:PREVIEW_CHARS].rstrip()
+    return short + ("\u2026" if short != " ".join(words) else "")
+
+
+@dataclass(frozen=True)
+class _Posts:
+    """What the page's rows show of their threads: the latest patient post's start, and a new reply."""
+
+    preview: dict[int, str]
+    new_reply: dict[int, datetime]
+
+
+def _posts(session: Session, task_ids: set[int]) -> _Posts:
+    """One read of the page's patient posts: each item's latest one, and any unread reply
+    (a patient post, not the first of the thread, that staff have not opened)."""
+    if not task_ids:
+        return _Posts({}, {})
+    latest = (select(func.max(TaskPost.id))
+              .where(col(TaskPost.task_id).in_(task_ids), TaskPost.author_type == "patient")
+              .group_by(col(TaskPost.task_id)))
+    preview = {post.task_id: first_words(post.body)
+               for post in session.exec(select(TaskPost).where(col(TaskPost.id).in_(latest))).all()}
+    first = dict(session.exec(select(TaskPost.task_id, func.min(TaskPost.id))
+                              .where(col(TaskPost.task_id).in_(task_ids)).group_by(col(TaskPost.task_id))).all())
+    unread = session.exec(select(TaskPost.task_id, TaskPost.id, TaskPost.created_at)
+                          .where(col(TaskPost.task_id).in_(task_ids), TaskPost.author_type == "patient",
+                                 col(TaskPost.read_by_staff_at).is_(None))).all()
+    new_reply: dict[int, datetime] = {}
+    for task_id, post_id, at in unread:
+        if post_id != first.get(task_id) and (task_id not in new_reply or at > new_reply[task_id]):
+            new_reply[task_id] = at
+    return _Posts(preview, new_reply)
 
 
 def _review_rows(session: Session, tasks: list[PortalTask], arrange: str, zone: tzinfo) -> list[ReviewRow]:
@@ -143,6 +191,7 @@ def _review_rows(session: Session, tasks: list[PortalTask], arrange: str, zone: 
     patients = {p.id: p for p in session.exec(select(Patient).where(col(Patient.id).in_(patient_ids))).all()} \
         if patient_ids else {}
     today = clock.now().astimezone(zone).date()
+    posts = _posts(session, {ident(task) for task in tasks})
     rows: list[ReviewRow] = []
     previous_group = None
     for task in tasks:
@@ -154,7 +203,10 @@ def _review_rows(session: Session, tasks: list[PortalTask], arrange: str, zone: 
             first_in_group=group != previous_group, patient=patient_label(patient), sex=sex, age=age, dob=dob,
             kind_label=KIND_LABELS[task.kind], when=clock.display(task.created_at, zone),
             sender_note=sender_note(task),
-            status_label="Reviewed" if task.status == TaskStatus.REVIEWED else "Pending"))
+            status_label="Reviewed" if task.status == TaskStatus.REVIEWED else "Pending",
+            subject=task.subject, preview=posts.preview.get(ident(task), ""),
+            new_reply=ident(task) in posts.new_reply,
+            latest=clock.display(posts.new_reply.get(ident(task)), zone)))
         previous_group = group
     return rows
 
