@@ -58,6 +58,23 @@ def previous_next_pager(state, singular: str, plural: str) -> rx.Component:
                  aria_label="Pages", style={"margin": "1em 0"})
 
 
+def counted_keyset_pager(state, *jumps: rx.Component, status_id: str) -> rx.Component:
+    """A server-paged list that knows its total (onboarding): "Showing 51-100 of 50,000
+    patients · Page 2 of 1,000", Previous page / Next page, then the list's jump forms.
+
+    Needs `prev_page`, `next_page`, `has_prev`, `has_next`, `showing_text` and `page_text` on `state`.
+    """
+    status = rx.el.span(state.showing_text, " \u00b7 ", state.page_text, id=status_id,
+                        aria_live="polite", style={"margin": "0 1em"})
+    return rx.el.div(
+        pager(("Previous page", state.prev_page, ~state.has_prev),
+              ("Next page", state.next_page, ~state.has_next), status,
+              aria_label="Pages", style={"margin": "1em 0 0.6em", "flex_wrap": "wrap", "row_gap": "0.5em"}),
+        rx.el.div(*jumps, style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-end",
+                                 "gap": "1.2em", "margin_bottom": "1em"}),
+    )
+
+
 def newer_older_pager(newer: Any, has_newer: rx.Var, older: Any, has_older: rx.Var) -> rx.Component:
     """The logs, newest first (Audit Log, Outbox): Newer / Older."""
     return pager(("Newer", newer, ~has_newer), ("Older", older, ~has_older),
