@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.focus import focus_keeper
 from portal_app.components.notices import when_loaded
 from portal_app.components.styles import CONTROL_BORDER, HEAD_BG, LIGHT_LINE, LINK, LINK_COLOR, PANEL_LINE, TEXT_SOFT
 from portal_app.services.permissions import Permission
@@ -86,6 +87,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     last sign-in, failed attempts since, and how long this session has lasted."""
     return rx.el.div(
         _skip_link(),
+        focus_keeper(),
         rx.el.header(
             rx.hstack(
                 rx.text("Portal Admin", size="4", weight="bold"),
@@ -168,6 +170,7 @@ def _portal_nav() -> rx.Component:
 def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool = True) -> rx.Component:
     return rx.el.div(
         _skip_link(),
+        focus_keeper(),
         rx.el.header(
             rx.hstack(
                 rx.text("Patient Portal", size="4", weight="bold"),

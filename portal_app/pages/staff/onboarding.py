@@ -158,8 +158,9 @@ def _jump_form(label: str, control: rx.Component, control_id: str, button: str, 
 def _pager() -> rx.Component:
     """Previous / Next, the count, and jumps to a page number or to a letter of the alphabet."""
     described = {"aria_describedby": "onboarding-jump-error"}
-    page_input = rx.el.input(id=JUMP_PAGE_ID, name="page", type="number", min=1, max=S.page_count,
-                             input_mode="numeric", style={**CONTROL, "width": "7em"}, **described)
+    # No min/max: the browser's own range message would stand in for ours, beside the field.
+    page_input = rx.el.input(id=JUMP_PAGE_ID, name="page", type="text", input_mode="numeric",
+                             auto_complete="off", style={**CONTROL, "width": "7em"}, **described)
     letter_select = rx.el.select(*[rx.el.option(letter, value=letter) for letter in LETTERS],
                                  id=JUMP_LETTER_ID, name="letter", style=CONTROL, **described)
     return rx.el.div(
