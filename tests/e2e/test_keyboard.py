@@ -44,10 +44,11 @@ _FOCUS_RING_JS = """
 () => {
   const el = document.activeElement;
   if (!el || el === document.body) return "nothing has focus";
-  // Radix Themes draws some rings (tabs) on the element's ::before.
+  // Radix Themes draws some rings on a pseudo-element, or (tabs) on the element's inner span.
   const ring = (s) => (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0)
     || (s.boxShadow && s.boxShadow !== "none");
-  const shown = [null, "::before", "::after"].some((part) => ring(getComputedStyle(el, part)));
+  const shown = [null, "::before", "::after"].some((part) => ring(getComputedStyle(el, part)))
+    || (el.firstElementChild !== null && ring(getComputedStyle(el.firstElementChild)));
   const text = (el.innerText || el.value || "").slice(0, 40);
   return shown ? "" : `${el.tagName.toLowerCase()}#${el.id} "${text}" shows no focus ring`;
 }
@@ -68,10 +69,15 @@ def expect_focus_ring(page: Page) -> None:
 
 
 def focus_is_kept(page: Page) -> None:
-    """Focus stayed on something on the page (not dropped to <body> by a redraw)."""
-    def somewhere() -> bool:
-        return page.evaluate("() => document.activeElement && document.activeElement !== document.body")
-    wait_until(somewhere, timeout=5, what="focus on an element, not on the page body")
+    """Focus stayed in the page's content (not dropped to <body> by a redraw, which would send
+    the next Tab back to the top of the page)."""
+    def in_content() -> bool:
+        return page.evaluate("""() => {
+          const el = document.activeElement;
+          return !!el && el !== document.body && !!el.closest('#main, [role="dialog"], [role="alertdialog"]');
+        }""")
+    wait_until(in_content, timeout=5, what="focus inside the page's content, not on the page body")
+    expect_focus_ring(page)
 
 
 def tab_to(page: Page, target: Locator, *, backwards: bool = False) -> None:
@@ -286,7 +292,8 @@ def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, p
         press_on(page, dialog.get_by_role("button", name=f"{action} account", exact=True))
         expect(dialog).to_have_count(0)
         expect(row).to_contain_text(done)
-        focus_is_kept(page)
+        expect_focused(row)  # back on the row's button, which now does the opposite
+        expect_focus_ring(page)
     assert account_of(app_server, user_id).status.value == "active"
 
 
