@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import select
 
@@ -37,6 +38,8 @@ from tests.e2e.helpers import (
 )
 
 PHONE = {"width": 390, "height": 844}
+# Staff journeys run on a desktop screen and on a phone-wide one.
+staff_widths = pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "390px"])
 MAX_TABS = 150
 
 # What the focused element looks like, or why it shows no focus ring ("" when it does).
@@ -182,7 +185,9 @@ def _close_wizard(page: Page, dialog: Locator) -> None:
 # --- staff journeys -----------------------------------------------------------------------
 
 
-def test_staff_sign_in_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_staff_sign_in_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     goto(page, "/staff/login")
     type_into(page, page.get_by_label("Username"), ADMIN_USERNAME)
     type_into(page, page.get_by_label("Password", exact=True), "not the password 00")
@@ -197,7 +202,9 @@ def test_staff_sign_in_by_keyboard(app_server: AppServer, page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
 
 
-def test_chart_enable_access_and_send_invitation_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_chart_enable_access_and_send_invitation_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Keyla", "Keyes", enabled=False)
     staff_keyboard_sign_in(page)
     _open_chart_portal_tab(page, patient)
@@ -221,7 +228,9 @@ def test_chart_enable_access_and_send_invitation_by_keyboard(app_server: AppServ
     assert portal_enabled(app_server, patient)
 
 
-def test_connect_wizard_token_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_connect_wizard_token_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Tomasz", "Tokenby")
     staff_keyboard_sign_in(page)
     dialog = _start_connect_wizard(page, patient, "The patient, at the desk")
@@ -242,7 +251,9 @@ def test_connect_wizard_token_by_keyboard(app_server: AppServer, page: Page) -> 
     assert account_of(app_server, patient.email) is not None
 
 
-def test_connect_wizard_key_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_connect_wizard_key_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Kirsi", "Keysend")
     staff_keyboard_sign_in(page)
     dialog = _start_connect_wizard(page, patient, "The patient, by phone")
@@ -255,7 +266,9 @@ def test_connect_wizard_key_by_keyboard(app_server: AppServer, page: Page) -> No
     assert [m for m in messages_to(app_server, patient.email) if m.kind == "connection_key"]
 
 
-def test_portal_account_setup_creates_an_account_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_portal_account_setup_creates_an_account_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Agnes", "Setupwell")
     staff_keyboard_sign_in(page)
     goto(page, f"/staff/portal-accounts?patient={patient.id}")
@@ -273,7 +286,9 @@ def test_portal_account_setup_creates_an_account_by_keyboard(app_server: AppServ
     assert account_of(app_server, patient.email) is not None
 
 
-def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Dora", "Disabley")
     user_id = give_account(app_server, patient)
     staff_keyboard_sign_in(page)
@@ -297,7 +312,9 @@ def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, p
     assert account_of(app_server, user_id).status.value == "active"
 
 
-def test_roles_change_a_permission_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_roles_change_a_permission_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     role = f"Keyboard {unique_tag()}"
     staff_keyboard_sign_in(page)
     goto(page, "/staff/setup/roles")
@@ -316,7 +333,9 @@ def test_roles_change_a_permission_by_keyboard(app_server: AppServer, page: Page
     focus_is_kept(page)
 
 
-def test_my_tasks_reply_to_a_message_by_keyboard(app_server: AppServer, page: Page) -> None:
+@staff_widths
+def test_my_tasks_reply_to_a_message_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Rhoda", "Replyton")
     user_id = give_account(app_server, patient)
     with db.session_scope(app_server.db_url) as session:
