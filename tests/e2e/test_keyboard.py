@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
     SeededPatient,
     account_of,
     create_patient,
+    create_patients_bulk,
     expect_portal_home,
     give_account,
     messages_to,
@@ -53,7 +54,16 @@ _FOCUS_RING_JS = """
   const shown = [null, "::before", "::after"].some((part) => ring(getComputedStyle(el, part)))
     || (el.firstElementChild !== null && ring(getComputedStyle(el.firstElementChild)));
   const text = (el.innerText || el.value || "").slice(0, 40);
-  return shown ? "" : `${el.tagName.toLowerCase()}#${el.id} "${text}" shows no focus ring`;
+  const what = `${el.tagName.toLowerCase()}#${el.id} "${text}"`;
+  if (!shown) return `${what} shows no focus ring`;
+  // Nothing (a toast, a dialog's overlay, a sticky bar) covers the middle of it. (Scrolled
+  // out of view after the page grew is not covered: the next key press scrolls to it.)
+  const box = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+  if (hit && !(el.contains(hit) || hit.contains(el) || hit === el.labels?.[0])) {
+    return `${what} is hidden behind ${hit.tagName.toLowerCase()}.${hit.className}`;
+  }
+  return "";
 }
 """
 
@@ -67,8 +77,17 @@ def has_focus(target: Locator) -> bool:
 
 
 def expect_focus_ring(page: Page) -> None:
-    problem = page.evaluate(_FOCUS_RING_JS)
-    assert problem == "", problem
+    """The focused element shows a ring and is not covered (waits out a closing dialog's fade)."""
+    problems: list[str] = []
+
+    def fine() -> bool:
+        problems.append(page.evaluate(_FOCUS_RING_JS))
+        return problems[-1] == ""
+
+    try:
+        wait_until(fine, timeout=3, what="a visible focus ring")
+    except AssertionError:
+        raise AssertionError(problems[-1]) from None
 
 
 def focus_is_kept(page: Page) -> None:
@@ -200,6 +219,49 @@ def test_staff_sign_in_by_keyboard(app_server: AppServer, page: Page, width: int
     page.keyboard.type(ADMIN_PASSWORD)
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
+
+
+@staff_widths
+def test_onboarding_list_enable_disable_and_jump_by_keyboard(app_server: AppServer, page: Page,
+                                                             width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
+    patient = _patient(app_server, "Ottilie", "Onboardly", enabled=False)
+    create_patients_bulk(app_server, last_name=f"Bulkly{unique_tag()}", count=60)  # two pages at least
+    staff_keyboard_sign_in(page)
+    type_into(page, page.get_by_label("Search", exact=True), patient.list_name)
+    rows = page.get_by_role("row").filter(has=page.get_by_role("rowheader"))
+    expect(rows).to_have_count(1)
+    red = page.get_by_role("button", name=f"Enable portal access for {patient.list_name}")
+    press_on(page, red)
+    green = page.get_by_role("button", name=f"Disable portal access for {patient.list_name}")
+    expect(green).to_be_visible()
+    expect_focused(green)  # the same rectangle, now green, keeps focus (the toast does not take it)
+    expect_focus_ring(page)
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("alertdialog")
+    expect_dialog_has_focus(dialog)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect_focused(green)
+    assert portal_enabled(app_server, patient)
+
+    # The pager's jumps are a labelled field and select, each sent with Enter.
+    tab_to(page, page.get_by_label("Search", exact=True), backwards=True)
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+    status = page.locator("#patient-list-status")
+    expect(status).to_contain_text(re.compile(r"^Showing 1\u201350 of "))
+    type_into(page, page.get_by_label("Page number"), "2")
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text(re.compile(r"^Showing 51\u2013"))
+    focus_is_kept(page)
+    letter = page.get_by_label("Last names from")
+    tab_to(page, letter)
+    page.keyboard.type("O")
+    expect(letter).to_have_value("O")
+    press_on(page, page.get_by_role("button", name="Jump to letter"))
+    expect(rows.first.get_by_role("rowheader")).to_have_text(re.compile(r"^[O-Z]"))
+    focus_is_kept(page)
 
 
 @staff_widths

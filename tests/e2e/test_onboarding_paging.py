@@ -25,7 +25,7 @@ def test_search_by_the_start_of_an_email_address(app_server: AppServer, page: Pa
     search_onboarding(page, start)
     expect(list_rows(page)).to_have_count(1)
     expect(list_rows(page).get_by_role("link", name=patient.list_name)).to_be_visible()
-    expect(page.get_by_text("Showing 1\u20131 of 1 patient \u00b7 Page 1 of 1")).to_be_visible()
+    expect(page.locator("#patient-list-status")).to_have_text("Showing 1\u20131 of 1 patient \u00b7 Page 1 of 1")
 
 
 def test_count_and_jump_to_a_page_or_a_letter(app_server: AppServer, page: Page) -> None:

@@ -10,7 +10,7 @@ from portal_app.components.filters import filter_bar, no_match, option_filter, s
 from portal_app.components.forms import field_error
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
-from portal_app.components.paging import counted_keyset_pager
+from portal_app.components.paging import counted_keyset_pager, jump_bar
 from portal_app.components.status import GREEN, RED, status_rectangle
 from portal_app.components.styles import (
     CELL,
@@ -155,8 +155,8 @@ def _jump_form(label: str, control: rx.Component, control_id: str, button: str, 
     )
 
 
-def _pager() -> rx.Component:
-    """Previous / Next, the count, and jumps to a page number or to a letter of the alphabet."""
+def _jumps() -> rx.Component:
+    """The count, and jumps to a page number or to a letter of the alphabet (keyset seeks)."""
     described = {"aria_describedby": "onboarding-jump-error"}
     # No min/max: the browser's own range message would stand in for ours, beside the field.
     page_input = rx.el.input(id=JUMP_PAGE_ID, name="page", type="text", input_mode="numeric",
@@ -164,7 +164,7 @@ def _pager() -> rx.Component:
     letter_select = rx.el.select(*[rx.el.option(letter, value=letter) for letter in LETTERS],
                                  id=JUMP_LETTER_ID, name="letter", style=CONTROL, **described)
     return rx.el.div(
-        counted_keyset_pager(
+        jump_bar(
             S,
             _jump_form("Page number", page_input, JUMP_PAGE_ID, "Go to page", S.go_to_page),
             _jump_form("Last names from", letter_select, JUMP_LETTER_ID, "Jump to letter", S.go_to_letter),
@@ -212,9 +212,11 @@ def onboarding_page() -> rx.Component:
         _filters(),
         _bulk_bar(),
         _job_panel(),
+        # Above the table: the count and the jumps come before the 50 rows' controls in Tab order.
+        _jumps(),
         _table(),
         no_match(S, "patients"),
-        _pager(),
+        counted_keyset_pager(S),
         _disable_dialog(),
         _bulk_dialog(),
         before=no_permission_or_loading(S.loaded),
