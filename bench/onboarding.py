@@ -150,7 +150,8 @@ def jump_to_letter(*, session, letter: str, **filters):
     """"Last names from": the row number (a range count), then the keyset page from the letter."""
     filters = {"search": "", "status": StatusFilter.ALL, **filters}
     cursor = onboarding.letter_cursor(letter)
-    onboarding.count_before(session=session, cursor=cursor, **filters)
+    total = onboarding.count_matching(session=session, **filters)  # the state holds it already
+    onboarding.count_before(session=session, cursor=cursor, total=total, **filters)
     return onboarding.list_page(session=session, after=cursor, **filters)
 
 

@@ -209,12 +209,18 @@ def count_matching(*, session: Session, search: str, status: StatusFilter) -> in
     return int(session.exec(query).one())
 
 
-def count_before(*, session: Session, search: str, status: StatusFilter, cursor: Cursor) -> int:
-    """How many matching patients come before `cursor` in name order (a range count on the
-    same index the page itself walks): where a jump to a letter lands, as a row number."""
+def count_before(*, session: Session, search: str, status: StatusFilter, cursor: Cursor,
+                 total: int | None = None) -> int:
+    """How many matching patients come before `cursor` in name order: where a jump to a letter
+    lands, as a row number. A range count on the index the page itself walks; given the
+    `total`, a cursor in the second half of the alphabet counts the rows after it instead
+    (fewer index entries to walk) and subtracts."""
     query = _filtered(select(func.count()).select_from(Patient), session=session, search=search,
                       status=status)
-    return int(session.exec(query.where(tuple_(Patient.sort_key, Patient.id) < (cursor.sort_key, cursor.id))).one())
+    key = tuple_(Patient.sort_key, Patient.id)
+    if total is not None and cursor.sort_key >= "m":
+        return total - int(session.exec(query.where(key >= (cursor.sort_key, cursor.id))).one())
+    return int(session.exec(query.where(key < (cursor.sort_key, cursor.id))).one())
 
 
 def letter_cursor(letter: str) -> Cursor:

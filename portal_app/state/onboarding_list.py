@@ -91,10 +91,6 @@ class OnboardingList(KeysetPaging, mixin=True):
         return max(1, -(-self.total // onboarding.PAGE_SIZE))
 
     @rx.var
-    def page_count(self) -> int:
-        return self._pages()
-
-    @rx.var
     def showing_text(self) -> str:
         """"Showing 51-100 of 50,000 patients" (or "No patients")."""
         if not self.rows:
@@ -151,7 +147,7 @@ class OnboardingList(KeysetPaging, mixin=True):
     async def go_to_page(self, staff: Staff, form_data: dict):
         """"Go to page": the number typed, checked against how many pages there are."""
         text = str(form_data.get("page", "")).strip()
-        number = int(text) if text.isdigit() and len(text) < 10 else 0
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
         if not 1 <= number <= self._pages():
             self.jump_error = f"Enter a page number from 1 to {self._pages():,}."
             return None
@@ -170,7 +166,7 @@ class OnboardingList(KeysetPaging, mixin=True):
         self.jump_error = ""
         filters = {"search": self.search, "status": status_of(self.status)}
         cursor = onboarding.letter_cursor(letter)
-        before = await call(partial(onboarding.count_before, cursor=cursor, **filters))
+        before = await call(partial(onboarding.count_before, cursor=cursor, total=self.total, **filters))
         if before >= self.total:  # nobody from that letter on: the last page
             await self._open_row((self._pages() - 1) * onboarding.PAGE_SIZE)
         elif before == 0:

@@ -306,7 +306,7 @@ async def test_go_to_page_opens_that_page_and_refuses_a_page_out_of_range(sessio
     assert state.showing_text == "Showing 101\u2013120 of 120 patients"
     await state.prev_page()
     assert _names(state) == names[50:100] and state.page_number == 2
-    for bad in ("4", "0", "-1", "two", "", "9" * 40):
+    for bad in ("4", "0", "-1", "two", "", "9" * 40, "\u00b2", "1.5"):
         await state.go_to_page({"page": bad})
         assert state.jump_error == "Enter a page number from 1 to 3."
         assert _names(state) == names[50:100]
