@@ -502,3 +502,56 @@ def test_patient_forgot_password_by_keyboard(app_server: AppServer, page: Page) 
     focus_is_kept(page)
     wait_until(lambda: [m for m in messages_to(app_server, patient.email) if m.kind == "reset"],
                what="the reset link")
+
+
+# --- every tab stop -------------------------------------------------------------------------
+
+
+def _walk_tab_order(page: Page, stops: int) -> list[str]:
+    """Tab through up to `stops` controls; each must show an uncovered focus ring. Returns what
+    was focused (tag and text), stopping early once the order wraps back to the start."""
+    seen: list[str] = []
+    for step in range(stops):
+        page.keyboard.press("Tab")
+        here = page.evaluate("() => { const el = document.activeElement; return el === document.body ? '' "
+                             ": el.tagName + ' ' + (el.id || el.innerText || el.value || '').slice(0, 30); }")
+        if not here and step < 10 and not seen:
+            continue  # a page still settling after load: start again from the top
+        if not here or (seen and here == seen[0]):
+            break
+        try:
+            expect_focus_ring(page)
+        except AssertionError as problem:
+            raise AssertionError(f"{page.url} after {seen}: {problem}") from None
+        seen.append(here)
+    return seen
+
+
+def test_every_tab_stop_of_the_patient_pages_shows_a_focus_ring(app_server: AppServer, page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    patient = _patient(app_server, "Wilhelmina", "Walkabout")
+    user_id = give_account(app_server, patient)
+    for path in ("/login", "/forgot", "/setup?p=createAccount"):
+        goto(page, path)
+        seen = _walk_tab_order(page, 30)
+        assert len(seen) >= 3, (path, seen)
+    patient_keyboard_sign_in(page, user_id)
+    expect_portal_home(page, patient)
+    for path in ("/portal", "/portal/messages", "/portal/appointments", "/portal/documents", "/portal/forms"):
+        goto(page, path)
+        seen = _walk_tab_order(page, 40)
+        assert len(seen) >= 3, (path, seen)
+
+
+@staff_widths
+def test_every_tab_stop_of_the_staff_pages_shows_a_focus_ring(app_server: AppServer, page: Page,
+                                                              width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 844})
+    patient = _patient(app_server, "Walter", "Walkabout")
+    staff_keyboard_sign_in(page)
+    for path in ("/staff/onboarding", f"/staff/patients/{patient.id}", "/staff/portal-accounts",
+                 "/staff/portal-users", "/staff/tasks", "/staff/setup/roles", "/staff/setup/users",
+                 "/staff/adoption", "/staff/outbox", "/staff/audit", "/staff/setup/portal"):
+        goto(page, path)
+        seen = _walk_tab_order(page, 40)
+        assert len(seen) >= 5, (path, seen)
