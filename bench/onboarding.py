@@ -139,6 +139,22 @@ def cursor_at(url: str, rows: int, **filters) -> Cursor:
         return page.last
 
 
+def jump_to_row(*, session, row: int, **filters):
+    """"Go to page": the OFFSET walk to the page's first row, then the keyset page from it."""
+    filters = {"search": "", "status": StatusFilter.ALL, **filters}
+    cursor = onboarding.cursor_before_row(session=session, row=row, **filters)
+    return onboarding.list_page(session=session, after=cursor, **filters)
+
+
+def jump_to_letter(*, session, letter: str, **filters):
+    """"Last names from": the row number (a range count), then the keyset page from the letter."""
+    filters = {"search": "", "status": StatusFilter.ALL, **filters}
+    cursor = onboarding.letter_cursor(letter)
+    total = onboarding.count_matching(session=session, **filters)  # the state holds it already
+    onboarding.count_before(session=session, cursor=cursor, total=total, **filters)
+    return onboarding.list_page(session=session, after=cursor, **filters)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=500_000)
@@ -173,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     dobs = [p.dob.strftime("%m/%d/%Y") if i % 2 else p.dob.isoformat() for i, p in enumerate(sample)]
     charts = [p.chart_number for p in sample]
     emails = [p.email_lower[: p.email_lower.index("@") + 1] for p in sample if p.email_lower]
+    email_starts = [email[:-3] for email in emails]  # "anna.adams1" of "anna.adams10@": no "@"
+    count = onboarding.count_matching
 
     deep = cursor_at(url, DEEP_ROWS)
     deep_red = cursor_at(url, DEEP_ROWS, status=StatusFilter.NOT_ENABLED)
@@ -200,6 +218,20 @@ def main(argv: list[str] | None = None) -> int:
          lambda i: {"status": StatusFilter.INVITED, "search": dobs[i % len(dobs)]}),
         ("status: not enabled + email prefix", list_page,
          lambda i: {"status": StatusFilter.NOT_ENABLED, "search": emails[i % len(emails)]}),
+        ("email start, no '@'", list_page, lambda i: {"search": email_starts[i % len(email_starts)]}),
+        ("count: all patients", count, lambda i: {"search": "", "status": StatusFilter.ALL}),
+        ("count: not enabled", count, lambda i: {"search": "", "status": StatusFilter.NOT_ENABLED}),
+        ("count: invited", count, lambda i: {"search": "", "status": StatusFilter.INVITED}),
+        ("count: name prefix 'last'", count,
+         lambda i: {"search": lasts[i % len(lasts)][:4], "status": StatusFilter.ALL}),
+        ("count: email start", count,
+         lambda i: {"search": email_starts[i % len(email_starts)], "status": StatusFilter.ALL}),
+        ("go to page (OFFSET), random page", jump_to_row,
+         lambda i: {"row": random.Random(i).randrange(args.patients // 50) * 50}),
+        ("go to the last page (OFFSET)", jump_to_row, lambda i: {"row": args.patients - 50}),
+        ("go to page, not enabled, middle", jump_to_row,
+         lambda i: {"row": enabled // 2 // 50 * 50, "status": StatusFilter.NOT_ENABLED}),
+        ("jump to a letter", jump_to_letter, lambda i: {"letter": "abcdefghijklmnopqrstuvwxyz"[i % 26]}),
         ("enable access (new patient each run)", onboarding.enable_access,
          lambda i: {"patient_id": red[i % len(red)], "actor": actor}),
     ]

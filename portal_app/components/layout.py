@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components.focus import focus_keeper
 from portal_app.components.notices import when_loaded
 from portal_app.components.styles import (
     CONTROL_BORDER,
@@ -110,6 +111,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
     last sign-in, failed attempts since, and how long this session has lasted."""
     return rx.el.div(
         _skip_link(),
+        focus_keeper(),
         rx.el.header(
             rx.hstack(
                 rx.text("Portal Admin", size="4", weight="bold"),
@@ -196,6 +198,7 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
     forced password change nothing else works yet."""
     return rx.el.div(
         _skip_link(),
+        focus_keeper(),
         rx.el.header(
             rx.hstack(
                 rx.text(rx.cond(PracticeHeaderState.practice_name != "", PracticeHeaderState.practice_name,

@@ -58,6 +58,34 @@ def previous_next_pager(state, singular: str, plural: str) -> rx.Component:
                  aria_label="Pages", style={"margin": "1em 0"})
 
 
+def counted_status(state, **props) -> rx.Component:
+    """ "Showing 51-100 of 50,000 patients · Page 2 of 1,000" (`showing_text`, `page_text`)."""
+    return rx.el.span(state.showing_text, " \u00b7 ", state.page_text, **props)
+
+
+def jump_bar(state, *jumps: rx.Component, status_id: str) -> rx.Component:
+    """Above a long server-paged list: how many match, where this page is, and the list's jump
+    forms, so that they come before the rows' controls in Tab order."""
+    return rx.el.div(
+        rx.el.p(counted_status(state, id=status_id, aria_live="polite"),
+                style={"margin": "0 0 0.5em", "font_weight": "600"}),
+        rx.el.div(*jumps, style={"display": "flex", "flex_wrap": "wrap", "align_items": "flex-end",
+                                 "gap": "1.2em"}),
+        style={"margin_bottom": "1em"},
+    )
+
+
+def counted_keyset_pager(state) -> rx.Component:
+    """Below the list: Previous page / Next page around the same count as the jump bar.
+
+    Needs `prev_page`, `next_page`, `has_prev`, `has_next`, `showing_text` and `page_text` on `state`.
+    """
+    return pager(("Previous page", state.prev_page, ~state.has_prev),
+                 ("Next page", state.next_page, ~state.has_next),
+                 counted_status(state, style={"margin": "0 1em"}),
+                 aria_label="Pages", style={"margin": "1em 0", "flex_wrap": "wrap", "row_gap": "0.5em"})
+
+
 def newer_older_pager(newer: Any, has_newer: rx.Var, older: Any, has_older: rx.Var) -> rx.Component:
     """The logs, newest first (Audit Log, Outbox): Newer / Older."""
     return pager(("Newer", newer, ~has_newer), ("Older", older, ~has_older),

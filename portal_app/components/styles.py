@@ -49,11 +49,14 @@ VISUALLY_HIDDEN = {
 # ---- form controls ---------------------------------------------------------------------------
 
 LABEL = {"display": "block", "font_weight": "600", "margin_bottom": "0.25em"}
+# Fields show the ring whenever focus is in them: a date field's focus moves through its inner
+# month, day, year and calendar button, and on the button the browser's own ring does not show.
+FIELD_FOCUS = {"&:focus, &:focus-within": FOCUS_RING}
 INPUT = {"width": "100%", "padding": "0.5em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
-         "font_size": "1em"}
+         "font_size": "1em", **FIELD_FOCUS}
 CONTROL = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px",
-           "font_size": "1em", "background": "white"}
-SELECT = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px"}
+           "font_size": "1em", "background": "white", **FIELD_FOCUS}
+SELECT = {"padding": "0.45em", "border": f"1px solid {CONTROL_BORDER}", "border_radius": "6px", **FIELD_FOCUS}
 DISABLED_BG = "#f0f0f0"
 # A form's fieldset that disables every control for view-only users, without a frame of its own.
 DISABLED_FIELDSET = {"border": "none", "padding": "0", "margin": "0",

@@ -98,38 +98,73 @@ def _unindexed(column):
     return func.coalesce(column, column)
 
 
-def _filtered(query, *, search: str, status: StatusFilter):
-    """Apply a search and a status filter to a select over Patient."""
+# A search word holding "@", ".", "_", "+" or a digit (and no space or comma) is the start of an
+# email address ("anna.adams10"): no name holds those characters.
+_EMAIL_START = re.compile(r"[^\s,]*[@._+\d][^\s,]*")
+_DOB = re.compile(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}")
+_CHART = re.compile(r"[A-Za-z]{0,3}\d[\w-]*")
+
+
+def _prefix(column, prefix: str):
+    """`column` starts with `prefix`, as a range an index on the column serves."""
+    return (col(column) >= prefix) & (col(column) < prefix + "\U0010ffff")
+
+
+def _name_prefix(text: str) -> str:
+    """The sort_key prefix of a name search: "Lopez, Ma", "Maria Lopez" or "lop"."""
+    if "," in text:
+        last, _, first = text.partition(",")
+    else:
+        parts = text.split(" ")
+        last, first = (parts[-1], " ".join(parts[:-1])) if len(parts) > 1 else (text, "")
+    prefix = last.strip().lower()
+    if first.strip():
+        prefix += _SEP + first.strip().lower()
+    return prefix
+
+
+def _search_terms(session: Session, search: str):
+    """What a search box text means: (condition, selective), or (None, False) for no search.
+
+    A date is a date of birth, a letters-then-digits word a chart number, a word shaped like
+    the start of an email address an email prefix; anything else is a name. A chart-shaped
+    word that is nobody's chart number ("jd2020"), or a single plain word that starts nobody's
+    last name ("anna"), is taken as the start of an email address.
+    Every form is a range or equality on an indexed column.
+    """
     text = " ".join((search or "").split())[:100]
+    if not text:
+        return None, False
+    if _DOB.fullmatch(text):
+        try:
+            return Patient.dob == parse_dob(text, today=date.max), True
+        except Exception:  # an impossible date matches nobody
+            return Patient.id == -1, True
+    email = _prefix(Patient.email_lower, text.lower())
+    if _CHART.fullmatch(text):
+        chart = Patient.chart_number == text.upper()
+        return (chart, True) if _any(session, chart) else (email, True)
+    if _EMAIL_START.fullmatch(text):
+        return email, True
+    name = _prefix(Patient.sort_key, _name_prefix(text))
+    if " " in text or "," in text or _any(session, name):
+        return name, False
+    return email, True
+
+
+def _any(session: Session, condition) -> bool:
+    """Whether any chart meets `condition` (one index probe)."""
+    return session.exec(select(Patient.id).where(condition).limit(1)).first() is not None
+
+
+def _filtered(query, *, session: Session, search: str, status: StatusFilter):
+    """Apply a search and a status filter to a select over Patient."""
+    condition, selective = _search_terms(session, search)
+    if condition is not None:
+        query = query.where(condition)
     # A DOB, email or chart search matches a handful of rows through its own index. Left
     # indexable, the status test tempts SQLite into walking the status index (hundreds of
     # thousands of rows) checking each one, taking seconds; so then it only filters.
-    selective = False
-    if text:
-        selective = True
-        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}", text):
-            try:
-                query = query.where(Patient.dob == parse_dob(text, today=date.max))
-            except Exception:  # an impossible date matches nobody
-                query = query.where(Patient.id == -1)
-        elif "@" in text:
-            prefix = text.lower()
-            query = query.where(col(Patient.email_lower) >= prefix,
-                                col(Patient.email_lower) < prefix + "\uffff")
-        elif re.fullmatch(r"[A-Za-z]{0,3}\d[\w-]*", text):
-            query = query.where(Patient.chart_number == text.upper())
-        else:
-            selective = False
-            if "," in text:
-                last, _, first = text.partition(",")
-            else:
-                parts = text.split(" ")
-                last, first = (parts[-1], " ".join(parts[:-1])) if len(parts) > 1 else (text, "")
-            prefix = last.strip().lower()
-            if first.strip():
-                prefix += _SEP + first.strip().lower()
-            query = query.where(col(Patient.sort_key) >= prefix,
-                                col(Patient.sort_key) < prefix + "\uffff")
     enabled = _unindexed(Patient.portal_enabled) if selective else col(Patient.portal_enabled)
     state = _unindexed(Patient.account_state) if selective else col(Patient.account_state)
     if status == StatusFilter.ENABLED:
@@ -145,7 +180,7 @@ def list_page(*, session: Session, search: str = "", status: StatusFilter = Stat
               after: Cursor | None = None, before: Cursor | None = None,
               limit: int = PAGE_SIZE) -> Page:
     """One page of patients in name order, after or before a cursor."""
-    query = _filtered(select_columns(*_ROW_COLUMNS), search=search, status=status)
+    query = _filtered(select_columns(*_ROW_COLUMNS), session=session, search=search, status=status)
     key = tuple_(Patient.sort_key, Patient.id)
     if before is not None:
         query = query.where(key < (before.sort_key, before.id)).order_by(
@@ -169,8 +204,44 @@ def list_page(*, session: Session, search: str = "", status: StatusFilter = Stat
 
 def count_matching(*, session: Session, search: str, status: StatusFilter) -> int:
     """How many patients a search and status filter match (the list's own filter)."""
-    query = _filtered(select(func.count()).select_from(Patient), search=search, status=status)
+    query = _filtered(select(func.count()).select_from(Patient), session=session, search=search,
+                      status=status)
     return int(session.exec(query).one())
+
+
+def count_before(*, session: Session, search: str, status: StatusFilter, cursor: Cursor,
+                 total: int | None = None) -> int:
+    """How many matching patients come before `cursor` in name order: where a jump to a letter
+    lands, as a row number. A range count on the index the page itself walks; given the
+    `total`, a cursor in the second half of the alphabet counts the rows after it instead
+    (fewer index entries to walk) and subtracts."""
+    query = _filtered(select(func.count()).select_from(Patient), session=session, search=search,
+                      status=status)
+    key = tuple_(Patient.sort_key, Patient.id)
+    if total is not None and cursor.sort_key >= "m":
+        return total - int(session.exec(query.where(key >= (cursor.sort_key, cursor.id))).one())
+    return int(session.exec(query.where(key < (cursor.sort_key, cursor.id))).one())
+
+
+def letter_cursor(letter: str) -> Cursor:
+    """The cursor just before the first last name starting with `letter` (or after it in
+    name order): a page read `after` it starts there. Not a letter: the start of the list."""
+    text = (letter or "").strip()[:1].lower()
+    return Cursor(text if text.isalpha() else "", 0)
+
+
+def cursor_before_row(*, session: Session, search: str, status: StatusFilter, row: int) -> Cursor | None:
+    """The cursor of the row just before 0-based row `row`, for a jump to a page number.
+
+    This one query skips rows with OFFSET, over the (sort_key, id) key alone (an index-only
+    walk, no table reads); the page it opens is then read by keyset like any other. None for
+    row 0, or past the end.
+    """
+    if row <= 0:
+        return None
+    query = _filtered(select(Patient.sort_key, Patient.id), session=session, search=search, status=status)
+    found = session.exec(query.order_by(Patient.sort_key, Patient.id).offset(row - 1).limit(1)).first()
+    return Cursor(found[0], found[1]) if found is not None else None
 
 
 def iter_matching_ids(*, session: Session, search: str, status: StatusFilter,
@@ -178,7 +249,8 @@ def iter_matching_ids(*, session: Session, search: str, status: StatusFilter,
     """Every id matching a filter, in chunks, without holding them all."""
     cursor: tuple[str, int] | None = None
     while True:
-        query = _filtered(select(Patient.sort_key, Patient.id), search=search, status=status)
+        query = _filtered(select(Patient.sort_key, Patient.id), session=session, search=search,
+                          status=status)
         if cursor is not None:
             query = query.where(tuple_(Patient.sort_key, Patient.id) > cursor)
         rows = list(session.exec(query.order_by(Patient.sort_key, Patient.id).limit(chunk)))

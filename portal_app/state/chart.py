@@ -20,10 +20,13 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action, staff_page_load
 from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart_section import STALE, chart_id_in
+from portal_app.state.focus import focus_later
 from portal_app.state.inputs import as_text, form_text
 
 MAX_USERNAME = 300
 PASSWORD_FIELD_ID = "manual-password"
+ENABLE_ACCESS_ID = "enable-portal-access"
+DISABLE_ACCESS_ID = "disable-portal-access"
 NO_ACCESS_CHANGE = "You do not have permission to change portal access."
 NO_SEND = "You do not have permission to send portal emails."
 NO_USERNAME = "You do not have permission to set portal usernames."
@@ -150,23 +153,27 @@ class ChartState(StaffSessionState):
         self.loaded = True
         return None
 
-    async def _change_access(self, staff: Staff, change, notice: str):
+    async def _change_access(self, staff: Staff, change, notice: str, focus_id: str):
+        """Enable or disable; the button pressed is replaced by its opposite, which takes the
+        keyboard focus (else it would fall back to the top of the page)."""
         if not self._start("access_error"):
             return None
         await call(partial(change, patient_id=self._chart_id, actor=staff.actor))
         await self._refresh()
         self.access_notice = notice
-        return None
+        return focus_later(focus_id)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_ACCESS_CHANGE)
     async def enable_access(self, staff: Staff):
-        return await self._change_access(staff, onboarding.enable_access, "Portal access enabled.")
+        return await self._change_access(staff, onboarding.enable_access, "Portal access enabled.",
+                                         DISABLE_ACCESS_ID)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_ACCESS_CHANGE)
     async def disable_access(self, staff: Staff):
         """Confirmed in the page's dialog; ends the patient's portal sessions and open links."""
         return await self._change_access(
-            staff, onboarding.disable_access, "Portal access disabled. The patient's portal sessions have ended.")
+            staff, onboarding.disable_access, "Portal access disabled. The patient's portal sessions have ended.",
+            ENABLE_ACCESS_ID)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_SEND)
     async def send_email(self, staff: Staff):

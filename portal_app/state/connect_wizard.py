@@ -25,9 +25,11 @@ from portal_app.state.base import StaffSessionState, call
 from portal_app.state.chart import ChartState
 from portal_app.state.chart_section import STALE
 from portal_app.state.connections import ConnectionsState
+from portal_app.state.focus import focus_later
 from portal_app.state.inputs import as_text, form_text
 
 MAX_ADDRESS = 254
+OPEN_BUTTON_ID = "connect-patient-open"
 MAX_TOKEN_INPUT = 64
 CREATE_CHANNELS = ("email", "sms")
 KEY_CHANNELS = ("email", "sms", "letter")
@@ -215,16 +217,17 @@ class ConnectWizardState(StaffSessionState):
     @rx.event
     def set_open(self, value: bool):
         """The dialog's open/close (Escape, the close button): closing forgets everything."""
-        if not value:
-            self._reset()
-            # What the wizard sent or connected shows in the chart's connections list.
-            return ConnectionsState.refresh
-        return None
+        return self._close() if not value else None
 
     @rx.event
     def close_wizard(self):
+        return self._close()
+
+    def _close(self) -> list:
+        """Close and forget; what the wizard sent or connected shows in the chart's connections
+        list, and focus goes back to the button that opened it (Radix does not know it)."""
         self._reset()
-        return ConnectionsState.refresh
+        return [ConnectionsState.refresh, focus_later(OPEN_BUTTON_ID)]
 
     @rx.event
     def set_verified(self, checked: bool):

@@ -52,7 +52,7 @@ class OnboardingState(OnboardingBulk, OnboardingSelection, OnboardingList, Staff
     async def load_page(self, staff: Staff):
         """on_load: show the first page and any job still running."""
         self.allowed = True
-        await self._fetch_first()
+        await self._start_over()
         job = await call(partial(bulk.latest_job, staff_user_id=staff.id))
         if job is None or job.id == self._dismissed_job:
             return None

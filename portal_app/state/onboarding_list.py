@@ -22,6 +22,9 @@ NO_ACCESS = "You do not have permission to change portal access. Sign in again o
 NOT_ON_PAGE = "That patient is not on this page any more. Search again."
 STATUS_OPTIONS: list[tuple[str, str]] = [(key.value, label) for key, label in onboarding.STATUS_LABELS.items()]
 MAX_SEARCH = 200
+LETTERS = [chr(code) for code in range(ord("A"), ord("Z") + 1)]
+JUMP_PAGE_ID = "onboarding-jump-page"
+JUMP_LETTER_ID = "onboarding-jump-letter"
 
 
 def access_button_id(patient_id) -> str:
@@ -45,6 +48,11 @@ class OnboardingList(KeysetPaging, mixin=True):
     status: str = StatusFilter.ALL.value
     allowed: bool = False
 
+    # How many patients match, and the list position (1-based) of the first row shown.
+    total: int = 0
+    first_row: int = 1
+    jump_error: str = ""
+
     # The disable confirmation ("Disable portal access for NAME?").
     confirm_id: int = 0
     confirm_name: str = ""
@@ -58,6 +66,54 @@ class OnboardingList(KeysetPaging, mixin=True):
                           **kwargs))
         self._show(page, (direction, cursor))
 
+    async def _count(self) -> None:
+        self.total = await call(partial(onboarding.count_matching, search=self.search,
+                                        status=status_of(self.status)))
+
+    def _at_row(self, first_row: int) -> None:
+        """The page shown starts at `first_row`: number the page from it."""
+        self.first_row = max(1, first_row) if self.has_prev else 1
+        self.page_number = (self.first_row - 1) // onboarding.PAGE_SIZE + 1
+
+    async def _start_over(self) -> None:
+        """A new search or filter: count what matches, show its first page."""
+        self.jump_error = ""
+        await self._count()
+        await self._fetch_first()
+        self._at_row(1)
+
+    async def _refresh_in_place(self) -> None:
+        await super()._refresh_in_place()
+        await self._count()
+        self._at_row(self.first_row)
+
+    def _pages(self) -> int:
+        return max(1, -(-self.total // onboarding.PAGE_SIZE))
+
+    @rx.var
+    def showing_text(self) -> str:
+        """"Showing 51-100 of 50,000 patients" (or "No patients")."""
+        if not self.rows:
+            return "No patients"
+        last = self.first_row + len(self.rows) - 1
+        noun = "patient" if self.total == 1 else "patients"
+        return f"Showing {self.first_row:,}\u2013{last:,} of {self.total:,} {noun}"
+
+    @rx.var
+    def page_text(self) -> str:
+        return f"Page {self.page_number:,} of {self._pages():,}"
+
+    async def _open_row(self, row: int) -> None:
+        """Show the page that starts at 0-based `row` of the matching patients."""
+        cursor = await call(partial(onboarding.cursor_before_row, search=self.search,
+                                    status=status_of(self.status), row=row))
+        if cursor is None:
+            await self._fetch_first()
+            self._at_row(1)
+        else:
+            await self._fetch("after", cursor)
+            self._at_row(row + 1)
+
     def _close_confirm(self) -> None:
         self.confirm_id, self.confirm_name = 0, ""
 
@@ -67,20 +123,58 @@ class OnboardingList(KeysetPaging, mixin=True):
     async def set_search(self, staff: Staff, value: str):
         """The search box (debounced in the browser)."""
         self.search = value[:MAX_SEARCH]
-        await self._fetch_first()
+        await self._start_over()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def set_status(self, staff: Staff, value: str):
         self.status = status_of(value).value
-        await self._fetch_first()
+        await self._start_over()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def next_page(self, staff: Staff):
-        await self._next_page()
+        shown = len(self.rows)
+        if self.has_next:
+            await self._next_page()
+            self._at_row(self.first_row + shown)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def prev_page(self, staff: Staff):
-        await self._prev_page()
+        if self.has_prev:
+            await self._prev_page()
+            self._at_row(self.first_row - len(self.rows))
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def go_to_page(self, staff: Staff, form_data: dict):
+        """"Go to page": the number typed, checked against how many pages there are."""
+        text = str(form_data.get("page", "")).strip()
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
+        if not 1 <= number <= self._pages():
+            self.jump_error = f"Enter a page number from 1 to {self._pages():,}."
+            return None
+        self.jump_error = ""
+        await self._open_row((number - 1) * onboarding.PAGE_SIZE)
+        return None
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.READ)
+    async def go_to_letter(self, staff: Staff, form_data: dict):
+        """"Last names from": the first patient whose last name starts at that letter or later
+        (a keyset seek; its row number is a range count on the same index)."""
+        letter = str(form_data.get("letter", ""))[:1].upper()
+        if letter not in LETTERS:
+            self.jump_error = "Choose a letter from A to Z."
+            return None
+        self.jump_error = ""
+        filters = {"search": self.search, "status": status_of(self.status)}
+        cursor = onboarding.letter_cursor(letter)
+        before = await call(partial(onboarding.count_before, cursor=cursor, total=self.total, **filters))
+        if before >= self.total:  # nobody from that letter on: the last page
+            await self._open_row((self._pages() - 1) * onboarding.PAGE_SIZE)
+        elif before == 0:
+            await self._open_row(0)
+        else:
+            await self._fetch("after", cursor)
+            self._at_row(before + 1)
+        return None
 
     # ---- one patient ----------------------------------------------------------
 

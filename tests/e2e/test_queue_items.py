@@ -78,7 +78,7 @@ def test_booking_an_appointment_the_patient_sees_it_and_adds_it_to_a_calendar(
     expect(page.get_by_label("Provider")).to_have_value("Dr. Ana Ruiz")
     page.get_by_label("Appointment date").fill(day.isoformat())
     page.get_by_role("button", name="Mark scheduled").click()
-    expect(page.get_by_text("Marked scheduled; the patient was sent the time and place.")).to_be_visible()
+    expect(page.get_by_text("Marked scheduled. The patient was sent the time and place.")).to_be_visible()
     expect(page.get_by_text(re.compile(r"with Dr\. Ana Ruiz at Riverside Clinic, Room 4"))).to_be_visible()
 
     patient_page = new_context().new_page()

@@ -137,7 +137,11 @@ def test_deep_page_matches_offset_order(session):
     ("02/30/1973", []),
     ("dan.jones@", ["Jones, Dan"]),
     ("DAN.JONES@EXAMPLE.COM", ["Jones, Dan"]),
-    ("ivy.lo", []),  # no "@": a name, and nobody's last name starts with it
+    # The start of an email address, before the "@" (issue 15 #13): the page's hint says so.
+    ("ivy.lo", ["Lopez, Ivy"]),
+    ("IVY.LOPEZ", ["Lopez, Ivy"]),
+    ("dan", ["Jones, Dan"]),  # one plain word that starts no last name: an email prefix
+    ("smith", ["Smith, Ana", "Smith, Bob", "Smith, Gus", "Smithers, Cara"]),  # a name still wins
     ("nobody", []),
 ])
 def test_search(session, people, search, expected):
@@ -351,3 +355,70 @@ def test_odd_search_text_answers_with_a_page(session, people, search):
     page = onboarding.list_page(session=session, search=search)
     assert page.rows == [] or _names(page) == ["Smith, Ana", "Smith, Bob", "Smith, Gus", "Smithers, Cara"]
     assert len(onboarding.list_page(session=session).rows) == len(NAMES)
+
+
+@pytest.mark.parametrize("search", ["dan.jo", "dan"])
+@pytest.mark.parametrize("status", [StatusFilter.ALL, StatusFilter.NOT_ENABLED])
+def test_email_start_without_at_is_driven_by_the_email_index(session, people, search, status):
+    plan = _plan(session, search=search, status=status)
+    assert "ix_patient_email_sort" in plan[0], plan
+    assert onboarding.count_matching(session=session, search=search, status=status) == 1
+
+
+# ---- the count and the jumps (issue 15 #21) ------------------------------------------------
+
+
+@pytest.fixture
+def many(session):
+    """130 charts: 26 last names A..Z, five each, so every letter has a known place."""
+    rows = []
+    for letter_index in range(26):
+        last = chr(ord("A") + letter_index) + "ville"
+        for n in range(5):
+            rows.append(make_patient(session, first=f"P{n}", last=last, chart=f"M{letter_index:02d}{n}",
+                                     email=f"p{n}.{last.lower()}@example.com"))
+    return rows
+
+
+def _ordered_ids(session):
+    return [row.id for row in onboarding.list_page(session=session, limit=1000).rows]
+
+
+def test_count_matching_follows_search_and_status(session, many, admin):
+    assert onboarding.count_matching(session=session, search="", status=StatusFilter.ALL) == 130
+    assert onboarding.count_matching(session=session, search="cville", status=StatusFilter.ALL) == 5
+    assert onboarding.count_matching(session=session, search="M010", status=StatusFilter.ALL) == 1  # chart
+    # Shaped like a chart number but nobody's: the start of an email address ("p0.aville@...").
+    assert onboarding.count_matching(session=session, search="p0", status=StatusFilter.ALL) == 26
+    onboarding.enable_access(session=session, patient_id=many[0].id, actor=_actor(admin))
+    assert onboarding.count_matching(session=session, search="", status=StatusFilter.ENABLED) == 1
+
+
+@pytest.mark.parametrize("row", [1, 20, 49, 50, 129])
+def test_cursor_before_row_opens_the_page_at_that_row(session, many, row):
+    ids = _ordered_ids(session)
+    cursor = onboarding.cursor_before_row(session=session, search="", status=StatusFilter.ALL, row=row)
+    page = onboarding.list_page(session=session, after=cursor, limit=10)
+    assert [r.id for r in page.rows] == ids[row:row + 10]
+    assert page.has_prev
+
+
+def test_cursor_before_row_zero_or_past_the_end_is_none(session, many):
+    assert onboarding.cursor_before_row(session=session, search="", status=StatusFilter.ALL, row=0) is None
+    assert onboarding.cursor_before_row(session=session, search="", status=StatusFilter.ALL, row=131) is None
+
+
+@pytest.mark.parametrize("letter, before", [("A", 0), ("c", 10), ("M", 60), ("Z", 125)])
+def test_letter_cursor_seeks_the_first_last_name_from_that_letter(session, many, letter, before):
+    cursor = onboarding.letter_cursor(letter)
+    page = onboarding.list_page(session=session, after=cursor, limit=3)
+    assert page.rows[0].name == f"{letter.upper()}ville, P0"
+    for total in (None, 130):  # counted from the start, or (from "m" on) from the end
+        assert onboarding.count_before(session=session, search="", status=StatusFilter.ALL, cursor=cursor,
+                                       total=total) == before
+
+
+def test_letter_jump_plan_uses_the_name_index(session, many):
+    plan = _plan(session, after=onboarding.letter_cursor("m"))
+    assert len(plan) == 1 and "ix_patient_sort" in plan[0], plan
+    assert "TEMP B-TREE" not in " ".join(plan)

@@ -212,3 +212,12 @@ async def test_a_refused_username_check_says_so_beside_the_field(session, admin)
     assert await chart.check_username("fresh@example.com") is None
     assert chart.username_message == "You do not have permission to set portal usernames."
     assert chart.username_ok is False and chart.account_error == ""
+
+
+async def test_enable_and_disable_hand_focus_to_the_button_that_replaces_theirs(session, admin):
+    # Issue 15 #26: the pressed button is redrawn as its opposite; focus must not fall to <body>.
+    patient = make_patient(session)
+    _, chart, _ = await open_chart(sign_in_admin(session), patient.id)
+    assert "disable-portal-access" in str(await chart.enable_access())
+    assert "enable-portal-access" in str(await chart.disable_access())
+    assert not _patient(session, patient.id).portal_enabled

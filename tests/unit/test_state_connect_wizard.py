@@ -84,8 +84,10 @@ async def test_create_and_connect_through_the_wizard(session, admin, fixed_token
         assert row.secret_hash not in dump and row.salt not in dump
     assert session.exec(select(PortalAccount)).one().password_hash not in dump
 
-    wizard.set_open(False)
+    closed = wizard.set_open(False)
     assert not wizard.is_open and wizard.step == 1 and wizard.requested_by == ""
+    # Focus goes back to the "Connect Patient" button (issue 15 #26: Radix does not know it).
+    assert "connect-patient-open" in str(closed)
 
 
 async def test_requested_by_is_required(session, admin):

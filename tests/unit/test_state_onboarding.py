@@ -282,6 +282,63 @@ async def test_search_and_status_filter(session, admin_sid):
     assert len(state.search) <= 200 and state.rows == []
 
 
+async def test_the_list_says_how_many_match_and_where_the_page_is(session, admin_sid):
+    await _many(session, 120)
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert (state.total, state.showing_text, state.page_text) == (120, "Showing 1\u201350 of 120 patients",
+                                                                   "Page 1 of 3")
+    await state.next_page()
+    assert (state.showing_text, state.page_text) == ("Showing 51\u2013100 of 120 patients", "Page 2 of 3")
+    await state.prev_page()
+    assert state.showing_text == "Showing 1\u201350 of 120 patients"
+    await state.set_search("p11")  # p11@, p110@ ... p119@
+    assert (state.total, state.showing_text, state.page_text) == (11, "Showing 1\u201311 of 11 patients",
+                                                                   "Page 1 of 1")
+
+
+async def test_go_to_page_opens_that_page_and_refuses_a_page_out_of_range(session, admin_sid):
+    names = await _many(session, 120)
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.go_to_page({"page": "3"})
+    assert _names(state) == names[100:] and state.page_text == "Page 3 of 3"
+    assert state.showing_text == "Showing 101\u2013120 of 120 patients"
+    await state.prev_page()
+    assert _names(state) == names[50:100] and state.page_number == 2
+    for bad in ("4", "0", "-1", "two", "", "9" * 40, "\u00b2", "1.5"):
+        await state.go_to_page({"page": bad})
+        assert state.jump_error == "Enter a page number from 1 to 3."
+        assert _names(state) == names[50:100]
+    await state.go_to_page({"page": " 1 "})
+    assert _names(state) == names[:50] and state.jump_error == "" and not state.has_prev
+
+
+async def test_jump_to_letter_seeks_the_first_last_name_from_it(session, admin_sid):
+    names = await _many(session, 60)
+    for last in ("Miller", "Moore", "Young"):
+        make_patient(session, first="Ann", last=last)
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.go_to_letter({"letter": "M"})
+    assert _names(state) == ["Miller, Ann", "Moore, Ann", "Young, Ann"]
+    assert state.showing_text == "Showing 61\u201363 of 63 patients" and state.page_text == "Page 2 of 2"
+    await state.prev_page()
+    assert _names(state) == names[10:60]
+    await state.go_to_letter({"letter": "Z"})  # nobody from Z on: the last page
+    assert state.page_text == "Page 2 of 2" and _names(state)[-1] == "Young, Ann"
+    await state.go_to_letter({"letter": "a"})
+    assert _names(state) == names[:50] and state.page_number == 1
+    await state.go_to_letter({"letter": "<"})
+    assert state.jump_error == "Choose a letter from A to Z."
+
+
+async def test_jumps_refuse_without_a_session(session, patient):
+    state = await _state("not-a-real-session-id")
+    assert _is_error_toast(await state.go_to_page({"page": "1"}))
+    assert _is_error_toast(await state.go_to_letter({"letter": "A"}))
+
+
 # ---- selection and bulk ---------------------------------------------------------------
 
 

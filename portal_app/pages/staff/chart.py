@@ -27,7 +27,7 @@ from portal_app.components.styles import (
     TEXT_SOFT,
 )
 from portal_app.pages.staff import chart_connect, chart_connections, chart_documents
-from portal_app.state.chart import PASSWORD_FIELD_ID, ChartState
+from portal_app.state.chart import DISABLE_ACCESS_ID, ENABLE_ACCESS_ID, PASSWORD_FIELD_ID, ChartState
 
 
 def _fact(label: str, value: rx.Var | str) -> rx.Component:
@@ -94,7 +94,7 @@ def _access_section() -> rx.Component:
          "stops working. You can enable access again later.",),
         rx.button("Disable access", color_scheme="red", on_click=ChartState.disable_access),
         trigger=rx.button("Disable portal access", color_scheme="red", variant="outline",
-                          disabled=~ChartState.can_admin_portal),
+                          disabled=~ChartState.can_admin_portal, id=DISABLE_ACCESS_ID),
     )
     return rx.el.section(
         rx.heading("Portal access", as_="h3", size="4", margin_bottom="0.5em"),
@@ -114,7 +114,7 @@ def _access_section() -> rx.Component:
         ),
         rx.cond(chart.portal_enabled, disable_dialog,
                 rx.button("Enable portal access", on_click=ChartState.enable_access,
-                          disabled=~ChartState.can_admin_portal)),
+                          disabled=~ChartState.can_admin_portal, id=ENABLE_ACCESS_ID)),
         rx.box(form_notice(ChartState.access_notice), form_alert(ChartState.access_error),
                margin_top="0.8em"),
         style=NARROW_SECTION, aria_label="Portal access",

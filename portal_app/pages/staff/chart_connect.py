@@ -8,6 +8,7 @@ from portal_app.components.forms import ERROR_COLOR, field_error, form_alert, fo
 from portal_app.components.styles import HINT, INPUT, LABEL, LINE, MUTED, NARROW_SECTION
 from portal_app.services.accounts import RELATIONSHIPS
 from portal_app.state.chart import ChartState
+from portal_app.state.connect_wizard import OPEN_BUTTON_ID
 from portal_app.state.connect_wizard import ConnectWizardState as W
 
 BOX = {"border": f"1px solid {LINE}", "border_radius": "8px", "padding": "0.8em 1em",
@@ -260,7 +261,7 @@ def section() -> rx.Component:
         rx.cond(
             ChartState.can_admin_portal,
             rx.fragment(
-                rx.button("Connect Patient", on_click=W.open_wizard,
+                rx.button("Connect Patient", on_click=W.open_wizard, id=OPEN_BUTTON_ID,
                           disabled=~ChartState.chart.portal_enabled),
                 rx.cond(~ChartState.chart.portal_enabled,
                         rx.text("Enable portal access first.", size="2", color=MUTED,

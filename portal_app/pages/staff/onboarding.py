@@ -7,17 +7,19 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components.dialogs import confirm_dialog
 from portal_app.components.filters import filter_bar, no_match, option_filter, search_box
-from portal_app.components.forms import checkbox_field, text_field
+from portal_app.components.forms import checkbox_field, field_error, text_field
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
-from portal_app.components.paging import previous_next_pager
+from portal_app.components.paging import counted_keyset_pager, jump_bar
 from portal_app.components.status import GREEN, RED, status_rectangle
 from portal_app.components.styles import (
     CELL,
+    CONTROL,
     EMPTY,
     FOCUS_RING,
     FOCUSABLE_LINK,
     HEAD,
+    LABEL,
     LINK_BUTTON,
     MUTED,
     PANEL,
@@ -28,7 +30,13 @@ from portal_app.components.table import data_table
 from portal_app.services.onboarding import PatientRow
 from portal_app.state.onboarding import OnboardingState as S
 from portal_app.state.onboarding_bulk import BULK_MATCHING_ID, BULK_SELECTED_ID
-from portal_app.state.onboarding_list import STATUS_OPTIONS, access_button_id
+from portal_app.state.onboarding_list import (
+    JUMP_LETTER_ID,
+    JUMP_PAGE_ID,
+    LETTERS,
+    STATUS_OPTIONS,
+    access_button_id,
+)
 from portal_app.state.onboarding_selection import SELECT_PAGE_ID
 
 # The status rectangles sit in the middle of their row.
@@ -138,6 +146,34 @@ def _table() -> rx.Component:
     )
 
 
+def _jump_form(label: str, control: rx.Component, control_id: str, button: str, on_submit) -> rx.Component:
+    return rx.el.form(
+        rx.el.div(rx.el.label(label, html_for=control_id, style=LABEL), control),
+        rx.button(button, type="submit", variant="outline"),
+        on_submit=on_submit, reset_on_submit=False,
+        style={"display": "flex", "align_items": "flex-end", "gap": "0.5em"},
+    )
+
+
+def _jumps() -> rx.Component:
+    """The count, and jumps to a page number or to a letter of the alphabet (keyset seeks)."""
+    described = {"aria_describedby": "onboarding-jump-error"}
+    # No min/max: the browser's own range message would stand in for ours, beside the field.
+    page_input = rx.el.input(id=JUMP_PAGE_ID, name="page", type="text", input_mode="numeric",
+                             auto_complete="off", style={**CONTROL, "width": "7em"}, **described)
+    letter_select = rx.el.select(*[rx.el.option(letter, value=letter) for letter in LETTERS],
+                                 id=JUMP_LETTER_ID, name="letter", style=CONTROL, **described)
+    return rx.el.div(
+        jump_bar(
+            S,
+            _jump_form("Page number", page_input, JUMP_PAGE_ID, "Go to page", S.go_to_page),
+            _jump_form("Last names from", letter_select, JUMP_LETTER_ID, "Jump to letter", S.go_to_letter),
+            status_id="patient-list-status",
+        ),
+        field_error("onboarding-jump", S.jump_error),
+    )
+
+
 def _disable_dialog() -> rx.Component:
     return confirm_dialog(
         ("Disable portal access for ", S.confirm_name, "?"),
@@ -185,9 +221,11 @@ def onboarding_page() -> rx.Component:
         _filters(),
         _bulk_bar(),
         _job_panel(),
+        # Above the table: the count and the jumps come before the 50 rows' controls in Tab order.
+        _jumps(),
         _table(),
         no_match(S, "patients"),
-        previous_next_pager(S, "patient", "patients"),
+        counted_keyset_pager(S),
         _disable_dialog(),
         _bulk_dialog(),
         before=no_permission_or_loading(S.loaded),

@@ -1,0 +1,65 @@
+"""The onboarding list at size: how many patients match, a jump to a page or to a letter, and a
+search by the start of an email address (issue 15 #13 and #21)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import AppServer
+from tests.e2e.helpers import (
+    create_patient,
+    create_patients_bulk,
+    list_rows,
+    search_onboarding,
+    staff_sign_in,
+    unique_tag,
+)
+
+
+def test_search_by_the_start_of_an_email_address(app_server: AppServer, page: Page) -> None:
+    patient = create_patient(app_server, first_name="Annabel", last_name=f"Adamsky-{unique_tag()}")
+    staff_sign_in(page)
+    start = patient.email.split("@")[0][:-2]  # "annabel.adamsky-xyz", no "@" typed
+    search_onboarding(page, start)
+    expect(list_rows(page)).to_have_count(1)
+    expect(list_rows(page).get_by_role("link", name=patient.list_name)).to_be_visible()
+    expect(page.locator("#patient-list-status")).to_have_text("Showing 1\u20131 of 1 patient \u00b7 Page 1 of 1")
+
+
+def test_count_and_jump_to_a_page_or_a_letter(app_server: AppServer, page: Page) -> None:
+    last = f"Pagewell{unique_tag()}"
+    names = create_patients_bulk(app_server, last_name=last, count=120)
+    zed = create_patient(app_server, first_name="Zora", last_name=f"Zzyzx{unique_tag()}")
+    staff_sign_in(page)
+    status = page.locator("#patient-list-status")
+    expect(status).to_contain_text(re.compile(r"^Showing 1\u201350 of [\d,]+ patients \u00b7 Page 1 of \d+$"))
+
+    search_onboarding(page, last)
+    expect(status).to_have_text("Showing 1\u201350 of 120 patients \u00b7 Page 1 of 3")
+    page.get_by_label("Page number").fill("3")
+    page.get_by_label("Page number").press("Enter")
+    expect(status).to_have_text("Showing 101\u2013120 of 120 patients \u00b7 Page 3 of 3")
+    expect(list_rows(page)).to_have_count(20)
+    expect(list_rows(page).first.get_by_role("rowheader")).to_have_text(names[100])
+    page.get_by_role("button", name="Previous page").click()
+    expect(status).to_have_text("Showing 51\u2013100 of 120 patients \u00b7 Page 2 of 3")
+    expect(list_rows(page).first.get_by_role("rowheader")).to_have_text(names[50])
+
+    page.get_by_label("Page number").fill("9")
+    page.get_by_role("button", name="Go to page").click()
+    expect(page.get_by_text("Enter a page number from 1 to 3.")).to_be_visible()
+    expect(page.get_by_label("Page number")).to_have_accessible_description(
+        "Enter a page number from 1 to 3.")
+    expect(status).to_have_text("Showing 51\u2013100 of 120 patients \u00b7 Page 2 of 3")
+
+    # Everyone again, then straight to the last names from Z.
+    search_onboarding(page, "")
+    page.get_by_label("Last names from").select_option("Z")
+    page.get_by_role("button", name="Jump to letter").click()
+    first_row = list_rows(page).first.get_by_role("rowheader")
+    expect(first_row).to_have_text(re.compile(r"^Z"))
+    expect(page.get_by_role("link", name=zed.list_name)).to_be_visible()
+    expect(page.get_by_role("button", name="Previous page")).to_be_enabled()
+    expect(status).not_to_contain_text("Showing 1\u2013")
