@@ -6,7 +6,7 @@ show them; `decision_seen_at` tells the portal home which decisions are new. The
 reviewed item brings it back to the top): two indexes on (status[, kind], last_activity_at).
 
 Revision ID: 7c4e1a9b2d60
-Revises: 5b0a7d3c21e4
+Revises: c4e1b7a9d2f0
 Create Date: 2026-12-05 05:40:00.000000
 """
 from typing import Sequence, Union
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = '7c4e1a9b2d60'
-down_revision: Union[str, None] = '5b0a7d3c21e4'
+down_revision: Union[str, None] = 'c4e1b7a9d2f0'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
