@@ -113,7 +113,7 @@ def test_decide_sets_status_posts_the_note_notifies_and_audits(session, maria, a
     assert "Thursday, November 26, 2026 at 9:30 AM (UTC) with Dr. Kim at Main St clinic" in sent.body_text
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "appointment.decide")).one()
     assert event.staff_user_id == admin.id and "requested -> scheduled" in event.detail
-    assert "booking none -> 2026-11-26 09:30 UTC Dr. Kim / Main St clinic" in event.detail
+    assert "booking none -> 11/26/2026 9:30AM (UTC) Dr. Kim / Main St clinic" in event.detail
     page = appointments.requests_for(session=session, patient_id=patient.id)
     assert [(r.status_label, r.staff_note) for r in page.rows] == [("Scheduled", "Booked Thursday 9:30 with Dr. Kim.")]
 
