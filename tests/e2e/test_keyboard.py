@@ -448,6 +448,7 @@ def test_patient_creates_an_account_by_keyboard(app_server: AppServer, page: Pag
     expect(page.get_by_role("heading", name="Verify your details")).to_be_visible()
     type_into(page, page.get_by_label("Last name"), patient.last_name)
     type_date(page, page.get_by_label("Date of birth"), patient.dob)
+    press_on(page, page.get_by_role("radio", name="My own chart (I am the patient)"), "Space")
     press_on(page, page.get_by_role("button", name="Connect"))
     expect(page.get_by_role("heading", name="Create a password")).to_be_visible()
     type_into(page, page.get_by_label("Password", exact=True), PASSPHRASE)
@@ -495,10 +496,10 @@ def test_patient_forgot_password_by_keyboard(app_server: AppServer, page: Page) 
     goto(page, "/login")
     press_on(page, page.get_by_role("link", name=re.compile("forgot", re.I)).first)
     expect(page).to_have_url(re.compile(r"/forgot/?$"))
-    type_into(page, page.get_by_label("Email", exact=True), patient.email)
+    type_into(page, page.get_by_label("Email or mobile phone number"), patient.email)
     type_date(page, page.get_by_label("Date of birth"), patient.dob)
     press_on(page, page.get_by_role("button", name="Send me a link"))
-    expect(page.get_by_label("Email", exact=True)).to_have_count(0)  # the answer replaces the form
+    expect(page.get_by_label("Email or mobile phone number")).to_have_count(0)  # the answer replaces the form
     focus_is_kept(page)
     wait_until(lambda: [m for m in messages_to(app_server, patient.email) if m.kind == "reset"],
                what="the reset link")
