@@ -46,14 +46,18 @@ def zone_label(local: datetime, zone: tzinfo) -> str:
     return f"UTC{name}" if name[:1] in "+-" else name
 
 
+def _local(value: datetime | None, zone: tzinfo) -> datetime | None:
+    at = aware(value)
+    return at.astimezone(zone) if at is not None else None
+
+
 def spelled(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: bool = True) -> str:
     """A time as a patient reads it, in the practice's zone, in plain words:
     "Monday, December 7, 2026 at 1:55 PM (CST)" ('' when none); with_time=False gives the day
     alone, "December 7, 2026" (a letter's date). Pass `settings.zone(session=...)`."""
-    at = aware(value)
-    if at is None:
+    local = _local(value, zone)
+    if local is None:
         return ""
-    local = at.astimezone(zone)
     if not with_time:
         return f"{local:%B} {local.day}, {local.year}"
     hour = local.hour % 12 or 12
@@ -64,10 +68,9 @@ def spelled(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: b
 def display(value: datetime | None, zone: tzinfo = timezone.utc, *, with_time: bool = True) -> str:
     """A time as staff and patients read it, in the practice's zone: "04/05/2021 2:48PM (CDT)";
     with_time=False gives the practice's day alone, "04/05/2021"."""
-    at = aware(value)
-    if at is None:
+    local = _local(value, zone)
+    if local is None:
         return ""
-    local = at.astimezone(zone)
     if not with_time:
         return f"{local:%m/%d/%Y}"
     hour = local.hour % 12 or 12
