@@ -377,10 +377,10 @@ class PortalTask(SQLModel, table=True):
         # "Reviewed (month)" and the Reviewed list: a range on the review time.
         Index("ix_task_status_reviewed", "status", "reviewed_at"),
         Index("ix_task_status_kind_reviewed", "status", "kind", "reviewed_at"),
-        # "Arranged By: Patient" in name order without joining and sorting every item.
-        # (Newest first inside a chart, as the list orders it: no sort however deep the page.)
-        Index("ix_task_status_patient_sort", "status", "patient_sort_key", "patient_id",
-              text("created_at DESC"), text("id DESC")),
+        # "Arranged By: Patient" in name order without joining and sorting every item, newest
+        # activity first inside a chart as Pending Review orders it: no sort however deep the page.
+        Index("ix_task_status_patient_activity", "status", "patient_sort_key", "patient_id",
+              text("last_activity_at DESC"), text("id DESC")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

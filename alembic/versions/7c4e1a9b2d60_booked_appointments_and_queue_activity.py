@@ -4,6 +4,8 @@ An appointment request marked scheduled keeps what was booked: the time (UTC), t
 and the location, so the patient's Appointments page, the notice and the calendar file can
 show them; `decision_seen_at` tells the portal home which decisions are new. The pending queue sorts by each item's latest activity (a patient's reply on a
 reviewed item brings it back to the top): two indexes on (status[, kind], last_activity_at).
+The patient arrangement's index follows Pending Review's order inside a chart (latest activity)
+instead of the creation time the list no longer sorts by.
 
 Revision ID: 7c4e1a9b2d60
 Revises: c4e1b7a9d2f0
@@ -33,9 +35,15 @@ def upgrade() -> None:
     with op.batch_alter_table('portaltask', schema=None) as batch_op:
         batch_op.create_index('ix_task_status_activity', ['status', 'last_activity_at'], unique=False)
         batch_op.create_index('ix_task_status_kind_activity', ['status', 'kind', 'last_activity_at'], unique=False)
+    op.drop_index('ix_task_status_patient_sort', table_name='portaltask')
+    op.create_index('ix_task_status_patient_activity', 'portaltask',
+                    ['status', 'patient_sort_key', 'patient_id', sa.text('last_activity_at DESC'), sa.text('id DESC')])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_task_status_patient_activity', table_name='portaltask')
+    op.create_index('ix_task_status_patient_sort', 'portaltask',
+                    ['status', 'patient_sort_key', 'patient_id', sa.text('created_at DESC'), sa.text('id DESC')])
     with op.batch_alter_table('portaltask', schema=None) as batch_op:
         batch_op.drop_index('ix_task_status_kind_activity')
         batch_op.drop_index('ix_task_status_activity')

@@ -57,7 +57,7 @@ def test_expression_indexes_match_the_models(empty_db, tmp_path):
     db.migrate(empty_db)
     created = f"sqlite:///{tmp_path / 'created.db'}"
     SQLModel.metadata.create_all(db.engine(created))
-    assert EXPRESSION_INDEXES >= {"ix_account_last_lower", "ix_task_status_patient_sort"}
+    assert EXPRESSION_INDEXES >= {"ix_account_last_lower", "ix_task_status_patient_activity"}
     assert _index_sql(empty_db) == _index_sql(created) and len(_index_sql(created)) == len(EXPRESSION_INDEXES)
     db.engine(created).dispose()
     db._engines.pop(created, None)
