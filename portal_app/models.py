@@ -105,6 +105,10 @@ class PracticeSettings(SQLModel, table=True):
     verification_minutes: int = 30
     # IANA name; the queue shows times in it ("2:48PM (CST)") and counts the month by it.
     time_zone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})
+    # Automatic access rule: no visit for this many months turns portal access off (0 = never).
+    inactive_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # FHIR import: the identifier system whose value is the chart number ("" = the MR-typed identifier).
+    fhir_chart_system: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -147,6 +151,15 @@ class Patient(SQLModel, table=True):
     portal_enabled: bool = False
     account_state: ChartAccountState = ChartAccountState.NONE
     sort_key: str = Field(default="", max_length=210)
+    # From the EHR (import, ADT): deceased charts never have portal access; the last visit feeds the
+    # optional "no visit for N months" rule; a merged chart points at the chart that survived.
+    deceased: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    deceased_on: date | None = None
+    last_visit_on: date | None = None
+    merged_into_id: int | None = Field(default=None, foreign_key="patient.id")
+    # Why an automatic rule last changed this chart's access ("Deceased", "Merged into 12345",
+    # "Email changed; invitation voided"); the onboarding list shows it beside the status.
+    status_note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -561,3 +574,50 @@ class ChartAdoption(SQLModel, table=True):
     temp_password_expires_at: datetime | None = None
     # When the chart's current step began (the newest attempt, or the account): "stuck for".
     since_at: datetime | None = None
+
+
+class ImportJob(SQLModel, table=True):
+    """One uploaded file (or CLI run) of patients from the EHR: its format, mapping, dry-run and
+    import counts. Progress lives here so a reopened page picks it up; `resume_after` is the last
+    record (1-based) whose row is committed, so a resumed import never does a row twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    file_name: str = Field(default="", max_length=255)  # as uploaded, shown to staff
+    stored_path: str = Field(default="", max_length=500)  # server-side copy (never sent to a browser)
+    file_size: int = 0
+    file_format: str = Field(default="", max_length=20)  # csv, fhir-bundle, ndjson
+    encoding: str = Field(default="", max_length=20)
+    delimiter: str = Field(default="", max_length=4)
+    mapping: str = Field(default="", max_length=4000)  # JSON: our field -> the file's column
+    # uploaded, checked (dry run done), running, done, failed, interrupted
+    status: str = Field(default="uploaded", max_length=20)
+    dry_run: bool = False
+    total: int = 0
+    processed: int = 0
+    resume_after: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    skipped: int = 0  # not a Patient (FHIR) or not a patient row
+    error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ImportRowResult(SQLModel, table=True):
+    """A refused row (line and reason) or an updated chart (its changed fields) of a dry run or an
+    import, for the page's lists and the refusals download."""
+
+    __table_args__ = (Index("ix_importrow_job_outcome", "job_id", "dry_run", "outcome", "line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="importjob.id")
+    dry_run: bool = False
+    outcome: str = Field(max_length=10)  # refused, updated
+    line: int = 0
+    chart_number: str = Field(default="", max_length=40)
+    detail: str = Field(default="", max_length=2000)
+

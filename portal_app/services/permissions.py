@@ -26,6 +26,7 @@ class Permission(str, enum.Enum):
     SETTINGS = "Portal Settings"
     OUTBOX = "Outbox"
     AUDIT = "Audit Log"
+    PATIENT_IMPORT = "Patient Import"
 
 
 ADMINISTRATOR = "Administrator"

@@ -48,6 +48,8 @@ PERMISSION_HELP: dict[Permission, str] = {
     Permission.SETTINGS: "Portal settings." + _VIEW_ONLY,
     Permission.OUTBOX: "Sent and waiting email, text and letters." + _VIEW_ONLY,
     Permission.AUDIT: "The audit log." + _VIEW_ONLY,
+    Permission.PATIENT_IMPORT: "Bringing patients in from the EHR (CSV or FHIR files). Read: see past imports "
+                               "and dry runs; Update or Write: run imports.",
 }
 
 LAST_ADMIN = ("At least one active staff user must keep Write on Roles Setup; this change would "

@@ -175,6 +175,10 @@ class StaffSessionState(SessionState):
     def can_audit(self) -> bool:
         return self.staff_levels.get(Permission.AUDIT.value, 0) >= Level.READ
 
+    @rx.var
+    def can_import(self) -> bool:
+        return self.staff_levels.get(Permission.PATIENT_IMPORT.value, 0) >= Level.READ
+
     @rx.event
     async def sign_out(self):
         await call(partial(staff_auth.sign_out, session_id=self.staff_sid))

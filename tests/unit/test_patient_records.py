@@ -1,0 +1,65 @@
+"""The one upsert behind every way a chart comes in (CSV, FHIR, ADT, the "New patient" form)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from portal_app.models import AuditEvent, Patient
+from portal_app.services import audit, patient_records
+from portal_app.services.errors import InvalidInput
+from portal_app.services.patient_records import PatientRecord
+
+ACTOR = audit.Actor.system("test import")
+
+
+def _record(**values) -> PatientRecord:
+    base = dict(chart_number="MRN-001", first_name="Zoë", last_name="Nguyễn-Smith", dob=date(1990, 2, 28),
+                email="Zoe.Nguyen@Example.com", mobile_phone="(512) 555-0142")
+    return PatientRecord(**{**base, **values})
+
+
+def test_a_new_chart_is_created_with_phones_in_e164_and_the_email_as_typed(session, frozen_clock):
+    outcome = patient_records.upsert(session=session, record=_record(), actor=ACTOR, source="csv")
+    session.commit()
+    patient = session.exec(select(Patient)).one()
+    assert outcome.kind == "new" and outcome.patient_id == patient.id
+    assert (patient.email, patient.email_lower) == ("Zoe.Nguyen@Example.com", "zoe.nguyen@example.com")
+    assert patient.mobile_phone == "+15125550142" and patient.sort_key.startswith("nguyễn-smith")
+    assert patient.allow_email is True and patient.portal_enabled is False
+    assert session.exec(select(AuditEvent.action)).all() == ["chart.create"]
+
+
+def test_the_same_record_twice_changes_nothing_and_a_change_is_audited_old_to_new(session, frozen_clock):
+    patient_records.upsert(session=session, record=_record(), actor=ACTOR, source="csv")
+    again = patient_records.upsert(session=session, record=_record(), actor=ACTOR, source="csv")
+    assert again.kind == "unchanged"
+    changed = patient_records.upsert(session=session, record=_record(city="Austin", middle_name=None),
+                                     actor=ACTOR, source="csv")
+    session.commit()
+    assert changed.kind == "updated" and changed.changed_fields() == "City"
+    detail = session.exec(select(AuditEvent.detail).where(AuditEvent.action == "chart.update")).one()
+    assert detail == "source=csv; City:  -> Austin"
+
+
+def test_a_dry_run_writes_nothing(session, frozen_clock):
+    outcome = patient_records.upsert(session=session, record=_record(), actor=ACTOR, source="csv", dry_run=True)
+    session.commit()
+    assert outcome.kind == "new" and session.exec(select(Patient)).all() == []
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"first_name": None}, "first_name"),
+    ({"dob": date(2031, 1, 1)}, "dob"),
+    ({"email": "not an address"}, "email"),
+    ({"mobile_phone": "12"}, "mobile_phone"),
+    ({"chart_number": "x" * 21}, "chart_number"),
+])
+def test_bad_fields_are_refused_by_name_and_a_batch_keeps_the_good_rows(session, frozen_clock, values, field):
+    results = patient_records.upsert_many(
+        session=session, records=[_record(**values), _record(chart_number="MRN-002")], actor=ACTOR, source="csv")
+    session.commit()
+    assert isinstance(results[0], InvalidInput) and results[0].field == field
+    assert session.exec(select(Patient.chart_number)).all() == ["MRN-002"]
