@@ -13,7 +13,17 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.services import demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services import (
+    access_rules,
+    audit,
+    demo,
+    demo_adoption,
+    demo_portal,
+    outbox,
+    permissions,
+    settings,
+    staff_auth,
+)
 from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
 
@@ -66,6 +76,15 @@ def _adoption_rebuild(_args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         count = facts.rebuild_all(session)
     print(f"Rebuilt the adoption rows of {count} charts in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def _access_rules(_args: argparse.Namespace) -> int:
+    """The daily run of the no-visit rule (Portal Settings' months; 0 = off)."""
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        run = access_rules.apply_inactivity(session=session, actor=audit.Actor.system("access rules (daily)"))
+    print(f"{run.summary()} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -146,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = commands.add_parser("adoption-rebuild",
                                   help="rebuild every chart's adoption row from the history tables")
     rebuild.set_defaults(run=_adoption_rebuild)
+
+    rules = commands.add_parser("access-rules",
+                                help="turn portal access off for charts with no visit for the set months (daily)")
+    rules.set_defaults(run=_access_rules)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timezone
 from functools import partial
@@ -31,6 +32,8 @@ class SettingsView:
     letter_key_days: int = 21
     verification_minutes: int = 30
     time_zone: str = "UTC"
+    inactive_months: int = 0
+    fhir_chart_system: str = ""
 
 
 # Connect Patient's numbers: field -> (label as the form shows it, lowest, highest).
@@ -71,7 +74,8 @@ def view(*, session: Session) -> SettingsView:
         reset_minutes=row.reset_minutes, token_length=row.token_length,
         connect_token_days=row.connect_token_days, key_days=row.key_days,
         letter_key_days=row.letter_key_days, verification_minutes=row.verification_minutes,
-        time_zone=row.time_zone,
+        time_zone=row.time_zone, inactive_months=row.inactive_months,
+        fhir_chart_system=row.fhir_chart_system,
     )
 
 
@@ -94,6 +98,19 @@ def _time_zone(value: str) -> str:
     return name
 
 
+INACTIVE_MONTHS = ("Months without a visit", 0, 120)
+_URI = re.compile(r"(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[^\s]+)")
+
+
+def _fhir_system(value: str) -> str:
+    """A FHIR identifier system (a URL or a URN), or "" for the MR-typed identifier."""
+    text = clean_text(value, field="fhir_chart_system", label="FHIR identifier system", max_length=300)
+    if text and not _URI.fullmatch(text):
+        raise InvalidInput("Enter the identifier system as a URI, like https://ehr.example.org/mrn or "
+                           "urn:oid:2.16.840.1.113883.19.5, or leave it blank.", field="fhir_chart_system")
+    return text
+
+
 def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
@@ -109,11 +126,13 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
            invitation_hours: str | int, reset_minutes: str | int,
            token_length: str | int | None = None, connect_token_days: str | int | None = None,
            key_days: str | int | None = None, letter_key_days: str | int | None = None,
-           verification_minutes: str | int | None = None, time_zone: str | None = None) -> SettingsView:
+           verification_minutes: str | int | None = None, time_zone: str | None = None,
+           inactive_months: str | int | None = None, fhir_chart_system: str | None = None) -> SettingsView:
     """Validate every field first (so one bad field changes nothing), then save and audit.
 
-    The Connect Patient numbers (token length and lifetimes) and the time zone keep their
-    stored value when None is passed.
+    The Connect Patient numbers (token length and lifetimes), the time zone, the no-visit months
+    and the FHIR identifier system keep their stored value when None is passed. (The caller runs
+    `access_rules.apply_inactivity` after a save: settings cannot import the rules.)
     """
     errors: dict[str, str] = {}
     values: dict[str, object] = {"portal_active": bool(portal_active)}
@@ -131,6 +150,12 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
     }
     if time_zone is not None:
         checks["time_zone"] = lambda: _time_zone(time_zone)
+    if inactive_months is not None:
+        label, low, high = INACTIVE_MONTHS
+        checks["inactive_months"] = partial(_whole, inactive_months, field="inactive_months", label=label,
+                                            low=low, high=high)
+    if fhir_chart_system is not None:
+        checks["fhir_chart_system"] = lambda: _fhir_system(fhir_chart_system)
     connect = {"token_length": token_length, "connect_token_days": connect_token_days,
                "key_days": key_days, "letter_key_days": letter_key_days,
                "verification_minutes": verification_minutes}
