@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 from functools import partial
@@ -121,6 +122,25 @@ def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> 
     return number
 
 
+def _optional_checks(*, time_zone: str | None, inactive_months: str | int | None,
+                     fhir_chart_system: str | None, **connect: str | int | None) -> dict[str, Callable[[], object]]:
+    """The checks of the fields a caller may leave out (None keeps the stored value)."""
+    checks: dict[str, Callable[[], object]] = {}
+    if time_zone is not None:
+        checks["time_zone"] = partial(_time_zone, time_zone)
+    if inactive_months is not None:
+        label, low, high = INACTIVE_MONTHS
+        checks["inactive_months"] = partial(_whole, inactive_months, field="inactive_months", label=label,
+                                            low=low, high=high)
+    if fhir_chart_system is not None:
+        checks["fhir_chart_system"] = partial(_fhir_system, fhir_chart_system)
+    for name, raw in connect.items():
+        if raw is not None:
+            label, low, high = CONNECT_RANGES[name]
+            checks[name] = partial(_whole, raw, field=name, label=label, low=low, high=high)
+    return checks
+
+
 def update(*, session: Session, actor_id: int, portal_active: bool, practice_name: str,
            practice_phone: str, portal_base_url: str, sender_address: str,
            invitation_hours: str | int, reset_minutes: str | int,
@@ -148,21 +168,10 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
         "reset_minutes": lambda: _whole(reset_minutes, field="reset_minutes",
                                         label="Reset lifetime", low=5, high=1440),
     }
-    if time_zone is not None:
-        checks["time_zone"] = lambda: _time_zone(time_zone)
-    if inactive_months is not None:
-        label, low, high = INACTIVE_MONTHS
-        checks["inactive_months"] = partial(_whole, inactive_months, field="inactive_months", label=label,
-                                            low=low, high=high)
-    if fhir_chart_system is not None:
-        checks["fhir_chart_system"] = lambda: _fhir_system(fhir_chart_system)
-    connect = {"token_length": token_length, "connect_token_days": connect_token_days,
-               "key_days": key_days, "letter_key_days": letter_key_days,
-               "verification_minutes": verification_minutes}
-    for name, raw in connect.items():
-        if raw is not None:
-            label, low, high = CONNECT_RANGES[name]
-            checks[name] = partial(_whole, raw, field=name, label=label, low=low, high=high)
+    checks.update(_optional_checks(
+        time_zone=time_zone, inactive_months=inactive_months, fhir_chart_system=fhir_chart_system,
+        token_length=token_length, connect_token_days=connect_token_days, key_days=key_days,
+        letter_key_days=letter_key_days, verification_minutes=verification_minutes))
     for name, check in checks.items():
         try:
             values[name] = check()

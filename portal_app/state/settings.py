@@ -19,6 +19,7 @@ from portal_app.state.inputs import form_checked, form_text
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
           "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
           "letter_key_days", "verification_minutes", "time_zone", "inactive_months", "fhir_chart_system")
+KEEP_WHEN_ABSENT = ("inactive_months", "fhir_chart_system")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
 NO_OPEN = "You do not have permission to open the portal settings."
@@ -116,9 +117,12 @@ class SettingsState(StaffSessionState):
         """Validate and save; a bad field gets its message and nothing typed is lost."""
         self._clear_messages()
         values = {name: form_text(form_data, name) for name in FIELDS}
+        # A form sent without the newer fields keeps their stored values (None), never refuses them.
+        sent = {name: (value if name in form_data or name not in KEEP_WHEN_ABSENT else None)
+                for name, value in values.items()}
         active = form_checked(form_data, "portal_active")
         try:
-            view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **values))
+            view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **sent))
         except FormInvalid as exc:
             self.errors = {name: message for name, message in exc.errors.items()}
             self.form_error = "Some settings need attention; nothing was saved."
