@@ -13,12 +13,12 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from portal_app.models import ChartAccountState, OneTimeSecret, Patient, PracticeSettings, SecretPurpose
+from portal_app.models import AuditEvent, ChartAccountState, OneTimeSecret, Patient, PracticeSettings, SecretPurpose
 from portal_app.services import accounts, audit, clock, onboarding
 
 DECEASED_NOTE = "Deceased"
@@ -45,6 +45,15 @@ def _deceased(session: Session, patient: Patient, actor: audit.Actor) -> str:
     audit.record(session=session, actor=actor, action="rule.deceased", patient_id=patient.id,
                  detail=f"rule=deceased: portal access off; {what}")
     return f"Deceased: portal access off ({what})"
+
+
+def _no_longer_deceased(session: Session, patient: Patient, actor: audit.Actor) -> str:
+    """The EHR corrected its record: the note goes, access stays off until staff turn it on."""
+    _note(patient, "")
+    audit.record(session=session, actor=actor, action="rule.deceased.cleared", patient_id=patient.id,
+                 detail="rule=deceased: no longer recorded as deceased; portal access stays off until staff "
+                        "turn it on")
+    return "No longer recorded as deceased: portal access stays off until staff turn it on"
 
 
 def _void_links_to(session: Session, patient: Patient, address: str) -> dict[SecretPurpose, int]:
@@ -101,6 +110,22 @@ def _months(session: Session) -> int:
     return max(row.inactive_months, 0) if row is not None else 0
 
 
+def _turned_on_since(session: Session, patient_id: int | None, cutoff: date) -> bool:
+    """Whether staff turned the chart's access on within the rule's months: their decision
+    stands until N months pass from it too (one probe of the audit log's patient index)."""
+    since = datetime.combine(cutoff, time.min, tzinfo=timezone.utc)
+    return session.exec(select(AuditEvent.id).where(
+        AuditEvent.patient_id == patient_id, AuditEvent.action == "portal.enable",
+        AuditEvent.at >= since).limit(1)).first() is not None
+
+
+def _due(session: Session, patient: Patient, cutoff: date) -> bool:
+    """The no-visit rule holds for this chart: access on, a last visit before `cutoff`, not
+    recorded as deceased (that rule has its own note), not turned on by staff since `cutoff`."""
+    return (patient.portal_enabled and not patient.deceased and patient.last_visit_on is not None
+            and patient.last_visit_on < cutoff and not _turned_on_since(session, patient.id, cutoff))
+
+
 def _inactive(session: Session, patient: Patient, actor: audit.Actor, months: int, last_visit: date) -> str:
     ended = onboarding.end_access(session=session, patient=patient)
     note = f"{onboarding.INACTIVE_NOTE_PREFIX}{last_visit:%m/%d/%Y}"
@@ -119,13 +144,14 @@ def after_change(*, session: Session, patient: Patient, changed: set[str], old: 
         # Already deceased and nothing new about it: access is off and stays off.
         return [_deceased(session, patient, actor)] if "deceased" in changed else []
     notes = []
+    if "deceased" in changed and patient.status_note == DECEASED_NOTE:
+        notes.append(_no_longer_deceased(session, patient, actor))
     if "email" in changed:
         notes.append(_email_changed(session, patient, old.get("email", ""), actor))
     months = _months(session)
-    last_visit = patient.last_visit_on
-    if (months and patient.portal_enabled and last_visit is not None
-            and last_visit < months_before(clock.now().date(), months)):
-        notes.append(_inactive(session, patient, actor, months, last_visit))
+    if (months and patient.last_visit_on is not None
+            and _due(session, patient, months_before(clock.now().date(), months))):
+        notes.append(_inactive(session, patient, actor, months, patient.last_visit_on))
     return [note for note in notes if note]
 
 
@@ -144,7 +170,8 @@ class InactivityRun:
 def apply_inactivity(*, session: Session, actor: audit.Actor, today: date | None = None,
                      batch: int = BATCH, progress: Callable[[int], None] | None = None) -> InactivityRun:
     """Turn access off for every enabled chart whose last visit is older than the setting's
-    months (charts with no last visit on file are left alone). Reads the enabled charts by last
+    months (charts with no last visit on file are left alone, and so are charts staff turned on
+    within those months: their decision stands until the months pass from it too). Reads the enabled charts by last
     visit through `ix_patient_enabled_visit`, a batch at a time, committing each batch, so half
     a million charts never sit in memory. Run when the setting is saved and daily from the
     command line (`python -m portal_app access-rules`)."""
@@ -163,7 +190,7 @@ def apply_inactivity(*, session: Session, actor: audit.Actor, today: date | None
         if not charts:
             break
         for patient in charts:
-            if not patient.deceased and patient.last_visit_on is not None:
+            if patient.last_visit_on is not None and _due(session, patient, cutoff):
                 _inactive(session, patient, actor, months, patient.last_visit_on)
                 turned_off += 1
         last = charts[-1]

@@ -3,7 +3,7 @@ upsert every source uses, and the switches that refuse a deceased or merged char
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import col, select
@@ -130,6 +130,19 @@ def test_an_already_deceased_chart_is_not_ruled_again_on_other_changes(session, 
                                      source="csv")
     assert outcome.kind == "updated" and outcome.notes == ()
     assert _events(session, "rule.deceased") == []
+
+
+def test_a_corrected_record_clears_the_note_but_access_stays_off_until_staff_decide(session, admin, frozen_clock):
+    patient = make_patient(session, chart="A310", enabled=True)
+    patient_records.upsert(session=session, record=_record("A310", deceased=True), actor=FEED, source="adt A08")
+    outcome = patient_records.upsert(session=session, record=_record("A310", deceased=False), actor=FEED,
+                                     source="adt A08")
+    session.commit()
+    session.refresh(patient)
+    assert outcome.notes == ("No longer recorded as deceased: portal access stays off until staff turn it on",)
+    assert (patient.portal_enabled, patient.status_note) == (False, "")
+    assert len(_events(session, "rule.deceased.cleared")) == 1
+    assert onboarding.enable_access(session=session, patient_id=patient.id, actor=_staff(admin)).enabled
 
 
 def test_a_dry_run_never_triggers_a_rule(session, admin, frozen_clock):
@@ -264,6 +277,16 @@ def test_a_later_visit_does_not_turn_access_back_on_but_staff_can(session, admin
     assert patient.portal_enabled is False
     row = onboarding.enable_access(session=session, patient_id=patient.id, actor=_staff(admin))
     assert row.enabled is True and row.status_note == ""
+
+
+def test_a_chart_staff_turned_on_within_the_months_is_left_on(session, admin, frozen_clock):
+    _months(session, 12)
+    patient = make_patient(session, chart="A994", last_visit_on=date(2020, 1, 1))
+    onboarding.enable_access(session=session, patient_id=patient.id, actor=_staff(admin))
+    assert access_rules.apply_inactivity(session=session, actor=FEED).turned_off == 0
+    # Thirteen months later nobody has seen the patient since: now the rule holds.
+    frozen_clock(datetime(2027, 12, 24, 15, 0, tzinfo=timezone.utc))
+    assert access_rules.apply_inactivity(session=session, actor=FEED).turned_off == 1
 
 
 def test_the_daily_run_uses_the_enabled_and_last_visit_index(session, frozen_clock):

@@ -74,7 +74,8 @@ def _form() -> rx.Component:
                    "inactive_months", input_mode="numeric", max_length=6,
                    hint="0 to 120 months (default 0: never). Checked when you save and every day "
                         "(python -m portal_app access-rules), using the last visit date from the EHR. "
-                        "A later visit does not turn access back on by itself: staff decide."),
+                        "A later visit does not turn access back on by itself: staff decide, and a "
+                        "chart they turn back on stays on until that many months pass again."),
             _field("FHIR identifier system for chart numbers (blank = the MR identifier)",
                    "fhir_chart_system", max_length=300, auto_complete="off",
                    hint="Which Patient.identifier holds your chart number in a FHIR import, e.g. "
