@@ -21,6 +21,7 @@ from tests.e2e.helpers import (
     staff_sign_in,
     unique_tag,
 )
+from tests.e2e.test_accessibility import _violations
 
 DECEASED_REFUSAL = "This patient is recorded as deceased; portal access stays off."
 
@@ -49,6 +50,7 @@ def test_a_deceased_chart_shows_its_note_and_its_red_rectangle_refuses(app_serve
     assert portal_enabled(app_server, patient) is False
     refusals = [e for e in audit_events(app_server, action="portal.enable.refused") if e.patient_id == patient.id]
     assert [e.detail for e in refusals] == ["rule=deceased"]
+    assert _violations(page) == []  # the note and the refusal are readable (axe, WCAG 2 A/AA)
 
     # The chart says so too, and its switch refuses the same way.
     row.get_by_role("link", name=patient.list_name, exact=True).click()
