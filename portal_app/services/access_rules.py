@@ -170,11 +170,12 @@ class InactivityRun:
 def apply_inactivity(*, session: Session, actor: audit.Actor, today: date | None = None,
                      batch: int = BATCH, progress: Callable[[int], None] | None = None) -> InactivityRun:
     """Turn access off for every enabled chart whose last visit is older than the setting's
-    months (charts with no last visit on file are left alone, and so are charts staff turned on
-    within those months: their decision stands until the months pass from it too). Reads the enabled charts by last
-    visit through `ix_patient_enabled_visit`, a batch at a time, committing each batch, so half
-    a million charts never sit in memory. Run when the setting is saved and daily from the
-    command line (`python -m portal_app access-rules`)."""
+    months. Charts with no last visit on file are left alone, and so are charts staff turned on
+    within those months (their decision stands until the months pass from it too).
+
+    Reads the enabled charts by last visit through `ix_patient_enabled_visit`, a batch at a
+    time, committing each batch, so half a million charts never sit in memory. Run when the
+    setting is saved and daily from the command line (`python -m portal_app access-rules`)."""
     months = _months(session)
     if not months:
         return InactivityRun(months=0, turned_off=0)
