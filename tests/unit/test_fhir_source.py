@@ -206,6 +206,9 @@ def test_a_bundle_is_read_incrementally_so_the_first_row_comes_before_a_broken_t
             read_so_far.append(len(data))
             return data
 
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
         def __enter__(self):
             return self
 
@@ -220,9 +223,21 @@ def test_a_bundle_is_read_incrementally_so_the_first_row_comes_before_a_broken_t
     assert next(rows).skipped
     broken = next(rows)
     assert broken.line == 3 and broken.record is None
-    assert broken.error.startswith("The file stops being valid JSON inside entry 3 (")
+    assert broken.error.startswith("The file stops being valid JSON after entry 2 (")
     assert broken.error.endswith("the entries before that point were read, nothing after it.")
     assert list(rows) == []
+
+
+def test_a_byte_order_mark_before_a_bundle_or_an_ndjson_file_is_allowed(tmp_path):
+    bundle = tmp_path / "bom.json"
+    bundle.write_bytes(b"\xef\xbb\xbf" + Path(BUNDLE).read_bytes())
+    assert [row.chart_number for row in fhir_source.read(str(bundle), fmt="fhir-bundle")][:2] == ["A-10023", "A-10024"]
+    lines = tmp_path / "bom.ndjson"
+    lines.write_bytes(b"\xef\xbb\xbf" + Path(NDJSON).read_bytes())
+    assert next(fhir_source.read(str(lines), fmt="ndjson")).chart_number == "B-20001"
+    single = tmp_path / "one.json"
+    single.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "single_patient.json").read_bytes())
+    assert next(fhir_source.read(str(single), fmt="fhir-bundle")).chart_number == "A-10024"
 
 
 def test_a_file_that_is_not_json_at_all_is_one_refused_row(tmp_path):
@@ -247,7 +262,7 @@ def test_an_ndjson_line_that_is_not_utf8_or_too_long_is_refused_and_the_next_lin
     path.write_bytes(b'{"resourceType": "Patient", "name": [{"family": "M\xfcller"}]}\n'
                      + b'{"resourceType": "Patient", "text": "' + b"y" * 5_000 + b'"}\n' + good.encode() + b"\n")
     rows = _rows(str(path), "ndjson")
-    assert rows[1].error == "Line 1 is not UTF-8 text."
+    assert rows[1].error == "Line 1 is not UTF-8 text (FHIR JSON always is)."
     assert rows[2].error.startswith("Line 2 is longer than ")
     assert rows[3].record is not None and rows[3].record.chart_number == "T-1"
 
