@@ -309,3 +309,15 @@ def test_the_public_synthea_samples_give_sensible_charts():
     # married women carry an official and a maiden name: the official one is the chart's
     johns = next(record for record in records if record and record.first_name == "Johnetta529")
     assert johns.last_name == "Johns824"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="the public import samples are not on this machine")
+@pytest.mark.xfail(strict=True, reason="upsert refuses them: Synthea's MR identifiers are 36-character UUIDs "
+                   "(a chart number holds 20) and its home phones (555-907-9875) are not valid US numbers, which "
+                   "refuses the whole chart; the lead decides (the reader maps them faithfully)")
+def test_the_public_synthea_patients_pass_the_upsert_checks(session, frozen_clock):
+    actor = audit.Actor.system("test import")
+    for row in fhir_source.read(str(SAMPLES / "fhir_bulk_patient_synthea.ndjson"), fmt="ndjson"):
+        assert row.record is not None
+        outcome = patient_records.upsert(session=session, record=row.record, actor=actor, source="fhir", dry_run=True)
+        assert outcome.kind == "new"
