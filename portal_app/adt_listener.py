@@ -1,0 +1,157 @@
+"""The HL7 v2 ADT feed: an MLLP listener (`python -m portal_app adt-listen`) on the `hl7`
+library's asyncio MLLP streams (`hl7.mllp`).
+
+Each connection is read one frame at a time: a frame is applied (`services/adt.py`, on a worker
+thread, so the event loop never waits on the database) and answered with its ACK before the next
+is read. All database work goes through one worker thread: SQLite has one writer anyway, and
+messages from several connections are applied in the order they arrive.
+
+What never takes the listener down, and what each gets:
+- a frame without its end bytes (<FS><CR>): an AE when the sender still reads (it closed its
+  side, it went silent, or the next frame's <VT> came first); nothing to answer, a clean close;
+- text before a frame's <VT>, HL7 with other separators, no MSH, not HL7 at all: an AE;
+- a frame over the size limit: an AE, then the connection is closed (the stream cannot be trusted);
+- a connection that sends nothing for `idle_timeout` seconds: closed.
+
+One log line per message: control id, event, ACK code (and error code); never PHI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from hl7.mllp import InvalidBlockError, start_hl7_server  # type: ignore[import-untyped]
+from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK  # type: ignore[import-untyped]
+
+from portal_app import db
+from portal_app.services import adt
+
+log = logging.getLogger("portal_app.adt")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 2575
+IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is closed
+MAX_FRAME = 1024 * 1024  # bytes; a larger frame is refused (AE) and the connection closed
+NO_END = "The MLLP frame ended without its end bytes (<FS><CR>); the message was not applied."
+
+
+def decode(block: bytes) -> str:
+    """HL7 bytes as text: UTF-8, else Windows-1252 / Latin-1 (older senders)."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("latin-1")
+
+
+def frame(ack: str) -> bytes:
+    return START_BLOCK + ack.encode("utf-8") + END_BLOCK + CARRIAGE_RETURN
+
+
+@dataclass
+class Listener:
+    """The listener's settings and its one database worker."""
+
+    idle_timeout: float = IDLE_TIMEOUT
+    db_url: str | None = None
+    max_frame: int = MAX_FRAME
+    _worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="adt-db"))
+
+    def _apply(self, text: str) -> adt.Handled:
+        with db.session_scope(self.db_url) as session:
+            return adt.handle(session=session, text=text)
+
+    def _refuse(self, text: str, reason: str) -> adt.Handled:
+        with db.session_scope(self.db_url) as session:
+            return adt.refuse(session=session, text=text, reason=reason)
+
+    async def _off_loop(self, work: Callable[..., adt.Handled], *args: str) -> adt.Handled:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+
+    async def _answer(self, writer, handled: adt.Handled, peer: str) -> None:
+        log.info("%s peer=%s", adt.log_line(handled), peer)
+        writer.write(frame(handled.ack))
+        await writer.drain()
+
+    async def _frames(self, writer, block: bytes, peer: str) -> None:
+        """One block as the library read it. A <VT> inside it means an earlier frame lost its end
+        bytes: that one gets an AE, the last one is applied."""
+        parts = block.split(START_BLOCK)
+        for lost in parts[:-1]:
+            if lost.strip():
+                await self._answer(writer, await self._off_loop(self._refuse, decode(lost), NO_END), peer)
+        await self._answer(writer, await self._off_loop(self._apply, decode(parts[-1])), peer)
+
+    async def _partial(self, writer, partial: bytes, peer: str) -> None:
+        """Answer a frame that never got its end bytes (if there is one to answer)."""
+        text = decode(partial.lstrip(START_BLOCK).rstrip(END_BLOCK + CARRIAGE_RETURN))
+        if partial.startswith(START_BLOCK) and text.strip():
+            await self._answer(writer, await self._off_loop(self._refuse, text, NO_END), peer)
+
+    async def _next(self, reader, writer, peer: str) -> bool:
+        """Read and answer one frame. False: the connection is done."""
+        try:
+            block = await asyncio.wait_for(reader.readblock(), self.idle_timeout)
+        except asyncio.TimeoutError:
+            pending = bytes(getattr(reader, "_buffer", b""))  # a frame begun and never ended
+            log.info("connection idle for %.0f s, closing peer=%s", self.idle_timeout, peer)
+            await self._partial(writer, pending, peer)
+            return False
+        except asyncio.IncompleteReadError as ended:  # the sender closed its side
+            await self._partial(writer, ended.partial, peer)
+            return False
+        except InvalidBlockError:
+            handled = await self._off_loop(self._refuse, "", "Data arrived outside an MLLP frame (no <VT> first).")
+            await self._answer(writer, handled, peer)
+            return True
+        except ValueError:  # over the size limit: the rest of the stream cannot be trusted
+            reason = f"The message is larger than {self.max_frame // 1024} KB."
+            await self._answer(writer, await self._off_loop(self._refuse, "", reason), peer)
+            return False
+        await self._frames(writer, block, peer)
+        return True
+
+    async def connection(self, reader, writer) -> None:
+        """One sender's connection: frames one at a time until it closes or goes silent."""
+        address = writer.get_extra_info("peername")
+        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+        try:
+            while await self._next(reader, writer, peer):
+                pass
+        except (ConnectionError, OSError) as error:
+            log.info("connection lost peer=%s (%s)", peer, type(error).__name__)
+        except Exception:  # noqa: BLE001 - one bad connection never stops the listener
+            log.exception("connection failed peer=%s", peer)
+        finally:
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 5)
+            except (asyncio.TimeoutError, ConnectionError, OSError):
+                pass
+
+    async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> asyncio.Server:
+        """Start listening (port 0: any free port; read it from the server's sockets)."""
+        return await start_hl7_server(self.connection, host, port, limit=self.max_frame)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+
+async def serve(host: str, port: int, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    """Run until SIGINT or SIGTERM; connections in progress finish their current message."""
+    listener = Listener(idle_timeout=idle_timeout)
+    server = await listener.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
+    log.info("ADT listener on %s (MLLP; idle timeout %.0f s)", bound, idle_timeout)
+    async with server:
+        await stop.wait()
+    listener.close()
+    log.info("ADT listener stopped")
