@@ -9,7 +9,8 @@ messages from several connections are applied in the order they arrive.
 What never takes the listener down, and what each gets:
 - a frame without its end bytes (<FS><CR>): an AE when the sender still reads (it closed its
   side, it went silent, or the next frame's <VT> came first); nothing to answer, a clean close;
-- text before a frame's <VT>, HL7 with other separators, no MSH, not HL7 at all: an AE;
+- bytes before a frame's <VT> are skipped; HL7 with other separators, no MSH, not HL7 at all,
+  a block with no <VT>: an AE;
 - a frame over the size limit: an AE, then the connection is closed (the stream cannot be trusted);
 - a connection that sends nothing for `idle_timeout` seconds: closed.
 
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from hl7.mllp import InvalidBlockError, start_hl7_server  # type: ignore[import-untyped]
+from hl7.mllp import start_hl7_server  # type: ignore[import-untyped]
 from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK  # type: ignore[import-untyped]
 
 from portal_app import db
@@ -78,24 +79,35 @@ class Listener:
         await writer.drain()
 
     async def _frames(self, writer, block: bytes, peer: str) -> None:
-        """One block as the library read it. A <VT> inside it means an earlier frame lost its end
-        bytes: that one gets an AE, the last one is applied."""
+        """One block up to <FS><CR>. Bytes before its <VT> are noise (logged, not answered: the
+        sender gets one ACK per frame it sent); a <VT> inside means an earlier frame lost its end
+        bytes: that one gets an AE, the last one is applied. No <VT> at all: an AE."""
         parts = block.split(START_BLOCK)
-        for lost in parts[:-1]:
+        if len(parts) == 1:
+            reason = "Data arrived outside an MLLP frame (no <VT> first)."
+            await self._answer(writer, await self._off_loop(self._refuse, "", reason), peer)
+            return
+        if parts[0].strip():
+            log.info("skipped %d bytes outside a frame peer=%s", len(parts[0]), peer)
+        for lost in parts[1:-1]:
             if lost.strip():
                 await self._answer(writer, await self._off_loop(self._refuse, decode(lost), NO_END), peer)
         await self._answer(writer, await self._off_loop(self._apply, decode(parts[-1])), peer)
 
     async def _partial(self, writer, partial: bytes, peer: str) -> None:
         """Answer a frame that never got its end bytes (if there is one to answer)."""
-        text = decode(partial.lstrip(START_BLOCK).rstrip(END_BLOCK + CARRIAGE_RETURN))
-        if partial.startswith(START_BLOCK) and text.strip():
+        start = partial.rfind(START_BLOCK)
+        text = decode(partial[start + 1:].rstrip(END_BLOCK)) if start >= 0 else ""
+        if text.strip():
             await self._answer(writer, await self._off_loop(self._refuse, text, NO_END), peer)
 
     async def _next(self, reader, writer, peer: str) -> bool:
-        """Read and answer one frame. False: the connection is done."""
+        """Read and answer one frame. False: the connection is done.
+
+        The library's `readblock` would drop a frame that follows stray bytes, so the frame is
+        read with the stream's own `readuntil` and split here."""
         try:
-            block = await asyncio.wait_for(reader.readblock(), self.idle_timeout)
+            block = await asyncio.wait_for(reader.readuntil(END_BLOCK + CARRIAGE_RETURN), self.idle_timeout)
         except asyncio.TimeoutError:
             pending = bytes(getattr(reader, "_buffer", b""))  # a frame begun and never ended
             log.info("connection idle for %.0f s, closing peer=%s", self.idle_timeout, peer)
@@ -104,15 +116,11 @@ class Listener:
         except asyncio.IncompleteReadError as ended:  # the sender closed its side
             await self._partial(writer, ended.partial, peer)
             return False
-        except InvalidBlockError:
-            handled = await self._off_loop(self._refuse, "", "Data arrived outside an MLLP frame (no <VT> first).")
-            await self._answer(writer, handled, peer)
-            return True
-        except ValueError:  # over the size limit: the rest of the stream cannot be trusted
+        except asyncio.LimitOverrunError:  # over the size limit: the rest of the stream cannot be trusted
             reason = f"The message is larger than {self.max_frame // 1024} KB."
             await self._answer(writer, await self._off_loop(self._refuse, "", reason), peer)
             return False
-        await self._frames(writer, block, peer)
+        await self._frames(writer, block[:-2], peer)
         return True
 
     async def connection(self, reader, writer) -> None:
