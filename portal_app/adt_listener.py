@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from hl7.mllp import start_hl7_server  # type: ignore[import-untyped]
 from hl7.mllp.streams import CARRIAGE_RETURN, END_BLOCK, START_BLOCK  # type: ignore[import-untyped]
@@ -37,6 +38,7 @@ log = logging.getLogger("portal_app.adt")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2575
 IDLE_TIMEOUT = 60.0  # seconds a connection may stay silent before it is closed
+MAX_BATCH = 200  # messages applied in one transaction when they arrive together
 MAX_FRAME = 1024 * 1024  # bytes; a larger frame is refused (AE) and the connection closed
 NO_END = "The MLLP frame ended without its end bytes (<FS><CR>); the message was not applied."
 
@@ -53,25 +55,84 @@ def frame(ack: str) -> bytes:
     return START_BLOCK + ack.encode("utf-8") + END_BLOCK + CARRIAGE_RETURN
 
 
+class _Database:
+    """The one database thread. It takes every message waiting (from all connections, up to
+    `MAX_BATCH`), applies them in order in one transaction with a savepoint each, commits once,
+    then answers them all (group commit: one commit per burst, not per message). A frame that is
+    only refused (lost end bytes, too large) is audited on its own."""
+
+    def __init__(self, db_url: str | None) -> None:
+        self.db_url = db_url
+        self._queue: queue.SimpleQueue[tuple[str, str, Future[adt.Handled]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="adt-db", daemon=True)
+        self._thread.start()
+
+    def submit(self, text: str, reason: str = "") -> Future[adt.Handled]:
+        """Apply `text`, or with a `reason`, only refuse it (AE, audited)."""
+        done: Future[adt.Handled] = Future()
+        self._queue.put((text, reason, done))
+        return done
+
+    def _take(self) -> list[tuple[str, str, Future[adt.Handled]]] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                self._work(batch)
+            except Exception as error:  # noqa: BLE001 - the senders get an error, the thread lives on
+                log.exception("ADT database work failed")
+                for _text, _reason, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+
+    def _work(self, batch: list[tuple[str, str, Future[adt.Handled]]]) -> None:
+        with db.session_scope(self.db_url) as session:
+            start = 0
+            while start < len(batch):
+                text, reason, done = batch[start]
+                if reason:
+                    done.set_result(adt.refuse(session=session, text=text, reason=reason))
+                    start += 1
+                    continue
+                end = next((i for i in range(start, len(batch)) if batch[i][1]), len(batch))
+                run = batch[start:end]
+                answers = adt.handle_many(session=session, texts=[text for text, _reason, _done in run])
+                for (_text, _reason, waiting), handled in zip(run, answers, strict=True):
+                    waiting.set_result(handled)
+                start = end
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+
 @dataclass
 class Listener:
-    """The listener's settings and its one database worker."""
+    """The listener's settings and its database thread."""
 
     idle_timeout: float = IDLE_TIMEOUT
     db_url: str | None = None
     max_frame: int = MAX_FRAME
-    _worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="adt-db"))
+    _database: _Database | None = None
 
-    def _apply(self, text: str) -> adt.Handled:
-        with db.session_scope(self.db_url) as session:
-            return adt.handle(session=session, text=text)
-
-    def _refuse(self, text: str, reason: str) -> adt.Handled:
-        with db.session_scope(self.db_url) as session:
-            return adt.refuse(session=session, text=text, reason=reason)
-
-    async def _off_loop(self, work: Callable[..., adt.Handled], *args: str) -> adt.Handled:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+    async def _off_loop(self, text: str, reason: str = "") -> adt.Handled:
+        if self._database is None:
+            self._database = _Database(self.db_url)
+        return await asyncio.wrap_future(self._database.submit(text, reason))
 
     async def _answer(self, writer, handled: adt.Handled, peer: str) -> None:
         log.info("%s peer=%s", adt.log_line(handled), peer)
@@ -85,21 +146,21 @@ class Listener:
         parts = block.split(START_BLOCK)
         if len(parts) == 1:
             reason = "Data arrived outside an MLLP frame (no <VT> first)."
-            await self._answer(writer, await self._off_loop(self._refuse, "", reason), peer)
+            await self._answer(writer, await self._off_loop("", reason), peer)
             return
         if parts[0].strip():
             log.info("skipped %d bytes outside a frame peer=%s", len(parts[0]), peer)
         for lost in parts[1:-1]:
             if lost.strip():
-                await self._answer(writer, await self._off_loop(self._refuse, decode(lost), NO_END), peer)
-        await self._answer(writer, await self._off_loop(self._apply, decode(parts[-1])), peer)
+                await self._answer(writer, await self._off_loop(decode(lost), NO_END), peer)
+        await self._answer(writer, await self._off_loop(decode(parts[-1])), peer)
 
     async def _partial(self, writer, partial: bytes, peer: str) -> None:
         """Answer a frame that never got its end bytes (if there is one to answer)."""
         start = partial.rfind(START_BLOCK)
         text = decode(partial[start + 1:].rstrip(END_BLOCK)) if start >= 0 else ""
         if text.strip():
-            await self._answer(writer, await self._off_loop(self._refuse, text, NO_END), peer)
+            await self._answer(writer, await self._off_loop(text, NO_END), peer)
 
     async def _next(self, reader, writer, peer: str) -> bool:
         """Read and answer one frame. False: the connection is done.
@@ -118,7 +179,7 @@ class Listener:
             return False
         except asyncio.LimitOverrunError:  # over the size limit: the rest of the stream cannot be trusted
             reason = f"The message is larger than {self.max_frame // 1024} KB."
-            await self._answer(writer, await self._off_loop(self._refuse, "", reason), peer)
+            await self._answer(writer, await self._off_loop("", reason), peer)
             return False
         await self._frames(writer, block[:-2], peer)
         return True
@@ -146,7 +207,8 @@ class Listener:
         return await start_hl7_server(self.connection, host, port, limit=self.max_frame)
 
     def close(self) -> None:
-        self._worker.shutdown(wait=True)
+        if self._database is not None:
+            self._database.close()
 
 
 async def serve(host: str, port: int, *, idle_timeout: float = IDLE_TIMEOUT) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
@@ -47,6 +48,7 @@ _WHERE = {"chart_number": "PID^1^3", "first_name": "PID^1^5", "middle_name": "PI
           "home_phone": "PID^1^13", "address": "PID^1^11", "city": "PID^1^11", "state": "PID^1^11",
           "postal_code": "PID^1^11", "deceased": "PID^1^29", "last_visit": "PV1^1^44"}
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+NOT_SAVED = "The message could not be applied because of an error here; send it again later."
 _PRINTABLE = re.compile(r"[^\x21-\x7e]")
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?([+-]\d{4})?$")
 
@@ -378,51 +380,78 @@ def _answer(message: hl7.Message | None, code: str, control_id: str, event: str,
     return Handled(code, control_id, event, text, error_code, where, ack)
 
 
-def handle(*, session: Session, text: str, actor: audit.Actor = ACTOR) -> Handled:
-    """Read, apply and acknowledge one message, in one transaction (committed here): an AE
-    leaves the charts exactly as they were, and only its audit event is written."""
+@dataclass
+class _Seen:
+    """What was read of a message before it was refused (for the ACK)."""
+
     message: hl7.Message | None = None
-    control_id = event = ""
+    control_id: str = ""
+    event: str = ""
+
+
+def _open_outer_transaction(session: Session) -> None:
+    """Begin a real transaction before the first SAVEPOINT (Python's sqlite3 module, in its legacy
+    mode, would let the SAVEPOINT be the outermost transaction, and its release would commit)."""
+    raw = session.connection().connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection) and not raw.in_transaction:
+        raw.execute("BEGIN")
+
+
+def _attempt(session: Session, text: str, actor: audit.Actor, seen: _Seen) -> tuple[Handled, int]:
+    with session.begin_nested():
+        seen.message = parse(text)
+        seen.control_id = _clean_id(_value(seen.message.segment("MSH"), 10))
+        seen.event = _value(seen.message.segment("MSH"), 9, 1, 2).upper()
+        seen.event = event_of(seen.message)
+        patient_id, words = _apply(session, seen.message, seen.event, actor)
+    return _answer(seen.message, "AA", seen.control_id, seen.event, words), patient_id
+
+
+def apply(*, session: Session, text: str, actor: audit.Actor = ACTOR) -> Handled:
+    """Read and apply one message inside a SAVEPOINT of the caller's transaction, and audit it
+    (the caller commits). A refused message's savepoint is rolled back: only its audit event stays."""
+    _open_outer_transaction(session)
+    seen = _Seen()
     patient_id: int | None = None
     try:
-        message = parse(text)
-        control_id = _clean_id(_value(message.segment("MSH"), 10))
-        event = _value(message.segment("MSH"), 9, 1, 2).upper() or event
-        event = event_of(message)
-        patient_id, words = _apply(session, message, event, actor)
-        handled = _answer(message, "AA", control_id, event, words)
+        handled, patient_id = _attempt(session, text, actor, seen)
     except Refused as refused:
-        handled = _refused(session, message, control_id or _guess_control_id(text), event,
-                           refused.text, refused.code, refused.where)
+        handled = _answer(seen.message, "AE", seen.control_id or _guess_control_id(text), seen.event,
+                          refused.text, refused.code, refused.where)
     except DomainError as error:
         code = "101" if error.message.startswith("A new chart needs") else "102"
-        handled = _refused(session, message, control_id, event, error.message, code,
-                           _WHERE.get(error.field, "PID"))
+        handled = _answer(seen.message, "AE", seen.control_id, seen.event, error.message, code,
+                          _WHERE.get(error.field, "PID"))
     except Exception:  # noqa: BLE001 - a bug must not take the feed down; the sender retries on AE
-        log.exception("ADT message %s (%s) could not be applied", control_id, event)
-        handled = _refused(session, message, control_id, event,
-                           "The message could not be applied because of an error here; send it again later.",
-                           "207", "")
+        log.exception("ADT message %s (%s) could not be applied", seen.control_id, seen.event)
+        handled = _answer(seen.message, "AE", seen.control_id, seen.event, NOT_SAVED, "207", "")
     _audit(session, actor, handled, patient_id if handled.code == "AA" else None)
-    try:
-        session.commit()
-    except Exception:  # noqa: BLE001 - e.g. two connections registered the same chart at once
-        log.exception("ADT message %s (%s) could not be committed", control_id, event)
-        handled = _refused(session, message, control_id, event,
-                           "The message could not be saved here (a conflict with another message); send it again.",
-                           "207", "")
-        _audit(session, actor, handled, None)
-        session.commit()
     return handled
 
 
-def _refused(session: Session, message: hl7.Message | None, control_id: str, event: str, text: str,
-             code: str, where: str) -> Handled:
-    session.rollback()
-    return _answer(message, "AE", control_id, event, text, code, where)
+def handle(*, session: Session, text: str, actor: audit.Actor = ACTOR) -> Handled:
+    """Read, apply and acknowledge one message in its own transaction (committed here): an AE
+    leaves the charts exactly as they were, and only its audit event is written."""
+    return handle_many(session=session, texts=[text], actor=actor)[0]
 
 
-def refuse(*, session: Session, text: str, reason: str, actor: audit.Actor = ACTOR) -> Handled:
+def handle_many(*, session: Session, texts: list[str], actor: audit.Actor = ACTOR) -> list[Handled]:
+    """Apply messages in order, each in its own SAVEPOINT (so each is all or nothing, and sees the
+    ones before it), then commit once: the listener passes the messages that arrived together
+    (group commit). If the commit fails, each message is applied again on its own."""
+    results = [apply(session=session, text=text, actor=actor) for text in texts]
+    try:
+        session.commit()
+        return results
+    except Exception:  # noqa: BLE001 - e.g. another process wrote the same chart at once
+        session.rollback()
+        if len(texts) > 1:
+            return [handle(session=session, text=text, actor=actor) for text in texts]
+        log.exception("ADT message %s (%s) could not be committed", results[0].control_id, results[0].event)
+        return [refuse(session=session, text=texts[0], reason=NOT_SAVED, code="207")]
+
+
+def refuse(*, session: Session, text: str, reason: str, code: str = "100", actor: audit.Actor = ACTOR) -> Handled:
     """Answer AE without applying anything (a frame that lost its end bytes, data outside a frame,
     a frame too large), echoing the control id when the text has a readable MSH; audited."""
     message: hl7.Message | None = None
@@ -433,7 +462,8 @@ def refuse(*, session: Session, text: str, reason: str, actor: audit.Actor = ACT
         event = _value(message.segment("MSH"), 9, 1, 2).upper()
     except Refused:
         pass
-    handled = _answer(message, "AE", control_id, event, reason, "100", "MSH" if message is None else "")
+    where = "MSH" if message is None and code == "100" else ""
+    handled = _answer(message, "AE", control_id, event, reason, code, where)
     _audit(session, actor, handled, None)
     session.commit()
     return handled
