@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from portal_app.models import Patient, ident
 from portal_app.services import audit, chart_merge, patient_records
-from portal_app.services.errors import DomainError
+from portal_app.services.errors import DomainError, InvalidInput
 from portal_app.services.patient_records import PatientRecord
 
 log = logging.getLogger(__name__)
@@ -278,11 +278,15 @@ def event_of(message: hl7.Message) -> str:
 # ---- applying a message ---------------------------------------------------------------------
 
 
+def _unknown(number: str, where: str, event: str) -> Refused:
+    return Refused(f"Chart {number} is not known here ({event} changes a chart that exists; "
+                   "send A04 or A28 to register it).", code="204", where=where)
+
+
 def _known(session: Session, number: str, where: str, event: str) -> Patient:
     patient = patient_records.find(session=session, chart_number=number)
     if patient is None:
-        raise Refused(f"Chart {number} is not known here ({event} changes a chart that exists; "
-                      "send A04 or A28 to register it).", code="204", where=where)
+        raise _unknown(number, where, event)
     return patient
 
 
@@ -326,11 +330,24 @@ def _apply(session: Session, message: hl7.Message, event: str, actor: audit.Acto
         number = _chart(pid, 3, where="PID^1^3", label="PID-3 patient identifier")
         return _delete(session, PatientRecord(chart_number=number), event, actor)
     record = record_of(message)
-    if kind == "update":
-        _known(session, record.chart_number, "PID^1^3", event)
     if kind == "merge":
         return _merge(session, message, record, actor)
+    if kind == "update":
+        return _update(session, record, event, actor)
     return _upsert(session, record, event, actor)
+
+
+def _update(session: Session, record: PatientRecord, event: str, actor: audit.Actor) -> tuple[int, str]:
+    """An update of a known chart. Upserted first and refused after when the chart turns out to be
+    new (the savepoint undoes it): one lookup instead of two for the usual, known chart."""
+    try:
+        patient_id, words = _upsert(session, record, event, actor)
+    except InvalidInput:
+        _known(session, record.chart_number, "PID^1^3", event)  # an unknown chart is the better reason
+        raise
+    if words.startswith("new"):
+        raise _unknown(record.chart_number, "PID^1^3", event)
+    return patient_id, words
 
 
 # ---- the ACK --------------------------------------------------------------------------------
