@@ -1,4 +1,5 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | adt-listen`."""
+"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | access-rules |
+adt-listen`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.services import demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services import (
+    access_rules,
+    audit,
+    demo,
+    demo_adoption,
+    demo_portal,
+    outbox,
+    permissions,
+    settings,
+    staff_auth,
+)
 from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
 
@@ -84,6 +95,15 @@ def _adt_listen(args: argparse.Namespace) -> int:
     except OSError as error:  # the port is taken, or the address is not this machine's
         print(f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _access_rules(_args: argparse.Namespace) -> int:
+    """The daily run of the no-visit rule (Portal Settings' months; 0 = off)."""
+    started = time.perf_counter()
+    with db.session_scope() as session:
+        run = access_rules.apply_inactivity(session=session, actor=audit.Actor.system("access rules (daily)"))
+    print(f"{run.summary()} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -164,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = commands.add_parser("adoption-rebuild",
                                   help="rebuild every chart's adoption row from the history tables")
     rebuild.set_defaults(run=_adoption_rebuild)
+
+    rules = commands.add_parser("access-rules",
+                                help="turn portal access off for charts with no visit for the set months (daily)")
+    rules.set_defaults(run=_access_rules)
 
     listen = commands.add_parser("adt-listen", help="receive the EHR's HL7 v2 ADT feed over MLLP")
     listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

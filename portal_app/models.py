@@ -123,6 +123,8 @@ class Patient(SQLModel, table=True):
         Index("ix_patient_email_sort", "email_lower", "sort_key", "id"),
         # "Create Account" with a phone number asks whether a chart with that mobile refuses texts.
         Index("ix_patient_mobile", "mobile_phone"),
+        # The daily no-visit rule reads the enabled charts by last visit (access_rules.apply_inactivity).
+        Index("ix_patient_enabled_visit", "portal_enabled", "last_visit_on", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -358,6 +360,8 @@ class BulkJob(SQLModel, table=True):
     skipped_has_account: int = 0
     # An unused, unexpired invitation link (re-inviting would kill it), unless "send again".
     skipped_live_invitation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Recorded as deceased or merged into another chart: access stays off, nobody is invited.
+    skipped_access_rule: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -352,6 +352,17 @@ def disconnect(*, session: Session, connection: PortalConnection, patient: Patie
     return Disconnected(sessions_ended=ended, links_voided=voided)
 
 
+def end_representatives(*, session: Session, patient: Patient) -> int:
+    """End every authorized representative's live connection to this chart (it is recorded as
+    deceased); their connections to other charts stay. Returns how many ended."""
+    connections = list(session.exec(select(PortalConnection).where(
+        PortalConnection.patient_id == patient.id, PortalConnection.access_type == AccessType.REPRESENTATIVE,
+        col(PortalConnection.revoked_at).is_(None))))
+    for connection in connections:
+        disconnect(session=session, connection=connection, patient=patient)
+    return len(connections)
+
+
 # ---- links to choose a password ---------------------------------------------------------
 
 

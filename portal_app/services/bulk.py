@@ -50,11 +50,13 @@ class JobView:
     error: str
     percent: int
     summary: str
+    skipped_access_rule: int = 0
 
 
 def summary_of(job: BulkJob) -> str:
     """E.g. "Invited 41 · skipped 7 without email · 2 email not allowed · 3 already have accounts"."""
-    skips = [(job.skipped_live_invitation, "already invited (link still valid)"),
+    skips = [(job.skipped_access_rule, "deceased or merged (access stays off)"),
+             (job.skipped_live_invitation, "already invited (link still valid)"),
              (job.skipped_no_email, "without email"),
              (job.skipped_email_not_allowed, "email not allowed"),
              (job.skipped_has_account,
@@ -73,7 +75,7 @@ def view_of(job: BulkJob) -> JobView:
                    skipped_email_not_allowed=job.skipped_email_not_allowed,
                    skipped_has_account=job.skipped_has_account,
                    skipped_live_invitation=job.skipped_live_invitation, error=job.error,
-                   percent=percent, summary=summary_of(job))
+                   percent=percent, summary=summary_of(job), skipped_access_rule=job.skipped_access_rule)
 
 
 def _clean_ids(patient_ids: Iterable[int]) -> list[int]:
@@ -155,6 +157,8 @@ def _process_one(session: Session, patient_id: int, actor: audit.Actor, resend: 
     patient = session.get(Patient, patient_id)
     if patient is None:
         return "missing"
+    if onboarding.access_stays_off(session=session, patient=patient):
+        return "access_rule"  # deceased or merged: access stays off, nobody is invited
     onboarding.enable_access(session=session, patient_id=patient_id, actor=actor)
     if accounts.self_account(session=session, patient_id=patient_id) is not None:
         return "has_account"
@@ -187,6 +191,7 @@ def _save_counts(session: Session, job_id: int, processed: int, counts: dict[str
     job.skipped_email_not_allowed = counts["email_not_allowed"]
     job.skipped_has_account = counts["has_account"]
     job.skipped_live_invitation = counts["live_invitation"]
+    job.skipped_access_rule = counts["access_rule"]
     if counts["failed"]:
         job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
                      "messages wait in the Outbox to be retried.")
@@ -237,6 +242,7 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor,
     counts = {"invited": job.invited, "no_email": job.skipped_no_email,
               "email_not_allowed": job.skipped_email_not_allowed,
               "has_account": job.skipped_has_account, "live_invitation": job.skipped_live_invitation,
+              "access_rule": job.skipped_access_rule,
               "failed": 0, "missing": 0}
     processed = 0  # (a job with any progress returned above)
     try:

@@ -50,6 +50,7 @@ class ChartView(Contact):
     account_status_label: str = ""
     account_last_sign_in: str = ""
     account_must_change: bool = False
+    status_note: str = ""  # what an automatic access rule did ("Deceased", "No visit since 03/01/2024")
 
 
 phone_label = validation.phone_label  # the one phone formatter (kept here for its callers)
@@ -97,6 +98,7 @@ def chart_view(*, session: Session, patient_id: int, actor: audit.Actor | None =
         account_last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else (
             "never" if account is not None else ""),
         account_must_change=bool(account and account.must_change_password),
+        status_note=patient.status_note,
     )
     if actor is not None:
         audit.record(session=session, actor=actor, action="chart.view", patient_id=patient.id)

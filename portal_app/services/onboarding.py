@@ -18,6 +18,7 @@ from portal_app.db import select_columns
 from portal_app.models import ChartAccountState, Patient, ident
 from portal_app.services import accounts, audit, clock, sessions, tokens
 from portal_app.services.choices import Choice
+from portal_app.services.errors import Forbidden
 from portal_app.services.validation import parse_dob
 
 PAGE_SIZE = 50
@@ -60,6 +61,7 @@ class PatientRow:
     enabled: bool
     account_state: str
     account_label: str
+    status_note: str = ""  # what an automatic rule did ("Deceased", "Email changed; invitation voided")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class Page:
 
 # What a list row needs: loading these columns, not whole Patient objects, halves a page's cost.
 _ROW_COLUMNS = (Patient.id, Patient.chart_number, Patient.first_name, Patient.last_name, Patient.dob,
-                Patient.email, Patient.portal_enabled, Patient.account_state, Patient.sort_key)
+                Patient.email, Patient.portal_enabled, Patient.account_state, Patient.sort_key,
+                Patient.status_note)
 
 
 def row_of(patient: Patient) -> PatientRow:
@@ -90,6 +93,7 @@ def row_of(patient: Patient) -> PatientRow:
         email=patient.email, enabled=patient.portal_enabled,
         account_state=patient.account_state.value,
         account_label=ACCOUNT_STATE_LABELS[patient.account_state],
+        status_note=patient.status_note,
     )
 
 
@@ -265,11 +269,42 @@ def patient_row(*, session: Session, patient_id: int) -> PatientRow:
     return row_of(accounts.get_patient(session=session, patient_id=patient_id))
 
 
+# Why staff may not turn a chart's access on, whatever they click: the EHR's own data decides.
+DECEASED_STAYS_OFF = "This patient is recorded as deceased; portal access stays off."
+MERGED_STAYS_OFF = ("This chart was merged into chart {chart}; portal access stays off. Open chart {chart} "
+                    "instead.")
+# The note the inactivity rule leaves; turning access back on by hand clears it.
+INACTIVE_NOTE_PREFIX = "No visit since "
+
+
+def access_stays_off(*, session: Session, patient: Patient) -> str:
+    """Why this chart's portal access may not be turned on ("" when it may): it is recorded as
+    deceased, or it was merged into another chart."""
+    if patient.deceased:
+        return DECEASED_STAYS_OFF
+    if patient.merged_into_id is not None:
+        survivor = session.get(Patient, patient.merged_into_id)
+        return MERGED_STAYS_OFF.format(chart=survivor.chart_number if survivor else "another chart")
+    return ""
+
+
 def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
-    """Turn portal access on. Already on: nothing changes, nothing is logged."""
+    """Turn portal access on. Already on: nothing changes, nothing is logged.
+
+    Raises:
+        Forbidden: the chart is recorded as deceased or was merged (the refusal is audited).
+    """
     patient = accounts.get_patient(session=session, patient_id=patient_id)
+    refusal = access_stays_off(session=session, patient=patient)
+    if refusal:
+        audit.record(session=session, actor=actor, action="portal.enable.refused", patient_id=patient.id,
+                     detail="rule=" + ("deceased" if patient.deceased else "merged"))
+        session.commit()
+        raise Forbidden(refusal)
     if not patient.portal_enabled:
         patient.portal_enabled = True
+        if patient.status_note.startswith(INACTIVE_NOTE_PREFIX):
+            patient.status_note = ""  # staff decided: the inactivity note no longer describes the chart
         patient.updated_at = clock.now()
         session.add(patient)
         audit.record(session=session, actor=actor, action="portal.enable", patient_id=patient.id)
@@ -277,17 +312,32 @@ def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> P
     return row_of(patient)
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What turning a chart's access off ended."""
+
+    sessions: int
+    links: int
+
+
+def end_access(*, session: Session, patient: Patient) -> Ended:
+    """Turn the chart's portal access off now: end the sessions of every connected account and
+    void the chart's open links. The caller audits (with its own reason) and commits."""
+    patient.portal_enabled = False
+    patient.updated_at = clock.now()
+    session.add(patient)
+    ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
+                for account_id in accounts.connected_account_ids(session=session, patient_id=ident(patient)))
+    voided = tokens.revoke_live(session=session, patient_id=patient.id)
+    return Ended(sessions=ended, links=voided)
+
+
 def disable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> PatientRow:
     """Turn portal access off: end the sessions of connected accounts, void open links."""
     patient = accounts.get_patient(session=session, patient_id=patient_id)
     if patient.portal_enabled:
-        patient.portal_enabled = False
-        patient.updated_at = clock.now()
-        session.add(patient)
-        ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
-                    for account_id in accounts.connected_account_ids(session=session, patient_id=ident(patient)))
-        voided = tokens.revoke_live(session=session, patient_id=patient.id)
+        ended = end_access(session=session, patient=patient)
         audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
-                     detail=f"sessions ended={ended}; links voided={voided}")
+                     detail=f"sessions ended={ended.sessions}; links voided={ended.links}")
         session.commit()
     return row_of(patient)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 from functools import partial
@@ -31,6 +33,8 @@ class SettingsView:
     letter_key_days: int = 21
     verification_minutes: int = 30
     time_zone: str = "UTC"
+    inactive_months: int = 0
+    fhir_chart_system: str = ""
 
 
 # Connect Patient's numbers: field -> (label as the form shows it, lowest, highest).
@@ -71,7 +75,8 @@ def view(*, session: Session) -> SettingsView:
         reset_minutes=row.reset_minutes, token_length=row.token_length,
         connect_token_days=row.connect_token_days, key_days=row.key_days,
         letter_key_days=row.letter_key_days, verification_minutes=row.verification_minutes,
-        time_zone=row.time_zone,
+        time_zone=row.time_zone, inactive_months=row.inactive_months,
+        fhir_chart_system=row.fhir_chart_system,
     )
 
 
@@ -94,6 +99,19 @@ def _time_zone(value: str) -> str:
     return name
 
 
+INACTIVE_MONTHS = ("Months without a visit", 0, 120)
+_URI = re.compile(r"(https?://[^\s/?#]+[^\s]*|urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[^\s]+)")
+
+
+def _fhir_system(value: str) -> str:
+    """A FHIR identifier system (a URL or a URN), or "" for the MR-typed identifier."""
+    text = clean_text(value, field="fhir_chart_system", label="FHIR identifier system", max_length=300)
+    if text and not _URI.fullmatch(text):
+        raise InvalidInput("Enter the identifier system as a URI, like https://ehr.example.org/mrn or "
+                           "urn:oid:2.16.840.1.113883.19.5, or leave it blank.", field="fhir_chart_system")
+    return text
+
+
 def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
@@ -104,16 +122,37 @@ def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> 
     return number
 
 
+def _optional_checks(*, time_zone: str | None, inactive_months: str | int | None,
+                     fhir_chart_system: str | None, **connect: str | int | None) -> dict[str, Callable[[], object]]:
+    """The checks of the fields a caller may leave out (None keeps the stored value)."""
+    checks: dict[str, Callable[[], object]] = {}
+    if time_zone is not None:
+        checks["time_zone"] = partial(_time_zone, time_zone)
+    if inactive_months is not None:
+        label, low, high = INACTIVE_MONTHS
+        checks["inactive_months"] = partial(_whole, inactive_months, field="inactive_months", label=label,
+                                            low=low, high=high)
+    if fhir_chart_system is not None:
+        checks["fhir_chart_system"] = partial(_fhir_system, fhir_chart_system)
+    for name, raw in connect.items():
+        if raw is not None:
+            label, low, high = CONNECT_RANGES[name]
+            checks[name] = partial(_whole, raw, field=name, label=label, low=low, high=high)
+    return checks
+
+
 def update(*, session: Session, actor_id: int, portal_active: bool, practice_name: str,
            practice_phone: str, portal_base_url: str, sender_address: str,
            invitation_hours: str | int, reset_minutes: str | int,
            token_length: str | int | None = None, connect_token_days: str | int | None = None,
            key_days: str | int | None = None, letter_key_days: str | int | None = None,
-           verification_minutes: str | int | None = None, time_zone: str | None = None) -> SettingsView:
+           verification_minutes: str | int | None = None, time_zone: str | None = None,
+           inactive_months: str | int | None = None, fhir_chart_system: str | None = None) -> SettingsView:
     """Validate every field first (so one bad field changes nothing), then save and audit.
 
-    The Connect Patient numbers (token length and lifetimes) and the time zone keep their
-    stored value when None is passed.
+    The Connect Patient numbers (token length and lifetimes), the time zone, the no-visit months
+    and the FHIR identifier system keep their stored value when None is passed. (The caller runs
+    `access_rules.apply_inactivity` after a save: settings cannot import the rules.)
     """
     errors: dict[str, str] = {}
     values: dict[str, object] = {"portal_active": bool(portal_active)}
@@ -129,15 +168,10 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
         "reset_minutes": lambda: _whole(reset_minutes, field="reset_minutes",
                                         label="Reset lifetime", low=5, high=1440),
     }
-    if time_zone is not None:
-        checks["time_zone"] = lambda: _time_zone(time_zone)
-    connect = {"token_length": token_length, "connect_token_days": connect_token_days,
-               "key_days": key_days, "letter_key_days": letter_key_days,
-               "verification_minutes": verification_minutes}
-    for name, raw in connect.items():
-        if raw is not None:
-            label, low, high = CONNECT_RANGES[name]
-            checks[name] = partial(_whole, raw, field=name, label=label, low=low, high=high)
+    checks.update(_optional_checks(
+        time_zone=time_zone, inactive_months=inactive_months, fhir_chart_system=fhir_chart_system,
+        token_length=token_length, connect_token_days=connect_token_days, key_days=key_days,
+        letter_key_days=letter_key_days, verification_minutes=verification_minutes))
     for name, check in checks.items():
         try:
             values[name] = check()

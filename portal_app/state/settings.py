@@ -8,7 +8,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import settings
+from portal_app.services import access_rules, settings
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.settings import SettingsView
@@ -18,7 +18,8 @@ from portal_app.state.inputs import form_checked, form_text
 
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
           "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
-          "letter_key_days", "verification_minutes", "time_zone")
+          "letter_key_days", "verification_minutes", "time_zone", "inactive_months", "fhir_chart_system")
+KEEP_WHEN_ABSENT = ("inactive_months", "fhir_chart_system")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
 NO_OPEN = "You do not have permission to open the portal settings."
@@ -45,6 +46,8 @@ class SettingsState(StaffSessionState):
     letter_key_days: str = ""
     verification_minutes: str = ""
     time_zone: str = ""
+    inactive_months: str = ""
+    fhir_chart_system: str = ""
 
     errors: dict[str, str] = {}
     notice: str = ""
@@ -64,6 +67,8 @@ class SettingsState(StaffSessionState):
         self.letter_key_days = str(view.letter_key_days)
         self.verification_minutes = str(view.verification_minutes)
         self.time_zone = view.time_zone
+        self.inactive_months = str(view.inactive_months)
+        self.fhir_chart_system = view.fhir_chart_system
 
     def _clear_messages(self) -> None:
         self.errors = {}
@@ -112,9 +117,12 @@ class SettingsState(StaffSessionState):
         """Validate and save; a bad field gets its message and nothing typed is lost."""
         self._clear_messages()
         values = {name: form_text(form_data, name) for name in FIELDS}
+        # A form sent without the newer fields keeps their stored values (None), never refuses them.
+        sent = {name: (value if name in form_data or name not in KEEP_WHEN_ABSENT else None)
+                for name, value in values.items()}
         active = form_checked(form_data, "portal_active")
         try:
-            view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **values))
+            view = await call(partial(settings.update, actor_id=staff.id, portal_active=active, **sent))
         except FormInvalid as exc:
             self.errors = {name: message for name, message in exc.errors.items()}
             self.form_error = "Some settings need attention; nothing was saved."
@@ -126,3 +134,7 @@ class SettingsState(StaffSessionState):
         self._show(view)
         self.form_version += 1
         self.notice = "Portal settings saved."
+        if view.inactive_months:
+            # The no-visit rule applies from now on, not only at the next daily run.
+            run = await call(partial(access_rules.apply_inactivity, actor=staff.actor))
+            self.notice = f"Portal settings saved. {run.summary()}"

@@ -135,3 +135,69 @@ async def test_out_of_range_connect_numbers_get_their_own_messages(session, admi
     assert state.token_length == "3" and state.practice_name == "Hillside Clinic"  # kept as typed
     row = _stored(session)
     assert (row.token_length, row.letter_key_days, row.practice_name) == (4, 21, "Riverside Family Practice")
+
+
+# ---- the access rules' settings ---------------------------------------------------------------
+
+
+async def test_rule_settings_load_save_and_are_audited_old_to_new(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    assert (state.inactive_months, state.fhir_chart_system) == ("0", "")
+    await state.save({**FORM, "inactive_months": "18", "fhir_chart_system": " https://ehr.example.org/mrn "})
+    assert state.errors == {}
+    row = _stored(session)
+    assert (row.inactive_months, row.fhir_chart_system) == (18, "https://ehr.example.org/mrn")
+    assert (state.inactive_months, state.fhir_chart_system) == ("18", "https://ehr.example.org/mrn")
+    detail = session.exec(select(AuditEvent.detail).where(AuditEvent.action == "settings.update")).one()
+    assert "inactive_months: 0 -> 18" in detail
+    assert "fhir_chart_system: '' -> 'https://ehr.example.org/mrn'" in detail
+
+
+async def test_bad_rule_settings_get_messages_beside_their_fields_and_nothing_is_lost(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "inactive_months": "-1", "fhir_chart_system": "my mrn list"})
+    assert state.errors == {
+        "inactive_months": "Months without a visit must be between 0 and 120.",
+        "fhir_chart_system": ("Enter the identifier system as a URI, like https://ehr.example.org/mrn or "
+                              "urn:oid:2.16.840.1.113883.19.5, or leave it blank."),
+    }
+    assert (state.inactive_months, state.fhir_chart_system, state.practice_name) == (
+        "-1", "my mrn list", "Hillside Clinic")
+    row = _stored(session)
+    assert (row.inactive_months, row.fhir_chart_system, row.practice_name) == (0, "", "Riverside Family Practice")
+
+
+async def test_an_oid_system_and_a_blank_one_are_accepted(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "fhir_chart_system": "urn:oid:2.16.840.1.113883.19.5"})
+    assert state.errors == {} and _stored(session).fhir_chart_system == "urn:oid:2.16.840.1.113883.19.5"
+    await state.save({**FORM, "fhir_chart_system": ""})
+    assert state.errors == {} and _stored(session).fhir_chart_system == ""
+
+
+async def test_saving_a_no_visit_rule_applies_it_at_once_and_says_so(session, admin, frozen_clock):
+    from datetime import date
+
+    from tests.unit.conftest import make_patient
+
+    stale = make_patient(session, chart="S100", enabled=True, last_visit_on=date(2023, 5, 17))
+    fresh = make_patient(session, first="Ana", chart="S101", enabled=True, last_visit_on=date(2026, 10, 1))
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "inactive_months": "24"})
+    assert state.notice == ("Portal settings saved. No visit for 24 months: portal access turned off "
+                            "for 1 chart.")
+    session.expire_all()
+    assert session.get(type(stale), stale.id).portal_enabled is False
+    assert session.get(type(fresh), fresh.id).portal_enabled is True
+    assert session.get(type(stale), stale.id).status_note == "No visit since 05/17/2023"
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "rule.inactive")).all()
+    assert [e.staff_user_id for e in events] == [admin.id]
+
+
+async def test_a_form_without_the_rule_fields_keeps_their_stored_values(session, admin):
+    state, _ = await open_settings(sign_in_admin(session))
+    await state.save({**FORM, "inactive_months": "6", "fhir_chart_system": "urn:oid:1.2.3"})
+    await state.save(FORM)  # an older form without the two fields
+    assert state.errors == {}
+    row = _stored(session)
+    assert (row.inactive_months, row.fhir_chart_system) == (6, "urn:oid:1.2.3")

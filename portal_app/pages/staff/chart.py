@@ -110,6 +110,8 @@ def _access_section() -> rx.Component:
                        "background": rx.cond(chart.portal_enabled, OK_COLOR, ERROR_COLOR)},
             ),
             rx.text("Account: ", chart.account_label),
+            # What an automatic access rule did ("Deceased", "Email changed; invitation voided").
+            rx.cond(chart.status_note != "", rx.text(chart.status_note, weight="bold", id="chart-status-note")),
             align="center", gap="1em", margin_bottom="0.8em",
         ),
         rx.cond(chart.portal_enabled, disable_dialog,

@@ -25,6 +25,7 @@ from portal_app.components.styles import (
     PANEL,
     PANEL_BG,
     VISUALLY_HIDDEN,
+    WARN_COLOR,
 )
 from portal_app.components.table import data_table
 from portal_app.services.onboarding import PatientRow
@@ -42,6 +43,8 @@ from portal_app.state.onboarding_selection import SELECT_PAGE_ID
 # The status rectangles sit in the middle of their row.
 MIDDLE_CELL = {**CELL, "vertical_align": "middle"}
 MIDDLE_HEAD = {**HEAD, "vertical_align": "middle"}
+# An automatic rule's note under the account state: small, but bold and dark enough to read.
+STATUS_NOTE = {"color": WARN_COLOR, "font_size": "0.85em", "font_weight": "600", "margin_top": "0.15em"}
 
 
 def _link_button(text, **props) -> rx.Component:
@@ -119,7 +122,12 @@ def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
         rx.el.td(status_rectangle(enabled=row.enabled, name=row.name,
                                   on_click=S.toggle_access(row.id),
                                   button_id=access_button_id(row.id)), style=MIDDLE_CELL),
-        rx.el.td(row.account_label, style=MIDDLE_CELL),
+        rx.el.td(
+            row.account_label,
+            # What an automatic access rule did ("Deceased", "Merged into chart 12345"), beside the state.
+            rx.cond(row.status_note != "", rx.el.div(row.status_note, style=STATUS_NOTE)),
+            style=MIDDLE_CELL,
+        ),
         rx.el.th(rx.el.a(row.name, href=routes.patient_chart(row.id),
                          style=FOCUSABLE_LINK),
                  scope="row", style={**MIDDLE_CELL, "font_weight": "600"}),

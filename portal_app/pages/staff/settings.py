@@ -70,6 +70,17 @@ def _form() -> rx.Component:
                    input_mode="numeric", max_length=6,
                    hint="The link that confirms a new account's email or phone: 5 to 1440 "
                         "minutes (default 30)."),
+            _field("Turn portal access off after this many months without a visit (0 = never)",
+                   "inactive_months", input_mode="numeric", max_length=6,
+                   hint="0 to 120 months (default 0: never). Checked when you save and every day "
+                        "(python -m portal_app access-rules), using the last visit date from the EHR. "
+                        "A later visit does not turn access back on by itself: staff decide, and a "
+                        "chart they turn back on stays on until that many months pass again."),
+            _field("FHIR identifier system for chart numbers (blank = the MR identifier)",
+                   "fhir_chart_system", max_length=300, auto_complete="off",
+                   hint="Which Patient.identifier holds your chart number in a FHIR import, e.g. "
+                        "https://ehr.example.org/mrn. Leave blank to use the identifier typed MR "
+                        "(medical record number)."),
             error=SettingsState.form_error,
             notice=SettingsState.notice,
             submit="Save settings",
