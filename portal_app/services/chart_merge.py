@@ -40,7 +40,7 @@ from portal_app.models import (
     PortalTask,
     ident,
 )
-from portal_app.services import accounts, audit, clock, sessions, tokens
+from portal_app.services import accounts, audit, clock, onboarding, sessions, tokens
 from portal_app.services.adoption import facts
 from portal_app.services.errors import InvalidInput
 
@@ -79,14 +79,9 @@ def end_access(*, session: Session, patient: Patient, actor: audit.Actor, rule: 
         session.add(patient)
     if not patient.portal_enabled:
         return False
-    patient.portal_enabled = False
-    patient.updated_at = clock.now()
-    session.add(patient)
-    ended = sum(sessions.end_all(session=session, portal_account_id=account_id)
-                for account_id in accounts.connected_account_ids(session=session, patient_id=ident(patient)))
-    voided = tokens.revoke_live(session=session, patient_id=patient.id)
+    ended = onboarding.end_access(session=session, patient=patient)
     audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
-                 detail=f"rule={rule}; sessions ended={ended}; links voided={voided}")
+                 detail=f"rule={rule}; sessions ended={ended.sessions}; links voided={ended.links}")
     return True
 
 

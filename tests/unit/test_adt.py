@@ -9,7 +9,7 @@ import hl7
 import pytest
 from sqlmodel import col, select
 
-from portal_app.models import AuditEvent, AuthSession, Patient, SessionKind
+from portal_app.models import AccessType, AuditEvent, AuthSession, Patient, SessionKind
 from portal_app.services import accounts, adt, sessions
 from tests.unit.conftest import make_patient
 
@@ -112,6 +112,26 @@ def test_a08_with_pid30_y_and_a_death_date_marks_the_chart_deceased(session, fro
     assert handled.code == "AA", handled
     patient = chart(session)
     assert patient.deceased is True and patient.deceased_on == date(2026, 11, 18)
+
+
+def test_a_deceased_a08_ends_portal_access_sessions_and_representatives_connections(session, frozen_clock):
+    patient = make_patient(session, first="Zoë", last="Nguyễn-Smith", chart="MRN-204", enabled=True)
+    own = accounts.create_account(session=session, user_id="zoe@example.com")
+    carer = accounts.create_account(session=session, user_id="carer@example.com")
+    session.flush()
+    accounts.connect_chart(session=session, account=own, patient=patient, requested_by="desk")
+    accounts.connect_chart(session=session, account=carer, patient=patient, requested_by="desk",
+                           access=AccessType.REPRESENTATIVE, relationship="caregiver")
+    sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=own.id)
+    session.commit()
+    handled = handle(session, msg("A08", PID_FULL[: PID_FULL.rindex("||N")] + "|20261118|Y"))
+    assert handled.code == "AA" and "Deceased: portal access off" in handled.text
+    patient = chart(session)
+    assert patient.deceased is True and patient.portal_enabled is False and patient.status_note == "Deceased"
+    assert session.exec(select(AuthSession).where(col(AuthSession.revoked_at).is_(None))).all() == []
+    assert accounts.connected_account_ids(session=session, patient_id=patient.id) == [own.id]
+    rule = session.exec(select(AuditEvent).where(AuditEvent.action == "rule.deceased")).one()
+    assert rule.actor_label == "ADT feed"
 
 
 def test_a40_merges_the_mrg1_chart_into_the_pid3_chart(session, frozen_clock):

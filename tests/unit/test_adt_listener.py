@@ -98,6 +98,10 @@ def test_a04_a08_a40_and_a_deceased_a08_over_one_mllp_connection(listener, sessi
         assert msa(send(sock, msg("A08", PID_FULL.replace("^Anh^", "^Ánh^"), control="M3"))) == ("AA", "M3")
         assert msa(send(sock, msg("A40", PID_FULL.replace("^Anh^", "^Ánh^"), "MRG|MRN-999", control="M4"))) == (
             "AA", "M4")
+        survivor = session.exec(select(Patient).where(Patient.chart_number == "MRN-204")).one()
+        survivor.portal_enabled = True  # staff turned access on
+        session.add(survivor)
+        session.commit()
         assert msa(send(sock, msg("A08", deceased.replace("^Anh^", "^Ánh^"), control="M5"))) == ("AA", "M5")
         refused = send(sock, msg("A08", PID_FULL.replace("19900228", "19900230"), control="M6"))
         assert msa(refused) == ("AE", "M6") and "is not a date" in refused.extract_field("MSA", 1, 3)
@@ -106,6 +110,7 @@ def test_a04_a08_a40_and_a_deceased_a08_over_one_mllp_connection(listener, sessi
     survivor, merged = charts["MRN-204"], charts["MRN-999"]
     assert survivor.middle_name == "Ánh" and survivor.dob == date(1990, 2, 28)
     assert survivor.deceased is True and survivor.deceased_on == date(2026, 11, 18)
+    assert survivor.portal_enabled is False and survivor.status_note == "Deceased"
     assert merged.merged_into_id == survivor.id and merged.status_note == "Merged into chart MRN-204"
     logged = session.exec(select(AuditEvent.detail).where(AuditEvent.action == "adt.message")).all()
     assert [d.split("; ")[0] for d in logged] == [f"control_id=M{n}" for n in range(1, 7)]
