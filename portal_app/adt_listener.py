@@ -94,7 +94,7 @@ class _Database:
             try:
                 self._work(batch)
             except Exception as error:  # noqa: BLE001 - the senders get an error, the thread lives on
-                log.exception("ADT database work failed")
+                adt.log_failure("ADT database work failed")
                 for _text, _reason, done in batch:
                     if not done.done():
                         done.set_exception(error)
@@ -194,7 +194,7 @@ class Listener:
         except (ConnectionError, OSError) as error:
             log.info("connection lost peer=%s (%s)", peer, type(error).__name__)
         except Exception:  # noqa: BLE001 - one bad connection never stops the listener
-            log.exception("connection failed peer=%s", peer)
+            adt.log_failure(f"connection failed peer={peer}")
         finally:
             writer.close()
             try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import sys
+import traceback
 from dataclasses import dataclass
 from datetime import date
 
@@ -73,6 +75,14 @@ class Handled:
     error_code: str  # HL7 table 0357 on AE, "" on AA
     where: str  # ERR-2 location on AE
     ack: str  # the ACK, segments ended by CR
+
+
+def log_failure(what: str) -> None:
+    """Log the exception being handled by its type and stack only: its message (a database error
+    quotes the statement's values) may carry patient data, which never goes to the log."""
+    error = sys.exc_info()[1]
+    stack = "".join(traceback.format_tb(error.__traceback__)) if error is not None else ""
+    log.error("%s: %s (message withheld: it may quote patient data)\n%s", what, type(error).__name__, stack)
 
 
 # ---- reading a message ----------------------------------------------------------------------
@@ -440,7 +450,7 @@ def apply(*, session: Session, text: str, actor: audit.Actor = ACTOR) -> Handled
         handled = _answer(seen.message, "AE", seen.control_id, seen.event, error.message, code,
                           _WHERE.get(error.field, "PID"))
     except Exception:  # noqa: BLE001 - a bug must not take the feed down; the sender retries on AE
-        log.exception("ADT message %s (%s) could not be applied", seen.control_id, seen.event)
+        log_failure(f"ADT message {seen.control_id or '-'} ({seen.event or '-'}) could not be applied")
         handled = _answer(seen.message, "AE", seen.control_id, seen.event, NOT_SAVED, "207", "")
     _audit(session, actor, handled, patient_id if handled.code == "AA" else None)
     return handled
@@ -464,7 +474,7 @@ def handle_many(*, session: Session, texts: list[str], actor: audit.Actor = ACTO
         session.rollback()
         if len(texts) > 1:
             return [handle(session=session, text=text, actor=actor) for text in texts]
-        log.exception("ADT message %s (%s) could not be committed", results[0].control_id, results[0].event)
+        log_failure(f"ADT message {results[0].control_id or '-'} ({results[0].event or '-'}) could not be committed")
         return [refuse(session=session, text=texts[0], reason=NOT_SAVED, code="207")]
 
 

@@ -292,3 +292,17 @@ def test_the_public_sample_messages_get_the_acks_they_should(session, frozen_clo
     assert first.deceased is True and first.merged_into_id == chart(session, "40800001").id
     assert (first.last_name, first.dob) == ("ORANG", date(1989, 9, 9))
     assert chart(session, "40800001").dob == date(1999, 9, 9)  # the A40's PID-7 is a date-time
+
+
+def test_an_error_here_is_an_ae_207_and_the_log_keeps_patient_data_out(session, frozen_clock, monkeypatch, caplog):
+    quoted = "UPDATE patient SET last_name='Nguyễn-Smith' failed"  # what a database error may say
+
+    def broken(**_kwargs):
+        raise RuntimeError(quoted)
+
+    monkeypatch.setattr(adt.patient_records, "upsert", broken)
+    handled = handle(session, msg("A04", control="BUG-1"))
+    assert (handled.code, handled.error_code, msa(handled)[1]) == ("AE", "207", "BUG-1")
+    assert "send it again" in handled.text
+    assert "RuntimeError" in caplog.text and "Nguyễn" not in caplog.text
+    assert chart(session) is None
