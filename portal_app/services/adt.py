@@ -447,8 +447,9 @@ def apply(*, session: Session, text: str, actor: audit.Actor = ACTOR) -> Handled
                           refused.text, refused.code, refused.where)
     except DomainError as error:
         code = "101" if error.message.startswith("A new chart needs") else "102"
-        handled = _answer(seen.message, "AE", seen.control_id, seen.event, error.message, code,
-                          _WHERE.get(error.field, "PID"))
+        where = _WHERE.get(error.field, "PID")
+        text = error.message if code == "101" else f"{where.replace('^1^', '-')}: {error.message}"
+        handled = _answer(seen.message, "AE", seen.control_id, seen.event, text, code, where)
     except Exception:  # noqa: BLE001 - a bug must not take the feed down; the sender retries on AE
         log_failure(f"ADT message {seen.control_id or '-'} ({seen.event or '-'}) could not be applied")
         handled = _answer(seen.message, "AE", seen.control_id, seen.event, NOT_SAVED, "207", "")

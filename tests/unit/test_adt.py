@@ -219,6 +219,7 @@ def test_a_refused_value_refuses_the_whole_message(session, frozen_clock):
     pid = PID_FULL.replace("Nguyễn-Smith^Zoë", "Nguyen^Zoe").replace("zoe.nguyen@example.com", "not-an-email")
     handled = handle(session, msg("A08", pid))
     assert handled.code == "AE" and handled.where == "PID^1^13"
+    assert msa(handled)[2].startswith("PID-13: That email address is not valid")
     assert chart(session).last_name == "Nguyễn-Smith"
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "chart.update")).all()) == 0
 
