@@ -18,6 +18,10 @@ PORT ?= 3000
 # The one origin the websocket accepts, and the base of every link in a message.
 export PORTAL_BASE_URL ?= http://localhost:$(PORT)
 HOST ?= 0.0.0.0
+# The HL7 v2 ADT feed (MLLP). Loopback by default: MLLP is not encrypted, so an EHR on another
+# machine reaches it through a VPN or an SSH/stunnel tunnel, or set ADT_HOST on a private network.
+ADT_HOST ?= 127.0.0.1
+ADT_PORT ?= 2575
 PYTEST_ARGS ?=
 
 .PHONY: run test lint install install-dev chromium fonts clean
@@ -69,7 +73,15 @@ run: install fonts
 	@echo
 	@echo "Open http://localhost:$(PORT)/staff/login"
 	@echo
-	$(VENV)/bin/reflex run --env prod --single-port --backend-port $(PORT) --backend-host $(HOST)
+	@# The HL7 ADT listener runs beside the app as a second process (README "HL7 ADT feed"),
+	@# stopped with it. ADT_PORT= (empty) leaves it off.
+	@if [ -n "$(ADT_PORT)" ]; then \
+	  $(PY) -m portal_app adt-listen --host $(ADT_HOST) --port $(ADT_PORT) & ADT_PID=$$!; \
+	  trap 'kill $$ADT_PID 2>/dev/null; wait $$ADT_PID 2>/dev/null' EXIT INT TERM; \
+	  $(VENV)/bin/reflex run --env prod --single-port --backend-port $(PORT) --backend-host $(HOST); \
+	else \
+	  $(VENV)/bin/reflex run --env prod --single-port --backend-port $(PORT) --backend-host $(HOST); \
+	fi
 
 # axe-core (npm) for the accessibility tests, installed with the venv's own npm.
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js

@@ -1,4 +1,5 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild`."""
+"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | access-rules |
+adt-listen`."""
 
 from __future__ import annotations
 
@@ -76,6 +77,24 @@ def _adoption_rebuild(_args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         count = facts.rebuild_all(session)
     print(f"Rebuilt the adoption rows of {count} charts in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def _adt_listen(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from portal_app import adt_listener  # (asyncio and the hl7 library only for this command)
+
+    if not 0 <= args.port <= 65535 or args.idle_timeout <= 0:
+        print("--port must be 0-65535 and --idle-timeout more than 0.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(adt_listener.serve(args.host, args.port, idle_timeout=args.idle_timeout))
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        print(f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -169,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     rules = commands.add_parser("access-rules",
                                 help="turn portal access off for charts with no visit for the set months (daily)")
     rules.set_defaults(run=_access_rules)
+
+    listen = commands.add_parser("adt-listen", help="receive the EHR's HL7 v2 ADT feed over MLLP")
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=2575)
+    listen.add_argument("--idle-timeout", type=float, default=60.0,
+                        help="seconds a silent connection stays open (default 60)")
+    listen.set_defaults(run=_adt_listen)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
