@@ -35,7 +35,7 @@ DATE_HINT = "MM/DD/YYYY"
 # Shown beside the consent boxes: nothing is ticked for the patient.
 CONSENT_HINT = ("Tick only what the patient agreed to. Unticked, no portal email or text message is sent "
                 "to the chart's own address or mobile.")
-GROUP = {**PANEL, "max_width": "46em"}
+GROUP = {**PANEL, "max_width": "54em"}
 LEGEND = {"font_weight": "700", "padding": "0 0.3em"}
 ROW = {"display": "flex", "flex_wrap": "wrap", "gap": "0 1.2em"}
 
@@ -115,14 +115,14 @@ def _duplicate_question() -> rx.Component:
 
 def _form() -> rx.Component:
     return rx.el.form(
-        _group("Chart", _text("chart_number", width="14em", hint="The practice's chart number (MRN) for the patient.")),
+        _group("Chart", _text("chart_number", width="22em", hint="The practice's chart number (MRN) for the patient.")),
         _group("Name", _text("first_name"), _text("middle_name"), _text("last_name"), _text("preferred_name")),
-        _group("Birth and sex", _text("dob", width="12em", hint=DATE_HINT), _sex()),
+        _group("Birth and sex", _text("dob", width="15em", hint=DATE_HINT), _sex()),
         _group(
             "Contact",
-            _text("email", width="24em", input_type="email"),
-            _text("mobile_phone", width="14em", input_type="tel"),
-            _text("home_phone", width="14em", input_type="tel"),
+            _text("email", width="22em", input_type="email"),
+            _text("mobile_phone", width="13em", input_type="tel"),
+            _text("home_phone", width="13em", input_type="tel"),
             rx.el.div(
                 _consent_box("allow_email", "Allow email"),
                 _consent_box("allow_sms", "Allow text messages"),
@@ -132,7 +132,7 @@ def _form() -> rx.Component:
         ),
         _group("Address", _text("address", width="30em"), _text("city"), _text("state", width="10em"),
                _text("postal_code", width="10em")),
-        _group("Visits", _text("last_visit", width="12em", hint=DATE_HINT)),
+        _group("Visits", _text("last_visit", width="15em", hint=DATE_HINT)),
         _duplicate_question(),
         form_alert(S.form_error),
         rx.el.div(
@@ -145,6 +145,7 @@ def _form() -> rx.Component:
         # The browser's own checks would speak before ours (and not beside the field).
         no_validate=True,
         aria_label="New patient",
+        style={"max_width": "54em"},
     )
 
 
@@ -154,7 +155,7 @@ def new_patient_page() -> rx.Component:
         S.allowed,
         rx.el.p("Add a chart by hand when the practice has no export to import. Chart number, first name, "
                 "last name and date of birth are required; everything else can be added later.",
-                style={"max_width": "46em", "margin_bottom": "1em", "color": TEXT_SOFT}),
+                style={"max_width": "54em", "margin_bottom": "1em", "color": TEXT_SOFT}),
         _form(),
         before=rx.cond(S.staff_access_contacts != "", no_permission_or_loading(S.loaded),
                        loading_or_failed(S.form_error)),
