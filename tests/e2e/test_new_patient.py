@@ -10,8 +10,10 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import Patient
-from tests.e2e.conftest import AppServer, wait_hydrated
+from portal_app.models import Patient, Role, RolePermission
+from portal_app.services import staff_auth
+from portal_app.services.permissions import Level, Permission
+from tests.e2e.conftest import AppServer, goto, wait_hydrated
 from tests.e2e.helpers import audit_events, list_rows, search_onboarding, staff_sign_in, unique_tag
 
 CHART_URL = re.compile(r"/staff/patients/\d+/?$")
@@ -134,3 +136,26 @@ def test_a_probable_duplicate_asks_to_confirm_naming_the_other_chart(app_server:
     page.get_by_role("button", name="Save patient").click()
     expect(page).to_have_url(CHART_URL)
     expect(page.get_by_text(f"Chart {second_chart} created.")).to_be_visible()
+
+
+def test_staff_who_may_only_update_get_no_button_and_no_form(app_server: AppServer, page: Page) -> None:
+    username, password = f"updater{unique_tag().lower()}", "granite sparrow velvet orbit 27"
+    with db.session_scope(app_server.db_url) as session:
+        role = Role(name=f"Update only {username}")
+        session.add(role)
+        session.flush()
+        session.add(RolePermission(role_id=role.id, permission=Permission.PORTAL_ADMIN.value,
+                                   level=int(Level.UPDATE)))
+        session.commit()
+        staff_auth.create_staff(session=session, username=username, full_name="Una Updater",
+                                password=password, role=role.name)
+    goto(page, "/staff/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Patient Portal Onboarding", level=1)).to_be_visible()
+    expect(list_rows(page).first).to_be_visible()  # the list has loaded for this user
+    expect(page.get_by_role("button", name="New patient")).to_have_count(0)
+    goto(page, "/staff/onboarding/new-patient")
+    expect(page.get_by_text("You do not have permission to add patients.")).to_be_visible()
+    expect(page.get_by_role("button", name="Save patient")).to_have_count(0)
