@@ -159,3 +159,34 @@ def test_staff_who_may_only_update_get_no_button_and_no_form(app_server: AppServ
     goto(page, "/staff/onboarding/new-patient")
     expect(page.get_by_text("You do not have permission to add patients.")).to_be_visible()
     expect(page.get_by_role("button", name="Save patient")).to_have_count(0)
+
+
+def test_the_form_is_filled_and_sent_with_the_keyboard_alone(app_server: AppServer, page: Page) -> None:
+    """Tab walks the fields in the order they read; letters pick the sex, Space ticks, Enter saves."""
+    tag = unique_tag()
+    chart, last = f"KB{tag.upper()}", f"Teclado{tag}"
+    staff_sign_in(page)
+    wait_hydrated(page)
+    _open_form(page)
+    page.get_by_label("Chart number").focus()
+    steps = [("Chart number", chart), ("First name", "Inés"), ("Middle name", ""), ("Last name", last),
+             ("Preferred name", "Ine"), ("Date of birth", "7/4/1969"), ("Sex", "F"), ("Email", ""),
+             ("Mobile phone", "512 555 0177"), ("Home phone", ""), ("Allow email", ""),
+             ("Allow text messages", " "), ("Address", "1 Elm Way"), ("City", "Waco"), ("State", "TX"),
+             ("Postal code", "76701"), ("Last visit date", "2026-01-15")]
+    for index, (label, keys) in enumerate(steps):
+        if index:
+            page.keyboard.press("Tab")
+        expect(page.get_by_label(label, exact=label == "Email")).to_be_focused()
+        if keys == " ":
+            page.keyboard.press("Space")
+        elif keys:
+            page.keyboard.type(keys)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(CHART_URL)
+    expect(page.get_by_text(f"Chart {chart} created.")).to_be_visible()
+    with db.session_scope(app_server.db_url) as session:
+        saved = session.exec(select(Patient).where(Patient.chart_number == chart)).one()
+    assert (saved.first_name, saved.last_name, saved.sex) == ("Inés", last, "Female")
+    assert (saved.mobile_phone, saved.allow_email, saved.allow_sms) == ("+15125550177", False, True)
+    assert (saved.address_line1, saved.region, str(saved.last_visit_on)) == ("1 Elm Way", "TX", "2026-01-15")
