@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 STAFF_LOGIN = "/staff/login"
 STAFF_HOME = "/staff/onboarding"
 ONBOARDING = "/staff/onboarding"
+NEW_PATIENT = "/staff/onboarding/new-patient"
 ADOPTION = "/staff/adoption"
 PATIENT_CHART = "/staff/patients/[patient_id]"
 PORTAL_SETTINGS = "/staff/setup/portal"

@@ -69,6 +69,16 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
         if heading:
             expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
         problems[path] = _violations(page)
+    # The New patient form, empty and then with its messages beside the fields.
+    goto(page, "/staff/onboarding/new-patient")
+    expect(page.get_by_role("heading", name="New patient", level=1)).to_be_visible()
+    problems["/staff/onboarding/new-patient"] = _violations(page)
+    page.get_by_label("Date of birth").fill("02/30/1990")
+    page.get_by_role("button", name="Save patient").click()
+    expect(page.get_by_label("Date of birth")).to_have_attribute("aria-invalid", "true")
+    problems["New patient form with errors"] = _violations(page)
+    goto(page, f"/staff/patients/{patient.id}")
+    expect(page.get_by_role("heading", name="Patient chart", level=1)).to_be_visible()
     # The chart's Connect Patient dialog, open.
     page.get_by_role("region", name="Connect Patient").get_by_role(
         "button", name="Connect Patient").click()

@@ -552,7 +552,8 @@ def test_every_tab_stop_of_the_staff_pages_shows_a_focus_ring(app_server: AppSer
     staff_keyboard_sign_in(page)
     for path in ("/staff/onboarding", f"/staff/patients/{patient.id}", "/staff/portal-accounts",
                  "/staff/portal-users", "/staff/tasks", "/staff/setup/roles", "/staff/setup/users",
-                 "/staff/adoption", "/staff/outbox", "/staff/audit", "/staff/setup/portal"):
+                 "/staff/adoption", "/staff/outbox", "/staff/audit", "/staff/setup/portal",
+                 "/staff/onboarding/new-patient"):
         goto(page, path)
         seen = _walk_tab_order(page, 40)
         assert len(seen) >= 5, (path, seen)

@@ -28,6 +28,7 @@ from portal_app.components.styles import (
     WARN_COLOR,
 )
 from portal_app.components.table import data_table
+from portal_app.pages.staff.new_patient import new_patient_button
 from portal_app.services.onboarding import PatientRow
 from portal_app.state.onboarding import OnboardingState as S
 from portal_app.state.onboarding_bulk import BULK_MATCHING_ID, BULK_SELECTED_ID
@@ -226,6 +227,7 @@ def onboarding_page() -> rx.Component:
                 "one to disable it. Click an email address to send an invitation (no "
                 "account yet) or a password-reset email (account exists).",
                 style={"max_width": "52em", "margin_bottom": "1em"}),
+        new_patient_button(S.staff_levels),
         _filters(),
         _bulk_bar(),
         _job_panel(),
