@@ -104,9 +104,9 @@ def summary_of(job: ImportJob) -> str:
     """E.g. "Dry run: 120 new · 3 updated · 5 unchanged · 2 refused"."""
     if job.status in (UPLOADED,) and not job.processed:
         return ""
-    if (job.status == DONE and not job.dry_run and job.unchanged and not job.new and not job.updated
-            and not job.refused):
-        return NOTHING_CHANGED
+    if job.status == DONE and not job.dry_run and job.unchanged and not job.new and not job.updated:
+        refused = f" {job.refused} {'row was' if job.refused == 1 else 'rows were'} refused." if job.refused else ""
+        return NOTHING_CHANGED + refused
     counts = [f"{job.new} new", f"{job.updated} updated", f"{job.unchanged} unchanged", f"{job.refused} refused"]
     if job.skipped:
         counts.append(f"{job.skipped} skipped (not patients)")
