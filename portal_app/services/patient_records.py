@@ -155,7 +155,9 @@ def _phone(value: str, *, field: str, region: str) -> str:
     if nanp is None:
         return normalize_phone(value, field=field, region=region, required=False)
     digits = (nanp[1] or nanp[2]) + nanp[3] + nanp[4]
-    if not phonenumbers.is_valid_number(PhoneNumber(country_code=1, national_number=int(digits))):
+    number = PhoneNumber(country_code=1, national_number=int(digits))
+    # A valid US number is valid; only the rest needs the search through every +1 country.
+    if not (phonenumbers.is_valid_number_for_region(number, "US") or phonenumbers.is_valid_number(number)):
         raise InvalidInput("That phone number is not valid.", field=field)
     return "+1" + digits
 
@@ -308,8 +310,9 @@ def _insert_new(session: Session, records: list[PatientRecord], actor: audit.Act
         row["sort_key"] = sort_key(str(row["last_name"]), str(row["first_name"]))
         rows.append(row)
     # Through the connection: the adoption rows are built below for exactly these charts.
-    statement = insert(Patient).returning(col(Patient.id), sort_by_parameter_order=True)
-    ids = [int(pid or 0) for pid in session.connection().execute(statement, rows).scalars()]
+    statement = insert(Patient).returning(col(Patient.id), col(Patient.chart_number))
+    made = {chart: int(pid) for pid, chart in session.connection().execute(statement, rows)}
+    ids = [made[record.chart_number] for record in records]
     session.connection().execute(insert(AuditEvent), [
         {"at": now, "actor_type": actor.kind, "staff_user_id": actor.staff_user_id,
          "portal_account_id": actor.portal_account_id, "actor_label": actor.label, "ip": actor.ip[:64],
