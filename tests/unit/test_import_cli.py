@@ -69,3 +69,13 @@ def test_bad_files_and_arguments_get_a_sentence_not_a_traceback(cli_db, capsys, 
     assert "No such file" in capsys.readouterr().err
     assert cli.main(["import", str(FIXTURES / "patients_utf8.csv"), "--map", "chart_number"]) == 2
     assert "write it as field=column" in capsys.readouterr().err
+
+
+def test_a_fhir_bundle_imports_through_the_fhir_reader(cli_db, capsys):
+    fhir = FIXTURES.parent / "fhir"
+    assert cli.main(["import", str(fhir / "practice_bundle.json"), "--format", "fhir"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("FHIR JSON Bundle:") and "skipped (not patients)" in out and "new" in out
+    assert cli.main(["import", str(fhir / "observations_only.json")]) == 0
+    captured = capsys.readouterr()
+    assert "The file holds no patients: its 3 resources are not Patient resources." in captured.err
