@@ -107,6 +107,15 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if view.status == import_jobs.FAILED else 0
 
 
+def _run_import_job(args: argparse.Namespace) -> int:
+    """The worker process of `jobs.run_in_own_process`: work one existing job."""
+    actor = audit.Actor(args.actor, staff_user_id=args.staff_id or None, label=args.label, ip=args.ip)
+    with db.session_scope() as session:
+        run = import_jobs.dry_run if args.dry_run else import_jobs.run_import
+        view = run(session=session, job_id=args.job_id, actor=actor)
+    return 1 if view.status == import_jobs.FAILED else 0
+
+
 def _init(args: argparse.Namespace) -> int:
     """Migrate; on an empty database load demo data and create the first administrator."""
     db.migrate()
@@ -193,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
                            help="CSV: the column for one of our fields (repeatable); the rest are guessed")
     importing.add_argument("--dry-run", action="store_true", help="count and list refusals; change nothing")
     importing.set_defaults(run=_import)
+
+    worker = commands.add_parser("run-import-job")  # (for jobs.run_in_own_process; not listed)
+    worker.add_argument("job_id", type=int)
+    worker.add_argument("--actor", default="staff")
+    worker.add_argument("--staff-id", type=int, default=0)
+    worker.add_argument("--label", default="")
+    worker.add_argument("--ip", default="")
+    worker.add_argument("--dry-run", action="store_true")
+    worker.set_defaults(run=_run_import_job)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:

@@ -279,3 +279,13 @@ def test_bulk_inserted_charts_get_the_adoption_rows_a_full_rebuild_would_give(se
     ids = session.exec(select(Patient.id)).all()
     assert len(ids) == 9 and _count(session, ChartAdoption) == 9
     assert facts.refresh(session, ids) == 0  # nothing to correct
+
+
+def test_an_import_can_run_in_its_own_process(session, actor, tmp_path):
+    view = _job(session, actor, _file(tmp_path, HEADER + _rows(3)))
+    done = jobs.run_in_own_process(session=session, job_id=view.id, actor=actor)
+    assert (done.status, done.new) == ("done", 3) and _count(session, Patient) == 3
+    assert {e.staff_user_id for e in _actions(session, "chart.create")} == {actor.staff_user_id}
+    checked = jobs.run_in_own_process(session=session, job_id=_job(session, actor, _file(tmp_path, HEADER + _rows(3)))
+                                      .id, actor=actor, dry_run=True)
+    assert (checked.status, checked.unchanged) == ("checked", 3)
