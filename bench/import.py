@@ -7,7 +7,7 @@ unchanged). Prints rows/s for each against the 20,000 rows/s goal, the peak memo
 process (resource.getrusage) against 300 MB, and how much slower a typical staff click
 (`onboarding.list_page` then `enable_access`/`disable_access`, in another thread, as the app
 would run it beside the import) is during the import than idle (goal: within 3x). The import
-of new charts runs as the page runs it: `jobs.run_in_own_process`, a child process, so the
+of new charts runs through `jobs.run_in_own_process` (a child process, as the page should run it), so the
 clicks' thread keeps this interpreter; its CPU and memory are the child's (RUSAGE_CHILDREN).
 
     python bench/import.py [--rows 500000] [--dir /tmp/portal_import_bench] [--clicks 40]

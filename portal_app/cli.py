@@ -111,8 +111,11 @@ def _run_import_job(args: argparse.Namespace) -> int:
     """The worker process of `jobs.run_in_own_process`: work one existing job."""
     actor = audit.Actor(args.actor, staff_user_id=args.staff_id or None, label=args.label, ip=args.ip)
     with db.session_scope() as session:
-        run = import_jobs.dry_run if args.dry_run else import_jobs.run_import
-        view = run(session=session, job_id=args.job_id, actor=actor)
+        if args.dry_run:
+            view = import_jobs.dry_run(session=session, job_id=args.job_id, actor=actor)
+        else:
+            view = import_jobs.run_import(session=session, job_id=args.job_id, actor=actor,
+                                          batch=import_jobs.SHARED_BATCH, pause=import_jobs.SHARED_PAUSE)
     return 1 if view.status == import_jobs.FAILED else 0
 
 

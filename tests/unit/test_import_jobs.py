@@ -289,3 +289,18 @@ def test_an_import_can_run_in_its_own_process(session, actor, tmp_path):
     checked = jobs.run_in_own_process(session=session, job_id=_job(session, actor, _file(tmp_path, HEADER + _rows(3)))
                                       .id, actor=actor, dry_run=True)
     assert (checked.status, checked.unchanged) == ("checked", 3)
+
+
+def test_saving_the_same_columns_again_keeps_a_stopped_import_resumable(session, actor, frozen_clock, tmp_path):
+    view = _job(session, actor, _file(tmp_path, HEADER + _rows(4)))
+
+    def killed(progress: jobs.JobView) -> None:
+        raise SystemExit("stopped")
+
+    with pytest.raises(SystemExit):
+        jobs.run_import(session=session, job_id=view.id, actor=actor, progress=killed, batch=2)
+    session.rollback()
+    jobs.mark_interrupted(session=session)
+    again = jobs.save_mapping(session=session, job_id=view.id, actor=actor, mapping=dict(view.mapping))
+    assert again.status == "interrupted" and again.can_resume
+    assert jobs.run_import(session=session, job_id=view.id, actor=actor).new == 4

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -34,6 +35,10 @@ from portal_app.services.importing.rows import SourceRow
 from portal_app.services.patient_records import FIELDS, Outcome, PatientRecord
 
 BATCH = 2000
+# In its own process (run_in_own_process) an import works in smaller batches and pauses after
+# each, so a staff click that writes waits at most one short batch (bench/import.py).
+SHARED_BATCH = 500
+SHARED_PAUSE = 0.005
 PAGE_SIZE = 50
 PREVIEW = 20
 # A finished job is still offered on the import page for this long.
@@ -207,7 +212,7 @@ def save_mapping(*, session: Session, job_id: int, mapping: dict[str, str], acto
         raise InvalidInput("This import is running; wait for it to finish before changing the columns.")
     kept = csv_source.check_mapping(mapping, columns(session=session, job_id=job_id))
     text = json.dumps(kept)
-    if text != job.mapping or job.status == FAILED:
+    if text != job.mapping:  # (the same columns again keep the job as it is: a stopped import stays resumable)
         old = json.loads(job.mapping) if job.mapping else {}
         job.mapping = text
         _reset(job, dry_run=True)
@@ -447,7 +452,7 @@ def _finish(session: Session, job_id: int, actor: audit.Actor, exc: Exception | 
 
 
 def _run(session: Session, job_id: int, actor: audit.Actor, dry_run: bool, progress: Progress | None,
-         batch: int) -> JobView:
+         batch: int, pause: float = 0.0) -> JobView:
     job = _job(session, job_id, actor)
     if not _claim(session, job, dry_run):
         return view_of(job)
@@ -470,6 +475,8 @@ def _run(session: Session, job_id: int, actor: audit.Actor, dry_run: bool, progr
                 _apply(session, job, pending, repeated, actor)
                 session.commit()
                 pending = []
+                if pause:
+                    time.sleep(pause)  # a click waiting for the database gets its turn
                 if progress is not None:
                     progress(view_of(job))
         if pending:
@@ -491,10 +498,14 @@ def dry_run(*, session: Session, job_id: int, actor: audit.Actor, progress: Prog
 
 
 def run_import(*, session: Session, job_id: int, actor: audit.Actor, progress: Progress | None = None,
-               batch: int = BATCH) -> JobView:
+               batch: int = BATCH, pause: float = 0.0) -> JobView:
     """Apply the file, committing each batch with the job's counts. A stopped import (failed,
-    interrupted) continues after its last committed row. A running job is left alone."""
-    return _run(session, job_id, actor, False, progress, batch)
+    interrupted) continues after its last committed row. A running job is left alone.
+
+    Args:
+        pause: seconds to wait after each batch, so other writers (staff clicks) get the database.
+    """
+    return _run(session, job_id, actor, False, progress, batch, pause)
 
 
 def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, dry_run: bool = False,
