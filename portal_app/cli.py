@@ -116,6 +116,8 @@ def _run_import_job(args: argparse.Namespace) -> int:
         else:
             view = import_jobs.run_import(session=session, job_id=args.job_id, actor=actor,
                                           batch=import_jobs.SHARED_BATCH, pause=import_jobs.SHARED_PAUSE)
+    if view.status == import_jobs.RUNNING:
+        return import_jobs.LEFT_ALONE
     return 1 if view.status == import_jobs.FAILED else 0
 
 

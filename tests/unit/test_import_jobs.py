@@ -304,3 +304,29 @@ def test_saving_the_same_columns_again_keeps_a_stopped_import_resumable(session,
     again = jobs.save_mapping(session=session, job_id=view.id, actor=actor, mapping=dict(view.mapping))
     assert again.status == "interrupted" and again.can_resume
     assert jobs.run_import(session=session, job_id=view.id, actor=actor).new == 4
+
+
+def test_a_job_already_running_is_left_to_its_worker(session, actor, tmp_path):
+    view = _job(session, actor, _file(tmp_path, HEADER + _rows(2)))
+    job = session.get(ImportJob, view.id)
+    job.status = jobs.RUNNING
+    session.add(job)
+    session.commit()
+    assert jobs.run_in_own_process(session=session, job_id=view.id, actor=actor).status == "running"
+    assert _count(session, Patient) == 0
+
+
+def test_the_worker_command_leaves_a_running_job_alone(session, actor, tmp_path, monkeypatch, db_url):
+    from portal_app import cli
+
+    view = _job(session, actor, _file(tmp_path, HEADER + _rows(2)))
+    job = session.get(ImportJob, view.id)
+    job.status = jobs.RUNNING
+    session.add(job)
+    session.commit()
+    assert cli.main(["run-import-job", str(view.id), "--staff-id", str(actor.staff_user_id)]) == jobs.LEFT_ALONE
+    job.status = jobs.UPLOADED
+    session.add(job)
+    session.commit()
+    assert cli.main(["run-import-job", str(view.id), "--staff-id", str(actor.staff_user_id)]) == 0
+    assert _count(session, Patient) == 2

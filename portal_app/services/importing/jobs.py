@@ -39,6 +39,7 @@ BATCH = 2000
 # each, so a staff click that writes waits at most one short batch (bench/import.py).
 SHARED_BATCH = 500
 SHARED_PAUSE = 0.005
+LEFT_ALONE = 3  # the worker's exit code when another worker had the job already
 PAGE_SIZE = 50
 PREVIEW = 20
 # A finished job is still offered on the import page for this long.
@@ -519,6 +520,8 @@ def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, dry
         db_url: the database (default: the one this process uses).
     """
     job = _job(session, job_id, actor)
+    if job.status == RUNNING:
+        return view_of(job)  # (a second click, or another tab: one worker per job)
     session.rollback()  # (no transaction held open while the other process writes)
     url = db_url or session.connection().engine.url.render_as_string(hide_password=False)
     command = [sys.executable, "-m", "portal_app", "run-import-job", str(job.id), "--actor", actor.kind,
@@ -528,7 +531,7 @@ def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, dry
     finished = subprocess.run(command, env={**os.environ, "REFLEX_DB_URL": url}, capture_output=True, text=True,
                               check=False, cwd=Path(__file__).resolve().parents[3])
     job = _job(session, job_id)
-    if job.status == RUNNING:  # the process ended without closing the job
+    if job.status == RUNNING and finished.returncode != LEFT_ALONE:  # it ended without closing the job
         job.status = FAILED
         job.error = (f"The import process stopped after {job.processed:,} of {job.total:,} rows "
                      f"(exit code {finished.returncode}). Run it again to continue where it stopped.")[:500]
