@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from portal_app import db
@@ -80,6 +81,7 @@ def _import(args: argparse.Namespace) -> int:
             return 2
         mapping[field.strip()] = column.strip()
     actor = audit.Actor.system("command line import")
+    _import_process()
     with db.session_scope() as session:
         try:
             view = import_jobs.create_job(session=session, actor=actor, file_name=args.file,
@@ -107,8 +109,20 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if view.status == import_jobs.FAILED else 0
 
 
+def _import_process() -> None:
+    """This process only imports: its SQLite connections get `jobs.IMPORT_PRAGMAS`."""
+
+    def tune(dbapi_connection, _record) -> None:
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            for pragma in import_jobs.IMPORT_PRAGMAS:
+                dbapi_connection.execute(pragma)
+
+    event.listen(db.engine(), "connect", tune)
+
+
 def _run_import_job(args: argparse.Namespace) -> int:
     """The worker process of `jobs.run_in_own_process`: work one existing job."""
+    _import_process()
     actor = audit.Actor(args.actor, staff_user_id=args.staff_id or None, label=args.label, ip=args.ip)
     with db.session_scope() as session:
         if args.dry_run:

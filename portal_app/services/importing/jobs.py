@@ -54,7 +54,11 @@ INTERRUPTED = "interrupted"
 NOTHING_CHANGED = "Nothing changed: every chart already matches the file."
 
 Progress = Callable[["JobView"], None]
-_MAPPED = "import.mmap_size"
+# The SQLite settings of a process that only imports (`python -m portal_app import`, the worker of
+# run_in_own_process): a 128 MB page cache keeps the indexes it inserts into in memory (db.py
+# gives every connection 64 MB), and no memory-mapped reads (db.py maps up to 256 MB, which an
+# import touching index pages all over the file would make resident).
+IMPORT_PRAGMAS = ("PRAGMA cache_size=-131072", "PRAGMA mmap_size=0")
 
 
 @dataclass(frozen=True)
@@ -374,27 +378,9 @@ def _result(job_id: int, dry_run: bool, outcome: str, line: int, chart: str, det
             "detail": detail[:2000]}
 
 
-def _unmapped(session: Session) -> None:
-    """No memory-mapped reads on this batch's SQLite connection: an import reads index pages all
-    over the file, and mapped pages count in the server's memory (db.py maps up to 256 MB per
-    connection for the lists) on top of its page cache. The batch puts the setting back."""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.info.setdefault(_MAPPED, connection.exec_driver_sql("PRAGMA mmap_size").scalar())
-        connection.exec_driver_sql("PRAGMA mmap_size=0")
-
-
-def _mapped_again(session: Session) -> None:
-    connection = session.connection()
-    size = connection.info.pop(_MAPPED, None)
-    if size:
-        connection.exec_driver_sql(f"PRAGMA mmap_size={int(size)}")
-
-
 def _apply(session: Session, job: ImportJob, rows: list[tuple[int, SourceRow]], repeated: dict[str, list[int]],
            actor: audit.Actor) -> None:
     """Apply (or, on a dry run, weigh) one batch and write its counts; the caller commits."""
-    _unmapped(session)
     batch = _sort(rows, repeated, ident(job), job.dry_run)
     source = "csv" if job.file_format == detect.CSV else "fhir"
     outcomes = patient_records.upsert_many(session=session, records=[record for _, record in batch.records],
@@ -423,7 +409,6 @@ def _apply(session: Session, job: ImportJob, rows: list[tuple[int, SourceRow]], 
     session.execute(update(ImportJob).where(col(ImportJob.id) == job.id).values(**values))
     for key, value in values.items():
         setattr(job, key, value)
-    _mapped_again(session)
 
 
 def _finish(session: Session, job_id: int, actor: audit.Actor, exc: Exception | None = None) -> JobView:
