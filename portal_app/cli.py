@@ -1,5 +1,5 @@
 """Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | access-rules |
-adt-listen`."""
+adt-listen | import`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import secrets
 import sys
 import time
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from portal_app import db
@@ -27,6 +28,7 @@ from portal_app.services import (
 )
 from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
+from portal_app.services.importing import jobs as import_jobs
 
 
 def _create_staff(args: argparse.Namespace) -> int:
@@ -105,6 +107,70 @@ def _access_rules(_args: argparse.Namespace) -> int:
         run = access_rules.apply_inactivity(session=session, actor=audit.Actor.system("access rules (daily)"))
     print(f"{run.summary()} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """`import FILE`: the same counts and refused rows as the import page (a dry run changes nothing)."""
+    mapping: dict[str, str] = {}
+    for item in args.map or []:
+        field, sep, column = item.partition("=")
+        if not sep:
+            print(f"--map {item!r}: write it as field=column (for example chart_number=MRN).", file=sys.stderr)
+            return 2
+        mapping[field.strip()] = column.strip()
+    actor = audit.Actor.system("command line import")
+    _import_process()
+    with db.session_scope() as session:
+        try:
+            view = import_jobs.create_job(session=session, actor=actor, file_name=args.file,
+                                          stored_path=args.file, file_size=os.path.getsize(args.file))
+            if args.format and (args.format == "csv") != (view.file_format == "csv"):
+                print(f"{args.file} is {view.format_label}, not {args.format.upper()}.", file=sys.stderr)
+                return 2
+            if view.file_format == "csv":
+                chosen = set(mapping.values())  # a column named here is not also guessed for another field
+                guessed = {field: column for field, column in view.mapping if column not in chosen}
+                print("Columns: " + "; ".join(f"{field}={column}" for field, column in {**guessed, **mapping}.items()))
+                import_jobs.save_mapping(session=session, job_id=view.id, mapping={**guessed, **mapping}, actor=actor)
+            run = import_jobs.dry_run if args.dry_run else import_jobs.run_import
+            view = run(session=session, job_id=view.id, actor=actor)
+        except (DomainError, OSError) as exc:
+            print(exc.message if isinstance(exc, DomainError) else str(exc), file=sys.stderr)
+            return 2
+        print(f"{view.format_label}: {view.total} rows")
+        print(view.summary)
+        if view.error:
+            print(view.error, file=sys.stderr)
+        for row in import_jobs.refusals(session=session, job_id=view.id, dry_run=args.dry_run,
+                                        page_size=1_000_000).rows:
+            print(f"  line {row.line} ({row.chart_number or 'no chart number'}): {row.detail}")
+    return 1 if view.status == import_jobs.FAILED else 0
+
+
+def _import_process() -> None:
+    """This process only imports: its SQLite connections get `jobs.IMPORT_PRAGMAS`."""
+
+    def tune(dbapi_connection, _record) -> None:
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            for pragma in import_jobs.IMPORT_PRAGMAS:
+                dbapi_connection.execute(pragma)
+
+    event.listen(db.engine(), "connect", tune)
+
+
+def _run_import_job(args: argparse.Namespace) -> int:
+    """The worker process of `jobs.run_in_own_process`: work one existing job."""
+    _import_process()
+    actor = audit.Actor(args.actor, staff_user_id=args.staff_id or None, label=args.label, ip=args.ip)
+    with db.session_scope() as session:
+        if args.dry_run:
+            view = import_jobs.dry_run(session=session, job_id=args.job_id, actor=actor)
+        else:
+            view = import_jobs.run_import(session=session, job_id=args.job_id, actor=actor,
+                                          batch=import_jobs.SHARED_BATCH, pause=import_jobs.SHARED_PAUSE)
+    if view.status == import_jobs.RUNNING:
+        return import_jobs.LEFT_ALONE
+    return 1 if view.status == import_jobs.FAILED else 0
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -195,6 +261,24 @@ def main(argv: list[str] | None = None) -> int:
     listen.add_argument("--idle-timeout", type=float, default=60.0,
                         help="seconds a silent connection stays open (default 60)")
     listen.set_defaults(run=_adt_listen)
+
+    importing = commands.add_parser("import", help="import patients from a CSV or FHIR file")
+    importing.add_argument("file")
+    importing.add_argument("--format", choices=("csv", "fhir"), default=None,
+                           help="refuse the file unless it is this format (detected from the content)")
+    importing.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                           help="CSV: the column for one of our fields (repeatable); the rest are guessed")
+    importing.add_argument("--dry-run", action="store_true", help="count and list refusals; change nothing")
+    importing.set_defaults(run=_import)
+
+    worker = commands.add_parser("run-import-job")  # (for jobs.run_in_own_process; not listed)
+    worker.add_argument("job_id", type=int)
+    worker.add_argument("--actor", default="staff")
+    worker.add_argument("--staff-id", type=int, default=0)
+    worker.add_argument("--label", default="")
+    worker.add_argument("--ip", default="")
+    worker.add_argument("--dry-run", action="store_true")
+    worker.set_defaults(run=_run_import_job)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
