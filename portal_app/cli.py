@@ -1,4 +1,4 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild`."""
+"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | import`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import PracticeSettings, StaffUser
-from portal_app.services import demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
+from portal_app.services import audit, demo, demo_adoption, demo_portal, outbox, permissions, settings, staff_auth
 from portal_app.services.adoption import facts
 from portal_app.services.errors import DomainError
+from portal_app.services.importing import jobs as import_jobs
 
 
 def _create_staff(args: argparse.Namespace) -> int:
@@ -67,6 +68,43 @@ def _adoption_rebuild(_args: argparse.Namespace) -> int:
         count = facts.rebuild_all(session)
     print(f"Rebuilt the adoption rows of {count} charts in {time.perf_counter() - started:.1f} s.")
     return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """`import FILE`: the same counts and refused rows as the import page (a dry run changes nothing)."""
+    mapping: dict[str, str] = {}
+    for item in args.map or []:
+        field, sep, column = item.partition("=")
+        if not sep:
+            print(f"--map {item!r}: write it as field=column (for example chart_number=MRN).", file=sys.stderr)
+            return 2
+        mapping[field.strip()] = column.strip()
+    actor = audit.Actor.system("command line import")
+    with db.session_scope() as session:
+        try:
+            view = import_jobs.create_job(session=session, actor=actor, file_name=args.file,
+                                          stored_path=args.file, file_size=os.path.getsize(args.file))
+            if args.format and (args.format == "csv") != (view.file_format == "csv"):
+                print(f"{args.file} is {view.format_label}, not {args.format.upper()}.", file=sys.stderr)
+                return 2
+            if view.file_format == "csv":
+                chosen = set(mapping.values())  # a column named here is not also guessed for another field
+                guessed = {field: column for field, column in view.mapping if column not in chosen}
+                print("Columns: " + "; ".join(f"{field}={column}" for field, column in {**guessed, **mapping}.items()))
+                import_jobs.save_mapping(session=session, job_id=view.id, mapping={**guessed, **mapping}, actor=actor)
+            run = import_jobs.dry_run if args.dry_run else import_jobs.run_import
+            view = run(session=session, job_id=view.id, actor=actor)
+        except (DomainError, OSError) as exc:
+            print(exc.message if isinstance(exc, DomainError) else str(exc), file=sys.stderr)
+            return 2
+        print(f"{view.format_label}: {view.total} rows")
+        print(view.summary)
+        if view.error:
+            print(view.error, file=sys.stderr)
+        for row in import_jobs.refusals(session=session, job_id=view.id, dry_run=args.dry_run,
+                                        page_size=1_000_000).rows:
+            print(f"  line {row.line} ({row.chart_number or 'no chart number'}): {row.detail}")
+    return 1 if view.status == import_jobs.FAILED else 0
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -146,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = commands.add_parser("adoption-rebuild",
                                   help="rebuild every chart's adoption row from the history tables")
     rebuild.set_defaults(run=_adoption_rebuild)
+
+    importing = commands.add_parser("import", help="import patients from a CSV or FHIR file")
+    importing.add_argument("file")
+    importing.add_argument("--format", choices=("csv", "fhir"), default=None,
+                           help="refuse the file unless it is this format (detected from the content)")
+    importing.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                           help="CSV: the column for one of our fields (repeatable); the rest are guessed")
+    importing.add_argument("--dry-run", action="store_true", help="count and list refusals; change nothing")
+    importing.set_defaults(run=_import)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:

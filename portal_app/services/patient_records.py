@@ -120,7 +120,7 @@ def _check_date(value: date | None, *, key: str, today: date) -> None:
         raise InvalidInput(f"{FIELDS[key]} {value:%m/%d/%Y} is not possible.", field=key)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -145,7 +145,7 @@ def diff(patient: Patient, record: PatientRecord) -> tuple[Change, ...]:
     """What applying `record` would change on `patient` (a cleaned record)."""
     labels = {_COLUMN.get(key, key): label for key, label in FIELDS.items()}
     labels["deceased_on"] = "Date of death"
-    return tuple(Change(column, labels.get(column, column), _shown(getattr(patient, column)), _shown(value))
+    return tuple(Change(column, labels.get(column, column), shown(getattr(patient, column)), shown(value))
                  for column, value in _given(record).items() if getattr(patient, column) != value)
 
 
