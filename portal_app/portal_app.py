@@ -20,6 +20,7 @@ from portal_app.pages.staff import (
     chart,
     onboarding,
     outbox,
+    patient_import,
     portal_accounts,
     portal_users,
     roles,
@@ -43,8 +44,8 @@ def index() -> rx.Component:
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
 app.add_page(index, route="/", title="Patient Portal")
-for module in (staff_login, onboarding, adoption, chart, settings, outbox, audit, tasks, portal_accounts,
-               portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
+for module in (staff_login, onboarding, adoption, chart, settings, patient_import, outbox, audit, tasks,
+               portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
                patient_appointments, patient_documents, patient_forms, patient_summary):
     module.add_pages(app)
 

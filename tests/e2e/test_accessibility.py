@@ -63,7 +63,8 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
     problems["/staff/login"] = _violations(page)
     staff_sign_in(page)
     for path, heading in (("/staff/onboarding", "Patient Portal Onboarding"), ("/staff/adoption", "Portal Adoption"),
-                          ("/staff/setup/portal", None), ("/staff/outbox", "Outbox"),
+                          ("/staff/setup/portal", None), ("/staff/setup/import", "Import patients"),
+                          ("/staff/outbox", "Outbox"),
                           ("/staff/audit", None), (f"/staff/patients/{patient.id}", "Patient chart")):
         goto(page, path)
         if heading:
