@@ -26,6 +26,7 @@ from portal_app.state.staff_login import LANDING_PAGES
 from tests.unit.state_support import everything_in_state, sign_in_admin, staff_with
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "e2e_import" / "practice_export.csv"
+FHIR_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "practice_bundle.json"
 HANDLERS = PatientImportState.event_handlers
 
 
@@ -241,6 +242,18 @@ async def test_a_reopened_page_follows_the_running_job_and_offers_resume(session
     await HANDLERS["follow_job"].fn(tab)
     assert tab.job_running is False and tab.can_resume is True
     assert tab.result_text.startswith("The import stopped after 4 of 9 rows")
+
+
+async def test_a_fhir_bundle_needs_no_column_step(session, admin_sid):
+    state = await _state(admin_sid)
+    await state.load()
+    await _upload(state, "bundle.json", FHIR_BUNDLE.read_bytes())
+    assert state.file_format == "fhir-bundle" and state.is_csv is False and state.columns == []
+    await state.show_preview()
+    assert any("Ramírez-López" in row for row in state.preview_rows)
+    await _run(state, "start_import")
+    assert state.import_done and state.count_new > 0 and state.count_skipped > 0
+    assert "skipped (not patients)" in state.result_text
 
 
 # ---- the refusals download ----------------------------------------------------------------------
