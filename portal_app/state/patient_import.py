@@ -253,11 +253,11 @@ class PatientImportState(ImportRun, StaffSessionState):
 
 
 def preview_table(rows: list[jobs.PreviewRow]) -> tuple[list[str], list[list[str]]]:
-    """Headers and cells of the preview: the line, each field some row carries (in our order),
-    what would happen to the row, and why it would be refused."""
+    """Headers and cells of the preview: the line, the chart number, each other field some row
+    carries (in our order), what would happen to the row, and why it would be refused."""
     values = [dict(row.values) for row in rows]
-    keys = [key for key in FIELDS if any(key in found for found in values)]
-    headers = ["Line", *[FIELDS[key] for key in keys], "Would be", "Refused because"]
-    cells = [[str(row.line), *[found.get(key, "") for key in keys], OUTCOMES.get(row.outcome, row.outcome),
-              row.reason] for row, found in zip(rows, values, strict=True)]
+    keys = [key for key in FIELDS if key != "chart_number" and any(key in found for found in values)]
+    headers = ["Line", FIELDS["chart_number"], *[FIELDS[key] for key in keys], "Would be", "Refused because"]
+    cells = [[str(row.line), found.get("chart_number") or row.chart_number, *[found.get(key, "") for key in keys],
+              OUTCOMES.get(row.outcome, row.outcome), row.reason] for row, found in zip(rows, values, strict=True)]
     return headers, cells

@@ -94,6 +94,10 @@ class ImportRun(rx.State, mixin=True):
         return routes.import_refusals_file(self.job_id, dry_run=self.results_dry_run)
 
     @rx.var
+    def refusals_file_name(self) -> str:
+        return f"import-{self.job_id}-{'dry-run-' if self.results_dry_run else ''}refusals.csv"
+
+    @rx.var
     def processed_text(self) -> str:
         return f"{self.job_processed:,} of {self.job_total:,} rows ({self.job_percent}%)"
 

@@ -77,7 +77,7 @@ def test_staff_import_a_csv_export_and_find_the_patients(app_server: AppServer, 
     expect(refused.get_by_role("row").filter(has_text="EHR-70004")).to_be_visible()
     expect(refused.get_by_role("row").filter(has_text="EHR-70005")).to_have_count(2)  # both duplicate rows
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download refusals (CSV)").click()
+        page.get_by_role("button", name="Download refusals (CSV)").click()
     lines = Path(download_info.value.path()).read_text().splitlines()
     assert lines[0] == "Line,Chart number,Reason" and len(lines) == 4
 

@@ -184,6 +184,7 @@ async def test_preview_dry_run_import_and_a_second_import_that_changes_nothing(s
     by_line = {row[0]: dict(zip(state.preview_headers, row, strict=True)) for row in state.preview_rows}
     assert by_line["2"]["Last name"] == "Ångström-Lind" and by_line["2"]["Preferred name"] == "Zo"
     assert by_line["5"]["Would be"] == "Refused" and by_line["5"]["Refused because"]  # 02/30/1985
+    assert by_line["5"]["Chart number"] == "EHR-70004"
     assert "import.preview" in _actions(session)
 
     await _run(state, "start_dry_run")

@@ -159,8 +159,9 @@ def _refused_list() -> rx.Component:
                   ("Next refused rows", S.refused_page(True), S.refused_page_number + 1 >= S.refused_pages),
                   rx.text(S.refused_page_text, size="2"), size="1",
                   style={"gap": STACK_GAP, "margin_bottom": "0.6em"}),
-            rx.el.a("Download refusals (CSV)", href=S.refusals_href, download=True,
-                    style={"font_weight": "600"}),
+            # A download event, not a link: the app's router would take a link's click as a page change.
+            rx.button("Download refusals (CSV)", variant="outline", size="2",
+                      on_click=rx.download(url=S.refusals_href, filename=S.refusals_file_name)),
             style={"margin_bottom": "1em"},
         ),
     )
