@@ -204,11 +204,12 @@ def _record(cells: list[str], positions: dict[str, int], today: date) -> Patient
 
 
 def read(path: str | Path, *, encoding: str, delimiter: str, mapping: dict[str, str],
-         today: date | None = None) -> Iterator[SourceRow]:
+         today: date | None = None, charts_only: bool = False) -> Iterator[SourceRow]:
     """Every data row as a SourceRow (blank lines are left out), streamed.
 
     Args:
         mapping: our field -> column (checked with `check_mapping`).
+        charts_only: a quick pass for the chart numbers and line numbers alone (no record).
     """
     today = today or clock.now().date()
     with open(path, encoding=encoding, newline="", errors="replace") as handle:
@@ -236,6 +237,9 @@ def read(path: str | Path, *, encoding: str, delimiter: str, mapping: dict[str, 
             if len(cells) < width or any(cell.strip() for cell in cells[width:]):
                 yield SourceRow(line=start, chart_number=chart,
                                 error=f"This row has {len(cells)} values; the header has {width} columns.")
+                continue
+            if charts_only:
+                yield SourceRow(line=start, chart_number=chart)
                 continue
             try:
                 record = _record(cells, positions, today)

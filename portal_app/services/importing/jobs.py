@@ -104,9 +104,9 @@ def summary_of(job: ImportJob) -> str:
     """E.g. "Dry run: 120 new · 3 updated · 5 unchanged · 2 refused"."""
     if job.status in (UPLOADED,) and not job.processed:
         return ""
-    if (job.status == DONE and not job.dry_run and job.unchanged and not job.new and not job.updated
-            and not job.refused):
-        return NOTHING_CHANGED
+    if job.status == DONE and not job.dry_run and job.unchanged and not job.new and not job.updated:
+        refused = f" {job.refused} {'row was' if job.refused == 1 else 'rows were'} refused." if job.refused else ""
+        return NOTHING_CHANGED + refused
     counts = [f"{job.new} new", f"{job.updated} updated", f"{job.unchanged} unchanged", f"{job.refused} refused"]
     if job.skipped:
         counts.append(f"{job.skipped} skipped (not patients)")
@@ -221,11 +221,12 @@ def fhir_rows(path: str, *, fmt: str, chart_system: str) -> Iterator[SourceRow]:
     return rows
 
 
-def source_rows(*, session: Session, job: ImportJob) -> Iterator[SourceRow]:
-    """The job's file, one SourceRow at a time."""
+def source_rows(*, session: Session, job: ImportJob, charts_only: bool = False) -> Iterator[SourceRow]:
+    """The job's file, one SourceRow at a time (`charts_only`: a CSV's chart and line numbers alone)."""
     if job.file_format == detect.CSV:
         mapping = json.loads(job.mapping) if job.mapping else {}
-        return csv_source.read(job.stored_path, encoding=job.encoding, delimiter=job.delimiter, mapping=mapping)
+        return csv_source.read(job.stored_path, encoding=job.encoding, delimiter=job.delimiter, mapping=mapping,
+                               charts_only=charts_only)
     system = settings.get(session=session).fhir_chart_system
     return fhir_rows(job.stored_path, fmt=job.file_format, chart_system=system)
 
@@ -414,7 +415,7 @@ def _run(session: Session, job_id: int, actor: audit.Actor, dry_run: bool, progr
                                                                      if job.resume_after else ""))
     session.commit()
     try:
-        repeated, total = _duplicates(source_rows(session=session, job=job))
+        repeated, total = _duplicates(source_rows(session=session, job=job, charts_only=True))
         job.total = total
         session.add(job)
         session.commit()
