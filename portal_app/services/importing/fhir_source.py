@@ -33,8 +33,10 @@ without our extension consent is left as it is.
 from __future__ import annotations
 
 import calendar
+import codecs
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -90,7 +92,7 @@ def _read_ndjson(path: str, chart_system: str) -> Iterator[SourceRow]:
             try:
                 resource = json.loads(raw.decode("utf-8-sig").strip())
             except UnicodeDecodeError:
-                yield SourceRow(number, error=f"Line {number} is not UTF-8 text.")
+                yield SourceRow(number, error=f"Line {number} is not UTF-8 text (FHIR JSON always is).")
                 continue
             except json.JSONDecodeError as bad:
                 yield SourceRow(number, error=f"Line {number} is cut short or is not JSON "
@@ -122,45 +124,30 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 # --- Bundle ---------------------------------------------------------------------------------------
 
 def _read_bundle(path: str, chart_system: str) -> Iterator[SourceRow]:
-    """Entries as they stream past; anything else at the top level is only looked at, not kept."""
-    top_type: object = None
+    """Entries as they stream past (ijson builds one entry at a time in C); nothing else is kept."""
     position = 0
-    in_entry = False
-    with open(path, "rb") as handle:
-        events = ijson.parse(handle, use_float=True)
+    with _json_file(path) as handle:
         try:
-            for prefix, event, value in events:
-                if prefix == "resourceType" and event == "string":
-                    top_type = value
-                elif prefix == "entry.item" and event in ("start_map", "start_array"):
-                    position, in_entry = position + 1, True
-                    entry = _build(event, value, events)
-                    in_entry = False
-                    yield from _entry(position, entry, chart_system)
-                elif prefix == "entry.item":
-                    position += 1
-                    yield SourceRow(position, error=f"Entry {position} of the Bundle is not a resource entry.")
+            for entry in ijson.items(handle, "entry.item", use_float=True):
+                position += 1
+                yield from _entry(position, entry, chart_system)
         except (ijson.JSONError, UnicodeDecodeError, RecursionError) as bad:
-            yield SourceRow(position if in_entry else position + 1, error=_broken(position, in_entry, bad))
+            yield SourceRow(position + 1, error=_broken(position, bad))
             return
-    if position == 0 and top_type != "Bundle":
-        yield from _not_a_bundle(path, top_type, chart_system)
+    if position == 0:
+        with _json_file(path) as handle:
+            top_type = next(ijson.items(handle, "resourceType"), None)
+        if top_type != "Bundle":
+            yield from _not_a_bundle(path, top_type, chart_system)
 
 
-def _build(event: str, value: Any, events: Iterator[tuple[str, str, Any]]) -> Any:
-    """The one JSON value that starts with (`event`, `value`), read from `events`."""
-    builder = ijson.ObjectBuilder()
-    builder.event(event, value)
-    depth = 1
-    for _prefix, kind, item in events:
-        builder.event(kind, item)
-        if kind in ("start_map", "start_array"):
-            depth += 1
-        elif kind in ("end_map", "end_array"):
-            depth -= 1
-            if depth == 0:
-                break
-    return builder.value
+@contextmanager
+def _json_file(path: str) -> Iterator[IO[bytes]]:
+    """The file opened for reading JSON, past a UTF-8 byte order mark if it starts with one."""
+    with open(path, "rb") as handle:
+        if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            handle.seek(0)
+        yield handle
 
 
 def _entry(position: int, entry: object, chart_system: str) -> Iterator[SourceRow]:
@@ -174,15 +161,11 @@ def _entry(position: int, entry: object, chart_system: str) -> Iterator[SourceRo
     yield from _row(position, resource, chart_system)
 
 
-def _broken(position: int, in_entry: bool, bad: Exception) -> str:
+def _broken(position: int, bad: Exception) -> str:
     reason = str(bad).splitlines()[0][:120] if str(bad) else "the file ends too soon"
-    if in_entry:
-        where = f"inside entry {position}"
-    elif position:
-        where = f"after entry {position}"
-    else:
+    if not position:
         return f"The file is not valid JSON ({reason}); nothing in it could be read."
-    return (f"The file stops being valid JSON {where} ({reason}); "
+    return (f"The file stops being valid JSON after entry {position} ({reason}); "
             "the entries before that point were read, nothing after it.")
 
 
@@ -191,7 +174,7 @@ def _not_a_bundle(path: str, top_type: object, chart_system: str) -> Iterator[So
     resource is skipped; JSON that is no FHIR resource at all is refused."""
     if top_type == "Patient":
         with open(path, "rb") as handle:
-            text = handle.read(MAX_SINGLE + 1)
+            text = handle.read(MAX_SINGLE + 1).removeprefix(codecs.BOM_UTF8)
         if len(text) > MAX_SINGLE:
             yield SourceRow(1, error="This Patient resource is too large to read.")
             return
