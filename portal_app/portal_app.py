@@ -29,6 +29,7 @@ from portal_app.pages.staff import (
 )
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
+from portal_app.services.importing import jobs
 
 
 def index() -> rx.Component:
@@ -52,10 +53,11 @@ for module in (staff_login, onboarding, adoption, chart, settings, patient_impor
 
 @app.register_lifespan_task
 async def close_interrupted_jobs() -> None:
-    """A bulk job left "running" by the last process was cut off: mark it on its row."""
+    """A bulk job or an import left "running" by the last process was cut off: mark it on its
+    row (an interrupted import offers "Resume" on Setup > Import patients)."""
 
     def work() -> int:
         with db.session_scope() as session:
-            return bulk.mark_interrupted(session=session)
+            return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
 
     await asyncio.to_thread(work)
