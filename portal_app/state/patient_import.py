@@ -221,6 +221,15 @@ class PatientImportState(ImportRun, StaffSessionState):
         self._show_job(job)
         return True
 
+    async def _mapping_holds(self, actor: audit.Actor) -> bool:
+        """Before a preview or a pass: the columns as chosen are saved and valid. A stopped import
+        keeps the mapping it ran with (saving again would start it over instead of resuming)."""
+        if not self.is_csv:
+            return True
+        if self.mapping_errors:
+            return False
+        return self.job_can_resume or await self._save_mapping(actor)
+
     @staff_action(Permission.PATIENT_IMPORT, Level.UPDATE)
     async def choose_column(self, staff: Staff, field: str, column: str):
         """One select changed: keep the choice (even a wrong one) and save the mapping if it holds."""
@@ -242,7 +251,7 @@ class PatientImportState(ImportRun, StaffSessionState):
         if not self.job_id:
             self.file_error = import_files.NO_FILE
             return None
-        if self.is_csv and not await self._save_mapping(staff.actor):
+        if not await self._mapping_holds(staff.actor):
             self.error = self.error or MAPPING_FIX
             return None
         rows = await call(partial(import_results.preview, job_id=self.job_id, actor=staff.actor))

@@ -117,8 +117,8 @@ class ImportRun(rx.State, mixin=True):
             return f"Imported: {counts}."
         if self.job_status in (jobs.CHECKED, jobs.DONE):
             return f"Dry run: the import would make {counts}. Nothing was changed."
-        what = "dry run" if self.job_dry_run else "import"
-        return f"The {what} stopped after {self.job_processed:,} of {self.job_total:,} rows: {counts}."
+        # Stopped part-way: the job's error (shown below) says where and why.
+        return f"Done before it stopped: {counts}."
 
     @rx.var
     def refused_page_text(self) -> str:
@@ -207,8 +207,8 @@ class ImportRun(rx.State, mixin=True):
         if self.job_running:
             self.error = STILL_RUNNING
             return False
-        if self.is_csv and not await self._save_mapping(staff.actor):
-            self.error = CHECK_FIRST
+        if not await self._mapping_holds(staff.actor):
+            self.error = self.error or CHECK_FIRST
             return False
         return True
 

@@ -118,3 +118,38 @@ def test_staff_import_a_fhir_bundle(app_server: AppServer, page: Page) -> None:
     wait_hydrated(page)
     search_onboarding(page, "Ramírez-López")
     expect(list_rows(page)).to_have_count(1)
+
+
+def test_an_import_cut_off_part_way_resumes_without_doing_a_row_twice(app_server: AppServer, page: Page,
+                                                                      tmp_path: Path) -> None:
+    """The server stopped during an import (here: a batch's progress report fails after the first
+    batch is committed): the reopened page says so and offers Resume, which finishes the rest."""
+    from sqlmodel import select
+
+    from portal_app import db
+    from portal_app.models import StaffUser
+    from portal_app.services import audit
+    from portal_app.services.importing import jobs
+    from tests.e2e.conftest import ADMIN_USERNAME
+
+    stored = tmp_path / "export.csv"
+    stored.write_bytes(CSV_EXPORT.read_bytes().replace(b"EHR-700", b"EHR-710"))
+
+    def cut_off(_view) -> None:
+        raise RuntimeError("the server went away")
+
+    with db.session_scope(app_server.db_url) as session:
+        admin = session.exec(select(StaffUser).where(StaffUser.username == ADMIN_USERNAME)).one()
+        actor = audit.Actor.staff(admin.id)
+        job = jobs.create_job(session=session, actor=actor, file_name="export.csv", stored_path=str(stored),
+                              file_size=stored.stat().st_size)
+        stopped = jobs.run_import(session=session, job_id=job.id, actor=actor, progress=cut_off, batch=4)
+        assert stopped.can_resume and 0 < stopped.processed < 9
+
+    staff_sign_in(page)
+    _open_import_page(page)
+    expect(page.get_by_role("alert").filter(has_text=re.compile(r"stopped after \d of 9 rows"))).to_be_visible()
+    expect(_status(page, "Done before it stopped: ")).to_be_visible()
+    page.get_by_role("button", name="Resume").click()
+    expect(_status(page, "Imported: 6 new, 0 updated, 0 unchanged, 3 refused.")).to_be_visible()
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)

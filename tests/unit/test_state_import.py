@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from portal_app import routes
 from portal_app.api import STAFF_COOKIE, files_api
 from portal_app.models import AuditEvent, ImportJob, Patient
-from portal_app.services import import_files
+from portal_app.services import audit, import_files
 from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.patient_import import MAPPING_FIX, NO_OPEN, NO_RUN, PatientImportState
@@ -242,7 +242,7 @@ async def test_a_reopened_page_follows_the_running_job_and_offers_resume(session
     session.commit()
     await HANDLERS["follow_job"].fn(tab)
     assert tab.job_running is False and tab.can_resume is True
-    assert tab.result_text.startswith("The import stopped after 4 of 9 rows")
+    assert tab.result_text.startswith("Done before it stopped: ")
 
 
 async def test_a_fhir_bundle_needs_no_column_step(session, admin_sid):
@@ -255,6 +255,26 @@ async def test_a_fhir_bundle_needs_no_column_step(session, admin_sid):
     await _run(state, "start_import")
     assert state.import_done and state.count_new > 0 and state.count_skipped > 0
     assert "skipped (not patients)" in state.result_text
+
+
+async def test_resume_goes_on_after_the_last_saved_row(session, admin, admin_sid):
+    state = await _state(admin_sid)
+    await state.load()
+    await _upload(state)
+    actor = audit.Actor.staff(admin.id)
+
+    def cut_off(_view) -> None:
+        raise RuntimeError("the server went away")
+
+    stopped = jobs.run_import(session=session, job_id=state.job_id, actor=actor, progress=cut_off, batch=4)
+    assert stopped.can_resume and stopped.processed == 4
+
+    tab = await _state(admin_sid)
+    await tab.load()
+    assert tab.can_resume and "stopped after 4 of 9 rows" in tab.job_error
+    await _run(tab, "start_import")
+    # Rows 1-4 were not done again (they would count as unchanged).
+    assert tab.result_text == "Imported: 6 new, 0 updated, 0 unchanged, 3 refused."
 
 
 # ---- the refusals download ----------------------------------------------------------------------
