@@ -49,6 +49,8 @@ def test_staff_import_a_csv_export_and_find_the_patients(app_server: AppServer, 
     staff_sign_in(page)
     _open_import_page(page)
     _new_upload(page)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#import-file-error")).to_have_text("Choose a file first.")
     _upload(page, CSV_EXPORT)
 
     # The guesses are filled in; "Alias" is not a name we guess, so it is matched by hand.
@@ -104,7 +106,7 @@ def test_staff_import_a_fhir_bundle(app_server: AppServer, page: Page) -> None:
     _open_import_page(page)
     _new_upload(page)
     _upload(page, FHIR_BUNDLE)
-    expect(page.get_by_text("FHIR Bundle")).to_be_visible()
+    expect(page.get_by_text(f"File: {FHIR_BUNDLE.name}")).to_contain_text("FHIR JSON Bundle")
     expect(page.get_by_label("Chart number")).to_have_count(0)  # no column step for FHIR
 
     page.get_by_role("button", name="Preview", exact=True).click()

@@ -149,6 +149,16 @@ async def test_an_empty_or_binary_file_gets_a_message_beside_the_file(session, a
     assert list(import_dir.glob("*")) == []
 
 
+async def test_upload_with_no_file_chosen_says_so_beside_the_file(session, admin_sid, import_dir):
+    state = await _state(admin_sid)
+    await state.load()
+    chunks = rx.UploadChunkIterator()
+    await chunks.finish()
+    await HANDLERS["upload"].fn(state, chunks)
+    assert state.file_error == import_files.NO_FILE and state.file_error_for == ""
+    assert state.uploading is False and list(import_dir.glob("*")) == []
+
+
 # ---- mapping, preview, dry run, import ----------------------------------------------------------
 
 

@@ -29,7 +29,6 @@ from portal_app.state.patient_import import PatientImportState as S
 
 FILE_HINT = "A CSV export, a FHIR JSON Bundle or FHIR NDJSON (Bulk Data export), up to 200 MB."
 NOT_IN_FILE = "(not in the file)"
-FORMAT_NAMES = {"csv": "CSV", "fhir-bundle": "FHIR Bundle", "ndjson": "FHIR NDJSON"}
 TABLE = {"font_size": "0.88em"}
 SCROLL = {"overflow_x": "auto", "margin_bottom": "0.6em"}
 
@@ -56,9 +55,8 @@ def _upload() -> rx.Component:
 
 
 def _file_line() -> rx.Component:
-    kind = rx.match(S.file_format, *FORMAT_NAMES.items(), S.file_format)
     return rx.el.div(
-        rx.el.p(rx.el.strong("File: "), S.file_name, " (", kind, ", ", S.file_size_text, ")",
+        rx.el.p(rx.el.strong("File: "), S.file_name, " (", S.file_format_label, ", ", S.file_size_text, ")",
                 style={"margin": "0 0 0.5em"}),
         rx.cond(S.can_run & ~S.job_running,
                 rx.button("Import another file", on_click=S.start_over, variant="outline", size="2")),
