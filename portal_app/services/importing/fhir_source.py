@@ -7,14 +7,16 @@ Patient is validated with the `fhir.resources` R4B model; a resource that fails 
 with the validator's first reason and where it is. A resource of any other type (Observation,
 Encounter...) is a skipped row. A cut-short or unreadable NDJSON line is a refused row and reading
 goes on; a Bundle that stops being JSON ends with one refused row (the entries before it stand).
+A JSON file holding one Patient instead of a Bundle is read as entry 1.
 
 How a Patient becomes a `PatientRecord` (None = the resource does not say, so the chart keeps
 what it has; "" = the resource says it is empty):
 
 - chart number: the `identifier` whose `type` is v2-0203 `MR`; or, when the practice set a chart
   identifier system (Portal Settings), the identifier with that `system`. None -> refused.
-- first, middle, last name: the `official` name, else the `usual`, else the first: `given[0]`,
-  the further `given`, `family`. Preferred name: the `usual` name's `given`, beside an official one.
+- first, middle, last name: the `official` name, else the `usual`, else the first (a `maiden`
+  name only when there is no other): `given[0]`, the further `given`, `family`. Preferred name:
+  the `usual` name's `given`, beside an official one.
 - date of birth: `birthDate`; a partial date ("1980", "1980-04") is refused, never guessed.
 - sex: `gender` female, male, other, unknown -> Female, Male, Other, Unknown (else refused).
 - email: `telecom` system `email`. Mobile and home phone: system `phone` (or `sms`) with use

@@ -391,6 +391,9 @@ def _finish(session: Session, job_id: int, actor: audit.Actor, exc: Exception | 
     if exc is None:
         job.status = CHECKED if job.dry_run else DONE
         job.total = job.processed
+        if job.processed and job.skipped == job.processed:
+            job.error = (f"The file holds no patients: its {job.skipped:,} "
+                         f"{'resource is' if job.skipped == 1 else 'resources are'} not Patient resources.")
         action = f"import.{'dry_run' if job.dry_run else 'done'}"
     else:
         job.status = FAILED
