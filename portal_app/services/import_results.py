@@ -7,13 +7,42 @@ records the view, so the Import patients page never reads a row unaudited.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from dataclasses import dataclass
 
-from portal_app.services import audit
+from sqlmodel import Session, col, select
+
+from portal_app.models import ImportJob, StaffUser
+from portal_app.services import audit, clock, settings
 from portal_app.services.errors import NotFound
 from portal_app.services.importing import jobs
 
 PAGE_SIZE = 20
+RECENT_IMPORTS = 10
+STATUS_WORDS = {jobs.UPLOADED: "Uploaded", jobs.CHECKED: "Dry run done", jobs.RUNNING: "Running",
+                jobs.DONE: "Imported", jobs.FAILED: "Stopped", jobs.INTERRUPTED: "Interrupted"}
+
+
+@dataclass(frozen=True)
+class PastImport:
+    """One recent import as the page lists it (names and counts, no chart data)."""
+
+    id: int
+    file_name: str
+    by: str
+    when: str
+    status: str
+    summary: str
+
+
+def recent_imports(*, session: Session, limit: int = RECENT_IMPORTS) -> list[PastImport]:
+    """The practice's latest imports, newest first, whoever ran them (Patient Import: Read)."""
+    zone = settings.zone(session=session)
+    found = session.exec(select(ImportJob, StaffUser).join(StaffUser, isouter=True)
+                         .order_by(col(ImportJob.id).desc()).limit(limit)).all()
+    return [PastImport(id=job.id or 0, file_name=job.file_name, by=staff.full_name if staff else "",
+                       when=clock.display(job.finished_at or job.created_at, zone),
+                       status=STATUS_WORDS.get(job.status, job.status), summary=jobs.summary_of(job))
+            for job, staff in found]
 
 
 def _own(session: Session, job_id: int, actor: audit.Actor) -> jobs.JobView:

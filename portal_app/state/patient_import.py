@@ -54,6 +54,9 @@ class PatientImportState(ImportRun, StaffSessionState):
     mapping: dict[str, str] = {}
     mapping_errors: dict[str, str] = {}
 
+    # The practice's latest imports (file, who, when, what they did): Read access sees them.
+    past_imports: list[dict[str, str]] = []
+
     # The preview: the first rows as they will be stored (cells in `preview_headers` order).
     preview_headers: list[str] = []
     preview_rows: list[list[str]] = []
@@ -65,6 +68,7 @@ class PatientImportState(ImportRun, StaffSessionState):
         self._forget_job()
         self.columns, self.mapping, self.mapping_errors = [], {}, {}
         self.preview_headers, self.preview_rows = [], []
+        self.past_imports = []
 
     def _refusal_message(self, level: Level = Level.READ) -> str:
         return NO_RUN if level > Level.READ else NO_OPEN
@@ -109,8 +113,14 @@ class PatientImportState(ImportRun, StaffSessionState):
             self._show_job(job)
             await self._read_columns()
             await self._read_results(staff)
+        await self._read_past_imports()
         self.loaded = True
         return type(self).follow_job if self.job_running else None
+
+    async def _read_past_imports(self) -> None:
+        found = await call(partial(import_results.recent_imports))
+        self.past_imports = [{"file": p.file_name, "by": p.by, "when": p.when, "status": p.status,
+                              "summary": p.summary} for p in found]
 
     @staff_action(Permission.PATIENT_IMPORT, Level.UPDATE)
     async def start_over(self, staff: Staff):
@@ -119,6 +129,7 @@ class PatientImportState(ImportRun, StaffSessionState):
             self.error = "The import is still running. Wait for it to finish."
             return None
         self._forget()
+        await self._read_past_imports()
         self.loaded = True
         self._clear_messages()
         return rx.clear_selected_files(UPLOAD_ID)
@@ -176,6 +187,7 @@ class PatientImportState(ImportRun, StaffSessionState):
             self.loaded = True
             self._show_job(job)
             await self._read_columns()
+            await self._read_past_imports()
             self.notice = UPLOADED if self.is_csv else UPLOADED_FHIR
         return rx.clear_selected_files(UPLOAD_ID)
 

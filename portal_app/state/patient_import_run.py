@@ -293,6 +293,7 @@ class ImportRun(rx.State, mixin=True):
                 staff = await self._require(Permission.PATIENT_IMPORT, Level.READ)
                 if staff is not None and self.job_id == job_id and self.job_status != jobs.RUNNING:
                     await self._read_results(Staff(staff, audit.Actor.staff(staff.id, self._ip())))
+                    await self._read_past_imports()
 
     async def _poll(self, job_id: int, staff_id: int, worker: asyncio.Future | None) -> JobView | None:
         """The polling loop of `_follow`: the job's last view (None if the job went away)."""

@@ -94,6 +94,8 @@ def test_staff_import_a_csv_export_and_find_the_patients(app_server: AppServer, 
 
     # The same file again: nothing changes, and the page says so.
     goto(page, "/staff/setup/import")
+    expect(page.get_by_role("table", name="The practice's latest imports, newest first").get_by_role(
+        "row").filter(has_text="practice_export.csv").first).to_contain_text("Imported")
     page.get_by_role("button", name="Import another file").click()
     _upload(page, CSV_EXPORT)
     page.get_by_role("button", name="Import", exact=True).click()

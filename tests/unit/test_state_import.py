@@ -107,6 +107,21 @@ async def test_read_access_sees_the_page_but_cannot_upload_or_run(session, admin
     assert state.error == NO_RUN
 
 
+async def test_read_access_lists_the_practices_past_imports(session, admin, admin_sid):
+    state = await _state(admin_sid)
+    await state.load()
+    await _upload(state)
+    await _run(state, "start_import")
+    assert state.past_imports[0]["file"] == "practice_export.csv"
+
+    reader = await _state(staff_with(session, "rita", {Permission.PATIENT_IMPORT: Level.READ}))
+    await reader.load()
+    assert reader.job_id == 0  # not her import: its rows stay with the one who ran it
+    assert [(p["file"], p["by"], p["status"]) for p in reader.past_imports] == \
+        [("practice_export.csv", "Ada Admin", "Imported")]
+    assert reader.past_imports[0]["summary"] == "Imported: 6 new · 0 updated · 0 unchanged · 3 refused"
+
+
 # ---- the upload -------------------------------------------------------------------------------
 
 

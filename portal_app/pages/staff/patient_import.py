@@ -213,6 +213,26 @@ def _run() -> rx.Component:
     )
 
 
+def _past_row(row) -> rx.Component:
+    return rx.el.tr(rx.el.th(row["file"], scope="row", style={**CELL, "font_weight": "600"}),
+                    rx.el.td(row["by"], style=CELL), rx.el.td(row["when"], style=CELL),
+                    rx.el.td(row["status"], style=CELL), rx.el.td(row["summary"], style=CELL))
+
+
+def _past_imports() -> rx.Component:
+    return rx.cond(
+        S.past_imports.length() > 0,
+        rx.el.section(
+            _heading("Past imports"),
+            data_table(("File", "By", "When", "Status", "Result"), S.past_imports, _past_row,
+                       caption="The practice's latest imports, newest first", caption_style=BOLD_CAPTION,
+                       head=COMPACT_HEAD, style=TABLE, scroll=SCROLL),
+            aria_label="Past imports",
+            style=SECTION,
+        ),
+    )
+
+
 def _content() -> rx.Component:
     return rx.el.div(
         view_only_notice(S.can_run, "You can see past imports and their results. Importing needs "
@@ -222,7 +242,8 @@ def _content() -> rx.Component:
         rx.cond(S.can_run & (S.job_id == 0), _upload()),
         rx.cond(S.job_id != 0,
                 rx.fragment(_file_line(), rx.cond(S.is_csv, _mapping()), _preview(), _run()),
-                rx.cond(~S.can_run, rx.el.p("No import yet.", style={"color": MUTED}))),
+                rx.cond(~S.can_run, rx.el.p("You have not imported a file yet.", style={"color": MUTED}))),
+        _past_imports(),
     )
 
 
