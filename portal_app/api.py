@@ -3,21 +3,26 @@
 A document preview is loaded by the browser from here (an <object> or <img> source), so the
 file never sits in a state var. Every request is checked like an event: the staff session
 cookie, the user's queue access and the item's own documents (services.tasks decides).
+An import's refused rows download from here as CSV, streamed a few rows at a time, for the
+staff user who ran the import (Patient Import: Read); each download is audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from portal_app import db, routes
 from portal_app.services import audit, staff_auth, tasks
 from portal_app.services.errors import DomainError
+from portal_app.services.importing import jobs
+from portal_app.services.permissions import Level, Permission
 
 STAFF_COOKIE = "portal_staff_session"
 
@@ -51,6 +56,42 @@ async def task_document(request: Request) -> Response:
     })
 
 
+def _refusal_pieces(session_id: str | None, job_id: int, dry_run: bool, ip: str) -> Iterator[str | None]:
+    """None first when the caller may not have the file; else "" (checked), then the CSV's pieces."""
+    with db.session_scope() as session:
+        principal = staff_auth.principal_for(session=session, session_id=session_id)
+        if principal is None or principal.must_change_password or \
+                not principal.can(Permission.PATIENT_IMPORT, Level.READ):
+            yield None
+            return
+        try:
+            pieces = jobs.refusals_csv(session=session, job_id=job_id, dry_run=dry_run,
+                                       actor=audit.Actor.staff(principal.id, ip))
+        except DomainError:
+            yield None
+            return
+        yield ""
+        yield from pieces
+
+
+async def import_refusals(request: Request) -> Response:
+    """An import's refused rows (Line, Chart number, Reason) as a CSV download."""
+    dry_run = request.query_params.get("dry_run") == "1"
+    job_id = request.path_params["job_id"]
+    pieces = _refusal_pieces(request.cookies.get(STAFF_COOKIE), job_id, dry_run,
+                             request.client.host if request.client else "")
+    if await asyncio.to_thread(next, pieces) is None:
+        return PlainTextResponse("This file is not available.", status_code=404, headers={"Cache-Control": "no-store"})
+    name = f"import-{job_id}-{'dry-run-' if dry_run else ''}refusals.csv"
+    return StreamingResponse((piece or "" for piece in pieces), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f"attachment; filename={name}",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    })
+
+
 files_api = Starlette(routes=[
     Route(routes.TASK_DOCUMENT_FILE, task_document, methods=["GET"]),
+    Route(routes.IMPORT_REFUSALS_FILE, import_refusals, methods=["GET"]),
 ])

@@ -21,6 +21,7 @@ from portal_app.pages.staff import (
     new_patient,
     onboarding,
     outbox,
+    patient_import,
     portal_accounts,
     portal_users,
     roles,
@@ -29,6 +30,7 @@ from portal_app.pages.staff import (
 )
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
+from portal_app.services.importing import jobs
 
 
 def index() -> rx.Component:
@@ -44,18 +46,19 @@ def index() -> rx.Component:
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
 app.add_page(index, route="/", title="Patient Portal")
-for module in (staff_login, onboarding, new_patient, adoption, chart, settings, outbox, audit, tasks, portal_accounts,
-               portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
+for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
+               portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
                patient_appointments, patient_documents, patient_forms, patient_summary):
     module.add_pages(app)
 
 
 @app.register_lifespan_task
 async def close_interrupted_jobs() -> None:
-    """A bulk job left "running" by the last process was cut off: mark it on its row."""
+    """A bulk job or an import left "running" by the last process was cut off: mark it on its
+    row (an interrupted import offers "Resume" on Setup > Import patients)."""
 
     def work() -> int:
         with db.session_scope() as session:
-            return bulk.mark_interrupted(session=session)
+            return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
 
     await asyncio.to_thread(work)

@@ -12,6 +12,7 @@ NEW_PATIENT = "/staff/onboarding/new-patient"
 ADOPTION = "/staff/adoption"
 PATIENT_CHART = "/staff/patients/[patient_id]"
 PORTAL_SETTINGS = "/staff/setup/portal"
+PATIENT_IMPORT = "/staff/setup/import"
 OUTBOX = "/staff/outbox"
 AUDIT = "/staff/audit"
 STAFF_PASSWORD = "/staff/password"
@@ -24,6 +25,8 @@ TASK_ITEM = "/staff/tasks/[task_id]"
 COMMUNICATION = "/staff/communication"
 # Served by portal_app/api.py (not a page): a queue item's document, for preview.
 TASK_DOCUMENT_FILE = "/files/tasks/{task_id:int}/documents/{document_id:int}"
+# Served by portal_app/api.py: an import's refused rows as CSV (?dry_run=1 for the dry run's).
+IMPORT_REFUSALS_FILE = "/files/imports/{job_id:int}/refusals.csv"
 
 LOGIN = "/login"
 FORGOT = "/forgot"
@@ -55,6 +58,10 @@ def task_item(task_id: int) -> str:
 
 def task_document_file(task_id: int, document_id: int) -> str:
     return f"/files/tasks/{task_id}/documents/{document_id}"
+
+
+def import_refusals_file(job_id: int, *, dry_run: bool) -> str:
+    return f"/files/imports/{job_id}/refusals.csv?dry_run={1 if dry_run else 0}"
 
 
 def portal_accounts(patient_id: int | None = None) -> str:

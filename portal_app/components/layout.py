@@ -32,14 +32,15 @@ def _nav_link(text: str, href: str) -> rx.Component:
 
 
 def _setup_group() -> rx.Component:
-    """The seed's "Setup" entries, grouped: Roles, Staff users, Portal Settings."""
+    """The seed's "Setup" entries, grouped: Roles, Staff users, Portal Settings (and Import patients)."""
     return rx.cond(
-        StaffSessionState.can_roles | StaffSessionState.can_settings,
+        StaffSessionState.can_roles | StaffSessionState.can_settings | StaffSessionState.can_import,
         rx.el.span(
             rx.el.span("Setup:", style={"font_weight": "600", "margin_right": "0.5em", "color": TEXT_SOFT}),
             rx.cond(StaffSessionState.can_roles, _nav_link("Roles", routes.ROLES)),
             rx.cond(StaffSessionState.can_roles, _nav_link("Staff users", routes.STAFF_USERS)),
             rx.cond(StaffSessionState.can_settings, _nav_link("Portal Settings", routes.PORTAL_SETTINGS)),
+            rx.cond(StaffSessionState.can_import, _nav_link("Import patients", routes.PATIENT_IMPORT)),
             role="group", aria_label="Setup",
             style={"border_left": "1px solid #bbb", "padding_left": "0.8em", "margin_right": "0.4em"},
         ),

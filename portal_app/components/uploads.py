@@ -19,7 +19,7 @@ def _for_this_file(upload_id: str, error, error_for) -> rx.Var:
     return rx.cond(same, error, "")
 
 
-def file_picker(upload_id: str, field_id: str, error, error_for=None) -> rx.Component:
+def file_picker(upload_id: str, field_id: str, error, error_for=None, hint: str = FILE_HINT) -> rx.Component:
     """A labelled file control ("File") built on rx.upload: the label names the real file input,
     and a real button opens the file chooser (keyboard too); dropping a file also works.
     With `error_for` (the file name the error was about), the error goes when another file is chosen."""
@@ -47,7 +47,7 @@ def file_picker(upload_id: str, field_id: str, error, error_for=None) -> rx.Comp
     return rx.el.div(
         rx.el.label("File", html_for=field_id, style=LABEL),
         zone,
-        rx.el.p(FILE_HINT, id=f"{field_id}-hint", style=HINT),
+        rx.el.p(hint, id=f"{field_id}-hint", style=HINT),
         field_error(field_id, error),
         style=WIDE_FIELD,
     )

@@ -34,6 +34,7 @@ LANDING_PAGES = (
     (Permission.USER_MANAGEMENT, routes.PORTAL_USERS),
     (Permission.ROLES, routes.ROLES),
     (Permission.SETTINGS, routes.PORTAL_SETTINGS),
+    (Permission.PATIENT_IMPORT, routes.PATIENT_IMPORT),
     (Permission.OUTBOX, routes.OUTBOX),
     (Permission.AUDIT, routes.AUDIT),
 )

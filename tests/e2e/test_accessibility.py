@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from portal_app import db
-from portal_app.models import MessageStatus, OutboxMessage
-from tests.e2e.conftest import REPO_ROOT, AppServer, goto
+from portal_app.models import MessageStatus, OutboxMessage, StaffUser
+from tests.e2e.conftest import ADMIN_USERNAME, REPO_ROOT, AppServer, goto
 from tests.e2e.helpers import create_patient, staff_sign_in, unique_tag
 
 AXE = Path(os.environ.get("AXE_JS") or REPO_ROOT / ".venv/axe/node_modules/axe-core/axe.min.js")
@@ -63,7 +64,8 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
     problems["/staff/login"] = _violations(page)
     staff_sign_in(page)
     for path, heading in (("/staff/onboarding", "Patient Portal Onboarding"), ("/staff/adoption", "Portal Adoption"),
-                          ("/staff/setup/portal", None), ("/staff/outbox", "Outbox"),
+                          ("/staff/setup/portal", None), ("/staff/setup/import", "Import patients"),
+                          ("/staff/outbox", "Outbox"),
                           ("/staff/audit", None), (f"/staff/patients/{patient.id}", "Patient chart")):
         goto(page, path)
         if heading:
@@ -85,6 +87,29 @@ def test_staff_pages_have_no_wcag_violations(app_server: AppServer, page: Page) 
     expect(page.get_by_role("dialog", name="Connect Patient")).to_be_visible()
     problems["Connect Patient dialog"] = _violations(page)
     assert problems == {path: [] for path in problems}
+
+
+def test_import_page_with_a_dry_runs_results_has_no_wcag_violations(app_server: AppServer, page: Page,
+                                                                    tmp_path: Path) -> None:
+    """Setup > Import patients with its column selects, counts and refused rows showing."""
+    from sqlmodel import select
+
+    from portal_app.services import audit
+    from portal_app.services.importing import jobs
+
+    stored = tmp_path / "export.csv"
+    shutil.copy(REPO_ROOT / "tests" / "fixtures" / "e2e_import" / "practice_export.csv", stored)
+    with db.session_scope(app_server.db_url) as session:
+        admin = session.exec(select(StaffUser).where(StaffUser.username == ADMIN_USERNAME)).one()
+        actor = audit.Actor.staff(admin.id)
+        job = jobs.create_job(session=session, actor=actor, file_name="export.csv", stored_path=str(stored),
+                              file_size=stored.stat().st_size)
+        jobs.dry_run(session=session, job_id=job.id, actor=actor)
+    staff_sign_in(page)
+    goto(page, "/staff/setup/import")
+    expect(page.get_by_role("table", name="Refused rows")).to_be_visible()
+    expect(page.get_by_label("Chart number")).to_have_value("Patient ID")
+    assert _violations(page) == []
 
 
 def test_an_error_toast_is_readable(app_server: AppServer, page: Page) -> None:

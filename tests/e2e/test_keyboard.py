@@ -14,6 +14,7 @@ working.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -545,6 +546,37 @@ def test_every_tab_stop_of_the_patient_pages_shows_a_focus_ring(app_server: AppS
 
 
 @staff_widths
+def test_import_patients_by_keyboard(app_server: AppServer, page: Page, width: int, tmp_path: Path) -> None:
+    """Setup > Import patients: choose the file, upload, match a column, preview, dry run, import."""
+    page.set_viewport_size({"width": width, "height": 844})
+    export = tmp_path / "keyboard_export.csv"
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "e2e_import" / "practice_export.csv"
+    export.write_bytes(fixture.read_bytes().replace(b"EHR-700", f"KB{width}-".encode()))
+    staff_keyboard_sign_in(page)
+    goto(page, "/staff/setup/import")
+    another = page.get_by_role("button", name="Import another file")
+    expect(page.get_by_role("button", name="Choose a file").or_(another)).to_be_visible()
+    if another.count():
+        press_on(page, another)
+    with page.expect_file_chooser() as chooser:
+        press_on(page, page.get_by_role("button", name="Choose a file"))
+    chooser.value.set_files(export)
+    press_on(page, page.get_by_role("button", name="Upload", exact=True))
+    expect(page.get_by_text(re.compile(r"^Uploaded\."))).to_be_visible()
+    tab_to(page, page.get_by_label("Preferred name"))
+    page.keyboard.type("Alias")
+    expect(page.get_by_label("Preferred name")).to_have_value("Alias")
+    press_on(page, page.get_by_role("button", name="Preview", exact=True))
+    expect(page.get_by_role("table", name="The first rows of the file")).to_contain_text(f"KB{width}-01")
+    press_on(page, page.get_by_role("button", name="Dry run", exact=True))
+    expect(page.get_by_role("status").filter(has_text="Dry run: the import would make 6 new")).to_be_visible()
+    press_on(page, page.get_by_role("button", name="Import", exact=True))
+    expect(page.get_by_role("status").filter(has_text="Imported: 6 new")).to_be_visible()
+    press_on(page, page.get_by_role("link", name="Open the onboarding list"))
+    expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
+
+
+@staff_widths
 def test_every_tab_stop_of_the_staff_pages_shows_a_focus_ring(app_server: AppServer, page: Page,
                                                               width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
@@ -553,7 +585,7 @@ def test_every_tab_stop_of_the_staff_pages_shows_a_focus_ring(app_server: AppSer
     for path in ("/staff/onboarding", f"/staff/patients/{patient.id}", "/staff/portal-accounts",
                  "/staff/portal-users", "/staff/tasks", "/staff/setup/roles", "/staff/setup/users",
                  "/staff/adoption", "/staff/outbox", "/staff/audit", "/staff/setup/portal",
-                 "/staff/onboarding/new-patient"):
+                 "/staff/onboarding/new-patient", "/staff/setup/import"):
         goto(page, path)
         seen = _walk_tab_order(page, 40)
         assert len(seen) >= 5, (path, seen)

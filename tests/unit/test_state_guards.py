@@ -32,6 +32,7 @@ SCREEN_ONLY = {
     "OnboardingState.set_bulk_resend", "OnboardingState.set_bulk_confirm_text",
     "OnboardingState.set_confirm_open", "OnboardingState.toggle_page", "OnboardingState.toggle_selected",
     "OutboxState.close_body", "OutboxState.set_body_open",
+    "PatientImportState.set_upload_progress",
     "PortalAccountsState.done_credentials", "PortalAccountsState.forget_credentials",
     "PortalAccountsState.password_copied",
     "PortalAccountsState.set_dialog_open", "PortalUsersState.set_confirm_open",
@@ -63,7 +64,9 @@ SESSION = {
 
 # Background jobs: they may touch vars only inside `async with self`, so they check access
 # there (the job was started by a guarded handler).
-BACKGROUND = {"OnboardingState.run_bulk", "OnboardingState.follow_job"}
+BACKGROUND = {"OnboardingState.run_bulk", "OnboardingState.follow_job",
+              # The upload is a background handler because Reflex streams its chunks only to one.
+              "PatientImportState.upload", "PatientImportState.run_pass", "PatientImportState.follow_job"}
 
 # Loads that follow another load: a chart section (connections, documents) loads after the
 # chart's own guarded load, which has already redirected or said why; it checks the permission
