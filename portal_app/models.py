@@ -128,7 +128,7 @@ class Patient(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    chart_number: str = Field(max_length=20, unique=True, index=True)
+    chart_number: str = Field(max_length=64, unique=True, index=True)
     first_name: str = Field(max_length=100)
     middle_name: str = Field(default="", max_length=100)
     last_name: str = Field(max_length=100)
@@ -622,6 +622,6 @@ class ImportRowResult(SQLModel, table=True):
     dry_run: bool = False
     outcome: str = Field(max_length=10)  # refused, updated
     line: int = 0
-    chart_number: str = Field(default="", max_length=40)
+    chart_number: str = Field(default="", max_length=64)
     detail: str = Field(default="", max_length=2000)
 

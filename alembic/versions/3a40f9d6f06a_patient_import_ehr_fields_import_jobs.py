@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('dry_run', sa.Boolean(), nullable=False),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('line', sa.Integer(), nullable=False),
-    sa.Column('chart_number', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('chart_number', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['importjob.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -64,6 +64,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_importrow_job_outcome', ['job_id', 'dry_run', 'outcome', 'line'], unique=False)
 
     with op.batch_alter_table('patient', schema=None) as batch_op:
+        # An EHR's chart numbers can be 36-character UUIDs (Synthea, many FHIR servers).
+        batch_op.alter_column('chart_number', existing_type=sa.String(length=20), type_=sa.String(length=64),
+                              existing_nullable=False)
         batch_op.add_column(sa.Column('deceased', sa.Boolean(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('deceased_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('last_visit_on', sa.Date(), nullable=True))
@@ -96,6 +99,8 @@ def downgrade() -> None:
         batch_op.drop_column('last_visit_on')
         batch_op.drop_column('deceased_on')
         batch_op.drop_column('deceased')
+        batch_op.alter_column('chart_number', existing_type=sa.String(length=64), type_=sa.String(length=20),
+                              existing_nullable=False)
 
     with op.batch_alter_table('importrowresult', schema=None) as batch_op:
         batch_op.drop_index('ix_importrow_job_outcome')

@@ -28,7 +28,7 @@ from portal_app.services.errors import FormInvalid, InvalidInput
 from portal_app.services.onboarding import sort_key
 from portal_app.services.patient_records import FIELDS, PatientRecord
 
-SOURCE = "form"
+SOURCE = patient_records.FORM_SOURCE
 # The choices of the Sex select ("" = not recorded); an import keeps whatever the EHR sends.
 SEX_CHOICES = ("Female", "Male", "Other", "Unknown")
 # The import's fields on this form, in the order staff see them (Deceased comes only from the EHR).

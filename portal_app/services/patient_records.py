@@ -49,11 +49,14 @@ FIELDS: dict[str, str] = {
     "deceased": "Deceased",
     "last_visit": "Last visit date",
 }
+# EHRs use anything from "12345" to a 36-character UUID (Synthea, many FHIR servers).
+CHART_NUMBER_MAX = 64
+FORM_SOURCE = "form"  # the New patient form: what staff type is checked strictly
 REQUIRED_FOR_NEW = ("chart_number", "first_name", "last_name", "dob")
 
 # Record field -> Patient column, where the names differ.
 _COLUMN = {"address": "address_line1", "state": "region", "last_visit": "last_visit_on"}
-_TEXT_LIMITS = {"chart_number": 20, "first_name": 100, "middle_name": 100, "last_name": 100,
+_TEXT_LIMITS = {"chart_number": CHART_NUMBER_MAX, "first_name": 100, "middle_name": 100, "last_name": 100,
                 "preferred_name": 100, "sex": 20, "address": 200, "city": 100, "state": 50, "postal_code": 20}
 
 
@@ -99,9 +102,16 @@ class Outcome:
         return ", ".join(change.label for change in self.changes)
 
 
-def clean(record: PatientRecord, *, region: str = "US", today: date | None = None) -> PatientRecord:
+def clean(record: PatientRecord, *, region: str = "US", today: date | None = None,
+          phones_as_written: bool = False) -> PatientRecord:
     """The record with text trimmed and phones in E.164 (the chart's storage form), or
-    InvalidInput naming the field (`field=` the record field's key)."""
+    InvalidInput naming the field (`field=` the record field's key).
+
+    `phones_as_written`: for the EHR's own data (imports, the ADT feed). A number that is not a
+    real one (555-907-9875, a foreign number without its country code) is kept exactly as the EHR
+    has it rather than refusing the whole chart; nothing is ever texted to it (every text
+    re-checks the number), and the chart shows it as written. A value that is not a phone number
+    at all is still refused. Staff typing a number (the New patient form) get the strict check."""
     today = today or clock.now().date()
     values: dict[str, object] = {}
     for key, limit in _TEXT_LIMITS.items():
@@ -116,7 +126,7 @@ def clean(record: PatientRecord, *, region: str = "US", today: date | None = Non
     for key in ("mobile_phone", "home_phone"):
         value = getattr(record, key)
         if value is not None:
-            values[key] = _phone(value, field=key, region=region)
+            values[key] = _phone(value, field=key, region=region, as_written=phones_as_written)
     _check_date(record.dob, key="dob", today=today)
     _check_date(record.deceased_on, key="deceased", today=today)
     _check_date(record.last_visit, key="last_visit", today=today)
@@ -175,8 +185,22 @@ def _valid_in_us(digits: str) -> bool:
     return any((not lengths or len(digits) in lengths) and pattern.fullmatch(digits) for lengths, pattern in _US_TYPES)
 
 
-def _phone(value: str, *, field: str, region: str) -> str:
-    """`normalize_phone`, quicker for a US number written (512) 555-0142, 512.555.0142, +1 512..."""
+_PHONE_AS_WRITTEN = re.compile(r"[0-9+()./ -]{4,20}")
+
+
+def _phone(value: str, *, field: str, region: str, as_written: bool = False) -> str:
+    """`normalize_phone`, quicker for a US number written (512) 555-0142, 512.555.0142, +1 512...
+    With `as_written`, an invalid number made of phone characters comes back trimmed, as written."""
+    try:
+        return _valid_phone(value, field=field, region=region)
+    except InvalidInput:
+        text = value.strip()
+        if as_written and _PHONE_AS_WRITTEN.fullmatch(text) and sum(c.isdigit() for c in text) >= 4:
+            return text
+        raise
+
+
+def _valid_phone(value: str, *, field: str, region: str) -> str:
     text = value.strip()
     nanp = _NANP.fullmatch(text) if region == "US" else None
     if nanp is None:
@@ -241,7 +265,8 @@ def upsert(*, session: Session, record: PatientRecord, actor: audit.Actor, sourc
         InvalidInput: a field is not acceptable (`field=` names it), a new chart lacks a required
             field, or the chart was merged into another one.
     """
-    record = clean(record, region=region)
+    # The EHR's own data keeps a number that is not a real one; staff typing one get the strict check.
+    record = clean(record, region=region, phones_as_written=source != FORM_SOURCE)
     patient = find(session=session, chart_number=record.chart_number)
     if patient is None:
         return _create(session, record, actor, source, dry_run)
@@ -429,7 +454,7 @@ def upsert_many(*, session: Session, records: Iterable[PatientRecord], actor: au
     for index, record in enumerate(records):
         results.append(None)
         try:
-            cleaned = clean(record, region=region, today=today)
+            cleaned = clean(record, region=region, today=today, phones_as_written=True)
         except InvalidInput as refused:
             results[index] = refused
             continue

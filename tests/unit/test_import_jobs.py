@@ -259,16 +259,20 @@ def test_upsert_many_matches_upsert_one_by_one(session, frozen_clock):
                PatientRecord(chart_number="N2", first_name="Ola", last_name="Ray", dob=date(2001, 1, 1),
                              mobile_phone="+44 20 7946 0958"),
                PatientRecord(chart_number="N3", first_name="Bad", last_name="Phone", dob=date(2001, 1, 1),
-                             mobile_phone="(512) 155-0100")]
+                             mobile_phone="(512) 155-0100"),
+               PatientRecord(chart_number="N4", first_name="Not", last_name="Phone", dob=date(2001, 1, 1),
+                             mobile_phone="call her mother")]
     results = patient_records.upsert_many(session=session, records=records, actor=actor, source="csv")
     session.commit()
     kinds = [r.kind if isinstance(r, patient_records.Outcome) else "refused" for r in results]
-    assert kinds == ["updated", "updated", "new", "new", "refused"]
+    # The EHR's number that is not a real one is kept as written; what is not a number is refused.
+    assert kinds == ["updated", "updated", "new", "new", "new", "refused"]
+    assert patient_records.find(session=session, chart_number="N3").mobile_phone == "(512) 155-0100"
     eve = patient_records.find(session=session, chart_number="E1")
     noa = patient_records.find(session=session, chart_number="N1")
     ola = patient_records.find(session=session, chart_number="N2")
     assert eve.city == "Dallas" and noa.deceased is True and noa.allow_email is False
-    assert ola.mobile_phone == "+442079460958" and _count(session, ChartAdoption) == 3
+    assert ola.mobile_phone == "+442079460958" and _count(session, ChartAdoption) == 4
 
 
 def test_bulk_inserted_charts_get_the_adoption_rows_a_full_rebuild_would_give(session, actor, frozen_clock, tmp_path):

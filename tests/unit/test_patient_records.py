@@ -55,7 +55,7 @@ def test_a_dry_run_writes_nothing(session, frozen_clock):
     ({"dob": date(2031, 1, 1)}, "dob"),
     ({"email": "not an address"}, "email"),
     ({"mobile_phone": "12"}, "mobile_phone"),
-    ({"chart_number": "x" * 21}, "chart_number"),
+    ({"chart_number": "x" * 65}, "chart_number"),
 ])
 def test_bad_fields_are_refused_by_name_and_a_batch_keeps_the_good_rows(session, frozen_clock, values, field):
     results = patient_records.upsert_many(
@@ -63,3 +63,21 @@ def test_bad_fields_are_refused_by_name_and_a_batch_keeps_the_good_rows(session,
     session.commit()
     assert isinstance(results[0], InvalidInput) and results[0].field == field
     assert session.exec(select(Patient.chart_number)).all() == ["MRN-002"]
+
+
+def test_the_ehrs_number_that_is_not_a_real_one_is_kept_as_written_but_staff_typing_it_are_refused(session):
+    record = _record(chart_number="59a8543c-e24f-4a01-b28b-47ccde6bc11d", home_phone="555-907-9875")
+    outcome = patient_records.upsert(session=session, record=record, actor=ACTOR, source="fhir")
+    session.commit()
+    patient = session.get(Patient, outcome.patient_id)
+    assert (patient.chart_number, patient.home_phone) == (record.chart_number, "555-907-9875")
+    with pytest.raises(InvalidInput) as refused:
+        patient_records.upsert(session=session, record=_record(chart_number="F-1", home_phone="555-907-9875"),
+                               actor=ACTOR, source=patient_records.FORM_SOURCE)
+    assert refused.value.field == "home_phone"
+    with pytest.raises(InvalidInput):
+        patient_records.upsert(session=session, record=_record(chart_number="F-2", home_phone="ask at desk"),
+                               actor=ACTOR, source="csv")
+    with pytest.raises(InvalidInput) as too_long:
+        patient_records.upsert(session=session, record=_record(chart_number="x" * 65), actor=ACTOR, source="csv")
+    assert too_long.value.field == "chart_number"

@@ -269,7 +269,7 @@ def preview(*, session: Session, job_id: int, limit: int = PREVIEW) -> list[Prev
             rows.append(PreviewRow(row.line, row.chart_number, (), "refused", row.error))
             continue
         try:
-            cleaned = patient_records.clean(row.record)
+            cleaned = patient_records.clean(row.record, phones_as_written=True)
             result = patient_records.upsert(session=session, record=row.record, actor=audit.Actor.system("preview"),
                                             source="preview", dry_run=True)
         except InvalidInput as refused:
