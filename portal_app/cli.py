@@ -217,6 +217,34 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_feed_commands(commands) -> None:
+    """The commands that bring charts in from the EHR: the ADT listener and file imports."""
+    listen = commands.add_parser("adt-listen", help="receive the EHR's HL7 v2 ADT feed over MLLP")
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=2575)
+    listen.add_argument("--idle-timeout", type=float, default=60.0,
+                        help="seconds a silent connection stays open (default 60)")
+    listen.set_defaults(run=_adt_listen)
+
+    importing = commands.add_parser("import", help="import patients from a CSV or FHIR file")
+    importing.add_argument("file")
+    importing.add_argument("--format", choices=("csv", "fhir"), default=None,
+                           help="refuse the file unless it is this format (detected from the content)")
+    importing.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                           help="CSV: the column for one of our fields (repeatable); the rest are guessed")
+    importing.add_argument("--dry-run", action="store_true", help="count and list refusals; change nothing")
+    importing.set_defaults(run=_import)
+
+    worker = commands.add_parser("run-import-job")  # (for jobs.run_in_own_process; not listed)
+    worker.add_argument("job_id", type=int)
+    worker.add_argument("--actor", default="staff")
+    worker.add_argument("--staff-id", type=int, default=0)
+    worker.add_argument("--label", default="")
+    worker.add_argument("--ip", default="")
+    worker.add_argument("--dry-run", action="store_true")
+    worker.set_defaults(run=_run_import_job)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal_app")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -255,30 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                                 help="turn portal access off for charts with no visit for the set months (daily)")
     rules.set_defaults(run=_access_rules)
 
-    listen = commands.add_parser("adt-listen", help="receive the EHR's HL7 v2 ADT feed over MLLP")
-    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    listen.add_argument("--port", type=int, default=2575)
-    listen.add_argument("--idle-timeout", type=float, default=60.0,
-                        help="seconds a silent connection stays open (default 60)")
-    listen.set_defaults(run=_adt_listen)
-
-    importing = commands.add_parser("import", help="import patients from a CSV or FHIR file")
-    importing.add_argument("file")
-    importing.add_argument("--format", choices=("csv", "fhir"), default=None,
-                           help="refuse the file unless it is this format (detected from the content)")
-    importing.add_argument("--map", action="append", metavar="FIELD=COLUMN",
-                           help="CSV: the column for one of our fields (repeatable); the rest are guessed")
-    importing.add_argument("--dry-run", action="store_true", help="count and list refusals; change nothing")
-    importing.set_defaults(run=_import)
-
-    worker = commands.add_parser("run-import-job")  # (for jobs.run_in_own_process; not listed)
-    worker.add_argument("job_id", type=int)
-    worker.add_argument("--actor", default="staff")
-    worker.add_argument("--staff-id", type=int, default=0)
-    worker.add_argument("--label", default="")
-    worker.add_argument("--ip", default="")
-    worker.add_argument("--dry-run", action="store_true")
-    worker.set_defaults(run=_run_import_job)
+    _add_feed_commands(commands)
 
     args = parser.parse_args(argv)
     if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
