@@ -65,6 +65,7 @@ _CHARTS = "adoption.charts"
 _PATIENTS = "adoption.patients"
 _ACCOUNTS = "adoption.accounts"
 _NEW_PATIENTS = "adoption.new_patients"
+_CREATED = "adoption.created"  # charts inserted (flushed) in this transaction
 _BUSY = "adoption.busy"
 # A table model maps one Table (typed as any FromClause).
 _TABLE: Table = inspect(ChartAdoption).local_table  # type: ignore[assignment]
@@ -323,16 +324,18 @@ def _write(session: Session, rows: list[tuple[dict[str, Any] | None, dict[str, A
     return len(fresh) + len(changed)
 
 
-def _rebuild(session: Session, ids: list[int], *, chart_only: bool = False) -> int:
+def _rebuild(session: Session, ids: list[int], *, chart_only: bool = False, created: bool = False) -> int:
     """Rebuild a batch of charts' rows; `chart_only`: only the patient rows changed, so charts
-    that have a row keep the rest of it (two queries instead of seven)."""
+    that have a row keep the rest of it (two queries instead of seven); `created`: the charts
+    were inserted in this transaction and no secret, connection or message row of theirs was
+    (the flush notes those), so they have no such history to read (two queries)."""
     charts = _charts_of(session, ids)
     gone = [pid for pid in ids if pid not in charts]
     if gone:
         session.execute(delete(_TABLE).where(_TABLE.c.patient_id.in_(gone)))
     light = {pid: chart for pid, chart in charts.items() if chart_only and chart.stored is not None}
     whole = {pid: chart for pid, chart in charts.items() if pid not in light}
-    if whole:
+    if whole and not created:
         _add_secrets(session, whole)
         _add_connections(session, whole)
         _add_first_sessions(session, whole)
@@ -353,6 +356,14 @@ def refresh(session: Session, patient_ids: Iterable[int], *, chart_only: bool = 
     """
     ids = sorted({pid for pid in patient_ids if pid is not None})
     return sum(_rebuild(session, batch, chart_only=chart_only) for batch in _chunks(ids))
+
+
+def _refresh_created(session: Session, patient_ids: Iterable[int]) -> int:
+    """Build the rows of charts inserted in this transaction that nothing else touched (the
+    secret, connection, message and session tables cannot name them yet: a flushed row that
+    did is in the "charts" set and takes the whole rebuild)."""
+    ids = sorted({pid for pid in patient_ids if pid is not None})
+    return sum(_rebuild(session, batch, created=True) for batch in _chunks(ids))
 
 
 def charts_of_accounts(session: Session, account_ids: Iterable[int]) -> set[int]:
@@ -407,7 +418,7 @@ def _note(session: Session, obj: object, new: bool) -> None:
     chart_id: int | None = None
     account_id: int | None = None
     if isinstance(obj, Patient) and obj.id is not None:
-        session.info.setdefault(_PATIENTS, set()).add(obj.id)
+        session.info.setdefault(_CREATED if new else _PATIENTS, set()).add(obj.id)
     elif isinstance(obj, (OneTimeSecret, OutboxMessage, PortalConnection)):
         chart_id = obj.patient_id
     elif isinstance(obj, PortalAccount):
@@ -441,12 +452,15 @@ def _before_commit(session: Session) -> None:
         charts: set[int] = session.info.pop(_CHARTS, set())
         accounts: set[int] = session.info.pop(_ACCOUNTS, set())
         patients: set[int] = session.info.pop(_PATIENTS, set())
+        created: set[int] = session.info.pop(_CREATED, set())
         if accounts:
             charts |= charts_of_accounts(session, accounts)
         if charts:
             refresh(session, charts)
-        if patients - charts:
-            refresh(session, patients - charts, chart_only=True)
+        if patients - charts - created:
+            refresh(session, patients - charts - created, chart_only=True)
+        if created - charts:
+            _refresh_created(session, created - charts)
         if session.info.pop(_NEW_PATIENTS, False):
             backfill(session)
     finally:
@@ -462,7 +476,7 @@ def _on_execute(state: Any) -> None:
 
 def _after_soft_rollback(session: Session, previous: Any) -> None:
     if previous.parent is None:  # the whole transaction is undone: so are its changes
-        for key in (_CHARTS, _PATIENTS, _ACCOUNTS, _NEW_PATIENTS):
+        for key in (_CHARTS, _PATIENTS, _ACCOUNTS, _NEW_PATIENTS, _CREATED):
             session.info.pop(key, None)
 
 
