@@ -83,6 +83,28 @@ def test_many_charts_in_one_commit_take_a_handful_of_queries_per_batch(session, 
     assert sql.count - 1200 <= batches * 9
 
 
+def test_a_chart_created_in_the_commit_takes_two_queries_and_its_row_is_exact(session, frozen_clock):
+    session.add(Patient(**_patients(1, "N")[0]))
+    session.flush()
+    with Statements(session) as sql:
+        session.commit()
+    assert sql.count <= 3  # the chart with its (absent) row, enable events, the INSERT of its row
+    alone = rows(session)
+    # Created and given an invitation in the same commit: its history is read (the secret counts).
+    patient = Patient(**_patients(2, "S")[1])
+    session.add(patient)
+    session.flush()
+    session.add(OneTimeSecret(purpose=SecretPurpose.INVITATION, secret_hash="h" * 64, patient_id=patient.id,
+                              created_at=START, expires_at=START + timedelta(days=7)))
+    session.commit()
+    kept = rows(session)
+    assert kept[patient.id]["stage"] == Stage.SENT and kept[patient.id]["sent_at"] == START
+    assert {pid: row for pid, row in kept.items() if pid in alone} == alone
+    session.execute(delete(ChartAdoption))
+    facts.rebuild_all(session)
+    assert rows(session) == kept
+
+
 def test_a_bulk_insert_of_patients_is_backfilled_at_commit(session, frozen_clock):
     session.execute(insert(Patient), _patients(700))
     session.commit()
