@@ -105,6 +105,22 @@ def test_a_chart_created_in_the_commit_takes_two_queries_and_its_row_is_exact(se
     assert rows(session) == kept
 
 
+def test_a_new_name_reads_no_row_back_and_turning_access_on_does(session, frozen_clock):
+    patient = make_patient(session, chart="R1")
+    patient.last_name, patient.address_line1 = "Lopez-Ruiz", "2 Oak St"
+    with Statements(session) as sql:
+        session.commit()
+    assert sql.count == 1  # the UPDATE of the patient: its row is made of other columns
+    clock.freeze(START + timedelta(hours=2))
+    patient.portal_enabled = True
+    session.commit()
+    kept = rows(session)
+    assert kept[patient.id]["enabled"] and kept[patient.id]["enabled_at"] is not None
+    session.execute(delete(ChartAdoption))
+    facts.rebuild_all(session)
+    assert rows(session) == kept
+
+
 def test_a_bulk_insert_of_patients_is_backfilled_at_commit(session, frozen_clock):
     session.execute(insert(Patient), _patients(700))
     session.commit()

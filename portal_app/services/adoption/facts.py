@@ -439,8 +439,22 @@ def _after_flush(session: Session, _context: Any) -> None:
     for obj in session.deleted:
         _note(session, obj, False)
     for obj in session.dirty:
-        if session.is_modified(obj, include_collections=False):
+        if session.is_modified(obj, include_collections=False) and not _row_kept(obj):
             _note(session, obj, False)
+
+
+# The patient columns a chart's row is made of. `updated_at` counts only while access is on with
+# no kept "enabled at", which a kept row never has (it took the time when access was turned on).
+_ROW_COLUMNS = ("id", "created_at", "portal_enabled")
+
+
+def _row_kept(obj: object) -> bool:
+    """A chart whose change leaves its row as it is (a new name, address, visit date: the usual
+    ADT update), so the commit need not read it back."""
+    if not isinstance(obj, Patient):
+        return False
+    attrs = inspect(obj).attrs
+    return not any(attrs[name].history.has_changes() for name in _ROW_COLUMNS)
 
 
 def _before_commit(session: Session) -> None:
