@@ -307,3 +307,29 @@ def test_an_error_here_is_an_ae_207_and_the_log_keeps_patient_data_out(session, 
     assert "send it again" in handled.text
     assert "RuntimeError" in caplog.text and "Nguyễn" not in caplog.text
     assert chart(session) is None
+
+
+def test_the_adoption_rows_kept_through_a_feed_equal_a_full_rebuild(session, frozen_clock):
+    """A04 (new chart), A08 (new name), A40 (merge), A23 (access off), a refused A08: the rows kept
+    at each commit, by the quick paths for new and renamed charts, equal a rebuild from scratch."""
+    from sqlalchemy import delete
+
+    from portal_app.models import ChartAdoption
+    from portal_app.services.adoption import facts
+
+    other = make_patient(session, chart="MRN-999")
+    assert handle(session, msg("A04", control="F1")).code == "AA"
+    assert handle(session, msg("A08", PID_FULL.replace("Nguyễn-Smith", "Nguyen"), control="F2")).code == "AA"
+    assert handle(session, msg("A08", PID_FULL.replace("MRN-204", "MRN-404"), control="F3")).code == "AE"
+    assert handle(session, msg("A40", PID_FULL, "MRG|MRN-999^^^RIVERSIDE^MR", control="F4")).code == "AA"
+    assert handle(session, msg("A23", PID_FULL, control="F5")).code == "AA"
+
+    def kept() -> dict[int, dict]:
+        session.expire_all()
+        return {r.patient_id: dict(r._mapping) for r in session.execute(select(ChartAdoption.__table__))}
+
+    before = kept()
+    assert set(before) == {other.id, chart(session).id}
+    session.execute(delete(ChartAdoption))
+    facts.rebuild_all(session)
+    assert kept() == before
