@@ -9,7 +9,10 @@ CLI and the tests alike) puts two listeners on every session:
 - before each commit (the outermost one, not a savepoint), the session is flushed and those
   charts' rows are rebuilt with `refresh`, in the same transaction as the change. A chart
   whose patient row alone changed (access turned on, a name edited) keeps the rest of its
-  stored row: only its own columns and the stage are recomputed.
+  stored row: only its own columns and the stage are recomputed. A patient change that leaves
+  `created_at` and `portal_enabled` as they were (a name, an address: the usual ADT A08) cannot
+  change its row and is not noted at all; a chart inserted in this transaction with nothing
+  else of its own written is built without reading its (empty) history (the ADT A04 path).
 
 A bulk INSERT of patients (the demo's `session.execute(insert(Patient), rows)` bypasses the
 flush) makes the commit run `backfill` instead, which builds rows for charts that have none.
