@@ -161,6 +161,9 @@ def _import_process() -> None:
 def _run_import_job(args: argparse.Namespace) -> int:
     """The worker process of `jobs.run_in_own_process`: work one existing job."""
     _import_process()
+    if hasattr(os, "nice"):
+        # Below the server's priority: the scheduler serves a staff click's thread first.
+        os.nice(import_jobs.IMPORT_NICENESS)
     actor = audit.Actor(args.actor, staff_user_id=args.staff_id or None, label=args.label, ip=args.ip)
     with db.session_scope() as session:
         if args.dry_run:

@@ -228,21 +228,29 @@ def shown(value: object) -> str:
     return str(value)
 
 
+# (record field, Patient column) for every field but the chart number, worked out once: `_given`
+# runs for every imported row.
+_GIVEN_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (item.name, _COLUMN.get(item.name, item.name)) for item in fields(PatientRecord) if item.name != "chart_number")
+
+
 def _given(record: PatientRecord) -> dict[str, object]:
     """Patient column -> value for every field the source carried."""
     given: dict[str, object] = {}
-    for item in fields(record):
-        value = getattr(record, item.name)
-        if value is None or item.name == "chart_number":
-            continue
-        given[_COLUMN.get(item.name, item.name)] = value
+    for name, column in _GIVEN_COLUMNS:
+        value = getattr(record, name)
+        if value is not None:
+            given[column] = value
     return given
+
+
+# Patient column -> the label a change of it is shown with.
+_LABELS = {_COLUMN.get(key, key): label for key, label in FIELDS.items()} | {"deceased_on": "Date of death"}
 
 
 def diff(patient: Patient, record: PatientRecord) -> tuple[Change, ...]:
     """What applying `record` would change on `patient` (a cleaned record)."""
-    labels = {_COLUMN.get(key, key): label for key, label in FIELDS.items()}
-    labels["deceased_on"] = "Date of death"
+    labels = _LABELS
     return tuple(Change(column, labels.get(column, column), shown(getattr(patient, column)), shown(value))
                  for column, value in _given(record).items() if getattr(patient, column) != value)
 
@@ -347,6 +355,35 @@ def _find_many(session: Session, chart_numbers: list[str]) -> dict[str, Patient]
     return found
 
 
+# The columns `_current_many` reads: the id, whether the chart was merged, and every imported one.
+_CURRENT = ("id", "merged_into_id", *(column for _, column in _GIVEN_COLUMNS))
+_ID, _MERGED = 0, 1
+_COMPARED = tuple((name, _CURRENT.index(column)) for name, column in _GIVEN_COLUMNS)
+
+
+def _current_many(session: Session, chart_numbers: list[str]) -> dict[str, tuple[Any, ...]]:
+    """Chart number -> the stored values of `_CURRENT` (plain rows: no Patient objects built for
+    the charts a re-import leaves unchanged)."""
+    # (a table model maps one Table)
+    table: Table = inspect(Patient).local_table  # type: ignore[assignment]
+    query = table.select().with_only_columns(*(table.c[name] for name in _CURRENT), table.c.chart_number)
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(chart_numbers), _LOOKUP):
+        part = chart_numbers[start:start + _LOOKUP]
+        for row in session.execute(query.where(table.c.chart_number.in_(part))):
+            found[row[-1]] = tuple(row)
+    return found
+
+
+def _same(stored: tuple[Any, ...], record: PatientRecord) -> bool:
+    """Whether the chart already has every value the (cleaned) record carries (`diff` is empty)."""
+    for name, index in _COMPARED:
+        value = getattr(record, name)
+        if value is not None and stored[index] != value:
+            return False
+    return True
+
+
 def _insert_new(session: Session, records: list[PatientRecord], actor: audit.Actor, source: str) -> list[Outcome]:
     """New charts in bulk INSERTs (patients, their "chart.create" audit events, their adoption
     rows), and the access rules run for those that could concern them (a deceased chart: a new
@@ -401,6 +438,7 @@ def _adoption_rows(session: Session, ids: list[int]) -> None:
         bulk_insert(session, table, [{**first, "patient_id": pid} for pid in ids[1:]])
 
 
+_NOTHING = object()
 _INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[str], list[Callable[[Any], Any] | None]]] = {}
 
 
@@ -426,11 +464,18 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     take = itemgetter(*order)
     convert = [(index, process) for index, process in enumerate(processors) if process is not None]
     values = []
+    # The same object in a column (the batch's one `now`, an actor's label) is processed once:
+    # each column remembers its last value and its stored form.
+    last: list[list[Any]] = [[_NOTHING, None] for _ in convert]
     for row in rows:
         cells = list(take(row)) if len(order) > 1 else [take(row)]
-        for index, process in convert:
-            if cells[index] is not None:
-                cells[index] = process(cells[index])
+        for (index, process), memo in zip(convert, last, strict=True):
+            value = cells[index]
+            if value is None:
+                continue
+            if value is not memo[0]:
+                memo[0], memo[1] = value, process(value)
+            cells[index] = memo[1]
         values.append(cells)
     if dialect.positional:
         connection.exec_driver_sql(sql, [tuple(cells) for cells in values])
@@ -460,21 +505,25 @@ def upsert_many(*, session: Session, records: Iterable[PatientRecord], actor: au
             continue
         (later if cleaned.chart_number in seen else firsts).append((index, cleaned))
         seen.add(cleaned.chart_number)
-    existing = _find_many(session, [record.chart_number for _, record in firsts])
+    current = _current_many(session, [record.chart_number for _, record in firsts])
     new: list[tuple[int, PatientRecord]] = []
+    changing: list[tuple[int, PatientRecord]] = []
     for index, record in firsts:
-        patient = existing.get(record.chart_number)
-        if patient is None:
+        stored = current.get(record.chart_number)
+        if stored is None:
             lacking = _missing(record)
             if lacking is not None or dry_run:
                 results[index] = lacking or Outcome("new", None)
             else:
                 new.append((index, record))
-        elif patient.merged_into_id is None and not diff(patient, record):
-            results[index] = Outcome("unchanged", ident(patient))  # (no savepoint for the common case)
+        elif stored[_MERGED] is None and _same(stored, record):
+            results[index] = Outcome("unchanged", stored[_ID])  # (no chart loaded, no savepoint: the common case)
         else:
-            results[index] = _guarded(session, dry_run, partial(_update, session, patient, record, actor, source,
-                                                                dry_run))
+            changing.append((index, record))
+    existing = _find_many(session, [record.chart_number for _, record in changing])
+    for index, record in changing:
+        results[index] = _guarded(session, dry_run, partial(_update, session, existing[record.chart_number], record,
+                                                            actor, source, dry_run))
     if new:
         for (index, _), outcome in zip(new, _insert_new(session, [r for _, r in new], actor, source), strict=True):
             results[index] = outcome

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, SQLModel, select
 
 from portal_app import cli, db
-from portal_app.models import AuditEvent, Patient
+from portal_app.models import AuditEvent, ImportJob, Patient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 
@@ -79,3 +79,21 @@ def test_a_fhir_bundle_imports_through_the_fhir_reader(cli_db, capsys):
     assert cli.main(["import", str(fhir / "observations_only.json")]) == 0
     captured = capsys.readouterr()
     assert "The file holds no patients: its 3 resources are not Patient resources." in captured.err
+
+
+def test_the_import_worker_process_runs_below_the_servers_priority(cli_db, monkeypatch):
+    from portal_app.services.importing import jobs
+
+    asked: list[int] = []
+    monkeypatch.setattr(cli.os, "nice", asked.append)
+    monkeypatch.setattr(cli, "_import_process", lambda: None)
+    done = jobs.view_of(ImportJob(id=1, file_name="p.csv", file_format="csv", encoding="utf-8",
+                                    delimiter=",", status=jobs.DONE))
+
+    def run_import(**_) -> jobs.JobView:
+        assert asked, "the worker imported before lowering its priority"
+        return done
+
+    monkeypatch.setattr(jobs, "run_import", run_import)
+    assert cli.main(["run-import-job", "1", "--actor", "system", "--label", "test"]) == 0
+    assert asked == [jobs.IMPORT_NICENESS] and jobs.IMPORT_NICENESS > 0

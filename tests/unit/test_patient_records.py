@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from portal_app.models import AuditEvent, Patient
@@ -81,3 +82,50 @@ def test_the_ehrs_number_that_is_not_a_real_one_is_kept_as_written_but_staff_typ
     with pytest.raises(InvalidInput) as too_long:
         patient_records.upsert(session=session, record=_record(chart_number="x" * 65), actor=ACTOR, source="csv")
     assert too_long.value.field == "chart_number"
+
+
+def test_a_re_import_of_unchanged_charts_loads_no_chart_and_a_changed_one_is_still_updated(session, frozen_clock):
+    records = [_record(chart_number=f"MRN-{n}") for n in range(3)]
+    patient_records.upsert_many(session=session, records=records, actor=ACTOR, source="csv")
+    session.commit()
+    session.expunge_all()
+    loaded: list[str] = []
+
+    def count(patient: Patient, _context: object) -> None:
+        loaded.append(patient.chart_number)
+
+    event.listen(Patient, "load", count)
+    try:
+        again = patient_records.upsert_many(session=session, records=records, actor=ACTOR, source="csv")
+    finally:
+        event.remove(Patient, "load", count)
+    assert [outcome.kind for outcome in again] == ["unchanged"] * 3  # type: ignore[union-attr]
+    assert loaded == []  # (plain rows compared, no Patient built per unchanged chart)
+    changed = patient_records.upsert_many(session=session, records=[*records[:2], _record(chart_number="MRN-2",
+                                                                                             city="Austin")],
+                                          actor=ACTOR, source="csv")
+    assert [outcome.kind for outcome in changed] == ["unchanged", "unchanged", "updated"]  # type: ignore[union-attr]
+    assert session.exec(select(Patient.city).where(Patient.chart_number == "MRN-2")).one() == "Austin"
+
+
+def test_bulk_insert_puts_a_value_shared_by_every_row_in_its_stored_form_once(session):
+    import sqlalchemy as sa
+
+    calls: list[object] = []
+
+    class Counted(sa.types.TypeDecorator):
+        impl = sa.String
+        cache_ok = True
+
+        def process_bind_param(self, value, dialect):
+            calls.append(value)
+            return f"<{value}>"
+
+    table = sa.Table("bulk_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("tag", Counted()))
+    table.create(session.connection())
+    shared = "batch"
+    patient_records.bulk_insert(session, table, [{"tag": shared}, {"tag": shared}, {"tag": "own"}, {"tag": None}])
+    assert calls == ["batch", "own"]
+    stored = [row[0] for row in session.execute(sa.select(table.c.tag).order_by(table.c.id))]
+    assert stored == ["<batch>", "<batch>", "<own>", None]
