@@ -309,6 +309,8 @@ class OutboxMessage(SQLModel, table=True):
     pending_secrets: str = Field(default="", max_length=400)
     # A printed letter's PDF (channel "letter").
     attachment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # A delivery worker holds a queued message until then (services/outbox_worker.py).
+    lease_until: datetime | None = None
     patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     sent_at: datetime | None = None

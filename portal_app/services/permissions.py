@@ -25,6 +25,8 @@ class Permission(str, enum.Enum):
     ROLES = "Roles Setup"
     SETTINGS = "Portal Settings"
     OUTBOX = "Outbox"
+    # Live links, keys and codes inside Outbox bodies, and letter PDFs (each view audited).
+    OUTBOX_SECRETS = "Outbox Secrets"
     AUDIT = "Audit Log"
     PATIENT_IMPORT = "Patient Import"
 

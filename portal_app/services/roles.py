@@ -47,6 +47,9 @@ PERMISSION_HELP: dict[Permission, str] = {
     Permission.ROLES: "This page: roles, their permissions and staff users." + _VIEW_ONLY,
     Permission.SETTINGS: "Portal settings." + _VIEW_ONLY,
     Permission.OUTBOX: "Sent and waiting email, text and letters." + _VIEW_ONLY,
+    Permission.OUTBOX_SECRETS: ("With Outbox: the live links, keys and codes in message bodies, and letter PDFs "
+                                "(download once, reprint with a new key). Without it they read as hidden. "
+                                "Any level above Off shows them; every view is in the audit log."),
     Permission.AUDIT: "The audit log." + _VIEW_ONLY,
     Permission.PATIENT_IMPORT: "Bringing patients in from the EHR (CSV or FHIR files). Read: see past imports "
                                "and dry runs; Update or Write: run imports.",
