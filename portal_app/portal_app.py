@@ -29,7 +29,7 @@ from portal_app.pages.staff import (
     tasks,
 )
 from portal_app.pages.staff import login as staff_login
-from portal_app.services import bulk
+from portal_app.services import bulk, outbox_worker
 from portal_app.services.importing import jobs
 
 
@@ -62,3 +62,10 @@ async def close_interrupted_jobs() -> None:
             return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
 
     await asyncio.to_thread(work)
+
+
+@app.register_lifespan_task
+async def deliver_outbox() -> None:
+    """The delivery worker: queued messages go to their provider outside any transaction
+    (services/outbox_worker.py); cancelled when the app stops (a held lease simply ends)."""
+    await outbox_worker.run_forever()

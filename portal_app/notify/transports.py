@@ -20,6 +20,18 @@ class Transport(Protocol):
     def send(self, message: OutboxMessage, *, sender: str) -> str: ...
 
 
+# How long a provider may take to answer before the send counts as failed (a hung provider
+# must not hold a delivery worker, let alone a database transaction).
+PROVIDER_TIMEOUT_SECONDS = 10
+
+
+def is_remote(transport: Transport) -> bool:
+    """Whether sending goes over the network: then only the delivery worker sends, outside any
+    database transaction (services/outbox_worker.py). The outbox transport, and in-memory fakes
+    in tests, deliver at once."""
+    return bool(getattr(transport, "remote", False))
+
+
 class OutboxTransport:
     """Keeps the message in the outbox only: staff and the CLI read it there."""
 
@@ -33,14 +45,22 @@ class ResendTransport:
     """Email through Resend; the outbox idempotency key stops duplicate sends on retry."""
 
     name = "resend"
+    remote = True
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, *, timeout: float = PROVIDER_TIMEOUT_SECONDS) -> None:
         self.api_key = api_key
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never show the API key
+        return f"ResendTransport(timeout={self.timeout!r})"
 
     def send(self, message: OutboxMessage, *, sender: str) -> str:
         import resend
+        from resend.http_client_requests import RequestsClient
 
         resend.api_key = self.api_key
+        # The SDK waits 30 s by default; a hung provider gets ours. (Only the worker sends.)
+        resend.default_http_client = RequestsClient(timeout=self.timeout)  # type: ignore[arg-type]
         params: resend.Emails.SendParams = {"from": sender, "to": [message.to_address],
                                             "subject": message.subject, "text": message.body_text}
         if message.body_html:
@@ -48,7 +68,10 @@ class ResendTransport:
         try:
             response = resend.Emails.send(params, {"idempotency_key": message.idempotency_key})
         except Exception as exc:  # the SDK raises several types; all mean "not sent"
-            raise SendFailed(f"{type(exc).__name__}: {exc}"[:900]) from None
+            text = f"{type(exc).__name__}: {exc}"
+            if "timed out" in text.lower():
+                raise SendFailed(f"Resend did not answer within {self.timeout:g} seconds.") from None
+            raise SendFailed(text[:900]) from None
         return str(response.get("id", "")) if isinstance(response, dict) else str(response)
 
 
@@ -56,8 +79,9 @@ class TwilioTransport:
     """Text messages through Twilio's Messages REST endpoint (plain httpx, no SDK)."""
 
     name = "twilio"
+    remote = True
     API = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Messages.json"
-    TIMEOUT = httpx.Timeout(10.0)
+    TIMEOUT = httpx.Timeout(float(PROVIDER_TIMEOUT_SECONDS))
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
                  client: httpx.Client | None = None) -> None:

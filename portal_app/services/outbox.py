@@ -22,7 +22,10 @@ _SEP = "\x1f"
 
 def send(*, session: Session, channel: str, kind: str, to: str, rendered: Rendered,
          patient_id: int | None = None, secrets_in_body: tuple[str, ...] = ()) -> OutboxMessage:
-    """Store the message, then try to deliver it. A failure is kept, never raised.
+    """Store the message. A provider (Resend, Twilio) is never called here: the message waits
+    "queued" until the caller commits, and the delivery worker (services/outbox_worker.py)
+    sends it outside any transaction. With no provider the outbox is the delivery: the
+    message is "sent" at once. A failure is kept, never raised.
 
     Args:
         secrets_in_body: the link token, key or code the message carries; once a provider
@@ -35,31 +38,61 @@ def send(*, session: Session, channel: str, kind: str, to: str, rendered: Render
                             patient_id=patient_id, created_at=clock.now())
     session.add(message)
     session.flush()
-    deliver(session=session, message=message)
+    transport = transports.for_channel(channel)
+    if not transports.is_remote(transport):
+        deliver(session=session, message=message)
     return message
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt changes on its message (the worker writes it with a guarded UPDATE)."""
+
+    values: dict[str, object]
+
+    @property
+    def failed(self) -> bool:
+        return self.values.get("status") == MessageStatus.FAILED
+
+
+def outcome(message: OutboxMessage, transport: transports.Transport, *, sender: str) -> Outcome:
+    """Call the transport once and say what changes: sent (a provider's copy loses its secrets)
+    or failed with the provider's words. Touches no database."""
+    try:
+        provider_id = transport.send(message, sender=sender)[:200]
+    except transports.SendFailed as exc:
+        return Outcome({"status": MessageStatus.FAILED, "error": str(exc)[:1000], "lease_until": None})
+    values: dict[str, object] = {"status": MessageStatus.SENT, "error": "", "provider_id": provider_id,
+                                 "sent_at": clock.now(), "lease_until": None}
+    if transport.name != transports.OutboxTransport.name:
+        # Delivered elsewhere: keep the record, drop the secret. (With the outbox
+        # transport the stored body is the delivery, so the secret must stay.)
+        values.update(_redacted(message))
+    return Outcome(values)
+
+
+def _redacted(message: OutboxMessage) -> dict[str, object]:
+    text, html = message.body_text, message.body_html
+    for secret in _secrets(message):
+        text, html = text.replace(secret, REDACTED), html.replace(secret, REDACTED)
+    # An attachment carries the same secret: a delivered letter keeps no PDF either.
+    return {"body_text": text, "body_html": html, "pending_secrets": "",
+            "attachment": None if message.pending_secrets else message.attachment}
+
+
+def _secrets(message: OutboxMessage) -> list[str]:
+    return [secret for secret in message.pending_secrets.split(_SEP) if secret]
+
+
 def deliver(*, session: Session, message: OutboxMessage) -> None:
+    """Deliver now, in the caller's transaction: only for a transport that never touches the
+    network (the outbox itself, test fakes). Providers go through the worker."""
     transport = transports.for_channel(message.channel)
-    sender = settings.get(session=session).sender_address
     message.attempts += 1
     message.transport = transport.name
-    try:
-        message.provider_id = transport.send(message, sender=sender)[:200]
-    except transports.SendFailed as exc:
-        message.status = MessageStatus.FAILED
-        message.error = str(exc)[:1000]
-    else:
-        message.status = MessageStatus.SENT
-        message.error = ""
-        message.sent_at = clock.now()
-        if transport.name != transports.OutboxTransport.name:
-            # Delivered elsewhere: keep the record, drop the secret. (With the outbox
-            # transport the stored body is the delivery, so the secret must stay.)
-            for secret in filter(None, message.pending_secrets.split(_SEP)):
-                message.body_text = message.body_text.replace(secret, REDACTED)
-                message.body_html = message.body_html.replace(secret, REDACTED)
-            message.pending_secrets = ""
+    result = outcome(message, transport, sender=settings.get(session=session).sender_address)
+    for name, value in result.values.items():
+        setattr(message, name, value)
     session.add(message)
 
 
@@ -73,7 +106,12 @@ def retry(*, session: Session, message_id: int, actor_id: int) -> OutboxMessage:
     if patient is not None and not consent.allows(patient, message.channel, message.to_address):
         # Consent withdrawn since the message was made: it stays failed, unsent.
         raise InvalidInput(f"Not retried: {consent.REFUSED.get(message.channel, '')}")
-    deliver(session=session, message=message)
+    if transports.is_remote(transports.for_channel(message.channel)):
+        # Back in the queue: the worker sends it once this commits (same idempotency key).
+        message.status, message.error, message.lease_until = MessageStatus.QUEUED, "", None
+        session.add(message)
+    else:
+        deliver(session=session, message=message)
     audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.retry",
                  patient_id=message.patient_id, detail=f"message #{message.id}: {message.status.value}")
     session.commit()

@@ -145,5 +145,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
         await self._read()
         if row.status == MessageStatus.SENT.value:
             self.notice = f"Message #{message_id} to {row.to} was sent."
+        elif row.status == MessageStatus.QUEUED.value:
+            self.notice = f"Message #{message_id} to {row.to} is queued to send again; Refresh shows how it went."
         else:
             self.error = f"Message #{message_id} to {row.to} failed again: {row.error}"

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from portal_app.models import AuditEvent, MessageStatus, OutboxMessage
 from portal_app.notify import templates, transports
-from portal_app.services import audit, invitations, outbox, settings
+from portal_app.services import audit, invitations, outbox, outbox_worker, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from tests.unit.conftest import START, make_patient
 
@@ -117,7 +117,7 @@ def test_only_failed_messages_can_be_retried(session, admin):
         outbox.retry(session=session, message_id=12345, actor_id=admin.id)
 
 
-def test_resend_transport_passes_the_idempotency_key(session, monkeypatch):
+def test_resend_transport_passes_the_idempotency_key(session, db_url, monkeypatch):
     calls = []
 
     def fake_send(params, options=None):
@@ -127,6 +127,9 @@ def test_resend_transport_passes_the_idempotency_key(session, monkeypatch):
     monkeypatch.setenv("RESEND_API_KEY", "re_test_123")
     monkeypatch.setattr(resend.Emails, "send", staticmethod(fake_send))
     message = _send(session)
+    assert message.status == MessageStatus.QUEUED and calls == []  # stored, not sent in the transaction
+    assert outbox_worker.drain(url=db_url) == 1
+    session.refresh(message)
     [(params, options, api_key)] = calls
     assert options == {"idempotency_key": message.idempotency_key}
     assert api_key == "re_test_123"
@@ -135,7 +138,7 @@ def test_resend_transport_passes_the_idempotency_key(session, monkeypatch):
     assert (message.status, message.transport, message.provider_id) == (MessageStatus.SENT, "resend", "re_msg_1")
 
 
-def test_resend_errors_are_recorded_and_retry_reuses_the_key(session, admin, monkeypatch):
+def test_resend_errors_are_recorded_and_retry_reuses_the_key(session, db_url, admin, monkeypatch):
     keys = []
 
     def broken(params, options=None):
@@ -146,7 +149,9 @@ def test_resend_errors_are_recorded_and_retry_reuses_the_key(session, admin, mon
     monkeypatch.setenv("RESEND_API_KEY", "re_test_123")
     monkeypatch.setattr(resend.Emails, "send", staticmethod(broken))
     message = _send(session)
-    assert message.status == MessageStatus.FAILED
+    outbox_worker.drain(url=db_url)
+    session.refresh(message)
+    assert message.status == MessageStatus.FAILED and message.attempts == 1
     assert "Resend is down" in message.error and message.transport == "resend"
 
     def working(params, options=None):
@@ -154,8 +159,11 @@ def test_resend_errors_are_recorded_and_retry_reuses_the_key(session, admin, mon
         return {"id": "re_msg_2"}
 
     monkeypatch.setattr(resend.Emails, "send", staticmethod(working))
-    done = outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
-    assert done.status == MessageStatus.SENT and done.provider_id == "re_msg_2"
+    queued = outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
+    assert (queued.status, queued.error) == (MessageStatus.QUEUED, "")  # the worker sends it
+    outbox_worker.drain(url=db_url)
+    session.refresh(message)
+    assert message.status == MessageStatus.SENT and message.provider_id == "re_msg_2" and message.attempts == 2
     assert keys == [message.idempotency_key, message.idempotency_key]
 
 

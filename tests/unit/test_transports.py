@@ -10,7 +10,7 @@ import pytest
 from portal_app.models import MessageStatus, OutboxMessage
 from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
-from portal_app.services import outbox
+from portal_app.services import outbox, outbox_worker
 
 SID, TOKEN, FROM = "AC0123456789abcdef", "s3cret-auth-token", "+15555550100"
 TEXT = Rendered(subject="", text="Your token is 4821.", html="")
@@ -131,7 +131,7 @@ def test_default_client_is_bounded_to_ten_seconds(monkeypatch):
     assert made[0]["timeout"].connect == 10.0 and made[0]["timeout"].read == 10.0
 
 
-def test_twilio_failure_is_kept_in_the_outbox_and_retry_sends_it(session, admin):
+def test_twilio_failure_is_kept_in_the_outbox_and_retry_sends_it(session, db_url, admin):
     answers = [httpx.Response(429, json={"code": 20429, "message": "Too Many Requests"}),
                httpx.Response(201, json={"sid": "SM777"})]
     transports.use("sms", _twilio(lambda request: answers.pop(0)))
@@ -139,11 +139,17 @@ def test_twilio_failure_is_kept_in_the_outbox_and_retry_sends_it(session, admin)
     message = outbox.send(session=session, channel="sms", kind="connect_token",
                           to="+15555550123", rendered=TEXT)
     session.commit()
+    assert message.status == MessageStatus.QUEUED  # Twilio is only called by the delivery worker
+    outbox_worker.drain(url=db_url)
+    session.refresh(message)
     assert message.status == MessageStatus.FAILED
     assert message.transport == "twilio"
     assert "HTTP 429" in message.error and "Too Many Requests" in message.error
     assert TOKEN not in message.error
 
-    retried = outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
+    outbox.retry(session=session, message_id=message.id, actor_id=admin.id)
+    outbox_worker.drain(url=db_url)
+    retried = session.get(OutboxMessage, message.id)
+    session.refresh(retried)
     assert retried.status == MessageStatus.SENT
     assert (retried.provider_id, retried.error, retried.attempts) == ("SM777", "", 2)

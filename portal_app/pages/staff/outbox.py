@@ -103,8 +103,9 @@ def _body_dialog() -> rx.Component:
 def outbox_page() -> rx.Component:
     return staff_layout(
         "Outbox",
-        rx.text("Every email, text message (sms) and letter is stored here first. Without an "
-                "email or text provider, messages stay here (status \u201csent\u201d) for staff "
+        rx.text("Every email, text message (sms) and letter is stored here first. With an email or "
+                "text provider, a message is \u201cqueued\u201d until the provider takes it (a few "
+                "seconds). Without one, messages stay here (status \u201csent\u201d) for staff "
                 "to read; letters are printed from their PDF.",
                 color=MUTED, margin_bottom="1em"),
         _filter(),
