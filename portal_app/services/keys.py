@@ -23,6 +23,7 @@ from portal_app.models import (
     AccountStatus,
     AuditEvent,
     OneTimeSecret,
+    OutboxMessage,
     Patient,
     PortalAccount,
     PortalConnection,
@@ -44,7 +45,7 @@ from portal_app.services import (
     settings,
     tokens,
 )
-from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile, normalize_user_id, parse_dob
 
 KEY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -129,6 +130,7 @@ class KeyIssued:
     expires: str
     letter_pdf: bytes | None
     message_status: str
+    message_id: int = 0
 
 
 # --- the key itself ----------------------------------------------------------------------
@@ -225,11 +227,12 @@ def _key_message(config, patient: Patient, channel: str, key: str,
 
 
 def generate_key(*, session: Session, patient_id: int, channel: str, address: str,
-                 requested_by: str, actor: audit.Actor) -> KeyIssued:
+                 requested_by: str, actor: audit.Actor, download_now: bool = False) -> KeyIssued:
     """Make a connection key for a chart and send it (email, text) or print it (letter).
 
     Older live keys of the chart are voided. The plain key is returned once (to show staff)
-    and never stored.
+    and never stored. A letter's PDF is kept in the outbox until its one download; with
+    `download_now` the caller hands it over at once and the outbox keeps no copy.
 
     Raises:
         PortalUnavailable: the portal is switched off (nothing is sent).
@@ -254,12 +257,16 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
     expires = clock.spelled(row.expires_at, zone)
     rendered, letter_pdf = _key_message(config, patient, channel, key, expires,
                                         clock.spelled(clock.now(), zone, with_time=False))
+    # A letter's key is in its PDF only (never in `pending_secrets`): the PDF goes at its download.
     message = outbox.send(session=session, channel=channel, kind="connection_key",
                           to=destination, rendered=rendered, patient_id=patient.id,
-                          secrets_in_body=(key,))
+                          secrets_in_body=() if channel == "letter" else (key,))
     if letter_pdf is not None:
         message.attachment = letter_pdf
     session.add(message)
+    if letter_pdf is not None and download_now:
+        session.flush()
+        outbox.letter_handed_out(session=session, message_id=ident(message), actor=actor)
     status = message.status.value
     action = "key.printed" if channel == "letter" else (
         "key.failed" if status == "failed" else "key.sent")
@@ -267,7 +274,39 @@ def generate_key(*, session: Session, patient_id: int, channel: str, address: st
                  detail=f"key #{row.id}; message #{message.id} {status}")
     session.commit()
     return KeyIssued(key=key, channel=channel, destination=destination, expires=expires,
-                     letter_pdf=letter_pdf, message_status=status)
+                     letter_pdf=letter_pdf, message_status=status, message_id=ident(message))
+
+
+NOT_A_KEY_LETTER = "That message is not a connection key letter."
+
+
+def reprint_letter(*, session: Session, message_id: int, actor: audit.Actor) -> tuple[str, bytes]:
+    """A key letter printed again: a new key (the old one is voided), its PDF handed over at
+    once and not kept. Needs Outbox Secrets (the caller's handler checks key issuing).
+
+    Returns:
+        (file name, PDF bytes).
+
+    Raises:
+        NotFound: not a connection key letter of a chart.
+        Forbidden: without Outbox Secrets.
+        InvalidInput, PortalUnavailable: as `generate_key` (access off, no postal address).
+    """
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.channel != "letter" or message.kind != "connection_key" \
+            or message.patient_id is None:
+        raise NotFound(NOT_A_KEY_LETTER)
+    if not outbox.may_see_secrets(session=session, staff_user_id=actor.staff_user_id):
+        raise Forbidden(outbox.SECRETS_NEEDED)
+    asked = session.exec(select(OneTimeSecret.requested_by).where(
+        OneTimeSecret.patient_id == message.patient_id, OneTimeSecret.purpose == SecretPurpose.CONNECTION_KEY,
+        OneTimeSecret.channel == "letter").order_by(col(OneTimeSecret.id).desc())).first()
+    audit.record(session=session, actor=actor, action="key.reprint", patient_id=message.patient_id,
+                 detail=f"letter message #{message.id} printed again with a new key; the old key is void")
+    issued = generate_key(session=session, patient_id=message.patient_id, channel="letter", address="",
+                          requested_by=asked or "Reprint from the outbox", actor=actor, download_now=True)
+    chart = session.get(Patient, message.patient_id)
+    return f"connection-key-{chart.chart_number if chart else message.patient_id}.pdf", issued.letter_pdf or b""
 
 
 # --- patient: create an account with a key --------------------------------------------------

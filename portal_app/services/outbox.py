@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -11,13 +12,23 @@ from sqlmodel import Session, col, select
 from portal_app.models import MessageStatus, OutboxMessage, Patient, ident
 from portal_app.notify import transports
 from portal_app.notify.templates import Rendered
-from portal_app.services import audit, clock, consent, settings, validation
-from portal_app.services.errors import InvalidInput, NotFound
+from portal_app.services import audit, clock, consent, permissions, settings, validation
+from portal_app.services.errors import Forbidden, InvalidInput, NotFound
+from portal_app.services.permissions import Level, Permission
 
 PAGE_SIZE = 50
 # What a delivered secret is replaced with in the stored copy.
 REDACTED = "removed-after-delivery"
 _SEP = "\x1f"
+# What staff without Outbox Secrets read in place of a live link, key or code.
+HIDDEN = "hidden: you need Outbox Secrets"
+SECRETS_NEEDED = ("This letter holds a live connection key: downloading it needs the Outbox Secrets "
+                  "permission (Setup > Roles).")
+NO_PDF = "That letter has no PDF to download."
+PDF_GONE = ("This letter's PDF was downloaded once and is not kept (it held a live key). "
+            "Use \u201cReprint with a new key\u201d to print it again.")
+# A printed letter's body once its PDF has left (the key is on paper only).
+HANDED_OUT = "A printed connection-key letter. Its PDF was downloaded once and is not kept."
 
 
 def send(*, session: Session, channel: str, kind: str, to: str, rendered: Rendered,
@@ -75,9 +86,8 @@ def _redacted(message: OutboxMessage) -> dict[str, object]:
     text, html = message.body_text, message.body_html
     for secret in _secrets(message):
         text, html = text.replace(secret, REDACTED), html.replace(secret, REDACTED)
-    # An attachment carries the same secret: a delivered letter keeps no PDF either.
-    return {"body_text": text, "body_html": html, "pending_secrets": "",
-            "attachment": None if message.pending_secrets else message.attachment}
+    # An attachment carries the same secrets: a delivered message keeps none.
+    return {"body_text": text, "body_html": html, "pending_secrets": "", "attachment": None}
 
 
 def _secrets(message: OutboxMessage) -> list[str]:
@@ -145,6 +155,7 @@ class MessageRow:
     error: str
     attempts: int
     has_pdf: bool = False
+    can_reprint: bool = False  # a key letter whose PDF has gone: a reprint issues a new key
 
 
 def _row(message: OutboxMessage, zone: tzinfo) -> MessageRow:
@@ -153,7 +164,9 @@ def _row(message: OutboxMessage, zone: tzinfo) -> MessageRow:
                       to=validation.phone_label(message.to_address),
                       subject=message.subject, status=message.status.value, error=message.error,
                       attempts=message.attempts,
-                      has_pdf=message.channel == "letter" and message.attachment is not None)
+                      has_pdf=message.channel == "letter" and message.attachment is not None,
+                      can_reprint=(message.channel == "letter" and message.kind == "connection_key"
+                                   and message.attachment is None and message.patient_id is not None))
 
 
 def list_messages(*, session: Session, status: str = "", before_id: int | None = None,
@@ -179,26 +192,83 @@ def retry_view(*, session: Session, message_id: int, actor_id: int) -> MessageRo
     return _row(retry(session=session, message_id=message_id, actor_id=actor_id), settings.zone(session=session))
 
 
-def body(*, session: Session, message_id: int) -> str:
+def may_see_secrets(*, session: Session, staff_user_id: int | None) -> bool:
+    """Outbox and Outbox Secrets (any level above Off): live links, keys and letter PDFs."""
+    if staff_user_id is None:
+        return False
+    levels = permissions.levels_for(session=session, staff_user_id=staff_user_id)
+    return (levels.get(Permission.OUTBOX.value, 0) >= Level.READ
+            and levels.get(Permission.OUTBOX_SECRETS.value, 0) >= Level.READ)
+
+
+def _masked(text: str, live: list[str], kind: str) -> str:
+    """Each live secret hidden: a link carrying it goes whole, a key or code alone."""
+    what = "key" if kind == "connection_key" else "code"
+    for secret in live:
+        text = re.sub(r"\S*" + re.escape(secret) + r"\S*",
+                      lambda found: f"[{'link' if '://' in found.group(0) else what} {HIDDEN}]", text)
+    return text
+
+
+def body(*, session: Session, message_id: int, actor_id: int) -> str:
+    """A message's text for staff: live secrets shown only with Outbox Secrets. Every view is
+    audited (whether a live secret was shown, never the secret)."""
     message = session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound("That message no longer exists.")
-    return message.body_text
+    live = _secrets(message)
+    shown = bool(live) and may_see_secrets(session=session, staff_user_id=actor_id)
+    text = message.body_text if shown or not live else _masked(message.body_text, live, message.kind)
+    seen = "live secret shown" if shown else ("live secret hidden" if live else "no live secret")
+    audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.view_body",
+                 patient_id=message.patient_id, detail=f"message #{message.id} ({message.kind}): {seen}")
+    session.commit()
+    return text
+
+
+def _forget_letter(message: OutboxMessage) -> None:
+    message.attachment = None
+    message.pending_secrets = ""
+    message.body_text, message.body_html = HANDED_OUT, ""
+
+
+def letter_handed_out(*, session: Session, message_id: int, actor: audit.Actor) -> None:
+    """A letter's PDF went straight to the staff member who made it (the wizard, the adoption
+    board): the stored copy keeps no PDF and no key. In the caller's transaction."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.channel != "letter":
+        return
+    _forget_letter(message)
+    session.add(message)
+    audit.record(session=session, actor=actor, action="outbox.download_letter", patient_id=message.patient_id,
+                 detail=f"message #{message.id} ({message.kind}): downloaded when made; PDF not kept")
 
 
 def letter_pdf(*, session: Session, message_id: int, actor_id: int) -> tuple[str, bytes]:
-    """A letter's PDF for printing, as (file name, bytes); the download is audited.
+    """A letter's PDF for printing, as (file name, bytes), once: the download is audited and
+    the stored PDF (and its key) erased. It needs Outbox Secrets (the PDF holds a live key).
 
     Raises:
-        NotFound: no such message, or it is not a letter with a PDF.
+        NotFound: no such message, not a letter, or its PDF was downloaded already.
+        Forbidden: without Outbox Secrets (the refusal is audited).
     """
     message = session.get(OutboxMessage, message_id)
-    if message is None or message.channel != "letter" or not message.attachment:
-        raise NotFound("That letter has no PDF to download.")
+    if message is None or message.channel != "letter":
+        raise NotFound(NO_PDF)
+    if not message.attachment:
+        raise NotFound(PDF_GONE if message.body_text == HANDED_OUT else NO_PDF)
+    if not may_see_secrets(session=session, staff_user_id=actor_id):
+        audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.download_refused",
+                     patient_id=message.patient_id, detail=f"message #{message.id} ({message.kind}): no Outbox Secrets")
+        session.commit()
+        raise Forbidden(SECRETS_NEEDED)
+    data = bytes(message.attachment)
+    _forget_letter(message)
+    session.add(message)
     audit.record(session=session, actor=audit.Actor.staff(actor_id), action="outbox.download_letter",
-                 patient_id=message.patient_id, detail=f"message #{message.id} ({message.kind})")
+                 patient_id=message.patient_id, detail=f"message #{message.id} ({message.kind}): PDF not kept")
     session.commit()
-    return f"letter-{message.id}.pdf", bytes(message.attachment)
+    return f"letter-{message.id}.pdf", data
 
 
 def latest(*, session: Session, limit: int = 10) -> list[OutboxMessage]:

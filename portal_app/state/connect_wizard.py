@@ -354,14 +354,14 @@ class ConnectWizardState(StaffSessionState):
         issued = await call(partial(keys.generate_key, patient_id=chart._chart_id,
                             channel=self.key_channel, address=self.key_address,
                             requested_by=self.requested_by,
-                            actor=staff.actor))
+                            actor=staff.actor, download_now=True))
         self.key_shown = issued.key
         if issued.channel != "letter":
             self._report_sent("connection key", KEY, failed=issued.message_status == "failed",
                               destination=issued.destination, expires=issued.expires)
             return None
         self.key_notice = (f"Connection key letter ready to print (expires {issued.expires}). "
-                           "The PDF is downloading.")
+                           "The PDF is downloading; no copy is kept (a reprint makes a new key).")
         if issued.letter_pdf:
             return rx.download(data=issued.letter_pdf, mime_type="application/pdf",
                                filename=f"connection-key-{chart.chart.chart_number}.pdf")

@@ -1,7 +1,9 @@
 """The outbox (`/staff/outbox`): every message, newest first, its text, and retry of failed ones.
 
-Message bodies hold live links: showing them to staff with Outbox access is what the outbox
-transport is for (no email provider). Only one page of rows and one open body live in state.
+Message bodies hold live links and keys: staff with Outbox read the rest of the text, and only
+Outbox Secrets shows the secrets (the service decides and audits each view). A letter's PDF
+downloads once; then "Reprint with a new key" makes a new one. Only one page of rows and one
+open body live in state.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.models import MessageStatus
-from portal_app.services import outbox
+from portal_app.services import keys, outbox
 from portal_app.services.errors import DomainError
 from portal_app.services.outbox import MessageRow
 from portal_app.services.permissions import Level, Permission
@@ -24,6 +26,7 @@ PAGE_SIZE = 25
 STATUSES = tuple(status.value for status in MessageStatus)
 NO_VIEW = "You do not have permission to see the outbox."
 NO_RETRY = "You do not have permission to retry messages."
+NO_REPRINT = "You do not have permission to issue connection keys (Patient Portal Administration, Update)."
 
 
 class OutboxState(NewestFirstPaging, StaffSessionState):
@@ -40,6 +43,13 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
     @rx.var
     def can_retry(self) -> bool:
         return self.staff_levels.get(Permission.OUTBOX.value, 0) >= Level.UPDATE
+
+    @rx.var
+    def can_reprint(self) -> bool:
+        """Reprinting a key letter issues a key (Patient Portal Administration, Update) and
+        hands over a live one (Outbox Secrets). The server checks both again."""
+        return (self.staff_levels.get(Permission.OUTBOX_SECRETS.value, 0) >= Level.READ
+                and self.staff_levels.get(Permission.PORTAL_ADMIN.value, 0) >= Level.UPDATE)
 
     def _clear(self) -> None:
         self.rows = []
@@ -110,7 +120,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
 
     @staff_action(Permission.OUTBOX)
     async def view_body(self, staff: Staff, message_id: int):
-        text = await call(partial(outbox.body, message_id=message_id))
+        text = await call(partial(outbox.body, message_id=message_id, actor_id=staff.id))
         row = next((row for row in self.rows if row.id == message_id), None)
         self.body_subject = row.subject if row else f"Message #{message_id}"
         self.body_to = row.to if row else ""
@@ -133,9 +143,22 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
 
     @staff_action(Permission.OUTBOX)
     async def download_pdf(self, staff: Staff, message_id: int):
-        """A letter's PDF, for staff to print and mail (Outbox Read; audited)."""
+        """A letter's PDF, for staff to print and mail: once (Outbox Secrets; audited). The stored
+        PDF is erased as it goes, so the row then offers a reprint."""
         self.notice = self.error = ""
         filename, data = await call(partial(outbox.letter_pdf, message_id=message_id, actor_id=staff.id))
+        await self._read()
+        self.notice = f"Letter #{message_id} downloaded. Print it now: the outbox keeps no copy of its PDF."
+        return rx.download(data=data, filename=filename, mime_type="application/pdf")
+
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE, refuse=NO_REPRINT)
+    async def reprint_letter(self, staff: Staff, message_id: int):
+        """A key letter printed again with a new key (the old one stops working); not kept."""
+        self.notice = self.error = ""
+        filename, data = await call(partial(keys.reprint_letter, message_id=message_id, actor=staff.actor))
+        await self._read()
+        self.notice = (f"Letter #{message_id} printed again with a new key; the old key no longer works. "
+                       "The PDF is downloading; the outbox keeps no copy.")
         return rx.download(data=data, filename=filename, mime_type="application/pdf")
 
     @staff_action(Permission.OUTBOX, Level.UPDATE)

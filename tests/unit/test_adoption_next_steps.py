@@ -31,6 +31,7 @@ from portal_app.services import (
     invitations,
     keys,
     manual_credentials,
+    outbox,
     passwords,
     portal_auth,
     settings,
@@ -237,16 +238,19 @@ def test_failed_text_then_a_key_by_email(session, staff):
     assert [(k.channel, k.destination) for k in live] == [("email", patient.email)]  # the texted key is void
 
 
-def test_a_letter_comes_back_as_a_pdf_and_stays_in_the_outbox(session, staff):
+def test_a_letter_comes_back_as_a_pdf_and_the_outbox_keeps_no_copy(session, staff):
     patient = _text_failed(session, staff)
 
     result = _run(session, patient, Step.KEY_LETTER, staff)
 
-    assert result.ok and "print it now" in result.message
+    assert result.ok and "print it now" in result.message and "keeps no copy" in result.message
     filename, pdf = result.letter
     assert filename == f"connection-key-{patient.chart_number}.pdf" and pdf.startswith(b"%PDF")
+    session.expire_all()
     [letter] = _outbox(session, "letter")
-    assert letter.kind == "connection_key" and letter.attachment == pdf
+    # Downloaded at once: the stored letter holds no PDF and no key (a reprint makes a new key).
+    assert letter.kind == "connection_key" and letter.attachment is None and letter.pending_secrets == ""
+    assert letter.body_text == outbox.HANDED_OUT
     assert _newest_secret(session, patient).channel == "letter"
     assert _audit(session, "key.printed") and "done" in _audit(session)[0].detail
 

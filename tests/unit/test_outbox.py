@@ -52,13 +52,13 @@ def _send(session, **kw):
     return message
 
 
-def test_default_transport_keeps_the_message_in_the_outbox(session, frozen_clock):
+def test_default_transport_keeps_the_message_in_the_outbox(session, admin, frozen_clock):
     message = _send(session)
     assert (message.status, message.transport, message.provider_id) == (MessageStatus.SENT, "outbox",
                                                                         f"outbox-{message.id}")
     assert message.sent_at == START and message.attempts == 1 and message.error == ""
     assert message.idempotency_key.startswith("invitation-") and len(message.idempotency_key) > 30
-    assert outbox.body(session=session, message_id=message.id) == RENDERED.text
+    assert outbox.body(session=session, message_id=message.id, actor_id=admin.id) == RENDERED.text
 
 
 def test_transport_selection(monkeypatch):
@@ -192,7 +192,7 @@ def test_list_messages_newest_first_filtered_and_paged(session):
     assert len(outbox.list_messages(session=session, status="'; drop table")) == 4
     assert [m.id for m in outbox.latest(session=session, limit=2)] == [sent[2].id, sent[1].id]
     with pytest.raises(NotFound):
-        outbox.body(session=session, message_id=999)
+        outbox.body(session=session, message_id=999, actor_id=1)
 
 
 # --- templates ------------------------------------------------------------------------------------

@@ -89,7 +89,9 @@ async def test_read_level_lists_and_reads_but_cannot_retry(session, admin):
     state, _ = await open_outbox(sid)
     assert len(state.rows) == 1 and not state.can_retry
     await state.view_body(message_id)
-    assert state.body_open and "/setup?p=invite&token=" in state.body_text
+    # Outbox Read alone (Front Desk): the text, but never the live link (issue 11, item 5).
+    assert state.body_open and "token=" not in state.body_text and "/setup" not in state.body_text
+    assert "[link hidden: you need Outbox Secrets]" in state.body_text
     await state.retry(message_id)
     assert state.error == "You do not have permission to retry messages."
     assert _status(session, message_id) == MessageStatus.FAILED
@@ -159,10 +161,10 @@ def _letter(session) -> int:
     return message.id
 
 
-async def test_channel_is_shown_and_letters_download_their_pdf(session, admin):
+async def test_channel_is_shown_and_letters_download_their_pdf_once(session, admin):
     _messages(session, 1)
     letter_id = _letter(session)
-    sid = staff_with(session, "desk", {Permission.OUTBOX: Level.READ})
+    sid = staff_with(session, "desk", {Permission.OUTBOX: Level.READ, Permission.OUTBOX_SECRETS: Level.READ})
     state, _ = await open_outbox(sid)
     assert [(row.channel, row.has_pdf) for row in state.rows] == [("letter", True), ("email", False)]
     event = await state.download_pdf(letter_id)
@@ -172,8 +174,28 @@ async def test_channel_is_shown_and_letters_download_their_pdf(session, admin):
     assert args["filename"] == f"letter-{letter_id}.pdf"
     assert args["url"] == "data:application/pdf;base64," + base64.b64encode(PDF).decode()
     [audit_row] = session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.download_letter")).all()
-    assert audit_row.detail == f"message #{letter_id} (connection_key_letter)"
+    assert audit_row.detail == f"message #{letter_id} (connection_key_letter): PDF not kept"
     assert "ABCD-EFGH" not in audit_row.detail
+    # Downloaded once: the stored PDF, and the key in it, are gone.
+    assert state.notice.startswith(f"Letter #{letter_id} downloaded.")
+    assert [(row.channel, row.has_pdf) for row in state.rows] == [("letter", False), ("email", False)]
+    session.expire_all()
+    stored = session.get(OutboxMessage, letter_id)
+    assert stored.attachment is None and stored.body_text == outbox.HANDED_OUT
+    assert await state.download_pdf(letter_id) is None
+    assert state.error == outbox.PDF_GONE
+
+
+async def test_a_letter_pdf_needs_outbox_secrets(session, admin):
+    letter_id = _letter(session)
+    sid = staff_with(session, "desk", {Permission.OUTBOX: Level.READ})
+    state, _ = await open_outbox(sid)
+    assert await state.download_pdf(letter_id) is None
+    assert state.error == outbox.SECRETS_NEEDED and len(state.rows) == 1  # the list stays
+    session.expire_all()
+    assert session.get(OutboxMessage, letter_id).attachment == PDF
+    [refused] = session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.download_refused")).all()
+    assert refused.detail == f"message #{letter_id} (connection_key_letter): no Outbox Secrets"
 
 
 async def test_download_of_a_non_letter_or_without_permission_is_refused(session, admin):

@@ -65,6 +65,10 @@ def _row(row: MessageRow) -> rx.Component:
                         rx.button("Download PDF", size="1", variant="outline",
                                   aria_label="Download PDF of letter #" + row.id.to_string(),
                                   on_click=OutboxState.download_pdf(row.id))),
+                rx.cond(row.can_reprint & OutboxState.can_reprint,
+                        rx.button("Reprint with a new key", size="1", variant="outline",
+                                  aria_label="Reprint letter #" + row.id.to_string() + " with a new key",
+                                  on_click=OutboxState.reprint_letter(row.id))),
                 rx.cond((row.status == "failed") & OutboxState.can_retry,
                         rx.button("Retry", size="1", color_scheme="red", variant="soft",
                                   aria_label="Retry message #" + row.id.to_string(),
@@ -106,7 +110,9 @@ def outbox_page() -> rx.Component:
         rx.text("Every email, text message (sms) and letter is stored here first. With an email or "
                 "text provider, a message is \u201cqueued\u201d until the provider takes it (a few "
                 "seconds). Without one, messages stay here (status \u201csent\u201d) for staff "
-                "to read; letters are printed from their PDF.",
+                "to read; letters are printed from their PDF. Live links, keys and codes show only "
+                "with the Outbox Secrets permission (each view is audited), and a letter's PDF "
+                "downloads once: the outbox keeps no copy of its key.",
                 color=MUTED, margin_bottom="1em"),
         _filter(),
         form_notice(OutboxState.notice),

@@ -19,7 +19,18 @@ from datetime import tzinfo
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, ChartAdoption, OneTimeSecret, Patient, PortalAccount, SecretPurpose, ident
-from portal_app.services import accounts, audit, charts, clock, consent, invitations, keys, portal_users, settings
+from portal_app.services import (
+    accounts,
+    audit,
+    charts,
+    clock,
+    consent,
+    invitations,
+    keys,
+    outbox,
+    portal_users,
+    settings,
+)
 from portal_app.services.adoption import reasons
 from portal_app.services.adoption.labels import Channel, Reason
 from portal_app.services.choices import Choice
@@ -147,12 +158,16 @@ class Refused(DomainError):
         self.skip = skip
 
 
+LETTER_MADE = "Connection key letter made: print it now (the outbox keeps no copy; a reprint there makes a new key)."
+
+
 @dataclass(frozen=True)
 class _Outcome:
     ok: bool
     message: str
     skip: str = ""  # when not ok: the short reason (bulk counts)
     letter: tuple[str, bytes] | None = None
+    letter_message_id: int = 0  # the letter's outbox message (its PDF is kept until downloaded)
 
 
 def contact_of(patient: Patient) -> Contact:
@@ -256,8 +271,8 @@ def _send_key(session: Session, patient: Patient, step: Step, actor: audit.Actor
         return _Outcome(False, f"The connection key to {to} could not be sent; it is in the outbox to retry.",
                         SEND_FAILED)
     if issued.letter_pdf is not None:
-        return _Outcome(True, "Connection key letter made: print it now; it is also in the outbox.",
-                        letter=(f"connection-key-{patient.chart_number}.pdf", issued.letter_pdf))
+        return _Outcome(True, LETTER_MADE, letter=(f"connection-key-{patient.chart_number}.pdf", issued.letter_pdf),
+                        letter_message_id=issued.message_id)
     verb = "texted" if channel == "sms" else "emailed"
     return _Outcome(True, f"Connection key {verb} to {to}.")
 
@@ -369,9 +384,13 @@ def run(*, session: Session, patient_id: int, step: str, actor: audit.Actor) -> 
 
     Expected refusals (not stuck, the step does not fit, no consent or contact data, just
     sent, a service's own refusal) come back as `ok=False` with the reason, never raised.
-    A letter's PDF comes back in `letter` to download at once (it is in the outbox too).
+    A letter's PDF comes back in `letter` to download at once; the outbox keeps no copy of it
+    (a reprint there makes a new key).
     """
     outcome = _run_one(session, patient_id, _step_of(step), actor)
+    if outcome.letter_message_id:
+        outbox.letter_handed_out(session=session, message_id=outcome.letter_message_id, actor=actor)
+        session.commit()
     return StepResult(patient_id=patient_id, ok=outcome.ok, message=outcome.message, letter=outcome.letter)
 
 
