@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from alembic import command
+from alembic.config import Config
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from alembic import command
 from portal_app import db
 from portal_app.models import AuditEvent, OneTimeSecret, OutboxMessage, Role, RolePermission, SecretPurpose, StaffUser
 from portal_app.notify import templates, transports
@@ -20,7 +21,6 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.state.outbox import OutboxState
 from tests.unit.conftest import make_patient
 from tests.unit.state_support import sign_in_admin, staff_with, state_for
-from tests.unit.test_migrations import _alembic_config
 
 HIDDEN_LINK = "[link hidden: you need Outbox Secrets]"
 
@@ -186,7 +186,8 @@ async def test_the_outbox_page_reprints_with_a_new_key(session, admin, chart):
 
 def test_the_migration_grants_outbox_secrets_to_an_existing_administrator_role(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    config = _alembic_config()
+    config = Config(str(db.ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(db.ROOT / "alembic"))
     config.set_main_option("sqlalchemy.url", url)
     try:
         command.upgrade(config, "6ea7d9955e0b")
