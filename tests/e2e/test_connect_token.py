@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import AccessType, PortalConnection
+from portal_app.models import AccessType, OutboxMessage, PortalConnection
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import (
     OTHER_PASSPHRASE,
@@ -126,6 +126,11 @@ def test_connection_key_letter_downloads_with_the_key(app_server: AppServer, pag
     key = shown.inner_text().rsplit(" ", 1)[-1]
     assert key.encode() in _KEY.findall(_pdf_text(data))
     assert audit_events(app_server, action="key.printed")
+    # Downloaded at once: the outbox keeps the letter's record, not its PDF (issue 11, item 5).
+    with db.session_scope(app_server.db_url) as session:
+        kept = session.exec(select(OutboxMessage.attachment, OutboxMessage.pending_secrets).where(
+            OutboxMessage.patient_id == patient.id, OutboxMessage.channel == "letter")).all()
+    assert kept == [(None, "")]
 
     # Closing the dialog forgets the key: opening it again does not show it.
     dialog.get_by_role("button", name="Close").click()
