@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from portal_app.db import select_columns
 from portal_app.models import AuditEvent, Patient, StaffUser, ident
-from portal_app.services import clock
+from portal_app.services import audit_chain, clock
 from portal_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50
@@ -67,6 +67,9 @@ for _statement in (
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
 ):
     event.listen(inspect(AuditEvent).local_table, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+
+
+audit_chain.install()  # every row added through a session is chained to the one before
 
 
 @event.listens_for(AuditEvent, "before_update")
