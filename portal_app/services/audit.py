@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import TypeVar
 
 from sqlalchemy import DDL, event, inspect
 from sqlmodel import Session, col, select
@@ -11,9 +12,10 @@ from sqlmodel import Session, col, select
 from portal_app.db import select_columns
 from portal_app.models import AuditEvent, Patient, StaffUser, ident
 from portal_app.services import audit_chain, clock
-from portal_app.services.errors import InvalidInput
+from portal_app.services.errors import DomainError, InvalidInput
 
 PAGE_SIZE = 50
+E = TypeVar("E", bound=DomainError)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class Actor:
         return cls("anonymous", label=label[:254], ip=ip)
 
     @classmethod
+    def sign_in_attempt(cls, matched: str = "", ip: str = "") -> "Actor":
+        """A failed sign-in: never what was typed as the user ID (it may be a password typed in
+        the wrong box); `matched` says whose account it matched ("staff user #3"), if any."""
+        return cls("anonymous", label=f"{SIGN_IN_ATTEMPT} ({matched or 'unknown user'})", ip=ip)
+
+    @classmethod
     def system(cls, label: str = "command line") -> "Actor":
         return cls("system", label=label)
 
@@ -57,6 +65,27 @@ def record_refusal(*, session: Session, actor: Actor, handler: str, need: str) -
     """Audit a handler call refused for want of a session or a permission (and commit it)."""
     record(session=session, actor=actor, action="access.refused", detail=f"handler={handler}; needs={need}")
     session.commit()
+
+
+def record_object_refusal(*, session: Session, actor: Actor, detail: str, patient_id: int | None = None) -> None:
+    """Audit a reach for an object the caller may not have, or that does not exist (another
+    chart's document or thread, an id typed into a crafted event, a file URL), and commit it.
+    `detail` names what was asked for (ids and the handler or route, never typed text)."""
+    record(session=session, actor=actor, action="access.object_refused", patient_id=patient_id, detail=detail)
+    session.commit()
+
+
+def refused(error: E, *, session: Session, actor: Actor, detail: str, patient_id: int | None = None) -> E:
+    """`error`, after auditing it as an object refusal (marked so the handler's guard does not
+    audit it again): `raise audit.refused(NotFound(...), ...)`."""
+    record_object_refusal(session=session, actor=actor, detail=detail, patient_id=patient_id)
+    error.audited = True
+    return error
+
+
+# What a failed sign-in is recorded as: what was typed in the user ID box may be a password
+# typed in the wrong box, so it is never stored (the matched account's id is, when there is one).
+SIGN_IN_ATTEMPT = "sign-in attempt"
 
 
 # The same triggers as the migration "audit log append-only", for schemas made by create_all.

@@ -141,10 +141,20 @@ def retry_view(*, session: Session, message_id: int, actor_id: int) -> MessageRo
     return _row(retry(session=session, message_id=message_id, actor_id=actor_id), settings.zone(session=session))
 
 
-def body(*, session: Session, message_id: int) -> str:
+def body(*, session: Session, message_id: int, actor: audit.Actor | None = None) -> str:
+    """A message's text. With `actor` (staff opening it in the Outbox) the view is audited
+    ("outbox.view_body"): a body may hold a live link or key.
+
+    Raises:
+        NotFound: no such message.
+    """
     message = session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound("That message no longer exists.")
+    if actor is not None:
+        audit.record(session=session, actor=actor, action="outbox.view_body", patient_id=message.patient_id,
+                     detail=f"message={message.id}; kind={message.kind}; channel={message.channel}")
+        session.commit()
     return message.body_text
 
 

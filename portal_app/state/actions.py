@@ -47,7 +47,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import audit, roles
 from portal_app.services.areas import Area
-from portal_app.services.errors import DomainError, PortalUnavailable
+from portal_app.services.errors import DomainError, Forbidden, NotFound, PortalUnavailable
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
@@ -133,6 +133,26 @@ def _for_staff(exc: DomainError) -> DomainError:
     return exc
 
 
+def _named_ids(values: dict[str, Any]) -> str:
+    """The arguments that name objects (whole numbers), for the audit; typed text is left out."""
+    return "; ".join(f"{key}={value}" for key, value in values.items()
+                     if (isinstance(value, int) and not isinstance(value, bool))
+                     or (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12))
+
+
+async def _audit_object_refusal(state, caller: Staff | Patient, handler: str, values: dict[str, Any],
+                                exc: DomainError) -> None:
+    """A service refused an object the handler named (another chart's, or none such: a crafted
+    event's id, or a row gone meanwhile): audit it once, with the ids asked for."""
+    if not isinstance(exc, (NotFound, Forbidden)) or exc.audited:
+        return
+    parts = [f"handler={type(state).__name__}.{handler}", type(exc).__name__, _named_ids(values)]
+    if isinstance(caller, Patient):
+        parts.append(f"viewing chart={caller.patient_id}")
+    await call(partial(audit.record_object_refusal, actor=caller.actor, detail="; ".join(p for p in parts if p)))
+    exc.audited = True
+
+
 def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> Callable:
     """Wrap `fn` so that `admit(state, handler_name)` runs first.
 
@@ -149,6 +169,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> 
                 result = await result
             return result
         except DomainError as exc:
+            await _audit_object_refusal(self, caller, name, values, exc)
             return self._failed(_for_staff(exc) if staff else exc)
 
     if inspect.isasyncgenfunction(fn):
@@ -163,6 +184,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> 
                 async for item in fn(self, caller, **values):
                     yield item
             except DomainError as exc:
+                await _audit_object_refusal(self, caller, name, values, exc)
                 yield self._failed(_for_staff(exc) if staff else exc)
     else:
         @functools.wraps(fn)

@@ -15,7 +15,7 @@ from typing import TypeVar
 import reflex as rx
 
 from portal_app import db, routes
-from portal_app.services import areas, permissions, portal_auth, staff_auth
+from portal_app.services import areas, audit, permissions, portal_auth, staff_auth
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
@@ -135,10 +135,20 @@ class StaffSessionState(SessionState):
                 self.staff_access_contacts = ""
         return principal
 
-    async def _require(self, permission: Permission, level: Level = Level.READ) -> StaffPrincipal | None:
-        """The principal when signed in (password current) and allowed; otherwise None."""
+    async def _require(self, permission: Permission, level: Level = Level.READ, *,
+                       audit_as: str = "") -> StaffPrincipal | None:
+        """The principal when signed in (password current) and allowed; otherwise None.
+
+        With `audit_as` (the handler's name: a background handler checking for itself), a
+        refusal is audited as `staff_action` audits one.
+        """
         principal = await self._principal()
         if principal is None or principal.must_change_password or not principal.can(permission, level):
+            if audit_as:
+                actor = (audit.Actor.staff(principal.id, self._ip()) if principal is not None
+                         else audit.Actor.anonymous(ip=self._ip()))
+                await call(partial(audit.record_refusal, actor=actor, handler=f"{type(self).__name__}.{audit_as}",
+                                   need=f"{permission.name.lower()}>={level.name.lower()}"))
             return None
         return principal
 

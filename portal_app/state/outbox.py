@@ -110,7 +110,7 @@ class OutboxState(NewestFirstPaging, StaffSessionState):
 
     @staff_action(Permission.OUTBOX)
     async def view_body(self, staff: Staff, message_id: int):
-        text = await call(partial(outbox.body, message_id=message_id))
+        text = await call(partial(outbox.body, message_id=message_id, actor=staff.actor))
         row = next((row for row in self.rows if row.id == message_id), None)
         self.body_subject = row.subject if row else f"Message #{message_id}"
         self.body_to = row.to if row else ""
