@@ -22,6 +22,7 @@ primary key), one SHA-256 per row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,8 +43,10 @@ PG_LOCK_KEY = 7_310_214_011
 BATCH = 5000
 
 
+@functools.lru_cache(maxsize=64)
 def _at(value: Any) -> str:
-    """The time as the database keeps it: naive UTC to the microsecond (SQLite drops the zone)."""
+    """The time as the database keeps it: naive UTC to the microsecond (SQLite drops the zone).
+    (Cached: a bulk insert stamps all its rows with one time.)"""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
@@ -53,10 +56,13 @@ def _at(value: Any) -> str:
     return ""
 
 
+# One encoder, built once (json.dumps with options builds a new one per call: most of the cost).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def canonical(row: Mapping[Any, Any]) -> str:
     """A row's content in one fixed text form (JSON list of FIELDS; None stays null)."""
-    values = [_at(row.get("at"))] + [row.get(name) for name in FIELDS[1:]]
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE([_at(row.get("at")), *(row.get(name) for name in FIELDS[1:])])
 
 
 def link(previous: str, row: Mapping[Any, Any]) -> str:
