@@ -280,10 +280,15 @@ class PortalSessionState(SessionState):
     @rx.event
     async def switch_chart(self, patient_id: str):
         """Open another chart of this account (only one the session may see), on the home page."""
-        self.viewing_id = patient_id if isinstance(patient_id, str) and patient_id.isdigit() else ""
+        requested = patient_id if isinstance(patient_id, str) and patient_id.isdigit() and len(patient_id) <= 12 else ""
+        self.viewing_id = requested
         principal = await self._portal_principal()
         if principal is None:
             return rx.redirect(routes.LOGIN)
+        if requested and self.viewing_id != requested:  # a chart this account may not open: audited
+            await call(partial(audit.record_object_refusal, actor=audit.Actor.portal(principal.account_id, self._ip()),
+                               detail=f"handler={type(self).__name__}.switch_chart; patient_id={requested} "
+                                      "(not open to this account)"))
         return rx.redirect(routes.PORTAL_HOME)
 
     async def _portal_guard(self, *, allow_must_change: bool = False):

@@ -22,6 +22,7 @@ from portal_app.state.chart_documents import ChartDocumentsState
 from portal_app.state.onboarding import OnboardingState
 from portal_app.state.outbox import OutboxState
 from portal_app.state.patient_documents import DocumentsState
+from portal_app.state.patient_home import HomeState
 from portal_app.state.patient_messages import PatientMessagesState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
 from tests.unit.state_support import sign_in_admin, staff_with, state_for
@@ -248,3 +249,15 @@ def test_a_failed_portal_sign_in_stores_no_typed_user_id(session):
     for event in session.exec(select(AuditEvent)):
         assert typed.lower() not in (event.actor_label + event.detail).lower()
         assert "maria.lopez@example.com" not in event.actor_label
+
+
+async def test_switching_to_a_chart_the_account_may_not_open_is_audited(session):
+    patient, root, home = await signed_in(session, HomeState, routes.PORTAL_HOME)
+    other = make_patient(session, first="Zed", last="Quill", email="zed@example.com", enabled=True)
+    await run(home.switch_chart(str(patient.id)))  # its own chart: nothing to record
+    assert _events(session, "access.object_refused") == []
+    await run(home.switch_chart(str(other.id)))
+    assert home.viewing_id == str(patient.id)
+    [refusal] = _events(session, "access.object_refused")
+    assert refusal.actor_type == "portal" and refusal.detail == (
+        f"handler=PortalSessionState.switch_chart; patient_id={other.id} (not open to this account)")
