@@ -249,6 +249,8 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
             if principal is None or (principal.must_change_password and not allow_must_change):
                 if principal is None:
                     state._forget()
+                await _audit_portal_refusal(state, principal.account_id if principal else None,
+                                            audit_as or handler, "signed-in")
                 return None, state._refused(refuse or state._refusal_message(), signed_in=principal is not None)
             chart = state._show_viewing(principal)
             return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
@@ -256,6 +258,13 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
         return rx.event(_guarded(fn, admit, f"portal:{area.value if area else 'signed-in'}"))
 
     return decorate
+
+
+async def _audit_portal_refusal(state, account_id: int | None, handler: str, need: str) -> None:
+    """A patient-page handler refused for want of a session (or a password that must change first)."""
+    actor = audit.Actor.portal(account_id, state._ip()) if account_id else audit.Actor.anonymous(ip=state._ip())
+    await call(partial(audit.record_refusal, actor=actor, handler=f"{type(state).__name__}.{handler}",
+                       need=f"portal:{need}"))
 
 
 async def _admit_to_area(state, area: Area, handler: str, refuse: str):
@@ -270,6 +279,7 @@ async def _admit_to_area(state, area: Area, handler: str, refuse: str):
         signed_in = bool(state.account_user_id)
         if not signed_in:
             state._forget()
+            await _audit_portal_refusal(state, None, handler, area.value)
         answer = state._refused(refuse or state._refusal_message(), signed_in=signed_in)
         if signed_in and state._pending_notice:
             # The area or the chart was taken away: the portal home says so in a sentence that stays.

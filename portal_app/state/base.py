@@ -255,6 +255,9 @@ class PortalSessionState(SessionState):
         chart = self._show_viewing(principal)
         if requested and requested != str(chart.patient_id):
             # The chart being viewed is no longer open to this account: never act on another one.
+            await call(partial(audit.record_object_refusal, actor=audit.Actor.portal(principal.account_id, self._ip()),
+                               detail=f"handler={type(self).__name__}.{action or 'area'}; "
+                                      f"viewing chart={requested} (no longer open to this account)"))
             self._pending_notice = CHART_CLOSED.format(name=requested_name or "That")
             return None
         if not chart.allows(area.value):

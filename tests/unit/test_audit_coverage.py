@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from portal_app import routes
 from portal_app.api import STAFF_COOKIE, files_api
-from portal_app.models import AuditEvent, PortalDocument, TaskKind
+from portal_app.models import AccessType, AuditEvent, PortalConnection, PortalDocument, TaskKind
 from portal_app.notify.templates import Rendered
 from portal_app.services import audit, documents, outbox, portal_auth, staff_auth
 from portal_app.services.errors import InvalidInput
@@ -22,12 +22,12 @@ from portal_app.state.chart_documents import ChartDocumentsState
 from portal_app.state.onboarding import OnboardingState
 from portal_app.state.outbox import OutboxState
 from portal_app.state.patient_documents import DocumentsState
-from portal_app.state.patient_home import HomeState
+from portal_app.state.patient_home import HomeState, PasswordState
 from portal_app.state.patient_messages import PatientMessagesState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
 from tests.unit.state_support import sign_in_admin, staff_with, state_for
 from tests.unit.test_documents import PDF
-from tests.unit.test_state_patient import PASSWORD, make_account, run
+from tests.unit.test_state_patient import PASSWORD, make_account, run, state_at
 from tests.unit.test_state_patient_forms import signed_in
 from tests.unit.test_tasks import PNG, task
 
@@ -261,3 +261,35 @@ async def test_switching_to_a_chart_the_account_may_not_open_is_audited(session)
     [refusal] = _events(session, "access.object_refused")
     assert refusal.actor_type == "portal" and refusal.detail == (
         f"handler=PortalSessionState.switch_chart; patient_id={other.id} (not open to this account)")
+
+
+async def test_a_patient_page_event_with_no_session_is_refused_and_audited(session):
+    _, page = await state_at(routes.PORTAL_MESSAGES, PatientMessagesState)
+    await run(page.send_message({"subject": "Hello", "body": "Anyone?"}))  # an area handler
+    _, home = await state_at(routes.PORTAL_PASSWORD, PasswordState)
+    await run(home.change_password({"current": "x", "password": "y", "confirm": "y"}))  # a signed-in handler
+    refusals = _events(session, "access.refused")
+    assert [(e.actor_type, e.detail) for e in refusals] == [
+        ("anonymous", "handler=PatientMessagesState.send_message; needs=portal:messages"),
+        ("anonymous", "handler=PasswordState.change_password; needs=portal:signed-in"),
+    ]
+
+
+async def test_an_action_meant_for_a_chart_no_longer_open_is_audited(session):
+    patient, root, page = await signed_in(session, PatientMessagesState, routes.PORTAL_MESSAGES)
+    child = make_patient(session, first="Lucia", last="Lopez", email="", enabled=True)
+    account_id = session.exec(select(PortalConnection.account_id)).first()
+    connection = PortalConnection(account_id=account_id, patient_id=child.id, permissions="messages",
+                                  access_type=AccessType.REPRESENTATIVE, relationship="parent")
+    session.add(connection)
+    session.commit()
+    await run(page.switch_chart(str(child.id)))
+    await run(page.load())
+    connection.revoked_at = connection.connected_at
+    session.add(connection)
+    session.commit()
+    await run(page.send_message({"subject": "Lucia", "body": "Fever"}))
+    [refusal] = _events(session, "access.object_refused")
+    assert refusal.portal_account_id == account_id
+    assert refusal.detail == (f"handler=PatientMessagesState.send_message; viewing chart={child.id} "
+                              "(no longer open to this account)")
