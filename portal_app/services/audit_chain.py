@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,9 +61,12 @@ def _at(value: Any) -> str:
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+_REST = operator.itemgetter(*FIELDS[1:])
+
+
 def canonical(row: Mapping[Any, Any]) -> str:
     """A row's content in one fixed text form (JSON list of FIELDS; None stays null)."""
-    return _ENCODE([_at(row.get("at")), *(row.get(name) for name in FIELDS[1:])])
+    return _ENCODE([_at(row["at"]), *_REST(row)])
 
 
 def link(previous: str, row: Mapping[Any, Any]) -> str:
