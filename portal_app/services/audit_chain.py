@@ -17,7 +17,13 @@ outside it). PostgreSQL: a transaction-scoped advisory lock (`pg_advisory_xact_l
 before reading the last chain does the same; it is released at commit or rollback.
 
 Cost per flush that adds audit rows: one no-op write, one indexed read of the last row (by
-primary key), one SHA-256 per row.
+primary key), about 3 microseconds per row for the hash (measured: bench/import.py's new-chart
+import of 50,000 rows went from 11.8 s to 12.7 s, most of it storing the extra column).
+
+The canonical form (`canonical`) is frozen: the migration that chained the first rows keeps its
+own copy, and changing it would break every existing link. Times are hashed as naive UTC, the
+way they are written (`clock.now()`); on PostgreSQL run the connections with TimeZone=UTC so a
+`timestamp without time zone` keeps the same value.
 """
 
 from __future__ import annotations
