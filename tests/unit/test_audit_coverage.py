@@ -293,3 +293,14 @@ async def test_an_action_meant_for_a_chart_no_longer_open_is_audited(session):
     assert refusal.portal_account_id == account_id
     assert refusal.detail == (f"handler=PatientMessagesState.send_message; viewing chart={child.id} "
                               "(no longer open to this account)")
+
+
+async def test_a_refusal_a_service_already_audited_is_not_written_twice(session, admin):
+    """Enabling a deceased chart is refused and audited as "portal.enable.refused" by the service;
+    the guard's object-refusal row is not added on top."""
+    patient = make_patient(session, chart="R100", deceased=True, status_note="Deceased")
+    root, state = await state_for(OnboardingState, session_id=sign_in_admin(session), path=routes.ONBOARDING)
+    await state.load_page()
+    await state.toggle_access(patient.id)
+    assert len(_events(session, "portal.enable.refused")) == 1
+    assert _events(session, "access.object_refused") == []
