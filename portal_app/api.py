@@ -2,7 +2,8 @@
 
 A document preview is loaded by the browser from here (an <object> or <img> source), so the
 file never sits in a state var. Every request is checked like an event: the staff session
-cookie, the user's queue access and the item's own documents (services.tasks decides).
+cookie, the user's queue access and the item's own documents (services.tasks decides). Every
+404 is audited ("access.object_refused": who, from where, which route and ids, why).
 An import's refused rows download from here as CSV, streamed a few rows at a time, for the
 staff user who ran the import (Patient Import: Read); each download is audited.
 """
@@ -13,6 +14,7 @@ import asyncio
 from collections.abc import Iterator
 from urllib.parse import quote
 
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -23,20 +25,31 @@ from portal_app.services import audit, staff_auth, tasks
 from portal_app.services.errors import DomainError
 from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
+from portal_app.services.staff_auth import StaffPrincipal
 
 STAFF_COOKIE = "portal_staff_session"
 
 
+def _refused(session: Session, principal: StaffPrincipal | None, ip: str, route: str, why: str) -> None:
+    """Audit a file request answered 404 (no session, no permission, not this user's object)."""
+    actor = audit.Actor.staff(principal.id, ip) if principal is not None else audit.Actor.anonymous("file route", ip)
+    audit.record_object_refusal(session=session, actor=actor, detail=f"route={route}; {why}")
+
+
 def _task_document(session_id: str | None, task_id: int, document_id: int, ip: str = ""):
+    route = f"task document: item={task_id}; document={document_id}"
     with db.session_scope() as session:
         principal = staff_auth.principal_for(session=session, session_id=session_id)
         if principal is None or principal.must_change_password:
+            _refused(session, principal, ip, route, "no session" if principal is None else "password must change")
             return None
         try:
             return tasks.item_document_content(session=session, staff_user_id=principal.id,
                                                task_id=task_id, document_id=document_id,
                                                actor=audit.Actor.staff(principal.id, ip))
-        except DomainError:
+        except DomainError as exc:
+            if not exc.audited:
+                _refused(session, principal, ip, route, type(exc).__name__)
             return None
 
 
@@ -60,14 +73,18 @@ def _refusal_pieces(session_id: str | None, job_id: int, dry_run: bool, ip: str)
     """None first when the caller may not have the file; else "" (checked), then the CSV's pieces."""
     with db.session_scope() as session:
         principal = staff_auth.principal_for(session=session, session_id=session_id)
+        route = f"import refusals: job={job_id}"
         if principal is None or principal.must_change_password or \
                 not principal.can(Permission.PATIENT_IMPORT, Level.READ):
+            _refused(session, principal, ip, route, "no session" if principal is None else
+                     "password must change" if principal.must_change_password else "needs patient_import>=read")
             yield None
             return
         try:
             pieces = jobs.refusals_csv(session=session, job_id=job_id, dry_run=dry_run,
                                        actor=audit.Actor.staff(principal.id, ip))
-        except DomainError:
+        except DomainError as exc:
+            _refused(session, principal, ip, route, type(exc).__name__)
             yield None
             return
         yield ""
@@ -91,7 +108,19 @@ async def import_refusals(request: Request) -> Response:
     })
 
 
+def _unknown_file(ip: str, path: str) -> None:
+    with db.session_scope() as session:
+        _refused(session, None, ip, f"unknown: {path[:200]}", "no such file route")
+
+
+async def unknown_file(request: Request) -> Response:
+    """Any other address under /files/ (a guessed or mangled one): 404, audited."""
+    await asyncio.to_thread(_unknown_file, request.client.host if request.client else "", request.url.path)
+    return PlainTextResponse("This file is not available.", status_code=404, headers={"Cache-Control": "no-store"})
+
+
 files_api = Starlette(routes=[
     Route(routes.TASK_DOCUMENT_FILE, task_document, methods=["GET"]),
     Route(routes.IMPORT_REFUSALS_FILE, import_refusals, methods=["GET"]),
+    Route(routes.ANY_FILE, unknown_file),
 ])

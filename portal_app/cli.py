@@ -1,5 +1,5 @@
 """Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | access-rules |
-adt-listen | import`."""
+adt-listen | import | audit verify`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from portal_app.models import PracticeSettings, StaffUser
 from portal_app.services import (
     access_rules,
     audit,
+    audit_chain,
     demo,
     demo_adoption,
     demo_portal,
@@ -106,6 +107,20 @@ def _access_rules(_args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         run = access_rules.apply_inactivity(session=session, actor=audit.Actor.system("access rules (daily)"))
     print(f"{run.summary()} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def _audit_verify(_args: argparse.Namespace) -> int:
+    """`audit verify`: walk the audit log's hash chain; exit 1 at the first broken link."""
+    started = time.perf_counter()
+    with db.engine().connect() as connection:
+        verdict = audit_chain.verify(connection)
+    if not verdict.ok:
+        print(verdict.message, file=sys.stderr)
+        return 1
+    print(f"{verdict.message} ({time.perf_counter() - started:.1f} s)")
+    if verdict.head:
+        print(f"Newest chain value (note it elsewhere to detect rows cut off the end later): {verdict.head}")
     return 0
 
 
@@ -285,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     rules = commands.add_parser("access-rules",
                                 help="turn portal access off for charts with no visit for the set months (daily)")
     rules.set_defaults(run=_access_rules)
+
+    audit_cmd = commands.add_parser("audit", help="audit log tools")
+    audit_commands = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the audit log's hash chain; name the first broken link"
+                              ).set_defaults(run=_audit_verify)
 
     _add_feed_commands(commands)
 

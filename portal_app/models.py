@@ -330,6 +330,8 @@ class AuditEvent(SQLModel, table=True):
     account_id: int | None = Field(default=None, foreign_key="portalaccount.id")
     ip: str = Field(default="", max_length=64)
     detail: str = Field(default="", max_length=2000)
+    # SHA-256 of the previous row's chain and this row's content (services/audit_chain.py).
+    chain: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class AuthSession(SQLModel, table=True):

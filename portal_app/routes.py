@@ -27,6 +27,8 @@ COMMUNICATION = "/staff/communication"
 TASK_DOCUMENT_FILE = "/files/tasks/{task_id:int}/documents/{document_id:int}"
 # Served by portal_app/api.py: an import's refused rows as CSV (?dry_run=1 for the dry run's).
 IMPORT_REFUSALS_FILE = "/files/imports/{job_id:int}/refusals.csv"
+# Any other address under /files/: answered 404, and audited (api.py).
+ANY_FILE = "/files/{rest:path}"
 
 LOGIN = "/login"
 FORGOT = "/forgot"

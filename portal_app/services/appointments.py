@@ -376,7 +376,11 @@ def calendar_file(*, session: Session, patient_id: int, task_id: int, actor: aud
     row = session.exec(select(AppointmentRequest).where(AppointmentRequest.task_id == task_id)).first() \
         if task is not None and task.patient_id == patient_id else None
     if row is None or row.status != "scheduled" or row.booked_at is None:
-        raise NotFound("That appointment is not booked.")
+        error = NotFound("That appointment is not booked.")
+        if task is not None and task.patient_id != patient_id:  # another chart's request
+            raise audit.refused(error, session=session, actor=actor, patient_id=task.patient_id,
+                                detail=f"appointment request={task_id}; asked from chart={patient_id}")
+        raise error
     config = settings.get(session=session)
     start = clock.aware(row.booked_at)
     calendar = Calendar()

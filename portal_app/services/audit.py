@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import TypeVar
 
 from sqlalchemy import DDL, event, inspect
 from sqlmodel import Session, col, select
 
 from portal_app.db import select_columns
 from portal_app.models import AuditEvent, Patient, StaffUser, ident
-from portal_app.services import clock
-from portal_app.services.errors import InvalidInput
+from portal_app.services import audit_chain, clock
+from portal_app.services.errors import DomainError, InvalidInput
 
 PAGE_SIZE = 50
+E = TypeVar("E", bound=DomainError)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class Actor:
     @classmethod
     def anonymous(cls, label: str = "", ip: str = "") -> "Actor":
         return cls("anonymous", label=label[:254], ip=ip)
+
+    @classmethod
+    def sign_in_attempt(cls, matched: str = "", ip: str = "") -> "Actor":
+        """A failed sign-in: never what was typed as the user ID (it may be a password typed in
+        the wrong box); `matched` says whose account it matched ("staff user #3"), if any."""
+        return cls("anonymous", label=f"{SIGN_IN_ATTEMPT} ({matched or 'unknown user'})", ip=ip)
 
     @classmethod
     def system(cls, label: str = "command line") -> "Actor":
@@ -59,6 +67,27 @@ def record_refusal(*, session: Session, actor: Actor, handler: str, need: str) -
     session.commit()
 
 
+def record_object_refusal(*, session: Session, actor: Actor, detail: str, patient_id: int | None = None) -> None:
+    """Audit a reach for an object the caller may not have, or that does not exist (another
+    chart's document or thread, an id typed into a crafted event, a file URL), and commit it.
+    `detail` names what was asked for (ids and the handler or route, never typed text)."""
+    record(session=session, actor=actor, action="access.object_refused", patient_id=patient_id, detail=detail)
+    session.commit()
+
+
+def refused(error: E, *, session: Session, actor: Actor, detail: str, patient_id: int | None = None) -> E:
+    """`error`, after auditing it as an object refusal (marked so the handler's guard does not
+    audit it again): `raise audit.refused(NotFound(...), ...)`."""
+    record_object_refusal(session=session, actor=actor, detail=detail, patient_id=patient_id)
+    error.audited = True
+    return error
+
+
+# What a failed sign-in is recorded as: what was typed in the user ID box may be a password
+# typed in the wrong box, so it is never stored (the matched account's id is, when there is one).
+SIGN_IN_ATTEMPT = "sign-in attempt"
+
+
 # The same triggers as the migration "audit log append-only", for schemas made by create_all.
 for _statement in (
     "CREATE TRIGGER auditevent_no_update BEFORE UPDATE ON auditevent "
@@ -67,6 +96,9 @@ for _statement in (
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
 ):
     event.listen(inspect(AuditEvent).local_table, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+
+
+audit_chain.install()  # every row added through a session is chained to the one before
 
 
 @event.listens_for(AuditEvent, "before_update")

@@ -193,11 +193,12 @@ def _rows(session: Session, results: Iterable[Sequence[Any]],
 
 
 def patient_documents(*, session: Session, patient_id: int, offset: int = 0, limit: int = PAGE_SIZE,
-                      viewer_account_id: int | None = None) -> list[DocumentRow]:
+                      viewer_account_id: int | None = None, actor: audit.Actor | None = None) -> list[DocumentRow]:
     """One page of the chart's documents (the patient's and the practice's), newest first.
 
     With `viewer_account_id` (the portal's reader), their own uploads say "You" and another
-    account's its name (as messages.portal_author).
+    account's its name (as messages.portal_author). With `actor` (staff reading a chart), the
+    view is audited ("document.list": which page, how many rows).
     """
     names: dict[int | None, str] = {}
 
@@ -206,10 +207,15 @@ def patient_documents(*, session: Session, patient_id: int, offset: int = 0, lim
             names[account_id] = messages.portal_author(session, account_id, patient_id, viewer_account_id)
         return names[account_id]
 
-    return _rows(session, session.exec(
+    rows = _rows(session, session.exec(
         select_columns(*_ROW_COLUMNS).where(PortalDocument.patient_id == patient_id)
         .order_by(col(PortalDocument.created_at).desc(), col(PortalDocument.id).desc())
         .offset(max(0, offset)).limit(max(1, min(limit, 100)))), label if viewer_account_id is not None else None)
+    if actor is not None:
+        audit.record(session=session, actor=actor, action="document.list", patient_id=patient_id,
+                     detail=f"offset={max(0, offset)}; shown={len(rows)}")
+        session.commit()
+    return rows
 
 
 def count_documents(*, session: Session, patient_id: int) -> int:
@@ -234,3 +240,24 @@ def document_content(*, session: Session, document_id: int, patient_id: int | No
         raise NotFound("That document is not available.")
     return DocumentContent(filename=document.filename, content_type=document.content_type, data=document.data)
 
+
+
+def download(*, session: Session, document_id: int, patient_id: int, actor: audit.Actor) -> DocumentContent:
+    """A document of chart `patient_id` to save, for staff on the chart or the chart's portal
+    reader: audited "document.download". Asking for another chart's document (or one that does
+    not exist) is audited as an object refusal, then refused.
+
+    Raises:
+        NotFound: no such document, or it belongs to another chart.
+    """
+    try:
+        content = document_content(session=session, document_id=document_id, patient_id=patient_id)
+    except NotFound as exc:
+        found = session.get(PortalDocument, document_id) if isinstance(document_id, int) else None
+        owner = found.patient_id if found is not None else None  # the chart that was reached for
+        raise audit.refused(exc, session=session, actor=actor, patient_id=owner,
+                            detail=f"document={document_id}; asked from chart={patient_id}") from None
+    audit.record(session=session, actor=actor, action="document.download", patient_id=patient_id,
+                 detail=f"document={document_id}; file={content.filename}")
+    session.commit()
+    return content

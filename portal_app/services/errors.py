@@ -6,6 +6,9 @@ from __future__ import annotations
 class DomainError(Exception):
     """A rule was not met. `field` names the form field the message belongs beside."""
 
+    # True once the refusal is in the audit log (a service wrote it): the guard does not write it again.
+    audited: bool = False
+
     def __init__(self, message: str, *, field: str = "") -> None:
         super().__init__(message)
         self.message = message

@@ -300,7 +300,9 @@ def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> P
         audit.record(session=session, actor=actor, action="portal.enable.refused", patient_id=patient.id,
                      detail="rule=" + ("deceased" if patient.deceased else "merged"))
         session.commit()
-        raise Forbidden(refusal)
+        error = Forbidden(refusal)
+        error.audited = True  # (as "portal.enable.refused": the handler's guard adds no second row)
+        raise error
     if not patient.portal_enabled:
         patient.portal_enabled = True
         if patient.status_note.startswith(INACTIVE_NOTE_PREFIX):

@@ -22,7 +22,7 @@ from sqlalchemy import Table, insert, inspect
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, ChartAccountState, ChartAdoption, Patient, ident
-from portal_app.services import access_rules, audit, clock, queue
+from portal_app.services import access_rules, audit, audit_chain, clock, queue
 from portal_app.services.adoption import facts
 from portal_app.services.errors import InvalidInput
 from portal_app.services.onboarding import sort_key
@@ -407,11 +407,11 @@ def _insert_new(session: Session, records: list[PatientRecord], actor: audit.Act
             select(col(Patient.id), col(Patient.chart_number)).where(col(Patient.chart_number)
                                                                      .in_(charts[start:start + _LOOKUP]))))
     ids = [made[chart] for chart in charts]
-    bulk_insert(session, inspect(AuditEvent).local_table, [
+    bulk_insert(session, inspect(AuditEvent).local_table, audit_chain.chain_rows(session.connection(), [
         {"at": now, "actor_type": actor.kind, "staff_user_id": actor.staff_user_id,
          "portal_account_id": actor.portal_account_id, "actor_label": actor.label, "ip": actor.ip[:64],
          "action": "chart.create", "patient_id": pid, "account_id": None, "detail": f"source={source}"}
-        for pid in ids])
+        for pid in ids]))
     _adoption_rows(session, ids)
     outcomes = []
     for pid, record in zip(ids, records, strict=True):

@@ -106,7 +106,8 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         if account is not None and reason == "wrong password":
             passwords.count_failure(account, now)
             session.add(account)
-        audit.record(session=session, actor=audit.Actor.anonymous(key, ip), action="portal.sign_in_failed",
+        matched = f"portal account #{account.id}" if account is not None else ""
+        audit.record(session=session, actor=audit.Actor.sign_in_attempt(matched, ip), action="portal.sign_in_failed",
                      account_id=account.id if account else None, detail=reason)
         session.commit()
         raise SignInFailed(sign_in_failed_message(temporary_days=config.connect_token_days))
@@ -163,6 +164,10 @@ def change_password(*, session: Session, account_id: int, current: str, new: str
     account = session.get(PortalAccount, account_id)
     forced = account is not None and account.must_change_password
     if account is None or (not forced and not passwords.verify_password(current or "", account.password_hash)):
+        if account is not None:
+            audit.record(session=session, actor=audit.Actor.portal(account_id), account_id=account.id,
+                         action="account.password_change_refused", detail="wrong current password")
+            session.commit()
         raise InvalidInput("Your current password is not right.", field="current")
     if forced and passwords.verify_password(new, account.password_hash):
         raise InvalidInput("Choose a password different from the temporary one.", field="password")

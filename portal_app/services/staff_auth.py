@@ -106,7 +106,8 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
             session.add(user)
         reason = "unknown user" if user is None else (
             "locked" if locked else ("inactive" if not user.active else "wrong password"))
-        audit.record(session=session, actor=audit.Actor.anonymous(name, ip), action="staff.sign_in_failed",
+        matched = f"staff user #{user.id}" if user is not None else ""
+        audit.record(session=session, actor=audit.Actor.sign_in_attempt(matched, ip), action="staff.sign_in_failed",
                      detail=reason)
         session.commit()
         raise SignInFailed(SIGN_IN_FAILED)
@@ -159,6 +160,10 @@ def change_password(*, session: Session, staff_user_id: int, current: str, new: 
                     confirm: str, session_id: str | None) -> None:
     user = session.get(StaffUser, staff_user_id)
     if user is None or not passwords.verify_password(current, user.password_hash):
+        if user is not None:
+            audit.record(session=session, actor=audit.Actor.staff(staff_user_id),
+                         action="staff.password_change_refused", detail="wrong current password")
+            session.commit()
         raise InvalidInput("Your current password is not right.", field="current")
     if new == current:
         raise InvalidInput("Choose a password different from the current one.", field="password")

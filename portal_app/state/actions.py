@@ -47,7 +47,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import audit, roles
 from portal_app.services.areas import Area
-from portal_app.services.errors import DomainError, PortalUnavailable
+from portal_app.services.errors import DomainError, Forbidden, NotFound, PortalUnavailable
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
@@ -133,6 +133,26 @@ def _for_staff(exc: DomainError) -> DomainError:
     return exc
 
 
+def _named_ids(values: dict[str, Any]) -> str:
+    """The arguments that name objects (whole numbers), for the audit; typed text is left out."""
+    return "; ".join(f"{key}={value}" for key, value in values.items()
+                     if (isinstance(value, int) and not isinstance(value, bool))
+                     or (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12))
+
+
+async def _audit_object_refusal(state, caller: Staff | Patient, handler: str, values: dict[str, Any],
+                                exc: DomainError) -> None:
+    """A service refused an object the handler named (another chart's, or none such: a crafted
+    event's id, or a row gone meanwhile): audit it once, with the ids asked for."""
+    if not isinstance(exc, (NotFound, Forbidden)) or exc.audited:
+        return
+    parts = [f"handler={type(state).__name__}.{handler}", type(exc).__name__, _named_ids(values)]
+    if isinstance(caller, Patient):
+        parts.append(f"viewing chart={caller.patient_id}")
+    await call(partial(audit.record_object_refusal, actor=caller.actor, detail="; ".join(p for p in parts if p)))
+    exc.audited = True
+
+
 def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> Callable:
     """Wrap `fn` so that `admit(state, handler_name)` runs first.
 
@@ -149,6 +169,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> 
                 result = await result
             return result
         except DomainError as exc:
+            await _audit_object_refusal(self, caller, name, values, exc)
             return self._failed(_for_staff(exc) if staff else exc)
 
     if inspect.isasyncgenfunction(fn):
@@ -163,6 +184,7 @@ def _guarded(fn: Callable, admit: Callable, guard: str, staff: bool = False) -> 
                 async for item in fn(self, caller, **values):
                     yield item
             except DomainError as exc:
+                await _audit_object_refusal(self, caller, name, values, exc)
                 yield self._failed(_for_staff(exc) if staff else exc)
     else:
         @functools.wraps(fn)
@@ -227,6 +249,8 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
             if principal is None or (principal.must_change_password and not allow_must_change):
                 if principal is None:
                     state._forget()
+                await _audit_portal_refusal(state, principal.account_id if principal else None,
+                                            audit_as or handler, "signed-in")
                 return None, state._refused(refuse or state._refusal_message(), signed_in=principal is not None)
             chart = state._show_viewing(principal)
             return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None
@@ -234,6 +258,13 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
         return rx.event(_guarded(fn, admit, f"portal:{area.value if area else 'signed-in'}"))
 
     return decorate
+
+
+async def _audit_portal_refusal(state, account_id: int | None, handler: str, need: str) -> None:
+    """A patient-page handler refused for want of a session (or a password that must change first)."""
+    actor = audit.Actor.portal(account_id, state._ip()) if account_id else audit.Actor.anonymous(ip=state._ip())
+    await call(partial(audit.record_refusal, actor=actor, handler=f"{type(state).__name__}.{handler}",
+                       need=f"portal:{need}"))
 
 
 async def _admit_to_area(state, area: Area, handler: str, refuse: str):
@@ -248,6 +279,7 @@ async def _admit_to_area(state, area: Area, handler: str, refuse: str):
         signed_in = bool(state.account_user_id)
         if not signed_in:
             state._forget()
+            await _audit_portal_refusal(state, None, handler, area.value)
         answer = state._refused(refuse or state._refusal_message(), signed_in=signed_in)
         if signed_in and state._pending_notice:
             # The area or the chart was taken away: the portal home says so in a sentence that stays.

@@ -15,7 +15,7 @@ from typing import TypeVar
 import reflex as rx
 
 from portal_app import db, routes
-from portal_app.services import areas, permissions, portal_auth, staff_auth
+from portal_app.services import areas, audit, permissions, portal_auth, staff_auth
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
@@ -135,10 +135,20 @@ class StaffSessionState(SessionState):
                 self.staff_access_contacts = ""
         return principal
 
-    async def _require(self, permission: Permission, level: Level = Level.READ) -> StaffPrincipal | None:
-        """The principal when signed in (password current) and allowed; otherwise None."""
+    async def _require(self, permission: Permission, level: Level = Level.READ, *,
+                       audit_as: str = "") -> StaffPrincipal | None:
+        """The principal when signed in (password current) and allowed; otherwise None.
+
+        With `audit_as` (the handler's name: a background handler checking for itself), a
+        refusal is audited as `staff_action` audits one.
+        """
         principal = await self._principal()
         if principal is None or principal.must_change_password or not principal.can(permission, level):
+            if audit_as:
+                actor = (audit.Actor.staff(principal.id, self._ip()) if principal is not None
+                         else audit.Actor.anonymous(ip=self._ip()))
+                await call(partial(audit.record_refusal, actor=actor, handler=f"{type(self).__name__}.{audit_as}",
+                                   need=f"{permission.name.lower()}>={level.name.lower()}"))
             return None
         return principal
 
@@ -245,6 +255,9 @@ class PortalSessionState(SessionState):
         chart = self._show_viewing(principal)
         if requested and requested != str(chart.patient_id):
             # The chart being viewed is no longer open to this account: never act on another one.
+            await call(partial(audit.record_object_refusal, actor=audit.Actor.portal(principal.account_id, self._ip()),
+                               detail=f"handler={type(self).__name__}.{action or 'area'}; "
+                                      f"viewing chart={requested} (no longer open to this account)"))
             self._pending_notice = CHART_CLOSED.format(name=requested_name or "That")
             return None
         if not chart.allows(area.value):
@@ -270,10 +283,15 @@ class PortalSessionState(SessionState):
     @rx.event
     async def switch_chart(self, patient_id: str):
         """Open another chart of this account (only one the session may see), on the home page."""
-        self.viewing_id = patient_id if isinstance(patient_id, str) and patient_id.isdigit() else ""
+        requested = patient_id if isinstance(patient_id, str) and patient_id.isdigit() and len(patient_id) <= 12 else ""
+        self.viewing_id = requested
         principal = await self._portal_principal()
         if principal is None:
             return rx.redirect(routes.LOGIN)
+        if requested and self.viewing_id != requested:  # a chart this account may not open: audited
+            await call(partial(audit.record_object_refusal, actor=audit.Actor.portal(principal.account_id, self._ip()),
+                               detail=f"handler={type(self).__name__}.switch_chart; patient_id={requested} "
+                                      "(not open to this account)"))
         return rx.redirect(routes.PORTAL_HOME)
 
     async def _portal_guard(self, *, allow_must_change: bool = False):

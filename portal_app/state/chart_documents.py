@@ -1,7 +1,8 @@
 """The chart's "Documents shared with the patient" section (staff chart page, Patient Portal tab).
 
 Runs after ChartState.load and reads the chart id from the page's own URL, as ChartState does.
-Read (Patient Portal Admin) lists and downloads; Update shares a file (audited "document.share").
+Read (Patient Portal Admin) lists and downloads (audited "document.list", "document.download");
+Update shares a file (audited "document.share").
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from functools import partial
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import documents
+from portal_app.services import audit, documents
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.actions import Staff, staff_action
@@ -55,7 +56,8 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
         self.error = self._refused_file(error)
 
     async def _read(self) -> None:
-        await self._fetch_page(self._chart_id)
+        """The list's page (audited "document.list" as the staff user reading the chart)."""
+        await self._fetch_page(self._chart_id, reader=audit.Actor.staff(self._reader_id, self._ip()))
         self.loaded = True
 
     @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
@@ -67,6 +69,7 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
         chosen = await self._chosen_file(files)
         if chosen is None:
             return None
+        self._reader_id = staff.id
         await call(partial(documents.share_with_patient, patient_id=self._chart_id, filename=chosen[0],
                    data=chosen[1], note=self.note, actor=staff.actor))
         self._after_share()
@@ -76,19 +79,20 @@ class ChartDocumentsState(DocumentList, ChartSection, StaffSessionState):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def download(self, staff: Staff, document_id: str):
-        content = await call(partial(documents.document_content, document_id=as_id(document_id),
-                             patient_id=self._chart_id or -1))
+        content = await call(partial(documents.download, document_id=as_id(document_id),
+                             patient_id=self._chart_id or -1, actor=staff.actor))
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)
 
     # The list's pager (DocumentList) pages through this chart with Read access checked here.
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def next_page(self, staff: Staff):
-        await self._show_page(self.offset + documents.PAGE_SIZE)
+        await self._show_page(staff, self.offset + documents.PAGE_SIZE)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def previous_page(self, staff: Staff):
-        await self._show_page(self.offset - documents.PAGE_SIZE)
+        await self._show_page(staff, self.offset - documents.PAGE_SIZE)
 
-    async def _show_page(self, offset: int) -> None:
+    async def _show_page(self, staff: Staff, offset: int) -> None:
         self.offset = max(0, offset)
+        self._reader_id = staff.id
         await self._read()

@@ -34,6 +34,8 @@ class ChartSection(rx.State, mixin=True):
 
     # Which chart the handlers act on: set only by `load`, from the page's own URL.
     _chart_id: int = 0
+    # The staff user reading it (the audit actor of what a section shows).
+    _reader_id: int = 0
 
     def _forget(self) -> None:
         self._clear()
@@ -45,12 +47,14 @@ class ChartSection(rx.State, mixin=True):
     async def load(self):
         """on_load (after ChartState.load): the section of the chart named by the URL."""
         self._clear()
-        if await self._require(Permission.PORTAL_ADMIN, Level.READ) is None:
-            return  # ChartState.load has already redirected or said why
+        staff = await self._require(Permission.PORTAL_ADMIN, Level.READ)
+        if staff is None:
+            return  # ChartState.load has already redirected or said why (and audited a refusal)
         patient_id = chart_id_in(self.router.url.path)
         if patient_id is None:
             return
         self._chart_id = patient_id
+        self._reader_id = staff.id
         try:
             await self._read()
         except DomainError as exc:

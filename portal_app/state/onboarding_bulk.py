@@ -160,7 +160,7 @@ class OnboardingBulk(rx.State, mixin=True):
             request, self._bulk_request = self._bulk_request, None
             if request is None:
                 return None
-            staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE)
+            staff = await self._require(Permission.PORTAL_ADMIN, Level.UPDATE, audit_as="run_bulk")
             if staff is None:
                 return rx.toast.error(NO_ACCESS)
             actor = audit.Actor.staff(staff.id, self._ip())
@@ -189,7 +189,7 @@ class OnboardingBulk(rx.State, mixin=True):
     async def follow_job(self):
         """After a reload or in another tab: show a running job's progress until it ends."""
         async with self:
-            staff = await self._require(Permission.PORTAL_ADMIN, Level.READ)
+            staff = await self._require(Permission.PORTAL_ADMIN, Level.READ, audit_as="follow_job")
             if staff is None:
                 return None
             job_id = self.job_id

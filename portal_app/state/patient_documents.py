@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import reflex as rx
 
-from portal_app.services import documents
+from portal_app.services import audit, documents
 from portal_app.services.areas import Area
 from portal_app.services.documents import DocumentRow
 from portal_app.services.errors import DomainError
@@ -73,13 +73,14 @@ class DocumentList(rx.State, mixin=True):
     def set_note(self, value: str):
         self.note = (value if isinstance(value, str) else "")[: documents.MAX_NOTE + 100]
 
-    async def _fetch_page(self, patient_id: int, viewer_account_id: int | None = None) -> None:
-        """The page at `offset` (moved back when the list got shorter)."""
+    async def _fetch_page(self, patient_id: int, viewer_account_id: int | None = None,
+                          reader: audit.Actor | None = None) -> None:
+        """The page at `offset` (moved back when the list got shorter); a staff `reader` is audited."""
         self.total = await call(partial(documents.count_documents, patient_id=patient_id))
         if self.offset >= self.total:
             self.offset = max(0, (self.total - 1) // documents.PAGE_SIZE * documents.PAGE_SIZE)
         self.rows = await call(partial(documents.patient_documents, patient_id=patient_id, offset=self.offset,
-                               viewer_account_id=viewer_account_id))
+                               viewer_account_id=viewer_account_id, actor=reader))
 
     async def _chosen_file(self, files) -> tuple[str, bytes] | None:
         """The uploaded file's name and bytes, or None with "Choose a file" beside the field."""
@@ -163,8 +164,8 @@ class DocumentsState(AreaRefusals, DocumentList, PortalSessionState):
     @portal_action(Area.DOCUMENTS, audit_as="download_document")
     async def download(self, me: Patient, document_id: str):
         try:
-            content = await call(partial(documents.document_content, document_id=as_id(document_id),
-                                 patient_id=me.patient_id))
+            content = await call(partial(documents.download, document_id=as_id(document_id),
+                                 patient_id=me.patient_id, actor=me.actor))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         return rx.download(data=content.data, filename=content.filename, mime_type=content.content_type)

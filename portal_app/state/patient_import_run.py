@@ -244,7 +244,7 @@ class ImportRun(rx.State, mixin=True):
             job_id = self.job_id
             if request not in ("dry_run", "import") or not job_id:
                 return None
-            staff = await self._require(Permission.PATIENT_IMPORT, Level.UPDATE)
+            staff = await self._require(Permission.PATIENT_IMPORT, Level.UPDATE, audit_as="run_pass")
             if staff is None:
                 return rx.toast.error(NO_ACCESS)
             actor = audit.Actor.staff(staff.id, self._ip())
@@ -261,7 +261,7 @@ class ImportRun(rx.State, mixin=True):
     async def follow_job(self):
         """After a reload or in another tab: show a running job's progress until it ends."""
         async with self:
-            staff = await self._require(Permission.PATIENT_IMPORT, Level.READ)
+            staff = await self._require(Permission.PATIENT_IMPORT, Level.READ, audit_as="follow_job")
             if staff is None:
                 return None
             job_id = self.job_id

@@ -87,6 +87,7 @@ def open_item(*, session: Session, staff_user_id: int, task_id: int, actor: audi
         audit.record(session=session, actor=actor, action="task.open_refused",
                      detail=f"item={task_id}; {type(exc).__name__}")
         session.commit()
+        exc.audited = True
         raise
     if grant.forward is not None and grant.forward.opened_at is None:
         grant.forward.opened_at = clock.now()
@@ -127,11 +128,17 @@ def item_appointment(*, session: Session, staff_user_id: int, task_id: int) -> a
 
 # ---- documents ------------------------------------------------------------------------------
 
-def _document_row(session: Session, grant: Grant, document_id: int) -> documents.DocumentRow:
+def _document_row(session: Session, grant: Grant, document_id: int,
+                  actor: audit.Actor | None = None) -> documents.DocumentRow:
+    """The item's document `document_id`; another's (or none such) is refused, audited with `actor`."""
     row = next((row for row in documents.documents_for_task(session=session, task_id=grant.task_id)
                 if row.id == document_id), None)
     if row is None:
-        raise NotFound("That document is not part of this item.", field="document")
+        error = NotFound("That document is not part of this item.", field="document")
+        if actor is None:
+            raise error
+        raise audit.refused(error, session=session, actor=actor,
+                            detail=f"item={grant.task_id}; document={document_id} (not this item's)")
     return row
 
 
@@ -142,10 +149,10 @@ def _audit_document(session: Session, grant: Grant, row: documents.DocumentRow, 
     session.commit()
 
 
-def _content(session: Session, staff_user_id: int, task_id: int,
-             document_id: int) -> tuple[Grant, documents.DocumentRow, documents.DocumentContent]:
+def _content(session: Session, staff_user_id: int, task_id: int, document_id: int,
+             actor: audit.Actor | None) -> tuple[Grant, documents.DocumentRow, documents.DocumentContent]:
     grant = item_grant(session, staff_user_id, task_id)
-    row = _document_row(session, grant, document_id)
+    row = _document_row(session, grant, document_id, actor)
     return grant, row, documents.document_content(session=session, document_id=row.id,
                                                   patient_id=grant.task.patient_id)
 
@@ -155,7 +162,7 @@ def item_document_content(*, session: Session, staff_user_id: int, task_id: int,
     """A document of this item (only one attached to it): the bytes the file route serves for
     a preview. With `actor`, the fetch is audited ("task.document_fetch"), so a file read by
     its URL without the page's Preview (audited "task.document_view") is on record too."""
-    grant, row, content = _content(session, staff_user_id, task_id, document_id)
+    grant, row, content = _content(session, staff_user_id, task_id, document_id, actor)
     if actor is not None:
         _audit_document(session, grant, row, "task.document_fetch", actor)
     return content
@@ -165,7 +172,7 @@ def preview_document(*, session: Session, staff_user_id: int, task_id: int, docu
                      actor: audit.Actor) -> documents.DocumentRow:
     """Staff view a document of this item in the page (audited "task.document_view")."""
     grant = item_grant(session, staff_user_id, task_id)
-    row = _document_row(session, grant, document_id)
+    row = _document_row(session, grant, document_id, actor)
     if row.content_type not in PREVIEW_TYPES:
         raise InvalidInput("This file cannot be previewed; use Download.", field="document")
     _audit_document(session, grant, row, "task.document_view", actor)
@@ -175,6 +182,6 @@ def preview_document(*, session: Session, staff_user_id: int, task_id: int, docu
 def download_document(*, session: Session, staff_user_id: int, task_id: int, document_id: int,
                       actor: audit.Actor) -> documents.DocumentContent:
     """A document of this item to save (audited "task.document_download")."""
-    grant, row, content = _content(session, staff_user_id, task_id, document_id)
+    grant, row, content = _content(session, staff_user_id, task_id, document_id, actor)
     _audit_document(session, grant, row, "task.document_download", actor)
     return content
