@@ -355,7 +355,8 @@ def _welcome(session: Session, config: PracticeSettings, patient: Patient, accou
     if created:
         rendered = templates.for_channel(channel, email_template=templates_connect.welcome_email,
                                          sms_template=templates_connect.welcome_sms, config=config,
-                                         user_id=destination, login_url=login_url, days=config.connect_token_days)
+                                         user_id=destination, login_url=login_url, days=config.connect_token_days,
+                                         tries=temporary_passwords.TOKEN_PASSWORD_TRIES)
     else:
         rendered = templates.for_channel(channel, email_template=templates_connect.connected_email,
                                          sms_template=templates_connect.connected_sms, config=config,
