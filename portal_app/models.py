@@ -233,7 +233,7 @@ class OneTimeSecret(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     purpose: SecretPurpose
     secret_hash: str = Field(max_length=64, unique=True, index=True)
-    # Short secrets (a 4-digit token) are hashed with a per-row salt and found by patient,
+    # Short secrets (a 4- to 8-digit token) are hashed with a per-row salt and found by patient,
     # never by hash: without it two patients' equal tokens would collide.
     salt: str = Field(default="", max_length=32)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
