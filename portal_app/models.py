@@ -97,8 +97,9 @@ class PracticeSettings(SQLModel, table=True):
     sender_address: str = Field(default="portal@example.org", max_length=254)
     invitation_hours: int = 72
     reset_minutes: int = 60
-    # Connect Patient: the read-back token and connection keys.
-    token_length: int = 4
+    # Connect Patient: the read-back token and connection keys. 6 digits by default (a practice
+    # may choose 4; services/temporary_passwords.py says what that costs).
+    token_length: int = Field(default=6, sa_column_kwargs={"server_default": "6"})
     connect_token_days: int = 3
     key_days: int = 3
     letter_key_days: int = 21
@@ -184,6 +185,9 @@ class PortalAccount(SQLModel, table=True):
     status: AccountStatus = AccountStatus.PENDING
     must_change_password: bool = False
     temp_password_expires_at: datetime | None = None
+    # A temporary password made from a read-back token: wrong sign-in tries it has left in total
+    # (None: any other password; see services/temporary_passwords.py).
+    temp_password_tries_left: int | None = None
     verified_at: datetime | None = None
     failed_logins: int = 0
     locked_until: datetime | None = None
@@ -229,7 +233,7 @@ class OneTimeSecret(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     purpose: SecretPurpose
     secret_hash: str = Field(max_length=64, unique=True, index=True)
-    # Short secrets (a 4-digit token) are hashed with a per-row salt and found by patient,
+    # Short secrets (a 4- to 8-digit token) are hashed with a per-row salt and found by patient,
     # never by hash: without it two patients' equal tokens would collide.
     salt: str = Field(default="", max_length=32)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
@@ -246,6 +250,8 @@ class OneTimeSecret(SQLModel, table=True):
     # The first time the patient opened the link (or typed the key and it matched): the
     # adoption board's "link opened" stage.
     opened_at: datetime | None = None
+    # An invitation link: how many usernames already in use its holder tried (services/link_checks.py).
+    user_id_checks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class StaffUser(SQLModel, table=True):

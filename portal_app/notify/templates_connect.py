@@ -24,21 +24,23 @@ def connect_token_sms(*, practice: str, token: str, expires: str) -> Rendered:
     return sms(text)
 
 
-def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, days: int) -> Rendered:
+def welcome_email(*, practice: str, phone: str, user_id: str, login_url: str, days: int, tries: int) -> Rendered:
     return practice_email(
         practice=practice, phone=phone, subject=f"Welcome to the {practice} patient portal", greeting="Hello,",
         body=[f"Your {practice} patient portal account is ready and connected to your chart.",
               f"Sign in at the link below with the user ID {user_id}. Your temporary password is the "
               f"token you read to our staff member; it works for {days} days. After signing in you "
               "will choose a new password.",
-              "If the token has expired, use \"Forgot password\" on the sign-in page to set a password."],
+              f"The token stops working for good after {tries} wrong tries. If it has expired or stopped "
+              "working, use \"Forgot password\" on the sign-in page to set a password, or call us."],
         call_if=NOT_EXPECTED, link=login_url, button="Sign in")
 
 
-def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int) -> Rendered:
+def welcome_sms(*, practice: str, user_id: str, login_url: str, days: int, tries: int) -> Rendered:
     text = (f"{practice} patient portal: your account is ready. Sign in at {login_url} with user ID "
-            f"{user_id} and the token you read to us as temporary password (valid {days} days), "
-            "then choose a new password. Token expired? Use \"Forgot password\" on the sign-in page.")
+            f"{user_id} and the token you read to us as temporary password (valid {days} days, "
+            f"{tries} wrong tries), then choose a new password. Token expired? Use \"Forgot password\" "
+            "on the sign-in page.")
     return sms(text)
 
 

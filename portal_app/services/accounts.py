@@ -43,7 +43,17 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_accounts
-from portal_app.services import audit, clock, consent, outbox, passwords, sessions, settings, tokens
+from portal_app.services import (
+    audit,
+    clock,
+    consent,
+    outbox,
+    passwords,
+    sessions,
+    settings,
+    temporary_passwords,
+    tokens,
+)
 from portal_app.services.areas import ALL_AREAS
 from portal_app.services.errors import AlreadyTaken, InvalidInput, NotFound, PortalUnavailable
 
@@ -307,6 +317,7 @@ def set_password(*, session: Session, account: PortalAccount, password: str, mus
     account.password_changed_at = now
     account.must_change_password = must_change
     account.temp_password_expires_at = temp_password_expires_at
+    temporary_passwords.clear(account)
     account.failed_logins = 0
     account.locked_until = None
     if account.status == AccountStatus.PENDING:

@@ -40,12 +40,13 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates, templates_connect
-from portal_app.services import accounts, areas, audit, clock, consent, outbox, settings, tokens
+from portal_app.services import accounts, areas, audit, clock, consent, outbox, settings, temporary_passwords, tokens
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from portal_app.services.validation import clean_text, normalize_email, normalize_mobile
 
 CHANNELS = ("email", "sms")
 MIN_LENGTH, MAX_LENGTH = 4, 8
+DEFAULT_LENGTH = 6
 MAX_ATTEMPTS = tokens.MAX_ATTEMPTS
 # Longer typed input is refused before any work (a token is at most 8 digits plus spaces).
 MAX_TYPED = 32
@@ -134,7 +135,7 @@ class ConnectResult:
 
 def token_length(config: PracticeSettings) -> int:
     """The practice's token length, kept within 4..8 whatever the row says."""
-    return min(MAX_LENGTH, max(MIN_LENGTH, int(config.token_length or MIN_LENGTH)))
+    return min(MAX_LENGTH, max(MIN_LENGTH, int(config.token_length or DEFAULT_LENGTH)))
 
 
 def salted_digest(salt: str, token: str) -> str:
@@ -305,6 +306,7 @@ def _create_with_token(session: Session, config: PracticeSettings, patient: Pati
     account = accounts.create_account(
         session=session, user_id=destination, password=typed, must_change=True,
         temp_password_expires_at=expires, verified=True, field="address", taken_message=CREATED_MEANWHILE)
+    temporary_passwords.start(account)  # a few digits: a few wrong sign-in tries in total
     audit.record(session=session, actor=actor, action="account.create", patient_id=patient.id,
                  account_id=account.id,
                  detail=f"user ID {destination}; temporary password expires "
@@ -353,7 +355,8 @@ def _welcome(session: Session, config: PracticeSettings, patient: Patient, accou
     if created:
         rendered = templates.for_channel(channel, email_template=templates_connect.welcome_email,
                                          sms_template=templates_connect.welcome_sms, config=config,
-                                         user_id=destination, login_url=login_url, days=config.connect_token_days)
+                                         user_id=destination, login_url=login_url, days=config.connect_token_days,
+                                         tries=temporary_passwords.TOKEN_PASSWORD_TRIES)
     else:
         rendered = templates.for_channel(channel, email_template=templates_connect.connected_email,
                                          sms_template=templates_connect.connected_sms, config=config,

@@ -22,13 +22,24 @@ from portal_app.models import (
     ident,
 )
 from portal_app.notify import templates
-from portal_app.services import accounts, audit, clock, consent, outbox, passwords, sessions, settings, tokens
+from portal_app.services import (
+    accounts,
+    audit,
+    clock,
+    consent,
+    link_checks,
+    outbox,
+    passwords,
+    sessions,
+    settings,
+    tokens,
+)
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
 RESEND_WINDOW = accounts.RESEND_WINDOW
 LINK_PURPOSES = (SecretPurpose.INVITATION, SecretPurpose.PASSWORD_RESET)
-USER_ID_IN_USE = "That username is already in use. Choose another."
+USER_ID_IN_USE = link_checks.USER_ID_IN_USE
 
 
 class LinkInvalid(DomainError):
@@ -187,8 +198,8 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
     if accounts.self_account(session=session, patient_id=ident(patient)) is not None:
         raise LinkInvalid()
     user_id = normalize_user_id(user_id)
-    if accounts.account_by_user_id(session=session, user_id=user_id) is not None:
-        raise InvalidInput(USER_ID_IN_USE, field="user_id")
+    # "In use" says someone has an account here: counted against the link, and limited.
+    link_checks.check_free(session=session, row=row, user_id=user_id, phone=config.practice_phone, ip=ip)
     passwords.check_password(password, confirm=confirm,
                              personal=_personal(patient, config.practice_name, user_id))
     account = accounts.create_account(session=session, user_id=user_id, password=password,

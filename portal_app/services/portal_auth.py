@@ -7,26 +7,41 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from portal_app.models import AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection, SessionKind, ident
-from portal_app.services import areas, audit, clock, passwords, sessions, settings, tokens, validation
+from portal_app.services import (
+    areas,
+    audit,
+    clock,
+    passwords,
+    sessions,
+    settings,
+    temporary_passwords,
+    tokens,
+    validation,
+)
 from portal_app.services.errors import InvalidInput, PortalUnavailable, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
 
 # One message for every failure (nothing tells whether an account exists), saying what a person
-# can do: the lockout's wait and the temporary password's life are the practice's real numbers.
+# can do: the lockout's wait, the temporary password's life and tries, and the practice's phone
+# are the real numbers. (A token-made temporary password that used up its tries never works again.)
 SIGN_IN_FAILED = ("That user ID and password do not match an account that can sign in. If you have tried "
                   "several times, wait {wait} or use Forgot password. A temporary password from the "
-                  "practice works for {temporary}.")
+                  "practice works for {temporary}; one that is a token you read to the practice stops "
+                  "working after {tries} wrong tries. Then use Forgot password or call the practice{at_phone}.")
 
 
 def _count(number: int, unit: str) -> str:
     return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
 
 
-def sign_in_failed_message(*, temporary_days: int) -> str:
-    """The one sign-in failure message, with the lockout wait and a temporary password's life."""
+def sign_in_failed_message(*, temporary_days: int, phone: str = "") -> str:
+    """The one sign-in failure message, with the lockout wait, a temporary password's life and
+    tries, and the practice's phone."""
     return SIGN_IN_FAILED.format(wait=_count(int(LOCKOUT.total_seconds() // 60), "minute"),
-                                 temporary=_count(temporary_days, "day"))
+                                 temporary=_count(temporary_days, "day"),
+                                 tries=temporary_passwords.TOKEN_PASSWORD_TRIES,
+                                 at_phone=f" at {phone}" if phone else "")
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,8 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         reason = "unknown user ID"
     elif account.locked_until is not None and clock.aware(account.locked_until) > now:
         reason = "locked"
+    elif temporary_passwords.spent(account):
+        reason = "temporary password void after too many wrong tries"
     elif not ok:
         reason = "wrong password"
     elif account.status != AccountStatus.ACTIVE:
@@ -105,12 +122,14 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
     if reason or account is None:  # (no account always has a reason: "unknown user ID")
         if account is not None and reason == "wrong password":
             passwords.count_failure(account, now)
+            reason += temporary_passwords.count_wrong_try(account)
             session.add(account)
         matched = f"portal account #{account.id}" if account is not None else ""
         audit.record(session=session, actor=audit.Actor.sign_in_attempt(matched, ip), action="portal.sign_in_failed",
                      account_id=account.id if account else None, detail=reason)
         session.commit()
-        raise SignInFailed(sign_in_failed_message(temporary_days=config.connect_token_days))
+        raise SignInFailed(sign_in_failed_message(temporary_days=config.connect_token_days,
+                                                  phone=config.practice_phone))
     account.failed_logins = 0
     account.locked_until = None
     account.last_sign_in_at = now
@@ -181,6 +200,7 @@ def change_password(*, session: Session, account_id: int, current: str, new: str
     account.password_changed_at = clock.now()
     account.must_change_password = False
     account.temp_password_expires_at = None
+    temporary_passwords.clear(account)
     session.add(account)
     tokens.revoke_live(session=session, account_id=account.id)
     ended = sessions.end_all(session=session, portal_account_id=account.id, keep_plain=session_id)

@@ -27,7 +27,7 @@ class SettingsView:
     sender_address: str
     invitation_hours: int
     reset_minutes: int
-    token_length: int = 4
+    token_length: int = 6
     connect_token_days: int = 3
     key_days: int = 3
     letter_key_days: int = 21

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import AccessType, OutboxMessage, PortalConnection
+from portal_app.services import audit, connect
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import (
     OTHER_PASSPHRASE,
@@ -30,7 +31,7 @@ from tests.e2e.helpers import (
 )
 from tests.e2e.test_accessibility import _violations
 
-_TOKEN = re.compile(r"portal token is (\d{4})\.")
+_TOKEN = re.compile(r"portal token is (\d{4,8})\.")
 _KEY = re.compile(rb"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 
 
@@ -40,6 +41,10 @@ def _token_sent_to(app_server: AppServer, address: str) -> str:
         return _TOKEN.search(found[-1].body_text).group(1) if found else ""
 
     return wait_until(find, what=f"a token message to {address}")
+
+
+def _wrong(token: str) -> str:
+    return f"{(int(token) + 1) % 10 ** len(token):0{len(token)}d}"
 
 
 def test_create_and_connect_then_sign_in_with_the_token(app_server: AppServer, page: Page,
@@ -60,7 +65,8 @@ def test_create_and_connect_then_sign_in_with_the_token(app_server: AppServer, p
 
     # A wrong token is refused next to the field; the right one connects.
     token_field = create.get_by_label("Token", exact=True)
-    token_field.fill("0000" if token != "0000" else "1111")
+    assert len(token) == 6  # the default length
+    token_field.fill(_wrong(token))
     create.get_by_role("button", name="Connect Patient").click()
     expect(token_field).to_have_accessible_description(re.compile("That token is not right. 4 tries left."))
     token_field.fill(token)
@@ -90,6 +96,28 @@ def test_create_and_connect_then_sign_in_with_the_token(app_server: AppServer, p
     patient_page.get_by_label("Confirm new password").fill(OTHER_PASSPHRASE)
     patient_page.get_by_role("button", name="Change password").click()
     expect_portal_home(patient_page, patient)
+
+
+def test_a_token_password_dies_after_five_wrong_sign_ins(app_server: AppServer, page: Page) -> None:
+    patient = create_patient(app_server, first_name="Dagny", last_name=f"Tokenfail-{unique_tag()}",
+                             portal_enabled=True)
+    with db.session_scope(app_server.db_url) as session:
+        actor = audit.Actor.system("e2e test")
+        connect.send_connect_token(session=session, patient_id=patient.id, channel="email",
+                                   address=patient.email, requested_by="Self", actor=actor)
+        token = _token_sent_to(app_server, patient.email)
+        connect.connect_with_token(session=session, patient_id=patient.id, channel="email",
+                                   address=patient.email, token=token, actor=actor)
+    alert = page.get_by_role("alert")
+    for _ in range(5):
+        patient_sign_in(page, patient.email, _wrong(token))
+        expect(alert).to_contain_text("That user ID and password do not match")
+    # The right token no longer signs in; the answer says what to do (and is the one every failure gets).
+    patient_sign_in(page, patient.email, token)
+    expect(alert).to_contain_text("stops working after 5 wrong tries. Then use Forgot password or call the "
+                                  "practice at (555) 010-0100.")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    assert any("temporary password void" in e.detail for e in audit_events(app_server, action="portal.sign_in_failed"))
 
 
 def _pdf_text(data: bytes) -> bytes:

@@ -144,7 +144,10 @@ def test_settings_refuse_an_out_of_range_token_length_beside_the_field(
     staff_sign_in(page)
     goto(page, routes.PORTAL_SETTINGS)
     field = page.get_by_label("Token length (digits)")
-    expect(field).to_have_value("4")
+    expect(field).to_have_value("6")
+    # The risk of a shorter token, in plain words beside the field.
+    expect(field).to_have_accessible_description(re.compile(
+        r"default 6\).*stops working after 5 wrong sign-in tries.*with 4 digits about 1 in 2,000"))
     expect(page.get_by_label("Connection key lifetime, letter (days)")).to_have_value("21")
     field.fill("9")
     page.get_by_role("button", name="Save settings").click()

@@ -6,17 +6,23 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
+from portal_app import db
+from portal_app.models import OneTimeSecret, SecretPurpose
+from portal_app.services import audit, invitations, link_checks
 from tests.e2e.conftest import AppServer, goto, wait_hydrated
 from tests.e2e.helpers import (
     GREEN_RGB,
     PASSPHRASE,
     RED_RGB,
     account_of,
+    audit_events,
     create_patient,
     create_patients_bulk,
     expect_portal_home,
     find_in_onboarding,
+    give_account,
     list_rows,
     newest_link,
     patient_count,
@@ -94,6 +100,41 @@ def test_staff_enable_and_invite_then_patient_sets_up_and_signs_in(
     # Staff see the account as active.
     goto(page, "/staff/onboarding")
     expect(find_in_onboarding(page, patient)).to_contain_text("Active")
+
+
+def test_an_invitation_link_stops_answering_whether_a_username_is_taken(app_server: AppServer, page: Page) -> None:
+    other = create_patient(app_server, first_name="Olga", last_name=f"Taken-{unique_tag()}", portal_enabled=True)
+    taken = give_account(app_server, other)
+    patient = create_patient(app_server, first_name="Ines", last_name=f"Invited-{unique_tag()}", portal_enabled=True)
+    with db.session_scope(app_server.db_url) as session:
+        invitations.send_invitation_or_reset(session=session, patient_id=patient.id, actor=audit.Actor.system("e2e"))
+        row = session.exec(select(OneTimeSecret).where(OneTimeSecret.patient_id == patient.id,
+                                                       OneTimeSecret.purpose == SecretPurpose.INVITATION)).one()
+        row.user_id_checks = link_checks.TAKEN_ANSWERS_PER_LINK - 1  # as if nine names in use were tried
+        session.add(row)
+        session.commit()
+    goto(page, newest_link(app_server, patient.email, kind="invitation"))
+    username = page.get_by_label("Username (email or phone)")
+    page.get_by_label("Password", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Confirm password").fill(PASSPHRASE)
+    username.fill(taken)
+    page.get_by_role("button", name="Create account").click()
+    expect(username).to_have_accessible_description(re.compile("That username is already in use"))
+    # The tenth answer was the last: now a taken name and a free one get the same neutral answer.
+    stopped = re.compile("This link cannot check any more usernames. Use the email address your invitation")
+    for name in (taken, f"free.{unique_tag().lower()}@example.net"):
+        username.fill(name)
+        page.get_by_role("button", name="Create account").click()
+        expect(username).to_have_accessible_description(stopped)
+        expect(page.get_by_role("heading", name="Set up your portal account")).to_be_visible()
+    assert len([e for e in audit_events(app_server, action="link.user_id_checks_stopped")
+                if e.patient_id == patient.id]) == 1
+    # The address the invitation went to still sets the account up.
+    username.fill(patient.email)
+    page.get_by_label("Password", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Confirm password").fill(PASSPHRASE)
+    page.get_by_role("button", name="Create account").click()
+    expect_portal_home(page, patient)
 
 
 def test_onboarding_list_pages_on_the_server(app_server: AppServer, page: Page) -> None:

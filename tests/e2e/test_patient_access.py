@@ -30,7 +30,8 @@ FORGOT_SENT = ("If that email or mobile number and date of birth match an accoun
                "access, we have sent a link")
 SIGN_IN_FAILED = ("That user ID and password do not match an account that can sign in. If you have tried "
                   "several times, wait 15 minutes or use Forgot password. A temporary password from the "
-                  "practice works for 3 days.")
+                  "practice works for 3 days; one that is a token you read to the practice stops working "
+                  "after 5 wrong tries. Then use Forgot password or call the practice at (555) 010-0100.")
 
 
 def _ask_for_link(page: Page, email: str, dob: str) -> str:

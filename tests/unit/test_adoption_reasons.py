@@ -211,14 +211,14 @@ def test_a_key_redeemed_signs_in_at_stage_6_by_key(session, chart, staff, admin)
 
 
 def test_a_read_back_token_is_never_signed_in_until_the_first_sign_in(session, chart, staff, admin, monkeypatch):
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 7391)
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 739146)
     connect.send_connect_token(session=session, patient_id=chart.id, channel="email", address=chart.email,
                                requested_by="Self", actor=staff)
     connect.connect_with_token(session=session, patient_id=chart.id, channel="email", address=chart.email,
-                               token="7391", actor=staff)
+                               token="739146", actor=staff)
     row = assert_stuck(session, chart, Reason.NEVER_SIGNED_IN)
     assert (row.stage, row.channel, row.attempt_used) == (Stage.ACCOUNT, Channel.TOKEN.value, True)
-    portal_auth.sign_in(session=session, user_id=chart.email, password="7391")
+    portal_auth.sign_in(session=session, user_id=chart.email, password="739146")
     row = assert_stuck(session, chart, None)
     assert (row.stage, row.channel, row.started_by_staff_id) == (Stage.SIGNED_IN, Channel.TOKEN.value, admin.id)
 

@@ -41,8 +41,8 @@ def staff(admin):
 @pytest.fixture
 def fixed_token(monkeypatch):
     """A token that cannot appear by chance in dates, ids or the practice's phone number."""
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 7391)
-    return "7391"
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 739146)
+    return "739146"
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_send_stores_a_salted_hash_and_sends_the_token(session, frozen_clock, st
     assert result == connect.TokenSent(channel="email", destination=EMAIL,
                                        expires="Thursday, November 26, 2026 at 3:00 PM (UTC)", status="sent")
     token = sent_token(session)
-    assert re.fullmatch(r"\d{4}", token)
+    assert re.fullmatch(r"\d{6}", token)  # the default length
     [row] = live_tokens(session, chart)
     assert len(row.salt) == 32
     assert row.secret_hash == connect.salted_digest(row.salt, token)
@@ -106,12 +106,12 @@ def test_send_stores_a_salted_hash_and_sends_the_token(session, frozen_clock, st
 
 def test_equal_tokens_of_two_patients_do_not_collide(session, frozen_clock, staff, chart, monkeypatch):
     other = make_patient(session, first="Ana", email="ana@example.com", enabled=True)
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 1234)
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 123456)
     send(session, chart, staff)
     send(session, other, staff, address="ana@example.com")
     first, second = live_tokens(session, chart)[0], live_tokens(session, other)[0]
     assert first.secret_hash != second.secret_hash
-    assert redeem(session, other, staff, "1234", address="ana@example.com").created
+    assert redeem(session, other, staff, "123456", address="ana@example.com").created
 
 
 def test_token_length_follows_the_setting_within_4_to_8(session, frozen_clock, staff, chart):
@@ -269,7 +269,16 @@ def test_sign_in_with_the_token_forces_a_new_password_and_expires(session, froze
         portal_auth.sign_in(session=session, user_id=EMAIL, password=token)
 
 
+def four_digits(session) -> None:
+    """The practice chose 4-digit tokens (allowed, with the risk explained beside the setting)."""
+    config = settings.get(session=session)
+    config.token_length = 4
+    session.add(config)
+    session.commit()
+
+
 def test_typed_token_forms(session, frozen_clock, staff, chart, monkeypatch):
+    four_digits(session)
     monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 42)
     send(session, chart, staff)
     assert sent_token(session) == "0042"
@@ -285,9 +294,9 @@ def test_typed_token_forms(session, frozen_clock, staff, chart, monkeypatch):
 
 
 def test_full_width_digits_work(session, frozen_clock, staff, chart, monkeypatch):
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 1234)
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 123456)
     send(session, chart, staff)
-    assert redeem(session, chart, staff, "\uff11\uff12\uff13\uff14").created
+    assert redeem(session, chart, staff, "\uff11\uff12\uff13\uff14\uff15\uff16").created
 
 
 def test_five_wrong_tokens_void_it(session, frozen_clock, staff, chart):

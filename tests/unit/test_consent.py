@@ -171,13 +171,13 @@ def test_text_consent_lets_the_key_go_by_text(session):
 
 
 def test_a_welcome_after_consent_was_withdrawn_does_not_go(session, monkeypatch):
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda _: 4242)
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda _: 424242)
     patient = make_patient(session, enabled=True)
     connect.send_connect_token(session=session, patient_id=patient.id, channel="email", address=EMAIL,
                                requested_by="Self", actor=ACTOR)
     _no_consent(session, patient)
     result = connect.connect_with_token(session=session, patient_id=patient.id, channel="email",
-                                        address=EMAIL, token="4242", actor=ACTOR)
+                                        address=EMAIL, token="424242", actor=ACTOR)
     assert result.welcome_status == "refused"
     assert session.exec(select(OutboxMessage.kind)).all() == ["connect_token"]
 

@@ -120,3 +120,26 @@ def test_an_account_is_live_on_a_chart_once(session):
     session.add(first)
     session.add(PortalConnection(account_id=account.id, patient_id=patient.id))
     session.commit()
+
+
+def test_an_existing_practice_keeps_its_token_length_and_new_ones_get_six(empty_db):
+    from alembic import command
+
+    config = _alembic_config()
+    config.set_main_option("sqlalchemy.url", empty_db)
+    command.upgrade(config, "6ea7d9955e0b")  # before the default became 6
+    with db.engine(empty_db).begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO practicesettings (id, portal_active, practice_name, practice_phone, portal_base_url, "
+            "sender_address, invitation_hours, reset_minutes, connect_token_days, key_days, letter_key_days, "
+            "verification_minutes, updated_at) VALUES (1, 1, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
+            "30, '2026-01-01 00:00:00')")
+    db.migrate(empty_db)
+    with db.engine(empty_db).begin() as connection:
+        assert connection.exec_driver_sql("SELECT token_length FROM practicesettings").scalar() == 4
+        connection.exec_driver_sql(
+            "INSERT INTO practicesettings (id, portal_active, practice_name, practice_phone, portal_base_url, "
+            "sender_address, invitation_hours, reset_minutes, connect_token_days, key_days, letter_key_days, "
+            "verification_minutes, updated_at) VALUES (2, 1, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
+            "30, '2026-01-01 00:00:00')")
+        assert connection.exec_driver_sql("SELECT token_length FROM practicesettings WHERE id = 2").scalar() == 6

@@ -72,7 +72,7 @@ def test_same_answer_for_unknown_wrong_disabled_pending_and_no_enabled_chart(ses
     manual_credentials.set_manually(session=session, patient_id=other.id, username="ann@example.com", password=None,
                           force_change=False, actor=audit.Actor.staff(admin.id))
     answers.append(_fail(session, "ann@example.com", ""))
-    assert set(answers) == {portal_auth.sign_in_failed_message(temporary_days=3)}
+    assert set(answers) == {portal_auth.sign_in_failed_message(temporary_days=3, phone="(555) 010-0100")}
     details = _failure_details(session)
     assert {"unknown user ID", "wrong password", "no chart with portal access", "account disabled"} <= set(details)
     # The pending account has no password; it fails as a wrong password would.

@@ -95,7 +95,7 @@ def test_boundaries_are_allowed(session, admin):
     assert (view.invitation_hours, view.reset_minutes) == (336, 5)
 
 
-CONNECT_DEFAULTS = dict(token_length=4, connect_token_days=3, key_days=3, letter_key_days=21,
+CONNECT_DEFAULTS = dict(token_length=6, connect_token_days=3, key_days=3, letter_key_days=21,
                         verification_minutes=30)
 
 
@@ -113,7 +113,7 @@ def test_connect_patient_numbers_save_and_audit(session, admin):
     assert (view.token_length, view.connect_token_days, view.key_days, view.letter_key_days,
             view.verification_minutes) == (8, 14, 1, 60, 5)
     [event] = _events(session)
-    assert "token_length: 4 -> 8" in event.detail
+    assert "token_length: 6 -> 8" in event.detail
     assert "letter_key_days: 21 -> 60" in event.detail
     assert "verification_minutes: 30 -> 5" in event.detail
     view = _update(session, admin, token_length=4, connect_token_days=1, key_days=14,

@@ -23,8 +23,8 @@ MOBILE = "+12015550123"
 @pytest.fixture(autouse=True)
 def fixed_token(monkeypatch):
     """A token that cannot appear by chance in ids, dates or phone numbers."""
-    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 7391)
-    return "7391"
+    monkeypatch.setattr(connect.secrets, "randbelow", lambda n: 739146)
+    return "739146"
 
 
 async def open_chart(session_id: str, patient_id: int):
@@ -67,7 +67,7 @@ async def test_create_and_connect_through_the_wizard(session, admin, fixed_token
     assert wizard.create_notice.startswith("Token sent to maria.lopez@example.com (expires ")
     token = token_message(session, "maria.lopez@example.com")
 
-    await wizard.connect_patient({"token": "0000"})
+    await wizard.connect_patient({"token": "000000"})
     assert wizard.token_error == "That token is not right. 4 tries left."
     assert not wizard.connected
 

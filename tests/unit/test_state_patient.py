@@ -136,7 +136,8 @@ async def test_sign_in_gives_one_answer_for_unknown_wrong_and_disabled(session):
     wrong = await sign_in_answer("maria.lopez@example.com", "not the password at all")
     off = await sign_in_answer("ben.ode@example.com", PASSWORD)
 
-    assert unknown == wrong == off == (None, portal_auth.sign_in_failed_message(temporary_days=3), "", "", "")
+    failed = portal_auth.sign_in_failed_message(temporary_days=3, phone="(555) 010-0100")
+    assert unknown == wrong == off == (None, failed, "", "", "")
 
 
 async def test_sign_in_sets_a_session_cookie_that_resolves(session):
@@ -163,7 +164,7 @@ async def test_sign_in_empty_fields_are_named_and_huge_input_gets_the_same_answe
     assert (await sign_in_answer("", ""))[1:4] == (
         "", "Enter your email address or phone number.", "Enter your password.")
     huge = await sign_in_answer("x" * 1_000_000 + "@example.com", "p\x00" * 500_000)
-    assert huge == (None, portal_auth.sign_in_failed_message(temporary_days=3), "", "", "")
+    assert huge == (None, portal_auth.sign_in_failed_message(temporary_days=3, phone="(555) 010-0100"), "", "", "")
 
 
 async def test_login_page_of_a_signed_in_patient_goes_to_the_portal(session):

@@ -13,7 +13,7 @@ from tests.unit.state_support import sign_in_admin, staff_with, state_for
 
 FORM = {"portal_active": "on", "practice_name": "Hillside Clinic", "practice_phone": "(555) 010-0200",
         "portal_base_url": "https://portal.hillside.example", "sender_address": "portal@hillside.example",
-        "invitation_hours": "48", "reset_minutes": "30", "token_length": "6",
+        "invitation_hours": "48", "reset_minutes": "30", "token_length": "8",
         "connect_token_days": "5", "key_days": "4", "letter_key_days": "30",
         "verification_minutes": "45", "time_zone": "America/Chicago"}
 
@@ -116,12 +116,12 @@ async def test_update_level_may_save(session, admin):
 async def test_connect_patient_numbers_load_and_save(session, admin):
     state, _ = await open_settings(sign_in_admin(session))
     assert (state.token_length, state.connect_token_days, state.key_days, state.letter_key_days,
-            state.verification_minutes) == ("4", "3", "3", "21", "30")
+            state.verification_minutes) == ("6", "3", "3", "21", "30")
     await state.save(FORM)
     row = _stored(session)
     assert (row.token_length, row.connect_token_days, row.key_days, row.letter_key_days,
-            row.verification_minutes) == (6, 5, 4, 30, 45)
-    assert state.token_length == "6" and state.letter_key_days == "30"
+            row.verification_minutes) == (8, 5, 4, 30, 45)
+    assert state.token_length == "8" and state.letter_key_days == "30"
 
 
 async def test_out_of_range_connect_numbers_get_their_own_messages(session, admin):
@@ -134,7 +134,7 @@ async def test_out_of_range_connect_numbers_get_their_own_messages(session, admi
     }
     assert state.token_length == "3" and state.practice_name == "Hillside Clinic"  # kept as typed
     row = _stored(session)
-    assert (row.token_length, row.letter_key_days, row.practice_name) == (4, 21, "Riverside Family Practice")
+    assert (row.token_length, row.letter_key_days, row.practice_name) == (6, 21, "Riverside Family Practice")
 
 
 # ---- the access rules' settings ---------------------------------------------------------------

@@ -128,8 +128,9 @@ async def test_sign_in_failure_says_what_to_do_with_the_practices_numbers(sessio
     assert login.form_error == (
         "That user ID and password do not match an account that can sign in. If you have tried several "
         "times, wait 15 minutes or use Forgot password. A temporary password from the practice works "
-        "for 5 days.")
-    assert portal_auth.sign_in_failed_message(temporary_days=1).endswith("works for 1 day.")
+        "for 5 days; one that is a token you read to the practice stops working after 5 wrong tries. "
+        "Then use Forgot password or call the practice at (555) 010-0100.")
+    assert "works for 1 day;" in portal_auth.sign_in_failed_message(temporary_days=1)
 
 
 # --- the forced password change -------------------------------------------------------------

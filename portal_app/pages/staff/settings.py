@@ -9,7 +9,11 @@ from portal_app.components.forms import editable_fieldset, text_field
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, update_access_needed, view_only_notice
 from portal_app.components.styles import HINT
+from portal_app.services.temporary_passwords import risk_hint
 from portal_app.state.settings import SettingsState
+
+# The token length's risk in plain words, with the numbers the sign-in rules give.
+TOKEN_LENGTH_HINT = risk_hint()
 
 
 def _field(label: str, name: str, *, hint: str = "", **props) -> rx.Component:
@@ -58,7 +62,7 @@ def _form() -> rx.Component:
             _field("Reset link lifetime (minutes)", "reset_minutes", input_mode="numeric",
                    max_length=6, hint="5 to 1440 minutes (default 60)."),
             _field("Token length (digits)", "token_length", input_mode="numeric", max_length=6,
-                   hint="Digits in the Connect Patient read-back token: 4 to 8 (default 4)."),
+                   hint=TOKEN_LENGTH_HINT),
             _field("Connect token lifetime (days)", "connect_token_days", input_mode="numeric",
                    max_length=6, hint="How long the token works as a temporary password: "
                                       "1 to 14 days (default 3)."),
