@@ -19,16 +19,12 @@ services/throttle.py for backing them with a shared store).
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 
-import phonenumbers
-from phonenumbers import geocoder
 from sqlmodel import Session
 
-from portal_app.services import clock, settings, throttle
-from portal_app.services.errors import InvalidInput
+from portal_app.services import clock, settings, sms_countries, throttle
 
 MINUTE, HOUR, DAY = 60, 60 * 60, 24 * 60 * 60
 # (most, seconds): at most `most` requests in any `seconds`.
@@ -41,8 +37,6 @@ TOO_MANY_TO_ADDRESS = ("We have already sent several messages to {what}. Look fo
 TOO_MANY_FROM_IP = "Too many requests have come from your network today. Try again tomorrow, or call the practice."
 DAILY_CAP_REACHED = ("The portal has sent as many messages as it may today. Try again tomorrow, or call the "
                      "practice.")
-COUNTRY_REFUSED = ("We can send text messages only to numbers in {countries}. Enter your email address "
-                   "instead, or call the practice at {phone}.")
 
 
 @dataclass(frozen=True)
@@ -103,41 +97,6 @@ def take(*, channel: str, destination: str, ip: str) -> Decision:
     return _limits.take(channel=channel, destination=destination, ip=ip)
 
 
-# ---- countries texts may go to ---------------------------------------------------------------
-
-DEFAULT_COUNTRIES = "US"
-_SPLIT = re.compile(r"[\s,;]+")
-
-
-def parse_countries(value: str | None, *, field: str = "sms_countries") -> str:
-    """A list of two-letter country codes ("US, CA"), checked and stored as "US,CA".
-
-    Raises:
-        InvalidInput: empty, or a code that is not a country's.
-    """
-    codes = [code.upper() for code in _SPLIT.split((value or "").strip()) if code]
-    if not codes:
-        raise InvalidInput("Enter at least one country code, like US.", field=field)
-    unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
-    if unknown:
-        raise InvalidInput(f"Not a country code: {', '.join(unknown[:5])[:60]}. Use two-letter codes like US, CA "
-                           "or MX, separated by commas.", field=field)
-    return ",".join(dict.fromkeys(codes))
-
-
-def country_names(stored: str) -> str:
-    """ "US,CA" -> "the United States or Canada" (for the message a refused number gets)."""
-    names = []
-    for code in stored.split(","):
-        if code in phonenumbers.SUPPORTED_REGIONS:
-            name = geocoder.country_name_for_number(phonenumbers.example_number(code) or
-                                                    phonenumbers.PhoneNumber(), "en") or code
-            names.append(f"the {name}" if name.startswith(("United", "Netherlands", "Philippines")) else name)
-    if len(names) <= 1:
-        return names[0] if names else "no country"
-    return ", ".join(names[:-1]) + " or " + names[-1]
-
-
 def check_text_country(*, session: Session, user_id: str, field: str = "user_id") -> None:
     """Refuse (beside `field`) a phone number outside the countries Portal Settings allows for
     texts. An email address, or anything that is not a phone number, passes.
@@ -145,14 +104,5 @@ def check_text_country(*, session: Session, user_id: str, field: str = "user_id"
     Raises:
         InvalidInput: the number is of another country.
     """
-    if "@" in user_id or not user_id.startswith("+"):
-        return
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(user_id, None))
-    except phonenumbers.NumberParseException:
-        return  # not a number: the form's own checks refuse it
     config = settings.get(session=session)
-    allowed = (config.sms_countries or DEFAULT_COUNTRIES).split(",")
-    if region not in allowed:
-        raise InvalidInput(COUNTRY_REFUSED.format(countries=country_names(",".join(allowed)),
-                                                  phone=config.practice_phone), field=field)
+    sms_countries.check(user_id, allowed=config.sms_countries, phone=config.practice_phone, field=field)

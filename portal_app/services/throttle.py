@@ -191,6 +191,7 @@ class Throttle:
     _per_ip: dict[Flow, Counter] = field(default_factory=dict)
     _global: dict[Flow, Counter] = field(default_factory=dict)
     _episodes: dict[tuple[Flow, str], _Episode] = field(default_factory=dict)
+    _closed: list[tuple[tuple[Flow, str], _Episode]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -229,7 +230,12 @@ class Throttle:
 
     def _note(self, flow: Flow, ip: str, now: float, *, refused: bool) -> None:
         with self._lock:
-            episode = self._episodes.setdefault((flow, ip), _Episode(started=now))
+            episode = self._episodes.get((flow, ip))
+            if episode is not None and now - episode.started >= SUMMARY_WINDOW:
+                self._closed.append(((flow, ip), episode))  # its window is over: a new one starts
+                episode = None
+            if episode is None:
+                episode = self._episodes[(flow, ip)] = _Episode(started=now)
             episode.tries += 1
             episode.refused += int(refused)
 
@@ -239,13 +245,15 @@ class Throttle:
         with self._lock:
             keys = [key for key, episode in self._episodes.items()
                     if everything or now - episode.started >= SUMMARY_WINDOW]
-            episodes = [(key, self._episodes.pop(key)) for key in keys]
-        return [Summary(flow, ip, e.tries, e.refused, int(max(SUMMARY_WINDOW, now - e.started)))
+            episodes = self._closed + [(key, self._episodes.pop(key)) for key in keys]
+            self._closed = []
+        # A window is SUMMARY_WINDOW long; one cut short by `everything` says how long it lasted.
+        return [Summary(flow, ip, e.tries, e.refused, int(min(SUMMARY_WINDOW, max(1.0, now - e.started))))
                 for (flow, ip), e in episodes]
 
     def open_episodes(self) -> int:
         with self._lock:
-            return len(self._episodes)
+            return len(self._episodes) + len(self._closed)
 
 
 def _growing(steps: int, cap: float) -> float:
