@@ -120,8 +120,8 @@ class Policy:
 
 SIGN_IN_WINDOW = 15 * 60
 POLICIES: dict[Flow, Policy] = {
-    # 20 failures from one IP in 15 minutes is no typo; a clinic's shared IP stays far below it.
-    Flow.SIGN_IN: Policy(free=5, refuse_at=20, window=SIGN_IN_WINDOW, global_free=60, global_refuse_at=300),
+    # 30 failures from one IP in 15 minutes is no typo; a clinic's shared IP stays far below it.
+    Flow.SIGN_IN: Policy(free=10, refuse_at=30, window=SIGN_IN_WINDOW, global_free=60, global_refuse_at=300),
     Flow.PASSWORD_CHECK: Policy(free=3, refuse_at=10, window=SIGN_IN_WINDOW, global_free=30,
                                 global_refuse_at=150),
     # Every request of these two counts (each may send a message): a person sends one or two.
