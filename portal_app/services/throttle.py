@@ -125,8 +125,9 @@ POLICIES: dict[Flow, Policy] = {
     Flow.PASSWORD_CHECK: Policy(free=3, refuse_at=10, window=SIGN_IN_WINDOW, global_free=30,
                                 global_refuse_at=150),
     # Every request of these two counts (each may send a message): a person sends one or two.
-    Flow.SETUP: Policy(free=5, refuse_at=20, window=60 * 60, global_free=60, global_refuse_at=300),
-    Flow.FORGOT: Policy(free=5, refuse_at=20, window=60 * 60, global_free=60, global_refuse_at=300),
+    # (What they may send is limited apart, per address, per IP and per day: message_limits.py.)
+    Flow.SETUP: Policy(free=10, refuse_at=40, window=60 * 60, global_free=60, global_refuse_at=300),
+    Flow.FORGOT: Policy(free=10, refuse_at=40, window=60 * 60, global_free=60, global_refuse_at=300),
 }
 
 TOO_MANY = {

@@ -227,3 +227,26 @@ async def test_forgot_password_refuses_a_number_abroad_and_sends_once_for_ten_re
     for _ in range(3):
         forgot = await _forgot("nobody@example.com")
         assert (forgot.sent, forgot.user_id_error) == (True, "")  # the same answer without an account
+
+
+# --- the hashing lanes on the event loop --------------------------------------------------------
+
+def _work(*, session) -> str:
+    return "done"
+
+
+async def test_a_queue_of_suspects_never_holds_up_an_honest_try(session):
+    import asyncio
+    from functools import partial
+
+    lane = throttling._suspect_lane()
+    await lane.acquire()  # a sprayer's try is hashing; more of them queue behind it
+    queued = [asyncio.create_task(throttling.run(throttle.Verdict(True, suspect=True), partial(_work)))
+              for _ in range(5)]
+    try:
+        honest = await asyncio.wait_for(throttling.run(throttle.Verdict(True), partial(_work)), 30)
+        assert honest == "done"
+        assert not any(task.done() for task in queued)  # the suspects still wait their turn
+    finally:
+        lane.release()
+    assert await asyncio.gather(*queued) == ["done"] * 5
