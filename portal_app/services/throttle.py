@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -308,12 +309,13 @@ class HashGate:
     """At most `total` argon2 hashes at once in this process, and at most `suspect` of them
     from the suspect lane (tries from IPs that have failed repeatedly).
 
-    With 2 cores: 2 at once, 1 for suspects. A spray therefore holds at most one slot and an
-    honest sign-in (an IP with no failures) waits at most for another honest hash, never behind
-    the sprayer's queue.
+    One hash per core (at least 2), half of them for suspects: with 2 cores, 2 at once and 1
+    for suspects. A spray therefore holds at most one slot and an honest sign-in (an IP with no
+    failures) waits at most for another honest hash, never behind the sprayer's queue.
     """
 
-    def __init__(self, total: int = 2, suspect: int = 1) -> None:
+    def __init__(self, total: int = max(2, os.cpu_count() or 2), suspect: int | None = None) -> None:
+        suspect = max(1, total // 2) if suspect is None else suspect
         self._total = threading.BoundedSemaphore(total)
         self._suspect = threading.BoundedSemaphore(suspect)
 
