@@ -59,7 +59,7 @@ class SendLimits:
     daily: throttle.Counter = field(default_factory=lambda: throttle.MemoryCounter(float(DAY)))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, *, channel: str, destination: str, ip: str) -> Decision:
+    def take(self, *, channel: str, destination: str, ip: str, purpose: str = "") -> Decision:
         now = clock.now().timestamp()
         what = "this number" if channel == "sms" else "this address"
         with self._lock:  # check every limit, then count in all of them, as one step
@@ -69,7 +69,8 @@ class SendLimits:
                 return Decision(False, TOO_MANY_FROM_IP)
             if self.daily.count(channel, now) >= DAILY_CAP.get(channel, DAILY_CAP["email"]):
                 return Decision(False, DAILY_CAP_REACHED)
-            if self.repeat.add(destination, now) > 1:
+            # A repeat is per form: "Forgot password" just after Create Account still sends.
+            if self.repeat.add(f"{purpose}:{destination}", now) > 1:
                 return Decision(False)
             for _most, counter in self.per_destination:
                 counter.add(destination, now)
@@ -88,13 +89,14 @@ def reset() -> None:
     _limits = SendLimits()
 
 
-def take(*, channel: str, destination: str, ip: str) -> Decision:
+def take(*, channel: str, destination: str, ip: str, purpose: str = "") -> Decision:
     """Whether an unsigned request may send a message on `channel` ("email" or "sms") to
     `destination` (a normalized address or number; any stable key for a link) from `ip`.
+    `purpose` names the form: a repeat within the minute is quiet only on the same form.
 
     A request that may send is counted against every limit.
     """
-    return _limits.take(channel=channel, destination=destination, ip=ip)
+    return _limits.take(channel=channel, destination=destination, ip=ip, purpose=purpose)
 
 
 def check_text_country(*, session: Session, user_id: str, field: str = "user_id") -> None:

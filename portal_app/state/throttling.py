@@ -95,7 +95,7 @@ def refused(flow: Flow, ip: str) -> None:
 async def unsigned_send(flow: Flow, *, channel: str, destination: str, ip: str) -> message_limits.Decision:
     """Whether a Create Account / Forgot password request may send to `destination`; a refusal
     counts into the IP's flood summary (audited once per window, not per try)."""
-    decision = message_limits.take(channel=channel, destination=destination, ip=ip)
+    decision = message_limits.take(channel=channel, destination=destination, ip=ip, purpose=flow.value)
     if decision.message:
         throttle.note_refused(flow, ip)
         _schedule_flush()

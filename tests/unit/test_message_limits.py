@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import phonenumbers
 import pytest
 
 from portal_app.models import PracticeSettings
@@ -98,6 +99,11 @@ def test_a_number_abroad_is_refused_beside_the_field_by_default(session):
         "or call the practice at (555) 010-0100.")
     with pytest.raises(InvalidInput):
         message_limits.check_text_country(session=session, user_id="+33612345678")
+    # +1 is not one country: Jamaica and the other +1 islands are a classic text-pumping target.
+    jamaica = phonenumbers.example_number_for_type("JM", phonenumbers.PhoneNumberType.MOBILE)
+    with pytest.raises(InvalidInput):
+        message_limits.check_text_country(
+            session=session, user_id=phonenumbers.format_number(jamaica, phonenumbers.PhoneNumberFormat.E164))
 
 
 def test_the_practice_chooses_the_countries(session, admin):
@@ -121,3 +127,11 @@ def test_the_practice_chooses_the_countries(session, admin):
                            practice_phone="(555) 010-0100", portal_base_url="http://localhost:3000",
                            sender_address="portal@example.org", invitation_hours=72,
                            reset_minutes=60).sms_countries == "US,GB"
+
+
+def test_a_repeat_is_quiet_only_on_the_same_form(frozen_clock):
+    assert _take().send
+    assert message_limits.take(channel="email", destination="pat@example.com", ip="10.0.0.5",
+                               purpose="forgot-password").send  # "Forgot password" right after Create Account
+    assert not message_limits.take(channel="email", destination="pat@example.com", ip="10.0.0.5",
+                                   purpose="forgot-password").send

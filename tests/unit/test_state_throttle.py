@@ -250,3 +250,13 @@ async def test_a_queue_of_suspects_never_holds_up_an_honest_try(session):
     finally:
         lane.release()
     assert await asyncio.gather(*queued) == ["done"] * 5
+
+
+async def test_forgot_password_just_after_create_account_still_sends(session, monkeypatch):
+    monkeypatch.setattr(throttling, "_sleep", Waits())
+    make_account(session)
+    create = await _create("maria.lopez@example.com")
+    assert create.stage == CreateAccountStep.SENT
+    forgot = await _forgot("maria.lopez@example.com")
+    assert forgot.sent
+    assert [m.kind for m in messages(session)] == ["account_exists", "reset"]
