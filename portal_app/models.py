@@ -110,6 +110,8 @@ class PracticeSettings(SQLModel, table=True):
     inactive_months: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # FHIR import: the identifier system whose value is the chart number ("" = the MR-typed identifier).
     fhir_chart_system: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
+    # Countries (ISO codes, "US,CA") whose numbers the unsigned forms may text (SMS pumping).
+    sms_countries: str = Field(default="US", max_length=200, sa_column_kwargs={"server_default": "US"})
     updated_at: datetime = Field(default_factory=utcnow)
 
 

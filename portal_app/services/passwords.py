@@ -11,6 +11,7 @@ from typing import Protocol
 from passlib.context import CryptContext
 from zxcvbn import zxcvbn
 
+from portal_app.services import throttle
 from portal_app.services.errors import InvalidInput
 
 MIN_LENGTH = 10
@@ -55,21 +56,23 @@ def count_failure(row: SignsIn, now: datetime) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _context.hash(password)
+    with throttle.hashing():  # a bounded number of argon2 hashes at once (see throttle.HashGate)
+        return _context.hash(password)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant-cost check: an absent hash still pays for one verification."""
-    if not password_hash:
+    with throttle.hashing():  # a bounded number of argon2 hashes at once (see throttle.HashGate)
+        if not password_hash:
+            try:
+                _context.verify(password, _DUMMY_HASH)
+            except (ValueError, TypeError):  # e.g. over-long input: refused before hashing either way
+                pass
+            return False
         try:
-            _context.verify(password, _DUMMY_HASH)
-        except (ValueError, TypeError):  # e.g. over-long input: refused before hashing either way
-            pass
-        return False
-    try:
-        return _context.verify(password, password_hash)
-    except (ValueError, TypeError):
-        return False
+            return _context.verify(password, password_hash)
+        except (ValueError, TypeError):
+            return False
 
 
 async def hash_password_async(password: str) -> str:

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from portal_app.models import PracticeSettings
 from portal_app.services import audit, clock, sessions
+from portal_app.services import sms_countries as sms_countries_module
 from portal_app.services.errors import FormInvalid, InvalidInput
 from portal_app.services.validation import clean_text, normalize_email
 
@@ -35,6 +36,7 @@ class SettingsView:
     time_zone: str = "UTC"
     inactive_months: int = 0
     fhir_chart_system: str = ""
+    sms_countries: str = "US"
 
 
 # Connect Patient's numbers: field -> (label as the form shows it, lowest, highest).
@@ -76,7 +78,7 @@ def view(*, session: Session) -> SettingsView:
         connect_token_days=row.connect_token_days, key_days=row.key_days,
         letter_key_days=row.letter_key_days, verification_minutes=row.verification_minutes,
         time_zone=row.time_zone, inactive_months=row.inactive_months,
-        fhir_chart_system=row.fhir_chart_system,
+        fhir_chart_system=row.fhir_chart_system, sms_countries=row.sms_countries,
     )
 
 
@@ -123,9 +125,12 @@ def _whole(value: str | int, *, field: str, label: str, low: int, high: int) -> 
 
 
 def _optional_checks(*, time_zone: str | None, inactive_months: str | int | None,
-                     fhir_chart_system: str | None, **connect: str | int | None) -> dict[str, Callable[[], object]]:
+                     fhir_chart_system: str | None, sms_countries: str | None = None,
+                     **connect: str | int | None) -> dict[str, Callable[[], object]]:
     """The checks of the fields a caller may leave out (None keeps the stored value)."""
     checks: dict[str, Callable[[], object]] = {}
+    if sms_countries is not None:
+        checks["sms_countries"] = partial(sms_countries_module.parse_countries, sms_countries)
     if time_zone is not None:
         checks["time_zone"] = partial(_time_zone, time_zone)
     if inactive_months is not None:
@@ -147,7 +152,8 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
            token_length: str | int | None = None, connect_token_days: str | int | None = None,
            key_days: str | int | None = None, letter_key_days: str | int | None = None,
            verification_minutes: str | int | None = None, time_zone: str | None = None,
-           inactive_months: str | int | None = None, fhir_chart_system: str | None = None) -> SettingsView:
+           inactive_months: str | int | None = None, fhir_chart_system: str | None = None,
+           sms_countries: str | None = None) -> SettingsView:
     """Validate every field first (so one bad field changes nothing), then save and audit.
 
     The Connect Patient numbers (token length and lifetimes), the time zone, the no-visit months
@@ -170,8 +176,8 @@ def update(*, session: Session, actor_id: int, portal_active: bool, practice_nam
     }
     checks.update(_optional_checks(
         time_zone=time_zone, inactive_months=inactive_months, fhir_chart_system=fhir_chart_system,
-        token_length=token_length, connect_token_days=connect_token_days, key_days=key_days,
-        letter_key_days=letter_key_days, verification_minutes=verification_minutes))
+        sms_countries=sms_countries, token_length=token_length, connect_token_days=connect_token_days,
+        key_days=key_days, letter_key_days=letter_key_days, verification_minutes=verification_minutes))
     for name, check in checks.items():
         try:
             values[name] = check()

@@ -15,8 +15,11 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import appointments, keys, messages, portal_auth, settings
 from portal_app.services.areas import Area
+from portal_app.services.errors import InvalidInput
 from portal_app.services.permissions import Level
 from portal_app.services.portal_auth import ChartView
+from portal_app.services.throttle import Flow
+from portal_app.state import throttling
 from portal_app.state.actions import Patient, portal_action, portal_page_load
 from portal_app.state.base import PortalSessionState, call
 from portal_app.state.field_errors import FieldErrors, PasswordErrors
@@ -114,10 +117,18 @@ class PasswordState(PasswordErrors, PortalSessionState):
     async def change_password(self, me: Patient, form_data: dict[str, Any]):
         """Check the current password, set the new one, end the account's other sessions."""
         self._clear_errors()
-        await call(partial(portal_auth.change_password, account_id=me.account_id,
-                   current=form_text(form_data, "current"),
-                   new=form_text(form_data, "password"),
-                   confirm=form_text(form_data, "confirm"), session_id=self.portal_sid))
+        verdict = await throttling.admit(Flow.PASSWORD_CHECK, self._ip())
+        if not verdict.allowed:
+            raise InvalidInput(verdict.message, field="current")
+        try:
+            await throttling.run(verdict, partial(portal_auth.change_password, account_id=me.account_id,
+                                 current=form_text(form_data, "current"),
+                                 new=form_text(form_data, "password"),
+                                 confirm=form_text(form_data, "confirm"), session_id=self.portal_sid))
+        except InvalidInput as exc:
+            if exc.field == "current":
+                throttling.record(Flow.PASSWORD_CHECK, self._ip())
+            raise
         self.must_change = False
         home = await self.get_state(HomeState)
         home._pending_notice = PASSWORD_CHANGED

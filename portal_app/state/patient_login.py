@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import invitations, portal_auth
-from portal_app.services.errors import FormInvalid, PortalUnavailable
+from portal_app.services import invitations, message_limits, portal_auth
+from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.services.throttle import Flow
+from portal_app.state import throttling
 from portal_app.state.base import call, detach
 from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
@@ -59,12 +61,18 @@ class LoginState(FieldErrors, PatientPageState):
             self.password_error = "Enter your password."
         if self.user_id_error or self.password_error:
             return None
+        verdict = await throttling.admit(Flow.SIGN_IN, self._ip())
+        if not verdict.allowed:
+            self.form_error = verdict.message
+            return None
         try:
-            plain = await call(partial(portal_auth.sign_in, user_id=user_id, password=password, ip=self._ip()))
+            plain = await throttling.run(verdict, partial(portal_auth.sign_in, user_id=user_id, password=password,
+                                                          ip=self._ip()))
         except PortalUnavailable:
             self.portal_off = True
             return None
         except portal_auth.SignInFailed as exc:
+            throttling.record(Flow.SIGN_IN, self._ip())
             self.form_error = exc.message
             return None
         self.portal_sid = plain
@@ -102,13 +110,35 @@ class ForgotState(PatientPageState):
         self.dob_error = ""
         user_id, dob = form_text(form_data, "user_id"), form_text(form_data, "dob")
         try:
-            invitations.check_self_service_request(user_id=user_id, dob=dob)
+            normalized, _birth = invitations.check_self_service_request(user_id=user_id, dob=dob)
         except FormInvalid as exc:
             self.user_id_error = exc.errors.get("user_id", "")
             self.dob_error = exc.errors.get("dob", "")
             return
         if not await self._load_practice():
             return
-        # Whether a chart matched must not show in how long the answer takes.
-        detach(call(partial(invitations.request_link, user_id=user_id, dob=dob, ip=self._ip())))
+        refusal, send = await self._may_send(normalized)
+        if refusal:
+            self.user_id_error = refusal
+            return
+        if send:
+            # Whether a chart matched must not show in how long the answer takes.
+            detach(call(partial(invitations.request_link, user_id=user_id, dob=dob, ip=self._ip())))
         self.sent = True
+
+    async def _may_send(self, user_id: str) -> tuple[str, bool]:
+        """The throttle and the limits on unsigned messages, the same for every account: (the
+        reason to show beside the user ID, or ""; whether to send). A repeat within the minute is
+        answered as sent but sends nothing: the first message is on its way."""
+        verdict = await throttling.admit(Flow.FORGOT, self._ip())
+        if not verdict.allowed:
+            return verdict.message, False
+        throttling.record(Flow.FORGOT, self._ip())  # every request counts: each may send
+        try:
+            await call(partial(message_limits.check_text_country, user_id=user_id))
+        except InvalidInput as exc:
+            throttling.refused(Flow.FORGOT, self._ip())
+            return exc.message, False
+        decision = await throttling.unsigned_send(Flow.FORGOT, channel="email" if "@" in user_id else "sms",
+                                                  destination=user_id, ip=self._ip())
+        return decision.message, decision.send

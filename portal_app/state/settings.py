@@ -18,8 +18,9 @@ from portal_app.state.inputs import form_checked, form_text
 
 FIELDS = ("practice_name", "practice_phone", "portal_base_url", "sender_address",
           "invitation_hours", "reset_minutes", "token_length", "connect_token_days", "key_days",
-          "letter_key_days", "verification_minutes", "time_zone", "inactive_months", "fhir_chart_system")
-KEEP_WHEN_ABSENT = ("inactive_months", "fhir_chart_system")
+          "letter_key_days", "verification_minutes", "time_zone", "inactive_months", "fhir_chart_system",
+          "sms_countries")
+KEEP_WHEN_ABSENT = ("inactive_months", "fhir_chart_system", "sms_countries")
 # What was typed is kept after an error; more than this is never valid anyway.
 MAX_KEPT = 400
 NO_OPEN = "You do not have permission to open the portal settings."
@@ -48,6 +49,7 @@ class SettingsState(StaffSessionState):
     time_zone: str = ""
     inactive_months: str = ""
     fhir_chart_system: str = ""
+    sms_countries: str = ""
 
     errors: dict[str, str] = {}
     notice: str = ""
@@ -69,6 +71,7 @@ class SettingsState(StaffSessionState):
         self.time_zone = view.time_zone
         self.inactive_months = str(view.inactive_months)
         self.fhir_chart_system = view.fhir_chart_system
+        self.sms_countries = view.sms_countries
 
     def _clear_messages(self) -> None:
         self.errors = {}

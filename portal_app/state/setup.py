@@ -20,6 +20,8 @@ from portal_app import routes
 from portal_app.models import SecretPurpose
 from portal_app.services import invitations
 from portal_app.services.errors import DomainError, PortalUnavailable
+from portal_app.services.throttle import Flow
+from portal_app.state import throttling
 from portal_app.state.base import call
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_text
@@ -148,7 +150,8 @@ class SetupState(PasswordErrors, PatientPageState):
     async def send_new_link(self):
         """From a dead link: a fresh one to the contact on file. The same answer whatever happens."""
         try:
-            await call(partial(invitations.request_fresh_link, token=self._token, ip=self._ip()))
+            if await throttling.may_resend(Flow.FORGOT, token=self._token, ip=self._ip()):
+                await call(partial(invitations.request_fresh_link, token=self._token, ip=self._ip()))
         except DomainError:
             pass
         self.fresh_link_sent = True

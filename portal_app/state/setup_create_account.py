@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
-from portal_app.services import invitations, keys
+from portal_app.services import invitations, keys, message_limits
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
+from portal_app.services.throttle import Flow
+from portal_app.state import throttling
 from portal_app.state.base import PortalSessionState, call, detach
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import as_text, form_text
@@ -142,10 +144,32 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
         setup = await self.get_state(SetupState)
         if not await setup._load_practice():
             return
-        # What was sent (link or "you have an account") must not show in how long it takes.
-        detach(call(partial(keys.start_create_account, user_id=user_id, ip=self._ip())))
+        refusal, send = await self._may_send(user_id)
+        if refusal:
+            self.user_id_error = refusal
+            return
+        if send:
+            # What was sent (link or "you have an account") must not show in how long it takes.
+            detach(call(partial(keys.start_create_account, user_id=user_id, ip=self._ip())))
         self.sent_to = user_id
         self.stage = CreateAccountStep.SENT
+
+    async def _may_send(self, user_id: str) -> tuple[str, bool]:
+        """The throttle and the limits on unsigned messages, the same whether or not an account
+        has this user ID: (the reason to show beside it, or ""; whether to send). A repeat within
+        the minute is answered as sent but sends nothing: the first message is on its way."""
+        verdict = await throttling.admit(Flow.SETUP, self._ip())
+        if not verdict.allowed:
+            return verdict.message, False
+        throttling.record(Flow.SETUP, self._ip())  # every request counts: each may send
+        try:
+            await call(partial(message_limits.check_text_country, user_id=user_id))
+        except InvalidInput as exc:
+            throttling.refused(Flow.SETUP, self._ip())
+            return exc.message, False
+        decision = await throttling.unsigned_send(Flow.SETUP, channel="email" if "@" in user_id else "sms",
+                                                  destination=user_id, ip=self._ip())
+        return decision.message, decision.send
 
     @rx.event
     def start_over(self):
@@ -218,6 +242,6 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
     @rx.event
     async def send_fresh_verification(self):
         """From a dead verification link: a fresh one to the same user ID. Same answer always."""
-        if self._token:
+        if self._token and await throttling.may_resend(Flow.SETUP, token=self._token, ip=self._ip()):
             detach(call(partial(keys.request_fresh_verification, token=self._token, ip=self._ip())))
         self.fresh_sent = True

@@ -16,7 +16,9 @@ from portal_app.services import staff_auth
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
-from portal_app.state.base import StaffSessionState, call
+from portal_app.services.throttle import Flow
+from portal_app.state import throttling
+from portal_app.state.base import StaffSessionState
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_as_typed
 
@@ -69,10 +71,15 @@ class StaffLoginState(StaffSessionState):
         if len(username) > MAX_FIELD or len(password) > MAX_FIELD or "\x00" in username + password:
             self.error = SIGN_IN_FAILED
             return rx.set_value("staff-password", "")
+        verdict = await throttling.admit(Flow.SIGN_IN, self._ip())
+        if not verdict.allowed:
+            self.error = verdict.message
+            return [rx.set_value("staff-password", ""), rx.set_focus("staff-password")]
         try:
-            session_id = await call(partial(staff_auth.sign_in, username=username, password=password,
-                                    ip=self._ip()))
+            session_id = await throttling.run(verdict, partial(staff_auth.sign_in, username=username,
+                                                               password=password, ip=self._ip()))
         except SignInFailed:
+            throttling.record(Flow.SIGN_IN, self._ip())
             self.error = SIGN_IN_FAILED
             # The username stays as typed; the password is cleared for the next try.
             return [rx.set_value("staff-password", ""), rx.set_focus("staff-password")]
@@ -116,15 +123,21 @@ class StaffPasswordState(PasswordErrors, StaffSessionState):
         if not values["current"]:
             self.current_error = "Enter your current password."
             return None
+        verdict = await throttling.admit(Flow.PASSWORD_CHECK, self._ip())
+        if not verdict.allowed:
+            self.current_error = verdict.message
+            return None
         try:
-            await call(partial(staff_auth.change_password, staff_user_id=principal.id,
-                       current=values["current"], new=values["password"],
-                       confirm=values["confirm"], session_id=self.staff_sid))
+            await throttling.run(verdict, partial(staff_auth.change_password, staff_user_id=principal.id,
+                                 current=values["current"], new=values["password"],
+                                 confirm=values["confirm"], session_id=self.staff_sid))
         except FormInvalid as exc:
             for field, message in exc.errors.items():
                 self._show_error(field, message)
             return None
         except DomainError as exc:
+            if exc.field == "current":
+                throttling.record(Flow.PASSWORD_CHECK, self._ip())
             self._show_error(exc.field, exc.message)
             return None
         self.must_change = False

@@ -10,7 +10,7 @@ from sqlmodel import Session, SQLModel
 from portal_app import db
 from portal_app.models import Patient
 from portal_app.notify import transports
-from portal_app.services import clock, onboarding, staff_auth
+from portal_app.services import clock, message_limits, onboarding, staff_auth, throttle
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 ADMIN_PASSWORD = "correct horse battery staple 42"
@@ -44,6 +44,15 @@ def frozen_clock():
 def _reset_transports():
     yield
     transports._override.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """The sign-in throttles and the limits on unsigned messages live in the process: each test
+    starts with none of another test's tries counted."""
+    throttle.use(throttle.MemoryCounter)
+    message_limits.reset()
+    yield
 
 
 @pytest.fixture

@@ -39,6 +39,14 @@ def _switch() -> rx.Component:
     )
 
 
+def _sms_countries_field() -> rx.Component:
+    return _field("Countries allowed for text messages", "sms_countries", max_length=200, auto_complete="off",
+                  hint="Two-letter country codes separated by commas (default US). Create Account and Forgot "
+                       "password text only numbers of these countries; any other number is asked for an email "
+                       "address instead. This keeps strangers from running up the practice's text bill with "
+                       "numbers abroad.")
+
+
 def _form() -> rx.Component:
     return rx.form(
         editable_fieldset(
@@ -85,6 +93,7 @@ def _form() -> rx.Component:
                    hint="Which Patient.identifier holds your chart number in a FHIR import, e.g. "
                         "https://ehr.example.org/mrn. Leave blank to use the identifier typed MR "
                         "(medical record number)."),
+            _sms_countries_field(),
             error=SettingsState.form_error,
             notice=SettingsState.notice,
             submit="Save settings",
