@@ -29,6 +29,7 @@ from portal_app.pages.staff import (
     tasks,
 )
 from portal_app.pages.staff import login as staff_login
+from portal_app.private_files import private_dir
 from portal_app.services import bulk
 from portal_app.services.importing import jobs
 
@@ -46,6 +47,9 @@ def index() -> rx.Component:
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
 app.add_page(index, route="/", title="Patient Portal")
+# Reflex serves this folder at /_upload/...: our uploads never land there, and nobody else on the
+# machine may read what might.
+private_dir(rx.get_upload_dir())
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
                patient_appointments, patient_documents, patient_forms, patient_summary):

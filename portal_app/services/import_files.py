@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+from portal_app.private_files import private_dir
 from portal_app.services.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,10 +25,7 @@ NAME_LIMIT = 255
 
 def folder() -> Path:
     """The private upload folder (created 0700 on first use; its mode is set again each time)."""
-    path = Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    return private_dir(Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports"))
 
 
 def display_name(name: str) -> str:
