@@ -13,6 +13,7 @@ from pathlib import Path
 
 from portal_app.private_files import private_dir
 from portal_app.services.errors import InvalidInput
+from portal_app.services.validation import strip_bidi
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 200 * 1024 * 1024
@@ -30,7 +31,7 @@ def folder() -> Path:
 
 def display_name(name: str) -> str:
     """The uploaded name as staff read it: its last path part, printable, at most 255 characters."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = strip_bidi(name).replace("\\", "/").rsplit("/", 1)[-1]
     shown = "".join(ch for ch in base if ch.isprintable()).strip()
     return (shown or "upload")[:NAME_LIMIT]
 
