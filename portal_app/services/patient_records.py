@@ -142,7 +142,7 @@ def _without_bidi(record: PatientRecord) -> PatientRecord:
     too: an invisible mark must not refuse a chart or hide in a stored address)."""
     changed = {name: strip_bidi(value) for name in _RECORD_FIELDS
                if isinstance(value := getattr(record, name), str) and BIDI_CONTROLS.search(value)}
-    return replace(record, **changed) if changed else record
+    return replace(record, **changed) if changed else record  # type: ignore[arg-type]
 
 
 # The common spellings, checked without the validators' full parse (an import checks hundreds of
