@@ -5,7 +5,7 @@ from functools import partial
 
 import reflex as rx
 
-from portal_app import db, routes
+from portal_app import db, event_errors, routes
 from portal_app.api import files_api
 from portal_app.body_limit import BodyLimit
 from portal_app.pages.patient import appointments as patient_appointments
@@ -50,8 +50,11 @@ def index() -> rx.Component:
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 # Every request body is capped before Reflex reads it (body_limit.py): 10 MB, 200 MB for an import.
 body_limit = partial(BodyLimit, import_handler=f"{PatientImportState.get_full_name()}.upload")
+# A failed or crafted event: one log line (handler, reason), no traceback (event_errors.py).
+event_errors.install()
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
-             api_transformer=[files_api, body_limit])
+             api_transformer=[files_api, body_limit],
+             backend_exception_handler=event_errors.backend_exception_handler)
 app.add_page(index, route="/", title="Patient Portal")
 # Reflex serves this folder at /_upload/...: our uploads never land there, and nobody else on the
 # machine may read what might.
@@ -60,6 +63,12 @@ for module in (staff_login, onboarding, new_patient, adoption, chart, settings, 
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
                patient_appointments, patient_documents, patient_forms, patient_summary):
     module.add_pages(app)
+
+
+@app.register_lifespan_task
+async def event_logs_one_line() -> None:
+    """Again once the server has set up its logging (it may have replaced the loggers' filters)."""
+    event_errors.install()
 
 
 @app.register_lifespan_task
