@@ -14,6 +14,7 @@ from sqlmodel import Session, create_engine
 from sqlmodel.sql.expression import Select
 
 from portal_app import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from portal_app.private_files import private_sqlite_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_URL = "sqlite:///portal.db"
@@ -48,6 +49,7 @@ def engine(url: str | None = None) -> Engine:
     facts.install()
     url = url or database_url()
     if url not in _engines:
+        private_sqlite_file(url)  # 0600 before SQLite creates it (it would follow the umask)
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
         _engines[url] = create_engine(url, connect_args=connect_args)
     return _engines[url]

@@ -377,6 +377,19 @@ class BulkJob(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # "Send again" was ticked: kept for a resumed job.
+    resend: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+
+
+class BulkJobItem(SQLModel, table=True):
+    """One chart of a bulk job, fixed when the job starts. `outcome` is "" until the chart is done,
+    then what happened (invited, no_email, ...), written in the same commit as the chart's own
+    changes: a job resumed after a restart does each chart once and counts it once."""
+
+    job_id: int = Field(foreign_key="bulkjob.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    patient_id: int
+    outcome: str = Field(default="", max_length=20)
 
 
 class TaskKind(str, enum.Enum):

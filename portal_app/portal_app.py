@@ -1,11 +1,13 @@
 """The app: every page registered explicitly, module by module."""
 
 import asyncio
+from functools import partial
 
 import reflex as rx
 
-from portal_app import db, routes
+from portal_app import db, event_errors, routes
 from portal_app.api import files_api
+from portal_app.body_limit import BodyLimit
 from portal_app.pages.patient import appointments as patient_appointments
 from portal_app.pages.patient import documents as patient_documents
 from portal_app.pages.patient import forms as patient_forms
@@ -29,8 +31,10 @@ from portal_app.pages.staff import (
     tasks,
 )
 from portal_app.pages.staff import login as staff_login
+from portal_app.private_files import private_dir
 from portal_app.services import bulk, outbox_worker
 from portal_app.services.importing import jobs
+from portal_app.state.patient_import import PatientImportState
 
 
 def index() -> rx.Component:
@@ -44,12 +48,27 @@ def index() -> rx.Component:
 
 # Sonner's "rich colours" put red text on pink, below WCAG AA contrast: plain toasts instead
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
-app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
+# Every request body is capped before Reflex reads it (body_limit.py): 10 MB, 200 MB for an import.
+body_limit = partial(BodyLimit, import_handler=f"{PatientImportState.get_full_name()}.upload")
+# A failed or crafted event: one log line (handler, reason), no traceback (event_errors.py).
+event_errors.install()
+app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
+             api_transformer=[files_api, body_limit],
+             backend_exception_handler=event_errors.backend_exception_handler)
 app.add_page(index, route="/", title="Patient Portal")
+# Reflex serves this folder at /_upload/...: our uploads never land there, and nobody else on the
+# machine may read what might.
+private_dir(rx.get_upload_dir())
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
                patient_appointments, patient_documents, patient_forms, patient_summary):
     module.add_pages(app)
+
+
+@app.register_lifespan_task
+async def event_logs_one_line() -> None:
+    """Again once the server has set up its logging (it may have replaced the loggers' filters)."""
+    event_errors.install()
 
 
 @app.register_lifespan_task

@@ -7,7 +7,9 @@ import reflex as rx
 from portal_app.components.forms import field_error
 from portal_app.components.styles import CONTROL_BORDER, HINT, INPUT, LABEL, LINK_COLOR, TEXT_SOFT
 
-FILE_HINT = "PDF, PNG or JPEG, up to 10 MB."
+MAX_MB = 10
+FILE_HINT = f"PDF, PNG or JPEG, up to {MAX_MB} MB."
+TOO_LARGE = "That file was not accepted: choose one file of at most {mb} MB."
 WIDE_FIELD = {"margin_bottom": "1em", "max_width": "36em"}
 
 
@@ -19,10 +21,13 @@ def _for_this_file(upload_id: str, error, error_for) -> rx.Var:
     return rx.cond(same, error, "")
 
 
-def file_picker(upload_id: str, field_id: str, error, error_for=None, hint: str = FILE_HINT) -> rx.Component:
+def file_picker(upload_id: str, field_id: str, error, error_for=None, hint: str = FILE_HINT,
+                max_mb: int = MAX_MB) -> rx.Component:
     """A labelled file control ("File") built on rx.upload: the label names the real file input,
     and a real button opens the file chooser (keyboard too); dropping a file also works.
-    With `error_for` (the file name the error was about), the error goes when another file is chosen."""
+    With `error_for` (the file name the error was about), the error goes when another file is chosen.
+    A file over `max_mb` is refused in the browser, before anything is sent (the server refuses a
+    larger body anyway: portal_app/body_limit.py)."""
     if error_for is not None:
         error = _for_this_file(upload_id, error, error_for)
     zone = rx.upload(
@@ -35,7 +40,8 @@ def file_picker(upload_id: str, field_id: str, error, error_for=None, hint: str 
                         rx.el.span("Chosen: ", rx.el.strong(rx.selected_files(upload_id)[0])),
                         rx.el.span("No file chosen.")),
                 aria_live="polite", style={"margin": "0.5em 0 0"}),
-        id=upload_id, multiple=False, max_files=1, no_keyboard=True,
+        id=upload_id, multiple=False, max_files=1, no_keyboard=True, max_size=max_mb * 1024 * 1024,
+        on_drop_rejected=lambda _rejected: rx.toast.error(TOO_LARGE.format(mb=max_mb), close_button=True),
         # As props: rx.upload's own defaults (5em padding, centred) win over `style`, and on a
         # phone a tall empty box pushes the form down.
         padding="1em", border=f"1px dashed {CONTROL_BORDER}", text_align="left",

@@ -1,19 +1,23 @@
 """Bulk "Enable and invite": a job row that outlives the page, worked through in chunks.
 
 The job row is the source of truth for progress: the page that started it, a page opened
-later, or another tab all read the same counts. Work is committed chunk by chunk, so a
-stopped job keeps what it did and its counts say how far it got.
+later, or another tab all read the same counts. The job's charts are fixed when it starts (one
+`BulkJobItem` each); a chart's outcome is committed together with the chart's own changes (its
+invitation), and the counts are written to the row after every chunk. A job cut off by a restart
+is recounted from its items, and Resume (`resume_job`) does the charts not yet done, each once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
-from portal_app.models import BulkJob, OneTimeSecret, Patient, SecretPurpose, ident
+from portal_app.models import BulkJob, BulkJobItem, OneTimeSecret, Patient, SecretPurpose, ident
 from portal_app.services import accounts, audit, clock, consent, onboarding, settings
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import send_invitation_or_reset
@@ -28,10 +32,23 @@ MAX_SELECTED = 5000
 TYPE_TO_CONFIRM = 1000
 # A finished job is still shown on the onboarding page for this long.
 RECENT = timedelta(minutes=30)
+# A stopped job with patients not yet done stays on the page (with "Resume") for this long.
+RESUMABLE = timedelta(days=7)
 
 RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
+# A chart's outcome -> the job row's count of it ("failed" and "missing" have no column).
+_COUNT_COLUMNS = {"invited": "invited", "no_email": "skipped_no_email",
+                  "email_not_allowed": "skipped_email_not_allowed", "has_account": "skipped_has_account",
+                  "live_invitation": "skipped_live_invitation", "access_rule": "skipped_access_rule"}
+OUTCOMES = (*_COUNT_COLUMNS, "failed", "missing")
+INTERRUPTED = ("Interrupted by a server restart after {processed} of {total}; what was done stays done. "
+               "Resume does the rest, each patient once.")
+NOTHING_LEFT = "This job has no patients left to do."
+# Jobs being worked in this process: a second request to work the same job returns at once.
+_working: set[int] = set()
+_working_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class JobView:
     percent: int
     summary: str
     skipped_access_rule: int = 0
+    # Stopped (a restart, the portal switched off, an error) with charts not yet done.
+    can_resume: bool = False
 
 
 def summary_of(job: BulkJob) -> str:
@@ -75,7 +94,8 @@ def view_of(job: BulkJob) -> JobView:
                    skipped_email_not_allowed=job.skipped_email_not_allowed,
                    skipped_has_account=job.skipped_has_account,
                    skipped_live_invitation=job.skipped_live_invitation, error=job.error,
-                   percent=percent, summary=summary_of(job), skipped_access_rule=job.skipped_access_rule)
+                   percent=percent, summary=summary_of(job), skipped_access_rule=job.skipped_access_rule,
+                   can_resume=job.status == FAILED and job.processed < job.total)
 
 
 def _clean_ids(patient_ids: Iterable[int]) -> list[int]:
@@ -121,17 +141,20 @@ def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | 
         raise PortalUnavailable()
     if patient_ids is not None:
         ids = _clean_ids(patient_ids)
-        total = len(ids)
-        scope = f"{total} selected"
-    else:
-        total = onboarding.count_matching(session=session, search=search, status=status)
-        scope = f"all {total} matching search={search[:100]!r} status={status.value}"
-    if total == 0:
+        if not ids:
+            raise InvalidInput("No patients are selected.")
+        chunks: Iterable[list[int]] = [ids]
+    elif onboarding.count_matching(session=session, search=search, status=status) == 0:
         raise InvalidInput("No patients are selected.")
+    else:
+        chunks = onboarding.iter_matching_ids(session=session, search=search, status=status, chunk=5000)
     job = BulkJob(kind=KIND_ENABLE_INVITE, staff_user_id=actor.staff_user_id, status=RUNNING,
-                  total=total, created_at=clock.now())
+                  resend=resend, created_at=clock.now())
     session.add(job)
     session.flush()
+    job.total = _add_items(session, ident(job), chunks)
+    scope = (f"{job.total} selected" if patient_ids is not None
+             else f"all {job.total} matching search={search[:100]!r} status={status.value}")
     audit.record(session=session, actor=actor, action="bulk.enable_invite",
                  detail=f"job #{job.id}: {scope}; send again={'yes' if resend else 'no'}")
     session.commit()
@@ -139,9 +162,44 @@ def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | 
     return view_of(job)
 
 
-def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start:start + size]
+def _add_items(session: Session, job_id: int, chunks: Iterable[list[int]]) -> int:
+    """The job's charts, in order, each not yet done; returns how many."""
+    position = 0
+    for ids in chunks:
+        rows = [{"job_id": job_id, "position": position + offset, "patient_id": patient_id, "outcome": ""}
+                for offset, patient_id in enumerate(ids)]
+        if rows:
+            session.execute(insert(BulkJobItem), rows)
+        position += len(rows)
+    return position
+
+
+def _pending(session: Session, job_id: int, size: int) -> Iterator[list[tuple[int, int]]]:
+    """(position, patient id) of the job's charts not yet done, `size` at a time, in order."""
+    after = -1
+    while True:
+        rows = session.exec(select(BulkJobItem.position, BulkJobItem.patient_id).where(
+            BulkJobItem.job_id == job_id, BulkJobItem.position > after, BulkJobItem.outcome == "")
+            .order_by(col(BulkJobItem.position)).limit(size)).all()
+        if not rows:
+            return
+        yield [(position, patient_id) for position, patient_id in rows]
+        after = rows[-1][0]
+
+
+def _done_counts(session: Session, job_id: int) -> dict[str, int]:
+    """How many of the job's charts ended each way (from the items: exact after any stop)."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for outcome, number in session.exec(select(BulkJobItem.outcome, func.count()).where(
+            BulkJobItem.job_id == job_id, BulkJobItem.outcome != "").group_by(col(BulkJobItem.outcome))):
+        counts[outcome] = counts.get(outcome, 0) + number
+    return counts
+
+
+def _set_outcome(session: Session, job_id: int, position: int, outcome: str) -> None:
+    """Record a chart's outcome in the current transaction (committed with the chart's changes)."""
+    session.execute(update(BulkJobItem).where(col(BulkJobItem.job_id) == job_id,
+                                              col(BulkJobItem.position) == position).values(outcome=outcome))
 
 
 def has_live_invitation(*, session: Session, patient_id: int) -> bool:
@@ -152,8 +210,12 @@ def has_live_invitation(*, session: Session, patient_id: int) -> bool:
         OneTimeSecret.expires_at > clock.now()).limit(1)).first() is not None
 
 
-def _process_one(session: Session, patient_id: int, actor: audit.Actor, resend: bool = False) -> str:
-    """Enable one chart and invite it when that is possible; returns the outcome."""
+def _process_one(session: Session, patient_id: int, actor: audit.Actor, resend: bool = False,
+                 mark: Callable[[str], None] | None = None) -> str:
+    """Enable one chart and invite it when that is possible; returns the outcome.
+
+    `mark("invited")` is called just before the invitation, so the chart's item is committed as
+    done in the invitation's own transaction (a restart between the two cannot invite it twice)."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return "missing"
@@ -168,6 +230,8 @@ def _process_one(session: Session, patient_id: int, actor: audit.Actor, resend: 
         return "email_not_allowed"
     if not resend and has_live_invitation(session=session, patient_id=patient_id):
         return "live_invitation"
+    if mark is not None:
+        mark("invited")
     result = send_invitation_or_reset(session=session, patient_id=patient_id, actor=actor)
     return "failed" if result.status == "failed" else "invited"
 
@@ -180,21 +244,20 @@ def _reload(session: Session, job_id: int) -> BulkJob:
     return job
 
 
-def _save_counts(session: Session, job_id: int, processed: int, counts: dict[str, int]) -> None:
-    """Write a chunk's progress to the job row and commit."""
-    job = _reload(session, job_id)
-    job.processed = processed
-    # "All matching" can grow while it runs (a chart added): never show over 100 %.
-    job.total = max(job.total, processed)
-    job.invited = counts["invited"]
-    job.skipped_no_email = counts["no_email"]
-    job.skipped_email_not_allowed = counts["email_not_allowed"]
-    job.skipped_has_account = counts["has_account"]
-    job.skipped_live_invitation = counts["live_invitation"]
-    job.skipped_access_rule = counts["access_rule"]
+def _write_counts(job: BulkJob, counts: dict[str, int]) -> None:
+    job.processed = sum(counts.values())
+    job.total = max(job.total, job.processed)  # (never over 100 %)
+    for outcome, column in _COUNT_COLUMNS.items():
+        setattr(job, column, counts[outcome])
     if counts["failed"]:
         job.error = (f"{counts['failed']} invitation(s) could not be sent; failed "
                      "messages wait in the Outbox to be retried.")
+
+
+def _save_counts(session: Session, job_id: int, counts: dict[str, int]) -> None:
+    """Write a chunk's progress to the job row and commit."""
+    job = _reload(session, job_id)
+    _write_counts(job, counts)
     session.add(job)
     session.commit()
 
@@ -205,6 +268,7 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
     if exc is not None:
         session.rollback()
     job = _reload(session, job_id)
+    _write_counts(job, _done_counts(session, job_id))
     if exc is None:
         job.status = DONE
         job.total = job.processed
@@ -221,10 +285,9 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
     return view_of(job)
 
 
-def run_job(*, session: Session, job_id: int, actor: audit.Actor,
-            patient_ids: list[int] | None = None, search: str = "",
-            status: StatusFilter = StatusFilter.ALL, chunk: int = CHUNK, resend: bool = False) -> JobView:
-    """Work through a job made by `start_job`, committing counts after every chunk.
+def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = CHUNK) -> JobView:
+    """Work through the charts of a job made by `start_job` (or resumed by `resume_job`) that are
+    not yet done, committing counts after every chunk.
 
     Each patient's enable and invitation are the ordinary services, so each writes its own
     audit event. The job ends `done`, or `failed` with the reason (what was done stays done).
@@ -232,48 +295,84 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor,
     job = session.get(BulkJob, job_id)
     if job is None or job.staff_user_id != actor.staff_user_id:
         raise NotFound("That job does not exist.")
-    if job.status != RUNNING or job.processed:
-        return view_of(job)  # already worked (a repeated request must not run it twice)
-    source = (_chunks(_clean_ids(patient_ids), chunk) if patient_ids is not None
-              else onboarding.iter_matching_ids(session=session, search=search, status=status,
-                                                chunk=chunk))
-    # Counted here and written to the row once per chunk: the services commit per patient,
-    # and a rollback after a refused patient must not lose the chunk's counts.
-    counts = {"invited": job.invited, "no_email": job.skipped_no_email,
-              "email_not_allowed": job.skipped_email_not_allowed,
-              "has_account": job.skipped_has_account, "live_invitation": job.skipped_live_invitation,
-              "access_rule": job.skipped_access_rule,
-              "failed": 0, "missing": 0}
-    processed = 0  # (a job with any progress returned above)
+    with _working_lock:
+        if job.status != RUNNING or job_id in _working:
+            return view_of(job)  # finished, or worked right now (a repeated request must not run it twice)
+        _working.add(job_id)
     try:
-        for ids in source:
-            for patient_id in ids:
+        return _work(session, job_id, actor, chunk, resend=job.resend)
+    finally:
+        with _working_lock:
+            _working.discard(job_id)
+
+
+def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, resend: bool) -> JobView:
+    # Counted here (from what is already done: a resumed job) and written to the row once per
+    # chunk; each chart's own outcome is committed with its changes, so the items stay exact.
+    counts = _done_counts(session, job_id)
+    try:
+        for items in _pending(session, job_id, chunk):
+            for position, patient_id in items:
+                def mark(outcome: str, position: int = position) -> None:
+                    _set_outcome(session, job_id, position, outcome)
+
                 try:
-                    outcome = _process_one(session, patient_id, actor, resend)
+                    outcome = _process_one(session, patient_id, actor, resend, mark)
                 except PortalUnavailable:
                     raise
                 except DomainError:
                     session.rollback()
                     outcome = "failed"
+                mark(outcome)
+                session.commit()
                 counts[outcome] += 1
-            processed += len(ids)
-            _save_counts(session, job_id, processed, counts)
+            _save_counts(session, job_id, counts)
     except Exception as exc:  # noqa: BLE001 (the job row must say it stopped, whatever the cause)
         return _end(session, job_id, actor, exc)
     return _end(session, job_id, actor)
 
 
+def resume_job(*, session: Session, job_id: int, actor: audit.Actor) -> JobView:
+    """Set a stopped job running again for its charts not yet done (then `run_job` works them).
+
+    Raises:
+        NotFound: no such job of this staff user.
+        InvalidInput: the job is running, or has nothing left to do.
+        PortalUnavailable: the portal is switched off.
+    """
+    job = session.get(BulkJob, job_id)
+    if job is None or actor.staff_user_id is None or job.staff_user_id != actor.staff_user_id:
+        raise NotFound("That job does not exist.")
+    if job.status == RUNNING:
+        raise InvalidInput("This job is still running.")
+    left = session.exec(select(func.count()).select_from(BulkJobItem).where(
+        BulkJobItem.job_id == job_id, BulkJobItem.outcome == "")).one()
+    if not left:
+        raise InvalidInput(NOTHING_LEFT)
+    if not settings.get(session=session).portal_active:
+        raise PortalUnavailable()
+    job.status, job.error, job.finished_at = RUNNING, "", None
+    _write_counts(job, _done_counts(session, job_id))
+    session.add(job)
+    audit.record(session=session, actor=actor, action="bulk.enable_invite.resume",
+                 detail=f"job #{job_id}: {left} left of {job.total}")
+    session.commit()
+    session.refresh(job)
+    return view_of(job)
+
+
 def mark_interrupted(*, session: Session) -> int:
-    """At start-up: a job still "running" was cut off by a restart; say so on its row."""
+    """At start-up: a job still "running" was cut off by a restart; recount it from its items
+    (the row's counts lag by up to a chunk) and say so on its row."""
     count = 0
-    for job in session.exec(select(BulkJob).where(BulkJob.status == RUNNING)):
+    for job in session.exec(select(BulkJob).where(BulkJob.status == RUNNING)).all():
+        _write_counts(job, _done_counts(session, ident(job)))
         job.status = FAILED
-        job.error = (f"Interrupted by a server restart after {job.processed} of {job.total}; "
-                     "what was done stays done. Start it again for the rest.")[:500]
+        job.error = INTERRUPTED.format(processed=job.processed, total=job.total)[:500]
         job.finished_at = clock.now()
         session.add(job)
         audit.record(session=session, actor=audit.Actor.system("server start"),
-                     action="bulk.enable_invite.interrupted", detail=f"job #{job.id}")
+                     action="bulk.enable_invite.interrupted", detail=f"job #{job.id}: {summary_of(job)}")
         count += 1
     session.commit()
     return count
@@ -289,13 +388,15 @@ def job_view(*, session: Session, job_id: int, staff_user_id: int) -> JobView | 
 
 
 def latest_job(*, session: Session, staff_user_id: int) -> JobView | None:
-    """The user's newest job when it is still running or finished recently."""
+    """The user's newest job when it is still running, finished recently, or stopped with patients
+    left to do (for a week: Resume)."""
     job = session.exec(select(BulkJob).where(BulkJob.staff_user_id == staff_user_id,
                                              BulkJob.kind == KIND_ENABLE_INVITE)
                        .order_by(col(BulkJob.id).desc()).limit(1)).first()
     if job is None:
         return None
+    shown_for = RESUMABLE if view_of(job).can_resume else RECENT
     if job.status != RUNNING and (job.finished_at is None
-                                  or clock.now() - clock.aware(job.finished_at) > RECENT):
+                                  or clock.now() - clock.aware(job.finished_at) > shown_for):
         return None
     return view_of(job)

@@ -18,6 +18,7 @@ from portal_app.models import PortalDocument, TaskKind, ident
 from portal_app.services import accounts, audit, clock, messages, queue, settings
 from portal_app.services.errors import InvalidInput, NotFound
 from portal_app.services.portal_auth import ChartView
+from portal_app.services.validation import strip_bidi
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NOTE = 1000
@@ -73,8 +74,9 @@ def kind_of(data: bytes) -> str | None:
 
 
 def clean_filename(filename: str | None) -> str:
-    """The name without any folder part or control characters, at most 200 characters."""
-    name = unicodedata.normalize("NFC", filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    """The name without any folder part, control or bidirectional control characters, at most 200
+    characters."""
+    name = strip_bidi(unicodedata.normalize("NFC", filename or "")).replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", name).strip().strip(".") if name.strip(".") else ""
     if len(name) > 200:
         stem, dot, ext = name.rpartition(".")

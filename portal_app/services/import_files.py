@@ -11,7 +11,9 @@ import os
 import secrets
 from pathlib import Path
 
+from portal_app.private_files import private_dir
 from portal_app.services.errors import InvalidInput
+from portal_app.services.validation import strip_bidi
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 200 * 1024 * 1024
@@ -24,15 +26,12 @@ NAME_LIMIT = 255
 
 def folder() -> Path:
     """The private upload folder (created 0700 on first use; its mode is set again each time)."""
-    path = Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    return private_dir(Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports"))
 
 
 def display_name(name: str) -> str:
     """The uploaded name as staff read it: its last path part, printable, at most 255 characters."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = strip_bidi(name).replace("\\", "/").rsplit("/", 1)[-1]
     shown = "".join(ch for ch in base if ch.isprintable()).strip()
     return (shown or "upload")[:NAME_LIMIT]
 

@@ -26,7 +26,7 @@ from portal_app.services import access_rules, audit, audit_chain, clock, queue
 from portal_app.services.adoption import facts
 from portal_app.services.errors import InvalidInput
 from portal_app.services.onboarding import sort_key
-from portal_app.services.validation import clean_text, normalize_email, normalize_phone
+from portal_app.services.validation import BIDI_CONTROLS, clean_text, normalize_email, normalize_phone, strip_bidi
 
 # Our fields, in the order staff see them (mapping step, preview, "New patient" form): key -> label.
 FIELDS: dict[str, str] = {
@@ -83,6 +83,9 @@ class PatientRecord:
     last_visit: date | None = None
 
 
+_RECORD_FIELDS = tuple(item.name for item in fields(PatientRecord))
+
+
 @dataclass(frozen=True)
 class Change:
     field: str
@@ -113,6 +116,7 @@ def clean(record: PatientRecord, *, region: str = "US", today: date | None = Non
     re-checks the number), and the chart shows it as written. A value that is not a phone number
     at all is still refused. Staff typing a number (the New patient form) get the strict check."""
     today = today or clock.now().date()
+    record = _without_bidi(record)
     values: dict[str, object] = {}
     for key, limit in _TEXT_LIMITS.items():
         value = getattr(record, key)
@@ -131,6 +135,14 @@ def clean(record: PatientRecord, *, region: str = "US", today: date | None = Non
     _check_date(record.deceased_on, key="deceased", today=today)
     _check_date(record.last_visit, key="last_visit", today=today)
     return replace(record, **values)  # type: ignore[arg-type]
+
+
+def _without_bidi(record: PatientRecord) -> PatientRecord:
+    """The record with bidirectional controls removed from every text field (emails and phones
+    too: an invisible mark must not refuse a chart or hide in a stored address)."""
+    changed = {name: strip_bidi(value) for name in _RECORD_FIELDS
+               if isinstance(value := getattr(record, name), str) and BIDI_CONTROLS.search(value)}
+    return replace(record, **changed) if changed else record  # type: ignore[arg-type]
 
 
 # The common spellings, checked without the validators' full parse (an import checks hundreds of

@@ -13,12 +13,22 @@ from portal_app.services.errors import InvalidInput
 
 MAX_TEXT = 200
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Bidirectional controls: embeddings and overrides (U+202A-202E), isolates (U+2066-2069), the
+# left-to-right / right-to-left marks (U+200E, U+200F) and the Arabic letter mark (U+061C). Invisible,
+# they reorder what is shown around them: "invoice\u202efdp.exe" reads as "invoiceexe.pdf", a name can
+# be made to look like another. Nobody types them on purpose; they are removed wherever text comes in.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_bidi(value: str) -> str:
+    """`value` without bidirectional control characters (names, file names, imported fields)."""
+    return BIDI_CONTROLS.sub("", value)
 
 
 def clean_text(value: str | None, *, field: str, label: str, max_length: int = MAX_TEXT,
                required: bool = False) -> str:
     """Trim a one-line text value; refuse control characters and over-long input."""
-    value = unicodedata.normalize("NFC", value or "").strip()
+    value = strip_bidi(unicodedata.normalize("NFC", value or "")).strip()
     if len(value) > max_length:
         raise InvalidInput(f"{label} must be at most {max_length} characters.", field=field)
     if _CONTROL.search(value) or "\n" in value or "\r" in value:

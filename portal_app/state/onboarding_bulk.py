@@ -50,6 +50,8 @@ class OnboardingBulk(rx.State, mixin=True):
     job_percent: int = 0
     job_summary: str = ""
     job_error: str = ""
+    # Stopped with patients not yet done: "Resume" does them, each once.
+    job_can_resume: bool = False
 
     # Backend only: which job this tab follows, and what "Start" asked for.
     _following: int = 0
@@ -69,6 +71,7 @@ class OnboardingBulk(rx.State, mixin=True):
         self.job_percent = job.percent if job else 0
         self.job_summary = job.summary if job else ""
         self.job_error = job.error if job else ""
+        self.job_can_resume = job.can_resume if job else False
 
     def _close_bulk_dialog(self) -> None:
         self.bulk_dialog_open, self.bulk_scope, self.bulk_count = False, "", 0
@@ -149,9 +152,20 @@ class OnboardingBulk(rx.State, mixin=True):
         }
         return type(self).run_bulk
 
+    @staff_action(Permission.PORTAL_ADMIN, Level.UPDATE)
+    async def resume_bulk(self, staff: Staff):
+        """"Resume" on a stopped job: its patients not yet done, each once (the same job row)."""
+        if self.job_status == bulk.RUNNING:
+            return rx.toast.error(STILL_RUNNING)
+        if not self.job_id or not self.job_can_resume:
+            return None
+        self.bulk_error = ""
+        self._bulk_request = {"resume": self.job_id}
+        return type(self).run_bulk
+
     @rx.event(background=True)
     async def run_bulk(self):
-        """Create the job, work it in a worker thread, and show its progress from the row.
+        """Create (or resume) the job, work it in a worker thread, and show its progress from the row.
 
         The work goes on if the page is closed; the row keeps the counts. A background
         handler is not wrapped by staff_action: it checks access itself under the lock.
@@ -164,10 +178,13 @@ class OnboardingBulk(rx.State, mixin=True):
             if staff is None:
                 return rx.toast.error(NO_ACCESS)
             actor = audit.Actor.staff(staff.id, self._ip())
-        work = {"patient_ids": request["patient_ids"], "search": request["search"],
-                "status": status_of(request["status"]), "resend": bool(request.get("resend"))}
+        work = {"patient_ids": request.get("patient_ids"), "search": request.get("search", ""),
+                "status": status_of(request.get("status", "")), "resend": bool(request.get("resend"))}
         try:
-            job = await call(partial(bulk.start_job, actor=actor, **work))
+            if request.get("resume"):
+                job = await call(partial(bulk.resume_job, job_id=int(request["resume"]), actor=actor))
+            else:
+                job = await call(partial(bulk.start_job, actor=actor, **work))
         except PortalUnavailable:
             async with self:
                 self.bulk_error = STAFF_PORTAL_OFF
@@ -181,7 +198,7 @@ class OnboardingBulk(rx.State, mixin=True):
             self._following = job.id
             if work["patient_ids"] is not None:
                 self._set_selection([])
-        worker = asyncio.ensure_future(call(partial(bulk.run_job, job_id=job.id, actor=actor, **work)))
+        worker = asyncio.ensure_future(call(partial(bulk.run_job, job_id=job.id, actor=actor)))
         await self._follow(job.id, staff.id, worker)
         return None
 

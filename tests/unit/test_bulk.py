@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, BulkJob, OutboxMessage, Patient
-from portal_app.services import audit, bulk, manual_credentials, onboarding, settings
-from portal_app.services.errors import Forbidden, InvalidInput, PortalUnavailable
+from portal_app.services import audit, bulk, manual_credentials, onboarding, settings, staff_auth
+from portal_app.services.errors import Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import StatusFilter
 from tests.unit.conftest import make_patient
 
@@ -33,8 +33,7 @@ def _mixed(session: Session) -> dict[str, list[Patient]]:
 def _run(session: Session, admin, **kwargs) -> bulk.JobView:
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, **kwargs)
-    return bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2,
-                        **{k: v for k, v in kwargs.items() if k in ("patient_ids", "search", "status")})
+    return bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2)
 
 
 def test_job_counts_each_skip_and_invites_the_rest(session, admin):
@@ -132,8 +131,8 @@ def test_a_job_runs_once(session, admin):
     actor = audit.Actor.staff(admin.id)
     ids = [p.id for p in charts["invitable"]]
     job = bulk.start_job(session=session, actor=actor, patient_ids=ids)
-    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
-    again = bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
+    bulk.run_job(session=session, job_id=job.id, actor=actor)
+    again = bulk.run_job(session=session, job_id=job.id, actor=actor)
 
     assert again.invited == 3
     assert len(session.exec(select(OutboxMessage)).all()) == 3
@@ -146,7 +145,7 @@ def test_latest_job_is_shown_while_running_and_for_a_while_after(session, admin,
     job = bulk.start_job(session=session, actor=actor, patient_ids=ids)
     assert bulk.latest_job(session=session, staff_user_id=admin.id).status == "running"
 
-    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=ids)
+    bulk.run_job(session=session, job_id=job.id, actor=actor)
     assert bulk.latest_job(session=session, staff_user_id=admin.id).status == "done"
 
     frozen_clock(bulk.clock.now() + bulk.RECENT + timedelta(seconds=1))
@@ -174,7 +173,7 @@ def test_start_up_marks_a_job_cut_off_by_a_restart(session, admin):
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients])
     finished = bulk.start_job(session=session, actor=actor, patient_ids=[patients[0].id])
-    bulk.run_job(session=session, job_id=finished.id, actor=actor, patient_ids=[patients[0].id])
+    bulk.run_job(session=session, job_id=finished.id, actor=actor)
 
     assert bulk.mark_interrupted(session=session) == 1
 
@@ -230,7 +229,7 @@ def test_send_again_re_invites_a_chart_whose_invitation_is_live(session, admin):
     invited = _invited_a_while_ago(session, admin)
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, patient_ids=[invited.id], resend=True)
-    view = bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=[invited.id], resend=True)
+    view = bulk.run_job(session=session, job_id=job.id, actor=actor)
 
     assert (view.invited, view.skipped_live_invitation) == (1, 0)
     links = session.exec(select(OneTimeSecret).where(OneTimeSecret.patient_id == invited.id)
@@ -262,3 +261,96 @@ def test_above_a_thousand_patients_the_number_must_be_typed():
             bulk.confirm_count(total=50300, typed=typed)
         assert refused.value.field == "confirm_count" and "Type 50300" in refused.value.message
     bulk.confirm_count(total=50300, typed="50,300")
+
+
+class _Killed(BaseException):
+    """kill -9 in the middle of a job: nothing after it runs (not even the job's own `except`)."""
+
+
+def _kill_after_invitation(monkeypatch, nth: int) -> None:
+    """The process dies right after the `nth` invitation's commit, mid-chunk."""
+    original = bulk.send_invitation_or_reset
+    sent = []
+
+    def send_then_die(**kwargs):
+        result = original(**kwargs)
+        sent.append(kwargs["patient_id"])
+        if len(sent) == nth:
+            raise _Killed()
+        return result
+
+    monkeypatch.setattr(bulk, "send_invitation_or_reset", send_then_die)
+
+
+def test_a_job_cut_off_by_a_restart_is_counted_exactly_and_resume_invites_each_patient_once(
+        session, admin, db_url, monkeypatch):
+    patients = [make_patient(session, first=f"P{i}", last="Resume", email=f"p{i}@example.com", chart=f"Q{i:04d}")
+                for i in range(7)]
+    no_email = make_patient(session, first="Ned", last="Resume", email="", chart="Q0100")
+    actor = audit.Actor.staff(admin.id)
+    ids = [p.id for p in patients] + [no_email.id]
+    job = bulk.start_job(session=session, actor=actor, patient_ids=ids, resend=True)
+    _kill_after_invitation(monkeypatch, 5)
+    with pytest.raises(_Killed):
+        bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=3)
+    monkeypatch.undo()
+    session.rollback()
+
+    # The restart: a new process marks the job interrupted, with the counts of what was done.
+    from portal_app import db
+    with db.session_scope(db_url) as fresh:
+        assert bulk.mark_interrupted(session=fresh) == 1
+        stopped = bulk.job_view(session=fresh, job_id=job.id, staff_user_id=admin.id)
+    assert (stopped.status, stopped.processed, stopped.invited, stopped.total) == ("failed", 5, 5, 8)
+    assert stopped.can_resume and "after 5 of 8" in stopped.error and "Resume" in stopped.error
+
+    with db.session_scope(db_url) as fresh:
+        resumed = bulk.resume_job(session=fresh, job_id=job.id, actor=actor)
+        assert (resumed.status, resumed.processed, resumed.error) == ("running", 5, "")
+        view = bulk.run_job(session=fresh, job_id=job.id, actor=actor, chunk=3)
+
+    assert (view.status, view.total, view.processed, view.invited, view.skipped_no_email) == ("done", 8, 8, 7, 1)
+    assert not view.can_resume
+    session.expire_all()
+    sent = [m.to_address for m in session.exec(select(OutboxMessage))]
+    assert sorted(sent) == sorted(p.email for p in patients)  # each patient invited exactly once
+    from portal_app.models import OneTimeSecret
+    assert all(link.revoked_at is None for link in session.exec(select(OneTimeSecret)))  # no first link killed
+    actions = session.exec(select(AuditEvent.action).where(col(AuditEvent.action).startswith("bulk."))).all()
+    assert actions == ["bulk.enable_invite", "bulk.enable_invite.interrupted", "bulk.enable_invite.resume",
+                       "bulk.enable_invite.done"]
+    with pytest.raises(InvalidInput, match="no patients left"):
+        bulk.resume_job(session=session, job_id=job.id, actor=actor)
+
+
+def _portal_active(session, active: bool) -> None:
+    config = settings.get(session=session)
+    config.portal_active = active
+    session.add(config)
+    session.commit()
+
+
+def test_a_job_stopped_when_the_portal_was_switched_off_resumes_once_it_is_on(session, admin):
+    patients = [make_patient(session, first=f"S{i}", last="Off", email=f"s{i}@example.com", chart=f"O{i}")
+                for i in range(4)]
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients])
+    _portal_active(session, False)
+    stopped = bulk.run_job(session=session, job_id=job.id, actor=actor)
+    assert (stopped.status, stopped.processed, stopped.can_resume) == ("failed", 0, True)
+    with pytest.raises(PortalUnavailable):
+        bulk.resume_job(session=session, job_id=job.id, actor=actor)
+    _portal_active(session, True)
+    bulk.resume_job(session=session, job_id=job.id, actor=actor)
+    done = bulk.run_job(session=session, job_id=job.id, actor=actor)
+    assert (done.status, done.processed, done.invited) == ("done", 4, 4)
+
+
+def test_only_the_owner_can_resume_a_job(session, admin, patient):
+    job = bulk.start_job(session=session, actor=audit.Actor.staff(admin.id), patient_ids=[patient.id])
+    other = staff_auth.create_staff(session=session, username="bob", full_name="Bob",
+                                   password="lantern orbit cactus 77 violin")
+    with pytest.raises(NotFound):
+        bulk.resume_job(session=session, job_id=job.id, actor=audit.Actor.staff(other.id))
+    with pytest.raises(InvalidInput, match="still running"):
+        bulk.resume_job(session=session, job_id=job.id, actor=audit.Actor.staff(admin.id))

@@ -245,7 +245,7 @@ def test_bulk_counts_a_chart_without_email_consent_and_sends_nothing(session, ad
     patient = _chart(session)
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, patient_ids=[patient.id])
-    view = bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=[patient.id])
+    view = bulk.run_job(session=session, job_id=job.id, actor=actor)
     assert (view.invited, view.skipped_email_not_allowed) == (0, 1)
     assert _sent(session) == 0
 

@@ -161,3 +161,13 @@ def test_the_list_names_who_shared_each_file_for_its_reader(session, admin):
 
     assert labels(parent.id) == [("a.pdf", "You"), ("b.pdf", "Lucia Lopez"), ("c.pdf", "The practice")]
     assert labels(teen.id) == [("a.pdf", "Maria Lopez (parent)"), ("b.pdf", "You"), ("c.pdf", "The practice")]
+
+
+def test_bidi_controls_are_stripped_from_a_shared_file_name(session):
+    # "invoice<RLO>gpj.pdf" shows as "invoicefdp.jpg": a PDF dressed as a picture.
+    patient = make_patient(session, enabled=True)
+    account = account_for(session)
+    task_id = upload(session, patient, account, filename="invoice\u202egpj\u2066.pdf\u200f")
+    assert session.get(PortalTask, task_id).subject == "Document: invoicegpj.pdf"
+    assert session.exec(select(PortalDocument)).one().filename == "invoicegpj.pdf"
+    assert documents.clean_filename("C:\\scans\\\u202dreport\u202c.pdf") == "report.pdf"

@@ -129,3 +129,15 @@ def test_bulk_insert_puts_a_value_shared_by_every_row_in_its_stored_form_once(se
     assert calls == ["batch", "own"]
     stored = [row[0] for row in session.execute(sa.select(table.c.tag).order_by(table.c.id))]
     assert stored == ["<batch>", "<batch>", "<own>", None]
+
+
+def test_bidi_controls_are_stripped_from_every_imported_field(session, frozen_clock):
+    record = _record(chart_number="MRN-\u202e001", first_name="\u202eaiR\u202c", last_name="Nguy\u2067ễn\u2069",
+                     email="\u200eZoe.Nguyen@Example.com", mobile_phone="(512)\u061c 555-0142", city="Aus\u202atin")
+    cleaned = patient_records.clean(record)
+    assert (cleaned.chart_number, cleaned.first_name, cleaned.last_name, cleaned.email, cleaned.mobile_phone,
+            cleaned.city) == ("MRN-001", "aiR", "Nguyễn", "Zoe.Nguyen@Example.com", "+15125550142", "Austin")
+    patient_records.upsert(session=session, record=record, actor=ACTOR, source="csv")
+    session.commit()
+    patient = session.exec(select(Patient)).one()
+    assert (patient.chart_number, patient.first_name, patient.last_name) == ("MRN-001", "aiR", "Nguyễn")

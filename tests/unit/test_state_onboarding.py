@@ -433,7 +433,7 @@ async def test_reopened_page_shows_a_running_job_and_follows_it(session, admin, 
     assert state.job_id == job.id and state.job_status == "running"
     assert "follow_job" in str(follow)
 
-    bulk.run_job(session=session, job_id=job.id, actor=actor, patient_ids=[patient.id])
+    bulk.run_job(session=session, job_id=job.id, actor=actor)
     await OnboardingState.event_handlers["follow_job"].fn(state)
     assert state.job_status == "done" and state.job_summary == "Invited 1"
     assert state.rows[0].enabled is True
@@ -477,3 +477,54 @@ async def test_a_refused_disable_closes_its_dialog_and_changes_nothing(session, 
     assert (state.confirm_id, state.confirm_name) == (0, "")
     assert state.rows  # a reader keeps the list
     assert _fresh(session, patient.id).portal_enabled is True
+
+
+async def test_a_job_interrupted_by_a_restart_offers_resume_which_invites_each_patient_once(
+        session, admin, admin_sid, monkeypatch):
+    monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
+    patients = [make_patient(session, first=f"R{i}", last="Resume", email=f"r{i}@example.com", chart=f"RS{i}")
+                for i in range(4)]
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients], resend=True)
+    # Two were invited before the process died mid-job (their items done, the row's counts not yet).
+    original = bulk.send_invitation_or_reset
+    calls: list[int] = []
+
+    def die_on_the_third(**kwargs):
+        calls.append(kwargs["patient_id"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # (not an Exception: the job cannot record its own end)
+        return original(**kwargs)
+
+    monkeypatch.setattr(bulk, "send_invitation_or_reset", die_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=10)
+    monkeypatch.setattr(bulk, "send_invitation_or_reset", original)
+    session.rollback()
+    assert bulk.mark_interrupted(session=session) == 1
+
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert (state.job_id, state.job_status, state.job_processed, state.job_can_resume) == (job.id, "failed", 2, True)
+    assert "after 2 of 4" in state.job_error
+
+    follow = await state.resume_bulk()
+    assert "run_bulk" in str(follow)
+    await OnboardingState.event_handlers["run_bulk"].fn(state)
+
+    assert (state.job_status, state.job_processed, state.job_can_resume) == ("done", 4, False)
+    assert state.job_summary == "Invited 4"
+    sent = sorted(m.to_address for m in session.exec(select(OutboxMessage)))
+    assert sent == sorted(p.email for p in patients)  # each once
+
+
+async def test_resume_needs_portal_admin_update(session, admin, patient):
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[patient.id])
+    bulk.mark_interrupted(session=session)
+    sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
+    state = await _state(sid)
+    state.job_id, state.job_can_resume = job.id, True
+
+    assert _is_error_toast(await state.resume_bulk())
+    assert state._bulk_request is None

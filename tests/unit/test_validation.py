@@ -152,3 +152,19 @@ def test_an_email_that_cannot_receive_mail_is_refused(address):
         validation.normalize_email(address, field="username")
     assert caught.value.field == "username"
     assert validation.normalize_email("Jose.Lopez+portal@Example.com") == "jose.lopez+portal@example.com"
+
+
+# Every bidirectional control: embeddings and overrides, isolates, LRM/RLM, the Arabic letter mark.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_bidi_controls_are_stripped_from_one_line_text():
+    assert validation.strip_bidi(f"Ma{BIDI}ria") == "Maria"
+    assert validation.clean_text(" \u202eairaM\u202c ", field="first_name", label="First name") == "airaM"
+    # Letters of right-to-left scripts stay; only the invisible controls go.
+    assert validation.clean_text("\u200fمريم\u200f", field="first_name", label="First name") == "مريم"
+
+
+def test_a_name_of_only_bidi_controls_is_empty_and_so_missing():
+    with pytest.raises(InvalidInput, match="First name is required"):
+        validation.clean_text("\u202e\u2066", field="first_name", label="First name", required=True)

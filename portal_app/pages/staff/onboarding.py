@@ -95,6 +95,8 @@ def _job_panel() -> rx.Component:
                             rx.cond(S.job_status == "done", "Done. ", "Stopped. ") + S.job_summary),
                     role="status", style={"font_weight": "600", "margin": "0.2em 0"}),
             rx.cond(S.job_error != "", rx.el.p(S.job_error, role="alert", style={"color": RED})),
+            rx.cond(S.job_can_resume,
+                    rx.button("Resume: invite the rest", on_click=S.resume_bulk, margin_right="0.5em")),
             rx.cond(S.job_status != "running",
                     rx.button("Dismiss", on_click=S.dismiss_job, variant="outline")),
             aria_labelledby="bulk-job-heading",

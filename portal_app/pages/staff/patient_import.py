@@ -42,7 +42,7 @@ def _upload() -> rx.Component:
         _heading("Upload the file"),
         rx.el.p("The format is read from the file's content. Nothing changes until you choose Import.",
                 style={"margin": "0 0 0.8em", "color": MUTED}),
-        file_picker(UPLOAD_ID, FILE_FIELD, S.file_error, S.file_error_for, hint=FILE_HINT),
+        file_picker(UPLOAD_ID, FILE_FIELD, S.file_error, S.file_error_for, hint=FILE_HINT, max_mb=200),
         rx.button("Upload", loading=S.uploading,
                   on_click=S.upload(rx.upload_files_chunk(upload_id=UPLOAD_ID,
                                                           on_upload_progress=S.set_upload_progress))),
