@@ -23,8 +23,7 @@ from portal_app.services import audit, staff_auth, tasks
 from portal_app.services.errors import DomainError
 from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
-
-STAFF_COOKIE = "portal_staff_session"
+from portal_app.session_cookies import STAFF_COOKIE, session_routes
 
 
 def _task_document(session_id: str | None, task_id: int, document_id: int, ip: str = ""):
@@ -53,6 +52,9 @@ async def task_document(request: Request) -> Response:
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
+        # Shown in an <object> of our own task page (security_headers.py: every other answer is DENY).
+        "Content-Security-Policy": "frame-ancestors 'self'",
+        "X-Frame-Options": "SAMEORIGIN",
     })
 
 
@@ -94,4 +96,5 @@ async def import_refusals(request: Request) -> Response:
 files_api = Starlette(routes=[
     Route(routes.TASK_DOCUMENT_FILE, task_document, methods=["GET"]),
     Route(routes.IMPORT_REFUSALS_FILE, import_refusals, methods=["GET"]),
+    *session_routes,
 ])

@@ -29,6 +29,7 @@ from portal_app.pages.staff import (
     tasks,
 )
 from portal_app.pages.staff import login as staff_login
+from portal_app.security_headers import security_headers
 from portal_app.services import bulk
 from portal_app.services.importing import jobs
 
@@ -44,7 +45,9 @@ def index() -> rx.Component:
 
 # Sonner's "rich colours" put red text on pink, below WCAG AA contrast: plain toasts instead
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
-app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
+# api_transformer: our routes, then the security headers around everything (pages included).
+app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
+             api_transformer=[files_api, security_headers])
 app.add_page(index, route="/", title="Patient Portal")
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,

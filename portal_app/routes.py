@@ -27,6 +27,10 @@ COMMUNICATION = "/staff/communication"
 TASK_DOCUMENT_FILE = "/files/tasks/{task_id:int}/documents/{document_id:int}"
 # Served by portal_app/api.py: an import's refused rows as CSV (?dry_run=1 for the dry run's).
 IMPORT_REFUSALS_FILE = "/files/imports/{job_id:int}/refusals.csv"
+# Served by portal_app/session_cookies.py: a sign-in's one-time grant in, the HttpOnly session
+# cookie out (POST); and the cookie's end (POST, sign-out and expiry).
+SESSION_COOKIE = "/auth/session"
+SESSION_COOKIE_END = "/auth/session/end"
 
 LOGIN = "/login"
 FORGOT = "/forgot"
