@@ -119,6 +119,17 @@ def test_patient_session_cookie_is_http_only_and_sign_out_removes_it(
     _no_csp_violations(page)
 
 
+def test_every_staff_page_runs_under_the_csp(app_server: AppServer, context: BrowserContext, page: Page) -> None:
+    _watch(context, page)
+    staff_sign_in(page)
+    for path in ("/staff/tasks", "/staff/adoption", "/staff/portal-accounts", "/staff/portal-users",
+                 "/staff/setup/roles", "/staff/setup/users", "/staff/setup/portal", "/staff/setup/import",
+                 "/staff/outbox", "/staff/audit", "/staff/onboarding/new-patient", "/staff/password"):
+        goto(page, path)
+        expect(page.get_by_role("heading", level=1).first).to_be_visible()
+        _no_csp_violations(page)
+
+
 def test_every_answer_carries_the_security_headers(app_server: AppServer, page: Page) -> None:
     response = page.goto("/staff/login")
     assert response is not None
