@@ -26,8 +26,7 @@ from portal_app.services.errors import DomainError
 from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import StaffPrincipal
-
-STAFF_COOKIE = "portal_staff_session"
+from portal_app.session_cookies import STAFF_COOKIE, session_routes
 
 
 def _refused(session: Session, principal: StaffPrincipal | None, ip: str, route: str, why: str) -> None:
@@ -66,6 +65,9 @@ async def task_document(request: Request) -> Response:
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
+        # Shown in an <object> of our own task page (security_headers.py: every other answer is DENY).
+        "Content-Security-Policy": "frame-ancestors 'self'",
+        "X-Frame-Options": "SAMEORIGIN",
     })
 
 
@@ -122,5 +124,6 @@ async def unknown_file(request: Request) -> Response:
 files_api = Starlette(routes=[
     Route(routes.TASK_DOCUMENT_FILE, task_document, methods=["GET"]),
     Route(routes.IMPORT_REFUSALS_FILE, import_refusals, methods=["GET"]),
+    *session_routes,
     Route(routes.ANY_FILE, unknown_file),
 ])

@@ -32,6 +32,7 @@ from portal_app.pages.staff import (
 )
 from portal_app.pages.staff import login as staff_login
 from portal_app.private_files import private_dir
+from portal_app.security_headers import security_headers
 from portal_app.services import bulk, outbox_worker
 from portal_app.services.importing import jobs
 from portal_app.state.patient_import import PatientImportState
@@ -50,10 +51,11 @@ def index() -> rx.Component:
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 # Every request body is capped before Reflex reads it (body_limit.py): 10 MB, 200 MB for an import.
 body_limit = partial(BodyLimit, import_handler=f"{PatientImportState.get_full_name()}.upload")
+# Then the security headers around everything (pages included).
 # A failed or crafted event: one log line (handler, reason), no traceback (event_errors.py).
 event_errors.install()
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
-             api_transformer=[files_api, body_limit],
+             api_transformer=[files_api, body_limit, security_headers],
              backend_exception_handler=event_errors.backend_exception_handler)
 app.add_page(index, route="/", title="Patient Portal")
 # Reflex serves this folder at /_upload/...: our uploads never land there, and nobody else on the

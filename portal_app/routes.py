@@ -29,6 +29,10 @@ TASK_DOCUMENT_FILE = "/files/tasks/{task_id:int}/documents/{document_id:int}"
 IMPORT_REFUSALS_FILE = "/files/imports/{job_id:int}/refusals.csv"
 # Any other address under /files/: answered 404, and audited (api.py).
 ANY_FILE = "/files/{rest:path}"
+# Served by portal_app/session_cookies.py: a sign-in's one-time grant in, the HttpOnly session
+# cookie out (POST); and the cookie's end (POST, sign-out and expiry).
+SESSION_COOKIE = "/auth/session"
+SESSION_COOKIE_END = "/auth/session/end"
 
 LOGIN = "/login"
 FORGOT = "/forgot"

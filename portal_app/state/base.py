@@ -1,6 +1,8 @@
 """Session plumbing shared by every state class.
 
-Sessions are our own random ids in cookies (Reflex's client token is not a login). Every
+Sessions are our own random ids in HttpOnly cookies (Reflex's client token is not a login),
+set and cleared by plain HTTP routes (portal_app/session_cookies.py) and read here from the
+websocket handshake's Cookie header, on the server: no state var holds a session id. Every
 handler that touches patient data resolves the principal again from the database, so a
 disabled account, an ended session or a changed role takes effect on the next event.
 """
@@ -14,7 +16,8 @@ from typing import TypeVar
 
 import reflex as rx
 
-from portal_app import db, routes
+from portal_app import db, routes, session_cookies
+from portal_app.models import SessionKind
 from portal_app.services import areas, audit, permissions, portal_auth, staff_auth
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
@@ -25,7 +28,6 @@ from portal_app.services.staff_auth import StaffPrincipal
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-SESSION_MAX_AGE = 12 * 60 * 60
 NO_PERMISSION = "You do not have permission to do that. Sign in again or ask an administrator."
 
 
@@ -72,12 +74,19 @@ def area_refused(area: Area, chart_name: str) -> str:
 
 
 class SessionState(rx.State):
-    """Holds the two session cookies. Values are random ids; only their hashes are stored."""
+    """Reads the two session cookies from the websocket handshake (never a state var).
 
-    staff_sid: str = rx.Cookie("", name="portal_staff_session", same_site="strict",
-                               max_age=SESSION_MAX_AGE)
-    portal_sid: str = rx.Cookie("", name="portal_patient_session", same_site="strict",
-                                max_age=SESSION_MAX_AGE)
+    A new sign-in reaches the handshake through `state/session_cookie.py`'s `open_session`
+    (the page reloads once the HttpOnly cookie is set).
+    """
+
+    @property
+    def staff_sid(self) -> str:
+        return session_cookies.read(self.router.headers.cookie, SessionKind.STAFF)
+
+    @property
+    def portal_sid(self) -> str:
+        return session_cookies.read(self.router.headers.cookie, SessionKind.PORTAL)
 
     def _ip(self) -> str:
         return self.router.session.client_ip or ""
@@ -192,11 +201,11 @@ class StaffSessionState(SessionState):
     @rx.event
     async def sign_out(self):
         await call(partial(staff_auth.sign_out, session_id=self.staff_sid))
-        self.staff_sid = ""
         self.staff_name = ""
         self.staff_levels = {}
         self.staff_access_contacts = ""
-        return rx.redirect(routes.STAFF_LOGIN)
+        # The cookie is cleared by its route, and the page reloads (a handshake without it).
+        return rx.call_script(session_cookies.clear_script(SessionKind.STAFF, routes.STAFF_LOGIN))
 
 
 class PortalSessionState(SessionState):
@@ -306,10 +315,9 @@ class PortalSessionState(SessionState):
     @rx.event
     async def portal_sign_out(self):
         await call(partial(portal_auth.sign_out, session_id=self.portal_sid))
-        self.portal_sid = ""
         self.account_user_id = ""
         self._show_viewing(None)
-        return rx.redirect(routes.LOGIN)
+        return rx.call_script(session_cookies.clear_script(SessionKind.PORTAL, routes.LOGIN))
 
 
 async def drain_detached() -> None:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
+from portal_app.models import SessionKind
 from portal_app.services import invitations, message_limits, portal_auth
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
 from portal_app.services.throttle import Flow
@@ -21,6 +22,7 @@ from portal_app.state.base import call, detach
 from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
+from portal_app.state.session_cookie import clear_cookie, open_session
 
 
 class LoginState(FieldErrors, PatientPageState):
@@ -46,7 +48,8 @@ class LoginState(FieldErrors, PatientPageState):
         self.notice, self._ended_notice = self._ended_notice, ""
         await self._forget_signed_in_view()
         self.ready = True
-        return None
+        # An ended session's cookie goes (it is HttpOnly: only its route can clear it).
+        return clear_cookie(SessionKind.PORTAL) if self.portal_sid else None
 
     @rx.event
     async def sign_in(self, form_data: dict[str, Any]):
@@ -75,11 +78,10 @@ class LoginState(FieldErrors, PatientPageState):
             throttling.record(Flow.SIGN_IN, self._ip())
             self.form_error = exc.message
             return None
-        self.portal_sid = plain
-        principal = await self._portal_principal()
-        if principal is not None and principal.must_change_password:
-            return rx.redirect(routes.PORTAL_PASSWORD)
-        return rx.redirect(routes.PORTAL_HOME)
+        principal = await call(partial(portal_auth.principal_for, session_id=plain))
+        must_change = principal is not None and principal.must_change_password
+        then = routes.PORTAL_PASSWORD if must_change else routes.PORTAL_HOME
+        return await open_session(SessionKind.PORTAL, plain, then)
 
 
 FORGOT_CONFIRMATION = ("If that email or mobile number and date of birth match an account or a chart with "

@@ -17,15 +17,17 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
-from portal_app.models import SecretPurpose
+from portal_app.models import SecretPurpose, SessionKind
 from portal_app.services import invitations
 from portal_app.services.errors import DomainError, PortalUnavailable
 from portal_app.services.throttle import Flow
 from portal_app.state import throttling
+from portal_app.state.address_bar import forget_token_in_address, token_from_url
 from portal_app.state.base import call
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
+from portal_app.state.session_cookie import open_session
 
 FRESH_LINK_SENT = ("If we can, we have sent a new link the way the first one came: by email, or by text "
                    "message to a mobile number.")
@@ -58,8 +60,10 @@ class SetupState(PasswordErrors, PatientPageState):
     first_password: bool = False
     user_id_error: str = ""
     fresh_link_sent: bool = False
-    # The link's secret, from the URL; never sent back to the browser.
+    # The link's secret, from the URL; never sent back to the browser (and taken out of the
+    # address bar once read: state/address_bar.py). `_token_step` is the `p` it came with.
     _token: str = ""
+    _token_step: str = ""
 
     ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("user_id", "password", "confirm")
 
@@ -73,7 +77,9 @@ class SetupState(PasswordErrors, PatientPageState):
     def _start_visit(self) -> str:
         """Read `p` and `token` from the URL, and show nothing yet; returns `p`."""
         params = self.router.url.query_parameters
-        self._token = params.get("token", "")[:200]
+        requested = params.get("p", "")
+        self._token = token_from_url(params, requested, self._token, self._token_step)
+        self._token_step = requested
         self.step = SetupView.CHECKING
         self.ready = False
         self.first_name = ""
@@ -81,7 +87,7 @@ class SetupState(PasswordErrors, PatientPageState):
         self.first_password = False
         self.fresh_link_sent = False
         self._clear_errors()
-        return params.get("p", "")
+        return requested
 
     async def _inspect_link(self, requested: str) -> None:
         """An invitation or reset link: its form when the link is live, the dead-link page if not."""
@@ -100,7 +106,9 @@ class SetupState(PasswordErrors, PatientPageState):
     async def load(self):
         """on_load: read `p` and `token`, and check the link before showing a form."""
         requested = self._start_visit()
-        yield  # unmount a previous visit's form, so the new one starts from its defaults
+        # With the previous visit's form unmounted (so the new one starts from its defaults), the
+        # invitation or reset link's token leaves the address bar (the verify link's: CreateAccountState).
+        yield forget_token_in_address(self.router.url.query_parameters, requested) if requested in LINKS else None
         if not await self._load_practice():
             self.ready = True
             return
@@ -127,9 +135,7 @@ class SetupState(PasswordErrors, PatientPageState):
             self._show_error(exc.field, exc.message)
             return None
         self._token = ""
-        self.portal_sid = plain
-        await self._portal_principal()
-        return rx.redirect(routes.PORTAL_HOME)
+        return await open_session(SessionKind.PORTAL, plain, routes.PORTAL_HOME)
 
     @rx.event
     async def create_account(self, form_data: dict[str, Any]):

@@ -14,13 +14,16 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from portal_app import routes
+from portal_app.models import SessionKind
 from portal_app.services import invitations, keys, message_limits
 from portal_app.services.errors import DomainError, InvalidInput, PortalUnavailable
 from portal_app.services.throttle import Flow
 from portal_app.state import throttling
+from portal_app.state.address_bar import forget_token_in_address, token_from_url
 from portal_app.state.base import PortalSessionState, call, detach
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import as_text, form_text
+from portal_app.state.session_cookie import open_session
 from portal_app.state.setup import SetupState
 
 FRESH_VERIFICATION_SENT = ("If we can, we have sent a new message to the same address. Follow "
@@ -59,6 +62,8 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
     fresh_sent: bool = False
     # Between steps; never sent to the browser.
     _token: str = ""
+    # The verification link's token survives a reload of the address it was taken out of.
+    _verify_token: str = ""
     _key: str = ""
     _last_name: str = ""
     _dob: str = ""
@@ -120,6 +125,8 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
         """on_load (after SetupState.load): set up the create-account steps from the URL."""
         params = self.router.url.query_parameters
         requested = params.get("p", "")
+        verifying = requested == routes.SetupStep.VERIFY.value
+        self._verify_token = token_from_url(params, requested, self._verify_token, requested) if verifying else ""
         self._drop_secrets()
         self._clear_errors()
         self.stage = CreateAccountStep.NONE
@@ -128,8 +135,10 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
         if requested == routes.SetupStep.CREATE_ACCOUNT.value:
             self.valid_minutes = await call(partial(keys.verification_minutes))
             self.stage = CreateAccountStep.ENTER_ID
-        elif requested == routes.SetupStep.VERIFY.value:
-            await self._verification_link(params.get("token", ""))
+        elif verifying:
+            await self._verification_link(self._verify_token)
+            return forget_token_in_address(params, requested)
+        return None
 
     @rx.event
     async def create_account(self, form_data: dict[str, Any]):
@@ -234,10 +243,9 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
             await self._step_refused(exc)
             return None
         self._drop_secrets()
+        self._verify_token = ""
         self.stage = CreateAccountStep.NONE
-        self.portal_sid = plain
-        await self._portal_principal()
-        return rx.redirect(routes.PORTAL_HOME)
+        return await open_session(SessionKind.PORTAL, plain, routes.PORTAL_HOME)
 
     @rx.event
     async def send_fresh_verification(self):

@@ -12,15 +12,17 @@ from typing import ClassVar
 import reflex as rx
 
 from portal_app import routes
+from portal_app.models import SessionKind
 from portal_app.services import staff_auth
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
 from portal_app.services.throttle import Flow
 from portal_app.state import throttling
-from portal_app.state.base import StaffSessionState
+from portal_app.state.base import StaffSessionState, call
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_as_typed
+from portal_app.state.session_cookie import clear_cookie, open_session
 
 # Long enough for any real password or passphrase; anything longer is refused unread.
 MAX_FIELD = 1024
@@ -56,12 +58,12 @@ class StaffLoginState(StaffSessionState):
 
     @rx.event
     async def check_signed_in(self):
-        """on_load: a signed-in staff user goes on to their work."""
+        """on_load: a signed-in staff user goes on to their work; an ended session's cookie goes."""
         self.error = ""
         principal = await self._principal()
         if principal is not None:
             return rx.redirect(_after_sign_in(principal))
-        return None
+        return clear_cookie(SessionKind.STAFF) if self.staff_sid else None
 
     @rx.event
     async def sign_in(self, form_data: dict):
@@ -83,13 +85,11 @@ class StaffLoginState(StaffSessionState):
             self.error = SIGN_IN_FAILED
             # The username stays as typed; the password is cleared for the next try.
             return [rx.set_value("staff-password", ""), rx.set_focus("staff-password")]
-        self.staff_sid = session_id
-        principal = await self._principal()
+        principal = await call(partial(staff_auth.principal_for, session_id=session_id))
         if principal is None:  # e.g. deactivated between the two calls
-            self.staff_sid = ""
             self.error = SIGN_IN_FAILED
             return None
-        return rx.redirect(_after_sign_in(principal))
+        return await open_session(SessionKind.STAFF, session_id, _after_sign_in(principal))
 
 
 class StaffPasswordState(PasswordErrors, StaffSessionState):

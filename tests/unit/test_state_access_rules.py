@@ -12,13 +12,13 @@ from portal_app.services.onboarding import DECEASED_STAYS_OFF
 from portal_app.state.chart import ChartState
 from portal_app.state.onboarding import OnboardingState
 from tests.unit.conftest import make_patient
-from tests.unit.state_support import sign_in_admin, state_for
+from tests.unit.state_support import set_cookies, sign_in_admin, state_for
 
 
 async def _state(sid: str) -> OnboardingState:
     root = rx.State(_reflex_internal_init=True)
     state = await root.get_state(OnboardingState)
-    state.staff_sid = sid
+    set_cookies(state, staff=sid)
     return state
 
 

@@ -15,7 +15,7 @@ from portal_app.services.errors import InvalidInput
 from portal_app.services.permissions import Level, Permission
 from portal_app.state import inputs
 from portal_app.state.portal_users import NO_ACCESS, NO_VIEW, NOT_ON_PAGE, PortalUsersState
-from tests.unit.state_support import sign_in_admin, staff_with, state_for
+from tests.unit.state_support import set_cookies, sign_in_admin, staff_with, state_for, tab_signs_in
 from tests.unit.test_portal_users import family
 
 
@@ -48,7 +48,7 @@ async def test_a_signed_out_call_is_refused_audited_and_the_page_forgotten(sessi
     family(session)
     state = await _page(sign_in_admin(session))
     assert state.rows
-    state.staff_sid = "not-a-session"
+    set_cookies(state, staff="not-a-session")
     answer = await state.next_page()
     assert NO_VIEW in str(answer) and state.rows == []
     [refusal] = _refusals(session)
@@ -110,7 +110,7 @@ async def test_a_page_load_sends_a_tab_without_a_session_to_sign_in_and_forgets_
 
     _, state = await state_for(AuditState, session_id=sign_in_admin(session), path=routes.AUDIT)
     assert await state.load() is None and state.rows
-    state.staff_sid = "ended"
+    set_cookies(state, staff="ended")
     answer = await state.load()
     assert routes.STAFF_LOGIN in str(answer) and state.rows == [] and state.error == ""
     assert _refusals(session) == []  # being sent to sign in is not a refused permission
@@ -136,7 +136,8 @@ async def _patient_page(session, cls, path: str):
 
     make_account(session)
     root, login = await state_at(path, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in({"user_id": "maria.lopez@example.com",
+                                                      "password": PASSWORD}))
     page = await root.get_state(cls)
     await run(page.load())
     return page
@@ -151,7 +152,7 @@ async def test_a_patient_page_load_sends_a_tab_without_a_session_to_sign_in_and_
     await run(page.send_message({"subject": "Refill", "body": "Please refill my prescription."}))
     await run(page.load())
     assert page.ready and page.rows and page.viewing_name == "Maria Lopez"
-    page.portal_sid = "ended"
+    set_cookies(page, portal="ended")
     answer = await run(page.load())
     assert redirect_path(answer) == routes.LOGIN
     assert not page.ready and page.rows == [] and page.viewing_name == "" and page.account_user_id == ""

@@ -23,7 +23,7 @@ from portal_app.services.adoption.next_steps import BulkResult, StepResult
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.adoption import NO_STEPS, NO_VIEW, NOT_A_STEP, AdoptionState
 from tests.unit.conftest import make_patient
-from tests.unit.state_support import everything_in_state, sign_in_admin, staff_with, state_for
+from tests.unit.state_support import everything_in_state, set_cookies, sign_in_admin, staff_with, state_for
 
 TOTAL = 60
 
@@ -261,7 +261,7 @@ async def test_run_for_selected_runs_the_chosen_step_and_shows_the_summary(sessi
 async def test_the_session_ending_forgets_the_rows(session, admin, fake):
     root, state, _ = await _open(sign_in_admin(session))
     assert state.rows
-    state.staff_sid = "ended"
+    set_cookies(state, staff="ended")
     await state.next_page()
     assert state.rows == [] and state.funnel_steps == [] and state.new_accounts == []
     assert "Patient0" not in str(root.dict())

@@ -23,7 +23,7 @@ from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.patient_import import MAPPING_FIX, NO_OPEN, NO_RUN, PatientImportState
 from portal_app.state.staff_login import LANDING_PAGES
-from tests.unit.state_support import everything_in_state, sign_in_admin, staff_with
+from tests.unit.state_support import everything_in_state, set_cookies, sign_in_admin, staff_with
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "e2e_import" / "practice_export.csv"
 FHIR_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "practice_bundle.json"
@@ -41,7 +41,7 @@ def import_dir(tmp_path, monkeypatch) -> Path:
 async def _state(sid: str) -> PatientImportState:
     root = rx.State(_reflex_internal_init=True)
     state = await root.get_state(PatientImportState)
-    state.staff_sid = sid
+    set_cookies(state, staff=sid)
     return state
 
 

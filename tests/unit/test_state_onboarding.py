@@ -17,13 +17,13 @@ from portal_app.services import audit, bulk, manual_credentials, portal_auth, st
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
-from tests.unit.state_support import staff_with
+from tests.unit.state_support import set_cookies, staff_with
 
 
 async def _state(sid: str = "") -> OnboardingState:
     root = rx.State(_reflex_internal_init=True)
     state = await root.get_state(OnboardingState)
-    state.staff_sid = sid
+    set_cookies(state, staff=sid)
     return state
 
 

@@ -33,6 +33,7 @@ from portal_app.state.patient_home import PASSWORD_CHANGED, HomeState, PasswordS
 from portal_app.state.patient_login import ForgotState, LoginState
 from portal_app.state.setup import FRESH_LINK_SENT, SetupState, SetupView
 from tests.unit.conftest import START, make_patient
+from tests.unit.state_support import grant_in, page_after, tab_signs_in
 
 PASSWORD = "violet harbor engine quietly 7"
 NEW_PASSWORD = "copper meadow lantern drifts 9"
@@ -62,6 +63,8 @@ def redirect_path(event) -> str | None:
     """The path of an `rx.redirect(...)` event, or None when the handler did not redirect."""
     if event is None:
         return None
+    if page_after(event):  # a sign-in or sign-out: the page loads this address once its cookie is set
+        return page_after(event)
     assert event.handler.fn.__qualname__ == "_redirect", event
     args = {name._js_expr: value._var_value for name, value in event.args}
     return args["path"]
@@ -122,7 +125,7 @@ async def sign_in_answer(user_id: str, password: str):
     await run(login.load())
     event = await run(login.sign_in({"user_id": user_id, "password": password}))
     return (redirect_path(event), login.form_error, login.user_id_error, login.password_error,
-            login.portal_sid)
+            grant_in(event))
 
 
 async def test_sign_in_gives_one_answer_for_unknown_wrong_and_disabled(session):
@@ -145,7 +148,8 @@ async def test_sign_in_sets_a_session_cookie_that_resolves(session):
     root, login = await state_at(routes.LOGIN, LoginState)
     await run(login.load())
 
-    event = await run(login.sign_in({"user_id": " Maria.Lopez@Example.com ", "password": PASSWORD}))
+    event = await tab_signs_in(session, login, login.sign_in(
+        {"user_id": " Maria.Lopez@Example.com ", "password": PASSWORD}))
 
     assert redirect_path(event) == routes.PORTAL_HOME
     assert login.form_error == ""
@@ -170,7 +174,8 @@ async def test_sign_in_empty_fields_are_named_and_huge_input_gets_the_same_answe
 async def test_login_page_of_a_signed_in_patient_goes_to_the_portal(session):
     make_account(session)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     assert redirect_path(await run(login.load())) == routes.PORTAL_HOME
 
 
@@ -217,7 +222,7 @@ async def test_invitation_creates_the_account_and_signs_in_without_exposing_secr
 
     await run(setup.load())
     assert (setup.step, setup.suggested_user_id) == (SetupView.INVITE, "maria.lopez@example.com")
-    event = await run(setup.create_account(
+    event = await tab_signs_in(session, setup, setup.create_account(
         {"user_id": "maria.lopez@example.com", "password": PASSWORD, "confirm": PASSWORD}))
 
     assert redirect_path(event) == routes.PORTAL_HOME
@@ -257,14 +262,16 @@ async def test_password_rules_show_beside_the_right_field(session):
 async def test_reset_link_sets_the_password_and_ends_other_sessions(session):
     patient, account = make_account(session)
     _, other = await state_at(routes.LOGIN, LoginState)
-    await run(other.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, other, other.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     assert principal(session, other.portal_sid) is not None
     token = send_link(session, patient)
     root, setup = await state_at(routes.setup_path(routes.SetupStep.RESET, token=token), SetupState)
 
     await run(setup.load())
     assert setup.step == SetupView.RESET
-    event = await run(setup.save_password({"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
+    event = await tab_signs_in(session, setup, setup.save_password({"password": NEW_PASSWORD,
+                                                                     "confirm": NEW_PASSWORD}))
 
     assert redirect_path(event) == routes.PORTAL_HOME
     assert principal(session, setup.portal_sid).account_id == account.id
@@ -352,7 +359,8 @@ async def test_portal_off_shows_unavailable_and_accepts_nothing(session):
 async def test_portal_off_ends_access_to_the_portal_home(session):
     make_account(session)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     switch_portal(session, False)
     home = await root.get_state(HomeState)
     assert redirect_path(await run(home.load())) == routes.LOGIN
@@ -369,7 +377,8 @@ async def test_home_requires_a_session_and_shows_the_chart(session):
     assert anonymous.chart_name == ""
 
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     assert await run(home.load()) is None
     assert (home.chart_name, home.chart_dob, home.email) == (
@@ -391,7 +400,8 @@ async def test_home_requires_a_session_and_shows_the_chart(session):
 async def test_must_change_password_is_sent_to_the_password_page(session):
     make_account(session, force_change=True)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     assert redirect_path(await run(home.load())) == routes.PORTAL_PASSWORD
     assert home.chart_name == ""
@@ -403,9 +413,11 @@ async def test_must_change_password_is_sent_to_the_password_page(session):
 async def test_change_password_checks_current_and_ends_other_sessions(session):
     _, account = make_account(session)
     _, other = await state_at(routes.LOGIN, LoginState)
-    await run(other.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, other, other.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     page = await root.get_state(PasswordState)
     await run(page.load())
 
@@ -438,7 +450,8 @@ async def test_representative_picks_among_the_charts_of_the_account_only(session
                                  access_type=AccessType.REPRESENTATIVE, relationship="parent"))
     session.commit()
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     await run(home.load())
     assert [c["label"] for c in home.chart_choices] == ["Maria Lopez", "Lucia Lopez"]

@@ -12,6 +12,7 @@ from portal_app.services import appointments, audit
 from portal_app.state.patient_appointments import PatientAppointmentsState
 from portal_app.state.patient_login import LoginState
 from tests.unit.conftest import START
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import PASSWORD, make_account, redirect_path, run, state_at
 
 
@@ -34,7 +35,8 @@ async def _state(session, permissions: str | None = None):
         session.add(connection)
         session.commit()
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     return patient, account, await root.get_state(PatientAppointmentsState)
 
 

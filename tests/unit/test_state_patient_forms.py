@@ -9,6 +9,7 @@ from portal_app.models import AuditEvent, IntakeChange, PortalConnection, Portal
 from portal_app.services import audit, form_requests
 from portal_app.state.patient_forms import NOTHING_CHANGED, SENT, FormsState, FormTodosState
 from portal_app.state.patient_login import LoginState
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import PASSWORD, make_account, redirect_path, run, state_at
 
 
@@ -26,7 +27,8 @@ async def signed_in(session, cls, path: str, *, areas: str | None = None, reques
                                     actor=audit.Actor.system("test"))
         session.commit()
     root, login = await state_at(path, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     state = await root.get_state(cls)
     return patient, root, state
 

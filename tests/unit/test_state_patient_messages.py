@@ -12,6 +12,7 @@ from portal_app.services import audit, messages
 from portal_app.state.patient_login import LoginState
 from portal_app.state.patient_messages import PatientMessagesState
 from tests.unit.conftest import make_patient
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import PASSWORD, make_account, public_text, redirect_path, run, state_at
 
 ONE_MB = "y" * (1024 * 1024)
@@ -19,7 +20,7 @@ ONE_MB = "y" * (1024 * 1024)
 
 async def _signed_in(session, email="maria.lopez@example.com"):
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": email, "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in({"user_id": email, "password": PASSWORD}))
     state = await root.get_state(PatientMessagesState)
     return root, state
 

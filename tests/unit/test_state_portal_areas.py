@@ -14,6 +14,7 @@ from portal_app.state.patient_home import HomeState
 from portal_app.state.patient_login import LoginState
 from portal_app.state.patient_messages import PatientMessagesState
 from tests.unit.conftest import make_patient
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import PASSWORD, make_account, redirect_path, run, state_at
 
 
@@ -34,7 +35,8 @@ async def _parent_of_two(session):
     session.add(connection)
     session.commit()
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     await run(home.load())
     return account, child, connection, home

@@ -20,6 +20,7 @@ from portal_app.state.patient_home import ConnectChartState, HomeState
 from portal_app.state.setup import SetupState, SetupView
 from portal_app.state.setup_create_account import CreateAccountState, CreateAccountStep
 from tests.unit.conftest import make_patient
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import public_text, redirect_path, run, state_at, switch_portal
 
 PASSWORD = "violet harbor engine quietly 7"
@@ -113,7 +114,7 @@ async def test_whole_flow_signs_in_and_never_exposes_a_secret(session):
     assert create.stage == CreateAccountStep.PASSWORD
     await run(create.finish({"password": PASSWORD, "confirm": "something else entirely 9"}))
     assert create.confirm_error and create.stage == CreateAccountStep.PASSWORD
-    event = await run(create.finish({"password": PASSWORD, "confirm": PASSWORD}))
+    event = await tab_signs_in(session, create, create.finish({"password": PASSWORD, "confirm": PASSWORD}))
     assert redirect_path(event) == routes.PORTAL_HOME
     assert create.portal_sid
     session.expire_all()
@@ -178,7 +179,7 @@ async def test_connect_another_chart_from_the_portal(session):
     await run(create.answer_has_key("yes"))
     await run(create.submit_key({"key": key}))
     await run(create.submit_details({"last_name": "Lopez", "dob": "1980-04-02", "whose": "self"}))
-    await run(create.finish({"password": PASSWORD, "confirm": PASSWORD}))
+    await tab_signs_in(session, create, create.finish({"password": PASSWORD, "confirm": PASSWORD}))
 
     second = make_patient(session, first="Maria", last="Lopez", email="other@example.com",
                           dob=date(1980, 4, 2), enabled=True, chart="C2")

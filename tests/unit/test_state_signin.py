@@ -16,6 +16,7 @@ from portal_app.state.patient_home import HomeState, PasswordState
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
 from portal_app.state.setup import SetupState, SetupView
 from tests.unit.conftest import START, make_patient
+from tests.unit.state_support import tab_signs_in
 from tests.unit.test_state_patient import (
     NEW_PASSWORD,
     PASSWORD,
@@ -124,7 +125,8 @@ async def test_sign_in_failure_says_what_to_do_with_the_practices_numbers(sessio
     make_account(session)
     _, login = await state_at(routes.LOGIN, LoginState)
     await run(login.load())
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": "wrong wrong wrong"}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": "wrong wrong wrong"}))
     assert login.form_error == (
         "That user ID and password do not match an account that can sign in. If you have tried several "
         "times, wait 15 minutes or use Forgot password. A temporary password from the practice works "
@@ -138,7 +140,8 @@ async def test_sign_in_failure_says_what_to_do_with_the_practices_numbers(sessio
 async def test_forced_change_needs_no_current_password_but_a_different_one(session):
     _, account = make_account(session, force_change=True)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     page = await root.get_state(PasswordState)
     await run(page.load())
     assert page.must_change
@@ -153,7 +156,8 @@ async def test_forced_change_needs_no_current_password_but_a_different_one(sessi
 async def test_voluntary_change_still_checks_the_current_password(session):
     make_account(session)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     page = await root.get_state(PasswordState)
     await run(page.load())
     await run(page.change_password({"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
@@ -189,7 +193,8 @@ async def test_a_refused_area_page_leaves_a_sentence_on_home(session):
     session.add(connection)
     session.commit()
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     _target, redirect = await home._area_guard(Area.DOCUMENTS)
     assert redirect_path(redirect[0]) == routes.PORTAL_HOME
@@ -202,7 +207,8 @@ async def test_a_refused_area_page_leaves_a_sentence_on_home(session):
 async def test_a_disabled_patients_open_page_lands_on_sign_in_with_the_reason(session):
     _patient, account = make_account(session)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     await run(home.load())
     account.status = AccountStatus.DISABLED
@@ -218,14 +224,16 @@ async def test_a_disabled_patients_open_page_lands_on_sign_in_with_the_reason(se
 async def test_sign_out_leaves_no_reason_and_a_revoked_session_says_signed_out(session):
     make_account(session)
     root, login = await state_at(routes.LOGIN, LoginState)
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     home = await root.get_state(HomeState)
     await run(home.load())
     await run(home.portal_sign_out())
     await run(login.load())
     assert login.notice == ""
 
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in(
+        {"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     await run(home.load())
     portal_auth.sign_out(session=session, session_id=login.portal_sid)  # e.g. another window
     await run(home.load())

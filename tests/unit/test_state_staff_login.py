@@ -8,13 +8,22 @@ import reflex as rx
 from sqlmodel import select
 
 from portal_app import routes
-from portal_app.models import AuditEvent, AuthSession, StaffUser
-from portal_app.services import clock, passwords, staff_auth
+from portal_app.models import AuditEvent, AuthSession, SessionKind, StaffUser
+from portal_app.services import clock, passwords, session_grants, staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import SIGN_IN_FAILED
 from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 from tests.unit.conftest import ADMIN_PASSWORD
-from tests.unit.state_support import PASSWORD, staff_with, state_for
+from tests.unit.state_support import (
+    PASSWORD,
+    everything_in_state,
+    grant_in,
+    page_after,
+    set_cookies,
+    sign_in_tab,
+    staff_with,
+    state_for,
+)
 from tests.unit.test_state_patient import redirect_path
 
 NEW_PASSWORD = "amber walrus gallops quietly 31"
@@ -23,7 +32,7 @@ NEW_PASSWORD = "amber walrus gallops quietly 31"
 async def _state(cls, sid: str = ""):
     root = rx.State(_reflex_internal_init=True)
     state = await root.get_state(cls)
-    state.staff_sid = sid
+    set_cookies(state, staff=sid)
     return state
 
 
@@ -35,17 +44,24 @@ def _target(result) -> str:
     return ""
 
 
-async def test_sign_in_sets_the_cookie_and_goes_to_onboarding(session, admin):
+async def test_sign_in_hands_a_one_time_grant_to_the_cookie_route_and_goes_to_onboarding(session, admin):
     state = await _state(StaffLoginState)
 
     result = await state.sign_in({"username": "Admin ", "password": ADMIN_PASSWORD})
 
     assert state.error == ""
-    assert _target(result) == "/staff/onboarding"
-    assert len(state.staff_sid) >= 40
+    assert page_after(result) == "/staff/onboarding"
+    grant = grant_in(result)
+    assert len(grant) >= 40
+    # No session id anywhere in the tab's state: the grant is all the page gets.
+    assert state.staff_sid == "" and grant not in everything_in_state(state._get_root_state())
+    assert staff_auth.principal_for(session=session, session_id=grant) is None
+    plain = sign_in_tab(session, state, result, SessionKind.STAFF)
+    assert len(plain) >= 40 and plain != grant
     assert staff_auth.principal_for(session=session, session_id=state.staff_sid).username == "admin"
-    # Only a hash of the cookie value is stored.
-    assert session.exec(select(AuthSession).where(AuthSession.token_hash == state.staff_sid)).first() is None
+    # The grant worked once; only a hash of the cookie value is stored.
+    assert session_grants.redeem(session=session, grant=grant, kind=SessionKind.STAFF) is None
+    assert session.exec(select(AuthSession).where(AuthSession.token_hash == plain)).first() is None
 
 
 async def test_every_failure_gets_the_same_message(session, admin, frozen_clock):
@@ -68,8 +84,8 @@ async def test_every_failure_gets_the_same_message(session, admin, frozen_clock)
     await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
     assert state.error == SIGN_IN_FAILED and state.staff_sid == ""
     frozen_clock(clock.now() + staff_auth.LOCKOUT + timedelta(seconds=1))
-    await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
-    assert state.error == "" and state.staff_sid != ""
+    answer = await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+    assert state.error == "" and grant_in(answer) != ""
 
 
 async def test_failed_sign_in_is_audited(session, admin):
@@ -151,8 +167,8 @@ async def test_first_admin_changes_password_then_reaches_onboarding(session, adm
 
 async def test_no_password_is_kept_in_state(session, admin):
     state = await _state(StaffLoginState)
-    await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
-    pw_state = await _state(StaffPasswordState, state.staff_sid)
+    answer = await state.sign_in({"username": "admin", "password": ADMIN_PASSWORD})
+    pw_state = await _state(StaffPasswordState, sign_in_tab(session, state, answer, SessionKind.STAFF))
     await pw_state.change_password({"current": ADMIN_PASSWORD, "password": "short", "confirm": "short"})
 
     everything = repr(state.dict()) + repr(pw_state.dict())
