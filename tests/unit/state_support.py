@@ -12,6 +12,7 @@ from portal_app.models import Role, RolePermission
 from portal_app.services import staff_auth
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.base import SessionState
+from tests.unit.two_step import staff_sign_in
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -36,11 +37,12 @@ def staff_with(session: Session, username: str, grants: dict[Permission, Level])
     session.commit()
     staff_auth.create_staff(session=session, username=username, full_name=f"{username.title()} Staff",
                             password=PASSWORD, role=role.name)
-    return staff_auth.sign_in(session=session, username=username, password=PASSWORD)
+    return staff_sign_in(session, username, PASSWORD)
 
 
 def sign_in_admin(session: Session) -> str:
-    return staff_auth.sign_in(session=session, username="admin", password=PASSWORD)
+    """The administrator signs in (Write on Roles Setup: with the second step, enrolling first)."""
+    return staff_sign_in(session, "admin", PASSWORD)
 
 
 def everything_in_state(root) -> str:

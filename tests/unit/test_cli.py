@@ -11,6 +11,7 @@ from portal_app import cli, db
 from portal_app.models import AccessType, IntakeChange, PortalAccount, PortalConnection, PortalTask, StaffUser
 from portal_app.services import audit, demo, invitations, onboarding, settings, staff_auth
 from tests.unit.conftest import make_patient
+from tests.unit.two_step import staff_sign_in
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_init_migrates_loads_demo_and_creates_the_admin_once(cli_db, capsys):
         assert demo.patient_count(session=session) == 25
         [admin] = session.exec(select(StaffUser)).all()
         assert admin.must_change_password and password not in admin.password_hash
-        sid = staff_auth.sign_in(session=session, username="admin", password=password)
+        sid = staff_sign_in(session, "admin", password)
         assert staff_auth.principal_for(session=session, session_id=sid).must_change_password
 
 
@@ -117,7 +118,7 @@ def test_create_staff(cli_db, capsys):
     assert cli.main(["create-staff", "--username", "weak", "--name", "Weak One", "--password", "password123"]) == 2
     assert "too weak" in capsys.readouterr().err
     with db.session_scope(cli_db) as session:
-        assert staff_auth.sign_in(session=session, username="desk", password="velvet harbor compass 58 ridge")
+        assert staff_sign_in(session, "desk", "velvet harbor compass 58 ridge")
 
 
 def test_create_staff_prompts_for_the_password(cli_db, capsys, monkeypatch):

@@ -16,6 +16,7 @@ from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 from tests.unit.conftest import ADMIN_PASSWORD
 from tests.unit.state_support import PASSWORD, staff_with, state_for
 from tests.unit.test_state_patient import redirect_path
+from tests.unit.two_step import staff_sign_in
 
 NEW_PASSWORD = "amber walrus gallops quietly 31"
 
@@ -91,7 +92,7 @@ async def test_must_change_password_goes_to_the_password_page(session, admin):
 
 
 async def test_signed_in_user_opening_login_goes_on(session, admin):
-    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     assert _target(await (await _state(StaffLoginState, sid)).check_signed_in()) == "/staff/onboarding"
     assert await (await _state(StaffLoginState, "")).check_signed_in() is None
 
@@ -107,7 +108,7 @@ async def test_password_page_needs_a_session(session, admin):
 
 
 async def test_change_password_errors_go_next_to_their_field(session, admin):
-    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     state = await _state(StaffPasswordState, sid)
     await state.load()
 
@@ -129,8 +130,8 @@ async def test_first_admin_changes_password_then_reaches_onboarding(session, adm
     admin.must_change_password = True
     session.add(admin)
     session.commit()
-    other_sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
-    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    other_sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
+    sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     state = await _state(StaffPasswordState, sid)
     await state.load()
     assert state.must_change is True
