@@ -15,13 +15,19 @@ import reflex as rx
 from portal_app import routes
 from portal_app.services import invitations, portal_auth
 from portal_app.services.errors import FormInvalid, PortalUnavailable
+from portal_app.services.second_factor import SecondStepNeeded
 from portal_app.state.base import call, detach
 from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
+from portal_app.state.two_step import TwoStepMixin
 
 
-class LoginState(FieldErrors, PatientPageState):
+class LoginState(TwoStepMixin, FieldErrors, PatientPageState):
+    """State of /login: the password, then the second step when the account has one (state/two_step.py)."""
+
+    AUTH: ClassVar[Any] = portal_auth
+
     user_id_error: str = ""
     password_error: str = ""
     # Why this tab, signed in a moment ago, is on the sign-in page (disabled, idle, ...).
@@ -33,6 +39,7 @@ class LoginState(FieldErrors, PatientPageState):
     async def load(self):
         """on_load: check the portal switch; someone already signed in goes to the portal."""
         self._clear_errors()
+        self._clear_two_step()
         self.notice = ""
         if not await self._load_practice():
             self.ready = True
@@ -67,6 +74,15 @@ class LoginState(FieldErrors, PatientPageState):
         except portal_auth.SignInFailed as exc:
             self.form_error = exc.message
             return None
+        except SecondStepNeeded as need:
+            return await self._begin_second_step(need)
+        return await self._signed_in(plain)
+
+    async def _ended(self, message: str) -> None:
+        self.form_error = message
+
+    async def _signed_in(self, plain: str):
+        """A session is open (after the password, or the second step): set the cookie, go on."""
         self.portal_sid = plain
         principal = await self._portal_principal()
         if principal is not None and principal.must_change_password:
