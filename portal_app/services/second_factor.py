@@ -395,6 +395,15 @@ def _remove(session: Session, factor: SecondFactor) -> None:
 # ---- staff: a colleague's reset, the practice's switch ---------------------------------------------
 
 
+def enrolled_staff(*, session: Session, staff_user_ids: list[int]) -> set[int]:
+    """Which of these staff users have an authenticator set up (for the staff users list)."""
+    if not staff_user_ids:
+        return set()
+    return {ident(user_id) for user_id in session.exec(
+        select(SecondFactor.staff_user_id).where(col(SecondFactor.staff_user_id).in_(staff_user_ids),
+                                                 col(SecondFactor.confirmed_at).is_not(None)))}
+
+
 def reset_staff(*, session: Session, staff_user_id: int, actor: audit.Actor) -> bool:
     """Remove a colleague's authenticator and recovery codes (they enrol again at next sign-in).
 
@@ -405,6 +414,9 @@ def reset_staff(*, session: Session, staff_user_id: int, actor: audit.Actor) -> 
     user = session.get(StaffUser, staff_user_id)
     if user is None:
         raise NotFound("That staff user no longer exists.")
+    if actor.staff_user_id == staff_user_id:
+        raise InvalidInput("You cannot reset your own two-step verification; ask a colleague who manages "
+                           "staff users.")
     factor = _factor(session, staff_user_id=staff_user_id)
     if factor is None:
         return False
