@@ -14,6 +14,7 @@ from portal_app.pages.patient import login as patient_login
 from portal_app.pages.patient import messages as patient_messages
 from portal_app.pages.patient import setup as patient_setup
 from portal_app.pages.patient import summary as patient_summary
+from portal_app.pages.patient import two_step as patient_two_step
 from portal_app.pages.staff import (
     adoption,
     audit,
@@ -48,7 +49,7 @@ app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), ap
 app.add_page(index, route="/", title="Patient Portal")
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
-               patient_appointments, patient_documents, patient_forms, patient_summary):
+               patient_appointments, patient_documents, patient_forms, patient_summary, patient_two_step):
     module.add_pages(app)
 
 

@@ -16,7 +16,7 @@ CODE_LABEL = "Authentication code"
 RECOVERY_LABEL = "Recovery code"
 
 
-def _code_field(state, *, label: rx.Var | str, hint: rx.Var | str) -> rx.Component:
+def _code_field(state, *, label: rx.Var | str, hint: str) -> rx.Component:
     return text_field(label, CODE_FIELD_ID, name="code", autocomplete="one-time-code", required=True,
                       max_length=64, error=state.code_error, hint=hint, auto_focus=True,
                       aria_invalid=rx.cond(state.code_error != "", "true", "false"))
@@ -39,10 +39,8 @@ def code_step(state) -> rx.Component:
             _code_field(
                 state,
                 label=rx.cond(state.use_recovery, RECOVERY_LABEL, CODE_LABEL),
-                hint=rx.cond(state.use_recovery,
-                             "One of the ten recovery codes you saved when you set up two-step verification. "
-                             "Each works once.",
-                             "The 6-digit code your authenticator app shows now.")),
+                hint="The 6-digit code your authenticator app shows now; or, with \"Use a recovery code\", "
+                     "one of the ten recovery codes you saved (each works once)."),
             _buttons("Verify", state),
             on_submit=state.submit_code,
             reset_on_submit=False,

@@ -342,6 +342,11 @@ def confirm_enrolment(*, session: Session, challenge: str, code: str, ip: str = 
 # ---- a signed-in patient's own choice ------------------------------------------------------------
 
 
+def account_status(*, session: Session, account_id: int) -> tuple[bool, bool]:
+    """(this account has an authenticator set up, the practice requires one of every account)."""
+    return (enrolled(session=session, portal_account_id=account_id), required_for_accounts(session=session))
+
+
 def start_for_account(*, session: Session, account_id: int) -> Enrolment:
     """A signed-in patient starts (or restarts) setting up an authenticator app."""
     factor = _factor(session, portal_account_id=account_id)

@@ -29,6 +29,7 @@ SCREEN_ONLY = {
     "ConnectionsState.set_disconnect_open", "ConnectionsState.set_void_open",
     "HomeState.clear_view",
     "LoginState.cancel", "LoginState.toggle_recovery", "StaffLoginState.cancel", "StaffLoginState.toggle_recovery",
+    "PortalTwoStepState.cancel",
     "OnboardingState.clear_selection", "OnboardingState.dismiss_job", "OnboardingState.set_bulk_dialog_open",
     "OnboardingState.set_bulk_resend", "OnboardingState.set_bulk_confirm_text",
     "OnboardingState.set_confirm_open", "OnboardingState.toggle_page", "OnboardingState.toggle_selected",
