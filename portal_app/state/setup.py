@@ -125,6 +125,9 @@ class SetupState(PasswordErrors, PatientPageState):
             self._show_error(exc.field, exc.message)
             return None
         self._token = ""
+        if not plain:  # two-step verification: the new password, then the code, at sign-in
+            return [rx.redirect(routes.LOGIN),
+                    rx.toast.success("Your new password is saved. Sign in with it and your authenticator code.")]
         self.portal_sid = plain
         await self._portal_principal()
         return rx.redirect(routes.PORTAL_HOME)
