@@ -129,3 +129,60 @@ def test_a_colleague_resets_two_step_verification_and_set_up_comes_again(
     expect(page).to_have_url(re.compile(r"/staff/login/?$"))
     _password(page, username)
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+
+
+def test_a_patient_turns_on_two_step_verification_and_signs_in_with_a_code(app_server: AppServer, page: Page) -> None:
+    from tests.e2e.helpers import create_patient, expect_portal_home, give_account, patient_sign_in
+    from tests.e2e.test_accessibility import _violations
+
+    patient = create_patient(app_server, first_name="Olive", last_name=f"Otp-{unique_tag()}", portal_enabled=True)
+    user_id = give_account(app_server, patient)
+    patient_sign_in(page, user_id, PASSPHRASE)
+    expect_portal_home(page, patient)
+    page.get_by_role("link", name="Two-step verification").click()
+    page.get_by_role("button", name="Set up two-step verification").click()
+    hint = page.get_by_text("Can't scan? Enter this key")
+    expect(hint).to_be_visible()
+    assert _violations(page) == []
+    totp = pyotp.TOTP(hint.inner_text().split(":", 1)[1].replace(" ", "").strip())
+    first = totp.now()
+    page.get_by_label("Authentication code").fill(first)
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("list", name="Recovery codes").get_by_role("listitem")).to_have_count(10)
+    page.get_by_role("button", name="I have saved my recovery codes").click()
+    expect(page.get_by_text("Two-step verification is on")).to_have_count(2)
+    page.get_by_role("button", name="Sign out").click()
+
+    patient_sign_in(page, user_id, PASSPHRASE)
+    code = page.get_by_label("Authentication code")
+    expect(code).to_be_visible()
+    assert _violations(page) == []
+    code.fill(_next_window(totp, first))
+    page.get_by_role("button", name="Verify").click()
+    expect_portal_home(page, patient)
+
+
+def test_the_practice_requires_two_step_verification_of_everyone(app_server: AppServer, page: Page,
+                                                                  new_context) -> None:
+    from tests.e2e.helpers import create_patient, give_account, patient_sign_in
+
+    staff_sign_in(page)
+    goto(page, "/staff/setup/portal")
+    switch = page.get_by_role("switch", name="Require two-step verification for everyone")
+    expect(switch).not_to_be_checked()
+    try:
+        switch.click()
+        expect(page.get_by_text("Saved: every staff user and patient now needs two-step verification")).to_be_visible()
+        assert audit_events(app_server, action="settings.update")
+        patient = create_patient(app_server, first_name="Rita", last_name=f"Required-{unique_tag()}",
+                                 portal_enabled=True)
+        user_id = give_account(app_server, patient)
+        patient_page = new_context().new_page()
+        patient_sign_in(patient_page, user_id, PASSPHRASE)
+        expect(patient_page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+    finally:
+        goto(page, "/staff/setup/portal")
+        switch = page.get_by_role("switch", name="Require two-step verification for everyone")
+        expect(switch).to_be_checked()
+        switch.click()
+        expect(page.get_by_text("Saved: two-step verification is required only of staff")).to_be_visible()

@@ -183,3 +183,21 @@ def test_outbox_says_a_letter_has_its_pdf_attached(cli_db, capsys):
         session.commit()
     assert cli.main(["outbox"]) == 0
     assert "letter (PDF attached) queued to 1 Elm St" in capsys.readouterr().out
+
+
+def test_reset_two_step_for_the_administrator_who_lost_the_phone(cli_db, capsys):
+    from portal_app.models import AuditEvent, SecondFactor
+
+    cli.main(["init", "--demo-patients", "0"])
+    cli.main(["create-staff", "--username", "boss", "--name", "Bo Boss",
+              "--password", "velvet harbor compass 58 ridge"])
+    with db.session_scope(cli_db) as session:
+        staff_sign_in(session, "boss", "velvet harbor compass 58 ridge")  # sets up an authenticator
+    capsys.readouterr()
+    assert cli.main(["reset-two-step", "--username", "Boss"]) == 0
+    assert "boss sets up two-step verification again" in capsys.readouterr().out
+    assert cli.main(["reset-two-step", "--username", "nobody"]) == 2
+    with db.session_scope(cli_db) as session:
+        assert session.exec(select(SecondFactor)).all() == []
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "staff.second_factor_reset")).one()
+        assert event.actor_type == "system"
