@@ -18,6 +18,7 @@ from portal_app.services import staff_auth
 from portal_app.services.permissions import ADMINISTRATOR
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import PASSPHRASE, audit_events, staff_sign_in, unique_tag
+from tests.e2e.test_accessibility import _violations
 
 ONBOARDING = re.compile(r"/staff/onboarding/?$")
 
@@ -56,6 +57,7 @@ def test_an_administrator_sets_up_two_step_verification_and_signs_in_with_codes(
     # Right after the password: set-up, before any other page.
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    assert _violations(page) == []
     goto(page, "/staff/onboarding")
     expect(page).to_have_url(re.compile(r"/staff/login/?$"))  # no session yet
     _password(page, username)
@@ -133,7 +135,6 @@ def test_a_colleague_resets_two_step_verification_and_set_up_comes_again(
 
 def test_a_patient_turns_on_two_step_verification_and_signs_in_with_a_code(app_server: AppServer, page: Page) -> None:
     from tests.e2e.helpers import create_patient, expect_portal_home, give_account, patient_sign_in
-    from tests.e2e.test_accessibility import _violations
 
     patient = create_patient(app_server, first_name="Olive", last_name=f"Otp-{unique_tag()}", portal_enabled=True)
     user_id = give_account(app_server, patient)
