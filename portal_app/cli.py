@@ -1,5 +1,5 @@
-"""Command line: `python -m portal_app init | create-staff | demo | outbox | adoption-rebuild | access-rules |
-adt-listen | import | audit verify`."""
+"""Command line: `python -m portal_app init | create-staff | reset-two-step | demo | outbox | adoption-rebuild |
+access-rules | adt-listen | import | audit verify`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from portal_app import db
-from portal_app.models import PracticeSettings, StaffUser
+from portal_app.models import PracticeSettings, StaffUser, ident
 from portal_app.services import (
     access_rules,
     audit,
@@ -24,6 +24,7 @@ from portal_app.services import (
     demo_portal,
     outbox,
     permissions,
+    second_factor,
     settings,
     staff_auth,
 )
@@ -48,6 +49,20 @@ def _create_staff(args: argparse.Namespace) -> int:
             print(exc.message, file=sys.stderr)
             return 2
     print(f"Created staff user {user.username} ({args.role}).")
+    return 0
+
+
+def _reset_two_step(args: argparse.Namespace) -> int:
+    """For the last administrator who lost their phone and recovery codes (audited as the command line)."""
+    with db.session_scope() as session:
+        user = session.exec(select(StaffUser).where(StaffUser.username == args.username.strip().lower())).first()
+        if user is None:
+            print("No staff user has that username.", file=sys.stderr)
+            return 2
+        username = user.username
+        done = second_factor.reset_staff(session=session, staff_user_id=ident(user), actor=audit.Actor.system())
+    print(f"{username} sets up two-step verification again at next sign-in." if done
+          else f"{username} had no two-step verification set up; nothing changed.")
     return 0
 
 
@@ -284,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                        choices=sorted(permissions.BUILT_IN_ROLES))
     staff.add_argument("--must-change", action="store_true")
     staff.set_defaults(run=_create_staff)
+
+    two_step = commands.add_parser("reset-two-step", help="remove a staff user's two-step verification "
+                                                          "(they set it up again at next sign-in)")
+    two_step.add_argument("--username", required=True)
+    two_step.set_defaults(run=_reset_two_step)
 
     demo_cmd = commands.add_parser("demo", help="add fake patients")
     demo_cmd.add_argument("--patients", type=int, default=300)

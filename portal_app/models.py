@@ -112,6 +112,8 @@ class PracticeSettings(SQLModel, table=True):
     fhir_chart_system: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
     # Countries (ISO codes, "US,CA") whose numbers the unsigned forms may text (SMS pumping).
     sms_countries: str = Field(default="US", max_length=200, sa_column_kwargs={"server_default": "US"})
+    # Two-step verification for everyone (staff who can change roles or staff users need it anyway).
+    require_second_factor: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -650,3 +652,30 @@ class ImportRowResult(SQLModel, table=True):
     chart_number: str = Field(default="", max_length=64)
     detail: str = Field(default="", max_length=2000)
 
+
+
+class SecondFactor(SQLModel, table=True):
+    """A staff user's or portal account's authenticator app (TOTP), and the sign-in step waiting for it.
+
+    The secret is read by the server only: it leaves it once, in the enrolment QR code and key.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_user_id: int | None = Field(default=None, foreign_key="staffuser.id", unique=True)
+    portal_account_id: int | None = Field(default=None, foreign_key="portalaccount.id", unique=True)
+    secret: str = Field(max_length=64)  # base32
+    confirmed_at: datetime | None = None  # None: enrolment started, not finished
+    last_step: int = 0  # the last 30-second time step whose code was accepted (a replay is refused)
+    # The sign-in waiting for this second step (after a right password): hashed, short-lived.
+    challenge_hash: str = Field(default="", max_length=64, index=True)
+    challenge_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of the ten single-use codes given at enrolment (stored as SHA-256 of a random code)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    factor_id: int = Field(foreign_key="secondfactor.id", index=True)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = None

@@ -16,6 +16,7 @@ from portal_app.pages.patient import login as patient_login
 from portal_app.pages.patient import messages as patient_messages
 from portal_app.pages.patient import setup as patient_setup
 from portal_app.pages.patient import summary as patient_summary
+from portal_app.pages.patient import two_step as patient_two_step
 from portal_app.pages.staff import (
     adoption,
     audit,
@@ -63,7 +64,7 @@ app.add_page(index, route="/", title="Patient Portal")
 private_dir(rx.get_upload_dir())
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,
-               patient_appointments, patient_documents, patient_forms, patient_summary):
+               patient_appointments, patient_documents, patient_forms, patient_summary, patient_two_step):
     module.add_pages(app)
 
 

@@ -35,6 +35,7 @@ from portal_app.services import (
     tokens,
 )
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.services.second_factor import enrolled as has_second_factor
 from portal_app.services.validation import normalize_email, normalize_user_id, parse_dob
 
 RESEND_WINDOW = accounts.RESEND_WINDOW
@@ -220,7 +221,10 @@ def redeem_invitation(*, session: Session, token: str | None, user_id: str, pass
 
 def redeem_reset(*, session: Session, token: str | None, password: str, confirm: str,
                  ip: str = "") -> str:
-    """Set a new password from a reset link; every other session of the account ends."""
+    """Set a new password from a reset link; every other session of the account ends.
+
+    Returns the new session id, or "" for an account with two-step verification (no session:
+    they sign in with the new password and their code)."""
     config = settings.get(session=session)
     if not config.portal_active:
         raise PortalUnavailable()
@@ -243,6 +247,10 @@ def redeem_reset(*, session: Session, token: str | None, password: str, confirm:
     audit.record(session=session, actor=actor, action="account.password_reset",
                  patient_id=row.patient_id, account_id=account.id,
                  detail=f"reset link #{row.id}; other sessions ended={ended}")
+    if has_second_factor(session=session, portal_account_id=ident(account)):
+        # The link proves the mailbox, not the phone: sign in with the new password and the code.
+        session.commit()
+        return ""
     plain = sessions.start(session=session, kind=SessionKind.PORTAL, portal_account_id=account.id, ip=ip)
     audit.record(session=session, actor=actor, action="portal.sign_in", patient_id=row.patient_id,
                  account_id=account.id)

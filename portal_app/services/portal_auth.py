@@ -12,6 +12,7 @@ from portal_app.services import (
     audit,
     clock,
     passwords,
+    second_factor,
     sessions,
     settings,
     temporary_passwords,
@@ -130,6 +131,34 @@ def sign_in(*, session: Session, user_id: str, password: str, ip: str = "") -> s
         session.commit()
         raise SignInFailed(sign_in_failed_message(temporary_days=config.connect_token_days,
                                                   phone=config.practice_phone))
+    # A second factor, when had or required, comes before the session (wrong codes count too).
+    second_factor.gate(session=session, portal_account_id=ident(account),
+                       required=second_factor.required_for_accounts(session=session))
+    return _open_session(session, account, ip)
+
+
+def sign_in_second_step(*, session: Session, challenge: str, code: str, recovery: bool = False,
+                        ip: str = "") -> str:
+    """After `SecondStepNeeded`: check the authenticator (or recovery) code; returns the session id."""
+    owner = second_factor.pass_challenge(session=session, challenge=challenge, code=code, recovery=recovery, ip=ip)
+    return _open_session(session, _account(session, owner), ip)
+
+
+def enrol_and_sign_in(*, session: Session, challenge: str, code: str, ip: str = "") -> tuple[str, list[str]]:
+    """After `SecondStepNeeded(enrol=True)`: the app's first code finishes enrolment and sign-in."""
+    owner, codes = second_factor.confirm_enrolment(session=session, challenge=challenge, code=code, ip=ip)
+    return _open_session(session, _account(session, owner), ip), codes
+
+
+def _account(session: Session, owner: second_factor.Owner) -> PortalAccount:
+    account = session.get(PortalAccount, owner.portal_account_id) if owner.portal_account_id else None
+    if account is None or account.status != AccountStatus.ACTIVE:
+        raise SignInFailed(sign_in_failed_message(temporary_days=settings.get(session=session).connect_token_days))
+    return account
+
+
+def _open_session(session: Session, account: PortalAccount, ip: str) -> str:
+    now = clock.now()
     account.failed_logins = 0
     account.locked_until = None
     account.last_sign_in_at = now
@@ -166,6 +195,8 @@ def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipa
         return None
     if not settings.get(session=session).portal_active:
         return None
+    if second_factor.account_session_lacks_it(session=session, account_id=ident(account)):
+        return None  # the practice now requires a second factor: sign in again and set it up
     charts = tuple(_chart(c, p) for c, p in _live_charts(session, ident(account)))
     if not charts:
         return None

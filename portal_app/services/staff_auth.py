@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from portal_app.models import SessionKind, StaffUser, ident
-from portal_app.services import audit, clock, passwords, permissions, sessions, settings
+from portal_app.services import audit, clock, passwords, permissions, second_factor, sessions, settings
 from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -89,6 +89,9 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
     """Check credentials and open a session; returns the session id for the cookie.
 
     Raises:
+        SecondStepNeeded: the password was right and a second factor is had or required (see
+            `services/second_factor.py`): no session yet; finish with `sign_in_second_step`
+            or `enrol_and_sign_in`.
         SignInFailed: the same error for an unknown user, a wrong password, an inactive
             or a locked account. The hash check runs in every case.
     """
@@ -111,6 +114,41 @@ def sign_in(*, session: Session, username: str, password: str, ip: str = "") -> 
                      detail=reason)
         session.commit()
         raise SignInFailed(SIGN_IN_FAILED)
+    # A second factor, when had or needed, comes before the session (and before the failure
+    # count is cleared: wrong codes count towards the same lockout).
+    second_factor.gate(session=session, staff_user_id=ident(user),
+                       required=second_factor.required_for_staff(session=session, staff_user_id=ident(user)))
+    return _open_session(session, user, ip)
+
+
+def sign_in_second_step(*, session: Session, challenge: str, code: str, recovery: bool = False,
+                        ip: str = "") -> str:
+    """After `SecondStepNeeded`: check the authenticator (or recovery) code; returns the session id.
+
+    Raises:
+        SignInFailed: a wrong or replayed code (counted towards the lockout), or a challenge
+            that is over (expired, or the account locked): sign in again.
+    """
+    owner = second_factor.pass_challenge(session=session, challenge=challenge, code=code, recovery=recovery, ip=ip)
+    return _open_session(session, _staff_user(session, owner), ip)
+
+
+def enrol_and_sign_in(*, session: Session, challenge: str, code: str, ip: str = "") -> tuple[str, list[str]]:
+    """After `SecondStepNeeded(enrol=True)` and `second_factor.begin_enrolment`: the app's first code
+    finishes enrolment and the sign-in; returns (session id, the ten recovery codes to show once)."""
+    owner, codes = second_factor.confirm_enrolment(session=session, challenge=challenge, code=code, ip=ip)
+    return _open_session(session, _staff_user(session, owner), ip), codes
+
+
+def _staff_user(session: Session, owner: second_factor.Owner) -> StaffUser:
+    user = session.get(StaffUser, owner.staff_user_id) if owner.staff_user_id is not None else None
+    if user is None or not user.active:
+        raise SignInFailed(SIGN_IN_FAILED)
+    return user
+
+
+def _open_session(session: Session, user: StaffUser, ip: str) -> str:
+    now = clock.now()
     user.failed_logins = 0
     user.locked_until = None
     user.previous_sign_in_at = user.last_sign_in_at
@@ -132,11 +170,14 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
     user = session.get(StaffUser, row.staff_user_id)
     if user is None or not user.active:
         return None
+    levels = permissions.levels_for(session=session, staff_user_id=ident(user))
+    if second_factor.staff_session_lacks_it(session=session, staff_user_id=ident(user), levels=levels):
+        return None  # they sign in again, and set up two-step verification then
     last = clock.aware(user.previous_sign_in_at)
     return StaffPrincipal(
         id=ident(user), username=user.username, full_name=user.full_name,
         must_change_password=user.must_change_password,
-        levels=permissions.levels_for(session=session, staff_user_id=ident(user)),
+        levels=levels,
         last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else "first sign-in",
         failed_since_last_sign_in=user.failures_before_sign_in,
         session_time=_elapsed(clock.now() - clock.aware(row.created_at)),

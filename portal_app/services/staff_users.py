@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, func, or_, select
 
 from portal_app.models import Role, StaffUser, StaffUserRole, ident
-from portal_app.services import audit, clock, passwords, roles, sessions, settings, staff_auth
+from portal_app.services import audit, clock, passwords, roles, second_factor, sessions, settings, staff_auth
 from portal_app.services.errors import DomainError, FormInvalid, InvalidInput, NotFound
 from portal_app.services.validation import clean_text
 
@@ -30,6 +30,7 @@ class StaffRow:
     last_sign_in: str
     locked: bool
     must_change_password: bool
+    two_step: bool = False  # an authenticator app is set up
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,12 @@ def list_staff(*, session: Session, search: str = "", page: int = 1) -> StaffPag
                 .join(Role, col(Role.id) == StaffUserRole.role_id)
                 .where(col(StaffUserRole.staff_user_id).in_(list(names))).order_by(Role.name)):
             names[user_id].append(name)
+    two_step = second_factor.enrolled_staff(session=session, staff_user_ids=list(names))
     rows = [StaffRow(id=ident(user), username=user.username, full_name=user.full_name,
                      roles=", ".join(names[ident(user)]) or "No role", active=user.active,
                      last_sign_in=clock.stamp(user.last_sign_in_at, zone, empty="never"), locked=_locked(user),
-                     must_change_password=user.must_change_password) for user in users]
+                     must_change_password=user.must_change_password, two_step=ident(user) in two_step)
+            for user in users]
     return StaffPage(rows=rows, total=total, page=page, pages=pages)
 
 

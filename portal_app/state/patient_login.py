@@ -16,6 +16,7 @@ from portal_app import routes
 from portal_app.models import SessionKind
 from portal_app.services import invitations, message_limits, portal_auth
 from portal_app.services.errors import FormInvalid, InvalidInput, PortalUnavailable
+from portal_app.services.second_factor import SecondStepNeeded
 from portal_app.services.throttle import Flow
 from portal_app.state import throttling
 from portal_app.state.base import call, detach
@@ -23,9 +24,14 @@ from portal_app.state.field_errors import FieldErrors
 from portal_app.state.inputs import form_text
 from portal_app.state.patient_page import PatientPageState
 from portal_app.state.session_cookie import clear_cookie, open_session
+from portal_app.state.two_step import TwoStepMixin
 
 
-class LoginState(FieldErrors, PatientPageState):
+class LoginState(TwoStepMixin, FieldErrors, PatientPageState):
+    """State of /login: the password, then the second step when the account has one (state/two_step.py)."""
+
+    AUTH: ClassVar[Any] = portal_auth
+
     user_id_error: str = ""
     password_error: str = ""
     # Why this tab, signed in a moment ago, is on the sign-in page (disabled, idle, ...).
@@ -37,6 +43,7 @@ class LoginState(FieldErrors, PatientPageState):
     async def load(self):
         """on_load: check the portal switch; someone already signed in goes to the portal."""
         self._clear_errors()
+        self._clear_two_step()
         self.notice = ""
         if not await self._load_practice():
             self.ready = True
@@ -78,6 +85,15 @@ class LoginState(FieldErrors, PatientPageState):
             throttling.record(Flow.SIGN_IN, self._ip())
             self.form_error = exc.message
             return None
+        except SecondStepNeeded as need:
+            return await self._begin_second_step(need)
+        return await self._signed_in(plain)
+
+    async def _ended(self, message: str) -> None:
+        self.form_error = message
+
+    async def _signed_in(self, plain: str):
+        """A session is open (after the password, or the second step): set the cookie, go on."""
         principal = await call(partial(portal_auth.principal_for, session_id=plain))
         must_change = principal is not None and principal.must_change_password
         then = routes.PORTAL_PASSWORD if must_change else routes.PORTAL_HOME

@@ -135,6 +135,9 @@ class SetupState(PasswordErrors, PatientPageState):
             self._show_error(exc.field, exc.message)
             return None
         self._token = ""
+        if not plain:  # two-step verification: the new password, then the code, at sign-in
+            return [rx.redirect(routes.LOGIN),
+                    rx.toast.success("Your new password is saved. Sign in with it and your authenticator code.")]
         return await open_session(SessionKind.PORTAL, plain, routes.PORTAL_HOME)
 
     @rx.event

@@ -7,7 +7,7 @@ sign-in shows the same message (unknown user, wrong password, locked, inactive).
 from __future__ import annotations
 
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -16,6 +16,7 @@ from portal_app.models import SessionKind
 from portal_app.services import staff_auth
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Permission
+from portal_app.services.second_factor import SecondStepNeeded
 from portal_app.services.staff_auth import SIGN_IN_FAILED, SignInFailed, StaffPrincipal
 from portal_app.services.throttle import Flow
 from portal_app.state import throttling
@@ -23,6 +24,7 @@ from portal_app.state.base import StaffSessionState, call
 from portal_app.state.field_errors import PasswordErrors
 from portal_app.state.inputs import form_as_typed
 from portal_app.state.session_cookie import clear_cookie, open_session
+from portal_app.state.two_step import TwoStepMixin
 
 # Long enough for any real password or passphrase; anything longer is refused unread.
 MAX_FIELD = 1024
@@ -51,8 +53,10 @@ def _after_sign_in(principal: StaffPrincipal) -> str:
     return next((page for permission, page in LANDING_PAGES if principal.can(permission)), routes.STAFF_HOME)
 
 
-class StaffLoginState(StaffSessionState):
-    """State of /staff/login."""
+class StaffLoginState(TwoStepMixin, StaffSessionState):
+    """State of /staff/login (the password, then the second step: state/two_step.py)."""
+
+    AUTH: ClassVar[Any] = staff_auth
 
     error: str = ""
 
@@ -60,6 +64,7 @@ class StaffLoginState(StaffSessionState):
     async def check_signed_in(self):
         """on_load: a signed-in staff user goes on to their work; an ended session's cookie goes."""
         self.error = ""
+        self._clear_two_step()
         principal = await self._principal()
         if principal is not None:
             return rx.redirect(_after_sign_in(principal))
@@ -85,6 +90,15 @@ class StaffLoginState(StaffSessionState):
             self.error = SIGN_IN_FAILED
             # The username stays as typed; the password is cleared for the next try.
             return [rx.set_value("staff-password", ""), rx.set_focus("staff-password")]
+        except SecondStepNeeded as need:
+            return await self._begin_second_step(need)
+        return await self._signed_in(session_id)
+
+    async def _ended(self, message: str) -> None:
+        self.error = message
+
+    async def _signed_in(self, session_id: str):
+        """A session is open (after the password, or the second step): set the cookie, go on."""
         principal = await call(partial(staff_auth.principal_for, session_id=session_id))
         if principal is None:  # e.g. deactivated between the two calls
             self.error = SIGN_IN_FAILED

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import reflex as rx
 
-from portal_app.services import roles, staff_users
+from portal_app.services import roles, second_factor, staff_users
 from portal_app.services.errors import DomainError, FormInvalid
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.roles import RoleRow
@@ -155,6 +155,12 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         if result is not None:
             self.temp_password = result.password
             self.temp_for = result.username
+
+    @staff_action(Permission.ROLES, Level.UPDATE)
+    async def reset_two_step(self, staff: Staff, user_id: int):
+        await self._act(staff, user_id, second_factor.reset_staff,
+                        "Two-step verification reset for {username}: their sessions have ended, and they set "
+                        "up an authenticator app again at next sign-in.")
 
     @rx.event
     def forget_password(self):

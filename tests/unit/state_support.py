@@ -14,6 +14,7 @@ from sqlmodel import Session
 from portal_app.models import Role, RolePermission, SessionKind
 from portal_app.services import session_grants, staff_auth
 from portal_app.services.permissions import Level, Permission
+from tests.unit.two_step import staff_sign_in
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -81,11 +82,12 @@ def staff_with(session: Session, username: str, grants: dict[Permission, Level])
     session.commit()
     staff_auth.create_staff(session=session, username=username, full_name=f"{username.title()} Staff",
                             password=PASSWORD, role=role.name)
-    return staff_auth.sign_in(session=session, username=username, password=PASSWORD)
+    return staff_sign_in(session, username, PASSWORD)
 
 
 def sign_in_admin(session: Session) -> str:
-    return staff_auth.sign_in(session=session, username="admin", password=PASSWORD)
+    """The administrator signs in (Write on Roles Setup: with the second step, enrolling first)."""
+    return staff_sign_in(session, "admin", PASSWORD)
 
 
 def everything_in_state(root) -> str:

@@ -9,6 +9,7 @@ from portal_app.models import AuditEvent, PortalAccount
 from portal_app.services import audit, onboarding, staff_auth
 from portal_app.services.errors import InvalidInput
 from tests.unit.conftest import ADMIN_PASSWORD, START, make_patient
+from tests.unit.two_step import staff_sign_in
 
 
 def _record(session, actor, action, **kw):
@@ -72,14 +73,14 @@ def test_filter_by_patient_and_by_staff_user(session, admin, patient):
                                     password="velvet harbor compass 58 ridge")
     onboarding.enable_access(session=session, patient_id=patient.id, actor=audit.Actor.staff(admin.id))
     onboarding.enable_access(session=session, patient_id=other_patient.id, actor=audit.Actor.staff(clerk.id))
-    staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    staff_sign_in(session, "admin", ADMIN_PASSWORD)
     by_patient = audit.list_events(session=session, patient_id=patient.id)
     assert [(r.action, r.who) for r in by_patient] == [("portal.enable", "staff: admin")]
     by_clerk = audit.list_events(session=session, staff_user_id=clerk.id)
     assert [r.action for r in by_clerk] == ["portal.enable"]
     assert by_clerk[0].patient.startswith("Other, Ann")
     by_admin = audit.list_events(session=session, staff_user_id=admin.id)
-    assert [r.action for r in by_admin] == ["staff.sign_in", "portal.enable"]
+    assert [r.action for r in by_admin] == ["staff.sign_in", "staff.second_factor_enrolled", "portal.enable"]
 
 
 def test_keyset_paging_by_id(session, admin):
@@ -94,7 +95,7 @@ def test_keyset_paging_by_id(session, admin):
 def test_sign_in_failures_never_store_the_typed_password(session, admin):
     typed = "my secret attempt 123"
     with pytest.raises(staff_auth.SignInFailed):
-        staff_auth.sign_in(session=session, username="admin", password=typed)
+        staff_sign_in(session, "admin", typed)
     for event in session.exec(select(AuditEvent)):
         assert typed not in event.detail and typed not in event.actor_label
         assert ADMIN_PASSWORD not in event.detail

@@ -11,6 +11,7 @@ from portal_app import cli, db
 from portal_app.models import AccessType, IntakeChange, PortalAccount, PortalConnection, PortalTask, StaffUser
 from portal_app.services import audit, demo, invitations, onboarding, settings, staff_auth
 from tests.unit.conftest import make_patient
+from tests.unit.two_step import staff_sign_in
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_init_migrates_loads_demo_and_creates_the_admin_once(cli_db, capsys):
         assert demo.patient_count(session=session) == 25
         [admin] = session.exec(select(StaffUser)).all()
         assert admin.must_change_password and password not in admin.password_hash
-        sid = staff_auth.sign_in(session=session, username="admin", password=password)
+        sid = staff_sign_in(session, "admin", password)
         assert staff_auth.principal_for(session=session, session_id=sid).must_change_password
 
 
@@ -117,7 +118,7 @@ def test_create_staff(cli_db, capsys):
     assert cli.main(["create-staff", "--username", "weak", "--name", "Weak One", "--password", "password123"]) == 2
     assert "too weak" in capsys.readouterr().err
     with db.session_scope(cli_db) as session:
-        assert staff_auth.sign_in(session=session, username="desk", password="velvet harbor compass 58 ridge")
+        assert staff_sign_in(session, "desk", "velvet harbor compass 58 ridge")
 
 
 def test_create_staff_prompts_for_the_password(cli_db, capsys, monkeypatch):
@@ -182,3 +183,21 @@ def test_outbox_says_a_letter_has_its_pdf_attached(cli_db, capsys):
         session.commit()
     assert cli.main(["outbox"]) == 0
     assert "letter (PDF attached) queued to 1 Elm St" in capsys.readouterr().out
+
+
+def test_reset_two_step_for_the_administrator_who_lost_the_phone(cli_db, capsys):
+    from portal_app.models import AuditEvent, SecondFactor
+
+    cli.main(["init", "--demo-patients", "0"])
+    cli.main(["create-staff", "--username", "boss", "--name", "Bo Boss",
+              "--password", "velvet harbor compass 58 ridge"])
+    with db.session_scope(cli_db) as session:
+        staff_sign_in(session, "boss", "velvet harbor compass 58 ridge")  # sets up an authenticator
+    capsys.readouterr()
+    assert cli.main(["reset-two-step", "--username", "Boss"]) == 0
+    assert "boss sets up two-step verification again" in capsys.readouterr().out
+    assert cli.main(["reset-two-step", "--username", "nobody"]) == 2
+    with db.session_scope(cli_db) as session:
+        assert session.exec(select(SecondFactor)).all() == []
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "staff.second_factor_reset")).one()
+        assert event.actor_type == "system"

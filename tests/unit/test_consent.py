@@ -32,6 +32,7 @@ from portal_app.services.portal_auth import ChartView
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
 from tests.unit.test_outbox import Failing
 from tests.unit.test_state_patient import make_account
+from tests.unit.two_step import staff_sign_in
 
 EMAIL = "maria.lopez@example.com"
 MOBILE = "+12015550123"
@@ -275,7 +276,7 @@ def test_staff_change_each_consent_on_the_chart_audited_old_to_new(session, admi
 
 def test_the_staff_principal_knows_the_portal_switch(session, admin):
     from portal_app.services import settings
-    token = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    token = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     assert staff_auth.principal_for(session=session, session_id=token).portal_active
     config = settings.get(session=session)
     config.portal_active = False

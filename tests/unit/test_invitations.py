@@ -546,3 +546,18 @@ def test_a_user_id_taken_at_the_same_moment_goes_to_the_user_id_field(session, a
     assert (caught.value.field, caught.value.message) == (
         "user_id", "That username is already in use. Choose another.")
     assert session.exec(select(PortalConnection)).first() is None
+
+
+def test_a_reset_link_does_not_skip_two_step_verification(session, admin, frozen_clock):
+    from portal_app.services import second_factor
+    from tests.unit.two_step import code_for, factor_of
+
+    patient, sid = _signed_up(session, admin)
+    account_id = portal_auth.principal_for(session=session, session_id=sid).account_id
+    second_factor.start_for_account(session=session, account_id=account_id)
+    second_factor.confirm_for_account(session=session, account_id=account_id,
+                                      code=code_for(factor_of(session, account_id=account_id)))
+    _result, reset = _send(session, patient, admin)
+    assert invitations.redeem_reset(session=session, token=reset, password=NEW_PASSWORD, confirm=NEW_PASSWORD) == ""
+    with pytest.raises(second_factor.SecondStepNeeded):
+        portal_auth.sign_in(session=session, user_id=patient.email, password=NEW_PASSWORD)

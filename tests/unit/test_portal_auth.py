@@ -11,6 +11,7 @@ from portal_app.models import AccountStatus, AuditEvent, PortalAccount
 from portal_app.services import audit, manual_credentials, onboarding, portal_auth, settings
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
+from tests.unit.two_step import staff_sign_in
 
 PASSWORD = "quiet lantern orbit 73 meadow"
 NEW_PASSWORD = "amber falcon drifts 19 north"
@@ -146,10 +147,9 @@ def test_principal_ends_after_15_idle_minutes(session, admin, frozen_clock):
 
 
 def test_staff_session_id_is_not_a_portal_session(session, admin):
-    from portal_app.services import staff_auth
     from tests.unit.conftest import ADMIN_PASSWORD
 
-    staff_sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    staff_sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     assert portal_auth.principal_for(session=session, session_id=staff_sid) is None
 
 

@@ -12,13 +12,14 @@ from portal_app.services import permissions, staff_auth
 from portal_app.services.errors import Forbidden, InvalidInput
 from portal_app.services.permissions import Level, Permission
 from tests.unit.conftest import ADMIN_PASSWORD, START
+from tests.unit.two_step import staff_sign_in
 
 NEW_PASSWORD = "velvet harbor compass 58 ridge"
 
 
 def _fail(session, username, password):
     with pytest.raises(staff_auth.SignInFailed) as info:
-        staff_auth.sign_in(session=session, username=username, password=password, ip="10.0.0.9")
+        staff_sign_in(session, username, password, ip="10.0.0.9")
     return str(info.value)
 
 
@@ -51,7 +52,7 @@ def test_weak_staff_password_is_refused_unless_told_otherwise(session):
 
 
 def test_sign_in_opens_a_session_and_audits(session, admin, frozen_clock):
-    plain = staff_auth.sign_in(session=session, username="Admin", password=ADMIN_PASSWORD, ip="10.0.0.1")
+    plain = staff_sign_in(session, "Admin", ADMIN_PASSWORD, ip="10.0.0.1")
     principal = staff_auth.principal_for(session=session, session_id=plain)
     assert principal.id == admin.id and principal.username == "admin"
     assert principal.last_sign_in == "first sign-in"
@@ -82,7 +83,7 @@ def test_ten_failures_lock_for_fifteen_minutes(session, admin, frozen_clock):
     for _ in range(9):
         _fail(session, "admin", "wrong password guess")
     # Nine failures: the right password still works.
-    staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    staff_sign_in(session, "admin", ADMIN_PASSWORD)
     for _ in range(10):
         _fail(session, "admin", "wrong password guess")
     session.refresh(admin)
@@ -90,31 +91,31 @@ def test_ten_failures_lock_for_fifteen_minutes(session, admin, frozen_clock):
     frozen_clock(START + timedelta(minutes=14, seconds=59))
     _fail(session, "admin", ADMIN_PASSWORD)
     frozen_clock(START + timedelta(minutes=15, seconds=1))
-    assert staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    assert staff_sign_in(session, "admin", ADMIN_PASSWORD)
 
 
 def test_failures_are_counted_for_the_header(session, admin, frozen_clock):
-    staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    staff_sign_in(session, "admin", ADMIN_PASSWORD)
     _fail(session, "admin", "wrong password guess")
     _fail(session, "admin", "wrong password guess")
     frozen_clock(START + timedelta(hours=1))
-    plain = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    plain = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     principal = staff_auth.principal_for(session=session, session_id=plain)
     assert principal.failed_since_last_sign_in == 2
     assert principal.last_sign_in == "11/23/2026 3:00PM (UTC)"
 
 
 def test_principal_is_gone_after_sign_out_idle_or_deactivation(session, admin, frozen_clock):
-    plain = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    plain = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     staff_auth.sign_out(session=session, session_id=plain)
     assert staff_auth.principal_for(session=session, session_id=plain) is None
     assert "staff.sign_out" in _actions(session)
 
-    plain = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    plain = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     frozen_clock(START + timedelta(minutes=16))
     assert staff_auth.principal_for(session=session, session_id=plain) is None
 
-    plain = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    plain = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     admin.active = False
     session.add(admin)
     session.commit()
@@ -149,8 +150,8 @@ def test_front_desk_cannot_change_settings(session):
 def test_change_password_ends_other_sessions_and_clears_forced_change(session, frozen_clock):
     user = staff_auth.create_staff(session=session, username="carol", full_name="Carol Chen",
                                    password=NEW_PASSWORD, must_change_password=True)
-    mine = staff_auth.sign_in(session=session, username="carol", password=NEW_PASSWORD)
-    other = staff_auth.sign_in(session=session, username="carol", password=NEW_PASSWORD)
+    mine = staff_sign_in(session, "carol", NEW_PASSWORD)
+    other = staff_sign_in(session, "carol", NEW_PASSWORD)
     assert staff_auth.principal_for(session=session, session_id=mine).must_change_password
     staff_auth.change_password(session=session, staff_user_id=user.id, current=NEW_PASSWORD,
                                new="amber falcon drifts 19 north", confirm="amber falcon drifts 19 north",
@@ -159,7 +160,7 @@ def test_change_password_ends_other_sessions_and_clears_forced_change(session, f
     principal = staff_auth.principal_for(session=session, session_id=mine)
     assert principal is not None and not principal.must_change_password
     _fail(session, "carol", NEW_PASSWORD)
-    assert staff_auth.sign_in(session=session, username="carol", password="amber falcon drifts 19 north")
+    assert staff_sign_in(session, "carol", "amber falcon drifts 19 north")
 
 
 def test_change_password_errors_go_to_their_fields(session, admin):
@@ -180,7 +181,7 @@ def test_change_password_errors_go_to_their_fields(session, admin):
                                    new="Ada Admin 2026!", confirm="Ada Admin 2026!", session_id=None)
     assert info.value.field == "password"
     session.refresh(admin)
-    assert staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    assert staff_sign_in(session, "admin", ADMIN_PASSWORD)
 
 
 def test_tries_during_a_lock_do_not_count_toward_the_next(session, admin, frozen_clock):
@@ -190,4 +191,4 @@ def test_tries_during_a_lock_do_not_count_toward_the_next(session, admin, frozen
         _fail(session, "admin", "wrong password guess")
     frozen_clock(START + timedelta(minutes=15, seconds=1))
     _fail(session, "admin", "one honest typo")  # lock over: a single typo must not re-lock
-    assert staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    assert staff_sign_in(session, "admin", ADMIN_PASSWORD)

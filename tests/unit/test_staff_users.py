@@ -15,6 +15,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import SignInFailed
 from tests.unit.conftest import ADMIN_PASSWORD
 from tests.unit.state_support import staff_with
+from tests.unit.two_step import staff_sign_in
 
 NEW_PASSWORD = "velvet tractor orbit canyon 58"
 
@@ -41,7 +42,7 @@ def test_create_gives_a_temporary_password_that_must_be_changed(session, admin):
     user = session.get(StaffUser, created.staff_user_id)
     assert user.must_change_password and user.active
     assert user.password_hash != created.password and created.password not in user.password_hash
-    sid = staff_auth.sign_in(session=session, username="nora", password=created.password)
+    sid = staff_sign_in(session, "nora", created.password)
     principal = staff_auth.principal_for(session=session, session_id=sid)
     assert principal.must_change_password
     with pytest.raises(DomainError):
@@ -81,16 +82,16 @@ def test_create_reports_every_bad_field_at_once(session, admin):
 
 def test_deactivate_ends_sessions_and_refuses_sign_in(session, admin):
     created = _create(session, admin)
-    sid = staff_auth.sign_in(session=session, username="nora", password=created.password)
+    sid = staff_sign_in(session, "nora", created.password)
     staff_users.set_active(session=session, staff_user_id=created.staff_user_id, active=False,
                            actor=audit.Actor.staff(admin.id))
     assert staff_auth.principal_for(session=session, session_id=sid) is None
     with pytest.raises(SignInFailed):
-        staff_auth.sign_in(session=session, username="nora", password=created.password)
+        staff_sign_in(session, "nora", created.password)
     assert _details(session, "staff.deactivate") == ["username=nora; active: True -> False; sessions ended=1"]
     staff_users.set_active(session=session, staff_user_id=created.staff_user_id, active=True,
                            actor=audit.Actor.staff(admin.id))
-    staff_auth.sign_in(session=session, username="nora", password=created.password)
+    staff_sign_in(session, "nora", created.password)
     assert _details(session, "staff.reactivate") == ["username=nora; active: False -> True"]
 
 
@@ -101,7 +102,7 @@ def test_you_cannot_deactivate_yourself(session, admin):
 
 
 def test_you_cannot_reset_your_own_password_here(session, admin):
-    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     with pytest.raises(DomainError, match="Change password"):
         staff_users.reset_password(session=session, staff_user_id=admin.id, actor=audit.Actor.staff(admin.id))
     assert staff_auth.principal_for(session=session, session_id=sid) is not None  # still signed in
@@ -110,14 +111,14 @@ def test_you_cannot_reset_your_own_password_here(session, admin):
 
 def test_reset_gives_a_new_temporary_password_and_ends_sessions(session, admin):
     created = _create(session, admin)
-    sid = staff_auth.sign_in(session=session, username="nora", password=created.password)
+    sid = staff_sign_in(session, "nora", created.password)
     reset = staff_users.reset_password(session=session, staff_user_id=created.staff_user_id,
                                        actor=audit.Actor.staff(admin.id))
     assert reset.password != created.password
     assert staff_auth.principal_for(session=session, session_id=sid) is None
     with pytest.raises(SignInFailed):
-        staff_auth.sign_in(session=session, username="nora", password=created.password)
-    sid = staff_auth.sign_in(session=session, username="nora", password=reset.password)
+        staff_sign_in(session, "nora", created.password)
+    sid = staff_sign_in(session, "nora", reset.password)
     assert staff_auth.principal_for(session=session, session_id=sid).must_change_password
     assert reset.password not in " ".join(_details(session, "staff.password_reset"))
 
@@ -126,15 +127,15 @@ def test_unlock_clears_a_lockout(session, admin, frozen_clock):
     created = _create(session, admin)
     for _ in range(staff_auth.MAX_FAILURES):
         with pytest.raises(SignInFailed):
-            staff_auth.sign_in(session=session, username="nora", password="wrong password here")
+            staff_sign_in(session, "nora", "wrong password here")
     page = staff_users.list_staff(session=session, search="nora")
     assert page.rows[0].locked
     with pytest.raises(SignInFailed):
-        staff_auth.sign_in(session=session, username="nora", password=created.password)
+        staff_sign_in(session, "nora", created.password)
     staff_users.unlock(session=session, staff_user_id=created.staff_user_id,
                        actor=audit.Actor.staff(admin.id))
     assert not staff_users.list_staff(session=session, search="nora").rows[0].locked
-    staff_auth.sign_in(session=session, username="nora", password=created.password)
+    staff_sign_in(session, "nora", created.password)
     assert _details(session, "staff.unlock") == ["username=nora; locked: True -> False"]
 
 
@@ -160,7 +161,7 @@ def test_list_shows_roles_status_and_pages(session, admin):
 def test_session_time_in_the_principal(session, admin, frozen_clock):
     from tests.unit.conftest import START
 
-    sid = staff_auth.sign_in(session=session, username="admin", password="correct horse battery staple 42")
+    sid = staff_sign_in(session, "admin", "correct horse battery staple 42")
     frozen_clock(START + timedelta(minutes=14, seconds=5))
     assert staff_auth.principal_for(session=session, session_id=sid).session_time == "0:14:05"
 

@@ -28,6 +28,8 @@ SCREEN_ONLY = {
     "ConnectWizardState.submit_requested_by",
     "ConnectionsState.set_disconnect_open", "ConnectionsState.set_void_open",
     "HomeState.clear_view",
+    "LoginState.cancel", "LoginState.toggle_recovery", "StaffLoginState.cancel", "StaffLoginState.toggle_recovery",
+    "PortalTwoStepState.cancel",
     "OnboardingState.clear_selection", "OnboardingState.dismiss_job", "OnboardingState.set_bulk_dialog_open",
     "OnboardingState.set_bulk_resend", "OnboardingState.set_bulk_confirm_text",
     "OnboardingState.set_confirm_open", "OnboardingState.toggle_page", "OnboardingState.toggle_selected",
@@ -48,6 +50,10 @@ SCREEN_ONLY = {
 PUBLIC = {
     "LoginState.load", "LoginState.sign_in", "ForgotState.load", "ForgotState.request_link",
     "StaffLoginState.check_signed_in", "StaffLoginState.sign_in",
+    # The second step of a sign-in: a challenge kept server-side from a right password is the
+    # credential (state/two_step.py); no session exists yet.
+    "StaffLoginState.submit_code", "StaffLoginState.submit_enrolment", "StaffLoginState.finish",
+    "LoginState.submit_code", "LoginState.submit_enrolment", "LoginState.finish",
     "SetupState.load", "SetupState.create_account", "SetupState.save_password", "SetupState.send_new_link",
     "CreateAccountState.load", "CreateAccountState.create_account", "CreateAccountState.answer_has_key",
     "CreateAccountState.submit_key", "CreateAccountState.submit_details", "CreateAccountState.finish",

@@ -18,6 +18,7 @@ from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
 from tests.unit.state_support import set_cookies, staff_with
+from tests.unit.two_step import staff_sign_in
 
 
 async def _state(sid: str = "") -> OnboardingState:
@@ -28,7 +29,7 @@ async def _state(sid: str = "") -> OnboardingState:
 
 
 def _sign_in(session: Session, username: str, password: str) -> str:
-    return staff_auth.sign_in(session=session, username=username, password=password)
+    return staff_sign_in(session, username, password)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from portal_app.state.tasks import CommunicationState, TasksState
 from tests.unit.conftest import START, make_patient
 from tests.unit.state_support import PASSWORD, everything_in_state, sign_in_admin, staff_with, state_for
 from tests.unit.test_tasks import PNG, forward_row, intake_with_a_conflict, task
+from tests.unit.two_step import staff_sign_in
 
 L, A = Permission.TASK_PORTAL_LIST, Permission.TASK_PORTAL
 
@@ -31,7 +32,7 @@ def _limited(session, username="lee"):
     staff_auth.create_staff(session=session, username=username, full_name=f"{username.title()} Limited",
                             password=PASSWORD, role=permissions.COMMUNICATIONS_ONLY)
     user = session.exec(select(StaffUser).where(StaffUser.username == username)).one()
-    return user, staff_auth.sign_in(session=session, username=username, password=PASSWORD)
+    return user, staff_sign_in(session, username, PASSWORD)
 
 
 async def my_tasks(sid):

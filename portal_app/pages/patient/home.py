@@ -78,6 +78,8 @@ def home_page() -> rx.Component:
         rx.el.section(
             rx.heading("Your account", as_="h2", size="4"),
             rx.el.p(page_link("Change password", routes.PORTAL_PASSWORD)),
+            rx.el.p(page_link("Two-step verification", routes.PORTAL_TWO_STEP),
+                    " (a code from an app on your phone after your password)", style={"margin_top": "0.5em"}),
             rx.el.p(page_link("Connect another chart", routes.PORTAL_CONNECT),
                     " (with a connection key from the practice)",
                     style={"margin_top": "0.5em"}),

@@ -8,6 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
 from portal_app.components.layout import portal_page
 from portal_app.components.notices import UNAVAILABLE_TITLE, page_link, portal_unavailable
+from portal_app.components.two_step import second_step
 from portal_app.state.patient_login import FORGOT_CONFIRMATION, ForgotState, LoginState
 
 
@@ -46,7 +47,7 @@ def login_page() -> rx.Component:
         rx.cond(LoginState.portal_off, UNAVAILABLE_TITLE, "Sign in"),
         LoginState.ready,
         rx.cond(LoginState.portal_off, portal_unavailable(LoginState.practice_phone),
-                _login_form()),
+                second_step(LoginState, _login_form())),
         signed_in=False,
     )
 

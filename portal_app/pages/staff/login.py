@@ -8,6 +8,7 @@ from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
 from portal_app.components.layout import staff_layout
 from portal_app.components.styles import HEAD_BG, LINK, PANEL_LINE
+from portal_app.components.two_step import second_step
 from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 
 PASSWORD_HINT = ("At least 10 characters. A few unrelated words make a strong password that is "
@@ -27,14 +28,14 @@ def login_page() -> rx.Component:
         rx.el.main(
             rx.heading("Staff sign in", as_="h1", size="6", margin_bottom="0.8em"),
             form_alert(StaffLoginState.error),
-            rx.form(
+            second_step(StaffLoginState, rx.form(
                 text_field("Username", "staff-username", name="username", autocomplete="username",
                            required=True, max_length=100, auto_focus=True),
                 text_field("Password", "staff-password", name="password", input_type="password",
                            autocomplete="current-password", required=True),
                 _submit("Sign in"),
                 on_submit=StaffLoginState.sign_in,
-            ),
+            )),
             rx.el.p(rx.el.a("Patients: sign in here", href=routes.LOGIN,
                             style=LINK),
                     style={"margin_top": "2em"}),

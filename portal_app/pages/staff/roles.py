@@ -345,6 +345,10 @@ def _actions(row: StaffRow) -> rx.Component:
         rx.cond(row.locked,
                 rx.button("Unlock", size="1", variant="outline", aria_label="Unlock " + row.username,
                           disabled=disabled, on_click=StaffUsersState.unlock(row.id))),
+        rx.cond(row.two_step,
+                rx.button("Reset two-step verification", size="1", variant="outline",
+                          aria_label="Reset two-step verification of " + row.username, disabled=disabled,
+                          on_click=StaffUsersState.reset_two_step(row.id))),
         wrap="wrap",
     )
 
@@ -360,6 +364,7 @@ def _staff_row(row: StaffRow) -> rx.Component:
                  style=CELL),
         rx.el.td(row.last_sign_in, style=CELL),
         rx.el.td(rx.cond(row.locked, "Locked", "No"), style=CELL),
+        rx.el.td(rx.cond(row.two_step, "On", "Off"), style=CELL),
         rx.el.td(_actions(row), style=CELL),
     )
 
@@ -379,7 +384,7 @@ def _staff_table() -> rx.Component:
             on_submit=StaffUsersState.run_search, reset_on_submit=False, role="search",
             style={"margin_bottom": "0.8em"},
         ),
-        data_table(("Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Actions"),
+        data_table(("Username", "Name", "Roles", "Status", "Last sign-in", "Locked", "Two-step", "Actions"),
                    StaffUsersState.rows, _staff_row, head=CELL, scroll=None),
         pager(("Previous", StaffUsersState.go_page(StaffUsersState.page - 1), StaffUsersState.page <= 1),
               ("Next", StaffUsersState.go_page(StaffUsersState.page + 1),

@@ -9,6 +9,7 @@ from portal_app.components.forms import editable_fieldset, text_field
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import loading_or_failed, update_access_needed, view_only_notice
 from portal_app.components.styles import HINT
+from portal_app.pages.staff.settings_two_step import two_step_switch
 from portal_app.services.temporary_passwords import risk_hint
 from portal_app.state.settings import SettingsState
 
@@ -112,6 +113,7 @@ def settings_page() -> rx.Component:
         SettingsState.loaded,
         view_only_notice(SettingsState.can_edit, update_access_needed("these settings", "Portal Settings")),
         _form(),
+        two_step_switch(),
         before=loading_or_failed(SettingsState.form_error),
     )
 
