@@ -4,7 +4,7 @@ The unsigned forms (Create Account, Forgot password) text only numbers of these 
 (ISO codes, "US,CA"); existing practices get "US".
 
 Revision ID: 43def7f9dd9e
-Revises: 6ea7d9955e0b
+Revises: ae52173668c3
 Create Date: 2026-12-05 13:06:08.943549
 """
 from typing import Sequence, Union
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision: str = '43def7f9dd9e'
-down_revision: Union[str, None] = '6ea7d9955e0b'
+down_revision: Union[str, None] = 'ae52173668c3'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -6,7 +6,7 @@ which charts it did: Resume does the rest once each, and the counts are read fro
 `bulkjob.resend` keeps "Send again" for a resumed job.
 
 Revision ID: 7a8e998914b8
-Revises: 6ea7d9955e0b
+Revises: 43def7f9dd9e
 Create Date: 2026-12-05 13:06:56.299236
 """
 from typing import Sequence, Union
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = '7a8e998914b8'
-down_revision: Union[str, None] = '6ea7d9955e0b'
+down_revision: Union[str, None] = '43def7f9dd9e'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -9,7 +9,7 @@ The canonical form is copied here, frozen (services/audit_chain.py writes the sa
 a migration must not change meaning when the application's code changes later.
 
 Revision ID: a7c3e9d41b20
-Revises: 6ea7d9955e0b
+Revises: bb486c6e3058
 Create Date: 2026-12-05 13:30:00
 """
 import hashlib
@@ -22,7 +22,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = 'a7c3e9d41b20'
-down_revision: Union[str, None] = '6ea7d9955e0b'
+down_revision: Union[str, None] = 'bb486c6e3058'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -9,7 +9,7 @@ invitation link's count of usernames tried that are already in use
 - onetimesecret.user_id_checks: usernames already in use tried on an invitation link.
 
 Revision ID: ae52173668c3
-Revises: 6ea7d9955e0b
+Revises: b7d41c0e5a11
 Create Date: 2026-12-05 13:10:00.000000
 """
 from typing import Sequence, Union
@@ -19,7 +19,7 @@ from alembic import op
 
 
 revision: str = 'ae52173668c3'
-down_revision: Union[str, None] = '6ea7d9955e0b'
+down_revision: Union[str, None] = 'b7d41c0e5a11'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

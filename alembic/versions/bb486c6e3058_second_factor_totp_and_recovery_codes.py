@@ -1,7 +1,7 @@
 """second factor: TOTP and recovery codes (issue 11 item 13)
 
 Revision ID: bb486c6e3058
-Revises: 6ea7d9955e0b
+Revises: 7a8e998914b8
 Create Date: 2026-12-05 13:04:39.403786
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision: str = 'bb486c6e3058'
-down_revision: Union[str, None] = '6ea7d9955e0b'
+down_revision: Union[str, None] = '7a8e998914b8'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
