@@ -11,6 +11,7 @@ from portal_app import routes, session_cookies
 from portal_app.models import PracticeSettings, SessionKind
 from portal_app.services import session_grants, staff_auth
 from tests.unit.conftest import ADMIN_PASSWORD
+from tests.unit.two_step import staff_sign_in
 
 ORIGIN = "http://testserver"
 
@@ -20,7 +21,7 @@ def _client(base_url: str = ORIGIN) -> TestClient:
 
 
 def _grant(session) -> str:
-    opened = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    opened = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     return session_grants.issue(session=session, session_id=opened)
 
 

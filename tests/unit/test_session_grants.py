@@ -7,10 +7,11 @@ from datetime import timedelta
 from portal_app.models import SessionKind
 from portal_app.services import clock, session_grants, staff_auth
 from tests.unit.conftest import ADMIN_PASSWORD
+from tests.unit.two_step import staff_sign_in
 
 
 def _signed_in(session) -> str:
-    return staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    return staff_sign_in(session, "admin", ADMIN_PASSWORD)
 
 
 def _principal(session, session_id: str | None):

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from portal_app import routes
+from portal_app.models import SessionKind
 from portal_app.services import clock, second_factor
 from portal_app.state.patient_login import LoginState
 from portal_app.state.patient_two_step import PortalTwoStepState
+from tests.unit.state_support import page_after, sign_in_tab, tab_signs_in
 from tests.unit.test_state_patient import PASSWORD, make_account, public_text, redirect_path, run, state_at
 from tests.unit.two_step import code_for, factor_of
 
@@ -16,7 +18,7 @@ from tests.unit.two_step import code_for, factor_of
 async def _signed_in_page(session, account):
     root, login = await state_at(routes.LOGIN, LoginState)
     await run(login.load())
-    await run(login.sign_in({"user_id": account.user_id, "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in({"user_id": account.user_id, "password": PASSWORD}))
     return root, await root.get_state(PortalTwoStepState), login
 
 
@@ -44,7 +46,8 @@ async def test_a_patient_turns_it_on_and_then_signs_in_with_a_code(session, froz
     await run(login.submit_code({"code": "111111"}))
     assert login.code_error == second_factor.CODE_FAILED and login.portal_sid == ""
     event = await run(login.submit_code({"code": code_for(factor)}))
-    assert redirect_path(event) == routes.PORTAL_HOME and login.portal_sid
+    assert page_after(event) == routes.PORTAL_HOME
+    assert sign_in_tab(session, login, event, SessionKind.PORTAL) and login.portal_sid
 
     # Off again, proven with a code.
     frozen_clock(clock.now() + timedelta(seconds=30))

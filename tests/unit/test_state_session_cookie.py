@@ -13,7 +13,7 @@ from reflex_base.utils import format
 
 from portal_app import routes
 from portal_app.models import SessionKind
-from portal_app.services import clock, sessions, staff_auth
+from portal_app.services import clock, permissions, sessions, staff_auth
 from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState
 from portal_app.state.patient_login import LoginState
 from portal_app.state.setup import SetupState, SetupView
@@ -57,8 +57,11 @@ async def test_handlers_read_the_session_from_the_handshake_cookie(session, admi
 
 
 async def test_staff_sign_out_ends_the_session_and_clears_the_cookie(session, admin):
+    # A Front Desk user: a password alone signs in (no second step to finish here).
+    staff_auth.create_staff(session=session, username="desk", full_name="Dee Desk", password=ADMIN_PASSWORD,
+                            role=permissions.FRONT_DESK)
     _, login = await state_for(StaffLoginState, path=routes.STAFF_LOGIN)
-    await tab_signs_in(session, login, login.sign_in({"username": "admin", "password": ADMIN_PASSWORD}),
+    await tab_signs_in(session, login, login.sign_in({"username": "desk", "password": ADMIN_PASSWORD}),
                        SessionKind.STAFF)
     sid = login.staff_sid
     assert staff_auth.principal_for(session=session, session_id=sid) is not None

@@ -214,7 +214,8 @@ async def test_an_administrator_sets_up_two_step_verification_before_any_cookie(
     assert state.setup_key == "" and state.qr_code == ""
     codes = list(state.recovery_codes)
     result = await state.finish()
-    assert _target(result) == "/staff/onboarding" and state.staff_sid
+    assert page_after(result) == "/staff/onboarding" and grant_in(result)
+    assert sign_in_tab(session, state, result, SessionKind.STAFF) and state.staff_sid
     dump = everything_in_state(root)
     assert factor.secret not in dump and not any(code in dump for code in codes)
 
@@ -226,7 +227,8 @@ async def test_an_administrator_sets_up_two_step_verification_before_any_cookie(
     assert other.code_error == second_factor.CODE_FAILED and other.staff_sid == ""
     other.toggle_recovery()
     result = await other.submit_code({"code": codes[0]})
-    assert _target(result) == "/staff/onboarding" and other.staff_sid and other.step == ""
+    assert page_after(result) == "/staff/onboarding" and other.step == ""
+    assert sign_in_tab(session, other, result, SessionKind.STAFF) and other.staff_sid
 
 
 async def test_an_expired_second_step_goes_back_to_the_password(session, admin, frozen_clock):

@@ -10,8 +10,8 @@ from reflex_base.constants import RouteVar
 from sqlmodel import func, select
 
 from portal_app import routes
-from portal_app.models import AuditEvent, OutboxMessage, PortalAccount
-from portal_app.services import passwords, staff_auth, throttle
+from portal_app.models import AuditEvent, OutboxMessage, PortalAccount, SessionKind
+from portal_app.services import passwords, permissions, staff_auth, throttle
 from portal_app.services.throttle import POLICIES, Flow
 from portal_app.state import throttling
 from portal_app.state.base import drain_detached
@@ -20,8 +20,10 @@ from portal_app.state.patient_login import ForgotState, LoginState
 from portal_app.state.setup_create_account import CreateAccountState, CreateAccountStep
 from portal_app.state.staff_login import StaffLoginState, StaffPasswordState
 from tests.unit.conftest import ADMIN_PASSWORD
+from tests.unit.state_support import grant_in, set_cookies, tab_signs_in
 from tests.unit.test_state_patient import NEW_PASSWORD, PASSWORD, make_account, redirect_path, run, state_at
 from tests.unit.test_state_setup_create_account import open_setup
+from tests.unit.two_step import staff_sign_in
 
 SIGN_IN = POLICIES[Flow.SIGN_IN]
 ABROAD = "+447400123456"  # a United Kingdom mobile
@@ -107,27 +109,31 @@ async def test_a_sign_in_spray_waits_then_is_refused_unhashed_and_an_honest_sign
 
 async def test_staff_sign_in_shares_the_budget_and_refuses_past_it(session, admin, frozen_clock, monkeypatch):
     monkeypatch.setattr(throttling, "_sleep", Waits())
+    # A Front Desk user: a password alone signs in (no second step to finish here).
+    staff_auth.create_staff(session=session, username="desk", full_name="Dee Desk", password=ADMIN_PASSWORD,
+                            role=permissions.FRONT_DESK)
     for _ in range(SIGN_IN.refuse_at):
         throttle.record(Flow.SIGN_IN, "10.0.0.5")  # e.g. patient sign-ins from the same address
     root, state = await state_at(routes.STAFF_LOGIN, StaffLoginState)
     from_ip(root, "10.0.0.5")
-    await run(state.sign_in({"username": "admin", "password": ADMIN_PASSWORD}))
+    answer = await run(state.sign_in({"username": "desk", "password": ADMIN_PASSWORD}))
     assert state.error == throttle.TOO_MANY[Flow.SIGN_IN]
-    assert state.staff_sid == ""
+    assert grant_in(answer) == ""
 
     root, other = await state_at(routes.STAFF_LOGIN, StaffLoginState)
     from_ip(root, "10.0.0.6")
-    await run(other.sign_in({"username": "admin", "password": ADMIN_PASSWORD}))
+    await tab_signs_in(session, other, other.sign_in({"username": "desk", "password": ADMIN_PASSWORD}),
+                       SessionKind.STAFF)
     assert other.error == "" and other.staff_sid
 
 
 async def test_wrong_current_passwords_are_throttled(session, admin, frozen_clock, monkeypatch):
     monkeypatch.setattr(throttling, "_sleep", Waits())
     limit = POLICIES[Flow.PASSWORD_CHECK].refuse_at
-    sid = staff_auth.sign_in(session=session, username="admin", password=ADMIN_PASSWORD)
+    sid = staff_sign_in(session, "admin", ADMIN_PASSWORD)
     root, state = await state_at(routes.STAFF_PASSWORD, StaffPasswordState)
     from_ip(root, "10.0.0.5")
-    state.staff_sid = sid
+    set_cookies(state, staff=sid)
     form = {"current": "not my password", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     for _ in range(limit):
         await run(state.change_password(form))
@@ -144,7 +150,7 @@ async def test_a_patients_wrong_current_password_counts_too(session, frozen_cloc
         throttle.record(Flow.PASSWORD_CHECK, "10.0.0.5")
     root, login = await state_at(routes.LOGIN, LoginState)
     from_ip(root, "10.0.0.5")
-    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
+    await tab_signs_in(session, login, login.sign_in({"user_id": "maria.lopez@example.com", "password": PASSWORD}))
     page = await root.get_state(PasswordState)
     await run(page.change_password({"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
     assert page.current_error == throttle.TOO_MANY[Flow.PASSWORD_CHECK]
