@@ -42,7 +42,7 @@ def test_opening_an_outbox_message_shows_in_the_patients_audit_log(app_server: A
 
     _audit_for(page, patient.chart_number)
     row = page.get_by_role("row").filter(has_text="outbox.view_body")
-    expect(row).to_contain_text(f"message={message_id}; kind=invitation; channel=email")
+    expect(row).to_contain_text(f"message #{message_id} (invitation)")
     expect(row).to_contain_text("staff: ")
     expect(page.get_by_text("e2e-live-link")).to_have_count(0)  # the link itself is never logged
 

@@ -77,6 +77,7 @@ def test_a_key_letter_downloads_once_then_reprints_with_a_new_key(app_server: Ap
     expect(page.get_by_text("This letter holds a live connection key")).to_be_visible()
     expect(page.get_by_role("button", name=f"Reprint letter #{issued.message_id} with a new key")).to_have_count(0)
     page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/staff/login/?$"))
 
     staff_sign_in(page)
     goto(page, routes.OUTBOX)

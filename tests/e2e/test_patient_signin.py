@@ -61,7 +61,8 @@ def test_sign_in_page_offers_both_ways_in_and_one_helpful_failure(app_server: Ap
     expect(page.get_by_role("alert")).to_have_text(
         "That user ID and password do not match an account that can sign in. If you have tried several "
         "times, wait 15 minutes or use Forgot password. A temporary password from the practice works "
-        "for 3 days.")
+        "for 3 days; one that is a token you read to the practice stops working after 5 wrong tries. Then "
+        "use Forgot password or call the practice at (555) 010-0100.")
 
     page.get_by_role("link", name="Create an account with a connection key").click()
     expect(page).to_have_url(re.compile(r"/setup\?p=createAccount$"))
