@@ -31,6 +31,7 @@ from portal_app.pages.staff import (
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
 from portal_app.services.importing import jobs
+from portal_app.state.phi import HydrateGuard
 
 
 def index() -> rx.Component:
@@ -45,6 +46,8 @@ def index() -> rx.Component:
 # Sonner's "rich colours" put red text on pink, below WCAG AA contrast: plain toasts instead
 # (dark text on white), with a close button so a message can be dismissed from the keyboard.
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True), api_transformer=files_api)
+# A (re)connecting tab is sent its whole server-side state: without a live session, no PHI.
+app.add_middleware(HydrateGuard())
 app.add_page(index, route="/", title="Patient Portal")
 for module in (staff_login, onboarding, new_patient, adoption, chart, settings, patient_import, outbox, audit, tasks,
                portal_accounts, portal_users, roles, patient_login, patient_setup, patient_home, patient_messages,

@@ -71,6 +71,14 @@ def area_refused(area: Area, chart_name: str) -> str:
             "turned it on for this chart, or has turned it off. Call the practice if you need it.")
 
 
+async def forget_after_sign_out(state: rx.State, side: type[SessionState]) -> None:
+    """Reset every state of this tab's `side` (state/phi.py): the server keeps a tab's state and
+    sends it all again on a reconnect, so nothing of the signed-out visit may stay in it."""
+    from portal_app.state import phi  # phi builds on the classes below
+
+    await phi.forget_side(state, side, public_too=True)
+
+
 class SessionState(rx.State):
     """Holds the two session cookies. Values are random ids; only their hashes are stored."""
 
@@ -183,9 +191,7 @@ class StaffSessionState(SessionState):
     async def sign_out(self):
         await call(partial(staff_auth.sign_out, session_id=self.staff_sid))
         self.staff_sid = ""
-        self.staff_name = ""
-        self.staff_levels = {}
-        self.staff_access_contacts = ""
+        await forget_after_sign_out(self, StaffSessionState)
         return rx.redirect(routes.STAFF_LOGIN)
 
 
@@ -289,8 +295,7 @@ class PortalSessionState(SessionState):
     async def portal_sign_out(self):
         await call(partial(portal_auth.sign_out, session_id=self.portal_sid))
         self.portal_sid = ""
-        self.account_user_id = ""
-        self._show_viewing(None)
+        await forget_after_sign_out(self, PortalSessionState)
         return rx.redirect(routes.LOGIN)
 
 

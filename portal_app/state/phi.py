@@ -1,0 +1,157 @@
+"""What a tab may keep once its session has ended: nothing about a patient.
+
+Reflex keeps each tab's state on the server, keyed by the tab's token, and sends all of it
+again when the tab's socket (re)connects (`hydrate_and_load` sends the whole tree before any
+on_load runs). So a page's own `_forget` on its next event is not enough: every state that
+shows what only a signed-in session may see is listed here, and reset here, from one place:
+
+- sign-out and the idle sign-out (`forget_tab`, from the sign-out handlers),
+- any guarded call that finds no live session (`state/actions.py`),
+- a (re)connect whose session is not live, or not the one that filled the tab
+  (`HydrateGuard`, a Reflex middleware that runs before the snapshot is taken).
+
+The registry is every state class under `SessionState` except the public pages in
+`PUBLIC_PAGES` (sign-in, forgot password, set-up links): a new page state is a PHI state
+unless it is named there, so forgetting to list one fails safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+
+import reflex as rx
+from reflex.middleware import Middleware
+from reflex_base.constants.state import FIELD_MARKER
+
+from portal_app.services import portal_auth, staff_auth
+from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState, call
+
+# Pages anyone may open: what they show comes from the visitor's own form or link, not from
+# a session. A reconnect keeps what was typed there; sign-out still clears them.
+PUBLIC_PAGES = frozenset({
+    "PatientPageState",  # practice name and phone only
+    "LoginState",  # the sign-in form (the typed user ID stays across a reconnect)
+    "ForgotState",  # "forgot password": the visitor's own form
+    "SetupState",  # an invitation or reset link: the link is the credential
+    "CreateAccountState",  # creating an account with a connection key: the key is the credential
+    "StaffLoginState",  # the staff sign-in form
+})
+
+# Never reset: the session cookies (the browser holds them anyway; sign-out clears them
+# itself) and why this tab was signed out (the sign-in page shows it once; no PHI).
+KEPT_FIELDS = frozenset({"staff_sid", "portal_sid", "_ended_notice"})
+
+
+def _below(cls: type[rx.State]) -> Iterator[type[rx.State]]:
+    for sub in sorted(cls.get_substates(), key=lambda c: c.__name__):
+        yield sub
+        yield from _below(sub)
+
+
+def tab_states(side: type[SessionState] = SessionState) -> list[type[rx.State]]:
+    """Every state class of a tab under `side` (staff or patient), `side` included."""
+    return ([side] if side is not SessionState else []) + list(_below(side))
+
+
+def phi_states(side: type[SessionState] = SessionState) -> list[type[rx.State]]:
+    """The states holding what only a live session may see (the registry)."""
+    return [cls for cls in tab_states(side) if cls.__name__ not in PUBLIC_PAGES]
+
+
+def reset_fields(state: rx.State) -> None:
+    """Run the page's own `_forget`, then set every field the class owns back to its default.
+
+    Only the fields the class itself declares (as Reflex's `reset` does): a parent's fields
+    are reset with the parent. Computed vars follow from these.
+    """
+    forget = getattr(state, "_forget", None)
+    if forget is not None:
+        forget()
+    cls = type(state)
+    for name, field in cls.__fields__.items():
+        if field._owner is cls and name not in KEPT_FIELDS:
+            setattr(state, name, field.default_value())
+
+
+async def forget_side(state: rx.State, side: type[SessionState], *, public_too: bool = False) -> None:
+    """Reset the PHI states of one side (staff or patient) of the tab that `state` belongs to.
+
+    `public_too` also resets the public pages (sign-out: nothing of the signed-in visit stays).
+    """
+    classes = tab_states(side) if public_too else phi_states(side)
+    for cls in classes:
+        reset_fields(await state.get_state(cls))
+
+
+async def forget_tab(state: rx.State, *, public_too: bool = False) -> None:
+    """Reset every PHI state of this tab, staff and patient side."""
+    for side in (StaffSessionState, PortalSessionState):
+        await forget_side(state, side, public_too=public_too)
+
+
+# ---- the reconnect ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Presented:
+    """The session ids the tab held on the server, and the ones its browser sends now."""
+
+    held_staff: str
+    held_portal: str
+    sent_staff: str
+    sent_portal: str
+
+
+def presented(session_state: SessionState, payload: dict) -> Presented:
+    """What a hydrate event would leave in the session cookies.
+
+    Hydration resets the cookie vars and applies the values the browser sent (`vars`, keyed
+    `<state full name>.<var><FIELD_MARKER>`, parsed as Reflex does), so a cookie the browser
+    no longer sends is empty after it.
+    """
+    sent: dict[str, str] = {}
+    values = payload.get("vars") if isinstance(payload, dict) else None
+    for key, value in values.items() if isinstance(values, dict) else ():
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        state_name, _, var_name = key.rpartition(".")
+        if state_name == SessionState.get_full_name():
+            sent[var_name.removesuffix(FIELD_MARKER)] = value
+    return Presented(held_staff=session_state.staff_sid, held_portal=session_state.portal_sid,
+                     sent_staff=sent.get("staff_sid", ""), sent_portal=sent.get("portal_sid", ""))
+
+
+async def _live(held: str, sent: str, lookup) -> bool:
+    """The tab's data may be sent only to the session that loaded it, and only while it lives."""
+    if not held or held != sent:
+        return False
+    return await call(partial(lookup, session_id=held)) is not None
+
+
+async def guard_reconnect(root: rx.State, payload: dict) -> None:
+    """Before a (re)connect's snapshot: forget each side whose session is not live."""
+    session_state = await root.get_state(SessionState)
+    seen = presented(session_state, payload)
+    if not await _live(seen.held_staff, seen.sent_staff, staff_auth.principal_for):
+        await forget_side(root, StaffSessionState)
+    if not await _live(seen.held_portal, seen.sent_portal, portal_auth.principal_for):
+        await forget_side(root, PortalSessionState)
+
+
+def _hydrate_events() -> frozenset[str]:
+    root = rx.State.get_full_name()
+    return frozenset({f"{root}.hydrate", f"{root}.hydrate_and_load"})
+
+
+class HydrateGuard(Middleware):
+    """Runs before Reflex takes the snapshot a (re)connecting tab is sent (`app.add_middleware`).
+
+    Returns None: the event then runs as usual, on a tree without PHI when the session is
+    not live.
+    """
+
+    async def preprocess(self, app, state, event):  # type: ignore[override]
+        if event.name in _hydrate_events():
+            await guard_reconnect(state, event.payload)
+        return None

@@ -1,0 +1,218 @@
+"""No PHI outlives a session in a tab's server-side state (issue 11, item 3).
+
+Reflex sends a (re)connecting tab its whole server-side state before any on_load runs, so
+sign-out, expiry and a reconnect without a live session must leave nothing about a patient
+in any state of that tab: the registry in state/phi.py, and the hydrate middleware.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import reflex as rx
+from reflex_base.constants.state import FIELD_MARKER
+from reflex_base.event import Event
+from sqlmodel import select
+
+import portal_app.portal_app as app_module
+from portal_app import routes
+from portal_app.models import AuthSession
+from portal_app.services import clock, portal_auth, staff_auth, tokens
+from portal_app.state import phi
+from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState
+from portal_app.state.chart import ChartState
+from portal_app.state.patient_home import HomeState
+from portal_app.state.patient_login import LoginState
+from portal_app.state.patient_messages import PatientMessagesState
+from tests.unit.state_support import everything_in_state, sign_in_admin, state_for
+from tests.unit.test_state_patient import make_account, run, state_at
+
+SENTINEL = "Zyxwvu Sentinel"
+MARIA = ("Maria", "Lopez", "1980", "maria.lopez@example.com")
+
+
+def _all_below(cls):
+    for sub in cls.get_substates():
+        yield sub
+        yield from _all_below(sub)
+
+
+def cookie_vars(*, staff: str = "", portal: str = "") -> dict[str, str]:
+    """The `vars` a browser sends with hydrate_and_load: its cookies by full var name."""
+    prefix = SessionState.get_full_name()
+    found = {}
+    if staff:
+        found[f"{prefix}.staff_sid{FIELD_MARKER}"] = staff
+    if portal:
+        found[f"{prefix}.portal_sid{FIELD_MARKER}"] = portal
+    return {"vars": found}
+
+
+def assert_no_maria(root) -> None:
+    text = everything_in_state(root)
+    leaked = [word for word in MARIA if word in text]
+    assert leaked == []
+
+
+async def signed_in_patient_tab(session):
+    """A tab that signed Maria in and opened her home page; (root, session id)."""
+    make_account(session)
+    root, login = await state_at(routes.LOGIN, LoginState)
+    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": "violet harbor engine quietly 7"}))
+    home = await root.get_state(HomeState)
+    assert await run(home.load()) is None
+    assert home.chart_name == "Maria Lopez"
+    return root, login.portal_sid
+
+
+async def staff_tab_on_chart(session, admin):
+    from tests.unit.conftest import make_patient
+
+    patient = make_patient(session, enabled=True)
+    sid = sign_in_admin(session)
+    root, chart = await state_for(ChartState, session_id=sid, path=routes.patient_chart(patient.id),
+                                  route=routes.PATIENT_CHART)
+    assert await chart.load() is None
+    assert chart.chart.name == "Lopez, Maria"
+    return root, sid
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+def test_every_session_state_is_a_phi_state_unless_named_public():
+    everything = {cls.__name__ for cls in _all_below(SessionState)}
+    registry = {cls.__name__ for cls in phi.phi_states()}
+    assert phi.PUBLIC_PAGES <= everything  # a renamed public page must be renamed here too
+    assert registry == everything - phi.PUBLIC_PAGES
+    for page in ("HomeState", "PatientMessagesState", "ChartState", "OnboardingState", "PortalAccountsState",
+                 "TasksState", "TaskItemState", "OutboxState", "AuditState", "AdoptionState",
+                 "PatientImportState", "PortalSessionState", "StaffSessionState"):
+        assert page in registry
+
+
+async def test_forget_resets_every_field_of_every_phi_state():
+    """Whatever text a page keeps (public or backend-only, declared on it or by a mixin), the
+    reset leaves its default: no page has to remember to clear a new field."""
+    root = rx.State(_reflex_internal_init=True)
+    filled = []
+    for cls in phi.phi_states():
+        state = await root.get_state(cls)
+        for name, field in cls.__fields__.items():
+            if field._owner is cls and name not in phi.KEPT_FIELDS and isinstance(field.default_value(), str):
+                setattr(state, name, SENTINEL)
+                filled.append((state, name))
+    assert len(filled) > 100
+    await phi.forget_tab(root)
+    kept = [f"{type(state).__name__}.{name}" for state, name in filled if getattr(state, name) == SENTINEL]
+    assert kept == []
+
+
+# ---- sign-out, expiry ------------------------------------------------------------------------
+
+async def test_patient_sign_out_clears_every_page_of_the_tab(session):
+    root, _ = await signed_in_patient_tab(session)
+    messages = await root.get_state(PatientMessagesState)
+    assert await run(messages.load()) is None
+    redirect = await run((await root.get_state(HomeState)).portal_sign_out())
+    assert redirect is not None
+    assert_no_maria(root)
+
+
+async def test_staff_sign_out_clears_the_chart_the_tab_showed(session, admin):
+    root, _ = await staff_tab_on_chart(session, admin)
+    chart = await root.get_state(ChartState)
+    await run(chart.sign_out())
+    assert_no_maria(root)
+
+
+async def test_an_expired_session_clears_the_whole_side_on_its_next_event(session, frozen_clock):
+    root, sid = await signed_in_patient_tab(session)
+    frozen_clock(clock.now() + timedelta(minutes=16))  # idle past the 15 minutes
+    messages = await root.get_state(PatientMessagesState)
+    await run(messages.load())
+    assert_no_maria(root)
+    assert portal_auth.principal_for(session=session, session_id=sid) is None
+
+
+# ---- the reconnect ----------------------------------------------------------------------------
+
+async def test_reconnect_after_sign_out_elsewhere_gets_no_phi(session):
+    root, sid = await signed_in_patient_tab(session)
+    portal_auth.sign_out(session=session, session_id=sid)  # e.g. signed out in another tab
+    await phi.guard_reconnect(root, cookie_vars(portal=sid))
+    assert_no_maria(root)
+
+
+async def test_reconnect_after_idle_expiry_gets_no_phi(session, admin):
+    root, sid = await signed_in_patient_tab(session)
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(sid))).one()
+    row.last_seen_at = clock.now() - timedelta(minutes=20)
+    session.add(row)
+    session.commit()
+    await phi.guard_reconnect(root, cookie_vars(portal=sid))
+    assert_no_maria(root)
+
+
+async def test_reconnect_with_a_live_session_keeps_the_page(session):
+    root, sid = await signed_in_patient_tab(session)
+    await phi.guard_reconnect(root, cookie_vars(portal=sid))
+    assert (await root.get_state(HomeState)).chart_name == "Maria Lopez"
+
+
+async def test_reconnect_without_the_cookie_or_with_another_accounts_gets_no_phi(session):
+    root, sid = await signed_in_patient_tab(session)
+    await phi.guard_reconnect(root, cookie_vars())
+    assert_no_maria(root)
+
+    root, sid = await signed_in_patient_tab_again(session)
+    other = portal_auth.sign_in(session=session, user_id="maria.lopez@example.com",
+                                password="violet harbor engine quietly 7")
+    assert other != sid
+    await phi.guard_reconnect(root, cookie_vars(portal=other))  # the cookie now names another session
+    assert_no_maria(root)
+
+
+async def signed_in_patient_tab_again(session):
+    root, login = await state_at(routes.LOGIN, LoginState)
+    await run(login.sign_in({"user_id": "maria.lopez@example.com", "password": "violet harbor engine quietly 7"}))
+    home = await root.get_state(HomeState)
+    await run(home.load())
+    assert home.chart_name == "Maria Lopez"
+    return root, login.portal_sid
+
+
+async def test_staff_tab_reconnect_after_expiry_gets_no_patient(session, admin):
+    root, sid = await staff_tab_on_chart(session, admin)
+    staff_auth.sign_out(session=session, session_id=sid)
+    await phi.guard_reconnect(root, cookie_vars(staff=sid))
+    assert_no_maria(root)
+
+
+async def test_staff_tab_reconnect_with_a_live_session_keeps_the_chart(session, admin):
+    root, sid = await staff_tab_on_chart(session, admin)
+    await phi.guard_reconnect(root, cookie_vars(staff=sid))
+    assert (await root.get_state(ChartState)).chart.name == "Lopez, Maria"
+
+
+async def test_the_app_runs_the_guard_before_hydrate(session):
+    """Wired into the app: the middleware sees hydrate_and_load and resets the tree it is given."""
+    root, sid = await signed_in_patient_tab(session)
+    portal_auth.sign_out(session=session, session_id=sid)
+    guards = [m for m in app_module.app._middlewares if isinstance(m, phi.HydrateGuard)]
+    assert len(guards) == 1
+    event = Event(name=f"{rx.State.get_full_name()}.hydrate_and_load",
+                  payload=cookie_vars(portal=sid))
+    assert await guards[0].preprocess(app_module.app, root, event) is None
+    assert_no_maria(root)
+    # Any other event passes untouched.
+    root, sid = await signed_in_patient_tab_again(session)
+    portal_auth.sign_out(session=session, session_id=sid)
+    other = Event(name=f"{HomeState.get_full_name()}.clear_view", payload={})
+    await guards[0].preprocess(app_module.app, root, other)
+    assert (await root.get_state(HomeState)).chart_name == "Maria Lopez"
+
+
+def test_the_sides_cover_staff_and_patient_states():
+    staff = {cls.__name__ for cls in phi.phi_states(StaffSessionState)}
+    portal = {cls.__name__ for cls in phi.phi_states(PortalSessionState)}
+    assert "ChartState" in staff and "HomeState" in portal and not staff & portal
