@@ -3,7 +3,7 @@
 Reflex 0.10 talks socket.io (protocol 5) over engine.io (protocol 4) on the websocket at
 `/_event/`. A browser tab is known by its token (sessionStorage "token"); whoever has the
 token can connect as that tab and send any event by name. This client does exactly that,
-with no browser: it connects with a token and cookies, sends crafted events, and returns
+with no browser (a blocking client on wsproto): it connects with a token and cookies, sends crafted events, and returns
 every frame the server sent, so a test can assert what a crafted or stale client receives.
 
     from tests.wsclient import ReflexSocket, hydrate_event, event
@@ -27,21 +27,35 @@ API (all blocking; timeouts in seconds):
 - `exchange(base_url, token, events, ...)`: connect, send each event, collect, close.
 - `state_var(state_full_name, var)`: the key Reflex uses for a var in `vars`/deltas.
 
-Frames are the decoded socket.io EVENT packets: `["event", {"delta": ..., "events": ...,
-"final": ...}]`; engine.io pings are answered and not recorded.
+Frames are the decoded socket.io EVENT packets of the `/_event` namespace: `["event",
+{"delta": ..., "events": ..., "final": ...}]`; engine.io pings are answered and not recorded.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import simple_websocket
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
 
 FIELD_MARKER = "_rx_state_"
 ROOT_STATE = "reflex___state____state"
+# Reflex registers its socket.io namespace at the event endpoint's path.
+NAMESPACE = "/_event"
 
 
 def state_var(state_full_name: str, var: str) -> str:
@@ -84,27 +98,31 @@ class ReflexSocket:
         self.boot_event = boot_event
         self.frames: list[Any] = []
         self.refused: Any = None
-        self._ws: simple_websocket.Client | None = None
+        self._ws: _Websocket | None = None
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._target = f"/_event/?{query}"
 
     # ---- connection ----
 
     def connect(self, boot_event: dict | None = None) -> ReflexSocket:
         """Open the socket and the socket.io namespace (raises if the server refuses)."""
-        self._ws = simple_websocket.Client.connect(self.url, headers=self.headers)
+        self._ws = _Websocket(self._host, self._port, f"{self._host}:{self._port}", self._target,
+                              self.headers, self.timeout)
         opened = self._receive(self.timeout)
         if not opened or not opened.startswith("0"):
             raise ConnectionError(f"no engine.io open packet: {opened!r}")
         boot = boot_event or self.boot_event
-        self._ws.send("40" + (json.dumps({"event": boot}) if boot else ""))
+        self._ws.send(f"40{NAMESPACE}," + (json.dumps({"event": boot}) if boot else ""))
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             packet = self._receive(deadline - time.monotonic())
             if packet is None:
                 break
-            if packet.startswith("40"):
+            if packet.startswith(f"40{NAMESPACE},"):
                 return self
-            if packet.startswith("44"):
-                self.refused = json.loads(packet[2:] or "null")
+            if packet.startswith(f"44{NAMESPACE},"):
+                self.refused = json.loads(packet[len(NAMESPACE) + 3:] or "null")
                 raise ConnectionRefusedError(f"socket.io connect refused: {self.refused!r}")
             self._record(packet)
         raise TimeoutError("no socket.io connect answer")
@@ -112,7 +130,7 @@ class ReflexSocket:
     def close(self) -> None:
         if self._ws is not None:
             try:
-                self._ws.send("41")
+                self._ws.send(f"41{NAMESPACE},")
             except Exception:  # noqa: BLE001 - the server may have closed first
                 pass
             self._ws.close()
@@ -129,7 +147,7 @@ class ReflexSocket:
     def send(self, event_dict: dict[str, Any]) -> None:
         """Emit one Reflex event (`["event", {...}]`)."""
         assert self._ws is not None, "connect first"
-        self._ws.send("42" + json.dumps(["event", event_dict]))
+        self._ws.send(f"42{NAMESPACE}," + json.dumps(["event", event_dict]))
 
     def collect(self, *, until_final: int = 1, timeout: float | None = None) -> list[Any]:
         """Read frames until `until_final` final updates arrived or `timeout` passed (no error)."""
@@ -168,14 +186,9 @@ class ReflexSocket:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            try:
-                data = self._ws.receive(timeout=left)
-            except simple_websocket.ConnectionClosed:
-                return None
+            data = self._ws.receive(left)
             if data is None:
                 return None
-            if isinstance(data, bytes):
-                data = data.decode("utf-8", "replace")
             if data == "2":  # engine.io ping
                 self._ws.send("3")
                 continue
@@ -183,11 +196,88 @@ class ReflexSocket:
 
     def _record(self, packet: str) -> Any:
         """Keep a socket.io EVENT packet (`42[...]`); other packets are returned raw."""
-        if packet.startswith("42"):
-            frame = json.loads(packet[2:])
+        prefix = f"42{NAMESPACE},"
+        if packet.startswith(prefix):
+            frame = json.loads(packet[len(prefix):])
             self.frames.append(frame)
             return frame
         return packet
+
+
+class _Websocket:
+    """A blocking websocket client on wsproto (text frames in and out; pings answered)."""
+
+    def __init__(self, host: str, port: int, host_header: str, target: str, headers: dict[str, str],
+                 timeout: float):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.conn = WSConnection(ConnectionType.CLIENT)
+        self.inbox: deque[str] = deque()
+        self.closed = False
+        self.sock.sendall(self.conn.send(Request(host=host_header, target=target,
+                                                 extra_headers=[(k.encode(), v.encode())
+                                                                for k, v in headers.items()])))
+        deadline = time.monotonic() + timeout
+        self.accepted = False
+        self._parts: list[str] = []
+        while not self.accepted:
+            if self.closed or not self._pump(deadline - time.monotonic()):
+                raise ConnectionError("the websocket handshake was not accepted")
+
+    def _pump(self, timeout: float) -> bool:
+        """Read once from the socket and handle the events; False on timeout or close."""
+        if timeout <= 0:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            return False
+        except OSError:
+            self.closed = True
+            return False
+        self.conn.receive_data(data or None)
+        if not data:
+            self.closed = True
+        for ev in self.conn.events():
+            if isinstance(ev, AcceptConnection):
+                self.accepted = True
+            elif isinstance(ev, RejectConnection):
+                self.closed = True
+                raise ConnectionRefusedError(f"websocket refused: HTTP {ev.status_code}")
+            elif isinstance(ev, TextMessage | BytesMessage):
+                self._collect(ev)
+            elif isinstance(ev, Ping):
+                self.sock.sendall(self.conn.send(ev.response()))
+            elif isinstance(ev, CloseConnection):
+                self.closed = True
+        return not self.closed or bool(self.inbox)
+
+    def _collect(self, ev: Message) -> None:
+        data = ev.data if isinstance(ev.data, str) else ev.data.decode("utf-8", "replace")
+        self._parts.append(data)
+        if ev.message_finished:
+            self.inbox.append("".join(self._parts))
+            self._parts = []
+
+    def receive(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while not self.inbox:
+            if self.closed or not self._pump(deadline - time.monotonic()):
+                if not self.inbox:
+                    return None
+        return self.inbox.popleft()
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(self.conn.send(TextMessage(data=text)))
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self.sock.sendall(self.conn.send(CloseConnection(code=1000)))
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self.closed = True
+        self.sock.close()
 
 
 def exchange(base_url: str, token: str, events: list[dict[str, Any]], *,
