@@ -21,11 +21,13 @@ from portal_app.services import clock, portal_auth, staff_auth, tokens
 from portal_app.state import phi
 from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState
 from portal_app.state.chart import ChartState
+from portal_app.state.idle import PortalIdleState, StaffIdleState, ended_url
 from portal_app.state.patient_home import HomeState
 from portal_app.state.patient_login import LoginState
 from portal_app.state.patient_messages import PatientMessagesState
+from tests.unit.conftest import make_patient
 from tests.unit.state_support import everything_in_state, sign_in_admin, state_for
-from tests.unit.test_state_patient import make_account, run, state_at
+from tests.unit.test_state_patient import make_account, redirect_path, run, state_at
 
 SENTINEL = "Zyxwvu Sentinel"
 MARIA = ("Maria", "Lopez", "1980", "maria.lopez@example.com")
@@ -66,8 +68,6 @@ async def signed_in_patient_tab(session):
 
 
 async def staff_tab_on_chart(session, admin):
-    from tests.unit.conftest import make_patient
-
     patient = make_patient(session, enabled=True)
     sid = sign_in_admin(session)
     root, chart = await state_for(ChartState, session_id=sid, path=routes.patient_chart(patient.id),
@@ -216,3 +216,27 @@ def test_the_sides_cover_staff_and_patient_states():
     staff = {cls.__name__ for cls in phi.phi_states(StaffSessionState)}
     portal = {cls.__name__ for cls in phi.phi_states(PortalSessionState)}
     assert "ChartState" in staff and "HomeState" in portal and not staff & portal
+
+
+# ---- the idle timer's handlers ------------------------------------------------------------------
+
+async def test_idle_sign_out_ends_the_session_forgets_the_tab_and_says_why(session):
+    root, sid = await signed_in_patient_tab(session)
+    idle = await root.get_state(PortalIdleState)
+    redirect = await run(idle.sign_out_idle())
+    assert redirect_path(redirect) == ended_url(routes.LOGIN) == "/login?ended=idle"
+    assert portal_auth.principal_for(session=session, session_id=sid) is None
+    assert_no_maria(root)
+
+
+async def test_keep_alive_touches_a_live_session_and_forgets_a_dead_one(session, admin, frozen_clock):
+    root, sid = await staff_tab_on_chart(session, admin)
+    idle = await root.get_state(StaffIdleState)
+    frozen_clock(clock.now() + timedelta(minutes=14))
+    assert await run(idle.keep_alive()) is None  # still live: touched
+    frozen_clock(clock.now() + timedelta(minutes=14))
+    assert await run(idle.keep_alive()) is None  # 14 minutes after the touch: still live
+    assert (await root.get_state(ChartState)).chart.name == "Lopez, Maria"
+    frozen_clock(clock.now() + timedelta(minutes=16))
+    assert redirect_path(await run(idle.keep_alive())) == "/staff/login?ended=idle"
+    assert_no_maria(root)
