@@ -36,6 +36,7 @@ from tests.e2e.helpers import (
     unique_tag,
     wait_until,
 )
+from tests.e2e.test_accessibility import _violations
 from tests.wsclient import ReflexSocket, hydrate_event, state_var
 
 STAFF_COOKIE = "portal_staff_session"
@@ -206,6 +207,7 @@ def test_idle_timer_warns_keeps_alive_and_signs_out(app_server: AppServer, page:
     warning = page.get_by_role("alertdialog", name="Inactivity warning")
     expect(warning).to_be_visible(timeout=15_000)
     expect(warning).to_contain_text("You will be signed out in 2 minutes")
+    assert _violations(page) == []
     # "Stay signed in" keeps the session alive on the server, not only on screen.
     _seen_minutes_ago(app_server, sid, 5)
     warning.get_by_role("button", name="Stay signed in").click()
@@ -220,6 +222,7 @@ def test_idle_timer_warns_keeps_alive_and_signs_out(app_server: AppServer, page:
     expect(page.get_by_role("status").filter(has_text="You were signed out because there was no activity")
            ).to_be_visible()
     expect(page.get_by_text(patient.last_name)).to_have_count(0)
+    assert _violations(page) == []
     assert _session_row(app_server, sid).revoked_at is not None
     # And the tab's server state holds nothing of the patient either.
     token, _ = _tab(page)
