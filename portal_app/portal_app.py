@@ -31,7 +31,7 @@ from portal_app.pages.staff import (
 from portal_app.pages.staff import login as staff_login
 from portal_app.services import bulk
 from portal_app.services.importing import jobs
-from portal_app.state.phi import HydrateGuard
+from portal_app.state.phi import HydrateGuard, sweep_forever
 
 
 def index() -> rx.Component:
@@ -65,3 +65,9 @@ async def close_interrupted_jobs() -> None:
             return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
 
     await asyncio.to_thread(work)
+
+
+@app.register_lifespan_task
+async def forget_ended_sessions(app: rx.App) -> None:
+    """Once a minute: a tab left open whose session has ended (idle, disabled) forgets its PHI."""
+    await sweep_forever(app)

@@ -17,6 +17,8 @@ unless it is named there, so forgetting to list one fails safe.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +27,7 @@ import reflex as rx
 from reflex.middleware import Middleware
 from reflex_base.constants.state import FIELD_MARKER
 
-from portal_app.services import portal_auth, staff_auth
+from portal_app.services import portal_auth, sessions, staff_auth
 from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState, call
 
 # Pages anyone may open: what they show comes from the visitor's own form or link, not from
@@ -155,3 +157,64 @@ class HydrateGuard(Middleware):
         if event.name in _hydrate_events():
             await guard_reconnect(state, event.payload)
         return None
+
+
+# ---- tabs left open -------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+SWEEP_EVERY_S = 60
+
+
+def _held(root: rx.State) -> tuple[str, str]:
+    """The session ids a tab's state holds (staff, patient), read without loading anything."""
+    cookies = root.substates.get(SessionState.get_name())
+    if cookies is None:
+        return "", ""
+    return cookies.staff_sid, cookies.portal_sid  # type: ignore[attr-defined]
+
+
+async def sweep_tabs(app: rx.App) -> int:
+    """Forget the PHI of every tab kept in memory whose session has ended (idle expiry, access
+    disabled, signed out in another tab) although the tab itself sent nothing since.
+
+    Works with the in-memory state manager (rxconfig's choice); with redis, tabs are
+    forgotten on their next event or reconnect only. The check does not touch the sessions
+    (asking must not keep them alive). A connected tab is sent the reset, so its screen
+    empties too. Returns how many tabs were reset.
+    """
+    states = getattr(app.state_manager, "states", None)
+    if not isinstance(states, dict):
+        return 0
+    held = {ident: _held(root) for ident, root in list(states.items()) if isinstance(root, rx.State)}
+    ids = [sid for pair in held.values() for sid in pair if sid]
+    if not ids:
+        return 0
+    live = await call(partial(sessions.live_ids, plains=ids))
+    count = 0
+    for ident, (staff_sid, portal_sid) in held.items():
+        dead = [side for side, sid in ((StaffSessionState, staff_sid), (PortalSessionState, portal_sid))
+                if sid and sid not in live]
+        if not dead:
+            continue
+        async with app.modify_state(rx.BaseStateToken(ident=ident, cls=rx.State)) as root:
+            if _held(root) != (staff_sid, portal_sid):
+                continue  # signed in or out meanwhile: its own handlers saw to it
+            cookies = await root.get_state(SessionState)
+            for side in dead:
+                await forget_side(root, side)
+                if side is StaffSessionState:
+                    cookies.staff_sid = ""
+                else:
+                    cookies.portal_sid = ""
+        count += 1
+    return count
+
+
+async def sweep_forever(app: rx.App) -> None:
+    """The lifespan task: `sweep_tabs` once a minute (a failed sweep is logged, the next one runs)."""
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            await sweep_tabs(app)
+        except Exception:  # noqa: BLE001 - one bad tab must not stop the sweeps
+            logger.exception("Sweeping ended sessions' tabs failed")

@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from portal_app import db
 from portal_app.models import AuthSession
-from portal_app.services import tokens
+from portal_app.services import audit, onboarding, tokens
 from portal_app.state.base import SessionState
 from tests.e2e.conftest import AppServer, goto
 from tests.e2e.helpers import (
@@ -178,6 +178,23 @@ def test_staff_tab_that_viewed_a_chart_reconnects_without_the_patient(app_server
     expect(page).to_have_url(re.compile(r"/staff/login/?$"))
     _leave(page)
     assert _leaks(_reconnect(app_server, token, cookies, "/"), phi) == []
+
+
+def test_an_open_tab_forgets_the_patient_when_access_is_disabled(app_server: AppServer, page: Page) -> None:
+    """Nothing is sent by the tab; the server's once-a-minute sweep finds the ended session and
+    pushes the reset, so the screen empties too (no waiting for the tab's next click)."""
+    patient = _patient(app_server)
+    user_id = give_account(app_server, patient)
+    patient_sign_in(page, user_id, PASSPHRASE)
+    expect_portal_home(page, patient)
+    with db.session_scope(app_server.db_url) as session:
+        onboarding.disable_access(session=session, patient_id=patient.id, actor=audit.Actor.system("e2e test"))
+    main = page.get_by_role("main")
+    expect(main.get_by_text(patient.last_name)).to_have_count(0, timeout=100_000)
+    expect(main.get_by_text(patient.dob.strftime("%m/%d/%Y"))).to_have_count(0)
+    token, cookies = _tab(page)
+    _leave(page)
+    assert _leaks(_reconnect(app_server, token, cookies, "/"), _phi(patient)) == []
 
 
 def _session_row(app_server: AppServer, session_id: str) -> AuthSession:

@@ -7,6 +7,7 @@ in any state of that tab: the registry in state/phi.py, and the hydrate middlewa
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import reflex as rx
@@ -16,8 +17,8 @@ from sqlmodel import select
 
 import portal_app.portal_app as app_module
 from portal_app import routes
-from portal_app.models import AuthSession
-from portal_app.services import clock, portal_auth, staff_auth, tokens
+from portal_app.models import AuthSession, Patient
+from portal_app.services import clock, portal_auth, sessions, staff_auth, tokens
 from portal_app.state import phi
 from portal_app.state.base import PortalSessionState, SessionState, StaffSessionState
 from portal_app.state.chart import ChartState
@@ -67,8 +68,8 @@ async def signed_in_patient_tab(session):
     return root, login.portal_sid
 
 
-async def staff_tab_on_chart(session, admin):
-    patient = make_patient(session, enabled=True)
+async def staff_tab_on_chart(session, admin, patient=None):
+    patient = patient or make_patient(session, enabled=True)
     sid = sign_in_admin(session)
     root, chart = await state_for(ChartState, session_id=sid, path=routes.patient_chart(patient.id),
                                   route=routes.PATIENT_CHART)
@@ -239,4 +240,52 @@ async def test_keep_alive_touches_a_live_session_and_forgets_a_dead_one(session,
     assert (await root.get_state(ChartState)).chart.name == "Lopez, Maria"
     frozen_clock(clock.now() + timedelta(minutes=16))
     assert redirect_path(await run(idle.keep_alive())) == "/staff/login?ended=idle"
+    assert_no_maria(root)
+
+
+# ---- tabs left open: the sweep -------------------------------------------------------------------
+
+class _Manager:
+    """The in-memory state manager's shape: tabs by token, and their lock."""
+
+    def __init__(self, tabs: dict):
+        self.states = tabs
+
+
+class _App:
+    def __init__(self, tabs: dict):
+        self.state_manager = _Manager(tabs)
+        self.modified: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def modify_state(self, token):
+        self.modified.append(token.ident)
+        yield self.state_manager.states[token.ident]
+
+
+async def test_the_sweep_forgets_open_tabs_whose_session_ended_and_touches_none(session, admin, frozen_clock):
+    patient_root, portal_sid = await signed_in_patient_tab(session)
+    maria = session.exec(select(Patient).where(Patient.last_name == "Lopez")).one()
+    staff_root, staff_sid = await staff_tab_on_chart(session, admin, maria)
+    app = _App({"patient-tab": patient_root, "staff-tab": staff_root})
+
+    # Both live: nothing changes, and the sweep itself keeps nobody's session alive.
+    frozen_clock(clock.now() + timedelta(minutes=10))
+    assert await phi.sweep_tabs(app) == 0 and app.modified == []
+    assert sessions.live_ids(session=session, plains=[portal_sid, staff_sid]) == {portal_sid, staff_sid}
+    frozen_clock(clock.now() + timedelta(minutes=6))  # 16 minutes since the last event
+    assert sessions.live_ids(session=session, plains=[portal_sid, staff_sid]) == set()
+
+    assert await phi.sweep_tabs(app) == 2
+    assert_no_maria(patient_root)
+    assert_no_maria(staff_root)
+    assert (await patient_root.get_state(SessionState)).portal_sid == ""
+
+
+async def test_the_sweep_forgets_a_tab_whose_access_was_disabled(session):
+    root, sid = await signed_in_patient_tab(session)
+    account_id = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(sid))).one()
+    sessions.end_all(session=session, portal_account_id=account_id.portal_account_id)  # what disabling does
+    session.commit()
+    assert await phi.sweep_tabs(_App({"tab": root})) == 1
     assert_no_maria(root)
