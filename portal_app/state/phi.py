@@ -201,6 +201,8 @@ async def sweep_tabs(app: rx.App) -> int:
                 continue  # signed in or out meanwhile: its own handlers saw to it
             cookies = await root.get_state(SessionState)
             for side in dead:
+                if side is PortalSessionState:
+                    await _keep_ended_reason(root, portal_sid)
                 await forget_side(root, side)
                 if side is StaffSessionState:
                     cookies.staff_sid = ""
@@ -208,6 +210,13 @@ async def sweep_tabs(app: rx.App) -> int:
                     cookies.portal_sid = ""
         count += 1
     return count
+
+
+async def _keep_ended_reason(root: rx.State, portal_sid: str) -> None:
+    """The sign-in page still says why this tab's session ended (access turned off, idle, ...)."""
+    portal = await root.get_state(PortalSessionState)
+    if portal.account_user_id:
+        portal._ended_notice = await call(partial(portal_auth.ended_reason, session_id=portal_sid))
 
 
 async def sweep_forever(app: rx.App) -> None:

@@ -289,3 +289,7 @@ async def test_the_sweep_forgets_a_tab_whose_access_was_disabled(session):
     session.commit()
     assert await phi.sweep_tabs(_App({"tab": root})) == 1
     assert_no_maria(root)
+    # The sign-in page the tab's next click lands on still says why.
+    login = await root.get_state(LoginState)
+    await run(login.load())
+    assert login.notice != ""
