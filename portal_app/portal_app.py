@@ -37,6 +37,7 @@ from portal_app.security_headers import security_headers
 from portal_app.services import bulk, outbox_worker
 from portal_app.services.importing import jobs
 from portal_app.state.patient_import import PatientImportState
+from portal_app.state.phi import HydrateGuard, sweep_forever
 
 
 def index() -> rx.Component:
@@ -58,6 +59,8 @@ event_errors.install()
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
              api_transformer=[files_api, body_limit, security_headers],
              backend_exception_handler=event_errors.backend_exception_handler)
+# A (re)connecting tab is sent its whole server-side state: without a live session, no PHI.
+app.add_middleware(HydrateGuard())
 app.add_page(index, route="/", title="Patient Portal")
 # Reflex serves this folder at /_upload/...: our uploads never land there, and nobody else on the
 # machine may read what might.
@@ -91,3 +94,9 @@ async def deliver_outbox() -> None:
     """The delivery worker: queued messages go to their provider outside any transaction
     (services/outbox_worker.py); cancelled when the app stops (a held lease simply ends)."""
     await outbox_worker.run_forever()
+
+
+@app.register_lifespan_task
+async def forget_ended_sessions(app: rx.App) -> None:
+    """Once a minute: a tab left open whose session has ended (idle, disabled) forgets its PHI."""
+    await sweep_forever(app)

@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.focus import focus_keeper
+from portal_app.components.idle_timer import idle_timer
 from portal_app.components.notices import when_loaded
 from portal_app.components.styles import (
     CONTROL_BORDER,
@@ -149,6 +150,7 @@ def staff_layout(title: str, *children: rx.Component) -> rx.Component:
             style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": HEAD_BG},
         ),
         _portal_off_banner(),
+        rx.cond(StaffSessionState.staff_name != "", idle_timer(staff=True, login_route=routes.STAFF_LOGIN)),
         rx.el.main(rx.heading(title, size="6", as_="h1", margin_bottom="0.8em"), *children,
                    id="main", style={"padding": "1.2em 1.5em", **USER_TEXT}),
     )
@@ -218,6 +220,8 @@ def portal_layout(title: str | rx.Var, *children: rx.Component, signed_in: bool 
             ),
             style={"padding": "0.8em 1.5em", "border_bottom": f"1px solid {PANEL_LINE}", "background": "#f3f7f4"},
         ),
+        rx.cond(PortalSessionState.account_user_id != "", idle_timer(staff=False, login_route=routes.LOGIN))
+        if signed_in else rx.fragment(),
         rx.cond((PortalSessionState.viewing_name != "") if menu is True
                 else (PortalSessionState.viewing_name != "") & menu, _portal_nav())
         if signed_in else rx.fragment(),

@@ -251,11 +251,16 @@ ENDED_OTHER = ("You were signed out: your password was changed, you signed out o
                "practice ended your session. Sign in again to continue.")
 
 
-def ended_reason(*, session: Session, session_id: str | None) -> str:
-    """Why this (no longer live) portal session ended, in a sentence; "" when it is unknown."""
-    if not session_id or len(session_id) > 100:
+def ended_reason(*, session: Session, session_id: str | None = None, token_hash: str = "") -> str:
+    """Why this (no longer live) portal session ended, in a sentence; "" when it is unknown.
+
+    The session is named by its cookie value or, for a tab that kept only that, its digest.
+    """
+    if session_id and len(session_id) <= 100:
+        token_hash = tokens.digest(session_id)
+    if not token_hash or len(token_hash) > 100:
         return ""
-    row = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(session_id))).first()
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).first()
     if row is None or row.kind != SessionKind.PORTAL or row.portal_account_id is None:
         return ""
     config = settings.get(session=session)

@@ -87,3 +87,18 @@ def end_all_portal(*, session: Session) -> int:
         session.add(row)
         count += 1
     return count
+
+
+def live_digests(*, session: Session, digests: list[str]) -> set[str]:
+    """Which of these session digests are live sessions now, read only (nothing is touched, so
+    asking does not keep a session alive). For the sweep of tabs whose session has ended."""
+    wanted = {d: d for d in digests if d and len(d) <= 100}
+    if not wanted:
+        return set()
+    now = clock.now()
+    live = set()
+    for row in session.exec(select(AuthSession).where(col(AuthSession.token_hash).in_(list(wanted)))):
+        if (row.revoked_at is None and clock.aware(row.expires_at) > now
+                and now - clock.aware(row.last_seen_at) <= IDLE):
+            live.add(wanted[row.token_hash])
+    return live

@@ -17,7 +17,7 @@ for every handler:
   next handler: any client can send any event).
 - A refusal is audited and answered by the state's `_refused` hook (a toast by default; a page
   may put the message beside a field instead). A tab whose session has ended forgets what it
-  showed (`_forget`), so no PHI stays in its server state.
+  showed: every PHI state of its side (state/phi.py), so no PHI stays in its server state.
 - The first parameter after `self` receives the caller (`Staff` or `Patient`, with the audit
   actor ready); Reflex never sees it: the handler's public signature is the rest.
 - Arguments are coerced to their annotations (`int`, `str`, `bool`, `dict`, `list[str]`);
@@ -51,8 +51,9 @@ from portal_app.services.errors import DomainError, Forbidden, NotFound, PortalU
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.portal_auth import ChartView, PortalPrincipal
 from portal_app.services.staff_auth import StaffPrincipal
-from portal_app.state.base import call
+from portal_app.state.base import PortalSessionState, StaffSessionState, call
 from portal_app.state.inputs import coerce
+from portal_app.state.phi import forget_side
 
 PAGE_REFUSED = "You do not have permission to open that page."
 
@@ -222,7 +223,7 @@ def staff_action(permission: Permission | None, level: Level = Level.READ, *,
             await call(partial(audit.record_refusal, actor=actor,
                                handler=f"{type(state).__name__}.{handler}", need=need))
             if principal is None:
-                state._forget()
+                await forget_side(state, StaffSessionState)
             return None, state._refused(refuse or state._refusal_message(level),
                                         signed_in=principal is not None, level=level)
 
@@ -249,6 +250,7 @@ def portal_action(area: Area | None = None, *, allow_must_change: bool = False,
             if principal is None or (principal.must_change_password and not allow_must_change):
                 if principal is None:
                     state._forget()
+                    await forget_side(state, PortalSessionState)
                 await _audit_portal_refusal(state, principal.account_id if principal else None,
                                             audit_as or handler, "signed-in")
                 return None, state._refused(refuse or state._refusal_message(), signed_in=principal is not None)
@@ -279,6 +281,7 @@ async def _admit_to_area(state, area: Area, handler: str, refuse: str):
         signed_in = bool(state.account_user_id)
         if not signed_in:
             state._forget()
+            await forget_side(state, PortalSessionState)
             await _audit_portal_refusal(state, None, handler, area.value)
         answer = state._refused(refuse or state._refusal_message(), signed_in=signed_in)
         if signed_in and state._pending_notice:
@@ -303,7 +306,7 @@ def staff_page_load(permission: Permission, level: Level = Level.READ) -> Callab
         async def admit(state, handler: str):
             principal = await state._principal()
             if principal is None:  # a tab with no session is sent to sign in, and forgets
-                state._forget()
+                await forget_side(state, StaffSessionState)
                 state._load_refused(signed_in=False)
                 return None, rx.redirect(routes.STAFF_LOGIN)
             if principal.must_change_password:
@@ -342,7 +345,7 @@ def portal_page_load(area: Area | None = None, *, allow_must_change: bool = Fals
                 chart = state._show_viewing(principal) if principal is not None else None
             if principal is None or chart is None:
                 if not state.account_user_id:
-                    state._forget()
+                    await forget_side(state, PortalSessionState)
                 state._load_refused(signed_in=bool(state.account_user_id))
                 return None, answer
             return Patient(principal, chart, audit.Actor.portal(principal.account_id, state._ip())), None

@@ -18,7 +18,7 @@ import reflex as rx
 
 from portal_app import db, routes, session_cookies
 from portal_app.models import SessionKind
-from portal_app.services import areas, audit, permissions, portal_auth, staff_auth
+from portal_app.services import areas, audit, permissions, portal_auth, staff_auth, tokens
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
@@ -73,12 +73,26 @@ def area_refused(area: Area, chart_name: str) -> str:
             "turned it on for this chart, or has turned it off. Call the practice if you need it.")
 
 
+async def forget_after_sign_out(state: rx.State, side: type[SessionState]) -> None:
+    """Reset every state of this tab's `side` (state/phi.py): the server keeps a tab's state and
+    sends it all again on a reconnect, so nothing of the signed-out visit may stay in it."""
+    from portal_app.state import phi  # phi builds on the classes below
+
+    await phi.forget_side(state, side, public_too=True)
+
+
 class SessionState(rx.State):
     """Reads the two session cookies from the websocket handshake (never a state var).
 
     A new sign-in reaches the handshake through `state/session_cookie.py`'s `open_session`
     (the page reloads once the HttpOnly cookie is set).
+
+    The tab also remembers which sessions filled it, as digests (backend-only, never sent): a
+    reconnect or the sweep (state/phi.py) sends or keeps a side's data only for that session.
     """
+
+    _staff_held: str = ""
+    _portal_held: str = ""
 
     @property
     def staff_sid(self) -> str:
@@ -130,6 +144,7 @@ class StaffSessionState(SessionState):
 
     async def _principal(self) -> StaffPrincipal | None:
         principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
+        self._staff_held = tokens.digest(self.staff_sid) if principal is not None else ""
         if principal is None:
             self.staff_name = ""
             self.staff_levels = {}
@@ -204,6 +219,7 @@ class StaffSessionState(SessionState):
         self.staff_name = ""
         self.staff_levels = {}
         self.staff_access_contacts = ""
+        await forget_after_sign_out(self, StaffSessionState)
         # The cookie is cleared by its route, and the page reloads (a handshake without it).
         return rx.call_script(session_cookies.clear_script(SessionKind.STAFF, routes.STAFF_LOGIN))
 
@@ -245,6 +261,7 @@ class PortalSessionState(SessionState):
 
     async def _portal_principal(self) -> PortalPrincipal | None:
         principal = await call(partial(portal_auth.principal_for, session_id=self.portal_sid))
+        self._portal_held = tokens.digest(self.portal_sid) if principal is not None else ""
         if principal is None and self.account_user_id and self.portal_sid:
             # This tab was signed in a moment ago: the sign-in page it lands on says why not now.
             self._ended_notice = await call(partial(portal_auth.ended_reason, session_id=self.portal_sid))
@@ -317,6 +334,7 @@ class PortalSessionState(SessionState):
         await call(partial(portal_auth.sign_out, session_id=self.portal_sid))
         self.account_user_id = ""
         self._show_viewing(None)
+        await forget_after_sign_out(self, PortalSessionState)
         return rx.call_script(session_cookies.clear_script(SessionKind.PORTAL, routes.LOGIN))
 
 

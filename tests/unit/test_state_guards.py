@@ -66,6 +66,9 @@ PUBLIC = {
 SESSION = {
     "StaffSessionState.sign_out", "PortalSessionState.portal_sign_out", "PortalSessionState.switch_chart",
     "StaffPasswordState.load", "StaffPasswordState.change_password",
+    # The idle timer (state/idle.py): look the tab's own session up again, or end it.
+    "StaffIdleState.keep_alive", "StaffIdleState.sign_out_idle",
+    "PortalIdleState.keep_alive", "PortalIdleState.sign_out_idle",
 }
 
 # Background jobs: they may touch vars only inside `async with self`, so they check access

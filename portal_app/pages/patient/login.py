@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, invalid_flag, submit_button, text_field
+from portal_app.components.idle_timer import idle_signed_out_notice
 from portal_app.components.layout import portal_page
 from portal_app.components.notices import UNAVAILABLE_TITLE, page_link, portal_unavailable
 from portal_app.components.two_step import second_step
@@ -22,6 +23,7 @@ def _ended_notice() -> rx.Component:
 def _login_form() -> rx.Component:
     return rx.fragment(
         _ended_notice(),
+        idle_signed_out_notice(),
         rx.el.form(
             form_alert(LoginState.form_error),
             text_field("Email or phone number", "user_id", error=LoginState.user_id_error,

@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components.forms import form_alert, form_notice, text_field
+from portal_app.components.idle_timer import idle_signed_out_notice
 from portal_app.components.layout import staff_layout
 from portal_app.components.styles import HEAD_BG, LINK, PANEL_LINE
 from portal_app.components.two_step import second_step
@@ -27,6 +28,7 @@ def login_page() -> rx.Component:
         ),
         rx.el.main(
             rx.heading("Staff sign in", as_="h1", size="6", margin_bottom="0.8em"),
+            idle_signed_out_notice(),
             form_alert(StaffLoginState.error),
             second_step(StaffLoginState, rx.form(
                 text_field("Username", "staff-username", name="username", autocomplete="username",
