@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from portal_app.services import clock, settings, sms_countries, throttle
+from portal_app.services import clock, office_networks, settings, sms_countries, throttle
 
 MINUTE, HOUR, DAY = 60, 60 * 60, 24 * 60 * 60
 # (most, seconds): at most `most` requests in any `seconds`.
@@ -62,10 +62,11 @@ class SendLimits:
     def take(self, *, channel: str, destination: str, ip: str, purpose: str = "") -> Decision:
         now = clock.now().timestamp()
         what = "this number" if channel == "sms" else "this address"
+        per_ip = [] if office_networks.is_office(ip) else self.per_ip
         with self._lock:  # check every limit, then count in all of them, as one step
             if any(counter.count(destination, now) >= most for most, counter in self.per_destination):
                 return Decision(False, TOO_MANY_TO_ADDRESS.format(what=what))
-            if any(counter.count(ip, now) >= most for most, counter in self.per_ip):
+            if any(counter.count(ip, now) >= most for most, counter in per_ip):
                 return Decision(False, TOO_MANY_FROM_IP)
             if self.daily.count(channel, now) >= DAILY_CAP.get(channel, DAILY_CAP["email"]):
                 return Decision(False, DAILY_CAP_REACHED)
@@ -74,7 +75,7 @@ class SendLimits:
                 return Decision(False)
             for _most, counter in self.per_destination:
                 counter.add(destination, now)
-            for _most, counter in self.per_ip:
+            for _most, counter in per_ip:
                 counter.add(ip, now)
             self.daily.add(channel, now)
         return Decision(True)

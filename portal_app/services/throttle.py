@@ -38,7 +38,7 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from portal_app.services import audit, clock
+from portal_app.services import audit, clock, office_networks
 
 
 class Counter(Protocol):
@@ -204,7 +204,7 @@ class Throttle:
     def check(self, flow: Flow, ip: str) -> Verdict:
         """What to do with a try of `flow` from `ip`, before doing any work."""
         policy, now = POLICIES[flow], _now()
-        mine = self._per_ip[flow].count(ip, now)
+        mine = 0 if office_networks.is_office(ip) else self._per_ip[flow].count(ip, now)
         everyone = self._global[flow].count(ALL_IPS, now)
         if mine >= policy.refuse_at:
             verdict = Verdict(False, message=TOO_MANY[flow])
@@ -223,7 +223,8 @@ class Throttle:
     def record(self, flow: Flow, ip: str) -> None:
         """Count a try that counts: a failed credential check, or a request that may send."""
         now = _now()
-        self._per_ip[flow].add(ip, now)
+        if not office_networks.is_office(ip):
+            self._per_ip[flow].add(ip, now)
         self._global[flow].add(ALL_IPS, now)
 
     def note_refused(self, flow: Flow, ip: str) -> None:

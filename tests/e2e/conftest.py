@@ -102,6 +102,10 @@ def _server_env(port: int, db_url: str) -> dict[str, str]:
         REFLEX_CHECK_LATEST_VERSION="0",
         REFLEX_WEB_WORKDIR=str(E2E_WEB_DIR),
         PYTHONUNBUFFERED="1",
+        # Every test's browser is 127.0.0.1, as an office's staff share one address: the
+        # per-address throttles and send limits (unit-tested) would otherwise add up across
+        # tests and slow or refuse later sign-ins.
+        PORTAL_OFFICE_NETWORKS="127.0.0.0/8,::1/128",
     )
     # A port or API URL from the outer environment would break the build's baked-in URLs.
     for var in ("REFLEX_API_URL", "REFLEX_DEPLOY_URL", "REFLEX_FRONTEND_PORT", "REFLEX_BACKEND_PORT"):

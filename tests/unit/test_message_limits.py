@@ -135,3 +135,10 @@ def test_a_repeat_is_quiet_only_on_the_same_form(frozen_clock):
                                purpose="forgot-password").send  # "Forgot password" right after Create Account
     assert not message_limits.take(channel="email", destination="pat@example.com", ip="10.0.0.5",
                                    purpose="forgot-password").send
+
+
+def test_an_office_network_is_not_capped_per_address_but_each_destination_is(frozen_clock, monkeypatch):
+    monkeypatch.setenv("PORTAL_OFFICE_NETWORKS", "10.0.0.0/24")
+    answers = [_take(f"person{n}@example.com", ip="10.0.0.5") for n in range(30)]
+    assert all(a.send for a in answers)  # a kiosk in the waiting room helps thirty patients
+    assert not _take("person0@example.com", ip="10.0.0.5").send  # the same address again: still limited

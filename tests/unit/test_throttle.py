@@ -206,3 +206,30 @@ def test_honest_hashes_are_bounded_too():
     assert third_in.wait(30)
     for thread in (*holders, waiting):
         thread.join(30)
+
+
+# --- the practice's own networks ------------------------------------------------------------------
+
+def test_an_office_address_is_not_throttled_per_address_but_the_global_limits_still_hold(frozen_clock, monkeypatch):
+    monkeypatch.setenv("PORTAL_OFFICE_NETWORKS", "203.0.113.0/24, 2001:db8::/32")
+    office = "203.0.113.7"
+    _fail(office, SIGN_IN.refuse_at + 5)  # a busy office's typos, all from one public address
+    assert throttle.check(Flow.SIGN_IN, office) == throttle.Verdict(True, 0.0, False)
+    assert throttle.check(Flow.SIGN_IN, "2001:db8::5").allowed
+    # Outside the office the same count slows and then refuses.
+    _fail("198.51.100.9", SIGN_IN.refuse_at)
+    assert not throttle.check(Flow.SIGN_IN, "198.51.100.9").allowed
+    # A spray over all addresses still slows the office too.
+    for n in range(SIGN_IN.global_free * 2):
+        throttle.record(Flow.SIGN_IN, f"10.3.{n // 250}.{n % 250}")
+    assert throttle.check(Flow.SIGN_IN, office).delay > 0
+
+
+def test_no_address_is_an_office_unless_configured(monkeypatch):
+    from portal_app.services import office_networks
+
+    monkeypatch.delenv("PORTAL_OFFICE_NETWORKS", raising=False)
+    assert not office_networks.is_office("127.0.0.1")
+    monkeypatch.setenv("PORTAL_OFFICE_NETWORKS", "127.0.0.0/8")
+    assert office_networks.is_office("127.0.0.1")
+    assert not office_networks.is_office("not an address") and not office_networks.is_office("")
