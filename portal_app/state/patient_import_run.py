@@ -66,7 +66,10 @@ class ImportRun(rx.State, mixin=True):
     updated_pages: int = 0
 
     # Backend only: which job this tab follows, and what "Dry run" / "Import" asked for.
+    # A job is followed once per pass (a dry run, then the import, of one job id): `_follow_pass`
+    # names the current follower, so a finishing follower of the dry run cannot stop the import's.
     _following: int = 0
+    _follow_pass: int = 0
     _request: str = ""
 
     POLL_SECONDS: ClassVar[float] = 0.3
@@ -250,11 +253,11 @@ class ImportRun(rx.State, mixin=True):
             actor = audit.Actor.staff(staff.id, self._ip())
             self.job_status, self.job_dry_run = jobs.RUNNING, request == "dry_run"
             self.job_processed = self.job_percent = 0
-            self._following = job_id
+            follower = self._start_following(job_id)
         # In a child process: the server's threads (and the GIL) stay free for everyone's clicks.
         work = partial(jobs.run_in_own_process, job_id=job_id, actor=actor, dry_run=request == "dry_run")
         worker = asyncio.ensure_future(call(work))
-        await self._follow(job_id, staff.id, worker)
+        await self._follow(follower, job_id, staff.id, worker)
         return None
 
     @rx.event(background=True)
@@ -267,15 +270,24 @@ class ImportRun(rx.State, mixin=True):
             job_id = self.job_id
             if not job_id or self._following == job_id:
                 return None
-            self._following = job_id
-        await self._follow(job_id, staff.id, None)
+            follower = self._start_following(job_id)
+        await self._follow(follower, job_id, staff.id, None)
         return None
 
-    async def _follow(self, job_id: int, staff_id: int, worker: asyncio.Future | None) -> None:
+    def _start_following(self, job_id: int) -> int:
+        """Make this pass the tab's follower of `job_id` (under the lock); its number."""
+        self._following = job_id
+        self._follow_pass += 1
+        return self._follow_pass
+
+    def _is_follower(self, follower: int) -> bool:
+        return self._following != 0 and self._follow_pass == follower
+
+    async def _follow(self, follower: int, job_id: int, staff_id: int, worker: asyncio.Future | None) -> None:
         """Poll the job row and copy its numbers into state a few times a second."""
         job: JobView | None = None
         try:
-            job = await self._poll(job_id, staff_id, worker)
+            job = await self._poll(follower, job_id, staff_id, worker)
         except DomainError as exc:
             async with self:
                 self.job_error = exc.message
@@ -288,15 +300,21 @@ class ImportRun(rx.State, mixin=True):
                 self.job_status = jobs.FAILED
         finally:
             async with self:
-                if self._following == job_id:
-                    self._following = 0
-                # The job may outlast the sign-in session: read the lists only for a user who may.
-                staff = await self._require(Permission.PATIENT_IMPORT, Level.READ)
-                if staff is not None and self.job_id == job_id and self.job_status != jobs.RUNNING:
-                    await self._read_results(Staff(staff, audit.Actor.staff(staff.id, self._ip())))
-                    await self._read_past_imports()
+                await self._stop_following(follower, job_id)
 
-    async def _poll(self, job_id: int, staff_id: int, worker: asyncio.Future | None) -> JobView | None:
+    async def _stop_following(self, follower: int, job_id: int) -> None:
+        """The end of a follower (under the lock): show the results, unless a later pass follows."""
+        if not self._is_follower(follower):
+            return
+        self._following = 0
+        # The job may outlast the sign-in session: read the lists only for a user who may.
+        staff = await self._require(Permission.PATIENT_IMPORT, Level.READ)
+        if staff is not None and self.job_id == job_id and self.job_status != jobs.RUNNING:
+            await self._read_results(Staff(staff, audit.Actor.staff(staff.id, self._ip())))
+            await self._read_past_imports()
+
+    async def _poll(self, follower: int, job_id: int, staff_id: int,
+                    worker: asyncio.Future | None) -> JobView | None:
         """The polling loop of `_follow`: the job's last view (None if the job went away)."""
         last_processed, last_change = -1, time.monotonic()
         while True:
@@ -308,7 +326,7 @@ class ImportRun(rx.State, mixin=True):
             if job.processed != last_processed:
                 last_processed, last_change = job.processed, time.monotonic()
             async with self:
-                if self._following != job_id:
+                if not self._is_follower(follower):
                     return job
                 self._show_job(job)
             if job.status != jobs.RUNNING and (worker is None or worker.done()):

@@ -6,6 +6,7 @@ feeds it; the import services run against the per-test database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -232,6 +233,39 @@ async def test_preview_dry_run_import_and_a_second_import_that_changes_nothing(s
     await _run(state, "start_import")
     assert state.result_text.startswith(jobs.NOTHING_CHANGED)
     assert (state.count_new, state.count_updated, state.count_unchanged) == (0, 0, 6)
+
+
+async def test_import_pressed_as_the_dry_run_finishes_shows_its_own_result(session, admin_sid, monkeypatch):
+    """The dry run's result shows a moment before its follower ends; a quick Import in that moment
+    (a keyboard user) must not be left spinning when the dry run's follower ends."""
+    state = await _state(admin_sid)
+    await state.load()
+    await _upload(state)
+    real_poll, real_follow = PatientImportState._poll, PatientImportState._follow
+    import_pass: list[asyncio.Task] = []
+    dry_run_follower_ended = asyncio.Event()
+
+    async def follow(self, *args):
+        await real_follow(self, *args)
+        dry_run_follower_ended.set()
+
+    async def poll(self, *args):
+        if import_pass:  # the import's follower polls once the dry run's has ended
+            await dry_run_follower_ended.wait()
+            return await real_poll(self, *args)
+        job = await real_poll(self, *args)
+        assert "run_pass" in str(await self.start_import())
+        import_pass.append(asyncio.ensure_future(HANDLERS["run_pass"].fn(self)))
+        while not self.job_running:
+            await asyncio.sleep(0.01)
+        return job
+
+    monkeypatch.setattr(PatientImportState, "_poll", poll)
+    monkeypatch.setattr(PatientImportState, "_follow", follow)
+    await _run(state, "start_dry_run")
+    await asyncio.wait_for(import_pass[0], timeout=60)
+    assert state.import_done and state.result_text == "Imported: 6 new, 0 updated, 0 unchanged, 3 refused."
+    assert state.results_shown and state.results_dry_run is False
 
 
 async def test_a_changed_chart_lists_its_changed_fields(session, admin_sid):
