@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -150,7 +151,15 @@ class HydrateGuard(Middleware):
 # ---- tabs left open -------------------------------------------------------------------------
 
 logger = logging.getLogger(__name__)
-SWEEP_EVERY_S = 60
+SWEEP_EVERY_S = 60.0
+
+
+def sweep_interval() -> float:
+    """Seconds between sweeps: PORTAL_TAB_SWEEP_SECONDS (default 60; at least 1)."""
+    try:
+        return max(1.0, float(os.environ.get("PORTAL_TAB_SWEEP_SECONDS", "") or SWEEP_EVERY_S))
+    except ValueError:
+        return SWEEP_EVERY_S
 
 
 def _held(root: rx.State) -> tuple[str, str]:
@@ -209,8 +218,9 @@ async def _keep_ended_reason(root: rx.State, portal_held: str) -> None:
 
 async def sweep_forever(app: rx.App) -> None:
     """The lifespan task: `sweep_tabs` once a minute (a failed sweep is logged, the next one runs)."""
+    every = sweep_interval()
     while True:
-        await asyncio.sleep(SWEEP_EVERY_S)
+        await asyncio.sleep(every)
         try:
             await sweep_tabs(app)
         except Exception:  # noqa: BLE001 - one bad tab must not stop the sweeps

@@ -106,6 +106,8 @@ def _server_env(port: int, db_url: str) -> dict[str, str]:
         # per-address throttles and send limits (unit-tested) would otherwise add up across
         # tests and slow or refuse later sign-ins.
         PORTAL_OFFICE_NETWORKS="127.0.0.0/8,::1/128",
+        # Tabs left open forget an ended session's PHI within 2 s, not a minute (test_session_phi).
+        PORTAL_TAB_SWEEP_SECONDS="2",
     )
     # A port or API URL from the outer environment would break the build's baked-in URLs.
     for var in ("REFLEX_API_URL", "REFLEX_DEPLOY_URL", "REFLEX_FRONTEND_PORT", "REFLEX_BACKEND_PORT"):

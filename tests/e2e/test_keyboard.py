@@ -37,6 +37,7 @@ from tests.e2e.helpers import (
     newest_link,
     portal_enabled,
     set_up_authenticator,
+    staff_sign_in,
     unique_tag,
     wait_until,
 )
@@ -147,16 +148,6 @@ def expect_focused(target: Locator) -> None:
 # --- sign-in by keyboard ------------------------------------------------------------------
 
 
-def staff_keyboard_sign_in(page: Page, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> None:
-    goto(page, "/staff/login")
-    type_into(page, page.get_by_label("Username"), username)
-    type_into(page, page.get_by_label("Password", exact=True), password)
-    page.keyboard.press("Enter")  # the form's submit
-    keyboard_second_step(page, username)
-    expect(page).to_have_url(re.compile(r"/staff/onboarding/?$"))
-    expect(page.get_by_role("heading", name="Patient Portal Onboarding", level=1)).to_be_visible()
-
-
 def keyboard_second_step(page: Page, username: str) -> None:
     """The second step by keyboard: the code field has focus; Enter sends it."""
     code = page.get_by_label("Authentication code")
@@ -244,7 +235,7 @@ def test_onboarding_list_enable_disable_and_jump_by_keyboard(app_server: AppServ
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Ottilie", "Onboardly", enabled=False)
     create_patients_bulk(app_server, last_name=f"Bulkly{unique_tag()}", count=60)  # two pages at least
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     type_into(page, page.get_by_label("Search", exact=True), patient.list_name)
     rows = page.get_by_role("row").filter(has=page.get_by_role("rowheader"))
     expect(rows).to_have_count(1)
@@ -285,7 +276,7 @@ def test_onboarding_list_enable_disable_and_jump_by_keyboard(app_server: AppServ
 def test_chart_enable_access_and_send_invitation_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Keyla", "Keyes", enabled=False)
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     _open_chart_portal_tab(page, patient)
     press_on(page, page.get_by_role("button", name="Enable portal access"))
     expect(page.get_by_text("Access enabled", exact=True)).to_be_visible()
@@ -311,7 +302,7 @@ def test_chart_enable_access_and_send_invitation_by_keyboard(app_server: AppServ
 def test_connect_wizard_token_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Tomasz", "Tokenby")
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     dialog = _start_connect_wizard(page, patient, "The patient, at the desk")
     create = dialog.get_by_role("region", name="Create and Connect Account")
     expect(create.get_by_role("radio", name="Email Address")).to_be_checked()
@@ -334,7 +325,7 @@ def test_connect_wizard_token_by_keyboard(app_server: AppServer, page: Page, wid
 def test_connect_wizard_key_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Kirsi", "Keysend")
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     dialog = _start_connect_wizard(page, patient, "The patient, by phone")
     section = dialog.get_by_role("region", name="Generate Connection Key")
     expect(section.get_by_role("radio", name="Email Address")).to_be_checked()
@@ -349,7 +340,7 @@ def test_connect_wizard_key_by_keyboard(app_server: AppServer, page: Page, width
 def test_portal_account_setup_creates_an_account_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Agnes", "Setupwell")
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     goto(page, f"/staff/portal-accounts?patient={patient.id}")
     expect(page.get_by_role("heading", name=patient.list_name, level=2)).to_be_visible()
     press_on(page, page.get_by_role("button", name="Fill from chart"))
@@ -370,7 +361,7 @@ def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, p
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Dora", "Disabley")
     user_id = give_account(app_server, patient)
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     goto(page, "/staff/portal-users")
     expect(page.get_by_role("heading", name="User Management", level=1)).to_be_visible()
     type_into(page, page.get_by_label("Search", exact=True), user_id)
@@ -395,7 +386,7 @@ def test_user_management_disable_and_enable_by_keyboard(app_server: AppServer, p
 def test_roles_change_a_permission_by_keyboard(app_server: AppServer, page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     role = f"Keyboard {unique_tag()}"
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     goto(page, "/staff/setup/roles")
     expect(page.get_by_role("heading", name="Roles", level=1)).to_be_visible()
     type_into(page, page.get_by_label("New role name"), role)
@@ -422,7 +413,7 @@ def test_my_tasks_reply_to_a_message_by_keyboard(app_server: AppServer, page: Pa
         chart = portal_auth.chart_for(session=session, account_id=account_id, patient_id=patient.id)
         task_id = messages.start_thread(session=session, account_id=account_id, chart=chart,
                                         subject="Refill please", body="My inhaler is nearly empty.")
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     nav = page.get_by_role("navigation", name="Staff")
     press_on(page, nav.get_by_role("link", name="My Tasks"))
     expect(page).to_have_url(re.compile(r"/staff/tasks/?$"))
@@ -568,7 +559,7 @@ def test_import_patients_by_keyboard(app_server: AppServer, page: Page, width: i
     export = tmp_path / "keyboard_export.csv"
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "e2e_import" / "practice_export.csv"
     export.write_bytes(fixture.read_bytes().replace(b"EHR-700", f"KB{width}-".encode()))
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     goto(page, "/staff/setup/import")
     another = page.get_by_role("button", name="Import another file")
     expect(page.get_by_role("button", name="Choose a file").or_(another)).to_be_visible()
@@ -598,7 +589,7 @@ def test_every_tab_stop_of_the_staff_pages_shows_a_focus_ring(app_server: AppSer
                                                               width: int) -> None:
     page.set_viewport_size({"width": width, "height": 844})
     patient = _patient(app_server, "Walter", "Walkabout")
-    staff_keyboard_sign_in(page)
+    staff_sign_in(page)  # signing in by keyboard is test_staff_sign_in_by_keyboard's subject
     for path in ("/staff/onboarding", f"/staff/patients/{patient.id}", "/staff/portal-accounts",
                  "/staff/portal-users", "/staff/tasks", "/staff/setup/roles", "/staff/setup/users",
                  "/staff/adoption", "/staff/outbox", "/staff/audit", "/staff/setup/portal",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
+import pytest
 import reflex as rx
 from reflex_base.event import Event
 from sqlmodel import select
@@ -291,3 +292,9 @@ async def test_the_sweep_forgets_a_tab_whose_access_was_disabled(session):
     login = await root.get_state(LoginState)
     await run(login.load())
     assert login.notice != ""
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("", 60.0), ("2", 2.0), ("0", 1.0), ("soon", 60.0)])
+def test_the_sweep_interval_comes_from_the_environment(monkeypatch, value, seconds):
+    monkeypatch.setenv("PORTAL_TAB_SWEEP_SECONDS", value)
+    assert phi.sweep_interval() == seconds
