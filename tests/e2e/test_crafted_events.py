@@ -3,7 +3,8 @@
 A raw websocket client (tests/wsclient.py) connects as a made-up tab and calls every event
 handler of every state by name, with arguments shaped like the real ones (another chart's id,
 form fields), first with no session and then with a patient's live session cookie. Nothing in
-the database may change but the audit of the refusals and the probing patient's own account
+the database may change but the audit of the refusals, what the public forms do for anyone
+(Create Account sends a code to the address typed in it) and the probing patient's own account
 (a patient may start two-step enrolment for themself); no frame may carry the other chart's
 name, date of birth or email, and no handler may answer with a traceback.
 """
@@ -35,6 +36,8 @@ from tests.wsclient import ReflexSocket, event, hydrate_event
 # counted below).
 CHANGING = {"auditevent", "authsession", "outboxmessage"}
 # Reflex's own handlers (hydration, client storage): not ours to probe.
+# The address every crafted form carries.
+PROBE_ADDRESS = "probe@example.net"
 REFLEX_OWN = {"hydrate", "hydrate_and_load", "update_vars_internal", "on_load_internal", "set_is_hydrated"}
 
 Rows = dict[str, dict[str, str]]  # table -> first column's value -> a digest of the row
@@ -54,8 +57,8 @@ def _value(name: str, annotation: object, chart_id: int) -> object:
     if "bool" in hint:
         return True
     if "dict" in hint or name == "form_data":
-        return {"password": PASSPHRASE, "confirm": PASSPHRASE, "user_id": "probe@example.net", "code": "123456",
-                "email": "probe@example.net", "note": "probe", "patient_id": chart_id}
+        return {"password": PASSPHRASE, "confirm": PASSPHRASE, "user_id": PROBE_ADDRESS, "code": "123456",
+                "email": PROBE_ADDRESS, "note": "probe", "patient_id": chart_id}
     if "list" in hint:
         return [chart_id]
     return str(chart_id)
@@ -85,7 +88,8 @@ def crafted_events(chart_id: int) -> list[dict]:
 
 
 def snapshot(app_server: AppServer) -> tuple[Rows, int]:
-    """Every table's rows (but CHANGING) by first column, and how many outbox messages exist."""
+    """Every table's rows (but CHANGING) by first column, and how many outbox messages exist
+    (but those to the probe's own address)."""
     tables: Rows = {}
     with db.session_scope(app_server.db_url) as session:
         for table in sorted(SQLModel.metadata.tables):
@@ -93,7 +97,8 @@ def snapshot(app_server: AppServer) -> tuple[Rows, int]:
                 continue
             rows = session.execute(text(f'SELECT * FROM "{table}"')).all()
             tables[table] = {repr(row[0]): hashlib.sha256(repr(tuple(row)).encode()).hexdigest() for row in rows}
-        messages = session.execute(text("SELECT count(*) FROM outboxmessage")).scalar_one()
+        messages = session.execute(text("SELECT count(*) FROM outboxmessage WHERE to_address != :probe"),
+                                   {"probe": PROBE_ADDRESS}).scalar_one()
     return tables, messages
 
 
@@ -108,19 +113,35 @@ def changed_rows(before: Rows, after: Rows) -> dict[str, set[str]]:
     return changed
 
 
+def unexpected(changed: dict[str, set[str]], allowed: dict[str, set[str]]) -> dict[str, set[str]]:
+    left = {table: keys - allowed.get(table, set()) for table, keys in changed.items()}
+    return {table: keys for table, keys in left.items() if keys}
+
+
+def public_rows(app_server: AppServer) -> dict[str, set[str]]:
+    """What the public forms may make for anyone: a code sent to the address typed in Create
+    Account, tied to no chart and no account."""
+    return _ids(app_server, {"onetimesecret": "SELECT id FROM onetimesecret WHERE destination = :probe "
+                                              "AND patient_id IS NULL AND account_id IS NULL"})
+
+
 def own_rows(app_server: AppServer, account_id: int, patient_id: int) -> dict[str, set[str]]:
     """The rows that belong to the probing patient's own account (its two-step enrolment)."""
-    owned: dict[str, set[str]] = {}
+    return _ids(app_server, {
+        "secondfactor": "SELECT id FROM secondfactor WHERE portal_account_id = :account",
+        "recoverycode": "SELECT r.id FROM recoverycode r JOIN secondfactor f ON f.id = r.factor_id "
+                        "WHERE f.portal_account_id = :account",
+        "onetimesecret": "SELECT id FROM onetimesecret WHERE account_id = :account OR patient_id = :patient",
+    }, account=account_id, patient=patient_id)
+
+
+def _ids(app_server: AppServer, queries: dict[str, str], **values: int) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
     with db.session_scope(app_server.db_url) as session:
-        for table, sql in {
-            "secondfactor": "SELECT id FROM secondfactor WHERE portal_account_id = :account",
-            "recoverycode": "SELECT r.id FROM recoverycode r JOIN secondfactor f ON f.id = r.factor_id "
-                            "WHERE f.portal_account_id = :account",
-            "onetimesecret": "SELECT id FROM onetimesecret WHERE account_id = :account OR patient_id = :patient",
-        }.items():
-            ids = session.execute(text(sql), {"account": account_id, "patient": patient_id}).scalars().all()
-            owned[table] = {repr(value) for value in ids}
-    return owned
+        for table, sql in queries.items():
+            ids = session.execute(text(sql), {"probe": PROBE_ADDRESS, **values}).scalars().all()
+            found[table] = {repr(value) for value in ids}
+    return found
 
 
 def probe(app_server: AppServer, events: list[dict], cookies: dict[str, str]) -> str:
@@ -155,10 +176,12 @@ def test_every_handler_refuses_a_crafted_call_without_the_right_session(app_serv
     as_patient = probe(app_server, events, cookies={PATIENT_COOKIE: patient_sid})
     after, sent_after = snapshot(app_server)
 
-    assert changed_rows(before, middle) == {}  # no session: nothing at all
-    owned = own_rows(app_server, account_id, other.id)
-    not_own = {table: keys - owned.get(table, set()) for table, keys in changed_rows(middle, after).items()}
-    assert {table: keys for table, keys in not_own.items() if keys} == {}
+    public = public_rows(app_server)
+    assert unexpected(changed_rows(before, middle), public) == {}  # no session: the public forms alone
+    allowed = {**public}
+    for table, keys in own_rows(app_server, account_id, other.id).items():
+        allowed[table] = allowed.get(table, set()) | keys
+    assert unexpected(changed_rows(middle, after), allowed) == {}
     assert sent_after == sent_middle == sent_before  # nothing sent
     secrets_of_target = [target.last_name, target.email, target.dob.strftime("%m/%d/%Y"), "1957-02-19"]
     assert [word for word in secrets_of_target if word in unsigned] == []
