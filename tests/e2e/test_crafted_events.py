@@ -2,10 +2,11 @@
 
 A raw websocket client (tests/wsclient.py) connects as a made-up tab and calls every event
 handler of every state by name, with arguments shaped like the real ones (another chart's id,
-form fields), first with no session and then with a patient's live session cookie. Nothing in
+form fields): with no session, with a patient's live session cookie, and with the live session
+of a staff user whose role grants nothing. Nothing in
 the database may change but the audit of the refusals, what the public forms do for anyone
 (Create Account sends a code to the address typed in it) and the probing patient's own account
-(a patient may start two-step enrolment for themself); no frame may carry the other chart's
+(anyone may start two-step enrolment for themself); no frame may carry the other chart's
 name, date of birth or email, and no handler may answer with a traceback.
 """
 
@@ -24,9 +25,9 @@ from sqlmodel import SQLModel, select
 
 import portal_app.portal_app  # noqa: F401  (registers every page and so every state)
 from portal_app import db
-from portal_app.models import PortalAccount
-from portal_app.services import portal_auth
-from portal_app.session_cookies import PATIENT_COOKIE
+from portal_app.models import PortalAccount, Role
+from portal_app.services import portal_auth, staff_auth
+from portal_app.session_cookies import PATIENT_COOKIE, STAFF_COOKIE
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import PASSPHRASE, create_patient, give_account, unique_tag
 from tests.wsclient import ReflexSocket, event, hydrate_event
@@ -125,6 +126,15 @@ def public_rows(app_server: AppServer) -> dict[str, set[str]]:
                                               "AND patient_id IS NULL AND account_id IS NULL"})
 
 
+def staff_rows(app_server: AppServer, staff_user_id: int) -> dict[str, set[str]]:
+    """The rows that belong to the probing staff user (their own two-step enrolment)."""
+    return _ids(app_server, {
+        "secondfactor": "SELECT id FROM secondfactor WHERE staff_user_id = :staff",
+        "recoverycode": "SELECT r.id FROM recoverycode r JOIN secondfactor f ON f.id = r.factor_id "
+                        "WHERE f.staff_user_id = :staff",
+    }, staff=staff_user_id)
+
+
 def own_rows(app_server: AppServer, account_id: int, patient_id: int) -> dict[str, set[str]]:
     """The rows that belong to the probing patient's own account (its two-step enrolment)."""
     return _ids(app_server, {
@@ -142,6 +152,26 @@ def _ids(app_server: AppServer, queries: dict[str, str], **values: int) -> dict[
             ids = session.execute(text(sql), {"probe": PROBE_ADDRESS, **values}).scalars().all()
             found[table] = {repr(value) for value in ids}
     return found
+
+
+def staff_without_permissions(app_server: AppServer) -> tuple[int, str]:
+    """A staff user whose only role grants nothing, signed in; (their id, the session id)."""
+    username, password = f"probe{unique_tag().lower()}", "quartz meadow lantern 47 ripple"
+    with db.session_scope(app_server.db_url) as session:
+        role = f"Nothing granted {unique_tag()}"
+        session.add(Role(name=role))
+        session.commit()
+        user = staff_auth.create_staff(session=session, username=username, full_name="Probe Nobody",
+                                       password=password, role=role)
+        return user.id, staff_auth.sign_in(session=session, username=username, password=password)
+
+
+def _merged(*allowances: dict[str, set[str]]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for allowance in allowances:
+        for table, keys in allowance.items():
+            merged[table] = merged.get(table, set()) | keys
+    return merged
 
 
 def probe(app_server: AppServer, events: list[dict], cookies: dict[str, str]) -> str:
@@ -166,7 +196,8 @@ def test_every_handler_refuses_a_crafted_call_without_the_right_session(app_serv
     with db.session_scope(app_server.db_url) as session:
         account_id = session.exec(select(PortalAccount.id).where(PortalAccount.user_id == user_id)).one()
         patient_sid = portal_auth.sign_in(session=session, user_id=user_id, password=PASSPHRASE)
-    assert patient_sid and account_id
+    staff_id, staff_sid = staff_without_permissions(app_server)
+    assert patient_sid and account_id and staff_sid
     events = crafted_events(target.id)
     assert len(events) > 150  # every page's handlers, not a few
 
@@ -175,15 +206,17 @@ def test_every_handler_refuses_a_crafted_call_without_the_right_session(app_serv
     middle, sent_middle = snapshot(app_server)
     as_patient = probe(app_server, events, cookies={PATIENT_COOKIE: patient_sid})
     after, sent_after = snapshot(app_server)
+    as_staff = probe(app_server, events, cookies={STAFF_COOKIE: staff_sid})
+    last, sent_last = snapshot(app_server)
 
     public = public_rows(app_server)
     assert unexpected(changed_rows(before, middle), public) == {}  # no session: the public forms alone
-    allowed = {**public}
-    for table, keys in own_rows(app_server, account_id, other.id).items():
-        allowed[table] = allowed.get(table, set()) | keys
-    assert unexpected(changed_rows(middle, after), allowed) == {}
-    assert sent_after == sent_middle == sent_before  # nothing sent
+    own = own_rows(app_server, account_id, other.id)
+    assert unexpected(changed_rows(middle, after), _merged(public, own)) == {}
+    assert unexpected(changed_rows(after, last), _merged(public, staff_rows(app_server, staff_id))) == {}
+    assert sent_last == sent_after == sent_middle == sent_before  # nothing sent
     secrets_of_target = [target.last_name, target.email, target.dob.strftime("%m/%d/%Y"), "1957-02-19"]
     assert [word for word in secrets_of_target if word in unsigned] == []
     assert [word for word in secrets_of_target if word in as_patient] == []
-    assert "Traceback" not in unsigned + as_patient
+    assert [word for word in secrets_of_target if word in as_staff] == []
+    assert "Traceback" not in unsigned + as_patient + as_staff
