@@ -18,7 +18,7 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumber
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Table, bindparam, insert, inspect
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, ChartAccountState, ChartAdoption, Patient, ident
@@ -267,8 +267,13 @@ def diff(patient: Patient, record: PatientRecord) -> tuple[Change, ...]:
                  for column, value in _given(record).items() if getattr(patient, column) != value)
 
 
+# Built once: every upsert (each ADT message) looks its chart up, and building the select cost
+# about as much as running it.
+_FIND = select(Patient).where(col(Patient.chart_number) == bindparam("chart_number"))
+
+
 def find(*, session: Session, chart_number: str) -> Patient | None:
-    return session.exec(select(Patient).where(col(Patient.chart_number) == chart_number)).first()
+    return session.exec(_FIND, params={"chart_number": chart_number}).first()
 
 
 def upsert(*, session: Session, record: PatientRecord, actor: audit.Actor, source: str,
