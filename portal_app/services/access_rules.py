@@ -11,11 +11,13 @@ A dry run never reaches these rules (`patient_records.upsert` returns before app
 from __future__ import annotations
 
 import calendar
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
+from time import monotonic
 
-from sqlalchemy import tuple_
+from sqlalchemy import Engine, event, tuple_
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, ChartAccountState, OneTimeSecret, Patient, PracticeSettings, SecretPurpose
@@ -24,6 +26,10 @@ from portal_app.services import accounts, audit, clock, onboarding
 DECEASED_NOTE = "Deceased"
 # Charts read per batch by `apply_inactivity` (each batch is committed).
 BATCH = 500
+# Seconds `after_change` (run for every imported chart and ADT message) reuses the no-visit
+# months it read: a change saved by another process (the app, while `adt-listen` runs) applies
+# within this time; one saved in this process applies at once (the save clears what was kept).
+MONTHS_KEPT = 5.0
 
 
 def _plural(count: int, word: str) -> str:
@@ -110,6 +116,27 @@ def _months(session: Session) -> int:
     return max(row.inactive_months, 0) if row is not None else 0
 
 
+# Database engine -> (when read, the months): one per database (tests make one per test).
+_kept_months: weakref.WeakKeyDictionary[Engine, tuple[float, int]] = weakref.WeakKeyDictionary()
+
+
+def _recent_months(session: Session) -> int:
+    """`_months`, read again at most every `MONTHS_KEPT` seconds per database."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    kept = _kept_months.get(engine)
+    if kept is None or monotonic() - kept[0] > MONTHS_KEPT:
+        kept = (monotonic(), _months(session))
+        _kept_months[engine] = kept
+    return kept[1]
+
+
+@event.listens_for(PracticeSettings, "after_insert")
+@event.listens_for(PracticeSettings, "after_update")
+def _forget_months(*_args) -> None:
+    _kept_months.clear()
+
+
 def _turned_on_since(session: Session, patient_id: int | None, cutoff: date) -> bool:
     """Whether staff turned the chart's access on within the rule's months: their decision
     stands until N months pass from it too (one probe of the audit log's patient index)."""
@@ -148,7 +175,7 @@ def after_change(*, session: Session, patient: Patient, changed: set[str], old: 
         notes.append(_no_longer_deceased(session, patient, actor))
     if "email" in changed:
         notes.append(_email_changed(session, patient, old.get("email", ""), actor))
-    months = _months(session)
+    months = _recent_months(session)
     if (months and patient.last_visit_on is not None
             and _due(session, patient, months_before(clock.now().date(), months))):
         notes.append(_inactive(session, patient, actor, months, patient.last_visit_on))

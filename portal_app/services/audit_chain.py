@@ -80,12 +80,25 @@ def link(previous: str, row: Mapping[Any, Any]) -> str:
     return hashlib.sha256((previous + canonical(row)).encode("utf-8")).hexdigest()
 
 
+_SQLITE_LOCK = "DELETE FROM auditevent WHERE 0"  # takes the write lock, changes nothing
+_SQLITE_HEAD = "SELECT chain FROM auditevent ORDER BY id DESC LIMIT 1"
+
+
 def lock_and_head(connection: Connection) -> str:
     """Take the audit writers' lock for this transaction, then read the newest row's chain."""
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        connection.execute(text("DELETE FROM auditevent WHERE 0"))  # takes the write lock, changes nothing
-    elif dialect == "postgresql":
+        # On the driver's cursor: every flush that adds audit rows runs these two (each ADT message
+        # twice), and SQLAlchemy's execute costs several times SQLite's own work here.
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(_SQLITE_LOCK)
+            cursor.execute(_SQLITE_HEAD)
+            last = cursor.fetchone()
+        finally:
+            cursor.close()
+        return last[0] if last else ""
+    if dialect == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
     table = inspect(AuditEvent).local_table
     last = connection.execute(select(table.c.chain).order_by(table.c.id.desc()).limit(1)).scalar()

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumber
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Table, bindparam, insert, inspect
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, ChartAccountState, ChartAdoption, Patient, ident
@@ -267,8 +267,13 @@ def diff(patient: Patient, record: PatientRecord) -> tuple[Change, ...]:
                  for column, value in _given(record).items() if getattr(patient, column) != value)
 
 
+# Built once: every upsert (each ADT message) looks its chart up, and building the select cost
+# about as much as running it.
+_FIND = select(Patient).where(col(Patient.chart_number) == bindparam("chart_number"))
+
+
 def find(*, session: Session, chart_number: str) -> Patient | None:
-    return session.exec(select(Patient).where(col(Patient.chart_number) == chart_number)).first()
+    return session.exec(_FIND, params={"chart_number": chart_number}).first()
 
 
 def upsert(*, session: Session, record: PatientRecord, actor: audit.Actor, source: str,
@@ -333,17 +338,36 @@ def _create(session: Session, record: PatientRecord, actor: audit.Actor, source:
         raise refused
     if dry_run:
         return Outcome("new", None)
-    values = {column: value for column, value in _given(record).items()}
-    patient = Patient(chart_number=record.chart_number, **values)  # type: ignore[arg-type]
+    # One Core INSERT: no Patient object is built or flushed (each ADT A04 registers one chart).
+    session.flush()  # (what the session holds goes first, as an ORM insert's flush would)
+    key = session.connection().execute(_INSERT_PATIENT, _new_row(record, clock.now())).inserted_primary_key
+    patient_id = ident(key[0] if key else None)
+    facts.note_created(session, patient_id)
+    audit.record(session=session, actor=actor, action="chart.create", patient_id=patient_id, detail=f"source={source}")
+    return Outcome("new", patient_id, notes=tuple(_rules_for_new(session, patient_id, record, actor)))
+
+
+def _rules_for_new(session: Session, patient_id: int, record: PatientRecord, actor: audit.Actor) -> list[str]:
+    """The access rules for a new chart: only a deceased one can concern them (a new chart has
+    no access, link or account yet otherwise)."""
+    if not record.deceased:
+        return []
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return []
+    return access_rules.after_change(session=session, patient=patient, changed=set(_given(record)), old={},
+                                     actor=actor)
+
+
+def _new_row(record: PatientRecord, now: datetime) -> dict[str, object]:
+    """A new chart's Patient row (every column: the model's defaults where the source is silent)."""
+    row = {**_NEW_DEFAULTS, **_given(record), "chart_number": record.chart_number, "created_at": now,
+           "updated_at": now}
     if record.allow_email is None:
-        patient.allow_email = bool(patient.email)
-    patient.email_lower = patient.email.lower()
-    patient.sort_key = sort_key(patient.last_name, patient.first_name)
-    session.add(patient)
-    session.flush()
-    audit.record(session=session, actor=actor, action="chart.create", patient_id=patient.id, detail=f"source={source}")
-    notes = access_rules.after_change(session=session, patient=patient, changed=set(values), old={}, actor=actor)
-    return Outcome("new", ident(patient), notes=tuple(notes))
+        row["allow_email"] = bool(row["email"])
+    row["email_lower"] = str(row["email"]).lower()
+    row["sort_key"] = sort_key(str(row["last_name"]), str(row["first_name"]))
+    return row
 
 
 # Patient columns a new chart gets when the source does not say (the model's defaults).
@@ -354,6 +378,9 @@ _NEW_DEFAULTS: dict[str, object] = {
     "portal_enabled": False, "account_state": ChartAccountState.NONE, "deceased": False, "deceased_on": None,
     "last_visit_on": None, "merged_into_id": None, "status_note": "",
 }
+# (a table model maps one Table)
+_PATIENT_TABLE: Table = inspect(Patient).local_table  # type: ignore[assignment]
+_INSERT_PATIENT = insert(_PATIENT_TABLE)
 # SQLite allows 32,766 bound values a statement; 900 chart numbers a lookup stays far below any limit.
 _LOOKUP = 900
 
@@ -401,15 +428,7 @@ def _insert_new(session: Session, records: list[PatientRecord], actor: audit.Act
     rows), and the access rules run for those that could concern them (a deceased chart: a new
     chart has no access, link or account yet otherwise)."""
     now = clock.now()
-    rows = []
-    for record in records:
-        row = {**_NEW_DEFAULTS, **_given(record), "chart_number": record.chart_number,
-               "created_at": now, "updated_at": now}
-        if record.allow_email is None:
-            row["allow_email"] = bool(row["email"])
-        row["email_lower"] = str(row["email"]).lower()
-        row["sort_key"] = sort_key(str(row["last_name"]), str(row["first_name"]))
-        rows.append(row)
+    rows = [_new_row(record, now) for record in records]
     # Not through the session: the adoption rows are built below for exactly these charts.
     bulk_insert(session, inspect(Patient).local_table, rows)
     charts = [record.chart_number for record in records]
@@ -425,16 +444,8 @@ def _insert_new(session: Session, records: list[PatientRecord], actor: audit.Act
          "action": "chart.create", "patient_id": pid, "account_id": None, "detail": f"source={source}"}
         for pid in ids]))
     _adoption_rows(session, ids)
-    outcomes = []
-    for pid, record in zip(ids, records, strict=True):
-        notes: list[str] = []
-        if record.deceased:
-            patient = session.get(Patient, pid)
-            if patient is not None:
-                notes = access_rules.after_change(session=session, patient=patient,
-                                                  changed=set(_given(record)), old={}, actor=actor)
-        outcomes.append(Outcome("new", pid, notes=tuple(notes)))
-    return outcomes
+    return [Outcome("new", pid, notes=tuple(_rules_for_new(session, pid, record, actor)))
+            for pid, record in zip(ids, records, strict=True)]
 
 
 def _adoption_rows(session: Session, ids: list[int]) -> None:

@@ -245,6 +245,46 @@ def test_an_import_with_an_old_last_visit_turns_access_off_when_the_rule_is_on(s
     assert "rule=no visit for 18 months" in _events(session, "rule.inactive")[0].detail
 
 
+def test_a_change_of_the_months_applies_to_the_next_record(session, frozen_clock):
+    """`after_change` keeps the months it read (every ADT message runs it): a save in this
+    process applies at once."""
+    first = make_patient(session, chart="A810", enabled=True)
+    patient_records.upsert(session=session, record=_record("A810", last_visit=date(2024, 3, 1)),
+                           actor=FEED, source="adt A08")
+    session.commit()
+    _months(session, 18)
+    second = make_patient(session, chart="A811", enabled=True)
+    patient_records.upsert(session=session, record=_record("A811", last_visit=date(2024, 3, 1)),
+                           actor=FEED, source="adt A08")
+    session.commit()
+    session.refresh(first)
+    session.refresh(second)
+    assert (first.portal_enabled, second.portal_enabled) == (True, False)
+
+
+def test_a_change_of_the_months_saved_elsewhere_applies_within_seconds(session, frozen_clock, monkeypatch):
+    """Saved by another process (written here behind the ORM's back): read again once
+    `MONTHS_KEPT` seconds have passed."""
+    from sqlalchemy import text
+
+    settings.get(session=session)
+    first = make_patient(session, chart="A812", enabled=True)
+    patient_records.upsert(session=session, record=_record("A812", last_visit=date(2024, 3, 1)),
+                           actor=FEED, source="adt A08")
+    session.commit()
+    session.exec(text("UPDATE practicesettings SET inactive_months = 18"))  # type: ignore[call-overload]
+    session.commit()
+    later = access_rules.monotonic() + access_rules.MONTHS_KEPT + 1
+    monkeypatch.setattr(access_rules, "monotonic", lambda: later)
+    second = make_patient(session, chart="A813", enabled=True)
+    patient_records.upsert(session=session, record=_record("A813", last_visit=date(2024, 3, 1)),
+                           actor=FEED, source="adt A08")
+    session.commit()
+    session.refresh(first)
+    session.refresh(second)
+    assert (first.portal_enabled, second.portal_enabled) == (True, False)
+
+
 def test_apply_inactivity_turns_off_only_enabled_charts_past_the_cutoff_in_batches(session, admin, frozen_clock):
     _months(session, 12)
     old = [make_patient(session, first=f"Old{i}", last="Ng", email=f"old{i}@example.com", chart=f"A9{i:02d}",
