@@ -217,7 +217,7 @@ async def _keep_ended_reason(root: rx.State, portal_held: str) -> None:
 
 
 async def sweep_forever(app: rx.App) -> None:
-    """The lifespan task: `sweep_tabs` once a minute (a failed sweep is logged, the next one runs)."""
+    """The lifespan task: `sweep_tabs` every `sweep_interval()` (a failed sweep is logged, the next one runs)."""
     every = sweep_interval()
     while True:
         await asyncio.sleep(every)
