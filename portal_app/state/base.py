@@ -102,6 +102,18 @@ class SessionState(rx.State):
     def portal_sid(self) -> str:
         return session_cookies.read(self.router.headers.cookie, SessionKind.PORTAL)
 
+    def _set_changed(self, **values) -> None:
+        """Assign only the vars whose value differs.
+
+        Reflex sends every assigned var in the event's answer, and recomputes and sends each
+        computed var that reads it (the `can_*` flags of every staff page), even when the
+        value is the same: the guard runs on every event, so re-assigning its unchanged
+        fields would make every click carry them all.
+        """
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+
     def _ip(self) -> str:
         return self.router.session.client_ip or ""
 
@@ -146,17 +158,15 @@ class StaffSessionState(SessionState):
         principal = await call(partial(staff_auth.principal_for, session_id=self.staff_sid))
         self._staff_held = tokens.digest(self.staff_sid) if principal is not None else ""
         if principal is None:
-            self.staff_name = ""
-            self.staff_levels = {}
+            self._set_changed(staff_name="", staff_levels={})
         else:
-            self.staff_name = principal.full_name
-            self.staff_last_sign_in = principal.last_sign_in
-            self.staff_failed_since = principal.failed_since_last_sign_in
-            self.staff_session_time = principal.session_time
-            self.staff_levels = dict(principal.levels)
-            self.portal_off = not principal.portal_active
+            self._set_changed(
+                staff_name=principal.full_name, staff_last_sign_in=principal.last_sign_in,
+                staff_failed_since=principal.failed_since_last_sign_in,
+                staff_session_time=principal.session_time, staff_levels=dict(principal.levels),
+                portal_off=not principal.portal_active)
             if any(level > 0 for level in principal.levels.values()):
-                self.staff_access_contacts = ""
+                self._set_changed(staff_access_contacts="")
         return principal
 
     async def _require(self, permission: Permission, level: Level = Level.READ, *,
@@ -246,17 +256,13 @@ class PortalSessionState(SessionState):
 
     def _show_viewing(self, principal: PortalPrincipal | None) -> ChartView | None:
         if principal is None:
-            self.chart_choices = []
-            self.viewing_id = ""
-            self.viewing_name = ""
-            self.viewing_areas = []
+            self._set_changed(chart_choices=[], viewing_id="", viewing_name="", viewing_areas=[])
             return None
         current = int(self.viewing_id) if self.viewing_id.isdigit() else None
         chart = principal.chart(current)
-        self.chart_choices = [{"value": str(c.patient_id), "label": c.name} for c in principal.charts]
-        self.viewing_id = str(chart.patient_id)
-        self.viewing_name = chart.name
-        self.viewing_areas = list(chart.areas)
+        self._set_changed(
+            chart_choices=[{"value": str(c.patient_id), "label": c.name} for c in principal.charts],
+            viewing_id=str(chart.patient_id), viewing_name=chart.name, viewing_areas=list(chart.areas))
         return chart
 
     async def _portal_principal(self) -> PortalPrincipal | None:
@@ -265,7 +271,7 @@ class PortalSessionState(SessionState):
         if principal is None and self.account_user_id and self.portal_sid:
             # This tab was signed in a moment ago: the sign-in page it lands on says why not now.
             self._ended_notice = await call(partial(portal_auth.ended_reason, session_id=self.portal_sid))
-        self.account_user_id = principal.user_id if principal else ""
+        self._set_changed(account_user_id=principal.user_id if principal else "")
         self._show_viewing(principal)
         return principal
 

@@ -38,7 +38,7 @@ class OnboardingState(OnboardingBulk, OnboardingSelection, OnboardingList, Staff
         return rx.toast.error(message)
 
     def _forget(self) -> None:
-        self.rows = []
+        self.rows, self.changed_rows = [], {}
         self._set_selection([])
         self._close_confirm()
 

@@ -24,6 +24,8 @@ STATUS_OPTIONS: list[tuple[str, str]] = [(key.value, label) for key, label in on
 MAX_SEARCH = 200
 LETTERS = [chr(code) for code in range(ord("A"), ord("Z") + 1)]
 JUMP_PAGE_ID = "onboarding-jump-page"
+# Rows changed by clicks that are sent on their own before the page is sent again whole.
+CHANGED_ROWS_MAX = 10
 JUMP_LETTER_ID = "onboarding-jump-letter"
 
 
@@ -41,9 +43,17 @@ def status_of(value: str) -> StatusFilter:
 
 
 class OnboardingList(KeysetPaging, mixin=True):
-    """The rows of /staff/onboarding and what one row's controls do."""
+    """The rows of /staff/onboarding and what one row's controls do.
+
+    `rows` is the page as fetched, sent once per page. A row changed by a click goes to
+    `changed_rows` (keyed by its id as text), which the page reads first: Reflex sends a var
+    whole whenever it changes, so a click answers with its one row (about 200 bytes), not the
+    page of 50, and the rows it did not touch are not drawn again. A page with many changes
+    folds them into `rows` (one full send) so the overlay stays small.
+    """
 
     rows: list[PatientRow] = []
+    changed_rows: dict[str, PatientRow] = {}
     search: str = ""
     status: str = StatusFilter.ALL.value
     allowed: bool = False
@@ -113,6 +123,29 @@ class OnboardingList(KeysetPaging, mixin=True):
         else:
             await self._fetch("after", cursor)
             self._at_row(row + 1)
+
+    # ---- the page's rows: what was fetched, and what changed since ----------------
+
+    def _show(self, page, anchor) -> None:
+        super()._show(page, anchor)
+        self.changed_rows = {}
+
+    def _shown_rows(self) -> list[PatientRow]:
+        """The page as the browser shows it: each fetched row, or its change since."""
+        return [self.changed_rows.get(str(row.id), row) for row in self.rows]
+
+    def _row(self, row_id: int) -> PatientRow | None:
+        changed = self.changed_rows.get(str(row_id))
+        return changed if changed is not None else super()._row(row_id)
+
+    def _replace_row(self, row: PatientRow) -> None:
+        if super()._row(row.id) is None:
+            return
+        changed = {**self.changed_rows, str(row.id): row}
+        if len(changed) > CHANGED_ROWS_MAX:
+            self.rows = [changed.get(str(existing.id), existing) for existing in self.rows]
+            changed = {}
+        self.changed_rows = changed
 
     def _close_confirm(self) -> None:
         self.confirm_id, self.confirm_name = 0, ""

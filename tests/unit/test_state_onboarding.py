@@ -128,15 +128,15 @@ async def test_clicking_red_turns_that_row_green_and_only_that_row(session, admi
         make_patient(session, first=first, last="Lopez", email=f"{first.lower()}@example.com")
     state = await _state(admin_sid)
     await state.load_page()
-    before = list(state.rows)
+    before = list(state._shown_rows())
     target = before[1]
 
     result = await state.toggle_access(target.id)
 
     assert not _is_error_toast(result)
-    assert state.rows[1].enabled is True and state.rows[1].id == target.id
-    assert state.rows[0] == before[0] and state.rows[2] == before[2]
-    assert [r.enabled for r in state.rows] == [False, True, False]
+    assert state._shown_rows()[1].enabled is True and state._shown_rows()[1].id == target.id
+    assert state._shown_rows()[0] == before[0] and state._shown_rows()[2] == before[2]
+    assert [r.enabled for r in state._shown_rows()] == [False, True, False]
     assert _fresh(session, target.id).portal_enabled is True
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "portal.enable")).all()
     assert [e.patient_id for e in events] == [target.id]
@@ -173,7 +173,7 @@ async def test_confirmed_disable_turns_red_and_ends_portal_sessions(session, adm
     await state.toggle_access(patient.id)
     await state.confirm_disable()
 
-    assert state.rows[0].enabled is False and state.confirm_id == 0
+    assert state._shown_rows()[0].enabled is False and state.confirm_id == 0
     session.expire_all()
     assert session.get(Patient, patient.id).portal_enabled is False
     assert portal_auth.principal_for(session=session, session_id=portal_sid) is None
@@ -199,7 +199,7 @@ async def test_email_click_sends_invitation_then_reset_once_an_account_exists(se
     result = await state.send_email(patient.id)
     assert "Invitation sent to maria.lopez@example.com" in str(result)
     assert _kinds(session) == ["invitation"]
-    assert state.rows[0].account_label == "Invited"
+    assert state._shown_rows()[0].account_label == "Invited"
 
     manual_credentials.set_manually(session=session, patient_id=patient.id, username="maria.lopez@example.com",
                           password=None, force_change=False, actor=audit.Actor.system("test"))
@@ -362,7 +362,7 @@ async def test_select_page_and_bulk_enable_and_invite(session, admin, admin_sid,
     assert state.job_status == "done" and state.job_percent == 100
     assert state.job_summary == "Invited 1 · skipped 1 without email"
     assert state.selected_ids == [] and state.bulk_dialog_open is False
-    assert [r.enabled for r in state.rows] == [True, True]  # the page was re-read
+    assert [r.enabled for r in state._shown_rows()] == [True, True]  # the page was re-read
     assert _kinds(session) == ["invitation"]
 
 
@@ -405,7 +405,7 @@ async def test_rows_are_not_reread_when_the_session_ended_during_the_job(session
     await OnboardingState.event_handlers["run_bulk"].fn(state)
 
     assert state.job_status == "done"
-    assert [r.enabled for r in state.rows] == [False]  # the page was not re-read
+    assert [r.enabled for r in state._shown_rows()] == [False]  # the page was not re-read
     assert _fresh(session, state.rows[0].id).portal_enabled is True
 
 
@@ -437,7 +437,7 @@ async def test_reopened_page_shows_a_running_job_and_follows_it(session, admin, 
     bulk.run_job(session=session, job_id=job.id, actor=actor)
     await OnboardingState.event_handlers["follow_job"].fn(state)
     assert state.job_status == "done" and state.job_summary == "Invited 1"
-    assert state.rows[0].enabled is True
+    assert state._shown_rows()[0].enabled is True
 
 
 async def test_public_vars_hold_no_secrets(session, admin_sid):
@@ -529,3 +529,48 @@ async def test_resume_needs_portal_admin_update(session, admin, patient):
 
     assert _is_error_toast(await state.resume_bulk())
     assert state._bulk_request is None
+
+
+def _root(state):
+    while state.parent_state is not None:
+        state = state.parent_state
+    return state
+
+
+async def test_a_click_answers_with_its_row_only(session, admin_sid):
+    """What Reflex sends for a click: the one changed row, not the page nor the unchanged
+    signed-in user's fields (each would be re-sent, with every `can_*` flag that reads them)."""
+    for number in range(30):
+        make_patient(session, first=f"Pat{chr(65 + number)}", last="Lopez", email=f"p{number}@example.com")
+    state = await _state(admin_sid)
+    await state.load_page()
+    root = _root(state)
+    root._clean()
+    target = state.rows[3]
+
+    await state.toggle_access(target.id)
+
+    delta = root.get_delta()
+    sent = {name.rsplit(".", 1)[-1]: set(values) for name, values in delta.items()}
+    assert sent == {"portal_app___state___onboarding____onboarding_state": {"changed_rows_rx_state_"}}
+    assert list(state.changed_rows) == [str(target.id)] and state.changed_rows[str(target.id)].enabled
+    assert len(rx.utils.format.json_dumps(delta)) < 2000
+
+
+async def test_many_changes_on_one_page_fold_into_the_page(session, admin_sid):
+    for number in range(14):
+        make_patient(session, first=f"Pat{chr(65 + number)}", last="Lopez", email=f"p{number}@example.com")
+    state = await _state(admin_sid)
+    await state.load_page()
+    ids = [row.id for row in state.rows]
+
+    for patient_id in ids[:11]:
+        await state.toggle_access(patient_id)
+
+    assert state.changed_rows == {}  # the 11th change sent the page whole, with all eleven
+    assert [row.enabled for row in state.rows] == [True] * 11 + [False] * 3
+    await state.toggle_access(ids[11])
+    assert list(state.changed_rows) == [str(ids[11])]
+    assert [row.enabled for row in state._shown_rows()] == [True] * 12 + [False] * 2
+    await state.set_search("Lopez")  # a fetch starts the page afresh
+    assert state.changed_rows == {}

@@ -118,17 +118,24 @@ def _checkbox(control_id, label, checked, on_change, key) -> rx.Component:
 
 
 def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
+    # A row changed since the page was fetched is read from `changed_rows` (state/onboarding_list.py).
+    key = row.id.to_string()
+    changed = S.changed_rows.contains(key)
+    latest = S.changed_rows[key]
+    enabled = rx.cond(changed, latest.enabled, row.enabled)
+    account_label = rx.cond(changed, latest.account_label, row.account_label)
+    status_note = rx.cond(changed, latest.status_note, row.status_note)
     return rx.el.tr(
         rx.el.td(_checkbox(f"select-{row.id}", f"Select {row.name}", S.selected_ids.contains(row.id),
                            lambda checked: S.toggle_selected(row.id, checked),
                            key=f"{row.id}-{S.selection_epoch}"), style=MIDDLE_CELL),
-        rx.el.td(status_rectangle(enabled=row.enabled, name=row.name,
+        rx.el.td(status_rectangle(enabled=enabled, name=row.name,
                                   on_click=S.toggle_access(row.id),
                                   button_id=access_button_id(row.id)), style=MIDDLE_CELL),
         rx.el.td(
-            row.account_label,
+            account_label,
             # What an automatic access rule did ("Deceased", "Merged into chart 12345"), beside the state.
-            rx.cond(row.status_note != "", rx.el.div(row.status_note, style=STATUS_NOTE)),
+            rx.cond(status_note != "", rx.el.div(status_note, style=STATUS_NOTE)),
             style=MIDDLE_CELL,
         ),
         rx.el.th(rx.el.a(row.name, href=routes.patient_chart(row.id),
