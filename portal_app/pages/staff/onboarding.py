@@ -117,18 +117,21 @@ def _checkbox(control_id, label, checked, on_change, key) -> rx.Component:
     )
 
 
-def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
-    # A row changed since the page was fetched is read from `changed_rows` (state/onboarding_list.py).
-    key = row.id.to_string()
-    changed = S.changed_rows.contains(key)
-    latest = S.changed_rows[key]
+@rx.memo
+def patient_row(row: rx.Var[PatientRow], latest: rx.Var[PatientRow], changed: rx.Var[bool],
+                selected: rx.Var[bool], epoch: rx.Var[int]) -> rx.Component:
+    """One line of the list, drawn again only when its own props change (React's memo).
+
+    `row` is the row as fetched and `latest` its change since (`changed`), both from
+    state/onboarding_list.py; a click that changes one row redraws that row alone.
+    """
     enabled = rx.cond(changed, latest.enabled, row.enabled)
     account_label = rx.cond(changed, latest.account_label, row.account_label)
     status_note = rx.cond(changed, latest.status_note, row.status_note)
     return rx.el.tr(
-        rx.el.td(_checkbox(f"select-{row.id}", f"Select {row.name}", S.selected_ids.contains(row.id),
+        rx.el.td(_checkbox(f"select-{row.id}", f"Select {row.name}", selected,
                            lambda checked: S.toggle_selected(row.id, checked),
-                           key=f"{row.id}-{S.selection_epoch}"), style=MIDDLE_CELL),
+                           key=f"{row.id}-{epoch}"), style=MIDDLE_CELL),
         rx.el.td(status_rectangle(enabled=enabled, name=row.name,
                                   on_click=S.toggle_access(row.id),
                                   button_id=access_button_id(row.id)), style=MIDDLE_CELL),
@@ -150,8 +153,13 @@ def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
                     rx.el.span("No email on file", style=EMPTY)),
             style=MIDDLE_CELL,
         ),
-        key=row.id,
     )
+
+
+def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
+    key = row.id.to_string()
+    return patient_row(row=row, latest=S.changed_rows[key], changed=S.changed_rows.contains(key),
+                       selected=S.selected_ids.contains(row.id), epoch=S.selection_epoch, key=row.id)
 
 
 def _table() -> rx.Component:
