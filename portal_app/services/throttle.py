@@ -306,6 +306,10 @@ def record_summaries(*, session: Session, summaries: list[Summary]) -> None:
 
 # ---- the bound on concurrent argon2 work -----------------------------------------------------
 
+# How many argon2 hashes run at once in this process: one per core, at least 2.
+HASH_SLOTS = max(2, os.cpu_count() or 2)
+
+
 class HashGate:
     """At most `total` argon2 hashes at once in this process, and at most `suspect` of them
     from the suspect lane (tries from IPs that have failed repeatedly).
@@ -315,7 +319,7 @@ class HashGate:
     failures) waits at most for another honest hash, never behind the sprayer's queue.
     """
 
-    def __init__(self, total: int = max(2, os.cpu_count() or 2), suspect: int | None = None) -> None:
+    def __init__(self, total: int = HASH_SLOTS, suspect: int | None = None) -> None:
         suspect = max(1, total // 2) if suspect is None else suspect
         self._total = threading.BoundedSemaphore(total)
         self._suspect = threading.BoundedSemaphore(suspect)

@@ -10,7 +10,9 @@ disabled account, an ended session or a changed role takes effect on the next ev
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
@@ -18,7 +20,7 @@ import reflex as rx
 
 from portal_app import db, routes, session_cookies
 from portal_app.models import SessionKind
-from portal_app.services import areas, audit, permissions, portal_auth, staff_auth, tokens
+from portal_app.services import areas, audit, permissions, portal_auth, staff_auth, throttle, tokens
 from portal_app.services.areas import Area
 from portal_app.services.errors import DomainError
 from portal_app.services.permissions import Level, Permission
@@ -31,12 +33,20 @@ logger = logging.getLogger(__name__)
 NO_PERMISSION = "You do not have permission to do that. Sign in again or ask an administrator."
 
 
-async def call(work: partial[T]) -> T:
+# Work that hashes with argon2 (sign-ins, password checks and changes, new credentials) runs on
+# threads of its own, one per hashing slot (services/throttle.py). A burst of sign-ins then
+# queues here, as tasks, instead of filling the default pool's few threads with tries waiting
+# for a slot: every other tab's events keep their threads.
+HASHING_POOL = ThreadPoolExecutor(max_workers=throttle.HASH_SLOTS, thread_name_prefix="argon2")
+
+
+async def call(work: partial[T], *, hashing: bool = False) -> T:
     """Run a service in a worker thread with its own database session.
 
     `work` is the service with its arguments bound, `partial(service.fn, name=value)`, so a
     type checker sees a wrong keyword name; the session is passed as `session=`. Hashing,
-    sending and queries block; on the event loop they would stall every client.
+    sending and queries block; on the event loop they would stall every client. Work that
+    hashes a password says so (`hashing=True`) and runs on `HASHING_POOL`.
     """
 
     def in_thread() -> T:
@@ -44,7 +54,10 @@ async def call(work: partial[T]) -> T:
         with db.session_scope() as session:
             return work(session=session)
 
-    return await asyncio.to_thread(in_thread)
+    if not hashing:
+        return await asyncio.to_thread(in_thread)
+    context = contextvars.copy_context()  # the hashing lane (services/throttle.py) goes along
+    return await asyncio.get_running_loop().run_in_executor(HASHING_POOL, context.run, in_thread)
 
 
 _detached: set[asyncio.Task] = set()

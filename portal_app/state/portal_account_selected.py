@@ -116,7 +116,7 @@ class SelectedConnection(rx.State, mixin=True):
             return None
         credentials = await call(partial(portal_accounts.reset_password, patient_id=self._patient_id,
                                  connection_id=self.selected_id, force_change=self.force_change,
-                                 actor=staff.actor))
+                                 actor=staff.actor), hashing=True)
         await self._read()
         self._show_credentials(credentials)
         self.notice = (f"New password for {credentials.user_id}: give it to them now, it is shown "

@@ -238,7 +238,7 @@ class CreateAccountState(PasswordErrors, PortalSessionState):
             plain = await call(partial(keys.finish_create_account, token=self._token, key=self._key,
                                last_name=self._last_name, dob=self._dob, whose=self._whose,
                                relationship=self._relationship, password=form_text(form_data, "password"),
-                               confirm=form_text(form_data, "confirm"), ip=self._ip()))
+                               confirm=form_text(form_data, "confirm"), ip=self._ip()), hashing=True)
         except DomainError as exc:
             await self._step_refused(exc)
             return None

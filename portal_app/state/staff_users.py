@@ -102,7 +102,8 @@ class StaffUsersState(SetupGuard, StaffSessionState):
         try:
             created = await call(partial(staff_users.create_staff_user, username=self.new_username,
                                  full_name=self.new_full_name,
-                                 role_ids=[int(value) for value in self.new_role_ids], actor=staff.actor))
+                                 role_ids=[int(value) for value in self.new_role_ids], actor=staff.actor),
+                                 hashing=True)
         except FormInvalid as exc:
             self.errors = dict(exc.errors)
             self.error = "The new staff user needs attention; nothing was saved."

@@ -5,9 +5,10 @@ parts that belong to the event loop:
 
 - `admit` waits a throttled try's growing delay with `asyncio.sleep` (never blocking the loop)
   and audits the flood summaries that are due;
-- `run` runs the work in its hashing lane: tries from IPs that have failed repeatedly go one at
-  a time per process, waiting here on the loop (not in a worker thread), so a spray can neither
-  hold more than one argon2 slot nor fill the thread pool that honest sign-ins use;
+- `run` runs the work in its hashing lane, on the hashing threads (state/base.py), never in
+  the pool every other event uses: tries from IPs that have failed repeatedly go one at a time
+  per process, waiting here on the loop (not in a worker thread), so a spray can neither hold
+  more than one argon2 slot nor fill the threads that honest sign-ins use;
 - `unsigned_send` applies the limits on messages anyone can make the portal send.
 """
 
@@ -75,10 +76,10 @@ async def admit(flow: Flow, ip: str) -> Verdict:
 async def run(verdict: Verdict, work: partial[T]) -> T:
     """`call(work)` in the verdict's hashing lane (see the module's docstring)."""
     if not verdict.suspect:
-        return await call(work)
+        return await call(work, hashing=True)
     async with _suspect_lane():
         with throttle.lane(True):
-            return await call(work)
+            return await call(work, hashing=True)
 
 
 def record(flow: Flow, ip: str) -> None:

@@ -6,15 +6,18 @@ not an account exists."""
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
 from reflex_base.constants import RouteVar
 from sqlmodel import func, select
 
 from portal_app import routes
 from portal_app.models import AuditEvent, OutboxMessage, PortalAccount, SessionKind
 from portal_app.services import passwords, permissions, staff_auth, throttle
-from portal_app.services.throttle import POLICIES, Flow
+from portal_app.services.throttle import POLICIES, Flow, Verdict
 from portal_app.state import throttling
-from portal_app.state.base import drain_detached
+from portal_app.state.base import call, drain_detached
 from portal_app.state.patient_home import PasswordState
 from portal_app.state.patient_login import ForgotState, LoginState
 from portal_app.state.setup_create_account import CreateAccountState, CreateAccountStep
@@ -266,3 +269,27 @@ async def test_forgot_password_just_after_create_account_still_sends(session, mo
     forgot = await _forgot("maria.lopez@example.com")
     assert forgot.sent
     assert [m.kind for m in messages(session)] == ["account_exists", "reset"]
+
+
+async def test_a_burst_of_sign_ins_leaves_other_tabs_their_threads(session):
+    """Tries waiting for an argon2 slot wait on the hashing threads, not in the default pool
+    that every other tab's events use: with every slot held, a burst of 40 tries is queued
+    and another tab's query still runs at once."""
+    def hashes(*, session) -> str:
+        with throttle.hashing():
+            return "hashed"
+
+    def quick(*, session) -> int:
+        return 1
+
+    held = [throttle._gate._total.acquire(timeout=5) for _ in range(throttle.HASH_SLOTS)]
+    assert all(held)
+    burst = [asyncio.ensure_future(throttling.run(Verdict(allowed=True), partial(hashes))) for _ in range(40)]
+    try:
+        await asyncio.sleep(0.2)  # the burst has reached its threads
+        assert await asyncio.wait_for(call(partial(quick)), timeout=3) == 1
+        assert not any(task.done() for task in burst)
+    finally:
+        for _ in held:
+            throttle._gate._total.release()
+    assert await asyncio.gather(*burst) == ["hashed"] * 40
