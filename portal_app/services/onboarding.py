@@ -59,8 +59,7 @@ class PatientRow:
     dob: str
     email: str
     enabled: bool
-    account_state: str
-    account_label: str
+    account_label: str  # the chart's account state as the list says it ("Invited")
     status_note: str = ""  # what an automatic rule did ("Deceased", "Email changed; invitation voided")
 
 
@@ -91,7 +90,6 @@ def row_of(patient: Patient) -> PatientRow:
         id=ident(patient), chart_number=patient.chart_number,
         name=f"{patient.last_name}, {patient.first_name}", dob=patient.dob.strftime("%m/%d/%Y"),
         email=patient.email, enabled=patient.portal_enabled,
-        account_state=patient.account_state.value,
         account_label=ACCOUNT_STATE_LABELS[patient.account_state],
         status_note=patient.status_note,
     )
