@@ -197,7 +197,9 @@ def find_patient(*, session: Session, text: str) -> PatientRef:
     value = " ".join((text or "").split())[:40]
     if not value:
         raise InvalidInput("Enter a chart number or a patient ID.", field="patient")
-    patient = session.exec(select(Patient).where(Patient.chart_number == value.upper())).first()
+    # No chart number holds a NUL (and PostgreSQL refuses one in a query).
+    patient = (None if "\x00" in value
+               else session.exec(select(Patient).where(Patient.chart_number == value.upper())).first())
     if patient is None and value.isascii() and value.isdigit() and len(value) <= 12:
         patient = session.get(Patient, int(value))
     if patient is None:
