@@ -50,6 +50,10 @@ class Postgres:
         self._names = itertools.count(1)
         self.prefix = f"portal_test_{os.getpid()}"
         self.template = f"{self.prefix}_migrated"
+        with self.admin.connect() as connection:
+            version = int(connection.exec_driver_sql("SHOW server_version_num").scalar_one())
+        # PostgreSQL 15 copies a small template quicker file by file than through the WAL.
+        self._copy = " STRATEGY FILE_COPY" if version >= 150000 else ""
         self._sql(f'DROP DATABASE IF EXISTS "{self.template}"')
         self._sql(f'CREATE DATABASE "{self.template}"')
         url = self.url(self.template)
@@ -66,7 +70,7 @@ class Postgres:
     def create(self, *, migrated: bool = True) -> str:
         """A new database (the migrated schema, or empty); returns its URL."""
         name = f"{self.prefix}_{next(self._names)}"
-        self._sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{self.template}"' if migrated else ""))
+        self._sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{self.template}"{self._copy}' if migrated else ""))
         return self.url(name)
 
     def drop(self, url: str) -> None:
