@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Unpack
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlmodel import Session, create_engine
 from sqlmodel.sql.expression import Select
 
@@ -50,9 +50,33 @@ def engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url not in _engines:
         private_sqlite_file(url)  # 0600 before SQLite creates it (it would follow the umask)
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        _engines[url] = create_engine(url, connect_args=connect_args)
+        _engines[url] = create_engine(driver_url(url), connect_args=_connect_args(url))
     return _engines[url]
+
+
+def driver_url(url: str) -> str:
+    """`url` with the driver we install: a bare `postgresql://` (SQLAlchemy's default driver,
+    psycopg2, is not in requirements.txt) means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return {"check_same_thread": False}
+    if backend == "postgresql":
+        # Times are kept and compared in UTC whatever the server's or the role's default zone
+        # (services/audit_chain.py hashes them as naive UTC).
+        return {"options": "-c TimeZone=UTC"}
+    return {}
+
+
+def dialect(session: Session) -> str:
+    """The session's database: "sqlite" or "postgresql" (for the few queries written for each)."""
+    return session.get_bind().dialect.name
 
 
 def select_columns(*columns: Any) -> Select[Unpack[tuple[Any, ...]]]:

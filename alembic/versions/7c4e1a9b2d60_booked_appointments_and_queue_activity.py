@@ -26,12 +26,12 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     with op.batch_alter_table('appointmentrequest', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('booked_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('booked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=120),
                                       nullable=False, server_default=''))
         batch_op.add_column(sa.Column('location', sqlmodel.sql.sqltypes.AutoString(length=200),
                                       nullable=False, server_default=''))
-        batch_op.add_column(sa.Column('decision_seen_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('decision_seen_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     with op.batch_alter_table('portaltask', schema=None) as batch_op:
         batch_op.create_index('ix_task_status_activity', ['status', 'last_activity_at'], unique=False)
         batch_op.create_index('ix_task_status_kind_activity', ['status', 'kind', 'last_activity_at'], unique=False)

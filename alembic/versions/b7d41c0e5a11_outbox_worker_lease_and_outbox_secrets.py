@@ -8,6 +8,7 @@ from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
+import sqlmodel
 
 
 revision: str = 'b7d41c0e5a11'
@@ -20,7 +21,7 @@ SECRETS = "Outbox Secrets"
 
 def upgrade() -> None:
     with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('lease_until', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     # The built-in Administrator role has every permission: grant the new one (Write).
     op.execute(sa.text(
         "INSERT INTO rolepermission (role_id, permission, level) "

@@ -39,7 +39,8 @@ def upgrade() -> None:
     sa.Column('allow_email', sa.Boolean(), nullable=False),
     sa.Column('allow_sms', sa.Boolean(), nullable=False),
     sa.Column('portal_enabled', sa.Boolean(), nullable=False),
-    sa.Column('account_state', sa.Enum('NONE', 'INVITED', 'ACTIVE', 'DISABLED', name='accountstate'), nullable=False),
+    # The type's name is the model's (PostgreSQL creates a type of that name; SQLite keeps a VARCHAR).
+    sa.Column('account_state', sa.Enum('NONE', 'INVITED', 'ACTIVE', 'DISABLED', name='chartaccountstate'), nullable=False),
     sa.Column('sort_key', sqlmodel.sql.sqltypes.AutoString(length=210), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -335,3 +336,8 @@ def downgrade() -> None:
 
     op.drop_table('patient')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == 'postgresql':
+        # PostgreSQL keeps an enum's type after its table goes (SQLite has none).
+        for name in ('accesstype', 'accountstatus', 'chartaccountstate', 'messagestatus', 'secretpurpose',
+                     'sessionkind'):
+            op.execute(f'DROP TYPE IF EXISTS {name}')

@@ -215,3 +215,7 @@ def downgrade() -> None:
 
     op.drop_table('portaltask')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == 'postgresql':
+        # PostgreSQL keeps an enum's type after its table goes (accesstype is portalconnection's too).
+        for name in ('taskkind', 'taskstatus'):
+            op.execute(f'DROP TYPE IF EXISTS {name}')

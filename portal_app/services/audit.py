@@ -96,6 +96,14 @@ for _statement in (
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
 ):
     event.listen(inspect(AuditEvent).local_table, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+# PostgreSQL: one PL/pgSQL trigger function for both (the same as that migration's).
+for _statement in (
+    "CREATE FUNCTION auditevent_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$",
+    "CREATE TRIGGER auditevent_no_change BEFORE UPDATE OR DELETE ON auditevent "
+    "FOR EACH ROW EXECUTE FUNCTION auditevent_append_only()",
+):
+    event.listen(inspect(AuditEvent).local_table, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
 
 
 audit_chain.install()  # every row added through a session is chained to the one before
@@ -189,7 +197,9 @@ def find_patient(*, session: Session, text: str) -> PatientRef:
     value = " ".join((text or "").split())[:40]
     if not value:
         raise InvalidInput("Enter a chart number or a patient ID.", field="patient")
-    patient = session.exec(select(Patient).where(Patient.chart_number == value.upper())).first()
+    # No chart number holds a NUL (and PostgreSQL refuses one in a query).
+    patient = (None if "\x00" in value
+               else session.exec(select(Patient).where(Patient.chart_number == value.upper())).first())
     if patient is None and value.isascii() and value.isdigit() and len(value) <= 12:
         patient = session.get(Patient, int(value))
     if patient is None:

@@ -137,6 +137,8 @@ def _search_terms(session: Session, search: str):
     text = " ".join((search or "").split())[:100]
     if not text:
         return None, False
+    if "\x00" in text:  # no name, email or chart number holds a NUL (PostgreSQL refuses one in a query)
+        return Patient.id == -1, True
     if _DOB.fullmatch(text):
         try:
             return Patient.dob == parse_dob(text, today=date.max), True

@@ -34,7 +34,7 @@ from portal_app.services import (
 from portal_app.services.errors import Forbidden
 from portal_app.services.onboarding import StatusFilter
 from portal_app.services.patient_records import PatientRecord
-from tests.unit.conftest import make_patient
+from tests.unit.conftest import make_patient, sqlite_plan
 
 FEED = audit.Actor.system("ADT feed")
 TODAY = date(2026, 11, 23)  # the frozen clock's date (conftest.START)
@@ -329,6 +329,7 @@ def test_a_chart_staff_turned_on_within_the_months_is_left_on(session, admin, fr
     assert access_rules.apply_inactivity(session=session, actor=FEED).turned_off == 1
 
 
+@sqlite_plan
 def test_the_daily_run_uses_the_enabled_and_last_visit_index(session, frozen_clock):
     _months(session, 12)
     from sqlalchemy import text

@@ -228,8 +228,8 @@ def test_adoption_rebuild_rewrites_every_row(db_url, session, admin, frozen_cloc
     assert rows(session) == kept
 
 
-def test_init_backfills_charts_from_before_the_board(tmp_path, monkeypatch, capsys):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_init_backfills_charts_from_before_the_board(new_database, monkeypatch, capsys):
+    url = new_database("old.db")
     monkeypatch.setenv("REFLEX_DB_URL", url)
     cli.main(["init", "--demo-patients", "0", "--admin-password", "velvet harbor compass 58 ridge"])
     try:

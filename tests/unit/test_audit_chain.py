@@ -36,7 +36,16 @@ def _verify(url: str, monkeypatch, capsys) -> tuple[int, str]:
 
 
 def _tampered_copy(url: str, tmp_path: Path, *statements: str) -> str:
-    """A copy of the database with the append-only triggers dropped and `statements` run on it."""
+    """A copy of the database with the append-only triggers dropped and `statements` run on it.
+    (PostgreSQL: the database itself, its trigger disabled for the edit; what `verify` reads is
+    the same.)"""
+    if not url.startswith("sqlite"):
+        with db.engine(url).begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE auditevent DISABLE TRIGGER auditevent_no_change")
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+            connection.exec_driver_sql("ALTER TABLE auditevent ENABLE TRIGGER auditevent_no_change")
+        return url
     copy = tmp_path / "copy.db"
     with sqlite3.connect(_path(url)) as source, sqlite3.connect(copy) as target:
         source.backup(target)
@@ -141,8 +150,8 @@ def test_a_writer_waits_for_the_one_holding_the_chain_so_it_never_forks(db_url, 
 
 
 @pytest.fixture
-def old_db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def old_db(new_database):
+    url = new_database("old.db")
     yield url
     db.forget(url)
 
@@ -161,9 +170,9 @@ def _upgrade(url: str, revision: str) -> None:
 def test_the_migration_chains_the_rows_already_there_and_keeps_the_triggers(old_db, tmp_path, monkeypatch,
                                                                             capsys):
     _upgrade(old_db, "6ea7d9955e0b")
-    with sqlite3.connect(_path(old_db)) as connection:
+    with db.engine(old_db).begin() as connection:
         for n in range(3):
-            connection.execute("INSERT INTO auditevent (at, actor_type, actor_label, action, ip, detail) "
+            connection.exec_driver_sql("INSERT INTO auditevent (at, actor_type, actor_label, action, ip, detail) "
                                f"VALUES ('2026-11-2{n} 10:00:00.000000', 'system', '', 'old.{n}', '', 'é {n}')")
     db.forget(old_db)
     _upgrade(old_db, "head")

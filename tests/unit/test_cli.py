@@ -15,9 +15,9 @@ from tests.unit.two_step import staff_sign_in
 
 
 @pytest.fixture
-def cli_db(tmp_path, monkeypatch):
-    """An empty database file that the CLI finds through REFLEX_DB_URL."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+def cli_db(new_database, monkeypatch):
+    """An empty database (file) that the CLI finds through REFLEX_DB_URL."""
+    url = new_database("cli.db")
     monkeypatch.setenv("REFLEX_DB_URL", url)
     monkeypatch.delenv("PORTAL_BASE_URL", raising=False)
     yield url

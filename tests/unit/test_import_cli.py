@@ -14,8 +14,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 
 
 @pytest.fixture
-def cli_db(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+def cli_db(new_database, monkeypatch):
+    url = new_database("cli.db")
     monkeypatch.setenv("REFLEX_DB_URL", url)
     SQLModel.metadata.create_all(db.engine(url))
     yield url

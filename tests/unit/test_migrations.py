@@ -13,8 +13,8 @@ from portal_app import db
 
 
 @pytest.fixture
-def empty_db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+def empty_db(new_database):
+    url = new_database("migrated.db")
     yield url
     db.engine(url).dispose()
     db._engines.pop(url, None)
@@ -49,13 +49,17 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_db):
 
 def _index_sql(url: str) -> dict[str, str]:
     with db.engine(url).connect() as connection:
-        rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index'").all()
+        if connection.dialect.name == "postgresql":
+            rows = connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes "
+                                              "WHERE schemaname = current_schema()").all()
+        else:
+            rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index'").all()
     return {name: " ".join(sql.replace('"', "").split()).lower() for name, sql in rows if name in EXPRESSION_INDEXES}
 
 
-def test_expression_indexes_match_the_models(empty_db, tmp_path):
+def test_expression_indexes_match_the_models(empty_db, new_database):
     db.migrate(empty_db)
-    created = f"sqlite:///{tmp_path / 'created.db'}"
+    created = new_database("created.db")
     SQLModel.metadata.create_all(db.engine(created))
     assert EXPRESSION_INDEXES >= {"ix_account_last_lower", "ix_task_status_patient_activity"}
     assert _index_sql(empty_db) == _index_sql(created) and len(_index_sql(created)) == len(EXPRESSION_INDEXES)
@@ -132,7 +136,7 @@ def test_an_existing_practice_keeps_its_token_length_and_new_ones_get_six(empty_
         connection.exec_driver_sql(
             "INSERT INTO practicesettings (id, portal_active, practice_name, practice_phone, portal_base_url, "
             "sender_address, invitation_hours, reset_minutes, connect_token_days, key_days, letter_key_days, "
-            "verification_minutes, updated_at) VALUES (1, 1, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
+            "verification_minutes, updated_at) VALUES (1, TRUE, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
             "30, '2026-01-01 00:00:00')")
     db.migrate(empty_db)
     with db.engine(empty_db).begin() as connection:
@@ -140,6 +144,6 @@ def test_an_existing_practice_keeps_its_token_length_and_new_ones_get_six(empty_
         connection.exec_driver_sql(
             "INSERT INTO practicesettings (id, portal_active, practice_name, practice_phone, portal_base_url, "
             "sender_address, invitation_hours, reset_minutes, connect_token_days, key_days, letter_key_days, "
-            "verification_minutes, updated_at) VALUES (2, 1, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
+            "verification_minutes, updated_at) VALUES (2, TRUE, 'P', '1', 'http://x', 'a@b.org', 72, 60, 3, 3, 21, "
             "30, '2026-01-01 00:00:00')")
         assert connection.exec_driver_sql("SELECT token_length FROM practicesettings WHERE id = 2").scalar() == 6

@@ -22,7 +22,7 @@ from portal_app.models import (
 from portal_app.services import accounts, audit, invitations, onboarding, portal_auth
 from portal_app.services.errors import NotFound
 from portal_app.services.onboarding import Cursor, StatusFilter
-from tests.unit.conftest import make_patient
+from tests.unit.conftest import make_patient, sqlite_plan
 
 PASSWORD = "quiet lantern orbit 73 meadow"
 
@@ -320,6 +320,7 @@ def _plan(session, **kwargs):
         "EXPLAIN QUERY PLAN " + statement, parameters)]
 
 
+@sqlite_plan
 @pytest.mark.parametrize("kwargs, index", [
     ({}, "ix_patient_sort"),
     ({"after": Cursor("lopez\x1fivy", 9)}, "ix_patient_sort"),
@@ -343,6 +344,7 @@ def test_list_queries_filter_and_order_through_one_index(session, people, kwargs
     assert "TEMP B-TREE" not in " ".join(plan)
 
 
+@sqlite_plan
 @pytest.mark.parametrize("status", [StatusFilter.ALL, StatusFilter.NOT_ENABLED, StatusFilter.INVITED])
 def test_email_search_is_driven_by_the_email_index(session, people, status):
     # The prefix always holds the whole local part, so only a handful of rows get sorted.
@@ -357,6 +359,7 @@ def test_odd_search_text_answers_with_a_page(session, people, search):
     assert len(onboarding.list_page(session=session).rows) == len(NAMES)
 
 
+@sqlite_plan
 @pytest.mark.parametrize("search", ["dan.jo", "dan"])
 @pytest.mark.parametrize("status", [StatusFilter.ALL, StatusFilter.NOT_ENABLED])
 def test_email_start_without_at_is_driven_by_the_email_index(session, people, search, status):
@@ -418,6 +421,7 @@ def test_letter_cursor_seeks_the_first_last_name_from_that_letter(session, many,
                                        total=total) == before
 
 
+@sqlite_plan
 def test_letter_jump_plan_uses_the_name_index(session, many):
     plan = _plan(session, after=onboarding.letter_cursor("m"))
     assert len(plan) == 1 and "ix_patient_sort" in plan[0], plan

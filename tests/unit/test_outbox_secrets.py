@@ -184,15 +184,16 @@ async def test_the_outbox_page_reprints_with_a_new_key(session, admin, chart):
     assert "Outbox Secrets" in desk.error and desk.rows  # refused by the service, the list stays
 
 
-def test_the_migration_grants_outbox_secrets_to_an_existing_administrator_role(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_the_migration_grants_outbox_secrets_to_an_existing_administrator_role(new_database):
+    url = new_database("old.db")
     config = Config(str(db.ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(db.ROOT / "alembic"))
     config.set_main_option("sqlalchemy.url", url)
     try:
         command.upgrade(config, "6ea7d9955e0b")
         with db.engine(url).begin() as connection:
-            connection.execute(text("INSERT INTO role (name, built_in) VALUES ('Administrator', 1), ('Front Desk', 1)"))
+            connection.execute(text("INSERT INTO role (name, built_in) "
+                                    "VALUES ('Administrator', TRUE), ('Front Desk', TRUE)"))
         command.upgrade(config, "head")
         with db.session_scope(url) as session:
             grants = {(role, grant.permission, grant.level) for grant, role in session.exec(

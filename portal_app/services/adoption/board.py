@@ -15,7 +15,7 @@ from sqlalchemy import String, case, cast, func, literal, or_, tuple_
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
-from portal_app.db import select_columns
+from portal_app.db import dialect, select_columns
 from portal_app.models import ChartAdoption, Patient, StaffUser, ident
 from portal_app.notify import letters
 from portal_app.services import audit, clock, settings
@@ -272,8 +272,11 @@ def reason_counts(*, session: Session) -> dict[str, int]:
     now = clock.now()
     # Each candidate's reason once, in a subquery its LIMIT keeps SQLite from merging into the
     # counts (merged, the rule would run once per count); one filtered count per reason then
-    # needs no GROUP BY sort. Both read ix_adoption_stuck_since only.
-    stuck = select(reasons.reason_case(now).label("reason")).where(reasons.candidates(now)).limit(-1).subquery()
+    # needs no GROUP BY sort. Both read ix_adoption_stuck_since only. (PostgreSQL refuses a
+    # negative LIMIT; OFFSET 0 is its way of keeping a subquery apart.)
+    candidates = select(reasons.reason_case(now).label("reason")).where(reasons.candidates(now))
+    fenced = candidates.limit(-1) if dialect(session) == "sqlite" else candidates.offset(0)
+    stuck = fenced.subquery()
     counts = session.exec(select_columns(*[func.count().filter(stuck.c.reason == r.value) for r in Reason])).one()
     return {r.value: int(count) for r, count in zip(Reason, counts, strict=True)}
 
@@ -294,9 +297,10 @@ def _filtered(query: Any, filters: StuckFilter, now: datetime) -> Any:
     return query
 
 
-def _keyset(query: Any, direction: str, cursor: StuckCursor | None) -> Any:
+def _keyset(query: Any, direction: str, cursor: StuckCursor | None, *, nulls_low: bool) -> Any:
     """Order newest step first (since_at DESC, patient_id DESC; a chart with no since_at last)
-    and start after, or end before, the cursor."""
+    and start after, or end before, the cursor. `nulls_low`: the database sorts NULL below every
+    time by itself (SQLite); otherwise (PostgreSQL sorts it above) the order says so."""
     a = ChartAdoption
     since, pid = col(a.since_at), col(a.patient_id)
     backwards = direction == "before" and cursor is not None
@@ -310,8 +314,8 @@ def _keyset(query: Any, direction: str, cursor: StuckCursor | None) -> Any:
         else:
             query = query.where(or_(tuple_(since, pid) < (at, cursor.patient_id), since.is_(None)))
     if backwards:
-        return query.order_by(since.asc(), pid.asc())
-    return query.order_by(since.desc(), pid.desc())
+        return query.order_by(since.asc() if nulls_low else since.asc().nulls_first(), pid.asc())
+    return query.order_by(since.desc() if nulls_low else since.desc().nulls_last(), pid.desc())
 
 
 def _contacts(session: Session, ids: list[int]) -> dict[int, next_steps.Contact]:
@@ -333,7 +337,8 @@ def stuck_page(*, session: Session, filters: StuckFilter, direction: str = "afte
     columns = (a.patient_id, a.since_at, reasons.reason_case(now), a.attempt_channel, a.account_at,
                Patient.chart_number, Patient.last_name, Patient.first_name, Patient.dob)
     query = _filtered(select_columns(*columns).join(Patient, col(Patient.id) == a.patient_id), filters, now)
-    found = list(session.exec(_keyset(query, direction, cursor).limit(page_size + 1)))
+    nulls_low = dialect(session) == "sqlite"
+    found = list(session.exec(_keyset(query, direction, cursor, nulls_low=nulls_low).limit(page_size + 1)))
     more = len(found) > page_size
     found = found[:page_size]
     backwards = direction == "before" and cursor is not None
