@@ -17,8 +17,8 @@ How each row is timed (all in the page, with performance.now()):
   socket.io event frames the server sent from the click until the tab has been quiet 250 ms.
 - the sign-in burst: 20 Front Desk users (no second step) press Sign in in 20 browser contexts
   at once; backend CPU is read from /proc for every process of the server's process group.
-- memory: VmRSS of the process that listens on the port; the SQLite part is the Rss of the
-  database file's mapping in /proc/PID/smaps.
+- memory: VmRSS of the process that listens on the port (per tab: RssAnon); the SQLite part is the
+  Rss of the database file's mapping in /proc/PID/smaps.
 """
 
 from __future__ import annotations
@@ -824,17 +824,18 @@ async def memory_at_rest(b: Bench) -> None:
 
 
 async def memory_per_tab(b: Bench, tabs: int = 20, batches: int = 2) -> None:
-    """Backend RSS growth per hydrated tab: `batches` x `tabs` tabs kept open (RSS moves in steps as
+    """Backend anonymous memory (RssAnon: the tabs' states, not SQLite's file pages, which come and go
+    with the page cache) per hydrated tab: `batches` x `tabs` tabs kept open (it moves in steps as
     the allocator reuses freed memory: more than one batch evens that out)."""
     for server, context, path, name in ((b.floor, b.floor_context, "/", "floor"),
                                         (b.app, b.app_context, "/staff/onboarding", "app")):
         await asyncio.sleep(1)
-        readings = [status_kb(server.backend_pid(), "VmRSS")]
+        readings = [status_kb(server.backend_pid(), "RssAnon")]
         pages = []
         for _ in range(batches):
             pages += [await open_tab(context, path) for _ in range(tabs)]
             await asyncio.sleep(2)
-            readings.append(status_kb(server.backend_pid(), "VmRSS"))
+            readings.append(status_kb(server.backend_pid(), "RssAnon"))
         steps = [(after - before) / tabs for before, after in zip(readings, readings[1:], strict=False)]
         b.results.tab_kb[name] = ((readings[-1] - readings[0]) / (tabs * batches), steps)
         for page in pages:
@@ -1131,7 +1132,8 @@ def resource_rows(r: Results) -> list[Row]:
         (f"backend memory at rest ({r.app_sqlite_mb:.0f} MB of it is SQLite's memory map of the file; "
          f"file-backed {r.app_rss_file_mb:.0f} MB)", f"{r.floor_rest_mb:.0f} MB", f"{r.app_rest_mb:.0f} MB",
          _x(_ratio(r.app_rest_mb, r.floor_rest_mb)), "explain", ""),
-        ("memory per open tab (2 x 20 tabs; each batch's KB per tab)", _per_tab(r, "floor"), _per_tab(r, "app"),
+        ("memory per open tab (RssAnon, 2 x 20 tabs; each batch's KB per tab)", _per_tab(r, "floor"),
+         _per_tab(r, "app"),
          _x(_ratio(r.tab_kb.get("app", (None,))[0], r.tab_kb.get("floor", (None,))[0])), "ok", ""),
         ("first load to hydrated (median)", _ms(median(r.floor_load)), _ms(median(r.app_load)),
          _x(_ratio(median(r.app_load), median(r.floor_load))), "ok", ""),
