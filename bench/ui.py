@@ -469,6 +469,43 @@ def floor_server(args: argparse.Namespace) -> Server:
     return Server("floor", FLOOR_DIR, args.floor_port, env, args.dir / "floor-server.log")
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process and all its descendants (the servers, Playwright, Chromium)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    mine, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in mine]
+        mine.update(children)
+        frontier += children
+    return sum(_cpu_of(pid) for pid in mine)
+
+
+class OtherLoad:
+    """How busy other people's processes kept the machine since this was made (a noisy neighbour's
+    tests or build slow every row down, the burst and the bulk job most)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.busy, self.own = _machine_busy_seconds(), _own_cpu_seconds()
+
+    def cores_busy(self) -> float:
+        wall = max(time.monotonic() - self.started, 1e-6)
+        other = (_machine_busy_seconds() - self.busy) - (_own_cpu_seconds() - self.own)
+        return max(other, 0.0) / wall
+
+
 # ---- the database --------------------------------------------------------------------------------
 
 
@@ -750,6 +787,7 @@ class Results:
     bulk_updates_per_s: float | None = None
     bulk_seconds: float | None = None
     bulk_click: Series = dataclasses.field(default_factory=Series)
+    other_load: dict[str, float] = dataclasses.field(default_factory=dict)  # phase -> cores other processes used
 
 
 @dataclasses.dataclass
@@ -1025,10 +1063,12 @@ async def run_phases(b: Bench, bulk_name: str | None) -> None:
     if bulk_name is not None:
         phases.append((f"bulk invite of {BULK_PATIENTS:,}", lambda: bulk(b, bulk_name)))
     for name, phase in phases:
-        started = time.monotonic()
+        started, others = time.monotonic(), OtherLoad()
         print(f"- {name}", flush=True)
         await phase()
-        print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
+        busy = others.cores_busy()
+        b.results.other_load[name] = busy
+        print(f"  ({time.monotonic() - started:.0f} s; other processes kept {busy:.2f} cores busy)", flush=True)
 
 
 # ---- the table -----------------------------------------------------------------------------------
@@ -1253,6 +1293,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, args))
     if _misses(results):
         print(_misses(results))
+    busiest = max(results.other_load.items(), key=lambda item: item[1], default=("", 0.0))
+    if busiest[1] > 0.1:
+        print(f"Other processes were busy during the run (up to {busiest[1]:.2f} of {os.cpu_count()} cores, "
+              f"in '{busiest[0]}'): the numbers are slower than on a quiet machine.")
     raw = args.dir / "ui-results.json"
     raw.write_text(json.dumps(dataclasses.asdict(results)))
     print(f"\nTotal {time.monotonic() - started:.0f} s. Every sample: {raw}")
