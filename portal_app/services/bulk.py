@@ -9,10 +9,14 @@ is recounted from its items, and Resume (`resume_job`) does the charts not yet d
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
@@ -46,6 +50,10 @@ OUTCOMES = (*_COUNT_COLUMNS, "failed", "missing")
 INTERRUPTED = ("Interrupted by a server restart after {processed} of {total}; what was done stays done. "
                "Resume does the rest, each patient once.")
 NOTHING_LEFT = "This job has no patients left to do."
+# The worker process of `run_in_own_process` runs at this niceness (below the server's), and
+# exits with LEFT_ALONE when the job was not its to work (finished, or worked elsewhere).
+NICENESS = 10
+LEFT_ALONE = 3
 # Jobs being worked in this process: a second request to work the same job returns at once.
 _working: set[int] = set()
 _working_lock = threading.Lock()
@@ -285,12 +293,15 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
     return view_of(job)
 
 
-def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = CHUNK) -> JobView:
+def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = CHUNK,
+            keep_going: Callable[[], bool] | None = None) -> JobView:
     """Work through the charts of a job made by `start_job` (or resumed by `resume_job`) that are
     not yet done, committing counts after every chunk.
 
     Each patient's enable and invitation are the ordinary services, so each writes its own
     audit event. The job ends `done`, or `failed` with the reason (what was done stays done).
+    `keep_going`, asked after each chunk, may stop the work there and leave the job "running"
+    (the worker process's server went away: when it starts again it marks the job interrupted).
     """
     job = session.get(BulkJob, job_id)
     if job is None or job.staff_user_id != actor.staff_user_id:
@@ -300,13 +311,14 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = C
             return view_of(job)  # finished, or worked right now (a repeated request must not run it twice)
         _working.add(job_id)
     try:
-        return _work(session, job_id, actor, chunk, resend=job.resend)
+        return _work(session, job_id, actor, chunk, resend=job.resend, keep_going=keep_going)
     finally:
         with _working_lock:
             _working.discard(job_id)
 
 
-def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, resend: bool) -> JobView:
+def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, resend: bool,
+          keep_going: Callable[[], bool] | None = None) -> JobView:
     # Counted here (from what is already done: a resumed job) and written to the row once per
     # chunk; each chart's own outcome is committed with its changes, so the items stay exact.
     counts = _done_counts(session, job_id)
@@ -327,9 +339,48 @@ def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, rese
                 session.commit()
                 counts[outcome] += 1
             _save_counts(session, job_id, counts)
+            if keep_going is not None and not keep_going():
+                return view_of(_reload(session, job_id))
     except Exception as exc:  # noqa: BLE001 (the job row must say it stopped, whatever the cause)
         return _end(session, job_id, actor, exc)
     return _end(session, job_id, actor)
+
+
+def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, db_url: str = "") -> JobView:
+    """`run_job` in a separate Python process (`python -m portal_app run-bulk-job`), waiting for it.
+
+    A job is thousands of ordinary enables and invitations, each a few milliseconds of Python:
+    in the server's own process its thread would hold the interpreter lock in turns with every
+    staff click's. In its own process, at a lower priority, it takes only a core's share. The job
+    row carries the progress as ever; if the process dies, the row says the job stopped, and
+    Resume does the rest.
+
+    Args:
+        db_url: the database (default: the one this process uses).
+    """
+    job = session.get(BulkJob, job_id)
+    if job is None or job.staff_user_id != actor.staff_user_id:
+        raise NotFound("That job does not exist.")
+    with _working_lock:
+        if job.status != RUNNING or job_id in _working:
+            return view_of(job)  # finished, or worked right now (a repeated request must not run it twice)
+        _working.add(job_id)
+    try:
+        session.rollback()  # (no transaction held open while the other process writes)
+        url = db_url or session.connection().engine.url.render_as_string(hide_password=False)
+        command = [sys.executable, "-m", "portal_app", "run-bulk-job", str(job_id),
+                   "--staff-id", str(actor.staff_user_id or 0), "--label", actor.label, "--ip", actor.ip]
+        finished = subprocess.run(command, env={**os.environ, "REFLEX_DB_URL": url}, capture_output=True,
+                                  text=True, check=False, cwd=Path(__file__).resolve().parents[2])
+    finally:
+        with _working_lock:
+            _working.discard(job_id)
+    session.expire_all()
+    job = _reload(session, job_id)
+    if job.status == RUNNING and finished.returncode != LEFT_ALONE:  # it ended without closing the job
+        stopped = RuntimeError(f"worker exit {finished.returncode}: {finished.stderr[-300:]}")
+        return _end(session, job_id, actor, stopped)
+    return view_of(job)
 
 
 def resume_job(*, session: Session, job_id: int, actor: audit.Actor) -> JobView:

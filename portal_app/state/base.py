@@ -34,10 +34,11 @@ NO_PERMISSION = "You do not have permission to do that. Sign in again or ask an 
 
 
 # Work that hashes with argon2 (sign-ins, password checks and changes, new credentials) runs on
-# threads of its own, one per hashing slot (services/throttle.py). A burst of sign-ins then
-# queues here, as tasks, instead of filling the default pool's few threads with tries waiting
-# for a slot: every other tab's events keep their threads.
-HASHING_POOL = ThreadPoolExecutor(max_workers=throttle.HASH_SLOTS, thread_name_prefix="argon2")
+# threads of its own. A burst of sign-ins then waits here for a hashing slot (services/throttle.py
+# bounds argon2 to one per core) instead of filling the default pool's few threads: every other
+# tab's events keep theirs. Four threads a slot, so a sign-in's queries and writes go on beside
+# the hashes.
+HASHING_POOL = ThreadPoolExecutor(max_workers=4 * throttle.HASH_SLOTS, thread_name_prefix="argon2")
 
 
 async def call(work: partial[T], *, hashing: bool = False) -> T:

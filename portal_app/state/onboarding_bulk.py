@@ -198,7 +198,7 @@ class OnboardingBulk(rx.State, mixin=True):
             self._following = job.id
             if work["patient_ids"] is not None:
                 self._set_selection([])
-        worker = asyncio.ensure_future(call(partial(bulk.run_job, job_id=job.id, actor=actor)))
+        worker = asyncio.ensure_future(call(partial(bulk.run_in_own_process, job_id=job.id, actor=actor)))
         await self._follow(job.id, staff.id, worker)
         return None
 

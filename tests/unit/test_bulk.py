@@ -354,3 +354,66 @@ def test_only_the_owner_can_resume_a_job(session, admin, patient):
         bulk.resume_job(session=session, job_id=job.id, actor=audit.Actor.staff(other.id))
     with pytest.raises(InvalidInput, match="still running"):
         bulk.resume_job(session=session, job_id=job.id, actor=audit.Actor.staff(admin.id))
+
+
+# ---- in its own process ----------------------------------------------------------------
+
+
+def test_a_job_in_its_own_process_does_what_run_job_does(session, admin):
+    charts = _mixed(session)
+    ids = [p.id for group in charts.values() for p in group]
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=ids)
+
+    view = bulk.run_in_own_process(session=session, job_id=job.id, actor=actor)
+
+    assert (view.status, view.total, view.processed, view.invited) == ("done", 6, 6, 3)
+    session.expire_all()
+    assert all(session.get(Patient, i).portal_enabled for i in ids)
+    sent = session.exec(select(OutboxMessage)).all()
+    assert sorted(m.to_address for m in sent) == ["ann0@example.com", "ann1@example.com", "ann2@example.com"]
+    actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.staff_user_id == admin.id))]
+    assert (actions.count("portal.enable"), actions.count("invitation.send"),
+            actions.count("bulk.enable_invite.done")) == (5, 3, 1)  # one chart was on already
+
+
+def test_a_finished_job_is_not_worked_again_in_another_process(session, admin):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in charts["invitable"]])
+    bulk.run_in_own_process(session=session, job_id=job.id, actor=actor)
+
+    again = bulk.run_in_own_process(session=session, job_id=job.id, actor=actor)
+
+    assert (again.status, again.invited) == ("done", 3)
+    assert len(session.exec(select(OutboxMessage)).all()) == 3
+
+
+def test_a_worker_process_that_dies_leaves_the_job_stopped_and_resumable(session, admin, monkeypatch):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in charts["invitable"]])
+    monkeypatch.setattr(bulk.sys, "executable", "/bin/false")  # the worker exits at once, job untouched
+
+    view = bulk.run_in_own_process(session=session, job_id=job.id, actor=actor)
+
+    assert view.status == "failed" and view.processed == 0 and "Stopped after 0 of 3" in view.error
+    assert view.can_resume
+    monkeypatch.undo()
+    bulk.resume_job(session=session, job_id=job.id, actor=actor)
+    assert bulk.run_in_own_process(session=session, job_id=job.id, actor=actor).invited == 3
+
+
+def test_a_worker_whose_server_went_away_stops_between_chunks_and_leaves_the_job_to_resume(session, admin):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in charts["invitable"]])
+
+    view = bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2, keep_going=lambda: False)
+
+    assert (view.status, view.processed) == ("running", 2)  # the first chunk, then it stopped
+    assert bulk.mark_interrupted(session=session) == 1  # what the restarted server does
+    bulk.resume_job(session=session, job_id=job.id, actor=actor)
+    done = bulk.run_job(session=session, job_id=job.id, actor=actor)
+    assert (done.status, done.processed, done.invited) == ("done", 3, 3)
+    assert len(session.exec(select(OutboxMessage)).all()) == 3

@@ -402,6 +402,8 @@ async def test_rows_are_not_reread_when_the_session_ended_during_the_job(session
         return original(db_session, patient_id, actor, *more)
 
     monkeypatch.setattr(bulk, "_process_one", sign_out_then_process)
+    # (the job runs in this process here, so the patched step applies)
+    monkeypatch.setattr(bulk, "run_in_own_process", lambda **work: bulk.run_job(**work))
     await OnboardingState.event_handlers["run_bulk"].fn(state)
 
     assert state.job_status == "done"
