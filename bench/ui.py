@@ -527,7 +527,8 @@ def prepare_database(args: argparse.Namespace) -> str:
     path = args.dir / DB_NAME
     meta_path = args.dir / META_NAME
     db_url = f"sqlite:///{path}"
-    admin = ["--admin-username", "admin", "--admin-password", secrets.token_urlsafe(18)]
+    # (one argument, "--admin-password=..."): a password may start with "-", which argparse would take for an option
+    admin = ["--admin-username", "admin", f"--admin-password={secrets.token_urlsafe(18)}"]
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError):
