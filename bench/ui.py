@@ -6,7 +6,7 @@ Builds (or reuses) a SQLite database of demo patients, starts the portal app and
 Debian's Chromium with Playwright, interleaves the two apps sample by sample, and prints the
 issue's table: floor, app, ratio, goal and PASS/FAIL.
 
-    python bench/ui.py [--patients 500000] [--samples 130] [--typing 20] [--dir /work/i12bench-data]
+    python bench/ui.py [--patients 500000] [--samples 130] [--typing 20] [--dir /tmp/portal_ui_bench]
                        [--port 39100] [--floor-port 39101] [--skip-burst] [--skip-bulk] [--app-dir .]
 
 How each row is timed (all in the page, with performance.now()):
@@ -1246,8 +1246,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--typing", type=int, default=20, help="samples of typing a name (default 20)")
     parser.add_argument("--burst-rounds", type=int, default=4,
                         help="sign-in bursts: the first alone, the rest with clicks meanwhile (default 4)")
-    parser.add_argument("--dir", type=Path, default=Path("/work/i12bench-data"),
-                        help="database, logs (default /work/i12bench-data)")
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/portal_ui_bench"),
+                        help="database, logs (default /tmp/portal_ui_bench)")
     parser.add_argument("--port", type=int, default=39100)
     parser.add_argument("--floor-port", type=int, default=39101)
     parser.add_argument("--skip-burst", action="store_true")
