@@ -2,7 +2,7 @@
 
 Every check gives `Finding`s: OK, PROBLEM (a deployment must fix it; the command exits 1) or note
 (worth knowing, nothing wrong). Nothing here changes anything: no file or database is created, no
-migration runs, nothing is sent. Secrets never appear: URLs are shown with their password masked,
+migration runs, nothing is sent (SQLite is opened as the app opens it: WAL). Secrets never appear: URLs are shown with their password masked,
 API keys and tokens only as "set", and `scrub` takes their values out of any line as a last guard.
 """
 
