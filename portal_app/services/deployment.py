@@ -1,9 +1,10 @@
 """`python -m portal_app check`: a deployment's settings, each judged in plain words.
 
 Every check gives `Finding`s: OK, PROBLEM (a deployment must fix it; the command exits 1) or note
-(worth knowing, nothing wrong). Nothing here changes anything: no file or database is created, no
-migration runs, nothing is sent (SQLite is opened as the app opens it: WAL). Secrets never appear: URLs are shown with their password masked,
-API keys and tokens only as "set", and `scrub` takes their values out of any line as a last guard.
+(worth knowing, nothing wrong). Nothing is created, migrated or sent (an existing SQLite file is
+opened as the app opens it, in WAL mode). Secrets never appear: URLs are shown with their password
+masked, API keys and tokens only as "set", and `scrub` takes their values out of any line as a last
+guard.
 """
 
 from __future__ import annotations
