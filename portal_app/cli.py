@@ -1,5 +1,5 @@
 """Command line: `python -m portal_app init | create-staff | reset-two-step | demo | outbox | adoption-rebuild |
-access-rules | adt-listen | import | audit verify`."""
+access-rules | adt-listen | import | audit verify | check`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from portal_app.services import (
     demo,
     demo_adoption,
     demo_portal,
+    deployment,
     outbox,
     permissions,
     second_factor,
@@ -138,6 +139,44 @@ def _audit_verify(_args: argparse.Namespace) -> int:
     if verdict.head:
         print(f"Newest chain value (note it elsewhere to detect rows cut off the end later): {verdict.head}")
     return 0
+
+
+def _check(_args: argparse.Namespace) -> int:
+    """`check`: one line per deployment setting (OK / PROBLEM / note); exit 1 on any PROBLEM."""
+    reflex, trouble = _reflex_settings()
+    findings = ([trouble] if trouble else []) + deployment.run_checks(reflex=reflex)
+    for finding in findings:
+        print(deployment.scrub(finding.line))
+    count = deployment.problems(findings)
+    if count:
+        print(f"{count} problem{'s' if count > 1 else ''}: a deployment needs {'them' if count > 1 else 'it'} "
+              "fixed (notes are for information).")
+        return 1
+    print("Everything a deployment needs is right.")
+    return 0
+
+
+def _reflex_settings() -> tuple[deployment.ReflexSettings | None, deployment.Finding | None]:
+    """The state manager and proxy hops the app would run with: rxconfig.py, read afresh (it reads the
+    REFLEX_* variables as it loads), and Reflex's own rule that REFLEX_REDIS_URL picks the redis state
+    manager unless the config names one (reflex/istate/manager StateManager.create)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.spec_from_file_location("_rxconfig_check", db.ROOT / "rxconfig.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        config = module.config
+    except Exception as error:  # any failure here is the app's start failing: say so in one line
+        words = str(error).strip().splitlines()
+        return None, deployment.Finding(deployment.PROBLEM, "Reflex settings (rxconfig.py, REFLEX_*)",
+                                        f"do not load, so the app would not start: "
+                                        f"{words[0] if words else type(error).__name__}")
+    mode = str(getattr(config.state_manager_mode, "value", config.state_manager_mode))
+    if "state_manager_mode" not in getattr(config, "_non_default_attributes", ()) and config.redis_url:
+        mode = "redis"
+    return deployment.ReflexSettings(state_manager_mode=mode, trusted_proxy_hops=config.trusted_proxy_hops), None
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -352,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     audit_commands = audit_cmd.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="check the audit log's hash chain; name the first broken link"
                               ).set_defaults(run=_audit_verify)
+
+    commands.add_parser("check", help="verify a deployment's settings: HTTPS, email, database, migrations, "
+                                      "Redis; exit 1 on any problem").set_defaults(run=_check)
 
     _add_feed_commands(commands)
 

@@ -24,9 +24,14 @@ NO_FILE = "Choose a file first."
 NAME_LIMIT = 255
 
 
+def configured_folder() -> Path:
+    """Where uploads go (`PORTAL_IMPORT_DIR`, default `private/imports` beside the app); nothing is made."""
+    return Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports")
+
+
 def folder() -> Path:
     """The private upload folder (created 0700 on first use; its mode is set again each time)."""
-    return private_dir(Path(os.environ.get("PORTAL_IMPORT_DIR") or ROOT / "private" / "imports"))
+    return private_dir(configured_folder())
 
 
 def display_name(name: str) -> str:
