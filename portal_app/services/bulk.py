@@ -293,6 +293,28 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
     return view_of(job)
 
 
+def _claim(session: Session, job_id: int, actor: audit.Actor) -> BulkJob | None:
+    """The actor's running job, claimed for working in this process (`_release` when done); None
+    when it is not running or is worked here already.
+
+    Raises:
+        NotFound: no such job of this staff user.
+    """
+    job = session.get(BulkJob, job_id)
+    if job is None or job.staff_user_id != actor.staff_user_id:
+        raise NotFound("That job does not exist.")
+    with _working_lock:
+        if job.status != RUNNING or job_id in _working:
+            return None
+        _working.add(job_id)
+    return job
+
+
+def _release(job_id: int) -> None:
+    with _working_lock:
+        _working.discard(job_id)
+
+
 def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = CHUNK,
             keep_going: Callable[[], bool] | None = None) -> JobView:
     """Work through the charts of a job made by `start_job` (or resumed by `resume_job`) that are
@@ -303,18 +325,13 @@ def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = C
     `keep_going`, asked after each chunk, may stop the work there and leave the job "running"
     (the worker process's server went away: when it starts again it marks the job interrupted).
     """
-    job = session.get(BulkJob, job_id)
-    if job is None or job.staff_user_id != actor.staff_user_id:
-        raise NotFound("That job does not exist.")
-    with _working_lock:
-        if job.status != RUNNING or job_id in _working:
-            return view_of(job)  # finished, or worked right now (a repeated request must not run it twice)
-        _working.add(job_id)
+    job = _claim(session, job_id, actor)
+    if job is None:  # finished, or worked right now (a repeated request must not run it twice)
+        return view_of(_reload(session, job_id))
     try:
         return _work(session, job_id, actor, chunk, resend=job.resend, keep_going=keep_going)
     finally:
-        with _working_lock:
-            _working.discard(job_id)
+        _release(job_id)
 
 
 def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, resend: bool,
@@ -358,13 +375,9 @@ def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, db_
     Args:
         db_url: the database (default: the one this process uses).
     """
-    job = session.get(BulkJob, job_id)
-    if job is None or job.staff_user_id != actor.staff_user_id:
-        raise NotFound("That job does not exist.")
-    with _working_lock:
-        if job.status != RUNNING or job_id in _working:
-            return view_of(job)  # finished, or worked right now (a repeated request must not run it twice)
-        _working.add(job_id)
+    job = _claim(session, job_id, actor)
+    if job is None:  # finished, or worked right now (a repeated request must not run it twice)
+        return view_of(_reload(session, job_id))
     try:
         session.rollback()  # (no transaction held open while the other process writes)
         url = db_url or session.connection().engine.url.render_as_string(hide_password=False)
@@ -373,8 +386,7 @@ def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, db_
         finished = subprocess.run(command, env={**os.environ, "REFLEX_DB_URL": url}, capture_output=True,
                                   text=True, check=False, cwd=Path(__file__).resolve().parents[2])
     finally:
-        with _working_lock:
-            _working.discard(job_id)
+        _release(job_id)
     session.expire_all()
     job = _reload(session, job_id)
     if job.status == RUNNING and finished.returncode != LEFT_ALONE:  # it ended without closing the job
