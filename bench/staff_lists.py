@@ -13,7 +13,7 @@ EXPLAIN QUERY PLAN, and User Management's short searches (1-2 characters) term b
 The database is migrated like the app's (indexes come from the models and migrations only) and
 is rebuilt when its shape no longer matches: other counts, or a month boundary since it was built.
 
-    python bench/queue.py [--runs 100] [--budget 8] [--db /tmp/portal_queue_bench.db] [--rebuild]
+    python bench/staff_lists.py [--runs 100] [--budget 8] [--db /tmp/portal_queue_bench.db] [--rebuild]
                           [--no-plans]
 """
 
