@@ -77,11 +77,18 @@ def url_for(port: int, database: str = "postgres") -> str:
     return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{database}"
 
 
-def start(folder: Path | None = None, port: int | None = None) -> tuple[str, Path]:
-    """initdb a new cluster in `folder` (a new temp dir by default), start it; (url, folder)."""
+def start(folder: Path | None = None, port: int | None = None,
+          settings: dict[str, str] | None = None) -> tuple[str, Path]:
+    """initdb a new cluster in `folder` (a new temp dir by default), start it; (url, folder).
+
+    A folder that already holds a cluster (a benchmark's, kept with `stop(..., remove=False)`)
+    is started again as it is, on the port it was made with. `settings` add to or override
+    SETTINGS (a benchmark gives the server the memory a real one would have)."""
     folder = Path(folder or tempfile.mkdtemp(prefix="portal-pg-"))
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
+    if (data / "PG_VERSION").exists():
+        return _restart(folder)
     port = port or free_port()
     owner = _owner()
     if owner:
@@ -94,7 +101,7 @@ def start(folder: Path | None = None, port: int | None = None) -> tuple[str, Pat
         with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\n# tests/pg_cluster.py\n")
             conf.write(f"port = {port}\nunix_socket_directories = '{folder}'\n")
-            conf.writelines(f"{name} = {value}\n" for name, value in SETTINGS.items())
+            conf.writelines(f"{name} = {value}\n" for name, value in {**SETTINGS, **(settings or {})}.items())
         _run([str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
               "-w", "-t", "60", "start"], owner=owner)
     except subprocess.CalledProcessError as error:
@@ -103,6 +110,17 @@ def start(folder: Path | None = None, port: int | None = None) -> tuple[str, Pat
         if log.exists():
             detail += log.read_text(errors="replace")[-2000:]
         raise SystemExit(f"Could not start PostgreSQL in {folder}:\n{detail}") from None
+    return url_for(port), folder
+
+
+def _restart(folder: Path) -> tuple[str, Path]:
+    data = folder / "data"
+    conf = (data / "postgresql.conf").read_text(encoding="utf-8")
+    port = int(next(line.split("=", 1)[1] for line in reversed(conf.splitlines())
+                    if line.startswith("port = ")))
+    if not (data / "postmaster.pid").exists():
+        _run([str(bin_dir() / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
+              "-w", "-t", "60", "start"], owner=_owner())
     return url_for(port), folder
 
 
