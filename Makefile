@@ -24,7 +24,7 @@ ADT_HOST ?= 127.0.0.1
 ADT_PORT ?= 2575
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-dev chromium fonts clean
+.PHONY: run test lint install install-dev chromium fonts servers clean
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -56,6 +56,18 @@ chromium:
 	  echo "Installing Debian chromium..."; \
 	  $$SUDO apt-get update && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+# Debian's PostgreSQL, Redis and nginx for the tests: the unit tests run on PostgreSQL too (a
+# throwaway cluster, tests/pg_cluster.py), the tests of several workers need redis-server and the
+# HTTPS test puts nginx in front of the app. Nothing is started here; the tests start their own
+# on free ports and stop them.
+servers:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/sbin/nginx ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "Installing Debian postgresql, redis-server and nginx-light for the tests..."; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql redis-server nginx-light; \
 	fi
 
 # Debian's Unicode fonts, embedded in the letters and credential sheets so every name prints.
@@ -94,8 +106,10 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install-dev chromium fonts $(AXE) lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Every test: the end-to-end tests in Chromium, and beside them the unit tests on SQLite and then
+# on PostgreSQL (tests/run_all.py says how; PORTAL_TEST_SUITES=e2e,sqlite,postgresql picks).
+test: install-dev chromium fonts servers $(AXE) lint
+	$(PY) tests/run_all.py $(PYTEST_ARGS)
 
 clean:
-	rm -rf .web .web-e2e .states .pytest_cache test-results
+	rm -rf .web .web-e2e .states .pytest_cache test-results test-logs
