@@ -24,7 +24,7 @@ ADT_HOST ?= 127.0.0.1
 ADT_PORT ?= 2575
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-dev chromium fonts clean
+.PHONY: run test lint install install-dev chromium fonts nginx clean
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -68,6 +68,15 @@ fonts:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-dejavu-core fonts-droid-fallback; \
 	fi
 
+# Debian's nginx for the HTTPS proxy test (tests/e2e/test_https_proxy.py; README "Deploying").
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "Installing Debian nginx-light..."; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light; \
+	fi
+
 run: install fonts
 	$(PY) -m portal_app init
 	@echo
@@ -94,8 +103,8 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install-dev chromium fonts $(AXE) lint
+test: install-dev chromium fonts nginx $(AXE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf .web .web-e2e .states .pytest_cache test-results
+	rm -rf .web .web-e2e .web-e2e-https .states .pytest_cache test-results
