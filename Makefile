@@ -112,4 +112,4 @@ test: install-dev chromium fonts servers $(AXE) lint
 	$(PY) tests/run_all.py $(PYTEST_ARGS)
 
 clean:
-	rm -rf .web .web-e2e .states .pytest_cache test-results test-logs
+	rm -rf .web .web-e2e .web-e2e-https .states .pytest_cache test-results test-logs

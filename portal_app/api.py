@@ -3,7 +3,9 @@
 A document preview is loaded by the browser from here (an <object> or <img> source), so the
 file never sits in a state var. Every request is checked like an event: the staff session
 cookie, the user's queue access and the item's own documents (services.tasks decides). Every
-404 is audited ("access.object_refused": who, from where, which route and ids, why).
+404 is audited ("access.object_refused": who, from where, which route and ids, why). "From
+where" is the browser's address as the websocket's events see it: behind a reverse proxy
+(REFLEX_TRUSTED_PROXY_HOPS), the X-Forwarded-For entry that proxy wrote, not the proxy's own.
 An import's refused rows download from here as CSV, streamed a few rows at a time, for the
 staff user who ran the import (Patient Import: Read); each download is audited.
 """
@@ -14,6 +16,7 @@ import asyncio
 from collections.abc import Iterator
 from urllib.parse import quote
 
+from reflex.config import get_config
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +30,24 @@ from portal_app.services.importing import jobs
 from portal_app.services.permissions import Level, Permission
 from portal_app.services.staff_auth import StaffPrincipal
 from portal_app.session_cookies import STAFF_COOKIE, session_routes
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted_hops: int) -> str:
+    """The client's address: `peer`, or with `trusted_hops` proxies in front, the entry the
+    outermost trusted proxy appended to X-Forwarded-For (what Reflex's websocket does, app.py
+    `_get_static_router_data`). Entries further left are the client's own claims and never count;
+    a header shorter than the proxy chain leaves the peer."""
+    if trusted_hops > 0:
+        entries = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()]
+        if len(entries) >= trusted_hops:
+            return entries[-trusted_hops][:64]
+    return peer
+
+
+def client_ip(request: Request) -> str:
+    """The address an audit row names for this request (see `forwarded_client`)."""
+    return forwarded_client(request.client.host if request.client else "",
+                            request.headers.get("x-forwarded-for", ""), get_config().trusted_proxy_hops)
 
 
 def _refused(session: Session, principal: StaffPrincipal | None, ip: str, route: str, why: str) -> None:
@@ -56,7 +77,7 @@ async def task_document(request: Request) -> Response:
     """A queue item's document, inline, for the staff user who may open that item."""
     content = await asyncio.to_thread(_task_document, request.cookies.get(STAFF_COOKIE),
                                       request.path_params["task_id"], request.path_params["document_id"],
-                                      request.client.host if request.client else "")
+                                      client_ip(request))
     if content is None:
         return PlainTextResponse("This document is not available.", status_code=404,
                                  headers={"Cache-Control": "no-store"})
@@ -97,8 +118,7 @@ async def import_refusals(request: Request) -> Response:
     """An import's refused rows (Line, Chart number, Reason) as a CSV download."""
     dry_run = request.query_params.get("dry_run") == "1"
     job_id = request.path_params["job_id"]
-    pieces = _refusal_pieces(request.cookies.get(STAFF_COOKIE), job_id, dry_run,
-                             request.client.host if request.client else "")
+    pieces = _refusal_pieces(request.cookies.get(STAFF_COOKIE), job_id, dry_run, client_ip(request))
     if await asyncio.to_thread(next, pieces) is None:
         return PlainTextResponse("This file is not available.", status_code=404, headers={"Cache-Control": "no-store"})
     name = f"import-{job_id}-{'dry-run-' if dry_run else ''}refusals.csv"
@@ -117,7 +137,7 @@ def _unknown_file(ip: str, path: str) -> None:
 
 async def unknown_file(request: Request) -> Response:
     """Any other address under /files/ (a guessed or mangled one): 404, audited."""
-    await asyncio.to_thread(_unknown_file, request.client.host if request.client else "", request.url.path)
+    await asyncio.to_thread(_unknown_file, client_ip(request), request.url.path)
     return PlainTextResponse("This file is not available.", status_code=404, headers={"Cache-Control": "no-store"})
 
 

@@ -1,5 +1,5 @@
 """Command line: `python -m portal_app init | create-staff | reset-two-step | demo | outbox | adoption-rebuild |
-access-rules | adt-listen | import | audit verify | check`."""
+access-rules | adt-listen | import | audit verify | check | backup | restore`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlmodel import select
@@ -19,6 +20,7 @@ from portal_app.services import (
     access_rules,
     audit,
     audit_chain,
+    backups,
     bulk,
     demo,
     demo_adoption,
@@ -154,6 +156,30 @@ def _check(_args: argparse.Namespace) -> int:
         return 1
     print("Everything a deployment needs is right.")
     return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """`backup FILE`: the database, consistent while the app runs (services/backups.py)."""
+    try:
+        backups.backup(Path(args.file))
+    except DomainError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Backed up to {args.file}. It holds patient data: keep it encrypted and access-controlled.")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """`restore FILE [--force]`: replace the database with a backup; then say whether it needs `init`."""
+    try:
+        findings = backups.restore(Path(args.file), force=args.force)
+    except DomainError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Restored from {args.file}.")
+    for finding in findings:
+        print(deployment.scrub(finding.line))
+    return 1 if deployment.problems(findings) else 0
 
 
 def _reflex_settings() -> tuple[deployment.ReflexSettings | None, deployment.Finding | None]:
@@ -394,6 +420,15 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("check", help="verify a deployment's settings: HTTPS, email, database, migrations, "
                                       "Redis; exit 1 on any problem").set_defaults(run=_check)
+
+    backup = commands.add_parser("backup", help="write the database to FILE (SQLite online backup or pg_dump -Fc)")
+    backup.add_argument("file")
+    backup.set_defaults(run=_backup)
+    restore = commands.add_parser("restore", help="replace the database with the backup FILE; refuses a database "
+                                                  "with data unless --force")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="replace a database that holds data (stop the app)")
+    restore.set_defaults(run=_restore)
 
     _add_feed_commands(commands)
 

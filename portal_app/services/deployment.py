@@ -212,7 +212,7 @@ def database() -> list[Finding]:
     try:
         with engine.connect() as connection:
             found = [Finding(OK, topic, f"{_shown_database(parsed, url)} answers ({_version(connection, backend)})")]
-            found += _guarded("Migrations", _migrations, connection)
+            found += _guarded("Migrations", migrations, connection)
             if backend == "postgresql":
                 found += _guarded("Collation", _collation, connection)
             found += _guarded("Portal Settings", _portal_settings, connection)
@@ -312,7 +312,8 @@ def alembic_script() -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
-def _migrations(connection: Connection) -> list[Finding]:
+def migrations(connection: Connection) -> list[Finding]:
+    """Whether the database's migrations are at this version's head (also after a restore)."""
     topic = "Migrations"
     script = alembic_script()
     head = script.get_current_head()

