@@ -381,6 +381,10 @@ class BulkJob(SQLModel, table=True):
     finished_at: datetime | None = None
     # "Send again" was ticked: kept for a resumed job.
     resend: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # Which worker process works the job, and until when (services/leases.py): renewed every few
+    # seconds while it works; a lease that ran out means that worker died and another picks it up.
+    lease_owner: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
+    lease_expires_at: datetime | None = None
 
 
 class BulkJobItem(SQLModel, table=True):

@@ -1,0 +1,33 @@
+"""bulk job lease: bulkjob.lease_owner, bulkjob.lease_expires_at
+
+One worker process works a job at a time, by a lease it renews (services/leases.py); a job
+whose lease ran out (its worker died) is picked up by another worker instead of being marked
+interrupted at the next start.
+
+Revision ID: c4f1a8e2b7d3
+Revises: a7c3e9d41b20
+Create Date: 2026-12-06 15:30:00
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = 'c4f1a8e2b7d3'
+down_revision: Union[str, None] = 'a7c3e9d41b20'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("bulkjob") as batch:
+        batch.add_column(sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=120),
+                                   nullable=False, server_default=""))
+        batch.add_column(sa.Column("lease_expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("bulkjob") as batch:
+        batch.drop_column("lease_expires_at")
+        batch.drop_column("lease_owner")
