@@ -282,8 +282,8 @@ def _run_bulk_job(args: argparse.Namespace) -> int:
         if job is None or job.status != bulk.RUNNING:
             return bulk.LEFT_ALONE
         server = os.getppid()
-        # Stop between chunks if the server that started this process has gone (a restart marks
-        # the job interrupted, and Resume does the rest): one worker per job, never two.
+        # Stop between chunks if the server that started this process has gone (its lease is
+        # released: a server still running picks the job up, or the next one to start).
         view = bulk.run_job(session=session, job_id=args.job_id, actor=actor,
                             keep_going=lambda: os.getppid() == server)
     if view.status == bulk.RUNNING:

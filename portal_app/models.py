@@ -381,6 +381,10 @@ class BulkJob(SQLModel, table=True):
     finished_at: datetime | None = None
     # "Send again" was ticked: kept for a resumed job.
     resend: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # Which worker process works the job, and until when (services/leases.py): renewed every few
+    # seconds while it works; a lease that ran out means that worker died and another picks it up.
+    lease_owner: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
+    lease_expires_at: datetime | None = None
 
 
 class BulkJobItem(SQLModel, table=True):
@@ -627,6 +631,9 @@ class ImportJob(SQLModel, table=True):
     total: int = 0
     processed: int = 0
     resume_after: int = 0
+    # The worker process working it, and until when (services/leases.py; renewed every batch).
+    lease_owner: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
+    lease_expires_at: datetime | None = None
     new: int = 0
     updated: int = 0
     unchanged: int = 0

@@ -1,6 +1,7 @@
 """The app: every page registered explicitly, module by module."""
 
 import asyncio
+import logging
 from functools import partial
 
 import reflex as rx
@@ -77,16 +78,27 @@ async def event_logs_one_line() -> None:
     event_errors.install()
 
 
-@app.register_lifespan_task
-async def close_interrupted_jobs() -> None:
-    """A bulk job or an import left "running" by the last process was cut off: mark it on its
-    row (an interrupted import offers "Resume" on Setup > Import patients)."""
-
-    def work() -> int:
+def _pick_up_jobs() -> None:
+    with db.session_scope() as session:
+        jobs.mark_interrupted(session=session)  # it offers "Resume" on Setup > Import patients
+        orphans = bulk.orphaned_jobs(session=session)
+    for job_id, actor in orphans:
         with db.session_scope() as session:
-            return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
+            bulk.run_in_own_process(session=session, job_id=job_id, actor=actor)
 
-    await asyncio.to_thread(work)
+
+@app.register_lifespan_task
+async def pick_up_jobs() -> None:
+    """Every few seconds, in every worker: a bulk job whose worker died (its lease ran out) is
+    worked on from where it stopped, and such an import is marked interrupted. Several workers
+    may find the same bulk job: its lease lets one work it (services/leases.py), the others'
+    processes leave it alone; a job whose worker lives keeps its lease and is left alone."""
+    while True:
+        try:
+            await asyncio.to_thread(_pick_up_jobs)
+        except Exception:  # noqa: BLE001 (tried again next time; the job rows say where they are)
+            logging.getLogger(__name__).exception("picking up jobs failed")
+        await asyncio.sleep(bulk.PICK_UP_SECONDS)
 
 
 @app.register_lifespan_task

@@ -3,16 +3,19 @@
 The job row is the source of truth for progress: the page that started it, a page opened
 later, or another tab all read the same counts. The job's charts are fixed when it starts (one
 `BulkJobItem` each); a chart's outcome is committed together with the chart's own changes (its
-invitation), and the counts are written to the row after every chunk. A job cut off by a restart
-is recounted from its items, and Resume (`resume_job`) does the charts not yet done, each once.
+invitation), and the counts are written to the row after every chunk. One worker process works
+a job at a time, holding its lease (services/leases.py); a job whose worker died (kill -9, a
+restart) is picked up by another worker once the lease runs out (`orphaned_jobs`), recounted
+from its items, and its charts not yet done are done, each once. A job stopped by an error
+offers Resume (`resume_job`).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,8 +24,8 @@ from pathlib import Path
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
-from portal_app.models import BulkJob, BulkJobItem, OneTimeSecret, Patient, SecretPurpose, ident
-from portal_app.services import accounts, audit, clock, consent, onboarding, settings
+from portal_app.models import BulkJob, BulkJobItem, OneTimeSecret, Patient, SecretPurpose, StaffUser, ident
+from portal_app.services import accounts, audit, clock, consent, leases, onboarding, settings
 from portal_app.services.errors import DomainError, Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.invitations import send_invitation_or_reset
 from portal_app.services.onboarding import StatusFilter
@@ -47,16 +50,13 @@ _COUNT_COLUMNS = {"invited": "invited", "no_email": "skipped_no_email",
                   "email_not_allowed": "skipped_email_not_allowed", "has_account": "skipped_has_account",
                   "live_invitation": "skipped_live_invitation", "access_rule": "skipped_access_rule"}
 OUTCOMES = (*_COUNT_COLUMNS, "failed", "missing")
-INTERRUPTED = ("Interrupted by a server restart after {processed} of {total}; what was done stays done. "
-               "Resume does the rest, each patient once.")
 NOTHING_LEFT = "This job has no patients left to do."
 # The worker process of `run_in_own_process` runs at this niceness (below the server's), and
 # exits with LEFT_ALONE when the job was not its to work (finished, or worked elsewhere).
 NICENESS = 10
 LEFT_ALONE = 3
-# Jobs being worked in this process: a second request to work the same job returns at once.
-_working: set[int] = set()
-_working_lock = threading.Lock()
+# How often each server looks for jobs whose worker died (their lease ran out).
+PICK_UP_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ def start_job(*, session: Session, actor: audit.Actor, patient_ids: list[int] | 
         chunks = onboarding.iter_matching_ids(session=session, search=search, status=status, chunk=5000)
     job = BulkJob(kind=KIND_ENABLE_INVITE, staff_user_id=actor.staff_user_id, status=RUNNING,
                   resend=resend, created_at=clock.now())
+    leases.grant(job)
     session.add(job)
     session.flush()
     job.total = _add_items(session, ident(job), chunks)
@@ -293,45 +294,36 @@ def _end(session: Session, job_id: int, actor: audit.Actor, exc: Exception | Non
     return view_of(job)
 
 
-def _claim(session: Session, job_id: int, actor: audit.Actor) -> BulkJob | None:
-    """The actor's running job, claimed for working in this process (`_release` when done); None
-    when it is not running or is worked here already.
-
-    Raises:
-        NotFound: no such job of this staff user.
-    """
+def _owned(session: Session, job_id: int, actor: audit.Actor) -> BulkJob:
+    """The actor's job (NotFound for anyone else's: job ids are guessable)."""
     job = session.get(BulkJob, job_id)
     if job is None or job.staff_user_id != actor.staff_user_id:
         raise NotFound("That job does not exist.")
-    with _working_lock:
-        if job.status != RUNNING or job_id in _working:
-            return None
-        _working.add(job_id)
     return job
-
-
-def _release(job_id: int) -> None:
-    with _working_lock:
-        _working.discard(job_id)
 
 
 def run_job(*, session: Session, job_id: int, actor: audit.Actor, chunk: int = CHUNK,
             keep_going: Callable[[], bool] | None = None) -> JobView:
     """Work through the charts of a job made by `start_job` (or resumed by `resume_job`) that are
-    not yet done, committing counts after every chunk.
+    not yet done, committing counts after every chunk, while this process holds the job's lease.
 
     Each patient's enable and invitation are the ordinary services, so each writes its own
     audit event. The job ends `done`, or `failed` with the reason (what was done stays done).
-    `keep_going`, asked after each chunk, may stop the work there and leave the job "running"
-    (the worker process's server went away: when it starts again it marks the job interrupted).
+    It stops between chunks, leaving the job "running" for another worker to pick up, when the
+    lease was taken over, or when `keep_going` says so (the worker process's server went away).
+
+    Raises:
+        NotFound: no such job of this staff user.
     """
-    job = _claim(session, job_id, actor)
-    if job is None:  # finished, or worked right now (a repeated request must not run it twice)
+    resend = _owned(session, job_id, actor).resend
+    if not leases.claim(session, job_id, (RUNNING,)):
+        # finished, or worked right now elsewhere (a repeated request must not run it twice)
         return view_of(_reload(session, job_id))
     try:
-        return _work(session, job_id, actor, chunk, resend=job.resend, keep_going=keep_going)
+        return _work(session, job_id, actor, chunk, resend=resend, keep_going=keep_going)
     finally:
-        _release(job_id)
+        session.rollback()
+        leases.release(session, job_id)
 
 
 def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, resend: bool,
@@ -356,7 +348,7 @@ def _work(session: Session, job_id: int, actor: audit.Actor, chunk: int, *, rese
                 session.commit()
                 counts[outcome] += 1
             _save_counts(session, job_id, counts)
-            if keep_going is not None and not keep_going():
+            if not leases.renew(session, job_id) or (keep_going is not None and not keep_going()):
                 return view_of(_reload(session, job_id))
     except Exception as exc:  # noqa: BLE001 (the job row must say it stopped, whatever the cause)
         return _end(session, job_id, actor, exc)
@@ -368,28 +360,25 @@ def run_in_own_process(*, session: Session, job_id: int, actor: audit.Actor, db_
 
     A job is thousands of ordinary enables and invitations, each a few milliseconds of Python:
     in the server's own process its thread would hold the interpreter lock in turns with every
-    staff click's. In its own process, at a lower priority, it takes only a core's share. The job
-    row carries the progress as ever; if the process dies, the row says the job stopped, and
-    Resume does the rest.
+    staff click's. In its own process, at a lower priority, it takes only a core's share. The
+    process claims the job's lease itself (it exits LEFT_ALONE when another worker holds it). If
+    it is killed, the job stays "running" and another worker picks it up when the lease runs out.
 
     Args:
         db_url: the database (default: the one this process uses).
     """
-    job = _claim(session, job_id, actor)
-    if job is None:  # finished, or worked right now (a repeated request must not run it twice)
+    if _owned(session, job_id, actor).status != RUNNING:
         return view_of(_reload(session, job_id))
-    try:
-        session.rollback()  # (no transaction held open while the other process writes)
-        url = db_url or session.connection().engine.url.render_as_string(hide_password=False)
-        command = [sys.executable, "-m", "portal_app", "run-bulk-job", str(job_id),
-                   "--staff-id", str(actor.staff_user_id or 0), "--label", actor.label, "--ip", actor.ip]
-        finished = subprocess.run(command, env={**os.environ, "REFLEX_DB_URL": url}, capture_output=True,
-                                  text=True, check=False, cwd=Path(__file__).resolve().parents[2])
-    finally:
-        _release(job_id)
+    session.rollback()  # (no transaction held open while the other process writes)
+    url = db_url or session.connection().engine.url.render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "portal_app", "run-bulk-job", str(job_id),
+               "--staff-id", str(actor.staff_user_id or 0), "--label", actor.label, "--ip", actor.ip]
+    finished = subprocess.run(command, env={**os.environ, "REFLEX_DB_URL": url}, capture_output=True,
+                              text=True, check=False, cwd=Path(__file__).resolve().parents[2])
     session.expire_all()
     job = _reload(session, job_id)
-    if job.status == RUNNING and finished.returncode != LEFT_ALONE:  # it ended without closing the job
+    killed = finished.returncode in (-signal.SIGKILL, -signal.SIGTERM)  # its lease runs out: picked up
+    if job.status == RUNNING and finished.returncode != LEFT_ALONE and not killed:
         stopped = RuntimeError(f"worker exit {finished.returncode}: {finished.stderr[-300:]}")
         return _end(session, job_id, actor, stopped)
     return view_of(job)
@@ -415,6 +404,7 @@ def resume_job(*, session: Session, job_id: int, actor: audit.Actor) -> JobView:
     if not settings.get(session=session).portal_active:
         raise PortalUnavailable()
     job.status, job.error, job.finished_at = RUNNING, "", None
+    leases.grant(job)
     _write_counts(job, _done_counts(session, job_id))
     session.add(job)
     audit.record(session=session, actor=actor, action="bulk.enable_invite.resume",
@@ -424,21 +414,17 @@ def resume_job(*, session: Session, job_id: int, actor: audit.Actor) -> JobView:
     return view_of(job)
 
 
-def mark_interrupted(*, session: Session) -> int:
-    """At start-up: a job still "running" was cut off by a restart; recount it from its items
-    (the row's counts lag by up to a chunk) and say so on its row."""
-    count = 0
-    for job in session.exec(select(BulkJob).where(BulkJob.status == RUNNING)).all():
-        _write_counts(job, _done_counts(session, ident(job)))
-        job.status = FAILED
-        job.error = INTERRUPTED.format(processed=job.processed, total=job.total)[:500]
-        job.finished_at = clock.now()
-        session.add(job)
-        audit.record(session=session, actor=audit.Actor.system("server start"),
-                     action="bulk.enable_invite.interrupted", detail=f"job #{job.id}: {summary_of(job)}")
-        count += 1
-    session.commit()
-    return count
+def orphaned_jobs(*, session: Session) -> list[tuple[int, audit.Actor]]:
+    """Running jobs nobody works (their worker died, or stopped with its server), each with the
+    actor to go on as: the staff user who started it, while that user is still active.
+
+    Any worker may call this: working one goes through its lease, so only one worker does."""
+    found = session.exec(select(BulkJob.id, BulkJob.staff_user_id).join(
+        StaffUser, col(StaffUser.id) == col(BulkJob.staff_user_id)).where(
+        BulkJob.status == RUNNING, col(StaffUser.active).is_(True), leases.expired())
+        .order_by(col(BulkJob.id))).all()
+    return [(job_id, audit.Actor("staff", staff_user_id=staff_id, label="picked up after its worker stopped"))
+            for job_id, staff_id in found if job_id is not None]
 
 
 def job_view(*, session: Session, job_id: int, staff_user_id: int) -> JobView | None:

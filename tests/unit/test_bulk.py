@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuditEvent, BulkJob, OutboxMessage, Patient
-from portal_app.services import audit, bulk, manual_credentials, onboarding, settings, staff_auth
+from portal_app.services import audit, bulk, leases, manual_credentials, onboarding, settings, staff_auth
 from portal_app.services.errors import Forbidden, InvalidInput, NotFound, PortalUnavailable
 from portal_app.services.onboarding import StatusFilter
-from tests.unit.conftest import make_patient
+from tests.unit.conftest import START, make_patient
 
 
 def _mixed(session: Session) -> dict[str, list[Patient]]:
@@ -167,7 +168,7 @@ def test_summary_wording():
     assert onboarding.PAGE_SIZE == 50
 
 
-def test_start_up_marks_a_job_cut_off_by_a_restart(session, admin):
+def test_a_running_job_nobody_works_is_picked_up_once_its_grace_ends(session, admin, frozen_clock):
     patients = [make_patient(session, first=f"P{i}", last="Restart", email=f"p{i}@example.com",
                              chart=f"R{i:04d}") for i in range(3)]
     actor = audit.Actor.staff(admin.id)
@@ -175,13 +176,68 @@ def test_start_up_marks_a_job_cut_off_by_a_restart(session, admin):
     finished = bulk.start_job(session=session, actor=actor, patient_ids=[patients[0].id])
     bulk.run_job(session=session, job_id=finished.id, actor=actor)
 
-    assert bulk.mark_interrupted(session=session) == 1
+    # Just started: its own worker is about to claim it, so no other worker picks it up yet.
+    assert bulk.orphaned_jobs(session=session) == []
+    frozen_clock(START + leases.LEASE + timedelta(seconds=1))
+    [(job_id, as_actor)] = bulk.orphaned_jobs(session=session)
+    assert (job_id, as_actor.staff_user_id) == (job.id, admin.id)
+    assert bulk.run_job(session=session, job_id=job_id, actor=as_actor).status == bulk.DONE
+    assert bulk.orphaned_jobs(session=session) == []
 
-    row = session.get(BulkJob, job.id)
+
+def test_a_job_of_a_staff_user_since_disabled_is_not_picked_up(session, admin, frozen_clock):
+    patient = make_patient(session, first="Ann", last="Able", email="ann@example.com", chart="B950")
+    bulk.start_job(session=session, actor=audit.Actor.staff(admin.id), patient_ids=[patient.id])
+    admin.active = False
+    session.add(admin)
+    session.commit()
+    frozen_clock(START + leases.LEASE + timedelta(seconds=1))
+    assert bulk.orphaned_jobs(session=session) == []
+
+
+def _job_row(session: Session, job_id: int) -> BulkJob:
+    row = session.get(BulkJob, job_id)
+    assert row is not None
     session.refresh(row)
-    assert row.status == bulk.FAILED and "Interrupted" in row.error
-    assert session.get(BulkJob, finished.id).status == bulk.DONE
-    assert bulk.mark_interrupted(session=session) == 0
+    return row
+
+
+def test_of_two_claimers_exactly_one_wins_and_an_expired_lease_is_taken_over(session, admin, frozen_clock):
+    patient = make_patient(session, first="Ann", last="Able", email="ann@example.com", chart="B951")
+    job = bulk.start_job(session=session, actor=audit.Actor.staff(admin.id), patient_ids=[patient.id])
+
+    assert leases.claim(session, job.id, (bulk.RUNNING,), me="worker-a")
+    assert not leases.claim(session, job.id, (bulk.RUNNING,), me="worker-b")
+    assert not leases.claim(session, job.id, (bulk.RUNNING,), me="worker-a")  # not even twice by one
+    assert _job_row(session, job.id).lease_owner == "worker-a"
+
+    frozen_clock(START + leases.LEASE - timedelta(seconds=1))
+    assert leases.renew(session, job.id, me="worker-a")  # renewed: good for LEASE from now
+    frozen_clock(START + leases.LEASE + timedelta(seconds=1))
+    assert not leases.claim(session, job.id, (bulk.RUNNING,), me="worker-b")
+    frozen_clock(START + 2 * leases.LEASE)  # worker-a stopped renewing: it died
+    assert leases.claim(session, job.id, (bulk.RUNNING,), me="worker-b")
+    assert not leases.renew(session, job.id, me="worker-a")  # the stale owner learns it lost
+    leases.release(session, job.id, me="worker-a")  # and cannot release someone else's lease
+    assert _job_row(session, job.id).lease_owner == "worker-b"
+
+
+def test_a_worker_that_lost_its_lease_stops_at_the_next_chunk(session, admin, monkeypatch):
+    charts = _mixed(session)
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in charts["invitable"]])
+    renew = leases.renew
+
+    def taken_over_then_renew(session: Session, job_id: int, *, me: str = leases.OWNER) -> bool:
+        session.execute(update(BulkJob).where(col(BulkJob.id) == job_id).values(lease_owner="someone-else"))
+        return renew(session, job_id, me=me)
+
+    monkeypatch.setattr(bulk.leases, "renew", taken_over_then_renew)
+    view = bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2)
+
+    assert (view.status, view.processed) == ("running", 2)  # one chunk, then it left the job alone
+    assert _job_row(session, job.id).lease_owner == "someone-else"  # (its release changed nothing)
+    assert len(session.exec(select(OutboxMessage)).all()) == 2
 
 
 def test_only_a_staff_user_can_start_a_job(session):
@@ -296,18 +352,13 @@ def test_a_job_cut_off_by_a_restart_is_counted_exactly_and_resume_invites_each_p
     monkeypatch.undo()
     session.rollback()
 
-    # The restart: a new process marks the job interrupted, with the counts of what was done.
+    # Another worker (a new process) picks the job up and goes on from the items done.
     from portal_app import db
     with db.session_scope(db_url) as fresh:
-        assert bulk.mark_interrupted(session=fresh) == 1
         stopped = bulk.job_view(session=fresh, job_id=job.id, staff_user_id=admin.id)
-    assert (stopped.status, stopped.processed, stopped.invited, stopped.total) == ("failed", 5, 5, 8)
-    assert stopped.can_resume and "after 5 of 8" in stopped.error and "Resume" in stopped.error
-
-    with db.session_scope(db_url) as fresh:
-        resumed = bulk.resume_job(session=fresh, job_id=job.id, actor=actor)
-        assert (resumed.status, resumed.processed, resumed.error) == ("running", 5, "")
-        view = bulk.run_job(session=fresh, job_id=job.id, actor=actor, chunk=3)
+        assert stopped.status == "running" and not stopped.can_resume
+        [(job_id, as_actor)] = bulk.orphaned_jobs(session=fresh)
+        view = bulk.run_job(session=fresh, job_id=job_id, actor=as_actor, chunk=3)
 
     assert (view.status, view.total, view.processed, view.invited, view.skipped_no_email) == ("done", 8, 8, 7, 1)
     assert not view.can_resume
@@ -317,8 +368,7 @@ def test_a_job_cut_off_by_a_restart_is_counted_exactly_and_resume_invites_each_p
     from portal_app.models import OneTimeSecret
     assert all(link.revoked_at is None for link in session.exec(select(OneTimeSecret)))  # no first link killed
     actions = session.exec(select(AuditEvent.action).where(col(AuditEvent.action).startswith("bulk."))).all()
-    assert actions == ["bulk.enable_invite", "bulk.enable_invite.interrupted", "bulk.enable_invite.resume",
-                       "bulk.enable_invite.done"]
+    assert actions == ["bulk.enable_invite", "bulk.enable_invite.done"]
     with pytest.raises(InvalidInput, match="no patients left"):
         bulk.resume_job(session=session, job_id=job.id, actor=actor)
 
@@ -412,8 +462,58 @@ def test_a_worker_whose_server_went_away_stops_between_chunks_and_leaves_the_job
     view = bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=2, keep_going=lambda: False)
 
     assert (view.status, view.processed) == ("running", 2)  # the first chunk, then it stopped
-    assert bulk.mark_interrupted(session=session) == 1  # what the restarted server does
-    bulk.resume_job(session=session, job_id=job.id, actor=actor)
-    done = bulk.run_job(session=session, job_id=job.id, actor=actor)
+    [(job_id, as_actor)] = bulk.orphaned_jobs(session=session)  # its lease is free: picked up
+    done = bulk.run_job(session=session, job_id=job_id, actor=as_actor)
     assert (done.status, done.processed, done.invited) == ("done", 3, 3)
     assert len(session.exec(select(OutboxMessage)).all()) == 3
+
+
+def test_a_worker_process_killed_mid_job_leaves_it_to_be_picked_up_and_nothing_is_done_twice(
+        session, admin, db_url):
+    """A real kill -9 of the worker process (`python -m portal_app run-bulk-job`), mid-job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    from portal_app.models import BulkJobItem
+    from portal_app.services import clock
+
+    patients = [make_patient(session, first=f"K{i}", last="Kill", email=f"k{i}@example.com", chart=f"K{i:04d}")
+                for i in range(300)]
+    actor = audit.Actor.staff(admin.id)
+    job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients])
+    worker = subprocess.Popen([sys.executable, "-m", "portal_app", "run-bulk-job", str(job.id),
+                               "--staff-id", str(admin.id), "--label", "", "--ip", ""],
+                              env={**os.environ, "REFLEX_DB_URL": db_url}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _job_row(session, job.id).processed < bulk.CHUNK:  # some chunks done (poll, not sleep)
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker did no chunk"
+            session.rollback()
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.kill()
+        worker.wait()
+    session.rollback()
+    cut_off = _job_row(session, job.id)
+    assert cut_off.status == bulk.RUNNING and 0 < cut_off.processed < cut_off.total, "killed mid-job"
+    assert cut_off.lease_owner  # the dead worker's lease: nobody takes the job before it runs out
+    assert bulk.orphaned_jobs(session=session) == []
+
+    clock.freeze(datetime.now(timezone.utc) + leases.LEASE + timedelta(seconds=1))
+    try:
+        [(job_id, as_actor)] = bulk.orphaned_jobs(session=session)
+        view = bulk.run_job(session=session, job_id=job_id, actor=as_actor)
+    finally:
+        clock.freeze(None)
+
+    assert (view.status, view.processed, view.invited) == ("done", 300, 300)
+    session.expire_all()
+    assert all(item.outcome == "invited" for item in session.exec(select(BulkJobItem)))
+    sent = [m.to_address for m in session.exec(select(OutboxMessage))]
+    assert sorted(sent) == sorted(p.email for p in patients)  # each patient's message exactly once

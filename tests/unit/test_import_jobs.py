@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
 
 from portal_app.models import AuditEvent, ChartAdoption, ImportJob, Patient
-from portal_app.services import audit, patient_records
+from portal_app.services import audit, leases, patient_records
 from portal_app.services.errors import InvalidInput
 from portal_app.services.importing import jobs
 from portal_app.services.importing.rows import SourceRow
 from portal_app.services.patient_records import PatientRecord
-from tests.unit.conftest import make_patient
+from tests.unit.conftest import START, make_patient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 HEADER = "MRN,First Name,Last Name,DOB,E-mail,Cell,City\n"
@@ -169,6 +169,21 @@ def test_a_restart_marks_the_job_interrupted_and_running_it_again_does_no_row_tw
     assert (done.status, done.new, done.processed, done.total) == ("done", 7, 7, 7)
     creates = _actions(session, "chart.create")
     assert len(creates) == 7 and len({e.patient_id for e in creates}) == 7 and _count(session, Patient) == 7
+
+
+def test_an_import_another_worker_is_running_is_not_marked_interrupted_until_its_lease_runs_out(
+        session, actor, frozen_clock, tmp_path):
+    view = _job(session, actor, _file(tmp_path, HEADER + _rows(3)))
+    row = session.get(ImportJob, view.id)
+    row.status, row.lease_owner, row.lease_expires_at = "running", "other-worker", START + leases.LEASE
+    session.add(row)
+    session.commit()
+
+    assert jobs.mark_interrupted(session=session) == 0  # (a second server starting, meanwhile)
+    assert jobs.run_import(session=session, job_id=view.id, actor=actor).status == "running"  # left alone
+    frozen_clock(START + leases.LEASE + timedelta(seconds=1))  # its worker died: no renewal
+    assert jobs.mark_interrupted(session=session) == 1
+    assert jobs.job_view(session=session, job_id=view.id, staff_user_id=actor.staff_user_id).status == "interrupted"
 
 
 def test_a_failure_rolls_back_its_batch_says_why_and_resumes(session, actor, frozen_clock, tmp_path, monkeypatch):

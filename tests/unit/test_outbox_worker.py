@@ -162,3 +162,19 @@ def test_without_a_provider_the_outbox_delivers_at_once(session, db_url):
     message = _queue(session)
     assert (message.status, message.transport) == (MessageStatus.SENT, "outbox")
     assert outbox_worker.drain(url=db_url) == 0
+
+
+def test_workers_claiming_at_once_never_claim_one_message_twice(session, db_url):
+    transports.use("email", _Remote())
+    queued = {_queue(session).id for _ in range(12)}
+
+    def claim_all() -> list[int]:
+        mine = []
+        while (claim := outbox_worker.claim_next(url=db_url)) is not None:
+            mine.append(claim.message.id)
+        return mine
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [message_id for ids in pool.map(lambda _: claim_all(), range(4)) for message_id in ids]
+
+    assert sorted(claimed) == sorted(queued)  # each claimed, by exactly one worker

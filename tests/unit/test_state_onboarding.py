@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, SessionKind
 from portal_app.services import audit, bulk, manual_credentials, portal_auth, staff_auth
+from portal_app.services.errors import PortalUnavailable
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
 from tests.unit.conftest import ADMIN_PASSWORD, make_patient
@@ -482,29 +483,26 @@ async def test_a_refused_disable_closes_its_dialog_and_changes_nothing(session, 
     assert _fresh(session, patient.id).portal_enabled is True
 
 
-async def test_a_job_interrupted_by_a_restart_offers_resume_which_invites_each_patient_once(
+async def test_a_stopped_job_offers_resume_which_invites_each_patient_once(
         session, admin, admin_sid, monkeypatch):
     monkeypatch.setattr(OnboardingState, "POLL_SECONDS", 0.01)
     patients = [make_patient(session, first=f"R{i}", last="Resume", email=f"r{i}@example.com", chart=f"RS{i}")
                 for i in range(4)]
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, patient_ids=[p.id for p in patients], resend=True)
-    # Two were invited before the process died mid-job (their items done, the row's counts not yet).
+    # Two were invited before the job stopped on the third (the portal was switched off meanwhile).
     original = bulk.send_invitation_or_reset
     calls: list[int] = []
 
-    def die_on_the_third(**kwargs):
+    def stop_on_the_third(**kwargs):
         calls.append(kwargs["patient_id"])
         if len(calls) == 3:
-            raise KeyboardInterrupt  # (not an Exception: the job cannot record its own end)
+            raise PortalUnavailable()
         return original(**kwargs)
 
-    monkeypatch.setattr(bulk, "send_invitation_or_reset", die_on_the_third)
-    with pytest.raises(KeyboardInterrupt):
-        bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=10)
+    monkeypatch.setattr(bulk, "send_invitation_or_reset", stop_on_the_third)
+    assert bulk.run_job(session=session, job_id=job.id, actor=actor, chunk=10).status == "failed"
     monkeypatch.setattr(bulk, "send_invitation_or_reset", original)
-    session.rollback()
-    assert bulk.mark_interrupted(session=session) == 1
 
     state = await _state(admin_sid)
     await state.load_page()
@@ -524,7 +522,6 @@ async def test_a_job_interrupted_by_a_restart_offers_resume_which_invites_each_p
 async def test_resume_needs_portal_admin_update(session, admin, patient):
     actor = audit.Actor.staff(admin.id)
     job = bulk.start_job(session=session, actor=actor, patient_ids=[patient.id])
-    bulk.mark_interrupted(session=session)
     sid = staff_with(session, "viewer", {Permission.PORTAL_ADMIN: Level.READ})
     state = await _state(sid)
     state.job_id, state.job_can_resume = job.id, True

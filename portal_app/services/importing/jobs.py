@@ -28,7 +28,7 @@ from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, func, select
 
 from portal_app.models import ImportJob, ImportRowResult, ident
-from portal_app.services import audit, clock, patient_records, settings
+from portal_app.services import audit, clock, leases, patient_records, settings
 from portal_app.services.errors import DomainError, InvalidInput, NotFound
 from portal_app.services.importing import csv_source, detect
 from portal_app.services.importing.rows import SourceRow
@@ -300,7 +300,8 @@ def _claim(session: Session, job: ImportJob, dry_run: bool) -> bool:
         raise InvalidInput("Choose the columns first.", field="chart_number")
     resume = not dry_run and _resumable(job)
     claimed = session.execute(update(ImportJob).where(col(ImportJob.id) == job.id, col(ImportJob.status) == job.status)
-                              .values(status=RUNNING))
+                              .values(status=RUNNING, lease_owner=leases.OWNER,
+                                      lease_expires_at=clock.now() + leases.LEASE))
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
@@ -449,6 +450,18 @@ def _run(session: Session, job_id: int, actor: audit.Actor, dry_run: bool, progr
                                                                      if job.resume_after else ""))
     session.commit()
     try:
+        return _work(session, job, actor, dry_run, progress, batch, pause)
+    finally:
+        session.rollback()
+        leases.release(session, job_id, table=ImportJob)
+
+
+def _work(session: Session, job: ImportJob, actor: audit.Actor, dry_run: bool, progress: Progress | None,
+          batch: int, pause: float) -> JobView:
+    """The claimed job's rows in batches, renewing its lease after each (lost: stop there, the
+    job left "running" for its new owner)."""
+    job_id = ident(job)
+    try:
         repeated, total = _duplicates(source_rows(session=session, job=job, charts_only=True))
         job.total = total
         session.add(job)
@@ -463,6 +476,8 @@ def _run(session: Session, job_id: int, actor: audit.Actor, dry_run: bool, progr
                 _apply(session, job, pending, repeated, actor)
                 session.commit()
                 pending = []
+                if not leases.renew(session, job_id, table=ImportJob):
+                    return view_of(job)
                 if pause:
                     time.sleep(pause)  # a click waiting for the database gets its turn
                 if progress is not None:
@@ -609,9 +624,11 @@ def latest_job(*, session: Session, staff_user_id: int) -> JobView | None:
 
 
 def mark_interrupted(*, session: Session) -> int:
-    """At start-up: a job still "running" was cut off by a restart; say so on its row."""
+    """A job still "running" whose lease ran out was cut off (its worker died); say so on its
+    row. Every server calls this every few seconds: a job another worker works is left alone."""
     count = 0
-    for job in session.exec(select(ImportJob).where(col(ImportJob.status) == RUNNING)).all():
+    for job in session.exec(select(ImportJob).where(col(ImportJob.status) == RUNNING,
+                                                    leases.expired(ImportJob))).all():
         job.status = INTERRUPTED
         what = "dry run" if job.dry_run else "import"
         job.error = (f"The {what} was interrupted by a server restart after {job.processed:,} of {job.total:,} rows; "
