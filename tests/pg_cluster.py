@@ -130,7 +130,7 @@ def throwaway() -> AbstractContextManager[str]:
     return running(start, stop)
 
 
-def cli(argv: list[str] | None, *, what: str, script: str,
+def cli(argv: list[str] | None, *, what: str, command: str,
         start: Callable[[Path | None, int | None], tuple[str, Path]],
         stop: Callable[..., None]) -> int:
     """The `start` / `stop DIR` command line shared by this file and tests/redis_server.py."""
@@ -145,7 +145,7 @@ def cli(argv: list[str] | None, *, what: str, script: str,
     args = parser.parse_args(argv)
     if args.command == "start":
         url, folder = start(args.dir, args.port)
-        print(f"{what} running in {folder} (stop: python tests/{script} stop {folder})", file=sys.stderr)
+        print(f"{what} running in {folder} (stop: {command} stop {folder})", file=sys.stderr)
         print(url)
     else:
         stop(args.dir, remove=not args.keep)
@@ -153,7 +153,7 @@ def cli(argv: list[str] | None, *, what: str, script: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(argv, what="PostgreSQL cluster", script="pg_cluster.py", start=start, stop=stop)
+    return cli(argv, what="PostgreSQL cluster", command="python tests/pg_cluster.py", start=start, stop=stop)
 
 if __name__ == "__main__":
     sys.exit(main())

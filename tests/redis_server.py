@@ -120,7 +120,7 @@ def throwaway() -> AbstractContextManager[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(argv, what="redis-server", script="redis_server.py", start=start, stop=stop)
+    return cli(argv, what="redis-server", command="python -m tests.redis_server", start=start, stop=stop)
 
 if __name__ == "__main__":
     sys.exit(main())
