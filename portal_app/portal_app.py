@@ -34,7 +34,7 @@ from portal_app.pages.staff import (
 from portal_app.pages.staff import login as staff_login
 from portal_app.private_files import private_dir
 from portal_app.security_headers import security_headers
-from portal_app.services import bulk, outbox_worker
+from portal_app.services import bulk, outbox_worker, throttle
 from portal_app.services.importing import jobs
 from portal_app.state.patient_import import PatientImportState
 from portal_app.state.phi import HydrateGuard, sweep_forever
@@ -56,6 +56,8 @@ body_limit = partial(BodyLimit, import_handler=f"{PatientImportState.get_full_na
 # Then the security headers around everything (pages included).
 # A failed or crafted event: one log line (handler, reason), no traceback (event_errors.py).
 event_errors.install()
+# Several workers (REFLEX_REDIS_URL): the sign-in throttles are counted in Redis, once for all.
+throttle.use_redis_if_configured()
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
              api_transformer=[files_api, body_limit, security_headers],
              backend_exception_handler=event_errors.backend_exception_handler)
