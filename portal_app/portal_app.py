@@ -1,9 +1,11 @@
 """The app: every page registered explicitly, module by module."""
 
 import asyncio
+import logging
 from functools import partial
 
 import reflex as rx
+from sqlalchemy.exc import OperationalError
 
 from portal_app import db, event_errors, routes
 from portal_app.api import files_api
@@ -34,7 +36,7 @@ from portal_app.pages.staff import (
 from portal_app.pages.staff import login as staff_login
 from portal_app.private_files import private_dir
 from portal_app.security_headers import security_headers
-from portal_app.services import bulk, outbox_worker, throttle
+from portal_app.services import bulk, deployment, outbox_worker, throttle
 from portal_app.services.importing import jobs
 from portal_app.state.patient_import import PatientImportState
 from portal_app.state.phi import HydrateGuard, sweep_forever
@@ -88,7 +90,10 @@ async def close_interrupted_jobs() -> None:
         with db.session_scope() as session:
             return bulk.mark_interrupted(session=session) + jobs.mark_interrupted(session=session)
 
-    await asyncio.to_thread(work)
+    try:
+        await asyncio.to_thread(work)
+    except OperationalError as error:  # down at start: one line, not a traceback (/_health says db false)
+        logging.getLogger(__name__).error(deployment.database_down(error))
 
 
 @app.register_lifespan_task

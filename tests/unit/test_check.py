@@ -261,6 +261,21 @@ def test_postgresql_down_is_one_line_without_the_password(monkeypatch, capsys):
     assert DB_PASSWORD not in out
 
 
+def test_the_apps_start_line_for_a_database_that_is_down(monkeypatch):
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    port = closed_port()
+    url = f"postgresql://portal:{DB_PASSWORD}@127.0.0.1:{port}/portal"
+    monkeypatch.setenv("REFLEX_DB_URL", url)
+    with pytest.raises(OperationalError) as caught:
+        create_engine(url.replace("postgresql:", "postgresql+psycopg:"),
+                      connect_args={"connect_timeout": 2}).connect()
+    assert deployment.database_down(caught.value) == (
+        f"Database PostgreSQL postgresql://portal:***@127.0.0.1:{port}/portal does not answer: "
+        f"nothing answers at 127.0.0.1:{port}: is PostgreSQL running, and on that port?")
+
+
 def test_a_database_url_that_is_not_one(monkeypatch, capsys):
     monkeypatch.setenv("REFLEX_DB_URL", f"portal:{DB_PASSWORD}@somewhere")
     code, out = run_check(capsys)
