@@ -5,6 +5,7 @@ import logging
 from functools import partial
 
 import reflex as rx
+from sqlalchemy.exc import OperationalError
 
 from portal_app import db, event_errors, routes
 from portal_app.api import files_api
@@ -35,7 +36,7 @@ from portal_app.pages.staff import (
 from portal_app.pages.staff import login as staff_login
 from portal_app.private_files import private_dir
 from portal_app.security_headers import security_headers
-from portal_app.services import bulk, outbox_worker
+from portal_app.services import bulk, deployment, outbox_worker, throttle
 from portal_app.services.importing import jobs
 from portal_app.state.patient_import import PatientImportState
 from portal_app.state.phi import HydrateGuard, sweep_forever
@@ -57,6 +58,8 @@ body_limit = partial(BodyLimit, import_handler=f"{PatientImportState.get_full_na
 # Then the security headers around everything (pages included).
 # A failed or crafted event: one log line (handler, reason), no traceback (event_errors.py).
 event_errors.install()
+# Several workers (REFLEX_REDIS_URL): the sign-in throttles are counted in Redis, once for all.
+throttle.use_redis_if_configured()
 app = rx.App(toaster=rx.toast.provider(rich_colors=False, close_button=True),
              api_transformer=[files_api, body_limit, security_headers],
              backend_exception_handler=event_errors.backend_exception_handler)
@@ -93,9 +96,15 @@ async def pick_up_jobs() -> None:
     worked on from where it stopped, and such an import is marked interrupted. Several workers
     may find the same bulk job: its lease lets one work it (services/leases.py), the others'
     processes leave it alone; a job whose worker lives keeps its lease and is left alone."""
+    database_was_down = False
     while True:
         try:
             await asyncio.to_thread(_pick_up_jobs)
+            database_was_down = False
+        except OperationalError as error:  # down: one line, not a traceback (/_health says db false)
+            if not database_was_down:
+                logging.getLogger(__name__).error(deployment.database_down(error))
+            database_was_down = True
         except Exception:  # noqa: BLE001 (tried again next time; the job rows say where they are)
             logging.getLogger(__name__).exception("picking up jobs failed")
         await asyncio.sleep(bulk.PICK_UP_SECONDS)

@@ -26,8 +26,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 SUPERUSER = "portal"
@@ -134,8 +134,8 @@ def stop(folder: Path, *, remove: bool = True) -> None:
 
 
 @contextmanager
-def throwaway() -> Iterator[str]:
-    """A cluster for the duration of the block; yields its URL (database `postgres`)."""
+def running(start: Callable[[], tuple[str, Path]], stop: Callable[[Path], None]) -> Iterator[str]:
+    """A server started by `start` for the duration of the block, then `stop`ped; yields its URL."""
     url, folder = start()
     try:
         yield url
@@ -143,25 +143,35 @@ def throwaway() -> Iterator[str]:
         stop(folder)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A throwaway PostgreSQL cluster for tests.")
+def throwaway() -> AbstractContextManager[str]:
+    """A cluster for the duration of the block; yields its URL (database `postgres`)."""
+    return running(start, stop)
+
+
+def cli(argv: list[str] | None, *, what: str, command: str,
+        start: Callable[[Path | None, int | None], tuple[str, Path]],
+        stop: Callable[..., None]) -> int:
+    """The `start` / `stop DIR` command line shared by this file and tests/redis_server.py."""
+    parser = argparse.ArgumentParser(description=f"A throwaway {what} for tests.")
     commands = parser.add_subparsers(dest="command", required=True)
-    begin = commands.add_parser("start", help="start a cluster; print its SQLAlchemy URL")
-    begin.add_argument("--dir", type=Path, help="folder for the cluster (default: a new temp dir)")
+    begin = commands.add_parser("start", help=f"start a {what}; print its URL")
+    begin.add_argument("--dir", type=Path, help="its folder (default: a new temp dir)")
     begin.add_argument("--port", type=int, help="port (default: a free one)")
-    end = commands.add_parser("stop", help="stop the cluster in DIR and delete DIR")
+    end = commands.add_parser("stop", help=f"stop the {what} in DIR and delete DIR")
     end.add_argument("dir", type=Path)
     end.add_argument("--keep", action="store_true", help="stop it but keep the folder")
     args = parser.parse_args(argv)
     if args.command == "start":
         url, folder = start(args.dir, args.port)
-        print(f"PostgreSQL running in {folder} (stop: python tests/pg_cluster.py stop {folder})",
-              file=sys.stderr)
+        print(f"{what} running in {folder} (stop: {command} stop {folder})", file=sys.stderr)
         print(url)
     else:
         stop(args.dir, remove=not args.keep)
     return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(argv, what="PostgreSQL cluster", command="python tests/pg_cluster.py", start=start, stop=stop)
 
 if __name__ == "__main__":
     sys.exit(main())

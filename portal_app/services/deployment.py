@@ -223,6 +223,13 @@ def database() -> list[Finding]:
         engine.dispose()
 
 
+def database_down(error: SQLAlchemyError) -> str:
+    """One line for the app's log when the database does not answer at start (no traceback)."""
+    url = db.database_url()
+    parsed = make_url(url)
+    return scrub(f"Database {_shown_database(parsed, url)} does not answer: {_unreachable(parsed, url, error)}")
+
+
 def _not_checked() -> Finding:
     return Finding(NOTE, "Migrations and Portal Settings", "not checked (no database to read)")
 

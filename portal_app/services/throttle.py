@@ -18,28 +18,33 @@ A flood is audited as ONE summary row per window per IP ("sign-in throttled: 57 
 10.0.0.5 in 60 s"), written by `record_summaries`, never a row per refused try.
 
 The counters sit behind a small interface, `Counter` (a sliding-window counter keyed by
-text). `MemoryCounter` keeps them in this process, which is right for the one-process
-deployment of today. Several workers must share them: issue 13 backs `Counter` with the
-database or Redis (a sorted set per key, ZADD / ZREMRANGEBYSCORE / ZCARD) and installs it with
-`use(...)`; nothing else changes.
+text). `MemoryCounter` keeps them in this process, which is right for one worker. Several
+workers share them in Redis: with REFLEX_REDIS_URL set, `use_redis_if_configured` installs
+`RedisCounter` (a sorted set per key); nothing else changes.
 """
 
 from __future__ import annotations
 
 import contextvars
 import enum
+import logging
 import os
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlmodel import Session
 
 from portal_app.services import audit, clock, office_networks
 
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
 
 class Counter(Protocol):
     """A sliding-window counter: how many hits each key had in the last `span` seconds."""
@@ -62,7 +67,7 @@ class MemoryCounter:
     when full, keys whose hits have all left the window go first, then the oldest.
     """
 
-    def __init__(self, span: float, max_keys: int = 50_000) -> None:
+    def __init__(self, span: float, name: str = "", max_keys: int = 50_000) -> None:
         self.span = span
         self._max_keys = max_keys
         self._hits: dict[str, deque[float]] = {}
@@ -97,6 +102,82 @@ class MemoryCounter:
     def count(self, key: str, now: float) -> int:
         with self._lock:
             return len(self._trim(key, now))
+
+
+REDIS_PREFIX = "portal:throttle:"
+# A throttle call waits at most this long for Redis (it runs inside a sign-in's handler).
+REDIS_TIMEOUT_S = 0.5
+
+
+class RedisCounter:
+    """`Counter` shared by every worker: one Redis sorted set per key, a member per hit, scored
+    by its time (ZREMRANGEBYSCORE drops hits that left the window, ZADD counts this one, ZCARD
+    counts them, EXPIRE lets an idle key go), all in one MULTI so two workers never interleave.
+
+    When Redis fails mid-run (restarting, unreachable), this worker falls back to counting in
+    its own memory (`MemoryCounter`) until Redis answers again, and logs the switch once each
+    way. Not fail-open: a spray is still throttled, at worst at the limit times the number of
+    workers, and per-account lockouts are in the database and stay exact. Not fail-closed
+    either: refusing every sign-in while Redis restarts would be an outage of our own making,
+    and a tab whose state is in Redis cannot run an event then anyway.
+    """
+
+    def __init__(self, span: float, name: str, client: Redis) -> None:
+        self.span = span
+        self._name = name
+        self._client = client
+        self._fallback = MemoryCounter(span)
+        self._failing = False
+
+    def _key(self, key: str) -> str:
+        return f"{REDIS_PREFIX}{self._name}:{key}"
+
+    def _failed(self, error: Exception) -> None:
+        if not self._failing:
+            log.warning("throttle %s: Redis failed (%s); counting in this worker until it answers",
+                        self._name, type(error).__name__)
+        self._failing = True
+
+    def _answered(self) -> None:
+        if self._failing:
+            log.warning("throttle %s: Redis answers again; counts are shared again", self._name)
+        self._failing = False
+
+    def add(self, key: str, now: float) -> int:
+        from redis.exceptions import RedisError
+
+        name = self._key(key)
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zremrangebyscore(name, "-inf", now - self.span)
+            pipe.zadd(name, {f"{now!r}:{uuid.uuid4().hex}": now})
+            pipe.zcard(name)
+            pipe.expire(name, int(self.span) + 1)
+            hits = int(pipe.execute()[2])
+        except RedisError as error:
+            self._failed(error)
+            return self._fallback.add(key, now)
+        self._answered()
+        return hits
+
+    def count(self, key: str, now: float) -> int:
+        from redis.exceptions import RedisError
+
+        try:
+            hits = cast(int, self._client.zcount(self._key(key), f"({now - self.span!r}", "+inf"))
+        except RedisError as error:
+            self._failed(error)
+            return self._fallback.count(key, now)
+        self._answered()
+        return hits
+
+
+def redis_counters(url: str) -> Callable[[float, str], Counter]:
+    """A `use(...)` factory of `RedisCounter`s on one client for Redis at `url`."""
+    from redis import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
+    return lambda span, name: RedisCounter(span, name, client)
 
 
 class Flow(str, enum.Enum):
@@ -189,7 +270,7 @@ def _now() -> float:
 class Throttle:
     """Per-IP and global sliding windows per flow, and the open flood episodes."""
 
-    counter_factory: Callable[[float], Counter] = MemoryCounter
+    counter_factory: Callable[[float, str], Counter] = MemoryCounter
     _per_ip: dict[Flow, Counter] = field(default_factory=dict)
     _global: dict[Flow, Counter] = field(default_factory=dict)
     _episodes: dict[tuple[Flow, str], _Episode] = field(default_factory=dict)
@@ -198,8 +279,9 @@ class Throttle:
 
     def __post_init__(self) -> None:
         for flow, policy in POLICIES.items():
-            self._per_ip[flow] = self.counter_factory(policy.window)
-            self._global[flow] = self.counter_factory(policy.global_window)
+            # Named: in Redis, each flow's per-IP and global counts are keys of their own.
+            self._per_ip[flow] = self.counter_factory(policy.window, f"{flow.name.lower()}:ip")
+            self._global[flow] = self.counter_factory(policy.global_window, f"{flow.name.lower()}:all")
 
     def check(self, flow: Flow, ip: str) -> Verdict:
         """What to do with a try of `flow` from `ip`, before doing any work."""
@@ -267,13 +349,20 @@ def _growing(steps: int, cap: float) -> float:
 _throttle = Throttle()
 
 
-def use(counter_factory: Callable[[float], Counter]) -> None:
+def use(counter_factory: Callable[[float, str], Counter]) -> None:
     """Back the throttles with another `Counter` (e.g. Redis, shared by several workers).
 
     Also starts every count afresh (tests call `use(MemoryCounter)`).
     """
     global _throttle
     _throttle = Throttle(counter_factory=counter_factory)
+
+
+def use_redis_if_configured() -> None:
+    """With REFLEX_REDIS_URL set (several workers), count in that Redis (at the app's start)."""
+    url = os.environ.get("REFLEX_REDIS_URL", "").strip()
+    if url:
+        use(redis_counters(url))
 
 
 def check(flow: Flow, ip: str) -> Verdict:

@@ -170,19 +170,41 @@ def _held(root: rx.State) -> tuple[str, str]:
     return cookies._staff_held, cookies._portal_held  # type: ignore[attr-defined]
 
 
-async def sweep_tabs(app: rx.App) -> int:
-    """Forget the PHI of every tab kept in memory whose session has ended (idle expiry, access
-    disabled, signed out in another tab) although the tab itself sent nothing since.
+async def _held_by_tab(app: rx.App) -> dict[str, tuple[str, str]]:
+    """Every tab's session digests (staff, portal), by token: from the in-memory state manager's
+    tabs, or from the SessionState key each tab has in Redis ("{token}_{state name}")."""
+    manager = app.state_manager
+    states = getattr(manager, "states", None)
+    if isinstance(states, dict):
+        return {ident: _held(root) for ident, root in list(states.items()) if isinstance(root, rx.State)}
+    redis = getattr(manager, "redis", None)
+    if redis is None:
+        return {}
+    suffix = f"_{SessionState.get_full_name()}"
+    held = {}
+    async for key in redis.scan_iter(match=f"*{suffix}", count=500):
+        data = await redis.get(key)
+        try:
+            cookies = rx.State._deserialize(data=data) if data is not None else None
+        except Exception:  # a state of an older deployment's shape: its own next event resets it
+            continue
+        if isinstance(cookies, SessionState):
+            held[(key.decode() if isinstance(key, bytes) else key)[:-len(suffix)]] = (
+                cookies._staff_held, cookies._portal_held)  # type: ignore[attr-defined]
+    return held
 
-    Works with the in-memory state manager (rxconfig's choice); with redis, tabs are
-    forgotten on their next event or reconnect only. The check does not touch the sessions
-    (asking must not keep them alive). A connected tab is sent the reset, so its screen
-    empties too. Returns how many tabs were reset.
+
+async def sweep_tabs(app: rx.App) -> int:
+    """Forget the PHI of every open tab whose session has ended (idle expiry, access disabled,
+    signed out in another tab) although the tab itself sent nothing since.
+
+    Works with the in-memory state manager and with redis (several workers: each sweeps every
+    tab in Redis; that is safe, since a tab is reset under its lock only if it still holds the
+    ended session, so the second worker finds nothing to do). The check does not touch the
+    sessions (asking must not keep them alive). A connected tab is sent the reset, so its
+    screen empties too. Returns how many tabs were reset.
     """
-    states = getattr(app.state_manager, "states", None)
-    if not isinstance(states, dict):
-        return 0
-    held = {ident: _held(root) for ident, root in list(states.items()) if isinstance(root, rx.State)}
+    held = await _held_by_tab(app)
     ids = [sid for pair in held.values() for sid in pair if sid]
     if not ids:
         return 0

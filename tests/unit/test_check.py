@@ -261,6 +261,21 @@ def test_postgresql_down_is_one_line_without_the_password(monkeypatch, capsys):
     assert DB_PASSWORD not in out
 
 
+def test_the_apps_start_line_for_a_database_that_is_down(monkeypatch):
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    port = closed_port()
+    url = f"postgresql://portal:{DB_PASSWORD}@127.0.0.1:{port}/portal"
+    monkeypatch.setenv("REFLEX_DB_URL", url)
+    with pytest.raises(OperationalError) as caught:
+        create_engine(url.replace("postgresql:", "postgresql+psycopg:"),
+                      connect_args={"connect_timeout": 2}).connect()
+    assert deployment.database_down(caught.value) == (
+        f"Database PostgreSQL postgresql://portal:***@127.0.0.1:{port}/portal does not answer: "
+        f"nothing answers at 127.0.0.1:{port}: is PostgreSQL running, and on that port?")
+
+
 def test_a_database_url_that_is_not_one(monkeypatch, capsys):
     monkeypatch.setenv("REFLEX_DB_URL", f"portal:{DB_PASSWORD}@somewhere")
     code, out = run_check(capsys)
@@ -379,16 +394,22 @@ def test_redis_answering_with_the_redis_state_manager_is_ok(fake_redis, monkeypa
         f"OK       Redis (REFLEX_REDIS_URL): redis://:***@127.0.0.1:{fake_redis.port}/0 answers"]
 
 
+def test_redis_url_picks_the_redis_state_manager(deployed, migrated, fake_redis, monkeypatch, capsys):
+    monkeypatch.setenv("REFLEX_REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{fake_redis.port}/0")
+    code, out = run_check(capsys)  # (rxconfig.py names redis when REFLEX_REDIS_URL is set)
+    assert code == 0, out
+    assert line(out, "Redis (REFLEX_REDIS_URL)").startswith("OK ")
+    assert "State manager" not in out
+
+
 def test_redis_with_the_memory_state_manager_is_a_problem(deployed, migrated, fake_redis, monkeypatch, capsys):
     monkeypatch.setenv("REFLEX_REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{fake_redis.port}/0")
-    code, out = run_check(capsys)  # (rxconfig.py names the memory state manager)
+    monkeypatch.setenv("REFLEX_STATE_MANAGER_MODE", "memory")  # an override that undoes it
+    code, out = run_check(capsys)
     assert code == 1
     assert line(out, "Redis (REFLEX_REDIS_URL)").startswith("OK ")
     assert line(out, "State manager").startswith("PROBLEM  State manager: memory, not redis")
     assert REDIS_PASSWORD not in out
-    monkeypatch.setenv("REFLEX_STATE_MANAGER_MODE", "redis")
-    code, out = run_check(capsys)
-    assert code == 0, out
 
 
 def test_redis_refusing_the_password_or_down_is_one_line_without_it(fake_redis, monkeypatch, capsys):

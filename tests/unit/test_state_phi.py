@@ -26,6 +26,7 @@ from portal_app.state.idle import PortalIdleState, StaffIdleState, ended_url
 from portal_app.state.patient_home import HomeState
 from portal_app.state.patient_login import LoginState
 from portal_app.state.patient_messages import PatientMessagesState
+from tests import redis_server
 from tests.unit.conftest import make_patient
 from tests.unit.state_support import everything_in_state, set_cookies, sign_in_admin, state_for, tab_signs_in
 from tests.unit.test_state_patient import make_account, redirect_path, run, state_at
@@ -279,6 +280,46 @@ async def test_the_sweep_forgets_open_tabs_whose_session_ended_and_touches_none(
     assert_no_maria(patient_root)
     assert_no_maria(staff_root)
     assert (await patient_root.get_state(SessionState))._portal_held == ""
+
+
+class _RedisApp(_App):
+    """The redis state manager's shape: each tab's states under "{token}_{state name}" keys."""
+
+    def __init__(self, tabs: dict, redis):
+        super().__init__({})
+        self.state_manager.states = None  # (no in-memory tabs)
+        self.state_manager.redis = redis
+        self.tabs = tabs
+
+    @contextlib.asynccontextmanager
+    async def modify_state(self, token):
+        self.modified.append(token.ident)
+        root = self.tabs[token.ident]
+        yield root
+        cookies = await root.get_state(SessionState)
+        await self.state_manager.redis.set(f"{token.ident}_{SessionState.get_full_name()}", cookies._serialize())
+
+
+@pytest.mark.skipif(redis_server.installed() is None, reason=redis_server.NOT_INSTALLED)
+async def test_the_sweep_finds_the_tabs_kept_in_redis_and_a_second_sweep_does_nothing(session, admin):
+    from redis.asyncio import Redis
+
+    patient_root, portal_sid = await signed_in_patient_tab(session)
+    maria = session.exec(select(Patient).where(Patient.last_name == "Lopez")).one()
+    other_root, _ = await staff_tab_on_chart(session, admin, maria)
+    with redis_server.throwaway() as url:
+        redis = Redis.from_url(url)
+        app = _RedisApp({"ended-tab": patient_root, "live-tab": other_root}, redis)
+        for ident, root in app.tabs.items():
+            cookies = await root.get_state(SessionState)
+            await redis.set(f"{ident}_{SessionState.get_full_name()}", cookies._serialize())
+        ended = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(portal_sid))).one()
+        sessions.end_all(session=session, portal_account_id=ended.portal_account_id)
+        session.commit()
+        assert await phi.sweep_tabs(app) == 1 and app.modified == ["ended-tab"]
+        assert_no_maria(patient_root)
+        assert await phi.sweep_tabs(app) == 0  # another worker's sweep after it: nothing left to do
+        await redis.aclose()
 
 
 async def test_the_sweep_forgets_a_tab_whose_access_was_disabled(session):
