@@ -10,6 +10,7 @@ from functools import partial
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from portal_app.models import PracticeSettings
@@ -52,10 +53,14 @@ CONNECT_RANGES: dict[str, tuple[str, int, int]] = {
 def get(*, session: Session) -> PracticeSettings:
     row = session.get(PracticeSettings, 1)
     if row is None:
-        row = PracticeSettings(id=1)
-        session.add(row)
+        try:
+            with session.begin_nested():
+                session.add(PracticeSettings(id=1))
+        except IntegrityError:  # another worker made it a moment ago (a new database)
+            pass
         session.commit()
-        session.refresh(row)
+        row = session.get(PracticeSettings, 1)
+        assert row is not None
     return row
 
 

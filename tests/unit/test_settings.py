@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from portal_app import db
 from portal_app.models import AuditEvent, PracticeSettings
 from portal_app.services import settings
 from portal_app.services.errors import FormInvalid
@@ -29,6 +30,27 @@ def test_defaults_are_created_once(session):
     assert len(session.exec(select(PracticeSettings)).all()) == 1
     view = settings.view(session=session)
     assert (view.portal_active, view.invitation_hours, view.reset_minutes) == (True, 72, 60)
+
+
+def test_two_workers_making_the_row_at_once_both_get_it(session, db_url):
+    """Both found no row; the other worker's insert landed first. This one's insert fails on the
+    key, is undone alone (its session stays usable), and it reads the row the other one made."""
+    made_elsewhere = settings.get(session=session)
+    made_elsewhere.practice_name = "Made by the other worker"
+    session.add(made_elsewhere)
+    session.commit()
+    with db.session_scope(db_url) as late:
+        real_get = late.get
+        lookups: list[object] = []
+
+        def stale_then_real(*args, **kwargs):
+            lookups.append(args)
+            return None if len(lookups) == 1 else real_get(*args, **kwargs)
+
+        late.get = stale_then_real  # type: ignore[method-assign]
+        row = settings.get(session=late)
+        assert (row.id, row.practice_name) == (1, "Made by the other worker")
+        assert len(late.exec(select(PracticeSettings)).all()) == 1
 
 
 def test_update_saves_normalized_values_and_audits_old_to_new(session, admin):
