@@ -418,6 +418,17 @@ def main(argv: list[str] | None = None) -> int:
     audit_commands.add_parser("verify", help="check the audit log's hash chain; name the first broken link"
                               ).set_defaults(run=_audit_verify)
 
+    _add_deployment_commands(commands)
+    _add_feed_commands(commands)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
+        parser.error("--patients must be between 1 and 500000")
+    return args.run(args)
+
+
+def _add_deployment_commands(commands) -> None:
+    """check, backup and restore (README "Deploying")."""
     commands.add_parser("check", help="verify a deployment's settings: HTTPS, email, database, migrations, "
                                       "Redis; exit 1 on any problem").set_defaults(run=_check)
 
@@ -429,10 +440,3 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("file")
     restore.add_argument("--force", action="store_true", help="replace a database that holds data (stop the app)")
     restore.set_defaults(run=_restore)
-
-    _add_feed_commands(commands)
-
-    args = parser.parse_args(argv)
-    if getattr(args, "patients", None) is not None and not 0 < args.patients <= 500_000:
-        parser.error("--patients must be between 1 and 500000")
-    return args.run(args)
