@@ -36,7 +36,7 @@ from tests.e2e.helpers import STAFF_COOKIE, audit_events, staff_sign_in, wait_un
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not os.access(NGINX, os.X_OK),
-                                reason="nginx is not installed (`make nginx` installs Debian's nginx-light)")
+                                reason="nginx is not installed (`make servers` installs Debian's nginx-light)")
 
 NGINX_MAIN = """daemon off;
 {user}worker_processes 1;
