@@ -66,6 +66,7 @@ class Workers:
     app: AppServer
     redis: redis.Redis
     browser: Browser
+    redis_folder: Path
 
     def context(self) -> BrowserContext:
         """A browser of its own (cookies and all), opening this app."""
@@ -95,7 +96,8 @@ class Workers:
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Workers]:
     folder = tmp_path_factory.mktemp("two-workers")
-    with redis_server.throwaway() as redis_url, running_app(
+    redis_url, redis_folder = redis_server.start()
+    with running_app(
             folder, web_dir=Path(f"{E2E_WEB_DIR}-workers"),
             extra_env={"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2",
                        "PORTAL_TAB_SWEEP_SECONDS": "3600",
@@ -103,9 +105,10 @@ def workers(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Itera
                        "PORTAL_OFFICE_NETWORKS": ""}) as app:
         client = redis.Redis.from_url(redis_url)
         try:
-            yield Workers(app, client, browser)
+            yield Workers(app, client, browser, redis_folder)
         finally:
             client.close()
+            redis_server.stop(redis_folder)
 
 
 def _disable_in_the_list(page: Page, patient) -> None:
@@ -248,3 +251,40 @@ def test_a_bulk_invite_runs_once_and_tabs_on_both_workers_show_its_progress(work
     # Two workers, one run: each patient invited exactly once.
     assert _invitations(server, emails) == {email: 1 for email in emails}
     browser.close()
+
+
+def test_after_redis_restarts_open_tabs_recover_and_no_write_is_lost(workers: Workers) -> None:
+    """Last in the module: Redis comes back empty (no persistence), every tab's state gone."""
+    server = workers.app
+    patient = create_patient(server, first_name="Perpetua", last_name=f"Restart{unique_tag()}",
+                             portal_enabled=True)
+    user_id = give_account(server, patient)
+    patient_browser, staff_browser = workers.context(), workers.context()
+    patient_page = patient_browser.new_page()
+    patient_sign_in(patient_page, user_id, PASSPHRASE)
+    expect_portal_home(patient_page, patient)
+    staff = staff_browser.new_page()
+    staff_sign_in(staff)
+    other = create_patient(server, first_name="Quintus", last_name=f"Restart{unique_tag()}")
+    row = find_in_onboarding(staff, other)
+    row.get_by_role("button", name=f"Enable portal access for {other.list_name}").click()
+    expect(row.get_by_role("button", name=f"Disable portal access for {other.list_name}")).to_be_visible()
+
+    redis_server.restart(workers.redis_folder)
+
+    # The write made just before is in the database; sessions are there too, so after a reload
+    # (their state was in Redis) both tabs are signed in and work.
+    with db.session_scope(server.db_url) as session:
+        assert session.get(Patient, other.id).portal_enabled is True
+    for page in (patient_page, staff):
+        page.reload()
+    expect_portal_home(patient_page, patient)
+    row = find_in_onboarding(staff, other)
+    row.get_by_role("button", name=f"Disable portal access for {other.list_name}").click()
+    staff.get_by_role("alertdialog").get_by_role("button", name="Disable access").click()
+    expect(row.get_by_role("button", name=f"Enable portal access for {other.list_name}")).to_be_visible()
+    with db.session_scope(server.db_url) as session:
+        assert session.get(Patient, other.id).portal_enabled is False
+    workers.worker_of(staff)  # the tab's socket is written down in the new Redis
+    patient_browser.close()
+    staff_browser.close()
