@@ -118,7 +118,12 @@ def _restart(folder: Path) -> tuple[str, Path]:
     conf = (data / "postgresql.conf").read_text(encoding="utf-8")
     port = int(next(line.split("=", 1)[1] for line in reversed(conf.splitlines())
                     if line.startswith("port = ")))
-    if not (data / "postmaster.pid").exists():
+    try:
+        _run([str(bin_dir() / "pg_ctl"), "-D", str(data), "status"], owner=_owner())
+        up = True
+    except subprocess.CalledProcessError:
+        up = False
+    if not up:  # stopped (a postmaster.pid left by a machine that went down is stale)
         _run([str(bin_dir() / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
               "-w", "-t", "60", "start"], owner=_owner())
     return url_for(port), folder
