@@ -134,7 +134,8 @@ async def _measure(args: argparse.Namespace, server: ui.Server, people: ui.Peopl
         opened = time.monotonic()
         for thread in load:
             thread.start()
-            thread.ready.wait(60)
+        for thread in load:
+            thread.ready.wait(120)
         print(f"{len(load)} more tabs open in {time.monotonic() - opened:.0f} s; clicking every "
               f"~{args.every:g} s each", flush=True)
         started = time.monotonic()
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     redis_url, redis_folder = redis_server.start()
     server = None
     try:
+        from portal_app import db
+
+        db.migrate(db_url)  # as a deployment does before it starts (README "Deploying")
         people = ui.prepare_people(db_url)
         ids = _first_page_ids(db_url)
         server = ui.app_server(args, db_url)
