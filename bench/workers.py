@@ -56,6 +56,7 @@ class LoadTab(threading.Thread):
         self.base_url, self.session_id, self.state = base_url, session_id, state
         self.ids, self.every, self.stop = ids, every, stop
         self.clicks = self.failures = 0
+        self.error = ""
         self.ready = threading.Event()
 
     def run(self) -> None:
@@ -63,26 +64,39 @@ class LoadTab(threading.Thread):
             with ReflexSocket(self.base_url, uuid.uuid4().hex, cookies={STAFF_COOKIE: self.session_id},
                               timeout=30) as sock:
                 sock.send(hydrate_event(LIST_PATH))
-                sock.collect(until_final=1, timeout=30)
+                _answer(sock, timeout=60)
                 self.ready.set()
                 while not self.stop.wait(random.uniform(0.5, 1.5) * self.every):
                     self._flip(sock)
-        except Exception:  # noqa: BLE001 (counted: a tab the server dropped)
+        except Exception as error:  # noqa: BLE001 (counted and shown: a tab the server dropped)
             self.failures += 1
+            self.error = f"{type(error).__name__}: {error}"[:200]
         finally:
             self.ready.set()
 
     def _flip(self, sock: ReflexSocket) -> None:
         sock.send(event(f"{self.state}.toggle_access", {"patient_id": random.choice(self.ids)}, path=LIST_PATH))
-        answered = sock.collect(until_final=1, timeout=10)
+        answered = _answer(sock)
         if "confirm_id" in str(answered):  # a green one asks first, as in the browser
             sock.send(event(f"{self.state}.confirm_disable", path=LIST_PATH))
-            answered += sock.collect(until_final=1, timeout=10)
-        if any(isinstance(f, list) and len(f) > 1 and isinstance(f[1], dict) and f[1].get("final")
-               for f in answered):
+            answered = _answer(sock)
+        if answered:
             self.clicks += 1
         else:
             self.failures += 1
+
+
+def _answer(sock: ReflexSocket, timeout: float = 10.0) -> list:
+    """The frames up to the first one carrying a state delta (this Reflex marks no "final" on
+    an event's last update), or [] when none came within `timeout`."""
+    frames: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frames += sock.collect(until_final=1, timeout=0.05)
+        if any(isinstance(f, list) and len(f) > 1 and isinstance(f[1], dict) and f[1].get("delta")
+               for f in frames):
+            return frames
+    return []
 
 
 def _first_page_ids(db_url: str) -> list[int]:
