@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pyotp
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlmodel import col, select
 
 from portal_app import db
@@ -299,6 +300,17 @@ def patient_sign_in(page: Page, user_id: str, password: str) -> None:
     page.get_by_label("Email or phone number").fill(user_id)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def next_step_after_session_ended(page: Page) -> None:
+    """A patient's next step in a tab whose session was ended elsewhere (access disabled, account
+    disconnected): the "Change password" link while it is on screen, or a reload once the
+    server's sweep (every 2 s on the e2e server) has emptied the tab. Either way the server meets
+    the ended session, and the tab should land on sign-in."""
+    try:
+        page.get_by_role("link", name="Change password").click(timeout=5_000)
+    except PlaywrightTimeoutError:
+        page.reload()
 
 
 def expect_portal_home(page: Page, patient: SeededPatient) -> None:

@@ -17,6 +17,7 @@ from tests.e2e.helpers import (
     audit_events,
     create_patient,
     give_account,
+    next_step_after_session_ended,
     open_sessions,
     signed_in_elsewhere,
     staff_sign_in,
@@ -58,7 +59,7 @@ def test_staff_disconnect_ends_the_patients_portal_session(
     assert "connected -> disconnected" in event.detail
 
     # The patient's open page: the next navigation lands on the sign-in page.
-    patient_page.get_by_role("link", name="Change password").click()
+    next_step_after_session_ended(patient_page)
     expect(patient_page).to_have_url(re.compile(r"/login/?$"))
     expect(patient_page.get_by_role("button", name="Sign in")).to_be_visible()
 
