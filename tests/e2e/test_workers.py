@@ -120,16 +120,22 @@ def _disable_in_the_list(page: Page, patient) -> None:
     expect(row.get_by_role("button", name=f"Enable portal access for {patient.list_name}")).to_be_visible()
 
 
+def _signed_in_patient(workers: Workers, first_name: str, last_name: str):
+    """A chart with an account, and its patient signed in in a browser of their own:
+    (patient, user ID, that browser, the portal tab)."""
+    patient = create_patient(workers.app, first_name=first_name, last_name=last_name, portal_enabled=True)
+    user_id = give_account(workers.app, patient)
+    browser = workers.context()
+    page = browser.new_page()
+    patient_sign_in(page, user_id, PASSPHRASE)
+    expect_portal_home(page, patient)
+    return patient, user_id, browser, page
+
+
 def test_a_staff_click_on_one_worker_ends_the_patient_tab_served_by_the_other(workers: Workers) -> None:
     server = workers.app
-    patient = create_patient(server, first_name="Wendeline", last_name=f"Twoworkers{unique_tag()}",
-                             portal_enabled=True)
-    user_id = give_account(server, patient)
-
-    patient_browser = workers.context()
-    first = patient_browser.new_page()
-    patient_sign_in(first, user_id, PASSPHRASE)
-    expect_portal_home(first, patient)
+    patient, user_id, patient_browser, first = _signed_in_patient(workers, "Wendeline",
+                                                                   f"Twoworkers{unique_tag()}")
     patient_worker = workers.worker_of(first)
     # The same session in a tab the other worker serves: signed in there too, one session.
     second, other_worker = workers.tab(patient_browser, "/portal", not_on=patient_worker)
@@ -256,13 +262,8 @@ def test_a_bulk_invite_runs_once_and_tabs_on_both_workers_show_its_progress(work
 def test_after_redis_restarts_open_tabs_recover_and_no_write_is_lost(workers: Workers) -> None:
     """Last in the module: Redis comes back empty (no persistence), every tab's state gone."""
     server = workers.app
-    patient = create_patient(server, first_name="Perpetua", last_name=f"Restart{unique_tag()}",
-                             portal_enabled=True)
-    user_id = give_account(server, patient)
-    patient_browser, staff_browser = workers.context(), workers.context()
-    patient_page = patient_browser.new_page()
-    patient_sign_in(patient_page, user_id, PASSPHRASE)
-    expect_portal_home(patient_page, patient)
+    patient, _, patient_browser, patient_page = _signed_in_patient(workers, "Perpetua", f"Restart{unique_tag()}")
+    staff_browser = workers.context()
     staff = staff_browser.new_page()
     staff_sign_in(staff)
     other = create_patient(server, first_name="Quintus", last_name=f"Restart{unique_tag()}")
@@ -279,10 +280,7 @@ def test_after_redis_restarts_open_tabs_recover_and_no_write_is_lost(workers: Wo
     for page in (patient_page, staff):
         page.reload()
     expect_portal_home(patient_page, patient)
-    row = find_in_onboarding(staff, other)
-    row.get_by_role("button", name=f"Disable portal access for {other.list_name}").click()
-    staff.get_by_role("alertdialog").get_by_role("button", name="Disable access").click()
-    expect(row.get_by_role("button", name=f"Enable portal access for {other.list_name}")).to_be_visible()
+    _disable_in_the_list(staff, other)
     with db.session_scope(server.db_url) as session:
         assert session.get(Patient, other.id).portal_enabled is False
     workers.worker_of(staff)  # the tab's socket is written down in the new Redis
