@@ -310,7 +310,9 @@ def enable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> P
         patient.updated_at = clock.now()
         session.add(patient)
         audit.record(session=session, actor=actor, action="portal.enable", patient_id=patient.id)
+        row = row_of(patient)  # (as committed: read before the commit expires the loaded chart)
         session.commit()
+        return row
     return row_of(patient)
 
 
@@ -341,5 +343,7 @@ def disable_access(*, session: Session, patient_id: int, actor: audit.Actor) -> 
         ended = end_access(session=session, patient=patient)
         audit.record(session=session, actor=actor, action="portal.disable", patient_id=patient.id,
                      detail=f"sessions ended={ended.sessions}; links voided={ended.links}")
+        row = row_of(patient)  # (as committed: read before the commit expires the loaded chart)
         session.commit()
+        return row
     return row_of(patient)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from portal_app.models import Role, RolePermission, StaffUserRole, ident
@@ -86,13 +87,17 @@ def queue_access(levels: dict[str, int]) -> QueueAccess:
 
 def levels_for(*, session: Session, staff_user_id: int) -> dict[str, int]:
     """Permission name -> highest level over the user's roles (absent means Off)."""
-    rows = session.exec(
-        select(RolePermission.permission, func.max(RolePermission.level))
-        .join(StaffUserRole, col(StaffUserRole.role_id) == RolePermission.role_id)
-        .where(StaffUserRole.staff_user_id == staff_user_id)
-        .group_by(RolePermission.permission)
-    ).all()
+    rows = session.exec(_LEVELS_READ, params={"staff_user_id": staff_user_id}).all()
     return {name: int(level) for name, level in rows if level}
+
+
+# (Built once: every staff event reads its user's levels.)
+_LEVELS_READ = (
+    select(RolePermission.permission, func.max(RolePermission.level))
+    .join(StaffUserRole, col(StaffUserRole.role_id) == RolePermission.role_id)
+    .where(StaffUserRole.staff_user_id == bindparam("staff_user_id"))
+    .group_by(RolePermission.permission)
+)
 
 
 def ensure_built_in_roles(*, session: Session) -> None:

@@ -82,19 +82,19 @@ def required_for_staff(*, session: Session, staff_user_id: int, levels: dict[str
         return True
     if levels is None:
         levels = permissions.levels_for(session=session, staff_user_id=staff_user_id)
+    return required_by(levels, practice_requires=False)
+
+
+def required_by(levels: dict[str, int], *, practice_requires: bool) -> bool:
+    """The rule itself: the practice requires a second factor of everyone, or these permissions
+    are ones that need it."""
     permission, level = STAFF_REQUIREMENT
-    return levels.get(permission.value, 0) >= level
-
-
-def staff_session_lacks_it(*, session: Session, staff_user_id: int, levels: dict[str, int]) -> bool:
-    """True when a signed-in staff user now needs a second factor and has none (a role given, or
-    the practice's switch turned on, after they signed in): that session no longer counts."""
-    return (required_for_staff(session=session, staff_user_id=staff_user_id, levels=levels)
-            and not enrolled(session=session, staff_user_id=staff_user_id))
+    return practice_requires or levels.get(permission.value, 0) >= level
 
 
 def account_session_lacks_it(*, session: Session, account_id: int) -> bool:
-    """The same for a patient account, when the practice requires it of everyone."""
+    """True when a signed-in patient account now needs a second factor (the practice requires it of
+    everyone) and has none: that session no longer counts."""
     return required_for_accounts(session=session) and not enrolled(session=session, portal_account_id=account_id)
 
 

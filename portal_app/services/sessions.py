@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from portal_app.models import AuthSession, SessionKind
+from portal_app.models import AuthSession, SessionKind, ident
 from portal_app.services import clock, tokens
 
 IDLE = timedelta(minutes=15)
@@ -32,19 +33,33 @@ def resolve(*, session: Session, kind: SessionKind, plain: str | None) -> AuthSe
         return None
     row = session.exec(select(AuthSession).where(
         AuthSession.token_hash == tokens.digest(plain))).first()
-    if row is None or row.kind != kind or row.revoked_at is not None:
+    if row is None or row.kind != kind:
         return None
-    now = clock.now()
-    if clock.aware(row.expires_at) <= now or now - clock.aware(row.last_seen_at) > IDLE:
-        row.revoked_at = now
-        session.add(row)
-        session.commit()
+    if not keep_alive(session=session, session_row_id=ident(row), revoked_at=row.revoked_at,
+                      expires_at=row.expires_at, last_seen_at=row.last_seen_at):
         return None
-    if now - clock.aware(row.last_seen_at) >= TOUCH_EVERY:
-        row.last_seen_at = now
-        session.add(row)
-        session.commit()
     return row
+
+
+def keep_alive(*, session: Session, session_row_id: int, revoked_at: datetime | None,
+               expires_at: datetime, last_seen_at: datetime) -> bool:
+    """Whether a session read a moment ago is live now. An idle or expired one is ended for good
+    (committed); a live one is touched (committed) at most once a minute, so idleness counts
+    from the last event."""
+    if revoked_at is not None:
+        return False
+    now = clock.now()
+    if clock.aware(expires_at) <= now or now - clock.aware(last_seen_at) > IDLE:
+        _set(session, session_row_id, revoked_at=now)
+        return False
+    if now - clock.aware(last_seen_at) >= TOUCH_EVERY:
+        _set(session, session_row_id, last_seen_at=now)
+    return True
+
+
+def _set(session: Session, session_row_id: int, **values: datetime) -> None:
+    session.execute(update(AuthSession).where(col(AuthSession.id) == session_row_id).values(**values))
+    session.commit()
 
 
 def end(*, session: Session, plain: str | None) -> AuthSession | None:

@@ -66,7 +66,12 @@ def get(*, session: Session) -> PracticeSettings:
 
 def zone(*, session: Session) -> ZoneInfo | timezone:
     """The practice's time zone (UTC when unset or unknown)."""
-    name = get(session=session).time_zone or ""
+    return zone_named(get(session=session).time_zone)
+
+
+def zone_named(name: str | None) -> ZoneInfo | timezone:
+    """The zone of a stored name (UTC when unset or unknown)."""
+    name = name or ""
     try:
         return ZoneInfo(name) if name else timezone.utc
     except (ZoneInfoNotFoundError, ValueError):

@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
 
-from portal_app.models import SessionKind, StaffUser, ident
-from portal_app.services import audit, clock, passwords, permissions, second_factor, sessions, settings
+from portal_app.models import AuthSession, PracticeSettings, SecondFactor, SessionKind, StaffUser, ident
+from portal_app.services import audit, clock, passwords, permissions, second_factor, sessions, settings, tokens
 from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -162,26 +164,61 @@ def _open_session(session: Session, user: StaffUser, ip: str) -> str:
     return plain
 
 
+# What the principal is made of, in one read: the session, its user, whether they have an
+# authenticator, and the practice's switches. Built once: only the digest changes per event.
+_PRINCIPAL_READ = (
+    sa.select(*(col(column) for column in (
+        AuthSession.id, AuthSession.kind, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at,
+        AuthSession.created_at,
+        StaffUser.id, StaffUser.username, StaffUser.full_name, StaffUser.active, StaffUser.must_change_password,
+        StaffUser.previous_sign_in_at, StaffUser.failures_before_sign_in)),
+              col(SecondFactor.id).is_not(None),
+              col(PracticeSettings.portal_active), col(PracticeSettings.require_second_factor),
+              col(PracticeSettings.time_zone))
+    .join(StaffUser, col(StaffUser.id) == AuthSession.staff_user_id)
+    .outerjoin(SecondFactor, (col(SecondFactor.staff_user_id) == StaffUser.id)
+               & col(SecondFactor.confirmed_at).is_not(None))
+    .outerjoin(PracticeSettings, col(PracticeSettings.id) == 1)
+    .where(col(AuthSession.token_hash) == bindparam("digest"))
+)
+
+
 def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal | None:
-    """The signed-in staff user for a cookie value, with current permissions, or None."""
-    row = sessions.resolve(session=session, kind=SessionKind.STAFF, plain=session_id)
-    if row is None or row.staff_user_id is None:
+    """The signed-in staff user for a cookie value, with current permissions, or None.
+
+    Runs on every staff event, so it reads the session, the user and the practice settings in
+    one joined query and the permissions in a second: the same rules as `sessions.resolve` and
+    `second_factor`, without loading whole rows.
+    """
+    if not session_id or len(session_id) > 100:
         return None
-    user = session.get(StaffUser, row.staff_user_id)
-    if user is None or not user.active:
+    found = session.execute(_PRINCIPAL_READ, {"digest": tokens.digest(session_id)}).first()
+    if found is None:
         return None
-    levels = permissions.levels_for(session=session, staff_user_id=ident(user))
-    if second_factor.staff_session_lacks_it(session=session, staff_user_id=ident(user), levels=levels):
+    (row_id, kind, revoked_at, expires_at, last_seen_at, created_at, user_id, username, full_name, active,
+     must_change, previous_sign_in, failures_before, enrolled, portal_active, practice_requires,
+     zone_name) = found
+    if kind != SessionKind.STAFF or not sessions.keep_alive(
+            session=session, session_row_id=row_id, revoked_at=revoked_at, expires_at=expires_at,
+            last_seen_at=last_seen_at):
+        return None
+    if not active:
+        return None
+    if portal_active is None:  # a new database: the settings row is made on first read
+        row = settings.get(session=session)
+        portal_active, practice_requires, zone_name = row.portal_active, row.require_second_factor, row.time_zone
+    levels = permissions.levels_for(session=session, staff_user_id=user_id)
+    if second_factor.required_by(levels, practice_requires=practice_requires) and not enrolled:
         return None  # they sign in again, and set up two-step verification then
-    last = clock.aware(user.previous_sign_in_at)
+    last = clock.aware(previous_sign_in)
     return StaffPrincipal(
-        id=ident(user), username=user.username, full_name=user.full_name,
-        must_change_password=user.must_change_password,
+        id=user_id, username=username, full_name=full_name,
+        must_change_password=must_change,
         levels=levels,
-        last_sign_in=clock.stamp(last, settings.zone(session=session)) if last else "first sign-in",
-        failed_since_last_sign_in=user.failures_before_sign_in,
-        session_time=_elapsed(clock.now() - clock.aware(row.created_at)),
-        portal_active=settings.get(session=session).portal_active,
+        last_sign_in=clock.stamp(last, settings.zone_named(zone_name)) if last else "first sign-in",
+        failed_since_last_sign_in=failures_before,
+        session_time=_elapsed(clock.now() - clock.aware(created_at)),
+        portal_active=portal_active,
     )
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from portal_app.models import AuditEvent, AuthSession
-from portal_app.services import permissions, staff_auth
+from portal_app.models import AuditEvent, AuthSession, PracticeSettings, SessionKind
+from portal_app.services import permissions, settings, staff_auth
 from portal_app.services.errors import Forbidden, InvalidInput
 from portal_app.services.permissions import Level, Permission
 from tests.unit.conftest import ADMIN_PASSWORD, START
@@ -120,6 +120,68 @@ def test_principal_is_gone_after_sign_out_idle_or_deactivation(session, admin, f
     session.add(admin)
     session.commit()
     assert staff_auth.principal_for(session=session, session_id=plain) is None
+
+
+def test_the_principal_read_applies_every_rule_on_each_call(session, admin, frozen_clock):
+    """The principal is one joined read (session, user, authenticator, settings) plus the
+    levels: each rule it carries still holds on the very next call."""
+    desk = staff_auth.create_staff(session=session, username="desk", full_name="Front Desk",
+                                   password=NEW_PASSWORD, role=permissions.FRONT_DESK)
+    plain = staff_sign_in(session, "desk", NEW_PASSWORD)
+    principal = staff_auth.principal_for(session=session, session_id=plain)
+    assert principal.id == desk.id and principal.full_name == "Front Desk" and principal.portal_active
+    assert principal.levels == permissions.levels_for(session=session, staff_user_id=desk.id)
+    assert principal.session_time == "0:00:00"
+
+    # A patient session's cookie is not a staff session, nor is a made-up or oversized one.
+    portal_kind = session.exec(select(AuthSession).where(AuthSession.staff_user_id == desk.id)).one()
+    portal_kind.kind = SessionKind.PORTAL
+    session.add(portal_kind)
+    session.commit()
+    assert staff_auth.principal_for(session=session, session_id=plain) is None
+    portal_kind.kind = SessionKind.STAFF
+    session.add(portal_kind)
+    session.commit()
+    for value in (None, "", plain + "x", "x" * 101):
+        assert staff_auth.principal_for(session=session, session_id=value) is None
+
+    # A role given applies now, and the session clock runs from the sign-in.
+    permissions.assign_role(session=session, staff_user_id=desk.id, role_name=permissions.CLINICAL)
+    session.commit()
+    frozen_clock(START + timedelta(minutes=1, seconds=5))
+    principal = staff_auth.principal_for(session=session, session_id=plain)
+    assert principal.levels == permissions.levels_for(session=session, staff_user_id=desk.id)
+    assert principal.session_time == "0:01:05"
+
+    # The practice turning the portal off shows on the next call; a new database's missing
+    # settings row is made on the read.
+    row = settings.get(session=session)
+    row.portal_active = False
+    session.add(row)
+    session.commit()
+    assert staff_auth.principal_for(session=session, session_id=plain).portal_active is False
+    session.delete(settings.get(session=session))
+    session.commit()
+    assert staff_auth.principal_for(session=session, session_id=plain).portal_active is True
+    assert session.get(PracticeSettings, 1) is not None
+
+    # The practice requiring a second factor of everyone ends a session without one...
+    row = settings.get(session=session)
+    row.require_second_factor = True
+    session.add(row)
+    session.commit()
+    assert staff_auth.principal_for(session=session, session_id=plain) is None
+    row.require_second_factor = False
+    session.add(row)
+    session.commit()
+
+    # ...and an idle one is ended for good, in the database.
+    frozen_clock(START + timedelta(minutes=17))
+    assert staff_auth.principal_for(session=session, session_id=plain) is None
+    frozen_clock(START + timedelta(minutes=2))
+    assert staff_auth.principal_for(session=session, session_id=plain) is None
+    session.expire_all()
+    assert session.exec(select(AuthSession).where(AuthSession.staff_user_id == desk.id)).one().revoked_at
 
 
 def test_require_checks_session_forced_change_and_level(session, admin):
