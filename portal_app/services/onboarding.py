@@ -37,8 +37,9 @@ def _count_cap() -> int:
 
 
 # The onboarding list counts matching rows up to this many; past it, it says "more than". At
-# 5,000,000 patients on PostgreSQL a search (first page and count) took 3.5 ms p95 with 2,000,
-# 5 ms with 5,000 and 5.4 ms with 10,000 (bench/onboarding.py); an exact count of all, 141 ms.
+# 5,000,000 patients on PostgreSQL a search as the app runs it (first page and this count) took
+# 3.8 ms p95 at most with 2,000 (bench/onboarding.py, a busy 2-core machine); trials with 5,000
+# and 10,000 reached 5.2 and 5.4 ms. An exact count of them all takes 144 ms.
 COUNT_CAP = _count_cap()
 
 
