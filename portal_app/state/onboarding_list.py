@@ -1,7 +1,10 @@
 """The onboarding list: search, filter, paging, the status rectangles and the email link.
 
 A mixin of `OnboardingState` (state/onboarding.py). Only the visible page (50 rows) lives in
-state; the keyset cursors that fetch the next and previous pages stay on the server.
+state; the keyset cursors that fetch the next and previous pages stay on the server. The list
+counts what matches up to `onboarding.COUNT_CAP` rows, so every search, page and jump is bounded
+work however many patients there are; past the cap it says "more than", and a jump to a letter
+past it says where the page starts only as "after the first 2,000" until Previous comes back.
 """
 
 from __future__ import annotations
@@ -58,8 +61,11 @@ class OnboardingList(KeysetPaging, mixin=True):
     status: str = StatusFilter.ALL.value
     allowed: bool = False
 
-    # How many patients match, and the list position (1-based) of the first row shown.
+    # How many patients match, counted up to `onboarding.COUNT_CAP`: past it `total` is the cap
+    # and `total_capped` is set ("more than 2,000"). `first_row` is the list position (1-based) of
+    # the first row shown; 0 when it was not counted (a jump to a letter past the cap).
     total: int = 0
+    total_capped: bool = False
     first_row: int = 1
     jump_error: str = ""
 
@@ -76,42 +82,95 @@ class OnboardingList(KeysetPaging, mixin=True):
                           **kwargs))
         self._show(page, (direction, cursor))
 
-    async def _count(self) -> None:
-        self.total = await call(partial(onboarding.count_matching, search=self.search,
-                                        status=status_of(self.status)))
+    def _set_total(self, counted: int) -> None:
+        """A count up to the cap + 1: above the cap, "more than" the cap match."""
+        self.total, self.total_capped = min(counted, onboarding.COUNT_CAP), counted > onboarding.COUNT_CAP
 
-    def _at_row(self, first_row: int) -> None:
-        """The page shown starts at `first_row`: number the page from it."""
-        self.first_row = max(1, first_row) if self.has_prev else 1
-        self.page_number = (self.first_row - 1) // onboarding.PAGE_SIZE + 1
+    def _row_after(self, before: int) -> int | None:
+        """The row number after `before` counted rows (None: more than the cap, not counted)."""
+        return before + 1 if before <= onboarding.COUNT_CAP else None
+
+    async def _count(self) -> None:
+        self._set_total(await call(partial(onboarding.count_matching, search=self.search,
+                                           status=status_of(self.status), cap=onboarding.COUNT_CAP)))
+
+    def _at_row(self, first_row: int | None) -> None:
+        """The page shown starts at `first_row` (None: not counted): number the page from it."""
+        if not self.has_prev:
+            first_row = 1
+        self.first_row = 0 if first_row is None else max(1, first_row)
+        if self.first_row:
+            self.page_number = (self.first_row - 1) // onboarding.PAGE_SIZE + 1
+
+    async def _locate(self) -> None:
+        """Where the page shown starts, when it was not counted: the rows before it, up to the cap
+        (so it is known again once Previous comes within the cap of the start)."""
+        if not self.has_prev or self._first is None:
+            self._at_row(1)
+            return
+        before = await call(partial(onboarding.count_before, search=self.search, status=status_of(self.status),
+                                    cursor=self._first, cap=onboarding.COUNT_CAP))
+        self._at_row(self._row_after(before))
 
     async def _start_over(self) -> None:
-        """A new search or filter: count what matches, show its first page."""
+        """A new search or filter: its first page, and how many match (up to the cap)."""
         self.jump_error = ""
-        await self._count()
-        await self._fetch_first()
+        found = await call(partial(onboarding.first_page, search=self.search, status=status_of(self.status),
+                                   cap=onboarding.COUNT_CAP))
+        self.page_number = 1
+        self._show(found.page, ("after", None))
+        self._set_total(found.count)
         self._at_row(1)
 
     async def _refresh_in_place(self) -> None:
+        first_row = self.first_row
         await super()._refresh_in_place()
         await self._count()
-        self._at_row(self.first_row)
+        if first_row:
+            self._at_row(first_row)
+        else:
+            await self._locate()
 
     def _pages(self) -> int:
+        """How many pages "Go to page" offers: all of them, or (more match) the cap's."""
         return max(1, -(-self.total // onboarding.PAGE_SIZE))
+
+    def _known_total(self) -> int | None:
+        """How many match, when known: counted under the cap, or seen on reaching the last page."""
+        if not self.total_capped:
+            return self.total
+        if self.first_row and not self.has_next:
+            return self.first_row + len(self.rows) - 1
+        return None
 
     @rx.var
     def showing_text(self) -> str:
-        """"Showing 51-100 of 50,000 patients" (or "No patients")."""
+        """"Showing 51-100 of 120 patients", "Showing 1-50 of more than 2,000 patients", "Showing
+        50 patients after the first 2,000" (where the page starts was not counted), or "No patients"."""
         if not self.rows:
             return "No patients"
-        last = self.first_row + len(self.rows) - 1
-        noun = "patient" if self.total == 1 else "patients"
-        return f"Showing {self.first_row:,}\u2013{last:,} of {self.total:,} {noun}"
+        shown = len(self.rows)
+        if not self.first_row:
+            noun = "patient" if shown == 1 else "patients"
+            return f"Showing {shown:,} {noun} after the first {onboarding.COUNT_CAP:,}"
+        last = self.first_row + shown - 1
+        total = self._known_total()
+        if total is None:
+            return f"Showing {self.first_row:,}\u2013{last:,} of more than {max(self.total, last):,} patients"
+        noun = "patient" if total == 1 else "patients"
+        return f"Showing {self.first_row:,}\u2013{last:,} of {total:,} {noun}"
 
     @rx.var
     def page_text(self) -> str:
-        return f"Page {self.page_number:,} of {self._pages():,}"
+        """"Page 2 of 3", "Page 2 of more than 40", or "Beyond page 40" (not counted)."""
+        size = onboarding.PAGE_SIZE
+        if not self.first_row:
+            return f"Beyond page {onboarding.COUNT_CAP // size:,}"
+        total = self._known_total()
+        if total is None:
+            last = self.first_row + len(self.rows) - 1
+            return f"Page {self.page_number:,} of more than {max(self.total, last) // size:,}"
+        return f"Page {self.page_number:,} of {max(1, -(-total // size)):,}"
 
     async def _open_row(self, row: int) -> None:
         """Show the page that starts at 0-based `row` of the matching patients."""
@@ -165,24 +224,32 @@ class OnboardingList(KeysetPaging, mixin=True):
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def next_page(self, staff: Staff):
-        shown = len(self.rows)
+        shown, first_row = len(self.rows), self.first_row
         if self.has_next:
             await self._next_page()
-            self._at_row(self.first_row + shown)
+            self._at_row(first_row + shown if first_row else None)
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def prev_page(self, staff: Staff):
+        first_row = self.first_row
         if self.has_prev:
             await self._prev_page()
-            self._at_row(self.first_row - len(self.rows))
+            if first_row:
+                self._at_row(first_row - len(self.rows))
+            else:
+                await self._locate()
 
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def go_to_page(self, staff: Staff, form_data: dict):
-        """"Go to page": the number typed, checked against how many pages there are."""
+        """"Go to page": the number typed, checked against how many pages there are (past the
+        cap, the cap's pages: a jump beyond it would skip rows uncounted)."""
         text = str(form_data.get("page", "")).strip()
         number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
         if not 1 <= number <= self._pages():
             self.jump_error = f"Enter a page number from 1 to {self._pages():,}."
+            if self.total_capped:
+                self.jump_error = (f"Enter a page number from 1 to {self._pages():,} (the first {self.total:,} "
+                                   "patients). To find others, search or jump to a letter.")
             return None
         self.jump_error = ""
         await self._open_row((number - 1) * onboarding.PAGE_SIZE)
@@ -191,22 +258,27 @@ class OnboardingList(KeysetPaging, mixin=True):
     @staff_action(Permission.PORTAL_ADMIN, Level.READ)
     async def go_to_letter(self, staff: Staff, form_data: dict):
         """"Last names from": the first patient whose last name starts at that letter or later
-        (a keyset seek; its row number is a range count on the same index)."""
+        (a keyset seek; its row number is a range count on the same index, up to the cap)."""
         letter = str(form_data.get("letter", ""))[:1].upper()
         if letter not in LETTERS:
             self.jump_error = "Choose a letter from A to Z."
             return None
         self.jump_error = ""
-        filters = {"search": self.search, "status": status_of(self.status)}
         cursor = onboarding.letter_cursor(letter)
-        before = await call(partial(onboarding.count_before, cursor=cursor, total=self.total, **filters))
-        if before >= self.total:  # nobody from that letter on: the last page
+        found = await call(partial(onboarding.page_from, search=self.search, status=status_of(self.status),
+                                   cursor=cursor, cap=onboarding.COUNT_CAP))
+        before = found.count
+        if not self.total_capped and before >= self.total:  # nobody from that letter on: the last page
             await self._open_row((self._pages() - 1) * onboarding.PAGE_SIZE)
         elif before == 0:
             await self._open_row(0)
         else:
-            await self._fetch("after", cursor)
-            self._at_row(before + 1)
+            self._show(found.page, ("after", cursor))
+            row = self._row_after(before)
+            if not self.rows:  # nobody from that letter on, and more than the cap before it: the end
+                await self._fetch("before", onboarding.END)
+                row = None if row is None else row - len(self.rows)
+            self._at_row(row)
         return None
 
     # ---- one patient ----------------------------------------------------------

@@ -112,6 +112,8 @@ def _server_env(port: int, db_url: str, *, web_dir: Path = E2E_WEB_DIR,
         PORTAL_OFFICE_NETWORKS="127.0.0.0/8,::1/128",
         # Tabs left open forget an ended session's PHI within 2 s, not a minute (test_session_phi).
         PORTAL_TAB_SWEEP_SECONDS="2",
+        # The onboarding list counts up to 500 (not 2,000), so a test reaches "more than" with 520 charts.
+        PORTAL_LIST_COUNT_CAP="500",
     )
     # A port or API URL from the outer environment would break the build's baked-in URLs.
     for var in ("REFLEX_API_URL", "REFLEX_DEPLOY_URL", "REFLEX_FRONTEND_PORT", "REFLEX_BACKEND_PORT"):

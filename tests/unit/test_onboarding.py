@@ -416,9 +416,89 @@ def test_letter_cursor_seeks_the_first_last_name_from_that_letter(session, many,
     cursor = onboarding.letter_cursor(letter)
     page = onboarding.list_page(session=session, after=cursor, limit=3)
     assert page.rows[0].name == f"{letter.upper()}ville, P0"
-    for total in (None, 130):  # counted from the start, or (from "m" on) from the end
+    for cap in (None, 200):  # all of them, or up to a cap they stay under
         assert onboarding.count_before(session=session, search="", status=StatusFilter.ALL, cursor=cursor,
-                                       total=total) == before
+                                       cap=cap) == before
+
+
+def _count_statements(session, work):
+    """The SELECT count statements `work()` runs, with their parameters."""
+    captured = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if "count(" in statement.lower():
+            captured.append((statement, parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        result = work()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return result, captured
+
+
+def test_a_capped_count_stops_one_past_the_cap(session, many):
+    def count(cap, search="", status=StatusFilter.ALL):
+        return onboarding.count_matching(session=session, search=search, status=status, cap=cap)
+
+    assert [count(cap) for cap in (None, 500, 130, 129, 60)] == [130, 130, 130, 130, 61]
+    assert count(20, search="p0") == 21 and count(26, search="p0") == 26  # "p0.aville@..": 26 match
+    assert count(4, search="cville") == 5 and count(5, search="cville") == 5
+    assert count(0, search="nobody-here") == 0
+    # Bounded work: the capped count reads at most cap + 1 rows (a LIMIT), the exact one all of them.
+    value, statements = _count_statements(session, lambda: count(60))
+    assert value == 61 and len(statements) == 1 and "LIMIT" in statements[0][0].upper()
+    assert 61 in _parameter_values(statements[0][1])
+    _value, statements = _count_statements(session, lambda: count(None))
+    assert "LIMIT" not in statements[0][0].upper()
+
+
+def _parameter_values(parameters) -> list:
+    return list(parameters.values()) if isinstance(parameters, dict) else list(parameters)
+
+
+def test_a_capped_count_before_a_letter_stops_one_past_the_cap(session, many):
+    def before(letter, cap):
+        return onboarding.count_before(session=session, search="", status=StatusFilter.ALL,
+                                       cursor=onboarding.letter_cursor(letter), cap=cap)
+
+    assert [before("Z", cap) for cap in (None, 125, 124, 100)] == [125, 125, 125, 101]
+    assert before("M", 100) == 60 and before("M", 59) == 60 and before("A", 0) == 0
+    value, statements = _count_statements(session, lambda: before("W", 50))
+    assert value == 51 and "LIMIT" in statements[0][0].upper()
+
+
+def test_first_page_and_page_from_a_letter_come_with_their_capped_count(session, many):
+    ids = _ordered_ids(session)
+    found = onboarding.first_page(session=session, search="", status=StatusFilter.ALL, cap=60)
+    assert [r.id for r in found.page.rows] == ids[:50] and found.count == 61
+    assert found.page.has_next and not found.page.has_prev
+    found = onboarding.first_page(session=session, search="bville", status=StatusFilter.ALL, cap=60)
+    assert [r.name for r in found.page.rows] == [f"Bville, P{n}" for n in range(5)] and found.count == 5
+
+    at_m = onboarding.page_from(session=session, search="", status=StatusFilter.ALL,
+                                cursor=onboarding.letter_cursor("M"), cap=100)
+    assert [r.id for r in at_m.page.rows] == ids[60:110] and at_m.count == 60 and at_m.page.has_prev
+    at_w = onboarding.page_from(session=session, search="", status=StatusFilter.ALL,
+                                cursor=onboarding.letter_cursor("W"), cap=100)
+    assert [r.id for r in at_w.page.rows] == ids[110:] and at_w.count == 101  # more than 100 before W
+
+
+def test_the_page_before_the_end_is_the_last_page(session, many):
+    ids = _ordered_ids(session)
+    page = onboarding.list_page(session=session, before=onboarding.END, limit=50)
+    assert [r.id for r in page.rows] == ids[80:]
+    assert page.has_prev and not page.has_next
+    filtered = onboarding.list_page(session=session, search="zville", before=onboarding.END)
+    assert [r.name for r in filtered.rows] == [f"Zville, P{n}" for n in range(5)] and not filtered.has_prev
+
+
+@pytest.mark.parametrize("value, cap", [("", 2_000), ("120", 100), ("10", 50), ("5000", 5_000),
+                                        ("lots", 2_000), ("-5", 2_000), ("\u0661\u0662\u0660", 2_000)])
+def test_the_count_cap_is_whole_pages_from_the_environment(monkeypatch, value, cap):
+    monkeypatch.setenv("PORTAL_LIST_COUNT_CAP", value)
+    assert onboarding._count_cap() == cap
 
 
 @sqlite_plan

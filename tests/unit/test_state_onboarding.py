@@ -13,7 +13,7 @@ import reflex as rx
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, AuthSession, OutboxMessage, Patient, SessionKind
-from portal_app.services import audit, bulk, manual_credentials, portal_auth, staff_auth
+from portal_app.services import audit, bulk, manual_credentials, onboarding, portal_auth, staff_auth
 from portal_app.services.errors import PortalUnavailable
 from portal_app.services.permissions import Level, Permission
 from portal_app.state.onboarding import NO_ACCESS, OnboardingState
@@ -333,6 +333,146 @@ async def test_jump_to_letter_seeks_the_first_last_name_from_it(session, admin_s
     assert _names(state) == names[:50] and state.page_number == 1
     await state.go_to_letter({"letter": "<"})
     assert state.jump_error == "Choose a letter from A to Z."
+
+
+# ---- past the count cap: "more than", and jumps that stay bounded ------------------------
+
+
+def _alphabet(session: Session, letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> list[str]:
+    """Five charts a letter ("Aville, P0" ... "Zville, P4"), in list order."""
+    names = []
+    for letter in letters:
+        for n in range(5):
+            make_patient(session, first=f"P{n}", last=f"{letter}ville", email=f"p{n}.{letter.lower()}@example.com",
+                         chart=f"A{letter}{n}")
+            names.append(f"{letter}ville, P{n}")
+    return names
+
+
+def _status_line(state: OnboardingState) -> tuple[str, str]:
+    return state.showing_text, state.page_text
+
+
+async def test_past_the_cap_the_list_says_more_than_and_keeps_numbering_pages(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 100)
+    names = await _many(session, 130)
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert (state.total, state.total_capped) == (100, True)
+    assert _status_line(state) == ("Showing 1\u201350 of more than 100 patients", "Page 1 of more than 2")
+    await state.next_page()
+    assert _names(state) == names[50:100]
+    assert _status_line(state) == ("Showing 51\u2013100 of more than 100 patients", "Page 2 of more than 2")
+    await state.next_page()  # the last page: now the number is known
+    assert _names(state) == names[100:]
+    assert _status_line(state) == ("Showing 101\u2013130 of 130 patients", "Page 3 of 3")
+    await state.prev_page()
+    assert _status_line(state) == ("Showing 51\u2013100 of more than 100 patients", "Page 2 of more than 2")
+    await state.prev_page()
+    assert _names(state) == names[:50] and state.page_number == 1
+
+    await state.set_search("p11")  # under the cap: exact, as always
+    assert (state.total, state.total_capped) == (11, False)
+    assert _status_line(state) == ("Showing 1\u201311 of 11 patients", "Page 1 of 1")
+    await state.set_search("nobody-matches-this")
+    assert _status_line(state) == ("No patients", "Page 1 of 1") and state.total_capped is False
+
+
+async def test_a_count_equal_to_the_cap_is_exact(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 100)
+    await _many(session, 100)
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert (state.total, state.total_capped) == (100, False)
+    assert _status_line(state) == ("Showing 1\u201350 of 100 patients", "Page 1 of 2")
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 50)
+    await state.set_status("all")
+    assert _status_line(state) == ("Showing 1\u201350 of more than 50 patients", "Page 1 of more than 1")
+
+
+async def test_past_the_cap_go_to_page_offers_the_cap_s_pages(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 100)
+    names = await _many(session, 130)
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.go_to_page({"page": "2"})
+    assert _names(state) == names[50:100] and state.jump_error == ""
+    assert _status_line(state) == ("Showing 51\u2013100 of more than 100 patients", "Page 2 of more than 2")
+    for bad in ("3", "0", "99999"):
+        await state.go_to_page({"page": bad})
+        assert state.jump_error == ("Enter a page number from 1 to 2 (the first 100 patients). To find others, "
+                                    "search or jump to a letter.")
+        assert _names(state) == names[50:100]
+    await state.go_to_page({"page": "1"})
+    assert _names(state) == names[:50] and state.jump_error == "" and not state.has_prev
+
+
+async def test_a_letter_past_the_cap_opens_there_without_a_row_number(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 50)
+    names = _alphabet(session)
+    state = await _state(admin_sid)
+    await state.load_page()
+    assert _status_line(state) == ("Showing 1\u201350 of more than 50 patients", "Page 1 of more than 1")
+
+    await state.go_to_letter({"letter": "W"})  # 110 rows before W: more than the cap
+    assert _names(state) == names[110:] and state.has_prev and not state.has_next
+    assert state.first_row == 0
+    assert _status_line(state) == ("Showing 20 patients after the first 50", "Beyond page 1")
+    await state.prev_page()  # 60 rows before this page: still past the cap
+    assert _names(state) == names[60:110]
+    assert _status_line(state) == ("Showing 50 patients after the first 50", "Beyond page 1")
+    await state.next_page()  # Next goes on from there, still uncounted
+    assert _names(state) == names[110:]
+    assert _status_line(state) == ("Showing 20 patients after the first 50", "Beyond page 1")
+    await state.prev_page()
+    await state.prev_page()  # 10 rows before it: within the cap, so counted again
+    assert _names(state) == names[10:60] and state.first_row == 11
+    assert _status_line(state) == ("Showing 11\u201360 of more than 60 patients", "Page 1 of more than 1")
+    await state.prev_page()
+    assert _names(state) == names[:10] and not state.has_prev
+    assert _status_line(state) == ("Showing 1\u201310 of more than 50 patients", "Page 1 of more than 1")
+
+    await state.go_to_letter({"letter": "C"})  # 10 before C: counted
+    assert _names(state) == names[10:60] and state.first_row == 11
+    await state.go_to_letter({"letter": "Z"})
+    assert _names(state) == names[125:] and _status_line(state) == ("Showing 5 patients after the first 50",
+                                                                     "Beyond page 1")
+    await state.go_to_letter({"letter": "A"})
+    assert _names(state) == names[:50] and _status_line(state)[0] == "Showing 1\u201350 of more than 50 patients"
+
+
+async def test_previous_from_an_uncounted_page_reaches_the_start_as_row_one(session, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 50)
+    names = _alphabet(session, "ABCDEFGHIJKLM")  # 65 patients, nobody from N on
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.go_to_letter({"letter": "X"})  # nobody from X on, 65 before: the last page, uncounted
+    assert _names(state) == names[15:] and not state.has_next and state.has_prev
+    assert _status_line(state) == ("Showing 50 patients after the first 50", "Beyond page 1")
+    await state.prev_page()  # the start: row 1
+    assert _names(state) == names[:15] and not state.has_prev and state.first_row == 1
+    assert _status_line(state) == ("Showing 1\u201315 of more than 50 patients", "Page 1 of more than 1")
+    await state.next_page()  # counted from the start, and the end is in sight: exact
+    assert _names(state) == names[15:]
+    assert _status_line(state) == ("Showing 16\u201365 of 65 patients", "Page 1 of 2")
+
+
+async def test_refreshing_an_uncounted_page_counts_it_again(session, admin, admin_sid, monkeypatch):
+    monkeypatch.setattr(onboarding, "COUNT_CAP", 50)
+    names = _alphabet(session)
+    state = await _state(admin_sid)
+    await state.load_page()
+    await state.set_status("not_enabled")
+    await state.go_to_letter({"letter": "M"})  # 60 red charts before M
+    assert _names(state) == names[60:110] and state.first_row == 0
+    await state._refresh_in_place()  # (what the end of a bulk job does): nothing changed
+    assert _names(state) == names[60:110] and state.first_row == 0
+    actor = audit.Actor.staff(admin.id, "10.0.0.1")
+    for patient in session.exec(select(Patient).order_by(Patient.sort_key).limit(20)):
+        onboarding.enable_access(session=session, patient_id=patient.id, actor=actor)
+    await state._refresh_in_place()  # 40 red charts before M now: counted
+    assert _names(state) == names[60:110] and state.first_row == 41
+    assert _status_line(state) == ("Showing 41\u201390 of more than 90 patients", "Page 1 of more than 1")
 
 
 async def test_jumps_refuse_without_a_session(session, patient):
