@@ -2,7 +2,7 @@
 
 The list pages on the server by keyset over (sort_key, id), with one composite index per
 search/filter shape, so the 10,000th row costs what the first does. The list's own counts stop
-at `COUNT_CAP` rows (it then says "more than 10,000"), so a search costs the same with 5,000,000
+at `COUNT_CAP` rows (it then says "more than 2,000"), so a search costs the same with 5,000,000
 patients as with 50,000; the bulk confirmation, a number the user confirms, counts them all.
 """
 
