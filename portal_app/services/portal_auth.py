@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from portal_app.models import AccountStatus, AuthSession, Patient, PortalAccount, PortalConnection, SessionKind, ident
+from portal_app.models import (
+    AccountStatus,
+    AuthSession,
+    Patient,
+    PortalAccount,
+    PortalConnection,
+    PracticeSettings,
+    SecondFactor,
+    SessionKind,
+    ident,
+)
 from portal_app.services import (
     areas,
     audit,
@@ -170,38 +183,87 @@ def _open_session(session: Session, account: PortalAccount, ip: str) -> str:
     return plain
 
 
-def _chart(connection: PortalConnection, patient: Patient) -> ChartView:
-    address = ", ".join(part for part in (patient.address_line1, patient.city,
-                                          f"{patient.region} {patient.postal_code}".strip()) if part)
-    return ChartView(patient_id=ident(patient), name=f"{patient.first_name} {patient.last_name}",
-                     dob=patient.dob.strftime("%m/%d/%Y"), access_type=connection.access_type.value,
-                     email=patient.email, mobile_phone=validation.phone_label(patient.mobile_phone),
-                     home_phone=validation.phone_label(patient.home_phone), address=address,
-                     areas=areas.parse(connection.permissions), relationship=connection.relationship)
+# A chart as the portal shows it: the connection's grants and the chart's contact fields, for every
+# live connection of an account to an enabled chart, oldest first. Built once: every patient
+# event reads it (with the principal).
+_CHART_VIEWS = (
+    sa.select(*(col(column) for column in (
+        PortalConnection.access_type, PortalConnection.permissions, PortalConnection.relationship,
+        Patient.id, Patient.first_name, Patient.last_name, Patient.dob, Patient.email, Patient.mobile_phone,
+        Patient.home_phone, Patient.address_line1, Patient.city, Patient.region, Patient.postal_code)))
+    .join(Patient, col(PortalConnection.patient_id) == Patient.id)
+    .where(col(PortalConnection.account_id) == bindparam("account_id"), col(PortalConnection.revoked_at).is_(None),
+           col(Patient.portal_enabled).is_(True))
+    .order_by(col(PortalConnection.id))
+)
+
+
+def _chart_views(session: Session, account_id: int) -> list[ChartView]:
+    return [_chart(row) for row in session.execute(_CHART_VIEWS, {"account_id": account_id})]
+
+
+def _chart(row: Any) -> ChartView:
+    address = ", ".join(part for part in (row.address_line1, row.city,
+                                          f"{row.region} {row.postal_code}".strip()) if part)
+    return ChartView(patient_id=row.id, name=f"{row.first_name} {row.last_name}",
+                     dob=row.dob.strftime("%m/%d/%Y"), access_type=row.access_type.value,
+                     email=row.email, mobile_phone=validation.phone_label(row.mobile_phone),
+                     home_phone=validation.phone_label(row.home_phone), address=address,
+                     areas=areas.parse(row.permissions), relationship=row.relationship)
 
 
 def chart_for(*, session: Session, account_id: int, patient_id: int) -> ChartView | None:
     """One chart as this account sees it (a live connection to an enabled chart), or None."""
-    return next((_chart(c, p) for c, p in _live_charts(session, account_id) if p.id == patient_id), None)
+    return next((chart for chart in _chart_views(session, account_id) if chart.patient_id == patient_id), None)
+
+
+# The session, its account, whether it has an authenticator, and the practice's switches, in one
+# read (as for staff, services/staff_auth.py): only the digest changes per event.
+_PRINCIPAL_READ = (
+    sa.select(*(col(column) for column in (
+        AuthSession.id, AuthSession.kind, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at,
+        PortalAccount.id, PortalAccount.user_id, PortalAccount.status, PortalAccount.must_change_password)),
+              col(SecondFactor.id).is_not(None),
+              col(PracticeSettings.portal_active), col(PracticeSettings.require_second_factor))
+    .join(PortalAccount, col(PortalAccount.id) == AuthSession.portal_account_id)
+    .outerjoin(SecondFactor, (col(SecondFactor.portal_account_id) == PortalAccount.id)
+               & col(SecondFactor.confirmed_at).is_not(None))
+    .outerjoin(PracticeSettings, col(PracticeSettings.id) == 1)
+    .where(col(AuthSession.token_hash) == bindparam("digest"))
+)
 
 
 def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipal | None:
-    """The signed-in account for a cookie value, or None (also when the portal is off)."""
-    row = sessions.resolve(session=session, kind=SessionKind.PORTAL, plain=session_id)
-    if row is None or row.portal_account_id is None:
+    """The signed-in account for a cookie value, or None (also when the portal is off).
+
+    Runs on every patient event: one joined read for the session, account and settings, one
+    for the charts (the same rules as `sessions.resolve` and `second_factor`).
+    """
+    if not session_id or len(session_id) > 100:
         return None
-    account = session.get(PortalAccount, row.portal_account_id)
-    if account is None or account.status != AccountStatus.ACTIVE:
+    found = session.execute(_PRINCIPAL_READ, {"digest": tokens.digest(session_id)}).first()
+    if found is None:
         return None
-    if not settings.get(session=session).portal_active:
+    (row_id, kind, revoked_at, expires_at, last_seen_at, account_id, user_id, status, must_change, enrolled,
+     portal_active, practice_requires) = found
+    if kind != SessionKind.PORTAL or not sessions.keep_alive(
+            session=session, session_row_id=row_id, revoked_at=revoked_at, expires_at=expires_at,
+            last_seen_at=last_seen_at):
         return None
-    if second_factor.account_session_lacks_it(session=session, account_id=ident(account)):
+    if status != AccountStatus.ACTIVE:
+        return None
+    if portal_active is None:  # a new database: the settings row is made on first read
+        row = settings.get(session=session)
+        portal_active, practice_requires = row.portal_active, row.require_second_factor
+    if not portal_active:
+        return None
+    if practice_requires and not enrolled:
         return None  # the practice now requires a second factor: sign in again and set it up
-    charts = tuple(_chart(c, p) for c, p in _live_charts(session, ident(account)))
+    charts = tuple(_chart_views(session, account_id))
     if not charts:
         return None
-    return PortalPrincipal(account_id=ident(account), user_id=account.user_id,
-                           must_change_password=account.must_change_password, charts=charts)
+    return PortalPrincipal(account_id=account_id, user_id=user_id, must_change_password=must_change,
+                           charts=charts)
 
 
 def change_password(*, session: Session, account_id: int, current: str, new: str, confirm: str,

@@ -92,12 +92,6 @@ def required_by(levels: dict[str, int], *, practice_requires: bool) -> bool:
     return practice_requires or levels.get(permission.value, 0) >= level
 
 
-def account_session_lacks_it(*, session: Session, account_id: int) -> bool:
-    """True when a signed-in patient account now needs a second factor (the practice requires it of
-    everyone) and has none: that session no longer counts."""
-    return required_for_accounts(session=session) and not enrolled(session=session, portal_account_id=account_id)
-
-
 def required_for_accounts(*, session: Session) -> bool:
     """True when the practice requires a second factor of every patient account too."""
     return settings.get(session=session).require_second_factor

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from portal_app.models import AccountStatus, AuditEvent, PortalAccount
+from portal_app.models import AccountStatus, AuditEvent, PortalAccount, PracticeSettings
 from portal_app.services import audit, manual_credentials, onboarding, portal_auth, settings
 from portal_app.services.errors import InvalidInput, PortalUnavailable
 from tests.unit.conftest import START, make_patient
@@ -137,6 +137,28 @@ def test_principal_ends_with_the_account_or_the_chart(session, admin):
     session.commit()
     assert portal_auth.principal_for(session=session, session_id=sid) is None
     assert portal_auth.principal_for(session=session, session_id=None) is None
+
+
+def test_principal_reads_the_charts_and_settings_afresh_each_call(session, admin):
+    """The principal is one joined read plus the charts: each call sees a chart whose access was
+    turned off, and a new database's missing settings row is made on the read."""
+    patient, account = _account(session, admin)
+    sid = portal_auth.sign_in(session=session, user_id=patient.email, password=PASSWORD)
+    session.delete(settings.get(session=session))
+    session.commit()
+    principal = portal_auth.principal_for(session=session, session_id=sid)
+    assert [chart.patient_id for chart in principal.charts] == [patient.id]
+    assert principal.user_id == account.user_id and principal.charts[0].allows("messages")
+    assert session.get(PracticeSettings, 1) is not None
+
+    onboarding.disable_access(session=session, patient_id=patient.id, actor=audit.Actor.staff(admin.id))
+    onboarding.enable_access(session=session, patient_id=patient.id, actor=audit.Actor.staff(admin.id))
+    assert portal_auth.principal_for(session=session, session_id=sid) is None  # that ended the session
+    sid = portal_auth.sign_in(session=session, user_id=patient.email, password=PASSWORD)
+    patient.portal_enabled = False  # (off without ending sessions: the chart alone is refused)
+    session.add(patient)
+    session.commit()
+    assert portal_auth.principal_for(session=session, session_id=sid) is None
 
 
 def test_principal_ends_after_15_idle_minutes(session, admin, frozen_clock):
