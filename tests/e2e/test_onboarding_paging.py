@@ -99,3 +99,32 @@ def test_past_the_count_cap_the_list_says_more_than(app_server: AppServer, page:
     page.get_by_role("button", name="Previous page").click()
     expect(status).to_have_text("Showing 421\u2013470 of more than 500 patients \u00b7 Page 9 of more than 10")
     expect(list_rows(page).first.get_by_role("rowheader")).to_have_text(names[420])
+
+
+def test_a_ticked_box_and_a_status_stay_with_their_patient_across_pages(app_server: AppServer, page: Page) -> None:
+    """The lines are drawn again in place when the page changes (keyed by position): what each
+    shows of its own patient (the selection box, the rectangle) must not stay on the line."""
+    last = f"Linewell{unique_tag()}"
+    names = create_patients_bulk(app_server, last_name=last, count=60)
+    staff_sign_in(page)
+    search_onboarding(page, last)
+    first = list_rows(page).first
+    expect(first.get_by_role("rowheader")).to_have_text(names[0])
+    first.get_by_label(f"Select {names[0]}").check()
+    first.get_by_role("button", name=f"Enable portal access for {names[0]}").click()
+    expect(first.get_by_role("button", name=f"Disable portal access for {names[0]}")).to_be_visible()
+    expect(page.get_by_text("1 selected")).to_be_visible()
+
+    page.get_by_role("button", name="Next page").click()
+    first = list_rows(page).first
+    expect(first.get_by_role("rowheader")).to_have_text(names[50])
+    expect(first.get_by_label(f"Select {names[50]}")).not_to_be_checked()
+    expect(first.get_by_role("button", name=f"Enable portal access for {names[50]}")).to_be_visible()
+    expect(first).to_contain_text("Not enabled")
+
+    page.get_by_role("button", name="Previous page").click()
+    first = list_rows(page).first
+    expect(first.get_by_role("rowheader")).to_have_text(names[0])
+    expect(first.get_by_label(f"Select {names[0]}")).to_be_checked()
+    expect(first.get_by_role("button", name=f"Disable portal access for {names[0]}")).to_be_visible()
+    expect(page.get_by_text("1 selected")).to_be_visible()

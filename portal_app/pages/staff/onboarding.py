@@ -11,7 +11,7 @@ from portal_app.components.forms import checkbox_field, field_error, text_field
 from portal_app.components.layout import staff_page
 from portal_app.components.notices import no_permission_or_loading
 from portal_app.components.paging import counted_keyset_pager, jump_bar
-from portal_app.components.status import GREEN, RED, status_rectangle
+from portal_app.components.status import GREEN, RED, STATUS_RULES, status_rectangle
 from portal_app.components.styles import (
     CELL,
     CONTROL,
@@ -58,6 +58,7 @@ ROW_RULES = {
     "& .row-note": STATUS_NOTE,
     "& .row-select": ROW_CHECKBOX,
     "& .row-hidden": VISUALLY_HIDDEN,
+    **STATUS_RULES,
 }
 
 
@@ -167,12 +168,15 @@ def patient_row(row: rx.Var[PatientRow], latest: rx.Var[PatientRow], changed: rx
     )
 
 
-def _patient_row(row: rx.Var[PatientRow]) -> rx.Component:
+def _patient_row(row: rx.Var[PatientRow], index: rx.Var[int]) -> rx.Component:
+    """Keyed by position: Next page gives the 50 lines new props and React updates their
+    elements in place instead of removing 50 lines and building 50 (what each line holds of
+    its own, the selection box, is keyed by the patient's id)."""
     key = row.id.to_string()
     return rx.fragment(
         patient_row(row=row, latest=S.changed_rows[key], changed=S.changed_rows.contains(key),
                     selected=S.selected_ids.contains(row.id), epoch=S.selection_epoch),
-        key=row.id)
+        key=index)
 
 
 def _table() -> rx.Component:
