@@ -57,9 +57,12 @@ _TIMER_JS = """(() => {
     if (button) button.click();
     setTimeout(() => { if (el("idle-cover")) window.location.assign(%(login)s); }, 4000);
   };
-  const activity = () => {
+  const activity = (event) => {
     if (ended) return;
     const box = warning();
+    // Pressing "Stay signed in" is activity too, but the box stays until its click: hidden at
+    // pointerdown, the click would land on whatever lies under it.
+    if (box && !box.hidden && event && box.contains(event.target)) { arm(); return; }
     const warned = box && !box.hidden;
     if (box) box.hidden = true;
     if (warned || Date.now() - lastPing >= %(ping)d) {
@@ -69,13 +72,23 @@ _TIMER_JS = """(() => {
     }
     arm();
   };
+  // "Stay signed in" itself tells the server (its on_click); here the box goes and the timer restarts.
+  const stay = (event) => {
+    if (ended || !(event.target.closest && event.target.closest("#idle-stay"))) return;
+    const box = warning();
+    if (box) box.hidden = true;
+    lastPing = Date.now();
+    arm();
+  };
   const EVENTS = ["keydown", "pointerdown", "wheel", "touchstart"];
   const stop = () => {
     clearTimeout(warnTimer); clearTimeout(endTimer);
     EVENTS.forEach((name) => window.removeEventListener(name, activity, true));
+    window.removeEventListener("click", stay, true);
     if (window.__portalIdle && window.__portalIdle.stop === stop) window.__portalIdle = null;
   };
   EVENTS.forEach((name) => window.addEventListener(name, activity, true));
+  window.addEventListener("click", stay, true);
   window.__portalIdle = {stop};
   arm();
 })()"""

@@ -221,6 +221,12 @@ def test_idle_timer_warns_keeps_alive_and_signs_out(app_server: AppServer, page:
     assert _violations(page) == []
     # "Stay signed in" keeps the session alive on the server, not only on screen.
     _seen_minutes_ago(app_server, sid, 5)
+    # Pressing the button leaves the box where it is until the click (hidden at the press, the
+    # click would land on the page under it).
+    assert page.evaluate("""() => {
+        document.getElementById("idle-stay").dispatchEvent(new PointerEvent("pointerdown", {bubbles: true}));
+        return document.getElementById("idle-warning").hidden;
+    }""") is False
     warning.get_by_role("button", name="Stay signed in").click()
     expect(warning).to_be_hidden()
     wait_until(lambda: datetime.now(timezone.utc) - _session_row(app_server, sid).last_seen_at.replace(
