@@ -221,7 +221,7 @@ def chart_for(*, session: Session, account_id: int, patient_id: int) -> ChartVie
 # read (as for staff, services/staff_auth.py): only the digest changes per event.
 _PRINCIPAL_READ = (
     sa.select(*(col(column) for column in (
-        AuthSession.id, AuthSession.kind, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at,
+        *sessions.LIVE_COLUMNS,
         PortalAccount.id, PortalAccount.user_id, PortalAccount.status, PortalAccount.must_change_password)),
               col(SecondFactor.id).is_not(None),
               col(PracticeSettings.portal_active), col(PracticeSettings.require_second_factor))
@@ -237,19 +237,14 @@ def principal_for(*, session: Session, session_id: str | None) -> PortalPrincipa
     """The signed-in account for a cookie value, or None (also when the portal is off).
 
     Runs on every patient event: one joined read for the session, account and settings, one
-    for the charts (the same rules as `sessions.resolve` and `second_factor`).
+    for the charts (the session rules of `sessions.live` and `second_factor`).
     """
-    if not session_id or len(session_id) > 100:
+    digest = sessions.digest_of(session_id)
+    found = session.execute(_PRINCIPAL_READ, {"digest": digest}).first() if digest else None
+    if found is None or not sessions.live(session=session, kind=SessionKind.PORTAL, read=found):
         return None
-    found = session.execute(_PRINCIPAL_READ, {"digest": tokens.digest(session_id)}).first()
-    if found is None:
-        return None
-    (row_id, kind, revoked_at, expires_at, last_seen_at, account_id, user_id, status, must_change, enrolled,
-     portal_active, practice_requires) = found
-    if kind != SessionKind.PORTAL or not sessions.keep_alive(
-            session=session, session_row_id=row_id, revoked_at=revoked_at, expires_at=expires_at,
-            last_seen_at=last_seen_at):
-        return None
+    (account_id, user_id, status, must_change, enrolled, portal_active,
+     practice_requires) = found[len(sessions.LIVE_COLUMNS):]
     if status != AccountStatus.ACTIVE:
         return None
     if portal_active is None:  # a new database: the settings row is made on first read

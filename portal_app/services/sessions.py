@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from portal_app.models import AuthSession, SessionKind, ident
+from portal_app.models import AuthSession, SessionKind
 from portal_app.services import clock, tokens
 
 IDLE = timedelta(minutes=15)
@@ -27,26 +29,36 @@ def start(*, session: Session, kind: SessionKind, staff_user_id: int | None = No
     return plain
 
 
-def resolve(*, session: Session, kind: SessionKind, plain: str | None) -> AuthSession | None:
-    """The live session for a cookie value, touched; None when unknown, ended or idle."""
+def digest_of(plain: str | None) -> str | None:
+    """The stored digest to look a cookie value up by; None for a value no session has (empty,
+    or too long to be one of ours: not hashed at all)."""
     if not plain or len(plain) > 100:
         return None
-    row = session.exec(select(AuthSession).where(
-        AuthSession.token_hash == tokens.digest(plain))).first()
-    if row is None or row.kind != kind:
-        return None
-    if not keep_alive(session=session, session_row_id=ident(row), revoked_at=row.revoked_at,
-                      expires_at=row.expires_at, last_seen_at=row.last_seen_at):
+    return tokens.digest(plain)
+
+
+# What `live` needs of a session row, in this order: a principal's joined read starts with them.
+LIVE_COLUMNS = (AuthSession.id, AuthSession.kind, AuthSession.revoked_at, AuthSession.expires_at,
+                AuthSession.last_seen_at)
+
+
+def resolve(*, session: Session, kind: SessionKind, plain: str | None) -> AuthSession | None:
+    """The live session for a cookie value, touched; None when unknown, ended or idle. (The
+    principals read the same rules through `live`, in their own joined read.)"""
+    digest = digest_of(plain)
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == digest)).first() if digest else None
+    if row is None or not live(session=session, kind=kind,
+                               read=(row.id, row.kind, row.revoked_at, row.expires_at, row.last_seen_at)):
         return None
     return row
 
 
-def keep_alive(*, session: Session, session_row_id: int, revoked_at: datetime | None,
-               expires_at: datetime, last_seen_at: datetime) -> bool:
-    """Whether a session read a moment ago is live now. An idle or expired one is ended for good
-    (committed); a live one is touched (committed) at most once a minute, so idleness counts
-    from the last event."""
-    if revoked_at is not None:
+def live(*, session: Session, kind: SessionKind, read: Sequence[Any]) -> bool:
+    """Whether a session read a moment ago (`read`: its `LIVE_COLUMNS` values) is a live one of
+    this kind now. An idle or expired one is ended for good (committed); a live one is touched
+    (committed) at most once a minute, so idleness counts from the last event."""
+    session_row_id, row_kind, revoked_at, expires_at, last_seen_at = read[:len(LIVE_COLUMNS)]
+    if row_kind != kind or revoked_at is not None:
         return False
     now = clock.now()
     if clock.aware(expires_at) <= now or now - clock.aware(last_seen_at) > IDLE:

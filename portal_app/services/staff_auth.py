@@ -11,7 +11,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from portal_app.models import AuthSession, PracticeSettings, SecondFactor, SessionKind, StaffUser, ident
-from portal_app.services import audit, clock, passwords, permissions, second_factor, sessions, settings, tokens
+from portal_app.services import audit, clock, passwords, permissions, second_factor, sessions, settings
 from portal_app.services.errors import Forbidden, InvalidInput, SignInFailed
 from portal_app.services.passwords import LOCKOUT as LOCKOUT
 from portal_app.services.passwords import MAX_FAILURES as MAX_FAILURES
@@ -168,8 +168,7 @@ def _open_session(session: Session, user: StaffUser, ip: str) -> str:
 # authenticator, and the practice's switches. Built once: only the digest changes per event.
 _PRINCIPAL_READ = (
     sa.select(*(col(column) for column in (
-        AuthSession.id, AuthSession.kind, AuthSession.revoked_at, AuthSession.expires_at, AuthSession.last_seen_at,
-        AuthSession.created_at,
+        *sessions.LIVE_COLUMNS, AuthSession.created_at,
         StaffUser.id, StaffUser.username, StaffUser.full_name, StaffUser.active, StaffUser.must_change_password,
         StaffUser.previous_sign_in_at, StaffUser.failures_before_sign_in)),
               col(SecondFactor.id).is_not(None),
@@ -187,21 +186,15 @@ def principal_for(*, session: Session, session_id: str | None) -> StaffPrincipal
     """The signed-in staff user for a cookie value, with current permissions, or None.
 
     Runs on every staff event, so it reads the session, the user and the practice settings in
-    one joined query and the permissions in a second: the same rules as `sessions.resolve` and
+    one joined query and the permissions in a second: the session rules of `sessions.live` and
     `second_factor`, without loading whole rows.
     """
-    if not session_id or len(session_id) > 100:
+    digest = sessions.digest_of(session_id)
+    found = session.execute(_PRINCIPAL_READ, {"digest": digest}).first() if digest else None
+    if found is None or not sessions.live(session=session, kind=SessionKind.STAFF, read=found):
         return None
-    found = session.execute(_PRINCIPAL_READ, {"digest": tokens.digest(session_id)}).first()
-    if found is None:
-        return None
-    (row_id, kind, revoked_at, expires_at, last_seen_at, created_at, user_id, username, full_name, active,
-     must_change, previous_sign_in, failures_before, enrolled, portal_active, practice_requires,
-     zone_name) = found
-    if kind != SessionKind.STAFF or not sessions.keep_alive(
-            session=session, session_row_id=row_id, revoked_at=revoked_at, expires_at=expires_at,
-            last_seen_at=last_seen_at):
-        return None
+    (created_at, user_id, username, full_name, active, must_change, previous_sign_in, failures_before, enrolled,
+     portal_active, practice_requires, zone_name) = found[len(sessions.LIVE_COLUMNS):]
     if not active:
         return None
     if portal_active is None:  # a new database: the settings row is made on first read
